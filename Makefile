@@ -1,0 +1,143 @@
+# Holotwin: one non-recursive Makefile; each folder contributes a module.mk.
+#
+#   make                  release build: build/bin/{gatewayd,device-agent,gwctl}
+#   make test             ASan+UBSan build, unit tests (Check), then integration
+#   make bench [QUICK=1]  benchmarks (bench/results.json, docs/benchmarks.md)
+#   make demo             the virtual-factory demo, in the foreground
+#
+# VARIANT=release|test picks the object tree; SANITIZER=... overrides the
+# sanitizers of the test variant.
+
+VARIANT ?= release
+WITH_GPIOD ?= auto
+WITH_AVAHI ?= yes
+
+CC ?= cc
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wstrict-prototypes \
+	-Wshadow -g -MMD -MP -I. -Icommon
+ifeq ($(VARIANT),test)
+SANITIZER ?= address,undefined
+O := build/test
+BIN := build/test/bin
+OPT := -O1 -fsanitize=$(SANITIZER) -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+LDSAN := -fsanitize=$(SANITIZER)
+else
+O := build/release
+BIN := build/bin
+OPT := -O2
+LDSAN :=
+endif
+
+PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl
+ifeq ($(WITH_GPIOD),auto)
+WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' 'libgpiod < 2' \
+	&& echo yes || echo no)
+endif
+ifeq ($(WITH_GPIOD),yes)
+PKGS += libgpiod
+CFLAGS_BASE += -DHT_WITH_GPIOD=1
+endif
+ifeq ($(WITH_AVAHI),yes)
+CFLAGS_BASE += -DHT_WITH_AVAHI=1
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDSAN) $(LDFLAGS)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS_BASE += -DHT_VERSION='"$(VERSION)"'
+
+# Filled in by the module.mk files.
+BINS :=
+LIBS :=
+UNIT_TESTS :=
+INTEG_TESTS :=
+ALL_OBJS :=
+
+.PHONY: all test test-unit test-integration check bench demo clean \
+	format lint install test-hw web deps
+# Link order: dependents first (static archives).
+HT_LIBS = $(O)/libhtgw.a $(O)/libhtagent.a $(O)/libhtui.a $(O)/libhttwin.a \
+	$(O)/libhtsem.a $(O)/libhtcommon.a
+
+# LINK: how every binary is linked: its own objects, then all libraries.
+LINK = $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(HT_LIBS) $(PKG_LIBS)
+
+include common/module.mk
+include semantics/module.mk
+include twins/module.mk
+include ui-descriptors/module.mk
+include gateway/module.mk
+include device-agent/module.mk
+include tools/module.mk
+include web/module.mk
+include tests/module.mk
+
+all: $(BINS) web
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# A static archive per library module; module.mk files set <NAME>_OBJS.
+$(O)/lib%.a:
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+deps:
+	@scripts/setup-deps
+
+test: deps
+	@$(MAKE) --no-print-directory VARIANT=test test-build
+	@tests/run build/test
+
+test-build: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) web tests-js
+
+check: test
+
+test-unit: deps
+	@$(MAKE) --no-print-directory VARIANT=test test-build
+	@tests/run build/test unit
+
+test-integration: deps
+	@$(MAKE) --no-print-directory VARIANT=test test-build
+	@tests/run build/test integration
+
+test-hw: deps
+	@scripts/setup-deps --hw
+	@$(MAKE) --no-print-directory all
+	@tests/hw/run
+
+bench: deps
+	@scripts/setup-deps --bench
+	@$(MAKE) --no-print-directory all
+	@bench/run $(if $(QUICK),--quick)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo $(DEMO_ARGS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability \
+		--error-exitcode=1 -I common $$(git ls-files '*.c')
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/holotwin/web
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -r web/dist/. $(DESTDIR)$(PREFIX)/share/holotwin/web/
+
+clean:
+	rm -rf build
+
+-include $(ALL_OBJS:.o=.d)

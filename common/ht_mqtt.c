@@ -1,0 +1,418 @@
+/* ht_mqtt.c - libmosquitto on an ht_loop, with reconnect and backoff.
+ *
+ * libmosquitto 2.0 has no asynchronous connect that carries MQTT 5 CONNECT
+ * properties, and mosquitto_reconnect*() drops them, so every attempt goes
+ * through mosquitto_connect_bind_v5() to keep the session-expiry property a
+ * persistent session needs. That connect is a blocking TCP connect; brokers
+ * here are on loopback or the cell's LAN, where it completes or is refused
+ * at once.
+ */
+#include "ht_mqtt.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ht_mqtt {
+    struct ht_loop *loop;
+    struct mosquitto *mosq;
+    struct ht_mqtt_cbs cbs;
+    void *ud;
+    char *host;
+    int port;
+    int keepalive;
+    uint32_t session_expiry;
+    unsigned backoff_min, backoff_max, backoff;
+
+    struct ht_io *io;
+    struct ht_prepare *prep;
+    struct ht_timer *misc;
+    struct ht_timer *retry;
+    bool started;
+    bool connected;
+    bool stopping;
+    unsigned attempts, connects;
+    uint32_t rng;
+};
+
+static void schedule_retry(struct ht_mqtt *m);
+
+/* xorshift: jitter only needs to spread reconnect storms, not be secure. */
+static uint32_t rnd(struct ht_mqtt *m)
+{
+    uint32_t x = m->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return m->rng = x ? x : 0x9e3779b9u;
+}
+
+static void on_log(struct mosquitto *mosq, void *ud, int level,
+                   const char *str)
+{
+    (void)mosq;
+    (void)ud;
+    int l = LOG_DEBUG;
+    if (level & MOSQ_LOG_ERR)
+        l = LOG_ERR;
+    else if (level & MOSQ_LOG_WARNING)
+        l = LOG_WARNING;
+    ht_log(l, "mqtt", "%s", str);
+}
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    struct ht_mqtt *m = ud;
+    if (rc == 0) {
+        m->connected = true;
+        m->connects++;
+        m->backoff = m->backoff_min;
+        ht_log(LOG_INFO, "mqtt", "connected to %s:%d%s", m->host, m->port,
+               (flags & 1) ? " (session present)" : "");
+    } else {
+        ht_log(LOG_WARNING, "mqtt", "broker %s:%d refused connection: %s",
+               m->host, m->port, mosquitto_reason_string(rc));
+    }
+    if (m->cbs.on_connect)
+        m->cbs.on_connect(m->ud, rc, (flags & 1) != 0);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc,
+                          const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    struct ht_mqtt *m = ud;
+    bool was = m->connected;
+    m->connected = false;
+    if (was)
+        ht_log(m->stopping ? LOG_INFO : LOG_WARNING, "mqtt",
+               "disconnected from %s:%d (%d)", m->host, m->port, rc);
+    if (m->cbs.on_disconnect)
+        m->cbs.on_disconnect(m->ud, rc);
+}
+
+static void on_message(struct mosquitto *mosq, void *ud,
+                       const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    struct ht_mqtt *m = ud;
+    if (m->cbs.on_message)
+        m->cbs.on_message(m->ud, msg, props);
+}
+
+static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    struct ht_mqtt *m = ud;
+    if (m->cbs.on_publish)
+        m->cbs.on_publish(m->ud, mid, reason);
+}
+
+/* The socket went away (error or disconnect): stop polling it and retry. */
+static void lost(struct ht_mqtt *m, int rc)
+{
+    ht_io_free(m->io);
+    m->io = NULL;
+    if (m->connected) {
+        m->connected = false;
+        if (m->cbs.on_disconnect)
+            m->cbs.on_disconnect(m->ud, rc);
+    }
+    if (!m->stopping)
+        schedule_retry(m);
+}
+
+static void on_io(struct ht_io *io, int fd, unsigned ev, void *ud)
+{
+    (void)io;
+    (void)fd;
+    struct ht_mqtt *m = ud;
+    int rc = MOSQ_ERR_SUCCESS;
+    if (ev & (HT_LOOP_READ | HT_LOOP_ERROR))
+        rc = mosquitto_loop_read(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (ev & HT_LOOP_WRITE))
+        rc = mosquitto_loop_write(m->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS)
+        lost(m, rc);
+}
+
+/* Before each poll: follow the socket (it changes on reconnect) and ask for
+ * POLLOUT only while libmosquitto has something queued. */
+static void on_prepare(struct ht_prepare *p, void *ud)
+{
+    (void)p;
+    struct ht_mqtt *m = ud;
+    int fd = mosquitto_socket(m->mosq);
+    if (fd < 0) {
+        if (m->io) {
+            ht_io_free(m->io);
+            m->io = NULL;
+        }
+        return;
+    }
+    if (m->io && ht_io_fd(m->io) != fd) {
+        ht_io_free(m->io);
+        m->io = NULL;
+    }
+    unsigned ev = HT_LOOP_READ;
+    if (mosquitto_want_write(m->mosq))
+        ev |= HT_LOOP_WRITE;
+    if (!m->io)
+        m->io = ht_io_new(m->loop, fd, ev, on_io, m);
+    else
+        ht_io_set(m->io, ev);
+}
+
+static void on_misc(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_mqtt *m = ud;
+    if (mosquitto_socket(m->mosq) < 0)
+        return;
+    int rc = mosquitto_loop_misc(m->mosq);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
+        lost(m, rc);
+}
+
+static int try_connect(struct ht_mqtt *m)
+{
+    mosquitto_property *props = NULL;
+    if (m->session_expiry)
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                     m->session_expiry);
+    m->attempts++;
+    int rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port,
+                                       m->keepalive, NULL, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        ht_log(m->attempts == 1 ? LOG_WARNING : LOG_DEBUG, "mqtt",
+               "connect to %s:%d failed: %s", m->host, m->port,
+               rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        return HT_EMQTT;
+    }
+    return HT_OK;
+}
+
+static void on_retry(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_mqtt *m = ud;
+    if (m->stopping)
+        return;
+    if (try_connect(m) != HT_OK)
+        schedule_retry(m);
+}
+
+/* Full jitter between backoff/2 and backoff, then double up to the max. */
+static void schedule_retry(struct ht_mqtt *m)
+{
+    unsigned half = m->backoff / 2;
+    unsigned delay = half + (half ? rnd(m) % (half + 1) : 0);
+    ht_timer_start(m->retry, delay, 0);
+    m->backoff = m->backoff * 2 > m->backoff_max ? m->backoff_max
+                                                 : m->backoff * 2;
+}
+
+int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
+                const struct ht_mqtt_cbs *cbs, void *ud, struct ht_mqtt **out)
+{
+    *out = NULL;
+    if (!o->client_id || !*o->client_id)
+        return HT_EINVAL;
+    mosquitto_lib_init();
+    struct ht_mqtt *m = ht_calloc(1, sizeof *m);
+    m->loop = l;
+    m->cbs = *cbs;
+    m->ud = ud;
+    m->host = ht_strdup(o->host && *o->host ? o->host : "127.0.0.1");
+    m->port = o->port > 0 ? o->port : 1883;
+    m->keepalive = o->keepalive >= 5 ? o->keepalive : 30;
+    m->session_expiry = o->session_expiry;
+    m->backoff_min = o->backoff_min_ms ? o->backoff_min_ms : 250;
+    m->backoff_max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
+    m->backoff = m->backoff_min;
+    m->rng = (uint32_t)(uintptr_t)m ^ (uint32_t)ht_loop_now(l) ^ 0x5bd1e995u;
+
+    int rc = HT_EMQTT;
+    m->mosq = mosquitto_new(o->client_id, o->clean_start, m);
+    if (!m->mosq) {
+        ht_log(LOG_ERR, "mqtt", "mosquitto_new: %s", strerror(errno));
+        goto fail;
+    }
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_log_callback_set(m->mosq, on_log);
+    mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+    mosquitto_message_v5_callback_set(m->mosq, on_message);
+    mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+    int mrc;
+    if (o->username &&
+        (mrc = mosquitto_username_pw_set(m->mosq, o->username, o->password))) {
+        ht_log(LOG_ERR, "mqtt", "credentials: %s", mosquitto_strerror(mrc));
+        goto fail;
+    }
+    if (o->cafile && (mrc = mosquitto_tls_set(m->mosq, o->cafile, NULL,
+                                              o->certfile, o->keyfile, NULL))) {
+        ht_log(LOG_ERR, "mqtt", "TLS setup: %s", mosquitto_strerror(mrc));
+        rc = HT_EINVAL;
+        goto fail;
+    }
+    if (o->will_topic) {
+        const char *p = o->will_payload ? o->will_payload : "";
+        mrc = mosquitto_will_set_v5(m->mosq, o->will_topic, (int)strlen(p), p,
+                                    o->will_qos, o->will_retain, NULL);
+        if (mrc) {
+            ht_log(LOG_ERR, "mqtt", "will: %s", mosquitto_strerror(mrc));
+            rc = HT_EINVAL;
+            goto fail;
+        }
+    }
+    m->prep = ht_prepare_new(l, on_prepare, m);
+    m->misc = ht_timer_new(l, on_misc, m);
+    m->retry = ht_timer_new(l, on_retry, m);
+    *out = m;
+    return HT_OK;
+fail:
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    free(m->host);
+    free(m);
+    mosquitto_lib_cleanup();
+    return rc;
+}
+
+int ht_mqtt_start(struct ht_mqtt *m)
+{
+    if (m->started)
+        return HT_ESTATE;
+    m->started = true;
+    m->stopping = false;
+    ht_timer_start(m->misc, 1000, 1000);
+    if (try_connect(m) != HT_OK)
+        schedule_retry(m);
+    return HT_OK;
+}
+
+void ht_mqtt_stop(struct ht_mqtt *m)
+{
+    if (!m || !m->started)
+        return;
+    m->stopping = true;
+    m->started = false;
+    ht_timer_stop(m->retry);
+    ht_timer_stop(m->misc);
+    if (mosquitto_socket(m->mosq) >= 0) {
+        mosquitto_disconnect_v5(m->mosq, 0, NULL);
+        /* Flush the DISCONNECT (and anything queued before it): a few
+         * bounded write attempts, not a wait on the network. */
+        for (int i = 0; i < 20 && mosquitto_want_write(m->mosq); i++)
+            if (mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+                break;
+    }
+    m->connected = false;
+    ht_io_free(m->io);
+    m->io = NULL;
+}
+
+void ht_mqtt_free(struct ht_mqtt *m)
+{
+    if (!m)
+        return;
+    ht_io_free(m->io);
+    ht_prepare_free(m->prep);
+    ht_timer_free(m->misc);
+    ht_timer_free(m->retry);
+    mosquitto_destroy(m->mosq);
+    mosquitto_lib_cleanup();
+    free(m->host);
+    free(m);
+}
+
+bool ht_mqtt_connected(const struct ht_mqtt *m)
+{
+    return m->connected;
+}
+
+int ht_mqtt_publish(struct ht_mqtt *m, const char *topic, const void *payload,
+                    size_t len, int qos, bool retain,
+                    const mosquitto_property *props, int *mid)
+{
+    if (len > INT32_MAX)
+        return HT_ETOOBIG;
+    int rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, qos,
+                                  retain, props);
+    if (rc == MOSQ_ERR_NO_CONN)
+        return HT_EAGAIN;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        ht_log(LOG_WARNING, "mqtt", "publish %s: %s", topic,
+               mosquitto_strerror(rc));
+        return HT_EMQTT;
+    }
+    return HT_OK;
+}
+
+int ht_mqtt_subscribe(struct ht_mqtt *m, const char *pattern, int qos)
+{
+    int rc = mosquitto_subscribe_v5(m->mosq, NULL, pattern, qos, 0, NULL);
+    if (rc == MOSQ_ERR_NO_CONN)
+        return HT_EAGAIN;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        ht_log(LOG_WARNING, "mqtt", "subscribe %s: %s", pattern,
+               mosquitto_strerror(rc));
+        return HT_EMQTT;
+    }
+    return HT_OK;
+}
+
+int ht_mqtt_unsubscribe(struct ht_mqtt *m, const char *pattern)
+{
+    int rc = mosquitto_unsubscribe_v5(m->mosq, NULL, pattern, NULL);
+    if (rc == MOSQ_ERR_NO_CONN)
+        return HT_EAGAIN;
+    return rc == MOSQ_ERR_SUCCESS ? HT_OK : HT_EMQTT;
+}
+
+struct mosquitto *ht_mqtt_handle(struct ht_mqtt *m)
+{
+    return m->mosq;
+}
+
+unsigned ht_mqtt_attempts(const struct ht_mqtt *m)
+{
+    return m->attempts;
+}
+
+unsigned ht_mqtt_connects(const struct ht_mqtt *m)
+{
+    return m->connects;
+}
+
+char *ht_mqtt_prop_response_topic(const mosquitto_property *props)
+{
+    char *s = NULL;
+    if (!mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &s,
+                                        false))
+        return NULL;
+    return s;
+}
+
+void *ht_mqtt_prop_correlation(const mosquitto_property *props, uint16_t *len)
+{
+    void *v = NULL;
+    *len = 0;
+    if (!mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &v,
+                                        len, false))
+        return NULL;
+    return v;
+}

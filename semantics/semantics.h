@@ -1,0 +1,107 @@
+/* semantics.h - the Holotwin capability vocabulary and the W3C WoT Thing
+ * Description model: build, parse, validate, and check values against a
+ * capability's data schema. No I/O: data goes in and out as jansson values
+ * or plain structs.
+ *
+ * Shared by the device agent (builds TDs, validates commands) and the gateway
+ * (validates ingested TDs, checks commands before sending them, rewrites TDs
+ * for its directory).
+ */
+#ifndef HT_SEMANTICS_H
+#define HT_SEMANTICS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Value data types of an affordance (WoT DataSchema "type"). */
+enum ht_sem_dtype {
+    HT_SEM_BOOLEAN,
+    HT_SEM_INTEGER,
+    HT_SEM_NUMBER,
+    HT_SEM_STRING,
+};
+
+/* A vocabulary term: "ht:RotationSpeed" etc. Static data (borrowed). */
+struct ht_sem_term {
+    const char *name;      /* compact IRI, e.g. "ht:RotationSpeed" */
+    const char *saref;     /* "saref:Sensor" / "saref:Actuator" or NULL */
+    const char *unit;      /* default QUDT unit ("unit:REV-PER-MIN") or NULL */
+    enum ht_sem_dtype dtype;
+    const char *widget;    /* UI hint: gauge, display, toggle, slider, ... */
+    const char *title;     /* human name */
+};
+
+/* Look up a term by compact name ("ht:Temperature"); NULL if unknown. */
+const struct ht_sem_term *ht_sem_term_find(const char *name);
+/* All terms, terminated by an entry with name == NULL. */
+const struct ht_sem_term *ht_sem_terms(void);
+
+/* One property affordance of a thing, as the agent and gateway see it. All
+ * strings owned by the struct (freed by ht_sem_thing_free). */
+struct ht_sem_prop {
+    char *name;       /* affordance key: [a-z0-9_]{1,32} */
+    char *title;
+    char *sem_type;   /* vocabulary term, e.g. "ht:RotationSpeed" */
+    char *unit;       /* QUDT unit or NULL */
+    enum ht_sem_dtype dtype;
+    bool has_min, has_max, has_step;
+    double min, max, step; /* step = multipleOf */
+    char **enum_vals; /* strings, NULL-terminated, or NULL */
+    bool read_only;
+    bool observable;
+};
+
+struct ht_sem_thing {
+    char *id;         /* device/twin id (not the URN) */
+    char *title;
+    char *description;
+    char **types;     /* extra @type terms, NULL-terminated or NULL */
+    struct ht_sem_prop *props;
+    size_t nprops;
+};
+
+void ht_sem_thing_free(struct ht_sem_thing *t);
+/* Find a property by name (borrowed) or NULL. */
+const struct ht_sem_prop *ht_sem_thing_prop(const struct ht_sem_thing *t,
+                                            const char *name);
+
+/* Where the forms of a TD point. */
+struct ht_sem_forms {
+    const char *mqtt_base;   /* "mqtt://127.0.0.1:1883" or NULL (no MQTT forms) */
+    const char *topic_prefix;/* "holotwin/v1" */
+    const char *http_base;   /* "http://127.0.0.1:8080" or NULL (no HTTP forms) */
+    const char *http_td_href;/* agent's own TD endpoint link or NULL */
+    bool gateway;            /* true: HTTP forms are the gateway's REST API */
+    const char *kind;        /* "device" or "twin": URN and REST paths */
+};
+
+/* Build a W3C WoT TD 1.1 for t (new reference). Deterministic output. */
+json_t *ht_sem_td_build(const struct ht_sem_thing *t,
+                        const struct ht_sem_forms *f);
+
+/* Validate a TD received from the network (structure, id, property
+ * affordances, known data types) and extract the thing. On error returns
+ * HT_EINVAL and a readable message in err; *out stays NULL. *out is new. */
+int ht_sem_td_parse(const json_t *td, struct ht_sem_thing **out, char *err,
+                    size_t errlen);
+
+/* Outcome of checking a command value against an affordance. The codes are
+ * the MQTT ack error codes of the contract. */
+enum ht_sem_check {
+    HT_SEM_OK = 0,
+    HT_SEM_BAD_TYPE,     /* "bad_type" */
+    HT_SEM_OUT_OF_RANGE, /* "out_of_range" */
+    HT_SEM_READ_ONLY,    /* "read_only" */
+};
+/* Check v (borrowed) against p: writability, type, min/max, multipleOf,
+ * enum. msg gets a human explanation on failure. */
+enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
+                                     const json_t *v, char *msg, size_t msglen);
+/* "bad_type", "out_of_range", "read_only" or "ok". */
+const char *ht_sem_check_code(enum ht_sem_check c);
+
+/* The JSON-LD @context array used by every TD we produce (new reference). */
+json_t *ht_sem_context(void);
+
+#endif

@@ -1,0 +1,181 @@
+/* harness.h - integration-test harness: real mosquitto, real daemons, real
+ * HTTP and MQTT on loopback.
+ *
+ * A test binary holds several cases. `test_x --list` prints their names;
+ * `test_x CASE` runs one in a fresh temporary directory and exits 0 (pass)
+ * or 1 (fail). Every child started through the harness gets
+ * PR_SET_PDEATHSIG=SIGKILL and is also killed by pid when the case ends,
+ * fails, or times out (HT_IT_TIMEOUT seconds, default 60), so nothing
+ * outlives a test. Cases pick their own free ports, so binaries and cases
+ * run in parallel.
+ *
+ * Tests may use threads and blocking calls: the daemons' rules do not apply.
+ */
+#ifndef HT_IT_HARNESS_H
+#define HT_IT_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct ht_it;
+
+struct ht_it_case {
+    const char *name;
+    void (*fn)(struct ht_it *t);
+};
+
+#define HT_IT_CASE(fn) {#fn, fn}
+#define HT_IT_MAIN(...)                                                    \
+    int main(int argc, char **argv)                                        \
+    {                                                                      \
+        static const struct ht_it_case cases[] = {__VA_ARGS__, {0, 0}};    \
+        return ht_it_main(argc, argv, cases);                              \
+    }
+int ht_it_main(int argc, char **argv, const struct ht_it_case *cases);
+
+/* Fail the case: print file:line and the message, kill children, exit 1. */
+void ht_it_fail(struct ht_it *t, const char *file, int line, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5), noreturn));
+#define HT_CHECK(t, cond, ...)                                             \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            ht_it_fail((t), __FILE__, __LINE__, "check failed: %s " __VA_ARGS__, #cond); \
+    } while (0)
+/* Poll cond every 20 ms until true or timeout_ms passed; fail if not. */
+#define HT_WAIT(t, cond, timeout_ms, ...)                                  \
+    do {                                                                   \
+        int waited_ = 0;                                                   \
+        while (!(cond)) {                                                  \
+            if (waited_ >= (timeout_ms))                                   \
+                ht_it_fail((t), __FILE__, __LINE__,                        \
+                           "timed out after %d ms waiting for: %s " __VA_ARGS__, \
+                           (timeout_ms), #cond);                           \
+            ht_it_sleep_ms(20);                                            \
+            waited_ += 20;                                                 \
+        }                                                                  \
+    } while (0)
+void ht_it_log(struct ht_it *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void ht_it_sleep_ms(int ms);
+
+/* The case's temporary directory (removed when the case passes, kept and
+ * printed when it fails). */
+const char *ht_it_dir(struct ht_it *t);
+/* Path of a file in the case's directory (new string, caller frees). */
+char *ht_it_path(struct ht_it *t, const char *name);
+/* Path of a built binary: $HT_BIN_DIR/name (static buffer per call site is
+ * not used: returns new string, caller frees). */
+char *ht_it_bin(const char *name);
+/* Repository root ($HT_SRC_DIR, default "."), for fixtures. */
+const char *ht_it_src(void);
+/* Write a file in the case directory; returns its new path (caller frees). */
+char *ht_it_write(struct ht_it *t, const char *name, const char *content);
+
+/* A free TCP port on 127.0.0.1 (bound then released; callers retry on a
+ * bind race). */
+int ht_it_free_port(void);
+/* True once something accepts on 127.0.0.1:port within timeout_ms. */
+bool ht_it_wait_port(int port, int timeout_ms);
+
+/* ---- processes ---- */
+/* Start argv (argv[0] a path) with stdout+stderr to DIR/<logname>.log and
+ * extra environment entries env ("K=V", NULL-terminated, may be NULL). */
+pid_t ht_it_spawn(struct ht_it *t, const char *logname,
+                  const char *const argv[], const char *const env[]);
+/* Send sig, wait up to timeout_ms; returns the wait status, or -1 if it did
+ * not exit (then it is SIGKILLed). The pid is forgotten either way. */
+int ht_it_stop(struct ht_it *t, pid_t pid, int sig, int timeout_ms);
+/* True if pid is still running (reaps it if it exited). */
+bool ht_it_alive(struct ht_it *t, pid_t pid);
+/* Run argv to completion (timeout_ms), capture stdout into *out (new,
+ * may be NULL) and stderr into *err_out (new, may be NULL). Returns the
+ * exit code, or -1 on timeout/signal. */
+int ht_it_run(struct ht_it *t, const char *const argv[],
+              const char *const env[], int timeout_ms, char **out,
+              char **err_out);
+/* Contents of DIR/<logname>.log (new string) for diagnostics. */
+char *ht_it_logfile(struct ht_it *t, const char *logname);
+
+/* ---- broker ---- */
+struct ht_it_broker {
+    int port;
+    pid_t pid;
+    char *conf; /* path of the generated config */
+};
+/* Start a real mosquitto on a free loopback port, config lines
+ * "listener PORT 127.0.0.1", "allow_anonymous true", "persistence false"
+ * plus extra (may be NULL). Waits until it accepts. */
+void ht_it_broker_start(struct ht_it *t, struct ht_it_broker *b,
+                        const char *extra_conf);
+/* Stop (SIGTERM) and, for restart, start again on the same port. */
+void ht_it_broker_stop(struct ht_it *t, struct ht_it_broker *b);
+void ht_it_broker_restart(struct ht_it *t, struct ht_it_broker *b);
+
+/* ---- HTTP (HTTP/1.1, one request per connection) ---- */
+struct ht_it_http {
+    int status;
+    char *headers; /* raw header block */
+    char *body;    /* NUL-terminated */
+    size_t len;
+};
+/* Send a request to 127.0.0.1:port. extra_headers: full lines each ending
+ * in "\r\n" (may be NULL); body may be NULL. Returns 0 or -errno (fails the
+ * case only if the caller checks). */
+int ht_it_http(int port, const char *method, const char *path,
+               const char *extra_headers, const char *body,
+               struct ht_it_http *out);
+/* Value of a response header (case-insensitive), new string or NULL. */
+char *ht_it_http_header(const struct ht_it_http *r, const char *name);
+/* Parse the body as JSON (new reference) or NULL. */
+json_t *ht_it_http_json(const struct ht_it_http *r);
+void ht_it_http_free(struct ht_it_http *r);
+
+/* ---- Server-Sent Events client ---- */
+struct ht_it_sse;
+struct ht_it_sse *ht_it_sse_open(int port, const char *path,
+                                 const char *extra_headers);
+/* Next event within timeout_ms: returns 1 and fills new strings (any of the
+ * out pointers may be NULL), 0 on timeout, -1 on EOF/error. */
+int ht_it_sse_next(struct ht_it_sse *s, int timeout_ms, char **event,
+                   char **data, char **id);
+int ht_it_sse_status(const struct ht_it_sse *s);
+void ht_it_sse_close(struct ht_it_sse *s);
+
+/* ---- MQTT 5 test client (libmosquitto with its own thread) ---- */
+struct ht_it_mqtt;
+/* Connect to 127.0.0.1:port; user/pass may be NULL. NULL on failure. */
+struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
+                                  const char *user, const char *pass);
+/* Subscribe at QoS 1 and wait for the SUBACK; returns the granted QoS
+ * (>= 128 means refused) or -1. */
+int ht_it_mqtt_sub(struct ht_it_mqtt *c, const char *pattern);
+/* Publish and, for qos > 0, wait for completion; returns the MQTT 5
+ * reason code (0 ok, 135 not authorized, ...) or -1. */
+int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic,
+                   const char *payload, int qos, bool retain);
+/* Publish a request with response-topic and correlation data (corr string);
+ * wait for the reply on resp_topic (subscribed first). Returns new payload
+ * string or NULL on timeout. */
+char *ht_it_mqtt_request(struct ht_it_mqtt *c, const char *topic,
+                         const char *payload, const char *resp_topic,
+                         const char *corr, int timeout_ms);
+/* Wait for a message whose topic matches pattern (MQTT wildcards) and
+ * whose payload contains needle (NULL = any), received at any time since
+ * the client subscribed. Returns new payload copy or NULL on timeout. */
+char *ht_it_mqtt_wait(struct ht_it_mqtt *c, const char *pattern,
+                      const char *needle, int timeout_ms);
+/* Messages received so far matching pattern. */
+size_t ht_it_mqtt_count(struct ht_it_mqtt *c, const char *pattern);
+/* Forget received messages. */
+void ht_it_mqtt_clear(struct ht_it_mqtt *c);
+void ht_it_mqtt_free(struct ht_it_mqtt *c);
+
+/* ---- node tools (tests/node_modules) ---- */
+/* Run `node tests/tools/<script> args...` with the case dir as cwd-free
+ * argument; returns exit code and captures combined output into *out. */
+int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
+               int timeout_ms, char **out);
+
+#endif

@@ -1,0 +1,24 @@
+# tests/: every tests/unit/test_*.c and tests/integration/test_*.c is a
+# binary; unit tests link Check, integration tests the harness.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(O)/tests/integration/%,$(INTEG_SRCS))
+HARNESS_OBJS := $(O)/tests/integration/harness.o
+ALL_OBJS += $(UNIT_SRCS:%.c=$(O)/%.o) $(INTEG_SRCS:%.c=$(O)/%.o) $(HARNESS_OBJS)
+
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(HT_LIBS)
+	$(LINK) $(CHECK_LIBS)
+$(O)/tests/integration/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(HT_LIBS)
+	$(LINK)
+
+# Node tooling for tests (TD validator, ajv, playwright-core): installed from
+# the committed lockfile when missing or out of date.
+tests-js: tests/node_modules/.stamp
+tests/node_modules/.stamp: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+.PHONY: tests-js

@@ -1,0 +1,2 @@
+# web/: the SCADA dashboard and the WebXR hologram client (npm + esbuild).
+web:
