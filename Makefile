@@ -60,7 +60,7 @@ UNIT_TESTS :=
 INTEG_TESTS :=
 ALL_OBJS :=
 
-.PHONY: all test test-unit test-integration check bench demo clean \
+.PHONY: all test test-build test-unit test-integration check bench demo clean \
 	format lint install test-hw web deps
 # Link order: dependents first (static archives).
 HT_LIBS = $(O)/libhtgw.a $(O)/libhtagent.a $(O)/libhtui.a $(O)/libhttwin.a \

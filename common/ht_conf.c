@@ -298,6 +298,8 @@ struct scan {
     const char *want; /* remaining JSON pointer */
     int fline, fcol;
     bool found;
+    int kline, kcol; /* the key, when the pointer names an object member */
+    bool kfound;
 };
 
 static void adv(struct scan *sc)
@@ -380,11 +382,10 @@ static bool scan_value(struct scan *sc, const char *want)
                 return false;
             const char *sub = want;
             bool m = sub && *sub && seg_match(&sub, key);
-            /* A pointer that ends at a key (unknown setting) points at it. */
-            if (m && !*sub && !sc->found) {
-                sc->found = true;
-                sc->fline = kl;
-                sc->fcol = kc;
+            if (m && !*sub && !sc->kfound) {
+                sc->kfound = true;
+                sc->kline = kl;
+                sc->kcol = kc;
             }
             ws(sc);
             if (*sc->s != ':')
@@ -443,10 +444,17 @@ int ht_conf_locate(const char *text, const char *ptr, int *line, int *col)
 {
     struct scan sc = {.s = text, .line = 1, .col = 1};
     scan_value(&sc, ptr);
-    if (!sc.found)
+    /* Prefer the value; a member whose value could not be scanned (a
+     * syntax error after it) still has its key. */
+    if (sc.found) {
+        *line = sc.fline;
+        *col = sc.fcol;
+    } else if (sc.kfound) {
+        *line = sc.kline;
+        *col = sc.kcol;
+    } else {
         return HT_ENOENT;
-    *line = sc.fline;
-    *col = sc.fcol;
+    }
     return HT_OK;
 }
 

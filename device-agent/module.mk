@@ -1,9 +1,9 @@
 # device-agent/: the board daemon. GPIO lives only in hal/; the gpiod backend
 # is built only WITH_GPIOD=yes.
 AGENT_SRCS := $(filter-out device-agent/main.c,$(wildcard device-agent/*.c)) \
-	device-agent/hal/gpio_sim.c
+	$(wildcard device-agent/hal/gpio_sim.c)
 ifeq ($(WITH_GPIOD),yes)
-AGENT_SRCS += device-agent/hal/gpio_gpiod.c
+AGENT_SRCS += $(wildcard device-agent/hal/gpio_gpiod.c)
 endif
 AGENT_OBJS := $(patsubst %.c,$(O)/%.o,$(AGENT_SRCS))
 $(O)/libhtagent.a: $(AGENT_OBJS)

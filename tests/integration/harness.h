@@ -38,10 +38,15 @@ int ht_it_main(int argc, char **argv, const struct ht_it_case *cases);
 /* Fail the case: print file:line and the message, kill children, exit 1. */
 void ht_it_fail(struct ht_it *t, const char *file, int line, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5), noreturn));
+/* Like ht_it_fail, naming the failed condition; the optional message is a
+ * format string and its arguments. */
+void ht_it_failc(struct ht_it *t, const char *file, int line, const char *cond,
+                 const char *fmt, ...)
+    __attribute__((format(printf, 5, 6), noreturn));
 #define HT_CHECK(t, cond, ...)                                             \
     do {                                                                   \
         if (!(cond))                                                       \
-            ht_it_fail((t), __FILE__, __LINE__, "check failed: %s " __VA_ARGS__, #cond); \
+            ht_it_failc((t), __FILE__, __LINE__, #cond, " " __VA_ARGS__);  \
     } while (0)
 /* Poll cond every 20 ms until true or timeout_ms passed; fail if not. */
 #define HT_WAIT(t, cond, timeout_ms, ...)                                  \
@@ -49,9 +54,8 @@ void ht_it_fail(struct ht_it *t, const char *file, int line, const char *fmt,
         int waited_ = 0;                                                   \
         while (!(cond)) {                                                  \
             if (waited_ >= (timeout_ms))                                   \
-                ht_it_fail((t), __FILE__, __LINE__,                        \
-                           "timed out after %d ms waiting for: %s " __VA_ARGS__, \
-                           (timeout_ms), #cond);                           \
+                ht_it_failc((t), __FILE__, __LINE__,                       \
+                            "(timed out) " #cond, " " __VA_ARGS__);        \
             ht_it_sleep_ms(20);                                            \
             waited_ += 20;                                                 \
         }                                                                  \
@@ -102,7 +106,7 @@ char *ht_it_logfile(struct ht_it *t, const char *logname);
 struct ht_it_broker {
     int port;
     pid_t pid;
-    char *conf; /* path of the generated config */
+    char conf[256]; /* path of the generated config */
 };
 /* Start a real mosquitto on a free loopback port, config lines
  * "listener PORT 127.0.0.1", "allow_anonymous true", "persistence false"
