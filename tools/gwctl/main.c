@@ -1,0 +1,176 @@
+/* main.c - gwctl: global options, configuration precedence and the
+ * subcommand table. Precedence: flags > environment (HOLOTWIN_GATEWAY,
+ * HOLOTWIN_TOKEN) > ~/.config/holotwin/gwctl.json > defaults. */
+#include "gwctl.h"
+
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GW_DEFAULT_URL "http://127.0.0.1:8080"
+
+static int cmd_help(struct gwctl *g, int argc, char **argv);
+
+static const struct gwctl_cmd cmds[] = {
+    {"status", gw_cmd_status, "status",
+     "gateway health, broker, device counts by state, version"},
+    {"devices", gw_cmd_devices,
+     "devices [list | show ID | approve ID | block ID | remove ID | add ID [-o FILE]]",
+     "list, inspect and manage devices"},
+    {"help", cmd_help, "help [COMMAND]", "show help for a command"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gwctl [--gateway URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
+            "\nThe technicians' CLI of a Holotwin gateway.\n\ncommands:\n");
+    for (const struct gwctl_cmd *c = cmds; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->help);
+    fprintf(out,
+            "\noptions (accepted anywhere on the line):\n"
+            "  --gateway URL   gateway base URL (env HOLOTWIN_GATEWAY; default %s)\n"
+            "  --token TOKEN   bearer token (env HOLOTWIN_TOKEN)\n"
+            "  --json          machine-readable output\n"
+            "  --timeout S     request timeout in seconds (default 30)\n"
+            "  --help, --version\n"
+            "\nconfig file: ~/.config/holotwin/gwctl.json {\"gateway\":..., \"token\":...}\n"
+            "exit codes: 0 ok, 1 usage, 2 not found, 3 refused/unauthorised,\n"
+            "            4 gateway unreachable, 5 device error or timeout\n",
+            GW_DEFAULT_URL);
+}
+
+static const struct gwctl_cmd *find_cmd(const char *name)
+{
+    for (const struct gwctl_cmd *c = cmds; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+static int cmd_help(struct gwctl *g, int argc, char **argv)
+{
+    (void)g;
+    if (argc < 2) {
+        usage(stdout);
+        return GW_EXIT_OK;
+    }
+    const struct gwctl_cmd *c = find_cmd(argv[1]);
+    if (!c) {
+        fprintf(stderr, "gwctl: unknown command '%s'\n", argv[1]);
+        return GW_EXIT_USAGE;
+    }
+    printf("usage: gwctl %s\n%s\n", c->usage, c->help);
+    return GW_EXIT_OK;
+}
+
+/* Read gateway/token defaults from the user's config file, if any. */
+static void load_config_file(struct gwctl *g)
+{
+    const char *home = getenv("HOME");
+    if (!home)
+        return;
+    char *path = ht_asprintf("%s/.config/holotwin/gwctl.json", home);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (access(path, F_OK) == 0)
+            fprintf(stderr, "gwctl: %s:%d:%d: %s (ignored)\n", path, je.line,
+                    je.column, je.text);
+        free(path);
+        return;
+    }
+    const char *gw = json_string_value(json_object_get(root, "gateway"));
+    const char *tok = json_string_value(json_object_get(root, "token"));
+    if (gw)
+        g->gateway = g->owned[0] = ht_strdup(gw);
+    if (tok)
+        g->token = g->owned[1] = ht_strdup(tok);
+    json_decref(root);
+    free(path);
+}
+
+int main(int argc, char **argv)
+{
+    struct gwctl g = {.gateway = GW_DEFAULT_URL, .timeout_s = 30};
+    load_config_file(&g);
+    if (getenv("HOLOTWIN_GATEWAY") && *getenv("HOLOTWIN_GATEWAY"))
+        g.gateway = getenv("HOLOTWIN_GATEWAY");
+    if (getenv("HOLOTWIN_TOKEN") && *getenv("HOLOTWIN_TOKEN"))
+        g.token = getenv("HOLOTWIN_TOKEN");
+    g.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+
+    /* Global options may appear anywhere; the rest keeps its order. */
+    char **rest = ht_calloc((size_t)argc + 1, sizeof *rest);
+    int n = 0, rc = GW_EXIT_OK;
+    bool want_help = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) {
+            g.json = true;
+        } else if (!strcmp(a, "--gateway") || !strcmp(a, "--token") ||
+                   !strcmp(a, "--timeout")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "gwctl: %s needs a value\n", a);
+                rc = GW_EXIT_USAGE;
+                goto out;
+            }
+            const char *v = argv[++i];
+            if (a[2] == 'g')
+                g.gateway = v;
+            else if (a[2] == 't' && a[3] == 'o')
+                g.token = v;
+            else if ((g.timeout_s = strtol(v, NULL, 10)) <= 0) {
+                fprintf(stderr, "gwctl: --timeout needs a positive number\n");
+                rc = GW_EXIT_USAGE;
+                goto out;
+            }
+        } else if (!strncmp(a, "--gateway=", 10)) {
+            g.gateway = a + 10;
+        } else if (!strncmp(a, "--token=", 8)) {
+            g.token = a + 8;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            want_help = true;
+        } else if (!strcmp(a, "--version")) {
+            printf("gwctl %s\n", HT_VERSION);
+            goto out;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    if (n == 0) {
+        usage(want_help ? stdout : stderr);
+        rc = want_help ? GW_EXIT_OK : GW_EXIT_USAGE;
+        goto out;
+    }
+    const struct gwctl_cmd *c = find_cmd(rest[0]);
+    if (!c) {
+        fprintf(stderr, "gwctl: unknown command '%s' (try gwctl --help)\n",
+                rest[0]);
+        rc = GW_EXIT_USAGE;
+        goto out;
+    }
+    if (want_help) {
+        printf("usage: gwctl %s\n%s\n", c->usage, c->help);
+        goto out;
+    }
+    /* Strip one trailing slash so paths join cleanly. */
+    size_t gl = strlen(g.gateway);
+    char *base = ht_strdup(g.gateway);
+    if (gl > 1 && base[gl - 1] == '/')
+        base[gl - 1] = '\0';
+    g.gateway = g.owned[2] = base;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = c->fn(&g, n, rest);
+    curl_global_cleanup();
+out:
+    for (size_t i = 0; i < sizeof g.owned / sizeof g.owned[0]; i++)
+        free(g.owned[i]);
+    free(rest);
+    return rc;
+}
