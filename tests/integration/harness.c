@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +35,7 @@
 
 struct ht_it {
     const char *name;
+    char netns[32]; /* set while a private network namespace is in use */
     char dir[256];
     pid_t children[MAX_CHILDREN];
     size_t nchildren;
@@ -41,6 +43,8 @@ struct ht_it {
 
 /* The running case: needed by the SIGALRM handler and atexit. */
 static struct ht_it *g_case;
+
+static void drop_netns(void);
 
 void ht_it_sleep_ms(int ms)
 {
@@ -107,6 +111,7 @@ void ht_it_fail(struct ht_it *t, const char *file, int line, const char *fmt,
         fprintf(stderr, "  (files kept in %s)\n", t->dir);
     }
     fflush(stderr);
+    drop_netns();
     _exit(1);
 }
 
@@ -120,6 +125,19 @@ void ht_it_failc(struct ht_it *t, const char *file, int line, const char *cond,
     va_end(ap);
     const char *m = msg[0] == ' ' ? msg + 1 : msg;
     ht_it_fail(t, file, line, "check failed: %s%s%s", cond, *m ? ": " : "", m);
+}
+
+/* Remove the case's network namespace, if it made one. */
+static void drop_netns(void)
+{
+    if (!g_case || !g_case->netns[0])
+        return;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "ip netns del %s 2>/dev/null", g_case->netns);
+    if (system(cmd) < 0) {
+        /* best effort */
+    }
+    g_case->netns[0] = '\0';
 }
 
 static void on_alarm(int sig)
@@ -180,6 +198,7 @@ int ht_it_main(int argc, char **argv, const struct ht_it_case *cases)
     const char *to = getenv("HT_IT_TIMEOUT");
     alarm(to ? (unsigned)atoi(to) : 60);
 
+    atexit(drop_netns);
     c->fn(&t);
 
     alarm(0);
@@ -1162,6 +1181,139 @@ void ht_it_mqtt_free(struct ht_it_mqtt *c)
     pthread_cond_destroy(&c->cond);
     free(c);
     mosquitto_lib_cleanup();
+}
+
+/* ---- real mDNS ---- */
+
+static void sh(struct ht_it *t, const char *what, const char *cmd)
+{
+    int rc = system(cmd);
+    if (rc != 0)
+        ht_it_fail(t, __FILE__, __LINE__,
+                   "mDNS set-up: %s failed (exit %d): %s", what, rc, cmd);
+}
+
+static void start_avahi(struct ht_it *t, const char *name, bool publish_addr,
+                        char *bus_env, size_t bus_len)
+{
+    char d[400], path[500], body[1500];
+    snprintf(d, sizeof d, "%s/%s", t->dir, name);
+    mkdir(d, 0755);
+    snprintf(path, sizeof path, "%s/dbus.conf", d);
+    snprintf(body, sizeof body,
+             "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus "
+             "Configuration 1.0//EN\" \"http://www.freedesktop.org/standards/"
+             "dbus/1.0/busconfig.dtd\">\n<busconfig><type>system</type>"
+             "<listen>unix:path=%s/bus</listen><auth>EXTERNAL</auth>"
+             "<policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>"
+             "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/>"
+             "</policy></busconfig>\n",
+             d);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        ht_it_fail(t, __FILE__, __LINE__, "cannot write %s", path);
+    fputs(body, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/avahi.conf", d);
+    snprintf(body, sizeof body,
+             "[server]\nhost-name=%s\nuse-ipv4=yes\nuse-ipv6=no\n"
+             "allow-interfaces=lo\nenable-dbus=yes\n"
+             "ratelimit-interval-usec=1000000\nratelimit-burst=1000\n"
+             "[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\n"
+             "publish-workstation=no\npublish-addresses=%s\n",
+             name, publish_addr ? "yes" : "no");
+    f = fopen(path, "w");
+    if (!f)
+        ht_it_fail(t, __FILE__, __LINE__, "cannot write %s", path);
+    fputs(body, f);
+    fclose(f);
+
+    char conf[500], bus[500];
+    snprintf(conf, sizeof conf, "--config-file=%s/dbus.conf", d);
+    const char *dargv[] = {"/usr/bin/dbus-daemon", conf, "--nofork", NULL};
+    if (access(dargv[0], X_OK) != 0)
+        ht_it_fail(t, __FILE__, __LINE__,
+                   "mDNS: dbus-daemon missing (scripts/setup-deps installs dbus)");
+    char logname[64];
+    snprintf(logname, sizeof logname, "dbus-%s", name);
+    ht_it_spawn(t, logname, dargv, NULL);
+    snprintf(bus, sizeof bus, "%s/bus", d);
+    for (int i = 0; i < 100 && access(bus, F_OK) != 0; i++)
+        ht_it_sleep_ms(20);
+    if (access(bus, F_OK) != 0)
+        ht_it_fail(t, __FILE__, __LINE__, "mDNS: private D-Bus did not start");
+    snprintf(bus_env, bus_len, "DBUS_SYSTEM_BUS_ADDRESS=unix:path=%s", bus);
+
+    /* avahi-daemon wants its own /run/avahi-daemon: a private mount
+     * namespace with a tmpfs there keeps it off the host's. */
+    char script[800];
+    snprintf(script, sizeof script,
+             "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs "
+             "/run/avahi-daemon && exec /usr/sbin/avahi-daemon -f %s/avahi.conf "
+             "--no-drop-root --no-chroot --no-rlimits --no-proc-title",
+             d);
+    const char *aargv[] = {"/usr/bin/unshare", "-m", "--propagation", "private",
+                           "/bin/sh", "-c", script, NULL};
+    const char *env[] = {bus_env, NULL};
+    if (access("/usr/sbin/avahi-daemon", X_OK) != 0)
+        ht_it_fail(t, __FILE__, __LINE__,
+                   "mDNS: avahi-daemon missing (scripts/setup-deps installs it)");
+    snprintf(logname, sizeof logname, "avahi-%s", name);
+    ht_it_spawn(t, logname, aargv, env);
+    for (int i = 0; i < 200; i++) {
+        char *log = ht_it_logfile(t, logname);
+        bool up = strstr(log, "Server startup complete") != NULL;
+        free(log);
+        if (up)
+            return;
+        ht_it_sleep_ms(25);
+    }
+    ht_it_fail(t, __FILE__, __LINE__, "mDNS: avahi-daemon %s did not start",
+               name);
+}
+
+void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m)
+{
+    if (geteuid() != 0)
+        ht_it_fail(t, __FILE__, __LINE__,
+                   "mDNS tests need root (network namespaces)");
+    if (access("/usr/sbin/ip", X_OK) != 0 && access("/sbin/ip", X_OK) != 0 &&
+        access("/usr/bin/ip", X_OK) != 0)
+        ht_it_fail(t, __FILE__, __LINE__, "mDNS: iproute2 (ip) missing");
+    snprintf(m->netns, sizeof m->netns, "htm%d", (int)getpid());
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ip netns add %s", m->netns);
+    sh(t, "create network namespace", cmd);
+    snprintf(t->netns, sizeof t->netns, "%s", m->netns);
+    snprintf(cmd, sizeof cmd,
+             "ip -n %s link set lo up && ip -n %s link set lo multicast on",
+             m->netns, m->netns);
+    sh(t, "loopback up with multicast", cmd);
+    char path[128];
+    snprintf(path, sizeof path, "/var/run/netns/%s", m->netns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+        ht_it_fail(t, __FILE__, __LINE__, "mDNS: cannot enter %s: %s", path,
+                   strerror(errno));
+    close(fd);
+    start_avahi(t, "mdnsa", true, m->bus_a, sizeof m->bus_a);
+    start_avahi(t, "mdnsb", false, m->bus_b, sizeof m->bus_b);
+}
+
+char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m,
+                        const char *type, const char *needle, int timeout_ms)
+{
+    const char *argv[] = {"/usr/bin/avahi-browse", "-rpt", type, NULL};
+    const char *env[] = {m->bus_b, NULL};
+    for (int waited = 0; waited <= timeout_ms; waited += 500) {
+        char *out = NULL;
+        ht_it_run(t, argv, env, 5000, &out, NULL);
+        if (out && strstr(out, "\n=") && (!needle || strstr(out, needle)))
+            return out;
+        free(out);
+        ht_it_sleep_ms(500);
+    }
+    return NULL;
 }
 
 /* ---- node tools ---- */

@@ -176,6 +176,27 @@ size_t ht_it_mqtt_count(struct ht_it_mqtt *c, const char *pattern);
 void ht_it_mqtt_clear(struct ht_it_mqtt *c);
 void ht_it_mqtt_free(struct ht_it_mqtt *c);
 
+/* ---- real mDNS ---- */
+/* A private network namespace in which the case process itself then runs
+ * (loopback up, multicast on), with two avahi-daemons restricted to lo,
+ * each on its own private D-Bus system bus: daemon A publishes address
+ * records, daemon B only browses, so a service published through one and
+ * found through the other really crossed mDNS on the wire. Everything the
+ * case starts afterwards (broker, daemons) lives in that namespace; spawn
+ * daemons with env {m.bus_a, NULL} or {m.bus_b, NULL}. Fails the case with
+ * the reason when the machine does not allow it (needs root, iproute2,
+ * dbus-daemon, avahi-daemon). Torn down when the case ends. */
+struct ht_it_mdns {
+    char netns[32];
+    char bus_a[300]; /* "DBUS_SYSTEM_BUS_ADDRESS=unix:path=..." */
+    char bus_b[300];
+};
+void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m);
+/* Browse type (e.g. "_wot._tcp") through daemon B for up to timeout_ms
+ * with avahi-browse -rpt; returns its parseable output (new) or NULL. */
+char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m,
+                        const char *type, const char *needle, int timeout_ms);
+
 /* ---- node tools (tests/node_modules) ---- */
 /* Run `node tests/tools/<script> args...` with the case dir as cwd-free
  * argument; returns exit code and captures combined output into *out. */
