@@ -74,7 +74,26 @@ struct ht_sem_forms {
     const char *http_td_href;/* agent's own TD endpoint link or NULL */
     bool gateway;            /* true: HTTP forms are the gateway's REST API */
     const char *kind;        /* "device" or "twin": URN and REST paths */
+    /* Security scheme of the TD: "nosec", "basic" or "bearer"; NULL picks
+     * "bearer" for gateway TDs and "basic" otherwise (added field: zero
+     * initialisers keep the old behaviour). */
+    const char *security;
 };
+
+/* Vocabulary IRIs (the "ht" prefix and the JSON-LD context document). */
+#define HT_SEM_VOCAB_IRI "https://holotwin.example/vocab#"
+#define HT_SEM_TD_CONTEXT "https://www.w3.org/2022/wot/td/v1.1"
+
+/* Largest TD ht_sem_td_parse accepts, in properties and string length. */
+#define HT_SEM_MAX_PROPS 256
+#define HT_SEM_MAX_STR 1024
+
+/* "boolean", "integer", "number", "string". Static (borrowed). */
+const char *ht_sem_dtype_name(enum ht_sem_dtype t);
+/* Parse a type name; HT_OK or HT_EINVAL. */
+int ht_sem_dtype_parse(const char *s, enum ht_sem_dtype *out);
+/* True for an affordance name of the contract: [a-z0-9_]{1,32}. */
+bool ht_sem_name_valid(const char *s);
 
 /* Build a W3C WoT TD 1.1 for t (new reference). Deterministic output. */
 json_t *ht_sem_td_build(const struct ht_sem_thing *t,

@@ -86,10 +86,19 @@ int gw_request(const struct gwctl *g, const char *method, const char *path,
     CURLcode rc = curl_easy_perform(c);
     int ret = GW_EXIT_OK;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "gwctl: gateway %s unreachable: %s\n", g->gateway,
-                curl_easy_strerror(rc));
-        ret = rc == CURLE_OPERATION_TIMEDOUT ? GW_EXIT_DEVICE
-                                             : GW_EXIT_UNREACHABLE;
+        /* A timeout after connecting is a slow answer (a device that does
+         * not ack), not an unreachable gateway. */
+        curl_off_t connected = 0;
+        curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+        if (rc == CURLE_OPERATION_TIMEDOUT && connected > 0) {
+            fprintf(stderr, "gwctl: %s %s: no answer within %ld s\n", method,
+                    path, g->timeout_s);
+            ret = GW_EXIT_DEVICE;
+        } else {
+            fprintf(stderr, "gwctl: gateway %s unreachable: %s\n",
+                    g->gateway, curl_easy_strerror(rc));
+            ret = GW_EXIT_UNREACHABLE;
+        }
         free(b.p);
         goto out;
     }
@@ -118,22 +127,40 @@ void gw_resp_clear(struct gw_resp *r)
     memset(r, 0, sizeof *r);
 }
 
+int gw_status_exit(long status)
+{
+    switch (status) {
+    case 400: case 413: case 422: return GW_EXIT_USAGE;
+    case 404: case 410: return GW_EXIT_NOTFOUND;
+    case 401: case 403: case 409: return GW_EXIT_REFUSED;
+    default: return status >= 500 ? GW_EXIT_DEVICE : GW_EXIT_REFUSED;
+    }
+}
+
+/* One line: what failed, the status, the problem's detail (or title) and
+ * its machine code when the gateway sends one (e.g. a device's ack code). */
 int gw_fail(const struct gwctl *g, const struct gw_resp *r, const char *what)
 {
     (void)g;
-    const char *detail = NULL, *title = NULL;
-    if (r->json) {
+    const char *detail = NULL, *title = NULL, *code = NULL;
+    if (json_is_object(r->json)) {
         detail = json_string_value(json_object_get(r->json, "detail"));
         title = json_string_value(json_object_get(r->json, "title"));
+        code = json_string_value(json_object_get(r->json, "code"));
     }
-    fprintf(stderr, "gwctl: %s: %ld %s\n", what, r->status,
-            detail ? detail : title ? title : "request failed");
-    switch (r->status) {
-    case 400: case 422: return GW_EXIT_USAGE;
-    case 404: return GW_EXIT_NOTFOUND;
-    case 401: case 403: case 409: return GW_EXIT_REFUSED;
-    default: return r->status >= 500 ? GW_EXIT_DEVICE : GW_EXIT_REFUSED;
-    }
+    const char *msg = detail ? detail : title ? title : "request failed";
+    char clean[512];
+    size_t n = 0;
+    /* Keep it one line whatever the gateway sent. */
+    for (const char *p = msg; *p && n + 1 < sizeof clean; p++)
+        clean[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    clean[n] = '\0';
+    if (code)
+        fprintf(stderr, "gwctl: %s: %ld %s (%s)\n", what, r->status, clean,
+                code);
+    else
+        fprintf(stderr, "gwctl: %s: %ld %s\n", what, r->status, clean);
+    return gw_status_exit(r->status);
 }
 
 int gw_get_json(const struct gwctl *g, const char *path, json_t **out)

@@ -17,12 +17,61 @@ static int cmd_help(struct gwctl *g, int argc, char **argv);
 
 static const struct gwctl_cmd cmds[] = {
     {"status", gw_cmd_status, "status",
-     "gateway health, broker, device counts by state, version"},
+     "gateway health, broker, device counts by state, version",
+     "Reads /healthz (open) and, with a token, the device list for counts.\n"},
+    {"discover", gw_cmd_discover, "discover [--timeout S]",
+     "boards announcing _wot._tcp on the local network (mDNS), known or new",
+     "  --timeout S   browse for S seconds (default 3)\n"
+     "Needs a running avahi-daemon (exit 4 without one). Each board's TD is\n"
+     "fetched from its TXT td= path to learn its id, which is compared with\n"
+     "the gateway's device list: known (with its state) or new.\n"},
     {"devices", gw_cmd_devices,
-     "devices [list | show ID | approve ID | block ID | remove ID | add ID [-o FILE]]",
-     "list, inspect and manage devices"},
-    {"help", cmd_help, "help [COMMAND]", "show help for a command"},
-    {NULL, NULL, NULL, NULL},
+     "devices [list | show ID | approve ID | block ID | remove ID]\n"
+     "       gwctl devices add ID [-o FILE] [--backend sim|gpiod]",
+     "list, inspect, pre-register and manage devices",
+     "  add ID        pre-register ID; the gateway provisions its MQTT\n"
+     "                credentials (shown once) and gwctl prints a ready\n"
+     "                device-agent config, or writes it (mode 0600) to FILE\n"
+     "  --backend B   GPIO backend of the generated config (default sim)\n"},
+    {"get", gw_cmd_get, "get DEVICE PROP | get TWIN COMPONENT.PROP",
+     "read a device property, or a twin property when PROP has a dot",
+     "Device property names never contain a dot, so COMPONENT.PROP always\n"
+     "means a twin property (the same as `gwctl twins get`).\n"},
+    {"set", gw_cmd_set,
+     "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
+     "write a property and wait for the device's ack",
+     "VALUE is parsed as JSON (true, 42, 1.5, \"text\", {...}); anything that\n"
+     "is not JSON is sent as a string. Prints the confirmed value; exit 5\n"
+     "when the device rejects the write, is offline or does not ack.\n"},
+    {"twins", gw_cmd_twins,
+     "twins [list | show ID | apply -f FILE | delete ID | state ID]\n"
+     "       gwctl twins history ID COMPONENT.PROP [--from T] [--to T] "
+     "[--limit N]\n"
+     "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
+     "VALUE",
+     "list, inspect, apply and delete twins; state, history, properties",
+     "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
+     "                 (- reads standard input)\n"
+     "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
+     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
+    {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
+     "bind a twin property to a device property (read, modify, write back)",
+     NULL},
+    {"ui", gw_cmd_ui, "ui TWIN [--target web|hmd] [--raw]",
+     "a twin's UI descriptor: pretty (default) or the raw bytes",
+     "  --target T  web (default) or hmd\n"
+     "  --raw       the exact bytes the gateway serves (the ETag covers them)\n"
+     "  --json      {\"twin\",\"target\",\"etag\",\"descriptor\"}\n"},
+    {"watch", gw_cmd_watch, "watch [TWIN] [--count N]",
+     "live events (SSE), one line each, until Ctrl-C",
+     "  --count N   stop after N events\n"
+     "Reconnects with Last-Event-ID when the stream drops.\n"},
+    {"tokens", gw_cmd_tokens,
+     "tokens [list | create --role ROLE --name NAME | revoke ID]",
+     "API tokens (admin): roles viewer, operator, technician, admin",
+     "The token of `create` is shown once.\n"},
+    {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *out)
@@ -38,6 +87,7 @@ static void usage(FILE *out)
             "  --token TOKEN   bearer token (env HOLOTWIN_TOKEN)\n"
             "  --json          machine-readable output\n"
             "  --timeout S     request timeout in seconds (default 30)\n"
+            "\n`gwctl help COMMAND` or `gwctl COMMAND --help` for details.\n"
             "  --help, --version\n"
             "\nconfig file: ~/.config/holotwin/gwctl.json {\"gateway\":..., \"token\":...}\n"
             "exit codes: 0 ok, 1 usage, 2 not found, 3 refused/unauthorised,\n"
@@ -53,6 +103,32 @@ static const struct gwctl_cmd *find_cmd(const char *name)
     return NULL;
 }
 
+static void cmd_usage(const struct gwctl_cmd *c, FILE *out, bool full)
+{
+    fprintf(out, "usage: gwctl %s\n", c->usage);
+    if (full) {
+        fprintf(out, "%s\n", c->help);
+        if (c->details)
+            fprintf(out, "\n%s", c->details);
+    }
+}
+
+int gw_usage(const char *cmd)
+{
+    const struct gwctl_cmd *c = find_cmd(cmd);
+    if (c)
+        cmd_usage(c, stderr, false);
+    return GW_EXIT_USAGE;
+}
+
+bool gw_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
 static int cmd_help(struct gwctl *g, int argc, char **argv)
 {
     (void)g;
@@ -65,7 +141,7 @@ static int cmd_help(struct gwctl *g, int argc, char **argv)
         fprintf(stderr, "gwctl: unknown command '%s'\n", argv[1]);
         return GW_EXIT_USAGE;
     }
-    printf("usage: gwctl %s\n%s\n", c->usage, c->help);
+    cmd_usage(c, stdout, true);
     return GW_EXIT_OK;
 }
 
@@ -125,10 +201,16 @@ int main(int argc, char **argv)
                 g.gateway = v;
             else if (a[2] == 't' && a[3] == 'o')
                 g.token = v;
-            else if ((g.timeout_s = strtol(v, NULL, 10)) <= 0) {
-                fprintf(stderr, "gwctl: --timeout needs a positive number\n");
-                rc = GW_EXIT_USAGE;
-                goto out;
+            else {
+                char *end;
+                g.timeout_s = strtol(v, &end, 10);
+                g.timeout_set = true;
+                if (*end || g.timeout_s <= 0 || g.timeout_s > 86400) {
+                    fprintf(stderr, "gwctl: --timeout needs a number of "
+                                    "seconds (1..86400)\n");
+                    rc = GW_EXIT_USAGE;
+                    goto out;
+                }
             }
         } else if (!strncmp(a, "--gateway=", 10)) {
             g.gateway = a + 10;
@@ -156,7 +238,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (want_help) {
-        printf("usage: gwctl %s\n%s\n", c->usage, c->help);
+        cmd_usage(c, stdout, true);
         goto out;
     }
     /* Strip one trailing slash so paths join cleanly. */

@@ -82,6 +82,12 @@ void gw_fmt_time(long long ms, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+const char *gw_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "-";
+}
+
 char *gw_scalar_text(const json_t *v)
 {
     if (!v || json_is_null(v))

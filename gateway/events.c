@@ -1,0 +1,323 @@
+/* events.c - the real-time event log behind GET /api/v1/events and the
+ * per-property observe streams.
+ *
+ * The loop appends events to a bounded in-memory ring (and, batched, to the
+ * store's events table); each SSE client is a libmicrohttpd content reader
+ * that copies the events after its last id out of the ring under ev_mu, or
+ * suspends its connection when there are none. Appending resumes the
+ * suspended ones, so nothing polls. A client that fell behind the ring (or
+ * resumes with an old Last-Event-ID) is served from the store first, so a
+ * reconnect sees no gap.
+ */
+#include "gw_internal.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "sse"
+#define SSE_BLOCK 32768
+
+static void ev_clear(struct gw_ev *e)
+{
+    free(e->type);
+    free(e->data);
+    free(e->dev);
+    free(e->prop);
+    free(e->twin);
+    free(e->value);
+    memset(e, 0, sizeof *e);
+}
+
+int gw__events_init(struct ht_gw *g)
+{
+    g->ring_cap = (size_t)g->conf->events_ring;
+    g->ring = ht_calloc(g->ring_cap, sizeof *g->ring);
+    g->last_eid = ht_store_event_max(g->store);
+    return HT_OK;
+}
+
+void gw__events_clear(struct ht_gw *g)
+{
+    for (size_t i = 0; i < g->ring_cap; i++)
+        ev_clear(&g->ring[i]);
+    free(g->ring);
+    g->ring = NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? ht_strdup(s) : NULL;
+}
+
+/* Resume every suspended stream (ev_mu held). */
+static void wake_all(struct ht_gw *g)
+{
+    for (struct gw_sse *c = g->sse; c; c = c->next)
+        if (c->suspended) {
+            c->suspended = false;
+            MHD_resume_connection(c->conn);
+        }
+}
+
+void gw__events_emit(struct ht_gw *g, const char *type, const char *dev,
+                     const char *prop, const char *twin, const json_t *value,
+                     json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (!text)
+        return;
+    int64_t ts = ht_time_ms();
+    pthread_mutex_lock(&g->ev_mu);
+    int64_t id = ++g->last_eid;
+    struct gw_ev *e;
+    if (g->ring_len < g->ring_cap) {
+        e = &g->ring[(g->ring_head + g->ring_len) % g->ring_cap];
+        g->ring_len++;
+    } else {
+        e = &g->ring[g->ring_head];
+        ev_clear(e);
+        g->ring_head = (g->ring_head + 1) % g->ring_cap;
+    }
+    e->id = id;
+    e->ts = ts;
+    e->type = ht_strdup(type);
+    e->data = text;
+    e->dev = dup_or_null(dev);
+    e->prop = dup_or_null(prop);
+    e->twin = dup_or_null(twin);
+    e->value = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    wake_all(g);
+    pthread_mutex_unlock(&g->ev_mu);
+    ht_store_event_add(g->store, id, ts, type, text);
+}
+
+void gw__events_ping(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->ev_mu);
+    for (struct gw_sse *c = g->sse; c; c = c->next)
+        c->ping = true;
+    wake_all(g);
+    pthread_mutex_unlock(&g->ev_mu);
+}
+
+void gw__events_close(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->ev_mu);
+    g->ev_closed = true;
+    wake_all(g);
+    pthread_mutex_unlock(&g->ev_mu);
+}
+
+size_t gw__sse_clients(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->ev_mu);
+    size_t n = g->nsse;
+    pthread_mutex_unlock(&g->ev_mu);
+    return n;
+}
+
+static bool matches(const struct gw_sse *c, const char *type, const char *dev,
+                    const char *prop, const char *twin)
+{
+    if (c->observe)
+        return !strcmp(type, "state") && dev && prop && !strcmp(dev, c->dev) &&
+               !strcmp(prop, c->prop);
+    if (c->twin[0] && (!twin || strcmp(twin, c->twin)))
+        return false;
+    if (c->dev[0] && (!dev || strcmp(dev, c->dev)))
+        return false;
+    return true;
+}
+
+static void out_append(struct gw_sse *c, const char *s, size_t n)
+{
+    c->out = ht_realloc(c->out, c->out_len + n + 1);
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+    c->out[c->out_len] = '\0';
+}
+
+/* Named events: "event:", "id:", "data:". Observe streams: unnamed data
+ * events holding just the value (what WoT consumers expect). */
+static void format_event(struct gw_sse *c, int64_t id, const char *type,
+                         const char *data, const char *value)
+{
+    char *s;
+    if (c->observe)
+        s = ht_asprintf("id: %" PRId64 "\ndata: %s\n\n", id,
+                        value ? value : "null");
+    else
+        s = ht_asprintf("event: %s\nid: %" PRId64 "\ndata: %s\n\n", type, id,
+                        data);
+    out_append(c, s, strlen(s));
+    free(s);
+}
+
+/* The value of a state event read back from the store's JSON text. */
+static char *value_of(const char *data)
+{
+    json_t *j = json_loads(data, 0, NULL);
+    json_t *v = json_object_get(j, "v");
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return s;
+}
+
+/* Fill c->out with whatever is due (ev_mu held). Returns false when the
+ * store must be consulted first (c fell behind the ring). */
+static bool collect(struct ht_gw *g, struct gw_sse *c)
+{
+    /* Backlog from the store first. */
+    while (c->backlog && c->bl_pos < json_array_size(c->backlog)) {
+        json_t *e = json_array_get(c->backlog, c->bl_pos++);
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *data = json_string_value(json_object_get(e, "data"));
+        if (id <= c->last_id)
+            continue;
+        c->last_id = id;
+        json_t *j = json_loads(data, 0, NULL);
+        const char *dev = json_string_value(json_object_get(j, "device"));
+        if (!dev && !strcmp(type, "device"))
+            dev = json_string_value(json_object_get(j, "id"));
+        const char *prop = json_string_value(json_object_get(j, "property"));
+        const char *twin = json_string_value(json_object_get(j, "twin"));
+        if (matches(c, type, dev, prop, twin)) {
+            char *v = c->observe ? value_of(data) : NULL;
+            format_event(c, id, type, data, v);
+            free(v);
+        }
+        json_decref(j);
+    }
+    if (c->backlog && c->bl_pos >= json_array_size(c->backlog)) {
+        json_decref(c->backlog);
+        c->backlog = NULL;
+        c->bl_pos = 0;
+    }
+    if (g->ring_len > 0) {
+        int64_t oldest = g->ring[g->ring_head].id;
+        if (c->last_id >= 0 && c->last_id + 1 < oldest && !c->backlog)
+            return false;
+    }
+    for (size_t i = 0; i < g->ring_len; i++) {
+        struct gw_ev *e = &g->ring[(g->ring_head + i) % g->ring_cap];
+        if (e->id <= c->last_id)
+            continue;
+        c->last_id = e->id;
+        if (matches(c, e->type, e->dev, e->prop, e->twin))
+            format_event(c, e->id, e->type, e->data, e->value);
+    }
+    if (c->ping && c->out_len == c->out_off) {
+        out_append(c, ": ping\n\n", 9);
+    }
+    c->ping = false;
+    return true;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct gw_sse *c = cls;
+    struct ht_gw *g = c->g;
+    pthread_mutex_lock(&g->ev_mu);
+    for (int round = 0; round < 2; round++) {
+        if (g->ev_closed) {
+            pthread_mutex_unlock(&g->ev_mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (c->out_off < c->out_len)
+            break;
+        c->out_len = c->out_off = 0;
+        if (collect(g, c))
+            break;
+        /* Behind the ring: read the gap from the store without the lock. */
+        int64_t after = c->last_id;
+        pthread_mutex_unlock(&g->ev_mu);
+        json_t *bl = ht_store_events_since(g->store, after, 1000);
+        pthread_mutex_lock(&g->ev_mu);
+        json_decref(c->backlog);
+        c->backlog = bl;
+        c->bl_pos = 0;
+        if (json_array_size(bl) == 0) {
+            /* Nothing older left: skip to the ring. */
+            json_decref(c->backlog);
+            c->backlog = NULL;
+            c->last_id = g->ring_len ? g->ring[g->ring_head].id - 1 : c->last_id;
+        }
+    }
+    if (c->out_off >= c->out_len) {
+        c->suspended = true;
+        MHD_suspend_connection(c->conn);
+        pthread_mutex_unlock(&g->ev_mu);
+        return 0;
+    }
+    size_t n = c->out_len - c->out_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, c->out + c->out_off, n);
+    c->out_off += n;
+    pthread_mutex_unlock(&g->ev_mu);
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+    struct gw_sse *c = cls;
+    struct ht_gw *g = c->g;
+    pthread_mutex_lock(&g->ev_mu);
+    for (struct gw_sse **pp = &g->sse; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            g->nsse--;
+            break;
+        }
+    pthread_mutex_unlock(&g->ev_mu);
+    json_decref(c->backlog);
+    free(c->out);
+    free(c);
+}
+
+struct MHD_Response *gw__sse_response(struct ht_gw *g,
+                                      struct MHD_Connection *conn,
+                                      int64_t last_id, bool observe,
+                                      const char *dev, const char *prop,
+                                      const char *twin)
+{
+    struct gw_sse *c = ht_calloc(1, sizeof *c);
+    c->g = g;
+    c->conn = conn;
+    c->observe = observe;
+    if (dev)
+        ht_strlcpy(c->dev, dev, sizeof c->dev);
+    if (prop)
+        ht_strlcpy(c->prop, prop, sizeof c->prop);
+    if (twin)
+        ht_strlcpy(c->twin, twin, sizeof c->twin);
+    pthread_mutex_lock(&g->ev_mu);
+    /* A new client starts at "now" unless it resumes. */
+    c->last_id = last_id >= 0 ? last_id : g->last_eid;
+    c->next = g->sse;
+    g->sse = c;
+    g->nsse++;
+    pthread_mutex_unlock(&g->ev_mu);
+    /* A comment first so clients see the stream open at once. */
+    out_append(c, ": holotwin events\nretry: 2000\n\n", 31);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, c, sse_free);
+    if (!r) {
+        sse_free(c);
+        return NULL;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    return r;
+}

@@ -1,0 +1,1101 @@
+/* store.c - the semantic module on SQLite (see store.h).
+ *
+ * One connection guarded by one mutex: the loop thread ingests, the HTTP
+ * thread reads and writes tokens. Values and events are buffered in memory
+ * and written in one transaction per flush, so a burst of samples costs one
+ * fsync; everything a client is told is durable (devices, TDs, twins,
+ * tokens, audit) is committed before the call returns (synchronous=FULL).
+ */
+#include "store.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pend {
+    int kind; /* 0 value, 1 event */
+    char *a, *b, *text;
+    int64_t ts, seq;
+    double num;
+    bool has_num;
+};
+
+struct ht_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    struct ht_store_opts opts;
+    struct pend *pend;
+    size_t npend, cap;
+};
+
+/* Forward migrations: entry i brings the schema from version i to i+1.
+ * Never edit a released entry; append a new one. */
+static const char *const migrations[] = {
+    "CREATE TABLE devices (id TEXT PRIMARY KEY, title TEXT, state TEXT NOT "
+    "NULL, online INTEGER NOT NULL DEFAULT 0, last_seen INTEGER NOT NULL "
+    "DEFAULT 0, created INTEGER NOT NULL, td_version INTEGER NOT NULL "
+    "DEFAULT 0);"
+    "CREATE TABLE tds (device TEXT NOT NULL, version INTEGER NOT NULL, ts "
+    "INTEGER NOT NULL, td TEXT NOT NULL, PRIMARY KEY (device, version));"
+    "CREATE TABLE capabilities (device TEXT NOT NULL, name TEXT NOT NULL, "
+    "type TEXT, sem_type TEXT, unit TEXT, writable INTEGER, PRIMARY KEY "
+    "(device, name));"
+    "CREATE TABLE latest (device TEXT NOT NULL, name TEXT NOT NULL, v TEXT "
+    "NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY "
+    "(device, name));"
+    "CREATE TABLE history (device TEXT NOT NULL, name TEXT NOT NULL, ts "
+    "INTEGER NOT NULL, v TEXT NOT NULL, num REAL);"
+    "CREATE INDEX history_dev ON history (device, name, ts);"
+    "CREATE INDEX history_ts ON history (ts);"
+    "CREATE TABLE twins (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "model TEXT NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE twin_versions (id TEXT NOT NULL, version INTEGER NOT NULL, "
+    "model TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (id, version));"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT "
+    "NOT NULL, hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER "
+    "NOT NULL, actor TEXT, action TEXT NOT NULL, device TEXT, target TEXT, "
+    "value TEXT, result TEXT, status INTEGER, latency_ms INTEGER);"
+    "CREATE INDEX audit_dev ON audit (device, id);"
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type "
+    "TEXT NOT NULL, data TEXT NOT NULL);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int dberr(struct ht_store *s, const char *what)
+{
+    ht_log(LOG_ERR, "store", "%s: %s", what, sqlite3_errmsg(s->db));
+    return HT_EDB;
+}
+
+static int exec(struct ht_store *s, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ht_log(LOG_ERR, "store", "%.60s...: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+static sqlite3_stmt *prep(struct ht_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        dberr(s, sql);
+        return NULL;
+    }
+    return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+/* Run a statement that returns no rows; finalizes it. */
+static int step_done(struct ht_store *s, sqlite3_stmt *st, const char *what)
+{
+    if (!st)
+        return HT_EDB;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return HT_EEXIST;
+    if (rc != SQLITE_DONE)
+        return dberr(s, what);
+    return HT_OK;
+}
+
+static int user_version(struct ht_store *s)
+{
+    sqlite3_stmt *st = prep(s, "PRAGMA user_version");
+    int v = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Each migration and its version bump commit together, so a crash leaves
+ * the schema at a known version. */
+static int migrate(struct ht_store *s, char *err, size_t errlen)
+{
+    int v = user_version(s);
+    if (v < 0 || v > NMIGRATIONS) {
+        snprintf(err, errlen, "database schema version %d is newer than this "
+                 "gatewayd (%d)", v, NMIGRATIONS);
+        return HT_EDB;
+    }
+    for (; v < NMIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
+        if (exec(s, "BEGIN IMMEDIATE") || exec(s, migrations[v]) ||
+            exec(s, bump) || exec(s, "COMMIT")) {
+            exec(s, "ROLLBACK");
+            snprintf(err, errlen, "migration to schema %d failed: %s", v + 1,
+                     sqlite3_errmsg(s->db));
+            return HT_EDB;
+        }
+        ht_log(LOG_INFO, "store", "schema migrated to version %d", v + 1);
+    }
+    return HT_OK;
+}
+
+int ht_store_open(const char *dir, const struct ht_store_opts *opts,
+                  struct ht_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = ht_mkdir_p(dir, 0750);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", dir, ht_strerror(rc));
+        return rc;
+    }
+    struct ht_store *s = ht_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    if (opts)
+        s->opts = *opts;
+    if (!s->opts.batch_max)
+        s->opts.batch_max = 2000;
+    char *path = ht_asprintf("%s/holotwin.db", dir);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        rc = HT_EDB;
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (exec(s, "PRAGMA journal_mode=WAL") ||
+        exec(s, "PRAGMA synchronous=FULL") ||
+        exec(s, "PRAGMA foreign_keys=ON")) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+        rc = HT_EDB;
+        goto fail;
+    }
+    rc = migrate(s, err, errlen);
+    if (rc)
+        goto fail;
+    free(path);
+    *out = s;
+    return HT_OK;
+fail:
+    free(path);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return rc;
+}
+
+static void pend_clear(struct ht_store *s)
+{
+    for (size_t i = 0; i < s->npend; i++) {
+        free(s->pend[i].a);
+        free(s->pend[i].b);
+        free(s->pend[i].text);
+    }
+    s->npend = 0;
+}
+
+void ht_store_close(struct ht_store *s)
+{
+    if (!s)
+        return;
+    ht_store_flush(s, NULL);
+    pend_clear(s);
+    free(s->pend);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int ht_store_schema_version(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = user_version(s);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- devices ---- */
+
+int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO devices (id, title, "
+                               "state, online, last_seen, created, td_version)"
+                               " VALUES (?,?,?,?,?,?,?)");
+    if (st) {
+        bind_text(st, 1, d->id);
+        bind_text(st, 2, d->title[0] ? d->title : NULL);
+        bind_text(st, 3, d->state);
+        sqlite3_bind_int(st, 4, d->online);
+        sqlite3_bind_int64(st, 5, d->last_seen);
+        sqlite3_bind_int64(st, 6, d->created);
+        sqlite3_bind_int(st, 7, d->td_version);
+    }
+    int rc = step_done(s, st, "device put");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void row_device(sqlite3_stmt *st, struct ht_store_device *d)
+{
+    memset(d, 0, sizeof *d);
+    ht_strlcpy(d->id, col_text(st, 0), sizeof d->id);
+    ht_strlcpy(d->title, col_text(st, 1), sizeof d->title);
+    ht_strlcpy(d->state, col_text(st, 2), sizeof d->state);
+    d->online = sqlite3_column_int(st, 3) != 0;
+    d->last_seen = sqlite3_column_int64(st, 4);
+    d->created = sqlite3_column_int64(st, 5);
+    d->td_version = sqlite3_column_int(st, 6);
+}
+
+#define DEVICE_COLS "id, title, state, online, last_seen, created, td_version"
+
+int ht_store_device_get(struct ht_store *s, const char *id,
+                        struct ht_store_device *out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT " DEVICE_COLS
+                               " FROM devices WHERE id=?");
+    if (st) {
+        bind_text(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            row_device(st, out);
+            rc = HT_OK;
+        } else {
+            rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "device get");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_device_each(struct ht_store *s,
+                         void (*fn)(void *ud, const struct ht_store_device *d),
+                         void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT " DEVICE_COLS
+                               " FROM devices ORDER BY id");
+    if (st) {
+        struct ht_store_device d;
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            row_device(st, &d);
+            fn(ud, &d);
+        }
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "device list");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int changes_or_enoent(struct ht_store *s, int rc)
+{
+    if (rc == HT_OK && sqlite3_changes(s->db) == 0)
+        return HT_ENOENT;
+    return rc;
+}
+
+int ht_store_device_delete(struct ht_store *s, const char *id)
+{
+    static const char *const sql[] = {
+        "DELETE FROM tds WHERE device=?",
+        "DELETE FROM capabilities WHERE device=?",
+        "DELETE FROM latest WHERE device=?",
+        "DELETE FROM history WHERE device=?",
+        "DELETE FROM devices WHERE id=?",
+    };
+    /* Buffered values of this device must not resurrect it. */
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    for (size_t i = 0; rc == HT_OK && i < 5; i++) {
+        sqlite3_stmt *st = prep(s, sql[i]);
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "device delete");
+        if (i == 4)
+            rc = changes_or_enoent(s, rc);
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- TDs ---- */
+
+int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
+                    const struct ht_sem_thing *thing, int64_t ts,
+                    int *version)
+{
+    char *text = json_dumps(td, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return HT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    int cur = 0;
+    bool same = false;
+    sqlite3_stmt *st = NULL;
+    if (rc == HT_OK && (st = prep(s, "SELECT version, td FROM tds WHERE "
+                                     "device=? ORDER BY version DESC LIMIT 1"))) {
+        bind_text(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            cur = sqlite3_column_int(st, 0);
+            same = !strcmp(col_text(st, 1), text);
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == HT_OK && !same) {
+        st = prep(s, "INSERT INTO tds (device, version, ts, td) "
+                     "VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur + 1);
+            sqlite3_bind_int64(st, 3, ts);
+            bind_text(st, 4, text);
+        }
+        rc = step_done(s, st, "td add");
+        if (rc == HT_OK)
+            cur++;
+    }
+    if (rc == HT_OK && !same && thing) {
+        st = prep(s, "DELETE FROM capabilities WHERE device=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "caps clear");
+        for (size_t i = 0; rc == HT_OK && i < thing->nprops; i++) {
+            const struct ht_sem_prop *p = &thing->props[i];
+            st = prep(s, "INSERT INTO capabilities (device, name, type, "
+                         "sem_type, unit, writable) VALUES (?,?,?,?,?,?)");
+            if (st) {
+                bind_text(st, 1, id);
+                bind_text(st, 2, p->name);
+                bind_text(st, 3, ht_sem_dtype_name(p->dtype));
+                bind_text(st, 4, p->sem_type);
+                bind_text(st, 5, p->unit);
+                sqlite3_bind_int(st, 6, !p->read_only);
+            }
+            rc = step_done(s, st, "caps add");
+        }
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    free(text);
+    if (rc == HT_OK && version)
+        *version = cur;
+    return rc;
+}
+
+int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
+                       int *version)
+{
+    *td = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT version, td FROM tds WHERE device=? "
+                               "ORDER BY version DESC LIMIT 1");
+    if (st) {
+        bind_text(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            if (version)
+                *version = sqlite3_column_int(st, 0);
+            *td = json_loads(col_text(st, 1), 0, NULL);
+            rc = *td ? HT_OK : HT_EPARSE;
+        } else {
+            rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "td latest");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_td_versions(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT version, ts FROM tds WHERE device=? "
+                               "ORDER BY version");
+    if (st) {
+        bind_text(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(
+                a, json_pack("{s:i, s:I}", "version", sqlite3_column_int(st, 0),
+                             "ts", (json_int_t)sqlite3_column_int64(st, 1)));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+json_t *ht_store_caps(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT name, type, sem_type, unit, writable "
+                               "FROM capabilities WHERE device=? ORDER BY name");
+    if (st) {
+        bind_text(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_t *o = json_pack("{s:s, s:s, s:b}", "name", col_text(st, 0),
+                                  "type", col_text(st, 1), "writable",
+                                  sqlite3_column_int(st, 4));
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+                json_object_set_new(o, "sem_type", json_string(col_text(st, 2)));
+            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+                json_object_set_new(o, "unit", json_string(col_text(st, 3)));
+            json_array_append_new(a, o);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+/* ---- buffered values and events ---- */
+
+static struct pend *pend_push(struct ht_store *s)
+{
+    if (s->npend == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->pend = ht_realloc(s->pend, s->cap * sizeof *s->pend);
+    }
+    struct pend *p = &s->pend[s->npend++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+static int flush_locked(struct ht_store *s, size_t *nrows);
+
+int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
+                       const json_t *v, int64_t ts, int64_t seq)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return HT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    struct pend *p = pend_push(s);
+    p->kind = 0;
+    p->a = ht_strdup(id);
+    p->b = ht_strdup(name);
+    p->text = text;
+    p->ts = ts;
+    p->seq = seq;
+    if (json_is_number(v)) {
+        p->has_num = true;
+        p->num = json_number_value(v);
+    } else if (json_is_boolean(v)) {
+        p->has_num = true;
+        p->num = json_is_true(v) ? 1 : 0;
+    }
+    int rc = HT_OK;
+    if (s->npend >= s->opts.batch_max)
+        rc = flush_locked(s, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
+                       const char *type, const char *data)
+{
+    pthread_mutex_lock(&s->mu);
+    struct pend *p = pend_push(s);
+    p->kind = 1;
+    p->a = ht_strdup(type);
+    p->text = ht_strdup(data);
+    p->ts = ts;
+    p->seq = eid;
+    int rc = HT_OK;
+    if (s->npend >= s->opts.batch_max)
+        rc = flush_locked(s, NULL);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* One transaction for the whole batch; statements prepared once. On error
+ * the batch is dropped (logged) rather than retried forever. */
+static int flush_locked(struct ht_store *s, size_t *nrows)
+{
+    if (nrows)
+        *nrows = 0;
+    if (s->npend == 0)
+        return HT_OK;
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *hist = NULL, *lat = NULL, *ev = NULL;
+    if (rc == HT_OK) {
+        hist = prep(s, "INSERT INTO history (device, name, ts, v, num) "
+                       "VALUES (?,?,?,?,?)");
+        lat = prep(s, "INSERT INTO latest (device, name, v, ts, seq) VALUES "
+                      "(?,?,?,?,?) ON CONFLICT (device, name) DO UPDATE SET "
+                      "v=excluded.v, ts=excluded.ts, seq=excluded.seq");
+        ev = prep(s, "INSERT OR REPLACE INTO events (id, ts, type, data) "
+                     "VALUES (?,?,?,?)");
+        if (!hist || !lat || !ev)
+            rc = HT_EDB;
+    }
+    for (size_t i = 0; rc == HT_OK && i < s->npend; i++) {
+        struct pend *p = &s->pend[i];
+        if (p->kind == 0) {
+            sqlite3_reset(hist);
+            bind_text(hist, 1, p->a);
+            bind_text(hist, 2, p->b);
+            sqlite3_bind_int64(hist, 3, p->ts);
+            bind_text(hist, 4, p->text);
+            if (p->has_num)
+                sqlite3_bind_double(hist, 5, p->num);
+            else
+                sqlite3_bind_null(hist, 5);
+            if (sqlite3_step(hist) != SQLITE_DONE)
+                rc = dberr(s, "history insert");
+            sqlite3_reset(lat);
+            bind_text(lat, 1, p->a);
+            bind_text(lat, 2, p->b);
+            bind_text(lat, 3, p->text);
+            sqlite3_bind_int64(lat, 4, p->ts);
+            sqlite3_bind_int64(lat, 5, p->seq);
+            if (rc == HT_OK && sqlite3_step(lat) != SQLITE_DONE)
+                rc = dberr(s, "latest upsert");
+        } else {
+            sqlite3_reset(ev);
+            sqlite3_bind_int64(ev, 1, p->seq);
+            sqlite3_bind_int64(ev, 2, p->ts);
+            bind_text(ev, 3, p->a);
+            bind_text(ev, 4, p->text);
+            if (sqlite3_step(ev) != SQLITE_DONE)
+                rc = dberr(s, "event insert");
+        }
+    }
+    sqlite3_finalize(hist);
+    sqlite3_finalize(lat);
+    sqlite3_finalize(ev);
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    if (rc == HT_OK && nrows)
+        *nrows = s->npend;
+    if (rc != HT_OK)
+        ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", s->npend);
+    pend_clear(s);
+    return rc;
+}
+
+int ht_store_flush(struct ht_store *s, size_t *nrows)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = flush_locked(s, nrows);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+size_t ht_store_pending(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->npend;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int ht_store_latest_each(struct ht_store *s,
+                         void (*fn)(void *ud, const char *id, const char *name,
+                                    const json_t *v, int64_t ts, int64_t seq),
+                         void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT device, name, v, ts, seq FROM latest");
+    if (st) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *v = json_loads(col_text(st, 2), JSON_DECODE_ANY, NULL);
+            if (v)
+                fn(ud, col_text(st, 0), col_text(st, 1), v,
+                   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
+            json_decref(v);
+        }
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "latest");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_history(struct ht_store *s, const char *id, const char *name,
+                     int64_t from, int64_t to, int limit, int64_t step,
+                     json_t **out)
+{
+    *out = NULL;
+    if (limit <= 0 || limit > 100000)
+        limit = 1000;
+    if (to <= 0)
+        to = INT64_MAX;
+    /* The newest `limit` rows/buckets, then reversed to oldest first. */
+    const char *sql =
+        step > 0
+            ? "SELECT (ts / ?5) * ?5 AS b, avg(num), min(num), max(num), "
+              "count(*), count(num), (SELECT v FROM history h2 WHERE "
+              "h2.device=?1 AND h2.name=?2 AND h2.ts >= (h.ts / ?5) * ?5 AND "
+              "h2.ts < (h.ts / ?5) * ?5 + ?5 AND h2.ts <= ?4 ORDER BY h2.ts DESC "
+              "LIMIT 1) FROM history h WHERE device=?1 AND name=?2 AND ts >= ?3 "
+              "AND ts <= ?4 GROUP BY b ORDER BY b DESC LIMIT ?6"
+            : "SELECT ts, v FROM history WHERE device=?1 AND name=?2 AND "
+              "ts >= ?3 AND ts <= ?4 ORDER BY ts DESC, rowid DESC LIMIT ?6";
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, sql);
+    if (st) {
+        bind_text(st, 1, id);
+        bind_text(st, 2, name);
+        sqlite3_bind_int64(st, 3, from);
+        sqlite3_bind_int64(st, 4, to);
+        if (step > 0)
+            sqlite3_bind_int64(st, 5, step);
+        sqlite3_bind_int(st, 6, limit);
+        json_t *items = json_array();
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *o = json_object();
+            json_object_set_new(o, "ts",
+                                json_integer(sqlite3_column_int64(st, 0)));
+            if (step > 0 && sqlite3_column_int(st, 5) > 0 &&
+                sqlite3_column_int(st, 5) == sqlite3_column_int(st, 4)) {
+                json_object_set_new(o, "v",
+                                    json_real(sqlite3_column_double(st, 1)));
+                json_object_set_new(o, "min",
+                                    json_real(sqlite3_column_double(st, 2)));
+                json_object_set_new(o, "max",
+                                    json_real(sqlite3_column_double(st, 3)));
+                json_object_set_new(o, "n",
+                                    json_integer(sqlite3_column_int(st, 4)));
+            } else {
+                json_t *v = json_loads(col_text(st, step > 0 ? 6 : 1),
+                                       JSON_DECODE_ANY, NULL);
+                json_object_set_new(o, "v", v ? v : json_null());
+                if (step > 0)
+                    json_object_set_new(o, "n",
+                                        json_integer(sqlite3_column_int(st, 4)));
+            }
+            json_array_insert_new(items, 0, o);
+        }
+        if (r == SQLITE_DONE) {
+            *out = json_pack("{s:o}", "items", items);
+            rc = HT_OK;
+        } else {
+            json_decref(items);
+            rc = dberr(s, "history");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
+{
+    int64_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_OK;
+    if (s->opts.history_max_age_ms > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM history WHERE ts < ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, now_ms - s->opts.history_max_age_ms);
+        rc = step_done(s, st, "retention age");
+        n += sqlite3_changes(s->db);
+    }
+    if (rc == HT_OK && s->opts.history_max_rows > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM history WHERE rowid <= "
+                                   "(SELECT max(rowid) FROM history) - ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, s->opts.history_max_rows);
+        rc = step_done(s, st, "retention rows");
+        n += sqlite3_changes(s->db);
+    }
+    /* The SSE log only backs resumes: keep its newest 100k entries. */
+    if (rc == HT_OK)
+        rc = exec(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM "
+                     "events) - 100000");
+    pthread_mutex_unlock(&s->mu);
+    if (deleted)
+        *deleted = n;
+    return rc;
+}
+
+/* ---- events ---- */
+
+int64_t ht_store_event_max(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t v = 0;
+    sqlite3_stmt *st = prep(s, "SELECT coalesce(max(id), 0) FROM events");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+json_t *ht_store_events_since(struct ht_store *s, int64_t after, int limit)
+{
+    json_t *a = json_array();
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, ts, type, data FROM events WHERE "
+                               "id > ? ORDER BY id LIMIT ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int(st, 2, limit);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(
+                a, json_pack("{s:I, s:I, s:s, s:s}", "id",
+                             (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                             (json_int_t)sqlite3_column_int64(st, 1), "type",
+                             col_text(st, 2), "data", col_text(st, 3)));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+/* ---- twins ---- */
+
+int ht_store_twin_put(struct ht_store *s, const char *id, const json_t *model,
+                      int64_t ts, int *version)
+{
+    char *text = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return HT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    int cur = 0;
+    sqlite3_stmt *st;
+    if (rc == HT_OK &&
+        (st = prep(s, "SELECT coalesce(max(version), 0) FROM twin_versions "
+                      "WHERE id=?"))) {
+        bind_text(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            cur = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    cur++;
+    if (rc == HT_OK) {
+        st = prep(s, "INSERT INTO twin_versions (id, version, model, ts) "
+                     "VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur);
+            bind_text(st, 3, text);
+            sqlite3_bind_int64(st, 4, ts);
+        }
+        rc = step_done(s, st, "twin version");
+    }
+    if (rc == HT_OK) {
+        st = prep(s, "INSERT OR REPLACE INTO twins (id, version, model, "
+                     "updated) VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur);
+            bind_text(st, 3, text);
+            sqlite3_bind_int64(st, 4, ts);
+        }
+        rc = step_done(s, st, "twin put");
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    free(text);
+    if (rc == HT_OK && version)
+        *version = cur;
+    return rc;
+}
+
+static int get_model(struct ht_store *s, sqlite3_stmt *st, json_t **model,
+                     int *version)
+{
+    int rc;
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *model = json_loads(col_text(st, 0), 0, NULL);
+        if (version)
+            *version = sqlite3_column_int(st, 1);
+        rc = *model ? HT_OK : HT_EPARSE;
+    } else {
+        rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "twin get");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ht_store_twin_get(struct ht_store *s, const char *id, json_t **model,
+                      int *version)
+{
+    *model = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT model, version FROM twins WHERE id=?");
+    if (st) {
+        bind_text(st, 1, id);
+        rc = get_model(s, st, model, version);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_twin_get_version(struct ht_store *s, const char *id, int version,
+                              json_t **model)
+{
+    *model = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT model, version FROM twin_versions "
+                               "WHERE id=? AND version=?");
+    if (st) {
+        bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, version);
+        rc = get_model(s, st, model, NULL);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_twin_list(struct ht_store *s)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, version, updated FROM twins "
+                               "ORDER BY id");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:s, s:i, s:I}", "id", col_text(st, 0), "version",
+                         sqlite3_column_int(st, 1), "updated",
+                         (json_int_t)sqlite3_column_int64(st, 2)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+json_t *ht_store_twin_versions(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT version, ts FROM twin_versions WHERE "
+                               "id=? ORDER BY version");
+    if (st)
+        bind_text(st, 1, id);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:i, s:I}", "version", sqlite3_column_int(st, 0),
+                         "ts", (json_int_t)sqlite3_column_int64(st, 1)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+int ht_store_twin_delete(struct ht_store *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *st;
+    if (rc == HT_OK) {
+        st = prep(s, "DELETE FROM twin_versions WHERE id=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "twin delete");
+    }
+    if (rc == HT_OK) {
+        st = prep(s, "DELETE FROM twins WHERE id=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = changes_or_enoent(s, step_done(s, st, "twin delete"));
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- tokens ---- */
+
+int ht_store_token_add(struct ht_store *s, const struct ht_store_token *t,
+                       const char *hash)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT INTO tokens (id, name, role, hash, "
+                               "created) VALUES (?,?,?,?,?)");
+    if (st) {
+        bind_text(st, 1, t->id);
+        bind_text(st, 2, t->name);
+        bind_text(st, 3, t->role);
+        bind_text(st, 4, hash);
+        sqlite3_bind_int64(st, 5, t->created);
+    }
+    int rc = step_done(s, st, "token add");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_token_find(struct ht_store *s, const char *hash,
+                        struct ht_store_token *out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT id, name, role, created FROM tokens "
+                               "WHERE hash=?");
+    if (st) {
+        bind_text(st, 1, hash);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            memset(out, 0, sizeof *out);
+            ht_strlcpy(out->id, col_text(st, 0), sizeof out->id);
+            ht_strlcpy(out->name, col_text(st, 1), sizeof out->name);
+            ht_strlcpy(out->role, col_text(st, 2), sizeof out->role);
+            out->created = sqlite3_column_int64(st, 3);
+            rc = HT_OK;
+        } else {
+            rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "token find");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_token_list(struct ht_store *s)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, name, role, created FROM tokens "
+                               "ORDER BY created, id");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s, s:I}", "id", col_text(st, 0), "name",
+                         col_text(st, 1), "role", col_text(st, 2), "created",
+                         (json_int_t)sqlite3_column_int64(st, 3)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+int ht_store_token_delete(struct ht_store *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "DELETE FROM tokens WHERE id=?");
+    if (st)
+        bind_text(st, 1, id);
+    int rc = changes_or_enoent(s, step_done(s, st, "token delete"));
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int64_t ht_store_token_count(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t v = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT count(*) FROM tokens");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- audit ---- */
+
+int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT INTO audit (ts, actor, action, device, "
+                               "target, value, result, status, latency_ms) "
+                               "VALUES (?,?,?,?,?,?,?,?,?)");
+    if (st) {
+        sqlite3_bind_int64(st, 1, a->ts);
+        bind_text(st, 2, a->actor);
+        bind_text(st, 3, a->action);
+        bind_text(st, 4, a->device);
+        bind_text(st, 5, a->target);
+        bind_text(st, 6, a->value);
+        bind_text(st, 7, a->result);
+        sqlite3_bind_int(st, 8, a->status);
+        sqlite3_bind_int64(st, 9, a->latency_ms);
+    }
+    int rc = step_done(s, st, "audit add");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit)
+{
+    json_t *a = json_array();
+    if (limit <= 0 || limit > 10000)
+        limit = 100;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(
+        s, device ? "SELECT id, ts, actor, action, device, target, value, "
+                    "result, status, latency_ms FROM audit WHERE device=?1 "
+                    "ORDER BY id DESC LIMIT ?2"
+                  : "SELECT id, ts, actor, action, device, target, value, "
+                    "result, status, latency_ms FROM audit ORDER BY id DESC "
+                    "LIMIT ?2");
+    if (st) {
+        if (device)
+            bind_text(st, 1, device);
+        sqlite3_bind_int(st, 2, limit);
+    }
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_pack(
+            "{s:I, s:I, s:s, s:s, s:i, s:I}", "id",
+            (json_int_t)sqlite3_column_int64(st, 0), "ts",
+            (json_int_t)sqlite3_column_int64(st, 1), "actor", col_text(st, 2),
+            "action", col_text(st, 3), "status", sqlite3_column_int(st, 8),
+            "latency_ms", (json_int_t)sqlite3_column_int64(st, 9));
+        static const char *const opt[] = {"device", "target", "value",
+                                          "result"};
+        for (int i = 0; i < 4; i++)
+            if (sqlite3_column_type(st, 4 + i) != SQLITE_NULL)
+                json_object_set_new(o, opt[i],
+                                    json_string(col_text(st, 4 + i)));
+        json_array_append_new(a, o);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}

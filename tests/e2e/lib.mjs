@@ -1,0 +1,161 @@
+// Orchestration for the e2e cases: a real gatewayd (with its own mosquitto),
+// the three virtual-factory sim boards, the press-line twin, and Debian's
+// chromium through playwright-core. Every child runs in its own process
+// group and is killed on success, failure and signals.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, existsSync, openSync, mkdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const SRC = process.env.HT_SRC_DIR || path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+export const BIN = process.env.HT_BIN_DIR || path.join(SRC, "build/bin");
+const require = createRequire(path.join(SRC, "tests/package.json"));
+
+export class Fail extends Error {}
+export function fail(msg) { throw new Fail(msg); }
+export function log(...a) { console.log(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a); }
+
+const children = [];
+let browser = null;
+
+/** Kills every process group we started (TERM, then KILL after a grace). */
+export async function cleanup() {
+    if (browser) { try { await browser.close(); } catch { /* already gone */ } browser = null; }
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    for (const c of alive) { try { process.kill(-c.pid, "SIGTERM"); } catch { /* gone */ } }
+    await Promise.all(alive.map((c) => new Promise((res) => {
+        if (c.exitCode !== null || c.signalCode !== null) return res();
+        const t = setTimeout(() => { try { process.kill(-c.pid, "SIGKILL"); } catch { /* gone */ } res(); }, 5000);
+        c.once("exit", () => { clearTimeout(t); res(); });
+    })));
+    children.length = 0;
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(sig, async () => { await cleanup(); process.exit(128 + os.constants.signals[sig]); });
+}
+
+export function tmpDir() { return mkdtempSync(path.join(process.env.TMPDIR || "/tmp", "ht-e2e-")); }
+
+export function freePort() {
+    return new Promise((res, rej) => {
+        const s = net.createServer();
+        s.once("error", rej);
+        s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
+    });
+}
+
+/** Starts a program in its own process group, output to DIR/NAME.log. */
+export function start(name, exe, args, dir) {
+    if (!existsSync(exe)) fail(`${exe} does not exist (build it first: make -j2 VARIANT=test, or set HT_BIN_DIR)`);
+    const out = openSync(path.join(dir, `${name}.log`), "a");
+    const c = spawn(exe, args, { cwd: SRC, detached: true, stdio: ["ignore", out, out] });
+    c.name = name;
+    c.logFile = path.join(dir, `${name}.log`);
+    children.push(c);
+    c.on("exit", (code, sig) => { c.exitInfo = sig ? `signal ${sig}` : `exit ${code}`; });
+    return c;
+}
+
+export function tail(c, n = 30) {
+    try { return readFileSync(c.logFile, "utf8").split("\n").slice(-n).join("\n"); } catch { return ""; }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
+
+/** Polls fn() until it returns a truthy value; fails with `what` after limitMs. */
+export async function until(what, fn, limitMs = 30000, watch = []) {
+    const end = Date.now() + limitMs;
+    let last;
+    for (;;) {
+        for (const c of watch) {
+            if (c.exitCode !== null || c.signalCode !== null) fail(`${c.name} died (${c.exitInfo}) while waiting for ${what}:\n${tail(c)}`);
+        }
+        try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+        if (Date.now() > end) fail(`timed out waiting for ${what}${last ? ": " + last.message : ""}`);
+        await sleep(200);
+    }
+}
+
+export class Gateway {
+    constructor(dir) { this.dir = dir; }
+
+    async start() {
+        this.http = await freePort();
+        this.mqtt = await freePort();
+        this.data = path.join(this.dir, "data");
+        mkdirSync(this.data, { recursive: true });
+        this.base = `http://127.0.0.1:${this.http}`;
+        const web = path.join(SRC, "web/dist");
+        if (!existsSync(path.join(web, "index.html")) || !existsSync(path.join(web, "holo/index.html"))) {
+            fail("web/dist is not built (run make web)");
+        }
+        this.proc = start("gatewayd", path.join(BIN, "gatewayd"),
+            ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt), "--web-root", web], this.dir);
+        await until("gatewayd /healthz", async () => (await fetch(this.base + "/healthz")).ok, 30000, [this.proc]);
+        const tokFile = path.join(this.data, "admin.token");
+        await until("DATA_DIR/admin.token", () => existsSync(tokFile) && statSync(tokFile).size > 0, 10000, [this.proc]);
+        this.admin = readFileSync(tokFile, "utf8").trim();
+        return this;
+    }
+
+    async api(method, p, body, token = this.admin) {
+        const r = await fetch(this.base + p, {
+            method,
+            headers: { Authorization: "Bearer " + token, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
+            body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+        });
+        const text = await r.text();
+        let data = null;
+        try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+        if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 300)}`);
+        return data;
+    }
+
+    /** The three virtual-factory boards, approved, and the press-line twin. */
+    async startFactory() {
+        this.agents = [];
+        for (const id of ["gears-1", "thermal-1", "panel-1"]) {
+            const conf = path.join(SRC, "device-agent/examples", `${id}.json`);
+            if (!existsSync(conf)) fail(`missing ${conf}`);
+            this.agents.push(start(id, path.join(BIN, "device-agent"), ["--config", conf, "--broker", `127.0.0.1:${this.mqtt}`], this.dir));
+        }
+        const watch = [this.proc, ...this.agents];
+        for (const id of ["gears-1", "thermal-1", "panel-1"]) {
+            const d = await until(`device ${id} registered`, () => this.api("GET", `/api/v1/devices/${id}`), 30000, watch);
+            if (d.state !== "approved") await this.api("POST", `/api/v1/devices/${id}/approve`);
+            await until(`device ${id} online`, async () => (await this.api("GET", `/api/v1/devices/${id}`)).online === true, 30000, watch);
+        }
+        const twin = readFileSync(path.join(SRC, "twins/virtual-factory/press-line.json"), "utf8");
+        await this.api("PUT", "/api/v1/twins/press-line", twin);
+        await until("press-line state", () => this.api("GET", "/api/v1/twins/press-line/state"), 20000, watch);
+        const t = await this.api("POST", "/api/v1/tokens", { role: "operator", name: "e2e" });
+        if (!t || !t.token) fail(`POST /api/v1/tokens gave no token: ${JSON.stringify(t)}`);
+        this.operator = t.token;
+        return this;
+    }
+
+    watch() { return [this.proc, ...(this.agents || [])]; }
+}
+
+/** Debian's chromium through playwright-core (never a downloaded browser). */
+export async function launchBrowser() {
+    const exe = "/usr/bin/chromium";
+    if (!existsSync(exe)) fail("chromium is not installed at /usr/bin/chromium (apt-get install chromium; scripts/setup-deps does it)");
+    let pw;
+    try { pw = require("playwright-core"); } catch (e) { fail(`playwright-core missing in tests/node_modules (make tests-js): ${e.message}`); }
+    try {
+        browser = await pw.chromium.launch({
+            executablePath: exe,
+            args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--use-gl=swiftshader", "--enable-unsafe-swiftshader"],
+        });
+    } catch (e) {
+        fail(`chromium could not start: ${e.message.split("\n")[0]}`);
+    }
+    return browser;
+}
+
+export function pngjs() { return require("pngjs"); }

@@ -1,0 +1,850 @@
+/* engine.c - the twin engine: latest device values, twin bindings, rule
+ * evaluation and events.
+ *
+ * Incremental by construction: every device property value lives in one
+ * slot, each slot knows which (twin, property) bindings use it, and each
+ * bound property knows which rules read it. A value change therefore costs
+ * the rules that reference it, not the whole twin set. Duration rules keep
+ * the time their condition became true; the earliest pending deadline is
+ * what the caller arms a single loop timer for.
+ */
+#include "twin_internal.h"
+
+#include "ht_err.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024
+/* Values of unbound properties are remembered for twins added later, up
+ * to this many slots; beyond it only bound properties are kept. */
+#define MAX_SLOTS 65536
+
+struct dev {
+    char *id;
+    bool offline;
+    struct dev *next;
+};
+
+struct twin;
+
+struct sub {
+    struct twin *t;
+    size_t flat;        /* index into twin->fp */
+};
+
+struct slot {
+    char *device, *prop;
+    struct dev *dev;
+    json_t *v;          /* last scalar value or NULL */
+    int64_t ts;
+    bool stale;         /* predates the device's last outage */
+    struct sub *subs;
+    size_t nsubs, cap;
+    struct slot *next;
+};
+
+/* Run-time data of one bound component property. */
+struct fprop {
+    const struct ht_twin_prop *p;
+    char *ref;          /* "component.property" */
+    struct slot *slot;
+    size_t *rules;      /* rules reading it */
+    size_t nrules;
+    bool changed;       /* scratch: changed in this call */
+};
+
+struct rrule {
+    enum ht_twin_rule_state state;
+    int64_t true_since; /* -1 when the condition is not true */
+    int64_t since;      /* when the alarm was raised */
+    size_t *flat;       /* reference i -> fp index */
+    bool dirty;         /* scratch */
+};
+
+struct twin {
+    struct ht_twin_model *m;
+    struct fprop *fp;
+    size_t nfp;
+    struct rrule *rr;
+    bool stable;
+    int64_t ts;
+    bool touched;       /* scratch */
+};
+
+struct ht_twin_engine {
+    ht_twin_event_fn cb;
+    void *ud;
+    struct slot *buckets[NBUCKETS];
+    size_t nslots;
+    struct dev *devs;
+    struct twin **twins; /* sorted by id */
+    size_t ntwins;
+    uint64_t evals;
+};
+
+static uint32_t fnv(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (; *b; b++)
+        h = (h ^ (unsigned char)*b) * 16777619u;
+    return h;
+}
+
+static struct dev *dev_get(struct ht_twin_engine *e, const char *id,
+                           bool create)
+{
+    for (struct dev *d = e->devs; d; d = d->next)
+        if (!strcmp(d->id, id))
+            return d;
+    if (!create)
+        return NULL;
+    struct dev *d = ht_calloc(1, sizeof *d);
+    d->id = ht_strdup(id);
+    d->next = e->devs;
+    e->devs = d;
+    return d;
+}
+
+static struct slot *slot_get(struct ht_twin_engine *e, const char *device,
+                             const char *prop, bool create)
+{
+    uint32_t b = fnv(device, prop) % NBUCKETS;
+    for (struct slot *s = e->buckets[b]; s; s = s->next)
+        if (!strcmp(s->device, device) && !strcmp(s->prop, prop))
+            return s;
+    if (!create)
+        return NULL;
+    struct slot *s = ht_calloc(1, sizeof *s);
+    s->device = ht_strdup(device);
+    s->prop = ht_strdup(prop);
+    s->dev = dev_get(e, device, true);
+    s->next = e->buckets[b];
+    e->buckets[b] = s;
+    e->nslots++;
+    return s;
+}
+
+static enum ht_twin_quality slot_quality(const struct slot *s)
+{
+    if (s->dev->offline)
+        return HT_TWIN_Q_OFFLINE;
+    if (!s->v)
+        return HT_TWIN_Q_UNKNOWN;
+    return s->stale ? HT_TWIN_Q_STALE : HT_TWIN_Q_GOOD;
+}
+
+static bool identity(const struct ht_twin_prop *p)
+{
+    return p->scale == 1 && p->offset == 0 && p->conv_a == 1 &&
+           p->conv_b == 0;
+}
+
+/* The twin-side JSON value of a bound property (new) or JSON null. */
+static json_t *twin_value(const struct fprop *f)
+{
+    const json_t *v = f->slot->v;
+    if (!v)
+        return json_null();
+    if (json_is_number(v) && !identity(f->p))
+        return json_real(ht_twin_prop_to_twin(f->p, json_number_value(v)));
+    return json_copy((json_t *)v);
+}
+
+/* ---- events ---- */
+
+static void emit(struct ht_twin_engine *e, struct ht_twin_event *ev)
+{
+    if (e->cb)
+        e->cb(ev, e->ud);
+}
+
+static void emit_alarm(struct ht_twin_engine *e, struct twin *t, size_t r,
+                       bool raised, int64_t now)
+{
+    const struct ht_twin_rule *rule = &t->m->rules[r];
+    struct ht_twin_event ev = {
+        .type = raised ? HT_TWIN_EV_ALARM_RAISED : HT_TWIN_EV_ALARM_CLEARED,
+        .twin = t->m->id,
+        .ts = now,
+        .rule = rule->id,
+        .severity = rule->severity,
+        .message = rule->message,
+        .stable = t->stable,
+    };
+    emit(e, &ev);
+}
+
+/* ---- evaluation ---- */
+
+static struct twin__val input(const struct fprop *f)
+{
+    struct twin__val v = {.t = TWIN_V_UNKNOWN};
+    if (slot_quality(f->slot) != HT_TWIN_Q_GOOD)
+        return v;
+    const json_t *j = f->slot->v;
+    if (json_is_boolean(j)) {
+        v.t = TWIN_V_BOOL;
+        v.b = json_is_true(j);
+    } else if (json_is_number(j)) {
+        v.t = TWIN_V_NUM;
+        v.n = ht_twin_prop_to_twin(f->p, json_number_value(j));
+    }
+    return v;
+}
+
+/* Re-evaluate one rule at now and report a raised/cleared alarm. */
+static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
+                      int64_t now)
+{
+    const struct ht_twin_rule *rule = &t->m->rules[r];
+    struct rrule *rr = &t->rr[r];
+    size_t n = twin__expr_nrefs(rule->expr);
+    struct twin__val vals[32];
+    for (size_t i = 0; i < n && i < 32; i++)
+        vals[i] = input(&t->fp[rr->flat[i]]);
+    struct twin__val res = twin__expr_eval(rule->expr, vals);
+    e->evals++;
+    enum ht_twin_rule_state old = rr->state, st;
+    if (res.t != TWIN_V_BOOL) {
+        st = HT_TWIN_RULE_UNKNOWN;
+        rr->true_since = -1;
+    } else if (!res.b) {
+        st = HT_TWIN_RULE_INACTIVE;
+        rr->true_since = -1;
+    } else {
+        if (rr->true_since < 0)
+            rr->true_since = now;
+        st = (rule->for_ms == 0 || now - rr->true_since >= rule->for_ms)
+                 ? HT_TWIN_RULE_ACTIVE
+                 : HT_TWIN_RULE_PENDING;
+        if (old == HT_TWIN_RULE_ACTIVE)
+            st = HT_TWIN_RULE_ACTIVE;
+    }
+    rr->state = st;
+    if (st == HT_TWIN_RULE_ACTIVE && old != HT_TWIN_RULE_ACTIVE) {
+        rr->since = now;
+        emit_alarm(e, t, r, true, now);
+    } else if (st != HT_TWIN_RULE_ACTIVE && old == HT_TWIN_RULE_ACTIVE) {
+        emit_alarm(e, t, r, false, now);
+    }
+}
+
+/* Stable: every rule of severity warning or above is known to be inactive
+ * (or only pending). An unknown rule is not stable: we cannot vouch for a
+ * machine whose inputs we cannot see (docs/twins.md). */
+static bool compute_stable(const struct twin *t)
+{
+    for (size_t r = 0; r < t->m->nrules; r++) {
+        if (t->m->rules[r].severity < HT_TWIN_SEV_WARNING)
+            continue;
+        if (t->rr[r].state == HT_TWIN_RULE_ACTIVE ||
+            t->rr[r].state == HT_TWIN_RULE_UNKNOWN)
+            return false;
+    }
+    return true;
+}
+
+static void update_stable(struct ht_twin_engine *e, struct twin *t,
+                          int64_t now, bool force)
+{
+    bool s = compute_stable(t);
+    if (s == t->stable && !force)
+        return;
+    t->stable = s;
+    t->ts = now;
+    struct ht_twin_event ev = {.type = HT_TWIN_EV_STABLE, .twin = t->m->id,
+                               .ts = now, .stable = s};
+    emit(e, &ev);
+}
+
+/* Emit the state event, run the dirty rules, then the stable event; the
+ * order lets consumers apply state before alarms. */
+static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
+{
+    json_t *changed = json_array();
+    for (size_t i = 0; i < t->nfp; i++)
+        if (t->fp[i].changed) {
+            json_array_append_new(changed, json_string(t->fp[i].ref));
+            t->fp[i].changed = false;
+        }
+    if (json_array_size(changed)) {
+        t->ts = now;
+        struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE,
+                                   .twin = t->m->id, .ts = now,
+                                   .changed = changed, .stable = t->stable};
+        emit(e, &ev);
+    }
+    json_decref(changed);
+    for (size_t r = 0; r < t->m->nrules; r++)
+        if (t->rr[r].dirty) {
+            t->rr[r].dirty = false;
+            eval_rule(e, t, r, now);
+        }
+    update_stable(e, t, now, false);
+    t->touched = false;
+}
+
+/* Mark what a slot change affects; collects the touched twins. */
+static void mark(struct slot *s, struct twin **touched, size_t *ntouched)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        struct twin *t = s->subs[i].t;
+        struct fprop *f = &t->fp[s->subs[i].flat];
+        f->changed = true;
+        for (size_t k = 0; k < f->nrules; k++)
+            t->rr[f->rules[k]].dirty = true;
+        if (!t->touched) {
+            t->touched = true;
+            touched[(*ntouched)++] = t;
+        }
+    }
+}
+
+static bool json_scalar_equal(const json_t *a, const json_t *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
+                             const char *prop, const json_t *v,
+                             int64_t now_ms)
+{
+    if (!e || !device_id || !prop || !ht_id_valid(device_id) ||
+        !ht_sem_name_valid(prop))
+        return HT_EINVAL;
+    struct slot *s = slot_get(e, device_id, prop, false);
+    if (!s) {
+        if (e->nslots >= MAX_SLOTS)
+            return HT_OK;
+        s = slot_get(e, device_id, prop, true);
+    }
+    json_t *nv = NULL;
+    if (json_is_boolean(v) || json_is_number(v) || json_is_string(v))
+        nv = json_copy((json_t *)v);
+    if (json_is_real(nv) && !isfinite(json_real_value(nv))) {
+        json_decref(nv);
+        nv = NULL;
+    }
+    enum ht_twin_quality oldq = slot_quality(s);
+    bool same = json_scalar_equal(s->v, nv);
+    json_decref(s->v);
+    s->v = nv;
+    s->ts = now_ms;
+    s->stale = false;
+    if (same && oldq == slot_quality(s))
+        return HT_OK; /* a repeat: nothing to re-evaluate */
+    struct twin **touched = ht_malloc((e->ntwins + 1) * sizeof *touched);
+    size_t nt = 0;
+    mark(s, touched, &nt);
+    for (size_t i = 0; i < nt; i++)
+        process(e, touched[i], now_ms);
+    free(touched);
+    return HT_OK;
+}
+
+int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
+                                     const char *device_id, bool online,
+                                     int64_t now_ms)
+{
+    if (!e || !device_id || !ht_id_valid(device_id))
+        return HT_EINVAL;
+    struct dev *d = dev_get(e, device_id, online ? false : true);
+    if (!d || d->offline == !online)
+        return HT_OK;
+    d->offline = !online;
+    struct twin **touched = ht_malloc((e->ntwins + 1) * sizeof *touched);
+    size_t nt = 0;
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct slot *s = e->buckets[b]; s; s = s->next) {
+            if (s->dev != d)
+                continue;
+            if (online && s->v)
+                s->stale = true;
+            mark(s, touched, &nt);
+        }
+    for (size_t i = 0; i < nt; i++)
+        process(e, touched[i], now_ms);
+    free(touched);
+    return HT_OK;
+}
+
+int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e)
+{
+    int64_t best = -1;
+    for (size_t i = 0; e && i < e->ntwins; i++) {
+        const struct twin *t = e->twins[i];
+        for (size_t r = 0; r < t->m->nrules; r++) {
+            if (t->rr[r].state != HT_TWIN_RULE_PENDING)
+                continue;
+            int64_t d = t->rr[r].true_since + t->m->rules[r].for_ms;
+            if (best < 0 || d < best)
+                best = d;
+        }
+    }
+    return best;
+}
+
+void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
+{
+    for (size_t i = 0; e && i < e->ntwins; i++) {
+        struct twin *t = e->twins[i];
+        bool any = false;
+        for (size_t r = 0; r < t->m->nrules; r++) {
+            struct rrule *rr = &t->rr[r];
+            if (rr->state != HT_TWIN_RULE_PENDING ||
+                rr->true_since + t->m->rules[r].for_ms > now_ms)
+                continue;
+            rr->state = HT_TWIN_RULE_ACTIVE;
+            rr->since = now_ms;
+            any = true;
+            emit_alarm(e, t, r, true, now_ms);
+        }
+        if (any)
+            update_stable(e, t, now_ms, false);
+    }
+}
+
+/* ---- twins ---- */
+
+static void twin_free(struct ht_twin_engine *e, struct twin *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nfp; i++) {
+        struct slot *s = t->fp[i].slot;
+        for (size_t k = 0; s && k < s->nsubs;) {
+            if (s->subs[k].t == t)
+                s->subs[k] = s->subs[--s->nsubs];
+            else
+                k++;
+        }
+        free(t->fp[i].ref);
+        free(t->fp[i].rules);
+    }
+    for (size_t r = 0; t->rr && r < t->m->nrules; r++)
+        free(t->rr[r].flat);
+    free(t->fp);
+    free(t->rr);
+    ht_twin_model_free(t->m);
+    free(t);
+    (void)e;
+}
+
+/* Wire a parsed model into the engine: slots, subscriptions, rule refs. */
+static struct twin *twin_build(struct ht_twin_engine *e,
+                               struct ht_twin_model *m)
+{
+    struct twin *t = ht_calloc(1, sizeof *t);
+    t->m = m;
+    for (size_t c = 0; c < m->ncomps; c++)
+        t->nfp += m->comps[c].nprops;
+    t->fp = ht_calloc(t->nfp + 1, sizeof *t->fp);
+    size_t k = 0;
+    for (size_t c = 0; c < m->ncomps; c++)
+        for (size_t p = 0; p < m->comps[c].nprops; p++, k++) {
+            struct fprop *f = &t->fp[k];
+            f->p = &m->comps[c].props[p];
+            f->ref = ht_asprintf("%s.%s", m->comps[c].id, f->p->name);
+            f->slot = slot_get(e, f->p->device, f->p->device_prop, true);
+            struct slot *s = f->slot;
+            if (s->nsubs == s->cap) {
+                s->cap = s->cap ? 2 * s->cap : 4;
+                s->subs = ht_realloc(s->subs, s->cap * sizeof *s->subs);
+            }
+            s->subs[s->nsubs++] = (struct sub){t, k};
+        }
+    t->rr = ht_calloc(m->nrules + 1, sizeof *t->rr);
+    for (size_t r = 0; r < m->nrules; r++) {
+        struct rrule *rr = &t->rr[r];
+        size_t n = twin__expr_nrefs(m->rules[r].expr);
+        rr->flat = ht_calloc(n + 1, sizeof *rr->flat);
+        rr->true_since = -1;
+        for (size_t i = 0; i < n; i++) {
+            size_t ci, pi;
+            /* Resolved by the parser already; cannot fail here. */
+            ht_twin_model_find_prop(m, twin__expr_ref(m->rules[r].expr, i),
+                                    &ci, &pi);
+            size_t flat = 0;
+            for (size_t c = 0; c < ci; c++)
+                flat += m->comps[c].nprops;
+            flat += pi;
+            rr->flat[i] = flat;
+            struct fprop *f = &t->fp[flat];
+            f->rules = ht_realloc(f->rules, (f->nrules + 1) * sizeof(size_t));
+            f->rules[f->nrules++] = r;
+        }
+    }
+    return t;
+}
+
+static size_t twin_index(const struct ht_twin_engine *e, const char *id,
+                         bool *found)
+{
+    size_t lo = 0, hi = e->ntwins;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(e->twins[mid]->m->id, id);
+        if (!c) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static struct twin *twin_find(const struct ht_twin_engine *e, const char *id)
+{
+    bool found;
+    if (!e || !id)
+        return NULL;
+    size_t i = twin_index(e, id, &found);
+    return found ? e->twins[i] : NULL;
+}
+
+struct ht_twin_engine *ht_twin_engine_new(ht_twin_event_fn cb, void *ud)
+{
+    struct ht_twin_engine *e = ht_calloc(1, sizeof *e);
+    e->cb = cb;
+    e->ud = ud;
+    return e;
+}
+
+void ht_twin_engine_free(struct ht_twin_engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->ntwins; i++)
+        twin_free(e, e->twins[i]);
+    free(e->twins);
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        struct slot *s = e->buckets[b];
+        while (s) {
+            struct slot *n = s->next;
+            free(s->device);
+            free(s->prop);
+            json_decref(s->v);
+            free(s->subs);
+            free(s);
+            s = n;
+        }
+    }
+    struct dev *d = e->devs;
+    while (d) {
+        struct dev *n = d->next;
+        free(d->id);
+        free(d);
+        d = n;
+    }
+    free(e);
+}
+
+int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
+                       int64_t now_ms, char *err, size_t errlen)
+{
+    struct ht_twin_model *m;
+    int rc = ht_twin_model_parse(doc, &m, err, errlen, NULL, 0);
+    if (rc)
+        return rc;
+    bool found;
+    size_t idx = twin_index(e, m->id, &found);
+    struct twin *old = found ? e->twins[idx] : NULL;
+    struct twin *t = twin_build(e, m);
+    t->ts = now_ms;
+    /* Carry the state of unchanged rules over a replacement, so editing
+     * a title does not re-raise every alarm. */
+    for (size_t r = 0; old && r < m->nrules; r++)
+        for (size_t o = 0; o < old->m->nrules; o++)
+            if (!strcmp(old->m->rules[o].id, m->rules[r].id) &&
+                !strcmp(old->m->rules[o].expr_src, m->rules[r].expr_src)) {
+                t->rr[r].state = old->rr[o].state;
+                t->rr[r].true_since = old->rr[o].true_since;
+                t->rr[r].since = old->rr[o].since;
+            }
+    if (old) {
+        for (size_t o = 0; o < old->m->nrules; o++) {
+            if (old->rr[o].state != HT_TWIN_RULE_ACTIVE)
+                continue;
+            bool kept = false;
+            for (size_t r = 0; r < m->nrules && !kept; r++)
+                kept = t->rr[r].state == HT_TWIN_RULE_ACTIVE &&
+                       !strcmp(old->m->rules[o].id, m->rules[r].id);
+            if (!kept)
+                emit_alarm(e, old, o, false, now_ms);
+        }
+        t->stable = old->stable;
+        twin_free(e, old);
+        e->twins[idx] = t;
+    } else {
+        e->twins = ht_realloc(e->twins, (e->ntwins + 1) * sizeof *e->twins);
+        memmove(e->twins + idx + 1, e->twins + idx,
+                (e->ntwins - idx) * sizeof *e->twins);
+        e->twins[idx] = t;
+        e->ntwins++;
+    }
+    for (size_t i = 0; i < t->nfp; i++)
+        t->fp[i].changed = true;
+    for (size_t r = 0; r < m->nrules; r++)
+        t->rr[r].dirty = true;
+    t->touched = true;
+    json_t *changed = json_array();
+    for (size_t i = 0; i < t->nfp; i++) {
+        json_array_append_new(changed, json_string(t->fp[i].ref));
+        t->fp[i].changed = false;
+    }
+    struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE, .twin = m->id,
+                               .ts = now_ms, .changed = changed,
+                               .stable = t->stable};
+    emit(e, &ev);
+    json_decref(changed);
+    for (size_t r = 0; r < m->nrules; r++) {
+        t->rr[r].dirty = false;
+        eval_rule(e, t, r, now_ms);
+    }
+    t->touched = false;
+    /* A new twin always announces its stability; a replacement only when
+     * it changed. */
+    update_stable(e, t, now_ms, !old);
+    return HT_OK;
+}
+
+int ht_twin_engine_remove(struct ht_twin_engine *e, const char *twin_id)
+{
+    bool found;
+    if (!e || !twin_id)
+        return HT_ENOENT;
+    size_t idx = twin_index(e, twin_id, &found);
+    if (!found)
+        return HT_ENOENT;
+    twin_free(e, e->twins[idx]);
+    memmove(e->twins + idx, e->twins + idx + 1,
+            (e->ntwins - idx - 1) * sizeof *e->twins);
+    e->ntwins--;
+    return HT_OK;
+}
+
+const struct ht_twin_model *ht_twin_engine_model(const struct ht_twin_engine *e,
+                                                 const char *twin_id)
+{
+    struct twin *t = twin_find(e, twin_id);
+    return t ? t->m : NULL;
+}
+
+size_t ht_twin_engine_count(const struct ht_twin_engine *e)
+{
+    return e ? e->ntwins : 0;
+}
+
+const char *ht_twin_engine_id(const struct ht_twin_engine *e, size_t i)
+{
+    return e && i < e->ntwins ? e->twins[i]->m->id : NULL;
+}
+
+bool ht_twin_engine_stable(const struct ht_twin_engine *e,
+                           const char *twin_id)
+{
+    struct twin *t = twin_find(e, twin_id);
+    return t ? t->stable : false;
+}
+
+uint64_t ht_twin_engine_eval_count(const struct ht_twin_engine *e)
+{
+    return e ? e->evals : 0;
+}
+
+static json_t *prop_state(const struct fprop *f, bool invert)
+{
+    json_t *v = twin_value(f);
+    if (invert && json_is_boolean(v)) {
+        bool b = json_is_true(v);
+        json_decref(v);
+        v = json_boolean(!b);
+    }
+    return json_pack("{s:o, s:o, s:s}", "value", v, "ts",
+                     f->slot->v ? json_integer(f->slot->ts) : json_null(),
+                     "quality", ht_twin_quality_name(slot_quality(f->slot)));
+}
+
+json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
+                             const char *twin_id)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return NULL;
+    const struct ht_twin_model *m = t->m;
+    json_t *props = json_object();
+    for (size_t i = 0; i < t->nfp; i++)
+        json_object_set_new(props, t->fp[i].ref, prop_state(&t->fp[i], false));
+    /* Twin-level properties mirror their first target. */
+    for (size_t i = 0; i < m->ntprops; i++) {
+        const struct ht_twin_target *tg = &m->tprops[i].targets[0];
+        size_t flat = tg->prop;
+        for (size_t c = 0; c < tg->comp; c++)
+            flat += m->comps[c].nprops;
+        char *key = ht_asprintf(HT_TWIN_SELF ".%s", m->tprops[i].name);
+        json_object_set_new(props, key, prop_state(&t->fp[flat], tg->invert));
+        free(key);
+    }
+    json_t *alarms = json_array();
+    json_t *rules = json_object();
+    for (size_t r = 0; r < m->nrules; r++) {
+        const struct ht_twin_rule *rule = &m->rules[r];
+        json_object_set_new(
+            rules, rule->id,
+            json_pack("{s:s, s:s}", "state",
+                      ht_twin_rule_state_name(t->rr[r].state), "severity",
+                      ht_twin_severity_name(rule->severity)));
+        if (t->rr[r].state == HT_TWIN_RULE_ACTIVE)
+            json_array_append_new(
+                alarms, json_pack("{s:s, s:s, s:s, s:I}", "rule", rule->id,
+                                  "severity",
+                                  ht_twin_severity_name(rule->severity),
+                                  "message", rule->message, "since",
+                                  (json_int_t)t->rr[r].since));
+    }
+    return json_pack("{s:s, s:I, s:I, s:b, s:o, s:o, s:o}", "id", m->id,
+                     "version", (json_int_t)m->version, "ts",
+                     (json_int_t)t->ts, "stable", t->stable, "properties",
+                     props, "alarms", alarms, "rules", rules);
+}
+
+/* ---- writes ---- */
+
+static int wfail(char *err, size_t errlen, int rc, const char *fmt,
+                 const char *a, const char *b)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, a, b);
+    return rc;
+}
+
+/* Check v against a declared type and range (twin units). */
+static int check_value(bool has_type, enum ht_sem_dtype type, bool has_min,
+                       double min, bool has_max, double max, const char *ref,
+                       const json_t *v, char *err, size_t errlen)
+{
+    if (!json_is_boolean(v) && !json_is_number(v) && !json_is_string(v))
+        return wfail(err, errlen, HT_ETYPE, "%s: value must be a %s", ref,
+                     "boolean, number or string");
+    if (!has_type)
+        return HT_OK;
+    bool ok = type == HT_SEM_BOOLEAN   ? json_is_boolean(v)
+              : type == HT_SEM_STRING  ? json_is_string(v)
+              : type == HT_SEM_INTEGER ? json_is_number(v) &&
+                                             floor(json_number_value(v)) ==
+                                                 json_number_value(v)
+                                       : json_is_number(v);
+    if (!ok)
+        return wfail(err, errlen, HT_ETYPE, "%s: value must be a %s", ref,
+                     ht_sem_dtype_name(type));
+    if (json_is_number(v)) {
+        double d = json_number_value(v);
+        if (!isfinite(d) || (has_min && d < min) || (has_max && d > max))
+            return wfail(err, errlen, HT_ERANGE, "%s: value out of range%s",
+                         ref, "");
+    }
+    return HT_OK;
+}
+
+/* The device-side value of a component property write (new). */
+static json_t *device_value(const struct ht_twin_prop *p, const json_t *v)
+{
+    if (!json_is_number(v) || identity(p))
+        return json_copy((json_t *)v);
+    double d = ht_twin_prop_to_device(p, json_number_value(v));
+    double r = nearbyint(d);
+    if (fabs(d - r) < 1e-9 && fabs(r) < 9e15)
+        return json_integer((json_int_t)r);
+    return json_real(d);
+}
+
+void ht_twin_writes_free(struct ht_twin_write *w, size_t n)
+{
+    for (size_t i = 0; w && i < n; i++) {
+        free(w[i].device);
+        free(w[i].prop);
+        json_decref(w[i].value);
+    }
+    free(w);
+}
+
+int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
+                                 const char *twin_id, const char *ref,
+                                 const json_t *v, struct ht_twin_write **out,
+                                 size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return wfail(err, errlen, HT_ENOENT, "no twin \"%.64s\"%s",
+                     twin_id ? twin_id : "", "");
+    const struct ht_twin_model *m = t->m;
+    if (!ref || strlen(ref) > 80)
+        return wfail(err, errlen, HT_ENOENT, "no property%s%s", "", "");
+    const struct ht_twin_prop *props[HT_TWIN_MAX_TARGETS];
+    bool invert[HT_TWIN_MAX_TARGETS] = {0};
+    size_t np = 0;
+    int rc;
+    if (!strncmp(ref, HT_TWIN_SELF ".", strlen(HT_TWIN_SELF) + 1)) {
+        const struct ht_twin_tprop *tp =
+            ht_twin_model_tprop(m, ref + strlen(HT_TWIN_SELF) + 1);
+        if (!tp)
+            return wfail(err, errlen, HT_ENOENT,
+                         "twin \"%s\" has no property \"%s\"", m->id, ref);
+        if ((rc = check_value(true, tp->type, tp->has_min, tp->min,
+                              tp->has_max, tp->max, ref, v, err, errlen)))
+            return rc;
+        for (size_t i = 0; i < tp->ntargets; i++) {
+            props[np] = &m->comps[tp->targets[i].comp]
+                             .props[tp->targets[i].prop];
+            invert[np++] = tp->targets[i].invert;
+        }
+    } else {
+        size_t c, p;
+        if (ht_twin_model_find_prop(m, ref, &c, &p))
+            return wfail(err, errlen, HT_ENOENT,
+                         "twin \"%s\" has no property \"%s\"", m->id, ref);
+        const struct ht_twin_prop *pp = &m->comps[c].props[p];
+        if (!pp->writable)
+            return wfail(err, errlen, HT_ERDONLY, "%s of twin %s is read-only",
+                         ref, m->id);
+        props[np++] = pp;
+    }
+    struct ht_twin_write *w = ht_calloc(np, sizeof *w);
+    for (size_t i = 0; i < np; i++) {
+        const struct ht_twin_prop *pp = props[i];
+        json_t *tv = invert[i] ? json_boolean(!json_is_true(v))
+                               : json_copy((json_t *)v);
+        rc = check_value(pp->has_type, pp->type, pp->has_min, pp->min,
+                         pp->has_max, pp->max, ref, tv, err, errlen);
+        if (rc) {
+            json_decref(tv);
+            ht_twin_writes_free(w, np);
+            return rc;
+        }
+        w[i].device = ht_strdup(pp->device);
+        w[i].prop = ht_strdup(pp->device_prop);
+        w[i].value = device_value(pp, tv);
+        json_decref(tv);
+    }
+    *out = w;
+    *n = np;
+    return HT_OK;
+}

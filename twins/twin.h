@@ -1,0 +1,310 @@
+/* twin.h - digital twin models, the rule language and the twin engine.
+ *
+ * A twin model is a JSON document (schema: twins/schema/twin.schema.json;
+ * format: docs/twins.md): components with a kind, a 3D pose and properties
+ * bound to device properties ("device-id/property"), twin-level writable
+ * properties that fan out to device commands, and rules written in a small
+ * expression language whose activity decides whether the twin is stable.
+ *
+ * No I/O: the engine is fed device values and statuses by its caller (the
+ * gateway's event loop) with the caller's clock (now_ms, any monotonic or
+ * wall-clock base, as long as the caller is consistent), and reports through
+ * a callback. Not thread-safe: call everything from one thread.
+ */
+#ifndef HT_TWIN_H
+#define HT_TWIN_H
+
+#include "semantics/semantics.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits of a twin document (hostile input is bounded before use). */
+#define HT_TWIN_MAX_COMPONENTS 64
+#define HT_TWIN_MAX_PROPS 32      /* per component, and twin-level */
+#define HT_TWIN_MAX_TARGETS 8     /* per twin-level property */
+#define HT_TWIN_MAX_RULES 64
+#define HT_TWIN_MAX_EXPR 1024     /* rule expression length in bytes */
+#define HT_TWIN_MAX_STR 256       /* titles, messages, asset names */
+
+/* The reserved component name that addresses twin-level properties:
+ * "twin.line_speed". */
+#define HT_TWIN_SELF "twin"
+
+enum ht_twin_kind {
+    HT_TWIN_KIND_GEAR,
+    HT_TWIN_KIND_MOTOR,
+    HT_TWIN_KIND_HEATER,
+    HT_TWIN_KIND_FAN,
+    HT_TWIN_KIND_LAMP,
+    HT_TWIN_KIND_BUTTON,
+    HT_TWIN_KIND_KNOB,
+    HT_TWIN_KIND_CONVEYOR,
+    HT_TWIN_KIND_TANK,
+    HT_TWIN_KIND_SENSOR,
+    HT_TWIN_KIND_GENERIC,
+};
+
+enum ht_twin_severity {
+    HT_TWIN_SEV_INFO,
+    HT_TWIN_SEV_WARNING,
+    HT_TWIN_SEV_CRITICAL,
+};
+
+/* Quality of a twin property value (see docs/twins.md):
+ * UNKNOWN: never received; GOOD: fresh; STALE: the device went offline and
+ * came back, and this value predates the outage; OFFLINE: the device is
+ * offline now (the last value is kept). */
+enum ht_twin_quality {
+    HT_TWIN_Q_UNKNOWN,
+    HT_TWIN_Q_GOOD,
+    HT_TWIN_Q_STALE,
+    HT_TWIN_Q_OFFLINE,
+};
+
+/* State of a rule: UNKNOWN (an input is missing, stale or offline, or the
+ * expression could not be evaluated), INACTIVE (false), PENDING (true but
+ * not yet for its duration), ACTIVE (the alarm is raised). */
+enum ht_twin_rule_state {
+    HT_TWIN_RULE_UNKNOWN,
+    HT_TWIN_RULE_INACTIVE,
+    HT_TWIN_RULE_PENDING,
+    HT_TWIN_RULE_ACTIVE,
+};
+
+/* Static names ("gear", "warning", "good", "active", ...). Borrowed. */
+const char *ht_twin_kind_name(enum ht_twin_kind k);
+const char *ht_twin_severity_name(enum ht_twin_severity s);
+const char *ht_twin_quality_name(enum ht_twin_quality q);
+const char *ht_twin_rule_state_name(enum ht_twin_rule_state s);
+/* Parse a kind name; HT_OK or HT_EINVAL. */
+int ht_twin_kind_parse(const char *s, enum ht_twin_kind *out);
+
+/* ---- the model (parsed document); all strings owned by the model ---- */
+
+/* A component property bound to one device property. The twin value is
+ *   twin = (a * device + b) * scale + offset
+ * where (a, b) is the unit conversion from device_unit to unit (identity
+ * when either is absent or they are equal). */
+struct ht_twin_prop {
+    char *name;          /* [a-z][a-z0-9_]{0,31} */
+    char *title;         /* or NULL */
+    char *device;        /* bound device id */
+    char *device_prop;   /* bound device property */
+    bool has_type;
+    enum ht_sem_dtype type; /* when has_type; else taken from the device TD */
+    char *semantic;      /* vocabulary term ("ht:RotationSpeed") or NULL */
+    char *unit;          /* twin unit (QUDT "unit:DEG_C") or NULL */
+    char *device_unit;   /* device unit or NULL */
+    double scale, offset;/* 1 and 0 by default */
+    double conv_a, conv_b; /* unit conversion, derived */
+    bool writable;       /* writes through the twin allowed (default no) */
+    bool unsafe;         /* writes need a confirmation in UIs */
+    bool has_min, has_max, has_step;
+    double min, max, step; /* twin units */
+};
+
+/* One target of a twin-level property: a component property, optionally
+ * inverted (booleans only). */
+struct ht_twin_target {
+    size_t comp, prop;   /* indices into the model */
+    bool invert;
+};
+
+/* A twin-level writable property ("twin.<name>"), fanning out to targets. */
+struct ht_twin_tprop {
+    char *name;
+    char *title;
+    enum ht_sem_dtype type;
+    char *unit;
+    bool unsafe;
+    bool has_min, has_max, has_step;
+    double min, max, step;
+    struct ht_twin_target *targets;
+    size_t ntargets;
+};
+
+struct ht_twin_component {
+    char *id;            /* [a-z][a-z0-9_]{0,31}, not "twin" */
+    char *title;         /* or NULL */
+    enum ht_twin_kind kind;
+    double position[3];  /* metres, relative to the twin's anchor */
+    double rotation[3];  /* degrees, XYZ Euler */
+    double size[3];      /* metres (bounding box); defaults by kind */
+    char *model_asset;   /* asset name of a glTF/GLB model, or NULL */
+    struct ht_twin_prop *props;
+    size_t nprops;
+};
+
+struct ht_twin_expr; /* compiled rule expression (opaque) */
+
+struct ht_twin_rule {
+    char *id;            /* [a-z0-9][a-z0-9._-]{0,63} */
+    enum ht_twin_severity severity;
+    char *message;
+    char *expr_src;      /* the source text */
+    struct ht_twin_expr *expr;
+    int64_t for_ms;      /* duration qualifier, 0 if none */
+};
+
+struct ht_twin_model {
+    char *id;            /* twin id, ht_id_valid */
+    char *title;
+    char *description;   /* or NULL */
+    int64_t version;     /* 0 if not given */
+    char *marker_asset;  /* anchor marker asset or NULL */
+    double marker_size;  /* metres (marker width), 0 if unknown */
+    char *spatial_anchor;/* spatial anchor id or NULL */
+    struct ht_twin_component *comps;
+    size_t ncomps;
+    struct ht_twin_tprop *tprops;
+    size_t ntprops;
+    struct ht_twin_rule *rules;
+    size_t nrules;
+};
+
+/* Parse and validate a twin document (borrowed). On success *out is a new
+ * model (free with ht_twin_model_free). On failure returns HT_EINVAL (or
+ * HT_EPARSE for a rule expression), *out stays NULL, err gets a readable
+ * message that starts with the JSON pointer of the offending member, e.g.
+ * "/rules/2/expr: at 14: expected ')'"; errptr (may be NULL, errptrlen
+ * bytes) gets just the JSON pointer. */
+int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
+                        char *err, size_t errlen, char *errptr,
+                        size_t errptrlen);
+void ht_twin_model_free(struct ht_twin_model *m);
+/* Component by id, or NULL. Borrowed. */
+const struct ht_twin_component *
+ht_twin_model_component(const struct ht_twin_model *m, const char *id);
+/* Resolve "component.property" to indices; HT_OK or HT_ENOENT. */
+int ht_twin_model_find_prop(const struct ht_twin_model *m, const char *ref,
+                            size_t *comp, size_t *prop);
+/* Twin-level property by name, or NULL. Borrowed. */
+const struct ht_twin_tprop *ht_twin_model_tprop(const struct ht_twin_model *m,
+                                                const char *name);
+/* Convert a device value to twin units and back (numbers only). */
+double ht_twin_prop_to_twin(const struct ht_twin_prop *p, double device);
+double ht_twin_prop_to_device(const struct ht_twin_prop *p, double twin);
+
+/* ---- the rule language (also used by ht_twin_model_parse) ----
+ * Syntax check of one expression: HT_OK, or HT_EPARSE with a message
+ * "at N: ..." (N = 0-based byte offset, also in *pos when pos != NULL).
+ * References are not resolved here. */
+int ht_twin_expr_check(const char *src, char *err, size_t errlen,
+                       size_t *pos);
+
+/* ---- auto twins and TD export ---- */
+
+/* A one-component twin document for an approved device (new reference):
+ * twin id = twin_id (copied; NULL: the device id), component "device" of a
+ * kind guessed from the semantic types, one property per affordance bound
+ * to it, no rules. Returns NULL if t has no valid id. */
+json_t *ht_twin_auto_doc(const struct ht_sem_thing *t, const char *twin_id);
+
+/* A W3C WoT TD of the twin (new reference; id urn:holotwin:twin:{id}):
+ * one property per component property ("component.property") and per
+ * twin-level property ("twin.name"), typed from the model and, where the
+ * model is silent, from the bound devices' things (devs, ndevs borrowed, may
+ * be NULL/0). forms as in ht_sem_td_build (kind is forced to "twin"). */
+json_t *ht_twin_td_build(const struct ht_twin_model *m,
+                         const struct ht_sem_thing *const *devs, size_t ndevs,
+                         const struct ht_sem_forms *forms);
+
+/* ---- the engine ---- */
+
+enum ht_twin_event_type {
+    HT_TWIN_EV_STATE,          /* changed: properties that changed */
+    HT_TWIN_EV_ALARM_RAISED,   /* rule, severity, message */
+    HT_TWIN_EV_ALARM_CLEARED,  /* rule, severity, message */
+    HT_TWIN_EV_STABLE,         /* stable */
+};
+
+/* An event; every pointer is valid only during the callback. */
+struct ht_twin_event {
+    enum ht_twin_event_type type;
+    const char *twin;
+    int64_t ts;                /* now_ms of the call that caused it */
+    const json_t *changed;     /* STATE: array of "component.property" */
+    const char *rule;          /* ALARM_*: rule id */
+    enum ht_twin_severity severity;
+    const char *message;
+    bool stable;               /* STABLE: the new value; else current */
+};
+
+/* Called from inside engine calls (set_value, set_device_status, tick,
+ * put, remove). It must not call back into the engine. */
+typedef void (*ht_twin_event_fn)(const struct ht_twin_event *ev, void *ud);
+
+struct ht_twin_engine;
+
+/* New engine (free with ht_twin_engine_free). cb may be NULL. */
+struct ht_twin_engine *ht_twin_engine_new(ht_twin_event_fn cb, void *ud);
+void ht_twin_engine_free(struct ht_twin_engine *e);
+
+/* Add or replace a twin from its document (borrowed). Rules are evaluated
+ * at once against the values the engine already knows (events follow).
+ * On error returns as ht_twin_model_parse, the engine is unchanged. */
+int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
+                       int64_t now_ms, char *err, size_t errlen);
+/* Remove a twin: HT_OK or HT_ENOENT. */
+int ht_twin_engine_remove(struct ht_twin_engine *e, const char *twin_id);
+/* The model of a twin (borrowed, valid until the twin is replaced or
+ * removed), or NULL. */
+const struct ht_twin_model *ht_twin_engine_model(const struct ht_twin_engine *e,
+                                                 const char *twin_id);
+/* Number of twins and the id of the i-th, in id order (borrowed). */
+size_t ht_twin_engine_count(const struct ht_twin_engine *e);
+const char *ht_twin_engine_id(const struct ht_twin_engine *e, size_t i);
+
+/* A device property value arrived (v borrowed: boolean, number or string;
+ * anything else is stored as unknown). Only the twins bound to it and only
+ * the rules referencing it are re-evaluated. Values of unbound properties
+ * are remembered for twins added later. HT_OK, or HT_EINVAL for bad ids. */
+int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
+                             const char *prop, const json_t *v,
+                             int64_t now_ms);
+/* Device status: offline marks its values OFFLINE; coming back online
+ * marks them STALE until fresh values arrive. */
+int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
+                                     const char *device_id, bool online,
+                                     int64_t now_ms);
+/* Earliest time at which a pending duration rule becomes active, or -1.
+ * The caller arms one timer for it and calls ht_twin_engine_tick. */
+int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e);
+/* Activate the duration rules whose deadline is <= now_ms. */
+void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms);
+
+/* The twin's current state (new reference) or NULL for an unknown twin:
+ * {"id","version","ts","stable","properties":{"c.p":{"value","ts",
+ * "quality"}},"alarms":[{"rule","severity","message","since"}],
+ * "rules":{"id":{"state","severity"}}}. Keys sorted when serialised. */
+json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
+                             const char *twin_id);
+/* Whether the twin is stable; false for an unknown twin. */
+bool ht_twin_engine_stable(const struct ht_twin_engine *e,
+                           const char *twin_id);
+
+/* One device command of a twin write. */
+struct ht_twin_write {
+    char *device;        /* new */
+    char *prop;          /* new */
+    json_t *value;       /* new reference, in device units */
+};
+/* Resolve a write of v (borrowed) to "component.property" or "twin.name"
+ * of a twin into device commands. *out is a new array of *n entries (free
+ * with ht_twin_writes_free). Errors: HT_ENOENT (unknown twin/property),
+ * HT_ERDONLY (not writable), HT_ETYPE (wrong JSON type), HT_ERANGE (out of
+ * the twin property's min/max), with a message in err. */
+int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
+                                 const char *twin_id, const char *ref,
+                                 const json_t *v, struct ht_twin_write **out,
+                                 size_t *n, char *err, size_t errlen);
+void ht_twin_writes_free(struct ht_twin_write *w, size_t n);
+
+/* Number of rule evaluations since the engine was made (for tests and
+ * metrics: shows that updates are incremental). */
+uint64_t ht_twin_engine_eval_count(const struct ht_twin_engine *e);
+
+#endif

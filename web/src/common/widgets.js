@@ -1,0 +1,297 @@
+// DOM renderers for the abstract widgets of a UI descriptor: display, gauge,
+// toggle, slider, select, button, alert, chart. Each returns
+// {el, update(entry)}; controls send commands through ctx.send(widget, value)
+// and show pending -> confirmed | failed (with the device's error code).
+// Used by the dashboard and by the hologram client's control panels.
+import { formatValue, enumOptions } from "./twin.js";
+
+let uid = 0;
+function h(tag, attrs = {}, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === "class") e.className = v;
+        else if (k === "text") e.textContent = v;
+        else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of kids) if (c) e.append(c);
+    return e;
+}
+export { h };
+
+const QUALITY_TEXT = { stale: "stale", offline: "offline", unknown: "no data" };
+
+function qualityBadge() {
+    return h("span", { class: "q-badge", "aria-live": "polite" });
+}
+
+function setQuality(card, badge, q) {
+    card.classList.toggle("q-stale", q === "stale" || q === "unknown");
+    card.classList.toggle("q-offline", q === "offline");
+    badge.textContent = QUALITY_TEXT[q] || "";
+    badge.hidden = !QUALITY_TEXT[q];
+}
+
+/** The pending -> confirmed / failed line of a control. */
+function commandStatus() {
+    const el = h("span", { class: "cmd-status", role: "status", "aria-live": "polite" });
+    let timer = 0;
+    return {
+        el,
+        pending(v, schema) {
+            clearTimeout(timer);
+            el.dataset.state = "pending";
+            el.textContent = `sending ${formatValue(v, schema)}…`;
+        },
+        confirmed(v, schema) {
+            el.dataset.state = "confirmed";
+            el.textContent = `✓ confirmed ${formatValue(v, schema)}`;
+            timer = setTimeout(() => { el.dataset.state = ""; el.textContent = ""; }, 6000);
+        },
+        failed(err) {
+            clearTimeout(timer);
+            el.dataset.state = "failed";
+            el.textContent = `✗ failed: ${err.code || "error"}${err.message ? " — " + err.message : ""}`;
+        },
+    };
+}
+
+/** Whether writing v needs the user's confirmation (interaction.confirm,
+ *  optionally only for one value, e.g. switching a heater on). */
+export function needsConfirm(w, v) {
+    return w.policy.confirm && (w.policy.confirmWhen === undefined || w.policy.confirmWhen === v);
+}
+
+/** Runs one command with feedback. Returns the confirmed value or throws. */
+async function runCommand(ctx, w, value, status) {
+    status.pending(value, w.schema);
+    try {
+        const res = await ctx.send(w, value);
+        let v = value;
+        if (res && typeof res === "object" && ("v" in res || "value" in res)) v = "v" in res ? res.v : res.value;
+        status.confirmed(v, w.schema);
+        return v;
+    } catch (e) {
+        status.failed(e);
+        throw e;
+    }
+}
+
+function card(w, ...kids) {
+    const c = h("div", { class: `widget w-${w.kind}`, "data-widget": w.id, "data-property": w.property || "" }, ...kids);
+    if (w.description) c.title = w.description;
+    return c;
+}
+
+function readOnlyNote(w) {
+    return w.writable ? null : h("span", { class: "ro-note", text: "read-only for your role" });
+}
+
+function makeDisplay(w) {
+    const val = h("output", { class: "value", "aria-label": w.label });
+    const unit = h("span", { class: "unit", text: w.schema.unit || "" });
+    const badge = qualityBadge();
+    const el = card(w, h("div", { class: "label", text: w.label }), h("div", { class: "readout" }, val, unit), badge);
+    return {
+        el,
+        update(e) {
+            val.textContent = formatValue(e?.value, w.schema);
+            setQuality(el, badge, e?.quality);
+        },
+    };
+}
+
+function arcPath(frac) {
+    const a0 = Math.PI, a1 = Math.PI * (1 - frac);
+    const r = 40, cx = 50, cy = 50;
+    const x0 = cx + r * Math.cos(a0), y0 = cy - r * Math.sin(a0);
+    const x1 = cx + r * Math.cos(a1), y1 = cy - r * Math.sin(a1);
+    return `M ${x0} ${y0} A ${r} ${r} 0 0 1 ${x1.toFixed(2)} ${y1.toFixed(2)}`;
+}
+
+function makeGauge(w) {
+    const min = w.schema.min ?? 0, max = w.schema.max ?? 100;
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 100 60");
+    svg.setAttribute("class", "gauge");
+    svg.setAttribute("aria-hidden", "true");
+    const bg = document.createElementNS(ns, "path");
+    bg.setAttribute("d", arcPath(1)); bg.setAttribute("class", "g-bg");
+    const fg = document.createElementNS(ns, "path");
+    fg.setAttribute("class", "g-fg");
+    svg.append(bg, fg);
+    const val = h("output", { class: "value" });
+    const meter = h("div", { class: "gauge-wrap", role: "meter", "aria-label": w.label,
+        "aria-valuemin": min, "aria-valuemax": max }, svg,
+    h("div", { class: "readout" }, val, h("span", { class: "unit", text: w.schema.unit || "" })));
+    const badge = qualityBadge();
+    const el = card(w, h("div", { class: "label", text: w.label }), meter,
+        h("div", { class: "range", text: `${min} – ${max}` }), badge);
+    return {
+        el,
+        update(e) {
+            const v = e?.value;
+            val.textContent = formatValue(v, w.schema);
+            if (typeof v === "number") {
+                const f = Math.max(0, Math.min(1, (v - min) / (max - min || 1)));
+                fg.setAttribute("d", arcPath(Math.max(f, 0.001)));
+                meter.setAttribute("aria-valuenow", v);
+                fg.classList.toggle("out", v < min || v > max);
+            }
+            setQuality(el, badge, e?.quality);
+        },
+    };
+}
+
+function makeToggle(w, ctx) {
+    const status = commandStatus();
+    const id = "t" + ++uid;
+    const btn = h("button", { id, class: "switch", role: "switch", "aria-checked": "false",
+        "aria-label": w.label, disabled: !w.writable });
+    const badge = qualityBadge();
+    let cur = false;
+    btn.addEventListener("click", async () => {
+        const next = !cur;
+        if (needsConfirm(w, next) && !confirm(w.policy.confirmText || `${w.label}: switch ${next ? "on" : "off"}?`)) return;
+        btn.setAttribute("aria-busy", "true");
+        try { cur = await runCommand(ctx, w, next, status) === true; render(); } catch { /* shown */ }
+        btn.removeAttribute("aria-busy");
+    });
+    function render() {
+        btn.setAttribute("aria-checked", String(!!cur));
+        btn.dataset.on = cur ? "1" : "0";
+    }
+    const el = card(w, h("label", { class: "label", for: id, text: w.label }),
+        h("div", { class: "control-row" }, btn, h("span", { class: "switch-text" })), status.el, readOnlyNote(w), badge);
+    const txt = el.querySelector(".switch-text");
+    return {
+        el,
+        update(e) {
+            if (e && e.value !== undefined) cur = !!e.value;
+            render();
+            txt.textContent = formatValue(cur, w.schema);
+            setQuality(el, badge, e?.quality);
+        },
+    };
+}
+
+function makeSlider(w, ctx) {
+    const status = commandStatus();
+    const id = "s" + ++uid;
+    const min = w.schema.min ?? 0, max = w.schema.max ?? 100;
+    const step = w.schema.step ?? (w.schema.type === "integer" ? 1 : "any");
+    const input = h("input", { id, type: "range", min, max, step, "aria-label": w.label,
+        disabled: !w.writable, class: "slider" });
+    const out = h("output", { class: "value", for: id });
+    const measured = h("span", { class: "measured" });
+    const badge = qualityBadge();
+    let dragging = false, debounce = 0, lastSent = 0, inflight = null, queued = null;
+    const delay = Math.max(w.policy.debounceMs || 250, 0);
+
+    async function send(v) {
+        /* rate limit: at most one command in flight and one per interval;
+         * the newest value wins */
+        if (inflight) { queued = v; return; }
+        const wait = Math.max(0, (w.policy.rateLimitMs || 0) - (Date.now() - lastSent));
+        if (wait) { queued = v; setTimeout(flush, wait); return; }
+        lastSent = Date.now();
+        inflight = runCommand(ctx, w, v, status).catch(() => {});
+        await inflight;
+        inflight = null;
+        flush();
+    }
+    function flush() { if (queued !== null && !inflight) { const q = queued; queued = null; send(q); } }
+    const valueOf = () => (w.schema.type === "integer" ? parseInt(input.value, 10) : parseFloat(input.value));
+    input.addEventListener("input", () => {
+        dragging = true;
+        out.textContent = formatValue(valueOf(), w.schema) + (w.schema.unit ? " " + w.schema.unit : "");
+        clearTimeout(debounce);
+        debounce = setTimeout(() => send(valueOf()), delay);
+    });
+    input.addEventListener("change", () => {
+        clearTimeout(debounce);
+        dragging = false;
+        send(valueOf());
+    });
+    input.addEventListener("blur", () => { dragging = false; });
+    const el = card(w, h("label", { class: "label", for: id, text: w.label }),
+        h("div", { class: "control-row" }, input, out), measured, status.el, readOnlyNote(w), badge);
+    return {
+        el,
+        update(e) {
+            if (e && typeof e.value === "number" && !dragging && !inflight && document.activeElement !== input) {
+                input.value = e.value;
+            }
+            if (e && typeof e.value === "number" && !dragging) {
+                out.textContent = formatValue(e.value, w.schema) + (w.schema.unit ? " " + w.schema.unit : "");
+            }
+            setQuality(el, badge, e?.quality);
+        },
+    };
+}
+
+function makeSelect(w, ctx) {
+    const status = commandStatus();
+    const id = "sel" + ++uid;
+    const opts = enumOptions(w.schema) || [];
+    const sel = h("select", { id, disabled: !w.writable, "aria-label": w.label });
+    for (const o of opts) sel.append(h("option", { value: JSON.stringify(o.value), text: o.title }));
+    const badge = qualityBadge();
+    let cur;
+    sel.addEventListener("change", async () => {
+        const v = JSON.parse(sel.value);
+        if (needsConfirm(w, v) && !confirm(w.policy.confirmText || `${w.label}: set ${formatValue(v, w.schema)}?`)) {
+            sel.value = JSON.stringify(cur); return;
+        }
+        try { cur = await runCommand(ctx, w, v, status); } catch { sel.value = JSON.stringify(cur); }
+    });
+    const el = card(w, h("label", { class: "label", for: id, text: w.label }), sel, status.el, readOnlyNote(w), badge);
+    return {
+        el,
+        update(e) {
+            if (e && e.value !== undefined) { cur = e.value; if (document.activeElement !== sel) sel.value = JSON.stringify(cur); }
+            setQuality(el, badge, e?.quality);
+        },
+    };
+}
+
+function makeButton(w, ctx) {
+    const status = commandStatus();
+    const btn = h("button", { class: "action", disabled: !w.writable, text: w.label });
+    const v = w.value !== undefined ? w.value : true;
+    btn.addEventListener("click", async () => {
+        if (needsConfirm(w, v) && !confirm(w.policy.confirmText || `${w.label}?`)) return;
+        btn.setAttribute("aria-busy", "true");
+        try { await runCommand(ctx, w, v, status); } catch { /* shown */ }
+        btn.removeAttribute("aria-busy");
+    });
+    const badge = qualityBadge();
+    const el = card(w, btn, status.el, readOnlyNote(w), badge);
+    return { el, update(e) { setQuality(el, badge, e?.quality); } };
+}
+
+function makeAlert(w, ctx) {
+    const list = h("ul", { class: "alerts" });
+    const el = card(w, h("div", { class: "label", text: w.label }), list);
+    el.setAttribute("role", "alert");
+    const filter = Array.isArray(w.rules) ? new Set(w.rules.map((r) => (typeof r === "string" ? r : r.id))) : null;
+    return {
+        el,
+        isAlert: true,
+        update() {
+            const act = ctx.twin.activeRules().filter((r) => !filter || filter.has(r.id));
+            list.replaceChildren(...act.map((r) => h("li", { class: `sev-${r.severity || w.severity || "warning"}`, "data-rule": r.id },
+                h("strong", { text: r.severity || w.severity || "warning" }), " ", r.message || w.message || r.id)));
+            el.classList.toggle("active", act.length > 0);
+            el.dataset.active = act.length ? "1" : "0";
+            if (!act.length) list.append(h("li", { class: "none", text: filter && filter.size === 1 ? "ok" : "no active alarms" }));
+        },
+    };
+}
+
+export const RENDERERS = {
+    display: makeDisplay, gauge: makeGauge, toggle: makeToggle, slider: makeSlider,
+    select: makeSelect, button: makeButton, alert: makeAlert,
+};

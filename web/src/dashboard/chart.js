@@ -1,0 +1,98 @@
+// Trend chart widget (uPlot): history from REST first, then live values.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { h } from "../common/widgets.js";
+import { api, encodeId } from "../common/api.js";
+
+const WINDOW_S = 600;          // visible span
+const MAX_POINTS = 2000;
+const COLORS = ["#2aa1c0", "#e8833a", "#7fc15a", "#c05ad0"];
+
+/** Points of a history answer as [[t_seconds, v], ...] (tolerant shapes). */
+export function historyPoints(doc) {
+    let arr = doc;
+    if (doc && !Array.isArray(doc)) arr = doc.points ?? doc.samples ?? doc.history ?? doc.values ?? doc.items ?? [];
+    if (!Array.isArray(arr)) return [];
+    const out = [];
+    for (const p of arr) {
+        let t, v;
+        if (Array.isArray(p)) [t, v] = p;
+        else if (p && typeof p === "object") { t = p.ts ?? p.t ?? p.time; v = p.v ?? p.value; }
+        if (typeof v === "boolean") v = v ? 1 : 0;
+        if (typeof t === "number" && typeof v === "number") out.push([t > 1e11 ? t / 1000 : t, v]);
+    }
+    out.sort((a, b) => a[0] - b[0]);
+    return out;
+}
+
+export function makeChart(w, ctx) {
+    const props = w.properties.length ? w.properties : [w.property];
+    const box = h("div", { class: "chart-box", role: "img", "aria-label": `trend of ${props.join(", ")}` });
+    const note = h("div", { class: "chart-note" });
+    const el = h("div", { class: "widget w-chart", "data-widget": w.id, "data-property": props[0] || "" },
+        h("div", { class: "label", text: w.label }), box, note);
+    const series = props.map(() => []);   // [[t, v], ...] per property
+    let plot = null;
+
+    function data() {
+        const ts = new Set();
+        for (const s of series) for (const [t] of s) ts.add(t);
+        const xs = [...ts].sort((a, b) => a - b);
+        const cols = [xs];
+        for (const s of series) {
+            const m = new Map(s);
+            cols.push(xs.map((x) => (m.has(x) ? m.get(x) : null)));
+        }
+        return cols;
+    }
+    function size() { return { width: Math.max(box.clientWidth || 300, 200), height: 160 }; }
+    function draw() {
+        if (!plot) {
+            if (!box.isConnected) return;
+            plot = new uPlot({
+                ...size(),
+                series: [{}, ...props.map((p, i) => ({ label: p, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
+                axes: [{ stroke: "#9aa", grid: { stroke: "#2a3540" } }, { stroke: "#9aa", grid: { stroke: "#2a3540" } }],
+                scales: { x: { time: true } },
+                legend: { show: props.length > 1 },
+            }, data(), box);
+            new ResizeObserver(() => plot && plot.setSize(size())).observe(box);
+        } else {
+            plot.setData(data());
+        }
+    }
+    /* history from REST, then live */
+    (async () => {
+        const now = Date.now();
+        await Promise.all(props.map(async (p, i) => {
+            try {
+                const q = new URLSearchParams({ property: p, from: String(now - WINDOW_S * 1000), to: String(now), limit: "1000" });
+                /* the widget's readhistory form, else the REST contract path */
+                let base = w.history || `/api/v1/twins/${encodeId(ctx.twinId)}/history`;
+                const u = new URL(base, location.href);
+                for (const [k, v] of q) if (!(k === "property" && u.searchParams.has("property"))) u.searchParams.set(k, v);
+                const doc = await api("GET", u.pathname + u.search);
+                series[i] = historyPoints(doc).concat(series[i]);
+            } catch (e) { note.textContent = `history unavailable: ${e.message}`; }
+        }));
+        requestAnimationFrame(draw);
+    })();
+    let pending = false;
+    return {
+        el,
+        props,
+        update(e, path) {
+            const i = props.indexOf(path ?? props[0]);
+            if (i < 0 || !e || (typeof e.value !== "number" && typeof e.value !== "boolean")) return;
+            const v = typeof e.value === "boolean" ? (e.value ? 1 : 0) : e.value;
+            const t = (e.ts > 1e11 ? e.ts / 1000 : e.ts) || Date.now() / 1000;
+            const s = series[i];
+            if (s.length && s[s.length - 1][0] >= t) return;
+            s.push([t, v]);
+            const cut = t - WINDOW_S;
+            while (s.length > MAX_POINTS || (s.length && s[0][0] < cut)) s.shift();
+            if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; draw(); }); }
+        },
+        mounted() { draw(); },
+    };
+}

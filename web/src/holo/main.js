@@ -1,0 +1,254 @@
+// Holotwin hologram client: a three.js scene built from the twin's `hmd`
+// descriptor, live through SSE. WebXR immersive-ar when the browser offers
+// it ("Enter AR"), orbit controls everywhere else.
+import "./holo.css";
+import * as THREE from "three";
+import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
+import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { TwinModel } from "../common/twin.js";
+import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../common/descriptor.js";
+import { RENDERERS, h } from "../common/widgets.js";
+import { buildScene, hmdPanels } from "./scene.js";
+import { Panel3D } from "./panel3d.js";
+
+const $ = (id) => document.getElementById(id);
+const overlay = $("overlay");
+const statusEl = $("status");
+const panelsEl = $("panels");
+const titleEl = $("title");
+const arBtn = $("enter-ar");
+
+/* test hook: read node rotation, rates and values from e2e tests */
+const hook = {
+    ready: false, frames: 0, nodes: [], twin: null,
+    rotationOf(id) { const n = scene?.nodes.get(id); return n ? n.angle : null; },
+    rateOf(id) { const n = scene?.nodes.get(id); return n ? n.rate : null; },
+    valueOf(path) { return twin?.get(path)?.value; },
+    colorOf(id) { const n = scene?.nodes.get(id); return n?.material ? "#" + n.material.color.getHexString() : null; },
+    glowOf(id) { const n = scene?.nodes.get(id); return n ? !!n.glowing : null; },
+    bindings() {
+        return scene ? [...scene.nodes.values()].flatMap((n) => n.bindings.map((b) =>
+            ({ node: n.id, kind: n.kind, type: b.type, property: b.property }))) : [];
+    },
+    /* angle advanced by a node over `ms` of page time, in rad/s */
+    async measureRate(id, ms = 2000) {
+        const a0 = this.rotationOf(id), t0 = performance.now();
+        await new Promise((r) => setTimeout(r, ms));
+        return (this.rotationOf(id) - a0) / ((performance.now() - t0) / 1000);
+    },
+};
+window.__holotwin = hook;
+
+let scene = null;
+let twin = null;
+
+function setStatus(s) { statusEl.textContent = s; statusEl.dataset.state = s; }
+
+function signin(msg) {
+    const input = h("input", { id: "token", type: "password", placeholder: "access token", "aria-label": "token", required: true });
+    const form = h("form", { class: "signin" }, h("label", { for: "token", text: "Token" }), input,
+        h("button", { type: "submit", text: "Sign in" }), h("p", { class: "error", role: "alert", text: msg || "" }));
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); if (input.value.trim()) { setToken(input.value.trim()); location.reload(); } });
+    panelsEl.replaceChildren(form);
+    input.focus();
+}
+
+async function pickTwin() {
+    const q = new URLSearchParams(location.search).get("twin") ||
+        new URLSearchParams(location.hash.replace(/^#\/?/, "")).get("twin");
+    if (q) return q;
+    const list = await api("GET", "/api/v1/twins");
+    const arr = Array.isArray(list) ? list : list.twins ?? list.items ?? [];
+    /* a composed machine (more than one component) before automatic device twins */
+    const machine = arr.find((t) => (t.components?.length ?? t.component_count ?? 0) > 1) || arr.find((t) => t.id === "press-line") || arr[0];
+    if (!machine) throw new Error("no twins on this gateway");
+    return machine.id;
+}
+
+async function start() {
+    adoptFragmentToken();
+    if (!getToken()) return signin();
+    let id;
+    try { id = await pickTwin(); } catch (e) {
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return signin("This token was not accepted.");
+        return setStatus("error: " + e.message);
+    }
+    twin = new TwinModel(id);
+    hook.twin = twin;
+    const desc = await api("GET", `/api/v1/twins/${encodeId(id)}/ui?target=hmd`);
+    titleEl.textContent = twinTitle(desc, id);
+    document.title = `Holotwin hologram — ${titleEl.textContent}`;
+
+    /* renderer, camera, lights */
+    const canvas = $("view");
+    const renderer = new THREE.WebGLRenderer({ canvas, antialias: true, alpha: true, preserveDrawingBuffer: true });
+    renderer.setPixelRatio(Math.min(devicePixelRatio, 2));
+    renderer.xr.enabled = true;
+    const world = new THREE.Scene();
+    const bg = new THREE.Color(0x0c141b);
+    world.background = bg;
+    const camera = new THREE.PerspectiveCamera(50, 1, 0.01, 50);
+    camera.position.set(0.6, 0.55, 1.1);
+    world.add(new THREE.HemisphereLight(0xdfefff, 0x202830, 1.4));
+    const sun = new THREE.DirectionalLight(0xffffff, 2.2);
+    sun.position.set(1, 2, 1.5);
+    world.add(sun);
+    const grid = new THREE.GridHelper(2, 20, 0x2aa1c0, 0x1d2a35);
+    world.add(grid);
+
+    /* the twin, placed by its anchor (in AR: 1 m in front of the viewer) */
+    scene = buildScene(desc);
+    world.add(scene.root);
+    hook.nodes = [...scene.nodes.keys()];
+    const box = new THREE.Box3().setFromObject(scene.root);
+    const center = box.isEmpty() ? new THREE.Vector3() : box.getCenter(new THREE.Vector3());
+    const controls = new OrbitControls(camera, canvas);
+    controls.target.copy(center);
+    controls.enableDamping = true;
+    controls.listenToKeyEvents(window);
+    const radius = box.isEmpty() ? 0.5 : box.getSize(new THREE.Vector3()).length();
+    camera.position.copy(center).add(new THREE.Vector3(0.55, 0.45, 1).multiplyScalar(Math.max(radius, 0.3) * 1.1));
+    controls.update();
+
+    /* panels: 3D (canvas) anchored to nodes + the same controls as DOM */
+    const send = (w, value) => api(w.write.method || "PUT", w.write.href, value);
+    const ctx = { twin, twinId: id, send };
+    const panels3d = [];
+    const domWidgets = new Map();
+    const sections = [];
+    const allWidgets = widgetsById(desc, id);
+    for (const p of hmdPanels(desc)) {
+        /* widgets are ids into the descriptor's "widgets" (or inline) */
+        const ws = (p.widgets ?? p.controls ?? p.children ?? [])
+            .map((w) => (typeof w === "string" ? allWidgets.get(w) : isWidget(w) ? normWidget(w, id) : null)).filter(Boolean);
+        if (!ws.length) continue;
+        const pn = new Panel3D(p, ws, ctx);
+        const anchorId = p.node ?? p.anchor?.node ?? p.anchor ?? p.attach_to;
+        const anchor = scene.nodes.get(typeof anchorId === "string" ? anchorId : "");
+        const off = p.offset ?? p.position ?? [0, 0.18, 0];
+        pn.mesh.position.set(...(Array.isArray(off) ? off : [off.x ?? 0, off.y ?? 0, off.z ?? 0]));
+        (anchor ? anchor.object : scene.root).add(pn.mesh);
+        pn.billboard = p.billboard !== false;
+        panels3d.push(pn);
+        const body = h("div", { class: "panel-body" });
+        for (const w of ws) {
+            if (!RENDERERS[w.kind] || w.kind === "alert") continue;
+            const r = RENDERERS[w.kind](w, ctx);
+            body.append(r.el);
+            if (!domWidgets.has(w.property)) domWidgets.set(w.property, []);
+            domWidgets.get(w.property).push(r);
+        }
+        sections.push(h("details", { class: "panel", open: sections.length < 2, "data-panel": p.id ?? "" },
+            h("summary", { text: p.title ?? p.label ?? p.id ?? "controls" }), body));
+    }
+    const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
+    panelsEl.replaceChildren(rulesEl, ...sections);
+
+    function renderRules() {
+        const act = twin.activeRules();
+        const st = twin.stable === true ? "stable" : twin.stable === false ? "unstable" : "unknown";
+        rulesEl.dataset.stable = st;
+        rulesEl.replaceChildren(h("strong", { class: `pill ${st}`, text: st }),
+            ...act.map((r) => h("div", { class: "rule", text: `${r.id}${r.message ? ": " + r.message : ""}` })));
+        world.background = renderer.xr.isPresenting ? null : st === "unstable" ? new THREE.Color(0x1c1710) : bg;
+        scene.applyRules(new Set(act.map((r) => r.id)));
+    }
+    let refetching = false;
+    twin.on((what, d) => {
+        if (what === "value") {
+            scene.apply(d.path, d.entry);
+            for (const r of domWidgets.get(d.path) || []) r.update(d.entry);
+            for (const p of panels3d) if (p.widgets.some((w) => w.property === d.path)) p.dirty = true;
+        } else if (what === "descriptor") {
+            location.reload();
+        } else if (what === "refetch") {
+            if (!refetching) {
+                refetching = true;
+                api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {})
+                    .finally(() => { refetching = false; });
+            }
+        } else renderRules();
+    });
+    twin.applyState(await api("GET", `/api/v1/twins/${encodeId(id)}/state`));
+    renderRules();
+    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), setStatus, sseEventNames(desc));
+
+    /* picking: mouse, touch and XR controllers all raycast */
+    const ray = new THREE.Raycaster();
+    const pickables = () => panels3d.map((p) => p.mesh);
+    canvas.addEventListener("pointerup", (ev) => {
+        if (ev.button !== 0) return;
+        const r = canvas.getBoundingClientRect();
+        const ndc = new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
+        ray.setFromCamera(ndc, camera);
+        const hit = ray.intersectObjects(pickables(), false)[0];
+        if (hit) hit.object.userData.panel.pick(hit.uv);
+    });
+    for (let i = 0; i < 2; i++) {
+        const c = renderer.xr.getController(i);
+        c.addEventListener("select", () => {
+            const m = new THREE.Matrix4().extractRotation(c.matrixWorld);
+            ray.ray.origin.setFromMatrixPosition(c.matrixWorld);
+            ray.ray.direction.set(0, 0, -1).applyMatrix4(m);
+            const hit = ray.intersectObjects(pickables(), false)[0];
+            if (hit) hit.object.userData.panel.pick(hit.uv);
+        });
+        world.add(c);
+    }
+
+    /* WebXR immersive-ar when offered */
+    if (navigator.xr && navigator.xr.isSessionSupported) {
+        navigator.xr.isSessionSupported("immersive-ar").then((ok) => {
+            if (!ok) return;
+            arBtn.hidden = false;
+            arBtn.addEventListener("click", async () => {
+                const session = await navigator.xr.requestSession("immersive-ar", {
+                    optionalFeatures: ["local-floor", "dom-overlay", "hand-tracking"],
+                    domOverlay: { root: overlay },
+                });
+                world.background = null;
+                grid.visible = false;
+                scene.root.position.set(-center.x, 1.2 - center.y, -1 - center.z);
+                renderer.xr.setReferenceSpaceType("local-floor");
+                await renderer.xr.setSession(session);
+                arBtn.textContent = "Exit AR";
+                session.addEventListener("end", () => {
+                    world.background = bg; grid.visible = true; scene.root.position.set(0, 0, 0);
+                    arBtn.textContent = "Enter AR";
+                });
+                arBtn.onclick = () => session.end();
+            }, { once: true });
+        }).catch(() => {});
+    }
+
+    function resize() {
+        const w = canvas.clientWidth, hgt = canvas.clientHeight;
+        if (canvas.width !== Math.floor(w * renderer.getPixelRatio()) || canvas.height !== Math.floor(hgt * renderer.getPixelRatio())) {
+            renderer.setSize(w, hgt, false);
+            camera.aspect = w / Math.max(hgt, 1);
+            camera.updateProjectionMatrix();
+        }
+    }
+    let last = performance.now();
+    renderer.setAnimationLoop((now) => {
+        const dt = Math.min((now - last) / 1000, 1);
+        last = now;
+        resize();
+        scene.tick(dt);
+        for (const p of panels3d) {
+            if (p.dirty) { p.dirty = false; p.draw(); }
+            if (p.billboard) {
+                /* face the viewer in world space whatever the anchor's pose */
+                const cam = renderer.xr.isPresenting ? renderer.xr.getCamera() : camera;
+                const parentQ = p.mesh.parent.getWorldQuaternion(new THREE.Quaternion());
+                p.mesh.quaternion.copy(parentQ.invert().multiply(cam.getWorldQuaternion(new THREE.Quaternion())));
+            }
+        }
+        controls.update();
+        renderer.render(world, camera);
+        hook.frames++;
+        hook.ready = true;
+    });
+}
+
+start().catch((e) => { console.error(e); setStatus("error: " + e.message); });
