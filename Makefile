@@ -62,6 +62,9 @@ ALL_OBJS :=
 
 .PHONY: all test test-build test-unit test-integration check bench demo clean \
 	format lint install test-hw web deps
+# The default goal; the real prerequisites are added after the includes.
+all:
+
 # Link order: dependents first (static archives).
 HT_LIBS = $(O)/libhtgw.a $(O)/libhtagent.a $(O)/libhtui.a $(O)/libhttwin.a \
 	$(O)/libhtsem.a $(O)/libhtcommon.a

@@ -462,6 +462,11 @@ char *agent__ctl_exec(struct ht_agent *a, const char *line)
         drive(a, cap, 1);
         return reply("ok");
     }
+    if (!strcmp(cmd, "fail") && cap->c->kind == HT_CAP_OUTPUT && n == 3) {
+        /* Fault injection: the next N writes to the line fail. */
+        ht_gpio_sim_fail_set(a->gpio, cap->c->line, (unsigned)atoi(arg));
+        return reply("ok");
+    }
     if (!strcmp(cmd, "turn") && cap->c->kind == HT_CAP_ENCODER && n == 3)
         return turn(a, cap, strtol(arg, NULL, 10));
     return reply("error '%s' does not apply to %s", cmd, name);

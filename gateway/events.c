@@ -303,7 +303,8 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
         ht_strlcpy(c->twin, twin, sizeof c->twin);
     pthread_mutex_lock(&g->ev_mu);
     /* A new client starts at "now" unless it resumes. */
-    c->last_id = last_id >= 0 ? last_id : g->last_eid;
+    c->last_id = last_id >= 0 && last_id <= g->last_eid ? last_id
+                                                        : g->last_eid;
     c->next = g->sse;
     g->sse = c;
     g->nsse++;

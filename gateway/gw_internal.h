@@ -289,6 +289,52 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen);
 /* Stop accepting, answer what is suspended, stop the daemon. */
 void gw__server_stop(struct ht_gw *g);
 
+/* One HTTP request as the route handlers see it (HTTP thread only). */
+#define GW_MAX_SEG 10
+struct gw_req {
+    struct ht_gw *g;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    char *path;                 /* copy split in place into seg[] */
+    const char *seg[GW_MAX_SEG];
+    size_t nseg;
+    const char *id, *name, *thing, *token_id; /* captured placeholders */
+    char *body;
+    size_t body_len;
+    bool too_big;
+    enum gw_role role;
+    char actor[160];
+    struct gw_job *job;         /* a suspended request waiting for the loop */
+    bool seen;                  /* first call done */
+};
+
+typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);
+struct gw_route {
+    const char *method;
+    const char *path; /* OpenAPI template: /api/v1/devices/{id} */
+    enum gw_role role;
+    gw_route_fn fn;
+};
+/* The route table, terminated by {NULL}. Static (borrowed). */
+const struct gw_route *gw__routes(void);
+
+/* Reply helpers: queue the response and return MHD's verdict. */
+enum MHD_Result gw__reply_json(struct gw_req *r, unsigned status,
+                               json_t *body /* taken, may be NULL */);
+enum MHD_Result gw__reply_problem(struct gw_req *r, unsigned status,
+                                  const char *title, const char *detail);
+enum MHD_Result gw__reply_buf(struct gw_req *r, unsigned status,
+                              const char *ctype, const void *buf, size_t len);
+/* Submit a job for the request (suspends it) or answer 503. */
+enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j);
+/* Query parameter (borrowed) or NULL. */
+const char *gw__query(struct gw_req *r, const char *key);
+/* Static files under the web root (GET/HEAD fallback). */
+enum MHD_Result gw__serve_static(struct gw_req *r);
+/* The embedded OpenAPI document (static, NUL-terminated). */
+extern const char gw__openapi_yaml[];
+
 /* Problem body (RFC 9457), new reference. */
 json_t *gw__problem(int status, const char *title, const char *detail);
 /* Base URL of this gateway's HTTP API ("http://host:port", new). */

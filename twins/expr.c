@@ -837,3 +837,13 @@ int ht_twin_expr_check(const char *src, char *err, size_t errlen, size_t *pos)
     }
     return rc;
 }
+
+size_t ht_twin_rule_nrefs(const struct ht_twin_rule *r)
+{
+    return r && r->expr ? r->expr->nrefs : 0;
+}
+
+const char *ht_twin_rule_ref(const struct ht_twin_rule *r, size_t i)
+{
+    return r && r->expr ? twin__expr_ref(r->expr, i) : NULL;
+}

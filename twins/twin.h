@@ -188,6 +188,11 @@ const struct ht_twin_tprop *ht_twin_model_tprop(const struct ht_twin_model *m,
 double ht_twin_prop_to_twin(const struct ht_twin_prop *p, double device);
 double ht_twin_prop_to_device(const struct ht_twin_prop *p, double twin);
 
+/* The distinct property references of a rule ("component.property"), in
+ * order of first use. Borrowed. */
+size_t ht_twin_rule_nrefs(const struct ht_twin_rule *r);
+const char *ht_twin_rule_ref(const struct ht_twin_rule *r, size_t i);
+
 /* ---- the rule language (also used by ht_twin_model_parse) ----
  * Syntax check of one expression: HT_OK, or HT_EPARSE with a message
  * "at N: ..." (N = 0-based byte offset, also in *pos when pos != NULL).

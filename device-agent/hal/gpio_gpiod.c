@@ -26,13 +26,16 @@ enum line_mode {
     LINE_OUTPUT,
 };
 
+/* Our view of one line. libgpiod 1.6 keeps a request state per line
+ * too, but answering misuse (set on an input, events on an output) from
+ * this table gives clear errors instead of a bare EPERM from the library. */
 struct gline {
     struct gpiod_line *line; /* owned by the chip; NULL until first used */
     enum line_mode mode;
-    unsigned edges; /* HT_GPIO_EDGE_* of an input request */
-    int fd;         /* event fd (non-blocking) or -1 */
+    int fd; /* event fd (non-blocking) or -1 */
 };
 
+/* The backend object: pub is what callers hold, priv points back here. */
 struct gchip {
     struct ht_gpio pub;
     struct gpiod_chip *chip;
@@ -41,8 +44,6 @@ struct gchip {
     unsigned nlines;
     struct gline *lines;
 };
-
-static const struct ht_gpio_ops gpiod_ops;
 
 /* errno after a failed libgpiod call as a negative code; never 0, so a
  * library that forgot to set errno still reads as a failure. */
@@ -75,8 +76,7 @@ static void line_release(struct gline *l)
     if (l->mode != LINE_FREE)
         gpiod_line_release(l->line);
     l->mode = LINE_FREE;
-    l->edges = 0;
-    l->fd = -1;
+    l->fd = -1; /* closed by gpiod_line_release */
 }
 
 /* Map our flags onto libgpiod request flags; HT_EINVAL for contradictory
@@ -88,8 +88,8 @@ static int req_flags(struct gchip *c, unsigned line, unsigned flags, int *out)
     int f = 0;
 
     if (bias & (bias - 1)) {
-        ht_log(LOG_ERR, "gpio", "%s: line %u: more than one bias flag",
-               c->name, line);
+        ht_log(LOG_ERR, "gpio", "%s: line %u: more than one bias flag", c->name,
+               line);
         return HT_EINVAL;
     }
     if (flags & ~(unsigned)(HT_GPIO_ACTIVE_LOW | HT_GPIO_BIAS_PULL_UP |
@@ -136,8 +136,8 @@ static int line_prepare(struct gchip *c, unsigned line, struct gline **out)
 /* An input request with edge events returns an event fd; it is made
  * non-blocking here because the agent reads it from its poll loop and a
  * spurious wake-up must not block the loop. */
-static int gpiod_request_input(struct ht_gpio *g, unsigned line,
-                               unsigned edges, unsigned flags)
+static int gpiod_request_input(struct ht_gpio *g, unsigned line, unsigned edges,
+                               unsigned flags)
 {
     struct gchip *c = chip_of(g);
     struct gpiod_line_request_config cfg = {.consumer = c->consumer};
@@ -145,8 +145,8 @@ static int gpiod_request_input(struct ht_gpio *g, unsigned line,
     int err;
 
     if (edges > HT_GPIO_EDGE_BOTH) {
-        ht_log(LOG_ERR, "gpio", "%s: line %u: bad edge selection %u",
-               c->name, line, edges);
+        ht_log(LOG_ERR, "gpio", "%s: line %u: bad edge selection %u", c->name,
+               line, edges);
         return HT_EINVAL;
     }
     if ((err = req_flags(c, line, flags, &cfg.flags)) < 0)
@@ -169,20 +169,19 @@ static int gpiod_request_input(struct ht_gpio *g, unsigned line,
     }
     if (gpiod_line_request(l->line, &cfg, 0) < 0) {
         err = errno_code();
-        ht_log(LOG_ERR, "gpio", "%s: line %u: request input: %s", c->name,
-               line, ht_strerror(err));
+        ht_log(LOG_ERR, "gpio", "%s: line %u: request input: %s", c->name, line,
+               ht_strerror(err));
         return err;
     }
     l->mode = LINE_INPUT;
-    l->edges = edges;
     if (edges != HT_GPIO_EDGE_NONE) {
         int fd = gpiod_line_event_get_fd(l->line);
         int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
 
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
             err = errno_code();
-            ht_log(LOG_ERR, "gpio", "%s: line %u: event fd: %s", c->name,
-                   line, ht_strerror(err));
+            ht_log(LOG_ERR, "gpio", "%s: line %u: event fd: %s", c->name, line,
+                   ht_strerror(err));
             line_release(l);
             return err;
         }
@@ -191,8 +190,10 @@ static int gpiod_request_input(struct ht_gpio *g, unsigned line,
     return HT_OK;
 }
 
-static int gpiod_request_output(struct ht_gpio *g, unsigned line,
-                                int initial, unsigned flags)
+/* The initial value goes into the request itself, so the pin never
+ * glitches through a default level between request and first set. */
+static int gpiod_request_output(struct ht_gpio *g, unsigned line, int initial,
+                                unsigned flags)
 {
     struct gchip *c = chip_of(g);
     struct gpiod_line_request_config cfg = {
@@ -243,6 +244,8 @@ static int gpiod_get(struct ht_gpio *g, unsigned line, int *value)
     return HT_OK;
 }
 
+/* Drives the logical value (the kernel applies active-low). Any non-zero
+ * value is 1, as for the sim backend. */
 static int gpiod_set(struct ht_gpio *g, unsigned line, int value)
 {
     struct gchip *c = chip_of(g);
@@ -252,8 +255,8 @@ static int gpiod_set(struct ht_gpio *g, unsigned line, int value)
     if (!l)
         return HT_EINVAL;
     if (l->mode != LINE_OUTPUT) {
-        ht_log(LOG_ERR, "gpio", "%s: line %u: set on a line not requested "
-               "as output", c->name, line);
+        ht_log(LOG_ERR, "gpio", "%s: line %u: set on a non-output line",
+               c->name, line);
         return HT_ESTATE;
     }
     if (gpiod_line_set_value(l->line, value ? 1 : 0) < 0) {
@@ -292,8 +295,10 @@ static int gpiod_read_event(struct ht_gpio *g, unsigned line,
     if (!l)
         return HT_EINVAL;
     if (l->fd < 0) {
-        ht_log(LOG_ERR, "gpio", "%s: line %u: read_event on a line without "
-               "edge events", c->name, line);
+        ht_log(LOG_ERR, "gpio",
+               "%s: line %u: read_event on a line without "
+               "edge events",
+               c->name, line);
         return HT_ESTATE;
     }
     if (gpiod_line_event_read(l->line, &le) < 0) {

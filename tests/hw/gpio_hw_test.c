@@ -43,8 +43,8 @@ struct ctx {
     int failed;
 };
 
-static void check(struct ctx *c, int cond, const char *name,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void check(struct ctx *c, int cond, const char *name, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
 
 /* One result line; the host counts these. */
 static void check(struct ctx *c, int cond, const char *name, const char *fmt,
@@ -185,25 +185,25 @@ static void test_input_flags(struct ctx *c, struct ht_gpio *g)
     check(c, rc == HT_OK, "request input pull-up", "rc=%d %s", rc,
           ht_strerror(rc));
     rc = ht_gpio_get(g, 1, &v);
-    check(c, rc == HT_OK && v == 1, "pull-up input reads 1", "rc=%d v=%d",
-          rc, v);
+    check(c, rc == HT_OK && v == 1, "pull-up input reads 1", "rc=%d v=%d", rc,
+          v);
     sim_read(c, 1, "pull", pull, sizeof(pull));
     check(c, strcmp(pull, "pull-up") == 0, "kernel applied pull-up bias",
           "sim pull=%s", pull);
     rc = line_info(c, 1, &info);
-    check(c, rc == 0 && (info.flags & GPIOLINE_FLAG_KERNEL) &&
-                 !(info.flags & GPIOLINE_FLAG_IS_OUT) &&
-                 (info.flags & GPIOLINE_FLAG_BIAS_PULL_UP) &&
-                 !(info.flags & GPIOLINE_FLAG_ACTIVE_LOW) &&
-                 strcmp(info.consumer, CONSUMER) == 0,
+    check(c,
+          rc == 0 && (info.flags & GPIOLINE_FLAG_KERNEL) &&
+              !(info.flags & GPIOLINE_FLAG_IS_OUT) &&
+              (info.flags & GPIOLINE_FLAG_BIAS_PULL_UP) &&
+              !(info.flags & GPIOLINE_FLAG_ACTIVE_LOW) &&
+              strcmp(info.consumer, CONSUMER) == 0,
           "line info: used, input, pull-up, consumer",
           "rc=%d flags=0x%x consumer='%s'", rc, info.flags, info.consumer);
-    check(c, ht_gpio_event_fd(g, 1) == -1, "no event fd without edges",
-          "fd=%d", ht_gpio_event_fd(g, 1));
+    check(c, ht_gpio_event_fd(g, 1) == -1, "no event fd without edges", "fd=%d",
+          ht_gpio_event_fd(g, 1));
 
     /* Requesting again reconfigures the same line (release + request). */
-    rc = ht_gpio_request_input(g, 1, HT_GPIO_EDGE_NONE,
-                               HT_GPIO_BIAS_PULL_DOWN);
+    rc = ht_gpio_request_input(g, 1, HT_GPIO_EDGE_NONE, HT_GPIO_BIAS_PULL_DOWN);
     v = -1;
     if (rc == HT_OK)
         rc = ht_gpio_get(g, 1, &v);
@@ -215,11 +215,12 @@ static void test_input_flags(struct ctx *c, struct ht_gpio *g)
     v = -1;
     if (rc == HT_OK)
         rc = ht_gpio_get(g, 1, &v);
-    check(c, rc == HT_OK && v == 0, "active-low pull-up reads 0",
-          "rc=%d v=%d", rc, v);
+    check(c, rc == HT_OK && v == 0, "active-low pull-up reads 0", "rc=%d v=%d",
+          rc, v);
     rc = line_info(c, 1, &info);
-    check(c, rc == 0 && (info.flags & GPIOLINE_FLAG_ACTIVE_LOW) &&
-                 (info.flags & GPIOLINE_FLAG_BIAS_PULL_UP),
+    check(c,
+          rc == 0 && (info.flags & GPIOLINE_FLAG_ACTIVE_LOW) &&
+              (info.flags & GPIOLINE_FLAG_BIAS_PULL_UP),
           "line info: active-low", "rc=%d flags=0x%x", rc, info.flags);
     /* The world pulls the line low: active-low reads 1. */
     rc = sim_pull(c, 1, 0);
@@ -251,8 +252,9 @@ static void test_events_both(struct ctx *c, struct ht_gpio *g)
     char why[160] = "";
 
     rc = sim_pull(c, 3, 0);
-    rc = rc ? rc : ht_gpio_request_input(g, 3, HT_GPIO_EDGE_BOTH,
-                                         HT_GPIO_BIAS_PULL_DOWN);
+    rc = rc ? rc
+            : ht_gpio_request_input(g, 3, HT_GPIO_EDGE_BOTH,
+                                    HT_GPIO_BIAS_PULL_DOWN);
     fd = ht_gpio_event_fd(g, 3);
     check(c, rc == HT_OK && fd >= 0, "request both edges gives an event fd",
           "rc=%d fd=%d", rc, fd);
@@ -264,8 +266,8 @@ static void test_events_both(struct ctx *c, struct ht_gpio *g)
               "flags=0x%x", flags);
     }
     rc = ht_gpio_read_event(g, 3, &ev);
-    check(c, rc == HT_EAGAIN, "no event pending -> HT_EAGAIN", "rc=%d %s",
-          rc, ht_strerror(rc));
+    check(c, rc == HT_EAGAIN, "no event pending -> HT_EAGAIN", "rc=%d %s", rc,
+          ht_strerror(rc));
 
     for (int i = 0; i < 6; i++) {
         int up = i % 2 == 0;
@@ -275,8 +277,8 @@ static void test_events_both(struct ctx *c, struct ht_gpio *g)
         if (rc == 0)
             rc = wait_event(g, 3, &ev);
         t1 = mono_ns();
-        if (rc != HT_OK || ev.line != 3 || ev.rising != up ||
-            ev.ts_ns < t0 || ev.ts_ns > t1 || ev.ts_ns <= last) {
+        if (rc != HT_OK || ev.line != 3 || ev.rising != up || ev.ts_ns < t0 ||
+            ev.ts_ns > t1 || ev.ts_ns <= last) {
             snprintf(why, sizeof(why),
                      "edge %d: rc=%d (%s) line=%u rising=%d want %d "
                      "ts=%llu not in [%llu,%llu] or <= %llu",
@@ -291,8 +293,8 @@ static void test_events_both(struct ctx *c, struct ht_gpio *g)
     check(c, ok_all, "both edges: 6 events, right type, monotonic kernel ts",
           "%s", why);
     rc = ht_gpio_read_event(g, 3, &ev);
-    check(c, rc == HT_EAGAIN, "queue empty after the events", "rc=%d %s",
-          rc, ht_strerror(rc));
+    check(c, rc == HT_EAGAIN, "queue empty after the events", "rc=%d %s", rc,
+          ht_strerror(rc));
     {
         int v = -1;
         rc = ht_gpio_get(g, 3, &v);
@@ -318,8 +320,9 @@ static void test_events_one_edge(struct ctx *c, struct ht_gpio *g)
     r1 = wait_event(g, 4, &ev1);
     r2 = wait_event(g, 4, &ev2);
     r3 = ht_gpio_read_event(g, 4, &ev3);
-    check(c, r1 == HT_OK && ev1.rising && r2 == HT_OK && ev2.rising &&
-                 ev2.ts_ns > ev1.ts_ns && r3 == HT_EAGAIN,
+    check(c,
+          r1 == HT_OK && ev1.rising && r2 == HT_OK && ev2.rising &&
+              ev2.ts_ns > ev1.ts_ns && r3 == HT_EAGAIN,
           "rising only: up,down,up -> 2 rising events",
           "r1=%d rising=%d r2=%d rising=%d r3=%d", r1, ev1.rising, r2,
           ev2.rising, r3);
@@ -327,8 +330,7 @@ static void test_events_one_edge(struct ctx *c, struct ht_gpio *g)
     /* Active-low falling: the world pulling the line high is a logical
      * falling edge; pulling it low (logical rising) is not reported. */
     sim_pull(c, 6, 0);
-    rc = ht_gpio_request_input(g, 6, HT_GPIO_EDGE_FALLING,
-                               HT_GPIO_ACTIVE_LOW);
+    rc = ht_gpio_request_input(g, 6, HT_GPIO_EDGE_FALLING, HT_GPIO_ACTIVE_LOW);
     check(c, rc == HT_OK, "request active-low falling edge", "rc=%d %s", rc,
           ht_strerror(rc));
     sim_pull(c, 6, 1);
@@ -337,8 +339,9 @@ static void test_events_one_edge(struct ctx *c, struct ht_gpio *g)
     r1 = wait_event(g, 6, &ev1);
     r2 = wait_event(g, 6, &ev2);
     r3 = ht_gpio_read_event(g, 6, &ev3);
-    check(c, r1 == HT_OK && !ev1.rising && r2 == HT_OK && !ev2.rising &&
-                 r3 == HT_EAGAIN,
+    check(c,
+          r1 == HT_OK && !ev1.rising && r2 == HT_OK && !ev2.rising &&
+              r3 == HT_EAGAIN,
           "active-low falling: high,low,high -> 2 falling events",
           "r1=%d rising=%d r2=%d rising=%d r3=%d", r1, ev1.rising, r2,
           ev2.rising, r3);
@@ -355,11 +358,12 @@ static void test_outputs(struct ctx *c, struct ht_gpio *g)
     check(c, rc == HT_OK && sim_value(c, 5) == 1, "output initial 1 drives 1",
           "rc=%d sim=%d", rc, sim_value(c, 5));
     rc = line_info(c, 5, &info);
-    check(c, rc == 0 && (info.flags & GPIOLINE_FLAG_IS_OUT) &&
-                 strcmp(info.consumer, CONSUMER) == 0 &&
-                 strcmp(info.name, "relay_out") == 0,
-          "line info: output, consumer, name", "rc=%d flags=0x%x '%s' '%s'",
-          rc, info.flags, info.consumer, info.name);
+    check(c,
+          rc == 0 && (info.flags & GPIOLINE_FLAG_IS_OUT) &&
+              strcmp(info.consumer, CONSUMER) == 0 &&
+              strcmp(info.name, "relay_out") == 0,
+          "line info: output, consumer, name", "rc=%d flags=0x%x '%s' '%s'", rc,
+          info.flags, info.consumer, info.name);
     for (int i = 0; i < 4; i++) {
         int want = i % 2;
         rc = ht_gpio_set(g, 5, want);
@@ -369,8 +373,8 @@ static void test_outputs(struct ctx *c, struct ht_gpio *g)
     check(c, seq_ok, "set 0,1,0,1 drives the pin each time", "sim=%d",
           sim_value(c, 5));
     rc = ht_gpio_get(g, 5, &v);
-    check(c, rc == HT_OK && v == 1, "get on output reads back 1",
-          "rc=%d v=%d", rc, v);
+    check(c, rc == HT_OK && v == 1, "get on output reads back 1", "rc=%d v=%d",
+          rc, v);
     /* The world pulling an actively driven output changes nothing. */
     sim_pull(c, 5, 0);
     check(c, sim_value(c, 5) == 1, "driven output ignores the world's pull",
@@ -388,16 +392,15 @@ static void test_outputs(struct ctx *c, struct ht_gpio *g)
     rc = ht_gpio_set(g, 1, 1);
     check(c, rc == HT_ESTATE, "set on an input is HT_ESTATE", "rc=%d", rc);
     rc = ht_gpio_read_event(g, 5, &ev);
-    check(c, rc == HT_ESTATE, "read_event on an output is HT_ESTATE",
-          "rc=%d", rc);
-    check(c, ht_gpio_event_fd(g, 5) == -1, "output has no event fd",
-          "fd=%d", ht_gpio_event_fd(g, 5));
+    check(c, rc == HT_ESTATE, "read_event on an output is HT_ESTATE", "rc=%d",
+          rc);
+    check(c, ht_gpio_event_fd(g, 5) == -1, "output has no event fd", "fd=%d",
+          ht_gpio_event_fd(g, 5));
     rc = ht_gpio_get(g, 0, &v);
     check(c, rc == HT_ESTATE, "get on an unrequested line is HT_ESTATE",
           "rc=%d", rc);
     rc = ht_gpio_request_output(g, NLINES, 0, 0);
-    check(c, rc == HT_EINVAL, "line beyond the chip is HT_EINVAL", "rc=%d",
-          rc);
+    check(c, rc == HT_EINVAL, "line beyond the chip is HT_EINVAL", "rc=%d", rc);
     check(c, ht_gpio_event_fd(g, 999) == -1, "event_fd of a bad line is -1",
           "fd=%d", ht_gpio_event_fd(g, 999));
 }

@@ -5,6 +5,7 @@
 # environment variable). Reports on ttyS0 with marker lines the host
 # parses: "HT_HW_FAIL why" for a broken set-up step, "HT_HW_DONE rc=N" last.
 export PATH=/bin:/sbin:/usr/bin
+ht_case=${ht_case:-}
 
 step_fail() {
     echo "HT_HW_FAIL $*"
@@ -16,7 +17,8 @@ step_fail() {
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "HT_HW_STEP kernel $(uname -r) up at $(cut -d' ' -f1 /proc/uptime)s case=$ht_case"
+echo "HT_HW_STEP kernel $(uname -r)" \
+    "up at $(cut -d' ' -f1 /proc/uptime)s case=$ht_case"
 
 insmod /mod/configfs.ko || step_fail "insmod configfs.ko"
 mount -t configfs configfs /sys/kernel/config || step_fail "mount configfs"
@@ -33,8 +35,8 @@ echo 1 >$C/live || step_fail "gpio-sim: echo 1 > live"
 CHIP=$(cat $C/bank0/chip_name)
 DEV=$(cat $C/dev_name)
 S=/sys/devices/platform/$DEV/$CHIP
-[ -c /dev/$CHIP ] || step_fail "no /dev/$CHIP after gpio-sim went live"
-[ -d $S/sim_gpio0 ] || step_fail "no gpio-sim sysfs at $S"
+[ -c "/dev/$CHIP" ] || step_fail "no /dev/$CHIP after gpio-sim went live"
+[ -d "$S/sim_gpio0" ] || step_fail "no gpio-sim sysfs at $S"
 echo "HT_HW_STEP gpio-sim live: /dev/$CHIP, sysfs $S"
 
 rc=1
@@ -45,6 +47,7 @@ gpiod_uapi)
     ;;
 agent_in_guest)
     [ -f /agent-init.sh ] || step_fail "no /agent-init.sh in the initramfs"
+    # shellcheck disable=SC1091 # packed in by tests/hw/run
     . /agent-init.sh
     ;;
 *)

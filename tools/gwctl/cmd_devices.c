@@ -8,18 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Device counts by state, from the device list (needs a viewer token);
- * NULL when the list cannot be read, which `status` reports but survives. */
-static json_t *device_counts(const struct gwctl *g)
+/* {"total","online","by_state":{...}} from /healthz's "devices" counts
+ * ({"discovered":n,...,"online":n}, no token needed) or, failing that,
+ * from the device list. NULL when neither is readable. */
+static json_t *device_counts(const struct gwctl *g, const json_t *health)
 {
+    json_t *by = json_object();
+    json_int_t total = 0, online = 0;
+    const json_t *hc = json_object_get(health, "devices");
+    if (json_is_object(hc)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)hc, k, v) {
+            if (!strcmp(k, "online")) {
+                online = json_integer_value(v);
+            } else if (json_is_integer(v)) {
+                json_object_set_new(by, k, json_integer(json_integer_value(v)));
+                total += json_integer_value(v);
+            }
+        }
+        return json_pack("{s:I, s:I, s:o}", "total", total, "online", online,
+                         "by_state", by);
+    }
     struct gw_resp r;
-    if (gw_request(g, "GET", "/api/v1/devices", NULL, NULL, &r) != GW_EXIT_OK)
-        return NULL;
-    json_t *items = r.status == 200 ? gw_items(r.json) : NULL;
-    json_t *out = NULL;
-    if (items) {
-        json_t *by = json_object();
-        size_t i, online = 0;
+    json_t *items = NULL;
+    if (gw_request(g, "GET", "/api/v1/devices", NULL, NULL, &r) == GW_EXIT_OK) {
+        items = r.status == 200 ? gw_items(r.json) : NULL;
+        size_t i;
         json_t *d;
         json_array_foreach(items, i, d) {
             const char *st = json_string_value(json_object_get(d, "state"));
@@ -28,13 +43,16 @@ static json_t *device_counts(const struct gwctl *g)
             json_int_t n = json_integer_value(json_object_get(by, st));
             json_object_set_new(by, st, json_integer(n + 1));
             online += json_is_true(json_object_get(d, "online"));
+            total++;
         }
-        out = json_pack("{s:I, s:I, s:o}", "total",
-                        (json_int_t)json_array_size(items), "online",
-                        (json_int_t)online, "by_state", by);
+        gw_resp_clear(&r);
     }
-    gw_resp_clear(&r);
-    return out;
+    if (!items) {
+        json_decref(by);
+        return NULL;
+    }
+    return json_pack("{s:I, s:I, s:o}", "total", total, "online", online,
+                     "by_state", by);
 }
 
 int gw_cmd_status(struct gwctl *g, int argc, char **argv)
@@ -46,7 +64,7 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
     int rc = gw_get_json(g, "/healthz", &health);
     if (rc != GW_EXIT_OK)
         return rc;
-    json_t *counts = device_counts(g);
+    json_t *counts = device_counts(g, health);
     if (g->json) {
         json_t *o = json_pack("{s:s, s:O, s:O?}", "gateway", g->gateway,
                               "health", health, "devices", counts);
@@ -57,6 +75,8 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
         const char *k;
         json_t *v;
         json_object_foreach(health, k, v) {
+            if (!strcmp(k, "devices"))
+                continue; /* summarised below */
             char *s = gw_scalar_text(v);
             printf("%-12s %s\n", k, s);
             free(s);
@@ -67,6 +87,8 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
                    (long long)json_integer_value(json_object_get(counts, "online")));
             const char *sep = ": ";
             json_object_foreach(json_object_get(counts, "by_state"), k, v) {
+                if (json_integer_value(v) == 0)
+                    continue;
                 printf("%s%s %lld", sep, k, (long long)json_integer_value(v));
                 sep = ", ";
             }

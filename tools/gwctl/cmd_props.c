@@ -66,12 +66,48 @@ static void print_result(const struct gwctl *g, const char *kind,
     free(s);
 }
 
+/* A twin property is read from the twin's state document (the gateway
+ * serves twin properties for writes only): {"properties":{"c.p":{"value",
+ * "ts","quality"}}}. */
+static int twin_get(struct gwctl *g, const char *id, const char *prop)
+{
+    char *e = gw_escape(id);
+    char *path = ht_asprintf("/api/v1/twins/%s/state", e);
+    free(e);
+    json_t *st;
+    int rc = gw_get_json(g, path, &st);
+    free(path);
+    if (rc != GW_EXIT_OK)
+        return rc;
+    json_t *rows = gw_flatten_state(st);
+    size_t i;
+    json_t *row, *hit = NULL;
+    json_array_foreach(rows, i, row)
+        if (!strcmp(gw_str(row, "property"), prop))
+            hit = row;
+    if (!hit) {
+        fprintf(stderr, "gwctl: %s %s: the twin has no such property\n", id,
+                prop);
+        rc = GW_EXIT_NOTFOUND;
+    } else {
+        print_result(g, "twins", id, prop, json_object_get(hit, "value"),
+                     (long long)json_integer_value(json_object_get(hit, "ts")));
+    }
+    json_decref(rows);
+    json_decref(st);
+    return rc;
+}
+
 int gw_prop_get(struct gwctl *g, const char *kind, const char *id,
                 const char *prop)
 {
     char *path = prop_path(kind, id, prop);
     if (!path)
         return GW_EXIT_USAGE;
+    if (!strcmp(kind, "twins")) {
+        free(path);
+        return twin_get(g, id, prop);
+    }
     struct gw_resp r;
     int rc = gw_request(g, "GET", path, NULL, NULL, &r);
     free(path);
@@ -87,7 +123,7 @@ int gw_prop_get(struct gwctl *g, const char *kind, const char *id,
         const json_t *v;
         long long ts;
         gw_extract_value(r.json, &v, &ts);
-        print_result(g, kind, id, prop, v, ts);
+        print_result(g, kind, id, prop, v, ts ? ts : r.ts);
     }
     free(what);
     gw_resp_clear(&r);

@@ -41,8 +41,8 @@ struct watch {
 static void print_summary(const json_t *d)
 {
     static const char *const first[] = {"device", "twin", "component",
-                                        "property", "name", "v", "value",
-                                        "state", NULL};
+                                        "property", "path", "name", "v",
+                                        "value", "state", NULL};
     for (size_t i = 0; first[i]; i++) {
         json_t *v = json_object_get(d, first[i]);
         if (!v)

@@ -46,6 +46,7 @@ struct gw_resp {
     char *body;   /* raw body (new, NUL-terminated) */
     char *ctype;  /* content type (new) or NULL */
     char *etag;   /* ETag header (new) or NULL */
+    long long ts; /* X-Holotwin-Ts header (a bare property value's time) */
 };
 
 /* Perform a request. body (borrowed) may be NULL; ctype defaults to
@@ -110,8 +111,8 @@ int gw_parse_time(const char *s, long long now_ms, long long *out);
 /* The value and timestamp inside a property answer: {"v":x,"ts":n},
  * {"value":x,...} or the bare value. *v borrowed from ans; *ts 0 if none. */
 void gw_extract_value(const json_t *ans, const json_t **v, long long *ts);
-/* The array of a list answer: {"items":[...]} or a bare array (borrowed),
- * NULL when it is neither. */
+/* The array of a list answer: {"items":[...]}, {"points":[...]} (history)
+ * or a bare array (borrowed), NULL when it is none of these. */
 json_t *gw_items(const json_t *ans);
 /* A ready device-agent config (new reference) from the gateway's answer to
  * POST /api/v1/devices ({"id","mqtt":{"host","port","username",

@@ -42,6 +42,8 @@ static size_t on_header(char *data, size_t sz, size_t nm, void *ud)
             l--;
         free(r->etag);
         r->etag = ht_strndup(v, l);
+    } else if (n > 14 && !strncasecmp(data, "X-Holotwin-Ts:", 14)) {
+        r->ts = strtoll(data + 14, NULL, 10);
     }
     return n;
 }

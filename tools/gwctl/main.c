@@ -113,11 +113,14 @@ static void cmd_usage(const struct gwctl_cmd *c, FILE *out, bool full)
     }
 }
 
+/* Usage errors stay one line (the contract for every error): the first
+ * usage line and where the rest is. */
 int gw_usage(const char *cmd)
 {
     const struct gwctl_cmd *c = find_cmd(cmd);
     if (c)
-        cmd_usage(c, stderr, false);
+        fprintf(stderr, "usage: gwctl %.*s (see gwctl help %s)\n",
+                (int)strcspn(c->usage, "\n"), c->usage, c->name);
     return GW_EXIT_USAGE;
 }
 

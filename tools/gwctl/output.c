@@ -94,6 +94,9 @@ char *gw_scalar_text(const json_t *v)
         return ht_strdup("-");
     if (json_is_string(v))
         return ht_strdup(json_string_value(v));
+    /* Humans read 69.27, not the 17 digits a round trip needs. */
+    if (json_is_real(v))
+        return ht_asprintf("%.10g", json_real_value(v));
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     char *r = ht_strdup(s ? s : "?");
     free(s);

@@ -171,6 +171,8 @@ json_t *gw_items(const json_t *ans)
     if (json_is_array(ans))
         return (json_t *)ans;
     json_t *it = json_object_get(ans, "items");
+    if (!it)
+        it = json_object_get(ans, "points"); /* history answers */
     return json_is_array(it) ? it : NULL;
 }
 

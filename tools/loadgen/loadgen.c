@@ -126,7 +126,8 @@ static void usage(FILE *out)
         "  --id-base N         first device number (default 0)\n"
         "  --value time|counter  v = send time in us (default) or seq\n"
         "  --ack-commands      answer cmd/{name} like an agent (MQTT 5 response)\n"
-        "  --register-only     register, wait --settle-ms, exit (no values)\n"
+        "  --register-only     register, wait --settle-ms (and --go-file),\n"
+        "                      exit without publishing values\n"
         "  --no-register       skip TD/status (values only)\n"
         "  --deregister        publish an empty retained TD at exit\n"
         "  --settle-ms MS      pause between registration and values\n"
@@ -636,9 +637,12 @@ static int publish_due(struct lg *lg, uint64_t t)
         return n ? 0 : 1;
     if (lg->o.rate <= 0)
         return 0;
+    /* epoll has ms resolution: below 1 ms sleep a whole tick and send the
+     * messages due in a small burst, rather than spin a core the broker
+     * and the receiver need (2-core machine) */
     double next = (double)(lg->sent + 1) / lg->o.rate * 1e9;
     double wait_ns = next - (double)(t - lg->t_pub0);
-    return wait_ns <= 0 ? 0 : (int)(wait_ns / 1e6);
+    return wait_ns <= 0 ? 0 : 1 + (int)(wait_ns / 1e6);
 }
 
 static void touch(const char *path)
@@ -725,14 +729,17 @@ static void run(struct lg *lg)
             break;
         case PH_SETTLE:
             if (t - t_phase >= (uint64_t)lg->o.settle_ms * 1000000u) {
-                ph = lg->o.register_only ? PH_DRAIN : PH_GO;
+                ph = PH_GO;
                 t_phase = t;
             }
             break;
         case PH_GO:
+            /* --register-only with --go-file: stay connected (online)
+             * until the driver has measured what it wanted */
             if (!lg->o.go_file || access(lg->o.go_file, F_OK) == 0) {
-                ph = PH_PUBLISH;
+                ph = lg->o.register_only ? PH_DRAIN : PH_PUBLISH;
                 lg->t_pub0 = t;
+                t_phase = t;
                 timeout = 0;
             }
             break;

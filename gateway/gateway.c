@@ -1,0 +1,125 @@
+/* gateway.c - the gateway object: creates the modules in dependency order
+ * (store, event log, auth, event module, broker), starts them, and stops
+ * them so that nothing is left suspended or unflushed. */
+#include "gw_internal.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
+              struct ht_gw **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct ht_gw *g = ht_calloc(1, sizeof *g);
+    g->conf = conf;
+    g->loop = l;
+    pthread_mutex_init(&g->reg_mu, NULL);
+    pthread_mutex_init(&g->jobs_mu, NULL);
+    pthread_mutex_init(&g->ev_mu, NULL);
+    pthread_mutex_init(&g->metrics.mu, NULL);
+    int rc;
+    if (!ht_id_valid(conf->gateway_id)) {
+        snprintf(err, errlen, "gateway.id '%s' is not a valid id",
+                 conf->gateway_id ? conf->gateway_id : "");
+        rc = HT_EINVAL;
+        goto fail;
+    }
+    if (!conf->mqtt_prefix || !*conf->mqtt_prefix ||
+        strpbrk(conf->mqtt_prefix, "+#")) {
+        snprintf(err, errlen, "mqtt.prefix must be a topic without wildcards");
+        rc = HT_EINVAL;
+        goto fail;
+    }
+    if (conf->broker) {
+        rc = ht_parse_hostport(conf->broker, g->broker_host,
+                               sizeof g->broker_host, &g->broker_port);
+        if (rc) {
+            snprintf(err, errlen, "--broker '%s': expected HOST:PORT",
+                     conf->broker);
+            goto fail;
+        }
+    } else {
+        const char *h = conf->mqtt_bind;
+        if (!h || !strcmp(h, "0.0.0.0"))
+            h = "127.0.0.1";
+        ht_strlcpy(g->broker_host, h, sizeof g->broker_host);
+        g->broker_port = conf->mqtt_port;
+    }
+    struct ht_store_opts so = {
+        .history_max_age_ms = (int64_t)conf->history_max_age_s * 1000,
+        .history_max_rows = conf->history_max_rows,
+    };
+    rc = ht_store_open(conf->data_dir, &so, &g->store, err, errlen);
+    if (rc)
+        goto fail;
+    if ((rc = gw__events_init(g)) ||
+        (rc = gw__auth_init(g, err, errlen)) ||
+        (rc = gw__event_init(g, err, errlen)))
+        goto fail;
+    if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
+        goto fail;
+    *out = g;
+    return HT_OK;
+fail:
+    ht_gw_free(g);
+    return rc;
+}
+
+int ht_gw_start(struct ht_gw *g, char *err, size_t errlen)
+{
+    int rc;
+    if (g->broker && (rc = gw__broker_start(g->broker, err, errlen)))
+        return rc;
+    if ((rc = gw__server_start(g, err, errlen)))
+        return rc;
+    if ((rc = gw__event_start(g))) {
+        snprintf(err, errlen, "MQTT: %s", ht_strerror(rc));
+        return rc;
+    }
+    if (g->conf->mdns)
+        gw__mdns_start(g);
+    g->started = true;
+    ht_log(LOG_NOTICE, GW_MOD, "gatewayd %s ready: http %s:%d, broker %s:%d "
+           "(%s), data %s", HT_VERSION, g->conf->http_bind,
+           g->conf->http_port, g->broker_host, g->broker_port,
+           g->broker ? "embedded" : "external", g->conf->data_dir);
+    return HT_OK;
+}
+
+void ht_gw_stop(struct ht_gw *g)
+{
+    if (!g || g->stopped)
+        return;
+    g->stopped = true;
+    gw__mdns_stop(g);
+    if (g->mqtt)
+        gw__event_stop(g);
+    gw__server_stop(g);
+    if (g->broker)
+        gw__broker_stop(g->broker);
+    if (g->store)
+        ht_store_flush(g->store, NULL);
+}
+
+void ht_gw_free(struct ht_gw *g)
+{
+    if (!g)
+        return;
+    ht_gw_stop(g);
+    gw__event_clear(g);
+    gw__broker_free(g->broker);
+    gw__events_clear(g);
+    ht_store_close(g->store);
+    free(g->admin_token_path);
+    pthread_mutex_destroy(&g->reg_mu);
+    pthread_mutex_destroy(&g->jobs_mu);
+    pthread_mutex_destroy(&g->ev_mu);
+    pthread_mutex_destroy(&g->metrics.mu);
+    free(g);
+}

@@ -1,0 +1,1016 @@
+/* test_gwctl.c - gwctl against a live gatewayd with sim device agents, a
+ * real mosquitto and (for discover) real mDNS: every command, the --json
+ * shapes, and the documented exit codes (1 usage, 2 not found, 3 refused,
+ * 4 unreachable, 5 device error or timeout). */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+/* ---- a gateway with its broker ---- */
+
+struct gw {
+    struct ht_it_broker b; /* external broker (own_broker: unused) */
+    bool own_broker;
+    int http, mqtt;
+    char url[64], broker[64], http_s[16], mqtt_s[16];
+    char *data;
+    char *token; /* admin token */
+    pid_t pid;
+};
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void gw_spawn(struct ht_it *t, struct gw *g)
+{
+    char *bin = ht_it_bin("gatewayd");
+    if (g->own_broker) {
+        const char *argv[] = {bin, "--data-dir", g->data, "--http-port",
+                              g->http_s, "--mqtt-port", g->mqtt_s, NULL};
+        g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    } else {
+        const char *argv[] = {bin, "--broker", g->broker, "--data-dir",
+                              g->data, "--http-port", g->http_s, NULL};
+        g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    }
+    free(bin);
+    HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port %d",
+             g->http);
+}
+
+/* Start gatewayd on free ports; own_broker: gatewayd runs mosquitto itself
+ * (needed for provisioning), else it uses a harness broker. */
+static void gw_start(struct ht_it *t, struct gw *g, bool own_broker)
+{
+    memset(g, 0, sizeof *g);
+    g->own_broker = own_broker;
+    if (own_broker) {
+        g->mqtt = ht_it_free_port();
+    } else {
+        ht_it_broker_start(t, &g->b, NULL);
+        g->mqtt = g->b.port;
+    }
+    g->http = ht_it_free_port();
+    snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d", g->http);
+    snprintf(g->broker, sizeof g->broker, "127.0.0.1:%d", g->mqtt);
+    snprintf(g->http_s, sizeof g->http_s, "%d", g->http);
+    snprintf(g->mqtt_s, sizeof g->mqtt_s, "%d", g->mqtt);
+    g->data = ht_it_path(t, "gw");
+    gw_spawn(t, g);
+    char *tp = NULL;
+    if (asprintf(&tp, "%s/admin.token", g->data) < 0)
+        abort();
+    for (int i = 0; i < 500 && !g->token; i++) {
+        g->token = read_file(tp);
+        if (g->token && !*g->token) {
+            free(g->token);
+            g->token = NULL;
+        }
+        if (!g->token)
+            ht_it_sleep_ms(20);
+    }
+    HT_CHECK(t, g->token != NULL, "no %s", tp);
+    g->token[strcspn(g->token, "\r\n")] = '\0';
+    struct stat st;
+    HT_CHECK(t, stat(tp, &st) == 0 && (st.st_mode & 0777) == 0600,
+             "admin.token mode %o", st.st_mode & 0777);
+    free(tp);
+    if (own_broker)
+        HT_CHECK(t, ht_it_wait_port(g->mqtt, 15000), "managed broker port %d",
+                 g->mqtt);
+}
+
+static void gw_stop(struct ht_it *t, struct gw *g)
+{
+    int st = ht_it_stop(t, g->pid, SIGTERM, 15000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "gatewayd exit status %d", st);
+    free(g->token);
+    free(g->data);
+}
+
+/* The built-in sim board under id, on the gateway's broker. */
+static pid_t agent_start(struct ht_it *t, const struct gw *g, const char *id)
+{
+    char *bin = ht_it_bin("device-agent");
+    const char *argv[] = {bin, "--sim", "--no-mdns", "--broker", g->broker,
+                          "--id", id, NULL};
+    pid_t p = ht_it_spawn(t, id, argv, NULL);
+    free(bin);
+    return p;
+}
+
+/* Wait until the gateway lists id (online when want_online). */
+static void wait_device(struct ht_it *t, const struct gw *g, const char *id,
+                        bool want_online)
+{
+    char path[128], auth[300];
+    snprintf(path, sizeof path, "/api/v1/devices/%s", id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", g->token);
+    bool ok = false;
+    for (int i = 0; i < 500 && !ok; i++) {
+        struct ht_it_http r;
+        if (ht_it_http(g->http, "GET", path, auth, NULL, &r) == 0 &&
+            r.status == 200) {
+            json_t *d = ht_it_http_json(&r);
+            ok = json_is_true(json_object_get(d, "online")) == want_online;
+            json_decref(d);
+        }
+        ht_it_http_free(&r);
+        if (!ok)
+            ht_it_sleep_ms(20);
+    }
+    HT_CHECK(t, ok, "device %s never became %s", id,
+             want_online ? "online" : "offline");
+}
+
+/* ---- running gwctl ---- */
+
+struct run {
+    int rc;
+    char *out, *err;
+    json_t *json; /* stdout parsed (when it is JSON) */
+};
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+/* gwctl [--gateway URL] [--token TOK] args... (NULL-terminated); url or
+ * tok NULL leave them out. env: extra "K=V" entries or NULL. */
+static struct run ctl_env(struct ht_it *t, const char *url, const char *tok,
+                          const char *const *env, ...)
+{
+    const char *argv[40];
+    int n = 0;
+    char *bin = ht_it_bin("gwctl");
+    argv[n++] = bin;
+    if (url) {
+        argv[n++] = "--gateway";
+        argv[n++] = url;
+    }
+    if (tok) {
+        argv[n++] = "--token";
+        argv[n++] = tok;
+    }
+    va_list ap;
+    va_start(ap, env);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 39)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    struct run r = {0};
+    r.rc = ht_it_run(t, argv, env, 60000, &r.out, &r.err);
+    if (!r.out)
+        r.out = strdup("");
+    if (!r.err)
+        r.err = strdup("");
+    r.json = json_loads(r.out, JSON_DECODE_ANY, NULL);
+    free(bin);
+    return r;
+}
+#define CTL(t, g, ...) ctl_env((t), (g)->url, (g)->token, NULL, __VA_ARGS__, NULL)
+#define CTL_TOK(t, g, tok, ...) ctl_env((t), (g)->url, (tok), NULL, __VA_ARGS__, NULL)
+
+/* Errors are exactly one line on stderr. */
+static bool one_line(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 1 && strchr(s, '\n') == s + n - 1;
+}
+
+#define EXPECT_RC(t, r, want)                                              \
+    HT_CHECK(t, (r).rc == (want), "exit %d (want %d); stdout: %s stderr: %s", \
+             (r).rc, (want), (r).out, (r).err)
+
+/* ---- cases without a gateway ---- */
+
+static void bad_arguments_exit_1_with_one_line(struct ht_it *t)
+{
+    /* A dead gateway: a missed argument check would show up as exit 4. */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ht_it_free_port());
+    static const char *const cases[][8] = {
+        {"no-such-command"},
+        {"--no-such-flag"},
+        {"status", "extra"},
+        {"devices", "show"},
+        {"devices", "show", "A+B"},
+        {"devices", "approve", "../etc"},
+        {"devices", "frobnicate", "x"},
+        {"devices", "add"},
+        {"devices", "add", "bad#id"},
+        {"devices", "add", "ok-id", "--backend", "wiringpi"},
+        {"get", "dev"},
+        {"get", "dev/x", "lamp"},
+        {"get", "dev", "a.b.c"},
+        {"set", "dev", "lamp"},
+        {"set", "dev", "la mp", "1"},
+        {"twins", "show"},
+        {"twins", "apply", "nofile.json"},
+        {"twins", "history", "t", "c.p", "--from", "yesterday"},
+        {"twins", "history", "t", "nodot"},
+        {"twins", "history", "t", "c.p", "--limit", "0"},
+        {"twins", "get", "t", "nodot"},
+        {"bind", "t", "c.p", "no-slash"},
+        {"bind", "t", "nodot", "d/p"},
+        {"ui", "t", "--target", "vr"},
+        {"ui"},
+        {"watch", "Bad+Twin"},
+        {"watch", "--count", "x"},
+        {"tokens", "create", "--role", "god", "--name", "n"},
+        {"tokens", "create", "--role", "viewer"},
+        {"tokens", "frob"},
+        {"discover", "extra"},
+        {"--timeout", "abc", "status"},
+        {"help", "nope"},
+    };
+    char *bad = ht_it_write(t, "bad.json", "{\"id\": ");
+    char *noid = ht_it_write(t, "noid.json", "{\"title\": \"x\"}");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *c = cases[i];
+        struct run r = ctl_env(t, url, "tok", NULL, c[0], c[1], c[2], c[3],
+                               c[4], c[5], c[6], NULL);
+        HT_CHECK(t, r.rc == 1, "'%s %s %s ...': exit %d, stderr %s", c[0],
+                 c[1] ? c[1] : "", c[2] ? c[2] : "", r.rc, r.err);
+        HT_CHECK(t, one_line(r.err), "'%s %s': stderr not one line: '%s'",
+                 c[0], c[1] ? c[1] : "", r.err);
+        run_free(&r);
+    }
+    /* A malformed model names file:line:col. */
+    struct run r = ctl_env(t, url, "tok", NULL, "twins", "apply", "-f", bad,
+                           NULL);
+    EXPECT_RC(t, r, 1);
+    HT_CHECK(t, strstr(r.err, "bad.json:1:"), "%s", r.err);
+    run_free(&r);
+    r = ctl_env(t, url, "tok", NULL, "twins", "apply", "-f", noid, NULL);
+    EXPECT_RC(t, r, 1);
+    run_free(&r);
+    free(bad);
+    free(noid);
+}
+
+static void help_for_every_command(struct ht_it *t)
+{
+    static const char *const cmds[] = {"status", "discover", "devices", "get",
+                                       "set", "twins", "bind", "ui", "watch",
+                                       "tokens", "help", NULL};
+    for (size_t i = 0; cmds[i]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: gwctl %s", cmds[i]);
+        struct run r = ctl_env(t, NULL, NULL, NULL, "help", cmds[i], NULL);
+        EXPECT_RC(t, r, 0);
+        HT_CHECK(t, strstr(r.out, want), "help %s: %s", cmds[i], r.out);
+        run_free(&r);
+        r = ctl_env(t, NULL, NULL, NULL, cmds[i], "--help", NULL);
+        EXPECT_RC(t, r, 0);
+        HT_CHECK(t, strstr(r.out, want), "%s --help: %s", cmds[i], r.out);
+        run_free(&r);
+    }
+    /* The overview lists every command and the exit codes. */
+    struct run r = ctl_env(t, NULL, NULL, NULL, "--help", NULL);
+    EXPECT_RC(t, r, 0);
+    for (size_t i = 0; cmds[i]; i++)
+        HT_CHECK(t, strstr(r.out, cmds[i]), "--help lacks %s", cmds[i]);
+    HT_CHECK(t, strstr(r.out, "4 gateway unreachable"), "%s", r.out);
+    run_free(&r);
+}
+
+static void unreachable_gateway_exits_4(struct ht_it *t)
+{
+    unsetenv("HOLOTWIN_GATEWAY");
+    unsetenv("HOLOTWIN_TOKEN");
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ht_it_free_port());
+    static const char *const cases[][6] = {
+        {"status"},
+        {"devices"},
+        {"devices", "show", "d"},
+        {"devices", "approve", "d"},
+        {"devices", "add", "d"},
+        {"get", "d", "lamp"},
+        {"set", "d", "lamp", "true"},
+        {"get", "t", "c.p"},
+        {"twins", "list"},
+        {"twins", "state", "t"},
+        {"bind", "t", "c.p", "d/p"},
+        {"ui", "t"},
+        {"watch", "--count", "1"},
+        {"tokens", "list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *c = cases[i];
+        struct run r = ctl_env(t, url, "tok", NULL, c[0], c[1], c[2], c[3],
+                               c[4], NULL);
+        HT_CHECK(t, r.rc == 4, "'%s %s': exit %d, stderr %s", c[0],
+                 c[1] ? c[1] : "", r.rc, r.err);
+        HT_CHECK(t, one_line(r.err) && strstr(r.err, "unreachable"),
+                 "'%s': stderr '%s'", c[0], r.err);
+        run_free(&r);
+    }
+    /* The same through the environment and through the config file. */
+    char envg[100];
+    snprintf(envg, sizeof envg, "HOLOTWIN_GATEWAY=%s", url);
+    const char *env[] = {envg, NULL};
+    struct run r = ctl_env(t, NULL, NULL, env, "status", NULL);
+    EXPECT_RC(t, r, 4);
+    HT_CHECK(t, strstr(r.err, url), "%s", r.err);
+    run_free(&r);
+    char *home = ht_it_path(t, "home");
+    char *conf = NULL;
+    if (asprintf(&conf, "mkdir -p %s/.config/holotwin && printf "
+                        "'{\"gateway\":\"%s\",\"token\":\"x\"}' > "
+                        "%s/.config/holotwin/gwctl.json", home, url, home) < 0)
+        abort();
+    HT_CHECK(t, system(conf) == 0);
+    char envh[300];
+    snprintf(envh, sizeof envh, "HOME=%s", home);
+    const char *env2[] = {envh, NULL};
+    r = ctl_env(t, NULL, NULL, env2, "devices", NULL);
+    EXPECT_RC(t, r, 4);
+    HT_CHECK(t, strstr(r.err, url), "config file not used: %s", r.err);
+    run_free(&r);
+    free(conf);
+    free(home);
+}
+
+static void discover_without_avahi_exits_4(struct ht_it *t)
+{
+    const char *env[] = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/bus",
+                         NULL};
+    struct run r = ctl_env(t, "http://127.0.0.1:1", NULL, env, "discover",
+                           "--timeout", "2", NULL);
+    EXPECT_RC(t, r, 4);
+    HT_CHECK(t, one_line(r.err) && strstr(r.err, "avahi"), "%s", r.err);
+    run_free(&r);
+}
+
+/* ---- live gateway ---- */
+
+static void devices_status_get_set_live(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g, false);
+    pid_t ap = agent_start(t, &g, "demo-1");
+    wait_device(t, &g, "demo-1", true);
+
+    struct run r = CTL(t, &g, "status", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_object(json_object_get(r.json, "health")), "%s", r.out);
+    HT_CHECK(t, json_integer_value(json_object_get(
+                    json_object_get(r.json, "devices"), "total")) == 1,
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "status");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "devices") && strstr(r.out, "1 (1 online)"),
+             "%s", r.out);
+    run_free(&r);
+
+    r = CTL(t, &g, "devices", "list");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "ID") && strstr(r.out, "demo-1"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "show", "demo-1", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "id")),
+                        "demo-1"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "approve", "demo-1", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_true(json_object_get(r.json, "ok")), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "show", "demo-1", "--json");
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "state")),
+                        "approved"), "%s", r.out);
+    run_free(&r);
+
+    /* get / set with the device's ack. */
+    r = CTL(t, &g, "get", "demo-1", "lamp", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_boolean(json_object_get(r.json, "value")), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "set", "demo-1", "lamp", "true", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_true(json_object_get(r.json, "value")), "%s", r.out);
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "device")),
+                        "demo-1"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "set", "demo-1", "motor_setpoint", "120");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, !strncmp(r.out, "120", 3), "%s", r.out);
+    run_free(&r);
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; i++) {
+        r = CTL(t, &g, "get", "demo-1", "lamp");
+        seen = r.rc == 0 && !strncmp(r.out, "true", 4);
+        run_free(&r);
+        if (!seen)
+            ht_it_sleep_ms(50);
+    }
+    HT_CHECK(t, seen, "get demo-1 lamp never showed the value set");
+
+    /* Refused, unknown, out of range. */
+    r = CTL(t, &g, "set", "demo-1", "button", "true");
+    EXPECT_RC(t, r, 3); /* read-only: 409 */
+    HT_CHECK(t, one_line(r.err), "%s", r.err);
+    run_free(&r);
+    r = CTL(t, &g, "set", "demo-1", "nope", "1");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    r = CTL(t, &g, "get", "no-such-dev", "lamp");
+    EXPECT_RC(t, r, 2);
+    HT_CHECK(t, one_line(r.err) && strstr(r.err, "404"), "%s", r.err);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "show", "no-such-dev");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "approve", "no-such-dev");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    r = CTL(t, &g, "set", "demo-1", "motor_setpoint", "999");
+    HT_CHECK(t, r.rc == 1 || r.rc == 5, "out of range: exit %d %s", r.rc, r.err);
+    HT_CHECK(t, one_line(r.err), "%s", r.err);
+    run_free(&r);
+    r = CTL(t, &g, "get", "demo-1", "motor_setpoint", "--json");
+    HT_CHECK(t, json_integer_value(json_object_get(r.json, "value")) == 120 ||
+                 json_real_value(json_object_get(r.json, "value")) == 120.0,
+             "rejected write changed the value: %s", r.out);
+    run_free(&r);
+
+    /* A device that does not ack: frozen agent, still "online". */
+    kill(ap, SIGSTOP);
+    r = CTL(t, &g, "set", "demo-1", "lamp", "false");
+    kill(ap, SIGCONT);
+    EXPECT_RC(t, r, 5);
+    HT_CHECK(t, one_line(r.err), "%s", r.err);
+    run_free(&r);
+
+    /* Offline device: 503 -> 5. */
+    int st = ht_it_stop(t, ap, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "agent exit %d", st);
+    wait_device(t, &g, "demo-1", false);
+    r = CTL(t, &g, "set", "demo-1", "lamp", "true");
+    EXPECT_RC(t, r, 5);
+    run_free(&r);
+
+    r = CTL(t, &g, "devices", "block", "demo-1");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "blocked"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "show", "demo-1", "--json");
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "state")),
+                        "blocked"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "remove", "demo-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "devices", "show", "demo-1");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    gw_stop(t, &g);
+}
+
+static void tokens_roles_and_config_precedence(struct ht_it *t)
+{
+    unsetenv("HOLOTWIN_GATEWAY");
+    unsetenv("HOLOTWIN_TOKEN");
+    struct gw g;
+    gw_start(t, &g, false);
+    pid_t ap = agent_start(t, &g, "demo-1");
+    wait_device(t, &g, "demo-1", true);
+
+    struct run r = CTL(t, &g, "tokens", "create", "--role", "viewer", "--name",
+                       "tablet", "--json");
+    EXPECT_RC(t, r, 0);
+    const char *vt = json_string_value(json_object_get(r.json, "token"));
+    HT_CHECK(t, vt && *vt, "%s", r.out);
+    char *viewer = strdup(vt);
+    char *vid = NULL;
+    json_t *idv = json_object_get(r.json, "id");
+    if (json_is_string(idv))
+        vid = strdup(json_string_value(idv));
+    else if (asprintf(&vid, "%lld", (long long)json_integer_value(idv)) < 0)
+        abort();
+    run_free(&r);
+    r = CTL(t, &g, "tokens", "create", "--role", "operator", "--name", "op");
+    EXPECT_RC(t, r, 0);
+    char *op = NULL;
+    char *tl = strstr(r.out, "token  ");
+    HT_CHECK(t, tl, "%s", r.out);
+    op = strndup(tl + 7, strcspn(tl + 7, "\n"));
+    run_free(&r);
+
+    r = CTL(t, &g, "tokens", "list", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "tablet") && !strstr(r.out, viewer),
+             "token list must not show secrets: %s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "tokens", "list");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "ROLE") && strstr(r.out, "viewer"), "%s", r.out);
+    run_free(&r);
+
+    /* viewer: reads yes, approve/commands/tokens no (exit 3). */
+    r = CTL_TOK(t, &g, viewer, "devices", "list");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL_TOK(t, &g, viewer, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 3);
+    HT_CHECK(t, one_line(r.err) && strstr(r.err, "403"), "%s", r.err);
+    run_free(&r);
+    r = CTL_TOK(t, &g, viewer, "set", "demo-1", "lamp", "true");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    r = CTL_TOK(t, &g, viewer, "tokens", "list");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    /* operator: commands yes, device changes no. */
+    r = CTL_TOK(t, &g, op, "set", "demo-1", "lamp", "true");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL_TOK(t, &g, op, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    /* No token / a bogus one: 401 -> 3. */
+    r = CTL_TOK(t, &g, NULL, "devices", "list");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    r = CTL_TOK(t, &g, "bogus", "devices", "list");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+
+    r = CTL(t, &g, "tokens", "revoke", vid);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL_TOK(t, &g, viewer, "devices", "list");
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    r = CTL(t, &g, "tokens", "revoke", "no-such-token");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+
+    /* Precedence: flags > environment > ~/.config/holotwin/gwctl.json. */
+    char *home = ht_it_path(t, "home");
+    char *cmd = NULL;
+    if (asprintf(&cmd, "mkdir -p %s/.config/holotwin && printf "
+                       "'{\"gateway\":\"%s\",\"token\":\"%s\"}' > "
+                       "%s/.config/holotwin/gwctl.json", home, g.url, g.token,
+                 home) < 0)
+        abort();
+    HT_CHECK(t, system(cmd) == 0);
+    char envh[300], dead[100];
+    snprintf(envh, sizeof envh, "HOME=%s", home);
+    snprintf(dead, sizeof dead, "HOLOTWIN_GATEWAY=http://127.0.0.1:%d",
+             ht_it_free_port());
+    const char *e1[] = {envh, NULL};
+    r = ctl_env(t, NULL, NULL, e1, "devices", NULL);
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "demo-1"), "%s", r.out);
+    run_free(&r);
+    const char *e2[] = {envh, dead, NULL};
+    r = ctl_env(t, NULL, NULL, e2, "devices", NULL);
+    EXPECT_RC(t, r, 4);
+    run_free(&r);
+    r = ctl_env(t, g.url, NULL, e2, "devices", NULL);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    const char *e3[] = {envh, "HOLOTWIN_TOKEN=bogus", NULL};
+    r = ctl_env(t, NULL, NULL, e3, "devices", NULL);
+    EXPECT_RC(t, r, 3);
+    run_free(&r);
+    r = ctl_env(t, NULL, g.token, e3, "devices", NULL);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    free(cmd);
+    free(home);
+
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    free(viewer);
+    free(vid);
+    free(op);
+    gw_stop(t, &g);
+}
+
+/* The JSON lines (stdout) of a watch log; stderr lines are skipped. */
+static json_t *watch_lines(struct ht_it *t, const char *log)
+{
+    char *s = ht_it_logfile(t, log);
+    json_t *arr = json_array();
+    for (char *line = s ? strtok(s, "\n") : NULL; line;
+         line = strtok(NULL, "\n")) {
+        if (line[0] != '{')
+            continue;
+        json_t *j = json_loads(line, 0, NULL);
+        HT_CHECK(t, j, "watch printed a non-JSON line: %s", line);
+        json_array_append_new(arr, j);
+    }
+    free(s);
+    return arr;
+}
+
+static size_t watch_count(struct ht_it *t, const char *log)
+{
+    json_t *a = watch_lines(t, log);
+    size_t n = json_array_size(a);
+    json_decref(a);
+    return n;
+}
+
+static void watch_streams_and_resumes_after_restart(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g, false);
+    pid_t ap = agent_start(t, &g, "demo-1");
+    wait_device(t, &g, "demo-1", true);
+    struct run r = CTL(t, &g, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+
+    /* Human mode: one line per event with the local time first. */
+    char *bin = ht_it_bin("gwctl");
+    const char *hargv[] = {bin, "--gateway", g.url, "--token", g.token,
+                           "watch", "--count", "1", NULL};
+    pid_t hp = ht_it_spawn(t, "watch-human", hargv, NULL);
+    for (int i = 0; i < 200 && ht_it_alive(t, hp); i++) {
+        r = CTL(t, &g, "set", "demo-1", "lamp", i % 2 ? "true" : "false");
+        run_free(&r);
+        ht_it_sleep_ms(50);
+    }
+    int st = ht_it_stop(t, hp, SIGTERM, 5000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "watch --count 1 status %d", st);
+    char *hl = ht_it_logfile(t, "watch-human");
+    HT_CHECK(t, hl && hl[2] == ':' && hl[5] == ':', "watch line: %s", hl);
+    free(hl);
+
+    /* --json, across a gateway restart: events resume with Last-Event-ID,
+     * so ids never repeat. */
+    const char *jargv[] = {bin, "--gateway", g.url, "--token", g.token,
+                           "watch", "--json", "--count", "6", NULL};
+    pid_t wp = ht_it_spawn(t, "watch", jargv, NULL);
+    int flips = 0;
+    for (int i = 0; i < 200 && watch_count(t, "watch") < 2; i++) {
+        r = CTL(t, &g, "set", "demo-1", "lamp", flips++ % 2 ? "true" : "false");
+        run_free(&r);
+        ht_it_sleep_ms(50);
+    }
+    HT_CHECK(t, watch_count(t, "watch") >= 2, "no events before the restart");
+    st = ht_it_stop(t, g.pid, SIGTERM, 15000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "gatewayd exit %d", st);
+    gw_spawn(t, &g);
+    wait_device(t, &g, "demo-1", true);
+    for (int i = 0; i < 400 && ht_it_alive(t, wp); i++) {
+        r = CTL(t, &g, "set", "demo-1", "lamp", flips++ % 2 ? "true" : "false");
+        run_free(&r);
+        ht_it_sleep_ms(50);
+    }
+    st = ht_it_stop(t, wp, SIGTERM, 5000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "watch status %d", st);
+    json_t *lines = watch_lines(t, "watch");
+    HT_CHECK(t, json_array_size(lines) == 6, "%zu lines",
+             json_array_size(lines));
+    char *log = ht_it_logfile(t, "watch");
+    HT_CHECK(t, strstr(log, "reconnecting"), "no reconnect: %s", log);
+    free(log);
+    size_t i, j;
+    json_t *a, *b;
+    json_array_foreach(lines, i, a) {
+        HT_CHECK(t, json_is_string(json_object_get(a, "event")) &&
+                        json_object_get(a, "data") &&
+                        json_is_integer(json_object_get(a, "received")));
+        const char *ia = json_string_value(json_object_get(a, "id"));
+        HT_CHECK(t, ia && *ia, "event without id");
+        json_array_foreach(lines, j, b)
+            HT_CHECK(t, j == i || strcmp(ia, json_string_value(
+                                                 json_object_get(b, "id"))),
+                     "event id %s delivered twice", ia);
+    }
+    json_decref(lines);
+    free(bin);
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
+static const char twin_model[] =
+    "{\"id\":\"cell-1\",\"title\":\"Test cell\",\"version\":1,"
+    "\"components\":["
+    "{\"id\":\"lamp\",\"title\":\"Lamp\",\"kind\":\"lamp\","
+    " \"properties\":[{\"name\":\"on\",\"bind\":\"demo-1/lamp\","
+    "  \"type\":\"boolean\",\"writable\":true}]},"
+    "{\"id\":\"motor\",\"title\":\"Motor\",\"kind\":\"motor\","
+    " \"properties\":[{\"name\":\"setpoint\",\"bind\":\"demo-1/motor_setpoint\","
+    "  \"type\":\"number\",\"writable\":true,\"minimum\":0,\"maximum\":200},"
+    "  {\"name\":\"speed\",\"bind\":\"demo-1/motor_speed\",\"type\":\"number\"}]}"
+    "]}";
+
+static void twins_bind_ui_history_live(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g, false);
+    pid_t ap = agent_start(t, &g, "demo-1");
+    wait_device(t, &g, "demo-1", true);
+    struct run r = CTL(t, &g, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    char *model = ht_it_write(t, "cell-1.json", twin_model);
+
+    r = CTL(t, &g, "twins", "apply", "-f", model, "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "id")),
+                        "cell-1"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "list");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "cell-1") && strstr(r.out, "ID"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "list", "--json");
+    HT_CHECK(t, json_is_array(r.json) && json_array_size(r.json) == 1, "%s",
+             r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "show", "cell-1", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_array_size(json_object_get(r.json, "components")) == 2,
+             "%s", r.out);
+    run_free(&r);
+
+    /* Twin property writes fan out to the device and wait for its ack. */
+    r = CTL(t, &g, "twins", "set", "cell-1", "lamp.on", "true", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_true(json_object_get(r.json, "value")), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "set", "cell-1", "motor.setpoint", "90");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "set", "cell-1", "motor.speed", "5");
+    HT_CHECK(t, r.rc == 3 || r.rc == 1, "read-only twin property: %d %s",
+             r.rc, r.err);
+    run_free(&r);
+    r = CTL(t, &g, "set", "cell-1", "nope.x", "5");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    bool on = false;
+    for (int i = 0; i < 100 && !on; i++) {
+        r = CTL(t, &g, "get", "cell-1", "lamp.on", "--json");
+        on = r.rc == 0 && json_is_true(json_object_get(r.json, "value"));
+        run_free(&r);
+        if (!on)
+            ht_it_sleep_ms(50);
+    }
+    HT_CHECK(t, on, "twin lamp.on never became true");
+
+    r = CTL(t, &g, "twins", "state", "cell-1");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "PROPERTY") && strstr(r.out, "lamp.on"), "%s",
+             r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "state", "cell-1", "--json");
+    HT_CHECK(t, json_is_object(json_object_get(r.json, "properties")), "%s",
+             r.out);
+    run_free(&r);
+
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--from", "-1h",
+            "--limit", "50", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_array(r.json) && json_array_size(r.json) >= 1, "%s",
+             r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "TIME") && strstr(r.out, "true"), "%s", r.out);
+    run_free(&r);
+
+    /* bind: read-modify-write of the model. */
+    r = CTL(t, &g, "bind", "cell-1", "motor.speed", "demo-1/temperature");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "show", "cell-1");
+    HT_CHECK(t, strstr(r.out, "demo-1/temperature"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "bind", "cell-1", "nope.x", "demo-1/lamp");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    r = CTL(t, &g, "bind", "no-twin", "motor.speed", "demo-1/lamp");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+
+    /* ui: pretty, raw bytes, --json with the ETag, both targets. */
+    r = CTL(t, &g, "ui", "cell-1", "--json");
+    EXPECT_RC(t, r, 0);
+    json_t *d = json_object_get(r.json, "descriptor");
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(d, "schema")),
+                        "holotwin.ui/1"), "%s", r.out);
+    HT_CHECK(t, json_is_string(json_object_get(r.json, "etag")), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "ui", "cell-1", "--raw", "--target", "hmd");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_object(r.json) && strstr(r.out, "holotwin.ui/1"),
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "ui", "cell-1");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "\n  \""), "not pretty: %s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "ui", "no-twin");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+
+    r = CTL(t, &g, "twins", "delete", "cell-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "show", "cell-1");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "delete", "cell-1");
+    EXPECT_RC(t, r, 2);
+    run_free(&r);
+    free(model);
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
+/* add -> generated config -> the agent connects with its own credentials
+ * -> approve -> set; and those credentials are scoped to its own topics. */
+static void add_provisions_a_working_agent_config(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g, true);
+    char *cfg = ht_it_path(t, "board-9.json");
+    struct run r = CTL(t, &g, "devices", "add", "board-9", "-o", cfg);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    struct stat st;
+    HT_CHECK(t, stat(cfg, &st) == 0 && (st.st_mode & 0777) == 0600,
+             "config mode %o", st.st_mode & 0777);
+    char *text = read_file(cfg);
+    json_t *c = json_loads(text, 0, NULL);
+    HT_CHECK(t, c, "generated config is not JSON: %s", text);
+    const char *user = json_string_value(json_object_get(
+        json_object_get(c, "mqtt"), "username"));
+    const char *pass = json_string_value(json_object_get(
+        json_object_get(c, "mqtt"), "password"));
+    HT_CHECK(t, user && pass && *pass, "%s", text);
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(c, "id")), "board-9"));
+
+    /* A second add is refused; the password is never shown again. */
+    r = CTL(t, &g, "devices", "add", "board-9");
+    EXPECT_RC(t, r, 3);
+    HT_CHECK(t, !strstr(r.out, pass) && !strstr(r.err, pass));
+    run_free(&r);
+    /* --json: the same answer, stable shape. */
+    r = CTL(t, &g, "devices", "add", "board-10", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_object(json_object_get(r.json, "config")) &&
+                    json_is_object(json_object_get(r.json, "mqtt")),
+             "%s", r.out);
+    run_free(&r);
+
+    char *bin = ht_it_bin("device-agent");
+    const char *aargv[] = {bin, "--config", cfg, "--no-mdns", NULL};
+    pid_t ap = ht_it_spawn(t, "board-9", aargv, NULL);
+    wait_device(t, &g, "board-9", true);
+    r = CTL(t, &g, "devices", "approve", "board-9");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "set", "board-9", "lamp", "true", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_true(json_object_get(r.json, "value")), "%s", r.out);
+    run_free(&r);
+
+    /* The board's credentials: its own topics yes, another board's no,
+     * and no anonymous access at all. */
+    struct ht_it_mqtt *m = ht_it_mqtt_new(g.mqtt, "board-9-probe", user, pass);
+    HT_CHECK(t, m != NULL, "board credentials rejected by the broker");
+    int rc = ht_it_mqtt_pub(m, "holotwin/v1/devices/board-10/td", "{}", 1,
+                            false);
+    HT_CHECK(t, rc == 135 || rc == -1,
+             "board-9 published under board-10: reason %d", rc);
+    ht_it_mqtt_free(m);
+    m = ht_it_mqtt_new(g.mqtt, "board-9-probe2", user, pass);
+    HT_CHECK(t, m != NULL);
+    rc = ht_it_mqtt_pub(m, "holotwin/v1/devices/board-9/props/probe",
+                        "{\"v\":1,\"ts\":1,\"seq\":1}", 1, false);
+    HT_CHECK(t, rc == 0, "own topic refused: %d", rc);
+    int q = ht_it_mqtt_sub(m, "holotwin/v1/devices/board-10/#");
+    HT_CHECK(t, q >= 128 || q == -1, "subscribed to another board: %d", q);
+    ht_it_mqtt_free(m);
+    m = ht_it_mqtt_new(g.mqtt, "anon", NULL, NULL);
+    HT_CHECK(t, m == NULL, "anonymous client accepted");
+
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    json_decref(c);
+    free(text);
+    free(bin);
+    free(cfg);
+    gw_stop(t, &g);
+}
+
+/* A sim board whose mDNS name and id are its own, on a given broker. */
+static pid_t mdns_agent(struct ht_it *t, const struct ht_it_mdns *m,
+                        const char *id, const char *broker)
+{
+    char name[64], body[1024];
+    snprintf(name, sizeof name, "%s.json", id);
+    snprintf(body, sizeof body,
+             "{\"id\":\"%s\",\"title\":\"%s\",\"mqtt\":{\"broker\":\"%s\"},"
+             "\"mdns\":{\"name\":\"board %s\"},\"gpio\":{\"backend\":\"sim\"},"
+             "\"capabilities\":[{\"name\":\"lamp\",\"kind\":\"output\","
+             "\"type\":\"ht:Lamp\",\"line\":1}]}", id, id, broker, id);
+    char *path = ht_it_write(t, name, body);
+    char *bin = ht_it_bin("device-agent");
+    const char *argv[] = {bin, "--config", path, "--mdns", NULL};
+    const char *env[] = {m->bus_a, NULL};
+    pid_t p = ht_it_spawn(t, id, argv, env);
+    free(bin);
+    free(path);
+    return p;
+}
+
+static void discover_marks_known_and_new(struct ht_it *t)
+{
+    struct ht_it_mdns m;
+    ht_it_mdns_start(t, &m);
+    struct gw g;
+    gw_start(t, &g, false);
+    /* A board the gateway knows, and one on another broker it never saw. */
+    struct ht_it_broker other;
+    ht_it_broker_start(t, &other, NULL);
+    char ob[64];
+    snprintf(ob, sizeof ob, "127.0.0.1:%d", other.port);
+    pid_t a1 = mdns_agent(t, &m, "known-1", g.broker);
+    pid_t a2 = mdns_agent(t, &m, "stray-1", ob);
+    wait_device(t, &g, "known-1", true);
+    HT_CHECK(t, ht_it_mdns_browse(t, &m, "_wot._tcp", "board stray-1", 10000)
+                    != NULL, "stray-1 never announced itself");
+
+    const char *env[] = {m.bus_b, NULL};
+    json_t *k = NULL, *s = NULL;
+    struct run r = {0};
+    for (int i = 0; i < 5 && !(k && s); i++) {
+        run_free(&r);
+        k = s = NULL;
+        r = ctl_env(t, g.url, g.token, env, "discover", "--timeout", "4",
+                    "--json", NULL);
+        EXPECT_RC(t, r, 0);
+        HT_CHECK(t, json_is_array(r.json), "%s", r.out);
+        size_t i2;
+        json_t *e;
+        json_array_foreach(r.json, i2, e) {
+            const char *id = json_string_value(json_object_get(e, "id"));
+            if (id && !strcmp(id, "known-1"))
+                k = e;
+            if (id && !strcmp(id, "stray-1"))
+                s = e;
+        }
+    }
+    HT_CHECK(t, k && s, "discover did not find both boards: %s", r.out);
+    HT_CHECK(t, json_is_true(json_object_get(k, "known")), "%s", r.out);
+    HT_CHECK(t, json_is_false(json_object_get(s, "known")), "%s", r.out);
+    HT_CHECK(t, !strcmp(json_string_value(json_object_get(
+                            json_object_get(s, "txt"), "type")), "Thing"),
+             "%s", r.out);
+    HT_CHECK(t, json_integer_value(json_object_get(s, "port")) > 0);
+    run_free(&r);
+    r = ctl_env(t, g.url, g.token, env, "discover", "--timeout", "4", NULL);
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "NAME") && strstr(r.out, "new") &&
+                    strstr(r.out, "known"), "%s", r.out);
+    run_free(&r);
+    ht_it_stop(t, a1, SIGTERM, 10000);
+    ht_it_stop(t, a2, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
+HT_IT_MAIN(HT_IT_CASE(bad_arguments_exit_1_with_one_line),
+           HT_IT_CASE(help_for_every_command),
+           HT_IT_CASE(unreachable_gateway_exits_4),
+           HT_IT_CASE(discover_without_avahi_exits_4),
+           HT_IT_CASE(devices_status_get_set_live),
+           HT_IT_CASE(tokens_roles_and_config_precedence),
+           HT_IT_CASE(watch_streams_and_resumes_after_restart),
+           HT_IT_CASE(twins_bind_ui_history_live),
+           HT_IT_CASE(add_provisions_a_working_agent_config),
+           HT_IT_CASE(discover_marks_known_and_new))
