@@ -448,6 +448,7 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
     }
     bool online = !strcmp(s, "online");
     json_decref(j);
+    s = online ? "online" : "offline";
     if (online == d->online)
         return;
     pthread_mutex_lock(&g->reg_mu);
@@ -755,7 +756,8 @@ static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
                  : !strcmp(code, "bad_type") ||
                          !strcmp(code, "out_of_range") ||
                          !strcmp(code, "bad_request") ? 400
-                 : !strcmp(code, "unknown_property") ? 404
+                 : !strcmp(code, "unknown_property") ||
+                         !strcmp(code, "unknown") ? 404
                                                     : 502;
         job_fail(g, j, st, code, "Device refused the command",
                  m ? m : code);
@@ -1042,6 +1044,9 @@ int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
         snprintf(err, errlen, "MQTT client: %s", ht_strerror(rc));
         return rc;
     }
+    /* Correlation ids must not repeat across restarts: agents cache recent
+     * ids to drop duplicates, and would answer a reused one from cache. */
+    g->next_corr = (uint64_t)ht_time_ms() << 16;
     ht_loop_on_wakeup(g->loop, on_wakeup, g);
     g->flush_timer = ht_timer_new(g->loop, on_flush, g);
     g->retention_timer = ht_timer_new(g->loop, on_retention, g);

@@ -134,7 +134,7 @@ static enum MHD_Result delete_device(struct gw_req *r)
 
 static enum MHD_Result post_devices(struct gw_req *r)
 {
-    char err[160];
+    char err[320];
     json_t *b = parse_body(r, err, sizeof err);
     if (!b)
         return gw__reply_problem(r, 400, "Bad Request", err);
@@ -185,7 +185,7 @@ static enum MHD_Result get_property(struct gw_req *r)
 
 static enum MHD_Result put_property(struct gw_req *r)
 {
-    char err[160];
+    char err[320];
     json_t *v = parse_body(r, err, sizeof err);
     if (!v)
         return gw__reply_problem(r, 400, "Bad Request", err);
@@ -272,7 +272,7 @@ static enum MHD_Result get_observe(struct gw_req *r)
 
 static enum MHD_Result post_tokens(struct gw_req *r)
 {
-    char err[160];
+    char err[320];
     json_t *b = parse_body(r, err, sizeof err);
     if (!b)
         return gw__reply_problem(r, 400, "Bad Request", err);

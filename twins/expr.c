@@ -550,7 +550,6 @@ static struct node *p_or(struct parser *p)
 /* "for 5s", "for 500 ms", "for 2m". */
 static void p_duration(struct parser *p)
 {
-    size_t start = p->pos;
     next(p);
     if (p->tok != T_NUM) {
         perr(p, p->pos, "expected a duration after 'for' (e.g. 5s)");
@@ -575,7 +574,6 @@ static void p_duration(struct parser *p)
         perr(p, numpos, "duration must be between 1 ms and 24 h");
         return;
     }
-    (void)start;
     p->x->for_ms = (int64_t)llround(ms);
     next(p);
 }
