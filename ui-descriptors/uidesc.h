@@ -67,9 +67,6 @@ int ht_ui_serialize(const json_t *desc, char **out, size_t *len);
 #define HT_UI_ETAG_LEN 19
 void ht_ui_etag(const void *buf, size_t len, char etag[HT_UI_ETAG_LEN]);
 
-/* SHA-256 of buf into out (32 bytes). */
-void ht_ui_sha256(const void *buf, size_t len, unsigned char out[32]);
-
 /* Generate, serialise and hash in one go: *out new bytes, etag filled.
  * HT_OK or HT_EINVAL (message in err). */
 int ht_ui_render(const struct ht_ui_input *in, char **out, size_t *len,

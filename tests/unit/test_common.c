@@ -4,6 +4,7 @@
 #include "ht_err.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
+#include "ht_sha256.h"
 #include "ht_util.h"
 
 #include <check.h>
@@ -293,6 +294,36 @@ START_TEST(files_roundtrip_and_size_limit)
 }
 END_TEST
 
+START_TEST(sha256_known_answers)
+{
+    char hex[65];
+    ht_sha256_hex("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223"
+                          "b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    ht_sha256_hex(m, strlen(m), hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039"
+                          "a33ce45964ff2167f6ecedd419db06c1");
+    ht_sha256_hex("", 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+                          "27ae41e4649b934ca495991b7852b855");
+    /* Split updates across the block boundary give the same digest. */
+    char big[200];
+    memset(big, 'x', sizeof big);
+    char one[65];
+    ht_sha256_hex(big, sizeof big, one);
+    struct ht_sha256 c;
+    uint8_t d[HT_SHA256_LEN];
+    ht_sha256_init(&c);
+    ht_sha256_update(&c, big, 63);
+    ht_sha256_update(&c, big + 63, 137);
+    ht_sha256_final(&c, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    ck_assert_str_eq(hex, one);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -305,6 +336,7 @@ int main(void)
     tcase_add_test(tc, locate_finds_line_and_column_of_values);
     tcase_add_test(tc, conf_loads_defaults_file_and_reports_positions);
     tcase_add_test(tc, files_roundtrip_and_size_limit);
+    tcase_add_test(tc, sha256_known_answers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
