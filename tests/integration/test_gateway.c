@@ -424,7 +424,7 @@ static void commands_every_outcome(struct ht_it *t)
             ok += !strcmp(jstr(e, "result"), "ok");
         }
     }
-    HT_CHECK(t, writes >= 8 && ok == 2, "writes %zu ok %zu", writes, ok);
+    HT_CHECK(t, writes == 7 && ok == 2, "writes %zu ok %zu", writes, ok);
     json_decref(r);
     ht_it_mqtt_free(c);
     int st = ht_it_stop(t, g.pid, SIGTERM, 10000);

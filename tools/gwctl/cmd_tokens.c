@@ -76,8 +76,8 @@ static int tokens_create(struct gwctl *g, int argc, char **argv)
                         "or admin\n");
         return GW_EXIT_USAGE;
     }
-    if (!*name || strlen(name) > 128) {
-        fprintf(stderr, "gwctl: --name needs 1..128 characters\n");
+    if (!*name || strlen(name) > 100) {
+        fprintf(stderr, "gwctl: --name needs 1..100 characters\n");
         return GW_EXIT_USAGE;
     }
     json_t *req = json_pack("{s:s, s:s}", "role", role, "name", name);
