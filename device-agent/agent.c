@@ -70,12 +70,16 @@ void agent__emit(struct ht_agent *a, const char *name, const json_t *v,
     json_decref(msg);
     char *topic = ht_asprintf("%s/%s", a->topic_props, name);
     size_t len = strlen(payload);
-    if (a->mqtt && ht_mqtt_connected(a->mqtt) && a->ring_count == 0 &&
+    bool up = a->mqtt && ht_mqtt_connected(a->mqtt);
+    if (up && a->ring_count == 0 &&
         ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos,
                         false, NULL, NULL) == HT_OK) {
         free(payload);
     } else {
+        /* Behind older queued values: keep the order. */
         ring_push(a, topic, payload, len);
+        if (up)
+            ring_flush(a);
     }
     free(topic);
 }
@@ -265,7 +269,9 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     uint16_t clen = 0;
     void *corr = ht_mqtt_prop_correlation(props, &clen);
     char *resp = ht_mqtt_prop_response_topic(props);
-    json_t *ack = ht_agent_command(a, name, msg->payload,
+    json_t *ack = ht_agent_command(a, name,
+                                   msg->payload ? (const void *)msg->payload
+                                                : (const void *)"",
                                    msg->payloadlen > 0 ? (size_t)msg->payloadlen
                                                        : 0,
                                    corr, clen);

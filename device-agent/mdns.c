@@ -169,13 +169,18 @@ static void on_client(AvahiClient *c, AvahiClientState s, void *ud)
             ht_log(LOG_WARNING, "mdns", "avahi-daemon not reachable; running "
                                         "without mDNS until it appears");
         m->warned = true;
-        /* The daemon went away: its objects are gone with it. */
-        m->group = NULL;
-        m->browser = NULL;
+        /* Objects of a previous daemon connection are stale: start over
+         * with a fresh client. */
+        if (m->group || m->browser)
+            ht_timer_start(m->retry, 0, 0);
         break;
     case AVAHI_CLIENT_FAILURE:
-        ht_log(LOG_WARNING, "mdns", "avahi client failed: %s; retrying",
+        /* The daemon went away (restart): a fresh NO_FAIL client waits for
+         * it and registers again. Not freed here, inside its callback. */
+        ht_log(LOG_WARNING, "mdns", "avahi client failed: %s; reconnecting",
                avahi_strerror(avahi_client_errno(c)));
+        m->warned = false;
+        ht_timer_start(m->retry, 0, 0);
         break;
     }
 }
@@ -185,7 +190,15 @@ static void start_client(struct agent_mdns *m);
 static void on_retry(struct ht_timer *t, void *ud)
 {
     (void)t;
-    start_client(ud);
+    struct agent_mdns *m = ud;
+    if (m->client) {
+        /* Frees its entry group, browser and resolvers too. */
+        avahi_client_free(m->client);
+        m->client = NULL;
+        m->group = NULL;
+        m->browser = NULL;
+    }
+    start_client(m);
 }
 
 static void start_client(struct agent_mdns *m)

@@ -69,6 +69,10 @@ static const struct ht_conf_key table[] = {
       "approve new devices without a technician"),
     K("mdns.enabled", HT_CONF_BOOL, mdns, "true", 0, 0, false,
       "browse _wot._tcp and publish the directory over mDNS"),
+    K("twins.dir", HT_CONF_STR, twins_dir, "", 0, 0, false,
+      "directory of twin documents (*.json) applied at start (empty: none)"),
+    K("twins.asset_max", HT_CONF_INT, asset_max, "16777216", 1024, 268435456,
+      false, "largest twin asset in bytes (also bounded by http.max_body)"),
     {0},
 };
 

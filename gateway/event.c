@@ -576,7 +576,8 @@ static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 static const char *job_action(enum gw_job_kind k)
 {
     static const char *const n[] = {"write", "approve", "block", "delete",
-                                    "register"};
+                                    "register", "twin-put",
+                                    "twin-delete", "twin-write"};
     return n[k];
 }
 
@@ -618,7 +619,10 @@ static void job_complete(struct ht_gw *g, struct gw_job *j, int status,
     j->body = body;
     j->done = true;
     pthread_mutex_unlock(&g->jobs_mu);
-    MHD_resume_connection(j->conn);
+    if (j->on_complete)
+        j->on_complete(g, j); /* twin sub-command: no connection */
+    else
+        MHD_resume_connection(j->conn);
     gw__job_unref(g, j);
 }
 
@@ -847,6 +851,8 @@ static void run_job(struct ht_gw *g, struct gw_job *j)
 {
     if (j->kind == GW_JOB_WRITE)
         job_write(g, j);
+    else if (j->kind >= GW_JOB_TWIN_PUT)
+        gw__twins_job(g, j); /* twins.c */
     else
         job_admin(g, j);
 }

@@ -60,7 +60,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         goto fail;
     if ((rc = gw__events_init(g)) ||
         (rc = gw__auth_init(g, err, errlen)) ||
-        (rc = gw__event_init(g, err, errlen)))
+        (rc = gw__event_init(g, err, errlen)) ||
+        (rc = gw__twins_init(g, err, errlen)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -112,6 +113,7 @@ void ht_gw_free(struct ht_gw *g)
     if (!g)
         return;
     ht_gw_stop(g);
+    gw__twins_clear(g);
     gw__event_clear(g);
     gw__broker_free(g->broker);
     gw__events_clear(g);

@@ -42,6 +42,8 @@ struct ht_gw_conf {
     int events_ring;
     bool auto_approve;
     bool mdns;
+    char *twins_dir;       /* twin documents (.json) applied at start */
+    int asset_max;         /* largest twin asset, bytes */
 };
 
 /* The ht_conf table (static, borrowed). */

@@ -70,6 +70,9 @@ enum gw_job_kind {
     GW_JOB_BLOCK,
     GW_JOB_DELETE,
     GW_JOB_PREREG,  /* POST /api/v1/devices */
+    GW_JOB_TWIN_PUT,    /* twins.c: PUT /api/v1/twins/{id} */
+    GW_JOB_TWIN_DELETE, /* twins.c: DELETE /api/v1/twins/{id} */
+    GW_JOB_TWIN_WRITE,  /* twins.c: PUT .../twins/{id}/properties/{ref} */
 };
 
 struct gw_job {
@@ -91,6 +94,13 @@ struct gw_job {
     uint64_t corr;
     struct ht_timer *timer;
     struct gw_job *pnext;    /* pending-ack list */
+    /* Twin jobs (twins.c): dev holds the twin id, ref "component.property".
+     * A WRITE with on_complete set is a sub-command of a twin write: it has
+     * no connection, and job completion calls on_complete (loop thread)
+     * instead of resuming one. */
+    char ref[72];
+    void (*on_complete)(struct ht_gw *g, struct gw_job *j);
+    void *ud;
 };
 
 /* ---- SSE ---- */
@@ -143,6 +153,7 @@ void gw__hist_observe(struct gw_metrics *m, struct gw_hist *h, double v);
 struct gw_broker;
 struct gw_server;
 struct gw_mdns;
+struct gw_twins;
 
 struct ht_gw {
     const struct ht_gw_conf *conf;
@@ -184,6 +195,8 @@ struct ht_gw {
     struct ht_timer *flush_timer;
     struct ht_timer *retention_timer;
     struct ht_timer *ping_timer;
+
+    struct gw_twins *twins; /* twin engine glue (twins.c) */
 };
 
 /* ---- registry (event.c) ---- */
@@ -237,6 +250,12 @@ void gw__twin_hook_status(struct ht_gw *g, const char *dev, bool online);
 void gw__twin_hook_td(struct ht_gw *g, const char *dev,
                       const struct ht_sem_thing *thing);
 void gw__twin_hook_removed(struct ht_gw *g, const char *dev);
+/* The twin engine glue (twins.c, details in twins.h): created after the
+ * event module has loaded the registry, freed before it is cleared. */
+int gw__twins_init(struct ht_gw *g, char *err, size_t errlen);
+void gw__twins_clear(struct ht_gw *g);
+/* Loop thread: run a GW_JOB_TWIN_* job (completes it). */
+void gw__twins_job(struct ht_gw *g, struct gw_job *j);
 
 /* ---- SSE event log (events.c) ---- */
 int gw__events_init(struct ht_gw *g);

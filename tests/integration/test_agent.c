@@ -181,6 +181,15 @@ static void values_carry_ts_and_increasing_seq(struct ht_it *t)
     char *speed = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/motor_speed"), "\"v\":5", 15000);
     HT_CHECK(t, speed != NULL, "motor_speed never reached 5x rpm");
     free(speed);
+    /* Heater on: the sim temperature rises above where it started. */
+    ctl_ok(t, &a, "param temperature 30");
+    char *hot = ht_it_mqtt_request(c, TOPIC("demo-1", "cmd/heater"), "{\"v\":true}",
+                                   "test/r/heater", "h1", 5000);
+    HT_CHECK(t, hot && strstr(hot, "\"ok\":true"), "%s", hot);
+    free(hot);
+    char *t31 = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/temperature"), "\"v\":31", 15000);
+    HT_CHECK(t, t31 != NULL, "temperature did not rise past 31 with the heater on");
+    free(t31);
     ht_it_mqtt_free(c);
     HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
     free(a.ctl);
@@ -509,23 +518,30 @@ static void every_td_passes_the_w3c_validator(struct ht_it *t)
     ht_it_broker_start(t, &b, NULL);
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "obs", NULL, NULL);
     HT_CHECK(t, ht_it_mqtt_sub(c, "holotwin/v1/devices/+/td") == 1);
-    static const char *const boards[] = {NULL, "gears-1", "thermal-1", "panel-1"};
+    /* NULL: the built-in board; "": the built-in board with credentials
+     * (basic security scheme instead of nosec). */
+    static const char *const boards[] = {NULL, "", "gears-1", "thermal-1", "panel-1"};
     const char *files[8] = {0};
-    char *paths[4];
-    for (size_t i = 0; i < 4; i++) {
+    char *paths[5];
+    for (size_t i = 0; i < 5; i++) {
         struct agent a;
         char cfg[256], logname[32], topic[128];
         snprintf(logname, sizeof logname, "agent%zu", i);
-        const char *id = boards[i] ? boards[i] : "demo-1";
+        const char *id = !boards[i] ? "demo-1" : !*boards[i] ? "demo-2" : boards[i];
         snprintf(cfg, sizeof cfg, "%s/device-agent/examples/%s.json", ht_it_src(),
                  boards[i] ? boards[i] : "");
         /* With an HTTP port, so the TD carries its link too. */
         const char *withcfg[] = {"--config", cfg, "--http-port", "0", "--mdns", NULL};
         const char *sim[] = {"--sim", "--id", "demo-1", "--mdns", NULL};
-        agent_start(t, &a, b.port, logname, boards[i] ? withcfg : sim);
+        const char *cred[] = {"--sim", "--id", "demo-2", "--username", "u",
+                              "--password", "p", NULL};
+        agent_start(t, &a, b.port, logname,
+                    !boards[i] ? sim : !*boards[i] ? cred : withcfg);
         snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/td", id);
         char *td = ht_it_mqtt_wait(c, topic, "urn:holotwin", 10000);
         HT_CHECK(t, td != NULL, "no TD from %s: %s", id, ht_it_logfile(t, logname));
+        HT_CHECK(t, strstr(td, boards[i] && !*boards[i] ? "\"basic_sc\"" : "\"nosec_sc\""),
+                 "security scheme of %s: %s", id, td);
         char name[64];
         snprintf(name, sizeof name, "%s.td.json", id);
         paths[i] = ht_it_write(t, name, td);
@@ -549,7 +565,7 @@ static void every_td_passes_the_w3c_validator(struct ht_it *t)
     HT_CHECK(t, rc != 0, "validator accepted a TD without security: %s", out);
     free(out);
     free(broken);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 5; i++)
         free(paths[i]);
     ht_it_mqtt_free(c);
 }

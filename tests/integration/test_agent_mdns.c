@@ -6,7 +6,9 @@
  * (never skips) when the machine cannot provide that. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -113,6 +115,81 @@ static void without_a_broker_it_browses_mqtt_and_connects(struct ht_it *t)
     HT_CHECK(t, ht_it_stop(t, a, SIGTERM, 10000) == 0);
 }
 
+/* The pid of the avahi-daemon the harness started with conf (0 if none). */
+static pid_t find_daemon(const char *conf)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        if (!strncmp(buf, "/usr/sbin/avahi-daemon", 22) && strstr(buf, conf))
+            found = (pid_t)atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void service_comes_back_after_avahi_daemon_restart(struct ht_it *t)
+{
+    struct ht_it_mdns m;
+    ht_it_mdns_start(t, &m);
+    struct ht_it_broker b;
+    ht_it_broker_start(t, &b, NULL);
+    char broker[64];
+    snprintf(broker, sizeof broker, "127.0.0.1:%d", b.port);
+    const char *extra[] = {"--broker", broker, "--id", "phoenix-1", NULL};
+    pid_t a = spawn_agent(t, "agent", m.bus_a, extra);
+    char *out = ht_it_mdns_browse(t, &m, "_wot._tcp", "phoenix-1", 10000);
+    HT_CHECK(t, out != NULL, "not published before the restart");
+    free(out);
+
+    char conf[400];
+    snprintf(conf, sizeof conf, "%s/mdnsa/avahi.conf", ht_it_dir(t));
+    pid_t d = find_daemon(conf);
+    HT_CHECK(t, d > 0, "cannot find the avahi-daemon running %s", conf);
+    HT_CHECK(t, kill(d, SIGTERM) == 0);
+    HT_WAIT(t, !ht_it_alive(t, d), 10000, "avahi-daemon %d did not stop", (int)d);
+    /* Gone from the other daemon's view (goodbye packets, no resolver). */
+    for (int i = 0; i < 20; i++) {
+        out = ht_it_mdns_browse(t, &m, "_wot._tcp", "phoenix-1", 500);
+        if (!out)
+            break;
+        free(out);
+        out = NULL;
+    }
+    HT_CHECK(t, out == NULL, "service still resolvable with its daemon stopped");
+    HT_CHECK(t, ht_it_alive(t, a), "agent died with the daemon");
+
+    char script[800];
+    snprintf(script, sizeof script,
+             "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon && "
+             "exec /usr/sbin/avahi-daemon -f %s --no-drop-root --no-chroot --no-rlimits "
+             "--no-proc-title", conf);
+    const char *argv[] = {"/usr/bin/unshare", "-m", "--propagation", "private",
+                          "/bin/sh", "-c", script, NULL};
+    const char *env[] = {m.bus_a, NULL};
+    ht_it_spawn(t, "avahi-restarted", argv, env);
+    out = ht_it_mdns_browse(t, &m, "_wot._tcp", "phoenix-1", 15000);
+    HT_CHECK(t, out != NULL, "not registered again after the restart: %s",
+             ht_it_logfile(t, "agent"));
+    HT_CHECK(t, strstr(out, "td=/.well-known/wot"), "%s", out);
+    free(out);
+    HT_CHECK(t, ht_it_stop(t, a, SIGTERM, 10000) == 0);
+}
+
 HT_IT_MAIN(HT_IT_CASE(wot_service_is_published_with_txt_and_port),
            HT_IT_CASE(name_collision_is_resolved_by_renaming),
-           HT_IT_CASE(without_a_broker_it_browses_mqtt_and_connects))
+           HT_IT_CASE(without_a_broker_it_browses_mqtt_and_connects),
+           HT_IT_CASE(service_comes_back_after_avahi_daemon_restart))

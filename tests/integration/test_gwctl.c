@@ -4,7 +4,6 @@
  * 4 unreachable, 5 device error or timeout). */
 #include "harness.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,8 +49,8 @@ static void gw_spawn(struct ht_it *t, struct gw *g)
         g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     }
     free(bin);
-    HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port %d",
-             g->http);
+    bool up = ht_it_wait_port(g->http, 15000);
+    HT_CHECK(t, up, "gatewayd HTTP port %d", g->http);
 }
 
 /* Start gatewayd on free ports; own_broker: gatewayd runs mosquitto itself
@@ -642,42 +641,23 @@ static size_t watch_count(struct ht_it *t, const char *log)
     return n;
 }
 
-/* Flips demo-1's lamp every 100 ms until stopped: a steady event source
- * for watch (writes during a gateway restart just fail). */
-struct flipper {
-    int port;
-    char auth[300];
-    volatile int stop;
-    pthread_t th;
-};
-
-static void *flip_main(void *ud)
+/* A steady event source for watch: a shell loop flipping demo-1's lamp
+ * with gwctl (a process, not a thread: the harness forks children, and a
+ * fork while another thread holds the allocator's lock can deadlock). */
+static pid_t flip_start(struct ht_it *t, const struct gw *g)
 {
-    struct flipper *f = ud;
-    for (int i = 0; !f->stop; i++) {
-        struct ht_it_http r;
-        if (ht_it_http(f->port, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                       f->auth, i % 2 ? "true" : "false", &r) == 0)
-            ht_it_http_free(&r);
-        ht_it_sleep_ms(100);
-    }
-    return NULL;
-}
-
-static void flip_start(struct flipper *f, const struct gw *g)
-{
-    memset(f, 0, sizeof *f);
-    f->port = g->http;
-    snprintf(f->auth, sizeof f->auth,
-             "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
-             g->token);
-    pthread_create(&f->th, NULL, flip_main, f);
-}
-
-static void flip_stop(struct flipper *f)
-{
-    f->stop = 1;
-    pthread_join(f->th, NULL);
+    char *bin = ht_it_bin("gwctl");
+    char *script = NULL;
+    if (asprintf(&script,
+                 "while :; do for v in true false; do '%s' --gateway %s "
+                 "--token %s set demo-1 lamp $v >/dev/null 2>&1; "
+                 "sleep 0.1; done; done", bin, g->url, g->token) < 0)
+        abort();
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    pid_t p = ht_it_spawn(t, "flipper", argv, NULL);
+    free(script);
+    free(bin);
+    return p;
 }
 
 static void watch_streams_and_resumes_after_restart(struct ht_it *t)
@@ -689,8 +669,7 @@ static void watch_streams_and_resumes_after_restart(struct ht_it *t)
     struct run r = CTL(t, &g, "devices", "approve", "demo-1");
     EXPECT_RC(t, r, 0);
     run_free(&r);
-    struct flipper f;
-    flip_start(&f, &g);
+    pid_t fp = flip_start(t, &g);
 
     /* Human mode: one line per event with the local time first; --count
      * ends it with exit 0. */
@@ -729,7 +708,7 @@ static void watch_streams_and_resumes_after_restart(struct ht_it *t)
     HT_CHECK(t, before < 8, "watch ended before the restart");
     gw_spawn(t, &g);
     HT_WAIT(t, !ht_it_alive(t, wp), 30000, "watch --count 8 never finished");
-    flip_stop(&f);
+    ht_it_stop(t, fp, SIGKILL, 5000);
     json_t *lines = watch_lines(t, "watch");
     HT_CHECK(t, json_array_size(lines) == 8, "%zu lines",
              json_array_size(lines));
