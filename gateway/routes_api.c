@@ -3,6 +3,7 @@
  * HTTP thread: they read registry snapshots and the store, and send every
  * change of loop-owned state to the loop as a job. */
 #include "gw_internal.h"
+#include "twins.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -371,6 +372,26 @@ static const struct gw_route routes[] = {
     {"POST", "/api/v1/tokens", GW_ROLE_ADMIN, post_tokens},
     {"DELETE", "/api/v1/tokens/{token_id}", GW_ROLE_ADMIN, delete_token},
     {"GET", "/api/v1/audit", GW_ROLE_TECHNICIAN, get_audit},
+    /* twins (routes_twins.c, assets.c) */
+    {"GET", "/api/v1/twins", GW_ROLE_VIEWER, gw__route_twins},
+    {"GET", "/api/v1/twins/{id}", GW_ROLE_VIEWER, gw__route_twin_get},
+    {"PUT", "/api/v1/twins/{id}", GW_ROLE_TECHNICIAN, gw__route_twin_put},
+    {"DELETE", "/api/v1/twins/{id}", GW_ROLE_TECHNICIAN,
+     gw__route_twin_delete},
+    {"GET", "/api/v1/twins/{id}/state", GW_ROLE_VIEWER, gw__route_twin_state},
+    {"PUT", "/api/v1/twins/{id}/properties/{ref}", GW_ROLE_OPERATOR,
+     gw__route_twin_prop_put},
+    {"GET", "/api/v1/twins/{id}/history", GW_ROLE_VIEWER,
+     gw__route_twin_history},
+    {"GET", "/api/v1/twins/{id}/ui", GW_ROLE_VIEWER, gw__route_twin_ui},
+    {"GET", "/api/v1/twins/{id}/assets", GW_ROLE_VIEWER,
+     gw__route_twin_assets},
+    {"GET", "/api/v1/twins/{id}/assets/{asset}", GW_ROLE_VIEWER,
+     gw__route_twin_asset_get},
+    {"PUT", "/api/v1/twins/{id}/assets/{asset}", GW_ROLE_TECHNICIAN,
+     gw__route_twin_asset_put},
+    {"DELETE", "/api/v1/twins/{id}/assets/{asset}", GW_ROLE_TECHNICIAN,
+     gw__route_twin_asset_delete},
     {NULL, NULL, GW_ROLE_NONE, NULL},
 };
 

@@ -3,6 +3,7 @@
  * document. Device TDs are rebuilt from the ingested thing with forms that
  * point at this gateway (REST, SSE observe, and the broker's MQTT). */
 #include "gw_internal.h"
+#include "twins.h"
 
 #include "ht_err.h"
 #include "ht_mem.h"
@@ -203,12 +204,18 @@ enum MHD_Result gw__route_thing(struct gw_req *r)
     const char *id = r->thing;
     if (!strncmp(id, "urn:holotwin:device:", 20))
         id += 20;
-    else if (!strncmp(id, "urn:holotwin:twin:", 18))
-        return gw__reply_problem(r, 404, "Not Found", "no such twin");
+    else if (!strncmp(id, "urn:holotwin:twin:", 18)) {
+        if (!ht_id_valid(id + 18))
+            return gw__reply_problem(r, 400, "Bad Request",
+                                     "expected a twin id in the URN");
+        return gw__route_twin_thing(r, id + 18); /* twins.c */
+    }
     if (!ht_id_valid(id))
         return gw__reply_problem(r, 400, "Bad Request",
                                  "expected a device id or its URN");
     json_t *td = device_td(r->g, id);
+    if (!td)
+        td = gw__twin_td(r->g, id); /* a bare twin id (devices win) */
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
     char *s = json_dumps(td, JSON_COMPACT);
@@ -239,15 +246,21 @@ enum MHD_Result gw__route_things(struct gw_req *r)
                                      "limit must be 1..1000");
     }
     json_t *ids = gw__device_ids_with_td(r->g);
-    size_t total = json_array_size(ids);
+    json_t *tids = gw__twin_ids(r->g); /* twins follow the devices */
+    size_t ndev = json_array_size(ids);
+    size_t total = ndev + json_array_size(tids);
     json_t *out = json_array();
     for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit);
          i++) {
-        json_t *td = device_td(r->g, json_string_value(json_array_get(ids, i)));
+        json_t *td = i < ndev
+            ? device_td(r->g, json_string_value(json_array_get(ids, i)))
+            : gw__twin_td(r->g,
+                          json_string_value(json_array_get(tids, i - ndev)));
         if (td)
             json_array_append_new(out, td);
     }
     json_decref(ids);
+    json_decref(tids);
     char *s = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     struct MHD_Response *resp = MHD_create_response_from_buffer(

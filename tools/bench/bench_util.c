@@ -108,6 +108,8 @@ uint64_t bench_parse_t0(const char *buf, size_t len)
     if (t)
         return t;
     t = bench_json_uint(buf, len, "\"v\":");
+    if (!t) /* a twin state event: {"device.p0":{"value":US,...}} */
+        t = bench_json_uint(buf, len, "\"value\":");
     return t * 1000;
 }
 

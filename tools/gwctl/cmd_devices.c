@@ -269,6 +269,10 @@ static int devices_add(struct gwctl *g, int argc, char **argv)
         rc = GW_EXIT_DEVICE;
         goto out;
     }
+    if (!json_object_get(json_object_get(r.json, "mqtt"), "password"))
+        fprintf(stderr, "gwctl: %s: note: the gateway provisioned no broker "
+                        "credentials (its broker allows anonymous clients)\n",
+                id);
     text = json_dumps(conf, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (file) {
         size_t len = strlen(text);

@@ -1,0 +1,121 @@
+/* twins.h - the gateway's twin glue (internal to gateway/): the twin engine
+ * on the loop thread, the snapshots the HTTP thread reads, the twin REST
+ * handlers and the twin assets.
+ *
+ * Threads: the engine, the timer of its duration rules and every change of
+ * the twin table run on the loop thread (fed by the twin hooks of the event
+ * module and by GW_JOB_TWIN_* jobs). The HTTP thread reads the table
+ * through the gw__twin_* snapshot functions below, which take tw->mu and
+ * copy what they return; descriptors and TDs are generated on the HTTP
+ * thread from those copies (the generators are pure libraries).
+ */
+#ifndef HT_GW_TWINS_H
+#define HT_GW_TWINS_H
+
+#include "gw_internal.h"
+
+#include "twins/twin.h"
+#include "ui-descriptors/uidesc.h"
+
+#include <pthread.h>
+
+/* One twin as the gateway knows it. Fields marked (mu) are read by the HTTP
+ * thread under gw_twins.mu; the rest belongs to the loop. */
+struct tw_entry {
+    char id[65];
+    bool is_auto;        /* (mu) automatic twin of device dev */
+    char dev[65];        /* (mu) */
+    int version;         /* (mu) stored version (auto: the device's TD) */
+    int64_t updated;     /* (mu) ms since epoch */
+    char *title;         /* (mu) */
+    char *doc;           /* (mu) document text, "version" set */
+    char *state;         /* (mu) state JSON text, NULL until computed */
+    bool stable;         /* (mu) */
+    size_t nalarms;      /* (mu) */
+    char *desc[2];       /* operator-role descriptors last published */
+    size_t desc_len[2];
+    char etag[2][HT_UI_ETAG_LEN];
+};
+
+struct gw_twins {
+    pthread_mutex_t mu;  /* the table, for the HTTP thread */
+    struct tw_entry **v; /* sorted by id */
+    size_t n, cap;
+    struct ht_twin_engine *eng;
+    struct ht_timer *timer;    /* next duration-rule deadline */
+    struct ht_prepare *prep;   /* republish retained topics on connect */
+    unsigned connects;
+    json_t *queue;             /* engine events not yet turned into ours */
+    /* Assets (assets.c): DATA_DIR/assets/<sha256> blobs and one index per
+     * twin in DATA_DIR/assets/twins/<twin>.json, under asset_mu. */
+    pthread_mutex_t asset_mu;
+    char *asset_dir;
+};
+
+/* ---- loop thread: the twin hooks forward here (approved devices) ---- */
+void gw__twins_on_value(struct ht_gw *g, const char *dev, const char *prop,
+                        const json_t *v);
+void gw__twins_on_status(struct ht_gw *g, const char *dev, bool online);
+/* thing borrowed; NULL-safe for a device without TD. */
+void gw__twins_on_td(struct ht_gw *g, const char *dev,
+                     const struct ht_sem_thing *thing);
+void gw__twins_on_removed(struct ht_gw *g, const char *dev);
+
+/* ---- snapshots (any thread) ---- */
+
+/* [{"id","title","version","updated","auto","device"?,"stable","alarms"}]
+ * ordered by id (new reference). */
+json_t *gw__twins_list(struct ht_gw *g);
+/* True if twin id exists; *is_auto (may be NULL) tells an automatic one. */
+bool gw__twin_exists(struct ht_gw *g, const char *id, bool *is_auto);
+/* The twin's document (new reference) or NULL for an unknown twin. */
+json_t *gw__twin_doc(struct ht_gw *g, const char *id);
+/* The twin's state (new reference) or NULL for an unknown twin. */
+json_t *gw__twin_state(struct ht_gw *g, const char *id);
+/* The parsed model (new, free with ht_twin_model_free) or NULL. */
+struct ht_twin_model *gw__twin_model(struct ht_gw *g, const char *id);
+/* Ids of all twins (new array of strings). */
+json_t *gw__twin_ids(struct ht_gw *g);
+/* Copies of the things of the devices the model binds (new array of *n
+ * things; free with gw__things_free). Blocked devices are left out. */
+struct ht_sem_thing **gw__twin_things(struct ht_gw *g,
+                                      const struct ht_twin_model *m,
+                                      size_t *n);
+void gw__things_free(struct ht_sem_thing **t, size_t n);
+/* The twin's WoT TD with forms pointing at this gateway (new) or NULL. */
+json_t *gw__twin_td(struct ht_gw *g, const char *id);
+/* Render a UI descriptor for a role: *out new bytes (free()), etag
+ * filled. HT_ENOENT for an unknown twin, HT_EINVAL with err. */
+int gw__twin_ui(struct ht_gw *g, const char *id, enum ht_ui_target target,
+                enum ht_ui_role role, char **out, size_t *len,
+                char etag[HT_UI_ETAG_LEN], char *err, size_t errlen);
+
+/* ---- assets (assets.c) ---- */
+
+/* Create DATA_DIR/assets (loop thread, at init). */
+int gw__assets_init(struct ht_gw *g, char *err, size_t errlen);
+/* Forget every asset of a twin; blobs nobody references are deleted. */
+void gw__assets_remove_twin(struct ht_gw *g, const char *twin);
+/* Does an If-None-Match header (borrowed, may be NULL) name etag? */
+bool gw__etag_match(const char *header, const char *etag);
+/* Answer 304 Not Modified with the ETag. */
+enum MHD_Result gw__reply_not_modified(struct gw_req *r, const char *etag);
+/* Route handlers (HTTP thread). */
+enum MHD_Result gw__route_twin_assets(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_delete(struct gw_req *r);
+
+/* ---- REST handlers (routes_twins.c, HTTP thread) ---- */
+enum MHD_Result gw__route_twins(struct gw_req *r);
+enum MHD_Result gw__route_twin_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_delete(struct gw_req *r);
+enum MHD_Result gw__route_twin_state(struct gw_req *r);
+enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_history(struct gw_req *r);
+enum MHD_Result gw__route_twin_ui(struct gw_req *r);
+/* /things/{thing} for a twin (id without the URN prefix). */
+enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
+
+#endif
