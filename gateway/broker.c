@@ -179,7 +179,13 @@ static int spawn(struct gw_broker *b, char *err, size_t errlen)
         return -errno;
     }
     if (pid == 0) {
-        /* Only async-signal-safe calls between fork and exec. */
+        /* Only async-signal-safe calls between fork and exec. gatewayd
+         * blocks SIGTERM/SIGINT/SIGHUP (read via signalfd) and ignores
+         * SIGPIPE: both would be inherited by mosquitto. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);

@@ -982,9 +982,25 @@ static void on_ping(struct ht_timer *t, void *ud)
 
 /* ---- load and lifecycle ---- */
 
-static void load_device(void *ud, const struct ht_store_device *r)
+/* Store callbacks run under the store's lock, so rows are collected first
+ * and TDs read afterwards. */
+struct rows {
+    struct ht_store_device *v;
+    size_t n, cap;
+};
+
+static void collect_device(void *ud, const struct ht_store_device *r)
 {
-    struct ht_gw *g = ud;
+    struct rows *rs = ud;
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 16;
+        rs->v = ht_realloc(rs->v, rs->cap * sizeof *rs->v);
+    }
+    rs->v[rs->n++] = *r;
+}
+
+static void load_device(struct ht_gw *g, const struct ht_store_device *r)
+{
     enum gw_state st = GW_PENDING;
     gw__state_parse(r->state, &st);
     struct gw_dev *d = dev_add(g, r->id, st);
@@ -1021,7 +1037,11 @@ static void load_value(void *ud, const char *id, const char *name,
 
 int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
 {
-    int rc = ht_store_device_each(g->store, load_device, g);
+    struct rows rs = {0};
+    int rc = ht_store_device_each(g->store, collect_device, &rs);
+    for (size_t i = 0; rc == HT_OK && i < rs.n; i++)
+        load_device(g, &rs.v[i]);
+    free(rs.v);
     if (rc == HT_OK)
         rc = ht_store_latest_each(g->store, load_value, g);
     if (rc) {

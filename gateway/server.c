@@ -396,6 +396,7 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         flags |= MHD_USE_TLS;
     }
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &s->sa},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->http_max_conn, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0, NULL},
@@ -403,7 +404,6 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->http_max_header,
          NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, g},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_END, 0, NULL},

@@ -184,11 +184,15 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
     json_array_append_new(tw->queue, o);
 }
 
-/* Recompute a twin's state snapshot and publish it (retained). */
-static void state_refresh(struct ht_gw *g, const char *id)
+/* Store a twin's state snapshot (st borrowed, or NULL: ask the engine)
+ * and publish it (retained). */
+static void state_refresh(struct ht_gw *g, const char *id, json_t *st)
 {
     struct gw_twins *tw = g->twins;
-    json_t *st = ht_twin_engine_state(tw->eng, id);
+    if (st)
+        json_incref(st);
+    else
+        st = ht_twin_engine_state(tw->eng, id);
     if (!st)
         return;
     char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
@@ -273,7 +277,7 @@ static void drain(struct ht_gw *g)
     json_t *st;
     json_object_foreach(states, twin, st)
         if (json_is_object(st))
-            state_refresh(g, twin);
+            state_refresh(g, twin, st);
     json_decref(states);
     json_decref(q);
     timer_rearm(g);
@@ -1044,7 +1048,7 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     }
     drain(g);
     for (size_t i = 0; i < tw->n; i++) {
-        state_refresh(g, tw->v[i]->id);
+        state_refresh(g, tw->v[i]->id, NULL);
         desc_update(g, tw->v[i]->id);
     }
     ht_log(LOG_INFO, MOD, "%zu twins loaded", tw->n);

@@ -1,0 +1,360 @@
+/* test_store.c - the gateway's semantic module on a real SQLite file in a
+ * temporary directory: schema and migrations, devices, TD versions and
+ * capabilities, batched values with history queries, downsampling and
+ * retention, twins with versions, hashed tokens, the audit log and the
+ * event log, and that what was written survives a reopen. */
+#include "gateway/store.h"
+
+#include "ht_err.h"
+#include "ht_sha256.h"
+
+#include <check.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[256];
+static struct ht_store *s;
+
+static void rm_rf(const char *d)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", d);
+}
+
+static void open_store(const struct ht_store_opts *o)
+{
+    char err[256] = "";
+    ck_assert_msg(ht_store_open(dir, o, &s, err, sizeof err) == HT_OK, "%s",
+                  err);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ht-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    open_store(NULL);
+}
+
+static void teardown(void)
+{
+    ht_store_close(s);
+    s = NULL;
+    rm_rf(dir);
+}
+
+static void reopen(const struct ht_store_opts *o)
+{
+    ht_store_close(s);
+    open_store(o);
+}
+
+START_TEST(schema_is_versioned_and_wal)
+{
+    ck_assert_int_eq(ht_store_schema_version(s), HT_STORE_SCHEMA_VERSION);
+    char path[300];
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st,
+                                        NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    /* A database from a newer gatewayd is refused, not damaged. */
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ht_store_close(s);
+    s = NULL;
+    char err[256] = "";
+    ck_assert_int_eq(ht_store_open(dir, NULL, &s, err, sizeof err), HT_EDB);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(err, "newer"));
+}
+END_TEST
+
+START_TEST(devices_roundtrip_and_delete)
+{
+    struct ht_store_device d = {.id = "press-1", .title = "Press",
+                                .state = "pending", .online = true,
+                                .last_seen = 42, .created = 7};
+    ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
+    strcpy(d.state, "approved");
+    ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
+    reopen(NULL);
+    struct ht_store_device out;
+    ck_assert_int_eq(ht_store_device_get(s, "press-1", &out), HT_OK);
+    ck_assert_str_eq(out.state, "approved");
+    ck_assert_str_eq(out.title, "Press");
+    ck_assert_int_eq(out.last_seen, 42);
+    ck_assert_int_eq(ht_store_device_get(s, "nope", &out), HT_ENOENT);
+    json_t *v = json_integer(5);
+    ck_assert_int_eq(ht_store_value_add(s, "press-1", "speed", v, 100, 1),
+                     HT_OK);
+    json_decref(v);
+    ck_assert_int_eq(ht_store_device_delete(s, "press-1"), HT_OK);
+    ck_assert_int_eq(ht_store_device_get(s, "press-1", &out), HT_ENOENT);
+    ck_assert_int_eq(ht_store_device_delete(s, "press-1"), HT_ENOENT);
+    json_t *h;
+    ck_assert_int_eq(ht_store_history(s, "press-1", "speed", 0, 0, 10, 0, &h),
+                     HT_OK);
+    ck_assert_int_eq(json_array_size(json_object_get(h, "items")), 0);
+    json_decref(h);
+}
+END_TEST
+
+START_TEST(td_versions_only_on_change)
+{
+    json_t *td1 = json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a",
+                            "title", "A");
+    json_t *td2 = json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a",
+                            "title", "A2");
+    struct ht_sem_prop p = {.name = "lamp", .dtype = HT_SEM_BOOLEAN,
+                            .sem_type = "ht:Lamp"};
+    struct ht_sem_thing th = {.id = "a", .props = &p, .nprops = 1};
+    int v = 0;
+    ck_assert_int_eq(ht_store_td_add(s, "a", td1, &th, 1, &v), HT_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(ht_store_td_add(s, "a", td1, &th, 2, &v), HT_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(ht_store_td_add(s, "a", td2, &th, 3, &v), HT_OK);
+    ck_assert_int_eq(v, 2);
+    json_t *latest;
+    ck_assert_int_eq(ht_store_td_latest(s, "a", &latest, &v), HT_OK);
+    ck_assert_int_eq(v, 2);
+    ck_assert(json_equal(latest, td2));
+    json_decref(latest);
+    json_t *vers = ht_store_td_versions(s, "a");
+    ck_assert_int_eq(json_array_size(vers), 2);
+    json_decref(vers);
+    json_t *caps = ht_store_caps(s, "a");
+    ck_assert_int_eq(json_array_size(caps), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(caps, 0),
+                                                       "type")), "boolean");
+    json_decref(caps);
+    ck_assert_int_eq(ht_store_td_latest(s, "b", &latest, &v), HT_ENOENT);
+    json_decref(td1);
+    json_decref(td2);
+}
+END_TEST
+
+static int nlatest;
+static void count_latest(void *ud, const char *id, const char *name,
+                         const json_t *v, int64_t ts, int64_t seq)
+{
+    (void)ud;
+    (void)seq;
+    ck_assert_str_eq(id, "d");
+    ck_assert_str_eq(name, "t");
+    ck_assert_int_eq(ts, 99000);
+    ck_assert_int_eq((int)json_number_value(v), 99);
+    nlatest++;
+}
+
+START_TEST(values_batched_history_and_downsampling)
+{
+    for (int i = 0; i < 100; i++) {
+        json_t *v = json_real(i);
+        ck_assert_int_eq(ht_store_value_add(s, "d", "t", v, i * 1000, i),
+                         HT_OK);
+        json_decref(v);
+    }
+    ck_assert_uint_eq(ht_store_pending(s), 100);
+    size_t n = 0;
+    ck_assert_int_eq(ht_store_flush(s, &n), HT_OK);
+    ck_assert_uint_eq(n, 100);
+    ck_assert_uint_eq(ht_store_pending(s), 0);
+    nlatest = 0;
+    ck_assert_int_eq(ht_store_latest_each(s, count_latest, NULL), HT_OK);
+    ck_assert_int_eq(nlatest, 1);
+
+    json_t *h;
+    ck_assert_int_eq(ht_store_history(s, "d", "t", 10000, 19000, 1000, 0, &h),
+                     HT_OK);
+    json_t *items = json_object_get(h, "items");
+    ck_assert_int_eq(json_array_size(items), 10);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0),
+                                                        "ts")), 10000);
+    json_decref(h);
+    /* limit keeps the newest. */
+    ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 3, 0, &h), HT_OK);
+    items = json_object_get(h, "items");
+    ck_assert_int_eq(json_array_size(items), 3);
+    ck_assert_double_eq(json_number_value(json_object_get(json_array_get(items,
+                                                                         2),
+                                                          "v")), 99);
+    json_decref(h);
+    /* 25 s buckets: mean/min/max/n. */
+    ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 100, 25000, &h),
+                     HT_OK);
+    items = json_object_get(h, "items");
+    ck_assert_int_eq(json_array_size(items), 4);
+    json_t *b = json_array_get(items, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "ts")), 25000);
+    ck_assert_double_eq(json_number_value(json_object_get(b, "v")), 37.0);
+    ck_assert_double_eq(json_number_value(json_object_get(b, "min")), 25.0);
+    ck_assert_double_eq(json_number_value(json_object_get(b, "max")), 49.0);
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "n")), 25);
+    json_decref(h);
+    /* Non-numeric values downsample to the bucket's last value. */
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_string(i % 2 ? "on" : "off");
+        ht_store_value_add(s, "d", "mode", v, i * 1000, i);
+        json_decref(v);
+    }
+    ck_assert_int_eq(ht_store_history(s, "d", "mode", 0, 0, 10, 10000, &h),
+                     HT_OK);
+    items = json_object_get(h, "items");
+    ck_assert_int_eq(json_array_size(items), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0),
+                                                       "v")), "on");
+    json_decref(h);
+}
+END_TEST
+
+START_TEST(retention_by_rows_and_age)
+{
+    struct ht_store_opts o = {.history_max_rows = 10,
+                              .history_max_age_ms = 50000};
+    reopen(&o);
+    for (int i = 0; i < 100; i++) {
+        json_t *v = json_integer(i);
+        ht_store_value_add(s, "d", "t", v, i * 1000, i);
+        json_decref(v);
+    }
+    ht_store_flush(s, NULL);
+    int64_t del = 0;
+    ck_assert_int_eq(ht_store_retention(s, 100000, &del), HT_OK);
+    ck_assert_int_eq(del, 90);
+    json_t *h;
+    ht_store_history(s, "d", "t", 0, 0, 1000, 0, &h);
+    ck_assert_int_eq(json_array_size(json_object_get(h, "items")), 10);
+    json_decref(h);
+    /* Age: now = 145 s, max age 50 s -> rows before 95 s go. */
+    ck_assert_int_eq(ht_store_retention(s, 145000, &del), HT_OK);
+    ck_assert_int_eq(del, 5);
+}
+END_TEST
+
+START_TEST(twins_are_versioned)
+{
+    json_t *m1 = json_pack("{s:s}", "name", "press");
+    json_t *m2 = json_pack("{s:s, s:i}", "name", "press", "rev", 2);
+    int v;
+    ck_assert_int_eq(ht_store_twin_put(s, "line-1", m1, 10, &v), HT_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(ht_store_twin_put(s, "line-1", m2, 20, &v), HT_OK);
+    ck_assert_int_eq(v, 2);
+    reopen(NULL);
+    json_t *got;
+    ck_assert_int_eq(ht_store_twin_get(s, "line-1", &got, &v), HT_OK);
+    ck_assert_int_eq(v, 2);
+    ck_assert(json_equal(got, m2));
+    json_decref(got);
+    ck_assert_int_eq(ht_store_twin_get_version(s, "line-1", 1, &got), HT_OK);
+    ck_assert(json_equal(got, m1));
+    json_decref(got);
+    json_t *l = ht_store_twin_list(s);
+    ck_assert_int_eq(json_array_size(l), 1);
+    json_decref(l);
+    l = ht_store_twin_versions(s, "line-1");
+    ck_assert_int_eq(json_array_size(l), 2);
+    json_decref(l);
+    ck_assert_int_eq(ht_store_twin_delete(s, "line-1"), HT_OK);
+    ck_assert_int_eq(ht_store_twin_get(s, "line-1", &got, &v), HT_ENOENT);
+    ck_assert_int_eq(ht_store_twin_delete(s, "line-1"), HT_ENOENT);
+    json_decref(m1);
+    json_decref(m2);
+}
+END_TEST
+
+START_TEST(tokens_store_only_hashes)
+{
+    char hash[65];
+    ht_sha256_hex("ht_secret", 9, hash);
+    struct ht_store_token t = {.id = "0123456789abcdef", .name = "op",
+                               .role = "operator", .created = 5};
+    ck_assert_int_eq(ht_store_token_add(s, &t, hash), HT_OK);
+    ck_assert_int_eq(ht_store_token_add(s, &t, hash), HT_EEXIST);
+    ck_assert_int_eq(ht_store_token_count(s), 1);
+    reopen(NULL);
+    struct ht_store_token out;
+    ck_assert_int_eq(ht_store_token_find(s, hash, &out), HT_OK);
+    ck_assert_str_eq(out.role, "operator");
+    ck_assert_int_eq(ht_store_token_find(s, "00", &out), HT_ENOENT);
+    json_t *l = ht_store_token_list(s);
+    char *dump = json_dumps(l, 0);
+    ck_assert_ptr_null(strstr(dump, hash));
+    free(dump);
+    json_decref(l);
+    /* The secret itself is nowhere in the file. */
+    char path[300], *cmd;
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    ck_assert_int_ne(asprintf(&cmd, "grep -q ht_secret '%s'*", path), -1);
+    ck_assert_int_ne(system(cmd), 0);
+    free(cmd);
+    ck_assert_int_eq(ht_store_token_delete(s, "0123456789abcdef"), HT_OK);
+    ck_assert_int_eq(ht_store_token_delete(s, "0123456789abcdef"), HT_ENOENT);
+}
+END_TEST
+
+START_TEST(audit_and_events_persist)
+{
+    struct ht_store_audit a = {.ts = 1, .actor = "op:1", .action = "write",
+                               .device = "d", .target = "lamp",
+                               .value = "true", .result = "ok", .status = 200,
+                               .latency_ms = 3};
+    ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
+    a.device = "e";
+    a.result = "timeout";
+    a.status = 504;
+    ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
+    for (int i = 1; i <= 5; i++)
+        ck_assert_int_eq(ht_store_event_add(s, i, i, "state", "{\"v\":1}"),
+                         HT_OK);
+    reopen(NULL);
+    json_t *l = ht_store_audit_list(s, "d", 10);
+    ck_assert_int_eq(json_array_size(l), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0),
+                                                       "result")), "ok");
+    json_decref(l);
+    l = ht_store_audit_list(s, NULL, 10);
+    ck_assert_int_eq(json_array_size(l), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(l, 0),
+                                                        "status")), 504);
+    json_decref(l);
+    ck_assert_int_eq(ht_store_event_max(s), 5);
+    l = ht_store_events_since(s, 2, 10);
+    ck_assert_int_eq(json_array_size(l), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(l, 0),
+                                                        "id")), 3);
+    json_decref(l);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, schema_is_versioned_and_wal);
+    tcase_add_test(tc, devices_roundtrip_and_delete);
+    tcase_add_test(tc, td_versions_only_on_change);
+    tcase_add_test(tc, values_batched_history_and_downsampling);
+    tcase_add_test(tc, retention_by_rows_and_age);
+    tcase_add_test(tc, twins_are_versioned);
+    tcase_add_test(tc, tokens_store_only_hashes);
+    tcase_add_test(tc, audit_and_events_persist);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
