@@ -257,6 +257,14 @@ static enum MHD_Result dispatch(struct gw_req *r)
     if (hit->role > GW_ROLE_NONE) {
         const char *authz = MHD_lookup_connection_value(
             r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        /* Browsers' EventSource cannot send headers: for GET requests
+         * only, an access_token query parameter stands in (RFC 6750 2.3). */
+        char qauth[300];
+        const char *qt = gw__query(r, "access_token");
+        if (!authz && qt && !strcmp(r->method, "GET") && strlen(qt) < 256) {
+            snprintf(qauth, sizeof qauth, "Bearer %s", qt);
+            authz = qauth;
+        }
         r->role = gw__auth_check(g, authz, r->actor, sizeof r->actor);
         if (r->role == GW_ROLE_NONE)
             return gw__reply_problem(r, 401, "Unauthorized",
