@@ -745,10 +745,23 @@ static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
     if (json_is_true(json_object_get(a, "ok"))) {
         json_t *v = json_object_get(a, "v");
         json_t *tsj = json_object_get(a, "ts");
+        json_int_t ts = json_is_integer(tsj) ? json_integer_value(tsj)
+                                             : ht_time_ms();
         json_t *body = json_pack("{s:O, s:I}", "v", v ? v : j->value, "ts",
-                                 (json_int_t)(json_is_integer(tsj)
-                                                  ? json_integer_value(tsj)
-                                                  : ht_time_ms()));
+                                 ts);
+        /* The device confirmed the value: a read right after the write
+         * must see it, even before the device's own value message. */
+        struct gw_dev *d = gw__dev_find(g, j->dev);
+        if (d) {
+            pthread_mutex_lock(&g->reg_mu);
+            json_t *old = json_object_get(d->values, j->prop);
+            json_int_t seq = json_integer_value(json_object_get(old, "seq"));
+            json_object_set_new(d->values, j->prop,
+                                json_pack("{s:O, s:I, s:I}", "v",
+                                          v ? v : j->value, "ts", ts, "seq",
+                                          seq));
+            pthread_mutex_unlock(&g->reg_mu);
+        }
         job_complete(g, j, 200, body, "ok");
     } else {
         json_t *e = json_object_get(a, "error");

@@ -93,7 +93,8 @@ export class Gateway {
             fail("web/dist is not built (run make web)");
         }
         this.proc = start("gatewayd", path.join(BIN, "gatewayd"),
-            ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt), "--web-root", web], this.dir);
+            ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt), "--web-root", web,
+                "--no-mdns"], this.dir);
         await until("gatewayd /healthz", async () => (await fetch(this.base + "/healthz")).ok, 30000, [this.proc]);
         const tokFile = path.join(this.data, "admin.token");
         await until("DATA_DIR/admin.token", () => existsSync(tokFile) && statSync(tokFile).size > 0, 10000, [this.proc]);
@@ -120,7 +121,9 @@ export class Gateway {
         for (const id of ["gears-1", "thermal-1", "panel-1"]) {
             const conf = path.join(SRC, "device-agent/examples", `${id}.json`);
             if (!existsSync(conf)) fail(`missing ${conf}`);
-            this.agents.push(start(id, path.join(BIN, "device-agent"), ["--config", conf, "--broker", `127.0.0.1:${this.mqtt}`], this.dir));
+            /* no mDNS: parallel test worlds must not see each other's boards */
+            this.agents.push(start(id, path.join(BIN, "device-agent"), ["--config", conf, "--broker", `127.0.0.1:${this.mqtt}`,
+                "--no-mdns", "--control", this.controlPath(id)], this.dir));
         }
         const watch = [this.proc, ...this.agents];
         for (const id of ["gears-1", "thermal-1", "panel-1"]) {
@@ -138,6 +141,32 @@ export class Gateway {
     }
 
     watch() { return [this.proc, ...(this.agents || [])]; }
+
+    controlPath(id) { return path.join(this.dir, `${id}.sock`); }
+
+    /** One command on a sim board's control socket (docs/device-agent.md);
+     *  resolves with the reply line, fails on `error ...`. */
+    sim(id, cmd) {
+        return new Promise((res, rej) => {
+            const c = net.createConnection(this.controlPath(id));
+            let buf = "";
+            const t = setTimeout(() => { c.destroy(); rej(new Fail(`sim ${id}: no reply to '${cmd}'`)); }, 10000);
+            c.on("connect", () => c.write(cmd + "\n"));
+            c.on("data", (d) => {
+                buf += d;
+                const nl = buf.indexOf("\n");
+                if (nl < 0) return;
+                clearTimeout(t);
+                c.end();
+                const line = buf.slice(0, nl);
+                if (line.startsWith("ok")) res(line); else rej(new Fail(`sim ${id} '${cmd}': ${line}`));
+            });
+            c.on("error", (e) => { clearTimeout(t); rej(new Fail(`sim ${id}: ${e.message}`)); });
+        });
+    }
+
+    /** The twin state document (admin token). */
+    state(id = "press-line") { return this.api("GET", `/api/v1/twins/${id}/state`); }
 }
 
 /** Debian's chromium through playwright-core (never a downloaded browser). */

@@ -7,6 +7,8 @@
 
 #include "semantics/semantics.h"
 
+#include <curl/curl.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,7 +445,7 @@ static void sse_delivery_and_resume(struct ht_it *t)
     HT_WAIT(t, device_state_is(&g, "fake-1", "pending"), 10000);
     approve(t, &g, "fake-1");
 
-    struct ht_it_sse *s = ht_it_sse_open(g.http, "/api/v1/events", g.auth);
+    struct ht_it_sse *s = ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", g.auth);
     HT_CHECK(t, s && ht_it_sse_status(s) == 200);
     struct ht_it_sse *o = ht_it_sse_open(
         g.http, "/api/v1/devices/fake-1/properties/temp/observe", g.auth);
@@ -480,7 +482,7 @@ static void sse_delivery_and_resume(struct ht_it *t)
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 6, 10000);
     char hdr[600];
     snprintf(hdr, sizeof hdr, "%sLast-Event-ID: %lld\r\n", g.auth, last);
-    s = ht_it_sse_open(g.http, "/api/v1/events", hdr);
+    s = ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", hdr);
     HT_CHECK(t, s && ht_it_sse_status(s) == 200);
     for (int want = 2; want <= 6;) {
         HT_CHECK(t, ht_it_sse_next(s, 5000, &ev, &data, &id) == 1,
@@ -803,10 +805,184 @@ static void things_pass_w3c_validator(struct ht_it *t)
     gw_free(&g);
 }
 
+/* mDNS: an agent that cannot reach any broker still appears as discovered
+ * (browse _wot._tcp); the gateway is found as a WoT directory and, with
+ * its embedded broker, as _mqtt._tcp, resolved through the other daemon. */
+static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
+{
+    struct ht_it_mdns m;
+    ht_it_mdns_start(t, &m);
+    const char *env[] = {m.bus_a, NULL};
+    struct gw g = {0};
+    g.data = ht_it_path(t, "gw");
+    g.http = ht_it_free_port();
+    int mq = ht_it_free_port();
+    char http[16], mqs[16];
+    snprintf(http, sizeof http, "%d", g.http);
+    snprintf(mqs, sizeof mqs, "%d", mq);
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin, "--data-dir", g.data, "--http-port", http,
+                          "--mqtt-port", mqs, "--gateway-id", "cell-a",
+                          "--log-level", "debug", NULL};
+    g.pid = ht_it_spawn(t, "gatewayd", argv, env);
+    free(bin);
+    HT_CHECK(t, ht_it_wait_port(g.http, 15000));
+    char p[512];
+    snprintf(p, sizeof p, "%s/admin.token", g.data);
+    g.tok = read_file_line(p);
+    HT_CHECK(t, g.tok != NULL);
+    snprintf(g.auth, sizeof g.auth, "Authorization: Bearer %s\r\n", g.tok);
+
+    /* An agent pointed at a dead broker port: only mDNS can reveal it. */
+    char dead[32];
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", ht_it_free_port());
+    char *ag = ht_it_bin("device-agent");
+    const char *aargv[] = {ag, "--sim", "--mdns", "--broker", dead, "--id",
+                           "mdns-1", "--http-port", "0", NULL};
+    ht_it_spawn(t, "agent", aargv, env);
+    free(ag);
+    HT_WAIT(t, device_state_is(&g, "mdns-1", "discovered"), 20000,
+            "agent not discovered over mDNS");
+
+    char *out = ht_it_mdns_browse(t, &m, "_mqtt._tcp", "holotwin-cell-a",
+                                  15000);
+    HT_CHECK(t, out && strstr(out, mqs), "_mqtt._tcp not published: %s",
+             out ? out : "(nothing)");
+    free(out);
+    out = ht_it_mdns_browse(t, &m, "_wot._tcp", "type=Directory", 15000);
+    HT_CHECK(t, out && strstr(out, "holotwin-cell-a") &&
+                 strstr(out, "td=/.well-known/wot"),
+             "directory not published: %s", out ? out : "(nothing)");
+    free(out);
+    int st = ht_it_stop(t, g.pid, SIGTERM, 15000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    gw_free(&g);
+}
+
+/* Eclipse Thingweb node-wot, a third-party WoT consumer, reads and writes a
+ * property through the gateway using only the directory TD. */
+static void node_wot_reads_and_writes_through_the_gateway(struct ht_it *t)
+{
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    struct gw g = {0};
+    gw_start(t, &g, b.port, 0, "gw");
+    pid_t a = agent_start(t, g.broker, "demo-1");
+    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
+    approve(t, &g, "demo-1");
+    HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
+    /* The lamp has a value to read first. */
+    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/lamp",
+                      "false", NULL) == 200);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", g.http);
+    const char *args[] = {base, g.tok, "demo-1", "lamp", "true", NULL};
+    char *out = NULL;
+    int rc = ht_it_node(t, "gw-wot-client.mjs", args, 60000, &out);
+    HT_CHECK(t, rc == 0 && strstr(out, "read false") &&
+                 strstr(out, "read-back true"), "node-wot: %s", out);
+    free(out);
+    const char *args2[] = {base, g.tok, "demo-1", "motor_setpoint", "75",
+                           NULL};
+    rc = ht_it_node(t, "gw-wot-client.mjs", args2, 60000, &out);
+    HT_CHECK(t, rc == 0 && strstr(out, "read-back 75"), "node-wot: %s", out);
+    free(out);
+    /* The writes went through the command path: audited as node-wot's. */
+    json_t *r;
+    HT_CHECK(t, gcall(&g, "GET", "/api/v1/audit?device=demo-1", NULL, &r) ==
+                 200);
+    size_t i, writes = 0;
+    json_t *e;
+    json_array_foreach(json_object_get(r, "items"), i, e)
+        writes += !strcmp(jstr(e, "action"), "write") &&
+                  !strcmp(jstr(e, "result"), "ok");
+    HT_CHECK(t, writes == 3, "audited writes: %zu", writes);
+    json_decref(r);
+    ht_it_stop(t, a, SIGTERM, 10000);
+    int st = ht_it_stop(t, g.pid, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    gw_free(&g);
+}
+
+static size_t curl_sink(char *p, size_t sz, size_t n, void *ud)
+{
+    struct ht_it_http *r = ud;
+    r->body = realloc(r->body, r->len + sz * n + 1);
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+/* HTTPS: the same API over TLS with a certificate the client verifies. */
+static void https_serves_the_api(struct ht_it *t)
+{
+    char *key = ht_it_path(t, "key.pem"), *crt = ht_it_path(t, "cert.pem");
+    const char *gen[] = {"/usr/bin/openssl", "req", "-x509", "-newkey",
+                         "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                         "subjectAltName=IP:127.0.0.1", NULL};
+    HT_CHECK(t, ht_it_run(t, gen, NULL, 30000, NULL, NULL) == 0,
+             "openssl could not make a test certificate");
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    int http = ht_it_free_port();
+    char hp[16], br[32];
+    snprintf(hp, sizeof hp, "%d", http);
+    snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
+    char *data = ht_it_path(t, "gw");
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin, "--data-dir", data, "--http-port", hp,
+                          "--broker", br, "--no-mdns", "--tls-cert", crt,
+                          "--tls-key", key, NULL};
+    pid_t pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    HT_CHECK(t, ht_it_wait_port(http, 15000));
+    char p[512];
+    snprintf(p, sizeof p, "%s/admin.token", data);
+    char *tok = read_file_line(p);
+    HT_CHECK(t, tok != NULL);
+    char url[128], authz[300];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/api/v1/devices", http);
+    snprintf(authz, sizeof authz, "Authorization: Bearer %s", tok);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, authz);
+    struct ht_it_http r = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, crt);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    HT_CHECK(t, cc == CURLE_OK, "TLS request: %s", curl_easy_strerror(cc));
+    HT_CHECK(t, status == 200 && r.body && strstr(r.body, "\"items\""),
+             "status %ld body %s", status, r.body ? r.body : "");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(r.body);
+    /* Plain HTTP on the TLS port gets nowhere. */
+    struct ht_it_http pr;
+    int prc = ht_it_http(http, "GET", "/healthz", NULL, NULL, &pr);
+    HT_CHECK(t, prc != 0 || pr.status != 200, "plain HTTP answered on TLS");
+    if (prc == 0)
+        ht_it_http_free(&pr);
+    int st = ht_it_stop(t, pid, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(tok);
+    free(bin);
+    free(data);
+    free(key);
+    free(crt);
+}
+
 HT_IT_MAIN(HT_IT_CASE(registration_through_approval),
            HT_IT_CASE(state_and_history), HT_IT_CASE(commands_every_outcome),
            HT_IT_CASE(sse_delivery_and_resume), HT_IT_CASE(auth_matrix),
            HT_IT_CASE(kill9_loses_nothing),
            HT_IT_CASE(embedded_broker_supervised),
            HT_IT_CASE(hostile_input_changes_nothing),
-           HT_IT_CASE(things_pass_w3c_validator))
+           HT_IT_CASE(things_pass_w3c_validator),
+           HT_IT_CASE(mdns_discovers_agents_and_publishes_directory),
+           HT_IT_CASE(node_wot_reads_and_writes_through_the_gateway),
+           HT_IT_CASE(https_serves_the_api))

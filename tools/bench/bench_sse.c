@@ -27,7 +27,8 @@ struct sse {
     size_t rawlen;
     char *ev;           /* decoded event stream bytes */
     size_t evlen;
-    uint64_t events, timed, untimed, t_first, t_last;
+    uint64_t events, timed, untimed, warm, t_first, t_last;
+    uint64_t warmup_ns; /* events this soon after the first: not timed */
     struct bench_lat lat;
     const char *field;  /* JSON key holding the timestamp, or NULL = auto */
 };
@@ -71,7 +72,9 @@ static void handle_event(struct sse *s, const char *e, size_t len,
     s->t_last = now;
     s->events++;
     /* an implausible stamp (not ours) is counted, not timed */
-    if (t0 && t0 <= now && now - t0 < 60000000000ull) {
+    if (now - s->t_first < s->warmup_ns) {
+        s->warm++;
+    } else if (t0 && t0 <= now && now - t0 < 60000000000ull) {
         bench_lat_add(&s->lat, now - t0);
         s->timed++;
     } else {
@@ -173,6 +176,7 @@ static void usage(FILE *f)
         "usage: bench_sse --url http://HOST:PORT/api/v1/events[?twin=ID]\n"
         "                 [--token T] [--count N] [--duration S]\n"
         "                 [--idle-ms MS] [--ready-file F] [--field KEY]\n"
+        "                 [--warmup-ms MS]\n"
         "SSE client timing each event by loadgen's embedded send time\n"
         "(\"t0\" ns, else \"v\" us; --field names another key holding us).\n"
         "JSON summary on stdout.\n");
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
         {"url", 1, 0, 'u'}, {"token", 1, 0, 'T'}, {"count", 1, 0, 'n'},
         {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
         {"ready-file", 1, 0, 'r'}, {"field", 1, 0, 'f'},
+        {"warmup-ms", 1, 0, 'w'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *url = NULL, *token = NULL, *ready = NULL;
     uint64_t count = 0;
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
         case 'i': idle_ms = atof(optarg); break;
         case 'r': ready = optarg; break;
         case 'f': s.field = optarg; break;
+        case 'w': s.warmup_ns = (uint64_t)(atof(optarg) * 1e6); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -272,10 +278,10 @@ int main(int argc, char **argv)
     }
     double span = s.events > 1 ? (double)(s.t_last - s.t_first) / 1e9 : 0;
     printf("{\"tool\":\"bench_sse\",\"events\":%llu,\"timed\":%llu,"
-           "\"untimed\":%llu,\"first_to_last_s\":%.6f,\"rate\":%.1f,"
-           "\"latency\":",
+           "\"untimed\":%llu,\"warmup\":%llu,\"first_to_last_s\":%.6f,"
+           "\"rate\":%.1f,\"latency\":",
            (unsigned long long)s.events, (unsigned long long)s.timed,
-           (unsigned long long)s.untimed, span,
+           (unsigned long long)s.untimed, (unsigned long long)s.warm, span,
            span > 0 ? (double)(s.events - 1) / span : 0.0);
     bench_lat_json(&s.lat, stdout);
     printf("}\n");

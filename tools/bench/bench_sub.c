@@ -22,7 +22,8 @@ struct sub {
     const char *topic;
     int qos;
     bool subscribed, failed;
-    uint64_t n, untimed, t_first, t_last;
+    uint64_t n, untimed, warm, t_first, t_last;
+    uint64_t warmup_ns; /* messages this soon after the first: not timed */
     struct bench_lat lat;
 };
 
@@ -79,7 +80,9 @@ static void on_message(struct mosquitto *m, void *ud,
         s->t_first = t;
     s->t_last = t;
     s->n++;
-    if (t0 && t0 <= t)
+    if (t - s->t_first < s->warmup_ns)
+        s->warm++;
+    else if (t0 && t0 <= t)
         bench_lat_add(&s->lat, t - t0);
     else
         s->untimed++;
@@ -98,6 +101,8 @@ static void usage(FILE *f)
         "  --duration S        stop after S seconds (default 60)\n"
         "  --idle-ms MS        stop MS after the last message (default 2000)\n"
         "  --ready-file F      created once subscribed\n"
+        "  --warmup-ms MS      do not time messages in the first MS after\n"
+        "                      the first one (counted all the same)\n"
         "  --help\n");
 }
 
@@ -106,7 +111,8 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"broker", 1, 0, 'b'}, {"topic", 1, 0, 't'}, {"qos", 1, 0, 'q'},
         {"count", 1, 0, 'n'}, {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
-        {"ready-file", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"ready-file", 1, 0, 'r'}, {"warmup-ms", 1, 0, 'w'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct sub s = {.topic = "holotwin/v1/devices/+/props/#"};
     char host[256] = "127.0.0.1";
     int port = 1883, c;
@@ -133,6 +139,7 @@ int main(int argc, char **argv)
         case 'd': duration = atof(optarg); break;
         case 'i': idle_ms = atof(optarg); break;
         case 'r': ready = optarg; break;
+        case 'w': s.warmup_ns = (uint64_t)(atof(optarg) * 1e6); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -198,9 +205,10 @@ int main(int argc, char **argv)
     }
     double span = s.n > 1 ? (double)(s.t_last - s.t_first) / 1e9 : 0;
     printf("{\"tool\":\"bench_sub\",\"qos\":%d,\"received\":%llu,"
-           "\"untimed\":%llu,\"first_to_last_s\":%.6f,\"rate\":%.1f,"
-           "\"latency\":",
+           "\"untimed\":%llu,\"warmup\":%llu,\"first_to_last_s\":%.6f,"
+           "\"rate\":%.1f,\"latency\":",
            s.qos, (unsigned long long)s.n, (unsigned long long)s.untimed,
+           (unsigned long long)s.warm,
            span, span > 0 ? (double)(s.n - 1) / span : 0.0);
     bench_lat_json(&s.lat, stdout);
     printf("}\n");

@@ -44,6 +44,7 @@
 #define LG_BATCH_MAX 4096   /* publishes per loop iteration */
 #define LG_DRAIN_MS 5000    /* how long to wait for acks at the end */
 #define LG_PAYLOAD_MAX 65536
+#define LG_CONNECT_TIMEOUT_S 120 /* connect + register, all devices */
 
 struct lg;
 
@@ -524,14 +525,13 @@ static void connect_more(struct lg *lg)
     while (lg->next_connect < lg->o.devices &&
            lg->pending < LG_PENDING_MAX) {
         struct lg_dev *d = &lg->devs[lg->next_connect++];
+        lg->pending++; /* before: a failing connect may call back dev_kill */
         int rc = mosquitto_connect_bind_v5(d->m, lg->o.host, lg->o.port, 60,
                                            NULL, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
-            lg->pending++;
             dev_kill(d, "connect", rc);
             continue;
         }
-        lg->pending++;
         d->fd = mosquitto_socket(d->m);
         dev_update_io(d);
     }
@@ -720,6 +720,14 @@ static void run(struct lg *lg)
         switch (ph) {
         case PH_CONNECT:
             connect_more(lg);
+            /* a listener that never answers CONNECT must not hang us */
+            if (t - lg->t_start > LG_CONNECT_TIMEOUT_S * 1000000000ull &&
+                lg->registered < lg->o.devices) {
+                fprintf(stderr, "loadgen: registration timed out after "
+                        "%d s\n", LG_CONNECT_TIMEOUT_S);
+                lg->stop = true;
+                break;
+            }
             if (lg->registered + lg->lost >= lg->o.devices &&
                 lg->next_connect >= lg->o.devices) {
                 if (lg->registered < lg->o.devices && !lg->t_registered)

@@ -65,6 +65,24 @@ export async function api(method, path, body, opts = {}) {
 export function encodeId(s) { return encodeURIComponent(s); }
 
 /**
+ * The path (and query) of a descriptor href, for same-origin requests.
+ * gatewayd writes absolute hrefs from its configured public host (by
+ * default 127.0.0.1), which a tablet or headset on the LAN cannot reach and
+ * which would be cross-origin anyway; the page's own origin always is the
+ * gateway that served it.
+ */
+export function localHref(href) {
+    if (typeof href !== "string" || !href) return href;
+    try {
+        const u = new URL(href, location.href);
+        if (u.protocol !== "http:" && u.protocol !== "https:") return href;
+        return u.pathname + u.search;
+    } catch {
+        return href;
+    }
+}
+
+/**
  * A live event stream on /api/v1/events with automatic resume.
  * EventSource cannot send an Authorization header, so the token goes in the
  * `access_token` query parameter. The browser resumes a dropped stream by

@@ -1,6 +1,7 @@
 // Reading UI descriptors ("schema": "holotwin.ui/1"). Both clients render
 // only what the descriptor says; this module turns a widget of the
 // descriptor into one normalized shape so renderers stay small.
+import { localHref } from "./api.js";
 
 export const WIDGET_KINDS = ["display", "gauge", "toggle", "slider", "select", "button", "alert", "chart"];
 
@@ -47,8 +48,8 @@ export function normWidget(w, twinId) {
     const httpWrite = forms.find((f) => f.op === "writeproperty" && (f.protocol ?? "http") === "http");
     const wr = first(httpWrite, binding.write, binding.rest?.write, w.write);
     let write = null;
-    if (wr && typeof wr === "object") write = { method: first(wr.method, wr["htv:methodName"], "PUT"), href: first(wr.href, wr.url) };
-    else if (typeof wr === "string") write = { method: "PUT", href: wr };
+    if (wr && typeof wr === "object") write = { method: first(wr.method, wr["htv:methodName"], "PUT"), href: localHref(first(wr.href, wr.url)) };
+    else if (typeof wr === "string") write = { method: "PUT", href: localHref(wr) };
     if (!write || !write.href) {
         write = property ? { method: "PUT", href: `/api/v1/twins/${encodeURIComponent(twinId)}/properties/${encodeURIComponent(property)}` } : null;
     }
@@ -71,11 +72,14 @@ export function normWidget(w, twinId) {
         policy,
         write,
         rules: first(w.rules, binding.rules, binding.rule ? [binding.rule] : undefined),
+        /* RFC 6901 pointers into the state document (holotwin.ui/1) */
+        pointer: binding.pointer,
+        qualityPointer: binding.qualityPointer,
         severity: w.severity,
         message: w.message,
         group: w.group,
         sseEvents: forms.filter((f) => f.protocol === "sse" && f.event).map((f) => f.event),
-        history: forms.find((f) => f.op === "readhistory" && (f.protocol ?? "http") === "http")?.href,
+        history: localHref(forms.find((f) => f.op === "readhistory" && (f.protocol ?? "http") === "http")?.href),
         raw: w,
     };
 }

@@ -30,6 +30,24 @@ export class TwinModel {
         this.rules = new Map();    // rule id -> {id, severity, message, active}
         this.listeners = new Set();
         this.version = null;
+        this.mirrors = new Map();  // target path -> [{path: "twin.x", invert}]
+    }
+
+    /**
+     * Twin-level properties (`twin.<name>`) mirror their first target in
+     * the state document. gatewayd's state events list only the component
+     * properties that changed, so the client keeps the mirror itself from
+     * the twin document's `properties[].targets`.
+     */
+    setTwinDoc(doc) {
+        this.mirrors.clear();
+        for (const tp of Array.isArray(doc?.properties) ? doc.properties : []) {
+            const t = Array.isArray(tp.targets) ? tp.targets[0] : null;
+            const ref = typeof t === "string" ? t : t?.ref;
+            if (!tp.name || !ref) continue;
+            if (!this.mirrors.has(ref)) this.mirrors.set(ref, []);
+            this.mirrors.get(ref).push({ path: `twin.${tp.name}`, invert: !!(t && t.invert) });
+        }
     }
 
     on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
@@ -42,6 +60,40 @@ export class TwinModel {
         const e = { value, ts: ts ?? Date.now(), quality };
         this.values.set(path, e);
         if (!silent) this.emit("value", { path, entry: e, prev });
+        for (const m of this.mirrors.get(path) || []) {
+            const mv = m.invert && typeof value === "boolean" ? !value : value;
+            const cur = this.values.get(m.path);
+            if (!cur || cur.value !== mv || cur.quality !== quality) this.setValue(m.path, mv, ts, quality, silent);
+        }
+    }
+
+    /** Reads an RFC 6901 pointer of the descriptor (`/stable`, `/alarms`,
+     *  `/rules/{id}/state`, `/properties/{ref}/value|quality`) against the
+     *  model, as if it were the state document. */
+    pointer(ptr) {
+        if (typeof ptr !== "string" || ptr[0] !== "/") return undefined;
+        const seg = ptr.slice(1).split("/").map((x) => x.replace(/~1/g, "/").replace(/~0/g, "~"));
+        if (seg[0] === "stable") return this.stable ?? undefined;
+        if (seg[0] === "alarms") return this.activeRules();
+        if (seg[0] === "rules") {
+            const r = this.rules.get(seg[1]);
+            if (!r) return undefined;
+            return seg[2] === "state" ? this.ruleState(r) : seg[2] === "severity" ? r.severity : r;
+        }
+        if (seg[0] === "properties") {
+            const e = this.values.get(seg[1]);
+            if (!e) return undefined;
+            if (seg[2] === "quality") return e.quality === "ok" ? "good" : e.quality;
+            return seg[2] === "value" ? e.value : e;
+        }
+        return undefined;
+    }
+
+    /** "unknown" | "inactive" | "pending" | "active" of a rule entry. */
+    ruleState(r) {
+        if (!r) return "unknown";
+        if (r.active) return "active";
+        return r.state && r.state !== "active" ? r.state : r.known ? "inactive" : "unknown";
     }
 
     setQuality(path, quality) {
@@ -95,8 +147,8 @@ export class TwinModel {
         if (rules && typeof rules === "object" && !Array.isArray(rules)) {
             for (const [id, r] of Object.entries(rules)) {
                 const st = typeof r === "string" ? r : r?.state;
-                this.setRule({ id, severity: r?.severity, state: st, message: r?.message ?? this.rules.get(id)?.message,
-                    active: st === "active" || r?.active === true }, true);
+                this.setRule({ id, severity: r?.severity ?? this.rules.get(id)?.severity, state: st, known: true,
+                    message: r?.message ?? this.rules.get(id)?.message, active: st === "active" || r?.active === true }, true);
             }
         } else if (Array.isArray(rules)) {
             for (const r of rules) {
@@ -155,7 +207,8 @@ export class TwinModel {
             if (!id) return false;
             const active = kind === "alarm-raised" ? true : kind === "alarm-cleared" ? false
                 : (d.active ?? d.state === "raised");
-            this.setRule({ id, severity: d.severity, message: d.message, active });
+            this.setRule({ id, severity: d.severity, message: d.message, active, known: true,
+                state: active ? "active" : "inactive" });
             if (typeof d.stable === "boolean") this.setStable(d.stable);
             return true;
         }
@@ -181,7 +234,7 @@ export class TwinModel {
 /** Formats a value for display with the schema's unit and step. */
 export function formatValue(v, schema = {}) {
     if (v === undefined || v === null) return "—";
-    if (typeof v === "boolean") return v ? "on" : "off";
+    if (typeof v === "boolean") return enumTitleOf(schema, v) || (v ? "on" : "off");
     if (typeof v === "number") {
         const step = schema.step ?? schema.multipleOf;
         let digits = 1;

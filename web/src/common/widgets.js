@@ -272,21 +272,64 @@ function makeButton(w, ctx) {
     return { el, update(e) { setQuality(el, badge, e?.quality); } };
 }
 
+/** The entry {value, quality} a widget shows: its bound property, or
+ *  (status and rule widgets) the value at its state-document pointer. */
+export function entryOf(twin, w) {
+    if (w.property) return twin.get(w.property);
+    if (w.kind === "alert" && Array.isArray(w.rules) && w.rules.length === 1) {
+        const id = typeof w.rules[0] === "string" ? w.rules[0] : w.rules[0].id;
+        return { value: twin.ruleState(twin.rules.get(id)), quality: "ok" };
+    }
+    if (w.pointer) {
+        const v = twin.pointer(w.pointer);
+        return { value: v, quality: v === undefined ? "unknown" : "ok" };
+    }
+    return undefined;
+}
+
+const RULE_STATE_TITLE = { unknown: "Unknown", inactive: "OK", pending: "Pending", active: "Alarm" };
+
 function makeAlert(w, ctx) {
+    const filter = Array.isArray(w.rules) ? w.rules.map((r) => (typeof r === "string" ? r : r.id)) : null;
+    if (filter && filter.length === 1) {
+        /* holotwin.ui/1: one alert widget per rule, bound to /rules/{id}/state */
+        const id = filter[0];
+        const chip = h("span", { class: "rule-state" });
+        const msg = h("span", { class: "rule-msg" });
+        const el = card(w, h("div", { class: "rule-row" }, chip,
+            h("span", { class: "rule-title", text: w.label }), msg));
+        el.dataset.rule = id;
+        return {
+            el,
+            isAlert: true,
+            update() {
+                const r = ctx.twin.rules.get(id);
+                const st = ctx.twin.ruleState(r);
+                const sev = r?.severity || w.severity || "warning";
+                const opts = enumOptions(w.schema);
+                chip.textContent = opts?.find((o) => o.value === st)?.title || RULE_STATE_TITLE[st] || st;
+                el.dataset.state = st;
+                el.dataset.severity = sev;
+                el.classList.toggle("active", st === "active");
+                msg.textContent = st === "active" || st === "pending" ? (r?.message || w.message || "") : "";
+                el.setAttribute("role", st === "active" ? "alert" : "group");
+            },
+        };
+    }
     const list = h("ul", { class: "alerts" });
     const el = card(w, h("div", { class: "label", text: w.label }), list);
     el.setAttribute("role", "alert");
-    const filter = Array.isArray(w.rules) ? new Set(w.rules.map((r) => (typeof r === "string" ? r : r.id))) : null;
+    const fset = filter ? new Set(filter) : null;
     return {
         el,
         isAlert: true,
         update() {
-            const act = ctx.twin.activeRules().filter((r) => !filter || filter.has(r.id));
+            const act = ctx.twin.activeRules().filter((r) => !fset || fset.has(r.id));
             list.replaceChildren(...act.map((r) => h("li", { class: `sev-${r.severity || w.severity || "warning"}`, "data-rule": r.id },
                 h("strong", { text: r.severity || w.severity || "warning" }), " ", r.message || w.message || r.id)));
             el.classList.toggle("active", act.length > 0);
             el.dataset.active = act.length ? "1" : "0";
-            if (!act.length) list.append(h("li", { class: "none", text: filter && filter.size === 1 ? "ok" : "no active alarms" }));
+            if (!act.length) list.append(h("li", { class: "none", text: "no active alarms" }));
         },
     };
 }

@@ -4,7 +4,7 @@ import "./app.css";
 import { adoptFragmentToken, getToken, setToken, clearToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
-import { RENDERERS, h } from "../common/widgets.js";
+import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
 
 const main = document.getElementById("main");
@@ -111,8 +111,13 @@ async function showOverview() {
         }
     }
     await load();
-    let t = 0;
-    const es = openEvents({}, () => { clearTimeout(t); t = setTimeout(load, 300); }, setConn);
+    /* reload on events that change the lists, at most once a second (the
+     * stream also carries every value of every twin; those are ignored) */
+    let t = 0, lastLoad = 0;
+    const es = openEvents({}, (type) => {
+        if (type === "state" || type === "property" || type === "descriptor" || t) return;
+        t = setTimeout(() => { t = 0; lastLoad = Date.now(); load(); }, Math.max(0, 1000 - (Date.now() - lastLoad)));
+    }, setConn);
     teardown = () => { es.close(); clearTimeout(t); };
 }
 
@@ -131,6 +136,7 @@ async function showTwin(id) {
     let sseEvents = [];
     let alerts = [];
     let charts = [];
+    let pointerWidgets = [];   // [renderer, widget] shown from a state pointer
 
     function renderStatus() {
         const act = twin.activeRules();
@@ -144,6 +150,7 @@ async function showTwin(id) {
                     h("strong", { text: r.id }), r.message ? ": " + r.message : ""))) :
                 h("span", { class: "no-rules", text: "no active rules" }));
         for (const a of alerts) a.update();
+        for (const [r, w] of pointerWidgets) r.update(entryOf(twin, w));
     }
 
     async function send(w, value) {
@@ -155,7 +162,7 @@ async function showTwin(id) {
         const title = twinTitle(desc, id);
         heading.textContent = title;
         document.title = `Holotwin — ${title}`;
-        bound.clear(); alerts = []; charts = [];
+        bound.clear(); alerts = []; charts = []; pointerWidgets = [];
         const ctx = { twin, twinId: id, send };
         const cols = Number.isInteger(desc.layout?.columns) ? desc.layout.columns : 0;
         grid.classList.toggle("layout-grid", !!cols);
@@ -176,12 +183,13 @@ async function showTwin(id) {
                 const r = w.kind === "chart" ? makeChart(w, ctx) : RENDERERS[w.kind](w, ctx);
                 body.append(r.el);
                 if (r.isAlert) alerts.push(r);
+                else if (!w.property && w.pointer) pointerWidgets.push([r, w]);
                 if (w.kind === "chart") charts.push(r);
                 for (const p of (r.props || w.properties)) {
                     if (!bound.has(p)) bound.set(p, []);
                     bound.get(p).push(r);
                 }
-                if (w.kind !== "chart") r.update(w.property ? twin.get(w.property) : undefined);
+                if (w.kind !== "chart") r.update(entryOf(twin, w));
             }
             const sec = h("section", { class: "group", "data-group": g.id, "aria-label": g.title },
                 h("h2", { text: g.title }), body);
@@ -220,7 +228,11 @@ async function showTwin(id) {
         if (again) { again = false; refetch(); }
     }
     try {
+        /* the twin document tells which component property each twin-level
+         * property mirrors (not fatal: GET .../state mirrors them too) */
+        const doc = api("GET", `/api/v1/twins/${encodeId(id)}`).catch(() => null);
         await loadDescriptor();
+        twin.setTwinDoc(await doc);
         const st = await api("GET", `/api/v1/twins/${encodeId(id)}/state`);
         twin.applyState(st);
         for (const [p, rs] of bound) { const e = twin.get(p); if (e) for (const r of rs) if (!r.props) r.update(e, p); }

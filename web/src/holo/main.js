@@ -7,7 +7,7 @@ import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
 import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../common/descriptor.js";
-import { RENDERERS, h } from "../common/widgets.js";
+import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
 
@@ -75,7 +75,9 @@ async function start() {
     }
     twin = new TwinModel(id);
     hook.twin = twin;
+    const doc = api("GET", `/api/v1/twins/${encodeId(id)}`).catch(() => null);
     const desc = await api("GET", `/api/v1/twins/${encodeId(id)}/ui?target=hmd`);
+    twin.setTwinDoc(await doc);
     titleEl.textContent = twinTitle(desc, id);
     document.title = `Holotwin hologram — ${titleEl.textContent}`;
 
@@ -107,7 +109,7 @@ async function start() {
     controls.enableDamping = true;
     controls.listenToKeyEvents(window);
     const radius = box.isEmpty() ? 0.5 : box.getSize(new THREE.Vector3()).length();
-    camera.position.copy(center).add(new THREE.Vector3(0.55, 0.45, 1).multiplyScalar(Math.max(radius, 0.3) * 1.1));
+    camera.position.copy(center).add(new THREE.Vector3(0.3, 0.45, 1).multiplyScalar(Math.max(radius, 0.3) * 1.05));
     controls.update();
 
     /* panels: 3D (canvas) anchored to nodes + the same controls as DOM */
@@ -115,9 +117,12 @@ async function start() {
     const ctx = { twin, twinId: id, send };
     const panels3d = [];
     const domWidgets = new Map();
+    const domPointer = [];   // [renderer, widget] shown from a state pointer
     const sections = [];
     const allWidgets = widgetsById(desc, id);
-    for (const p of hmdPanels(desc)) {
+    /* the machine panel (anchored to the twin, node "") first in the side panel */
+    const machineFirst = (p) => (p.node === "" || p.node === undefined ? 0 : 1);
+    for (const p of [...hmdPanels(desc)].sort((a, b) => machineFirst(a) - machineFirst(b))) {
         /* widgets are ids into the descriptor's "widgets" (or inline) */
         const ws = (p.widgets ?? p.controls ?? p.children ?? [])
             .map((w) => (typeof w === "string" ? allWidgets.get(w) : isWidget(w) ? normWidget(w, id) : null)).filter(Boolean);
@@ -126,20 +131,39 @@ async function start() {
         const anchorId = p.node ?? p.anchor?.node ?? p.anchor ?? p.attach_to;
         const anchor = scene.nodes.get(typeof anchorId === "string" ? anchorId : "");
         const off = p.offset ?? p.position ?? [0, 0.18, 0];
-        pn.mesh.position.set(...(Array.isArray(off) ? off : [off.x ?? 0, off.y ?? 0, off.z ?? 0]));
-        (anchor ? anchor.object : scene.root).add(pn.mesh);
+        /* the node's position + offset in the anchor frame, unrotated: a
+         * panel must not turn with its node (gears lie on their side) */
+        const pos = new THREE.Vector3();
+        if (anchor) scene.root.worldToLocal(anchor.object.getWorldPosition(pos));
+        pn.mesh.position.copy(pos).add(new THREE.Vector3(...(Array.isArray(off) ? off : [off.x ?? 0, off.y ?? 0, off.z ?? 0])));
+        scene.root.add(pn.mesh);
         pn.billboard = p.billboard !== false;
+        /* the offset names the panel's bottom edge: it stands above its node */
+        pn.mesh.position.y += pn.size[1] / 2;
         panels3d.push(pn);
         const body = h("div", { class: "panel-body" });
         for (const w of ws) {
             if (!RENDERERS[w.kind] || w.kind === "alert") continue;
             const r = RENDERERS[w.kind](w, ctx);
             body.append(r.el);
+            r.update(entryOf(twin, w));
+            if (!w.property) { if (w.pointer) domPointer.push([r, w]); continue; }
             if (!domWidgets.has(w.property)) domWidgets.set(w.property, []);
             domWidgets.get(w.property).push(r);
         }
         sections.push(h("details", { class: "panel", open: sections.length < 2, "data-panel": p.id ?? "" },
             h("summary", { text: p.title ?? p.label ?? p.id ?? "controls" }), body));
+    }
+    unclutter(panels3d);
+    /* frame the machine with its panels, from the front and a little above */
+    const all = new THREE.Box3().setFromObject(scene.root);
+    if (!all.isEmpty()) {
+        all.getCenter(center);
+        const size = all.getSize(new THREE.Vector3());
+        const fit = Math.max(size.x, size.y / 0.75) / (2 * Math.tan(THREE.MathUtils.degToRad(camera.fov / 2)));
+        controls.target.copy(center);
+        camera.position.copy(center).add(new THREE.Vector3(0.15, 0.3, 1).normalize().multiplyScalar(fit * 0.95 + size.z));
+        controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
     panelsEl.replaceChildren(rulesEl, ...sections);
@@ -152,6 +176,8 @@ async function start() {
             ...act.map((r) => h("div", { class: "rule", text: `${r.id}${r.message ? ": " + r.message : ""}` })));
         world.background = renderer.xr.isPresenting ? null : st === "unstable" ? new THREE.Color(0x1c1710) : bg;
         scene.applyRules(new Set(act.map((r) => r.id)));
+        for (const [r, w] of domPointer) r.update(entryOf(twin, w));
+        for (const p of panels3d) if (p.widgets.some((w) => !w.property)) p.dirty = true;
     }
     let refetching = false;
     twin.on((what, d) => {
@@ -226,6 +252,11 @@ async function start() {
         if (canvas.width !== Math.floor(w * renderer.getPixelRatio()) || canvas.height !== Math.floor(hgt * renderer.getPixelRatio())) {
             renderer.setSize(w, hgt, false);
             camera.aspect = w / Math.max(hgt, 1);
+            /* centre the machine in the part of the view the side panel
+             * leaves free (wide screens; on phones the panel is below) */
+            const aside = panelsEl.getBoundingClientRect();
+            const shift = aside.width && aside.width < w * 0.5 && aside.left < w * 0.25 ? aside.right / 2 : 0;
+            if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
             camera.updateProjectionMatrix();
         }
     }
@@ -249,6 +280,32 @@ async function start() {
         hook.frames++;
         hook.ready = true;
     });
+}
+
+/**
+ * Billboard panels of neighbouring nodes overlap when the nodes are closer
+ * than a panel is wide (the operator panel's buttons and lamps). Seen from
+ * the front, move such panels apart: a small overlap sideways, else up
+ * above the panel in the way. Positions are in the anchor frame.
+ */
+function unclutter(panels) {
+    const gap = 0.01;
+    const placed = [];
+    const rect = (p) => ({ x0: p.mesh.position.x - p.size[0] / 2, x1: p.mesh.position.x + p.size[0] / 2,
+        y0: p.mesh.position.y - p.size[1] / 2, y1: p.mesh.position.y + p.size[1] / 2 });
+    const sorted = [...panels].sort((a, b) => rect(a).y0 - rect(b).y0 || rect(a).x0 - rect(b).x0);
+    for (const p of sorted) {
+        for (let guard = 0; guard < 50; guard++) {
+            const r = rect(p);
+            const hit = placed.find((q) => { const o = rect(q); return r.x0 < o.x1 + gap && r.x1 > o.x0 - gap && r.y0 < o.y1 + gap && r.y1 > o.y0 - gap; });
+            if (!hit) break;
+            const o = rect(hit);
+            const dx = r.x0 < o.x0 ? o.x0 - r.x1 - gap : o.x1 - r.x0 + gap;
+            if (Math.abs(dx) < p.size[0] * 0.2) p.mesh.position.x += dx / 2, hit.mesh.position.x -= dx / 2;
+            else p.mesh.position.y += o.y1 + gap - r.y0;
+        }
+        placed.push(p);
+    }
 }
 
 start().catch((e) => { console.error(e); setStatus("error: " + e.message); });

@@ -3,14 +3,17 @@
 // button). Works the same with a mouse, a touch screen or an XR controller
 // because every pick goes through a raycast and the plane's UV coordinates.
 import * as THREE from "three";
-import { formatValue } from "../common/twin.js";
+import { formatValue, enumOptions } from "../common/twin.js";
+import { entryOf } from "../common/widgets.js";
+
+const RULE_COLORS = { active: "#ff6a5c", pending: "#e0a030", inactive: "#47b26b", unknown: "#93a4b3" };
 
 const W = 512, ROW = 64, HEAD = 56;
 
 export class Panel3D {
     constructor(panel, widgets, ctx) {
         this.panel = panel;
-        this.widgets = widgets.filter((w) => w.kind !== "chart" && w.kind !== "alert");
+        this.widgets = widgets.filter((w) => w.kind !== "chart");
         this.ctx = ctx;
         this.canvas = document.createElement("canvas");
         this.canvas.width = W;
@@ -19,6 +22,7 @@ export class Panel3D {
         this.texture.colorSpace = THREE.SRGBColorSpace;
         const wM = panel.width ?? 0.32;
         const hM = (wM * this.canvas.height) / W;
+        this.size = [wM, hM];
         this.mesh = new THREE.Mesh(new THREE.PlaneGeometry(wM, hM),
             new THREE.MeshBasicMaterial({ map: this.texture, transparent: true, side: THREE.DoubleSide }));
         this.mesh.userData.panel = this;
@@ -38,8 +42,18 @@ export class Panel3D {
         this.regions = [];
         this.widgets.forEach((w, i) => {
             const y = HEAD + i * ROW;
-            const e = this.ctx.twin.get(w.property);
+            const e = entryOf(this.ctx.twin, w);
             const q = e?.quality;
+            if (w.kind === "alert") {
+                /* a rule: its title and state, coloured by state */
+                const st = typeof e?.value === "string" ? e.value : "unknown";
+                g.fillStyle = "#93a4b3"; g.font = "22px sans-serif";
+                g.fillText(w.label, 18, y + ROW / 2);
+                g.fillStyle = st === "active" && w.severity === "info" ? "#2aa1c0" : RULE_COLORS[st] || "#93a4b3";
+                g.font = "bold 24px sans-serif";
+                g.fillText(enumOptions(w.schema)?.find((o) => o.value === st)?.title ?? st, 250, y + ROW / 2);
+                return;
+            }
             g.fillStyle = q === "offline" ? "#6b7785" : q === "stale" ? "#e0a030" : "#93a4b3";
             g.font = "22px sans-serif";
             g.fillText(w.label, 18, y + ROW / 2);
