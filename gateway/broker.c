@@ -20,10 +20,10 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +34,7 @@ struct gw_broker {
     struct ht_gw *g;
     char *dir, *conf_path, *pid_path;
     pid_t pid;
-    bool child;      /* spawned by us (waitpid) rather than adopted */
+    bool child; /* spawned by us (waitpid) rather than adopted */
     int pidfd;
     struct ht_io *io;
     struct ht_timer *restart;
@@ -169,8 +169,8 @@ static bool adopt(struct gw_broker *b)
 
 static int spawn(struct gw_broker *b, char *err, size_t errlen)
 {
-    const char *bin = b->g->conf->broker_bin ? b->g->conf->broker_bin
-                                             : "mosquitto";
+    const char *bin =
+        b->g->conf->broker_bin ? b->g->conf->broker_bin : "mosquitto";
     char *argv[] = {(char *)bin, "-c", b->conf_path, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();

@@ -4,9 +4,11 @@
 
 #include <stddef.h>
 
-#define K(key, type, field, def, min, max, reload, help)                    \
-    {key, type, offsetof(struct ht_gw_conf, field), def, min, max, reload,  \
-     help}
+#define K(key, type, field, def, min, max, reload, help)                       \
+    {                                                                          \
+        key, type, offsetof(struct ht_gw_conf, field), def, min, max, reload,  \
+            help                                                               \
+    }
 
 static const struct ht_conf_key table[] = {
     K("data_dir", HT_CONF_STR, data_dir, "/var/lib/holotwin", 0, 0, false,
@@ -61,8 +63,8 @@ static const struct ht_conf_key table[] = {
       2147483647, true, "delete history older than this (0: keep)"),
     K("history.max_rows", HT_CONF_INT, history_max_rows, "1000000", 0,
       2147483647, true, "keep at most this many history rows (0: all)"),
-    K("history.flush_ms", HT_CONF_INT, history_flush_ms, "200", 10, 60000,
-      true, "history/event batch commit interval"),
+    K("history.flush_ms", HT_CONF_INT, history_flush_ms, "200", 10, 60000, true,
+      "history/event batch commit interval"),
     K("events.ring", HT_CONF_INT, events_ring, "1024", 16, 1048576, false,
       "SSE events kept in memory for Last-Event-ID resume"),
     K("devices.auto_approve", HT_CONF_BOOL, auto_approve, "false", 0, 0, true,

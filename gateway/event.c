@@ -68,8 +68,7 @@ struct gw_dev *gw__dev_find(struct ht_gw *g, const char *id)
 }
 
 /* Loop thread; takes reg_mu for the insertion only. */
-static struct gw_dev *dev_add(struct ht_gw *g, const char *id,
-                              enum gw_state st)
+static struct gw_dev *dev_add(struct ht_gw *g, const char *id, enum gw_state st)
 {
     size_t pos;
     struct gw_dev *d = dev_search(g, id, &pos);
@@ -141,9 +140,10 @@ static json_t *prop_json(const struct ht_sem_prop *p, const json_t *val)
 {
     json_t *o = json_object();
     if (p) {
-        json_object_set_new(o, "title", json_string(p->title ? p->title
-                                                             : p->name));
-        json_object_set_new(o, "type", json_string(ht_sem_dtype_name(p->dtype)));
+        json_object_set_new(o, "title",
+                            json_string(p->title ? p->title : p->name));
+        json_object_set_new(o, "type",
+                            json_string(ht_sem_dtype_name(p->dtype)));
         if (p->sem_type)
             json_object_set_new(o, "sem_type", json_string(p->sem_type));
         if (p->unit)
@@ -170,8 +170,8 @@ json_t *gw__dev_json(const struct gw_dev *d, bool detail)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(d->id));
-    json_object_set_new(o, "title", d->title ? json_string(d->title)
-                                             : json_string(d->id));
+    json_object_set_new(o, "title",
+                        d->title ? json_string(d->title) : json_string(d->id));
     json_object_set_new(o, "state", json_string(gw__state_name(d->state)));
     json_object_set_new(o, "online", json_boolean(d->online));
     json_object_set_new(o, "last_seen", json_integer(d->last_seen));
@@ -187,9 +187,8 @@ json_t *gw__dev_json(const struct gw_dev *d, bool detail)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(d->values, k, v)
-        if (!json_object_get(props, k))
-            json_object_set_new(props, k, prop_json(NULL, v));
+    json_object_foreach(d->values, k, v) if (!json_object_get(props, k))
+        json_object_set_new(props, k, prop_json(NULL, v));
     json_object_set_new(o, "properties", props);
     json_object_set_new(o, "td", d->td ? json_deep_copy(d->td) : json_null());
     return o;
@@ -273,8 +272,7 @@ static struct ht_sem_thing *thing_copy(const struct ht_sem_thing *t)
     return c;
 }
 
-int gw__device_thing(struct ht_gw *g, const char *id,
-                     struct ht_sem_thing **out)
+int gw__device_thing(struct ht_gw *g, const char *id, struct ht_sem_thing **out)
 {
     *out = NULL;
     pthread_mutex_lock(&g->reg_mu);
@@ -305,9 +303,8 @@ json_t *gw__device_counts(struct ht_gw *g)
         online += g->devs[i]->online;
     }
     pthread_mutex_unlock(&g->reg_mu);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "discovered", n[0],
-                     "pending", n[1], "approved", n[2], "blocked", n[3],
-                     "online", online);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "discovered", n[0], "pending",
+                     n[1], "approved", n[2], "blocked", n[3], "online", online);
 }
 
 /* A "device" event carries the device summary and what changed. */
@@ -336,16 +333,19 @@ void gw__dev_mdns_seen(struct ht_gw *g, const char *id)
 
 /* ---- ingest ---- */
 
+/* Seen but not yet known: discovered, until a technician registers
+ * (pending) or approves it -- unless approval is automatic. */
 static enum gw_state initial_state(struct ht_gw *g)
 {
-    return g->conf->auto_approve ? GW_APPROVED : GW_PENDING;
+    return g->conf->auto_approve ? GW_APPROVED : GW_DISCOVERED;
 }
 
-/* Empty payload: the agent deregistered. Devices nobody approved vanish;
- * approved or blocked ones keep their record (and blocked stays blocked). */
+/* Empty payload: the agent deregistered. Devices nobody registered
+ * vanish; registered, approved or blocked ones keep their record (and
+ * blocked stays blocked). */
 static void on_deregister(struct ht_gw *g, struct gw_dev *d)
 {
-    if (d->state == GW_DISCOVERED || d->state == GW_PENDING) {
+    if (d->state == GW_DISCOVERED) {
         char id[65];
         ht_strlcpy(id, d->id, sizeof id);
         ht_store_device_delete(g->store, id);
@@ -390,8 +390,8 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
     bool added = !d;
     if (!d)
         d = dev_add(g, id, initial_state(g));
-    else if (d->state == GW_DISCOVERED)
-        d->state = initial_state(g);
+    else if (d->state == GW_DISCOVERED && g->conf->auto_approve)
+        d->state = GW_APPROVED;
     if (d->state == GW_BLOCKED) {
         ht_log(LOG_DEBUG, MOD, "TD of blocked device %s ignored", id);
         goto out;
@@ -466,7 +466,7 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
                          const char *payload, size_t len)
 {
     struct gw_dev *d = gw__dev_find(g, id);
-    if (!d || d->state == GW_BLOCKED || d->state == GW_DISCOVERED)
+    if (!d || d->state == GW_BLOCKED)
         return;
     if (!ht_sem_name_valid(name))
         return;
@@ -493,9 +493,9 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     d->dirty = true;
     pthread_mutex_unlock(&g->reg_mu);
     ht_store_value_add(g->store, id, name, v, ts, seq);
-    json_t *ev = json_pack("{s:s, s:s, s:O, s:I, s:I}", "device", id,
-                           "property", name, "v", v, "ts", (json_int_t)ts,
-                           "seq", (json_int_t)seq);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:O, s:I, s:I}", "device", id, "property", name,
+                  "v", v, "ts", (json_int_t)ts, "seq", (json_int_t)seq);
     gw__events_emit(g, "state", id, name, NULL, v, ev);
     if (d->state == GW_APPROVED)
         gw__twin_hook_value(g, id, name, v, ts);
@@ -564,9 +564,12 @@ bool gw__job_done(struct ht_gw *g, struct gw_job *j)
 
 static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 {
-    int k = status == 200 ? 0 : status == 400 ? 1
+    int k = status == 200                                       ? 0
+            : status == 400                                     ? 1
             : (status == 403 || status == 404 || status == 409) ? 2
-            : status == 503 ? 3 : status == 504 ? 4 : 5;
+            : status == 503                                     ? 3
+            : status == 504                                     ? 4
+                                                                : 5;
     pthread_mutex_lock(&g->metrics.mu);
     g->metrics.cmd_by_status[k]++;
     pthread_mutex_unlock(&g->metrics.mu);
@@ -575,8 +578,8 @@ static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 
 static const char *job_action(enum gw_job_kind k)
 {
-    static const char *const n[] = {"write", "approve", "block", "delete",
-                                    "register", "twin-put",
+    static const char *const n[] = {"write",       "approve",   "block",
+                                    "delete",      "register",  "twin-put",
                                     "twin-delete", "twin-write"};
     return n[k];
 }
@@ -586,8 +589,8 @@ static void job_complete(struct ht_gw *g, struct gw_job *j, int status,
                          json_t *body, const char *result)
 {
     uint64_t ms = ht_mono_ms() - j->t0_ms;
-    char *val = j->value ? json_dumps(j->value, JSON_COMPACT | JSON_ENCODE_ANY)
-                         : NULL;
+    char *val =
+        j->value ? json_dumps(j->value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     struct ht_store_audit a = {
         .ts = ht_time_ms(),
         .actor = j->actor,
@@ -673,8 +676,10 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
         return;
     }
     if (d->state != GW_APPROVED) {
-        snprintf(msg, sizeof msg, "%s is %s: only approved devices take "
-                 "commands", j->dev, gw__state_name(d->state));
+        snprintf(msg, sizeof msg,
+                 "%s is %s: only approved devices take "
+                 "commands",
+                 j->dev, gw__state_name(d->state));
         job_fail(g, j, 403, "not_approved", "Device not approved", msg);
         return;
     }
@@ -688,8 +693,9 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
         return;
     }
     if (!d->online || !ht_mqtt_connected(g->mqtt)) {
-        snprintf(msg, sizeof msg, "%s", !d->online ? "the device is offline"
-                                                   : "the broker is unreachable");
+        snprintf(msg, sizeof msg, "%s",
+                 !d->online ? "the device is offline"
+                            : "the broker is unreachable");
         job_fail(g, j, 503, "offline", "Device unavailable", msg);
         return;
     }
@@ -706,8 +712,8 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
                                   g->ack_topic);
     mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr,
                                   (uint16_t)strlen(corr));
-    int rc = ht_mqtt_publish(g->mqtt, topic, payload, strlen(payload), 1,
-                             false, props, NULL);
+    int rc = ht_mqtt_publish(g->mqtt, topic, payload, strlen(payload), 1, false,
+                             props, NULL);
     mosquitto_property_free_all(&props);
     free(payload);
     free(topic);
@@ -745,10 +751,9 @@ static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
     if (json_is_true(json_object_get(a, "ok"))) {
         json_t *v = json_object_get(a, "v");
         json_t *tsj = json_object_get(a, "ts");
-        json_int_t ts = json_is_integer(tsj) ? json_integer_value(tsj)
-                                             : ht_time_ms();
-        json_t *body = json_pack("{s:O, s:I}", "v", v ? v : j->value, "ts",
-                                 ts);
+        json_int_t ts =
+            json_is_integer(tsj) ? json_integer_value(tsj) : ht_time_ms();
+        json_t *body = json_pack("{s:O, s:I}", "v", v ? v : j->value, "ts", ts);
         /* The device confirmed the value: a read right after the write
          * must see it, even before the device's own value message. */
         struct gw_dev *d = gw__dev_find(g, j->dev);
@@ -769,15 +774,14 @@ static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
         const char *m = json_string_value(json_object_get(e, "message"));
         if (!code)
             code = "device_error";
-        int st = !strcmp(code, "read_only")        ? 409
-                 : !strcmp(code, "bad_type") ||
-                         !strcmp(code, "out_of_range") ||
-                         !strcmp(code, "bad_request") ? 400
-                 : !strcmp(code, "unknown_property") ||
-                         !strcmp(code, "unknown") ? 404
-                                                    : 502;
-        job_fail(g, j, st, code, "Device refused the command",
-                 m ? m : code);
+        int st = !strcmp(code, "read_only") ? 409
+                 : !strcmp(code, "bad_type") || !strcmp(code, "out_of_range") ||
+                         !strcmp(code, "bad_request")
+                     ? 400
+                 : !strcmp(code, "unknown_property") || !strcmp(code, "unknown")
+                     ? 404
+                     : 502;
+        job_fail(g, j, st, code, "Device refused the command", m ? m : code);
     }
     json_decref(a);
 }
@@ -787,12 +791,20 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
 {
     struct gw_dev *d = gw__dev_find(g, j->dev);
     if (j->kind == GW_JOB_PREREG) {
-        if (d) {
+        /* A device only seen over mDNS may be registered; a known one not. */
+        bool seen = d && d->state == GW_DISCOVERED;
+        if (d && !seen) {
             job_fail(g, j, 409, "exists", "Device exists",
                      "a device with this id is already registered");
             return;
         }
-        d = dev_add(g, j->dev, GW_PENDING);
+        if (seen) {
+            pthread_mutex_lock(&g->reg_mu);
+            d->state = GW_PENDING;
+            pthread_mutex_unlock(&g->reg_mu);
+        } else {
+            d = dev_add(g, j->dev, GW_PENDING);
+        }
         if (dev_persist(g, d)) {
             dev_remove(g, j->dev);
             job_fail(g, j, 500, "store", "Store error", "cannot record it");
@@ -846,8 +858,8 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         return;
     }
     if (was != to) {
-        ht_log(LOG_NOTICE, MOD, "device %s %s by %s", d->id,
-               gw__state_name(to), j->actor);
+        ht_log(LOG_NOTICE, MOD, "device %s %s by %s", d->id, gw__state_name(to),
+               j->actor);
         emit_device(g, d, gw__state_name(to));
         if (to == GW_APPROVED && d->thing)
             gw__twin_hook_td(g, d->id, d->thing);
@@ -1043,9 +1055,8 @@ static void load_value(void *ud, const char *id, const char *name,
     struct gw_dev *d = gw__dev_find(g, id);
     if (d)
         json_object_set_new(d->values, name,
-                            json_pack("{s:O, s:I, s:I}", "v", (json_t *)v,
-                                      "ts", (json_int_t)ts, "seq",
-                                      (json_int_t)seq));
+                            json_pack("{s:O, s:I, s:I}", "v", (json_t *)v, "ts",
+                                      (json_int_t)ts, "seq", (json_int_t)seq));
 }
 
 int gw__event_init(struct ht_gw *g, char *err, size_t errlen)

@@ -202,11 +202,11 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
         c->backlog = NULL;
         c->bl_pos = 0;
     }
-    if (g->ring_len > 0) {
-        int64_t oldest = g->ring[g->ring_head].id;
-        if (c->last_id >= 0 && c->last_id + 1 < oldest && !c->backlog)
-            return false;
-    }
+    /* Older than the ring holds (or the ring is empty after a restart):
+     * the store has the rest. */
+    int64_t oldest = g->ring_len ? g->ring[g->ring_head].id : g->last_eid + 1;
+    if (c->last_id + 1 < oldest && !c->backlog)
+        return false;
     for (size_t i = 0; i < g->ring_len; i++) {
         struct gw_ev *e = &g->ring[(g->ring_head + i) % g->ring_cap];
         if (e->id <= c->last_id)
@@ -247,10 +247,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         c->backlog = bl;
         c->bl_pos = 0;
         if (json_array_size(bl) == 0) {
-            /* Nothing older left: skip to the ring. */
+            /* Nothing older left (trimmed by retention): skip to the ring. */
             json_decref(c->backlog);
             c->backlog = NULL;
-            c->last_id = g->ring_len ? g->ring[g->ring_head].id - 1 : c->last_id;
+            c->last_id =
+                g->ring_len ? g->ring[g->ring_head].id - 1 : g->last_eid;
         }
     }
     if (c->out_off >= c->out_len) {
@@ -303,8 +304,7 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
         ht_strlcpy(c->twin, twin, sizeof c->twin);
     pthread_mutex_lock(&g->ev_mu);
     /* A new client starts at "now" unless it resumes. */
-    c->last_id = last_id >= 0 && last_id <= g->last_eid ? last_id
-                                                        : g->last_eid;
+    c->last_id = last_id >= 0 && last_id <= g->last_eid ? last_id : g->last_eid;
     c->next = g->sse;
     g->sse = c;
     g->nsse++;

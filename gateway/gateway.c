@@ -58,8 +58,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     rc = ht_store_open(conf->data_dir, &so, &g->store, err, errlen);
     if (rc)
         goto fail;
-    if ((rc = gw__events_init(g)) ||
-        (rc = gw__auth_init(g, err, errlen)) ||
+    if ((rc = gw__events_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
         (rc = gw__event_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)))
         goto fail;
@@ -86,10 +85,12 @@ int ht_gw_start(struct ht_gw *g, char *err, size_t errlen)
     if (g->conf->mdns)
         gw__mdns_start(g);
     g->started = true;
-    ht_log(LOG_NOTICE, GW_MOD, "gatewayd %s ready: http %s:%d, broker %s:%d "
-           "(%s), data %s", HT_VERSION, g->conf->http_bind,
-           g->conf->http_port, g->broker_host, g->broker_port,
-           g->broker ? "embedded" : "external", g->conf->data_dir);
+    ht_log(LOG_NOTICE, GW_MOD,
+           "gatewayd %s ready: http %s:%d, broker %s:%d "
+           "(%s), data %s",
+           HT_VERSION, g->conf->http_bind, g->conf->http_port, g->broker_host,
+           g->broker_port, g->broker ? "embedded" : "external",
+           g->conf->data_dir);
     return HT_OK;
 }
 

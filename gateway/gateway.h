@@ -14,19 +14,19 @@
 struct ht_gw_conf {
     char *data_dir;
     char *log_level;
-    char *gateway_id;      /* names this gateway in topics and TDs */
-    char *public_host;     /* host put into TD forms (default http.bind) */
+    char *gateway_id;  /* names this gateway in topics and TDs */
+    char *public_host; /* host put into TD forms (default http.bind) */
     int http_port;
     char *http_bind;
     int http_max_conn;
     int http_timeout_s;
-    int http_max_body;     /* bytes */
-    int http_max_header;   /* bytes of request headers (MHD memory limit) */
+    int http_max_body;   /* bytes */
+    int http_max_header; /* bytes of request headers (MHD memory limit) */
     char *web_root;
     char *tls_cert;
     char *tls_key;
-    char *broker;          /* external "host:port"; NULL = embedded broker */
-    int mqtt_port;         /* embedded broker listener */
+    char *broker;  /* external "host:port"; NULL = embedded broker */
+    int mqtt_port; /* embedded broker listener */
     char *mqtt_bind;
     char *mqtt_prefix;
     char *mqtt_client_id;
@@ -34,7 +34,7 @@ struct ht_gw_conf {
     char *mqtt_password;
     int mqtt_session_expiry;
     int mqtt_max_payload;
-    char *broker_bin;      /* mosquitto binary */
+    char *broker_bin; /* mosquitto binary */
     int command_timeout_ms;
     int history_max_age_s;
     int history_max_rows;
@@ -42,8 +42,8 @@ struct ht_gw_conf {
     int events_ring;
     bool auto_approve;
     bool mdns;
-    char *twins_dir;       /* twin documents (.json) applied at start */
-    int asset_max;         /* largest twin asset, bytes */
+    char *twins_dir; /* twin documents (.json) applied at start */
+    int asset_max;   /* largest twin asset, bytes */
 };
 
 /* The ht_conf table (static, borrowed). */

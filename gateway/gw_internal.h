@@ -58,18 +58,18 @@ struct gw_dev {
     struct ht_sem_thing *thing; /* from the newest TD, or NULL */
     json_t *td;                 /* newest TD as ingested, or NULL */
     int td_version;
-    json_t *values;             /* {name: {"v","ts","seq"}} */
+    json_t *values; /* {name: {"v","ts","seq"}} */
     bool mdns_seen;
-    bool dirty;     /* last_seen changed since the last persist */
+    bool dirty; /* last_seen changed since the last persist */
 };
 
 /* ---- jobs: HTTP thread -> loop ---- */
 enum gw_job_kind {
-    GW_JOB_WRITE,   /* PUT property: MQTT command, wait for the ack */
+    GW_JOB_WRITE, /* PUT property: MQTT command, wait for the ack */
     GW_JOB_APPROVE,
     GW_JOB_BLOCK,
     GW_JOB_DELETE,
-    GW_JOB_PREREG,  /* POST /api/v1/devices */
+    GW_JOB_PREREG,      /* POST /api/v1/devices */
     GW_JOB_TWIN_PUT,    /* twins.c: PUT /api/v1/twins/{id} */
     GW_JOB_TWIN_DELETE, /* twins.c: DELETE /api/v1/twins/{id} */
     GW_JOB_TWIN_WRITE,  /* twins.c: PUT .../twins/{id}/properties/{ref} */
@@ -80,20 +80,20 @@ struct gw_job {
     enum gw_job_kind kind;
     char dev[65];
     char prop[33];
-    json_t *value;           /* WRITE: the value (owned) */
+    json_t *value; /* WRITE: the value (owned) */
     char actor[160];
-    uint64_t t0_ms;          /* monotonic, for latency */
+    uint64_t t0_ms; /* monotonic, for latency */
     struct MHD_Connection *conn;
-    int refs;                /* under jobs_mu: HTTP side + loop side */
+    int refs; /* under jobs_mu: HTTP side + loop side */
     bool done;
     /* Result, written by the loop before done. */
     int status;
-    json_t *body;            /* success body or problem object (owned) */
+    json_t *body; /* success body or problem object (owned) */
     /* Loop side of a WRITE in flight. */
     struct ht_gw *gw;
     uint64_t corr;
     struct ht_timer *timer;
-    struct gw_job *pnext;    /* pending-ack list */
+    struct gw_job *pnext; /* pending-ack list */
     /* Twin jobs (twins.c): dev holds the twin id, ref "component.property".
      * A WRITE with on_complete set is a sub-command of a twin write: it has
      * no connection, and job completion calls on_complete (loop thread)
@@ -108,8 +108,8 @@ struct gw_ev {
     int64_t id;
     int64_t ts;
     char *type;
-    char *data;  /* JSON text */
-    char *dev;   /* for filters, may be NULL */
+    char *data; /* JSON text */
+    char *dev;  /* for filters, may be NULL */
     char *prop;
     char *twin;
     char *value; /* JSON text of the value, state events only */
@@ -120,13 +120,13 @@ struct gw_sse {
     struct ht_gw *g;
     struct MHD_Connection *conn;
     int64_t last_id;
-    bool observe;  /* per-property stream: unnamed data: events */
+    bool observe; /* per-property stream: unnamed data: events */
     bool suspended;
     bool ping;
     char dev[65], prop[33], twin[65];
     json_t *backlog; /* events loaded from the store, array */
     size_t bl_pos;
-    char *out;       /* formatted bytes not yet handed to MHD */
+    char *out; /* formatted bytes not yet handed to MHD */
     size_t out_len, out_off;
 };
 
@@ -315,7 +315,7 @@ struct gw_req {
     struct MHD_Connection *conn;
     const char *method;
     const char *url;
-    char *path;                 /* copy split in place into seg[] */
+    char *path; /* copy split in place into seg[] */
     const char *seg[GW_MAX_SEG];
     size_t nseg;
     const char *id, *name, *thing, *token_id; /* captured placeholders */
@@ -324,8 +324,8 @@ struct gw_req {
     bool too_big;
     enum gw_role role;
     char actor[160];
-    struct gw_job *job;         /* a suspended request waiting for the loop */
-    bool seen;                  /* first call done */
+    struct gw_job *job; /* a suspended request waiting for the loop */
+    bool seen;          /* first call done */
 };
 
 typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);

@@ -52,16 +52,71 @@ static void usage(FILE *out)
     for (size_t i = 0; i < NFLAGS; i++)
         fprintf(out, "  %-22s %s (config key %s)\n", flags[i].flag,
                 flags[i].help, flags[i].key);
-    fprintf(out, "  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys (JSON file, "
-                 "dotted paths are nested objects):\n",
-            "--config FILE", "JSON config file", "--help", "--version");
+    fprintf(out,
+            "  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys (JSON file, "
+            "dotted paths are nested objects):\n",
+            "--config FILE",
+            "JSON config file (SIGHUP reloads log_level, "
+            "commands.timeout_ms, devices.auto_approve)",
+            "--help", "--version");
     ht_conf_print_help(ht_gw_conf_table(), out);
 }
 
 struct sigctx {
     struct ht_loop *loop;
     struct ht_gw_conf *conf;
+    const char *config; /* --config file, or NULL */
+    const char **vals;  /* flag values, re-applied over the file */
 };
+
+/* SIGHUP: parse into a fresh struct (defaults, file, flags), validate, and
+ * copy only the reloadable keys into the live one; the others need a
+ * restart and are reported. Runs on the loop thread, the only reader of
+ * these keys. */
+static void reload(struct sigctx *c)
+{
+    const struct ht_conf_key *tab = ht_gw_conf_table();
+    struct ht_gw_conf fresh;
+    char err[512];
+    ht_gw_conf_init(&fresh);
+    int rc = HT_OK;
+    if (c->config)
+        rc = ht_conf_load(tab, &fresh, c->config, NULL, NULL, err, sizeof err);
+    for (size_t k = 0; rc == HT_OK && k < NFLAGS; k++)
+        if (c->vals[k])
+            rc = ht_conf_set(tab, &fresh, flags[k].key, c->vals[k], err,
+                             sizeof err);
+    int lvl = rc == HT_OK ? ht_log_level_parse(fresh.log_level ? fresh.log_level
+                                                               : "info")
+                          : -1;
+    if (rc != HT_OK || lvl < 0) {
+        ht_log(LOG_ERR, "main", "SIGHUP: config not reloaded: %s",
+               rc != HT_OK ? err : "bad log_level");
+        ht_gw_conf_clear(&fresh);
+        return;
+    }
+    json_t *old = ht_conf_dump(tab, c->conf);
+    bool other = false;
+    ht_log_set_level(lvl);
+    free(c->conf->log_level);
+    c->conf->log_level = fresh.log_level;
+    fresh.log_level = NULL;
+    c->conf->command_timeout_ms = fresh.command_timeout_ms;
+    c->conf->auto_approve = fresh.auto_approve;
+    /* Anything else that differs waits for a restart. */
+    fresh.command_timeout_ms = c->conf->command_timeout_ms;
+    fresh.auto_approve = c->conf->auto_approve;
+    json_t *after = ht_conf_dump(tab, &fresh);
+    json_object_set_new(
+        after, "log_level",
+        json_string(c->conf->log_level ? c->conf->log_level : "info"));
+    other = !json_equal(after, old);
+    json_decref(after);
+    ht_log(LOG_NOTICE, "main", "SIGHUP: configuration reloaded%s",
+           other ? " (changes to non-reloadable keys need a restart)" : "");
+    json_decref(old);
+    ht_gw_conf_clear(&fresh);
+}
 
 static void on_signal(struct ht_io *io, int fd, unsigned ev, void *ud)
 {
@@ -71,8 +126,7 @@ static void on_signal(struct ht_io *io, int fd, unsigned ev, void *ud)
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            ht_log(LOG_NOTICE, "main", "SIGHUP: reopening nothing; restart "
-                                       "to apply config changes");
+            reload(c);
             continue;
         }
         ht_log(LOG_NOTICE, "main", "%s: stopping",
@@ -170,7 +224,7 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    struct sigctx sc = {loop, &conf};
+    struct sigctx sc = {loop, &conf, config, vals};
     sio = ht_io_new(loop, sfd, HT_LOOP_READ, on_signal, &sc);
     if (ht_gw_new(loop, &conf, &g, err, sizeof err) != HT_OK ||
         ht_gw_start(g, err, sizeof err) != HT_OK) {

@@ -62,8 +62,8 @@ static void on_group(AvahiEntryGroup *grp, AvahiEntryGroupState s, void *ud)
         create_services(m, avahi_entry_group_get_client(grp));
     } else if (s == AVAHI_ENTRY_GROUP_FAILURE) {
         ht_log(LOG_WARNING, MOD, "publishing failed: %s",
-               avahi_strerror(avahi_client_errno(
-                   avahi_entry_group_get_client(grp))));
+               avahi_strerror(
+                   avahi_client_errno(avahi_entry_group_get_client(grp))));
     }
 }
 
@@ -171,8 +171,9 @@ static void on_client(AvahiClient *c, AvahiClientState s, void *ud)
         break;
     case AVAHI_CLIENT_CONNECTING:
         if (!m->warned)
-            ht_log(LOG_WARNING, MOD, "avahi-daemon not reachable; running "
-                                     "without mDNS until it appears");
+            ht_log(LOG_WARNING, MOD,
+                   "avahi-daemon not reachable; running "
+                   "without mDNS until it appears");
         m->warned = true;
         if (m->group || m->browser)
             ht_timer_start(m->retry, 0, 0);
@@ -192,8 +193,9 @@ static void start_client(struct gw_mdns *m)
                                  AVAHI_CLIENT_NO_FAIL, on_client, m, &err);
     if (!m->client) {
         if (!m->warned)
-            ht_log(LOG_WARNING, MOD, "avahi unavailable (%s); running "
-                                     "without mDNS, retrying every 30 s",
+            ht_log(LOG_WARNING, MOD,
+                   "avahi unavailable (%s); running "
+                   "without mDNS, retrying every 30 s",
                    avahi_strerror(err));
         m->warned = true;
         ht_timer_start(m->retry, 30000, 0);

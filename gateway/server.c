@@ -344,8 +344,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return dispatch(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **req_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
     (void)toe;
@@ -387,8 +387,9 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
     bool tls = c->tls_cert || c->tls_key;
     if (tls) {
         if (!c->tls_cert || !c->tls_key) {
-            snprintf(err, errlen, "HTTPS needs both http.tls_cert and "
-                                  "http.tls_key");
+            snprintf(err, errlen,
+                     "HTTPS needs both http.tls_cert and "
+                     "http.tls_key");
             free(s);
             return HT_EINVAL;
         }
@@ -416,12 +417,12 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_END, 0, NULL},
     };
-    s->d = MHD_start_daemon(flags, (uint16_t)c->http_port, NULL, NULL,
-                            on_request, g, MHD_OPTION_ARRAY, opts,
-                            MHD_OPTION_END);
+    s->d =
+        MHD_start_daemon(flags, (uint16_t)c->http_port, NULL, NULL, on_request,
+                         g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "cannot listen on %s:%d (in use?)",
-                 c->http_bind, c->http_port);
+        snprintf(err, errlen, "cannot listen on %s:%d (in use?)", c->http_bind,
+                 c->http_port);
         free(s->tls_cert);
         free(s->tls_key);
         free(s);

@@ -92,8 +92,7 @@ enum MHD_Result gw__serve_static(struct gw_req *r)
     char *path = ht_asprintf("%s%s%s", rootreal, rel,
                              rel[ul - 1] == '/' ? "index.html" : "");
     struct stat st;
-    if (!realpath(path, real) ||
-        strncmp(real, rootreal, strlen(rootreal)) ||
+    if (!realpath(path, real) || strncmp(real, rootreal, strlen(rootreal)) ||
         (real[strlen(rootreal)] != '/' && real[strlen(rootreal)] != '\0') ||
         stat(real, &st) || !S_ISREG(st.st_mode)) {
         free(path);
@@ -103,8 +102,8 @@ enum MHD_Result gw__serve_static(struct gw_req *r)
     snprintf(etag, sizeof etag, "\"%llx-%llx-%lx\"",
              (unsigned long long)st.st_size, (unsigned long long)st.st_mtime,
              (long)st.st_mtim.tv_nsec);
-    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                  "If-None-Match");
+    const char *inm =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
     struct MHD_Response *resp;
     unsigned status = 200;
     if (inm && strstr(inm, etag)) {

@@ -141,8 +141,10 @@ static int migrate(struct ht_store *s, char *err, size_t errlen)
 {
     int v = user_version(s);
     if (v < 0 || v > NMIGRATIONS) {
-        snprintf(err, errlen, "database schema version %d is newer than this "
-                 "gatewayd (%d)", v, NMIGRATIONS);
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this "
+                 "gatewayd (%d)",
+                 v, NMIGRATIONS);
         return HT_EDB;
     }
     for (; v < NMIGRATIONS; v++) {
@@ -278,8 +280,8 @@ int ht_store_device_get(struct ht_store *s, const char *id,
 {
     pthread_mutex_lock(&s->mu);
     int rc = HT_EDB;
-    sqlite3_stmt *st = prep(s, "SELECT " DEVICE_COLS
-                               " FROM devices WHERE id=?");
+    sqlite3_stmt *st =
+        prep(s, "SELECT " DEVICE_COLS " FROM devices WHERE id=?");
     if (st) {
         bind_text(st, 1, id);
         int r = sqlite3_step(st);
@@ -301,8 +303,8 @@ int ht_store_device_each(struct ht_store *s,
 {
     pthread_mutex_lock(&s->mu);
     int rc = HT_EDB;
-    sqlite3_stmt *st = prep(s, "SELECT " DEVICE_COLS
-                               " FROM devices ORDER BY id");
+    sqlite3_stmt *st =
+        prep(s, "SELECT " DEVICE_COLS " FROM devices ORDER BY id");
     if (st) {
         struct ht_store_device d;
         int r;
@@ -356,8 +358,7 @@ int ht_store_device_delete(struct ht_store *s, const char *id)
 /* ---- TDs ---- */
 
 int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
-                    const struct ht_sem_thing *thing, int64_t ts,
-                    int *version)
+                    const struct ht_sem_thing *thing, int64_t ts, int *version)
 {
     char *text = json_dumps(td, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
@@ -367,8 +368,9 @@ int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
     int cur = 0;
     bool same = false;
     sqlite3_stmt *st = NULL;
-    if (rc == HT_OK && (st = prep(s, "SELECT version, td FROM tds WHERE "
-                                     "device=? ORDER BY version DESC LIMIT 1"))) {
+    if (rc == HT_OK &&
+        (st = prep(s, "SELECT version, td FROM tds WHERE "
+                      "device=? ORDER BY version DESC LIMIT 1"))) {
         bind_text(st, 1, id);
         if (sqlite3_step(st) == SQLITE_ROW) {
             cur = sqlite3_column_int(st, 0);
@@ -467,8 +469,9 @@ json_t *ht_store_caps(struct ht_store *s, const char *id)
 {
     json_t *a = json_array();
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(s, "SELECT name, type, sem_type, unit, writable "
-                               "FROM capabilities WHERE device=? ORDER BY name");
+    sqlite3_stmt *st =
+        prep(s, "SELECT name, type, sem_type, unit, writable "
+                "FROM capabilities WHERE device=? ORDER BY name");
     if (st) {
         bind_text(st, 1, id);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -476,7 +479,8 @@ json_t *ht_store_caps(struct ht_store *s, const char *id)
                                   "type", col_text(st, 1), "writable",
                                   sqlite3_column_int(st, 4));
             if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-                json_object_set_new(o, "sem_type", json_string(col_text(st, 2)));
+                json_object_set_new(o, "sem_type",
+                                    json_string(col_text(st, 2)));
             if (sqlite3_column_type(st, 3) != SQLITE_NULL)
                 json_object_set_new(o, "unit", json_string(col_text(st, 3)));
             json_array_append_new(a, o);
@@ -670,8 +674,10 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
             ? "SELECT (ts / ?5) * ?5 AS b, avg(num), min(num), max(num), "
               "count(*), count(num), (SELECT v FROM history h2 WHERE "
               "h2.device=?1 AND h2.name=?2 AND h2.ts >= (h.ts / ?5) * ?5 AND "
-              "h2.ts < (h.ts / ?5) * ?5 + ?5 AND h2.ts <= ?4 ORDER BY h2.ts DESC "
-              "LIMIT 1) FROM history h WHERE device=?1 AND name=?2 AND ts >= ?3 "
+              "h2.ts < (h.ts / ?5) * ?5 + ?5 AND h2.ts <= ?4 ORDER BY h2.ts "
+              "DESC "
+              "LIMIT 1) FROM history h WHERE device=?1 AND name=?2 AND ts >= "
+              "?3 "
               "AND ts <= ?4 GROUP BY b ORDER BY b DESC LIMIT ?6"
             : "SELECT ts, v FROM history WHERE device=?1 AND name=?2 AND "
               "ts >= ?3 AND ts <= ?4 ORDER BY ts DESC, rowid DESC LIMIT ?6";
@@ -708,8 +714,8 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
                                        JSON_DECODE_ANY, NULL);
                 json_object_set_new(o, "v", v ? v : json_null());
                 if (step > 0)
-                    json_object_set_new(o, "n",
-                                        json_integer(sqlite3_column_int(st, 4)));
+                    json_object_set_new(
+                        o, "n", json_integer(sqlite3_column_int(st, 4)));
             }
             json_array_insert_new(items, 0, o);
         }
@@ -1081,12 +1087,12 @@ json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit)
         sqlite3_bind_int(st, 2, limit);
     }
     while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_pack(
-            "{s:I, s:I, s:s, s:s, s:i, s:I}", "id",
-            (json_int_t)sqlite3_column_int64(st, 0), "ts",
-            (json_int_t)sqlite3_column_int64(st, 1), "actor", col_text(st, 2),
-            "action", col_text(st, 3), "status", sqlite3_column_int(st, 8),
-            "latency_ms", (json_int_t)sqlite3_column_int64(st, 9));
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:i, s:I}", "id",
+                              (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                              (json_int_t)sqlite3_column_int64(st, 1), "actor",
+                              col_text(st, 2), "action", col_text(st, 3),
+                              "status", sqlite3_column_int(st, 8), "latency_ms",
+                              (json_int_t)sqlite3_column_int64(st, 9));
         static const char *const opt[] = {"device", "target", "value",
                                           "result"};
         for (int i = 0; i < 4; i++)

@@ -44,11 +44,11 @@ int ht_store_schema_version(struct ht_store *s);
 struct ht_store_device {
     char id[65];
     char title[256];
-    char state[16];  /* discovered | pending | approved | blocked */
+    char state[16]; /* discovered | pending | approved | blocked */
     bool online;
     int64_t last_seen; /* ms since epoch, 0 = never */
     int64_t created;
-    int td_version;    /* 0 = no TD yet */
+    int td_version; /* 0 = no TD yet */
 };
 /* Insert or replace a device row (d borrowed). Durable on return. */
 int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d);
@@ -68,8 +68,7 @@ int ht_store_device_delete(struct ht_store *s, const char *id);
  * newest one; *version gets the (new or unchanged) version number. Also
  * replaces the capabilities table rows from thing (borrowed, may be NULL). */
 int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
-                    const struct ht_sem_thing *thing, int64_t ts,
-                    int *version);
+                    const struct ht_sem_thing *thing, int64_t ts, int *version);
 /* The newest TD (new reference) and its version; HT_ENOENT if none. */
 int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
                        int *version);

@@ -1,10 +1,10 @@
 // The e2e cases (see tests/e2e/run). Each case builds its own world in a
 // temp dir: gatewayd + 3 sim boards + press-line twin + chromium.
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
-import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC } from "./lib.mjs";
+import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram };
+const CASES = { dashboard, hologram, demo_script };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -101,6 +101,8 @@ async function dashboard() {
     await waitStable(page, gw, b, 60000);
     log("alarm cleared, stable again");
     await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    /* tall enough to show the gears under the status and machine controls */
+    await page.setViewportSize({ width: 1280, height: 1100 });
     await page.screenshot({ path: path.join(dir, "dashboard.png") });
     saveShot(dir, "dashboard.png", "dashboard.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
@@ -228,6 +230,23 @@ async function hologram() {
     const rate2 = await checkRate(page, rot, v1);
     if (!(Math.abs(rate2) > Math.abs(rate1) * 1.3)) fail(`rotation did not follow the speed: ${rate1.toFixed(3)} rad/s at ${v0}, ${rate2.toFixed(3)} rad/s at ${v1}`);
 
+    /* the spatial panel works like a control: click "Cooling mode" on the
+     * machine panel in the 3D view (ray-cast pick, same command path) */
+    const pt = await page.evaluate(() => window.__holotwin.pickPoint("panel.machine", "twin.cooling"));
+    if (!pt) fail("no Cooling mode control on the machine's spatial panel");
+    const v = (p) => page.evaluate((q) => window.__holotwin.valueOf(q), p);
+    if ((await v("fan.on")) !== false) fail(`the fan should be off before cooling: ${await v("fan.on")}`);
+    await page.mouse.click(pt.x, pt.y);
+    await until("cooling on through the 3D panel (fan on, heater off)", async () =>
+        (await v("fan.on")) === true && (await v("thermal.heater")) === false, 20000, gw.watch());
+    const fanRate = await page.evaluate(() => window.__holotwin.rateOf("fan"));
+    if (!(Math.abs(fanRate) > 1)) fail(`the fan does not spin after switching it on (rate ${fanRate})`);
+    log(`cooling on from the 3D panel; fan spins at ${fanRate.toFixed(2)} rad/s`);
+    await until("the hologram to show the press line stable", async () =>
+        (await page.locator("#panels .rules").getAttribute("data-stable")) === "stable" &&
+        (await page.evaluate(() => window.__holotwin.twin.activeRules().filter((r) => r.severity !== "info").length)) === 0,
+    60000, gw.watch())
+        .catch(async () => fail(`not stable: ${await page.locator("#panels .rules").textContent()}`));
     await page.screenshot({ path: path.join(dir, "hologram.png") });
     saveShot(dir, "hologram.png", "hologram.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
@@ -241,6 +260,93 @@ async function checkRate(page, rot, v) {
     log(`${rot.property} ${v} rpm -> ${rate.toFixed(3)} rad/s (expected ${want.toFixed(3)})`);
     if (!(Math.abs(Math.abs(rate) - want) <= want * 0.15 + 0.1)) fail(`gear ${rot.node} spins at ${rate.toFixed(3)} rad/s at ${v} rpm, expected ${want.toFixed(3)}`);
     return rate;
+}
+
+/* ------------------------------------------------------------ demo */
+/* Processes whose command line mentions one of `needles` (ours only). */
+function procsWith(needles) {
+    const out = [];
+    for (const pid of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+        let cmd;
+        try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim(); } catch { continue; }
+        if (Number(pid) === process.pid || !cmd) continue;
+        try { if (/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) continue; } catch { continue; }
+        if (needles.some((n) => cmd.includes(n))) out.push(`${pid} ${cmd}`);
+    }
+    return out;
+}
+
+/* scripts/demo (what `make demo` runs) for real: the printed URLs and
+ * token work, the machine starts unstable, Ctrl-C (SIGINT) stops it all. */
+async function demo_script() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const http = await freePort(), mqtt = await freePort();
+    const data = path.join(dir, "data");
+    const demo = start("demo", path.join(SRC, "scripts/demo"),
+        ["--data-dir", data, "--http-port", String(http), "--mqtt-port", String(mqtt), "--no-mdns"], dir);
+    const out = () => { try { return readFileSync(demo.logFile, "utf8"); } catch { return ""; } };
+    const m = await until("the demo to print its URLs", () =>
+        out().match(/Dashboard:\s+(http:\/\/\S+?):(\d+)\/#token=(\S+)/), 120000, [demo]);
+    const [, host, port, token] = m;
+    if (Number(port) !== http) fail(`the demo printed port ${port}, not --http-port ${http}`);
+    const holo = out().match(/Hologram:\s+(\S+)/);
+    if (!holo || holo[1] !== `${host}:${port}/holo/#token=${token}`) fail(`no matching hologram URL in:\n${out()}`);
+    const base = `${host}:${port}`;
+    log(`demo up at ${base}`);
+
+    /* the web clients are served */
+    for (const p of ["/", "/holo/"]) {
+        const r = await fetch(base + p);
+        const body = await r.text();
+        if (!r.ok || !/<script/.test(body)) fail(`GET ${p}: HTTP ${r.status}, ${body.slice(0, 200)}`);
+    }
+    /* the printed token reads the twin; once every value is known, the
+     * machine is unstable with an alarm */
+    const get = async (p) => {
+        const r = await fetch(base + p, { headers: { Authorization: `Bearer ${token}` } });
+        if (!r.ok) fail(`GET ${p} with the printed token: HTTP ${r.status} ${await r.text()}`);
+        return r.json();
+    };
+    const st = await until("every press-line value to be known", async () => {
+        const s = await get("/api/v1/twins/press-line/state");
+        return Object.values(s.properties).every((p) => p.quality === "good") ? s : null;
+    }, 60000, [demo]);
+    log(`state: stable=${st.stable}, alarms: ${st.alarms.map((a) => a.rule).join(", ")}`);
+    if (st.stable !== false || !st.alarms.length) fail(`the press line does not start unstable: ${JSON.stringify(st)}`);
+    const devs = await get("/api/v1/devices");
+    for (const id of ["gears-1", "thermal-1", "panel-1"]) {
+        const d = (devs.items || []).find((x) => x.id === id);
+        if (!d || d.state !== "approved" || d.online !== true) fail(`board ${id} not approved and online: ${JSON.stringify(d)}`);
+    }
+    /* an operator token: it may write, and not manage tokens */
+    const put = await fetch(base + "/api/v1/twins/press-line/properties/gear_a.setpoint", {
+        method: "PUT", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: "95" });
+    if (put.status !== 200) fail(`operator write with the printed token: HTTP ${put.status} ${await put.text()}`);
+    const adm = await fetch(base + "/api/v1/tokens", { headers: { Authorization: `Bearer ${token}` } });
+    if (adm.status !== 403) fail(`the printed token can list tokens (HTTP ${adm.status}): it should be an operator token`);
+
+    /* everything the demo started, then Ctrl-C */
+    const needles = [data, `127.0.0.1:${mqtt}`];
+    const running = procsWith(needles);
+    log(`running:\n  ${running.join("\n  ")}`);
+    for (const re of [/gatewayd/, /mosquitto/, /gears-1/, /thermal-1/, /panel-1/]) {
+        if (!running.some((l) => re.test(l))) fail(`no ${re.source} process among the demo's:\n${running.join("\n")}`);
+    }
+    process.kill(demo.pid, "SIGINT");
+    await until("the demo to exit after SIGINT", () => demo.exitCode !== null || demo.signalCode !== null, 60000)
+        .catch(() => fail(`the demo still runs 60 s after SIGINT:\n${tail(demo)}`));
+    if (demo.exitCode !== 130) fail(`the demo exited with ${demo.exitInfo} after SIGINT (want exit 130):\n${tail(demo)}`);
+    if (!/demo: stopped/.test(out())) fail(`the demo did not say it stopped:\n${tail(demo)}`);
+    await until("every process of the demo to be gone", () => procsWith(needles).length === 0, 15000)
+        .catch(() => fail(`left running after the demo stopped:\n${procsWith(needles).join("\n")}`));
+    /* sanitizer builds report leaks and errors at exit, into the logs */
+    for (const f of readdirSync(path.join(data, "logs"))) {
+        const text = readFileSync(path.join(data, "logs", f), "utf8");
+        if (/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(text)) fail(`sanitizer report in ${f}:\n${text.slice(-3000)}`);
+    }
+    if (!existsSync(path.join(data, "admin.token"))) fail("the chosen --data-dir was not kept");
+    log("demo stopped cleanly, nothing left running");
 }
 
 /* ------------------------------------------------------------ main */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,9 +50,9 @@ static void gw_start(struct ht_it *t, struct gw *g, int broker_port,
     snprintf(http, sizeof http, "%d", g->http);
     snprintf(mq, sizeof mq, "%d", mqtt_port);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[20] = {bin, "--data-dir", g->data, "--http-port", http,
-                            "--no-mdns", "--command-timeout-ms", "1500",
-                            "--log-level", "debug"};
+    const char *argv[20] = {
+        bin,         "--data-dir",           g->data, "--http-port", http,
+        "--no-mdns", "--command-timeout-ms", "1500",  "--log-level", "debug"};
     size_t n = 10;
     if (broker_port) {
         snprintf(g->broker, sizeof g->broker, "127.0.0.1:%d", broker_port);
@@ -83,8 +84,8 @@ static void gw_free(struct gw *g)
 }
 
 /* One request; returns the status, *body JSON (may be NULL). */
-static int call(int port, const char *hdr, const char *method,
-                const char *path, const char *body, json_t **out)
+static int call(int port, const char *hdr, const char *method, const char *path,
+                const char *body, json_t **out)
 {
     struct ht_it_http r;
     if (out)
@@ -159,14 +160,24 @@ static void approve(struct ht_it *t, struct gw *g, const char *id)
 static void fake_device(struct ht_it *t, struct ht_it_mqtt *c, const char *id)
 {
     struct ht_sem_prop props[2] = {
-        {.name = "temp", .title = "Temperature", .sem_type = "ht:Temperature",
-         .dtype = HT_SEM_NUMBER, .read_only = true, .observable = true},
-        {.name = "sp", .title = "Setpoint", .sem_type = "ht:SpeedSetpoint",
-         .dtype = HT_SEM_NUMBER, .has_min = true, .has_max = true, .min = 0,
-         .max = 100, .observable = true},
+        {.name = "temp",
+         .title = "Temperature",
+         .sem_type = "ht:Temperature",
+         .dtype = HT_SEM_NUMBER,
+         .read_only = true,
+         .observable = true},
+        {.name = "sp",
+         .title = "Setpoint",
+         .sem_type = "ht:SpeedSetpoint",
+         .dtype = HT_SEM_NUMBER,
+         .has_min = true,
+         .has_max = true,
+         .min = 0,
+         .max = 100,
+         .observable = true},
     };
-    struct ht_sem_thing th = {.id = (char *)id, .title = "Fake",
-                              .props = props, .nprops = 2};
+    struct ht_sem_thing th = {
+        .id = (char *)id, .title = "Fake", .props = props, .nprops = 2};
     struct ht_sem_forms f = {.topic_prefix = "holotwin/v1", .kind = "device"};
     json_t *td = ht_sem_td_build(&th, &f);
     char *s = json_dumps(td, JSON_COMPACT);
@@ -180,9 +191,8 @@ static void fake_device(struct ht_it *t, struct ht_it_mqtt *c, const char *id)
                                true) == 0);
 }
 
-static void publish_value(struct ht_it *t, struct ht_it_mqtt *c,
-                          const char *id, const char *name, double v,
-                          long long ts, int seq)
+static void publish_value(struct ht_it *t, struct ht_it_mqtt *c, const char *id,
+                          const char *name, double v, long long ts, int seq)
 {
     char topic[128], payload[128];
     snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/props/%s", id, name);
@@ -214,18 +224,20 @@ static void registration_through_approval(struct ht_it *t)
     gw_start(t, &g, b.port, 0, "gw");
     pid_t a = agent_start(t, g.broker, "press-1");
 
-    /* Seen over MQTT: pending until a technician approves it. */
-    HT_WAIT(t, device_state_is(&g, "press-1", "pending"), 15000);
+    /* Seen over MQTT: discovered until a technician approves it. */
+    HT_WAIT(t, device_state_is(&g, "press-1", "discovered"), 15000);
     HT_WAIT(t, device_online(&g, "press-1", true), 15000);
     json_t *d;
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/press-1", NULL, &d) == 200);
-    HT_CHECK(t, json_is_object(json_object_get(json_object_get(d, "properties"),
-                                               "lamp")), "no lamp property");
+    HT_CHECK(t,
+             json_is_object(
+                 json_object_get(json_object_get(d, "properties"), "lamp")),
+             "no lamp property");
     HT_CHECK(t, json_is_object(json_object_get(d, "td")));
     HT_CHECK(t, json_integer_value(json_object_get(d, "td_version")) == 1);
     json_decref(d);
 
-    /* Pending devices take no commands. */
+    /* Devices nobody approved take no commands. */
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/press-1/properties/lamp",
                       "true", &d) == 403);
     HT_CHECK(t, !strcmp(jstr(d, "code"), "not_approved"));
@@ -233,13 +245,16 @@ static void registration_through_approval(struct ht_it *t)
 
     approve(t, &g, "press-1");
     HT_CHECK(t, device_state_is(&g, "press-1", "approved"));
-    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/press-1/properties/lamp",
-                      "true", &d) == 200, "approved device refused a command");
+    HT_CHECK(t,
+             gcall(&g, "PUT", "/api/v1/devices/press-1/properties/lamp", "true",
+                   &d) == 200,
+             "approved device refused a command");
     json_decref(d);
 
     /* Blocked: listed as blocked, commands refused again. */
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices/press-1/block", NULL, &d) ==
-                 200 && !strcmp(jstr(d, "state"), "blocked"));
+                        200 &&
+                    !strcmp(jstr(d, "state"), "blocked"));
     json_decref(d);
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/press-1/properties/lamp",
                       "false", NULL) == 403);
@@ -248,21 +263,21 @@ static void registration_through_approval(struct ht_it *t)
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "{\"id\":\"cell-7\"}",
                       &d) == 201);
     HT_CHECK(t, !strcmp(jstr(d, "id"), "cell-7") &&
-                 !strcmp(jstr(d, "state"), "pending"));
+                    !strcmp(jstr(d, "state"), "pending"));
     HT_CHECK(t, json_integer_value(json_object_get(json_object_get(d, "mqtt"),
                                                    "port")) == b.port);
     json_decref(d);
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "{\"id\":\"cell-7\"}",
                       NULL) == 409);
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices?state=pending", NULL, &d) ==
-                 200);
+                    200);
     HT_CHECK(t, json_array_size(json_object_get(d, "items")) == 1);
     json_decref(d);
 
     /* Removal clears the retained registration: no ghost comes back. */
     ht_it_stop(t, a, SIGTERM, 10000);
-    HT_CHECK(t, gcall(&g, "DELETE", "/api/v1/devices/press-1", NULL, NULL) ==
-                 204);
+    HT_CHECK(t,
+             gcall(&g, "DELETE", "/api/v1/devices/press-1", NULL, NULL) == 204);
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/press-1", NULL, NULL) == 404);
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "probe", NULL, NULL);
     HT_CHECK(t, c && ht_it_mqtt_sub(c, "holotwin/v1/devices/press-1/#") < 128);
@@ -292,7 +307,7 @@ static void state_and_history(struct ht_it *t)
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
     HT_CHECK(t, c != NULL);
     fake_device(t, c, "fake-1");
-    HT_WAIT(t, device_state_is(&g, "fake-1", "pending"), 10000);
+    HT_WAIT(t, device_state_is(&g, "fake-1", "discovered"), 10000);
     approve(t, &g, "fake-1");
     long long t0 = 1700000000000LL;
     for (int i = 0; i < 50; i++)
@@ -304,28 +319,33 @@ static void state_and_history(struct ht_it *t)
                       &v) == 200);
     HT_CHECK(t, json_number_value(v) == 69.0, "latest value");
     json_decref(v);
-    HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/fake-1/properties/temp?meta=1",
-                      NULL, &v) == 200);
+    HT_CHECK(t,
+             gcall(&g, "GET", "/api/v1/devices/fake-1/properties/temp?meta=1",
+                   NULL, &v) == 200);
     HT_CHECK(t, json_integer_value(json_object_get(v, "ts")) == t0 + 49000);
     HT_CHECK(t, !strcmp(jstr(v, "type"), "number"));
     json_decref(v);
 
     /* Range + limit keeps the newest rows, oldest first. */
     char path[256];
-    snprintf(path, sizeof path, "/api/v1/devices/fake-1/properties/temp/history"
-             "?from=%lld&to=%lld&limit=5", t0 + 10000, t0 + 19000);
+    snprintf(path, sizeof path,
+             "/api/v1/devices/fake-1/properties/temp/history"
+             "?from=%lld&to=%lld&limit=5",
+             t0 + 10000, t0 + 19000);
     json_t *h;
     HT_CHECK(t, gcall(&g, "GET", path, NULL, &h) == 200);
     json_t *items = json_object_get(h, "items");
     HT_CHECK(t, json_array_size(items) == 5, "%zu", json_array_size(items));
-    HT_CHECK(t, json_number_value(json_object_get(json_array_get(items, 0), "v"))
-                 == 35.0);
-    HT_CHECK(t, json_number_value(json_object_get(json_array_get(items, 4), "v"))
-                 == 39.0);
+    HT_CHECK(t, json_number_value(
+                    json_object_get(json_array_get(items, 0), "v")) == 35.0);
+    HT_CHECK(t, json_number_value(
+                    json_object_get(json_array_get(items, 4), "v")) == 39.0);
     json_decref(h);
     /* Downsampling: 10 s buckets of 10 samples -> mean, min, max. */
-    snprintf(path, sizeof path, "/api/v1/devices/fake-1/properties/temp/history"
-             "?from=%lld&step=10000", t0);
+    snprintf(path, sizeof path,
+             "/api/v1/devices/fake-1/properties/temp/history"
+             "?from=%lld&step=10000",
+             t0);
     HT_CHECK(t, gcall(&g, "GET", path, NULL, &h) == 200);
     items = json_object_get(h, "items");
     HT_CHECK(t, json_array_size(items) == 5, "buckets %zu",
@@ -336,8 +356,10 @@ static void state_and_history(struct ht_it *t)
     HT_CHECK(t, json_number_value(json_object_get(b0, "max")) == 29.0);
     HT_CHECK(t, json_integer_value(json_object_get(b0, "n")) == 10);
     json_decref(h);
-    HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/fake-1/properties/temp/history"
-                      "?limit=abc", NULL, NULL) == 400);
+    HT_CHECK(t, gcall(&g, "GET",
+                      "/api/v1/devices/fake-1/properties/temp/history"
+                      "?limit=abc",
+                      NULL, NULL) == 400);
 
     /* Values of unknown properties are not recorded. */
     publish_value(t, c, "fake-1", "bogus", 1, t0, 1);
@@ -356,22 +378,26 @@ static void commands_every_outcome(struct ht_it *t)
     struct gw g = {0};
     gw_start(t, &g, b.port, 0, "gw");
     pid_t a = agent_start(t, g.broker, "demo-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
+    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
     approve(t, &g, "demo-1");
     HT_WAIT(t, device_online(&g, "demo-1", true), 15000);
     json_t *r;
     /* 200 with the confirmed value. */
-    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/motor_setpoint",
-                      "120", &r) == 200);
+    HT_CHECK(t, gcall(&g, "PUT",
+                      "/api/v1/devices/demo-1/properties/motor_setpoint", "120",
+                      &r) == 200);
     HT_CHECK(t, json_number_value(json_object_get(r, "v")) == 120.0);
     json_decref(r);
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                      "true", &r) == 200 && json_is_true(json_object_get(r, "v")));
+                      "true", &r) == 200 &&
+                    json_is_true(json_object_get(r, "v")));
     json_decref(r);
     /* 400: the gateway checks the schema first. */
-    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/motor_setpoint",
-                      "500", &r) == 400);
-    HT_CHECK(t, !strcmp(jstr(r, "code"), "out_of_range"), "%s", jstr(r, "code"));
+    HT_CHECK(t, gcall(&g, "PUT",
+                      "/api/v1/devices/demo-1/properties/motor_setpoint", "500",
+                      &r) == 400);
+    HT_CHECK(t, !strcmp(jstr(r, "code"), "out_of_range"), "%s",
+             jstr(r, "code"));
     json_decref(r);
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/lamp",
                       "\"on\"", &r) == 400);
@@ -382,8 +408,8 @@ static void commands_every_outcome(struct ht_it *t)
     /* 409 read-only, 404 unknown. */
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/button",
                       "true", NULL) == 409);
-    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/nope",
-                      "1", NULL) == 404);
+    HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/nope", "1",
+                      NULL) == 404);
     HT_CHECK(t, gcall(&g, "PUT", "/api/v1/devices/ghost/properties/lamp",
                       "true", NULL) == 404);
     /* 403: a viewer may not command. */
@@ -392,8 +418,9 @@ static void commands_every_outcome(struct ht_it *t)
                       "{\"role\":\"viewer\",\"name\":\"wall\"}", &tk) == 201);
     char vh[300];
     snprintf(vh, sizeof vh, "Authorization: Bearer %s\r\n", jstr(tk, "token"));
-    HT_CHECK(t, call(g.http, vh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                     "true", NULL) == 403);
+    HT_CHECK(t,
+             call(g.http, vh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
+                  "true", NULL) == 403);
     json_decref(tk);
 
     /* 504: a device that never acks. */
@@ -420,7 +447,8 @@ static void commands_every_outcome(struct ht_it *t)
     json_t *items = json_object_get(r, "items");
     size_t i, writes = 0, ok = 0;
     json_t *e;
-    json_array_foreach(items, i, e) {
+    json_array_foreach(items, i, e)
+    {
         if (!strcmp(jstr(e, "action"), "write")) {
             writes++;
             ok += !strcmp(jstr(e, "result"), "ok");
@@ -442,10 +470,11 @@ static void sse_delivery_and_resume(struct ht_it *t)
     gw_start(t, &g, b.port, 0, "gw");
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
     fake_device(t, c, "fake-1");
-    HT_WAIT(t, device_state_is(&g, "fake-1", "pending"), 10000);
+    HT_WAIT(t, device_state_is(&g, "fake-1", "discovered"), 10000);
     approve(t, &g, "fake-1");
 
-    struct ht_it_sse *s = ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", g.auth);
+    struct ht_it_sse *s =
+        ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", g.auth);
     HT_CHECK(t, s && ht_it_sse_status(s) == 200);
     struct ht_it_sse *o = ht_it_sse_open(
         g.http, "/api/v1/devices/fake-1/properties/temp/observe", g.auth);
@@ -458,7 +487,7 @@ static void sse_delivery_and_resume(struct ht_it *t)
         if (ev && !strcmp(ev, "state")) {
             json_t *j = json_loads(data, 0, NULL);
             HT_CHECK(t, !strcmp(jstr(j, "device"), "fake-1") &&
-                         json_number_value(json_object_get(j, "v")) == 1.0);
+                            json_number_value(json_object_get(j, "v")) == 1.0);
             json_decref(j);
             last = atoll(id);
             n++;
@@ -563,7 +592,8 @@ static void auth_matrix(struct ht_it *t)
         } else {
             HT_CHECK(t, st == 401, "%s %s without token: %d", rows[k].m,
                      rows[k].p, st);
-            HT_CHECK(t, json_integer_value(json_object_get(r, "status")) == 401);
+            HT_CHECK(t,
+                     json_integer_value(json_object_get(r, "status")) == 401);
         }
         json_decref(r);
         st = call(g.http, "Authorization: Bearer ht_wrong\r\n", rows[k].m,
@@ -584,8 +614,8 @@ static void auth_matrix(struct ht_it *t)
     char path[96];
     snprintf(path, sizeof path, "/api/v1/tokens/%s", vid);
     HT_CHECK(t, gcall(&g, "DELETE", path, NULL, NULL) == 204);
-    HT_CHECK(t, call(g.http, hdr[0], "GET", "/api/v1/devices", NULL, NULL) ==
-                 401);
+    HT_CHECK(t,
+             call(g.http, hdr[0], "GET", "/api/v1/devices", NULL, NULL) == 401);
     json_t *l;
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/tokens", NULL, &l) == 200);
     char *dump = json_dumps(l, 0);
@@ -605,8 +635,8 @@ static void kill9_loses_nothing(struct ht_it *t)
     pid_t a = agent_start(t, g.broker, "demo-1");
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
     fake_device(t, c, "fake-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
-    HT_WAIT(t, device_state_is(&g, "fake-1", "pending"), 15000);
+    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
+    HT_WAIT(t, device_state_is(&g, "fake-1", "discovered"), 15000);
     approve(t, &g, "demo-1");
     approve(t, &g, "fake-1");
     HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
@@ -616,8 +646,9 @@ static void kill9_loses_nothing(struct ht_it *t)
     char oh[300];
     snprintf(oh, sizeof oh, "Authorization: Bearer %s\r\n", jstr(r, "token"));
     json_decref(r);
-    HT_CHECK(t, call(g.http, oh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                     "true", NULL) == 200);
+    HT_CHECK(t,
+             call(g.http, oh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
+                  "true", NULL) == 200);
     publish_value(t, c, "fake-1", "temp", 1, 1000, 1);
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 1, 10000);
 
@@ -634,16 +665,20 @@ static void kill9_loses_nothing(struct ht_it *t)
              "operator token lost");
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 20, 10000,
             "values published while down");
-    HT_CHECK(t, gcall(&g, "GET", "/api/v1/audit?device=demo-1", NULL, &r) == 200);
+    HT_CHECK(t,
+             gcall(&g, "GET", "/api/v1/audit?device=demo-1", NULL, &r) == 200);
     json_t *e = json_array_get(json_object_get(r, "items"), 0);
-    HT_CHECK(t, !strcmp(jstr(e, "action"), "write") &&
+    HT_CHECK(t,
+             !strcmp(jstr(e, "action"), "write") &&
                  !strcmp(jstr(e, "result"), "ok") &&
-                 !strcmp(jstr(e, "target"), "lamp"), "audit record lost");
+                 !strcmp(jstr(e, "target"), "lamp"),
+             "audit record lost");
     json_decref(r);
     /* And it still commands after the restart. */
     HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
-    HT_CHECK(t, call(g.http, oh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                     "false", NULL) == 200);
+    HT_CHECK(t,
+             call(g.http, oh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
+                  "false", NULL) == 200);
     ht_it_mqtt_free(c);
     ht_it_stop(t, a, SIGTERM, 10000);
     int st = ht_it_stop(t, g.pid, SIGTERM, 10000);
@@ -668,7 +703,7 @@ static void embedded_broker_supervised(struct ht_it *t)
     gw_start(t, &g, 0, mq, "gw");
     HT_CHECK(t, ht_it_wait_port(mq, 10000), "embedded broker not listening");
     pid_t a = agent_start(t, g.broker, "demo-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
+    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
     approve(t, &g, "demo-1");
     HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
     pid_t bp = broker_pid(&g);
@@ -679,8 +714,10 @@ static void embedded_broker_supervised(struct ht_it *t)
     HT_WAIT(t, broker_pid(&g) != bp && broker_pid(&g) > 0, 10000);
     HT_CHECK(t, ht_it_wait_port(mq, 10000));
     json_t *h;
-    HT_WAIT(t, gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/lamp",
-                     "true", NULL) == 200, 20000);
+    HT_WAIT(t,
+            gcall(&g, "PUT", "/api/v1/devices/demo-1/properties/lamp", "true",
+                  NULL) == 200,
+            20000);
     HT_CHECK(t, gcall(&g, "GET", "/metrics", NULL, &h) == 200 || true);
     json_decref(h);
     ht_it_stop(t, a, SIGTERM, 10000);
@@ -699,9 +736,9 @@ static void hostile_input_changes_nothing(struct ht_it *t)
     gw_start(t, &g, b.port, 0, "gw");
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
     fake_device(t, c, "fake-1");
-    HT_WAIT(t, device_state_is(&g, "fake-1", "pending"), 10000);
-    static const char *const bad_ids[] = {"a+b", "a%23b", "..", "A-1",
-                                          "-x", "%2e%2e", "a%2Fb"};
+    HT_WAIT(t, device_state_is(&g, "fake-1", "discovered"), 10000);
+    static const char *const bad_ids[] = {"a+b", "a%23b",  "..",   "A-1",
+                                          "-x",  "%2e%2e", "a%2Fb"};
     for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
         char p[128];
         snprintf(p, sizeof p, "/api/v1/devices/%s", bad_ids[i]);
@@ -720,8 +757,10 @@ static void hostile_input_changes_nothing(struct ht_it *t)
     }
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "{\"id\":", NULL) == 400);
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "[1,2]", NULL) == 400);
-    HT_CHECK(t, gcall(&g, "POST", "/api/v1/tokens", "{\"role\":\"root\","
-                      "\"name\":\"x\"}", NULL) == 400);
+    HT_CHECK(t, gcall(&g, "POST", "/api/v1/tokens",
+                      "{\"role\":\"root\","
+                      "\"name\":\"x\"}",
+                      NULL) == 400);
     /* Oversized body: 413, nothing created. */
     size_t big = 2 * 1024 * 1024;
     char *huge = malloc(big + 32);
@@ -739,7 +778,9 @@ static void hostile_input_changes_nothing(struct ht_it *t)
     HT_CHECK(t, gcall(&g, "PATCH", "/api/v1/devices", NULL, NULL) == 405);
     HT_CHECK(t, gcall(&g, "GET", "/../../etc/passwd", NULL, NULL) / 100 == 4);
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/fake-1/properties/a%2Fb",
-                      NULL, NULL) / 100 == 4);
+                      NULL, NULL) /
+                        100 ==
+                    4);
     /* Hostile MQTT: bad TD, id mismatch, malformed values. */
     HT_CHECK(t, ht_it_mqtt_pub(c, "holotwin/v1/devices/evil-1/td", "{nope", 1,
                                true) == 0);
@@ -748,12 +789,13 @@ static void hostile_input_changes_nothing(struct ht_it *t)
                                true) == 0);
     HT_CHECK(t, ht_it_mqtt_pub(c, "holotwin/v1/devices/fake-1/props/temp",
                                "[[[", 1, false) == 0);
-    /* Nothing changed: still exactly the one device, still pending. */
+    /* Nothing changed: still exactly the one device, still discovered. */
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices", NULL, &r) == 200);
-    HT_CHECK(t, json_array_size(json_object_get(r, "items")) == 1, "devices "
+    HT_CHECK(t, json_array_size(json_object_get(r, "items")) == 1,
+             "devices "
              "changed");
     json_decref(r);
-    HT_CHECK(t, device_state_is(&g, "fake-1", "pending"));
+    HT_CHECK(t, device_state_is(&g, "fake-1", "discovered"));
     HT_CHECK(t, gcall(&g, "GET", "/healthz", NULL, NULL) == 200);
     ht_it_mqtt_free(c);
     st = ht_it_stop(t, g.pid, SIGTERM, 10000);
@@ -769,7 +811,7 @@ static void things_pass_w3c_validator(struct ht_it *t)
     struct gw g = {0};
     gw_start(t, &g, b.port, 0, "gw");
     pid_t a = agent_start(t, g.broker, "demo-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
+    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
     json_t *list;
     HT_CHECK(t, gcall(&g, "GET", "/things", NULL, &list) == 200);
     HT_CHECK(t, json_array_size(list) == 1);
@@ -782,7 +824,8 @@ static void things_pass_w3c_validator(struct ht_it *t)
     free(s);
     json_t *one;
     HT_CHECK(t, gcall(&g, "GET", "/things/urn:holotwin:device:demo-1", NULL,
-                      &one) == 200 && json_equal(one, td));
+                      &one) == 200 &&
+                    json_equal(one, td));
     json_decref(one);
     json_t *wk;
     HT_CHECK(t, gcall(&g, "GET", "/.well-known/wot", NULL, &wk) == 200);
@@ -821,9 +864,9 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     snprintf(http, sizeof http, "%d", g.http);
     snprintf(mqs, sizeof mqs, "%d", mq);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin, "--data-dir", g.data, "--http-port", http,
-                          "--mqtt-port", mqs, "--gateway-id", "cell-a",
-                          "--log-level", "debug", NULL};
+    const char *argv[] = {bin,      "--data-dir",  g.data,  "--http-port",
+                          http,     "--mqtt-port", mqs,     "--gateway-id",
+                          "cell-a", "--log-level", "debug", NULL};
     g.pid = ht_it_spawn(t, "gatewayd", argv, env);
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g.http, 15000));
@@ -837,20 +880,25 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     char dead[32];
     snprintf(dead, sizeof dead, "127.0.0.1:%d", ht_it_free_port());
     char *ag = ht_it_bin("device-agent");
-    const char *aargv[] = {ag, "--sim", "--mdns", "--broker", dead, "--id",
-                           "mdns-1", "--http-port", "0", NULL};
+    const char *aargv[] = {ag,     "--sim",  "--mdns",      "--broker", dead,
+                           "--id", "mdns-1", "--http-port", "0",        NULL};
     ht_it_spawn(t, "agent", aargv, env);
     free(ag);
     HT_WAIT(t, device_state_is(&g, "mdns-1", "discovered"), 20000,
             "agent not discovered over mDNS");
+    /* A technician registers what mDNS revealed. */
+    HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "{\"id\":\"mdns-1\"}",
+                      NULL) == 201);
+    HT_CHECK(t, device_state_is(&g, "mdns-1", "pending"));
 
-    char *out = ht_it_mdns_browse(t, &m, "_mqtt._tcp", "holotwin-cell-a",
-                                  15000);
+    char *out =
+        ht_it_mdns_browse(t, &m, "_mqtt._tcp", "holotwin-cell-a", 15000);
     HT_CHECK(t, out && strstr(out, mqs), "_mqtt._tcp not published: %s",
              out ? out : "(nothing)");
     free(out);
     out = ht_it_mdns_browse(t, &m, "_wot._tcp", "type=Directory", 15000);
-    HT_CHECK(t, out && strstr(out, "holotwin-cell-a") &&
+    HT_CHECK(t,
+             out && strstr(out, "holotwin-cell-a") &&
                  strstr(out, "td=/.well-known/wot"),
              "directory not published: %s", out ? out : "(nothing)");
     free(out);
@@ -868,7 +916,7 @@ static void node_wot_reads_and_writes_through_the_gateway(struct ht_it *t)
     struct gw g = {0};
     gw_start(t, &g, b.port, 0, "gw");
     pid_t a = agent_start(t, g.broker, "demo-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "pending"), 15000);
+    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
     approve(t, &g, "demo-1");
     HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
     /* The lamp has a value to read first. */
@@ -879,23 +927,23 @@ static void node_wot_reads_and_writes_through_the_gateway(struct ht_it *t)
     const char *args[] = {base, g.tok, "demo-1", "lamp", "true", NULL};
     char *out = NULL;
     int rc = ht_it_node(t, "gw-wot-client.mjs", args, 60000, &out);
-    HT_CHECK(t, rc == 0 && strstr(out, "read false") &&
-                 strstr(out, "read-back true"), "node-wot: %s", out);
+    HT_CHECK(t,
+             rc == 0 && strstr(out, "read false") &&
+                 strstr(out, "read-back true"),
+             "node-wot: %s", out);
     free(out);
-    const char *args2[] = {base, g.tok, "demo-1", "motor_setpoint", "75",
-                           NULL};
+    const char *args2[] = {base, g.tok, "demo-1", "motor_setpoint", "75", NULL};
     rc = ht_it_node(t, "gw-wot-client.mjs", args2, 60000, &out);
     HT_CHECK(t, rc == 0 && strstr(out, "read-back 75"), "node-wot: %s", out);
     free(out);
     /* The writes went through the command path: audited as node-wot's. */
     json_t *r;
-    HT_CHECK(t, gcall(&g, "GET", "/api/v1/audit?device=demo-1", NULL, &r) ==
-                 200);
+    HT_CHECK(t,
+             gcall(&g, "GET", "/api/v1/audit?device=demo-1", NULL, &r) == 200);
     size_t i, writes = 0;
     json_t *e;
-    json_array_foreach(json_object_get(r, "items"), i, e)
-        writes += !strcmp(jstr(e, "action"), "write") &&
-                  !strcmp(jstr(e, "result"), "ok");
+    json_array_foreach(json_object_get(r, "items"), i, e) writes +=
+        !strcmp(jstr(e, "action"), "write") && !strcmp(jstr(e, "result"), "ok");
     HT_CHECK(t, writes == 3, "audited writes: %zu", writes);
     json_decref(r);
     ht_it_stop(t, a, SIGTERM, 10000);
@@ -918,10 +966,23 @@ static size_t curl_sink(char *p, size_t sz, size_t n, void *ud)
 static void https_serves_the_api(struct ht_it *t)
 {
     char *key = ht_it_path(t, "key.pem"), *crt = ht_it_path(t, "cert.pem");
-    const char *gen[] = {"/usr/bin/openssl", "req", "-x509", "-newkey",
-                         "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
-                         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                         "subjectAltName=IP:127.0.0.1", NULL};
+    const char *gen[] = {"/usr/bin/openssl",
+                         "req",
+                         "-x509",
+                         "-newkey",
+                         "rsa:2048",
+                         "-nodes",
+                         "-keyout",
+                         key,
+                         "-out",
+                         crt,
+                         "-days",
+                         "2",
+                         "-subj",
+                         "/CN=127.0.0.1",
+                         "-addext",
+                         "subjectAltName=IP:127.0.0.1",
+                         NULL};
     HT_CHECK(t, ht_it_run(t, gen, NULL, 30000, NULL, NULL) == 0,
              "openssl could not make a test certificate");
     struct ht_it_broker b = {0};
@@ -932,9 +993,9 @@ static void https_serves_the_api(struct ht_it *t)
     snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
     char *data = ht_it_path(t, "gw");
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin, "--data-dir", data, "--http-port", hp,
-                          "--broker", br, "--no-mdns", "--tls-cert", crt,
-                          "--tls-key", key, NULL};
+    const char *argv[] = {
+        bin,         "--data-dir", data, "--http-port", hp,  "--broker", br,
+        "--no-mdns", "--tls-cert", crt,  "--tls-key",   key, NULL};
     pid_t pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(http, 15000));
     char p[512];
@@ -976,6 +1037,243 @@ static void https_serves_the_api(struct ht_it *t)
     free(crt);
 }
 
+static char *header_of(int port, const char *hdrs, const char *path,
+                       const char *name, int *status)
+{
+    struct ht_it_http r;
+    *status = -1;
+    if (ht_it_http(port, "GET", path, hdrs, NULL, &r) != 0)
+        return NULL;
+    *status = r.status;
+    char *v = ht_it_http_header(&r, name);
+    ht_it_http_free(&r);
+    return v;
+}
+
+/* Static files from the web root: types, ETag/304, no way out; and the
+ * header limit. */
+static void static_files_and_limits(struct ht_it *t)
+{
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    char *root = ht_it_path(t, "web");
+    char *sub = ht_it_path(t, "web/holo");
+    HT_CHECK(t, mkdir(root, 0755) == 0 && mkdir(sub, 0755) == 0);
+    free(ht_it_write(t, "web/index.html", "<!doctype html><p>hi</p>\n"));
+    free(ht_it_write(t, "web/app.js", "console.log(1);\n"));
+    free(ht_it_write(t, "web/holo/index.html", "<p>holo</p>\n"));
+    free(ht_it_write(t, "web/.env", "SECRET=1\n"));
+    free(ht_it_write(t, "secret.txt", "outside\n"));
+    char *link = ht_it_path(t, "web/leak.txt");
+    char *target = ht_it_path(t, "secret.txt");
+    HT_CHECK(t, symlink(target, link) == 0);
+    free(link);
+    free(target);
+    struct gw g = {0};
+    g.data = ht_it_path(t, "gw");
+    g.http = ht_it_free_port();
+    char hp[16], br[32];
+    snprintf(hp, sizeof hp, "%d", g.http);
+    snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin,          "--data-dir", g.data, "--http-port",
+                          hp,           "--broker",   br,     "--no-mdns",
+                          "--web-root", root,         NULL};
+    g.pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    free(bin);
+    HT_CHECK(t, ht_it_wait_port(g.http, 15000));
+
+    int st;
+    char *ct = header_of(g.http, NULL, "/", "Content-Type", &st);
+    HT_CHECK(t, st == 200 && ct && strstr(ct, "text/html"), "/: %d %s", st,
+             ct ? ct : "");
+    free(ct);
+    ct = header_of(g.http, NULL, "/app.js", "Content-Type", &st);
+    HT_CHECK(t, st == 200 && ct && strstr(ct, "javascript"));
+    free(ct);
+    ct = header_of(g.http, NULL, "/holo/", "Content-Type", &st);
+    HT_CHECK(t, st == 200 && ct && strstr(ct, "text/html"), "/holo/: %d", st);
+    free(ct);
+    char *etag = header_of(g.http, NULL, "/app.js", "ETag", &st);
+    HT_CHECK(t, st == 200 && etag && *etag == '"');
+    char inm[160];
+    snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+    free(header_of(g.http, inm, "/app.js", "ETag", &st));
+    HT_CHECK(t, st == 304, "If-None-Match: %d", st);
+    free(etag);
+    static const char *const bad[] = {
+        "/../secret.txt",     "/.env",
+        "/leak.txt",          "/holo/../../secret.txt",
+        "/%2e%2e/secret.txt", "/nope.html"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ht_it_http r;
+        HT_CHECK(t, ht_it_http(g.http, "GET", bad[i], NULL, NULL, &r) == 0);
+        HT_CHECK(t,
+                 (r.status == 400 || r.status == 404) &&
+                     !strstr(r.body, "outside") && !strstr(r.body, "SECRET"),
+                 "%s: %d", bad[i], r.status);
+        ht_it_http_free(&r);
+    }
+    /* Oversized request headers are refused, the server stays up. */
+    size_t n = 64 * 1024;
+    char *big = malloc(n + 32);
+    strcpy(big, "X-Big: ");
+    memset(big + 7, 'a', n);
+    strcpy(big + 7 + n, "\r\n");
+    struct ht_it_http r;
+    int rc = ht_it_http(g.http, "GET", "/healthz", big, NULL, &r);
+    HT_CHECK(t, rc != 0 || r.status / 100 == 4, "big headers: %d", r.status);
+    if (rc == 0)
+        ht_it_http_free(&r);
+    free(big);
+    HT_CHECK(t, call(g.http, NULL, "GET", "/healthz", NULL, NULL) == 200);
+    st = ht_it_stop(t, g.pid, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    gw_free(&g);
+    free(root);
+    free(sub);
+}
+
+/* A client far behind the in-memory ring (16 events here), even across a
+ * gateway restart, is replayed from SQLite without a gap. */
+static void sse_resume_from_the_database(struct ht_it *t)
+{
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    struct gw g = {0};
+    char *cfg = ht_it_write(t, "gw.json", "{\"events\": {\"ring\": 16}}");
+    g.data = ht_it_path(t, "gw");
+    g.http = ht_it_free_port();
+    char hp[16], br[32];
+    snprintf(hp, sizeof hp, "%d", g.http);
+    snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin,    "--config",    cfg, "--data-dir",
+                          g.data, "--http-port", hp,  "--broker",
+                          br,     "--no-mdns",   NULL};
+    g.pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    HT_CHECK(t, ht_it_wait_port(g.http, 15000));
+    char p[512];
+    snprintf(p, sizeof p, "%s/admin.token", g.data);
+    g.tok = read_file_line(p);
+    snprintf(g.auth, sizeof g.auth, "Authorization: Bearer %s\r\n", g.tok);
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
+    fake_device(t, c, "fake-1");
+    HT_WAIT(t, device_state_is(&g, "fake-1", "discovered"), 10000);
+    approve(t, &g, "fake-1");
+    /* Where a client stopped reading. */
+    struct ht_it_sse *s =
+        ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", g.auth);
+    publish_value(t, c, "fake-1", "temp", 0, 1000, 0);
+    char *ev = NULL, *data = NULL, *id = NULL;
+    long long last = -1;
+    while (last < 0) {
+        HT_CHECK(t, ht_it_sse_next(s, 5000, &ev, &data, &id) == 1);
+        if (ev && !strcmp(ev, "state"))
+            last = atoll(id);
+        free(ev);
+        free(data);
+        free(id);
+    }
+    ht_it_sse_close(s);
+    for (int i = 1; i <= 40; i++)
+        publish_value(t, c, "fake-1", "temp", i, 1000 + i, i);
+    HT_WAIT(t, history_count(&g, "fake-1", "temp") == 41, 10000);
+    /* Restart: the ring is empty, the database has it all. */
+    HT_CHECK(t, ht_it_stop(t, g.pid, SIGTERM, 10000) == 0);
+    g.pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    HT_CHECK(t, ht_it_wait_port(g.http, 15000));
+    char hdr[600];
+    snprintf(hdr, sizeof hdr, "%sLast-Event-ID: %lld\r\n", g.auth, last);
+    s = ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", hdr);
+    HT_CHECK(t, s && ht_it_sse_status(s) == 200);
+    for (int want = 1; want <= 40;) {
+        HT_CHECK(t, ht_it_sse_next(s, 5000, &ev, &data, &id) == 1,
+                 "replay stopped before value %d", want);
+        HT_CHECK(t, atoll(id) > last);
+        last = atoll(id);
+        if (ev && !strcmp(ev, "state")) {
+            json_t *j = json_loads(data, 0, NULL);
+            HT_CHECK(t, json_number_value(json_object_get(j, "v")) == want,
+                     "gap: %s, want %d", data, want);
+            json_decref(j);
+            want++;
+        }
+        free(ev);
+        free(data);
+        free(id);
+    }
+    /* ... and live events follow the replay. */
+    publish_value(t, c, "fake-1", "temp", 99, 5000, 99);
+    bool live = false;
+    while (!live) {
+        HT_CHECK(t, ht_it_sse_next(s, 5000, &ev, &data, &id) == 1);
+        live = ev && !strcmp(ev, "state") && strstr(data, "99");
+        free(ev);
+        free(data);
+        free(id);
+    }
+    ht_it_sse_close(s);
+    ht_it_mqtt_free(c);
+    int st = ht_it_stop(t, g.pid, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(bin);
+    free(cfg);
+    gw_free(&g);
+}
+
+/* SIGHUP re-reads the config file: reloadable keys apply at once, a
+ * malformed file is reported and changes nothing. */
+static void sighup_reloads_config(struct ht_it *t)
+{
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    char *cfg = ht_it_write(t, "gw.json", "{\"log_level\": \"info\"}");
+    struct gw g = {0};
+    g.data = ht_it_path(t, "gw");
+    g.http = ht_it_free_port();
+    char hp[16], br[32];
+    snprintf(hp, sizeof hp, "%d", g.http);
+    snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin, "--config", cfg, "--data-dir", g.data,
+                          "--http-port", hp, "--broker", br, "--no-mdns",
+                          NULL};
+    g.pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    HT_CHECK(t, ht_it_wait_port(g.http, 15000));
+    char p[512];
+    snprintf(p, sizeof p, "%s/admin.token", g.data);
+    g.tok = read_file_line(p);
+    snprintf(g.auth, sizeof g.auth, "Authorization: Bearer %s\r\n", g.tok);
+    /* auto_approve is reloadable: a device arriving after the reload is
+     * approved without a technician. */
+    free(ht_it_write(t, "gw.json", "{\"log_level\": \"debug\", "
+                                   "\"devices\": {\"auto_approve\": true}}"));
+    kill(g.pid, SIGHUP);
+    char *log = NULL;
+    HT_WAIT(t, (free(log), log = ht_it_logfile(t, "gatewayd"),
+                log && strstr(log, "configuration reloaded")),
+            10000);
+    free(log);
+    log = NULL;
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "fake-dev", NULL, NULL);
+    fake_device(t, c, "auto-1");
+    HT_WAIT(t, device_state_is(&g, "auto-1", "approved"), 10000);
+    free(ht_it_write(t, "gw.json", "{\"log_level\": "));
+    kill(g.pid, SIGHUP);
+    HT_WAIT(t, (free(log), log = ht_it_logfile(t, "gatewayd"),
+                log && strstr(log, "config not reloaded")),
+            10000);
+    free(log);
+    HT_CHECK(t, call(g.http, NULL, "GET", "/healthz", NULL, NULL) == 200);
+    ht_it_mqtt_free(c);
+    int st = ht_it_stop(t, g.pid, SIGTERM, 10000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(bin);
+    free(cfg);
+    gw_free(&g);
+}
+
 HT_IT_MAIN(HT_IT_CASE(registration_through_approval),
            HT_IT_CASE(state_and_history), HT_IT_CASE(commands_every_outcome),
            HT_IT_CASE(sse_delivery_and_resume), HT_IT_CASE(auth_matrix),
@@ -985,4 +1283,7 @@ HT_IT_MAIN(HT_IT_CASE(registration_through_approval),
            HT_IT_CASE(things_pass_w3c_validator),
            HT_IT_CASE(mdns_discovers_agents_and_publishes_directory),
            HT_IT_CASE(node_wot_reads_and_writes_through_the_gateway),
-           HT_IT_CASE(https_serves_the_api))
+           HT_IT_CASE(https_serves_the_api),
+           HT_IT_CASE(static_files_and_limits),
+           HT_IT_CASE(sse_resume_from_the_database),
+           HT_IT_CASE(sighup_reloads_config))

@@ -77,8 +77,10 @@ START_TEST(every_documented_route_is_served)
             for (int i = 0; i < 5; i++) {
                 size_t ml = strlen(m[i]);
                 if (!strncmp(p + 4, m[i], ml) && p[4 + ml] == ':') {
-                    ck_assert_msg(served(path, m[i]), "%s %s documented but "
-                                  "not served", m[i], path);
+                    ck_assert_msg(served(path, m[i]),
+                                  "%s %s documented but "
+                                  "not served",
+                                  m[i], path);
                     checked++;
                 }
             }

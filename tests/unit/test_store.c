@@ -61,14 +61,16 @@ START_TEST(schema_is_versioned_and_wal)
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st,
-                                        NULL), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+        SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     /* A database from a newer gatewayd is refused, not damaged. */
-    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL,
-                                  NULL), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     ht_store_close(s);
     s = NULL;
@@ -81,9 +83,12 @@ END_TEST
 
 START_TEST(devices_roundtrip_and_delete)
 {
-    struct ht_store_device d = {.id = "press-1", .title = "Press",
-                                .state = "pending", .online = true,
-                                .last_seen = 42, .created = 7};
+    struct ht_store_device d = {.id = "press-1",
+                                .title = "Press",
+                                .state = "pending",
+                                .online = true,
+                                .last_seen = 42,
+                                .created = 7};
     ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
     strcpy(d.state, "approved");
     ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
@@ -111,12 +116,12 @@ END_TEST
 
 START_TEST(td_versions_only_on_change)
 {
-    json_t *td1 = json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a",
-                            "title", "A");
-    json_t *td2 = json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a",
-                            "title", "A2");
-    struct ht_sem_prop p = {.name = "lamp", .dtype = HT_SEM_BOOLEAN,
-                            .sem_type = "ht:Lamp"};
+    json_t *td1 =
+        json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a", "title", "A");
+    json_t *td2 =
+        json_pack("{s:s, s:s}", "id", "urn:holotwin:device:a", "title", "A2");
+    struct ht_sem_prop p = {
+        .name = "lamp", .dtype = HT_SEM_BOOLEAN, .sem_type = "ht:Lamp"};
     struct ht_sem_thing th = {.id = "a", .props = &p, .nprops = 1};
     int v = 0;
     ck_assert_int_eq(ht_store_td_add(s, "a", td1, &th, 1, &v), HT_OK);
@@ -135,8 +140,9 @@ START_TEST(td_versions_only_on_change)
     json_decref(vers);
     json_t *caps = ht_store_caps(s, "a");
     ck_assert_int_eq(json_array_size(caps), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(caps, 0),
-                                                       "type")), "boolean");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(caps, 0), "type")),
+        "boolean");
     json_decref(caps);
     ck_assert_int_eq(ht_store_td_latest(s, "b", &latest, &v), HT_ENOENT);
     json_decref(td1);
@@ -179,16 +185,16 @@ START_TEST(values_batched_history_and_downsampling)
                      HT_OK);
     json_t *items = json_object_get(h, "items");
     ck_assert_int_eq(json_array_size(items), 10);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0),
-                                                        "ts")), 10000);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(items, 0), "ts")),
+        10000);
     json_decref(h);
     /* limit keeps the newest. */
     ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 3, 0, &h), HT_OK);
     items = json_object_get(h, "items");
     ck_assert_int_eq(json_array_size(items), 3);
-    ck_assert_double_eq(json_number_value(json_object_get(json_array_get(items,
-                                                                         2),
-                                                          "v")), 99);
+    ck_assert_double_eq(
+        json_number_value(json_object_get(json_array_get(items, 2), "v")), 99);
     json_decref(h);
     /* 25 s buckets: mean/min/max/n. */
     ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 100, 25000, &h),
@@ -212,8 +218,9 @@ START_TEST(values_batched_history_and_downsampling)
                      HT_OK);
     items = json_object_get(h, "items");
     ck_assert_int_eq(json_array_size(items), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0),
-                                                       "v")), "on");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(items, 0), "v")),
+        "on");
     json_decref(h);
 }
 END_TEST
@@ -278,8 +285,10 @@ START_TEST(tokens_store_only_hashes)
 {
     char hash[65];
     ht_sha256_hex("ht_secret", 9, hash);
-    struct ht_store_token t = {.id = "0123456789abcdef", .name = "op",
-                               .role = "operator", .created = 5};
+    struct ht_store_token t = {.id = "0123456789abcdef",
+                               .name = "op",
+                               .role = "operator",
+                               .created = 5};
     ck_assert_int_eq(ht_store_token_add(s, &t, hash), HT_OK);
     ck_assert_int_eq(ht_store_token_add(s, &t, hash), HT_EEXIST);
     ck_assert_int_eq(ht_store_token_count(s), 1);
@@ -306,9 +315,14 @@ END_TEST
 
 START_TEST(audit_and_events_persist)
 {
-    struct ht_store_audit a = {.ts = 1, .actor = "op:1", .action = "write",
-                               .device = "d", .target = "lamp",
-                               .value = "true", .result = "ok", .status = 200,
+    struct ht_store_audit a = {.ts = 1,
+                               .actor = "op:1",
+                               .action = "write",
+                               .device = "d",
+                               .target = "lamp",
+                               .value = "true",
+                               .result = "ok",
+                               .status = 200,
                                .latency_ms = 3};
     ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
     a.device = "e";
@@ -321,19 +335,21 @@ START_TEST(audit_and_events_persist)
     reopen(NULL);
     json_t *l = ht_store_audit_list(s, "d", 10);
     ck_assert_int_eq(json_array_size(l), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0),
-                                                       "result")), "ok");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(l, 0), "result")),
+        "ok");
     json_decref(l);
     l = ht_store_audit_list(s, NULL, 10);
     ck_assert_int_eq(json_array_size(l), 2);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(l, 0),
-                                                        "status")), 504);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(l, 0), "status")),
+        504);
     json_decref(l);
     ck_assert_int_eq(ht_store_event_max(s), 5);
     l = ht_store_events_since(s, 2, 10);
     ck_assert_int_eq(json_array_size(l), 3);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(l, 0),
-                                                        "id")), 3);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(l, 0), "id")), 3);
     json_decref(l);
 }
 END_TEST

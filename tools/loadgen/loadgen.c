@@ -849,25 +849,26 @@ static void print_summary(const struct lg *lg)
     json_decref(o);
 }
 
-/* 10,000 connections need ~3 fds each (socket + libmosquitto's socket
- * pair): raise the soft limit, and the hard one when we may. */
-static void raise_nofile(unsigned devices)
+/* Every simulated agent costs 3 fds: its socket and the socket pair that
+ * mosquitto_new() opens for threaded wake-ups. Raise the soft limit to
+ * what is needed; where the hard limit is lower (no CAP_SYS_RESOURCE),
+ * refuse clearly rather than fail half-way. Returns HT_OK or HT_ERANGE. */
+static int raise_nofile(unsigned devices)
 {
     struct rlimit rl;
     rlim_t need = (rlim_t)devices * 3 + 64;
     if (getrlimit(RLIMIT_NOFILE, &rl))
-        return;
+        return HT_OK;
     if (rl.rlim_cur >= need)
-        return;
+        return HT_OK;
     struct rlimit nl = {need, rl.rlim_max > need ? rl.rlim_max : need};
-    if (setrlimit(RLIMIT_NOFILE, &nl)) {
-        nl.rlim_cur = rl.rlim_max;
-        nl.rlim_max = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &nl);
-        fprintf(stderr, "loadgen: RLIMIT_NOFILE %llu < %llu needed; "
-                "some connections may fail\n",
-                (unsigned long long)rl.rlim_max, (unsigned long long)need);
-    }
+    if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+        return HT_OK;
+    fprintf(stderr, "loadgen: %u devices need %llu file descriptors but "
+            "the limit is %llu: run several loadgen processes with "
+            "--id-base\n", devices, (unsigned long long)need,
+            (unsigned long long)rl.rlim_max);
+    return HT_ERANGE;
 }
 
 int main(int argc, char **argv)
@@ -877,7 +878,8 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &lg.o);
     if (rc)
         return rc > 0 ? 0 : 2;
-    raise_nofile(lg.o.devices);
+    if (raise_nofile(lg.o.devices))
+        return 2;
     /* the default 50 us timer slack would blur 100 us send spacing */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);

@@ -190,6 +190,10 @@ export class TwinModel {
             const st = d.state && typeof d.state === "object" ? d.state : d;
             if (st.properties || st.alarms || st.rules || typeof st.stable === "boolean") this.applyState(st);
             else if (Array.isArray(d.changed)) this.emit("refetch", d.changed);
+            /* stable means no warning or critical rule is active: if the
+             * model still has one, an alarm event was missed (e.g. between
+             * the snapshot and the stream's start), so re-read the state */
+            if (st.stable === true && this.activeRules().some((r) => r.severity !== "info")) this.emit("refetch", []);
             return true;
         }
         case "property":

@@ -30,6 +30,9 @@ const hook = {
         return scene ? [...scene.nodes.values()].flatMap((n) => n.bindings.map((b) =>
             ({ node: n.id, kind: n.kind, type: b.type, property: b.property }))) : [];
     },
+    /* page coordinates of a spatial panel's control (for clicking it as a
+     * user would: the click goes through the same raycast) or null */
+    pickPoint(panelId, widgetId) { return pickPointOf ? pickPointOf(panelId, widgetId) : null; },
     /* angle advanced by a node over `ms` of page time, in rad/s */
     async measureRate(id, ms = 2000) {
         const a0 = this.rotationOf(id), t0 = performance.now();
@@ -41,6 +44,7 @@ window.__holotwin = hook;
 
 let scene = null;
 let twin = null;
+let pickPointOf = null;
 
 function setStatus(s) { statusEl.textContent = s; statusEl.dataset.state = s; }
 
@@ -179,7 +183,14 @@ async function start() {
         for (const [r, w] of domPointer) r.update(entryOf(twin, w));
         for (const p of panels3d) if (p.widgets.some((w) => !w.property)) p.dirty = true;
     }
-    let refetching = false;
+    let refetching = false, again = false;
+    /* one state read at a time; a request during one runs once after it */
+    function refetch() {
+        if (refetching) { again = true; return; }
+        refetching = true;
+        api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {})
+            .finally(() => { refetching = false; if (again) { again = false; refetch(); } });
+    }
     twin.on((what, d) => {
         if (what === "value") {
             scene.apply(d.path, d.entry);
@@ -188,16 +199,29 @@ async function start() {
         } else if (what === "descriptor") {
             location.reload();
         } else if (what === "refetch") {
-            if (!refetching) {
-                refetching = true;
-                api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {})
-                    .finally(() => { refetching = false; });
-            }
+            refetch();
         } else renderRules();
     });
     twin.applyState(await api("GET", `/api/v1/twins/${encodeId(id)}/state`));
     renderRules();
-    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), setStatus, sseEventNames(desc));
+    /* re-read the snapshot whenever the stream (re)starts: events between
+     * the first snapshot and the subscription would be lost otherwise */
+    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), (st) => {
+        setStatus(st);
+        if (st === "live") twin.emit("refetch", []);
+    }, sseEventNames(desc));
+
+    pickPointOf = (panelId, widgetId) => {
+        const p = panels3d.find((x) => x.panel.id === panelId);
+        const r = p?.regions.find((q) => q.action.w.id === widgetId);
+        if (!r) return null;
+        const [wM, hM] = p.size;
+        const u = (r.x + r.w / 2) / p.canvas.width, v = 1 - (r.y + r.h / 2) / p.canvas.height;
+        const world = p.mesh.localToWorld(new THREE.Vector3((u - 0.5) * wM, (v - 0.5) * hM, 0));
+        const ndc = world.project(camera);
+        const rect = canvas.getBoundingClientRect();
+        return { x: rect.left + (ndc.x + 1) / 2 * rect.width, y: rect.top + (1 - ndc.y) / 2 * rect.height };
+    };
 
     /* picking: mouse, touch and XR controllers all raycast */
     const ray = new THREE.Raycaster();

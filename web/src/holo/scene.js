@@ -259,8 +259,9 @@ export function buildScene(desc) {
                     /* on/off colours (holotwin.ui/1) or one colour dimmed */
                     const c = on ? first(b.on, b.color, b.colour) : first(b.off, b.color, b.colour);
                     m.emissive.set(c ?? (n.baseColor ? "#" + n.baseColor.getHexString() : "#ffdd55"));
-                    m.emissiveIntensity = on && !offline ? first(b.intensity, 1.6) : b.off ? 0.25 : 0.03;
-                    if (b.on && b.off) m.color.set(on ? b.on : b.off);
+                    /* only the emission: the base colour may carry another
+                     * binding (the heater's temperature colour map) */
+                    m.emissiveIntensity = on && !offline ? first(b.intensity, 1.0) : b.off ? 0.25 : 0.03;
                 }
                 n.glowing = on && !offline;
                 break;
