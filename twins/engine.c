@@ -271,10 +271,22 @@ static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
 {
     json_t *changed = json_array();
     for (size_t i = 0; i < t->nfp; i++)
-        if (t->fp[i].changed) {
+        if (t->fp[i].changed)
             json_array_append_new(changed, json_string(t->fp[i].ref));
-            t->fp[i].changed = false;
-        }
+    /* A twin-level property mirrors its first target: it changed with it,
+     * so live clients see it without re-reading the whole state. */
+    const struct ht_twin_model *m = t->m;
+    for (size_t i = 0; i < m->ntprops; i++) {
+        const struct ht_twin_target *tg = &m->tprops[i].targets[0];
+        size_t flat = tg->prop;
+        for (size_t c = 0; c < tg->comp; c++)
+            flat += m->comps[c].nprops;
+        if (flat < t->nfp && t->fp[flat].changed)
+            json_array_append_new(
+                changed, json_sprintf(HT_TWIN_SELF ".%s", m->tprops[i].name));
+    }
+    for (size_t i = 0; i < t->nfp; i++)
+        t->fp[i].changed = false;
     if (json_array_size(changed)) {
         t->ts = now;
         struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE,

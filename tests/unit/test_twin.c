@@ -35,6 +35,24 @@ static void on_event(const struct ht_twin_event *ev, void *ud)
         strcat(evlog, line);
 }
 
+/* The changed list of the last state event, as "a,b,c". */
+static char last_changed[512];
+
+static void on_event_changed(const struct ht_twin_event *ev, void *ud)
+{
+    (void)ud;
+    if (ev->type != HT_TWIN_EV_STATE)
+        return;
+    last_changed[0] = '\0';
+    size_t i;
+    json_t *c;
+    json_array_foreach(ev->changed, i, c) {
+        if (i)
+            strcat(last_changed, ",");
+        strcat(last_changed, json_string_value(c));
+    }
+}
+
 static void setnum(struct ht_twin_engine *e, const char *d, const char *p,
                    double v, int64_t now)
 {
@@ -154,6 +172,25 @@ START_TEST(press_line_starts_unstable_and_can_be_stabilised)
     p = json_object_get(json_object_get(st, "properties"), "twin.cooling");
     ck_assert(json_is_true(json_object_get(p, "value")));
     json_decref(st);
+    ht_twin_engine_free(e);
+}
+END_TEST
+
+START_TEST(twin_level_property_changes_with_its_first_target)
+{
+    struct ht_twin_engine *e = ht_twin_engine_new(on_event_changed, NULL);
+    json_t *doc = load_json("twins/virtual-factory/press-line.json");
+    char err[256];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK,
+                  "%s", err);
+    json_decref(doc);
+    setnum(e, "gears-1", "motor_a_setpoint", 80, 1000);
+    ck_assert_str_eq(last_changed, "gear_a.setpoint,twin.line_speed");
+    /* The second target is not the one the twin property mirrors. */
+    setnum(e, "gears-1", "motor_b_setpoint", 80, 1001);
+    ck_assert_str_eq(last_changed, "gear_b.setpoint");
+    setbool(e, "thermal-1", "fan", true, 1002);
+    ck_assert_str_eq(last_changed, "fan.on,twin.cooling");
     ht_twin_engine_free(e);
 }
 END_TEST
@@ -633,6 +670,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, press_line_starts_unstable_and_can_be_stabilised);
     tcase_add_test(tc, duration_resets_when_condition_drops);
+    tcase_add_test(tc, twin_level_property_changes_with_its_first_target);
     tcase_add_test(tc, only_affected_rules_reevaluate);
     tcase_add_test(tc, offline_and_stale);
     tcase_add_test(tc, replace_keeps_alarms_remove_forgets);
