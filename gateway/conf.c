@@ -57,6 +57,9 @@ static const struct ht_conf_key table[] = {
       16777216, false, "largest MQTT payload ingested, bytes"),
     K("broker.bin", HT_CONF_STR, broker_bin, "mosquitto", 0, 0, false,
       "mosquitto binary for the embedded broker"),
+    K("broker.provisioning", HT_CONF_BOOL, provisioning, "false", 0, 0, false,
+      "embedded broker: no anonymous clients; per-device credentials and "
+      "ACLs created by POST /api/v1/devices"),
     K("commands.timeout_ms", HT_CONF_INT, command_timeout_ms, "5000", 50,
       600000, true, "time to wait for a device's ack before 504"),
     K("history.max_age_s", HT_CONF_INT, history_max_age_s, "604800", 0,

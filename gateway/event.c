@@ -390,8 +390,11 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
     bool added = !d;
     if (!d)
         d = dev_add(g, id, initial_state(g));
-    else if (d->state == GW_DISCOVERED && g->conf->auto_approve)
+    else if (d->state == GW_DISCOVERED && g->conf->auto_approve) {
+        pthread_mutex_lock(&g->reg_mu);
         d->state = GW_APPROVED;
+        pthread_mutex_unlock(&g->reg_mu);
+    }
     if (d->state == GW_BLOCKED) {
         ht_log(LOG_DEBUG, MOD, "TD of blocked device %s ignored", id);
         goto out;

@@ -66,6 +66,9 @@ static const char *const migrations[] = {
     "CREATE INDEX audit_dev ON audit (device, id);"
     "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type "
     "TEXT NOT NULL, data TEXT NOT NULL);",
+    /* 2: broker credentials of provisioned devices (mosquitto hashes). */
+    "CREATE TABLE mqtt_credentials (username TEXT PRIMARY KEY, hash TEXT "
+    "NOT NULL, created INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -1042,6 +1045,55 @@ int64_t ht_store_token_count(struct ht_store *s)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return v;
+}
+
+/* ---- broker credentials (provisioning) ---- */
+
+int ht_store_cred_put(struct ht_store *s, const char *username,
+                      const char *hash, int64_t created)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO mqtt_credentials "
+                               "(username, hash, created) VALUES (?,?,?)");
+    if (st) {
+        bind_text(st, 1, username);
+        bind_text(st, 2, hash);
+        sqlite3_bind_int64(st, 3, created);
+    }
+    int rc = step_done(s, st, "credential put");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_cred_delete(struct ht_store *s, const char *username)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st =
+        prep(s, "DELETE FROM mqtt_credentials WHERE username=?");
+    if (st)
+        bind_text(st, 1, username);
+    int rc = changes_or_enoent(s, step_done(s, st, "credential delete"));
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_cred_each(struct ht_store *s,
+                       void (*fn)(void *ud, const char *username,
+                                  const char *hash),
+                       void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT username, hash FROM mqtt_credentials "
+                               "ORDER BY username");
+    int rc = st ? HT_OK : HT_EDB;
+    int r = SQLITE_DONE;
+    while (st && (r = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ud, col_text(st, 0), col_text(st, 1));
+    if (st && r != SQLITE_DONE)
+        rc = dberr(s, "credential list");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 /* ---- audit ---- */

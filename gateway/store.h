@@ -22,7 +22,7 @@
 struct ht_store;
 
 /* Current schema version (PRAGMA user_version after migrations). */
-#define HT_STORE_SCHEMA_VERSION 1
+#define HT_STORE_SCHEMA_VERSION 2
 
 struct ht_store_opts {
     int64_t history_max_age_ms; /* 0 = keep forever */
@@ -148,6 +148,21 @@ json_t *ht_store_token_list(struct ht_store *s);
 int ht_store_token_delete(struct ht_store *s, const char *id);
 /* Number of tokens (or a negative error). */
 int64_t ht_store_token_count(struct ht_store *s);
+
+/* ---- broker credentials of provisioned devices ----
+ * One row per broker user: hash is the mosquitto password-file hash
+ * ("$7$..." PBKDF2-SHA-512, salted); the password itself is never stored. */
+/* Insert or replace username's hash (both borrowed). Durable on return. */
+int ht_store_cred_put(struct ht_store *s, const char *username,
+                      const char *hash, int64_t created);
+/* Remove username's row; HT_ENOENT if there is none. */
+int ht_store_cred_delete(struct ht_store *s, const char *username);
+/* Call fn for every row, ordered by username (strings borrowed for the
+ * call; fn must not call back into the store). */
+int ht_store_cred_each(struct ht_store *s,
+                       void (*fn)(void *ud, const char *username,
+                                  const char *hash),
+                       void *ud);
 
 /* ---- audit log of commands and admin actions ---- */
 struct ht_store_audit {

@@ -269,6 +269,17 @@ static void registration_through_approval(struct ht_it *t)
     json_decref(d);
     HT_CHECK(t, gcall(&g, "POST", "/api/v1/devices", "{\"id\":\"cell-7\"}",
                       NULL) == 409);
+    /* Its TD arrives later: it stays pending (registered, not approved). */
+    struct ht_it_mqtt *pc = ht_it_mqtt_new(b.port, "cell-7-dev", NULL, NULL);
+    fake_device(t, pc, "cell-7");
+    HT_WAIT(t,
+            (gcall(&g, "GET", "/api/v1/devices/cell-7", NULL, &d) == 200 &&
+             json_integer_value(json_object_get(d, "td_version")) == 1) ||
+                (json_decref(d), false),
+            10000);
+    HT_CHECK(t, !strcmp(jstr(d, "state"), "pending"));
+    json_decref(d);
+    ht_it_mqtt_free(pc);
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices?state=pending", NULL, &d) ==
                     200);
     HT_CHECK(t, json_array_size(json_object_get(d, "items")) == 1);
@@ -440,6 +451,20 @@ static void commands_every_outcome(struct ht_it *t)
                       "false", &r) == 503);
     HT_CHECK(t, !strcmp(jstr(r, "code"), "offline"));
     json_decref(r);
+
+    /* Metrics count the outcomes. */
+    struct ht_it_http mr;
+    HT_CHECK(t, ht_it_http(g.http, "GET", "/metrics", g.auth, NULL, &mr) == 0 &&
+                    mr.status == 200);
+    HT_CHECK(
+        t,
+        strstr(mr.body, "holotwin_commands_total{status=\"200\"} 2\n") &&
+            strstr(mr.body, "holotwin_commands_total{status=\"504\"} 1\n") &&
+            strstr(mr.body, "holotwin_commands_total{status=\"503\"} 1\n") &&
+            strstr(mr.body, "holotwin_command_latency_seconds_count") &&
+            strstr(mr.body, "holotwin_devices{state=\"approved\"} 2\n"),
+        "metrics:\n%s", mr.body);
+    ht_it_http_free(&mr);
 
     /* Every command is in the audit log with its result. */
     HT_CHECK(t, gcall(&g, "GET", "/api/v1/audit?device=demo-1&limit=100", NULL,
@@ -1236,9 +1261,9 @@ static void sighup_reloads_config(struct ht_it *t)
     snprintf(hp, sizeof hp, "%d", g.http);
     snprintf(br, sizeof br, "127.0.0.1:%d", b.port);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin, "--config", cfg, "--data-dir", g.data,
-                          "--http-port", hp, "--broker", br, "--no-mdns",
-                          NULL};
+    const char *argv[] = {bin,    "--config",    cfg, "--data-dir",
+                          g.data, "--http-port", hp,  "--broker",
+                          br,     "--no-mdns",   NULL};
     g.pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(g.http, 15000));
     char p[512];
@@ -1247,12 +1272,14 @@ static void sighup_reloads_config(struct ht_it *t)
     snprintf(g.auth, sizeof g.auth, "Authorization: Bearer %s\r\n", g.tok);
     /* auto_approve is reloadable: a device arriving after the reload is
      * approved without a technician. */
-    free(ht_it_write(t, "gw.json", "{\"log_level\": \"debug\", "
-                                   "\"devices\": {\"auto_approve\": true}}"));
+    free(ht_it_write(t, "gw.json",
+                     "{\"log_level\": \"debug\", "
+                     "\"devices\": {\"auto_approve\": true}}"));
     kill(g.pid, SIGHUP);
     char *log = NULL;
-    HT_WAIT(t, (free(log), log = ht_it_logfile(t, "gatewayd"),
-                log && strstr(log, "configuration reloaded")),
+    HT_WAIT(t,
+            (free(log), log = ht_it_logfile(t, "gatewayd"),
+             log && strstr(log, "configuration reloaded")),
             10000);
     free(log);
     log = NULL;
@@ -1261,8 +1288,9 @@ static void sighup_reloads_config(struct ht_it *t)
     HT_WAIT(t, device_state_is(&g, "auto-1", "approved"), 10000);
     free(ht_it_write(t, "gw.json", "{\"log_level\": "));
     kill(g.pid, SIGHUP);
-    HT_WAIT(t, (free(log), log = ht_it_logfile(t, "gatewayd"),
-                log && strstr(log, "config not reloaded")),
+    HT_WAIT(t,
+            (free(log), log = ht_it_logfile(t, "gatewayd"),
+             log && strstr(log, "config not reloaded")),
             10000);
     free(log);
     HT_CHECK(t, call(g.http, NULL, "GET", "/healthz", NULL, NULL) == 200);

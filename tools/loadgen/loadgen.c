@@ -332,7 +332,7 @@ static char *build_td(const struct lg *lg, const char *id)
     struct ht_sem_thing t = {0};
     char title[96], mqtt[300];
     struct ht_sem_prop props[64];
-    char names[64][8];
+    char names[64][16];
     memset(props, 0, sizeof props);
     snprintf(title, sizeof title, "loadgen device %s", id);
     t.id = (char *)id;
