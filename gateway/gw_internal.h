@@ -197,6 +197,7 @@ struct ht_gw {
     struct ht_timer *ping_timer;
 
     struct gw_twins *twins; /* twin engine glue (twins.c) */
+    struct gw_prov *prov;   /* broker credentials (provision.c), or NULL */
 };
 
 /* ---- registry (event.c) ---- */
@@ -298,6 +299,52 @@ void gw__broker_free(struct gw_broker *b);
 /* Write the generated mosquitto.conf text (new string). */
 char *gw__broker_config(const struct ht_gw_conf *c, const char *dir);
 pid_t gw__broker_pid(const struct gw_broker *b);
+/* Make the running broker re-read its config and credential files
+ * (SIGHUP). HT_OK when no broker runs (it reads them when it starts). */
+int gw__broker_reload(struct gw_broker *b);
+
+/* ---- broker provisioning (provision.c) ----
+ * With broker.provisioning on and the embedded broker, gatewayd keeps
+ * DATA_DIR/broker/passwd (mosquitto PBKDF2-SHA-512 hashes) and
+ * DATA_DIR/broker/acl: its own user (secret in DATA_DIR/broker/gateway.secret,
+ * 0600) may use PREFIX/#, each device user (user name = device id) only
+ * its own topics. The store's mqtt_credentials table is the source of
+ * truth; both files are regenerated from it. Loop thread only. */
+#define GW_PROV_PASSWD "passwd"
+#define GW_PROV_ACL "acl"
+#define GW_PROV_SECRET "gateway.secret"
+/* Not a valid device id, so no device can claim it. */
+#define GW_PROV_GATEWAY_USER "_gateway"
+/* mosquitto's PBKDF2 iteration count (mosquitto_passwd's default): the
+ * passwords are random, so more rounds would only slow every CONNECT. */
+#define GW_PROV_ITERATIONS 101
+struct gw_prov;
+/* Set up provisioning when it is on (g->prov stays NULL otherwise): the
+ * gateway's secret (created on first start), both files. Before
+ * gw__event_init, which connects with gw__prov_user/gw__prov_password. */
+int gw__prov_init(struct ht_gw *g, char *err, size_t errlen);
+/* Free g->prov. Safe when NULL. */
+void gw__prov_free(struct ht_gw *g);
+/* The MQTT login of the gateway's own client: the provisioned user and
+ * secret, else mqtt.username/mqtt.password (borrowed, may be NULL). */
+const char *gw__prov_user(const struct ht_gw *g);
+const char *gw__prov_password(const struct ht_gw *g);
+/* Create (or replace) the broker credentials of device id: a random
+ * password, its hash stored and written to the password file, the broker
+ * reloaded. Adds "username" and "password" to mqtt (borrowed, modified):
+ * the only time the password is shown. HT_OK and no change when
+ * provisioning is off. */
+int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt);
+/* Revoke device id's credentials (files rewritten, broker reloaded, which
+ * also disconnects it). HT_OK when it has none or provisioning is off. */
+int gw__prov_device_remove(struct ht_gw *g, const char *id);
+/* mosquitto password-file hash of pass with the given salt (borrowed):
+ * "$7$ITER$BASE64(salt)$BASE64(PBKDF2-SHA-512)" into out (>= 160 bytes).
+ * Exposed for the unit tests. */
+void gw__prov_hash(const char *pass, const uint8_t *salt, size_t saltlen,
+                   unsigned iterations, char *out, size_t outlen);
+/* The ACL file for topic prefix (new string). */
+char *gw__prov_acl_text(const char *prefix);
 
 /* ---- mDNS (mdns.c) ---- */
 int gw__mdns_start(struct ht_gw *g);
@@ -349,6 +396,9 @@ enum MHD_Result gw__reply_buf(struct gw_req *r, unsigned status,
 enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j);
 /* Query parameter (borrowed) or NULL. */
 const char *gw__query(struct gw_req *r, const char *key);
+/* Strict integer query parameter: absent -> def (true); malformed -> false. */
+bool gw__query_int(struct gw_req *r, const char *key, long long def,
+                   long long *out);
 /* Static files under the web root (GET/HEAD fallback). */
 enum MHD_Result gw__serve_static(struct gw_req *r);
 /* The embedded OpenAPI document (static, NUL-terminated). */

@@ -15,22 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Strict integer query parameter: absent -> def; malformed -> false. */
-static bool query_int(struct gw_req *r, const char *key, long long def,
-                      long long *out)
-{
-    const char *s = gw__query(r, key);
-    *out = def;
-    if (!s)
-        return true;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return false;
-    *out = v;
-    return true;
-}
 
 static json_t *parse_body(struct gw_req *r, char *err, size_t errlen)
 {
@@ -86,7 +70,7 @@ static enum MHD_Result get_device(struct gw_req *r)
 static enum MHD_Result get_device_td(struct gw_req *r)
 {
     long long ver;
-    if (!query_int(r, "version", 0, &ver) || ver < 0 || ver > 1000000)
+    if (!gw__query_int(r, "version", 0, &ver) || ver < 0 || ver > 1000000)
         return gw__reply_problem(r, 400, "Bad Request", "bad version");
     json_t *td = NULL;
     int v = 0;
@@ -199,9 +183,9 @@ static enum MHD_Result put_property(struct gw_req *r)
 static enum MHD_Result get_history(struct gw_req *r)
 {
     long long from, to, limit, step;
-    if (!query_int(r, "from", 0, &from) || !query_int(r, "to", 0, &to) ||
-        !query_int(r, "limit", 1000, &limit) ||
-        !query_int(r, "step", 0, &step) || limit < 1 || limit > 100000 ||
+    if (!gw__query_int(r, "from", 0, &from) || !gw__query_int(r, "to", 0, &to) ||
+        !gw__query_int(r, "limit", 1000, &limit) ||
+        !gw__query_int(r, "step", 0, &step) || limit < 1 || limit > 100000 ||
         step < 0 || from < 0 || to < 0)
         return gw__reply_problem(r, 400, "Bad Request",
                                  "from, to, step (ms) and limit (1..100000) "
@@ -326,7 +310,7 @@ static enum MHD_Result get_audit(struct gw_req *r)
 {
     const char *dev = gw__query(r, "device");
     long long limit;
-    if ((dev && !ht_id_valid(dev)) || !query_int(r, "limit", 100, &limit) ||
+    if ((dev && !ht_id_valid(dev)) || !gw__query_int(r, "limit", 100, &limit) ||
         limit < 1 || limit > 10000)
         return gw__reply_problem(r, 400, "Bad Request",
                                  "device must be an id, limit 1..10000");

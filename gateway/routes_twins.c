@@ -19,22 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Strict integer query parameter: absent -> def; malformed -> false. */
-static bool query_int(struct gw_req *r, const char *key, long long def,
-                      long long *out)
-{
-    const char *s = gw__query(r, key);
-    *out = def;
-    if (!s)
-        return true;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return false;
-    *out = v;
-    return true;
-}
 
 static enum MHD_Result unknown_twin(struct gw_req *r)
 {
@@ -193,9 +177,9 @@ enum MHD_Result gw__route_twin_history(struct gw_req *r)
     if (!ref_valid(ref))
         return gw__reply_problem(r, 400, "Bad Request",
                                  "property=component.property is required");
-    if (!query_int(r, "from", 0, &from) || !query_int(r, "to", 0, &to) ||
-        !query_int(r, "limit", 1000, &limit) ||
-        !query_int(r, "step", 0, &step) || limit < 1 || limit > 100000 ||
+    if (!gw__query_int(r, "from", 0, &from) || !gw__query_int(r, "to", 0, &to) ||
+        !gw__query_int(r, "limit", 1000, &limit) ||
+        !gw__query_int(r, "step", 0, &step) || limit < 1 || limit > 100000 ||
         step < 0 || from < 0 || to < 0)
         return gw__reply_problem(r, 400, "Bad Request",
                                  "from, to, step (ms) and limit (1..100000) "

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,22 @@ enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j)
 const char *gw__query(struct gw_req *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool gw__query_int(struct gw_req *r, const char *key, long long def,
+                   long long *out)
+{
+    const char *s = gw__query(r, key);
+    *out = def;
+    if (!s)
+        return true;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
 }
 
 char *gw__http_base(struct ht_gw *g)
