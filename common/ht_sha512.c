@@ -1,6 +1,6 @@
 /* ht_sha512.c - SHA-512, HMAC and PBKDF2 for mosquitto password hashes
  * (see ht_sha512.h). Checked against the FIPS 180-4 and RFC 4231 vectors
- * and against mosquitto_passwd in tests/unit/test_sha512.c. */
+ * and against mosquitto_passwd in tests/unit/test_gw_provision.c. */
 #include "ht_sha512.h"
 
 #include <string.h>

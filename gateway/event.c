@@ -710,9 +710,13 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
     json_t *body = json_pack("{s:O}", "v", j->value);
     char *payload = json_dumps(body, JSON_COMPACT);
     json_decref(body);
+    /* The ack comes back under the device's own subtree, where the
+     * provisioning ACLs let only that device write: an ack is trusted only
+     * from the device that got the command (see ingest_ack). */
+    char *resp = ht_asprintf("%s/devices/%s/ack", g->conf->mqtt_prefix, j->dev);
     mosquitto_property *props = NULL;
-    mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC,
-                                  g->ack_topic);
+    mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, resp);
+    free(resp);
     mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr,
                                   (uint16_t)strlen(corr));
     int rc = ht_mqtt_publish(g->mqtt, topic, payload, strlen(payload), 1, false,
@@ -731,8 +735,10 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
     g->pending = j;
 }
 
-static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
-                       const mosquitto_property *props)
+/* dev: the device whose ack topic it came on (NULL: the shared legacy
+ * topic g->ack_topic). */
+static void ingest_ack(struct ht_gw *g, const char *dev, const char *payload,
+                       size_t len, const mosquitto_property *props)
 {
     uint16_t clen = 0;
     char *corr = ht_mqtt_prop_correlation(props, &clen);
@@ -747,6 +753,11 @@ static void ingest_ack(struct ht_gw *g, const char *payload, size_t len,
         j = j->pnext;
     if (!j) {
         ht_log(LOG_DEBUG, MOD, "late or unknown ack %s", buf);
+        return;
+    }
+    if (dev && strcmp(dev, j->dev)) {
+        ht_log(LOG_WARNING, MOD, "ack %s for %s came on the topic of %s", buf,
+               j->dev, dev);
         return;
     }
     pending_remove(g, j);
@@ -813,10 +824,27 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
             job_fail(g, j, 500, "store", "Store error", "cannot record it");
             return;
         }
-        emit_device(g, d, "added");
         json_t *body = json_pack("{s:s, s:s, s:{s:s, s:i}}", "id", d->id,
                                  "state", "pending", "mqtt", "host",
                                  g->broker_host, "port", g->broker_port);
+        /* Provisioning: its broker account, the password shown only in
+         * this answer. Without one the registration is undone. */
+        if (gw__prov_device_add(g, d->id, json_object_get(body, "mqtt"))) {
+            json_decref(body);
+            if (seen) {
+                pthread_mutex_lock(&g->reg_mu);
+                d->state = GW_DISCOVERED;
+                pthread_mutex_unlock(&g->reg_mu);
+                dev_persist(g, d);
+            } else {
+                ht_store_device_delete(g->store, j->dev);
+                dev_remove(g, j->dev);
+            }
+            job_fail(g, j, 500, "provisioning", "Provisioning failed",
+                     "cannot create the device's broker credentials");
+            return;
+        }
+        emit_device(g, d, "added");
         job_complete(g, j, 201, body, "ok");
         return;
     }
@@ -825,6 +853,14 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         return;
     }
     if (j->kind == GW_JOB_DELETE) {
+        /* Revoke its broker account first: a device that keeps its
+         * credentials is not removed. */
+        int prc = gw__prov_device_remove(g, d->id);
+        if (prc) {
+            job_fail(g, j, 500, "provisioning", "Provisioning failed",
+                     ht_strerror(prc));
+            return;
+        }
         /* Clear the device's retained topics so it does not come back as a
          * ghost from the broker's store. */
         static const char *const sub[] = {"td", "status"};
@@ -908,8 +944,8 @@ static void on_connect(void *ud, int rc, bool session_present)
     if (rc)
         return;
     static const char *const subs[] = {"devices/+/td", "devices/+/status",
-                                       "devices/+/props/+"};
-    for (int i = 0; i < 3; i++) {
+                                       "devices/+/props/+", "devices/+/ack"};
+    for (int i = 0; i < 4; i++) {
         char *p = ht_asprintf("%s/%s", g->conf->mqtt_prefix, subs[i]);
         ht_mqtt_subscribe(g->mqtt, p, 1);
         free(p);
@@ -919,7 +955,8 @@ static void on_connect(void *ud, int rc, bool session_present)
            session_present ? "resumed" : "new");
 }
 
-/* Topic: PREFIX/devices/ID/(td|status|props/NAME), or the ack topic. */
+/* Topic: PREFIX/devices/ID/(td|status|props/NAME|ack), or the legacy
+ * shared ack topic. */
 static void on_message(void *ud, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
@@ -934,7 +971,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
         return;
     }
     if (!strcmp(msg->topic, g->ack_topic)) {
-        ingest_ack(g, msg->payload, len, props);
+        ingest_ack(g, NULL, msg->payload, len, props);
         return;
     }
     size_t pl = strlen(g->conf->mqtt_prefix);
@@ -963,6 +1000,8 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     } else if (!strncmp(kind, "props/", 6)) {
         ctr = &g->metrics.mqtt_in_props;
         ingest_value(g, id, kind + 6, msg->payload, len);
+    } else if (!strcmp(kind, "ack")) {
+        ingest_ack(g, id, msg->payload, len, props);
     }
     if (ctr) {
         pthread_mutex_lock(&g->metrics.mu);
@@ -1081,8 +1120,8 @@ int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
         .host = g->broker_host,
         .port = g->broker_port,
         .client_id = g->conf->mqtt_client_id,
-        .username = g->conf->mqtt_username,
-        .password = g->conf->mqtt_password,
+        .username = gw__prov_user(g), /* provisioned, else configured */
+        .password = gw__prov_password(g),
         .clean_start = false,
         .session_expiry = (uint32_t)g->conf->mqtt_session_expiry,
         .backoff_min_ms = 100,

@@ -59,6 +59,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     if (rc)
         goto fail;
     if ((rc = gw__events_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
+        (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__event_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)))
         goto fail;
@@ -117,6 +118,7 @@ void ht_gw_free(struct ht_gw *g)
     gw__twins_clear(g);
     gw__event_clear(g);
     gw__broker_free(g->broker);
+    gw__prov_free(g);
     gw__events_clear(g);
     ht_store_close(g->store);
     free(g->admin_token_path);

@@ -34,7 +34,7 @@ struct ht_gw_conf {
     char *mqtt_password;
     int mqtt_session_expiry;
     int mqtt_max_payload;
-    char *broker_bin; /* mosquitto binary */
+    char *broker_bin;  /* mosquitto binary */
     bool provisioning; /* embedded broker: per-device credentials + ACLs */
     int command_timeout_ms;
     int history_max_age_s;

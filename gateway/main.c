@@ -36,6 +36,8 @@ static const struct {
     {"--command-timeout-ms", "commands.timeout_ms", false, "MS"},
     {"--no-mdns", "mdns.enabled", true, ""},
     {"--auto-approve", "devices.auto_approve", true, ""},
+    {"--provisioning", "broker.provisioning", true,
+     "(embedded broker: per-device credentials, no anonymous clients)"},
     {"--twins-dir", "twins.dir", false, "DIR (twin documents to apply)"},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])

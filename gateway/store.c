@@ -1068,8 +1068,7 @@ int ht_store_cred_put(struct ht_store *s, const char *username,
 int ht_store_cred_delete(struct ht_store *s, const char *username)
 {
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st =
-        prep(s, "DELETE FROM mqtt_credentials WHERE username=?");
+    sqlite3_stmt *st = prep(s, "DELETE FROM mqtt_credentials WHERE username=?");
     if (st)
         bind_text(st, 1, username);
     int rc = changes_or_enoent(s, step_done(s, st, "credential delete"));
