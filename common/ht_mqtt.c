@@ -302,7 +302,11 @@ int ht_mqtt_start(struct ht_mqtt *m)
         return HT_ESTATE;
     m->started = true;
     m->stopping = false;
-    ht_timer_start(m->misc, 1000, 1000);
+    /* loop_misc only sends PINGREQ and checks the PINGRESP deadline: a
+     * quarter of the keepalive keeps pings on time (the broker allows 1.5x)
+     * without waking an idle board every second. */
+    uint64_t misc_ms = (uint64_t)m->keepalive * 1000u / 4u;
+    ht_timer_start(m->misc, misc_ms, misc_ms);
     if (try_connect(m) != HT_OK)
         schedule_retry(m);
     return HT_OK;

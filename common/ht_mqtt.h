@@ -1,8 +1,8 @@
 /* ht_mqtt.h - libmosquitto (MQTT 5) driven by an ht_loop.
  *
  * Never uses mosquitto_loop_start(): the socket is polled by the daemon's own
- * loop (POLLOUT only while mosquitto_want_write()), loop_misc runs from a 1 s
- * timer, and a lost connection is retried with exponential backoff and
+ * loop (POLLOUT only while mosquitto_want_write()), loop_misc runs from a
+ * timer at a quarter of the keepalive, and a lost connection is retried with exponential backoff and
  * jitter. All callbacks run on the loop thread.
  */
 #ifndef HT_MQTT_H

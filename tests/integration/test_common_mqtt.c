@@ -154,6 +154,47 @@ static void broker_down_at_start_is_retried(struct ht_it *t)
     ht_loop_free(l);
 }
 
-HT_IT_MAIN(HT_IT_CASE(receives_and_reconnects_after_broker_restart),
+/* An idle client wakes only for keepalive work, and that keeps the session
+ * alive past the broker's 1.5 x keepalive deadline. */
+static void idle_client_sleeps_but_keeps_alive(struct ht_it *t)
+{
+    struct ht_it_broker b = {0};
+    ht_it_broker_start(t, &b, NULL);
+    struct ht_loop *l;
+    HT_CHECK(t, ht_loop_new(&l) == HT_OK);
+    struct rx r = {0};
+    struct ht_mqtt_opts o = {.port = b.port, .client_id = "sleepy",
+                             .clean_start = true, .keepalive = 30};
+    struct ht_mqtt *m;
+    HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
+    ht_mqtt_start(m);
+    SPIN(l, r.connects == 1, 5000);
+    HT_CHECK(t, r.connects == 1);
+    /* Two idle seconds: nothing to do, so no callback may run. */
+    int ran = 0;
+    for (int i = 0; i < 20; i++)
+        ran += ht_loop_run_once(l, 100);
+    HT_CHECK(t, ran == 0, "%d wake-ups while idle", ran);
+    ht_mqtt_stop(m);
+    ht_mqtt_free(m);
+
+    /* Keepalive 5 s: idle for 9 s (> 7.5 s) and still connected. */
+    memset(&r, 0, sizeof r);
+    o.client_id = "pinger";
+    o.keepalive = 5;
+    HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
+    ht_mqtt_start(m);
+    SPIN(l, r.connects == 1, 5000);
+    for (int i = 0; i < 90; i++)
+        ht_loop_run_once(l, 100);
+    HT_CHECK(t, r.disconnects == 0 && ht_mqtt_connected(m),
+             "dropped while idle: %d disconnects", r.disconnects);
+    ht_mqtt_stop(m);
+    ht_mqtt_free(m);
+    ht_loop_free(l);
+}
+
+HT_IT_MAIN(HT_IT_CASE(idle_client_sleeps_but_keeps_alive),
+           HT_IT_CASE(receives_and_reconnects_after_broker_restart),
            HT_IT_CASE(persistent_session_gets_messages_sent_while_away),
            HT_IT_CASE(broker_down_at_start_is_retried))
