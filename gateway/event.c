@@ -117,17 +117,23 @@ static void dev_remove(struct ht_gw *g, const char *id)
     dev_free(d);
 }
 
+static void dev_row(const struct gw_dev *d, struct ht_store_device *r)
+{
+    memset(r, 0, sizeof *r);
+    ht_strlcpy(r->id, d->id, sizeof r->id);
+    if (d->title)
+        ht_strlcpy(r->title, d->title, sizeof r->title);
+    ht_strlcpy(r->state, gw__state_name(d->state), sizeof r->state);
+    r->online = d->online;
+    r->last_seen = d->last_seen;
+    r->created = d->created;
+    r->td_version = d->td_version;
+}
+
 static int dev_persist(struct ht_gw *g, struct gw_dev *d)
 {
-    struct ht_store_device r = {0};
-    ht_strlcpy(r.id, d->id, sizeof r.id);
-    if (d->title)
-        ht_strlcpy(r.title, d->title, sizeof r.title);
-    ht_strlcpy(r.state, gw__state_name(d->state), sizeof r.state);
-    r.online = d->online;
-    r.last_seen = d->last_seen;
-    r.created = d->created;
-    r.td_version = d->td_version;
+    struct ht_store_device r;
+    dev_row(d, &r);
     d->dirty = false;
     int rc = ht_store_device_put(g->store, &r);
     if (rc)
@@ -1016,9 +1022,27 @@ static void on_flush(struct ht_timer *t, void *ud)
 {
     (void)t;
     struct ht_gw *g = ud;
+    /* last_seen of every device touched since the last flush, in one
+     * transaction: one autocommit (fsync) per device blocked the loop for
+     * as many fsyncs as devices every flush. */
+    size_t ndirty = 0;
     for (size_t i = 0; i < g->ndevs; i++)
-        if (g->devs[i]->dirty)
-            dev_persist(g, g->devs[i]);
+        ndirty += g->devs[i]->dirty;
+    if (ndirty) {
+        struct ht_store_device *rows = ht_malloc(ndirty * sizeof *rows);
+        size_t n = 0;
+        for (size_t i = 0; i < g->ndevs; i++)
+            if (g->devs[i]->dirty)
+                dev_row(g->devs[i], &rows[n++]);
+        int rc = ht_store_device_put_many(g->store, rows, n);
+        if (rc)
+            ht_log(LOG_ERR, MOD, "cannot persist %zu devices: %s", n,
+                   ht_strerror(rc));
+        else
+            for (size_t i = 0; i < g->ndevs; i++)
+                g->devs[i]->dirty = false;
+        free(rows);
+    }
     if (ht_store_pending(g->store) == 0)
         return;
     uint64_t t0 = ht_mono_ns();

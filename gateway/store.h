@@ -52,6 +52,11 @@ struct ht_store_device {
 };
 /* Insert or replace a device row (d borrowed). Durable on return. */
 int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d);
+/* Insert or replace n device rows (d borrowed) in one transaction, so a
+ * flush that touched many devices costs one fsync. All or nothing;
+ * durable on return. */
+int ht_store_device_put_many(struct ht_store *s,
+                             const struct ht_store_device *d, size_t n);
 /* One device into *out; HT_ENOENT if unknown. */
 int ht_store_device_get(struct ht_store *s, const char *id,
                         struct ht_store_device *out);
@@ -140,7 +145,9 @@ struct ht_store_token {
 /* Add a token; hash is 64 hex chars. HT_EEXIST on a duplicate id/hash. */
 int ht_store_token_add(struct ht_store *s, const struct ht_store_token *t,
                        const char *hash);
-/* Find by hash into *out; HT_ENOENT if none. */
+/* Find by hash into *out; HT_ENOENT if none. Served from an in-memory
+ * copy kept in step by add/delete (no SQL, no allocation), so a token is
+ * refused as soon as ht_store_token_delete returns. */
 int ht_store_token_find(struct ht_store *s, const char *hash,
                         struct ht_store_token *out);
 /* [{"id","name","role","created"}] (new reference). */

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,6 +652,28 @@ static void auth_matrix(struct ht_it *t)
     gw_free(&g);
 }
 
+/* last_seen of a device as committed in the gateway's database (read
+ * beside the running gateway or after it died), or -1. */
+static int64_t db_last_seen(struct gw *g, const char *id)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/holotwin.db", g->data);
+    sqlite3 *db = NULL;
+    int64_t v = -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT last_seen FROM devices WHERE id=?", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 static void kill9_loses_nothing(struct ht_it *t)
 {
     struct ht_it_broker b = {0};
@@ -676,9 +699,21 @@ static void kill9_loses_nothing(struct ht_it *t)
                   "true", NULL) == 200);
     publish_value(t, c, "fake-1", "temp", 1, 1000, 1);
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 1, 10000);
+    /* last_seen as set when the value arrived (the fake device is silent
+     * from now on) reaches the database with the next periodic flush
+     * (reading the history commits only the values). */
+    HT_CHECK(t, gcall(&g, "GET", "/api/v1/devices/fake-1", NULL, &r) == 200);
+    int64_t sent = json_integer_value(json_object_get(r, "last_seen"));
+    json_decref(r);
+    HT_WAIT(t, db_last_seen(&g, "fake-1") == sent, 10000,
+            "last_seen never persisted");
 
     kill(g.pid, SIGKILL);
     ht_it_stop(t, g.pid, SIGKILL, 5000);
+    int64_t seen = db_last_seen(&g, "fake-1");
+    HT_CHECK(t, sent > 0 && seen == sent,
+             "last_seen in the database: %lld, in memory: %lld",
+             (long long)seen, (long long)sent);
     /* Published while the gateway is down: its persistent session keeps
      * them at the broker. */
     for (int i = 2; i <= 20; i++)

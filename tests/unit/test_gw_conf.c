@@ -84,6 +84,7 @@ START_TEST(broker_config_keeps_everything_for_the_gateway)
     ck_assert_ptr_nonnull(strstr(t, "\nlistener 18883 127.0.0.1\n"));
     ck_assert_ptr_nonnull(strstr(t, "\nmax_queued_messages 0\n"));
     ck_assert_ptr_nonnull(strstr(t, "\npersistence true\n"));
+    ck_assert_ptr_nonnull(strstr(t, "\nset_tcp_nodelay true\n"));
     ck_assert_ptr_nonnull(strstr(t, "\npersistence_location /data/broker/\n"));
     struct passwd *pw = getpwuid(geteuid());
     char user[128];

@@ -313,6 +313,86 @@ START_TEST(tokens_store_only_hashes)
 }
 END_TEST
 
+/* Lookups are served from memory: the copy must follow every add and
+ * delete at once (revocation is immediate) and be rebuilt on open. */
+START_TEST(token_lookup_follows_add_delete_and_reopen)
+{
+    enum { N = 40 };
+    char hash[N][65];
+    for (int i = 0; i < N; i++) {
+        char secret[32];
+        snprintf(secret, sizeof secret, "ht_secret_%d", i);
+        ht_sha256_hex(secret, strlen(secret), hash[i]);
+        struct ht_store_token t = {.role = "viewer", .created = i};
+        snprintf(t.id, sizeof t.id, "tok%02d", i);
+        snprintf(t.name, sizeof t.name, "name-%d", i);
+        ck_assert_int_eq(ht_store_token_add(s, &t, hash[i]), HT_OK);
+    }
+    struct ht_store_token out;
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(ht_store_token_find(s, hash[i], &out), HT_OK);
+        char want[16];
+        snprintf(want, sizeof want, "tok%02d", i);
+        ck_assert_str_eq(out.id, want);
+        ck_assert_int_eq(out.created, i);
+    }
+    /* Revoke every third token: refused at once, the others untouched. */
+    for (int i = 0; i < N; i += 3) {
+        char id[16];
+        snprintf(id, sizeof id, "tok%02d", i);
+        ck_assert_int_eq(ht_store_token_delete(s, id), HT_OK);
+        ck_assert_int_eq(ht_store_token_find(s, hash[i], &out), HT_ENOENT);
+    }
+    /* A failed add (duplicate id) must not make its hash valid. */
+    char other[65];
+    ht_sha256_hex("ht_other", 8, other);
+    struct ht_store_token dup = {.id = "tok01", .name = "x", .role = "admin"};
+    ck_assert_int_eq(ht_store_token_add(s, &dup, other), HT_EEXIST);
+    ck_assert_int_eq(ht_store_token_find(s, other, &out), HT_ENOENT);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < N; i++) {
+            int rc = ht_store_token_find(s, hash[i], &out);
+            ck_assert_int_eq(rc, i % 3 == 0 ? HT_ENOENT : HT_OK);
+            if (rc == HT_OK) {
+                char want[24];
+                snprintf(want, sizeof want, "name-%d", i);
+                ck_assert_str_eq(out.name, want);
+                ck_assert_str_eq(out.role, "viewer");
+            }
+        }
+        reopen(NULL);
+    }
+}
+END_TEST
+
+/* One transaction for many rows; all of them survive a reopen. */
+START_TEST(devices_put_many_in_one_transaction)
+{
+    ck_assert_int_eq(ht_store_device_put_many(s, NULL, 0), HT_OK);
+    struct ht_store_device d[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = (struct ht_store_device){.state = "approved",
+                                        .online = true,
+                                        .last_seen = 1000 + i,
+                                        .created = 7,
+                                        .td_version = i};
+        snprintf(d[i].id, sizeof d[i].id, "dev-%d", i);
+    }
+    ck_assert_int_eq(ht_store_device_put_many(s, d, 3), HT_OK);
+    d[1].last_seen = 5000;
+    ck_assert_int_eq(ht_store_device_put_many(s, &d[1], 1), HT_OK);
+    reopen(NULL);
+    struct ht_store_device out;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ht_store_device_get(s, d[i].id, &out), HT_OK);
+        ck_assert_int_eq(out.last_seen, i == 1 ? 5000 : 1000 + i);
+        ck_assert_int_eq(out.td_version, i);
+        ck_assert_str_eq(out.state, "approved");
+        ck_assert_str_eq(out.title, "");
+    }
+}
+END_TEST
+
 START_TEST(audit_and_events_persist)
 {
     struct ht_store_audit a = {.ts = 1,
@@ -366,6 +446,8 @@ int main(void)
     tcase_add_test(tc, retention_by_rows_and_age);
     tcase_add_test(tc, twins_are_versioned);
     tcase_add_test(tc, tokens_store_only_hashes);
+    tcase_add_test(tc, token_lookup_follows_add_delete_and_reopen);
+    tcase_add_test(tc, devices_put_many_in_one_transaction);
     tcase_add_test(tc, audit_and_events_persist);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
