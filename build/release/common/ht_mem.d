@@ -1,2 +1,0 @@
-build/release/common/ht_mem.o: common/ht_mem.c common/ht_mem.h
-common/ht_mem.h:
