@@ -1092,7 +1092,9 @@ static int publish(struct ht_it_mqtt *c, const char *topic, const char *payload,
             break;
     int r = c->last_mid_done == mid ? c->last_reason : -1;
     pthread_mutex_unlock(&c->lock);
-    return r;
+    /* Reason codes below 128 are successes (16: no matching subscribers,
+     * which is routine when nobody has subscribed yet). */
+    return r >= 0 && r < 128 ? 0 : r;
 }
 
 int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic,

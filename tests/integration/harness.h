@@ -155,8 +155,9 @@ struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
 /* Subscribe at QoS 1 and wait for the SUBACK; returns the granted QoS
  * (>= 128 means refused) or -1. */
 int ht_it_mqtt_sub(struct ht_it_mqtt *c, const char *pattern);
-/* Publish and, for qos > 0, wait for completion; returns the MQTT 5
- * reason code (0 ok, 135 not authorized, ...) or -1. */
+/* Publish and, for qos > 0, wait for completion; returns 0 for every MQTT 5
+ * success reason code (0, 16 no matching subscribers), the failure reason
+ * code (135 not authorized, ...) or -1. */
 int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic,
                    const char *payload, int qos, bool retain);
 /* Publish a request with response-topic and correlation data (corr string);
