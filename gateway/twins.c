@@ -184,15 +184,12 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
     json_array_append_new(tw->queue, o);
 }
 
-/* Store a twin's state snapshot (st borrowed, or NULL: ask the engine)
- * and publish it (retained). */
-static void state_refresh(struct ht_gw *g, const char *id, json_t *st)
+/* Store a twin's state snapshot from the engine and publish it
+ * (retained). */
+static void state_refresh(struct ht_gw *g, const char *id)
 {
     struct gw_twins *tw = g->twins;
-    if (st)
-        json_incref(st);
-    else
-        st = ht_twin_engine_state(tw->eng, id);
+    json_t *st = ht_twin_engine_state(tw->eng, id);
     if (!st)
         return;
     char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
@@ -226,9 +223,63 @@ static void timer_rearm(struct ht_gw *g)
     ht_timer_start(tw->timer, due > now ? (uint64_t)(due - now) : 0, 0);
 }
 
-/* Turn the queued engine events into SSE events (in engine order), then
- * refresh and publish the state of every twin they touched, then re-arm the
- * duration timer. Called after every engine call. */
+/* Note that a twin's state snapshot is stale (loop thread). */
+static void mark_dirty(struct gw_twins *tw, const char *id)
+{
+    struct tw_entry *e = search(tw, id, NULL);
+    if (!e || e->dirty)
+        return;
+    e->dirty = true;
+    if (tw->ndirty == tw->capdirty) {
+        tw->capdirty = tw->capdirty ? 2 * tw->capdirty : 16;
+        tw->dirty = ht_realloc(tw->dirty, tw->capdirty * sizeof *tw->dirty);
+    }
+    tw->dirty[tw->ndirty++] = ht_strdup(id);
+}
+
+/* Rebuild, store and publish the state of every dirty twin, once each,
+ * then emit the held SSE events in engine order: a client that reads the
+ * state after an event (or after its stream went live) never gets a
+ * snapshot older than the events it saw. A twin removed since it was
+ * marked is skipped (its entry is gone, or a new entry of the same id has
+ * its own mark). */
+static void flush(struct ht_gw *g)
+{
+    struct gw_twins *tw = g->twins;
+    ht_timer_stop(tw->flush);
+    for (size_t i = 0; i < tw->ndirty; i++) {
+        struct tw_entry *e = search(tw, tw->dirty[i], NULL);
+        if (e && e->dirty) {
+            e->dirty = false;
+            state_refresh(g, e->id);
+        }
+        free(tw->dirty[i]);
+    }
+    tw->ndirty = 0;
+    json_t *held = tw->held;
+    tw->held = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(held, i, it)
+        gw__events_emit(g, json_string_value(json_array_get(it, 0)), NULL,
+                        NULL, json_string_value(json_array_get(it, 1)), NULL,
+                        json_incref(json_array_get(it, 2)));
+    json_decref(held);
+}
+
+static void on_flush(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    flush(ud);
+}
+
+/* Turn the queued engine events into SSE events (in engine order, held
+ * for flush()), mark the twins they touched dirty, then re-arm the
+ * duration timer. Called after every engine call. flush() rebuilds the
+ * full state snapshots (REST and the retained MQTT topic) and emits the
+ * events: at once in callers that change twins, at the end of the loop
+ * iteration (zero-delay timer) for the value stream, so a burst of values
+ * costs one snapshot per twin. */
 static void drain(struct ht_gw *g)
 {
     struct gw_twins *tw = g->twins;
@@ -238,7 +289,6 @@ static void drain(struct ht_gw *g)
     }
     json_t *q = tw->queue;
     tw->queue = json_array();
-    json_t *states = json_object(); /* twin -> state, fetched once */
     size_t i;
     json_t *ev;
     json_array_foreach(q, i, ev) {
@@ -246,40 +296,26 @@ static void drain(struct ht_gw *g)
         const char *kind = json_string_value(json_object_get(ev, "kind"));
         if (!twin || !kind)
             continue;
-        json_t *st = json_object_get(states, twin);
-        if (!st) {
-            st = ht_twin_engine_state(tw->eng, twin);
-            json_object_set_new(states, twin, st ? st : json_null());
-            st = json_object_get(states, twin);
-        }
+        mark_dirty(tw, twin);
         json_t *data = json_deep_copy(ev);
         json_object_del(data, "kind");
         if (!strcmp(kind, "state")) {
             /* The changed properties with their values, so clients need
-             * not fetch the whole state. */
-            json_t *props = json_object();
-            json_t *all = json_object_get(st, "properties");
-            size_t k;
-            json_t *ref;
-            json_array_foreach(json_object_get(ev, "changed"), k, ref) {
-                json_t *p = json_object_get(all, json_string_value(ref));
-                if (p)
-                    json_object_set(props, json_string_value(ref), p);
-            }
-            json_object_set_new(data, "properties", props);
-            json_object_set(data, "stable", json_is_object(st)
-                                                ? json_object_get(st, "stable")
-                                                : json_false());
+             * not fetch the whole state; only those are built. */
+            json_t *props = ht_twin_engine_props_state(
+                tw->eng, twin, json_object_get(ev, "changed"));
+            json_object_set_new(data, "properties",
+                                props ? props : json_object());
+            json_object_set_new(
+                data, "stable",
+                json_boolean(ht_twin_engine_stable(tw->eng, twin)));
         }
-        gw__events_emit(g, kind, NULL, NULL, twin, NULL, data);
+        json_array_append_new(tw->held, json_pack("[s, s, o]", kind, twin,
+                                                  data));
     }
-    const char *twin;
-    json_t *st;
-    json_object_foreach(states, twin, st)
-        if (json_is_object(st))
-            state_refresh(g, twin, st);
-    json_decref(states);
     json_decref(q);
+    if (!ht_timer_active(tw->flush))
+        ht_timer_start(tw->flush, 0, 0);
     timer_rearm(g);
 }
 
@@ -309,15 +345,6 @@ static void on_prepare(struct ht_prepare *p, void *ud)
 }
 
 /* ---- things and descriptors ---- */
-
-static bool model_binds(const struct ht_twin_model *m, const char *dev)
-{
-    for (size_t c = 0; m && c < m->ncomps; c++)
-        for (size_t p = 0; p < m->comps[c].nprops; p++)
-            if (!strcmp(m->comps[c].props[p].device, dev))
-                return true;
-    return false;
-}
 
 struct ht_sem_thing **gw__twin_things(struct ht_gw *g,
                                       const struct ht_twin_model *m,
@@ -415,12 +442,12 @@ static void desc_update(struct ht_gw *g, const char *id)
  * came or went). */
 static void desc_update_dev(struct ht_gw *g, const char *dev)
 {
-    struct gw_twins *tw = g->twins;
-    for (size_t i = 0; i < tw->n; i++) {
-        const char *id = tw->v[i]->id;
-        if (model_binds(ht_twin_engine_model(tw->eng, id), dev))
-            desc_update(g, id);
-    }
+    json_t *ids = ht_twin_engine_device_twins(g->twins->eng, dev);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+        desc_update(g, json_string_value(id));
+    json_decref(ids);
 }
 
 static void emit_twin(struct ht_gw *g, const char *id, const char *change,
@@ -441,18 +468,23 @@ static void twin_remove(struct ht_gw *g, const char *id)
     ht_twin_engine_remove(tw->eng, copy);
     entry_remove(tw, copy);
     drain(g);
+    flush(g);
     unpublish(g, copy);
     emit_twin(g, copy, "removed", 0);
 }
 
 /* ---- automatic twins ---- */
 
+/* The automatic twin of dev: auto_sync names it dev or "<dev>.auto". */
 static struct tw_entry *auto_of(struct gw_twins *tw, const char *dev)
 {
-    for (size_t i = 0; i < tw->n; i++)
-        if (tw->v[i]->is_auto && !strcmp(tw->v[i]->dev, dev))
-            return tw->v[i];
-    return NULL;
+    char id[80];
+    struct tw_entry *e = search(tw, dev, NULL);
+    if (e && e->is_auto && !strcmp(e->dev, dev))
+        return e;
+    snprintf(id, sizeof id, "%s.auto", dev);
+    e = search(tw, id, NULL);
+    return e && e->is_auto && !strcmp(e->dev, dev) ? e : NULL;
 }
 
 /* Keep the automatic twin of an approved device in step with its TD
@@ -500,6 +532,7 @@ static void auto_sync(struct ht_gw *g, const char *dev,
     entry_set(tw, id, doc, td_version, true, dev);
     json_decref(doc);
     drain(g);
+    flush(g);
     desc_update(g, id);
     emit_twin(g, id, existed ? "updated" : "created", td_version);
 }
@@ -548,6 +581,7 @@ void gw__twins_on_td(struct ht_gw *g, const char *dev,
     if (d) {
         feed_device(g, d);
         drain(g);
+        flush(g);
     }
     desc_update_dev(g, dev);
 }
@@ -560,6 +594,7 @@ void gw__twins_on_removed(struct ht_gw *g, const char *dev)
     /* Its values stop feeding the composed twins: mark them offline. */
     ht_twin_engine_set_device_status(g->twins->eng, dev, false, ht_time_ms());
     drain(g);
+    flush(g);
     desc_update_dev(g, dev);
 }
 
@@ -666,6 +701,7 @@ static void job_put(struct ht_gw *g, struct gw_job *j)
     }
     entry_set(tw, j->dev, doc, version, false, NULL);
     drain(g);
+    flush(g);
     desc_update(g, j->dev);
     ht_log(LOG_NOTICE, MOD, "twin %s version %d %s by %s", j->dev, version,
            created ? "created" : "updated", j->actor);
@@ -1027,8 +1063,10 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     pthread_mutex_init(&tw->mu, NULL);
     pthread_mutex_init(&tw->asset_mu, NULL);
     tw->queue = json_array();
+    tw->held = json_array();
     tw->eng = ht_twin_engine_new(on_engine_event, tw);
     tw->timer = ht_timer_new(g->loop, on_timer, g);
+    tw->flush = ht_timer_new(g->loop, on_flush, g);
     tw->prep = ht_prepare_new(g->loop, on_prepare, g);
     g->twins = tw;
     int rc = gw__assets_init(g, err, errlen);
@@ -1047,10 +1085,11 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
         feed_device(g, d);
     }
     drain(g);
-    for (size_t i = 0; i < tw->n; i++) {
-        state_refresh(g, tw->v[i]->id, NULL);
+    for (size_t i = 0; i < tw->n; i++)
+        mark_dirty(tw, tw->v[i]->id);
+    flush(g);
+    for (size_t i = 0; i < tw->n; i++)
         desc_update(g, tw->v[i]->id);
-    }
     ht_log(LOG_INFO, MOD, "%zu twins loaded", tw->n);
     return HT_OK;
 }
@@ -1061,9 +1100,14 @@ void gw__twins_clear(struct ht_gw *g)
     if (!tw)
         return;
     ht_timer_free(tw->timer);
+    ht_timer_free(tw->flush);
     ht_prepare_free(tw->prep);
+    for (size_t i = 0; i < tw->ndirty; i++)
+        free(tw->dirty[i]);
+    free(tw->dirty);
     ht_twin_engine_free(tw->eng);
     json_decref(tw->queue);
+    json_decref(tw->held);
     for (size_t i = 0; i < tw->n; i++)
         entry_free(tw->v[i]);
     free(tw->v);

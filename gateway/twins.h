@@ -35,6 +35,7 @@ struct tw_entry {
     char *desc[2];       /* operator-role descriptors last published */
     size_t desc_len[2];
     char etag[2][HT_UI_ETAG_LEN];
+    bool dirty;          /* state snapshot due (in gw_twins.dirty) */
 };
 
 struct gw_twins {
@@ -46,6 +47,12 @@ struct gw_twins {
     struct ht_prepare *prep;   /* republish retained topics on connect */
     unsigned connects;
     json_t *queue;             /* engine events not yet turned into ours */
+    /* Twins whose state snapshot is stale: rebuilt and published once per
+     * loop iteration by the zero-delay flush timer, not once per value. */
+    char **dirty;
+    size_t ndirty, capdirty;
+    json_t *held;              /* SSE events ([kind, twin, data]) for it */
+    struct ht_timer *flush;
     /* Assets (assets.c): DATA_DIR/assets/<sha256> blobs and one index per
      * twin in DATA_DIR/assets/twins/<twin>.json, under asset_mu. */
     pthread_mutex_t asset_mu;

@@ -24,9 +24,15 @@
  * to this many slots; beyond it only bound properties are kept. */
 #define MAX_SLOTS 65536
 
+struct slot;
+
+/* A device: a hash chain member, with its slots so that a status change
+ * costs that device's properties, not every slot. */
 struct dev {
     char *id;
     bool offline;
+    struct slot **slots;
+    size_t nslots, cap;
     struct dev *next;
 };
 
@@ -81,9 +87,10 @@ struct ht_twin_engine {
     void *ud;
     struct slot *buckets[NBUCKETS];
     size_t nslots;
-    struct dev *devs;
+    struct dev *devs[NBUCKETS]; /* hash chains by device id */
     struct twin **twins; /* sorted by id */
     size_t ntwins;
+    size_t npending;     /* rules in the PENDING state, all twins */
     uint64_t evals;
 };
 
@@ -98,18 +105,32 @@ static uint32_t fnv(const char *a, const char *b)
     return h;
 }
 
-static struct dev *dev_get(struct ht_twin_engine *e, const char *id,
-                           bool create)
+static uint32_t fnv1(const char *a)
 {
-    for (struct dev *d = e->devs; d; d = d->next)
+    uint32_t h = 2166136261u;
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 16777619u;
+    return h;
+}
+
+static struct dev *dev_get(const struct ht_twin_engine *e, const char *id)
+{
+    for (struct dev *d = e->devs[fnv1(id) % NBUCKETS]; d; d = d->next)
         if (!strcmp(d->id, id))
             return d;
-    if (!create)
-        return NULL;
-    struct dev *d = ht_calloc(1, sizeof *d);
+    return NULL;
+}
+
+static struct dev *dev_make(struct ht_twin_engine *e, const char *id)
+{
+    struct dev *d = dev_get(e, id);
+    if (d)
+        return d;
+    uint32_t b = fnv1(id) % NBUCKETS;
+    d = ht_calloc(1, sizeof *d);
     d->id = ht_strdup(id);
-    d->next = e->devs;
-    e->devs = d;
+    d->next = e->devs[b];
+    e->devs[b] = d;
     return d;
 }
 
@@ -125,7 +146,13 @@ static struct slot *slot_get(struct ht_twin_engine *e, const char *device,
     struct slot *s = ht_calloc(1, sizeof *s);
     s->device = ht_strdup(device);
     s->prop = ht_strdup(prop);
-    s->dev = dev_get(e, device, true);
+    s->dev = dev_make(e, device);
+    struct dev *d = s->dev;
+    if (d->nslots == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 4;
+        d->slots = ht_realloc(d->slots, d->cap * sizeof *d->slots);
+    }
+    d->slots[d->nslots++] = s;
     s->next = e->buckets[b];
     e->buckets[b] = s;
     e->nslots++;
@@ -200,6 +227,26 @@ static struct twin__val input(const struct fprop *f)
     return v;
 }
 
+/* Keep the count of pending rules in step with one state change, so that
+ * the deadline query is free when nothing is pending. */
+static void pending_adjust(struct ht_twin_engine *e,
+                           enum ht_twin_rule_state old,
+                           enum ht_twin_rule_state st)
+{
+    if (old == HT_TWIN_RULE_PENDING)
+        e->npending--;
+    if (st == HT_TWIN_RULE_PENDING)
+        e->npending++;
+}
+
+static size_t twin_pending(const struct twin *t)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < t->m->nrules; r++)
+        n += t->rr[r].state == HT_TWIN_RULE_PENDING;
+    return n;
+}
+
 /* Re-evaluate one rule at now and report a raised/cleared alarm. */
 static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
                       int64_t now)
@@ -229,6 +276,7 @@ static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
             st = HT_TWIN_RULE_ACTIVE;
     }
     rr->state = st;
+    pending_adjust(e, old, st);
     if (st == HT_TWIN_RULE_ACTIVE && old != HT_TWIN_RULE_ACTIVE) {
         rr->since = now;
         emit_alarm(e, t, r, true, now);
@@ -357,7 +405,7 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
     s->stale = false;
     if (same && oldq == slot_quality(s))
         return HT_OK; /* a repeat: nothing to re-evaluate */
-    struct twin **touched = ht_malloc((e->ntwins + 1) * sizeof *touched);
+    struct twin **touched = ht_malloc((s->nsubs + 1) * sizeof *touched);
     size_t nt = 0;
     mark(s, touched, &nt);
     for (size_t i = 0; i < nt; i++)
@@ -372,20 +420,21 @@ int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
 {
     if (!e || !device_id || !ht_id_valid(device_id))
         return HT_EINVAL;
-    struct dev *d = dev_get(e, device_id, online ? false : true);
+    struct dev *d = online ? dev_get(e, device_id) : dev_make(e, device_id);
     if (!d || d->offline == !online)
         return HT_OK;
     d->offline = !online;
-    struct twin **touched = ht_malloc((e->ntwins + 1) * sizeof *touched);
+    size_t nsubs = 0;
+    for (size_t i = 0; i < d->nslots; i++)
+        nsubs += d->slots[i]->nsubs;
+    struct twin **touched = ht_malloc((nsubs + 1) * sizeof *touched);
     size_t nt = 0;
-    for (size_t b = 0; b < NBUCKETS; b++)
-        for (struct slot *s = e->buckets[b]; s; s = s->next) {
-            if (s->dev != d)
-                continue;
-            if (online && s->v)
-                s->stale = true;
-            mark(s, touched, &nt);
-        }
+    for (size_t i = 0; i < d->nslots; i++) {
+        struct slot *s = d->slots[i];
+        if (online && s->v)
+            s->stale = true;
+        mark(s, touched, &nt);
+    }
     for (size_t i = 0; i < nt; i++)
         process(e, touched[i], now_ms);
     free(touched);
@@ -395,7 +444,9 @@ int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
 int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e)
 {
     int64_t best = -1;
-    for (size_t i = 0; e && i < e->ntwins; i++) {
+    if (!e || !e->npending)
+        return best;
+    for (size_t i = 0; i < e->ntwins; i++) {
         const struct twin *t = e->twins[i];
         for (size_t r = 0; r < t->m->nrules; r++) {
             if (t->rr[r].state != HT_TWIN_RULE_PENDING)
@@ -410,7 +461,9 @@ int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e)
 
 void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
 {
-    for (size_t i = 0; e && i < e->ntwins; i++) {
+    if (!e || !e->npending)
+        return;
+    for (size_t i = 0; i < e->ntwins; i++) {
         struct twin *t = e->twins[i];
         bool any = false;
         for (size_t r = 0; r < t->m->nrules; r++) {
@@ -419,6 +472,7 @@ void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
                 rr->true_since + t->m->rules[r].for_ms > now_ms)
                 continue;
             rr->state = HT_TWIN_RULE_ACTIVE;
+            e->npending--;
             rr->since = now_ms;
             any = true;
             emit_alarm(e, t, r, true, now_ms);
@@ -434,6 +488,8 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
 {
     if (!t)
         return;
+    if (t->rr)
+        e->npending -= twin_pending(t);
     for (size_t i = 0; i < t->nfp; i++) {
         struct slot *s = t->fp[i].slot;
         for (size_t k = 0; s && k < s->nsubs;) {
@@ -451,7 +507,6 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
     free(t->rr);
     ht_twin_model_free(t->m);
     free(t);
-    (void)e;
 }
 
 /* Wire a parsed model into the engine: slots, subscriptions, rule refs. */
@@ -557,12 +612,15 @@ void ht_twin_engine_free(struct ht_twin_engine *e)
             s = n;
         }
     }
-    struct dev *d = e->devs;
-    while (d) {
-        struct dev *n = d->next;
-        free(d->id);
-        free(d);
-        d = n;
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        struct dev *d = e->devs[b];
+        while (d) {
+            struct dev *n = d->next;
+            free(d->id);
+            free(d->slots);
+            free(d);
+            d = n;
+        }
     }
     free(e);
 }
@@ -589,6 +647,7 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
                 t->rr[r].true_since = old->rr[o].true_since;
                 t->rr[r].since = old->rr[o].since;
             }
+    e->npending += twin_pending(t);
     if (old) {
         for (size_t o = 0; o < old->m->nrules; o++) {
             if (old->rr[o].state != HT_TWIN_RULE_ACTIVE)
@@ -734,6 +793,90 @@ json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
                      "version", (json_int_t)m->version, "ts",
                      (json_int_t)t->ts, "stable", t->stable, "properties",
                      props, "alarms", alarms, "rules", rules);
+}
+
+/* The flat index of a twin property ref ("component.property" or
+ * "twin.name", the latter resolved to its first target); false if unknown. */
+static bool ref_flat(const struct twin *t, const char *ref, size_t *flat,
+                     bool *invert)
+{
+    const struct ht_twin_model *m = t->m;
+    size_t c, p;
+    *invert = false;
+    if (!strncmp(ref, HT_TWIN_SELF ".", strlen(HT_TWIN_SELF) + 1)) {
+        const struct ht_twin_tprop *tp =
+            ht_twin_model_tprop(m, ref + strlen(HT_TWIN_SELF) + 1);
+        if (!tp || !tp->ntargets)
+            return false;
+        c = tp->targets[0].comp;
+        p = tp->targets[0].prop;
+        *invert = tp->targets[0].invert;
+    } else if (ht_twin_model_find_prop(m, ref, &c, &p) != HT_OK) {
+        return false;
+    }
+    size_t f = p;
+    for (size_t i = 0; i < c; i++)
+        f += m->comps[i].nprops;
+    if (f >= t->nfp)
+        return false;
+    *flat = f;
+    return true;
+}
+
+json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
+                                   const char *twin_id, const json_t *refs)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return NULL;
+    json_t *o = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(refs, i, r) {
+        const char *ref = json_string_value(r);
+        size_t flat;
+        bool invert;
+        if (ref && ref_flat(t, ref, &flat, &invert))
+            json_object_set_new(o, ref, prop_state(&t->fp[flat], invert));
+    }
+    return o;
+}
+
+static int cmp_twin_id(const void *a, const void *b)
+{
+    return strcmp((*(struct twin *const *)a)->m->id,
+                  (*(struct twin *const *)b)->m->id);
+}
+
+json_t *ht_twin_engine_device_twins(struct ht_twin_engine *e,
+                                    const char *device_id)
+{
+    json_t *a = json_array();
+    struct dev *d = e && device_id ? dev_get(e, device_id) : NULL;
+    if (!d)
+        return a;
+    size_t n = 0;
+    for (size_t i = 0; i < d->nslots; i++)
+        n += d->slots[i]->nsubs;
+    struct twin **v = ht_malloc((n + 1) * sizeof *v);
+    size_t nv = 0;
+    /* touched is free scratch outside set_value/set_device_status. */
+    for (size_t i = 0; i < d->nslots; i++)
+        for (size_t k = 0; k < d->slots[i]->nsubs; k++) {
+            struct twin *t = d->slots[i]->subs[k].t;
+            if (!t->touched) {
+                t->touched = true;
+                v[nv++] = t;
+            }
+        }
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, cmp_twin_id);
+    for (size_t i = 0; i < nv; i++) {
+        v[i]->touched = false;
+        json_array_append_new(a, json_string(v[i]->m->id));
+    }
+    free(v);
+    return a;
 }
 
 /* ---- writes ---- */

@@ -287,6 +287,17 @@ void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms);
  * "rules":{"id":{"state","severity"}}}. Keys sorted when serialised. */
 json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
                              const char *twin_id);
+/* The state of some properties of a twin: a new object mapping each ref
+ * of refs (borrowed array of "component.property" or "twin.name") to
+ * {"value","ts","quality"} as in ht_twin_engine_state's "properties";
+ * unknown refs are left out. NULL for an unknown twin. Costs the refs, not
+ * the whole twin. */
+json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
+                                   const char *twin_id, const json_t *refs);
+/* Ids of the twins that bind a device (new array of strings, id order;
+ * empty for an unknown device). Costs that device's bindings. */
+json_t *ht_twin_engine_device_twins(struct ht_twin_engine *e,
+                                    const char *device_id);
 /* Whether the twin is stable; false for an unknown twin. */
 bool ht_twin_engine_stable(const struct ht_twin_engine *e,
                            const char *twin_id);

@@ -499,6 +499,24 @@ static void button_alarm(struct ht_it *t)
     json_decref(al);
     json_decref(sb);
     json_decref(seen);
+    /* The retained state topic holds the latest full state (rebuilt once
+     * per loop iteration, not per value): a late subscriber gets the
+     * pressed button, the alarm and the unstable flag. */
+    struct ht_it_mqtt *late = ht_it_mqtt_new(e.b.port, "twin-late", NULL,
+                                             NULL);
+    HT_CHECK(t, late && ht_it_mqtt_sub(late, "holotwin/v1/twins/panel-watch/"
+                                             "state") < 128);
+    char *rc = ht_it_mqtt_wait(late, "holotwin/v1/twins/panel-watch/state",
+                               "\"stable\":false", 5000);
+    HT_CHECK(t, rc, "retained twin state is not the latest");
+    json_t *rs = json_loads(rc, 0, NULL);
+    free(rc);
+    HT_CHECK(t, json_is_true(json_object_get(
+                    json_object_get(json_object_get(rs, "properties"),
+                                    "start.pressed"), "value")));
+    HT_CHECK(t, json_array_size(json_object_get(rs, "alarms")) == 1);
+    json_decref(rs);
+    ht_it_mqtt_free(late);
     r = ctl(t, e.ctl_panel, "release start_button");
     free(r);
     json_decref(sse_wait(t, s, "alarm-cleared", "start-held", 5000, NULL));

@@ -290,6 +290,120 @@ START_TEST(offline_and_stale)
 }
 END_TEST
 
+/* Per-property state (what the gateway's SSE "state" events carry) equals
+ * the matching entries of the full state; device -> twins is indexed. */
+START_TEST(props_state_and_device_index)
+{
+    struct ht_twin_engine *e = press_line(0);
+    initial_state(e, 0);
+    json_t *refs = json_pack("[s, s, s, s]", "gear_b.speed", "twin.cooling",
+                             "nope.x", "twin.nope");
+    json_t *ps = ht_twin_engine_props_state(e, "press-line", refs);
+    ck_assert_ptr_nonnull(ps);
+    ck_assert_uint_eq(json_object_size(ps), 2);
+    json_t *st = ht_twin_engine_state(e, "press-line");
+    json_t *all = json_object_get(st, "properties");
+    ck_assert(json_equal(json_object_get(ps, "gear_b.speed"),
+                         json_object_get(all, "gear_b.speed")));
+    ck_assert(json_equal(json_object_get(ps, "twin.cooling"),
+                         json_object_get(all, "twin.cooling")));
+    /* The heater is on; twin.cooling mirrors it inverted. */
+    ck_assert(json_is_false(json_object_get(
+        json_object_get(ps, "twin.cooling"), "value")));
+    json_decref(st);
+    json_decref(ps);
+    ck_assert_ptr_null(ht_twin_engine_props_state(e, "nope", refs));
+    json_decref(refs);
+
+    /* A second twin on the same devices. */
+    json_t *doc = load_json("twins/virtual-factory/press-line.json");
+    json_object_set_new(doc, "id", json_string("a-line"));
+    ck_assert_int_eq(ht_twin_engine_put(e, doc, 10, NULL, 0), HT_OK);
+    json_decref(doc);
+    json_t *ids = ht_twin_engine_device_twins(e, "gears-1");
+    json_t *want = json_pack("[s, s]", "a-line", "press-line");
+    ck_assert(json_equal(ids, want));
+    json_decref(ids);
+    json_decref(want);
+    ids = ht_twin_engine_device_twins(e, "nobody");
+    ck_assert_uint_eq(json_array_size(ids), 0);
+    json_decref(ids);
+
+    /* Pending duration rules of both twins; removal forgets its own. */
+    setnum(e, "thermal-1", "temperature", 75, 1000);
+    ck_assert_int_eq(ht_twin_engine_next_deadline(e), 6000);
+    ck_assert_int_eq(ht_twin_engine_remove(e, "a-line"), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_next_deadline(e), 6000);
+    ids = ht_twin_engine_device_twins(e, "thermal-1");
+    want = json_pack("[s]", "press-line");
+    ck_assert(json_equal(ids, want));
+    json_decref(ids);
+    json_decref(want);
+    /* A replacement keeps the pending rule (and its deadline). */
+    doc = load_json("twins/virtual-factory/press-line.json");
+    ck_assert_int_eq(ht_twin_engine_put(e, doc, 2000, NULL, 0), HT_OK);
+    json_decref(doc);
+    ck_assert_int_eq(ht_twin_engine_next_deadline(e), 6000);
+    ck_assert_int_eq(ht_twin_engine_remove(e, "press-line"), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_next_deadline(e), -1);
+    ht_twin_engine_tick(e, 7000); /* nothing left to activate */
+    evlog[0] = 0;
+    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "thermal-1", false,
+                                                      8000), HT_OK);
+    ck_assert_str_eq(evlog, "");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
+/* Many devices and twins: a status change reaches only the twins bound to
+ * that device, and lookups find every twin. */
+START_TEST(status_reaches_only_bound_twins)
+{
+    struct ht_twin_engine *e = ht_twin_engine_new(on_event, NULL);
+    for (int i = 0; i < 300; i++) {
+        char dev[32], tid[32];
+        snprintf(dev, sizeof dev, "dev-%03d", i);
+        snprintf(tid, sizeof tid, "t-%03d", 299 - i);
+        json_t *doc = json_pack(
+            "{s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "id", tid, "title",
+            tid, "components", "id", "c", "kind", "sensor", "properties",
+            "name", "v", "bind", "x");
+        char bind[64];
+        snprintf(bind, sizeof bind, "%s/temp", dev);
+        json_object_set_new(json_array_get(json_object_get(json_array_get(
+                                json_object_get(doc, "components"), 0),
+                                "properties"), 0),
+                            "bind", json_string(bind));
+        char err[256];
+        ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK,
+                      "%s", err);
+        json_decref(doc);
+        setnum(e, dev, "temp", i, 1);
+    }
+    ck_assert_uint_eq(ht_twin_engine_count(e), 300);
+    ck_assert_str_eq(ht_twin_engine_id(e, 0), "t-000");
+    ck_assert_ptr_nonnull(ht_twin_engine_model(e, "t-123"));
+    json_t *ids = ht_twin_engine_device_twins(e, "dev-010");
+    ck_assert_uint_eq(json_array_size(ids), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(ids, 0)), "t-289");
+    json_decref(ids);
+    evlog[0] = 0;
+    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "dev-010", false,
+                                                      5), HT_OK);
+    ck_assert_str_eq(evlog, "state:1;");
+    json_t *st = ht_twin_engine_state(e, "t-289");
+    json_t *p = json_object_get(json_object_get(st, "properties"), "c.v");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")),
+                     "offline");
+    json_decref(st);
+    st = ht_twin_engine_state(e, "t-288");
+    p = json_object_get(json_object_get(st, "properties"), "c.v");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")), "good");
+    json_decref(st);
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 START_TEST(replace_keeps_alarms_remove_forgets)
 {
     struct ht_twin_engine *e = press_line(0);
@@ -674,6 +788,8 @@ int main(void)
     tcase_add_test(tc, only_affected_rules_reevaluate);
     tcase_add_test(tc, offline_and_stale);
     tcase_add_test(tc, replace_keeps_alarms_remove_forgets);
+    tcase_add_test(tc, props_state_and_device_index);
+    tcase_add_test(tc, status_reaches_only_bound_twins);
     tcase_add_test(tc, write_resolution);
     tcase_add_test(tc, conversions_both_ways);
     tcase_add_test(tc, model_errors_point_at_the_member);
