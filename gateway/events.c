@@ -207,10 +207,12 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
     int64_t oldest = g->ring_len ? g->ring[g->ring_head].id : g->last_eid + 1;
     if (c->last_id + 1 < oldest && !c->backlog)
         return false;
-    for (size_t i = 0; i < g->ring_len; i++) {
+    /* Ids in the ring are consecutive: start right after the client's
+     * last one instead of walking the ring under the lock. */
+    size_t first = c->last_id + 1 > oldest ? (size_t)(c->last_id + 1 - oldest)
+                                           : 0;
+    for (size_t i = first; i < g->ring_len; i++) {
         struct gw_ev *e = &g->ring[(g->ring_head + i) % g->ring_cap];
-        if (e->id <= c->last_id)
-            continue;
         c->last_id = e->id;
         if (matches(c, e->type, e->dev, e->prop, e->twin))
             format_event(c, e->id, e->type, e->data, e->value);
