@@ -119,6 +119,16 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason,
         m->cbs.on_publish(m->ud, mid, reason);
 }
 
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n,
+                         const int *granted, const mosquitto_property *props)
+{
+    (void)mosq;
+    (void)props;
+    struct ht_mqtt *m = ud;
+    if (m->cbs.on_subscribe)
+        m->cbs.on_subscribe(m->ud, mid, n > 0 ? granted[0] : 128);
+}
+
 /* The socket went away (error or disconnect): stop polling it and retry. */
 static void lost(struct ht_mqtt *m, int rc)
 {
@@ -260,6 +270,7 @@ int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
     mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
     mosquitto_message_v5_callback_set(m->mosq, on_message);
     mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+    mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
     int mrc;
     if (o->username &&
         (mrc = mosquitto_username_pw_set(m->mosq, o->username, o->password))) {
@@ -372,7 +383,13 @@ int ht_mqtt_publish(struct ht_mqtt *m, const char *topic, const void *payload,
 
 int ht_mqtt_subscribe(struct ht_mqtt *m, const char *pattern, int qos)
 {
-    int rc = mosquitto_subscribe_v5(m->mosq, NULL, pattern, qos, 0, NULL);
+    return ht_mqtt_subscribe_mid(m, pattern, qos, NULL);
+}
+
+int ht_mqtt_subscribe_mid(struct ht_mqtt *m, const char *pattern, int qos,
+                          int *mid)
+{
+    int rc = mosquitto_subscribe_v5(m->mosq, mid, pattern, qos, 0, NULL);
     if (rc == MOSQ_ERR_NO_CONN)
         return HT_EAGAIN;
     if (rc != MOSQ_ERR_SUCCESS) {

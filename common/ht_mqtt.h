@@ -51,6 +51,8 @@ struct ht_mqtt_cbs {
                        const mosquitto_property *props);
     /* A QoS>0 publish completed (or a QoS 0 one was written). */
     void (*on_publish)(void *ud, int mid, int reason_code);
+    /* The broker answered a SUBSCRIBE (granted QoS or failure >= 128). */
+    void (*on_subscribe)(void *ud, int mid, int granted_qos);
 };
 
 /* Create a client on loop l. opts strings are copied; cbs copied; ud
@@ -74,7 +76,10 @@ bool ht_mqtt_connected(const struct ht_mqtt *m);
 int ht_mqtt_publish(struct ht_mqtt *m, const char *topic, const void *payload,
                     size_t len, int qos, bool retain,
                     const mosquitto_property *props, int *mid);
+/* *mid (may be NULL) identifies the SUBACK in on_subscribe. */
 int ht_mqtt_subscribe(struct ht_mqtt *m, const char *pattern, int qos);
+int ht_mqtt_subscribe_mid(struct ht_mqtt *m, const char *pattern, int qos,
+                          int *mid);
 int ht_mqtt_unsubscribe(struct ht_mqtt *m, const char *pattern);
 
 /* The underlying handle, for property helpers (borrowed). */

@@ -951,14 +951,30 @@ static void on_connect(void *ud, int rc, bool session_present)
         return;
     static const char *const subs[] = {"devices/+/td", "devices/+/status",
                                        "devices/+/props/+", "devices/+/ack"};
+    g->subs_pending = 5;
     for (int i = 0; i < 4; i++) {
         char *p = ht_asprintf("%s/%s", g->conf->mqtt_prefix, subs[i]);
-        ht_mqtt_subscribe(g->mqtt, p, 1);
+        if (ht_mqtt_subscribe(g->mqtt, p, 1) != HT_OK)
+            g->subs_pending--;
         free(p);
     }
-    ht_mqtt_subscribe(g->mqtt, g->ack_topic, 1);
+    if (ht_mqtt_subscribe(g->mqtt, g->ack_topic, 1) != HT_OK)
+        g->subs_pending--;
     ht_log(LOG_INFO, MOD, "subscribed (session %s)",
            session_present ? "resumed" : "new");
+}
+
+/* Each SUBACK brings the gateway closer to ready: until all are in, values
+ * that agents publish may not reach it (a new session has no queue yet). */
+static void on_subscribe(void *ud, int mid, int granted_qos)
+{
+    (void)mid;
+    struct ht_gw *g = ud;
+    if (granted_qos >= 128)
+        ht_log(LOG_ERR, MOD, "the broker refused a subscription (%d)",
+               granted_qos);
+    else if (g->subs_pending > 0)
+        g->subs_pending--;
 }
 
 /* Topic: PREFIX/devices/ID/(td|status|props/NAME|ack), or the legacy
@@ -1154,6 +1170,7 @@ int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
     struct ht_mqtt_cbs cbs = {
         .on_connect = on_connect,
         .on_message = on_message,
+        .on_subscribe = on_subscribe,
     };
     rc = ht_mqtt_new(g->loop, &o, &cbs, g, &g->mqtt);
     if (rc) {

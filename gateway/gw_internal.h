@@ -168,6 +168,9 @@ struct ht_gw {
     char ack_topic[256];
     char *admin_token_path;
     bool started, stopped;
+    /* SUBACKs still awaited since the last connect; /healthz reports
+     * mqtt_ready once none are left (read by the HTTP thread). */
+    _Atomic int subs_pending;
 
     /* Registry: loop writes, HTTP reads; both under reg_mu. */
     pthread_mutex_t reg_mu;

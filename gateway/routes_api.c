@@ -35,9 +35,10 @@ static json_t *parse_body(struct gw_req *r, char *err, size_t errlen)
 static enum MHD_Result get_healthz(struct gw_req *r)
 {
     struct ht_gw *g = r->g;
-    json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:o, s:I}", "status",
-                          "ok", "version", HT_VERSION, "mqtt",
-                          g->mqtt && ht_mqtt_connected(g->mqtt), "broker",
+    bool up = g->mqtt && ht_mqtt_connected(g->mqtt);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:o, s:I}", "status",
+                          "ok", "version", HT_VERSION, "mqtt", up,
+                          "mqtt_ready", up && g->subs_pending == 0, "broker",
                           g->conf->broker ? "external" : "embedded",
                           "schema", ht_store_schema_version(g->store),
                           "devices", gw__device_counts(g), "sse_clients",

@@ -95,7 +95,12 @@ export class Gateway {
         this.proc = start("gatewayd", path.join(BIN, "gatewayd"),
             ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt), "--web-root", web,
                 "--no-mdns"], this.dir);
-        await until("gatewayd /healthz", async () => (await fetch(this.base + "/healthz")).ok, 30000, [this.proc]);
+        /* ready = subscribed: boards started earlier could publish their
+         * first values before the gateway listens for them */
+        await until("gatewayd /healthz with mqtt_ready", async () => {
+            const r = await fetch(this.base + "/healthz").catch(() => null);
+            return !!r && r.ok && (await r.json()).mqtt_ready === true;
+        }, 30000, [this.proc]);
         const tokFile = path.join(this.data, "admin.token");
         await until("DATA_DIR/admin.token", () => existsSync(tokFile) && statSync(tokFile).size > 0, 10000, [this.proc]);
         this.admin = readFileSync(tokFile, "utf8").trim();

@@ -40,8 +40,9 @@ static void on_message(void *ud, const struct mosquitto_message *m,
              (const char *)m->payload);
 }
 
-static const struct ht_mqtt_cbs cbs = {on_connect, on_disconnect, on_message,
-                                       NULL};
+static const struct ht_mqtt_cbs cbs = {.on_connect = on_connect,
+                                       .on_disconnect = on_disconnect,
+                                       .on_message = on_message};
 
 /* Run the loop until cond or ~timeout. */
 #define SPIN(l, cond, ms)                                                  \

@@ -43,6 +43,21 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     pid_t gpid = ht_it_spawn(t, "gatewayd", gargv, NULL);
     HT_CHECK(t, ht_it_wait_port(http, 10000), "gatewayd HTTP port %d", http);
 
+    /* Ready means subscribed: only then are a board's first values seen. */
+    bool ready = false;
+    for (int i = 0; i < 250 && !ready; i++) {
+        struct ht_it_http h;
+        if (ht_it_http(http, "GET", "/healthz", NULL, NULL, &h) == 0) {
+            json_t *j = ht_it_http_json(&h);
+            ready = json_is_true(json_object_get(j, "mqtt_ready"));
+            json_decref(j);
+        }
+        ht_it_http_free(&h);
+        if (!ready)
+            ht_it_sleep_ms(20);
+    }
+    HT_CHECK(t, ready, "/healthz never reported mqtt_ready");
+
     char *ag = ht_it_bin("device-agent");
     const char *aargv[] = {ag, "--sim", "--broker", broker, "--id", "demo-1",
                            NULL};
