@@ -104,21 +104,10 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
 
 static int devices_list(struct gwctl *g)
 {
-    json_t *res;
-    int rc = gw_get_json(g, "/api/v1/devices", &res);
-    if (rc != GW_EXIT_OK)
+    json_t *res, *items;
+    int rc = gw_list(g, "/api/v1/devices", &res, &items);
+    if (rc != GW_EXIT_OK || !res)
         return rc;
-    json_t *items = gw_items(res);
-    if (!items) {
-        fprintf(stderr, "gwctl: unexpected answer from the gateway\n");
-        json_decref(res);
-        return GW_EXIT_DEVICE;
-    }
-    if (g->json) {
-        gw_print_json(items);
-        json_decref(res);
-        return GW_EXIT_OK;
-    }
     static const char *const hdr[] = {"ID", "STATE", "ONLINE", "LAST SEEN",
                                       "TITLE"};
     struct gw_table *t = gw_table_new(5, hdr);

@@ -12,21 +12,10 @@ static const char *const roles[] = {"viewer", "operator", "technician",
 
 static int tokens_list(struct gwctl *g)
 {
-    json_t *res;
-    int rc = gw_get_json(g, "/api/v1/tokens", &res);
-    if (rc != GW_EXIT_OK)
+    json_t *res, *items;
+    int rc = gw_list(g, "/api/v1/tokens", &res, &items);
+    if (rc != GW_EXIT_OK || !res)
         return rc;
-    json_t *items = gw_items(res);
-    if (!items) {
-        fprintf(stderr, "gwctl: unexpected answer from the gateway\n");
-        json_decref(res);
-        return GW_EXIT_DEVICE;
-    }
-    if (g->json) {
-        gw_print_json(items);
-        json_decref(res);
-        return GW_EXIT_OK;
-    }
     static const char *const hdr[] = {"ID", "ROLE", "CREATED", "LAST USED",
                                       "NAME"};
     struct gw_table *t = gw_table_new(5, hdr);

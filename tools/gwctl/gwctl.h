@@ -62,6 +62,12 @@ int gw_fail(const struct gwctl *g, const struct gw_resp *r, const char *what);
 /* GET path and require 2xx with a JSON body; *out new reference. */
 int gw_get_json(const struct gwctl *g, const char *path, json_t **out);
 
+/* GET a list resource ({"items":[...]}). On success *items is borrowed
+ * from *res (new; decref it); with --json the items are printed instead and
+ * *res is NULL, so the caller has nothing left to do. */
+int gw_list(const struct gwctl *g, const char *path, json_t **res,
+            json_t **items);
+
 /* Percent-encode one path segment (new string). */
 char *gw_escape(const char *s);
 

@@ -184,6 +184,29 @@ int gw_get_json(const struct gwctl *g, const char *path, json_t **out)
     return GW_EXIT_OK;
 }
 
+int gw_list(const struct gwctl *g, const char *path, json_t **res,
+            json_t **items)
+{
+    *items = NULL;
+    int rc = gw_get_json(g, path, res);
+    if (rc != GW_EXIT_OK)
+        return rc;
+    *items = gw_items(*res);
+    if (!*items) {
+        fprintf(stderr, "gwctl: unexpected answer from the gateway\n");
+        json_decref(*res);
+        *res = NULL;
+        return GW_EXIT_DEVICE;
+    }
+    if (g->json) {
+        gw_print_json(*items);
+        json_decref(*res);
+        *res = NULL;
+        *items = NULL;
+    }
+    return GW_EXIT_OK;
+}
+
 char *gw_escape(const char *s)
 {
     char *e = curl_easy_escape(NULL, s, 0);
