@@ -109,22 +109,8 @@ static int tokens_revoke(struct gwctl *g, const char *id)
     char *e = gw_escape(id);
     char *path = ht_asprintf("/api/v1/tokens/%s", e);
     free(e);
-    struct gw_resp r;
-    int rc = gw_request(g, "DELETE", path, NULL, NULL, &r);
+    int rc = gw_act(g, "DELETE", path, "token ", id, "revoke", "revoked");
     free(path);
-    if (rc != GW_EXIT_OK)
-        return rc;
-    if (r.status / 100 != 2) {
-        rc = gw_fail(g, &r, id);
-    } else if (g->json) {
-        json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "action", "revoke",
-                              "ok", 1);
-        gw_print_json(o);
-        json_decref(o);
-    } else {
-        printf("token %s: revoked\n", id);
-    }
-    gw_resp_clear(&r);
     return rc;
 }
 

@@ -202,22 +202,8 @@ static int twins_apply(struct gwctl *g, const char *file)
 static int twins_delete(struct gwctl *g, const char *id)
 {
     char *path = twin_path(id, NULL);
-    struct gw_resp r;
-    int rc = gw_request(g, "DELETE", path, NULL, NULL, &r);
+    int rc = gw_act(g, "DELETE", path, "", id, "delete", "deleted");
     free(path);
-    if (rc != GW_EXIT_OK)
-        return rc;
-    if (r.status / 100 != 2) {
-        rc = gw_fail(g, &r, id);
-    } else if (g->json) {
-        json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "action", "delete",
-                              "ok", 1);
-        gw_print_json(o);
-        json_decref(o);
-    } else {
-        printf("%s: deleted\n", id);
-    }
-    gw_resp_clear(&r);
     return rc;
 }
 

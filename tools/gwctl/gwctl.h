@@ -68,6 +68,12 @@ int gw_get_json(const struct gwctl *g, const char *path, json_t **out);
 int gw_list(const struct gwctl *g, const char *path, json_t **res,
             json_t **items);
 
+/* A body-less request that changes id, reported as one JSON object
+ * {"id","action","ok":true} with --json, else "<prefix><id>: <done>". */
+int gw_act(const struct gwctl *g, const char *method, const char *path,
+           const char *prefix, const char *id, const char *action,
+           const char *done);
+
 /* Percent-encode one path segment (new string). */
 char *gw_escape(const char *s);
 

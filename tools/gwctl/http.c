@@ -207,6 +207,28 @@ int gw_list(const struct gwctl *g, const char *path, json_t **res,
     return GW_EXIT_OK;
 }
 
+int gw_act(const struct gwctl *g, const char *method, const char *path,
+           const char *prefix, const char *id, const char *action,
+           const char *done)
+{
+    struct gw_resp r;
+    int rc = gw_request(g, method, path, NULL, NULL, &r);
+    if (rc != GW_EXIT_OK)
+        return rc;
+    if (r.status / 100 != 2) {
+        rc = gw_fail(g, &r, id);
+    } else if (g->json) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "action", action,
+                              "ok", 1);
+        gw_print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s%s: %s\n", prefix, id, done);
+    }
+    gw_resp_clear(&r);
+    return rc;
+}
+
 char *gw_escape(const char *s)
 {
     char *e = curl_easy_escape(NULL, s, 0);
