@@ -494,6 +494,12 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     json_t *tsj = json_object_get(j, "ts");
     int64_t ts = json_is_integer(tsj) ? json_integer_value(tsj) : now;
     int64_t seq = json_integer_value(json_object_get(j, "seq"));
+    /* The value's text once, for the journal, the event and observers. */
+    char *vtext = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!vtext) {
+        json_decref(j);
+        return;
+    }
     json_t *rec = json_pack("{s:O, s:I, s:I}", "v", v, "ts", (json_int_t)ts,
                             "seq", (json_int_t)seq);
     pthread_mutex_lock(&g->reg_mu);
@@ -501,11 +507,21 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     d->last_seen = now;
     d->dirty = true;
     pthread_mutex_unlock(&g->reg_mu);
-    ht_store_value_add(g->store, id, name, v, ts, seq);
-    json_t *ev =
-        json_pack("{s:s, s:s, s:O, s:I, s:I}", "device", id, "property", name,
-                  "v", v, "ts", (json_int_t)ts, "seq", (json_int_t)seq);
-    gw__events_emit(g, "state", id, name, NULL, v, ev);
+    ht_store_value_add(g->store, id, name, v, vtext, ts, seq);
+    /* Ids and names are [a-z0-9._-]: nothing to escape. */
+    char buf[512], *data = buf;
+    const char *fmt = "{\"device\":\"%s\",\"property\":\"%s\",\"v\":%s,"
+                      "\"ts\":%" PRId64 ",\"seq\":%" PRId64 "}";
+    int n = snprintf(buf, sizeof buf, fmt, id, name, vtext, ts, seq);
+    if (n >= (int)sizeof buf) {
+        data = ht_malloc((size_t)n + 1);
+        snprintf(data, (size_t)n + 1, fmt, id, name, vtext, ts, seq);
+    }
+    if (n > 0)
+        gw__events_push(g, "state", id, name, NULL, vtext, data, (size_t)n);
+    if (data != buf)
+        free(data);
+    free(vtext);
     if (d->state == GW_APPROVED)
         gw__twin_hook_value(g, id, name, v, ts);
     json_decref(j);
@@ -1038,37 +1054,15 @@ static void on_flush(struct ht_timer *t, void *ud)
 {
     (void)t;
     struct ht_gw *g = ud;
-    /* last_seen of every device touched since the last flush, in one
-     * transaction: one autocommit (fsync) per device blocked the loop for
-     * as many fsyncs as devices every flush. */
-    size_t ndirty = 0;
-    for (size_t i = 0; i < g->ndevs; i++)
-        ndirty += g->devs[i]->dirty;
-    if (ndirty) {
-        struct ht_store_device *rows = ht_malloc(ndirty * sizeof *rows);
-        size_t n = 0;
-        for (size_t i = 0; i < g->ndevs; i++)
-            if (g->devs[i]->dirty)
-                dev_row(g->devs[i], &rows[n++]);
-        int rc = ht_store_device_put_many(g->store, rows, n);
-        if (rc)
-            ht_log(LOG_ERR, MOD, "cannot persist %zu devices: %s", n,
-                   ht_strerror(rc));
-        else
-            for (size_t i = 0; i < g->ndevs; i++)
-                g->devs[i]->dirty = false;
-        free(rows);
+    /* last_seen of the devices heard from since the last tick, journaled
+     * like values (the store's writer commits them with the next batch),
+     * not once per value. */
+    for (size_t i = 0; i < g->ndevs; i++) {
+        struct gw_dev *d = g->devs[i];
+        if (d->dirty && ht_store_seen_add(g->store, d->id, d->last_seen) ==
+                            HT_OK)
+            d->dirty = false;
     }
-    if (ht_store_pending(g->store) == 0)
-        return;
-    uint64_t t0 = ht_mono_ns();
-    size_t n = 0;
-    ht_store_flush(g->store, &n);
-    gw__hist_observe(&g->metrics, &g->metrics.batch_time,
-                     (double)(ht_mono_ns() - t0) / 1e9);
-    pthread_mutex_lock(&g->metrics.mu);
-    g->metrics.batch_rows += n;
-    pthread_mutex_unlock(&g->metrics.mu);
 }
 
 static void on_retention(struct ht_timer *t, void *ud)

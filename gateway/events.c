@@ -26,34 +26,8 @@
 
 static void ev_clear(struct gw_ev *e)
 {
-    free(e->type);
-    free(e->data);
-    free(e->dev);
-    free(e->prop);
-    free(e->twin);
-    free(e->value);
+    free(e->blob);
     memset(e, 0, sizeof *e);
-}
-
-int gw__events_init(struct ht_gw *g)
-{
-    g->ring_cap = (size_t)g->conf->events_ring;
-    g->ring = ht_calloc(g->ring_cap, sizeof *g->ring);
-    g->last_eid = ht_store_event_max(g->store);
-    return HT_OK;
-}
-
-void gw__events_clear(struct ht_gw *g)
-{
-    for (size_t i = 0; i < g->ring_cap; i++)
-        ev_clear(&g->ring[i]);
-    free(g->ring);
-    g->ring = NULL;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? ht_strdup(s) : NULL;
 }
 
 /* Resume every suspended stream (ev_mu held). */
@@ -66,14 +40,61 @@ static void wake_all(struct ht_gw *g)
         }
 }
 
-void gw__events_emit(struct ht_gw *g, const char *type, const char *dev,
-                     const char *prop, const char *twin, const json_t *value,
-                     json_t *data)
+/* Before the loop polls again: one wake-up for every event this iteration
+ * appended (a resume is a write to MHD's wake-up pipe). */
+static void on_prepare(struct ht_prepare *p, void *ud)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
-    json_decref(data);
-    if (!text)
+    (void)p;
+    struct ht_gw *g = ud;
+    if (!g->ev_wake)
         return;
+    pthread_mutex_lock(&g->ev_mu);
+    g->ev_wake = false;
+    wake_all(g);
+    pthread_mutex_unlock(&g->ev_mu);
+}
+
+int gw__events_init(struct ht_gw *g)
+{
+    g->ring_cap = (size_t)g->conf->events_ring;
+    g->ring = ht_calloc(g->ring_cap, sizeof *g->ring);
+    g->last_eid = ht_store_event_max(g->store);
+    if (g->loop)
+        g->ev_prepare = ht_prepare_new(g->loop, on_prepare, g);
+    return HT_OK;
+}
+
+void gw__events_clear(struct ht_gw *g)
+{
+    ht_prepare_free(g->ev_prepare);
+    g->ev_prepare = NULL;
+    for (size_t i = 0; g->ring && i < g->ring_cap; i++)
+        ev_clear(&g->ring[i]);
+    free(g->ring);
+    g->ring = NULL;
+}
+
+/* Copy s (may be NULL) to *p, advancing it; returns the copy or NULL. */
+static char *put(char **p, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = *p;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *p += n + 1;
+    return d;
+}
+
+void gw__events_push(struct ht_gw *g, const char *type, const char *dev,
+                     const char *prop, const char *twin, const char *value,
+                     const char *data, size_t dlen)
+{
+    /* One allocation per event for all its strings. */
+    size_t lt = strlen(type), ld = dev ? strlen(dev) : 0,
+           lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
+           lv = value ? strlen(value) : 0;
+    char *blob = ht_malloc(lt + ld + lp + lw + lv + dlen + 6), *p = blob;
     int64_t ts = ht_time_ms();
     pthread_mutex_lock(&g->ev_mu);
     int64_t id = ++g->last_eid;
@@ -88,15 +109,34 @@ void gw__events_emit(struct ht_gw *g, const char *type, const char *dev,
     }
     e->id = id;
     e->ts = ts;
-    e->type = ht_strdup(type);
-    e->data = text;
-    e->dev = dup_or_null(dev);
-    e->prop = dup_or_null(prop);
-    e->twin = dup_or_null(twin);
-    e->value = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    wake_all(g);
+    e->blob = blob;
+    e->data = put(&p, data, dlen);
+    e->dlen = dlen;
+    e->type = put(&p, type, lt);
+    e->dev = put(&p, dev, ld);
+    e->prop = put(&p, prop, lp);
+    e->twin = put(&p, twin, lw);
+    e->value = put(&p, value, lv);
+    if (g->ev_prepare)
+        g->ev_wake = true;
+    else
+        wake_all(g);
     pthread_mutex_unlock(&g->ev_mu);
-    ht_store_event_add(g->store, id, ts, type, text);
+    ht_store_event_add(g->store, id, ts, type, data);
+}
+
+void gw__events_emit(struct ht_gw *g, const char *type, const char *dev,
+                     const char *prop, const char *twin, const json_t *value,
+                     json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    char *vtext =
+        value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (text)
+        gw__events_push(g, type, dev, prop, twin, vtext, text, strlen(text));
+    free(vtext);
+    free(text);
 }
 
 void gw__events_ping(struct ht_gw *g)
@@ -137,10 +177,24 @@ static bool matches(const struct gw_sse *c, const char *type, const char *dev,
     return true;
 }
 
+/* Room for n more bytes (and a NUL) in c->out, grown geometrically and
+ * kept between reads. */
+static char *out_reserve(struct gw_sse *c, size_t n)
+{
+    if (c->out_len + n + 1 > c->out_cap) {
+        size_t cap = c->out_cap ? 2 * c->out_cap : 4096;
+        while (cap < c->out_len + n + 1)
+            cap *= 2;
+        c->out = ht_realloc(c->out, cap);
+        c->out_cap = cap;
+    }
+    return c->out + c->out_len;
+}
+
 static void out_append(struct gw_sse *c, const char *s, size_t n)
 {
-    c->out = ht_realloc(c->out, c->out_len + n + 1);
-    memcpy(c->out + c->out_len, s, n);
+    char *d = out_reserve(c, n);
+    memcpy(d, s, n);
     c->out_len += n;
     c->out[c->out_len] = '\0';
 }
@@ -148,17 +202,21 @@ static void out_append(struct gw_sse *c, const char *s, size_t n)
 /* Named events: "event:", "id:", "data:". Observe streams: unnamed data
  * events holding just the value (what WoT consumers expect). */
 static void format_event(struct gw_sse *c, int64_t id, const char *type,
-                         const char *data, const char *value)
+                         const char *data, size_t dlen, const char *value)
 {
-    char *s;
-    if (c->observe)
-        s = ht_asprintf("id: %" PRId64 "\ndata: %s\n\n", id,
-                        value ? value : "null");
-    else
-        s = ht_asprintf("event: %s\nid: %" PRId64 "\ndata: %s\n\n", type, id,
-                        data);
-    out_append(c, s, strlen(s));
-    free(s);
+    if (c->observe) {
+        if (!value)
+            value = "null";
+        dlen = strlen(value);
+    }
+    size_t n = dlen + strlen(type) + 48;
+    char *d = out_reserve(c, n);
+    int k = c->observe
+                ? snprintf(d, n + 1, "id: %" PRId64 "\ndata: %s\n\n", id, value)
+                : snprintf(d, n + 1, "event: %s\nid: %" PRId64 "\ndata: %s\n\n",
+                           type, id, data);
+    if (k > 0)
+        c->out_len += (size_t)k;
 }
 
 /* The value of a state event read back from the store's JSON text. */
@@ -192,7 +250,7 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
         const char *twin = json_string_value(json_object_get(j, "twin"));
         if (matches(c, type, dev, prop, twin)) {
             char *v = c->observe ? value_of(data) : NULL;
-            format_event(c, id, type, data, v);
+            format_event(c, id, type, data, strlen(data), v);
             free(v);
         }
         json_decref(j);
@@ -215,7 +273,7 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
         struct gw_ev *e = &g->ring[(g->ring_head + i) % g->ring_cap];
         c->last_id = e->id;
         if (matches(c, e->type, e->dev, e->prop, e->twin))
-            format_event(c, e->id, e->type, e->data, e->value);
+            format_event(c, e->id, e->type, e->data, e->dlen, e->value);
     }
     if (c->ping && c->out_len == c->out_off) {
         out_append(c, ": ping\n\n", 9);

@@ -12,6 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Store writer thread: metrics of each committed batch. */
+static void on_batch(void *ud, size_t rows, double seconds)
+{
+    struct ht_gw *g = ud;
+    gw__hist_observe(&g->metrics, &g->metrics.batch_time, seconds);
+    pthread_mutex_lock(&g->metrics.mu);
+    g->metrics.batch_rows += rows;
+    pthread_mutex_unlock(&g->metrics.mu);
+}
+
 int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
               struct ht_gw **out, char *err, size_t errlen)
 {
@@ -54,6 +64,10 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     struct ht_store_opts so = {
         .history_max_age_ms = (int64_t)conf->history_max_age_s * 1000,
         .history_max_rows = conf->history_max_rows,
+        .flush_ms = conf->history_flush_ms,
+        .journal_size = (size_t)conf->history_journal_kb << 10,
+        .on_batch = on_batch,
+        .ud = g,
     };
     rc = ht_store_open(conf->data_dir, &so, &g->store, err, errlen);
     if (rc)

@@ -40,6 +40,7 @@ struct ht_gw_conf {
     int history_max_age_s;
     int history_max_rows;
     int history_flush_ms;
+    int history_journal_kb;
     int events_ring;
     bool auto_approve;
     bool mdns;

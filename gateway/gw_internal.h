@@ -107,9 +107,11 @@ struct gw_job {
 struct gw_ev {
     int64_t id;
     int64_t ts;
+    char *blob; /* the one allocation the strings below point into */
     char *type;
     char *data; /* JSON text */
-    char *dev;  /* for filters, may be NULL */
+    size_t dlen;
+    char *dev; /* for filters, may be NULL */
     char *prop;
     char *twin;
     char *value; /* JSON text of the value, state events only */
@@ -127,7 +129,7 @@ struct gw_sse {
     json_t *backlog; /* events loaded from the store, array */
     size_t bl_pos;
     char *out; /* formatted bytes not yet handed to MHD */
-    size_t out_len, out_off;
+    size_t out_len, out_off, out_cap;
 };
 
 /* ---- metrics ---- */
@@ -193,6 +195,8 @@ struct ht_gw {
     struct gw_sse *sse;
     size_t nsse;
     bool ev_closed;
+    bool ev_wake; /* events appended since the streams were last woken */
+    struct ht_prepare *ev_prepare;
 
     struct gw_metrics metrics;
     struct ht_timer *flush_timer;
@@ -270,6 +274,11 @@ void gw__events_clear(struct ht_gw *g);
 void gw__events_emit(struct ht_gw *g, const char *type, const char *dev,
                      const char *prop, const char *twin, const json_t *value,
                      json_t *data);
+/* Loop thread: the same with data as JSON text (dlen bytes) and the value
+ * as JSON text (may be NULL); both borrowed. */
+void gw__events_push(struct ht_gw *g, const char *type, const char *dev,
+                     const char *prop, const char *twin, const char *value,
+                     const char *data, size_t dlen);
 /* Loop thread: wake every stream to send a keep-alive comment. */
 void gw__events_ping(struct ht_gw *g);
 /* Any thread: end every stream (before MHD stops). */

@@ -1,13 +1,18 @@
 /* store.c - the semantic module on SQLite (see store.h).
  *
- * One connection guarded by one mutex: the loop thread ingests, the HTTP
- * thread reads and writes tokens (token lookups use an in-memory copy
- * under its own rwlock, so they never wait for a flush's fsync). Values
- * and events are buffered in memory and written in one transaction per
- * flush, so a burst of samples costs one fsync; everything a client is told is durable (devices, TDs, twins,
- * tokens, audit) is committed before the call returns (synchronous=FULL).
+ * Two connections. The main one, behind mu, serves reads and the durable
+ * writes a client is told about (devices, TDs, twins, tokens, audit:
+ * committed before the call returns, synchronous=FULL); token lookups use
+ * an in-memory copy under its own rwlock. Values, events and last-seen
+ * times are appended to the mmap'd journal (journal.h) by the loop thread
+ * and committed by the writer thread on its own connection
+ * (synchronous=NORMAL: the journal already survives a crash) in one
+ * transaction per batch, together with the journal position reached, so
+ * neither SQLite nor fsync ever runs on the loop thread for them.
  */
 #include "store.h"
+
+#include "journal.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -19,14 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct pend {
-    int kind; /* 0 value, 1 event */
-    char *a, *b, *text;
-    int64_t ts, seq;
-    double num;
-    bool has_num;
-};
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 /* In-memory copy of the tokens table, sorted by hash: every REST request
  * checks its token, and a query per request (prepare included) was 41% of
@@ -41,8 +41,20 @@ struct ht_store {
     sqlite3 *db;
     pthread_mutex_t mu;
     struct ht_store_opts opts;
-    struct pend *pend;
-    size_t npend, cap;
+    /* Batched rows: producers append to jn under pmu; the writer thread
+     * commits [j_done, head) on wdb. wcv wakes the writer, dcv the
+     * producers and flushers waiting for it. */
+    pthread_mutex_t pmu;
+    pthread_cond_t wcv, dcv;
+    struct ht_journal *jn;
+    uint64_t j_done;         /* committed journal position */
+    size_t npend;            /* rows appended, not yet taken by the writer */
+    uint64_t first_ns;       /* when the oldest of them was appended */
+    uint64_t flush_req, flush_done;
+    bool stop, full, writer_on;
+    pthread_t writer;
+    sqlite3 *wdb;
+    struct ht_store_batch_stats st;
     pthread_rwlock_t tok_mu; /* guards toks; taken after mu, never before */
     struct tok_ent *toks;
     size_t ntoks, ctoks;
@@ -82,20 +94,28 @@ static const char *const migrations[] = {
     /* 2: broker credentials of provisioned devices (mosquitto hashes). */
     "CREATE TABLE mqtt_credentials (username TEXT PRIMARY KEY, hash TEXT "
     "NOT NULL, created INTEGER NOT NULL);",
+    /* 3: the journal position committed with each batch, and the epoch that
+     * ties a journal file to this database. */
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int dberr(struct ht_store *s, const char *what)
+static int db_err(sqlite3 *db, const char *what)
 {
-    ht_log(LOG_ERR, "store", "%s: %s", what, sqlite3_errmsg(s->db));
+    ht_log(LOG_ERR, "store", "%s: %s", what, sqlite3_errmsg(db));
     return HT_EDB;
 }
 
-static int exec(struct ht_store *s, const char *sql)
+static int dberr(struct ht_store *s, const char *what)
+{
+    return db_err(s->db, what);
+}
+
+static int db_exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         ht_log(LOG_ERR, "store", "%.60s...: %s", sql, msg ? msg : "?");
         sqlite3_free(msg);
         return HT_EDB;
@@ -103,14 +123,24 @@ static int exec(struct ht_store *s, const char *sql)
     return HT_OK;
 }
 
-static sqlite3_stmt *prep(struct ht_store *s, const char *sql)
+static int exec(struct ht_store *s, const char *sql)
+{
+    return db_exec(s->db, sql);
+}
+
+static sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        dberr(s, sql);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_err(db, sql);
         return NULL;
     }
     return st;
+}
+
+static sqlite3_stmt *prep(struct ht_store *s, const char *sql)
+{
+    return db_prep(s->db, sql);
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -179,6 +209,43 @@ static int migrate(struct ht_store *s, char *err, size_t errlen)
 }
 
 static int tok_load(struct ht_store *s);
+static int journal_open(struct ht_store *s, const char *dir, char *err,
+                        size_t errlen);
+static void *writer_main(void *arg);
+
+static int db_open(const char *path, const char *sync, sqlite3 **db,
+                   char *err, size_t errlen)
+{
+    if (sqlite3_open_v2(path, db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 *db ? sqlite3_errmsg(*db) : "cannot open");
+        return HT_EDB;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    if (db_exec(*db, "PRAGMA journal_mode=WAL") || db_exec(*db, sync) ||
+        db_exec(*db, "PRAGMA foreign_keys=ON")) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(*db));
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+static void store_free(struct ht_store *s)
+{
+    ht_journal_close(s->jn);
+    sqlite3_close(s->wdb);
+    sqlite3_close(s->db);
+    free(s->toks);
+    pthread_rwlock_destroy(&s->tok_mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_cond_destroy(&s->dcv);
+    free(s);
+}
 
 int ht_store_open(const char *dir, const struct ht_store_opts *opts,
                   struct ht_store **out, char *err, size_t errlen)
@@ -191,29 +258,26 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
     }
     struct ht_store *s = ht_calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->pmu, NULL);
     pthread_rwlock_init(&s->tok_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wcv, &ca);
+    pthread_cond_init(&s->dcv, &ca);
+    pthread_condattr_destroy(&ca);
     if (opts)
         s->opts = *opts;
     if (!s->opts.batch_max)
         s->opts.batch_max = 2000;
+    if (s->opts.flush_ms <= 0)
+        s->opts.flush_ms = 200;
+    if (!s->opts.journal_size)
+        s->opts.journal_size = 8u << 20;
     char *path = ht_asprintf("%s/holotwin.db", dir);
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                            SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "cannot open");
-        rc = HT_EDB;
+    rc = db_open(path, "PRAGMA synchronous=FULL", &s->db, err, errlen);
+    if (rc)
         goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    if (exec(s, "PRAGMA journal_mode=WAL") ||
-        exec(s, "PRAGMA synchronous=FULL") ||
-        exec(s, "PRAGMA foreign_keys=ON")) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
-        rc = HT_EDB;
-        goto fail;
-    }
     rc = migrate(s, err, errlen);
     if (rc)
         goto fail;
@@ -223,41 +287,37 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
                  sqlite3_errmsg(s->db));
         goto fail;
     }
+    rc = journal_open(s, dir, err, errlen);
+    if (rc)
+        goto fail;
+    rc = db_open(path, "PRAGMA synchronous=NORMAL", &s->wdb, err, errlen);
+    if (rc)
+        goto fail;
+    if ((rc = -pthread_create(&s->writer, NULL, writer_main, s))) {
+        snprintf(err, errlen, "store writer thread: %s", ht_strerror(rc));
+        goto fail;
+    }
+    s->writer_on = true;
     free(path);
     *out = s;
     return HT_OK;
 fail:
     free(path);
-    sqlite3_close(s->db);
-    free(s->toks);
-    pthread_rwlock_destroy(&s->tok_mu);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    store_free(s);
     return rc;
-}
-
-static void pend_clear(struct ht_store *s)
-{
-    for (size_t i = 0; i < s->npend; i++) {
-        free(s->pend[i].a);
-        free(s->pend[i].b);
-        free(s->pend[i].text);
-    }
-    s->npend = 0;
 }
 
 void ht_store_close(struct ht_store *s)
 {
     if (!s)
         return;
-    ht_store_flush(s, NULL);
-    pend_clear(s);
-    free(s->pend);
-    sqlite3_close(s->db);
-    free(s->toks);
-    pthread_rwlock_destroy(&s->tok_mu);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    pthread_mutex_lock(&s->pmu);
+    s->stop = true;
+    pthread_cond_signal(&s->wcv);
+    pthread_mutex_unlock(&s->pmu);
+    if (s->writer_on)
+        pthread_join(s->writer, NULL);
+    store_free(s);
 }
 
 int ht_store_schema_version(struct ht_store *s)
@@ -555,148 +615,334 @@ json_t *ht_store_caps(struct ht_store *s, const char *id)
     return a;
 }
 
-/* ---- buffered values and events ---- */
+/* ---- buffered values, events and last-seen times ---- */
 
-static struct pend *pend_push(struct ht_store *s)
+static uint64_t mono_ns(void)
 {
-    if (s->npend == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->pend = ht_realloc(s->pend, s->cap * sizeof *s->pend);
-    }
-    struct pend *p = &s->pend[s->npend++];
-    memset(p, 0, sizeof *p);
-    return p;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static int flush_locked(struct ht_store *s, size_t *nrows);
+static int meta_get(sqlite3 *db, const char *k, int64_t *v)
+{
+    sqlite3_stmt *st = db_prep(db, "SELECT v FROM meta WHERE k=?");
+    if (!st)
+        return HT_EDB;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? HT_OK : r == SQLITE_DONE ? HT_ENOENT : HT_EDB;
+}
+
+static int meta_put(sqlite3 *db, const char *k, int64_t v)
+{
+    sqlite3_stmt *st =
+        db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES (?,?)");
+    if (!st)
+        return HT_EDB;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? HT_OK : db_err(db, "meta");
+}
+
+/* One batch's statements on one connection. */
+struct wbatch {
+    sqlite3 *db;
+    sqlite3_stmt *hist, *lat, *ev, *seen;
+    int rc;
+};
+
+static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
+{
+    if (w->rc == HT_OK && sqlite3_step(st) != SQLITE_DONE)
+        w->rc = db_err(w->db, what);
+    sqlite3_reset(st);
+}
+
+static void wb_row(void *ud, const struct ht_jrec *r)
+{
+    struct wbatch *w = ud;
+    if (w->rc != HT_OK)
+        return;
+    /* Strings live in the journal until this batch commits. */
+    switch (r->kind) {
+    case HT_JREC_VALUE:
+        sqlite3_bind_text(w->hist, 1, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->hist, 2, r->b, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->hist, 3, r->ts);
+        sqlite3_bind_text(w->hist, 4, r->text, -1, SQLITE_STATIC);
+        if (r->has_num)
+            sqlite3_bind_double(w->hist, 5, r->num);
+        else
+            sqlite3_bind_null(w->hist, 5);
+        wb_step(w, w->hist, "history insert");
+        sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->lat, 2, r->b, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->lat, 3, r->text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->lat, 4, r->ts);
+        sqlite3_bind_int64(w->lat, 5, r->seq);
+        wb_step(w, w->lat, "latest upsert");
+        break;
+    case HT_JREC_EVENT:
+        sqlite3_bind_int64(w->ev, 1, r->seq);
+        sqlite3_bind_int64(w->ev, 2, r->ts);
+        sqlite3_bind_text(w->ev, 3, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->ev, 4, r->text ? r->text : "", -1,
+                          SQLITE_STATIC);
+        wb_step(w, w->ev, "event insert");
+        break;
+    case HT_JREC_SEEN:
+        sqlite3_bind_int64(w->seen, 1, r->ts);
+        sqlite3_bind_text(w->seen, 2, r->a, -1, SQLITE_STATIC);
+        wb_step(w, w->seen, "last_seen update");
+        break;
+    }
+}
+
+/* Commit the journal's records in [from, to) on db in one transaction,
+ * with the position reached. *rows gets how many. */
+static int write_batch(struct ht_store *s, sqlite3 *db, uint64_t from,
+                       uint64_t to, size_t *rows)
+{
+    struct wbatch w = {.db = db, .rc = db_exec(db, "BEGIN IMMEDIATE")};
+    *rows = 0;
+    if (w.rc)
+        return w.rc;
+    w.hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
+                         "VALUES (?,?,?,?,?)");
+    w.lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
+                        "VALUES (?,?,?,?,?) ON CONFLICT (device, name) DO "
+                        "UPDATE SET v=excluded.v, ts=excluded.ts, "
+                        "seq=excluded.seq");
+    w.ev = db_prep(db, "INSERT OR REPLACE INTO events (id, ts, type, data) "
+                       "VALUES (?,?,?,?)");
+    /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
+    w.seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
+                         "WHERE id=?");
+    if (!w.hist || !w.lat || !w.ev || !w.seen)
+        w.rc = HT_EDB;
+    if (w.rc == HT_OK)
+        *rows = ht_journal_each(s->jn, from, to, wb_row, &w);
+    sqlite3_finalize(w.hist);
+    sqlite3_finalize(w.lat);
+    sqlite3_finalize(w.ev);
+    sqlite3_finalize(w.seen);
+    if (w.rc == HT_OK)
+        w.rc = meta_put(db, "journal_pos", (int64_t)to);
+    if (w.rc == HT_OK)
+        w.rc = db_exec(db, "COMMIT");
+    else
+        db_exec(db, "ROLLBACK");
+    return w.rc;
+}
+
+/* Map the journal of this database and replay what the last run appended
+ * but did not commit (a crash or kill -9). */
+static int journal_open(struct ht_store *s, const char *dir, char *err,
+                        size_t errlen)
+{
+    int64_t epoch = 0, pos = 0;
+    int rc = meta_get(s->db, "journal_epoch", &epoch);
+    if (rc == HT_ENOENT) {
+        uint64_t e = 0;
+        if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+            e = mono_ns() ^ ((uint64_t)getpid() << 32);
+        epoch = (int64_t)(e >> 1);
+        rc = meta_put(s->db, "journal_epoch", epoch);
+    }
+    if (rc == HT_OK && meta_get(s->db, "journal_pos", &pos) == HT_EDB)
+        rc = HT_EDB;
+    if (rc) {
+        snprintf(err, errlen, "journal state: %s", sqlite3_errmsg(s->db));
+        return rc;
+    }
+    char *path = ht_asprintf("%s/holotwin.journal", dir);
+    rc = ht_journal_open(path, s->opts.journal_size, (uint64_t)epoch,
+                         (uint64_t)pos, &s->jn, err, errlen);
+    uint64_t head = rc ? 0 : ht_journal_head(s->jn);
+    if (rc == HT_OK && head > (uint64_t)pos) {
+        size_t n = 0;
+        rc = write_batch(s, s->db, (uint64_t)pos, head, &n);
+        if (rc)
+            snprintf(err, errlen, "%s: replay: %s", path,
+                     sqlite3_errmsg(s->db));
+        else
+            ht_log(LOG_NOTICE, "store",
+                   "replayed %zu rows the last run had not committed", n);
+    }
+    if (rc == HT_OK) {
+        s->j_done = head;
+        ht_journal_release(s->jn, head);
+        /* Everything is committed: a new size can take effect now. */
+        if (ht_journal_size(s->jn) != s->opts.journal_size) {
+            ht_journal_close(s->jn);
+            s->jn = NULL;
+            unlink(path);
+            rc = ht_journal_open(path, s->opts.journal_size, (uint64_t)epoch,
+                                 head, &s->jn, err, errlen);
+        }
+    }
+    free(path);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct ht_store *s = arg;
+    uint64_t flush_ns = (uint64_t)s->opts.flush_ms * 1000000u;
+    pthread_mutex_lock(&s->pmu);
+    for (;;) {
+        if (s->npend == 0) {
+            if (s->flush_done != s->flush_req) {
+                s->flush_done = s->flush_req;
+                pthread_cond_broadcast(&s->dcv);
+                continue;
+            }
+            if (s->stop)
+                break;
+            pthread_cond_wait(&s->wcv, &s->pmu);
+            continue;
+        }
+        bool due = s->stop || s->full || s->flush_done != s->flush_req ||
+                   s->npend >= s->opts.batch_max;
+        uint64_t deadline = s->first_ns + flush_ns;
+        if (!due && mono_ns() < deadline) {
+            struct timespec ts = {(time_t)(deadline / 1000000000u),
+                                  (long)(deadline % 1000000000u)};
+            pthread_cond_timedwait(&s->wcv, &s->pmu, &ts);
+            continue;
+        }
+        uint64_t from = s->j_done, to = ht_journal_head(s->jn);
+        uint64_t req = s->flush_req;
+        s->npend = 0;
+        pthread_mutex_unlock(&s->pmu);
+        uint64_t t0 = mono_ns();
+        size_t rows = 0;
+        int rc = write_batch(s, s->wdb, from, to, &rows);
+        double secs = (double)(mono_ns() - t0) / 1e9;
+        if (rc)
+            ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
+        else if (s->opts.on_batch)
+            s->opts.on_batch(s->opts.ud, rows, secs);
+        pthread_mutex_lock(&s->pmu);
+        s->j_done = to;
+        ht_journal_release(s->jn, to);
+        s->st.batches++;
+        s->st.rows += rc ? 0 : rows;
+        s->st.dropped += rc ? rows : 0;
+        s->st.seconds += secs;
+        s->flush_done = req;
+        pthread_cond_broadcast(&s->dcv);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    return NULL;
+}
+
+/* Append one row (pmu held); waits for the writer if the journal is full. */
+static int append_locked(struct ht_store *s, const struct ht_jrec *r)
+{
+    int rc;
+    while ((rc = ht_journal_append(s->jn, r)) == HT_EAGAIN && !s->stop) {
+        s->full = true;
+        s->st.full_waits++;
+        pthread_cond_signal(&s->wcv);
+        pthread_cond_wait(&s->dcv, &s->pmu);
+    }
+    s->full = false;
+    if (rc)
+        return rc;
+    if (s->npend++ == 0) {
+        s->first_ns = mono_ns();
+        pthread_cond_signal(&s->wcv);
+    } else if (s->npend == s->opts.batch_max) {
+        pthread_cond_signal(&s->wcv);
+    }
+    return HT_OK;
+}
+
+static int append(struct ht_store *s, const struct ht_jrec *r)
+{
+    pthread_mutex_lock(&s->pmu);
+    int rc = append_locked(s, r);
+    pthread_mutex_unlock(&s->pmu);
+    if (rc)
+        ht_log(LOG_ERR, "store", "journal append: %s", ht_strerror(rc));
+    return rc;
+}
 
 int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
-                       const json_t *v, int64_t ts, int64_t seq)
+                       const json_t *v, const char *vtext, int64_t ts,
+                       int64_t seq)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
+    char *own = NULL;
+    if (!vtext)
+        vtext = own = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!vtext)
         return HT_EINVAL;
-    pthread_mutex_lock(&s->mu);
-    struct pend *p = pend_push(s);
-    p->kind = 0;
-    p->a = ht_strdup(id);
-    p->b = ht_strdup(name);
-    p->text = text;
-    p->ts = ts;
-    p->seq = seq;
+    struct ht_jrec r = {
+        .kind = HT_JREC_VALUE, .a = id, .b = name, .text = vtext,
+        .ts = ts, .seq = seq,
+    };
     if (json_is_number(v)) {
-        p->has_num = true;
-        p->num = json_number_value(v);
+        r.has_num = true;
+        r.num = json_number_value(v);
     } else if (json_is_boolean(v)) {
-        p->has_num = true;
-        p->num = json_is_true(v) ? 1 : 0;
+        r.has_num = true;
+        r.num = json_is_true(v) ? 1 : 0;
     }
-    int rc = HT_OK;
-    if (s->npend >= s->opts.batch_max)
-        rc = flush_locked(s, NULL);
-    pthread_mutex_unlock(&s->mu);
+    int rc = append(s, &r);
+    free(own);
     return rc;
 }
 
 int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
                        const char *type, const char *data)
 {
-    pthread_mutex_lock(&s->mu);
-    struct pend *p = pend_push(s);
-    p->kind = 1;
-    p->a = ht_strdup(type);
-    p->text = ht_strdup(data);
-    p->ts = ts;
-    p->seq = eid;
-    int rc = HT_OK;
-    if (s->npend >= s->opts.batch_max)
-        rc = flush_locked(s, NULL);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    struct ht_jrec r = {
+        .kind = HT_JREC_EVENT, .a = type, .text = data, .ts = ts, .seq = eid,
+    };
+    return append(s, &r);
 }
 
-/* One transaction for the whole batch; statements prepared once. On error
- * the batch is dropped (logged) rather than retried forever. */
-static int flush_locked(struct ht_store *s, size_t *nrows)
+int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)
 {
-    if (nrows)
-        *nrows = 0;
-    if (s->npend == 0)
-        return HT_OK;
-    int rc = exec(s, "BEGIN IMMEDIATE");
-    sqlite3_stmt *hist = NULL, *lat = NULL, *ev = NULL;
-    if (rc == HT_OK) {
-        hist = prep(s, "INSERT INTO history (device, name, ts, v, num) "
-                       "VALUES (?,?,?,?,?)");
-        lat = prep(s, "INSERT INTO latest (device, name, v, ts, seq) VALUES "
-                      "(?,?,?,?,?) ON CONFLICT (device, name) DO UPDATE SET "
-                      "v=excluded.v, ts=excluded.ts, seq=excluded.seq");
-        ev = prep(s, "INSERT OR REPLACE INTO events (id, ts, type, data) "
-                     "VALUES (?,?,?,?)");
-        if (!hist || !lat || !ev)
-            rc = HT_EDB;
-    }
-    for (size_t i = 0; rc == HT_OK && i < s->npend; i++) {
-        struct pend *p = &s->pend[i];
-        if (p->kind == 0) {
-            sqlite3_reset(hist);
-            bind_text(hist, 1, p->a);
-            bind_text(hist, 2, p->b);
-            sqlite3_bind_int64(hist, 3, p->ts);
-            bind_text(hist, 4, p->text);
-            if (p->has_num)
-                sqlite3_bind_double(hist, 5, p->num);
-            else
-                sqlite3_bind_null(hist, 5);
-            if (sqlite3_step(hist) != SQLITE_DONE)
-                rc = dberr(s, "history insert");
-            sqlite3_reset(lat);
-            bind_text(lat, 1, p->a);
-            bind_text(lat, 2, p->b);
-            bind_text(lat, 3, p->text);
-            sqlite3_bind_int64(lat, 4, p->ts);
-            sqlite3_bind_int64(lat, 5, p->seq);
-            if (rc == HT_OK && sqlite3_step(lat) != SQLITE_DONE)
-                rc = dberr(s, "latest upsert");
-        } else {
-            sqlite3_reset(ev);
-            sqlite3_bind_int64(ev, 1, p->seq);
-            sqlite3_bind_int64(ev, 2, p->ts);
-            bind_text(ev, 3, p->a);
-            bind_text(ev, 4, p->text);
-            if (sqlite3_step(ev) != SQLITE_DONE)
-                rc = dberr(s, "event insert");
-        }
-    }
-    sqlite3_finalize(hist);
-    sqlite3_finalize(lat);
-    sqlite3_finalize(ev);
-    if (rc == HT_OK)
-        rc = exec(s, "COMMIT");
-    else
-        exec(s, "ROLLBACK");
-    if (rc == HT_OK && nrows)
-        *nrows = s->npend;
-    if (rc != HT_OK)
-        ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", s->npend);
-    pend_clear(s);
-    return rc;
+    struct ht_jrec r = {.kind = HT_JREC_SEEN, .a = id, .ts = last_seen};
+    return append(s, &r);
 }
 
 int ht_store_flush(struct ht_store *s, size_t *nrows)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = flush_locked(s, nrows);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    pthread_mutex_lock(&s->pmu);
+    uint64_t rows0 = s->st.rows + s->st.dropped;
+    uint64_t req = ++s->flush_req;
+    pthread_cond_signal(&s->wcv);
+    while (s->flush_done < req && s->writer_on)
+        pthread_cond_wait(&s->dcv, &s->pmu);
+    if (nrows)
+        *nrows = (size_t)(s->st.rows + s->st.dropped - rows0);
+    pthread_mutex_unlock(&s->pmu);
+    return HT_OK;
 }
 
 size_t ht_store_pending(struct ht_store *s)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->pmu);
     size_t n = s->npend;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->pmu);
     return n;
+}
+
+void ht_store_batch_stats(struct ht_store *s, struct ht_store_batch_stats *out)
+{
+    pthread_mutex_lock(&s->pmu);
+    *out = s->st;
+    out->journal_bytes = ht_journal_head(s->jn) - s->j_done;
+    pthread_mutex_unlock(&s->pmu);
 }
 
 int ht_store_latest_each(struct ht_store *s,

@@ -4,10 +4,13 @@
  * their versions), capabilities, latest state, history, twins (with their
  * versions), tokens (hashed), the command audit log and the SSE event log.
  *
- * Threads: every function is safe to call from any thread (one connection
- * behind one mutex). Durable writes (devices, TDs, twins, tokens, audit)
- * are committed before the function returns; values and events are
- * buffered and committed in one transaction by ht_store_flush().
+ * Threads: every function is safe to call from any thread. Durable writes
+ * (devices, TDs, twins, tokens, audit) are committed before the function
+ * returns. Values, events and last-seen times are appended to an mmap'd
+ * journal (DATA_DIR/holotwin.journal: a memcpy, no system call, survives a
+ * kill -9) and committed by the store's own writer thread in batches
+ * (flush_ms after the first row or batch_max rows, whichever is first);
+ * the next open replays what a crash left uncommitted.
  */
 #ifndef HT_GW_STORE_H
 #define HT_GW_STORE_H
@@ -22,12 +25,25 @@
 struct ht_store;
 
 /* Current schema version (PRAGMA user_version after migrations). */
-#define HT_STORE_SCHEMA_VERSION 2
+#define HT_STORE_SCHEMA_VERSION 3
 
 struct ht_store_opts {
     int64_t history_max_age_ms; /* 0 = keep forever */
     int64_t history_max_rows;   /* 0 = unbounded */
-    size_t batch_max;           /* rows buffered before a forced flush */
+    size_t batch_max;           /* rows that start a batch (0 = 2000) */
+    int64_t flush_ms;           /* oldest row's wait for a batch (0 = 200) */
+    size_t journal_size;        /* bytes of journal ring (0 = 8 MiB) */
+    /* Called on the writer thread after each committed batch (may be NULL). */
+    void (*on_batch)(void *ud, size_t rows, double seconds);
+    void *ud;
+};
+
+/* Counters of the batched write path. */
+struct ht_store_batch_stats {
+    uint64_t batches, rows, dropped; /* dropped: rows of failed batches */
+    uint64_t full_waits;             /* appends that waited for the writer */
+    double seconds;                  /* time spent committing */
+    uint64_t journal_bytes;          /* appended, not yet committed */
 };
 
 /* Open (creating and migrating) dir/holotwin.db. opts borrowed (copied).
@@ -83,18 +99,25 @@ json_t *ht_store_td_versions(struct ht_store *s, const char *id);
 json_t *ht_store_caps(struct ht_store *s, const char *id);
 
 /* ---- latest state and history (buffered) ---- */
-/* Buffer one value: latest row upsert + history row. v borrowed (copied as
- * JSON text). Flushes by itself when batch_max rows are waiting. */
+/* Journal one value: latest row upsert + history row. v borrowed; vtext
+ * is its compact JSON text when the caller has it (else NULL: dumped
+ * here). Waits only when the journal is full (the writer is behind). */
 int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
-                       const json_t *v, int64_t ts, int64_t seq);
-/* Buffer an SSE event row (data borrowed, copied). */
+                       const json_t *v, const char *vtext, int64_t ts,
+                       int64_t seq);
+/* Journal an SSE event row (data borrowed, copied). */
 int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
                        const char *type, const char *data);
-/* Commit everything buffered in one transaction. *nrows (may be NULL) gets
- * the number of rows written. */
+/* Journal a device's last-seen time (only ever raises it; a device that
+ * is gone stays gone). */
+int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen);
+/* Wait until everything journaled so far is committed. *nrows (may be
+ * NULL) gets the number of rows committed meanwhile. */
 int ht_store_flush(struct ht_store *s, size_t *nrows);
-/* Rows waiting for the next flush. */
+/* Rows journaled that no batch has taken yet. */
 size_t ht_store_pending(struct ht_store *s);
+/* Counters of the batched path into *out. */
+void ht_store_batch_stats(struct ht_store *s, struct ht_store_batch_stats *out);
 /* Call fn for every latest value (v borrowed for the call). */
 int ht_store_latest_each(struct ht_store *s,
                          void (*fn)(void *ud, const char *id, const char *name,

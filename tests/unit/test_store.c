@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -100,7 +102,7 @@ START_TEST(devices_roundtrip_and_delete)
     ck_assert_int_eq(out.last_seen, 42);
     ck_assert_int_eq(ht_store_device_get(s, "nope", &out), HT_ENOENT);
     json_t *v = json_integer(5);
-    ck_assert_int_eq(ht_store_value_add(s, "press-1", "speed", v, 100, 1),
+    ck_assert_int_eq(ht_store_value_add(s, "press-1", "speed", v, NULL, 100, 1),
                      HT_OK);
     json_decref(v);
     ck_assert_int_eq(ht_store_device_delete(s, "press-1"), HT_OK);
@@ -165,9 +167,12 @@ static void count_latest(void *ud, const char *id, const char *name,
 
 START_TEST(values_batched_history_and_downsampling)
 {
+    /* A long batch wait: the rows stay pending until the flush. */
+    struct ht_store_opts o = {.flush_ms = 60000};
+    reopen(&o);
     for (int i = 0; i < 100; i++) {
         json_t *v = json_real(i);
-        ck_assert_int_eq(ht_store_value_add(s, "d", "t", v, i * 1000, i),
+        ck_assert_int_eq(ht_store_value_add(s, "d", "t", v, NULL, i * 1000, i),
                          HT_OK);
         json_decref(v);
     }
@@ -211,7 +216,7 @@ START_TEST(values_batched_history_and_downsampling)
     /* Non-numeric values downsample to the bucket's last value. */
     for (int i = 0; i < 4; i++) {
         json_t *v = json_string(i % 2 ? "on" : "off");
-        ht_store_value_add(s, "d", "mode", v, i * 1000, i);
+        ht_store_value_add(s, "d", "mode", v, NULL, i * 1000, i);
         json_decref(v);
     }
     ck_assert_int_eq(ht_store_history(s, "d", "mode", 0, 0, 10, 10000, &h),
@@ -232,7 +237,7 @@ START_TEST(retention_by_rows_and_age)
     reopen(&o);
     for (int i = 0; i < 100; i++) {
         json_t *v = json_integer(i);
-        ht_store_value_add(s, "d", "t", v, i * 1000, i);
+        ht_store_value_add(s, "d", "t", v, NULL, i * 1000, i);
         json_decref(v);
     }
     ht_store_flush(s, NULL);
@@ -434,6 +439,117 @@ START_TEST(audit_and_events_persist)
 }
 END_TEST
 
+static int64_t count_rows(const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* What a process journaled survives its kill -9 before any batch commit:
+ * the next open replays values, events and last-seen times, once. */
+START_TEST(journal_replays_what_a_kill_9_left)
+{
+    struct ht_store_device d = {.id = "press-1", .state = "approved",
+                                .created = 1};
+    ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
+    ht_store_close(s);
+    s = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct ht_store *c = NULL;
+        struct ht_store_opts o = {.flush_ms = 60000, .batch_max = 100000};
+        char err[256];
+        if (ht_store_open(dir, &o, &c, err, sizeof err))
+            _exit(3);
+        for (int i = 0; i < 500; i++) {
+            json_t *v = json_integer(i);
+            ht_store_value_add(c, "press-1", "speed", v, NULL, 1000 + i, i);
+            json_decref(v);
+        }
+        ht_store_event_add(c, 1, 5, "state", "{\"x\":1}");
+        ht_store_seen_add(c, "press-1", 777);
+        kill(getpid(), SIGKILL);
+        _exit(4);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child did not die by SIGKILL (status %d)", status);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 0);
+    open_store(NULL);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 500);
+    ck_assert_int_eq(count_rows("SELECT max(ts) FROM history"), 1499);
+    ck_assert_int_eq(count_rows("SELECT v FROM latest"), 499);
+    ck_assert_int_eq(ht_store_event_max(s), 1);
+    struct ht_store_device back;
+    ck_assert_int_eq(ht_store_device_get(s, "press-1", &back), HT_OK);
+    ck_assert_int_eq(back.last_seen, 777);
+    /* Replayed once: a second open adds nothing. */
+    reopen(NULL);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 500);
+}
+END_TEST
+
+/* The writer commits on its own within flush_ms of the first row. */
+START_TEST(writer_commits_without_a_flush)
+{
+    struct ht_store_opts o = {.flush_ms = 20};
+    reopen(&o);
+    json_t *v = json_true();
+    ck_assert_int_eq(ht_store_value_add(s, "d", "on", v, "true", 42, 1),
+                     HT_OK);
+    json_decref(v);
+    int64_t n = 0;
+    for (int i = 0; i < 500 && n == 0; i++) {
+        usleep(10000);
+        n = count_rows("SELECT count(*) FROM history WHERE num=1");
+    }
+    ck_assert_int_eq(n, 1);
+    struct ht_store_batch_stats st;
+    ht_store_batch_stats(s, &st);
+    ck_assert_uint_ge(st.batches, 1);
+    ck_assert_uint_eq(st.rows, 1);
+    ck_assert_uint_eq(st.journal_bytes, 0);
+}
+END_TEST
+
+/* A journal smaller than the load makes appends wait for the writer;
+ * nothing is lost. A deleted device is not brought back by its seen row. */
+START_TEST(small_journal_waits_and_loses_nothing)
+{
+    struct ht_store_opts o = {.flush_ms = 60000, .journal_size = 65536};
+    reopen(&o);
+    char text[300];
+    memset(text, 'x', sizeof text);
+    text[0] = '"';
+    text[sizeof text - 2] = '"';
+    text[sizeof text - 1] = '\0';
+    for (int i = 0; i < 2000; i++) {
+        json_t *v = json_string(text);
+        ck_assert_int_eq(ht_store_value_add(s, "d", "s", v, text, i, i),
+                         HT_OK);
+        json_decref(v);
+    }
+    ht_store_seen_add(s, "gone", 5);
+    ck_assert_int_eq(ht_store_flush(s, NULL), HT_OK);
+    struct ht_store_batch_stats st;
+    ht_store_batch_stats(s, &st);
+    ck_assert_uint_gt(st.full_waits, 0);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 2000);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM devices"), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store");
@@ -449,6 +565,9 @@ int main(void)
     tcase_add_test(tc, token_lookup_follows_add_delete_and_reopen);
     tcase_add_test(tc, devices_put_many_in_one_transaction);
     tcase_add_test(tc, audit_and_events_persist);
+    tcase_add_test(tc, journal_replays_what_a_kill_9_left);
+    tcase_add_test(tc, writer_commits_without_a_flush);
+    tcase_add_test(tc, small_journal_waits_and_loses_nothing);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -48,6 +48,10 @@ static void handle_event(struct sse *s, const char *e, size_t len,
     const char *p = e, *end = e + len;
     bool has_data = false;
     uint64_t t0 = 0;
+    /* A twin event for a device that went offline repeats its last values
+     * (up to a publish period old): a status change, not a sample. */
+    static const char off[] = "\"quality\":\"offline\"";
+    bool status = memmem(e, len, off, sizeof off - 1) != NULL;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -74,7 +78,7 @@ static void handle_event(struct sse *s, const char *e, size_t len,
     /* an implausible stamp (not ours) is counted, not timed */
     if (now - s->t_first < s->warmup_ns) {
         s->warm++;
-    } else if (t0 && t0 <= now && now - t0 < 60000000000ull) {
+    } else if (t0 && !status && t0 <= now && now - t0 < 60000000000ull) {
         bench_lat_add(&s->lat, now - t0);
         s->timed++;
     } else {
