@@ -19,12 +19,14 @@
 #include "ht_mem.h"
 #include "ht_util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -794,6 +796,11 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
 static void *writer_main(void *arg)
 {
     struct ht_store *s = arg;
+    /* Background work: on a busy board the loop (and the broker) get the
+     * CPU first; a writer that falls behind only grows the journal, which
+     * pushes back on the loop when full. Linux nice is per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+        ht_log(LOG_DEBUG, "store", "writer nice: %s", strerror(errno));
     uint64_t flush_ns = (uint64_t)s->opts.flush_ms * 1000000u;
     pthread_mutex_lock(&s->pmu);
     for (;;) {

@@ -256,15 +256,18 @@ static void flush(struct ht_gw *g)
         free(tw->dirty[i]);
     }
     tw->ndirty = 0;
-    json_t *held = tw->held;
-    tw->held = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(held, i, it)
-        gw__events_emit(g, json_string_value(json_array_get(it, 0)), NULL,
-                        NULL, json_string_value(json_array_get(it, 1)), NULL,
-                        json_incref(json_array_get(it, 2)));
-    json_decref(held);
+    /* Taken first: emitting may not add to it, but stay safe if it does. */
+    struct tw_held *held = tw->held;
+    size_t n = tw->nheld;
+    tw->held = NULL;
+    tw->nheld = tw->capheld = 0;
+    for (size_t i = 0; i < n; i++) {
+        gw__events_push(g, held[i].kind, NULL, NULL, held[i].twin, NULL,
+                        held[i].data, held[i].dlen);
+        free(held[i].twin);
+        free(held[i].data);
+    }
+    free(held);
 }
 
 static void on_flush(struct ht_timer *t, void *ud)
@@ -297,9 +300,19 @@ static void drain(struct ht_gw *g)
         if (!twin || !kind)
             continue;
         mark_dirty(tw, twin);
-        json_t *data = json_deep_copy(ev);
+        /* The queue is ours: the event becomes the data in place. */
+        static const char *const kinds[] = {"state", "alarm-raised",
+                                            "alarm-cleared", "stable-changed"};
+        const char *k = NULL;
+        for (size_t x = 0; x < sizeof kinds / sizeof *kinds; x++)
+            if (!strcmp(kind, kinds[x]))
+                k = kinds[x];
+        if (!k)
+            continue;
+        char *tid = ht_strdup(twin);
+        json_t *data = json_incref(ev);
         json_object_del(data, "kind");
-        if (!strcmp(kind, "state")) {
+        if (k == kinds[0]) {
             /* The changed properties with their values, so clients need
              * not fetch the whole state; only those are built. */
             json_t *props = ht_twin_engine_props_state(
@@ -310,8 +323,17 @@ static void drain(struct ht_gw *g)
                 data, "stable",
                 json_boolean(ht_twin_engine_stable(tw->eng, twin)));
         }
-        json_array_append_new(tw->held, json_pack("[s, s, o]", kind, twin,
-                                                  data));
+        char *text = json_dumps(data, JSON_COMPACT);
+        json_decref(data);
+        if (!text) {
+            free(tid);
+            continue;
+        }
+        if (tw->nheld == tw->capheld) {
+            tw->capheld = tw->capheld ? 2 * tw->capheld : 64;
+            tw->held = ht_realloc(tw->held, tw->capheld * sizeof *tw->held);
+        }
+        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, strlen(text)};
     }
     json_decref(q);
     if (!ht_timer_active(tw->flush))
@@ -1063,7 +1085,6 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     pthread_mutex_init(&tw->mu, NULL);
     pthread_mutex_init(&tw->asset_mu, NULL);
     tw->queue = json_array();
-    tw->held = json_array();
     tw->eng = ht_twin_engine_new(on_engine_event, tw);
     tw->timer = ht_timer_new(g->loop, on_timer, g);
     tw->flush = ht_timer_new(g->loop, on_flush, g);
@@ -1107,7 +1128,11 @@ void gw__twins_clear(struct ht_gw *g)
     free(tw->dirty);
     ht_twin_engine_free(tw->eng);
     json_decref(tw->queue);
-    json_decref(tw->held);
+    for (size_t i = 0; i < tw->nheld; i++) {
+        free(tw->held[i].twin);
+        free(tw->held[i].data);
+    }
+    free(tw->held);
     for (size_t i = 0; i < tw->n; i++)
         entry_free(tw->v[i]);
     free(tw->v);

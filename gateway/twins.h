@@ -38,6 +38,14 @@ struct tw_entry {
     bool dirty;          /* state snapshot due (in gw_twins.dirty) */
 };
 
+/* An SSE event held for the end of the loop iteration. */
+struct tw_held {
+    const char *kind; /* static */
+    char *twin;
+    char *data; /* JSON text */
+    size_t dlen;
+};
+
 struct gw_twins {
     pthread_mutex_t mu;  /* the table, for the HTTP thread */
     struct tw_entry **v; /* sorted by id */
@@ -51,7 +59,8 @@ struct gw_twins {
      * loop iteration by the zero-delay flush timer, not once per value. */
     char **dirty;
     size_t ndirty, capdirty;
-    json_t *held;              /* SSE events ([kind, twin, data]) for it */
+    struct tw_held *held;      /* SSE events for it, in engine order */
+    size_t nheld, capheld;
     struct ht_timer *flush;
     /* Assets (assets.c): DATA_DIR/assets/<sha256> blobs and one index per
      * twin in DATA_DIR/assets/twins/<twin>.json, under asset_mu. */

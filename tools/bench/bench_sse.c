@@ -31,6 +31,7 @@ struct sse {
     uint64_t warmup_ns; /* events this soon after the first: not timed */
     struct bench_lat lat;
     const char *field;  /* JSON key holding the timestamp, or NULL = auto */
+    FILE *dump;         /* --dump: "t_ns latency_ns" per timed event */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -81,6 +82,9 @@ static void handle_event(struct sse *s, const char *e, size_t len,
     } else if (t0 && !status && t0 <= now && now - t0 < 60000000000ull) {
         bench_lat_add(&s->lat, now - t0);
         s->timed++;
+        if (s->dump)
+            fprintf(s->dump, "%llu %llu\n", (unsigned long long)now,
+                    (unsigned long long)(now - t0));
     } else {
         s->untimed++;
     }
@@ -180,7 +184,7 @@ static void usage(FILE *f)
         "usage: bench_sse --url http://HOST:PORT/api/v1/events[?twin=ID]\n"
         "                 [--token T] [--count N] [--duration S]\n"
         "                 [--idle-ms MS] [--ready-file F] [--field KEY]\n"
-        "                 [--warmup-ms MS]\n"
+        "                 [--warmup-ms MS] [--dump FILE]\n"
         "SSE client timing each event by loadgen's embedded send time\n"
         "(\"t0\" ns, else \"v\" us; --field names another key holding us).\n"
         "JSON summary on stdout.\n");
@@ -192,7 +196,7 @@ int main(int argc, char **argv)
         {"url", 1, 0, 'u'}, {"token", 1, 0, 'T'}, {"count", 1, 0, 'n'},
         {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
         {"ready-file", 1, 0, 'r'}, {"field", 1, 0, 'f'},
-        {"warmup-ms", 1, 0, 'w'},
+        {"warmup-ms", 1, 0, 'w'}, {"dump", 1, 0, 'D'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *url = NULL, *token = NULL, *ready = NULL;
     uint64_t count = 0;
@@ -210,6 +214,12 @@ int main(int argc, char **argv)
         case 'r': ready = optarg; break;
         case 'f': s.field = optarg; break;
         case 'w': s.warmup_ns = (uint64_t)(atof(optarg) * 1e6); break;
+        case 'D':
+            if (!(s.dump = fopen(optarg, "w"))) {
+                perror(optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -293,5 +303,7 @@ int main(int argc, char **argv)
     free(s.raw);
     free(s.ev);
     bench_lat_clear(&s.lat);
+    if (s.dump)
+        fclose(s.dump);
     return rc;
 }
