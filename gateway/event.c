@@ -115,6 +115,7 @@ static void dev_remove(struct ht_gw *g, const char *id)
     }
     pthread_mutex_unlock(&g->reg_mu);
     dev_free(d);
+    gw__things_changed(g);
 }
 
 static void dev_row(const struct gw_dev *d, struct ht_store_device *r)
@@ -130,8 +131,15 @@ static void dev_row(const struct gw_dev *d, struct ht_store_device *r)
     r->td_version = d->td_version;
 }
 
+void gw__things_changed(struct ht_gw *g)
+{
+    __atomic_add_fetch(&g->things_gen, 1, __ATOMIC_RELEASE);
+}
+
 static int dev_persist(struct ht_gw *g, struct gw_dev *d)
 {
+    /* Every change of a device's TD, state or title goes through here. */
+    gw__things_changed(g);
     struct ht_store_device r;
     dev_row(d, &r);
     d->dirty = false;

@@ -33,6 +33,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     pthread_mutex_init(&g->jobs_mu, NULL);
     pthread_mutex_init(&g->ev_mu, NULL);
     pthread_mutex_init(&g->metrics.mu, NULL);
+    pthread_mutex_init(&g->things_mu, NULL);
     int rc;
     if (!ht_id_valid(conf->gateway_id)) {
         snprintf(err, errlen, "gateway.id '%s' is not a valid id",
@@ -140,5 +141,8 @@ void ht_gw_free(struct ht_gw *g)
     pthread_mutex_destroy(&g->jobs_mu);
     pthread_mutex_destroy(&g->ev_mu);
     pthread_mutex_destroy(&g->metrics.mu);
+    if (g->things_resp)
+        MHD_destroy_response(g->things_resp);
+    pthread_mutex_destroy(&g->things_mu);
     free(g);
 }

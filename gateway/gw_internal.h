@@ -159,6 +159,13 @@ struct gw_twins;
 
 struct ht_gw {
     const struct ht_gw_conf *conf;
+    /* GET /things: bumped (atomically) by every device change; the last
+     * answer is kept with the generations it was built from. */
+    uint64_t things_gen;
+    pthread_mutex_t things_mu;
+    uint64_t things_dgen, things_tgen;
+    long long things_off, things_lim;
+    struct MHD_Response *things_resp;
     struct ht_loop *loop;
     struct ht_store *store;
     struct ht_mqtt *mqtt;
@@ -226,6 +233,9 @@ int gw__device_thing(struct ht_gw *g, const char *id,
                      struct ht_sem_thing **out);
 /* Ids of devices with a TD (new array of strings). */
 json_t *gw__device_ids_with_td(struct ht_gw *g);
+/* Any thread: a device's TD, state or presence changed (drops the cached
+ * GET /things answer). */
+void gw__things_changed(struct ht_gw *g);
 /* Counts of devices by state as {"discovered":n,...} plus "online". */
 json_t *gw__device_counts(struct ht_gw *g);
 /* mDNS sighting of an agent (loop thread). */

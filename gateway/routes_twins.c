@@ -115,11 +115,15 @@ enum MHD_Result gw__route_twin_state(struct gw_req *r)
 {
     if (!gw__twin_exists(r->g, r->id, NULL))
         return unknown_twin(r);
-    json_t *st = gw__twin_state(r->g, r->id);
+    /* The snapshot is kept as JSON text: served as is, never reparsed. */
+    size_t len = 0;
+    char *st = gw__twin_state_text(r->g, r->id, &len);
     if (!st)
         return gw__reply_problem(r, 503, "Unavailable",
                                  "the twin's state is being computed");
-    return gw__reply_json(r, 200, st);
+    enum MHD_Result ret = gw__reply_buf(r, 200, "application/json", st, len);
+    free(st);
+    return ret;
 }
 
 enum MHD_Result gw__route_twin_prop_put(struct gw_req *r)

@@ -245,6 +245,23 @@ enum MHD_Result gw__route_things(struct gw_req *r)
             return gw__reply_problem(r, 400, "Bad Request",
                                      "limit must be 1..1000");
     }
+    /* The directory changes only with devices and twins: the same page is
+     * answered from the last build until one of them changes. Generations
+     * are read before building, so a change during the build is seen by
+     * the next request. */
+    struct ht_gw *g = r->g;
+    uint64_t dgen = __atomic_load_n(&g->things_gen, __ATOMIC_ACQUIRE);
+    uint64_t tgen = gw__twins_gen(g);
+    pthread_mutex_lock(&g->things_mu);
+    struct MHD_Response *cached = NULL;
+    if (g->things_resp && g->things_dgen == dgen && g->things_tgen == tgen &&
+        g->things_off == offset && g->things_lim == limit)
+        cached = g->things_resp;
+    enum MHD_Result ret =
+        cached ? MHD_queue_response(r->conn, 200, cached) : MHD_NO;
+    pthread_mutex_unlock(&g->things_mu);
+    if (cached)
+        return ret;
     json_t *ids = gw__device_ids_with_td(r->g);
     json_t *tids = gw__twin_ids(r->g); /* twins follow the devices */
     size_t ndev = json_array_size(ids);
@@ -272,8 +289,16 @@ enum MHD_Result gw__route_things(struct gw_req *r)
                  "rel=\"next\"", offset + limit, limit);
         MHD_add_response_header(resp, "Link", link);
     }
-    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
+    ret = MHD_queue_response(r->conn, 200, resp);
+    pthread_mutex_lock(&g->things_mu);
+    if (g->things_resp)
+        MHD_destroy_response(g->things_resp);
+    g->things_resp = resp; /* our reference; MHD holds its own */
+    g->things_dgen = dgen;
+    g->things_tgen = tgen;
+    g->things_off = offset;
+    g->things_lim = limit;
+    pthread_mutex_unlock(&g->things_mu);
     return ret;
 }
 

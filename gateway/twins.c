@@ -96,6 +96,7 @@ static struct tw_entry *entry_set(struct gw_twins *tw, const char *id,
     e->updated = ht_time_ms();
     e->is_auto = is_auto;
     ht_strlcpy(e->dev, is_auto && dev ? dev : "", sizeof e->dev);
+    tw->gen++;
     pthread_mutex_unlock(&tw->mu);
     return e;
 }
@@ -109,6 +110,7 @@ static void entry_remove(struct gw_twins *tw, const char *id)
         memmove(&tw->v[pos], &tw->v[pos + 1],
                 (tw->n - pos - 1) * sizeof *tw->v);
         tw->n--;
+        tw->gen++;
     }
     pthread_mutex_unlock(&tw->mu);
     entry_free(e);
@@ -1198,12 +1200,22 @@ json_t *gw__twin_doc(struct ht_gw *g, const char *id)
     return j;
 }
 
-json_t *gw__twin_state(struct ht_gw *g, const char *id)
+char *gw__twin_state_text(struct ht_gw *g, const char *id, size_t *len)
 {
-    char *s = entry_text(g, id, true);
-    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
-    free(s);
-    return j;
+    struct gw_twins *tw = g->twins;
+    char *s = NULL;
+    pthread_mutex_lock(&tw->mu);
+    struct tw_entry *e = search(tw, id, NULL);
+    if (e && e->state) {
+        size_t n = strlen(e->state);
+        s = ht_malloc(n + 2);
+        memcpy(s, e->state, n);
+        s[n] = '\n';
+        s[n + 1] = '\0';
+        *len = n + 1;
+    }
+    pthread_mutex_unlock(&tw->mu);
+    return s;
 }
 
 struct ht_twin_model *gw__twin_model(struct ht_gw *g, const char *id)
@@ -1215,6 +1227,17 @@ struct ht_twin_model *gw__twin_model(struct ht_gw *g, const char *id)
         ht_twin_model_parse(doc, &m, err, sizeof err, NULL, 0);
     json_decref(doc);
     return m;
+}
+
+uint64_t gw__twins_gen(struct ht_gw *g)
+{
+    struct gw_twins *tw = g->twins;
+    if (!tw)
+        return 0;
+    pthread_mutex_lock(&tw->mu);
+    uint64_t gen = tw->gen;
+    pthread_mutex_unlock(&tw->mu);
+    return gen;
 }
 
 json_t *gw__twin_ids(struct ht_gw *g)

@@ -50,6 +50,7 @@ struct gw_twins {
     pthread_mutex_t mu;  /* the table, for the HTTP thread */
     struct tw_entry **v; /* sorted by id */
     size_t n, cap;
+    uint64_t gen;        /* bumped by every change of the table */
     struct ht_twin_engine *eng;
     struct ht_timer *timer;    /* next duration-rule deadline */
     struct ht_prepare *prep;   /* republish retained topics on connect */
@@ -84,10 +85,13 @@ void gw__twins_on_removed(struct ht_gw *g, const char *dev);
 json_t *gw__twins_list(struct ht_gw *g);
 /* True if twin id exists; *is_auto (may be NULL) tells an automatic one. */
 bool gw__twin_exists(struct ht_gw *g, const char *id, bool *is_auto);
+/* Changes whenever a twin is added, updated or removed. */
+uint64_t gw__twins_gen(struct ht_gw *g);
 /* The twin's document (new reference) or NULL for an unknown twin. */
 json_t *gw__twin_doc(struct ht_gw *g, const char *id);
-/* The twin's state (new reference) or NULL for an unknown twin. */
-json_t *gw__twin_state(struct ht_gw *g, const char *id);
+/* The twin's state as JSON text ending in a newline (new, *len bytes), or
+ * NULL for an unknown twin (or one whose state is not built yet). */
+char *gw__twin_state_text(struct ht_gw *g, const char *id, size_t *len);
 /* The parsed model (new, free with ht_twin_model_free) or NULL. */
 struct ht_twin_model *gw__twin_model(struct ht_gw *g, const char *id);
 /* Ids of all twins (new array of strings). */

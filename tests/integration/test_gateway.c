@@ -903,7 +903,24 @@ static void things_pass_w3c_validator(struct ht_it *t)
     free(f2);
     HT_CHECK(t, gcall(&g, "GET", "/things?limit=0", NULL, NULL) == 400);
     HT_CHECK(t, gcall(&g, "GET", "/things/nope", NULL, NULL) == 404);
+    /* The directory is answered from a cache: it must follow a device that
+     * arrives and one that is removed. */
+    pid_t a2 = agent_start(t, g.broker, "demo-2");
+    HT_WAIT(t, device_state_is(&g, "demo-2", "discovered"), 15000);
+    HT_CHECK(t, gcall(&g, "GET", "/things", NULL, &list) == 200);
+    HT_CHECK(t, json_array_size(list) == 2, "/things after a new device: %zu",
+             json_array_size(list));
+    json_decref(list);
     ht_it_stop(t, a, SIGTERM, 10000);
+    HT_CHECK(t, gcall(&g, "DELETE", "/api/v1/devices/demo-1", NULL, NULL) ==
+                    204);
+    HT_CHECK(t, gcall(&g, "GET", "/things", NULL, &list) == 200);
+    HT_CHECK(t, json_array_size(list) == 1 &&
+                    !strcmp(jstr(json_array_get(list, 0), "id"),
+                            "urn:holotwin:device:demo-2"),
+             "/things after a removal");
+    json_decref(list);
+    ht_it_stop(t, a2, SIGTERM, 10000);
     ht_it_stop(t, g.pid, SIGTERM, 10000);
     gw_free(&g);
 }
