@@ -617,7 +617,64 @@ static const char *job_action(enum gw_job_kind k)
     return n[k];
 }
 
-/* Finish a job: audit it (durably) first, then hand the answer to HTTP. */
+/* Loop thread: the audit record of j is committed (or failed): answer. */
+static void job_finish(struct ht_gw *g, struct gw_job *j, int audit_rc)
+{
+    pthread_mutex_lock(&g->jobs_mu);
+    if (audit_rc) {
+        /* Never acknowledge what the audit log does not hold. */
+        json_decref(j->body);
+        j->status = 500;
+        j->body = gw__problem(500, "Audit log unavailable",
+                              "the command could not be recorded");
+    }
+    int status = j->status;
+    pthread_mutex_unlock(&g->jobs_mu);
+    if (j->kind == GW_JOB_WRITE)
+        metrics_cmd(g, status, j->ms);
+    pthread_mutex_lock(&g->jobs_mu);
+    j->done = true;
+    pthread_mutex_unlock(&g->jobs_mu);
+    if (j->on_complete)
+        j->on_complete(g, j); /* twin sub-command: no connection */
+    else
+        MHD_resume_connection(j->conn);
+    gw__job_unref(g, j);
+}
+
+/* Store writer thread: hand the job back to the loop. */
+static void audit_done(void *ud, int rc)
+{
+    struct gw_job *j = ud;
+    struct ht_gw *g = j->gw;
+    pthread_mutex_lock(&g->jobs_mu);
+    j->audit_rc = rc;
+    j->dnext = NULL;
+    if (g->done_tail)
+        g->done_tail->dnext = j;
+    else
+        g->done_head = j;
+    g->done_tail = j;
+    pthread_mutex_unlock(&g->jobs_mu);
+    ht_loop_wakeup(g->loop);
+}
+
+static void finish_done(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->jobs_mu);
+    struct gw_job *j = g->done_head;
+    g->done_head = g->done_tail = NULL;
+    pthread_mutex_unlock(&g->jobs_mu);
+    while (j) {
+        struct gw_job *next = j->dnext;
+        job_finish(g, j, j->audit_rc);
+        j = next;
+    }
+}
+
+/* Finish a job: audit it durably, then hand the answer to HTTP. The
+ * record goes to the store's writer, which commits the records of every
+ * job finishing meanwhile with one fsync; the loop answers when told. */
 static void job_complete(struct ht_gw *g, struct gw_job *j, int status,
                          json_t *body, const char *result)
 {
@@ -635,17 +692,6 @@ static void job_complete(struct ht_gw *g, struct gw_job *j, int status,
         .status = status,
         .latency_ms = (int64_t)ms,
     };
-    int rc = ht_store_audit_add(g->store, &a);
-    free(val);
-    if (rc) {
-        /* Never acknowledge what the audit log does not hold. */
-        json_decref(body);
-        status = 500;
-        body = gw__problem(500, "Audit log unavailable",
-                           "the command could not be recorded");
-    }
-    if (j->kind == GW_JOB_WRITE)
-        metrics_cmd(g, status, ms);
     if (j->timer) {
         ht_timer_free(j->timer);
         j->timer = NULL;
@@ -653,13 +699,15 @@ static void job_complete(struct ht_gw *g, struct gw_job *j, int status,
     pthread_mutex_lock(&g->jobs_mu);
     j->status = status;
     j->body = body;
-    j->done = true;
     pthread_mutex_unlock(&g->jobs_mu);
-    if (j->on_complete)
-        j->on_complete(g, j); /* twin sub-command: no connection */
-    else
-        MHD_resume_connection(j->conn);
-    gw__job_unref(g, j);
+    j->gw = g;
+    j->ms = ms;
+    int rc = ht_store_audit_add_async(g->store, &a, audit_done, j);
+    if (rc) {
+        rc = ht_store_audit_add(g->store, &a);
+        job_finish(g, j, rc);
+    }
+    free(val);
 }
 
 static void job_fail(struct ht_gw *g, struct gw_job *j, int status,
@@ -955,6 +1003,7 @@ static void on_wakeup(struct ht_loop *l, void *ud)
 {
     (void)l;
     struct ht_gw *g = ud;
+    finish_done(g);
     pthread_mutex_lock(&g->jobs_mu);
     struct gw_job *j = g->jobs_head;
     g->jobs_head = g->jobs_tail = NULL;
@@ -1225,6 +1274,10 @@ void gw__event_stop(struct ht_gw *g)
     ht_timer_stop(g->retention_timer);
     ht_timer_stop(g->ping_timer);
     on_flush(NULL, g);
+    /* Every audit record committed, every job answered: no connection may
+     * stay suspended when the HTTP daemon stops. */
+    ht_store_flush(g->store, NULL);
+    finish_done(g);
 }
 
 void gw__event_clear(struct ht_gw *g)

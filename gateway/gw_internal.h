@@ -101,6 +101,10 @@ struct gw_job {
     char ref[72];
     void (*on_complete)(struct ht_gw *g, struct gw_job *j);
     void *ud;
+    /* Between the audit append and its commit (store writer thread). */
+    uint64_t ms;
+    int audit_rc;
+    struct gw_job *dnext;
 };
 
 /* ---- SSE ---- */
@@ -190,6 +194,9 @@ struct ht_gw {
     pthread_mutex_t jobs_mu;
     struct gw_job *jobs_head, *jobs_tail;
     bool jobs_closed;
+    /* Jobs whose audit record the store committed (writer thread), for
+     * the loop to answer; under jobs_mu. */
+    struct gw_job *done_head, *done_tail;
     /* Loop only: commands waiting for their ack. */
     struct gw_job *pending;
     uint64_t next_corr;

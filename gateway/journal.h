@@ -22,7 +22,8 @@
 
 struct ht_journal;
 
-enum { HT_JREC_VALUE = 0, HT_JREC_EVENT = 1, HT_JREC_SEEN = 2 };
+enum { HT_JREC_VALUE = 0, HT_JREC_EVENT = 1, HT_JREC_SEEN = 2,
+       HT_JREC_AUDIT = 3 };
 
 /* One record. Strings are NUL-terminated; on append they are borrowed and
  * copied, in ht_journal_each they point into the map (valid until the

@@ -54,6 +54,9 @@ struct ht_store {
     uint64_t first_ns;       /* when the oldest of them was appended */
     uint64_t flush_req, flush_done;
     bool stop, full, writer_on;
+    bool urgent; /* an audit record waits: commit now, durably */
+    struct store_cb *cbs; /* its callbacks, in journal order */
+    size_t ncbs, capcbs;
     pthread_t writer;
     sqlite3 *wdb;
     struct ht_store_batch_stats st;
@@ -241,6 +244,7 @@ static void store_free(struct ht_store *s)
     sqlite3_close(s->wdb);
     sqlite3_close(s->db);
     free(s->toks);
+    free(s->cbs);
     pthread_rwlock_destroy(&s->tok_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->pmu);
@@ -619,6 +623,11 @@ json_t *ht_store_caps(struct ht_store *s, const char *id)
 
 /* ---- buffered values, events and last-seen times ---- */
 
+struct store_cb {
+    void (*done)(void *ud, int rc);
+    void *ud;
+};
+
 static uint64_t mono_ns(void)
 {
     struct timespec t;
@@ -655,7 +664,7 @@ static int meta_put(sqlite3 *db, const char *k, int64_t v)
 /* One batch's statements on one connection. */
 struct wbatch {
     sqlite3 *db;
-    sqlite3_stmt *hist, *lat, *ev, *seen;
+    sqlite3_stmt *hist, *lat, *ev, *seen, *audit;
     int rc;
 };
 
@@ -665,6 +674,26 @@ static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
         w->rc = db_err(w->db, what);
     sqlite3_reset(st);
 }
+
+static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
+{
+    json_t *j = json_loads(r->text ? r->text : "", 0, NULL);
+    static const char *const keys[] = {"actor", "action", "device", "target",
+                                       "value", "result"};
+    sqlite3_bind_int64(w->audit, 1, r->ts);
+    for (int i = 0; i < 6; i++) {
+        const char *v = json_string_value(json_object_get(j, keys[i]));
+        if (v)
+            sqlite3_bind_text(w->audit, i + 2, v, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(w->audit, i + 2);
+    }
+    sqlite3_bind_int(w->audit, 8, (int)r->seq);
+    sqlite3_bind_int64(w->audit, 9, (int64_t)r->num);
+    json_decref(j);
+    wb_step(w, w->audit, "audit insert");
+}
+
 
 static void wb_row(void *ud, const struct ht_jrec *r)
 {
@@ -703,18 +732,26 @@ static void wb_row(void *ud, const struct ht_jrec *r)
         sqlite3_bind_text(w->seen, 2, r->a, -1, SQLITE_STATIC);
         wb_step(w, w->seen, "last_seen update");
         break;
+    case HT_JREC_AUDIT:
+        wb_audit(w, r);
+        break;
     }
 }
 
 /* Commit the journal's records in [from, to) on db in one transaction,
- * with the position reached. *rows gets how many. */
+ * with the position reached (fsynced when durable). *rows gets how many. */
 static int write_batch(struct ht_store *s, sqlite3 *db, uint64_t from,
-                       uint64_t to, size_t *rows)
+                       uint64_t to, size_t *rows, bool durable)
 {
+    if (durable)
+        db_exec(db, "PRAGMA synchronous=FULL");
     struct wbatch w = {.db = db, .rc = db_exec(db, "BEGIN IMMEDIATE")};
     *rows = 0;
-    if (w.rc)
+    if (w.rc) {
+        if (durable)
+            db_exec(db, "PRAGMA synchronous=NORMAL");
         return w.rc;
+    }
     w.hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
                          "VALUES (?,?,?,?,?)");
     w.lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
@@ -726,7 +763,10 @@ static int write_batch(struct ht_store *s, sqlite3 *db, uint64_t from,
     /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
     w.seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
                          "WHERE id=?");
-    if (!w.hist || !w.lat || !w.ev || !w.seen)
+    w.audit = db_prep(db, "INSERT INTO audit (ts, actor, action, device, "
+                          "target, value, result, status, latency_ms) "
+                          "VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!w.hist || !w.lat || !w.ev || !w.seen || !w.audit)
         w.rc = HT_EDB;
     if (w.rc == HT_OK)
         *rows = ht_journal_each(s->jn, from, to, wb_row, &w);
@@ -734,12 +774,15 @@ static int write_batch(struct ht_store *s, sqlite3 *db, uint64_t from,
     sqlite3_finalize(w.lat);
     sqlite3_finalize(w.ev);
     sqlite3_finalize(w.seen);
+    sqlite3_finalize(w.audit);
     if (w.rc == HT_OK)
         w.rc = meta_put(db, "journal_pos", (int64_t)to);
     if (w.rc == HT_OK)
         w.rc = db_exec(db, "COMMIT");
     else
         db_exec(db, "ROLLBACK");
+    if (durable)
+        db_exec(db, "PRAGMA synchronous=NORMAL");
     return w.rc;
 }
 
@@ -769,7 +812,7 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
     uint64_t head = rc ? 0 : ht_journal_head(s->jn);
     if (rc == HT_OK && head > (uint64_t)pos) {
         size_t n = 0;
-        rc = write_batch(s, s->db, (uint64_t)pos, head, &n);
+        rc = write_batch(s, s->db, (uint64_t)pos, head, &n, false);
         if (rc)
             snprintf(err, errlen, "%s: replay: %s", path,
                      sqlite3_errmsg(s->db));
@@ -815,7 +858,8 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&s->wcv, &s->pmu);
             continue;
         }
-        bool due = s->stop || s->full || s->flush_done != s->flush_req ||
+        bool due = s->stop || s->full || s->urgent ||
+                   s->flush_done != s->flush_req ||
                    s->npend >= s->opts.batch_max;
         uint64_t deadline = s->first_ns + flush_ns;
         if (!due && mono_ns() < deadline) {
@@ -826,16 +870,25 @@ static void *writer_main(void *arg)
         }
         uint64_t from = s->j_done, to = ht_journal_head(s->jn);
         uint64_t req = s->flush_req;
+        bool durable = s->urgent;
+        struct store_cb *cbs = s->cbs;
+        size_t ncbs = s->ncbs;
+        s->cbs = NULL;
+        s->ncbs = s->capcbs = 0;
+        s->urgent = false;
         s->npend = 0;
         pthread_mutex_unlock(&s->pmu);
         uint64_t t0 = mono_ns();
         size_t rows = 0;
-        int rc = write_batch(s, s->wdb, from, to, &rows);
+        int rc = write_batch(s, s->wdb, from, to, &rows, durable);
         double secs = (double)(mono_ns() - t0) / 1e9;
         if (rc)
             ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
         else if (s->opts.on_batch)
             s->opts.on_batch(s->opts.ud, rows, secs);
+        for (size_t i = 0; i < ncbs; i++)
+            cbs[i].done(cbs[i].ud, rc);
+        free(cbs);
         pthread_mutex_lock(&s->pmu);
         s->j_done = to;
         ht_journal_release(s->jn, to);
@@ -914,6 +967,36 @@ int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
         .kind = HT_JREC_EVENT, .a = type, .text = data, .ts = ts, .seq = eid,
     };
     return append(s, &r);
+}
+
+int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
+                             void (*done)(void *ud, int rc), void *ud)
+{
+    json_t *j = json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "actor",
+                          a->actor, "action", a->action, "device", a->device,
+                          "target", a->target, "value", a->value, "result",
+                          a->result);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return HT_EINVAL;
+    struct ht_jrec r = {.kind = HT_JREC_AUDIT, .a = a->action, .text = text,
+                        .ts = a->ts, .seq = a->status,
+                        .num = (double)a->latency_ms};
+    pthread_mutex_lock(&s->pmu);
+    int rc = s->writer_on && !s->stop ? append_locked(s, &r) : HT_ESTATE;
+    if (rc == HT_OK) {
+        if (s->ncbs == s->capcbs) {
+            s->capcbs = s->capcbs ? 2 * s->capcbs : 16;
+            s->cbs = ht_realloc(s->cbs, s->capcbs * sizeof *s->cbs);
+        }
+        s->cbs[s->ncbs++] = (struct store_cb){done, ud};
+        s->urgent = true;
+        pthread_cond_signal(&s->wcv);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    free(text);
+    return rc;
 }
 
 int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)

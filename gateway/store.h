@@ -208,6 +208,13 @@ struct ht_store_audit {
 };
 /* Append one record (all borrowed). Durable on return. */
 int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a);
+/* Journal one record (all borrowed) and have the writer commit it at once
+ * (synchronous=FULL, grouped with whatever else is waiting: one fsync for
+ * many commands). done(ud, rc) runs on the writer thread after the commit
+ * (rc HT_OK) or its failure. Returns HT_OK, or an error and done is not
+ * called (then use ht_store_audit_add). */
+int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
+                             void (*done)(void *ud, int rc), void *ud);
 /* Newest first, at most limit, optionally for one device (new reference):
  * [{"id","ts","actor","action","device","target","value","result",
  *   "status","latency_ms"}]. */

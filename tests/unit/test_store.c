@@ -550,6 +550,38 @@ START_TEST(small_journal_waits_and_loses_nothing)
 }
 END_TEST
 
+static void audit_cb(void *ud, int rc)
+{
+    int *got = ud;
+    __atomic_store_n(got, rc == HT_OK ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+/* An audit record handed to the writer is committed at once (no flush_ms
+ * wait), then its callback runs; the record is in the log. */
+START_TEST(audit_async_commits_then_calls_back)
+{
+    struct ht_store_opts o = {.flush_ms = 60000};
+    reopen(&o);
+    int got = 0;
+    struct ht_store_audit a = {.ts = 9, .actor = "tech", .action = "write",
+                               .device = "press-1", .target = "speed",
+                               .value = "42", .result = "ok", .status = 200,
+                               .latency_ms = 3};
+    ck_assert_int_eq(ht_store_audit_add_async(s, &a, audit_cb, &got), HT_OK);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&got, __ATOMIC_ACQUIRE); i++)
+        usleep(5000);
+    ck_assert_int_eq(got, 1);
+    json_t *l = ht_store_audit_list(s, "press-1", 10);
+    ck_assert_int_eq(json_array_size(l), 1);
+    json_t *r = json_array_get(l, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "actor")), "tech");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "value")), "42");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "status")), 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "latency_ms")), 3);
+    json_decref(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store");
@@ -568,6 +600,7 @@ int main(void)
     tcase_add_test(tc, journal_replays_what_a_kill_9_left);
     tcase_add_test(tc, writer_commits_without_a_flush);
     tcase_add_test(tc, small_journal_waits_and_loses_nothing);
+    tcase_add_test(tc, audit_async_commits_then_calls_back);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
