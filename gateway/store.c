@@ -30,6 +30,24 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The batch statements of one connection, prepared once. */
+struct wbatch {
+    sqlite3 *db;
+    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *meta;
+    sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
+    int rc;
+    /* Per batch: the last value record of each property, so `latest` is
+     * written once per property, not once per value. Open addressing. */
+    struct wb_key *keys;
+    size_t nkeys;   /* slots (power of two) */
+    size_t ordinal; /* value records seen so far in this pass */
+};
+
+struct wb_key {
+    const char *a, *b; /* in the journal; NULL = free slot */
+    size_t last;       /* ordinal of the last value record of a/b */
+};
+
 /* In-memory copy of the tokens table, sorted by hash: every REST request
  * checks its token, and a query per request (prepare included) was 41% of
  * the HTTP threads' time. This process is the only writer of the table,
@@ -59,6 +77,7 @@ struct ht_store {
     size_t ncbs, capcbs;
     pthread_t writer;
     sqlite3 *wdb;
+    struct wbatch *wbp;
     struct ht_store_batch_stats st;
     pthread_rwlock_t tok_mu; /* guards toks; taken after mu, never before */
     struct tok_ent *toks;
@@ -214,6 +233,8 @@ static int migrate(struct ht_store *s, char *err, size_t errlen)
 }
 
 static int tok_load(struct ht_store *s);
+static int wb_open(struct wbatch *w, sqlite3 *db);
+static void wb_close(struct wbatch *w);
 static int journal_open(struct ht_store *s, const char *dir, char *err,
                         size_t errlen);
 static void *writer_main(void *arg);
@@ -240,6 +261,10 @@ static int db_open(const char *path, const char *sync, sqlite3 **db,
 
 static void store_free(struct ht_store *s)
 {
+    if (s->wbp) {
+        wb_close(s->wbp);
+        free(s->wbp);
+    }
     ht_journal_close(s->jn);
     sqlite3_close(s->wdb);
     sqlite3_close(s->db);
@@ -299,6 +324,11 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
     rc = db_open(path, "PRAGMA synchronous=NORMAL", &s->wdb, err, errlen);
     if (rc)
         goto fail;
+    s->wbp = ht_calloc(1, sizeof *s->wbp);
+    if ((rc = wb_open(s->wbp, s->wdb))) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->wdb));
+        goto fail;
+    }
     if ((rc = -pthread_create(&s->writer, NULL, writer_main, s))) {
         snprintf(err, errlen, "store writer thread: %s", ht_strerror(rc));
         goto fail;
@@ -661,12 +691,6 @@ static int meta_put(sqlite3 *db, const char *k, int64_t v)
     return r == SQLITE_DONE ? HT_OK : db_err(db, "meta");
 }
 
-/* One batch's statements on one connection. */
-struct wbatch {
-    sqlite3 *db;
-    sqlite3_stmt *hist, *lat, *ev, *seen, *audit;
-    int rc;
-};
 
 static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
 {
@@ -695,6 +719,34 @@ static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
 }
 
 
+static struct wb_key *wb_slot(struct wbatch *w, const char *a,
+                              const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = a; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (const char *p = b; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (size_t i = h & (w->nkeys - 1);; i = (i + 1) & (w->nkeys - 1)) {
+        struct wb_key *k = &w->keys[i];
+        if (!k->a || (!strcmp(k->a, a) && !strcmp(k->b, b)))
+            return k;
+    }
+}
+
+/* First pass: where each property's last value is. */
+static void wb_mark(void *ud, const struct ht_jrec *r)
+{
+    struct wbatch *w = ud;
+    if (r->kind != HT_JREC_VALUE)
+        return;
+    struct wb_key *k = wb_slot(w, r->a, r->b);
+    k->a = r->a;
+    k->b = r->b;
+    k->last = w->ordinal++;
+}
+
 static void wb_row(void *ud, const struct ht_jrec *r)
 {
     struct wbatch *w = ud;
@@ -712,6 +764,8 @@ static void wb_row(void *ud, const struct ht_jrec *r)
         else
             sqlite3_bind_null(w->hist, 5);
         wb_step(w, w->hist, "history insert");
+        if (wb_slot(w, r->a, r->b)->last != w->ordinal++)
+            break; /* a newer value of this property follows */
         sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
         sqlite3_bind_text(w->lat, 2, r->b, -1, SQLITE_STATIC);
         sqlite3_bind_text(w->lat, 3, r->text, -1, SQLITE_STATIC);
@@ -738,52 +792,96 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     }
 }
 
-/* Commit the journal's records in [from, to) on db in one transaction,
- * with the position reached (fsynced when durable). *rows gets how many. */
-static int write_batch(struct ht_store *s, sqlite3 *db, uint64_t from,
+static void wb_close(struct wbatch *w)
+{
+    sqlite3_stmt **all[] = {&w->hist,  &w->lat,    &w->ev,       &w->seen,
+                            &w->audit, &w->meta,   &w->begin,    &w->commit,
+                            &w->rollback, &w->full, &w->normal};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    free(w->keys);
+    w->keys = NULL;
+    w->nkeys = 0;
+}
+
+static int wb_open(struct wbatch *w, sqlite3 *db)
+{
+    memset(w, 0, sizeof *w);
+    w->db = db;
+    w->hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
+                          "VALUES (?,?,?,?,?)");
+    w->lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
+                         "VALUES (?,?,?,?,?) ON CONFLICT (device, name) DO "
+                         "UPDATE SET v=excluded.v, ts=excluded.ts, "
+                         "seq=excluded.seq");
+    w->ev = db_prep(db, "INSERT OR REPLACE INTO events (id, ts, type, data) "
+                        "VALUES (?,?,?,?)");
+    /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
+    w->seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
+                          "WHERE id=?");
+    w->audit = db_prep(db, "INSERT INTO audit (ts, actor, action, device, "
+                           "target, value, result, status, latency_ms) "
+                           "VALUES (?,?,?,?,?,?,?,?,?)");
+    w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
+                          "('journal_pos', ?)");
+    w->begin = db_prep(db, "BEGIN IMMEDIATE");
+    w->commit = db_prep(db, "COMMIT");
+    w->rollback = db_prep(db, "ROLLBACK");
+    w->full = db_prep(db, "PRAGMA synchronous=FULL");
+    w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
+    if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->meta ||
+        !w->begin || !w->commit || !w->rollback || !w->full || !w->normal) {
+        wb_close(w);
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+/* Run a prepared statement that returns no rows (a PRAGMA may return one). */
+static int wb_run(struct wbatch *w, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? HT_OK : db_err(w->db, what);
+}
+
+/* Commit the journal's records in [from, to) in one transaction, with the
+ * position reached (fsynced when durable). *rows gets how many. */
+static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
                        uint64_t to, size_t *rows, bool durable)
 {
-    if (durable)
-        db_exec(db, "PRAGMA synchronous=FULL");
-    struct wbatch w = {.db = db, .rc = db_exec(db, "BEGIN IMMEDIATE")};
     *rows = 0;
-    if (w.rc) {
-        if (durable)
-            db_exec(db, "PRAGMA synchronous=NORMAL");
-        return w.rc;
-    }
-    w.hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
-                         "VALUES (?,?,?,?,?)");
-    w.lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
-                        "VALUES (?,?,?,?,?) ON CONFLICT (device, name) DO "
-                        "UPDATE SET v=excluded.v, ts=excluded.ts, "
-                        "seq=excluded.seq");
-    w.ev = db_prep(db, "INSERT OR REPLACE INTO events (id, ts, type, data) "
-                       "VALUES (?,?,?,?)");
-    /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
-    w.seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
-                         "WHERE id=?");
-    w.audit = db_prep(db, "INSERT INTO audit (ts, actor, action, device, "
-                          "target, value, result, status, latency_ms) "
-                          "VALUES (?,?,?,?,?,?,?,?,?)");
-    if (!w.hist || !w.lat || !w.ev || !w.seen || !w.audit)
-        w.rc = HT_EDB;
-    if (w.rc == HT_OK)
-        *rows = ht_journal_each(s->jn, from, to, wb_row, &w);
-    sqlite3_finalize(w.hist);
-    sqlite3_finalize(w.lat);
-    sqlite3_finalize(w.ev);
-    sqlite3_finalize(w.seen);
-    sqlite3_finalize(w.audit);
-    if (w.rc == HT_OK)
-        w.rc = meta_put(db, "journal_pos", (int64_t)to);
-    if (w.rc == HT_OK)
-        w.rc = db_exec(db, "COMMIT");
-    else
-        db_exec(db, "ROLLBACK");
     if (durable)
-        db_exec(db, "PRAGMA synchronous=NORMAL");
-    return w.rc;
+        wb_run(w, w->full, "synchronous=FULL");
+    /* Slots for at most one key per 64 journal bytes, half full. */
+    size_t need = 16;
+    while (need < 2 * ((to - from) / 64 + 1))
+        need *= 2;
+    if (need > w->nkeys) {
+        free(w->keys);
+        w->keys = ht_malloc(need * sizeof *w->keys);
+        w->nkeys = need;
+    }
+    memset(w->keys, 0, w->nkeys * sizeof *w->keys);
+    w->ordinal = 0;
+    ht_journal_each(s->jn, from, to, wb_mark, w);
+    w->ordinal = 0;
+    w->rc = wb_run(w, w->begin, "begin");
+    if (w->rc == HT_OK)
+        *rows = ht_journal_each(s->jn, from, to, wb_row, w);
+    if (w->rc == HT_OK) {
+        sqlite3_bind_int64(w->meta, 1, (int64_t)to);
+        w->rc = wb_run(w, w->meta, "journal position");
+    }
+    if (w->rc == HT_OK)
+        w->rc = wb_run(w, w->commit, "commit");
+    if (w->rc != HT_OK)
+        wb_run(w, w->rollback, "rollback");
+    if (durable)
+        wb_run(w, w->normal, "synchronous=NORMAL");
+    return w->rc;
 }
 
 /* Map the journal of this database and replay what the last run appended
@@ -812,7 +910,11 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
     uint64_t head = rc ? 0 : ht_journal_head(s->jn);
     if (rc == HT_OK && head > (uint64_t)pos) {
         size_t n = 0;
-        rc = write_batch(s, s->db, (uint64_t)pos, head, &n, false);
+        struct wbatch w;
+        rc = wb_open(&w, s->db);
+        if (rc == HT_OK)
+            rc = write_batch(s, &w, (uint64_t)pos, head, &n, false);
+        wb_close(&w);
         if (rc)
             snprintf(err, errlen, "%s: replay: %s", path,
                      sqlite3_errmsg(s->db));
@@ -880,7 +982,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->pmu);
         uint64_t t0 = mono_ns();
         size_t rows = 0;
-        int rc = write_batch(s, s->wdb, from, to, &rows, durable);
+        int rc = write_batch(s, s->wbp, from, to, &rows, durable);
         double secs = (double)(mono_ns() - t0) / 1e9;
         if (rc)
             ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
