@@ -98,7 +98,7 @@ static void dev_free(struct gw_dev *d)
         return;
     free(d->title);
     ht_sem_thing_free(d->thing);
-    json_decref(d->td);
+    free(d->td_text);
     json_decref(d->values);
     free(d);
 }
@@ -204,7 +204,8 @@ json_t *gw__dev_json(const struct gw_dev *d, bool detail)
     json_object_foreach(d->values, k, v) if (!json_object_get(props, k))
         json_object_set_new(props, k, prop_json(NULL, v));
     json_object_set_new(o, "properties", props);
-    json_object_set_new(o, "td", d->td ? json_deep_copy(d->td) : json_null());
+    json_t *td = d->td_text ? json_loads(d->td_text, 0, NULL) : NULL;
+    json_object_set_new(o, "td", td ? td : json_null());
     return o;
 }
 
@@ -427,8 +428,8 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
     ht_sem_thing_free(d->thing);
     d->thing = thing;
     thing = NULL;
-    json_decref(d->td);
-    d->td = json_incref(td);
+    free(d->td_text);
+    d->td_text = json_dumps(td, JSON_COMPACT);
     d->td_version = version;
     d->last_seen = ht_time_ms();
     pthread_mutex_unlock(&g->reg_mu);
@@ -1173,9 +1174,8 @@ static void load_device(struct ht_gw *g, const struct ht_store_device *r)
         struct ht_sem_thing *thing = NULL;
         if (ht_sem_td_parse(td, &thing, err, sizeof err) == HT_OK) {
             d->thing = thing;
-            d->td = td;
+            d->td_text = json_dumps(td, JSON_COMPACT);
             d->td_version = version;
-            td = NULL;
         }
         json_decref(td);
     }

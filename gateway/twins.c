@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,6 @@ static void entry_free(struct tw_entry *e)
     free(e->title);
     free(e->doc);
     free(e->state);
-    free(e->desc[0]);
-    free(e->desc[1]);
     free(e);
 }
 
@@ -130,17 +129,6 @@ static void publish(struct ht_gw *g, const char *id, const char *sub,
     free(topic);
 }
 
-static void publish_entry(struct ht_gw *g, const struct tw_entry *e)
-{
-    if (e->state)
-        publish(g, e->id, "state", e->state, strlen(e->state));
-    for (int t = 0; t < 2; t++)
-        if (e->desc[t]) {
-            char sub[16];
-            snprintf(sub, sizeof sub, "ui/%s", target_names[t]);
-            publish(g, e->id, sub, e->desc[t], e->desc_len[t]);
-        }
-}
 
 /* Retained topics are cleared with empty payloads, so a removed twin does
  * not linger in the broker for HMD apps. */
@@ -353,6 +341,8 @@ static void on_timer(struct ht_timer *t, void *ud)
 
 /* Retained topics may be lost with a broker restart (or were never sent
  * while disconnected): republish everything after each new connection. */
+static void desc_queue_all(struct ht_gw *g, bool force);
+
 static void on_prepare(struct ht_prepare *p, void *ud)
 {
     (void)p;
@@ -364,8 +354,13 @@ static void on_prepare(struct ht_prepare *p, void *ud)
     if (c == tw->connects)
         return;
     tw->connects = c;
+    /* Retained topics may be gone with the broker's state: the states are
+     * at hand, the descriptors are rendered again in the background. */
     for (size_t i = 0; i < tw->n; i++)
-        publish_entry(g, tw->v[i]);
+        if (tw->v[i]->state)
+            publish(g, tw->v[i]->id, "state", tw->v[i]->state,
+                    strlen(tw->v[i]->state));
+    desc_queue_all(g, true);
 }
 
 /* ---- things and descriptors ---- */
@@ -430,10 +425,14 @@ static int render(struct ht_gw *g, const struct ht_twin_model *m,
 static void desc_update(struct ht_gw *g, const char *id)
 {
     struct gw_twins *tw = g->twins;
+    if (tw->loading)
+        return; /* all queued once the load is done */
     struct tw_entry *e = search(tw, id, NULL);
     const struct ht_twin_model *m = ht_twin_engine_model(tw->eng, id);
     if (!e || !m)
         return;
+    bool force = e->desc_force;
+    e->desc_force = false;
     for (int t = 0; t < 2; t++) {
         char *out = NULL, etag[HT_UI_ETAG_LEN], err[256];
         size_t len = 0;
@@ -443,23 +442,66 @@ static void desc_update(struct ht_gw *g, const char *id)
                    target_names[t], err);
             continue;
         }
-        if (e->desc[t] && !strcmp(etag, e->etag[t])) {
+        bool same = e->has_etag[t] && !strcmp(etag, e->etag[t]);
+        if (same && !force) {
             free(out);
             continue;
         }
-        free(e->desc[t]);
-        e->desc[t] = out;
-        e->desc_len[t] = len;
+        e->has_etag[t] = true;
         memcpy(e->etag[t], etag, HT_UI_ETAG_LEN);
         char sub[16];
         snprintf(sub, sizeof sub, "ui/%s", target_names[t]);
         publish(g, id, sub, out, len);
+        free(out);
+        if (same)
+            continue; /* republished, not changed: no event */
         gw__events_emit(g, "descriptor", NULL, NULL, id, NULL,
                         json_pack("{s:s, s:s, s:s, s:i, s:I}", "twin", id,
                                   "target", target_names[t], "etag", etag,
                                   "version", e->version, "ts",
                                   (json_int_t)ht_time_ms()));
     }
+}
+
+/* Background generation: render queued twins for up to a few ms, then
+ * give the loop back (zero-delay timer) until the queue is empty. */
+static void on_desc_timer(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_gw *g = ud;
+    struct gw_twins *tw = g->twins;
+    uint64_t t0 = ht_mono_ns();
+    while (tw->descq_pos < tw->ndescq && ht_mono_ns() - t0 < 4000000) {
+        char *id = tw->descq[tw->descq_pos];
+        tw->descq[tw->descq_pos++] = NULL;
+        desc_update(g, id);
+        free(id);
+    }
+    if (tw->descq_pos < tw->ndescq) {
+        ht_timer_start(tw->desc_timer, 0, 0);
+        return;
+    }
+    free(tw->descq);
+    tw->descq = NULL;
+    tw->ndescq = tw->capdescq = tw->descq_pos = 0;
+    /* Thousands of renders leave freed heap behind: give it back. */
+    malloc_trim(0);
+}
+
+static void desc_queue_all(struct ht_gw *g, bool force)
+{
+    struct gw_twins *tw = g->twins;
+    for (size_t i = 0; i < tw->n; i++) {
+        if (tw->ndescq == tw->capdescq) {
+            tw->capdescq = tw->capdescq ? 2 * tw->capdescq : 64;
+            tw->descq =
+                ht_realloc(tw->descq, tw->capdescq * sizeof *tw->descq);
+        }
+        tw->v[i]->desc_force |= force;
+        tw->descq[tw->ndescq++] = ht_strdup(tw->v[i]->id);
+    }
+    if (tw->descq_pos < tw->ndescq && !ht_timer_active(tw->desc_timer))
+        ht_timer_start(tw->desc_timer, 0, 0);
 }
 
 /* Twins that bind dev get new descriptors (a TD changed or the device
@@ -1091,6 +1133,8 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     tw->timer = ht_timer_new(g->loop, on_timer, g);
     tw->flush = ht_timer_new(g->loop, on_flush, g);
     tw->prep = ht_prepare_new(g->loop, on_prepare, g);
+    tw->desc_timer = ht_timer_new(g->loop, on_desc_timer, g);
+    tw->loading = true;
     g->twins = tw;
     int rc = gw__assets_init(g, err, errlen);
     if (rc)
@@ -1111,8 +1155,10 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     for (size_t i = 0; i < tw->n; i++)
         mark_dirty(tw, tw->v[i]->id);
     flush(g);
-    for (size_t i = 0; i < tw->n; i++)
-        desc_update(g, tw->v[i]->id);
+    /* Descriptors in the background: serving starts without waiting for
+     * thousands of renders. */
+    tw->loading = false;
+    desc_queue_all(g, false);
     ht_log(LOG_INFO, MOD, "%zu twins loaded", tw->n);
     return HT_OK;
 }
@@ -1124,7 +1170,11 @@ void gw__twins_clear(struct ht_gw *g)
         return;
     ht_timer_free(tw->timer);
     ht_timer_free(tw->flush);
+    ht_timer_free(tw->desc_timer);
     ht_prepare_free(tw->prep);
+    for (size_t i = tw->descq_pos; i < tw->ndescq; i++)
+        free(tw->descq[i]);
+    free(tw->descq);
     for (size_t i = 0; i < tw->ndirty; i++)
         free(tw->dirty[i]);
     free(tw->dirty);

@@ -32,9 +32,11 @@ struct tw_entry {
     char *state;         /* (mu) state JSON text, NULL until computed */
     bool stable;         /* (mu) */
     size_t nalarms;      /* (mu) */
-    char *desc[2];       /* operator-role descriptors last published */
-    size_t desc_len[2];
+    /* ETags of the operator-role descriptors last published (the bytes
+     * are not kept: 16 KB a twin; republishing renders them again). */
+    bool has_etag[2];
     char etag[2][HT_UI_ETAG_LEN];
+    bool desc_force;     /* queued: publish even if the ETag is unchanged */
     bool dirty;          /* state snapshot due (in gw_twins.dirty) */
 };
 
@@ -62,6 +64,12 @@ struct gw_twins {
     size_t ndirty, capdirty;
     struct tw_held *held;      /* SSE events for it, in engine order */
     size_t nheld, capheld;
+    /* Descriptors to (re)generate in the background, a slice per loop
+     * iteration: every twin at start-up and after a broker reconnect. */
+    char **descq;
+    size_t ndescq, capdescq, descq_pos;
+    struct ht_timer *desc_timer;
+    bool loading;              /* gw__twins_init: descriptors are queued */
     struct ht_timer *flush;
     /* Assets (assets.c): DATA_DIR/assets/<sha256> blobs and one index per
      * twin in DATA_DIR/assets/twins/<twin>.json, under asset_mu. */
