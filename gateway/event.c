@@ -14,6 +14,7 @@
 #include "ht_util.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,6 @@ static void dev_free(struct gw_dev *d)
         return;
     free(d->title);
     ht_sem_thing_free(d->thing);
-    free(d->td_text);
     json_decref(d->values);
     free(d);
 }
@@ -204,8 +204,6 @@ json_t *gw__dev_json(const struct gw_dev *d, bool detail)
     json_object_foreach(d->values, k, v) if (!json_object_get(props, k))
         json_object_set_new(props, k, prop_json(NULL, v));
     json_object_set_new(o, "properties", props);
-    json_t *td = d->td_text ? json_loads(d->td_text, 0, NULL) : NULL;
-    json_object_set_new(o, "td", td ? td : json_null());
     return o;
 }
 
@@ -225,10 +223,18 @@ int gw__device_get(struct ht_gw *g, const char *id, json_t **out)
     *out = NULL;
     pthread_mutex_lock(&g->reg_mu);
     struct gw_dev *d = gw__dev_find(g, id);
+    bool has_td = d && d->td_version > 0;
     if (d)
         *out = gw__dev_json(d, true);
     pthread_mutex_unlock(&g->reg_mu);
-    return d ? HT_OK : HT_ENOENT;
+    if (!d)
+        return HT_ENOENT;
+    json_t *td = NULL;
+    int version = 0;
+    if (has_td)
+        ht_store_td_latest(g->store, id, &td, &version);
+    json_object_set_new(*out, "td", td ? td : json_null());
+    return HT_OK;
 }
 
 int gw__property_get(struct ht_gw *g, const char *id, const char *name,
@@ -428,8 +434,6 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
     ht_sem_thing_free(d->thing);
     d->thing = thing;
     thing = NULL;
-    free(d->td_text);
-    d->td_text = json_dumps(td, JSON_COMPACT);
     d->td_version = version;
     d->last_seen = ht_time_ms();
     pthread_mutex_unlock(&g->reg_mu);
@@ -1137,6 +1141,9 @@ static void on_ping(struct ht_timer *t, void *ud)
 {
     (void)t;
     gw__events_ping(ud);
+    /* Bursts (registrations, broker reconnects) leave freed heap pages
+     * behind that glibc does not return by itself. */
+    malloc_trim(0);
 }
 
 /* ---- load and lifecycle ---- */
@@ -1174,7 +1181,6 @@ static void load_device(struct ht_gw *g, const struct ht_store_device *r)
         struct ht_sem_thing *thing = NULL;
         if (ht_sem_td_parse(td, &thing, err, sizeof err) == HT_OK) {
             d->thing = thing;
-            d->td_text = json_dumps(td, JSON_COMPACT);
             d->td_version = version;
         }
         json_decref(td);

@@ -56,9 +56,8 @@ struct gw_dev {
     int64_t last_seen;
     int64_t created;
     struct ht_sem_thing *thing; /* from the newest TD, or NULL */
-    /* Newest TD as ingested (compact JSON text, or NULL): text, not a
-     * jansson tree, which costs ~7x its size (27 KB for a typical TD). */
-    char *td_text;
+    /* The TD itself is not kept (27 KB as a jansson tree, 3.7 KB as text,
+     * for a typical board): detail requests read it from the store. */
     int td_version;
     json_t *values; /* {name: {"v","ts","seq"}} */
     bool mdns_seen;
