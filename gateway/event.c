@@ -1174,16 +1174,18 @@ static void load_device(struct ht_gw *g, const struct ht_store_device *r)
     d->online = false; /* until its retained status arrives again */
     d->last_seen = r->last_seen;
     d->created = r->created;
-    json_t *td = NULL;
-    int version = 0;
-    if (ht_store_td_latest(g->store, r->id, &td, &version) == HT_OK) {
-        char err[256];
-        struct ht_sem_thing *thing = NULL;
-        if (ht_sem_td_parse(td, &thing, err, sizeof err) == HT_OK) {
-            d->thing = thing;
-            d->td_version = version;
-        }
-        json_decref(td);
+}
+
+static void load_td(void *ud, const char *id, const json_t *td, int version)
+{
+    struct ht_gw *g = ud;
+    struct gw_dev *d = gw__dev_find(g, id);
+    char err[256];
+    struct ht_sem_thing *thing = NULL;
+    if (d && ht_sem_td_parse(td, &thing, err, sizeof err) == HT_OK) {
+        ht_sem_thing_free(d->thing);
+        d->thing = thing;
+        d->td_version = version;
     }
 }
 
@@ -1205,6 +1207,8 @@ int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
     for (size_t i = 0; rc == HT_OK && i < rs.n; i++)
         load_device(g, &rs.v[i]);
     free(rs.v);
+    if (rc == HT_OK)
+        rc = ht_store_td_latest_each(g->store, load_td, g);
     if (rc == HT_OK)
         rc = ht_store_latest_each(g->store, load_value, g);
     if (rc) {

@@ -607,6 +607,33 @@ int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
     return rc;
 }
 
+int ht_store_td_latest_each(struct ht_store *s,
+                            void (*fn)(void *ud, const char *id,
+                                       const json_t *td, int version),
+                            void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    /* One pass over the (device, version) key, not a query per device. */
+    sqlite3_stmt *st = prep(s, "SELECT t.device, t.version, t.td FROM tds t "
+                               "JOIN (SELECT device, max(version) AS v FROM "
+                               "tds GROUP BY device) m ON t.device=m.device "
+                               "AND t.version=m.v");
+    if (st) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *td = json_loads(col_text(st, 2), 0, NULL);
+            if (td)
+                fn(ud, col_text(st, 0), td, sqlite3_column_int(st, 1));
+            json_decref(td);
+        }
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "td latest");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 json_t *ht_store_td_versions(struct ht_store *s, const char *id)
 {
     json_t *a = json_array();

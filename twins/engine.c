@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 1024
+#define NBUCKETS 1024 /* initial; both tables double at load factor 1 */
 /* Values of unbound properties are remembered for twins added later, up
  * to this many slots; beyond it only bound properties are kept. */
 #define MAX_SLOTS 65536
@@ -85,9 +85,10 @@ struct twin {
 struct ht_twin_engine {
     ht_twin_event_fn cb;
     void *ud;
-    struct slot *buckets[NBUCKETS];
-    size_t nslots;
-    struct dev *devs[NBUCKETS]; /* hash chains by device id */
+    struct slot **buckets; /* hash chains by (device, property) */
+    size_t nbuckets, nslots;
+    struct dev **devs;     /* hash chains by device id */
+    size_t ndevb, ndevs;
     struct twin **twins; /* sorted by id */
     size_t ntwins;
     size_t npending;     /* rules in the PENDING state, all twins */
@@ -115,10 +116,27 @@ static uint32_t fnv1(const char *a)
 
 static struct dev *dev_get(const struct ht_twin_engine *e, const char *id)
 {
-    for (struct dev *d = e->devs[fnv1(id) % NBUCKETS]; d; d = d->next)
+    for (struct dev *d = e->devs[fnv1(id) % e->ndevb]; d; d = d->next)
         if (!strcmp(d->id, id))
             return d;
     return NULL;
+}
+
+/* Double the device table: chains stay short with 10,000 boards. */
+static void dev_grow(struct ht_twin_engine *e)
+{
+    size_t n = 2 * e->ndevb;
+    struct dev **v = ht_calloc(n, sizeof *v);
+    for (size_t b = 0; b < e->ndevb; b++)
+        for (struct dev *d = e->devs[b], *next; d; d = next) {
+            next = d->next;
+            uint32_t k = fnv1(d->id) % n;
+            d->next = v[k];
+            v[k] = d;
+        }
+    free(e->devs);
+    e->devs = v;
+    e->ndevb = n;
 }
 
 static struct dev *dev_make(struct ht_twin_engine *e, const char *id)
@@ -126,23 +144,45 @@ static struct dev *dev_make(struct ht_twin_engine *e, const char *id)
     struct dev *d = dev_get(e, id);
     if (d)
         return d;
-    uint32_t b = fnv1(id) % NBUCKETS;
+    if (e->ndevs >= e->ndevb)
+        dev_grow(e);
+    uint32_t b = fnv1(id) % e->ndevb;
     d = ht_calloc(1, sizeof *d);
     d->id = ht_strdup(id);
     d->next = e->devs[b];
     e->devs[b] = d;
+    e->ndevs++;
     return d;
+}
+
+static void slot_grow(struct ht_twin_engine *e)
+{
+    size_t n = 2 * e->nbuckets;
+    struct slot **v = ht_calloc(n, sizeof *v);
+    for (size_t b = 0; b < e->nbuckets; b++)
+        for (struct slot *sl = e->buckets[b], *next; sl; sl = next) {
+            next = sl->next;
+            uint32_t k = fnv(sl->device, sl->prop) % n;
+            sl->next = v[k];
+            v[k] = sl;
+        }
+    free(e->buckets);
+    e->buckets = v;
+    e->nbuckets = n;
 }
 
 static struct slot *slot_get(struct ht_twin_engine *e, const char *device,
                              const char *prop, bool create)
 {
-    uint32_t b = fnv(device, prop) % NBUCKETS;
-    for (struct slot *s = e->buckets[b]; s; s = s->next)
+    uint32_t h = fnv(device, prop);
+    for (struct slot *s = e->buckets[h % e->nbuckets]; s; s = s->next)
         if (!strcmp(s->device, device) && !strcmp(s->prop, prop))
             return s;
     if (!create)
         return NULL;
+    if (e->nslots >= e->nbuckets)
+        slot_grow(e);
+    uint32_t b = h % e->nbuckets;
     struct slot *s = ht_calloc(1, sizeof *s);
     s->device = ht_strdup(device);
     s->prop = ht_strdup(prop);
@@ -590,6 +630,9 @@ struct ht_twin_engine *ht_twin_engine_new(ht_twin_event_fn cb, void *ud)
     struct ht_twin_engine *e = ht_calloc(1, sizeof *e);
     e->cb = cb;
     e->ud = ud;
+    e->nbuckets = e->ndevb = NBUCKETS;
+    e->buckets = ht_calloc(e->nbuckets, sizeof *e->buckets);
+    e->devs = ht_calloc(e->ndevb, sizeof *e->devs);
     return e;
 }
 
@@ -600,7 +643,7 @@ void ht_twin_engine_free(struct ht_twin_engine *e)
     for (size_t i = 0; i < e->ntwins; i++)
         twin_free(e, e->twins[i]);
     free(e->twins);
-    for (size_t b = 0; b < NBUCKETS; b++) {
+    for (size_t b = 0; b < e->nbuckets; b++) {
         struct slot *s = e->buckets[b];
         while (s) {
             struct slot *n = s->next;
@@ -612,7 +655,7 @@ void ht_twin_engine_free(struct ht_twin_engine *e)
             s = n;
         }
     }
-    for (size_t b = 0; b < NBUCKETS; b++) {
+    for (size_t b = 0; b < e->ndevb; b++) {
         struct dev *d = e->devs[b];
         while (d) {
             struct dev *n = d->next;
@@ -622,6 +665,8 @@ void ht_twin_engine_free(struct ht_twin_engine *e)
             d = n;
         }
     }
+    free(e->buckets);
+    free(e->devs);
     free(e);
 }
 
