@@ -112,6 +112,21 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
                   "\n# TYPE holotwin_sqlite_rows_total counter\n"
                   "holotwin_sqlite_rows_total %llu\n",
               (unsigned long long)m.batch_rows);
+    struct ht_store_batch_stats bs;
+    ht_store_batch_stats(g->store, &bs);
+    sb_printf(&b, "# HELP holotwin_journal_bytes Journaled, not yet "
+                  "committed.\n# TYPE holotwin_journal_bytes gauge\n"
+                  "holotwin_journal_bytes %llu\n"
+                  "# HELP holotwin_journal_full_waits_total Appends that "
+                  "waited for the writer (journal full).\n"
+                  "# TYPE holotwin_journal_full_waits_total counter\n"
+                  "holotwin_journal_full_waits_total %llu\n"
+                  "# HELP holotwin_sqlite_dropped_rows_total Rows of failed "
+                  "batches.\n# TYPE holotwin_sqlite_dropped_rows_total "
+                  "counter\nholotwin_sqlite_dropped_rows_total %llu\n",
+              (unsigned long long)bs.journal_bytes,
+              (unsigned long long)bs.full_waits,
+              (unsigned long long)bs.dropped);
     sb_printf(&b, "# HELP holotwin_http_requests_total HTTP requests.\n"
                   "# TYPE holotwin_http_requests_total counter\n"
                   "holotwin_http_requests_total %llu\n",
