@@ -473,7 +473,10 @@ static void commands_every_outcome(struct ht_it *t)
             strstr(mr.body, "holotwin_commands_total{status=\"504\"} 1\n") &&
             strstr(mr.body, "holotwin_commands_total{status=\"503\"} 1\n") &&
             strstr(mr.body, "holotwin_command_latency_seconds_count") &&
-            strstr(mr.body, "holotwin_devices{state=\"approved\"} 2\n"),
+            strstr(mr.body, "holotwin_devices{state=\"approved\"} 2\n") &&
+            strstr(mr.body, "holotwin_sqlite_dropped_rows_total 0\n") &&
+            strstr(mr.body, "holotwin_journal_full_waits_total 0\n") &&
+            strstr(mr.body, "holotwin_journal_bytes "),
         "metrics:\n%s", mr.body);
     ht_it_http_free(&mr);
 
@@ -673,6 +676,7 @@ static int64_t db_last_seen(struct gw *g, const char *id)
     sqlite3_stmt *st = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
             SQLITE_OK &&
+        sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
         sqlite3_prepare_v2(db, "SELECT last_seen FROM devices WHERE id=?", -1,
                            &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
