@@ -179,6 +179,42 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
 
 /* Store a twin's state snapshot from the engine and publish it
  * (retained). */
+/* Retained state publishes per twin: every change reaches SSE clients at
+ * once; the MQTT topic carries the newest state at most this often. */
+#define GW_TWIN_PUB_MS 20
+
+static void state_publish(struct ht_gw *g, struct tw_entry *e, uint64_t now)
+{
+    e->pub_ms = now;
+    e->pub_due = false;
+    if (e->state)
+        publish(g, e->id, "state", e->state, strlen(e->state));
+}
+
+static void on_pub_timer(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_gw *g = ud;
+    struct gw_twins *tw = g->twins;
+    uint64_t now = ht_mono_ms(), wait = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < tw->npubq; i++) {
+        struct tw_entry *e = search(tw, tw->pubq[i], NULL);
+        if (e && e->pub_due && now - e->pub_ms < GW_TWIN_PUB_MS) {
+            uint64_t w = GW_TWIN_PUB_MS - (now - e->pub_ms);
+            wait = !wait || w < wait ? w : wait;
+            tw->pubq[keep++] = tw->pubq[i];
+            continue;
+        }
+        if (e && e->pub_due)
+            state_publish(g, e, now);
+        free(tw->pubq[i]);
+    }
+    tw->npubq = keep;
+    if (keep)
+        ht_timer_start(tw->pub_timer, wait, 0);
+}
+
 static void state_refresh(struct ht_gw *g, const char *id)
 {
     struct gw_twins *tw = g->twins;
@@ -200,8 +236,22 @@ static void state_refresh(struct ht_gw *g, const char *id)
     }
     pthread_mutex_unlock(&tw->mu);
     free(text);
-    if (e)
-        publish(g, id, "state", e->state, strlen(e->state));
+    if (!e)
+        return;
+    uint64_t now = ht_mono_ms();
+    if (now - e->pub_ms >= GW_TWIN_PUB_MS) {
+        state_publish(g, e, now);
+    } else if (!e->pub_due) {
+        e->pub_due = true;
+        if (tw->npubq == tw->cappubq) {
+            tw->cappubq = tw->cappubq ? 2 * tw->cappubq : 16;
+            tw->pubq = ht_realloc(tw->pubq, tw->cappubq * sizeof *tw->pubq);
+        }
+        tw->pubq[tw->npubq++] = ht_strdup(e->id);
+        if (!ht_timer_active(tw->pub_timer))
+            ht_timer_start(tw->pub_timer, GW_TWIN_PUB_MS - (now - e->pub_ms),
+                           0);
+    }
 }
 
 static void timer_rearm(struct ht_gw *g)
@@ -1137,6 +1187,7 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     tw->flush = ht_timer_new(g->loop, on_flush, g);
     tw->prep = ht_prepare_new(g->loop, on_prepare, g);
     tw->desc_timer = ht_timer_new(g->loop, on_desc_timer, g);
+    tw->pub_timer = ht_timer_new(g->loop, on_pub_timer, g);
     tw->loading = true;
     g->twins = tw;
     int rc = gw__assets_init(g, err, errlen);
@@ -1174,6 +1225,10 @@ void gw__twins_clear(struct ht_gw *g)
     ht_timer_free(tw->timer);
     ht_timer_free(tw->flush);
     ht_timer_free(tw->desc_timer);
+    ht_timer_free(tw->pub_timer);
+    for (size_t i = 0; i < tw->npubq; i++)
+        free(tw->pubq[i]);
+    free(tw->pubq);
     ht_prepare_free(tw->prep);
     for (size_t i = tw->descq_pos; i < tw->ndescq; i++)
         free(tw->descq[i]);

@@ -38,6 +38,8 @@ struct tw_entry {
     char etag[2][HT_UI_ETAG_LEN];
     bool desc_force;     /* queued: publish even if the ETag is unchanged */
     bool dirty;          /* state snapshot due (in gw_twins.dirty) */
+    uint64_t pub_ms;     /* monotonic time of the last state publish */
+    bool pub_due;        /* a newer state waits in gw_twins.pubq */
 };
 
 /* An SSE event held for the end of the loop iteration. */
@@ -69,6 +71,11 @@ struct gw_twins {
     char **descq;
     size_t ndescq, capdescq, descq_pos;
     struct ht_timer *desc_timer;
+    /* Retained state topics: at most one publish per twin per
+     * GW_TWIN_PUB_MS, the newest state always published (trailing edge). */
+    char **pubq;
+    size_t npubq, cappubq;
+    struct ht_timer *pub_timer;
     bool loading;              /* gw__twins_init: descriptors are queued */
     struct ht_timer *flush;
     /* Assets (assets.c): DATA_DIR/assets/<sha256> blobs and one index per

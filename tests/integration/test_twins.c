@@ -523,6 +523,36 @@ static void button_alarm(struct ht_it *t)
     sb = sse_wait(t, s, "stable-changed", NULL, 5000, NULL);
     HT_CHECK(t, json_is_true(json_object_get(sb, "stable")));
     json_decref(sb);
+    /* The retained state is published at most every 20 ms per twin, and
+     * always the newest: two lamp values 3 ms apart (no rule reads the
+     * lamp, so nothing else republishes) leave the second one retained. */
+    late = ht_it_mqtt_new(e.b.port, "twin-late2", NULL, NULL);
+    HT_CHECK(t, late);
+    HT_CHECK(t, ht_it_mqtt_pub(late, "holotwin/v1/devices/panel-1/props/"
+                                     "run_lamp",
+                               "{\"v\":true,\"seq\":900001}", 1,
+                               false) == 0);
+    usleep(3000); /* processed apart, within one publish interval */
+    HT_CHECK(t, ht_it_mqtt_pub(late, "holotwin/v1/devices/panel-1/props/"
+                                     "run_lamp",
+                               "{\"v\":false,\"seq\":900002}", 1,
+                               false) == 0);
+    bool lamp_off = false;
+    for (int i = 0; i < 20 && !lamp_off; i++) {
+        usleep(100000);
+        HT_CHECK(t, ht_it_mqtt_sub(late, "holotwin/v1/twins/panel-watch/"
+                                         "state") < 128);
+        rc = ht_it_mqtt_wait(late, "holotwin/v1/twins/panel-watch/state",
+                             "\"stable\"", 2000);
+        rs = rc ? json_loads(rc, 0, NULL) : NULL;
+        free(rc);
+        lamp_off = json_is_false(json_object_get(
+            json_object_get(json_object_get(rs, "properties"), "lamp.on"),
+            "value"));
+        json_decref(rs);
+    }
+    HT_CHECK(t, lamp_off, "retained twin state kept a stale lamp value");
+    ht_it_mqtt_free(late);
 
     /* A twin write reaches the device itself. */
     json_t *w;
