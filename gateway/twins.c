@@ -343,6 +343,10 @@ static void drain(struct ht_gw *g)
         if (!twin || !kind)
             continue;
         mark_dirty(tw, twin);
+        /* Loading: twins rebuilt from the store change from "unknown" to
+         * their stored values; that is not news (no stream is open yet). */
+        if (tw->loading && !strcmp(kind, "state"))
+            continue;
         /* The queue is ours: the event becomes the data in place. */
         static const char *const kinds[] = {"state", "alarm-raised",
                                             "alarm-cleared", "stable-changed"};
@@ -572,6 +576,8 @@ static void desc_update_dev(struct ht_gw *g, const char *dev)
 static void emit_twin(struct ht_gw *g, const char *id, const char *change,
                       int version)
 {
+    if (g->twins->loading)
+        return; /* rebuilt from the store at start-up: not a change */
     gw__events_emit(g, "twin", NULL, NULL, id, NULL,
                     json_pack("{s:s, s:s, s:i, s:I}", "twin", id, "change",
                               change, "version", version, "ts",
