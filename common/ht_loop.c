@@ -33,6 +33,7 @@ struct ht_timer {
     ht_timer_cb cb;
     void *ud;
     uint64_t due;
+    uint64_t seq;    /* arming order: ties on due run oldest first */
     uint64_t repeat;
     size_t heap_idx; /* SIZE_MAX when not in the heap */
     bool dead;
@@ -52,6 +53,7 @@ struct ht_loop {
 
     struct ht_timer **heap;
     size_t nheap, capheap;
+    uint64_t timer_seq; /* arming counter (struct ht_timer.seq) */
     struct ht_timer **dead_timers;
     size_t ndead, capdead;
 
@@ -164,11 +166,17 @@ static void heap_swap(struct ht_loop *l, size_t a, size_t b)
     l->heap[b]->heap_idx = b;
 }
 
+/* Heap order: due time, then arming order. */
+static bool before(const struct ht_timer *a, const struct ht_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
 static void heap_up(struct ht_loop *l, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (l->heap[p]->due <= l->heap[i]->due)
+        if (!before(l->heap[i], l->heap[p]))
             break;
         heap_swap(l, p, i);
         i = p;
@@ -179,9 +187,9 @@ static void heap_down(struct ht_loop *l, size_t i)
 {
     for (;;) {
         size_t c = 2 * i + 1, m = i;
-        if (c < l->nheap && l->heap[c]->due < l->heap[m]->due)
+        if (c < l->nheap && before(l->heap[c], l->heap[m]))
             m = c;
-        if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[m]->due)
+        if (c + 1 < l->nheap && before(l->heap[c + 1], l->heap[m]))
             m = c + 1;
         if (m == i)
             break;
@@ -220,6 +228,7 @@ void ht_timer_start(struct ht_timer *t, uint64_t after_ms, uint64_t repeat_ms)
     struct ht_loop *l = t->loop;
     heap_remove(l, t);
     t->due = l->now + after_ms;
+    t->seq = ++l->timer_seq;
     t->repeat = repeat_ms;
     if (l->nheap == l->capheap) {
         l->capheap = l->capheap ? l->capheap * 2 : 16;
@@ -354,10 +363,15 @@ static void reap(struct ht_loop *l)
     l->reap = false;
 }
 
+/* Only timers armed before this round run in it: one that re-arms itself
+ * with no delay (work done in slices) waits for the next iteration, so
+ * I/O and signals are served in between. */
 static int run_timers(struct ht_loop *l)
 {
     int n = 0;
-    while (l->nheap > 0 && l->heap[0]->due <= l->now) {
+    uint64_t last = l->timer_seq;
+    while (l->nheap > 0 && l->heap[0]->due <= l->now &&
+           l->heap[0]->seq <= last) {
         struct ht_timer *t = l->heap[0];
         heap_remove(l, t);
         if (t->repeat)

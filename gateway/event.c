@@ -1176,17 +1176,81 @@ static void load_device(struct ht_gw *g, const struct ht_store_device *r)
     d->created = r->created;
 }
 
-static void load_td(void *ud, const char *id, const json_t *td, int version)
+/* Start-up: the newest TD of every device, parsed on two threads (JSON
+ * parsing is most of a large start-up, and nothing else runs yet). */
+struct td_load {
+    struct gw_dev **dev;
+    char **text;
+    int *version;
+    struct ht_sem_thing **thing;
+    size_t n, cap;
+};
+
+static void load_td(void *ud, const char *id, const char *td, int version)
 {
-    struct ht_gw *g = ud;
+    struct ht_gw *g = ((void **)ud)[0];
+    struct td_load *l = ((void **)ud)[1];
     struct gw_dev *d = gw__dev_find(g, id);
-    char err[256];
-    struct ht_sem_thing *thing = NULL;
-    if (d && ht_sem_td_parse(td, &thing, err, sizeof err) == HT_OK) {
-        ht_sem_thing_free(d->thing);
-        d->thing = thing;
-        d->td_version = version;
+    if (!d)
+        return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->dev = ht_realloc(l->dev, l->cap * sizeof *l->dev);
+        l->text = ht_realloc(l->text, l->cap * sizeof *l->text);
+        l->version = ht_realloc(l->version, l->cap * sizeof *l->version);
+        l->thing = ht_realloc(l->thing, l->cap * sizeof *l->thing);
     }
+    l->dev[l->n] = d;
+    l->text[l->n] = ht_strdup(td);
+    l->version[l->n] = version;
+    l->thing[l->n] = NULL;
+    l->n++;
+}
+
+struct td_part {
+    struct td_load *l;
+    size_t from, to;
+};
+
+static void *parse_tds(void *arg)
+{
+    struct td_part *p = arg;
+    for (size_t i = p->from; i < p->to; i++) {
+        json_t *td = json_loads(p->l->text[i], 0, NULL);
+        char err[256];
+        if (td)
+            ht_sem_td_parse(td, &p->l->thing[i], err, sizeof err);
+        json_decref(td);
+        free(p->l->text[i]);
+        p->l->text[i] = NULL;
+    }
+    return NULL;
+}
+
+static int load_tds(struct ht_gw *g)
+{
+    struct td_load l = {0};
+    void *ud[2] = {g, &l};
+    int rc = ht_store_td_latest_each(g->store, load_td, ud);
+    struct td_part a = {&l, 0, l.n / 2}, b = {&l, l.n / 2, l.n};
+    pthread_t t;
+    bool two = l.n > 64 && pthread_create(&t, NULL, parse_tds, &b) == 0;
+    parse_tds(&a);
+    if (two)
+        pthread_join(t, NULL);
+    else
+        parse_tds(&b);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.thing[i]) {
+            ht_sem_thing_free(l.dev[i]->thing);
+            l.dev[i]->thing = l.thing[i];
+            l.dev[i]->td_version = l.version[i];
+        }
+    free(l.dev);
+    free(l.text);
+    free(l.version);
+    free(l.thing);
+    return rc;
 }
 
 static void load_value(void *ud, const char *id, const char *name,
@@ -1208,7 +1272,7 @@ int gw__event_init(struct ht_gw *g, char *err, size_t errlen)
         load_device(g, &rs.v[i]);
     free(rs.v);
     if (rc == HT_OK)
-        rc = ht_store_td_latest_each(g->store, load_td, g);
+        rc = load_tds(g);
     if (rc == HT_OK)
         rc = ht_store_latest_each(g->store, load_value, g);
     if (rc) {

@@ -613,7 +613,7 @@ int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
 
 int ht_store_td_latest_each(struct ht_store *s,
                             void (*fn)(void *ud, const char *id,
-                                       const json_t *td, int version),
+                                       const char *td, int version),
                             void *ud)
 {
     pthread_mutex_lock(&s->mu);
@@ -625,12 +625,9 @@ int ht_store_td_latest_each(struct ht_store *s,
                                "AND t.version=m.v");
     if (st) {
         int r;
-        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *td = json_loads(col_text(st, 2), 0, NULL);
-            if (td)
-                fn(ud, col_text(st, 0), td, sqlite3_column_int(st, 1));
-            json_decref(td);
-        }
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            fn(ud, col_text(st, 0), col_text(st, 2),
+               sqlite3_column_int(st, 1));
         rc = r == SQLITE_DONE ? HT_OK : dberr(s, "td latest");
     }
     sqlite3_finalize(st);

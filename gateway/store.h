@@ -93,11 +93,11 @@ int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
 /* The newest TD (new reference) and its version; HT_ENOENT if none. */
 int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
                        int *version);
-/* Call fn for the newest TD of every device (td borrowed for the call; fn
- * must not call back into the store). */
+/* Call fn for the newest TD of every device, as JSON text (borrowed for
+ * the call; fn must not call back into the store). */
 int ht_store_td_latest_each(struct ht_store *s,
                             void (*fn)(void *ud, const char *id,
-                                       const json_t *td, int version),
+                                       const char *td, int version),
                             void *ud);
 /* [{"version":n,"ts":ms}] of a device, oldest first (new reference). */
 json_t *ht_store_td_versions(struct ht_store *s, const char *id);

@@ -85,6 +85,39 @@ START_TEST(timer_may_free_itself_in_callback)
 }
 END_TEST
 
+static void rearm_now(struct ht_timer *t, void *ud)
+{
+    (*(int *)ud)++;
+    ht_timer_start(t, 0, 0);
+}
+
+/* Work done in slices re-arms a zero-delay timer: it runs once per
+ * iteration, so the poll (I/O, signals) gets its turn in between; older
+ * due timers still run first. */
+START_TEST(zero_delay_rearm_runs_once_per_iteration)
+{
+    struct ht_loop *l;
+    ck_assert_int_eq(ht_loop_new(&l), HT_OK);
+    fake_now = 0;
+    ht_loop_set_clock(l, fake_clock, NULL);
+    memset(fired, 0, sizeof fired);
+    int n = 0;
+    struct ht_timer *slice = ht_timer_new(l, rearm_now, &n);
+    struct ht_timer *other = ht_timer_new(l, on_timer, (void *)0);
+    ht_timer_start(slice, 0, 0);
+    ht_timer_start(other, 0, 0);
+    ht_loop_run_once(l, 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(fired[0], 1);
+    ht_loop_run_once(l, 0);
+    ht_loop_run_once(l, 0);
+    ck_assert_int_eq(n, 3);
+    ht_timer_free(slice);
+    ht_timer_free(other);
+    ht_loop_free(l);
+}
+END_TEST
+
 struct pipe_ctx {
     int reads;
     struct ht_io *other;
@@ -330,6 +363,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, timers_fire_in_order_of_due_time);
     tcase_add_test(tc, timer_may_free_itself_in_callback);
+    tcase_add_test(tc, zero_delay_rearm_runs_once_per_iteration);
     tcase_add_test(tc, io_watchers_dispatch_and_free_inside_callback);
     tcase_add_test(tc, wakeup_from_another_thread_stops_run);
     tcase_add_test(tc, ids_follow_the_contract);
