@@ -286,11 +286,20 @@ static void mark_dirty(struct gw_twins *tw, const char *id)
  * snapshot older than the events it saw. A twin removed since it was
  * marked is skipped (its entry is gone, or a new entry of the same id has
  * its own mark). */
-static void flush(struct ht_gw *g)
+/* budget_ns > 0: stop after about that long and finish in later loop
+ * iterations (thousands of twins after start-up); the held events wait
+ * until every snapshot is rebuilt, as the ordering above requires. */
+static void flush_budget(struct ht_gw *g, uint64_t budget_ns)
 {
     struct gw_twins *tw = g->twins;
     ht_timer_stop(tw->flush);
-    for (size_t i = 0; i < tw->ndirty; i++) {
+    if (tw->loading)
+        return; /* rebuilt once, when the load is done */
+    uint64_t t0 = budget_ns ? ht_mono_ns() : 0;
+    size_t i = 0;
+    for (; i < tw->ndirty; i++) {
+        if (budget_ns && (i & 31) == 31 && ht_mono_ns() - t0 > budget_ns)
+            break;
         struct tw_entry *e = search(tw, tw->dirty[i], NULL);
         if (e && e->dirty) {
             e->dirty = false;
@@ -298,25 +307,36 @@ static void flush(struct ht_gw *g)
         }
         free(tw->dirty[i]);
     }
+    if (i < tw->ndirty) {
+        memmove(tw->dirty, tw->dirty + i, (tw->ndirty - i) * sizeof *tw->dirty);
+        tw->ndirty -= i;
+        ht_timer_start(tw->flush, 0, 0);
+        return;
+    }
     tw->ndirty = 0;
     /* Taken first: emitting may not add to it, but stay safe if it does. */
     struct tw_held *held = tw->held;
     size_t n = tw->nheld;
     tw->held = NULL;
     tw->nheld = tw->capheld = 0;
-    for (size_t i = 0; i < n; i++) {
-        gw__events_push(g, held[i].kind, NULL, NULL, held[i].twin, NULL,
-                        held[i].data, held[i].dlen);
-        free(held[i].twin);
-        free(held[i].data);
+    for (size_t k = 0; k < n; k++) {
+        gw__events_push(g, held[k].kind, NULL, NULL, held[k].twin, NULL,
+                        held[k].data, held[k].dlen);
+        free(held[k].twin);
+        free(held[k].data);
     }
     free(held);
+}
+
+static void flush(struct ht_gw *g)
+{
+    flush_budget(g, 0);
 }
 
 static void on_flush(struct ht_timer *t, void *ud)
 {
     (void)t;
-    flush(ud);
+    flush_budget(ud, 4000000);
 }
 
 /* Turn the queued engine events into SSE events (in engine order, held
@@ -1214,10 +1234,11 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     drain(g);
     for (size_t i = 0; i < tw->n; i++)
         mark_dirty(tw, tw->v[i]->id);
-    flush(g);
-    /* Descriptors in the background: serving starts without waiting for
-     * thousands of renders. */
+    /* State snapshots and descriptors in the background, in slices:
+     * serving starts without waiting for thousands of them (a state read
+     * meanwhile is 503 "being computed"). */
     tw->loading = false;
+    ht_timer_start(tw->flush, 0, 0);
     desc_queue_all(g, false);
     ht_log(LOG_INFO, MOD, "%zu twins loaded", tw->n);
     return HT_OK;
