@@ -1,6 +1,7 @@
 /* ht_sha256.c - a small SHA-256 so token hashing needs no crypto library.
  * Checked against the FIPS 180-4 test vectors in tests/unit/test_gw_sha.c. */
 #include "ht_sha256.h"
+#include "ht_util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,5 @@ void ht_sha256_hex(const void *data, size_t len, char hex[65])
     ht_sha256_init(&c);
     ht_sha256_update(&c, data, len);
     ht_sha256_final(&c, d);
-    for (int i = 0; i < HT_SHA256_LEN; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    ht_hex(d, HT_SHA256_LEN, hex);
 }

@@ -33,6 +33,8 @@ int ht_mkdir_p(const char *path, unsigned mode);
 
 /* Copy at most dstlen-1 bytes and NUL-terminate; returns strlen(src). */
 size_t ht_strlcpy(char *dst, const char *src, size_t dstlen);
+/* n bytes as lowercase hex into out (2n chars and a NUL). */
+void ht_hex(const void *in, size_t n, char *out);
 
 /* Parse "host:port" (host may be empty -> "127.0.0.1"); port 1..65535.
  * host buffer of hostlen bytes. */

@@ -50,8 +50,7 @@ static int random_hex(char *out, size_t nbytes)
         }
         got += (size_t)n;
     }
-    for (size_t i = 0; i < nbytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    ht_hex(b, nbytes, out);
     return HT_OK;
 }
 
@@ -85,6 +84,9 @@ int gw__token_create(struct ht_gw *g, const char *name, enum gw_role role,
  * it where the operator (and the tests) can read it. */
 int gw__auth_init(struct ht_gw *g, char *err, size_t errlen)
 {
+    if (getrandom(&g->tokcache.key, sizeof g->tokcache.key, 0) !=
+        (ssize_t)sizeof g->tokcache.key)
+        g->tokcache.key = (uint64_t)ht_time_ms() * 0x9e3779b97f4a7c15u;
     g->admin_token_path = ht_asprintf("%s/admin.token", g->conf->data_dir);
     int64_t n = ht_store_token_count(g->store);
     if (n < 0) {
@@ -114,6 +116,37 @@ int gw__auth_init(struct ht_gw *g, char *err, size_t errlen)
     return HT_OK;
 }
 
+static bool same(const char *a, const char *b, size_t n)
+{
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* hex = SHA-256 of tok (tl <= 256 bytes), from the cache when seen. */
+static void token_hash(struct gw_tokcache *c, const char *tok, size_t tl,
+                       char hex[65])
+{
+    uint64_t h = c->key ^ 1469598103934665603u;
+    for (size_t i = 0; i < tl; i++)
+        h = (h ^ (unsigned char)tok[i]) * 1099511628211u;
+    size_t slot = (size_t)((h ^ (h >> 29)) % GW_TOKCACHE);
+    pthread_mutex_lock(&c->mu);
+    if (c->e[slot].len == tl && same(c->e[slot].tok, tok, tl)) {
+        memcpy(hex, c->e[slot].hash, 65);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    pthread_mutex_unlock(&c->mu);
+    ht_sha256_hex(tok, tl, hex);
+    pthread_mutex_lock(&c->mu);
+    c->e[slot].len = tl;
+    memcpy(c->e[slot].tok, tok, tl);
+    memcpy(c->e[slot].hash, hex, 65);
+    pthread_mutex_unlock(&c->mu);
+}
+
 enum gw_role gw__auth_check(struct ht_gw *g, const char *authz, char *actor,
                             size_t len)
 {
@@ -128,7 +161,7 @@ enum gw_role gw__auth_check(struct ht_gw *g, const char *authz, char *actor,
     if (tl == 0 || tl > 256)
         return GW_ROLE_NONE;
     char hash[65];
-    ht_sha256_hex(tok, tl, hash);
+    token_hash(&g->tokcache, tok, tl, hash);
     struct ht_store_token t;
     if (ht_store_token_find(g->store, hash, &t) != HT_OK)
         return GW_ROLE_NONE;

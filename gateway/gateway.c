@@ -34,6 +34,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     pthread_mutex_init(&g->ev_mu, NULL);
     pthread_mutex_init(&g->metrics.mu, NULL);
     pthread_mutex_init(&g->things_mu, NULL);
+    pthread_mutex_init(&g->tokcache.mu, NULL);
     int rc;
     if (!ht_id_valid(conf->gateway_id)) {
         snprintf(err, errlen, "gateway.id '%s' is not a valid id",
@@ -144,5 +145,7 @@ void ht_gw_free(struct ht_gw *g)
     if (g->things_resp)
         MHD_destroy_response(g->things_resp);
     pthread_mutex_destroy(&g->things_mu);
+    explicit_bzero(&g->tokcache.e, sizeof g->tokcache.e);
+    pthread_mutex_destroy(&g->tokcache.mu);
     free(g);
 }

@@ -162,8 +162,25 @@ struct gw_server;
 struct gw_mdns;
 struct gw_twins;
 
+/* Bearer tokens seen recently -> their SHA-256 (hex): hashing was 70 % of
+ * a cached REST read. Only the token -> hash step is cached; the hash is
+ * looked up in the live token table every time, so a revoked token is
+ * refused at once. Slots picked by a keyed hash, compared in constant
+ * time. */
+#define GW_TOKCACHE 64
+struct gw_tokcache {
+    pthread_mutex_t mu;
+    uint64_t key;
+    struct {
+        size_t len; /* 0 = empty */
+        char tok[257];
+        char hash[65];
+    } e[GW_TOKCACHE];
+};
+
 struct ht_gw {
     const struct ht_gw_conf *conf;
+    struct gw_tokcache tokcache;
     /* GET /things: bumped (atomically) by every device change; the last
      * answer is kept with the generations it was built from. */
     uint64_t things_gen;

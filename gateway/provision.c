@@ -64,8 +64,7 @@ static int random_secret(char out[2 * SECRET_LEN + 1])
     int rc = random_bytes(b, sizeof b);
     if (rc)
         return rc;
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    ht_hex(b, sizeof b, out);
     return HT_OK;
 }
 

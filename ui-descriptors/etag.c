@@ -3,6 +3,7 @@
 #include "uidesc.h"
 
 #include "ht_sha256.h"
+#include "ht_util.h"
 
 #include <stdio.h>
 
@@ -14,8 +15,7 @@ void ht_ui_etag(const void *buf, size_t len, char etag[HT_UI_ETAG_LEN])
     ht_sha256_update(&c, buf, len);
     ht_sha256_final(&c, d);
     etag[0] = '"';
-    for (int i = 0; i < 8; i++)
-        snprintf(etag + 1 + 2 * i, 3, "%02x", d[i]);
+    ht_hex(d, 8, etag + 1);
     etag[17] = '"';
     etag[18] = '\0';
 }
