@@ -200,3 +200,24 @@ void ht_hex(const void *in, size_t n, char *out)
     }
     out[2 * n] = '\0';
 }
+
+long ht_id_bsearch(void *const *v, size_t n, const char *id, size_t *pos)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp((const char *)v[mid], id);
+        if (c == 0) {
+            if (pos)
+                *pos = mid;
+            return (long)mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (pos)
+        *pos = lo;
+    return -1;
+}

@@ -33,6 +33,10 @@ int ht_mkdir_p(const char *path, unsigned mode);
 
 /* Copy at most dstlen-1 bytes and NUL-terminate; returns strlen(src). */
 size_t ht_strlcpy(char *dst, const char *src, size_t dstlen);
+/* Binary search of an array of n pointers to structs whose first member
+ * is their id (a NUL-terminated char array), sorted by id. Returns the
+ * index of id, or -1 and *pos (may be NULL) the insert point. */
+long ht_id_bsearch(void *const *v, size_t n, const char *id, size_t *pos);
 /* n bytes as lowercase hex into out (2n chars and a NUL). */
 void ht_hex(const void *in, size_t n, char *out);
 

@@ -17,6 +17,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MOD "event"
@@ -41,26 +42,13 @@ int gw__state_parse(const char *s, enum gw_state *out)
 
 /* ---- registry ---- */
 
+_Static_assert(offsetof(struct gw_dev, id) == 0, "ht_id_bsearch needs it");
+
 /* Binary search over the id-sorted array; *pos gets the insert point. */
 static struct gw_dev *dev_search(struct ht_gw *g, const char *id, size_t *pos)
 {
-    size_t lo = 0, hi = g->ndevs;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(g->devs[mid]->id, id);
-        if (c == 0) {
-            if (pos)
-                *pos = mid;
-            return g->devs[mid];
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (pos)
-        *pos = lo;
-    return NULL;
+    long i = ht_id_bsearch((void *const *)g->devs, g->ndevs, id, pos);
+    return i < 0 ? NULL : g->devs[i];
 }
 
 struct gw_dev *gw__dev_find(struct ht_gw *g, const char *id)

@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MOD "twins"
@@ -34,26 +35,13 @@ static const char *const target_names[2] = {"web", "hmd"};
 
 /* ---- the table ---- */
 
+_Static_assert(offsetof(struct tw_entry, id) == 0, "ht_id_bsearch needs it");
+
 static struct tw_entry *search(struct gw_twins *tw, const char *id,
                                size_t *pos)
 {
-    size_t lo = 0, hi = tw->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(tw->v[mid]->id, id);
-        if (c == 0) {
-            if (pos)
-                *pos = mid;
-            return tw->v[mid];
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (pos)
-        *pos = lo;
-    return NULL;
+    long i = ht_id_bsearch((void *const *)tw->v, tw->n, id, pos);
+    return i < 0 ? NULL : tw->v[i];
 }
 
 static void entry_free(struct tw_entry *e)

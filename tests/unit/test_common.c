@@ -85,6 +85,31 @@ START_TEST(timer_may_free_itself_in_callback)
 }
 END_TEST
 
+struct idrec {
+    char id[8];
+    int v;
+};
+
+START_TEST(id_bsearch_finds_and_places)
+{
+    struct idrec a = {"a", 1}, c = {"c", 3}, e = {"e", 5};
+    void *v[] = {&a, &c, &e};
+    size_t pos = 99;
+    ck_assert_int_eq(ht_id_bsearch(v, 3, "c", &pos), 1);
+    ck_assert_uint_eq(pos, 1);
+    ck_assert_int_eq(ht_id_bsearch(v, 3, "d", &pos), -1);
+    ck_assert_uint_eq(pos, 2);
+    ck_assert_int_eq(ht_id_bsearch(v, 3, "0", &pos), -1);
+    ck_assert_uint_eq(pos, 0);
+    ck_assert_int_eq(ht_id_bsearch(v, 3, "z", NULL), -1);
+    ck_assert_int_eq(ht_id_bsearch(v, 0, "a", &pos), -1);
+    ck_assert_uint_eq(pos, 0);
+    char hex[9];
+    ht_hex("\x01\xab\xff\x10", 4, hex);
+    ck_assert_str_eq(hex, "01abff10");
+}
+END_TEST
+
 static void rearm_now(struct ht_timer *t, void *ud)
 {
     (*(int *)ud)++;
@@ -364,6 +389,7 @@ int main(void)
     tcase_add_test(tc, timers_fire_in_order_of_due_time);
     tcase_add_test(tc, timer_may_free_itself_in_callback);
     tcase_add_test(tc, zero_delay_rearm_runs_once_per_iteration);
+    tcase_add_test(tc, id_bsearch_finds_and_places);
     tcase_add_test(tc, io_watchers_dispatch_and_free_inside_callback);
     tcase_add_test(tc, wakeup_from_another_thread_stops_run);
     tcase_add_test(tc, ids_follow_the_contract);
