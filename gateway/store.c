@@ -969,6 +969,7 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
 static void *writer_main(void *arg)
 {
     struct ht_store *s = arg;
+    pthread_setname_np(pthread_self(), "ht-writer");
     /* Background work: on a busy board the loop (and the broker) get the
      * CPU first; a writer that falls behind only grows the journal, which
      * pushes back on the loop when full. Linux nice is per thread. */

@@ -113,13 +113,14 @@ static void publish(struct ht_gw *g, const char *id, const char *sub,
     char *topic = ht_asprintf("%s/twins/%s/%s", g->conf->mqtt_prefix, id, sub);
     /* QoS 0: nothing waits in memory for a PUBACK (10,000 twins' retained
      * descriptors are 160 MB), and what a lost connection drops is
-     * republished on the next connect anyway (on_prepare). */
-    int rc = ht_mqtt_publish(g->mqtt, topic, buf, len, 0, true, NULL, NULL);
+     * republished on the next connect anyway (on_prepare). Not so a clear
+     * (empty payload) of a removed twin: nothing would repeat it. */
+    int rc = ht_mqtt_publish(g->mqtt, topic, buf, len, len ? 0 : 1, true,
+                             NULL, NULL);
     if (rc)
         ht_log(LOG_DEBUG, MOD, "publish %s: %s", topic, ht_strerror(rc));
     free(topic);
 }
-
 
 /* Retained topics are cleared with empty payloads, so a removed twin does
  * not linger in the broker for HMD apps. */
