@@ -501,10 +501,20 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
         json_decref(j);
         return;
     }
-    json_t *rec = json_pack("{s:O, s:I, s:I}", "v", v, "ts", (json_int_t)ts,
-                            "seq", (json_int_t)seq);
+    /* Updated in place once the property has a record (readers copy it
+     * under reg_mu): no allocation per value. */
     pthread_mutex_lock(&g->reg_mu);
-    json_object_set_new(d->values, name, rec);
+    json_t *rec = json_object_get(d->values, name);
+    json_t *rts = json_object_get(rec, "ts"), *rseq = json_object_get(rec, "seq");
+    if (json_is_integer(rts) && json_is_integer(rseq)) {
+        json_object_set(rec, "v", v);
+        json_integer_set(rts, (json_int_t)ts);
+        json_integer_set(rseq, (json_int_t)seq);
+    } else {
+        json_object_set_new(d->values, name,
+                            json_pack("{s:O, s:I, s:I}", "v", v, "ts",
+                                      (json_int_t)ts, "seq", (json_int_t)seq));
+    }
     d->last_seen = now;
     d->dirty = true;
     pthread_mutex_unlock(&g->reg_mu);
