@@ -632,12 +632,10 @@ static void job_finish(struct ht_gw *g, struct gw_job *j, int audit_rc)
                               "the command could not be recorded");
     }
     int status = j->status;
+    j->done = true;
     pthread_mutex_unlock(&g->jobs_mu);
     if (j->kind == GW_JOB_WRITE)
         metrics_cmd(g, status, j->ms);
-    pthread_mutex_lock(&g->jobs_mu);
-    j->done = true;
-    pthread_mutex_unlock(&g->jobs_mu);
     if (j->on_complete)
         j->on_complete(g, j); /* twin sub-command: no connection */
     else

@@ -90,7 +90,7 @@ static const struct j_rec *valid(const struct ht_journal *j, uint64_t pos)
     return r;
 }
 
-static int init_file(struct ht_journal *j, uint64_t epoch)
+static void init_file(struct ht_journal *j, uint64_t epoch)
 {
     struct j_file *f = (struct j_file *)j->map;
     memset(j->map, 0, J_HDR);
@@ -98,7 +98,6 @@ static int init_file(struct ht_journal *j, uint64_t epoch)
     memcpy(f->magic, J_MAGIC, 8);
     f->size = j->size;
     f->epoch = epoch;
-    return HT_OK;
 }
 
 static int map_file(struct ht_journal *j, size_t size, char *err,

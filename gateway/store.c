@@ -396,35 +396,6 @@ int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d)
     return rc;
 }
 
-int ht_store_device_put_many(struct ht_store *s,
-                             const struct ht_store_device *d, size_t n)
-{
-    if (n == 0)
-        return HT_OK;
-    pthread_mutex_lock(&s->mu);
-    int rc = exec(s, "BEGIN IMMEDIATE");
-    sqlite3_stmt *st = NULL;
-    if (rc == HT_OK) {
-        st = prep(s, DEVICE_PUT_SQL);
-        if (!st)
-            rc = HT_EDB;
-    }
-    for (size_t i = 0; rc == HT_OK && i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        bind_device(st, &d[i]);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = dberr(s, "device put");
-    }
-    sqlite3_finalize(st);
-    if (rc == HT_OK)
-        rc = exec(s, "COMMIT");
-    if (rc != HT_OK)
-        exec(s, "ROLLBACK");
-    pthread_mutex_unlock(&s->mu);
-    return rc;
-}
-
 static void row_device(sqlite3_stmt *st, struct ht_store_device *d)
 {
     memset(d, 0, sizeof *d);
@@ -686,13 +657,6 @@ struct store_cb {
     void *ud;
 };
 
-static uint64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static int meta_get(sqlite3 *db, const char *k, int64_t *v)
 {
     sqlite3_stmt *st = db_prep(db, "SELECT v FROM meta WHERE k=?");
@@ -922,7 +886,7 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
     if (rc == HT_ENOENT) {
         uint64_t e = 0;
         if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
-            e = mono_ns() ^ ((uint64_t)getpid() << 32);
+            e = ht_mono_ns() ^ ((uint64_t)getpid() << 32);
         epoch = (int64_t)(e >> 1);
         rc = meta_put(s->db, "journal_epoch", epoch);
     }
@@ -993,7 +957,7 @@ static void *writer_main(void *arg)
                    s->flush_done != s->flush_req ||
                    s->npend >= s->opts.batch_max;
         uint64_t deadline = s->first_ns + flush_ns;
-        if (!due && mono_ns() < deadline) {
+        if (!due && ht_mono_ns() < deadline) {
             struct timespec ts = {(time_t)(deadline / 1000000000u),
                                   (long)(deadline % 1000000000u)};
             pthread_cond_timedwait(&s->wcv, &s->pmu, &ts);
@@ -1009,10 +973,10 @@ static void *writer_main(void *arg)
         s->urgent = false;
         s->npend = 0;
         pthread_mutex_unlock(&s->pmu);
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = ht_mono_ns();
         size_t rows = 0;
         int rc = write_batch(s, s->wbp, from, to, &rows, durable);
-        double secs = (double)(mono_ns() - t0) / 1e9;
+        double secs = (double)(ht_mono_ns() - t0) / 1e9;
         if (rc)
             ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
         else if (s->opts.on_batch)
@@ -1048,7 +1012,7 @@ static int append_locked(struct ht_store *s, const struct ht_jrec *r)
     if (rc)
         return rc;
     if (s->npend++ == 0) {
-        s->first_ns = mono_ns();
+        s->first_ns = ht_mono_ns();
         pthread_cond_signal(&s->wcv);
     } else if (s->npend == s->opts.batch_max) {
         pthread_cond_signal(&s->wcv);

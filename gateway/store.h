@@ -68,11 +68,6 @@ struct ht_store_device {
 };
 /* Insert or replace a device row (d borrowed). Durable on return. */
 int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d);
-/* Insert or replace n device rows (d borrowed) in one transaction, so a
- * flush that touched many devices costs one fsync. All or nothing;
- * durable on return. */
-int ht_store_device_put_many(struct ht_store *s,
-                             const struct ht_store_device *d, size_t n);
 /* One device into *out; HT_ENOENT if unknown. */
 int ht_store_device_get(struct ht_store *s, const char *id,
                         struct ht_store_device *out);

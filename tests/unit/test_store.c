@@ -370,34 +370,6 @@ START_TEST(token_lookup_follows_add_delete_and_reopen)
 }
 END_TEST
 
-/* One transaction for many rows; all of them survive a reopen. */
-START_TEST(devices_put_many_in_one_transaction)
-{
-    ck_assert_int_eq(ht_store_device_put_many(s, NULL, 0), HT_OK);
-    struct ht_store_device d[3];
-    for (int i = 0; i < 3; i++) {
-        d[i] = (struct ht_store_device){.state = "approved",
-                                        .online = true,
-                                        .last_seen = 1000 + i,
-                                        .created = 7,
-                                        .td_version = i};
-        snprintf(d[i].id, sizeof d[i].id, "dev-%d", i);
-    }
-    ck_assert_int_eq(ht_store_device_put_many(s, d, 3), HT_OK);
-    d[1].last_seen = 5000;
-    ck_assert_int_eq(ht_store_device_put_many(s, &d[1], 1), HT_OK);
-    reopen(NULL);
-    struct ht_store_device out;
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(ht_store_device_get(s, d[i].id, &out), HT_OK);
-        ck_assert_int_eq(out.last_seen, i == 1 ? 5000 : 1000 + i);
-        ck_assert_int_eq(out.td_version, i);
-        ck_assert_str_eq(out.state, "approved");
-        ck_assert_str_eq(out.title, "");
-    }
-}
-END_TEST
-
 START_TEST(audit_and_events_persist)
 {
     struct ht_store_audit a = {.ts = 1,
@@ -595,7 +567,6 @@ int main(void)
     tcase_add_test(tc, twins_are_versioned);
     tcase_add_test(tc, tokens_store_only_hashes);
     tcase_add_test(tc, token_lookup_follows_add_delete_and_reopen);
-    tcase_add_test(tc, devices_put_many_in_one_transaction);
     tcase_add_test(tc, audit_and_events_persist);
     tcase_add_test(tc, journal_replays_what_a_kill_9_left);
     tcase_add_test(tc, writer_commits_without_a_flush);
