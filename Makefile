@@ -60,7 +60,7 @@ UNIT_TESTS :=
 INTEG_TESTS :=
 ALL_OBJS :=
 
-.PHONY: all test test-build test-unit test-integration check bench demo clean \
+.PHONY: all test test-deps test-build test-unit test-integration check bench demo clean \
 	format lint install test-hw web deps
 # The default goal; the real prerequisites are added after the includes.
 all:
@@ -97,7 +97,12 @@ $(O)/lib%.a:
 deps:
 	@scripts/setup-deps
 
-test: deps
+# The suite includes the QEMU hardware cases (tests/suites): everything they
+# need is installed once here, before cases start in parallel.
+test-deps:
+	@scripts/setup-deps --hw
+
+test: test-deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
 	@tests/run build/test
 
@@ -109,7 +114,7 @@ test-unit: deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
 	@tests/run build/test unit
 
-test-integration: deps
+test-integration: test-deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
 	@tests/run build/test integration
 
