@@ -1,4 +1,4 @@
-/* ht_util.c - ids, clocks, files and strings. */
+/* ht_util.c - clocks, files and strings (ids live in ht_id.c). */
 #include "ht_util.h"
 
 #include "ht_err.h"
@@ -13,22 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-bool ht_id_valid(const char *s)
-{
-    if (!s)
-        return false;
-    size_t n = 0;
-    for (const char *p = s; *p; p++, n++) {
-        char c = *p;
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (n == 0 ? !alnum : !(alnum || c == '.' || c == '_' || c == '-'))
-            return false;
-        if (n >= HT_ID_MAX)
-            return false;
-    }
-    return n > 0;
-}
 
 int64_t ht_time_ms(void)
 {
@@ -188,36 +172,4 @@ int ht_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
         return HT_ERANGE;
     *port = (int)p;
     return HT_OK;
-}
-
-void ht_hex(const void *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    const unsigned char *b = in;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-long ht_id_bsearch(void *const *v, size_t n, const char *id, size_t *pos)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp((const char *)v[mid], id);
-        if (c == 0) {
-            if (pos)
-                *pos = mid;
-            return (long)mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (pos)
-        *pos = lo;
-    return -1;
 }

@@ -8,8 +8,9 @@
 #include "semantics.h"
 
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_mem.h"
-#include "ht_util.h"
+#include "ht_topic.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -92,19 +93,10 @@ int ht_sem_dtype_parse(const char *s, enum ht_sem_dtype *out)
     return HT_EINVAL;
 }
 
+/* Kept for the daemons' callers; the rule lives once, in ht_id.c. */
 bool ht_sem_name_valid(const char *s)
 {
-    size_t n = 0;
-    if (!s)
-        return false;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return false;
-        if (n >= 32)
-            return false;
-    }
-    return n > 0;
+    return ht_name_valid(s);
 }
 
 static void free_strv(char **v)
@@ -170,28 +162,28 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
                           const struct ht_sem_forms *f, bool twin)
 {
     json_t *forms = json_array();
-    const char *prefix = f->topic_prefix ? f->topic_prefix : "holotwin/v1";
-    if (f->mqtt_base || !f->http_base) {
-        char *topic = twin ? ht_asprintf("%s/twins/%s/state", prefix, t->id)
-                           : ht_asprintf("%s/devices/%s/props/%s", prefix,
-                                         t->id, p->name);
+    char topic[HT_TOPIC_MAX];
+    /* An id or prefix that cannot make a topic gets no MQTT forms. */
+    if ((f->mqtt_base || !f->http_base) &&
+        (twin ? ht_topic_build(topic, sizeof topic, f->topic_prefix,
+                               HT_TOPIC_TWIN_STATE, t->id, NULL)
+              : ht_topic_build(topic, sizeof topic, f->topic_prefix,
+                               HT_TOPIC_DEV_PROP, t->id, p->name)) > 0) {
         json_array_append_new(
             forms, json_pack("{s:o, s:[s,s], s:s, s:s, s:s}", "href",
                              mqtt_href(f, topic), "op", "observeproperty",
                              "unobserveproperty", "mqv:filter", topic,
                              "mqv:controlPacket", "subscribe", "contentType",
                              "application/json"));
-        free(topic);
-        if (!p->read_only && !twin) {
-            topic = ht_asprintf("%s/devices/%s/cmd/%s", prefix, t->id, p->name);
+        if (!p->read_only && !twin &&
+            ht_topic_build(topic, sizeof topic, f->topic_prefix,
+                           HT_TOPIC_DEV_CMD, t->id, p->name) > 0)
             json_array_append_new(
-                forms, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "href",
-                                 mqtt_href(f, topic), "op", "writeproperty",
-                                 "mqv:topic", topic, "mqv:controlPacket",
-                                 "publish", "mqv:qos", "1", "contentType",
-                                 "application/json"));
-            free(topic);
-        }
+                forms,
+                json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "href",
+                          mqtt_href(f, topic), "op", "writeproperty",
+                          "mqv:topic", topic, "mqv:controlPacket", "publish",
+                          "mqv:qos", "1", "contentType", "application/json"));
     }
     if (f->http_base && f->gateway) {
         char *href = ht_asprintf("%s/api/v1/%s/%s/properties/%s", f->http_base,

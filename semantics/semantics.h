@@ -92,7 +92,8 @@ struct ht_sem_forms {
 const char *ht_sem_dtype_name(enum ht_sem_dtype t);
 /* Parse a type name; HT_OK or HT_EINVAL. */
 int ht_sem_dtype_parse(const char *s, enum ht_sem_dtype *out);
-/* True for an affordance name of the contract: [a-z0-9_]{1,32}. */
+/* True for an affordance name of the contract: [a-z0-9_]{1,32}. The same
+ * rule as ht_name_valid (common/ht_id.h), which new code calls directly. */
 bool ht_sem_name_valid(const char *s);
 
 /* Build a W3C WoT TD 1.1 for t (new reference). Deterministic output. */

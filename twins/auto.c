@@ -7,8 +7,8 @@
 #include "twin_internal.h"
 
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_mem.h"
-#include "ht_util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,8 +11,8 @@
 #include "twin_internal.h"
 
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_mem.h"
-#include "ht_util.h"
 
 #include <math.h>
 #include <stdio.h>

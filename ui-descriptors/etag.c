@@ -2,8 +2,8 @@
  * canonical bytes, enough to tell versions apart and short in headers. */
 #include "uidesc.h"
 
+#include "ht_id.h"
 #include "ht_sha256.h"
-#include "ht_util.h"
 
 #include <stdio.h>
 

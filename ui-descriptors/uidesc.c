@@ -10,6 +10,7 @@
 
 #include "ht_err.h"
 #include "ht_mem.h"
+#include "ht_topic.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -214,14 +215,14 @@ static void state_forms(const struct gen *g, json_t *forms)
                                     "observeproperty", "protocol", "sse",
                                     "href", href, "event", "state"));
     free(href);
-    if (g->in->mqtt_base) {
-        char *topic = ht_asprintf("%s/twins/%s/state", g->prefix, id);
+    char topic[HT_TOPIC_MAX];
+    if (g->in->mqtt_base && ht_topic_build(topic, sizeof topic, g->prefix,
+                                           HT_TOPIC_TWIN_STATE, id, NULL) > 0) {
         href = ht_asprintf("%s/%s", g->in->mqtt_base, topic);
-        json_array_append_new(
-            forms, json_pack("{s:s, s:s, s:s, s:s, s:b}", "op",
-                             "observeproperty", "protocol", "mqtt", "href",
-                             href, "topic", topic, "retained", 1));
-        free(topic);
+        json_array_append_new(forms, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+                                               "op", "observeproperty",
+                                               "protocol", "mqtt", "href", href,
+                                               "topic", topic, "retained", 1));
         free(href);
     }
 }
@@ -241,14 +242,14 @@ static json_t *descriptor_forms(const struct gen *g)
                                     "observedescriptor", "protocol", "sse",
                                     "href", href, "event", "descriptor"));
     free(href);
-    if (g->in->mqtt_base) {
-        char *topic = ht_asprintf("%s/twins/%s/ui/%s", g->prefix, id, tn);
+    char topic[HT_TOPIC_MAX];
+    if (g->in->mqtt_base && ht_topic_build(topic, sizeof topic, g->prefix,
+                                           HT_TOPIC_TWIN_UI, id, tn) > 0) {
         href = ht_asprintf("%s/%s", g->in->mqtt_base, topic);
-        json_array_append_new(
-            forms, json_pack("{s:s, s:s, s:s, s:s, s:b}", "op",
-                             "observedescriptor", "protocol", "mqtt", "href",
-                             href, "topic", topic, "retained", 1));
-        free(topic);
+        json_array_append_new(forms, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+                                               "op", "observedescriptor",
+                                               "protocol", "mqtt", "href", href,
+                                               "topic", topic, "retained", 1));
         free(href);
     }
     return forms;
@@ -733,7 +734,7 @@ json_t *ht_ui_generate(const struct ht_ui_input *in, char *err, size_t errlen)
         .in = in,
         .m = m,
         .http = in->http_base ? in->http_base : "",
-        .prefix = in->topic_prefix ? in->topic_prefix : "holotwin/v1",
+        .prefix = in->topic_prefix, /* NULL: HT_TOPIC_PREFIX_DEFAULT */
         .can_write = in->role >= HT_UI_OPERATOR,
         .widgets = json_array(),
     };

@@ -5,6 +5,7 @@
  * the embedded broker's supervision and hostile input. */
 #include "harness.h"
 
+#include "ht_topic.h"
 #include "semantics/semantics.h"
 
 #include <curl/curl.h>
@@ -193,11 +194,11 @@ static void fake_device(struct ht_it *t, struct ht_it_mqtt *c, const char *id)
     json_t *td = ht_sem_td_build(&th, &f);
     char *s = json_dumps(td, JSON_COMPACT);
     json_decref(td);
-    char topic[128];
-    snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/td", id);
+    char topic[HT_TOPIC_MAX];
+    ht_topic_build(topic, sizeof topic, NULL, HT_TOPIC_DEV_TD, id, NULL);
     HT_CHECK(t, ht_it_mqtt_pub(c, topic, s, 1, true) == 0);
     free(s);
-    snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/status", id);
+    ht_topic_build(topic, sizeof topic, NULL, HT_TOPIC_DEV_STATUS, id, NULL);
     HT_CHECK(t, ht_it_mqtt_pub(c, topic, "{\"state\":\"online\",\"ts\":1}", 1,
                                true) == 0);
 }
@@ -205,8 +206,9 @@ static void fake_device(struct ht_it *t, struct ht_it_mqtt *c, const char *id)
 static void publish_value(struct ht_it *t, struct ht_it_mqtt *c, const char *id,
                           const char *name, double v, long long ts, int seq)
 {
-    char topic[128], payload[128];
-    snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/props/%s", id, name);
+    char topic[HT_TOPIC_MAX], payload[128];
+    HT_CHECK(t, ht_topic_build(topic, sizeof topic, NULL, HT_TOPIC_DEV_PROP, id,
+                               name) > 0);
     snprintf(payload, sizeof payload, "{\"v\":%g,\"ts\":%lld,\"seq\":%d}", v,
              ts, seq);
     HT_CHECK(t, ht_it_mqtt_pub(c, topic, payload, 1, false) == 0);

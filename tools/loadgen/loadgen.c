@@ -18,6 +18,7 @@
  */
 #include "ht_err.h"
 #include "ht_mem.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 #include "semantics/semantics.h"
 
@@ -195,7 +196,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
     o->props = 8;
     o->rate = 1000;
     o->duration = 5;
-    o->prefix = "holotwin/v1";
+    o->prefix = HT_TOPIC_PREFIX_DEFAULT;
     o->id_prefix = "lg-";
     o->window = 1000;
     opterr = 0;
@@ -272,6 +273,14 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
     }
     if (optind < argc) {
         fprintf(stderr, "loadgen: unexpected argument '%s'\n", argv[optind]);
+        return HT_EINVAL;
+    }
+    /* Checked once here, so that no topic built later can fail. */
+    if (!ht_topic_prefix_valid(o->prefix)) {
+        fprintf(stderr,
+                "loadgen: invalid --prefix '%s': a topic without "
+                "wildcards or a trailing '/'\n",
+                o->prefix);
         return HT_EINVAL;
     }
     char probe[HT_ID_MAX + 16];
@@ -359,9 +368,9 @@ static char *build_td(const struct lg *lg, const char *id)
 
 static int publish_status(struct lg_dev *d, const char *state)
 {
-    char topic[300], body[96];
-    snprintf(topic, sizeof topic, "%s/devices/%s/status", d->lg->o.prefix,
-             d->id);
+    char topic[HT_TOPIC_MAX], body[96];
+    ht_topic_build(topic, sizeof topic, d->lg->o.prefix, HT_TOPIC_DEV_STATUS,
+                   d->id, NULL);
     int n = snprintf(body, sizeof body, "{\"state\":\"%s\",\"ts\":%lld}",
                      state, (long long)ht_time_ms());
     return mosquitto_publish_v5(d->m, NULL, topic, n, body, 1, true, NULL);
@@ -387,9 +396,9 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
     if (lg->connected == lg->o.devices)
         lg->t_connected = now_ns();
     if (lg->o.ack_commands) {
-        char topic[300];
-        snprintf(topic, sizeof topic, "%s/devices/%s/cmd/+", lg->o.prefix,
-                 d->id);
+        char topic[HT_TOPIC_MAX];
+        ht_topic_filter(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_CMD,
+                        d->id);
         mosquitto_subscribe_v5(m, NULL, topic, 1, 0, NULL);
     }
     if (lg->o.no_register) {
@@ -397,9 +406,10 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
         lg->registered++;
         return;
     }
-    char topic[300];
+    char topic[HT_TOPIC_MAX];
     char *td = build_td(lg, d->id);
-    snprintf(topic, sizeof topic, "%s/devices/%s/td", lg->o.prefix, d->id);
+    ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_TD, d->id,
+                   NULL);
     int prc = td ? mosquitto_publish_v5(m, &d->td_mid, topic,
                                         (int)strlen(td), td, 1, true, NULL)
                  : MOSQ_ERR_NOMEM;
@@ -508,10 +518,10 @@ static int dev_init(struct lg *lg, struct lg_dev *d, unsigned idx)
     mosquitto_message_v5_callback_set(d->m, on_message);
     mosquitto_disconnect_v5_callback_set(d->m, on_disconnect);
     if (!lg->o.no_register) {
-        char topic[300];
+        char topic[HT_TOPIC_MAX];
         const char *off = "{\"state\":\"offline\",\"ts\":0}";
-        snprintf(topic, sizeof topic, "%s/devices/%s/status", lg->o.prefix,
-                 d->id);
+        ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_STATUS,
+                       d->id, NULL);
         mosquitto_will_set_v5(d->m, topic, (int)strlen(off), off, 1, true,
                               NULL);
     }
@@ -596,11 +606,12 @@ static bool publish_one(struct lg *lg)
     struct lg_dev *d = next_ready(lg);
     if (!d)
         return false;
-    char topic[300];
+    char topic[HT_TOPIC_MAX], name[16];
     unsigned p = d->next_prop;
     d->next_prop = (d->next_prop + 1) % lg->o.props;
-    snprintf(topic, sizeof topic, "%s/devices/%s/props/p%u", lg->o.prefix,
-             d->id, p);
+    snprintf(name, sizeof name, "p%u", p);
+    ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_PROP, d->id,
+                   name);
     int n = make_payload(lg, d, lg->payload);
     int rc = mosquitto_publish_v5(d->m, NULL, topic, n, lg->payload,
                                   lg->o.qos, false, NULL);
@@ -796,9 +807,9 @@ static void shutdown_all(struct lg *lg)
         if (!d->connected || d->dead)
             continue;
         if (lg->o.deregister) {
-            char topic[300];
-            snprintf(topic, sizeof topic, "%s/devices/%s/td", lg->o.prefix,
-                     d->id);
+            char topic[HT_TOPIC_MAX];
+            ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_TD,
+                           d->id, NULL);
             mosquitto_publish_v5(d->m, NULL, topic, 0, NULL, 1, true, NULL);
         }
         if (!lg->o.no_register)
