@@ -67,7 +67,7 @@ all:
 
 # Link order: dependents first (static archives).
 HT_LIBS = $(O)/libhtgw.a $(O)/libhtagent.a $(O)/libhtui.a $(O)/libhttwin.a \
-	$(O)/libhtsem.a $(O)/libhtcommon.a
+	$(O)/libhtsem.a $(O)/libhtcommon.a $(O)/libhtbase.a
 
 # LINK: how every binary is linked: its own objects, then all libraries.
 LINK = $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(HT_LIBS) $(PKG_LIBS)
@@ -106,7 +106,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
 	@tests/run build/test
 
-test-build: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) web tests-js
+test-build: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(PURITY_TESTS) web tests-js
 
 check: test
 

@@ -1,11 +1,12 @@
 # tools/: gwctl (technicians' CLI) and the load/benchmark tools.
 # gwctl talks to the gateway only over HTTP and uses nothing but common/, so
-# it links only libhtcommon.a: a daemon module in mid-change never stops the
-# technicians' CLI from building.
+# it links only libhtcommon.a and libhtbase.a: a daemon module in mid-change
+# never stops the technicians' CLI from building.
 GWCTL_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard tools/gwctl/*.c))
-$(BIN)/gwctl: $(GWCTL_OBJS) $(O)/libhtcommon.a
+$(BIN)/gwctl: $(GWCTL_OBJS) $(O)/libhtcommon.a $(O)/libhtbase.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libhtcommon.a $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libhtcommon.a \
+		$(O)/libhtbase.a $(PKG_LIBS)
 BINS += $(BIN)/gwctl
 ALL_OBJS += $(GWCTL_OBJS)
 
@@ -14,16 +15,17 @@ ALL_OBJS += $(GWCTL_OBJS)
 # never installed). They link only the libraries they use, so a broken
 # gateway or twins module does not stop them from building.
 LOADGEN_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard tools/loadgen/*.c))
-$(BIN)/loadgen: $(LOADGEN_OBJS) $(O)/libhtsem.a $(O)/libhtcommon.a
+$(BIN)/loadgen: $(LOADGEN_OBJS) $(O)/libhtsem.a $(O)/libhtcommon.a \
+	$(O)/libhtbase.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libhtsem.a \
-		$(O)/libhtcommon.a $(PKG_LIBS)
+		$(O)/libhtcommon.a $(O)/libhtbase.a $(PKG_LIBS)
 BENCH_UTIL_OBJS := $(O)/tools/bench/bench_util.o
 BENCH_SRCS := $(filter-out tools/bench/bench_util.c,\
 	$(wildcard tools/bench/bench_*.c))
 BENCH_TOOLS := $(BIN)/loadgen \
 	$(patsubst tools/bench/%.c,$(BIN)/%,$(BENCH_SRCS))
-$(BIN)/bench_%: $(O)/tools/bench/bench_%.o $(BENCH_UTIL_OBJS)
+$(BIN)/bench_%: $(O)/tools/bench/bench_%.o $(BENCH_UTIL_OBJS) $(O)/libhtbase.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 ALL_OBJS += $(LOADGEN_OBJS) $(BENCH_UTIL_OBJS) \

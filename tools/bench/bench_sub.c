@@ -9,6 +9,8 @@
  */
 #include "bench_util.h"
 
+#include "ht_topic.h"
+
 #include <getopt.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -95,7 +97,7 @@ static void usage(FILE *f)
         "Bare MQTT 5 subscriber: counts messages and measures latency from\n"
         "loadgen's send timestamps. JSON summary on stdout.\n\n"
         "  --broker HOST:PORT  (default 127.0.0.1:1883)\n"
-        "  --topic T           (default holotwin/v1/devices/+/props/#)\n"
+        "  --topic T           (default holotwin/v1/devices/+/props/+)\n"
         "  --qos Q             0|1|2 (default 0)\n"
         "  --count N           stop after N messages\n"
         "  --duration S        stop after S seconds (default 60)\n"
@@ -113,7 +115,10 @@ int main(int argc, char **argv)
         {"count", 1, 0, 'n'}, {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
         {"ready-file", 1, 0, 'r'}, {"warmup-ms", 1, 0, 'w'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    struct sub s = {.topic = "holotwin/v1/devices/+/props/#"};
+    /* Every device's values: the filter the gateway's ingest uses. */
+    char deftopic[HT_TOPIC_MAX];
+    ht_topic_filter(deftopic, sizeof deftopic, NULL, HT_TOPIC_DEV_PROP, NULL);
+    struct sub s = {.topic = deftopic};
     char host[256] = "127.0.0.1";
     int port = 1883, c;
     uint64_t count = 0;
