@@ -1,7 +1,22 @@
-/* gateway.c - the gateway object: creates the modules in dependency order
- * (store, event log, auth, event module, broker), starts them, and stops
- * them so that nothing is left suspended or unflushed. */
-#include "gw_internal.h"
+/* gateway.c - the composition root: creates the modules in dependency
+ * order (store, metrics, SSE log, auth, provisioning, registry, jobs,
+ * ingest, twin glue, broker), starts them, and stops them so that nothing
+ * is left suspended or unflushed. The only file that knows every module. */
+#include "gateway/gateway.h"
+
+#include "gateway/auth/auth.h"
+#include "gateway/broker/broker.h"
+#include "gateway/broker/provision.h"
+#include "gateway/core/gw.h"
+#include "gateway/http/http.h"
+#include "gateway/ingest/ingest.h"
+#include "gateway/jobs/jobs.h"
+#include "gateway/mdns/mdns.h"
+#include "gateway/metrics/metrics.h"
+#include "gateway/registry/registry.h"
+#include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
+#include "gateway/twinglue/twinglue.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -16,10 +31,10 @@
 static void on_batch(void *ud, size_t rows, double seconds)
 {
     struct ht_gw *g = ud;
-    gw__hist_observe(&g->metrics, &g->metrics.batch_time, seconds);
-    pthread_mutex_lock(&g->metrics.mu);
-    g->metrics.batch_rows += rows;
-    pthread_mutex_unlock(&g->metrics.mu);
+    gw__hist_observe(g->metrics, &g->metrics->batch_time, seconds);
+    pthread_mutex_lock(&g->metrics->mu);
+    g->metrics->batch_rows += rows;
+    pthread_mutex_unlock(&g->metrics->mu);
 }
 
 int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
@@ -29,12 +44,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     struct ht_gw *g = ht_calloc(1, sizeof *g);
     g->conf = conf;
     g->loop = l;
-    pthread_mutex_init(&g->reg_mu, NULL);
-    pthread_mutex_init(&g->jobs_mu, NULL);
-    pthread_mutex_init(&g->ev_mu, NULL);
-    pthread_mutex_init(&g->metrics.mu, NULL);
-    pthread_mutex_init(&g->things_mu, NULL);
-    pthread_mutex_init(&g->tokcache.mu, NULL);
+    g->metrics = gw__metrics_new();
     int rc;
     if (!ht_id_valid(conf->gateway_id)) {
         snprintf(err, errlen, "gateway.id '%s' is not a valid id",
@@ -74,9 +84,11 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     rc = ht_store_open(conf->data_dir, &so, &g->store, err, errlen);
     if (rc)
         goto fail;
-    if ((rc = gw__events_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
+    gw__reg_init(g);
+    gw__jobs_init(g);
+    if ((rc = gw__sse_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
         (rc = gw__prov_init(g, err, errlen)) ||
-        (rc = gw__event_init(g, err, errlen)) ||
+        (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
@@ -95,7 +107,7 @@ int ht_gw_start(struct ht_gw *g, char *err, size_t errlen)
         return rc;
     if ((rc = gw__server_start(g, err, errlen)))
         return rc;
-    if ((rc = gw__event_start(g))) {
+    if ((rc = gw__ingest_start(g))) {
         snprintf(err, errlen, "MQTT: %s", ht_strerror(rc));
         return rc;
     }
@@ -118,7 +130,7 @@ void ht_gw_stop(struct ht_gw *g)
     g->stopped = true;
     gw__mdns_stop(g);
     if (g->mqtt)
-        gw__event_stop(g);
+        gw__ingest_stop(g);
     gw__server_stop(g);
     if (g->broker)
         gw__broker_stop(g->broker);
@@ -132,20 +144,14 @@ void ht_gw_free(struct ht_gw *g)
         return;
     ht_gw_stop(g);
     gw__twins_clear(g);
-    gw__event_clear(g);
+    gw__ingest_clear(g);
+    gw__reg_clear(g);
     gw__broker_free(g->broker);
     gw__prov_free(g);
-    gw__events_clear(g);
+    gw__sse_clear(g);
     ht_store_close(g->store);
-    free(g->admin_token_path);
-    pthread_mutex_destroy(&g->reg_mu);
-    pthread_mutex_destroy(&g->jobs_mu);
-    pthread_mutex_destroy(&g->ev_mu);
-    pthread_mutex_destroy(&g->metrics.mu);
-    if (g->things_resp)
-        MHD_destroy_response(g->things_resp);
-    pthread_mutex_destroy(&g->things_mu);
-    explicit_bzero(&g->tokcache.e, sizeof g->tokcache.e);
-    pthread_mutex_destroy(&g->tokcache.mu);
+    gw__jobs_clear(g);
+    gw__auth_clear(g);
+    gw__metrics_free(g->metrics);
     free(g);
 }

@@ -1,6 +1,6 @@
 /* main.c - gatewayd: command line and config file, signals, the loop.
  * Everything else lives in the gateway library (gateway.h). */
-#include "gateway.h"
+#include "gateway/gateway.h"
 
 #include "ht_conf.h"
 #include "ht_err.h"

@@ -1,7 +1,7 @@
 # gateway/: gatewayd. Everything but main.c goes into libhtgw.a so that unit
 # tests can link the modules. gateway/openapi.yaml is compiled in (served at
 # /api/v1/openapi.yaml) as a generated C string.
-GW_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out gateway/main.c,$(wildcard gateway/*.c))) \
+GW_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out gateway/main.c,$(wildcard gateway/*.c gateway/*/*.c))) \
 	$(O)/gateway/openapi_yaml.o
 $(O)/gateway/openapi_yaml.c: gateway/openapi.yaml
 	@mkdir -p $(@D)

@@ -3,7 +3,7 @@
  * reported with file:line:col, and the generated mosquitto config has what
  * the gateway relies on (unbounded session queue, persistence in the data
  * dir, a user that can write there). */
-#include "gateway/gw_internal.h"
+#include "gateway/broker/broker.h"
 
 #include "ht_conf.h"
 #include "ht_err.h"

@@ -2,7 +2,7 @@
  * server's table is documented with its method, and every documented path
  * and method is served. Reads the copy compiled into gatewayd (the one
  * served at /api/v1/openapi.yaml) and checks it equals the file. */
-#include "gateway/gw_internal.h"
+#include "gateway/http/http.h"
 
 #include "ht_util.h"
 

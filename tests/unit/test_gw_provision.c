@@ -2,7 +2,9 @@
  * broker: SHA-512, HMAC-SHA-512 and PBKDF2 against published vectors, the
  * mosquitto password-file hash against one made by mosquitto_passwd, the
  * ACL text, and the broker config with provisioning on and off. */
-#include "gateway/gw_internal.h"
+#include "gateway/broker/broker.h"
+#include "gateway/broker/provision.h"
+#include "gateway/store/store.h"
 
 #include "ht_sha512.h"
 

@@ -1,7 +1,7 @@
 /* test_journal.c - the store's mmap'd write-ahead ring: records survive a
  * reopen, wrap around the ring, and torn, stale or foreign records are
  * never taken for new ones. */
-#include "gateway/journal.h"
+#include "gateway/store/journal.h"
 
 #include "ht_err.h"
 

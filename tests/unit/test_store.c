@@ -3,7 +3,7 @@
  * capabilities, batched values with history queries, downsampling and
  * retention, twins with versions, hashed tokens, the audit log and the
  * event log, and that what was written survives a reopen. */
-#include "gateway/store.h"
+#include "gateway/store/store.h"
 
 #include "ht_err.h"
 #include "ht_sha256.h"

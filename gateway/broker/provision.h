@@ -1,0 +1,60 @@
+/* broker/provision.h - per-device broker credentials and ACLs for the
+ * embedded broker (part of the broker module).
+ * Owns: struct gw_prov (g->prov), DATA_DIR/broker/{passwd,acl,
+ * gateway.secret}.
+ * Uses: core, store, broker.
+ * Threads: loop thread only.
+ */
+#ifndef HT_GW_PROVISION_H
+#define HT_GW_PROVISION_H
+
+#include "gateway/core/gw.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- broker provisioning (provision.c) ----
+ * With broker.provisioning on and the embedded broker, gatewayd keeps
+ * DATA_DIR/broker/passwd (mosquitto PBKDF2-SHA-512 hashes) and
+ * DATA_DIR/broker/acl: its own user (secret in DATA_DIR/broker/gateway.secret,
+ * 0600) may use PREFIX/#, each device user (user name = device id) only
+ * its own topics. The store's mqtt_credentials table is the source of
+ * truth; both files are regenerated from it. Loop thread only. */
+#define GW_PROV_PASSWD "passwd"
+#define GW_PROV_ACL "acl"
+#define GW_PROV_SECRET "gateway.secret"
+/* Not a valid device id, so no device can claim it. */
+#define GW_PROV_GATEWAY_USER "_gateway"
+/* mosquitto's PBKDF2 iteration count (mosquitto_passwd's default): the
+ * passwords are random, so more rounds would only slow every CONNECT. */
+#define GW_PROV_ITERATIONS 101
+struct gw_prov;
+/* Set up provisioning when it is on (g->prov stays NULL otherwise): the
+ * gateway's secret (created on first start), both files. Before
+ * gw__ingest_init, which connects with gw__prov_user/gw__prov_password. */
+int gw__prov_init(struct ht_gw *g, char *err, size_t errlen);
+/* Free g->prov. Safe when NULL. */
+void gw__prov_free(struct ht_gw *g);
+/* The MQTT login of the gateway's own client: the provisioned user and
+ * secret, else mqtt.username/mqtt.password (borrowed, may be NULL). */
+const char *gw__prov_user(const struct ht_gw *g);
+const char *gw__prov_password(const struct ht_gw *g);
+/* Create (or replace) the broker credentials of device id: a random
+ * password, its hash stored and written to the password file, the broker
+ * reloaded. Adds "username" and "password" to mqtt (borrowed, modified):
+ * the only time the password is shown. HT_OK and no change when
+ * provisioning is off. */
+int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt);
+/* Revoke device id's credentials (files rewritten, broker reloaded, which
+ * also disconnects it). HT_OK when it has none or provisioning is off. */
+int gw__prov_device_remove(struct ht_gw *g, const char *id);
+/* mosquitto password-file hash of pass with the given salt (borrowed):
+ * "$7$ITER$BASE64(salt)$BASE64(PBKDF2-SHA-512)" into out (>= 160 bytes).
+ * Exposed for the unit tests. */
+void gw__prov_hash(const char *pass, const uint8_t *salt, size_t saltlen,
+                   unsigned iterations, char *out, size_t outlen);
+/* The ACL file for topic prefix (new string). */
+char *gw__prov_acl_text(const char *prefix);
+
+#endif

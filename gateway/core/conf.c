@@ -1,0 +1,99 @@
+/* conf.c - gatewayd's configuration table: defaults, validation, --help and
+ * dumps all come from this one table (ht_conf). */
+#include "gateway/core/conf.h"
+
+#include <stddef.h>
+
+#define K(key, type, field, def, min, max, reload, help)                       \
+    {                                                                          \
+        key, type, offsetof(struct ht_gw_conf, field), def, min, max, reload,  \
+            help                                                               \
+    }
+
+static const struct ht_conf_key table[] = {
+    K("data_dir", HT_CONF_STR, data_dir, "/var/lib/holotwin", 0, 0, false,
+      "directory for the SQLite database, admin token and broker files"),
+    K("log_level", HT_CONF_STR, log_level, "info", 0, 0, true,
+      "error, warning, notice, info or debug"),
+    K("gateway.id", HT_CONF_STR, gateway_id, "gateway", 0, 0, false,
+      "this gateway's id (topics, TDs, mDNS name)"),
+    K("gateway.public_host", HT_CONF_STR, public_host, "", 0, 0, false,
+      "host name put into TD forms (default: the HTTP bind address)"),
+    K("http.port", HT_CONF_INT, http_port, "8080", 1, 65535, false,
+      "HTTP port of the REST API, SSE, WoT directory and web UI"),
+    K("http.bind", HT_CONF_STR, http_bind, "127.0.0.1", 0, 0, false,
+      "IPv4 address the HTTP server binds (0.0.0.0 for all)"),
+    K("http.max_connections", HT_CONF_INT, http_max_conn, "256", 1, 65535,
+      false, "concurrent HTTP connections (SSE streams included)"),
+    K("http.timeout_s", HT_CONF_INT, http_timeout_s, "30", 1, 3600, false,
+      "idle HTTP connection timeout in seconds"),
+    K("http.max_body", HT_CONF_INT, http_max_body, "1048576", 1024, 67108864,
+      false, "largest request body in bytes (413 beyond)"),
+    K("http.max_header", HT_CONF_INT, http_max_header, "32768", 4096, 1048576,
+      false, "memory for a request's headers in bytes (431 beyond)"),
+    K("http.web_root", HT_CONF_STR, web_root, "web/dist", 0, 0, false,
+      "directory of static files served under / (empty: none)"),
+    K("http.tls_cert", HT_CONF_STR, tls_cert, "", 0, 0, false,
+      "PEM certificate: serve HTTPS (with http.tls_key)"),
+    K("http.tls_key", HT_CONF_STR, tls_key, "", 0, 0, false,
+      "PEM private key for HTTPS"),
+    K("mqtt.broker", HT_CONF_STR, broker, "", 0, 0, false,
+      "external broker host:port (empty: start and supervise mosquitto)"),
+    K("mqtt.port", HT_CONF_INT, mqtt_port, "1883", 1, 65535, false,
+      "listener port of the embedded broker"),
+    K("mqtt.bind", HT_CONF_STR, mqtt_bind, "127.0.0.1", 0, 0, false,
+      "listener address of the embedded broker"),
+    K("mqtt.prefix", HT_CONF_STR, mqtt_prefix, "holotwin/v1", 0, 0, false,
+      "topic prefix"),
+    K("mqtt.client_id", HT_CONF_STR, mqtt_client_id, "holotwin-gateway", 0, 0,
+      false, "MQTT client id (stable: it names the persistent session)"),
+    K("mqtt.username", HT_CONF_STR, mqtt_username, "", 0, 0, false,
+      "MQTT user name"),
+    K("mqtt.password", HT_CONF_STR, mqtt_password, "", 0, 0, false,
+      "MQTT password"),
+    K("mqtt.session_expiry", HT_CONF_INT, mqtt_session_expiry, "86400", 0,
+      2147483647, false, "seconds the broker keeps our session while away"),
+    K("mqtt.max_payload", HT_CONF_INT, mqtt_max_payload, "262144", 1024,
+      16777216, false, "largest MQTT payload ingested, bytes"),
+    K("broker.bin", HT_CONF_STR, broker_bin, "mosquitto", 0, 0, false,
+      "mosquitto binary for the embedded broker"),
+    K("broker.provisioning", HT_CONF_BOOL, provisioning, "false", 0, 0, false,
+      "embedded broker: no anonymous clients; per-device credentials and "
+      "ACLs created by POST /api/v1/devices"),
+    K("commands.timeout_ms", HT_CONF_INT, command_timeout_ms, "5000", 50,
+      600000, true, "time to wait for a device's ack before 504"),
+    K("history.max_age_s", HT_CONF_INT, history_max_age_s, "604800", 0,
+      2147483647, true, "delete history older than this (0: keep)"),
+    K("history.max_rows", HT_CONF_INT, history_max_rows, "1000000", 0,
+      2147483647, true, "keep at most this many history rows (0: all)"),
+    K("history.flush_ms", HT_CONF_INT, history_flush_ms, "200", 10, 60000,
+      false, "history/event batch commit interval"),
+    K("history.journal_kb", HT_CONF_INT, history_journal_kb, "8192", 64,
+      1048576, false, "crash-safe journal ring in front of the batches"),
+    K("events.ring", HT_CONF_INT, events_ring, "1024", 16, 1048576, false,
+      "SSE events kept in memory for Last-Event-ID resume"),
+    K("devices.auto_approve", HT_CONF_BOOL, auto_approve, "false", 0, 0, true,
+      "approve new devices without a technician"),
+    K("mdns.enabled", HT_CONF_BOOL, mdns, "true", 0, 0, false,
+      "browse _wot._tcp and publish the directory over mDNS"),
+    K("twins.dir", HT_CONF_STR, twins_dir, "", 0, 0, false,
+      "directory of twin documents (*.json) applied at start (empty: none)"),
+    K("twins.asset_max", HT_CONF_INT, asset_max, "16777216", 1024, 268435456,
+      false, "largest twin asset in bytes (also bounded by http.max_body)"),
+    {0},
+};
+
+const struct ht_conf_key *ht_gw_conf_table(void)
+{
+    return table;
+}
+
+void ht_gw_conf_init(struct ht_gw_conf *c)
+{
+    ht_conf_defaults(table, c);
+}
+
+void ht_gw_conf_clear(struct ht_gw_conf *c)
+{
+    ht_conf_clear(table, c);
+}

@@ -1,0 +1,58 @@
+/* core/conf.h - gatewayd's configuration: the struct, its ht_conf table,
+ * defaults. Owns: the conf values (strings owned by the struct).
+ * Uses: nothing (only common/).
+ * Threads: filled before the gateway starts, then read-only on every
+ * thread.
+ */
+#ifndef HT_GW_CONF_H
+#define HT_GW_CONF_H
+
+#include "ht_conf.h"
+
+#include <stdbool.h>
+
+/* The table-driven configuration (ht_conf); strings owned by the struct. */
+struct ht_gw_conf {
+    char *data_dir;
+    char *log_level;
+    char *gateway_id;  /* names this gateway in topics and TDs */
+    char *public_host; /* host put into TD forms (default http.bind) */
+    int http_port;
+    char *http_bind;
+    int http_max_conn;
+    int http_timeout_s;
+    int http_max_body;   /* bytes */
+    int http_max_header; /* bytes of request headers (MHD memory limit) */
+    char *web_root;
+    char *tls_cert;
+    char *tls_key;
+    char *broker;  /* external "host:port"; NULL = embedded broker */
+    int mqtt_port; /* embedded broker listener */
+    char *mqtt_bind;
+    char *mqtt_prefix;
+    char *mqtt_client_id;
+    char *mqtt_username;
+    char *mqtt_password;
+    int mqtt_session_expiry;
+    int mqtt_max_payload;
+    char *broker_bin;  /* mosquitto binary */
+    bool provisioning; /* embedded broker: per-device credentials + ACLs */
+    int command_timeout_ms;
+    int history_max_age_s;
+    int history_max_rows;
+    int history_flush_ms;
+    int history_journal_kb;
+    int events_ring;
+    bool auto_approve;
+    bool mdns;
+    char *twins_dir; /* twin documents (.json) applied at start */
+    int asset_max;   /* largest twin asset, bytes */
+};
+
+/* The ht_conf table (static, borrowed). */
+const struct ht_conf_key *ht_gw_conf_table(void);
+/* Defaults into caller storage; clear with ht_gw_conf_clear. */
+void ht_gw_conf_init(struct ht_gw_conf *c);
+void ht_gw_conf_clear(struct ht_gw_conf *c);
+
+#endif

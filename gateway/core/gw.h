@@ -1,0 +1,63 @@
+/* core/gw.h - the composition root's handles: struct ht_gw holds one
+ * handle per module plus what every module reads (config, loop, the MQTT
+ * client, the store, the broker's address). No module state lives here:
+ * each module keeps its own behind its handle.
+ * Owns: nothing (gateway.c creates and frees the handles).
+ * Uses: nothing (only common/ and store's opaque type).
+ * Threads: the fields are set before the gateway starts and read-only
+ * afterwards; what a handle points to follows its module's rules.
+ */
+#ifndef HT_GW_CORE_H
+#define HT_GW_CORE_H
+
+#include "gateway/core/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Log module name of the composition root. */
+#define GW_MOD "gateway"
+
+struct ht_loop;
+struct ht_mqtt;
+struct ht_store;
+struct gw_metrics;
+struct gw_auth;
+struct gw_broker;
+struct gw_prov;
+struct gw_registry;
+struct gw_sse_log;
+struct gw_jobs;
+struct gw_ingest;
+struct gw_twins;
+struct gw_server;
+struct gw_mdns;
+
+struct ht_gw {
+    const struct ht_gw_conf *conf;
+    struct ht_loop *loop;
+    struct ht_store *store;   /* the semantic module (store/) */
+    struct ht_mqtt *mqtt;     /* the gateway's client, created by ingest */
+    char broker_host[256];    /* where the gateway and devices reach it */
+    int broker_port;
+    struct gw_metrics *metrics;
+    struct gw_auth *auth;
+    struct gw_broker *broker; /* NULL with an external broker */
+    struct gw_prov *prov;     /* NULL unless provisioning is on */
+    struct gw_registry *reg;
+    struct gw_sse_log *log;
+    struct gw_jobs *jobs;
+    struct gw_ingest *ingest;
+    struct gw_twins *twins;
+    struct gw_server *server; /* NULL until the HTTP server runs */
+    struct gw_mdns *mdns;
+    bool started, stopped;
+};
+
+/* Base URL of this gateway's HTTP API ("http://host:port", new). Any
+ * thread. */
+char *gw__http_base(const struct ht_gw *g);
+/* mqtt://host:port of the broker devices use (new). Any thread. */
+char *gw__mqtt_base(const struct ht_gw *g);
+
+#endif

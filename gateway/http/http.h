@@ -1,0 +1,127 @@
+/* http/http.h - the HTTP server (libmicrohttpd, its own polling thread)
+ * and its routes: the REST API, the WoT directory, SSE endpoints, twin
+ * routes and assets, static files, metrics.
+ * Owns: struct gw_server (g->server): the daemon and the GET /things
+ * cache.
+ * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue.
+ * Threads: route handlers run on the HTTP thread; they read snapshots and
+ * send writes to the loop as jobs. Start and stop on the loop thread.
+ */
+#ifndef HT_GW_HTTP_H
+#define HT_GW_HTTP_H
+
+#include "gateway/auth/auth.h"
+#include "gateway/core/gw.h"
+#include "gateway/jobs/jobs.h"
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- HTTP server (server.c) ---- */
+int gw__server_start(struct ht_gw *g, char *err, size_t errlen);
+/* Stop accepting, answer what is suspended, stop the daemon. */
+void gw__server_stop(struct ht_gw *g);
+
+struct gw_server {
+    struct MHD_Daemon *d;
+    struct sockaddr_in sa;
+    char *tls_key, *tls_cert;
+    /* GET /things: the last answer, with the registry and twin
+     * generations it was built from. */
+    pthread_mutex_t things_mu;
+    uint64_t things_dgen, things_tgen;
+    long long things_off, things_lim;
+    struct MHD_Response *things_resp;
+};
+
+/* One HTTP request as the route handlers see it (HTTP thread only). */
+#define GW_MAX_SEG 10
+struct gw_req {
+    struct ht_gw *g;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    char *path; /* copy split in place into seg[] */
+    const char *seg[GW_MAX_SEG];
+    size_t nseg;
+    const char *id, *name, *thing, *token_id; /* captured placeholders */
+    char *body;
+    size_t body_len;
+    bool too_big;
+    enum gw_role role;
+    char actor[160];
+    struct gw_job *job; /* a suspended request waiting for the loop */
+    bool seen;          /* first call done */
+};
+
+typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);
+struct gw_route {
+    const char *method;
+    const char *path; /* OpenAPI template: /api/v1/devices/{id} */
+    enum gw_role role;
+    gw_route_fn fn;
+};
+/* The route table, terminated by {NULL}. Static (borrowed). */
+const struct gw_route *gw__routes(void);
+
+/* Reply helpers: queue the response and return MHD's verdict. */
+enum MHD_Result gw__reply_json(struct gw_req *r, unsigned status,
+                               json_t *body /* taken, may be NULL */);
+enum MHD_Result gw__reply_problem(struct gw_req *r, unsigned status,
+                                  const char *title, const char *detail);
+enum MHD_Result gw__reply_buf(struct gw_req *r, unsigned status,
+                              const char *ctype, const void *buf, size_t len);
+/* Submit a job for the request (suspends it) or answer 503. */
+enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j);
+/* Query parameter (borrowed) or NULL. */
+const char *gw__query(struct gw_req *r, const char *key);
+/* Strict integer query parameter: absent -> def (true); malformed -> false. */
+bool gw__query_int(struct gw_req *r, const char *key, long long def,
+                   long long *out);
+/* Static files under the web root (GET/HEAD fallback). */
+enum MHD_Result gw__serve_static(struct gw_req *r);
+/* The embedded OpenAPI document (static, NUL-terminated). */
+extern const char gw__openapi_yaml[];
+
+/* ---- device, WoT and metrics routes (routes_api.c, routes_wot.c) ---- */
+enum MHD_Result gw__route_metrics(struct gw_req *r);
+enum MHD_Result gw__route_openapi(struct gw_req *r);
+enum MHD_Result gw__route_thing(struct gw_req *r);
+enum MHD_Result gw__route_things(struct gw_req *r);
+enum MHD_Result gw__route_wellknown(struct gw_req *r);
+
+/* ---- twin assets and ETags (routes_assets.c) ---- */
+
+/* Create DATA_DIR/assets (loop thread, at init). */
+int gw__assets_init(struct ht_gw *g, char *err, size_t errlen);
+/* Forget every asset of a twin; blobs nobody references are deleted. */
+void gw__assets_remove_twin(struct ht_gw *g, const char *twin);
+/* Does an If-None-Match header (borrowed, may be NULL) name etag? */
+bool gw__etag_match(const char *header, const char *etag);
+/* Answer 304 Not Modified with the ETag. */
+enum MHD_Result gw__reply_not_modified(struct gw_req *r, const char *etag);
+/* Route handlers (HTTP thread). */
+enum MHD_Result gw__route_twin_assets(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_asset_delete(struct gw_req *r);
+
+/* ---- REST handlers (routes_twins.c, HTTP thread) ---- */
+enum MHD_Result gw__route_twins(struct gw_req *r);
+enum MHD_Result gw__route_twin_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_delete(struct gw_req *r);
+enum MHD_Result gw__route_twin_state(struct gw_req *r);
+enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_history(struct gw_req *r);
+enum MHD_Result gw__route_twin_ui(struct gw_req *r);
+/* /things/{thing} for a twin (id without the URN prefix). */
+enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
+
+
+#endif

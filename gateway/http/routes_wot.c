@@ -1,0 +1,352 @@
+/* routes_wot.c - the WoT Thing Description Directory (/things,
+ * /things/{id}, /.well-known/wot), Prometheus /metrics and the OpenAPI
+ * document. Device TDs are rebuilt from the ingested thing with forms that
+ * point at this gateway (REST, SSE observe, and the broker's MQTT). */
+
+#include "gateway/http/http.h"
+#include "gateway/metrics/metrics.h"
+#include "gateway/registry/registry.h"
+#include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
+#include "gateway/twinglue/twinglue.h"
+
+#include "ht_err.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- metrics ---- */
+
+struct sbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        b->s = ht_realloc(b->s, b->cap);
+    }
+}
+
+static void hist_out(struct sbuf *b, const char *name, const char *help,
+                     const struct gw_hist *h)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < GW_HIST_BUCKETS; i++) {
+        cum += h->buckets[i];
+        sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, gw__hist_bounds[i],
+                  (unsigned long long)cum);
+    }
+    sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n",
+              name, (unsigned long long)h->count, name, h->sum, name,
+              (unsigned long long)h->count);
+}
+
+enum MHD_Result gw__route_metrics(struct gw_req *r)
+{
+    struct ht_gw *g = r->g;
+    struct gw_metrics m;
+    pthread_mutex_lock(&g->metrics->mu);
+    m = *g->metrics;
+    pthread_mutex_unlock(&g->metrics->mu);
+    json_t *counts = gw__device_counts(g);
+    struct sbuf b = {ht_malloc(4096), 0, 4096};
+    sb_printf(&b, "# HELP holotwin_mqtt_messages_in_total MQTT messages "
+                  "received, by kind.\n# TYPE holotwin_mqtt_messages_in_total "
+                  "counter\n");
+    sb_printf(&b, "holotwin_mqtt_messages_in_total{kind=\"td\"} %llu\n",
+              (unsigned long long)m.mqtt_in_td);
+    sb_printf(&b, "holotwin_mqtt_messages_in_total{kind=\"status\"} %llu\n",
+              (unsigned long long)m.mqtt_in_status);
+    sb_printf(&b, "holotwin_mqtt_messages_in_total{kind=\"props\"} %llu\n",
+              (unsigned long long)m.mqtt_in_props);
+    sb_printf(&b, "holotwin_mqtt_messages_in_total{kind=\"other\"} %llu\n",
+              (unsigned long long)(m.mqtt_in - m.mqtt_in_td - m.mqtt_in_status -
+                                   m.mqtt_in_props));
+    sb_printf(&b,
+              "# HELP holotwin_mqtt_rejected_total Malformed or invalid "
+              "MQTT messages.\n# TYPE holotwin_mqtt_rejected_total "
+              "counter\nholotwin_mqtt_rejected_total %llu\n",
+              (unsigned long long)m.mqtt_bad);
+    static const char *const outcome[] = {"200", "400", "403_404_409",
+                                          "503", "504", "other"};
+    sb_printf(&b, "# HELP holotwin_commands_total Property writes by HTTP "
+                  "status.\n# TYPE holotwin_commands_total counter\n");
+    for (int i = 0; i < 6; i++)
+        sb_printf(&b, "holotwin_commands_total{status=\"%s\"} %llu\n",
+                  outcome[i], (unsigned long long)m.cmd_by_status[i]);
+    hist_out(&b, "holotwin_command_latency_seconds",
+             "Time from request to answer of property writes.", &m.cmd_latency);
+    hist_out(&b, "holotwin_sqlite_batch_seconds",
+             "Duration of one batched history/event commit.", &m.batch_time);
+    sb_printf(&b,
+              "# HELP holotwin_sqlite_rows_total Rows written by batches."
+              "\n# TYPE holotwin_sqlite_rows_total counter\n"
+              "holotwin_sqlite_rows_total %llu\n",
+              (unsigned long long)m.batch_rows);
+    struct ht_store_batch_stats bs;
+    ht_store_batch_stats(g->store, &bs);
+    sb_printf(&b,
+              "# HELP holotwin_journal_bytes Journaled, not yet "
+              "committed.\n# TYPE holotwin_journal_bytes gauge\n"
+              "holotwin_journal_bytes %llu\n"
+              "# HELP holotwin_journal_full_waits_total Appends that "
+              "waited for the writer (journal full).\n"
+              "# TYPE holotwin_journal_full_waits_total counter\n"
+              "holotwin_journal_full_waits_total %llu\n"
+              "# HELP holotwin_sqlite_dropped_rows_total Rows of failed "
+              "batches.\n# TYPE holotwin_sqlite_dropped_rows_total "
+              "counter\nholotwin_sqlite_dropped_rows_total %llu\n",
+              (unsigned long long)bs.journal_bytes,
+              (unsigned long long)bs.full_waits,
+              (unsigned long long)bs.dropped);
+    sb_printf(&b,
+              "# HELP holotwin_http_requests_total HTTP requests.\n"
+              "# TYPE holotwin_http_requests_total counter\n"
+              "holotwin_http_requests_total %llu\n",
+              (unsigned long long)m.http_requests);
+    sb_printf(&b,
+              "# HELP holotwin_sse_clients Open event streams.\n"
+              "# TYPE holotwin_sse_clients gauge\nholotwin_sse_clients "
+              "%zu\n",
+              gw__sse_clients(g));
+    sb_printf(&b, "# HELP holotwin_devices Devices by lifecycle state.\n"
+                  "# TYPE holotwin_devices gauge\n");
+    static const char *const st[] = {"discovered", "pending", "approved",
+                                     "blocked"};
+    for (int i = 0; i < 4; i++)
+        sb_printf(
+            &b, "holotwin_devices{state=\"%s\"} %lld\n", st[i],
+            (long long)json_integer_value(json_object_get(counts, st[i])));
+    sb_printf(&b,
+              "# HELP holotwin_devices_online Devices online.\n"
+              "# TYPE holotwin_devices_online gauge\n"
+              "holotwin_devices_online %lld\n",
+              (long long)json_integer_value(json_object_get(counts, "online")));
+    sb_printf(&b,
+              "# HELP holotwin_broker_restarts_total Embedded broker "
+              "restarts.\n# TYPE holotwin_broker_restarts_total counter\n"
+              "holotwin_broker_restarts_total %llu\n",
+              (unsigned long long)m.broker_restarts);
+    json_decref(counts);
+    enum MHD_Result ret = gw__reply_buf(
+        r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+    free(b.s);
+    return ret;
+}
+
+/* ---- Thing Descriptions ---- */
+
+/* A device TD whose forms point at this gateway, plus an SSE observe form
+ * per property for HTTP-only consumers. */
+static json_t *device_td(struct ht_gw *g, const char *id)
+{
+    struct ht_sem_thing *t;
+    if (gw__device_thing(g, id, &t) != HT_OK)
+        return NULL;
+    char *http = gw__http_base(g);
+    char *mqtt = gw__mqtt_base(g);
+    struct ht_sem_forms f = {
+        .mqtt_base = mqtt,
+        .topic_prefix = g->conf->mqtt_prefix,
+        .http_base = http,
+        .gateway = true,
+        .kind = "device",
+        .security = "bearer",
+    };
+    json_t *td = ht_sem_td_build(t, &f);
+    json_t *props = json_object_get(td, "properties");
+    const char *name;
+    json_t *p;
+    json_object_foreach(props, name, p)
+    {
+        json_t *forms = json_object_get(p, "forms");
+        if (!json_is_array(forms))
+            continue;
+        /* HTTP forms first: consumers take the first usable form. */
+        json_t *http_forms = json_array(), *other = json_array();
+        size_t i;
+        json_t *form;
+        json_array_foreach(forms, i, form)
+        {
+            const char *href = json_string_value(json_object_get(form, "href"));
+            json_array_append(
+                href && !strncmp(href, "http", 4) ? http_forms : other, form);
+        }
+        if (json_is_true(json_object_get(p, "observable")))
+            json_array_append_new(
+                http_forms,
+                json_pack("{s:o, s:[s,s], s:s, s:s}", "href",
+                          json_sprintf("%s/api/v1/devices/%s/properties/%s"
+                                       "/observe",
+                                       http, id, name),
+                          "op", "observeproperty", "unobserveproperty",
+                          "subprotocol", "sse", "contentType",
+                          "application/json"));
+        json_array_extend(http_forms, other);
+        json_decref(other);
+        json_object_set_new(p, "forms", http_forms);
+    }
+    free(http);
+    free(mqtt);
+    ht_sem_thing_free(t);
+    return td;
+}
+
+/* /things/{id}: a device id or its URN urn:holotwin:device:{id}. */
+enum MHD_Result gw__route_thing(struct gw_req *r)
+{
+    const char *id = r->thing;
+    if (!strncmp(id, "urn:holotwin:device:", 20))
+        id += 20;
+    else if (!strncmp(id, "urn:holotwin:twin:", 18)) {
+        if (!ht_id_valid(id + 18))
+            return gw__reply_problem(r, 400, "Bad Request",
+                                     "expected a twin id in the URN");
+        return gw__route_twin_thing(r, id + 18); /* twins.c */
+    }
+    if (!ht_id_valid(id))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected a device id or its URN");
+    json_t *td = device_td(r->g, id);
+    if (!td)
+        td = gw__twin_td(r->g, id); /* a bare twin id (devices win) */
+    if (!td)
+        return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
+    char *s = json_dumps(td, JSON_COMPACT);
+    json_decref(td);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "application/td+json", s, strlen(s));
+    free(s);
+    return ret;
+}
+
+/* W3C Discovery: offset/limit pagination with a Link rel="next". */
+enum MHD_Result gw__route_things(struct gw_req *r)
+{
+    long long offset = 0, limit = 100;
+    const char *so = gw__query(r, "offset"), *sl = gw__query(r, "limit");
+    char *end;
+    if (so) {
+        errno = 0;
+        offset = strtoll(so, &end, 10);
+        if (errno || end == so || *end || offset < 0)
+            return gw__reply_problem(r, 400, "Bad Request", "bad offset");
+    }
+    if (sl) {
+        errno = 0;
+        limit = strtoll(sl, &end, 10);
+        if (errno || end == sl || *end || limit < 1 || limit > 1000)
+            return gw__reply_problem(r, 400, "Bad Request",
+                                     "limit must be 1..1000");
+    }
+    /* The directory changes only with devices and twins: the same page is
+     * answered from the last build until one of them changes. Generations
+     * are read before building, so a change during the build is seen by
+     * the next request. */
+    struct ht_gw *g = r->g;
+    uint64_t dgen = __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE);
+    uint64_t tgen = gw__twins_gen(g);
+    pthread_mutex_lock(&g->server->things_mu);
+    struct MHD_Response *cached = NULL;
+    if (g->server->things_resp && g->server->things_dgen == dgen &&
+        g->server->things_tgen == tgen && g->server->things_off == offset &&
+        g->server->things_lim == limit)
+        cached = g->server->things_resp;
+    enum MHD_Result ret =
+        cached ? MHD_queue_response(r->conn, 200, cached) : MHD_NO;
+    pthread_mutex_unlock(&g->server->things_mu);
+    if (cached)
+        return ret;
+    json_t *ids = gw__device_ids_with_td(r->g);
+    json_t *tids = gw__twin_ids(r->g); /* twins follow the devices */
+    size_t ndev = json_array_size(ids);
+    size_t total = ndev + json_array_size(tids);
+    json_t *out = json_array();
+    for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit);
+         i++) {
+        json_t *td =
+            i < ndev
+                ? device_td(r->g, json_string_value(json_array_get(ids, i)))
+                : gw__twin_td(
+                      r->g, json_string_value(json_array_get(tids, i - ndev)));
+        if (td)
+            json_array_append_new(out, td);
+    }
+    json_decref(ids);
+    json_decref(tids);
+    char *s = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/ld+json");
+    if ((size_t)(offset + limit) < total) {
+        char link[128];
+        snprintf(link, sizeof link,
+                 "</things?offset=%lld&limit=%lld>; "
+                 "rel=\"next\"",
+                 offset + limit, limit);
+        MHD_add_response_header(resp, "Link", link);
+    }
+    ret = MHD_queue_response(r->conn, 200, resp);
+    pthread_mutex_lock(&g->server->things_mu);
+    if (g->server->things_resp)
+        MHD_destroy_response(g->server->things_resp);
+    g->server->things_resp = resp; /* our reference; MHD holds its own */
+    g->server->things_dgen = dgen;
+    g->server->things_tgen = tgen;
+    g->server->things_off = offset;
+    g->server->things_lim = limit;
+    pthread_mutex_unlock(&g->server->things_mu);
+    return ret;
+}
+
+/* The gateway's own TD: a Thing Description Directory. */
+enum MHD_Result gw__route_wellknown(struct gw_req *r)
+{
+    struct ht_gw *g = r->g;
+    char *http = gw__http_base(g);
+    json_t *td = json_pack(
+        "{s:o, s:[s], s:o, s:s, s:s, s:{s:{s:s, s:s, s:s}}, s:[s], "
+        "s:{s:{s:s, s:s, s:b, s:[{s:o, s:s, s:s}]}}}",
+        "@context", ht_sem_context(), "@type", "ThingDirectory", "id",
+        json_sprintf("urn:holotwin:gateway:%s", g->conf->gateway_id), "title",
+        "Holotwin gateway", "base", http, "securityDefinitions", "bearer_sc",
+        "scheme", "bearer", "in", "header", "name", "Authorization", "security",
+        "bearer_sc", "properties", "things", "title", "Things", "type", "array",
+        "readOnly", true, "forms", "href", json_sprintf("%s/things", http),
+        "op", "readproperty", "contentType", "application/ld+json");
+    free(http);
+    if (!td)
+        return gw__reply_problem(r, 500, "Internal error", "TD build");
+    char *s = json_dumps(td, JSON_COMPACT);
+    json_decref(td);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "application/td+json", s, strlen(s));
+    free(s);
+    return ret;
+}
+
+enum MHD_Result gw__route_openapi(struct gw_req *r)
+{
+    return gw__reply_buf(r, 200, "application/yaml", gw__openapi_yaml,
+                         strlen(gw__openapi_yaml));
+}

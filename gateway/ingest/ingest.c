@@ -1,0 +1,607 @@
+/* ingest.c - MQTT in: subscriptions, dispatch by topic, and the TD, status
+ * and value messages of devices. A message is parsed once; a value becomes
+ * one struct gw_value handed to the registry, the store, the SSE log and
+ * the subscribers (see deliver). The registry is written only here and in
+ * commands.c, on the loop thread.
+ */
+#include "gateway/broker/provision.h"
+#include "gateway/ingest/ingest_internal.h"
+#include "gateway/metrics/metrics.h"
+#include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_loop.h"
+#include "ht_mem.h"
+#include "ht_mqtt.h"
+#include "ht_util.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ingest__emit_device(struct ht_gw *g, struct gw_dev *d, const char *change)
+{
+    pthread_mutex_lock(&g->reg->mu);
+    json_t *o = gw__dev_json(d, false);
+    pthread_mutex_unlock(&g->reg->mu);
+    json_object_set_new(o, "change", json_string(change));
+    gw__sse_emit(g, "device", d->id, NULL, NULL, NULL, o);
+}
+
+void gw__ingest_mdns_seen(struct ht_gw *g, const char *id)
+{
+    if (!ht_id_valid(id))
+        return;
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (d)
+        return;
+    d = gw__dev_add(g, id, GW_DISCOVERED);
+    d->mdns_seen = true;
+    ht_log(LOG_INFO, INGEST_MOD, "device %s discovered over mDNS", id);
+    gw__dev_persist(g, d);
+    ingest__emit_device(g, d, "discovered");
+}
+
+/* ---- ingest ---- */
+
+/* Seen but not yet known: discovered, until a technician registers
+ * (pending) or approves it -- unless approval is automatic. */
+static enum gw_state initial_state(struct ht_gw *g)
+{
+    return g->conf->auto_approve ? GW_APPROVED : GW_DISCOVERED;
+}
+
+/* Empty payload: the agent deregistered. Devices nobody registered
+ * vanish; registered, approved or blocked ones keep their record (and
+ * blocked stays blocked). */
+static void on_deregister(struct ht_gw *g, struct gw_dev *d)
+{
+    if (d->state == GW_DISCOVERED) {
+        char id[65];
+        ht_strlcpy(id, d->id, sizeof id);
+        ht_store_device_delete(g->store, id);
+        ingest__emit_device(g, d, "removed");
+        gw__dev_remove(g, id);
+        ht_log(LOG_INFO, INGEST_MOD, "device %s deregistered and removed", id);
+        return;
+    }
+    pthread_mutex_lock(&g->reg->mu);
+    d->online = false;
+    pthread_mutex_unlock(&g->reg->mu);
+    gw__dev_persist(g, d);
+    ingest__emit_device(g, d, "deregistered");
+}
+
+static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
+                      size_t len)
+{
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (len == 0) {
+        if (d)
+            on_deregister(g, d);
+        return;
+    }
+    json_error_t je;
+    json_t *td = json_loadb(payload, len, 0, &je);
+    char err[256];
+    struct ht_sem_thing *thing = NULL;
+    if (!td) {
+        ht_log(LOG_WARNING, INGEST_MOD, "TD of %s: line %d: %s", id, je.line,
+               je.text);
+        goto bad;
+    }
+    if (ht_sem_td_parse(td, &thing, err, sizeof err) != HT_OK) {
+        ht_log(LOG_WARNING, INGEST_MOD, "TD of %s rejected: %s", id, err);
+        goto bad;
+    }
+    if (!thing->id || strcmp(thing->id, id)) {
+        ht_log(LOG_WARNING, INGEST_MOD,
+               "TD on the topic of %s names %s: rejected", id,
+               thing->id ? thing->id : "(none)");
+        goto bad;
+    }
+    bool added = !d;
+    if (!d)
+        d = gw__dev_add(g, id, initial_state(g));
+    else if (d->state == GW_DISCOVERED && g->conf->auto_approve) {
+        pthread_mutex_lock(&g->reg->mu);
+        d->state = GW_APPROVED;
+        pthread_mutex_unlock(&g->reg->mu);
+    }
+    if (d->state == GW_BLOCKED) {
+        ht_log(LOG_DEBUG, INGEST_MOD, "TD of blocked device %s ignored", id);
+        goto out;
+    }
+    int version = d->td_version;
+    int rc = ht_store_td_add(g->store, id, td, thing, ht_time_ms(), &version);
+    if (rc) {
+        ht_log(LOG_ERR, INGEST_MOD, "cannot store the TD of %s: %s", id,
+               ht_strerror(rc));
+        goto out;
+    }
+    bool changed = version != d->td_version || !d->thing;
+    pthread_mutex_lock(&g->reg->mu);
+    free(d->title);
+    d->title = thing->title ? ht_strdup(thing->title) : NULL;
+    ht_sem_thing_free(d->thing);
+    d->thing = thing;
+    thing = NULL;
+    d->td_version = version;
+    d->last_seen = ht_time_ms();
+    pthread_mutex_unlock(&g->reg->mu);
+    gw__dev_persist(g, d);
+    if (added || changed) {
+        ht_log(LOG_INFO, INGEST_MOD, "device %s: TD version %d (%s)", id,
+               version, gw__state_name(d->state));
+        ingest__emit_device(g, d, added ? "added" : "td");
+        if (d->state == GW_APPROVED)
+            ingest__notify_td(g, id, d->thing);
+    }
+    goto out;
+bad:
+    pthread_mutex_lock(&g->metrics->mu);
+    g->metrics->mqtt_bad++;
+    pthread_mutex_unlock(&g->metrics->mu);
+out:
+    ht_sem_thing_free(thing);
+    json_decref(td);
+}
+
+static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
+                          size_t len)
+{
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (!d || len == 0 || d->state == GW_BLOCKED)
+        return; /* status alone never creates a device: the TD does */
+    json_t *j = json_loadb(payload, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(j, "state"));
+    if (!s || (strcmp(s, "online") && strcmp(s, "offline"))) {
+        ht_log(LOG_WARNING, INGEST_MOD, "bad status from %s", id);
+        json_decref(j);
+        return;
+    }
+    bool online = !strcmp(s, "online");
+    json_decref(j);
+    s = online ? "online" : "offline";
+    if (online == d->online)
+        return;
+    pthread_mutex_lock(&g->reg->mu);
+    d->online = online;
+    d->last_seen = ht_time_ms();
+    pthread_mutex_unlock(&g->reg->mu);
+    gw__dev_persist(g, d);
+    ht_log(LOG_INFO, INGEST_MOD, "device %s is %s", id, s);
+    ingest__emit_device(g, d, "status");
+    if (d->state == GW_APPROVED)
+        for (size_t k = 0; k < g->ingest->nsubs; k++)
+            if (g->ingest->subs[k]->on_status)
+                g->ingest->subs[k]->on_status(g, id, online);
+}
+
+/* One value to everyone who needs it, in this order: the registry (so a
+ * read sees it), the store's journal, the SSE log (its frame is built
+ * once here), then the subscribers of approved devices. */
+static void deliver(struct ht_gw *g, struct gw_dev *d,
+                    const struct gw_value *val, int64_t now)
+{
+    gw__dev_value_set(g, d, val->prop, val->v, val->ts, val->seq, now);
+    ht_store_value_add(g->store, val->dev, val->prop, val->v, val->text,
+                       val->ts, val->seq);
+    gw__sse_value(g, val->dev, val->prop, val->text, val->ts, val->seq);
+    if (d->state != GW_APPROVED)
+        return;
+    for (size_t k = 0; k < g->ingest->nsubs; k++)
+        if (g->ingest->subs[k]->on_value)
+            g->ingest->subs[k]->on_value(g, val);
+}
+
+static void ingest_value(struct ht_gw *g, const char *id, const char *name,
+                         const char *payload, size_t len)
+{
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (!d || d->state == GW_BLOCKED)
+        return;
+    if (!ht_sem_name_valid(name))
+        return;
+    if (d->thing && !ht_sem_thing_prop(d->thing, name)) {
+        ht_log(LOG_DEBUG, INGEST_MOD, "%s: value of unknown property %s", id,
+               name);
+        return;
+    }
+    json_t *j = json_loadb(payload, len, 0, NULL);
+    json_t *v = json_object_get(j, "v");
+    if (!v) {
+        ht_log(LOG_WARNING, INGEST_MOD, "bad value from %s/%s", id, name);
+        json_decref(j);
+        return;
+    }
+    int64_t now = ht_time_ms();
+    json_t *tsj = json_object_get(j, "ts");
+    int64_t ts = json_is_integer(tsj) ? json_integer_value(tsj) : now;
+    int64_t seq = json_integer_value(json_object_get(j, "seq"));
+    /* The value's text once, for the journal, the event and observers. */
+    char *vtext = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!vtext) {
+        json_decref(j);
+        return;
+    }
+    struct gw_value val = {
+        .dev = id, .prop = name, .v = v, .text = vtext, .ts = ts, .seq = seq};
+    deliver(g, d, &val, now);
+    free(vtext);
+    json_decref(j);
+}
+
+/* ---- MQTT ---- */
+
+static void on_connect(void *ud, int rc, bool session_present)
+{
+    struct ht_gw *g = ud;
+    if (rc)
+        return;
+    static const char *const subs[] = {"devices/+/td", "devices/+/status",
+                                       "devices/+/props/+", "devices/+/ack"};
+    g->ingest->subs_pending = 5;
+    for (int i = 0; i < 4; i++) {
+        char *p = ht_asprintf("%s/%s", g->conf->mqtt_prefix, subs[i]);
+        if (ht_mqtt_subscribe(g->mqtt, p, 1) != HT_OK)
+            g->ingest->subs_pending--;
+        free(p);
+    }
+    if (ht_mqtt_subscribe(g->mqtt, g->ingest->ack_topic, 1) != HT_OK)
+        g->ingest->subs_pending--;
+    ht_log(LOG_INFO, INGEST_MOD, "subscribed (session %s)",
+           session_present ? "resumed" : "new");
+}
+
+/* Each SUBACK brings the gateway closer to ready: until all are in, values
+ * that agents publish may not reach it (a new session has no queue yet). */
+static void on_subscribe(void *ud, int mid, int granted_qos)
+{
+    (void)mid;
+    struct ht_gw *g = ud;
+    if (granted_qos >= 128)
+        ht_log(LOG_ERR, INGEST_MOD, "the broker refused a subscription (%d)",
+               granted_qos);
+    else if (g->ingest->subs_pending > 0)
+        g->ingest->subs_pending--;
+}
+
+/* Topic: PREFIX/devices/ID/(td|status|props/NAME|ack), or the legacy
+ * shared ack topic. */
+static void on_message(void *ud, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    struct ht_gw *g = ud;
+    pthread_mutex_lock(&g->metrics->mu);
+    g->metrics->mqtt_in++;
+    pthread_mutex_unlock(&g->metrics->mu);
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    if (len > (size_t)g->conf->mqtt_max_payload) {
+        ht_log(LOG_WARNING, INGEST_MOD, "%s: payload of %zu bytes dropped",
+               msg->topic, len);
+        return;
+    }
+    if (!strcmp(msg->topic, g->ingest->ack_topic)) {
+        ingest__ack(g, NULL, msg->payload, len, props);
+        return;
+    }
+    size_t pl = strlen(g->conf->mqtt_prefix);
+    if (strncmp(msg->topic, g->conf->mqtt_prefix, pl) ||
+        strncmp(msg->topic + pl, "/devices/", 9))
+        return;
+    const char *rest = msg->topic + pl + 9;
+    const char *slash = strchr(rest, '/');
+    if (!slash || (size_t)(slash - rest) > 64)
+        return;
+    char id[65];
+    memcpy(id, rest, (size_t)(slash - rest));
+    id[slash - rest] = '\0';
+    if (!ht_id_valid(id)) {
+        ht_log(LOG_WARNING, INGEST_MOD,
+               "message for invalid device id dropped");
+        return;
+    }
+    const char *kind = slash + 1;
+    uint64_t *ctr = NULL;
+    if (!strcmp(kind, "td")) {
+        ctr = &g->metrics->mqtt_in_td;
+        ingest_td(g, id, msg->payload, len);
+    } else if (!strcmp(kind, "status")) {
+        ctr = &g->metrics->mqtt_in_status;
+        ingest_status(g, id, msg->payload, len);
+    } else if (!strncmp(kind, "props/", 6)) {
+        ctr = &g->metrics->mqtt_in_props;
+        ingest_value(g, id, kind + 6, msg->payload, len);
+    } else if (!strcmp(kind, "ack")) {
+        ingest__ack(g, id, msg->payload, len, props);
+    }
+    if (ctr) {
+        pthread_mutex_lock(&g->metrics->mu);
+        (*ctr)++;
+        pthread_mutex_unlock(&g->metrics->mu);
+    }
+}
+
+/* ---- timers ---- */
+
+static void on_flush(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_gw *g = ud;
+    /* last_seen of the devices heard from since the last tick, journaled
+     * like values (the store's writer commits them with the next batch),
+     * not once per value. */
+    for (size_t i = 0; i < g->reg->ndevs; i++) {
+        struct gw_dev *d = g->reg->devs[i];
+        if (d->dirty &&
+            ht_store_seen_add(g->store, d->id, d->last_seen) == HT_OK)
+            d->dirty = false;
+    }
+}
+
+static void on_retention(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_gw *g = ud;
+    int64_t n = 0;
+    ht_store_retention(g->store, ht_time_ms(), &n);
+    if (n)
+        ht_log(LOG_INFO, INGEST_MOD,
+               "retention removed %" PRId64 " history rows", n);
+}
+
+static void on_ping(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    gw__sse_ping(ud);
+    /* Bursts (registrations, broker reconnects) leave freed heap pages
+     * behind that glibc does not return by itself. */
+    malloc_trim(0);
+}
+
+/* ---- load and lifecycle ---- */
+
+/* Store callbacks run under the store's lock, so rows are collected first
+ * and TDs read afterwards. */
+struct rows {
+    struct ht_store_device *v;
+    size_t n, cap;
+};
+
+static void collect_device(void *ud, const struct ht_store_device *r)
+{
+    struct rows *rs = ud;
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 16;
+        rs->v = ht_realloc(rs->v, rs->cap * sizeof *rs->v);
+    }
+    rs->v[rs->n++] = *r;
+}
+
+static void load_device(struct ht_gw *g, const struct ht_store_device *r)
+{
+    enum gw_state st = GW_PENDING;
+    gw__state_parse(r->state, &st);
+    struct gw_dev *d = gw__dev_add(g, r->id, st);
+    d->title = r->title[0] ? ht_strdup(r->title) : NULL;
+    d->online = false; /* until its retained status arrives again */
+    d->last_seen = r->last_seen;
+    d->created = r->created;
+}
+
+/* Start-up: the newest TD of every device, parsed on two threads (JSON
+ * parsing is most of a large start-up, and nothing else runs yet). */
+struct td_load {
+    struct gw_dev **dev;
+    char **text;
+    int *version;
+    struct ht_sem_thing **thing;
+    size_t n, cap;
+};
+
+static void load_td(void *ud, const char *id, const char *td, int version)
+{
+    struct ht_gw *g = ((void **)ud)[0];
+    struct td_load *l = ((void **)ud)[1];
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (!d)
+        return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->dev = ht_realloc(l->dev, l->cap * sizeof *l->dev);
+        l->text = ht_realloc(l->text, l->cap * sizeof *l->text);
+        l->version = ht_realloc(l->version, l->cap * sizeof *l->version);
+        l->thing = ht_realloc(l->thing, l->cap * sizeof *l->thing);
+    }
+    l->dev[l->n] = d;
+    l->text[l->n] = ht_strdup(td);
+    l->version[l->n] = version;
+    l->thing[l->n] = NULL;
+    l->n++;
+}
+
+struct td_part {
+    struct td_load *l;
+    size_t from, to;
+};
+
+static void *parse_tds(void *arg)
+{
+    struct td_part *p = arg;
+    for (size_t i = p->from; i < p->to; i++) {
+        json_t *td = json_loads(p->l->text[i], 0, NULL);
+        char err[256];
+        if (td)
+            ht_sem_td_parse(td, &p->l->thing[i], err, sizeof err);
+        json_decref(td);
+        free(p->l->text[i]);
+        p->l->text[i] = NULL;
+    }
+    return NULL;
+}
+
+static int load_tds(struct ht_gw *g)
+{
+    struct td_load l = {0};
+    void *ud[2] = {g, &l};
+    int rc = ht_store_td_latest_each(g->store, load_td, ud);
+    struct td_part a = {&l, 0, l.n / 2}, b = {&l, l.n / 2, l.n};
+    pthread_t t;
+    bool two = l.n > 64 && pthread_create(&t, NULL, parse_tds, &b) == 0;
+    parse_tds(&a);
+    if (two)
+        pthread_join(t, NULL);
+    else
+        parse_tds(&b);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.thing[i]) {
+            ht_sem_thing_free(l.dev[i]->thing);
+            l.dev[i]->thing = l.thing[i];
+            l.dev[i]->td_version = l.version[i];
+        }
+    free(l.dev);
+    free(l.text);
+    free(l.version);
+    free(l.thing);
+    return rc;
+}
+
+static void load_value(void *ud, const char *id, const char *name,
+                       const json_t *v, int64_t ts, int64_t seq)
+{
+    struct ht_gw *g = ud;
+    struct gw_dev *d = gw__dev_find(g, id);
+    if (d)
+        json_object_set_new(d->values, name,
+                            json_pack("{s:O, s:I, s:I}", "v", (json_t *)v, "ts",
+                                      (json_int_t)ts, "seq", (json_int_t)seq));
+}
+
+int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
+{
+    g->ingest = ht_calloc(1, sizeof *g->ingest);
+    struct rows rs = {0};
+    int rc = ht_store_device_each(g->store, collect_device, &rs);
+    for (size_t i = 0; rc == HT_OK && i < rs.n; i++)
+        load_device(g, &rs.v[i]);
+    free(rs.v);
+    if (rc == HT_OK)
+        rc = load_tds(g);
+    if (rc == HT_OK)
+        rc = ht_store_latest_each(g->store, load_value, g);
+    if (rc) {
+        snprintf(err, errlen, "cannot load devices: %s", ht_strerror(rc));
+        return rc;
+    }
+    snprintf(g->ingest->ack_topic, sizeof g->ingest->ack_topic,
+             "%s/gateway/%s/ack", g->conf->mqtt_prefix, g->conf->gateway_id);
+    struct ht_mqtt_opts o = {
+        .host = g->broker_host,
+        .port = g->broker_port,
+        .client_id = g->conf->mqtt_client_id,
+        .username = gw__prov_user(g), /* provisioned, else configured */
+        .password = gw__prov_password(g),
+        .clean_start = false,
+        .session_expiry = (uint32_t)g->conf->mqtt_session_expiry,
+        .backoff_min_ms = 100,
+        .backoff_max_ms = 5000,
+    };
+    struct ht_mqtt_cbs cbs = {
+        .on_connect = on_connect,
+        .on_message = on_message,
+        .on_subscribe = on_subscribe,
+    };
+    rc = ht_mqtt_new(g->loop, &o, &cbs, g, &g->mqtt);
+    if (rc) {
+        snprintf(err, errlen, "MQTT client: %s", ht_strerror(rc));
+        return rc;
+    }
+    /* Correlation ids must not repeat across restarts: agents cache recent
+     * ids to drop duplicates, and would answer a reused one from cache. */
+    g->ingest->next_corr = (uint64_t)ht_time_ms() << 16;
+    ingest__commands_init(g);
+    g->ingest->flush_timer = ht_timer_new(g->loop, on_flush, g);
+    g->ingest->retention_timer = ht_timer_new(g->loop, on_retention, g);
+    g->ingest->ping_timer = ht_timer_new(g->loop, on_ping, g);
+    return HT_OK;
+}
+
+int gw__ingest_start(struct ht_gw *g)
+{
+    ht_timer_start(g->ingest->flush_timer, (uint64_t)g->conf->history_flush_ms,
+                   (uint64_t)g->conf->history_flush_ms);
+    ht_timer_start(g->ingest->retention_timer, 60000, 3600000);
+    ht_timer_start(g->ingest->ping_timer, 15000, 15000);
+    return ht_mqtt_start(g->mqtt);
+}
+
+/* Answer everything still waiting with 503 so no connection stays
+ * suspended when the HTTP daemon stops. */
+void gw__ingest_stop(struct ht_gw *g)
+{
+    gw__jobs_close(g);
+    while (g->ingest->pending) {
+        struct gw_job *j = g->ingest->pending;
+        g->ingest->pending = j->pnext;
+        gw__job_fail(g, j, 503, "shutting_down", "Gateway stopping",
+                     "the gateway is shutting down");
+    }
+    if (g->mqtt)
+        ht_mqtt_stop(g->mqtt);
+    ht_timer_stop(g->ingest->flush_timer);
+    ht_timer_stop(g->ingest->retention_timer);
+    ht_timer_stop(g->ingest->ping_timer);
+    on_flush(NULL, g);
+    /* Every audit record committed, every job answered: no connection may
+     * stay suspended when the HTTP daemon stops. */
+    ht_store_flush(g->store, NULL);
+    gw__jobs_finish_done(g);
+}
+
+void gw__ingest_clear(struct ht_gw *g)
+{
+    struct gw_ingest *in = g->ingest;
+    if (!in)
+        return;
+    ht_mqtt_free(g->mqtt);
+    g->mqtt = NULL;
+    ht_timer_free(in->flush_timer);
+    ht_timer_free(in->retention_timer);
+    ht_timer_free(in->ping_timer);
+    free(in);
+    g->ingest = NULL;
+}
+
+void gw__ingest_subscribe(struct ht_gw *g, const struct gw_ingest_sub *s)
+{
+    assert(g->ingest->nsubs < INGEST_MAX_SUBS);
+    g->ingest->subs[g->ingest->nsubs++] = s;
+}
+
+bool gw__ingest_mqtt_ready(const struct ht_gw *g)
+{
+    return g->mqtt && ht_mqtt_connected(g->mqtt) && g->ingest &&
+           g->ingest->subs_pending == 0;
+}
+
+void ingest__notify_td(struct ht_gw *g, const char *dev,
+                       const struct ht_sem_thing *thing)
+{
+    for (size_t k = 0; k < g->ingest->nsubs; k++)
+        if (g->ingest->subs[k]->on_td)
+            g->ingest->subs[k]->on_td(g, dev, thing);
+}
+
+void ingest__notify_removed(struct ht_gw *g, const char *dev)
+{
+    for (size_t k = 0; k < g->ingest->nsubs; k++)
+        if (g->ingest->subs[k]->on_removed)
+            g->ingest->subs[k]->on_removed(g, dev);
+}

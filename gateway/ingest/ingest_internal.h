@@ -1,0 +1,47 @@
+/* ingest/ingest_internal.h - shared by ingest.c (MQTT in) and commands.c
+ * (device jobs, MQTT out). Not for other modules.
+ * Uses: core, registry, jobs, ingest.
+ */
+#ifndef HT_GW_INGEST_INTERNAL_H
+#define HT_GW_INGEST_INTERNAL_H
+
+#include "gateway/core/gw.h"
+#include "gateway/ingest/ingest.h"
+#include "gateway/jobs/jobs.h"
+#include "gateway/registry/registry.h"
+
+#include <mosquitto.h>
+
+#define INGEST_MOD "event"
+#define INGEST_MAX_SUBS 4
+
+struct gw_ingest {
+    /* Commands waiting for their ack, and the next correlation id. */
+    struct gw_job *pending;
+    uint64_t next_corr;
+    char ack_topic[256]; /* the legacy shared ack topic */
+    /* SUBACKs still awaited since the last connect; /healthz reports
+     * mqtt_ready once none are left (read by the HTTP thread). */
+    _Atomic int subs_pending;
+    struct ht_timer *flush_timer;
+    struct ht_timer *retention_timer;
+    struct ht_timer *ping_timer;
+    const struct gw_ingest_sub *subs[INGEST_MAX_SUBS];
+    size_t nsubs;
+};
+
+/* A device record changed: an SSE "device" event with the change. */
+void ingest__emit_device(struct ht_gw *g, struct gw_dev *d,
+                         const char *change);
+/* Tell the subscribers (approved devices only: the caller checks). */
+void ingest__notify_td(struct ht_gw *g, const char *dev,
+                       const struct ht_sem_thing *thing);
+void ingest__notify_removed(struct ht_gw *g, const char *dev);
+/* A command ack (dev: the device whose ack topic it came on, or NULL for
+ * the shared topic); props borrowed. */
+void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
+                 size_t len, const mosquitto_property *props);
+/* Register the device job handlers with the jobs module. */
+void ingest__commands_init(struct ht_gw *g);
+
+#endif

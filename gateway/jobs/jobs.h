@@ -1,0 +1,118 @@
+/* jobs/jobs.h - work handed from HTTP threads to the loop: a request that
+ * changes loop-owned state suspends its connection, queues a job and wakes
+ * the loop; the loop runs the job's handler, which answers it through
+ * gw__job_complete: the audit record is committed (store's writer thread)
+ * before the connection is resumed with the answer.
+ * Owns: struct gw_jobs (g->jobs): the queue, the committed-answers list and
+ * the handler table; the loop's wakeup callback.
+ * Uses: core, store (audit), metrics (command counts and latency).
+ * Threads: gw__job_new/unref/submit/done on any thread (jobs->mu); the rest
+ * on the loop thread.
+ */
+#ifndef HT_GW_JOBS_H
+#define HT_GW_JOBS_H
+
+#include "gateway/core/gw.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum gw_job_kind {
+    GW_JOB_WRITE, /* PUT property: MQTT command, wait for the ack */
+    GW_JOB_APPROVE,
+    GW_JOB_BLOCK,
+    GW_JOB_DELETE,
+    GW_JOB_PREREG,      /* POST /api/v1/devices */
+    GW_JOB_TWIN_PUT,    /* PUT /api/v1/twins/{id} */
+    GW_JOB_TWIN_DELETE, /* DELETE /api/v1/twins/{id} */
+    GW_JOB_TWIN_WRITE,  /* PUT .../twins/{id}/properties/{ref} */
+    GW_JOB_KINDS
+};
+
+struct gw_job {
+    struct gw_job *next;
+    enum gw_job_kind kind;
+    char dev[65];
+    char prop[33];
+    json_t *value; /* WRITE: the value (owned) */
+    char actor[160];
+    uint64_t t0_ms; /* monotonic, for latency */
+    struct MHD_Connection *conn;
+    int refs; /* under jobs->mu: HTTP side + loop side */
+    bool done;
+    /* Result, written by the loop before done. */
+    int status;
+    json_t *body; /* success body or problem object (owned) */
+    /* Loop side of a WRITE in flight. */
+    struct ht_gw *gw;
+    uint64_t corr;
+    struct ht_timer *timer;
+    struct gw_job *pnext; /* pending-ack list */
+    /* Twin jobs: dev holds the twin id, ref "component.property". A WRITE
+     * with on_complete set is a sub-command of a twin write: it has no
+     * connection, and job completion calls on_complete (loop thread)
+     * instead of resuming one. */
+    char ref[72];
+    void (*on_complete)(struct ht_gw *g, struct gw_job *j);
+    void *ud;
+    /* Between the audit append and its commit (store writer thread). */
+    uint64_t ms;
+    int audit_rc;
+    struct gw_job *dnext;
+};
+
+/* Loop thread: run job j and eventually complete it. */
+typedef void (*gw_job_fn)(struct ht_gw *g, struct gw_job *j);
+
+struct gw_jobs {
+    pthread_mutex_t mu;
+    struct gw_job *head, *tail;
+    bool closed;
+    /* Jobs whose audit record the store committed (writer thread), for
+     * the loop to answer. */
+    struct gw_job *done_head, *done_tail;
+    gw_job_fn run[GW_JOB_KINDS];
+};
+
+/* Create g->jobs and take the loop's wakeup callback. Loop thread. */
+void gw__jobs_init(struct ht_gw *g);
+/* Free g->jobs (after gw__jobs_close). Safe when NULL. */
+void gw__jobs_clear(struct ht_gw *g);
+/* Loop thread, at init: fn runs every job of kind k. */
+void gw__jobs_handle(struct ht_gw *g, enum gw_job_kind k, gw_job_fn fn);
+
+/* Problem body (RFC 9457), new reference. Any thread. */
+json_t *gw__problem(int status, const char *title, const char *detail);
+
+/* New job with refs = 1 (the HTTP side). dev and actor copied. */
+struct gw_job *gw__job_new(enum gw_job_kind kind, const char *dev,
+                           const char *actor);
+/* Drop one reference (any thread). NULL is a no-op. */
+void gw__job_unref(struct ht_gw *g, struct gw_job *j);
+/* HTTP thread: suspend conn, queue j (the loop takes a reference), wake the
+ * loop. HT_ESTATE when the gateway is stopping (nothing suspended). */
+int gw__job_submit(struct ht_gw *g, struct gw_job *j,
+                   struct MHD_Connection *conn);
+/* Loop thread: queue n connection-less jobs for the next wakeup (the
+ * queue takes a reference to each; the caller keeps its own). HT_ESTATE
+ * when closed: then nothing is queued. */
+int gw__jobs_queue(struct ht_gw *g, struct gw_job **jobs, size_t n);
+/* HTTP thread: true once the loop has completed j. */
+bool gw__job_done(struct ht_gw *g, struct gw_job *j);
+
+/* Loop thread: answer j with status and body (taken, may be NULL) once its
+ * audit record (result: "ok" or an error code) is durable. */
+void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
+                      json_t *body, const char *result);
+/* Loop thread: gw__job_complete with a problem body carrying code. */
+void gw__job_fail(struct ht_gw *g, struct gw_job *j, int status,
+                  const char *code, const char *title, const char *detail);
+/* Loop thread: refuse new jobs and answer the queued ones 503. */
+void gw__jobs_close(struct ht_gw *g);
+/* Loop thread: answer the jobs whose audit records are committed. */
+void gw__jobs_finish_done(struct ht_gw *g);
+
+#endif

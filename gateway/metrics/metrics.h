@@ -1,0 +1,42 @@
+/* metrics/metrics.h - the counters and histograms behind GET /metrics.
+ * Owns: struct gw_metrics (g->metrics) and its mutex.
+ * Uses: nothing.
+ * Threads: any thread updates or reads under m->mu (the loop, the store's
+ * writer thread and the HTTP thread all do).
+ */
+#ifndef HT_GW_METRICS_H
+#define HT_GW_METRICS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define GW_HIST_BUCKETS 12
+struct gw_hist {
+    uint64_t buckets[GW_HIST_BUCKETS]; /* cumulative on output */
+    uint64_t count;
+    double sum;
+};
+
+struct gw_metrics {
+    pthread_mutex_t mu;
+    uint64_t mqtt_in, mqtt_in_td, mqtt_in_status, mqtt_in_props, mqtt_bad;
+    uint64_t cmd_by_status[6]; /* 200, 400, 403/404/409, 503, 504, other */
+    uint64_t http_requests;
+    struct gw_hist cmd_latency; /* seconds */
+    struct gw_hist batch_time;  /* seconds */
+    uint64_t batch_rows;
+    uint64_t broker_restarts;
+};
+
+/* Upper bounds (seconds) of the histogram buckets. */
+extern const double gw__hist_bounds[GW_HIST_BUCKETS];
+
+/* New zeroed metrics; free with gw__metrics_free (NULL is a no-op). */
+struct gw_metrics *gw__metrics_new(void);
+void gw__metrics_free(struct gw_metrics *m);
+/* Add v to histogram h of m (takes m->mu). Any thread. */
+void gw__hist_observe(struct gw_metrics *m, struct gw_hist *h, double v);
+/* Add one to the counter c of m (takes m->mu). Any thread. */
+void gw__metrics_inc(struct gw_metrics *m, uint64_t *c);
+
+#endif

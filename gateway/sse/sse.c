@@ -1,0 +1,457 @@
+/* sse.c - the real-time event log behind GET /api/v1/events and the
+ * per-property observe streams.
+ *
+ * The loop appends events to a bounded in-memory ring (and, batched, to the
+ * store's events table); each SSE client is a libmicrohttpd content reader
+ * that copies the events after its last id out of the ring under ev_mu, or
+ * suspends its connection when there are none. Appending resumes the
+ * suspended ones, so nothing polls. A client that fell behind the ring (or
+ * resumes with an old Last-Event-ID) is served from the store first, so a
+ * reconnect sees no gap.
+ */
+#include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_loop.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "sse"
+#define SSE_BLOCK 32768
+
+struct gw_ev {
+    int64_t id;
+    int64_t ts;
+    char *blob; /* the one allocation the strings below point into */
+    char *type;
+    char *data; /* JSON text */
+    size_t dlen;
+    char *dev; /* for filters, may be NULL */
+    char *prop;
+    char *twin;
+    char *value; /* JSON text of the value, state events only */
+};
+
+struct gw_sse {
+    struct gw_sse *next;
+    struct ht_gw *g;
+    struct MHD_Connection *conn;
+    int64_t last_id;
+    bool observe; /* per-property stream: unnamed data: events */
+    bool suspended;
+    bool ping;
+    char dev[65], prop[33], twin[65];
+    json_t *backlog; /* events loaded from the store, array */
+    size_t bl_pos;
+    char *out; /* formatted bytes not yet handed to MHD */
+    size_t out_len, out_off, out_cap;
+};
+
+struct gw_sse_log {
+    pthread_mutex_t mu;
+    struct gw_ev *ring;
+    size_t ring_cap, ring_len, ring_head; /* head = index of the oldest */
+    int64_t last_eid;
+    struct gw_sse *sse;
+    size_t nsse;
+    bool closed;
+    bool wake; /* events appended since the streams were last woken */
+    struct ht_prepare *prepare;
+};
+
+static void ev_clear(struct gw_ev *e)
+{
+    free(e->blob);
+    memset(e, 0, sizeof *e);
+}
+
+/* Resume every suspended stream (ev_mu held). */
+static void wake_all(struct ht_gw *g)
+{
+    for (struct gw_sse *c = g->log->sse; c; c = c->next)
+        if (c->suspended) {
+            c->suspended = false;
+            MHD_resume_connection(c->conn);
+        }
+}
+
+/* Before the loop polls again: one wake-up for every event this iteration
+ * appended (a resume is a write to MHD's wake-up pipe). */
+static void on_prepare(struct ht_prepare *p, void *ud)
+{
+    (void)p;
+    struct ht_gw *g = ud;
+    if (!g->log->wake)
+        return;
+    pthread_mutex_lock(&g->log->mu);
+    g->log->wake = false;
+    wake_all(g);
+    pthread_mutex_unlock(&g->log->mu);
+}
+
+int gw__sse_init(struct ht_gw *g)
+{
+    g->log = ht_calloc(1, sizeof *g->log);
+    pthread_mutex_init(&g->log->mu, NULL);
+    g->log->ring_cap = (size_t)g->conf->events_ring;
+    g->log->ring = ht_calloc(g->log->ring_cap, sizeof *g->log->ring);
+    g->log->last_eid = ht_store_event_max(g->store);
+    if (g->loop)
+        g->log->prepare = ht_prepare_new(g->loop, on_prepare, g);
+    return HT_OK;
+}
+
+void gw__sse_clear(struct ht_gw *g)
+{
+    if (!g->log)
+        return;
+    ht_prepare_free(g->log->prepare);
+    g->log->prepare = NULL;
+    for (size_t i = 0; g->log->ring && i < g->log->ring_cap; i++)
+        ev_clear(&g->log->ring[i]);
+    free(g->log->ring);
+    pthread_mutex_destroy(&g->log->mu);
+    free(g->log);
+    g->log = NULL;
+}
+
+/* Copy s (may be NULL) to *p, advancing it; returns the copy or NULL. */
+static char *put(char **p, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = *p;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *p += n + 1;
+    return d;
+}
+
+void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
+                  const char *prop, const char *twin, const char *value,
+                  const char *data, size_t dlen)
+{
+    /* One allocation per event for all its strings. */
+    size_t lt = strlen(type), ld = dev ? strlen(dev) : 0,
+           lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
+           lv = value ? strlen(value) : 0;
+    char *blob = ht_malloc(lt + ld + lp + lw + lv + dlen + 6), *p = blob;
+    int64_t ts = ht_time_ms();
+    pthread_mutex_lock(&g->log->mu);
+    int64_t id = ++g->log->last_eid;
+    struct gw_ev *e;
+    if (g->log->ring_len < g->log->ring_cap) {
+        e = &g->log->ring[(g->log->ring_head + g->log->ring_len) %
+                          g->log->ring_cap];
+        g->log->ring_len++;
+    } else {
+        e = &g->log->ring[g->log->ring_head];
+        ev_clear(e);
+        g->log->ring_head = (g->log->ring_head + 1) % g->log->ring_cap;
+    }
+    e->id = id;
+    e->ts = ts;
+    e->blob = blob;
+    e->data = put(&p, data, dlen);
+    e->dlen = dlen;
+    e->type = put(&p, type, lt);
+    e->dev = put(&p, dev, ld);
+    e->prop = put(&p, prop, lp);
+    e->twin = put(&p, twin, lw);
+    e->value = put(&p, value, lv);
+    if (g->log->prepare)
+        g->log->wake = true;
+    else
+        wake_all(g);
+    pthread_mutex_unlock(&g->log->mu);
+    ht_store_event_add(g->store, id, ts, type, data);
+}
+
+void gw__sse_emit(struct ht_gw *g, const char *type, const char *dev,
+                  const char *prop, const char *twin, const json_t *value,
+                  json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    char *vtext =
+        value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (text)
+        gw__sse_push(g, type, dev, prop, twin, vtext, text, strlen(text));
+    free(vtext);
+    free(text);
+}
+
+void gw__sse_ping(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->log->mu);
+    for (struct gw_sse *c = g->log->sse; c; c = c->next)
+        c->ping = true;
+    wake_all(g);
+    pthread_mutex_unlock(&g->log->mu);
+}
+
+void gw__sse_close(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->log->mu);
+    g->log->closed = true;
+    wake_all(g);
+    pthread_mutex_unlock(&g->log->mu);
+}
+
+size_t gw__sse_clients(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->log->mu);
+    size_t n = g->log->nsse;
+    pthread_mutex_unlock(&g->log->mu);
+    return n;
+}
+
+static bool matches(const struct gw_sse *c, const char *type, const char *dev,
+                    const char *prop, const char *twin)
+{
+    if (c->observe)
+        return !strcmp(type, "state") && dev && prop && !strcmp(dev, c->dev) &&
+               !strcmp(prop, c->prop);
+    if (c->twin[0] && (!twin || strcmp(twin, c->twin)))
+        return false;
+    if (c->dev[0] && (!dev || strcmp(dev, c->dev)))
+        return false;
+    return true;
+}
+
+/* Room for n more bytes (and a NUL) in c->out, grown geometrically and
+ * kept between reads. */
+static char *out_reserve(struct gw_sse *c, size_t n)
+{
+    if (c->out_len + n + 1 > c->out_cap) {
+        size_t cap = c->out_cap ? 2 * c->out_cap : 4096;
+        while (cap < c->out_len + n + 1)
+            cap *= 2;
+        c->out = ht_realloc(c->out, cap);
+        c->out_cap = cap;
+    }
+    return c->out + c->out_len;
+}
+
+static void out_append(struct gw_sse *c, const char *s, size_t n)
+{
+    char *d = out_reserve(c, n);
+    memcpy(d, s, n);
+    c->out_len += n;
+    c->out[c->out_len] = '\0';
+}
+
+/* Named events: "event:", "id:", "data:". Observe streams: unnamed data
+ * events holding just the value (what WoT consumers expect). */
+static void format_event(struct gw_sse *c, int64_t id, const char *type,
+                         const char *data, size_t dlen, const char *value)
+{
+    if (c->observe) {
+        if (!value)
+            value = "null";
+        dlen = strlen(value);
+    }
+    size_t n = dlen + strlen(type) + 48;
+    char *d = out_reserve(c, n);
+    int k = c->observe
+                ? snprintf(d, n + 1, "id: %" PRId64 "\ndata: %s\n\n", id, value)
+                : snprintf(d, n + 1, "event: %s\nid: %" PRId64 "\ndata: %s\n\n",
+                           type, id, data);
+    if (k > 0)
+        c->out_len += (size_t)k;
+}
+
+/* The value of a state event read back from the store's JSON text. */
+static char *value_of(const char *data)
+{
+    json_t *j = json_loads(data, 0, NULL);
+    json_t *v = json_object_get(j, "v");
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return s;
+}
+
+/* Fill c->out with whatever is due (ev_mu held). Returns false when the
+ * store must be consulted first (c fell behind the ring). */
+static bool collect(struct ht_gw *g, struct gw_sse *c)
+{
+    /* Backlog from the store first. */
+    while (c->backlog && c->bl_pos < json_array_size(c->backlog)) {
+        json_t *e = json_array_get(c->backlog, c->bl_pos++);
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *data = json_string_value(json_object_get(e, "data"));
+        if (id <= c->last_id)
+            continue;
+        c->last_id = id;
+        json_t *j = json_loads(data, 0, NULL);
+        const char *dev = json_string_value(json_object_get(j, "device"));
+        if (!dev && !strcmp(type, "device"))
+            dev = json_string_value(json_object_get(j, "id"));
+        const char *prop = json_string_value(json_object_get(j, "property"));
+        const char *twin = json_string_value(json_object_get(j, "twin"));
+        if (matches(c, type, dev, prop, twin)) {
+            char *v = c->observe ? value_of(data) : NULL;
+            format_event(c, id, type, data, strlen(data), v);
+            free(v);
+        }
+        json_decref(j);
+    }
+    if (c->backlog && c->bl_pos >= json_array_size(c->backlog)) {
+        json_decref(c->backlog);
+        c->backlog = NULL;
+        c->bl_pos = 0;
+    }
+    /* Older than the ring holds (or the ring is empty after a restart):
+     * the store has the rest. */
+    int64_t oldest = g->log->ring_len ? g->log->ring[g->log->ring_head].id
+                                      : g->log->last_eid + 1;
+    if (c->last_id + 1 < oldest && !c->backlog)
+        return false;
+    /* Ids in the ring are consecutive: start right after the client's
+     * last one instead of walking the ring under the lock. */
+    size_t first =
+        c->last_id + 1 > oldest ? (size_t)(c->last_id + 1 - oldest) : 0;
+    for (size_t i = first; i < g->log->ring_len; i++) {
+        struct gw_ev *e =
+            &g->log->ring[(g->log->ring_head + i) % g->log->ring_cap];
+        c->last_id = e->id;
+        if (matches(c, e->type, e->dev, e->prop, e->twin))
+            format_event(c, e->id, e->type, e->data, e->dlen, e->value);
+    }
+    if (c->ping && c->out_len == c->out_off) {
+        out_append(c, ": ping\n\n", 9);
+    }
+    c->ping = false;
+    return true;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct gw_sse *c = cls;
+    struct ht_gw *g = c->g;
+    pthread_mutex_lock(&g->log->mu);
+    for (int round = 0; round < 2; round++) {
+        if (g->log->closed) {
+            pthread_mutex_unlock(&g->log->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (c->out_off < c->out_len)
+            break;
+        c->out_len = c->out_off = 0;
+        if (collect(g, c))
+            break;
+        /* Behind the ring: read the gap from the store without the lock. */
+        int64_t after = c->last_id;
+        pthread_mutex_unlock(&g->log->mu);
+        json_t *bl = ht_store_events_since(g->store, after, 1000);
+        pthread_mutex_lock(&g->log->mu);
+        json_decref(c->backlog);
+        c->backlog = bl;
+        c->bl_pos = 0;
+        if (json_array_size(bl) == 0) {
+            /* Nothing older left (trimmed by retention): skip to the ring. */
+            json_decref(c->backlog);
+            c->backlog = NULL;
+            c->last_id = g->log->ring_len
+                             ? g->log->ring[g->log->ring_head].id - 1
+                             : g->log->last_eid;
+        }
+    }
+    if (c->out_off >= c->out_len) {
+        c->suspended = true;
+        MHD_suspend_connection(c->conn);
+        pthread_mutex_unlock(&g->log->mu);
+        return 0;
+    }
+    size_t n = c->out_len - c->out_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, c->out + c->out_off, n);
+    c->out_off += n;
+    pthread_mutex_unlock(&g->log->mu);
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+    struct gw_sse *c = cls;
+    struct ht_gw *g = c->g;
+    pthread_mutex_lock(&g->log->mu);
+    for (struct gw_sse **pp = &g->log->sse; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            g->log->nsse--;
+            break;
+        }
+    pthread_mutex_unlock(&g->log->mu);
+    json_decref(c->backlog);
+    free(c->out);
+    free(c);
+}
+
+struct MHD_Response *gw__sse_response(struct ht_gw *g,
+                                      struct MHD_Connection *conn,
+                                      int64_t last_id, bool observe,
+                                      const char *dev, const char *prop,
+                                      const char *twin)
+{
+    struct gw_sse *c = ht_calloc(1, sizeof *c);
+    c->g = g;
+    c->conn = conn;
+    c->observe = observe;
+    if (dev)
+        ht_strlcpy(c->dev, dev, sizeof c->dev);
+    if (prop)
+        ht_strlcpy(c->prop, prop, sizeof c->prop);
+    if (twin)
+        ht_strlcpy(c->twin, twin, sizeof c->twin);
+    pthread_mutex_lock(&g->log->mu);
+    /* A new client starts at "now" unless it resumes. */
+    c->last_id = last_id >= 0 && last_id <= g->log->last_eid ? last_id
+                                                             : g->log->last_eid;
+    c->next = g->log->sse;
+    g->log->sse = c;
+    g->log->nsse++;
+    pthread_mutex_unlock(&g->log->mu);
+    /* A comment first so clients see the stream open at once. */
+    out_append(c, ": holotwin events\nretry: 2000\n\n", 31);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, c, sse_free);
+    if (!r) {
+        sse_free(c);
+        return NULL;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    return r;
+}
+
+/* Ids and names are [a-z0-9._-]: nothing to escape, so the event's JSON
+ * is printed straight from the record. */
+void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
+                   const char *vtext, int64_t ts, int64_t seq)
+{
+    char buf[512], *data = buf;
+    const char *fmt = "{\"device\":\"%s\",\"property\":\"%s\",\"v\":%s,"
+                      "\"ts\":%" PRId64 ",\"seq\":%" PRId64 "}";
+    int n = snprintf(buf, sizeof buf, fmt, dev, prop, vtext, ts, seq);
+    if (n >= (int)sizeof buf) {
+        data = ht_malloc((size_t)n + 1);
+        snprintf(data, (size_t)n + 1, fmt, dev, prop, vtext, ts, seq);
+    }
+    if (n > 0)
+        gw__sse_push(g, "state", dev, prop, NULL, vtext, data, (size_t)n);
+    if (data != buf)
+        free(data);
+}

@@ -1,0 +1,54 @@
+/* sse/sse.h - the real-time event log (a bounded ring, persisted through
+ * the store) and the Server-Sent Event streams that read it: GET
+ * /api/v1/events and the per-property observe streams.
+ * Owns: struct gw_sse_log (g->log): the ring, the stream list, the
+ * prepare hook that wakes the streams once per loop iteration.
+ * Uses: core, store.
+ * Threads: appends on the loop thread; streams are read on the HTTP
+ * thread; both under log->mu.
+ */
+#ifndef HT_GW_SSE_H
+#define HT_GW_SSE_H
+
+#include "gateway/core/gw.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Create g->log (events.ring slots). Loop thread. */
+int gw__sse_init(struct ht_gw *g);
+/* Free g->log. Safe when NULL. */
+void gw__sse_clear(struct ht_gw *g);
+/* Loop thread: append an event (data taken: new JSON object), persist it
+ * (batched) and wake the streams. dev/prop/twin borrowed, may be NULL;
+ * value borrowed (state events), may be NULL. */
+void gw__sse_emit(struct ht_gw *g, const char *type, const char *dev,
+                  const char *prop, const char *twin, const json_t *value,
+                  json_t *data);
+/* Loop thread: the same with data as JSON text (dlen bytes) and the value
+ * as JSON text (may be NULL); both borrowed. */
+void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
+                  const char *prop, const char *twin, const char *value,
+                  const char *data, size_t dlen);
+/* Loop thread: the "state" event of one property value (vtext: its JSON
+ * text, borrowed). */
+void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
+                   const char *vtext, int64_t ts, int64_t seq);
+/* Loop thread: wake every stream to send a keep-alive comment. */
+void gw__sse_ping(struct ht_gw *g);
+/* Any thread: end every stream (before MHD stops). */
+void gw__sse_close(struct ht_gw *g);
+/* HTTP thread: a response streaming events to conn (new; NULL on limits).
+ * dev, prop, twin borrowed (filters, may be NULL). */
+struct MHD_Response *gw__sse_response(struct ht_gw *g,
+                                      struct MHD_Connection *conn,
+                                      int64_t last_id, bool observe,
+                                      const char *dev, const char *prop,
+                                      const char *twin);
+/* Number of open streams. Any thread. */
+size_t gw__sse_clients(struct ht_gw *g);
+
+#endif

@@ -1,0 +1,1717 @@
+/* store.c - the semantic module on SQLite (see store.h).
+ *
+ * Two connections. The main one, behind mu, serves reads and the durable
+ * writes a client is told about (devices, TDs, twins, tokens, audit:
+ * committed before the call returns, synchronous=FULL); token lookups use
+ * an in-memory copy under its own rwlock. Values, events and last-seen
+ * times are appended to the mmap'd journal (journal.h) by the loop thread
+ * and committed by the writer thread on its own connection
+ * (synchronous=NORMAL: the journal already survives a crash) in one
+ * transaction per batch, together with the journal position reached, so
+ * neither SQLite nor fsync ever runs on the loop thread for them.
+ */
+#include "gateway/store/store.h"
+
+#include "gateway/store/journal.h"
+
+#include "ht_err.h"
+#include "ht_log.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The batch statements of one connection, prepared once. */
+struct wbatch {
+    sqlite3 *db;
+    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *meta;
+    sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
+    int rc;
+    /* Per batch: the last value record of each property, so `latest` is
+     * written once per property, not once per value. Open addressing. */
+    struct wb_key *keys;
+    size_t nkeys;   /* slots (power of two) */
+    size_t ordinal; /* value records seen so far in this pass */
+};
+
+struct wb_key {
+    const char *a, *b; /* in the journal; NULL = free slot */
+    size_t last;       /* ordinal of the last value record of a/b */
+};
+
+/* In-memory copy of the tokens table, sorted by hash: every REST request
+ * checks its token, and a query per request (prepare included) was 41% of
+ * the HTTP threads' time. This process is the only writer of the table,
+ * so add/delete keep the copy exact and a revocation is immediate. */
+struct tok_ent {
+    char hash[65];
+    struct ht_store_token t;
+};
+
+struct ht_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    struct ht_store_opts opts;
+    /* Batched rows: producers append to jn under pmu; the writer thread
+     * commits [j_done, head) on wdb. wcv wakes the writer, dcv the
+     * producers and flushers waiting for it. */
+    pthread_mutex_t pmu;
+    pthread_cond_t wcv, dcv;
+    struct ht_journal *jn;
+    uint64_t j_done;   /* committed journal position */
+    size_t npend;      /* rows appended, not yet taken by the writer */
+    uint64_t first_ns; /* when the oldest of them was appended */
+    uint64_t flush_req, flush_done;
+    bool stop, full, writer_on;
+    bool urgent;          /* an audit record waits: commit now, durably */
+    struct store_cb *cbs; /* its callbacks, in journal order */
+    size_t ncbs, capcbs;
+    pthread_t writer;
+    sqlite3 *wdb;
+    struct wbatch *wbp;
+    struct ht_store_batch_stats st;
+    pthread_rwlock_t tok_mu; /* guards toks; taken after mu, never before */
+    struct tok_ent *toks;
+    size_t ntoks, ctoks;
+};
+
+/* Forward migrations: entry i brings the schema from version i to i+1.
+ * Never edit a released entry; append a new one. */
+static const char *const migrations[] = {
+    "CREATE TABLE devices (id TEXT PRIMARY KEY, title TEXT, state TEXT NOT "
+    "NULL, online INTEGER NOT NULL DEFAULT 0, last_seen INTEGER NOT NULL "
+    "DEFAULT 0, created INTEGER NOT NULL, td_version INTEGER NOT NULL "
+    "DEFAULT 0);"
+    "CREATE TABLE tds (device TEXT NOT NULL, version INTEGER NOT NULL, ts "
+    "INTEGER NOT NULL, td TEXT NOT NULL, PRIMARY KEY (device, version));"
+    "CREATE TABLE capabilities (device TEXT NOT NULL, name TEXT NOT NULL, "
+    "type TEXT, sem_type TEXT, unit TEXT, writable INTEGER, PRIMARY KEY "
+    "(device, name));"
+    "CREATE TABLE latest (device TEXT NOT NULL, name TEXT NOT NULL, v TEXT "
+    "NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY "
+    "(device, name));"
+    "CREATE TABLE history (device TEXT NOT NULL, name TEXT NOT NULL, ts "
+    "INTEGER NOT NULL, v TEXT NOT NULL, num REAL);"
+    "CREATE INDEX history_dev ON history (device, name, ts);"
+    "CREATE INDEX history_ts ON history (ts);"
+    "CREATE TABLE twins (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "model TEXT NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE twin_versions (id TEXT NOT NULL, version INTEGER NOT NULL, "
+    "model TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (id, version));"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT "
+    "NOT NULL, hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER "
+    "NOT NULL, actor TEXT, action TEXT NOT NULL, device TEXT, target TEXT, "
+    "value TEXT, result TEXT, status INTEGER, latency_ms INTEGER);"
+    "CREATE INDEX audit_dev ON audit (device, id);"
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type "
+    "TEXT NOT NULL, data TEXT NOT NULL);",
+    /* 2: broker credentials of provisioned devices (mosquitto hashes). */
+    "CREATE TABLE mqtt_credentials (username TEXT PRIMARY KEY, hash TEXT "
+    "NOT NULL, created INTEGER NOT NULL);",
+    /* 3: the journal position committed with each batch, and the epoch that
+     * ties a journal file to this database. */
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int db_err(sqlite3 *db, const char *what)
+{
+    ht_log(LOG_ERR, "store", "%s: %s", what, sqlite3_errmsg(db));
+    return HT_EDB;
+}
+
+static int dberr(struct ht_store *s, const char *what)
+{
+    return db_err(s->db, what);
+}
+
+static int db_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ht_log(LOG_ERR, "store", "%.60s...: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+static int exec(struct ht_store *s, const char *sql)
+{
+    return db_exec(s->db, sql);
+}
+
+static sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_err(db, sql);
+        return NULL;
+    }
+    return st;
+}
+
+static sqlite3_stmt *prep(struct ht_store *s, const char *sql)
+{
+    return db_prep(s->db, sql);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+/* Run a statement that returns no rows; finalizes it. */
+static int step_done(struct ht_store *s, sqlite3_stmt *st, const char *what)
+{
+    if (!st)
+        return HT_EDB;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return HT_EEXIST;
+    if (rc != SQLITE_DONE)
+        return dberr(s, what);
+    return HT_OK;
+}
+
+static int user_version(struct ht_store *s)
+{
+    sqlite3_stmt *st = prep(s, "PRAGMA user_version");
+    int v = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Each migration and its version bump commit together, so a crash leaves
+ * the schema at a known version. */
+static int migrate(struct ht_store *s, char *err, size_t errlen)
+{
+    int v = user_version(s);
+    if (v < 0 || v > NMIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this "
+                 "gatewayd (%d)",
+                 v, NMIGRATIONS);
+        return HT_EDB;
+    }
+    for (; v < NMIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
+        if (exec(s, "BEGIN IMMEDIATE") || exec(s, migrations[v]) ||
+            exec(s, bump) || exec(s, "COMMIT")) {
+            exec(s, "ROLLBACK");
+            snprintf(err, errlen, "migration to schema %d failed: %s", v + 1,
+                     sqlite3_errmsg(s->db));
+            return HT_EDB;
+        }
+        ht_log(LOG_INFO, "store", "schema migrated to version %d", v + 1);
+    }
+    return HT_OK;
+}
+
+static int tok_load(struct ht_store *s);
+static int wb_open(struct wbatch *w, sqlite3 *db);
+static void wb_close(struct wbatch *w);
+static int journal_open(struct ht_store *s, const char *dir, char *err,
+                        size_t errlen);
+static void *writer_main(void *arg);
+
+static int db_open(const char *path, const char *sync, sqlite3 **db, char *err,
+                   size_t errlen)
+{
+    if (sqlite3_open_v2(path, db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 *db ? sqlite3_errmsg(*db) : "cannot open");
+        return HT_EDB;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    if (db_exec(*db, "PRAGMA journal_mode=WAL") || db_exec(*db, sync) ||
+        db_exec(*db, "PRAGMA foreign_keys=ON")) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(*db));
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+static void store_free(struct ht_store *s)
+{
+    if (s->wbp) {
+        wb_close(s->wbp);
+        free(s->wbp);
+    }
+    ht_journal_close(s->jn);
+    sqlite3_close(s->wdb);
+    sqlite3_close(s->db);
+    free(s->toks);
+    free(s->cbs);
+    pthread_rwlock_destroy(&s->tok_mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_cond_destroy(&s->dcv);
+    free(s);
+}
+
+int ht_store_open(const char *dir, const struct ht_store_opts *opts,
+                  struct ht_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = ht_mkdir_p(dir, 0750);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", dir, ht_strerror(rc));
+        return rc;
+    }
+    struct ht_store *s = ht_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->pmu, NULL);
+    pthread_rwlock_init(&s->tok_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wcv, &ca);
+    pthread_cond_init(&s->dcv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (opts)
+        s->opts = *opts;
+    if (!s->opts.batch_max)
+        s->opts.batch_max = 2000;
+    if (s->opts.flush_ms <= 0)
+        s->opts.flush_ms = 200;
+    if (!s->opts.journal_size)
+        s->opts.journal_size = 8u << 20;
+    char *path = ht_asprintf("%s/holotwin.db", dir);
+    rc = db_open(path, "PRAGMA synchronous=FULL", &s->db, err, errlen);
+    if (rc)
+        goto fail;
+    rc = migrate(s, err, errlen);
+    if (rc)
+        goto fail;
+    rc = tok_load(s);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot read tokens: %s", path,
+                 sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    rc = journal_open(s, dir, err, errlen);
+    if (rc)
+        goto fail;
+    rc = db_open(path, "PRAGMA synchronous=NORMAL", &s->wdb, err, errlen);
+    if (rc)
+        goto fail;
+    /* Fewer, larger checkpoints: pages rewritten by consecutive batches
+     * (latest, index leaves) are copied back to the database once. */
+    db_exec(s->wdb, "PRAGMA wal_autocheckpoint=8000");
+    db_exec(s->wdb, "PRAGMA cache_size=-16000");
+    s->wbp = ht_calloc(1, sizeof *s->wbp);
+    if ((rc = wb_open(s->wbp, s->wdb))) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->wdb));
+        goto fail;
+    }
+    if ((rc = -pthread_create(&s->writer, NULL, writer_main, s))) {
+        snprintf(err, errlen, "store writer thread: %s", ht_strerror(rc));
+        goto fail;
+    }
+    s->writer_on = true;
+    free(path);
+    *out = s;
+    return HT_OK;
+fail:
+    free(path);
+    store_free(s);
+    return rc;
+}
+
+void ht_store_close(struct ht_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->pmu);
+    s->stop = true;
+    pthread_cond_signal(&s->wcv);
+    pthread_mutex_unlock(&s->pmu);
+    if (s->writer_on)
+        pthread_join(s->writer, NULL);
+    store_free(s);
+}
+
+int ht_store_schema_version(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = user_version(s);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- devices ---- */
+
+#define DEVICE_PUT_SQL                                                         \
+    "INSERT OR REPLACE INTO devices (id, title, state, online, last_seen, "    \
+    "created, td_version) VALUES (?,?,?,?,?,?,?)"
+
+static void bind_device(sqlite3_stmt *st, const struct ht_store_device *d)
+{
+    bind_text(st, 1, d->id);
+    bind_text(st, 2, d->title[0] ? d->title : NULL);
+    bind_text(st, 3, d->state);
+    sqlite3_bind_int(st, 4, d->online);
+    sqlite3_bind_int64(st, 5, d->last_seen);
+    sqlite3_bind_int64(st, 6, d->created);
+    sqlite3_bind_int(st, 7, d->td_version);
+}
+
+int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, DEVICE_PUT_SQL);
+    if (st)
+        bind_device(st, d);
+    int rc = step_done(s, st, "device put");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void row_device(sqlite3_stmt *st, struct ht_store_device *d)
+{
+    memset(d, 0, sizeof *d);
+    ht_strlcpy(d->id, col_text(st, 0), sizeof d->id);
+    ht_strlcpy(d->title, col_text(st, 1), sizeof d->title);
+    ht_strlcpy(d->state, col_text(st, 2), sizeof d->state);
+    d->online = sqlite3_column_int(st, 3) != 0;
+    d->last_seen = sqlite3_column_int64(st, 4);
+    d->created = sqlite3_column_int64(st, 5);
+    d->td_version = sqlite3_column_int(st, 6);
+}
+
+#define DEVICE_COLS "id, title, state, online, last_seen, created, td_version"
+
+int ht_store_device_get(struct ht_store *s, const char *id,
+                        struct ht_store_device *out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st =
+        prep(s, "SELECT " DEVICE_COLS " FROM devices WHERE id=?");
+    if (st) {
+        bind_text(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            row_device(st, out);
+            rc = HT_OK;
+        } else {
+            rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "device get");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_device_each(struct ht_store *s,
+                         void (*fn)(void *ud, const struct ht_store_device *d),
+                         void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st =
+        prep(s, "SELECT " DEVICE_COLS " FROM devices ORDER BY id");
+    if (st) {
+        struct ht_store_device d;
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            row_device(st, &d);
+            fn(ud, &d);
+        }
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "device list");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int changes_or_enoent(struct ht_store *s, int rc)
+{
+    if (rc == HT_OK && sqlite3_changes(s->db) == 0)
+        return HT_ENOENT;
+    return rc;
+}
+
+int ht_store_device_delete(struct ht_store *s, const char *id)
+{
+    static const char *const sql[] = {
+        "DELETE FROM tds WHERE device=?",
+        "DELETE FROM capabilities WHERE device=?",
+        "DELETE FROM latest WHERE device=?",
+        "DELETE FROM history WHERE device=?",
+        "DELETE FROM devices WHERE id=?",
+    };
+    /* Buffered values of this device must not resurrect it. */
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    for (size_t i = 0; rc == HT_OK && i < 5; i++) {
+        sqlite3_stmt *st = prep(s, sql[i]);
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "device delete");
+        if (i == 4)
+            rc = changes_or_enoent(s, rc);
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- TDs ---- */
+
+int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
+                    const struct ht_sem_thing *thing, int64_t ts, int *version)
+{
+    char *text = json_dumps(td, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return HT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    int cur = 0;
+    bool same = false;
+    sqlite3_stmt *st = NULL;
+    if (rc == HT_OK &&
+        (st = prep(s, "SELECT version, td FROM tds WHERE "
+                      "device=? ORDER BY version DESC LIMIT 1"))) {
+        bind_text(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            cur = sqlite3_column_int(st, 0);
+            same = !strcmp(col_text(st, 1), text);
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == HT_OK && !same) {
+        st = prep(s, "INSERT INTO tds (device, version, ts, td) "
+                     "VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur + 1);
+            sqlite3_bind_int64(st, 3, ts);
+            bind_text(st, 4, text);
+        }
+        rc = step_done(s, st, "td add");
+        if (rc == HT_OK)
+            cur++;
+    }
+    if (rc == HT_OK && !same && thing) {
+        st = prep(s, "DELETE FROM capabilities WHERE device=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "caps clear");
+        for (size_t i = 0; rc == HT_OK && i < thing->nprops; i++) {
+            const struct ht_sem_prop *p = &thing->props[i];
+            st = prep(s, "INSERT INTO capabilities (device, name, type, "
+                         "sem_type, unit, writable) VALUES (?,?,?,?,?,?)");
+            if (st) {
+                bind_text(st, 1, id);
+                bind_text(st, 2, p->name);
+                bind_text(st, 3, ht_sem_dtype_name(p->dtype));
+                bind_text(st, 4, p->sem_type);
+                bind_text(st, 5, p->unit);
+                sqlite3_bind_int(st, 6, !p->read_only);
+            }
+            rc = step_done(s, st, "caps add");
+        }
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    free(text);
+    if (rc == HT_OK && version)
+        *version = cur;
+    return rc;
+}
+
+int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
+                       int *version)
+{
+    *td = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT version, td FROM tds WHERE device=? "
+                               "ORDER BY version DESC LIMIT 1");
+    if (st) {
+        bind_text(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            if (version)
+                *version = sqlite3_column_int(st, 0);
+            *td = json_loads(col_text(st, 1), 0, NULL);
+            rc = *td ? HT_OK : HT_EPARSE;
+        } else {
+            rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "td latest");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_td_latest_each(struct ht_store *s,
+                            void (*fn)(void *ud, const char *id, const char *td,
+                                       int version),
+                            void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    /* One pass over the (device, version) key, not a query per device. */
+    sqlite3_stmt *st = prep(s, "SELECT t.device, t.version, t.td FROM tds t "
+                               "JOIN (SELECT device, max(version) AS v FROM "
+                               "tds GROUP BY device) m ON t.device=m.device "
+                               "AND t.version=m.v");
+    if (st) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            fn(ud, col_text(st, 0), col_text(st, 2), sqlite3_column_int(st, 1));
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "td latest");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_td_versions(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT version, ts FROM tds WHERE device=? "
+                               "ORDER BY version");
+    if (st) {
+        bind_text(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(
+                a, json_pack("{s:i, s:I}", "version", sqlite3_column_int(st, 0),
+                             "ts", (json_int_t)sqlite3_column_int64(st, 1)));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+json_t *ht_store_caps(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st =
+        prep(s, "SELECT name, type, sem_type, unit, writable "
+                "FROM capabilities WHERE device=? ORDER BY name");
+    if (st) {
+        bind_text(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_t *o = json_pack("{s:s, s:s, s:b}", "name", col_text(st, 0),
+                                  "type", col_text(st, 1), "writable",
+                                  sqlite3_column_int(st, 4));
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+                json_object_set_new(o, "sem_type",
+                                    json_string(col_text(st, 2)));
+            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+                json_object_set_new(o, "unit", json_string(col_text(st, 3)));
+            json_array_append_new(a, o);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+/* ---- buffered values, events and last-seen times ---- */
+
+struct store_cb {
+    void (*done)(void *ud, int rc);
+    void *ud;
+};
+
+static int meta_get(sqlite3 *db, const char *k, int64_t *v)
+{
+    sqlite3_stmt *st = db_prep(db, "SELECT v FROM meta WHERE k=?");
+    if (!st)
+        return HT_EDB;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? HT_OK : r == SQLITE_DONE ? HT_ENOENT : HT_EDB;
+}
+
+static int meta_put(sqlite3 *db, const char *k, int64_t v)
+{
+    sqlite3_stmt *st =
+        db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES (?,?)");
+    if (!st)
+        return HT_EDB;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? HT_OK : db_err(db, "meta");
+}
+
+static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
+{
+    if (w->rc == HT_OK && sqlite3_step(st) != SQLITE_DONE)
+        w->rc = db_err(w->db, what);
+    sqlite3_reset(st);
+}
+
+static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
+{
+    json_t *j = json_loads(r->text ? r->text : "", 0, NULL);
+    static const char *const keys[] = {"actor",  "action", "device",
+                                       "target", "value",  "result"};
+    sqlite3_bind_int64(w->audit, 1, r->ts);
+    for (int i = 0; i < 6; i++) {
+        const char *v = json_string_value(json_object_get(j, keys[i]));
+        if (v)
+            sqlite3_bind_text(w->audit, i + 2, v, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(w->audit, i + 2);
+    }
+    sqlite3_bind_int(w->audit, 8, (int)r->seq);
+    sqlite3_bind_int64(w->audit, 9, (int64_t)r->num);
+    json_decref(j);
+    wb_step(w, w->audit, "audit insert");
+}
+
+static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = a; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (const char *p = b; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (size_t i = h & (w->nkeys - 1);; i = (i + 1) & (w->nkeys - 1)) {
+        struct wb_key *k = &w->keys[i];
+        if (!k->a || (!strcmp(k->a, a) && !strcmp(k->b, b)))
+            return k;
+    }
+}
+
+/* First pass: where each property's last value is. */
+static void wb_mark(void *ud, const struct ht_jrec *r)
+{
+    struct wbatch *w = ud;
+    if (r->kind != HT_JREC_VALUE)
+        return;
+    struct wb_key *k = wb_slot(w, r->a, r->b);
+    k->a = r->a;
+    k->b = r->b;
+    k->last = w->ordinal++;
+}
+
+static void wb_row(void *ud, const struct ht_jrec *r)
+{
+    struct wbatch *w = ud;
+    if (w->rc != HT_OK)
+        return;
+    /* Strings live in the journal until this batch commits. */
+    switch (r->kind) {
+    case HT_JREC_VALUE:
+        sqlite3_bind_text(w->hist, 1, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->hist, 2, r->b, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->hist, 3, r->ts);
+        sqlite3_bind_text(w->hist, 4, r->text, -1, SQLITE_STATIC);
+        if (r->has_num)
+            sqlite3_bind_double(w->hist, 5, r->num);
+        else
+            sqlite3_bind_null(w->hist, 5);
+        wb_step(w, w->hist, "history insert");
+        if (wb_slot(w, r->a, r->b)->last != w->ordinal++)
+            break; /* a newer value of this property follows */
+        sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->lat, 2, r->b, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->lat, 3, r->text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->lat, 4, r->ts);
+        sqlite3_bind_int64(w->lat, 5, r->seq);
+        wb_step(w, w->lat, "latest upsert");
+        break;
+    case HT_JREC_EVENT:
+        sqlite3_bind_int64(w->ev, 1, r->seq);
+        sqlite3_bind_int64(w->ev, 2, r->ts);
+        sqlite3_bind_text(w->ev, 3, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->ev, 4, r->text ? r->text : "", -1, SQLITE_STATIC);
+        wb_step(w, w->ev, "event insert");
+        break;
+    case HT_JREC_SEEN:
+        sqlite3_bind_int64(w->seen, 1, r->ts);
+        sqlite3_bind_text(w->seen, 2, r->a, -1, SQLITE_STATIC);
+        wb_step(w, w->seen, "last_seen update");
+        break;
+    case HT_JREC_AUDIT:
+        wb_audit(w, r);
+        break;
+    }
+}
+
+static void wb_close(struct wbatch *w)
+{
+    sqlite3_stmt **all[] = {&w->hist,     &w->lat,  &w->ev,    &w->seen,
+                            &w->audit,    &w->meta, &w->begin, &w->commit,
+                            &w->rollback, &w->full, &w->normal};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    free(w->keys);
+    w->keys = NULL;
+    w->nkeys = 0;
+}
+
+static int wb_open(struct wbatch *w, sqlite3 *db)
+{
+    memset(w, 0, sizeof *w);
+    w->db = db;
+    w->hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
+                          "VALUES (?,?,?,?,?)");
+    w->lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
+                         "VALUES (?,?,?,?,?) ON CONFLICT (device, name) DO "
+                         "UPDATE SET v=excluded.v, ts=excluded.ts, "
+                         "seq=excluded.seq");
+    w->ev = db_prep(db, "INSERT OR REPLACE INTO events (id, ts, type, data) "
+                        "VALUES (?,?,?,?)");
+    /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
+    w->seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
+                          "WHERE id=?");
+    w->audit = db_prep(db, "INSERT INTO audit (ts, actor, action, device, "
+                           "target, value, result, status, latency_ms) "
+                           "VALUES (?,?,?,?,?,?,?,?,?)");
+    w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
+                          "('journal_pos', ?)");
+    w->begin = db_prep(db, "BEGIN IMMEDIATE");
+    w->commit = db_prep(db, "COMMIT");
+    w->rollback = db_prep(db, "ROLLBACK");
+    w->full = db_prep(db, "PRAGMA synchronous=FULL");
+    w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
+    if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->meta ||
+        !w->begin || !w->commit || !w->rollback || !w->full || !w->normal) {
+        wb_close(w);
+        return HT_EDB;
+    }
+    return HT_OK;
+}
+
+/* Run a prepared statement that returns no rows (a PRAGMA may return one). */
+static int wb_run(struct wbatch *w, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? HT_OK : db_err(w->db, what);
+}
+
+/* Commit the journal's records in [from, to) in one transaction, with the
+ * position reached (fsynced when durable). *rows gets how many. */
+static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
+                       uint64_t to, size_t *rows, bool durable)
+{
+    *rows = 0;
+    if (durable)
+        wb_run(w, w->full, "synchronous=FULL");
+    /* Slots for at most one key per 64 journal bytes, half full. */
+    size_t need = 16;
+    while (need < 2 * ((to - from) / 64 + 1))
+        need *= 2;
+    if (need > w->nkeys) {
+        free(w->keys);
+        w->keys = ht_malloc(need * sizeof *w->keys);
+        w->nkeys = need;
+    }
+    memset(w->keys, 0, w->nkeys * sizeof *w->keys);
+    w->ordinal = 0;
+    ht_journal_each(s->jn, from, to, wb_mark, w);
+    w->ordinal = 0;
+    w->rc = wb_run(w, w->begin, "begin");
+    if (w->rc == HT_OK)
+        *rows = ht_journal_each(s->jn, from, to, wb_row, w);
+    if (w->rc == HT_OK) {
+        sqlite3_bind_int64(w->meta, 1, (int64_t)to);
+        w->rc = wb_run(w, w->meta, "journal position");
+    }
+    if (w->rc == HT_OK)
+        w->rc = wb_run(w, w->commit, "commit");
+    if (w->rc != HT_OK)
+        wb_run(w, w->rollback, "rollback");
+    if (durable)
+        wb_run(w, w->normal, "synchronous=NORMAL");
+    return w->rc;
+}
+
+/* Map the journal of this database and replay what the last run appended
+ * but did not commit (a crash or kill -9). */
+static int journal_open(struct ht_store *s, const char *dir, char *err,
+                        size_t errlen)
+{
+    int64_t epoch = 0, pos = 0;
+    int rc = meta_get(s->db, "journal_epoch", &epoch);
+    if (rc == HT_ENOENT) {
+        uint64_t e = 0;
+        if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+            e = ht_mono_ns() ^ ((uint64_t)getpid() << 32);
+        epoch = (int64_t)(e >> 1);
+        rc = meta_put(s->db, "journal_epoch", epoch);
+    }
+    if (rc == HT_OK && meta_get(s->db, "journal_pos", &pos) == HT_EDB)
+        rc = HT_EDB;
+    if (rc) {
+        snprintf(err, errlen, "journal state: %s", sqlite3_errmsg(s->db));
+        return rc;
+    }
+    char *path = ht_asprintf("%s/holotwin.journal", dir);
+    rc = ht_journal_open(path, s->opts.journal_size, (uint64_t)epoch,
+                         (uint64_t)pos, &s->jn, err, errlen);
+    uint64_t head = rc ? 0 : ht_journal_head(s->jn);
+    if (rc == HT_OK && head > (uint64_t)pos) {
+        size_t n = 0;
+        struct wbatch w;
+        rc = wb_open(&w, s->db);
+        if (rc == HT_OK)
+            rc = write_batch(s, &w, (uint64_t)pos, head, &n, false);
+        wb_close(&w);
+        if (rc)
+            snprintf(err, errlen, "%s: replay: %s", path,
+                     sqlite3_errmsg(s->db));
+        else
+            ht_log(LOG_NOTICE, "store",
+                   "replayed %zu rows the last run had not committed", n);
+    }
+    if (rc == HT_OK) {
+        s->j_done = head;
+        ht_journal_release(s->jn, head);
+        /* Everything is committed: a new size can take effect now. */
+        if (ht_journal_size(s->jn) != s->opts.journal_size) {
+            ht_journal_close(s->jn);
+            s->jn = NULL;
+            unlink(path);
+            rc = ht_journal_open(path, s->opts.journal_size, (uint64_t)epoch,
+                                 head, &s->jn, err, errlen);
+        }
+    }
+    free(path);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct ht_store *s = arg;
+    pthread_setname_np(pthread_self(), "ht-writer");
+    /* Background work: on a busy board the loop (and the broker) get the
+     * CPU first; a writer that falls behind only grows the journal, which
+     * pushes back on the loop when full. Linux nice is per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+        ht_log(LOG_DEBUG, "store", "writer nice: %s", strerror(errno));
+    uint64_t flush_ns = (uint64_t)s->opts.flush_ms * 1000000u;
+    pthread_mutex_lock(&s->pmu);
+    for (;;) {
+        if (s->npend == 0) {
+            if (s->flush_done != s->flush_req) {
+                s->flush_done = s->flush_req;
+                pthread_cond_broadcast(&s->dcv);
+                continue;
+            }
+            if (s->stop)
+                break;
+            pthread_cond_wait(&s->wcv, &s->pmu);
+            continue;
+        }
+        bool due = s->stop || s->full || s->urgent ||
+                   s->flush_done != s->flush_req ||
+                   s->npend >= s->opts.batch_max;
+        uint64_t deadline = s->first_ns + flush_ns;
+        if (!due && ht_mono_ns() < deadline) {
+            struct timespec ts = {(time_t)(deadline / 1000000000u),
+                                  (long)(deadline % 1000000000u)};
+            pthread_cond_timedwait(&s->wcv, &s->pmu, &ts);
+            continue;
+        }
+        uint64_t from = s->j_done, to = ht_journal_head(s->jn);
+        uint64_t req = s->flush_req;
+        bool durable = s->urgent;
+        struct store_cb *cbs = s->cbs;
+        size_t ncbs = s->ncbs;
+        s->cbs = NULL;
+        s->ncbs = s->capcbs = 0;
+        s->urgent = false;
+        s->npend = 0;
+        pthread_mutex_unlock(&s->pmu);
+        uint64_t t0 = ht_mono_ns();
+        size_t rows = 0;
+        int rc = write_batch(s, s->wbp, from, to, &rows, durable);
+        double secs = (double)(ht_mono_ns() - t0) / 1e9;
+        if (rc)
+            ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
+        else if (s->opts.on_batch)
+            s->opts.on_batch(s->opts.ud, rows, secs);
+        for (size_t i = 0; i < ncbs; i++)
+            cbs[i].done(cbs[i].ud, rc);
+        free(cbs);
+        pthread_mutex_lock(&s->pmu);
+        s->j_done = to;
+        ht_journal_release(s->jn, to);
+        s->st.batches++;
+        s->st.rows += rc ? 0 : rows;
+        s->st.dropped += rc ? rows : 0;
+        s->st.seconds += secs;
+        s->flush_done = req;
+        pthread_cond_broadcast(&s->dcv);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    return NULL;
+}
+
+/* Append one row (pmu held); waits for the writer if the journal is full. */
+static int append_locked(struct ht_store *s, const struct ht_jrec *r)
+{
+    int rc;
+    while ((rc = ht_journal_append(s->jn, r)) == HT_EAGAIN && !s->stop) {
+        s->full = true;
+        s->st.full_waits++;
+        pthread_cond_signal(&s->wcv);
+        pthread_cond_wait(&s->dcv, &s->pmu);
+    }
+    s->full = false;
+    if (rc)
+        return rc;
+    if (s->npend++ == 0) {
+        s->first_ns = ht_mono_ns();
+        pthread_cond_signal(&s->wcv);
+    } else if (s->npend == s->opts.batch_max) {
+        pthread_cond_signal(&s->wcv);
+    }
+    return HT_OK;
+}
+
+static int append(struct ht_store *s, const struct ht_jrec *r)
+{
+    pthread_mutex_lock(&s->pmu);
+    int rc = append_locked(s, r);
+    pthread_mutex_unlock(&s->pmu);
+    if (rc)
+        ht_log(LOG_ERR, "store", "journal append: %s", ht_strerror(rc));
+    return rc;
+}
+
+int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
+                       const json_t *v, const char *vtext, int64_t ts,
+                       int64_t seq)
+{
+    char *own = NULL;
+    if (!vtext)
+        vtext = own = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!vtext)
+        return HT_EINVAL;
+    struct ht_jrec r = {
+        .kind = HT_JREC_VALUE,
+        .a = id,
+        .b = name,
+        .text = vtext,
+        .ts = ts,
+        .seq = seq,
+    };
+    if (json_is_number(v)) {
+        r.has_num = true;
+        r.num = json_number_value(v);
+    } else if (json_is_boolean(v)) {
+        r.has_num = true;
+        r.num = json_is_true(v) ? 1 : 0;
+    }
+    int rc = append(s, &r);
+    free(own);
+    return rc;
+}
+
+int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
+                       const char *type, const char *data)
+{
+    struct ht_jrec r = {
+        .kind = HT_JREC_EVENT,
+        .a = type,
+        .text = data,
+        .ts = ts,
+        .seq = eid,
+    };
+    return append(s, &r);
+}
+
+int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
+                             void (*done)(void *ud, int rc), void *ud)
+{
+    json_t *j =
+        json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "actor", a->actor,
+                  "action", a->action, "device", a->device, "target", a->target,
+                  "value", a->value, "result", a->result);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return HT_EINVAL;
+    struct ht_jrec r = {.kind = HT_JREC_AUDIT,
+                        .a = a->action,
+                        .text = text,
+                        .ts = a->ts,
+                        .seq = a->status,
+                        .num = (double)a->latency_ms};
+    pthread_mutex_lock(&s->pmu);
+    int rc = s->writer_on && !s->stop ? append_locked(s, &r) : HT_ESTATE;
+    if (rc == HT_OK) {
+        if (s->ncbs == s->capcbs) {
+            s->capcbs = s->capcbs ? 2 * s->capcbs : 16;
+            s->cbs = ht_realloc(s->cbs, s->capcbs * sizeof *s->cbs);
+        }
+        s->cbs[s->ncbs++] = (struct store_cb){done, ud};
+        s->urgent = true;
+        pthread_cond_signal(&s->wcv);
+    }
+    pthread_mutex_unlock(&s->pmu);
+    free(text);
+    return rc;
+}
+
+int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)
+{
+    struct ht_jrec r = {.kind = HT_JREC_SEEN, .a = id, .ts = last_seen};
+    return append(s, &r);
+}
+
+int ht_store_flush(struct ht_store *s, size_t *nrows)
+{
+    pthread_mutex_lock(&s->pmu);
+    uint64_t rows0 = s->st.rows + s->st.dropped;
+    uint64_t req = ++s->flush_req;
+    pthread_cond_signal(&s->wcv);
+    while (s->flush_done < req && s->writer_on)
+        pthread_cond_wait(&s->dcv, &s->pmu);
+    if (nrows)
+        *nrows = (size_t)(s->st.rows + s->st.dropped - rows0);
+    pthread_mutex_unlock(&s->pmu);
+    return HT_OK;
+}
+
+size_t ht_store_pending(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->pmu);
+    size_t n = s->npend;
+    pthread_mutex_unlock(&s->pmu);
+    return n;
+}
+
+void ht_store_batch_stats(struct ht_store *s, struct ht_store_batch_stats *out)
+{
+    pthread_mutex_lock(&s->pmu);
+    *out = s->st;
+    out->journal_bytes = ht_journal_head(s->jn) - s->j_done;
+    pthread_mutex_unlock(&s->pmu);
+}
+
+int ht_store_latest_each(struct ht_store *s,
+                         void (*fn)(void *ud, const char *id, const char *name,
+                                    const json_t *v, int64_t ts, int64_t seq),
+                         void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT device, name, v, ts, seq FROM latest");
+    if (st) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *v = json_loads(col_text(st, 2), JSON_DECODE_ANY, NULL);
+            if (v)
+                fn(ud, col_text(st, 0), col_text(st, 1), v,
+                   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
+            json_decref(v);
+        }
+        rc = r == SQLITE_DONE ? HT_OK : dberr(s, "latest");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_history(struct ht_store *s, const char *id, const char *name,
+                     int64_t from, int64_t to, int limit, int64_t step,
+                     json_t **out)
+{
+    *out = NULL;
+    if (limit <= 0 || limit > 100000)
+        limit = 1000;
+    if (to <= 0)
+        to = INT64_MAX;
+    /* The newest `limit` rows/buckets, then reversed to oldest first. */
+    const char *sql =
+        step > 0
+            ? "SELECT (ts / ?5) * ?5 AS b, avg(num), min(num), max(num), "
+              "count(*), count(num), (SELECT v FROM history h2 WHERE "
+              "h2.device=?1 AND h2.name=?2 AND h2.ts >= (h.ts / ?5) * ?5 AND "
+              "h2.ts < (h.ts / ?5) * ?5 + ?5 AND h2.ts <= ?4 ORDER BY h2.ts "
+              "DESC "
+              "LIMIT 1) FROM history h WHERE device=?1 AND name=?2 AND ts >= "
+              "?3 "
+              "AND ts <= ?4 GROUP BY b ORDER BY b DESC LIMIT ?6"
+            : "SELECT ts, v FROM history WHERE device=?1 AND name=?2 AND "
+              "ts >= ?3 AND ts <= ?4 ORDER BY ts DESC, rowid DESC LIMIT ?6";
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, sql);
+    if (st) {
+        bind_text(st, 1, id);
+        bind_text(st, 2, name);
+        sqlite3_bind_int64(st, 3, from);
+        sqlite3_bind_int64(st, 4, to);
+        if (step > 0)
+            sqlite3_bind_int64(st, 5, step);
+        sqlite3_bind_int(st, 6, limit);
+        json_t *items = json_array();
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *o = json_object();
+            json_object_set_new(o, "ts",
+                                json_integer(sqlite3_column_int64(st, 0)));
+            if (step > 0 && sqlite3_column_int(st, 5) > 0 &&
+                sqlite3_column_int(st, 5) == sqlite3_column_int(st, 4)) {
+                json_object_set_new(o, "v",
+                                    json_real(sqlite3_column_double(st, 1)));
+                json_object_set_new(o, "min",
+                                    json_real(sqlite3_column_double(st, 2)));
+                json_object_set_new(o, "max",
+                                    json_real(sqlite3_column_double(st, 3)));
+                json_object_set_new(o, "n",
+                                    json_integer(sqlite3_column_int(st, 4)));
+            } else {
+                json_t *v = json_loads(col_text(st, step > 0 ? 6 : 1),
+                                       JSON_DECODE_ANY, NULL);
+                json_object_set_new(o, "v", v ? v : json_null());
+                if (step > 0)
+                    json_object_set_new(
+                        o, "n", json_integer(sqlite3_column_int(st, 4)));
+            }
+            json_array_insert_new(items, 0, o);
+        }
+        if (r == SQLITE_DONE) {
+            *out = json_pack("{s:o}", "items", items);
+            rc = HT_OK;
+        } else {
+            json_decref(items);
+            rc = dberr(s, "history");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
+{
+    int64_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_OK;
+    if (s->opts.history_max_age_ms > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM history WHERE ts < ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, now_ms - s->opts.history_max_age_ms);
+        rc = step_done(s, st, "retention age");
+        n += sqlite3_changes(s->db);
+    }
+    if (rc == HT_OK && s->opts.history_max_rows > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM history WHERE rowid <= "
+                                   "(SELECT max(rowid) FROM history) - ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, s->opts.history_max_rows);
+        rc = step_done(s, st, "retention rows");
+        n += sqlite3_changes(s->db);
+    }
+    /* The SSE log only backs resumes: keep its newest 100k entries. */
+    if (rc == HT_OK)
+        rc = exec(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM "
+                     "events) - 100000");
+    pthread_mutex_unlock(&s->mu);
+    if (deleted)
+        *deleted = n;
+    return rc;
+}
+
+/* ---- events ---- */
+
+int64_t ht_store_event_max(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t v = 0;
+    sqlite3_stmt *st = prep(s, "SELECT coalesce(max(id), 0) FROM events");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+json_t *ht_store_events_since(struct ht_store *s, int64_t after, int limit)
+{
+    json_t *a = json_array();
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, ts, type, data FROM events WHERE "
+                               "id > ? ORDER BY id LIMIT ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int(st, 2, limit);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(
+                a, json_pack("{s:I, s:I, s:s, s:s}", "id",
+                             (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                             (json_int_t)sqlite3_column_int64(st, 1), "type",
+                             col_text(st, 2), "data", col_text(st, 3)));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+/* ---- twins ---- */
+
+int ht_store_twin_put(struct ht_store *s, const char *id, const json_t *model,
+                      int64_t ts, int *version)
+{
+    char *text = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return HT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    int cur = 0;
+    sqlite3_stmt *st;
+    if (rc == HT_OK &&
+        (st = prep(s, "SELECT coalesce(max(version), 0) FROM twin_versions "
+                      "WHERE id=?"))) {
+        bind_text(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            cur = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    cur++;
+    if (rc == HT_OK) {
+        st = prep(s, "INSERT INTO twin_versions (id, version, model, ts) "
+                     "VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur);
+            bind_text(st, 3, text);
+            sqlite3_bind_int64(st, 4, ts);
+        }
+        rc = step_done(s, st, "twin version");
+    }
+    if (rc == HT_OK) {
+        st = prep(s, "INSERT OR REPLACE INTO twins (id, version, model, "
+                     "updated) VALUES (?,?,?,?)");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur);
+            bind_text(st, 3, text);
+            sqlite3_bind_int64(st, 4, ts);
+        }
+        rc = step_done(s, st, "twin put");
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    free(text);
+    if (rc == HT_OK && version)
+        *version = cur;
+    return rc;
+}
+
+static int get_model(struct ht_store *s, sqlite3_stmt *st, json_t **model,
+                     int *version)
+{
+    int rc;
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *model = json_loads(col_text(st, 0), 0, NULL);
+        if (version)
+            *version = sqlite3_column_int(st, 1);
+        rc = *model ? HT_OK : HT_EPARSE;
+    } else {
+        rc = r == SQLITE_DONE ? HT_ENOENT : dberr(s, "twin get");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ht_store_twin_get(struct ht_store *s, const char *id, json_t **model,
+                      int *version)
+{
+    *model = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT model, version FROM twins WHERE id=?");
+    if (st) {
+        bind_text(st, 1, id);
+        rc = get_model(s, st, model, version);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_twin_get_version(struct ht_store *s, const char *id, int version,
+                              json_t **model)
+{
+    *model = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT model, version FROM twin_versions "
+                               "WHERE id=? AND version=?");
+    if (st) {
+        bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, version);
+        rc = get_model(s, st, model, NULL);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_twin_list(struct ht_store *s)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, version, updated FROM twins "
+                               "ORDER BY id");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:s, s:i, s:I}", "id", col_text(st, 0), "version",
+                         sqlite3_column_int(st, 1), "updated",
+                         (json_int_t)sqlite3_column_int64(st, 2)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+json_t *ht_store_twin_versions(struct ht_store *s, const char *id)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT version, ts FROM twin_versions WHERE "
+                               "id=? ORDER BY version");
+    if (st)
+        bind_text(st, 1, id);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:i, s:I}", "version", sqlite3_column_int(st, 0),
+                         "ts", (json_int_t)sqlite3_column_int64(st, 1)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+int ht_store_twin_delete(struct ht_store *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *st;
+    if (rc == HT_OK) {
+        st = prep(s, "DELETE FROM twin_versions WHERE id=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = step_done(s, st, "twin delete");
+    }
+    if (rc == HT_OK) {
+        st = prep(s, "DELETE FROM twins WHERE id=?");
+        if (st)
+            bind_text(st, 1, id);
+        rc = changes_or_enoent(s, step_done(s, st, "twin delete"));
+    }
+    if (rc == HT_OK)
+        rc = exec(s, "COMMIT");
+    else
+        exec(s, "ROLLBACK");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- tokens ---- */
+
+/* Index of hash in the sorted copy, or where it would go (*found false).
+ * Caller holds tok_mu. */
+static size_t tok_pos(const struct ht_store *s, const char *hash, bool *found)
+{
+    size_t lo = 0, hi = s->ntoks;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->toks[mid].hash, hash);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Caller holds tok_mu for writing. */
+static void tok_insert(struct ht_store *s, const struct ht_store_token *t,
+                       const char *hash)
+{
+    bool found;
+    size_t i = tok_pos(s, hash, &found);
+    if (!found) {
+        if (s->ntoks == s->ctoks) {
+            s->ctoks = s->ctoks ? 2 * s->ctoks : 16;
+            s->toks = ht_realloc(s->toks, s->ctoks * sizeof *s->toks);
+        }
+        memmove(s->toks + i + 1, s->toks + i, (s->ntoks - i) * sizeof *s->toks);
+        s->ntoks++;
+    }
+    memset(&s->toks[i], 0, sizeof s->toks[i]);
+    ht_strlcpy(s->toks[i].hash, hash, sizeof s->toks[i].hash);
+    s->toks[i].t = *t;
+}
+
+/* Called once from ht_store_open, before any other thread sees s. */
+static int tok_load(struct ht_store *s)
+{
+    sqlite3_stmt *st = prep(s, "SELECT hash, id, name, role, created FROM "
+                               "tokens");
+    if (!st)
+        return HT_EDB;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ht_store_token t = {.created = sqlite3_column_int64(st, 4)};
+        ht_strlcpy(t.id, col_text(st, 1), sizeof t.id);
+        ht_strlcpy(t.name, col_text(st, 2), sizeof t.name);
+        ht_strlcpy(t.role, col_text(st, 3), sizeof t.role);
+        tok_insert(s, &t, col_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? HT_OK : HT_EDB;
+}
+
+int ht_store_token_add(struct ht_store *s, const struct ht_store_token *t,
+                       const char *hash)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT INTO tokens (id, name, role, hash, "
+                               "created) VALUES (?,?,?,?,?)");
+    if (st) {
+        bind_text(st, 1, t->id);
+        bind_text(st, 2, t->name);
+        bind_text(st, 3, t->role);
+        bind_text(st, 4, hash);
+        sqlite3_bind_int64(st, 5, t->created);
+    }
+    int rc = step_done(s, st, "token add");
+    if (rc == HT_OK) {
+        pthread_rwlock_wrlock(&s->tok_mu);
+        tok_insert(s, t, hash);
+        pthread_rwlock_unlock(&s->tok_mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_token_find(struct ht_store *s, const char *hash,
+                        struct ht_store_token *out)
+{
+    pthread_rwlock_rdlock(&s->tok_mu);
+    bool found;
+    size_t i = tok_pos(s, hash, &found);
+    if (found)
+        *out = s->toks[i].t;
+    pthread_rwlock_unlock(&s->tok_mu);
+    return found ? HT_OK : HT_ENOENT;
+}
+
+json_t *ht_store_token_list(struct ht_store *s)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT id, name, role, created FROM tokens "
+                               "ORDER BY created, id");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s, s:I}", "id", col_text(st, 0), "name",
+                         col_text(st, 1), "role", col_text(st, 2), "created",
+                         (json_int_t)sqlite3_column_int64(st, 3)));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+int ht_store_token_delete(struct ht_store *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "DELETE FROM tokens WHERE id=?");
+    if (st)
+        bind_text(st, 1, id);
+    int rc = changes_or_enoent(s, step_done(s, st, "token delete"));
+    if (rc == HT_OK) {
+        pthread_rwlock_wrlock(&s->tok_mu);
+        for (size_t i = 0; i < s->ntoks; i++)
+            if (!strcmp(s->toks[i].t.id, id)) {
+                memmove(s->toks + i, s->toks + i + 1,
+                        (s->ntoks - i - 1) * sizeof *s->toks);
+                s->ntoks--;
+                break;
+            }
+        pthread_rwlock_unlock(&s->tok_mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int64_t ht_store_token_count(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t v = HT_EDB;
+    sqlite3_stmt *st = prep(s, "SELECT count(*) FROM tokens");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* ---- broker credentials (provisioning) ---- */
+
+int ht_store_cred_put(struct ht_store *s, const char *username,
+                      const char *hash, int64_t created)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO mqtt_credentials "
+                               "(username, hash, created) VALUES (?,?,?)");
+    if (st) {
+        bind_text(st, 1, username);
+        bind_text(st, 2, hash);
+        sqlite3_bind_int64(st, 3, created);
+    }
+    int rc = step_done(s, st, "credential put");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_cred_delete(struct ht_store *s, const char *username)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "DELETE FROM mqtt_credentials WHERE username=?");
+    if (st)
+        bind_text(st, 1, username);
+    int rc = changes_or_enoent(s, step_done(s, st, "credential delete"));
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ht_store_cred_each(struct ht_store *s,
+                       void (*fn)(void *ud, const char *username,
+                                  const char *hash),
+                       void *ud)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT username, hash FROM mqtt_credentials "
+                               "ORDER BY username");
+    int rc = st ? HT_OK : HT_EDB;
+    int r = SQLITE_DONE;
+    while (st && (r = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ud, col_text(st, 0), col_text(st, 1));
+    if (st && r != SQLITE_DONE)
+        rc = dberr(s, "credential list");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- audit ---- */
+
+int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "INSERT INTO audit (ts, actor, action, device, "
+                               "target, value, result, status, latency_ms) "
+                               "VALUES (?,?,?,?,?,?,?,?,?)");
+    if (st) {
+        sqlite3_bind_int64(st, 1, a->ts);
+        bind_text(st, 2, a->actor);
+        bind_text(st, 3, a->action);
+        bind_text(st, 4, a->device);
+        bind_text(st, 5, a->target);
+        bind_text(st, 6, a->value);
+        bind_text(st, 7, a->result);
+        sqlite3_bind_int(st, 8, a->status);
+        sqlite3_bind_int64(st, 9, a->latency_ms);
+    }
+    int rc = step_done(s, st, "audit add");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit)
+{
+    json_t *a = json_array();
+    if (limit <= 0 || limit > 10000)
+        limit = 100;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(
+        s, device ? "SELECT id, ts, actor, action, device, target, value, "
+                    "result, status, latency_ms FROM audit WHERE device=?1 "
+                    "ORDER BY id DESC LIMIT ?2"
+                  : "SELECT id, ts, actor, action, device, target, value, "
+                    "result, status, latency_ms FROM audit ORDER BY id DESC "
+                    "LIMIT ?2");
+    if (st) {
+        if (device)
+            bind_text(st, 1, device);
+        sqlite3_bind_int(st, 2, limit);
+    }
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:i, s:I}", "id",
+                              (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                              (json_int_t)sqlite3_column_int64(st, 1), "actor",
+                              col_text(st, 2), "action", col_text(st, 3),
+                              "status", sqlite3_column_int(st, 8), "latency_ms",
+                              (json_int_t)sqlite3_column_int64(st, 9));
+        static const char *const opt[] = {"device", "target", "value",
+                                          "result"};
+        for (int i = 0; i < 4; i++)
+            if (sqlite3_column_type(st, 4 + i) != SQLITE_NULL)
+                json_object_set_new(o, opt[i],
+                                    json_string(col_text(st, 4 + i)));
+        json_array_append_new(a, o);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}

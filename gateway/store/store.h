@@ -1,0 +1,224 @@
+/* store.h - the gateway's semantic module: the only code that talks to
+ * SQLite. One database file (DATA_DIR/holotwin.db) in WAL mode, a schema
+ * versioned with forward migrations, and one API for devices, TDs (with
+ * their versions), capabilities, latest state, history, twins (with their
+ * versions), tokens (hashed), the command audit log and the SSE event log.
+ *
+ * Threads: every function is safe to call from any thread. Durable writes
+ * (devices, TDs, twins, tokens, audit) are committed before the function
+ * returns. Values, events and last-seen times are appended to an mmap'd
+ * journal (DATA_DIR/holotwin.journal: a memcpy, no system call, survives a
+ * kill -9) and committed by the store's own writer thread in batches
+ * (flush_ms after the first row or batch_max rows, whichever is first);
+ * the next open replays what a crash left uncommitted.
+ */
+#ifndef HT_GW_STORE_H
+#define HT_GW_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "semantics/semantics.h"
+
+struct ht_store;
+
+/* Current schema version (PRAGMA user_version after migrations). */
+#define HT_STORE_SCHEMA_VERSION 3
+
+struct ht_store_opts {
+    int64_t history_max_age_ms; /* 0 = keep forever */
+    int64_t history_max_rows;   /* 0 = unbounded */
+    size_t batch_max;           /* rows that start a batch (0 = 2000) */
+    int64_t flush_ms;           /* oldest row's wait for a batch (0 = 200) */
+    size_t journal_size;        /* bytes of journal ring (0 = 8 MiB) */
+    /* Called on the writer thread after each committed batch (may be NULL). */
+    void (*on_batch)(void *ud, size_t rows, double seconds);
+    void *ud;
+};
+
+/* Counters of the batched write path. */
+struct ht_store_batch_stats {
+    uint64_t batches, rows, dropped; /* dropped: rows of failed batches */
+    uint64_t full_waits;             /* appends that waited for the writer */
+    double seconds;                  /* time spent committing */
+    uint64_t journal_bytes;          /* appended, not yet committed */
+};
+
+/* Open (creating and migrating) dir/holotwin.db. opts borrowed (copied).
+ * err gets a readable message. Returns HT_OK, HT_EDB or -errno; *out new,
+ * close with ht_store_close. */
+int ht_store_open(const char *dir, const struct ht_store_opts *opts,
+                  struct ht_store **out, char *err, size_t errlen);
+/* Flush pending rows and close. NULL is a no-op. */
+void ht_store_close(struct ht_store *s);
+/* The schema version of the open database. */
+int ht_store_schema_version(struct ht_store *s);
+
+/* ---- devices ---- */
+struct ht_store_device {
+    char id[65];
+    char title[256];
+    char state[16]; /* discovered | pending | approved | blocked */
+    bool online;
+    int64_t last_seen; /* ms since epoch, 0 = never */
+    int64_t created;
+    int td_version; /* 0 = no TD yet */
+};
+/* Insert or replace a device row (d borrowed). Durable on return. */
+int ht_store_device_put(struct ht_store *s, const struct ht_store_device *d);
+/* One device into *out; HT_ENOENT if unknown. */
+int ht_store_device_get(struct ht_store *s, const char *id,
+                        struct ht_store_device *out);
+/* Call fn for every device (d borrowed for the call), ordered by id. */
+int ht_store_device_each(struct ht_store *s,
+                         void (*fn)(void *ud, const struct ht_store_device *d),
+                         void *ud);
+/* Remove a device and everything recorded about it except the audit log.
+ * HT_ENOENT if unknown. */
+int ht_store_device_delete(struct ht_store *s, const char *id);
+
+/* ---- TDs and capabilities ---- */
+/* Record td (borrowed) as the device's newest TD unless it equals the
+ * newest one; *version gets the (new or unchanged) version number. Also
+ * replaces the capabilities table rows from thing (borrowed, may be NULL). */
+int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
+                    const struct ht_sem_thing *thing, int64_t ts, int *version);
+/* The newest TD (new reference) and its version; HT_ENOENT if none. */
+int ht_store_td_latest(struct ht_store *s, const char *id, json_t **td,
+                       int *version);
+/* Call fn for the newest TD of every device, as JSON text (borrowed for
+ * the call; fn must not call back into the store). */
+int ht_store_td_latest_each(struct ht_store *s,
+                            void (*fn)(void *ud, const char *id, const char *td,
+                                       int version),
+                            void *ud);
+/* [{"version":n,"ts":ms}] of a device, oldest first (new reference). */
+json_t *ht_store_td_versions(struct ht_store *s, const char *id);
+/* [{"name","type","sem_type","unit","writable"}] (new reference). */
+json_t *ht_store_caps(struct ht_store *s, const char *id);
+
+/* ---- latest state and history (buffered) ---- */
+/* Journal one value: latest row upsert + history row. v borrowed; vtext
+ * is its compact JSON text when the caller has it (else NULL: dumped
+ * here). Waits only when the journal is full (the writer is behind). */
+int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
+                       const json_t *v, const char *vtext, int64_t ts,
+                       int64_t seq);
+/* Journal an SSE event row (data borrowed, copied). */
+int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
+                       const char *type, const char *data);
+/* Journal a device's last-seen time (only ever raises it; a device that
+ * is gone stays gone). */
+int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen);
+/* Wait until everything journaled so far is committed. *nrows (may be
+ * NULL) gets the number of rows committed meanwhile. */
+int ht_store_flush(struct ht_store *s, size_t *nrows);
+/* Rows journaled that no batch has taken yet. */
+size_t ht_store_pending(struct ht_store *s);
+/* Counters of the batched path into *out. */
+void ht_store_batch_stats(struct ht_store *s, struct ht_store_batch_stats *out);
+/* Call fn for every latest value (v borrowed for the call). */
+int ht_store_latest_each(struct ht_store *s,
+                         void (*fn)(void *ud, const char *id, const char *name,
+                                    const json_t *v, int64_t ts, int64_t seq),
+                         void *ud);
+/* History of one property as {"items":[{"ts","v"}...]} (new reference).
+ * from/to in ms (0 = open), limit rows (newest kept when cut, output oldest
+ * first), step > 0 downsamples into buckets of step ms: numbers become
+ * {"ts","v"(mean),"min","max","n"}, other values the bucket's last value. */
+int ht_store_history(struct ht_store *s, const char *id, const char *name,
+                     int64_t from, int64_t to, int limit, int64_t step,
+                     json_t **out);
+/* Apply retention (age and rows); *deleted may be NULL. */
+int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted);
+
+/* ---- events (SSE log) ---- */
+/* Highest stored event id (0 if none). */
+int64_t ht_store_event_max(struct ht_store *s);
+/* Events with id > after, oldest first, at most limit, as
+ * [{"id","ts","type","data"}] (new reference). */
+json_t *ht_store_events_since(struct ht_store *s, int64_t after, int limit);
+
+/* ---- twins (model JSON, versioned) ---- */
+/* Store model (borrowed) as a new version of twin id (1 for a new twin);
+ * *version gets it. Durable on return. */
+int ht_store_twin_put(struct ht_store *s, const char *id, const json_t *model,
+                      int64_t ts, int *version);
+/* Current model (new reference) and version; HT_ENOENT if unknown. */
+int ht_store_twin_get(struct ht_store *s, const char *id, json_t **model,
+                      int *version);
+/* A given version of the model (new reference); HT_ENOENT if unknown. */
+int ht_store_twin_get_version(struct ht_store *s, const char *id, int version,
+                              json_t **model);
+/* [{"id","version","updated"}] (new reference). */
+json_t *ht_store_twin_list(struct ht_store *s);
+/* [{"version","ts"}] oldest first (new reference). */
+json_t *ht_store_twin_versions(struct ht_store *s, const char *id);
+/* Delete a twin with its versions; HT_ENOENT if unknown. */
+int ht_store_twin_delete(struct ht_store *s, const char *id);
+
+/* ---- tokens (only SHA-256 hashes are stored) ---- */
+struct ht_store_token {
+    char id[33];
+    char name[128];
+    char role[16];
+    int64_t created;
+};
+/* Add a token; hash is 64 hex chars. HT_EEXIST on a duplicate id/hash. */
+int ht_store_token_add(struct ht_store *s, const struct ht_store_token *t,
+                       const char *hash);
+/* Find by hash into *out; HT_ENOENT if none. Served from an in-memory
+ * copy kept in step by add/delete (no SQL, no allocation), so a token is
+ * refused as soon as ht_store_token_delete returns. */
+int ht_store_token_find(struct ht_store *s, const char *hash,
+                        struct ht_store_token *out);
+/* [{"id","name","role","created"}] (new reference). */
+json_t *ht_store_token_list(struct ht_store *s);
+int ht_store_token_delete(struct ht_store *s, const char *id);
+/* Number of tokens (or a negative error). */
+int64_t ht_store_token_count(struct ht_store *s);
+
+/* ---- broker credentials of provisioned devices ----
+ * One row per broker user: hash is the mosquitto password-file hash
+ * ("$7$..." PBKDF2-SHA-512, salted); the password itself is never stored. */
+/* Insert or replace username's hash (both borrowed). Durable on return. */
+int ht_store_cred_put(struct ht_store *s, const char *username,
+                      const char *hash, int64_t created);
+/* Remove username's row; HT_ENOENT if there is none. */
+int ht_store_cred_delete(struct ht_store *s, const char *username);
+/* Call fn for every row, ordered by username (strings borrowed for the
+ * call; fn must not call back into the store). */
+int ht_store_cred_each(struct ht_store *s,
+                       void (*fn)(void *ud, const char *username,
+                                  const char *hash),
+                       void *ud);
+
+/* ---- audit log of commands and admin actions ---- */
+struct ht_store_audit {
+    int64_t ts;
+    const char *actor;  /* token name or id */
+    const char *action; /* "write", "approve", "block", "delete", ... */
+    const char *device; /* may be NULL */
+    const char *target; /* property name, may be NULL */
+    const char *value;  /* JSON text, may be NULL */
+    const char *result; /* "ok" or an error code */
+    int status;         /* HTTP status answered */
+    int64_t latency_ms;
+};
+/* Append one record (all borrowed). Durable on return. */
+int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a);
+/* Journal one record (all borrowed) and have the writer commit it at once
+ * (synchronous=FULL, grouped with whatever else is waiting: one fsync for
+ * many commands). done(ud, rc) runs on the writer thread after the commit
+ * (rc HT_OK) or its failure. Returns HT_OK, or an error and done is not
+ * called (then use ht_store_audit_add). */
+int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
+                             void (*done)(void *ud, int rc), void *ud);
+/* Newest first, at most limit, optionally for one device (new reference):
+ * [{"id","ts","actor","action","device","target","value","result",
+ *   "status","latency_ms"}]. */
+json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit);
+
+#endif
