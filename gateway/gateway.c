@@ -44,6 +44,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     struct ht_gw *g = ht_calloc(1, sizeof *g);
     g->conf = conf;
     g->loop = l;
+    gw__clock_sync(g);
     g->metrics = gw__metrics_new();
     int rc;
     if (!ht_id_valid(conf->gateway_id)) {

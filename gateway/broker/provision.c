@@ -338,7 +338,7 @@ int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt)
     if (rc == HT_OK)
         rc = hash_new(pass, hash, sizeof hash);
     if (rc == HT_OK)
-        rc = ht_store_cred_put(g->store, id, hash, ht_time_ms());
+        rc = ht_store_cred_put(g->store, id, hash, gw__now_ms(g));
     if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
         ht_store_cred_delete(g->store, id); /* not usable: not kept */
     if (rc == HT_OK) {

@@ -1,12 +1,26 @@
-/* gw.c - the gateway's own addresses, as put into TDs, descriptors and
- * provisioning answers: derived from the config and the broker address the
- * composition root settled on. */
+/* gw.c - what every module reads from the composition root: the loop's
+ * time as wall-clock milliseconds, and the gateway's own addresses as put
+ * into TDs, descriptors and provisioning answers. */
 #include "gateway/core/gw.h"
 
+#include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_util.h"
 
 #include <string.h>
+
+/* The loop caches its monotonic clock once per iteration, so the gateway
+ * reads no clock per message; the offset maps it to the epoch. */
+int64_t gw__now_ms(const struct ht_gw *g)
+{
+    return (int64_t)ht_loop_now(g->loop) + g->clock_offset_ms;
+}
+
+void gw__clock_sync(struct ht_gw *g)
+{
+    ht_loop_update_time(g->loop);
+    g->clock_offset_ms = ht_time_ms() - (int64_t)ht_loop_now(g->loop);
+}
 
 char *gw__http_base(const struct ht_gw *g)
 {

@@ -2,7 +2,8 @@
  * handle per module plus what every module reads (config, loop, the MQTT
  * client, the store, the broker's address). No module state lives here:
  * each module keeps its own behind its handle.
- * Owns: nothing (gateway.c creates and frees the handles).
+ * Owns: nothing (gateway.c creates and frees the handles), except the
+ * offset that turns the loop's clock into wall-clock time.
  * Uses: nothing (only common/ and store's opaque type).
  * Threads: the fields are set before the gateway starts and read-only
  * afterwards; what a handle points to follows its module's rules.
@@ -14,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Log module name of the composition root. */
 #define GW_MOD "gateway"
@@ -36,9 +38,9 @@ struct gw_mdns;
 struct ht_gw {
     const struct ht_gw_conf *conf;
     struct ht_loop *loop;
-    struct ht_store *store;   /* the semantic module (store/) */
-    struct ht_mqtt *mqtt;     /* the gateway's client, created by ingest */
-    char broker_host[256];    /* where the gateway and devices reach it */
+    struct ht_store *store; /* the semantic module (store/) */
+    struct ht_mqtt *mqtt;   /* the gateway's client, created by ingest */
+    char broker_host[256];  /* where the gateway and devices reach it */
     int broker_port;
     struct gw_metrics *metrics;
     struct gw_auth *auth;
@@ -51,8 +53,18 @@ struct ht_gw {
     struct gw_twins *twins;
     struct gw_server *server; /* NULL until the HTTP server runs */
     struct gw_mdns *mdns;
+    /* Wall clock minus the loop's clock (ms): see gw__now_ms. */
+    int64_t clock_offset_ms;
     bool started, stopped;
 };
+
+/* Loop thread: the time (ms since the epoch) for everything the gateway
+ * stamps: the loop's cached clock (read once per loop iteration) plus the
+ * offset to the wall clock that gw__clock_sync took. */
+int64_t gw__now_ms(const struct ht_gw *g);
+/* Loop thread: re-take the wall-clock offset (at start, then from a
+ * timer, so a stepped system clock is followed). */
+void gw__clock_sync(struct ht_gw *g);
 
 /* Base URL of this gateway's HTTP API ("http://host:port", new). Any
  * thread. */

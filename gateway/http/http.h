@@ -15,12 +15,12 @@
 #include "gateway/jobs/jobs.h"
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- HTTP server (server.c) ---- */
 int gw__server_start(struct ht_gw *g, char *err, size_t errlen);
@@ -122,6 +122,5 @@ enum MHD_Result gw__route_twin_history(struct gw_req *r);
 enum MHD_Result gw__route_twin_ui(struct gw_req *r);
 /* /things/{thing} for a twin (id without the URN prefix). */
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
-
 
 #endif

@@ -22,8 +22,8 @@
 
 /* The allow-list: what HMD apps consume. */
 static const char *const allowed_types[] = {
-    "model/gltf-binary", "model/gltf+json", "image/png", "image/jpeg",
-    "application/octet-stream", NULL,
+    "model/gltf-binary", "model/gltf+json",          "image/png",
+    "image/jpeg",        "application/octet-stream", NULL,
 };
 
 /* ---- HTTP ---- */
@@ -44,8 +44,8 @@ static json_t *asset_json(struct ht_gw *g, const char *twin, const char *name,
         json_object_get(a, "type"), "size", json_object_get(a, "size"),
         "sha256", json_object_get(a, "sha256"), "updated",
         json_object_get(a, "updated"), "etag",
-        json_sprintf("\"%s\"", gw__asset_str(a, "sha256")),
-        "href", json_sprintf("%s/api/v1/twins/%s/assets/%s", http, twin, name));
+        json_sprintf("\"%s\"", gw__asset_str(a, "sha256")), "href",
+        json_sprintf("%s/api/v1/twins/%s/assets/%s", http, twin, name));
     free(http);
     return o;
 }
@@ -70,8 +70,8 @@ enum MHD_Result gw__route_twin_assets(struct gw_req *r)
     json_object_foreach(idx, name, a)
         json_array_append_new(items, asset_json(r->g, r->id, name, a));
     json_decref(idx);
-    return gw__reply_json(r, 200, json_pack("{s:s, s:o}", "twin", r->id,
-                                            "items", items));
+    return gw__reply_json(
+        r, 200, json_pack("{s:s, s:o}", "twin", r->id, "items", items));
 }
 
 bool gw__etag_match(const char *header, const char *etag)
@@ -163,24 +163,27 @@ enum MHD_Result gw__route_twin_asset_get(struct gw_req *r)
 
 /* The body must be what its type says: a client that mislabels a file
  * would otherwise make every HMD fail later, far from the cause. */
-static const char *content_mismatch(const char *type, const char *b,
-                                    size_t n)
+static const char *content_mismatch(const char *type, const char *b, size_t n)
 {
     if (!strcmp(type, "image/png"))
         return n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)
-                   ? NULL : "the body is not a PNG image";
+                   ? NULL
+                   : "the body is not a PNG image";
     if (!strcmp(type, "image/jpeg"))
         return n >= 3 && !memcmp(b, "\xff\xd8\xff", 3)
-                   ? NULL : "the body is not a JPEG image";
+                   ? NULL
+                   : "the body is not a JPEG image";
     if (!strcmp(type, "model/gltf-binary"))
         return n >= 12 && !memcmp(b, "glTF", 4)
-                   ? NULL : "the body is not a binary glTF (GLB) file";
+                   ? NULL
+                   : "the body is not a binary glTF (GLB) file";
     if (!strcmp(type, "model/gltf+json")) {
         json_t *j = json_loadb(b, n, 0, NULL);
         bool ok = json_is_object(json_object_get(j, "asset"));
         json_decref(j);
-        return ok ? NULL : "the body is not a glTF JSON document "
-                           "(an object with \"asset\")";
+        return ok ? NULL
+                  : "the body is not a glTF JSON document "
+                    "(an object with \"asset\")";
     }
     return NULL;
 }
@@ -221,8 +224,10 @@ enum MHD_Result gw__route_twin_asset_put(struct gw_req *r)
         return gw__reply_problem(r, 400, "Bad Request", "empty asset");
     if (r->body_len > (size_t)g->conf->asset_max) {
         char d[96];
-        snprintf(d, sizeof d, "assets are limited to %d bytes "
-                 "(twins.asset_max)", g->conf->asset_max);
+        snprintf(d, sizeof d,
+                 "assets are limited to %d bytes "
+                 "(twins.asset_max)",
+                 g->conf->asset_max);
         return gw__reply_problem(r, 413, "Payload Too Large", d);
     }
     const char *bad = content_mismatch(type, r->body, r->body_len);
@@ -242,9 +247,9 @@ enum MHD_Result gw__route_twin_asset_put(struct gw_req *r)
     if (prev)
         ht_strlcpy(old, gw__asset_str(prev, "sha256"), sizeof old);
     bool created = !prev;
-    json_t *a = json_pack("{s:s, s:s, s:I, s:I}", "sha256", sha, "type", type,
-                          "size", (json_int_t)r->body_len, "updated",
-                          (json_int_t)ht_time_ms());
+    json_t *a =
+        json_pack("{s:s, s:s, s:I, s:I}", "sha256", sha, "type", type, "size",
+                  (json_int_t)r->body_len, "updated", (json_int_t)ht_time_ms());
     json_object_set(idx, name, a);
     if (rc == HT_OK)
         rc = gw__asset_index_save(tw, r->id, idx);
@@ -269,8 +274,8 @@ enum MHD_Result gw__route_twin_asset_put(struct gw_req *r)
         MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "ETag", etag);
-    enum MHD_Result ret = MHD_queue_response(r->conn, created ? 201 : 200,
-                                             resp);
+    enum MHD_Result ret =
+        MHD_queue_response(r->conn, created ? 201 : 200, resp);
     MHD_destroy_response(resp);
     return ret;
 }

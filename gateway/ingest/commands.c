@@ -103,7 +103,8 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
     free(payload);
     free(topic);
     if (rc) {
-        gw__job_fail(g, j, 503, "offline", "Broker unavailable", ht_strerror(rc));
+        gw__job_fail(g, j, 503, "offline", "Broker unavailable",
+                     ht_strerror(rc));
         return;
     }
     j->gw = g;
@@ -134,8 +135,8 @@ void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
         return;
     }
     if (dev && strcmp(dev, j->dev)) {
-        ht_log(LOG_WARNING, INGEST_MOD, "ack %s for %s came on the topic of %s", buf,
-               j->dev, dev);
+        ht_log(LOG_WARNING, INGEST_MOD, "ack %s for %s came on the topic of %s",
+               buf, j->dev, dev);
         return;
     }
     pending_remove(g, j);
@@ -144,7 +145,7 @@ void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
         json_t *v = json_object_get(a, "v");
         json_t *tsj = json_object_get(a, "ts");
         json_int_t ts =
-            json_is_integer(tsj) ? json_integer_value(tsj) : ht_time_ms();
+            json_is_integer(tsj) ? json_integer_value(tsj) : gw__now_ms(g);
         json_t *body = json_pack("{s:O, s:I}", "v", v ? v : j->value, "ts", ts);
         /* The device confirmed the value: a read right after the write
          * must see it, even before the device's own value message. */
@@ -173,7 +174,8 @@ void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
                  : !strcmp(code, "unknown_property") || !strcmp(code, "unknown")
                      ? 404
                      : 502;
-        gw__job_fail(g, j, st, code, "Device refused the command", m ? m : code);
+        gw__job_fail(g, j, st, code, "Device refused the command",
+                     m ? m : code);
     }
     json_decref(a);
 }
@@ -187,7 +189,7 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         bool seen = d && d->state == GW_DISCOVERED;
         if (d && !seen) {
             gw__job_fail(g, j, 409, "exists", "Device exists",
-                     "a device with this id is already registered");
+                         "a device with this id is already registered");
             return;
         }
         if (seen) {
@@ -219,7 +221,7 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
                 gw__dev_remove(g, j->dev);
             }
             gw__job_fail(g, j, 500, "provisioning", "Provisioning failed",
-                     "cannot create the device's broker credentials");
+                         "cannot create the device's broker credentials");
             return;
         }
         ingest__emit_device(g, d, "added");
@@ -236,7 +238,7 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         int prc = gw__prov_device_remove(g, d->id);
         if (prc) {
             gw__job_fail(g, j, 500, "provisioning", "Provisioning failed",
-                     ht_strerror(prc));
+                         ht_strerror(prc));
             return;
         }
         /* Clear the device's retained topics so it does not come back as a
@@ -258,7 +260,8 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         if (approved)
             ingest__notify_removed(g, j->dev);
         gw__dev_remove(g, j->dev);
-        ht_log(LOG_NOTICE, INGEST_MOD, "device %s removed by %s", j->dev, j->actor);
+        ht_log(LOG_NOTICE, INGEST_MOD, "device %s removed by %s", j->dev,
+               j->actor);
         gw__job_complete(g, j, 204, NULL, "ok");
         return;
     }
@@ -275,8 +278,8 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         return;
     }
     if (was != to) {
-        ht_log(LOG_NOTICE, INGEST_MOD, "device %s %s by %s", d->id, gw__state_name(to),
-               j->actor);
+        ht_log(LOG_NOTICE, INGEST_MOD, "device %s %s by %s", d->id,
+               gw__state_name(to), j->actor);
         ingest__emit_device(g, d, gw__state_name(to));
         if (to == GW_APPROVED && d->thing)
             ingest__notify_td(g, d->id, d->thing);

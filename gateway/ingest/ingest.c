@@ -119,7 +119,7 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
         goto out;
     }
     int version = d->td_version;
-    int rc = ht_store_td_add(g->store, id, td, thing, ht_time_ms(), &version);
+    int rc = ht_store_td_add(g->store, id, td, thing, gw__now_ms(g), &version);
     if (rc) {
         ht_log(LOG_ERR, INGEST_MOD, "cannot store the TD of %s: %s", id,
                ht_strerror(rc));
@@ -133,7 +133,7 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
     d->thing = thing;
     thing = NULL;
     d->td_version = version;
-    d->last_seen = ht_time_ms();
+    d->last_seen = gw__now_ms(g);
     pthread_mutex_unlock(&g->reg->mu);
     gw__dev_persist(g, d);
     if (added || changed) {
@@ -173,7 +173,7 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
         return;
     pthread_mutex_lock(&g->reg->mu);
     d->online = online;
-    d->last_seen = ht_time_ms();
+    d->last_seen = gw__now_ms(g);
     pthread_mutex_unlock(&g->reg->mu);
     gw__dev_persist(g, d);
     ht_log(LOG_INFO, INGEST_MOD, "device %s is %s", id, s);
@@ -221,7 +221,7 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
         json_decref(j);
         return;
     }
-    int64_t now = ht_time_ms();
+    int64_t now = gw__now_ms(g);
     json_t *tsj = json_object_get(j, "ts");
     int64_t ts = json_is_integer(tsj) ? json_integer_value(tsj) : now;
     int64_t seq = json_integer_value(json_object_get(j, "seq"));
@@ -351,7 +351,7 @@ static void on_retention(struct ht_timer *t, void *ud)
     (void)t;
     struct ht_gw *g = ud;
     int64_t n = 0;
-    ht_store_retention(g->store, ht_time_ms(), &n);
+    ht_store_retention(g->store, gw__now_ms(g), &n);
     if (n)
         ht_log(LOG_INFO, INGEST_MOD,
                "retention removed %" PRId64 " history rows", n);
@@ -360,6 +360,7 @@ static void on_retention(struct ht_timer *t, void *ud)
 static void on_ping(struct ht_timer *t, void *ud)
 {
     (void)t;
+    gw__clock_sync(ud);
     gw__sse_ping(ud);
     /* Bursts (registrations, broker reconnects) leave freed heap pages
      * behind that glibc does not return by itself. */

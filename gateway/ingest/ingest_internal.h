@@ -31,8 +31,7 @@ struct gw_ingest {
 };
 
 /* A device record changed: an SSE "device" event with the change. */
-void ingest__emit_device(struct ht_gw *g, struct gw_dev *d,
-                         const char *change);
+void ingest__emit_device(struct ht_gw *g, struct gw_dev *d, const char *change);
 /* Tell the subscribers (approved devices only: the caller checks). */
 void ingest__notify_td(struct ht_gw *g, const char *dev,
                        const struct ht_sem_thing *thing);

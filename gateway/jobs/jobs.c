@@ -166,7 +166,7 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
     char *val =
         j->value ? json_dumps(j->value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     struct ht_store_audit a = {
-        .ts = ht_time_ms(),
+        .ts = gw__now_ms(g),
         .actor = j->actor,
         .action = job_action(j->kind),
         .device = j->dev[0] ? j->dev : NULL,

@@ -60,12 +60,13 @@ struct gw_dev *gw__dev_add(struct ht_gw *g, const char *id, enum gw_state st)
     d = ht_calloc(1, sizeof *d);
     ht_strlcpy(d->id, id, sizeof d->id);
     d->state = st;
-    d->created = ht_time_ms();
+    d->created = gw__now_ms(g);
     d->values = json_object();
     pthread_mutex_lock(&g->reg->mu);
     if (g->reg->ndevs == g->reg->capdevs) {
         g->reg->capdevs = g->reg->capdevs ? g->reg->capdevs * 2 : 16;
-        g->reg->devs = ht_realloc(g->reg->devs, g->reg->capdevs * sizeof *g->reg->devs);
+        g->reg->devs =
+            ht_realloc(g->reg->devs, g->reg->capdevs * sizeof *g->reg->devs);
     }
     memmove(&g->reg->devs[pos + 1], &g->reg->devs[pos],
             (g->reg->ndevs - pos) * sizeof *g->reg->devs);
@@ -338,7 +339,8 @@ void gw__dev_value_set(struct ht_gw *g, struct gw_dev *d, const char *name,
 {
     pthread_mutex_lock(&g->reg->mu);
     json_t *rec = json_object_get(d->values, name);
-    json_t *rts = json_object_get(rec, "ts"), *rseq = json_object_get(rec, "seq");
+    json_t *rts = json_object_get(rec, "ts"),
+           *rseq = json_object_get(rec, "seq");
     if (json_is_integer(rts) && json_is_integer(rseq)) {
         json_object_set(rec, "v", (json_t *)v);
         json_integer_set(rts, (json_int_t)ts);

@@ -144,7 +144,7 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
            lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
            lv = value ? strlen(value) : 0;
     char *blob = ht_malloc(lt + ld + lp + lw + lv + dlen + 6), *p = blob;
-    int64_t ts = ht_time_ms();
+    int64_t ts = gw__now_ms(g);
     pthread_mutex_lock(&g->log->mu);
     int64_t id = ++g->log->last_eid;
     struct gw_ev *e;

@@ -87,7 +87,7 @@ static struct tw_entry *entry_set(struct gw_twins *tw, const char *id,
     free(e->title);
     e->title = ht_strdup(title ? title : id);
     e->version = version;
-    e->updated = ht_time_ms();
+    e->updated = gw__now_ms(tw->g);
     e->is_auto = is_auto;
     ht_strlcpy(e->dev, is_auto && dev ? dev : "", sizeof e->dev);
     tw->gen++;
@@ -192,7 +192,7 @@ static void on_pub_timer(struct ht_timer *t, void *ud)
     (void)t;
     struct ht_gw *g = ud;
     struct gw_twins *tw = g->twins;
-    uint64_t now = ht_mono_ms(), wait = 0;
+    uint64_t now = ht_loop_now(g->loop), wait = 0;
     size_t keep = 0;
     for (size_t i = 0; i < tw->npubq; i++) {
         struct tw_entry *e = search(tw, tw->pubq[i], NULL);
@@ -234,7 +234,7 @@ static void state_refresh(struct ht_gw *g, const char *id)
     free(text);
     if (!e)
         return;
-    uint64_t now = ht_mono_ms();
+    uint64_t now = ht_loop_now(g->loop);
     if (now - e->pub_ms >= GW_TWIN_PUB_MS) {
         state_publish(g, e, now);
     } else if (!e->pub_due) {
@@ -258,7 +258,7 @@ static void timer_rearm(struct ht_gw *g)
         ht_timer_stop(tw->timer);
         return;
     }
-    int64_t now = ht_time_ms();
+    int64_t now = gw__now_ms(g);
     ht_timer_start(tw->timer, due > now ? (uint64_t)(due - now) : 0, 0);
 }
 
@@ -409,7 +409,7 @@ static void on_timer(struct ht_timer *t, void *ud)
 {
     (void)t;
     struct ht_gw *g = ud;
-    ht_twin_engine_tick(g->twins->eng, ht_time_ms());
+    ht_twin_engine_tick(g->twins->eng, gw__now_ms(g));
     drain(g);
 }
 
@@ -532,7 +532,7 @@ static void desc_update(struct ht_gw *g, const char *id)
                      json_pack("{s:s, s:s, s:s, s:i, s:I}", "twin", id,
                                "target", target_names[t], "etag", etag,
                                "version", e->version, "ts",
-                               (json_int_t)ht_time_ms()));
+                               (json_int_t)gw__now_ms(g)));
     }
 }
 
@@ -594,7 +594,8 @@ static void emit_twin(struct ht_gw *g, const char *id, const char *change,
         return; /* rebuilt from the store at start-up: not a change */
     gw__sse_emit(g, "twin", NULL, NULL, id, NULL,
                  json_pack("{s:s, s:s, s:i, s:I}", "twin", id, "change", change,
-                           "version", version, "ts", (json_int_t)ht_time_ms()));
+                           "version", version, "ts",
+                           (json_int_t)gw__now_ms(g)));
 }
 
 /* Remove a twin from the engine and the table (loop thread). */
@@ -663,7 +664,7 @@ static void auto_sync(struct ht_gw *g, const char *dev,
     json_object_set_new(doc, "version", json_integer(td_version));
     char err[256];
     bool existed = search(tw, id, NULL) != NULL;
-    int rc = ht_twin_engine_put(tw->eng, doc, ht_time_ms(), err, sizeof err);
+    int rc = ht_twin_engine_put(tw->eng, doc, gw__now_ms(g), err, sizeof err);
     if (rc) {
         ht_log(LOG_WARNING, MOD, "device %s: automatic twin: %s", dev, err);
         json_decref(doc);
@@ -682,7 +683,7 @@ static void auto_sync(struct ht_gw *g, const char *dev,
 static void feed_device(struct ht_gw *g, const struct gw_dev *d)
 {
     struct gw_twins *tw = g->twins;
-    int64_t now = ht_time_ms();
+    int64_t now = gw__now_ms(g);
     const char *name;
     json_t *rec;
     json_object_foreach(d->values, name, rec) ht_twin_engine_set_value(
@@ -697,7 +698,7 @@ static void on_value(struct ht_gw *g, const struct gw_value *val)
     if (!g->twins)
         return;
     ht_twin_engine_set_value(g->twins->eng, val->dev, val->prop, val->v,
-                             ht_time_ms());
+                             gw__now_ms(g));
     drain(g);
 }
 
@@ -705,7 +706,7 @@ static void on_status(struct ht_gw *g, const char *dev, bool online)
 {
     if (!g->twins)
         return;
-    ht_twin_engine_set_device_status(g->twins->eng, dev, online, ht_time_ms());
+    ht_twin_engine_set_device_status(g->twins->eng, dev, online, gw__now_ms(g));
     drain(g);
 }
 
@@ -730,7 +731,7 @@ static void on_removed(struct ht_gw *g, const char *dev)
         return;
     auto_sync(g, dev, NULL, 0);
     /* Its values stop feeding the composed twins: mark them offline. */
-    ht_twin_engine_set_device_status(g->twins->eng, dev, false, ht_time_ms());
+    ht_twin_engine_set_device_status(g->twins->eng, dev, false, gw__now_ms(g));
     drain(g);
     flush(g);
     desc_update_dev(g, dev);
@@ -757,7 +758,7 @@ static void job_finish(struct ht_gw *g, struct gw_job *j, int status,
     snprintf(target, sizeof target, "twin:%s%s%s", j->dev, j->ref[0] ? "/" : "",
              j->ref);
     struct ht_store_audit a = {
-        .ts = ht_time_ms(),
+        .ts = gw__now_ms(g),
         .actor = j->actor,
         .action = job_name(j->kind),
         .target = target,
@@ -822,14 +823,14 @@ static void job_put(struct ht_gw *g, struct gw_job *j)
     json_t *doc = json_deep_copy(j->value);
     int version = created ? 1 : e->version + 1;
     json_object_set_new(doc, "version", json_integer(version));
-    int rc = ht_store_twin_put(g->store, j->dev, doc, ht_time_ms(), &version);
+    int rc = ht_store_twin_put(g->store, j->dev, doc, gw__now_ms(g), &version);
     if (rc) {
         json_decref(doc);
         job_fail(g, j, 500, "store", "Store error", ht_strerror(rc));
         return;
     }
     json_object_set_new(doc, "version", json_integer(version));
-    rc = ht_twin_engine_put(tw->eng, doc, ht_time_ms(), err, sizeof err);
+    rc = ht_twin_engine_put(tw->eng, doc, gw__now_ms(g), err, sizeof err);
     if (rc) {
         ht_log(LOG_ERR, MOD, "twin %s stored but not applied: %s", j->dev, err);
         json_decref(doc);
@@ -1084,7 +1085,7 @@ static void load_stored(struct ht_gw *g)
             continue;
         json_object_set_new(doc, "version", json_integer(version));
         char err[512];
-        if (ht_twin_engine_put(tw->eng, doc, ht_time_ms(), err, sizeof err))
+        if (ht_twin_engine_put(tw->eng, doc, gw__now_ms(g), err, sizeof err))
             ht_log(LOG_ERR, MOD, "stored twin %s not loaded: %s", id, err);
         else
             entry_set(tw, id, doc, version, false, NULL);
@@ -1134,10 +1135,10 @@ static int load_file(struct ht_gw *g, const char *path, char *err,
         json_decref(old);
     }
     json_object_set_new(doc, "version", json_integer(version + 1));
-    rc = ht_store_twin_put(g->store, id, doc, ht_time_ms(), &version);
+    rc = ht_store_twin_put(g->store, id, doc, gw__now_ms(g), &version);
     if (rc == HT_OK) {
         json_object_set_new(doc, "version", json_integer(version));
-        rc = ht_twin_engine_put(tw->eng, doc, ht_time_ms(), msg, sizeof msg);
+        rc = ht_twin_engine_put(tw->eng, doc, gw__now_ms(g), msg, sizeof msg);
         if (rc)
             snprintf(err, errlen, "%s: %s", path, msg);
         else
@@ -1205,6 +1206,7 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     tw->desc_timer = ht_timer_new(g->loop, on_desc_timer, g);
     tw->pub_timer = ht_timer_new(g->loop, on_pub_timer, g);
     tw->loading = true;
+    tw->g = g;
     g->twins = tw;
     gw__ingest_subscribe(g, &ingest_sub);
     for (int k = GW_JOB_TWIN_PUT; k <= GW_JOB_TWIN_WRITE; k++)

@@ -54,6 +54,7 @@ struct tw_held {
 };
 
 struct gw_twins {
+    struct ht_gw *g;     /* the composition root (its clock) */
     pthread_mutex_t mu;  /* the table, for the HTTP thread */
     struct tw_entry **v; /* sorted by id */
     size_t n, cap;
