@@ -32,12 +32,16 @@ struct gw_ev {
     int64_t ts;
     char *blob; /* the one allocation the strings below point into */
     char *type;
-    char *data; /* JSON text */
-    size_t dlen;
     char *dev; /* for filters, may be NULL */
     char *prop;
     char *twin;
-    char *value; /* JSON text of the value, state events only */
+    /* The event as every stream sends it, formatted once when appended:
+     * named ("event:", "id:", "data:") and, for state events, the unnamed
+     * frame of observe streams (just the value). */
+    char *frame;
+    size_t flen;
+    char *oframe; /* NULL unless a state event */
+    size_t oflen;
 };
 
 struct gw_sse {
@@ -139,14 +143,32 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
                   const char *prop, const char *twin, const char *value,
                   const char *data, size_t dlen)
 {
-    /* One allocation per event for all its strings. */
+    /* One allocation per event for its filters and both frames, formatted
+     * here once instead of by every stream. Only the loop appends, so the
+     * id is known before the lock is taken. */
+    bool state = !strcmp(type, "state");
+    if (state && !value)
+        value = "null";
     size_t lt = strlen(type), ld = dev ? strlen(dev) : 0,
            lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
-           lv = value ? strlen(value) : 0;
-    char *blob = ht_malloc(lt + ld + lp + lw + lv + dlen + 6), *p = blob;
+           lv = state ? strlen(value) : 0;
+    size_t fcap = lt + dlen + 48, ocap = state ? lv + 40 : 0;
+    char *blob = ht_malloc(lt + ld + lp + lw + 4 + fcap + ocap), *p = blob;
     int64_t ts = gw__now_ms(g);
+    int64_t id = g->log->last_eid + 1;
+    char *type_s = put(&p, type, lt), *dev_s = put(&p, dev, ld),
+         *prop_s = put(&p, prop, lp), *twin_s = put(&p, twin, lw);
+    char *frame = p;
+    int fl = snprintf(frame, fcap, "event: %s\nid: %" PRId64 "\ndata: %.*s\n\n",
+                      type, id, (int)dlen, data);
+    char *oframe = NULL;
+    int ol = 0;
+    if (state) {
+        oframe = frame + fcap;
+        ol = snprintf(oframe, ocap, "id: %" PRId64 "\ndata: %s\n\n", id, value);
+    }
     pthread_mutex_lock(&g->log->mu);
-    int64_t id = ++g->log->last_eid;
+    g->log->last_eid = id;
     struct gw_ev *e;
     if (g->log->ring_len < g->log->ring_cap) {
         e = &g->log->ring[(g->log->ring_head + g->log->ring_len) %
@@ -160,13 +182,14 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
     e->id = id;
     e->ts = ts;
     e->blob = blob;
-    e->data = put(&p, data, dlen);
-    e->dlen = dlen;
-    e->type = put(&p, type, lt);
-    e->dev = put(&p, dev, ld);
-    e->prop = put(&p, prop, lp);
-    e->twin = put(&p, twin, lw);
-    e->value = put(&p, value, lv);
+    e->type = type_s;
+    e->dev = dev_s;
+    e->prop = prop_s;
+    e->twin = twin_s;
+    e->frame = frame;
+    e->flen = fl > 0 ? (size_t)fl : 0;
+    e->oframe = oframe;
+    e->oflen = ol > 0 ? (size_t)ol : 0;
     if (g->log->prepare)
         g->log->wake = true;
     else
@@ -324,8 +347,12 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
         struct gw_ev *e =
             &g->log->ring[(g->log->ring_head + i) % g->log->ring_cap];
         c->last_id = e->id;
-        if (matches(c, e->type, e->dev, e->prop, e->twin))
-            format_event(c, e->id, e->type, e->data, e->dlen, e->value);
+        if (!matches(c, e->type, e->dev, e->prop, e->twin))
+            continue;
+        if (c->observe)
+            out_append(c, e->oframe, e->oflen);
+        else
+            out_append(c, e->frame, e->flen);
     }
     if (c->ping && c->out_len == c->out_off) {
         out_append(c, ": ping\n\n", 9);
