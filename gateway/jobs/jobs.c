@@ -50,6 +50,18 @@ void gw__job_unref(struct ht_gw *g, struct gw_job *j)
     free(j);
 }
 
+/* Append j to the queue, which takes a reference (q->mu held). */
+static void push(struct gw_jobs *q, struct gw_job *j)
+{
+    j->refs++;
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+}
+
 int gw__job_submit(struct ht_gw *g, struct gw_job *j,
                    struct MHD_Connection *conn)
 {
@@ -61,13 +73,7 @@ int gw__job_submit(struct ht_gw *g, struct gw_job *j,
     /* Suspend before queueing: the loop may resume it right away. */
     j->conn = conn;
     MHD_suspend_connection(conn);
-    j->refs++;
-    j->next = NULL;
-    if (g->jobs->tail)
-        g->jobs->tail->next = j;
-    else
-        g->jobs->head = j;
-    g->jobs->tail = j;
+    push(g->jobs, j);
     pthread_mutex_unlock(&g->jobs->mu);
     ht_loop_wakeup(g->loop);
     return HT_OK;
@@ -249,15 +255,8 @@ int gw__jobs_queue(struct ht_gw *g, struct gw_job **jobs, size_t n)
 {
     pthread_mutex_lock(&g->jobs->mu);
     bool closed = g->jobs->closed;
-    for (size_t i = 0; !closed && i < n; i++) {
-        jobs[i]->refs++;
-        jobs[i]->next = NULL;
-        if (g->jobs->tail)
-            g->jobs->tail->next = jobs[i];
-        else
-            g->jobs->head = jobs[i];
-        g->jobs->tail = jobs[i];
-    }
+    for (size_t i = 0; !closed && i < n; i++)
+        push(g->jobs, jobs[i]);
     pthread_mutex_unlock(&g->jobs->mu);
     if (closed)
         return HT_ESTATE;
