@@ -241,6 +241,7 @@ void gw__jobs_clear(struct ht_gw *g)
 {
     if (!g->jobs)
         return;
+    ht_loop_on_wakeup(g->loop, NULL, NULL); /* the loop may outlive us */
     pthread_mutex_destroy(&g->jobs->mu);
     free(g->jobs);
     g->jobs = NULL;
