@@ -21,6 +21,7 @@
 #include "ht_err.h"
 #include "ht_log.h"
 #include "ht_mem.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 
 #include <stdio.h>
@@ -53,9 +54,11 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         rc = HT_EINVAL;
         goto fail;
     }
-    if (!conf->mqtt_prefix || !*conf->mqtt_prefix ||
-        strpbrk(conf->mqtt_prefix, "+#")) {
-        snprintf(err, errlen, "mqtt.prefix must be a topic without wildcards");
+    if (!ht_topic_prefix_valid(conf->mqtt_prefix)) {
+        snprintf(err, errlen,
+                 "mqtt.prefix must be a topic of at most %d bytes without "
+                 "wildcards or a trailing /",
+                 HT_TOPIC_PREFIX_MAX);
         rc = HT_EINVAL;
         goto fail;
     }

@@ -11,6 +11,7 @@
 #include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_mqtt.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 
 #include <inttypes.h>
@@ -80,28 +81,33 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
         gw__job_fail(g, j, 503, "offline", "Device unavailable", msg);
         return;
     }
+    /* The ack comes back under the device's own subtree, where the
+     * provisioning ACLs let only that device write: an ack is trusted only
+     * from the device that got the command (see ingest__ack). */
+    char topic[HT_TOPIC_MAX], resp[HT_TOPIC_MAX];
+    const char *pfx = g->conf->mqtt_prefix;
+    if (ht_topic_build(topic, sizeof topic, pfx, HT_TOPIC_DEV_CMD, j->dev,
+                       j->prop) < 0 ||
+        ht_topic_build(resp, sizeof resp, pfx, HT_TOPIC_DEV_ACK, j->dev, NULL) <
+            0) {
+        gw__job_fail(g, j, 400, "bad_request", "Invalid command",
+                     "no topic for this device and property");
+        return;
+    }
     j->corr = ++g->ingest->next_corr;
     char corr[24];
     snprintf(corr, sizeof corr, "%016" PRIx64, j->corr);
-    char *topic = ht_asprintf("%s/devices/%s/cmd/%s", g->conf->mqtt_prefix,
-                              j->dev, j->prop);
     json_t *body = json_pack("{s:O}", "v", j->value);
     char *payload = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    /* The ack comes back under the device's own subtree, where the
-     * provisioning ACLs let only that device write: an ack is trusted only
-     * from the device that got the command (see ingest_ack). */
-    char *resp = ht_asprintf("%s/devices/%s/ack", g->conf->mqtt_prefix, j->dev);
     mosquitto_property *props = NULL;
     mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, resp);
-    free(resp);
     mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr,
                                   (uint16_t)strlen(corr));
     int rc = ht_mqtt_publish(g->mqtt, topic, payload, strlen(payload), 1, false,
                              props, NULL);
     mosquitto_property_free_all(&props);
     free(payload);
-    free(topic);
     if (rc) {
         gw__job_fail(g, j, 503, "offline", "Broker unavailable",
                      ht_strerror(rc));
@@ -243,12 +249,13 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         }
         /* Clear the device's retained topics so it does not come back as a
          * ghost from the broker's store. */
-        static const char *const sub[] = {"td", "status"};
+        static const enum ht_topic_kind retained[] = {HT_TOPIC_DEV_TD,
+                                                      HT_TOPIC_DEV_STATUS};
         for (int i = 0; i < 2; i++) {
-            char *t = ht_asprintf("%s/devices/%s/%s", g->conf->mqtt_prefix,
-                                  d->id, sub[i]);
-            ht_mqtt_publish(g->mqtt, t, "", 0, 1, true, NULL, NULL);
-            free(t);
+            char t[HT_TOPIC_MAX];
+            if (ht_topic_build(t, sizeof t, g->conf->mqtt_prefix, retained[i],
+                               d->id, NULL) > 0)
+                ht_mqtt_publish(g->mqtt, t, "", 0, 1, true, NULL, NULL);
         }
         int rc = ht_store_device_delete(g->store, d->id);
         if (rc && rc != HT_ENOENT) {

@@ -15,6 +15,7 @@
 #include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_mqtt.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 
 #include <assert.h>
@@ -245,14 +246,16 @@ static void on_connect(void *ud, int rc, bool session_present)
     struct ht_gw *g = ud;
     if (rc)
         return;
-    static const char *const subs[] = {"devices/+/td", "devices/+/status",
-                                       "devices/+/props/+", "devices/+/ack"};
+    static const enum ht_topic_kind subs[] = {
+        HT_TOPIC_DEV_TD, HT_TOPIC_DEV_STATUS, HT_TOPIC_DEV_PROP,
+        HT_TOPIC_DEV_ACK};
     g->ingest->subs_pending = 5;
     for (int i = 0; i < 4; i++) {
-        char *p = ht_asprintf("%s/%s", g->conf->mqtt_prefix, subs[i]);
-        if (ht_mqtt_subscribe(g->mqtt, p, 1) != HT_OK)
+        char f[HT_TOPIC_MAX];
+        if (ht_topic_filter(f, sizeof f, g->conf->mqtt_prefix, subs[i], NULL) <
+                0 ||
+            ht_mqtt_subscribe(g->mqtt, f, 1) != HT_OK)
             g->ingest->subs_pending--;
-        free(p);
     }
     if (ht_mqtt_subscribe(g->mqtt, g->ingest->ack_topic, 1) != HT_OK)
         g->ingest->subs_pending--;
@@ -274,7 +277,8 @@ static void on_subscribe(void *ud, int mid, int granted_qos)
 }
 
 /* Topic: PREFIX/devices/ID/(td|status|props/NAME|ack), or the legacy
- * shared ack topic. */
+ * shared ack topic; split by the topic contract (ht_topic), which also
+ * refuses ids and names that are not valid. */
 static void on_message(void *ud, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
@@ -292,35 +296,31 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
         ingest__ack(g, NULL, msg->payload, len, props);
         return;
     }
-    size_t pl = strlen(g->conf->mqtt_prefix);
-    if (strncmp(msg->topic, g->conf->mqtt_prefix, pl) ||
-        strncmp(msg->topic + pl, "/devices/", 9))
-        return;
-    const char *rest = msg->topic + pl + 9;
-    const char *slash = strchr(rest, '/');
-    if (!slash || (size_t)(slash - rest) > 64)
-        return;
-    char id[65];
-    memcpy(id, rest, (size_t)(slash - rest));
-    id[slash - rest] = '\0';
-    if (!ht_id_valid(id)) {
+    struct ht_topic t;
+    if (ht_topic_parse(msg->topic, g->conf->mqtt_prefix, &t) != HT_OK) {
         ht_log(LOG_WARNING, INGEST_MOD,
-               "message for invalid device id dropped");
+               "message for an invalid device id or name dropped");
         return;
     }
-    const char *kind = slash + 1;
     uint64_t *ctr = NULL;
-    if (!strcmp(kind, "td")) {
+    switch (t.kind) {
+    case HT_TOPIC_DEV_TD:
         ctr = &g->metrics->mqtt_in_td;
-        ingest_td(g, id, msg->payload, len);
-    } else if (!strcmp(kind, "status")) {
+        ingest_td(g, t.id, msg->payload, len);
+        break;
+    case HT_TOPIC_DEV_STATUS:
         ctr = &g->metrics->mqtt_in_status;
-        ingest_status(g, id, msg->payload, len);
-    } else if (!strncmp(kind, "props/", 6)) {
+        ingest_status(g, t.id, msg->payload, len);
+        break;
+    case HT_TOPIC_DEV_PROP:
         ctr = &g->metrics->mqtt_in_props;
-        ingest_value(g, id, kind + 6, msg->payload, len);
-    } else if (!strcmp(kind, "ack")) {
-        ingest__ack(g, id, msg->payload, len, props);
+        ingest_value(g, t.id, t.name, msg->payload, len);
+        break;
+    case HT_TOPIC_DEV_ACK:
+        ingest__ack(g, t.id, msg->payload, len, props);
+        break;
+    default:
+        break; /* the gateway's own topics (commands, twins, sync) */
     }
     if (ctr) {
         pthread_mutex_lock(&g->metrics->mu);
@@ -501,8 +501,13 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load devices: %s", ht_strerror(rc));
         return rc;
     }
-    snprintf(g->ingest->ack_topic, sizeof g->ingest->ack_topic,
-             "%s/gateway/%s/ack", g->conf->mqtt_prefix, g->conf->gateway_id);
+    rc = ht_topic_build(g->ingest->ack_topic, sizeof g->ingest->ack_topic,
+                        g->conf->mqtt_prefix, HT_TOPIC_GW_ACK,
+                        g->conf->gateway_id, NULL);
+    if (rc < 0) {
+        snprintf(err, errlen, "mqtt.prefix: no valid topics under it");
+        return rc;
+    }
     struct ht_mqtt_opts o = {
         .host = g->broker_host,
         .port = g->broker_port,

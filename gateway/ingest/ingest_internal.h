@@ -10,6 +10,8 @@
 #include "gateway/jobs/jobs.h"
 #include "gateway/registry/registry.h"
 
+#include "ht_topic.h"
+
 #include <mosquitto.h>
 
 #define INGEST_MOD "event"
@@ -19,7 +21,7 @@ struct gw_ingest {
     /* Commands waiting for their ack, and the next correlation id. */
     struct gw_job *pending;
     uint64_t next_corr;
-    char ack_topic[256]; /* the legacy shared ack topic */
+    char ack_topic[HT_TOPIC_MAX]; /* the legacy shared ack topic */
     /* SUBACKs still awaited since the last connect; /healthz reports
      * mqtt_ready once none are left (read by the HTTP thread). */
     _Atomic int subs_pending;

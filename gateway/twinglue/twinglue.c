@@ -22,6 +22,7 @@
 
 #include "ht_loop.h"
 #include "ht_mqtt.h"
+#include "ht_topic.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -112,12 +113,17 @@ static void entry_remove(struct gw_twins *tw, const char *id)
 
 /* ---- MQTT twin topics ---- */
 
-static void publish(struct ht_gw *g, const char *id, const char *sub,
+/* target: NULL for the state topic, else the UI target ("web", "hmd"). */
+static void publish(struct ht_gw *g, const char *id, const char *target,
                     const void *buf, size_t len)
 {
     if (!g->mqtt || !ht_mqtt_connected(g->mqtt))
         return; /* republished on the next connect (on_prepare) */
-    char *topic = ht_asprintf("%s/twins/%s/%s", g->conf->mqtt_prefix, id, sub);
+    char topic[HT_TOPIC_MAX];
+    if (ht_topic_build(topic, sizeof topic, g->conf->mqtt_prefix,
+                       target ? HT_TOPIC_TWIN_UI : HT_TOPIC_TWIN_STATE, id,
+                       target) < 0)
+        return;
     /* QoS 0: nothing waits in memory for a PUBACK (10,000 twins' retained
      * descriptors are 160 MB), and what a lost connection drops is
      * republished on the next connect anyway (on_prepare). Not so a clear
@@ -126,16 +132,15 @@ static void publish(struct ht_gw *g, const char *id, const char *sub,
                              NULL);
     if (rc)
         ht_log(LOG_DEBUG, MOD, "publish %s: %s", topic, ht_strerror(rc));
-    free(topic);
 }
 
 /* Retained topics are cleared with empty payloads, so a removed twin does
  * not linger in the broker for HMD apps. */
 static void unpublish(struct ht_gw *g, const char *id)
 {
-    publish(g, id, "state", "", 0);
-    publish(g, id, "ui/web", "", 0);
-    publish(g, id, "ui/hmd", "", 0);
+    publish(g, id, NULL, "", 0);
+    publish(g, id, "web", "", 0);
+    publish(g, id, "hmd", "", 0);
 }
 
 /* ---- engine events -> gateway events ---- */
@@ -184,7 +189,7 @@ static void state_publish(struct ht_gw *g, struct tw_entry *e, uint64_t now)
     e->pub_ms = now;
     e->pub_due = false;
     if (e->state)
-        publish(g, e->id, "state", e->state, strlen(e->state));
+        publish(g, e->id, NULL, e->state, strlen(e->state));
 }
 
 static void on_pub_timer(struct ht_timer *t, void *ud)
@@ -432,7 +437,7 @@ static void on_prepare(struct ht_prepare *p, void *ud)
      * at hand, the descriptors are rendered again in the background. */
     for (size_t i = 0; i < tw->n; i++)
         if (tw->v[i]->state)
-            publish(g, tw->v[i]->id, "state", tw->v[i]->state,
+            publish(g, tw->v[i]->id, NULL, tw->v[i]->state,
                     strlen(tw->v[i]->state));
     desc_queue_all(g, true);
 }
@@ -522,9 +527,7 @@ static void desc_update(struct ht_gw *g, const char *id)
         }
         e->has_etag[t] = true;
         memcpy(e->etag[t], etag, HT_UI_ETAG_LEN);
-        char sub[16];
-        snprintf(sub, sizeof sub, "ui/%s", target_names[t]);
-        publish(g, id, sub, out, len);
+        publish(g, id, target_names[t], out, len);
         free(out);
         if (same)
             continue; /* republished, not changed: no event */
