@@ -35,6 +35,14 @@ export async function cleanup() {
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     process.on(sig, async () => { await cleanup(); process.exit(128 + os.constants.signals[sig]); });
 }
+/* A process.exit() that skips cleanup() (e.g. a library refusing this node
+ * version while a case runs) must not leave the gateway and boards running:
+ * kill whatever is still alive, synchronously. */
+process.on("exit", () => {
+    for (const c of children) {
+        if (c.exitCode === null && c.signalCode === null) { try { process.kill(-c.pid, "SIGKILL"); } catch { /* gone */ } }
+    }
+});
 
 export function tmpDir() { return mkdtempSync(path.join(process.env.TMPDIR || "/tmp", "ht-e2e-")); }
 
