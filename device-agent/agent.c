@@ -58,9 +58,13 @@ static void ring_flush(struct ht_agent *a)
     }
 }
 
-void agent__emit(struct ht_agent *a, const char *name, const json_t *v,
+/* A capability's value to publish (the caps set's publish callback):
+ * numbered, then published, or queued while the broker is away. */
+static void emit(void *ud, const struct cap *cap, const json_t *v,
                  int64_t ts_ms)
 {
+    struct ht_agent *a = ud;
+    const char *name = cap->c->name;
     uint64_t seq = ++a->seq;
     if (a->emit_cb)
         a->emit_cb(a->emit_ud, name, v, ts_ms, seq);
@@ -72,8 +76,8 @@ void agent__emit(struct ht_agent *a, const char *name, const json_t *v,
     size_t len = strlen(payload);
     bool up = a->mqtt && ht_mqtt_connected(a->mqtt);
     if (up && a->ring_count == 0 &&
-        ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos,
-                        false, NULL, NULL) == HT_OK) {
+        ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos, false,
+                        NULL, NULL) == HT_OK) {
         free(payload);
     } else {
         /* Behind older queued values: keep the order. */
@@ -118,8 +122,7 @@ static void rebuild_td(struct ht_agent *a)
 {
     char *mqtt_base = NULL, *td_href = NULL;
     if (a->broker_host)
-        mqtt_base = ht_asprintf("mqtt://%s:%d", a->broker_host,
-                                a->broker_port);
+        mqtt_base = ht_asprintf("mqtt://%s:%d", a->broker_host, a->broker_port);
     int port = a->http ? agent__http_port(a->http) : 0;
     if (port) {
         const char *bind = a->conf->http_bind;
@@ -180,15 +183,15 @@ static void corr_remember(struct ht_agent *a, const void *corr, size_t len,
 static json_t *command(struct ht_agent *a, const char *name,
                        const void *payload, size_t len)
 {
-    struct cap *cap = agent__cap_find(a, name);
+    struct cap *cap = caps__find(a->caps, name);
     if (!cap)
         return ack_error("unknown", "no such property");
     if (len > CMD_MAX_PAYLOAD)
         return ack_error("bad_json", "payload too large");
     json_error_t je;
-    json_t *doc = json_loadb(payload, len,
-                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
-                                 JSON_ALLOW_NUL, &je);
+    json_t *doc = json_loadb(
+        payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+        &je);
     if (!doc) {
         char msg[200];
         snprintf(msg, sizeof msg, "malformed JSON: %s", je.text);
@@ -211,7 +214,7 @@ static json_t *command(struct ht_agent *a, const char *name,
         ack = ack_error(ht_sem_check_code(chk), msg);
     } else {
         const char *code = "hw_error";
-        json_t *out = agent__cap_write(cap, v, &code, msg, sizeof msg);
+        json_t *out = caps__write(cap, v, &code, msg, sizeof msg);
         if (out)
             ack = json_pack("{s:b, s:o, s:I}", "ok", 1, "v", out, "ts",
                             (json_int_t)ht_time_ms());
@@ -229,8 +232,10 @@ json_t *ht_agent_command(struct ht_agent *a, const char *name,
     if (corr) {
         struct corr_entry *e = corr_find(a, corr, corrlen);
         if (e) {
-            ht_log(LOG_INFO, "agent", "%s: repeated correlation id, not "
-                                      "applied again", name);
+            ht_log(LOG_INFO, "agent",
+                   "%s: repeated correlation id, not "
+                   "applied again",
+                   name);
             return json_loads(e->ack, 0, NULL);
         }
     }
@@ -269,20 +274,16 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     uint16_t clen = 0;
     void *corr = ht_mqtt_prop_correlation(props, &clen);
     char *resp = ht_mqtt_prop_response_topic(props);
-    json_t *ack = ht_agent_command(a, name,
-                                   msg->payload ? (const void *)msg->payload
-                                                : (const void *)"",
-                                   msg->payloadlen > 0 ? (size_t)msg->payloadlen
-                                                       : 0,
-                                   corr, clen);
+    json_t *ack = ht_agent_command(
+        a, name, msg->payload ? (const void *)msg->payload : (const void *)"",
+        msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, corr, clen);
     if (resp && !strpbrk(resp, "+#")) {
         char *text = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
         mosquitto_property *out = NULL;
         if (corr)
             mosquitto_property_add_binary(&out, MQTT_PROP_CORRELATION_DATA,
                                           corr, clen);
-        ht_mqtt_publish(a->mqtt, resp, text, strlen(text), 1, false, out,
-                        NULL);
+        ht_mqtt_publish(a->mqtt, resp, text, strlen(text), 1, false, out, NULL);
         mosquitto_property_free_all(&out);
         free(text);
     }
@@ -369,29 +370,7 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
         a->broker_host = ht_strdup(host);
     }
     a->sim = !strcmp(conf->backend, "sim");
-    if (a->sim) {
-        rc = ht_gpio_new_sim((unsigned)conf->lines, &a->gpio);
-    } else {
-#ifdef HT_WITH_GPIOD
-        rc = ht_gpio_new_gpiod(conf->chip, "holotwin-agent", &a->gpio);
-#else
-        rc = HT_EINVAL;
-        snprintf(err, errlen, "this build has no gpiod backend "
-                              "(WITH_GPIOD=no)");
-        goto fail;
-#endif
-    }
-    if (rc != HT_OK) {
-        snprintf(err, errlen, "GPIO backend %s (%s): %s", conf->backend,
-                 a->sim ? "sim" : conf->chip, ht_strerror(rc));
-        goto fail;
-    }
-    a->ncaps = conf->ncaps;
-    a->caps = ht_calloc(a->ncaps + 1, sizeof *a->caps);
-    for (size_t i = 0; i < a->ncaps; i++) {
-        a->caps[i].a = a;
-        a->caps[i].c = &conf->caps[i];
-        a->caps[i].prop = &a->thing->props[i];
+    for (size_t i = 0; i < conf->ncaps; i++) {
         if (conf->caps[i].sim && !a->sim) {
             snprintf(err, errlen, "%s: \"sim\": true needs the sim backend",
                      conf->caps[i].name);
@@ -400,15 +379,32 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
         }
     }
     if (a->sim) {
-        rc = agent__plant_new(a, conf->plant, &a->plant, err, errlen);
+        rc = agent__sim_board_new(l, conf, &a->gpio, &a->analog, err, errlen);
         if (rc != HT_OK)
             goto fail;
+    } else {
+#ifdef HT_WITH_GPIOD
+        rc = ht_gpio_new_gpiod(conf->chip, "holotwin-agent", &a->gpio);
+        if (rc != HT_OK) {
+            snprintf(err, errlen, "GPIO backend %s (%s): %s", conf->backend,
+                     conf->chip, ht_strerror(rc));
+            goto fail;
+        }
+#else
+        rc = HT_EINVAL;
+        snprintf(err, errlen,
+                 "this build has no gpiod backend "
+                 "(WITH_GPIOD=no)");
+        goto fail;
+#endif
     }
-    rc = agent__caps_start(a, err, errlen);
+    rc = caps__new(l, a->gpio, a->analog, conf, a->thing, emit, a, &a->caps,
+                   err, errlen);
     if (rc != HT_OK)
         goto fail;
     if (a->sim && conf->control) {
-        rc = agent__ctl_new(a, conf->control, &a->ctl, err, errlen);
+        rc = agent__ctl_new(l, a->caps, a->gpio, a->analog, conf->control,
+                            &a->ctl, err, errlen);
         if (rc != HT_OK)
             goto fail;
     }
@@ -451,12 +447,12 @@ void ht_agent_shutdown(struct ht_agent *a)
     if (a->shutting_down)
         return;
     a->shutting_down = true;
-    agent__caps_stop(a, true);
+    caps__stop(a->caps, true);
     if (a->mqtt && ht_mqtt_connected(a->mqtt)) {
         ring_flush(a);
         char *st = status_payload(a, false);
-        ht_mqtt_publish(a->mqtt, a->topic_status, st, strlen(st), 1, true,
-                        NULL, NULL);
+        ht_mqtt_publish(a->mqtt, a->topic_status, st, strlen(st), 1, true, NULL,
+                        NULL);
         free(st);
     }
     if (a->mqtt)
@@ -470,12 +466,13 @@ void ht_agent_free(struct ht_agent *a)
 {
     if (!a)
         return;
-    agent__caps_stop(a, false);
+    caps__stop(a->caps, false);
     agent__ctl_free(a->ctl);
     agent__mdns_free(a->mdns);
     agent__http_free(a->http);
     ht_mqtt_free(a->mqtt);
-    agent__plant_free(a->plant);
+    caps__free(a->caps);
+    ht_analog_free(a->analog);
     ht_gpio_free(a->gpio);
     for (size_t i = 0; i < a->ring_count; i++) {
         struct ring_entry *e = &a->ring[(a->ring_head + i) % a->ring_size];
@@ -487,7 +484,6 @@ void ht_agent_free(struct ht_agent *a)
         free(a->corr[i].corr);
         free(a->corr[i].ack);
     }
-    free(a->caps);
     json_decref(a->td);
     free(a->td_text);
     ht_sem_thing_free(a->thing);
@@ -517,7 +513,7 @@ struct ht_gpio *ht_agent_gpio(struct ht_agent *a)
 
 json_t *ht_agent_value(const struct ht_agent *a, const char *name)
 {
-    struct cap *cap = agent__cap_find((struct ht_agent *)a, name);
+    struct cap *cap = a->caps ? caps__find(a->caps, name) : NULL;
     return cap && cap->value ? json_incref(cap->value) : NULL;
 }
 
@@ -578,8 +574,9 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
 {
     int rc;
     if (!ht_id_valid(conf->id)) {
-        snprintf(err, errlen, "deregister: a valid --id (or \"id\") is "
-                              "needed");
+        snprintf(err, errlen,
+                 "deregister: a valid --id (or \"id\") is "
+                 "needed");
         return HT_EINVAL;
     }
     char host[256] = "127.0.0.1";
@@ -592,11 +589,13 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
     char *td = ht_asprintf("%s/devices/%s/td", conf->prefix, conf->id);
     char *status = ht_asprintf("%s/devices/%s/status", conf->prefix, conf->id);
     char *cid = ht_asprintf("ht-agent-%s", conf->id);
-    struct dereg d = {.loop = l, .td = td, .status = status,
-                      .mids = {-1, -1}};
-    struct ht_mqtt_opts o = {.host = host, .port = port, .client_id = cid,
+    struct dereg d = {.loop = l, .td = td, .status = status, .mids = {-1, -1}};
+    struct ht_mqtt_opts o = {.host = host,
+                             .port = port,
+                             .client_id = cid,
                              .username = conf->username,
-                             .password = conf->password, .clean_start = true,
+                             .password = conf->password,
+                             .clean_start = true,
                              .cafile = conf->cafile,
                              .certfile = conf->certfile,
                              .keyfile = conf->keyfile};
@@ -610,8 +609,10 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
         ht_loop_run(l);
         ht_mqtt_stop(d.mqtt);
         if (d.acked < 2) {
-            snprintf(err, errlen, "deregister: broker %s:%d did not confirm "
-                                  "within 10 s", host, port);
+            snprintf(err, errlen,
+                     "deregister: broker %s:%d did not confirm "
+                     "within 10 s",
+                     host, port);
             rc = HT_ETIMEDOUT;
         }
     } else {
