@@ -23,8 +23,8 @@
 
 /* ---- offline ring ---- */
 
-static void ring_push(struct ht_agent *a, const char *topic, char *payload,
-                      size_t len)
+static void ring_push(struct ht_agent *a, size_t idx, uint64_t seq,
+                      const char *topic, char *payload, size_t len)
 {
     if (a->ring_count == a->ring_size) {
         struct ring_entry *old = &a->ring[a->ring_head];
@@ -39,7 +39,17 @@ static void ring_push(struct ht_agent *a, const char *topic, char *payload,
     e->topic = ht_strdup(topic);
     e->payload = payload;
     e->len = len;
+    e->idx = idx;
+    e->seq = seq;
     a->ring_count++;
+}
+
+/* The latest value of property idx reached the broker on this
+ * connection when seq is its latest. */
+static void mark_sent(struct ht_agent *a, size_t idx, uint64_t seq)
+{
+    if (a->last[idx].seq == seq)
+        a->last[idx].sent_conn = a->conn_no;
 }
 
 /* Publish queued values oldest first; stop at the first failure and keep
@@ -51,6 +61,7 @@ static void ring_flush(struct ht_agent *a)
         if (ht_mqtt_publish(a->mqtt, e->topic, e->payload, e->len,
                             a->conf->value_qos, false, NULL, NULL) != HT_OK)
             break;
+        mark_sent(a, e->idx, e->seq);
         free(e->topic);
         free(e->payload);
         a->ring_head = (a->ring_head + 1) % a->ring_size;
@@ -59,7 +70,8 @@ static void ring_flush(struct ht_agent *a)
 }
 
 /* A capability's value to publish (the caps set's publish callback):
- * numbered, then published, or queued while the broker is away. */
+ * numbered, remembered for snapshots, then published, or queued while the
+ * broker is away. */
 static void emit(void *ud, const struct cap *cap, const json_t *v,
                  int64_t ts_ms)
 {
@@ -74,18 +86,87 @@ static void emit(void *ud, const struct cap *cap, const json_t *v,
     json_decref(msg);
     char *topic = ht_asprintf("%s/%s", a->topic_props, name);
     size_t len = strlen(payload);
+    struct prop_last *last = &a->last[cap->idx];
+    free(last->payload);
+    last->payload = ht_strdup(payload);
+    last->seq = seq;
+    last->sent_conn = 0;
     bool up = a->mqtt && ht_mqtt_connected(a->mqtt);
     if (up && a->ring_count == 0 &&
         ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos, false,
                         NULL, NULL) == HT_OK) {
+        last->sent_conn = a->conn_no;
         free(payload);
     } else {
         /* Behind older queued values: keep the order. */
-        ring_push(a, topic, payload, len);
+        ring_push(a, cap->idx, seq, topic, payload, len);
         if (up)
             ring_flush(a);
     }
     free(topic);
+}
+
+/* ---- snapshots ---- */
+
+/* Republish the latest value of every property exactly as it was first
+ * published (same ts and seq), so a receiver that lost its state (a
+ * restarted gateway, a reconnect) learns every value without mistaking it
+ * for a new sample. A property never sampled is sampled first. With full
+ * false (a reconnect) a property whose latest value already went out on
+ * this connection, from the offline ring, is not sent twice. */
+static void snapshot(struct ht_agent *a, bool full)
+{
+    ring_flush(a);
+    if (!a->mqtt || !ht_mqtt_connected(a->mqtt) || a->ring_count) {
+        ht_log(LOG_INFO, "agent", "snapshot deferred: broker not ready");
+        return;
+    }
+    size_t sent = 0;
+    for (size_t i = 0; i < caps__count(a->caps); i++) {
+        struct cap *cap = caps__at(a->caps, i);
+        struct prop_last *last = &a->last[i];
+        bool fresh = !last->payload;
+        if (fresh)
+            caps__sample(cap);
+        if (!last->payload)
+            continue;
+        if (last->sent_conn == a->conn_no && (fresh || !full))
+            continue;
+        char *topic = ht_asprintf("%s/%s", a->topic_props, cap->c->name);
+        int rc = ht_mqtt_publish(a->mqtt, topic, last->payload,
+                                 strlen(last->payload), a->conf->value_qos,
+                                 false, NULL, NULL);
+        free(topic);
+        if (rc != HT_OK) {
+            ht_log(LOG_WARNING, "agent", "snapshot incomplete: %s",
+                   ht_strerror(rc));
+            return;
+        }
+        last->sent_conn = a->conn_no;
+        sent++;
+    }
+    ht_log(LOG_INFO, "agent", "snapshot: %zu values republished", sent);
+}
+
+/* Sync requests and connects only mark a snapshot as due; it runs once in
+ * the next loop iteration, however many requests arrived in this one. */
+static void on_snapshot(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_agent *a = ud;
+    bool full = a->snap_full;
+    a->snap_due = a->snap_full = false;
+    if (!a->shutting_down)
+        snapshot(a, full);
+}
+
+static void snapshot_due(struct ht_agent *a, bool full)
+{
+    a->snap_full = a->snap_full || full;
+    if (!a->snap_due) {
+        a->snap_due = true;
+        ht_timer_start(a->snap_tm, 0, 0);
+    }
 }
 
 /* ---- status and TD ---- */
@@ -112,6 +193,10 @@ static void publish_registration(struct ht_agent *a)
     free(st);
     if (rc == HT_OK)
         rc = ht_mqtt_subscribe(a->mqtt, a->topic_cmd, 1);
+    if (rc == HT_OK)
+        rc = ht_mqtt_subscribe(a->mqtt, a->topic_sync, 1);
+    if (rc == HT_OK)
+        rc = ht_mqtt_subscribe(a->mqtt, a->topic_sync_all, 1);
     if (rc != HT_OK)
         ht_log(LOG_WARNING, "agent", "registration incomplete: %s",
                ht_strerror(rc));
@@ -180,6 +265,43 @@ static void corr_remember(struct ht_agent *a, const void *corr, size_t len,
     e->ack = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
 }
 
+/* Check and apply value v to cap; the ack (new). */
+static json_t *apply(struct cap *cap, const json_t *v)
+{
+    char msg[200];
+    enum ht_sem_check chk = ht_sem_value_check(cap->prop, v, msg, sizeof msg);
+    if (chk != HT_SEM_OK)
+        return ack_error(ht_sem_check_code(chk), msg);
+    const char *code = "hw_error";
+    json_t *out = caps__write(cap, v, &code, msg, sizeof msg);
+    if (!out)
+        return ack_error(code, msg);
+    return json_pack("{s:b, s:o, s:I}", "ok", 1, "v", out, "ts",
+                     (json_int_t)ht_time_ms());
+}
+
+/* The optional "id" and "deadline" of a command object; an ack (new) when
+ * either is malformed, else NULL. */
+static json_t *cmd_meta(const json_t *doc, const char **id, int64_t *deadline)
+{
+    const json_t *jid = json_object_get(doc, "id");
+    const json_t *jdl = json_object_get(doc, "deadline");
+    if (jid &&
+        !(json_is_string(jid) && ht_agent_cmd_id_valid(json_string_value(jid))))
+        return ack_error("bad_json", "\"id\" must be 1-64 of [A-Za-z0-9._-]");
+    if (jdl && !(json_is_number(jdl) && json_number_value(jdl) >= 0 &&
+                 json_number_value(jdl) < 9e15))
+        return ack_error("bad_json", "\"deadline\" must be milliseconds "
+                                     "since the epoch");
+    *id = jid ? json_string_value(jid) : NULL;
+    *deadline = jdl ? (int64_t)json_number_value(jdl) : -1;
+    return NULL;
+}
+
+/* One command: a repeated id gets its first ack back, a command past its
+ * deadline is refused with "expired", anything else is checked and
+ * applied. The deadline is checked here, just before applying, because
+ * that is the last moment the board can still keep its promise. */
 static json_t *command(struct ht_agent *a, const char *name,
                        const void *payload, size_t len)
 {
@@ -200,26 +322,39 @@ static json_t *command(struct ht_agent *a, const char *name,
     /* {"v": value} per the contract; a bare value is what WoT consumers
      * send for a writeproperty, so it is accepted too. */
     const json_t *v = doc;
+    const char *id = NULL;
+    int64_t deadline = -1;
+    json_t *ack = NULL;
     if (json_is_object(doc)) {
         v = json_object_get(doc, "v");
-        if (!v) {
-            json_decref(doc);
-            return ack_error("bad_json", "expected {\"v\": value}");
-        }
-    }
-    char msg[200];
-    enum ht_sem_check chk = ht_sem_value_check(cap->prop, v, msg, sizeof msg);
-    json_t *ack;
-    if (chk != HT_SEM_OK) {
-        ack = ack_error(ht_sem_check_code(chk), msg);
-    } else {
-        const char *code = "hw_error";
-        json_t *out = caps__write(cap, v, &code, msg, sizeof msg);
-        if (out)
-            ack = json_pack("{s:b, s:o, s:I}", "ok", 1, "v", out, "ts",
-                            (json_int_t)ht_time_ms());
+        if (!v)
+            ack = ack_error("bad_json", "expected {\"v\": value}");
         else
-            ack = ack_error(code, msg);
+            ack = cmd_meta(doc, &id, &deadline);
+    }
+    const char *seen = id ? ht_agent_ids_find(a->ids, id) : NULL;
+    int64_t now = ht_time_ms();
+    if (ack) {
+        /* malformed: answered, not remembered */
+    } else if (seen) {
+        ht_log(LOG_INFO, "agent",
+               "%s: command %s seen before, not applied "
+               "again",
+               name, id);
+        ack = json_loads(seen, 0, NULL);
+    } else if (deadline >= 0 && now > deadline) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "deadline passed %lld ms ago, not applied",
+                 (long long)(now - deadline));
+        ht_log(LOG_NOTICE, "agent", "%s: %s", name, msg);
+        ack = ack_error("expired", msg);
+    } else {
+        ack = apply(cap, v);
+    }
+    if (id && !seen) {
+        char *text = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        ht_agent_ids_put(a->ids, id, text);
+        free(text);
     }
     json_decref(doc);
     return ack;
@@ -253,6 +388,7 @@ static void on_connect(void *ud, int rc, bool session_present)
     struct ht_agent *a = ud;
     if (rc != 0)
         return;
+    a->conn_no++;
     publish_registration(a);
     if (a->dropped > a->dropped_reported) {
         ht_log(LOG_WARNING, "agent",
@@ -261,12 +397,18 @@ static void on_connect(void *ud, int rc, bool session_present)
         a->dropped_reported = a->dropped;
     }
     ring_flush(a);
+    snapshot_due(a, false);
 }
 
 static void on_message(void *ud, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
     struct ht_agent *a = ud;
+    if (!strcmp(msg->topic, a->topic_sync) ||
+        !strcmp(msg->topic, a->topic_sync_all)) {
+        snapshot_due(a, true);
+        return;
+    }
     size_t plen = strlen(a->topic_cmd) - 1; /* without the '+' */
     if (strncmp(msg->topic, a->topic_cmd, plen))
         return;
@@ -347,6 +489,8 @@ static void set_topics(struct ht_agent *a)
     a->topic_td = ht_asprintf("%s/devices/%s/td", p, id);
     a->topic_status = ht_asprintf("%s/devices/%s/status", p, id);
     a->topic_cmd = ht_asprintf("%s/devices/%s/cmd/+", p, id);
+    a->topic_sync = ht_asprintf("%s/devices/%s/sync", p, id);
+    a->topic_sync_all = ht_asprintf("%s/sync", p);
     a->topic_props = ht_asprintf("%s/devices/%s/props", p, id);
 }
 
@@ -363,6 +507,9 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
     a->thing = ht_agent_conf_thing(conf);
     a->ring_size = (size_t)conf->ring_size;
     a->ring = ht_calloc(a->ring_size, sizeof *a->ring);
+    a->last = ht_calloc(conf->ncaps + 1, sizeof *a->last);
+    a->ids = ht_agent_ids_new(AGENT_CMD_IDS);
+    a->snap_tm = ht_timer_new(l, on_snapshot, a);
     set_topics(a);
     if (conf->broker) {
         char host[256];
@@ -480,6 +627,11 @@ void ht_agent_free(struct ht_agent *a)
         free(e->payload);
     }
     free(a->ring);
+    for (size_t i = 0; i < a->conf->ncaps; i++)
+        free(a->last[i].payload);
+    free(a->last);
+    ht_agent_ids_free(a->ids);
+    ht_timer_free(a->snap_tm);
     for (size_t i = 0; i < AGENT_CORR_CACHE; i++) {
         free(a->corr[i].corr);
         free(a->corr[i].ack);
@@ -491,6 +643,8 @@ void ht_agent_free(struct ht_agent *a)
     free(a->topic_td);
     free(a->topic_status);
     free(a->topic_cmd);
+    free(a->topic_sync);
+    free(a->topic_sync_all);
     free(a->topic_props);
     free(a);
 }

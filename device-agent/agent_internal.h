@@ -18,7 +18,19 @@ struct ring_entry {
     char *topic;
     char *payload;
     size_t len;
+    size_t idx; /* the property's capability index */
+    uint64_t seq;
 };
+
+/* The latest published value of one property, kept for snapshots. */
+struct prop_last {
+    char *payload; /* {"v","ts","seq"} as first published, or NULL */
+    uint64_t seq;
+    unsigned sent_conn; /* connection (conn_no) it reached the broker on */
+};
+
+/* Command ids remembered with their acks (at least 256, see api.md). */
+#define AGENT_CMD_IDS 256
 
 #define AGENT_CORR_CACHE 64
 
@@ -48,6 +60,8 @@ struct ht_agent {
     char *broker_host;
     int broker_port;
     char *topic_td, *topic_status, *topic_cmd, *topic_props;
+    char *topic_sync, *topic_sync_all;
+    unsigned conn_no; /* connections so far */
     bool shutting_down;
 
     struct ring_entry *ring;
@@ -56,6 +70,11 @@ struct ht_agent {
 
     struct corr_entry corr[AGENT_CORR_CACHE];
     size_t corr_next;
+    struct ht_agent_ids *ids;
+
+    struct prop_last *last; /* per capability */
+    struct ht_timer *snap_tm;
+    bool snap_due, snap_full;
 
     ht_agent_emit_cb emit_cb;
     void *emit_ud;
