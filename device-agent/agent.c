@@ -69,6 +69,14 @@ static void ring_flush(struct ht_agent *a)
     }
 }
 
+/* The value topic of property name (valid: checked by the config). */
+static void prop_topic(const struct ht_agent *a, const char *name,
+                       char topic[HT_TOPIC_MAX])
+{
+    ht_topic_build(topic, HT_TOPIC_MAX, a->conf->prefix, HT_TOPIC_DEV_PROP,
+                   a->conf->id, name);
+}
+
 /* A capability's value to publish (the caps set's publish callback):
  * numbered, remembered for snapshots, then published, or queued while the
  * broker is away. */
@@ -84,7 +92,8 @@ static void emit(void *ud, const struct cap *cap, const json_t *v,
                             (json_int_t)ts_ms, "seq", (json_int_t)seq);
     char *payload = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(msg);
-    char *topic = ht_asprintf("%s/%s", a->topic_props, name);
+    char topic[HT_TOPIC_MAX];
+    prop_topic(a, name, topic);
     size_t len = strlen(payload);
     struct prop_last *last = &a->last[cap->idx];
     free(last->payload);
@@ -103,7 +112,6 @@ static void emit(void *ud, const struct cap *cap, const json_t *v,
         if (up)
             ring_flush(a);
     }
-    free(topic);
 }
 
 /* ---- snapshots ---- */
@@ -132,11 +140,11 @@ static void snapshot(struct ht_agent *a, bool full)
             continue;
         if (last->sent_conn == a->conn_no && (fresh || !full))
             continue;
-        char *topic = ht_asprintf("%s/%s", a->topic_props, cap->c->name);
+        char topic[HT_TOPIC_MAX];
+        prop_topic(a, cap->c->name, topic);
         int rc = ht_mqtt_publish(a->mqtt, topic, last->payload,
                                  strlen(last->payload), a->conf->value_qos,
                                  false, NULL, NULL);
-        free(topic);
         if (rc != HT_OK) {
             ht_log(LOG_WARNING, "agent", "snapshot incomplete: %s",
                    ht_strerror(rc));
@@ -404,11 +412,15 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
     struct ht_agent *a = ud;
-    if (!strcmp(msg->topic, a->topic_sync) ||
-        !strcmp(msg->topic, a->topic_sync_all)) {
+    struct ht_topic tp;
+    ht_topic_parse(msg->topic, a->conf->prefix, &tp);
+    if (tp.kind == HT_TOPIC_SYNC ||
+        (tp.kind == HT_TOPIC_DEV_SYNC && !strcmp(tp.id, a->conf->id))) {
         snapshot_due(a, true);
         return;
     }
+    /* A command level that is no valid name still gets its "unknown" ack:
+     * the sender is waiting for one. */
     size_t plen = strlen(a->topic_cmd) - 1; /* without the '+' */
     if (strncmp(msg->topic, a->topic_cmd, plen))
         return;
@@ -483,15 +495,24 @@ void agent__broker_found(struct ht_agent *a, const char *host, int port)
 
 /* ---- lifecycle ---- */
 
-static void set_topics(struct ht_agent *a)
+/* Every fixed topic of the board, once; fails only for an id or prefix
+ * that ht_agent_conf_check would refuse. */
+static int set_topics(struct ht_agent *a)
 {
     const char *p = a->conf->prefix, *id = a->conf->id;
-    a->topic_td = ht_asprintf("%s/devices/%s/td", p, id);
-    a->topic_status = ht_asprintf("%s/devices/%s/status", p, id);
-    a->topic_cmd = ht_asprintf("%s/devices/%s/cmd/+", p, id);
-    a->topic_sync = ht_asprintf("%s/devices/%s/sync", p, id);
-    a->topic_sync_all = ht_asprintf("%s/sync", p);
-    a->topic_props = ht_asprintf("%s/devices/%s/props", p, id);
+    int rc;
+    if ((rc = ht_topic_build(a->topic_td, HT_TOPIC_MAX, p, HT_TOPIC_DEV_TD, id,
+                             NULL)) < 0 ||
+        (rc = ht_topic_build(a->topic_status, HT_TOPIC_MAX, p,
+                             HT_TOPIC_DEV_STATUS, id, NULL)) < 0 ||
+        (rc = ht_topic_filter(a->topic_cmd, HT_TOPIC_MAX, p, HT_TOPIC_DEV_CMD,
+                              id)) < 0 ||
+        (rc = ht_topic_build(a->topic_sync, HT_TOPIC_MAX, p, HT_TOPIC_DEV_SYNC,
+                             id, NULL)) < 0 ||
+        (rc = ht_topic_build(a->topic_sync_all, HT_TOPIC_MAX, p, HT_TOPIC_SYNC,
+                             NULL, NULL)) < 0)
+        return rc;
+    return HT_OK;
 }
 
 int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
@@ -510,7 +531,12 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
     a->last = ht_calloc(conf->ncaps + 1, sizeof *a->last);
     a->ids = ht_agent_ids_new(AGENT_CMD_IDS);
     a->snap_tm = ht_timer_new(l, on_snapshot, a);
-    set_topics(a);
+    rc = set_topics(a);
+    if (rc != HT_OK) {
+        snprintf(err, errlen, "topics for id '%s' under prefix '%.80s': %s",
+                 conf->id, conf->prefix, ht_strerror(rc));
+        goto fail;
+    }
     if (conf->broker) {
         char host[256];
         ht_parse_hostport(conf->broker, host, sizeof host, &a->broker_port);
@@ -640,12 +666,6 @@ void ht_agent_free(struct ht_agent *a)
     free(a->td_text);
     ht_sem_thing_free(a->thing);
     free(a->broker_host);
-    free(a->topic_td);
-    free(a->topic_status);
-    free(a->topic_cmd);
-    free(a->topic_sync);
-    free(a->topic_sync_all);
-    free(a->topic_props);
     free(a);
 }
 
@@ -740,8 +760,15 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
         snprintf(err, errlen, "invalid broker '%.80s'", conf->broker);
         return HT_EINVAL;
     }
-    char *td = ht_asprintf("%s/devices/%s/td", conf->prefix, conf->id);
-    char *status = ht_asprintf("%s/devices/%s/status", conf->prefix, conf->id);
+    char td[HT_TOPIC_MAX], status[HT_TOPIC_MAX];
+    if (ht_topic_build(td, sizeof td, conf->prefix, HT_TOPIC_DEV_TD, conf->id,
+                       NULL) < 0 ||
+        ht_topic_build(status, sizeof status, conf->prefix, HT_TOPIC_DEV_STATUS,
+                       conf->id, NULL) < 0) {
+        snprintf(err, errlen, "deregister: invalid mqtt.prefix '%.80s'",
+                 conf->prefix);
+        return HT_EINVAL;
+    }
     char *cid = ht_asprintf("ht-agent-%s", conf->id);
     struct dereg d = {.loop = l, .td = td, .status = status, .mids = {-1, -1}};
     struct ht_mqtt_opts o = {.host = host,
@@ -774,8 +801,6 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
     }
     ht_timer_free(to);
     ht_mqtt_free(d.mqtt);
-    free(td);
-    free(status);
     free(cid);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "hal/analog.h"
 #include "hal/gpio.h"
 #include "ht_mqtt.h"
+#include "ht_topic.h"
 
 struct ring_entry {
     char *topic;
@@ -59,8 +60,10 @@ struct ht_agent {
     struct ht_mqtt *mqtt;
     char *broker_host;
     int broker_port;
-    char *topic_td, *topic_status, *topic_cmd, *topic_props;
-    char *topic_sync, *topic_sync_all;
+    /* Built once with ht_topic; topic_cmd is the "cmd/+" filter. */
+    char topic_td[HT_TOPIC_MAX], topic_status[HT_TOPIC_MAX];
+    char topic_cmd[HT_TOPIC_MAX], topic_sync[HT_TOPIC_MAX];
+    char topic_sync_all[HT_TOPIC_MAX];
     unsigned conn_no; /* connections so far */
     bool shutting_down;
 

@@ -10,6 +10,7 @@
 #include "ht_conf.h"
 #include "ht_err.h"
 #include "ht_mem.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 
 #include <math.h>
@@ -671,8 +672,7 @@ int ht_agent_conf_check(const struct ht_agent_conf *conf, char *err,
                  conf->backend);
         return HT_EINVAL;
     }
-    if (!conf->prefix || strpbrk(conf->prefix, "+#") ||
-        conf->prefix[strlen(conf->prefix) - 1] == '/') {
+    if (!ht_topic_prefix_valid(conf->prefix)) {
         snprintf(err, errlen,
                  "mqtt.prefix must be a topic without wildcards "
                  "or a trailing '/'");
