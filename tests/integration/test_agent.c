@@ -403,14 +403,6 @@ static const char *const quiet_props[] = {"button", "lamp", "heater", "speed", "
                                           "temperature"};
 #define NQUIET (sizeof quiet_props / sizeof *quiet_props)
 
-static void quiet_start(struct ht_it *t, struct agent *a, int port)
-{
-    char *cfg = ht_it_write(t, "quiet.json", quiet_board);
-    const char *extra[] = {"--config", cfg, NULL};
-    agent_start(t, a, port, "agent", extra);
-    free(cfg);
-}
-
 /* One value of each quiet property (new strings into out). */
 static void collect(struct ht_it *t, struct ht_it_mqtt *c, char **out)
 {
@@ -435,16 +427,39 @@ static void expect_same(struct ht_it *t, struct ht_it_mqtt *c, char *const *befo
     }
 }
 
+/* Broker, an observer of props/#, the quiet board, and the first value of
+ * each property (new strings into before). Returns the observer. */
+static struct ht_it_mqtt *quiet_start(struct ht_it *t, struct ht_it_broker *b,
+                                      struct agent *a, char **before)
+{
+    ht_it_broker_start(t, b, NULL);
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b->port, "gw", NULL, NULL);
+    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
+    char *cfg = ht_it_write(t, "quiet.json", quiet_board);
+    const char *extra[] = {"--config", cfg, NULL};
+    agent_start(t, a, b->port, "agent", extra);
+    free(cfg);
+    collect(t, c, before);
+    return c;
+}
+
+/* Stop the board, free what quiet_start returned. */
+static void quiet_stop(struct ht_it *t, struct agent *a, struct ht_it_mqtt *c,
+                       char **before)
+{
+    for (size_t i = 0; i < NQUIET; i++)
+        free(before[i]);
+    ht_it_mqtt_free(c);
+    HT_CHECK(t, ht_it_stop(t, a->pid, SIGTERM, 10000) == 0);
+    free(a->ctl);
+}
+
 static void sync_request_republishes_every_property_unchanged(struct ht_it *t)
 {
     struct ht_it_broker b;
-    ht_it_broker_start(t, &b, NULL);
-    struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "gw", NULL, NULL);
-    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
     struct agent a;
-    quiet_start(t, &a, b.port);
     char *before[NQUIET];
-    collect(t, c, before);
+    struct ht_it_mqtt *c = quiet_start(t, &b, &a, before);
     ht_it_sleep_ms(300);
     ht_it_mqtt_clear(c);
     HT_CHECK(t, ht_it_mqtt_pub(c, TOPIC("quiet-1", "sync"), "", 1, false) == 0);
@@ -456,23 +471,15 @@ static void sync_request_republishes_every_property_unchanged(struct ht_it *t)
     ht_it_mqtt_clear(c);
     HT_CHECK(t, ht_it_mqtt_pub(c, "holotwin/v1/sync", "{}", 1, false) == 0);
     expect_same(t, c, before, "broadcast sync");
-    for (size_t i = 0; i < NQUIET; i++)
-        free(before[i]);
-    ht_it_mqtt_free(c);
-    HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
-    free(a.ctl);
+    quiet_stop(t, &a, c, before);
 }
 
 static void reconnect_produces_a_snapshot(struct ht_it *t)
 {
     struct ht_it_broker b;
-    ht_it_broker_start(t, &b, NULL);
-    struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "gw", NULL, NULL);
-    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
     struct agent a;
-    quiet_start(t, &a, b.port);
     char *before[NQUIET];
-    collect(t, c, before);
+    struct ht_it_mqtt *c = quiet_start(t, &b, &a, before);
     ht_it_mqtt_free(c);
     /* The broker dies (no persistence: it forgets everything) and comes
      * back on the same port; the agent is frozen meanwhile so the new
@@ -487,11 +494,7 @@ static void reconnect_produces_a_snapshot(struct ht_it *t)
     HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
     kill(a.pid, SIGCONT);
     expect_same(t, c, before, "after reconnect");
-    for (size_t i = 0; i < NQUIET; i++)
-        free(before[i]);
-    ht_it_mqtt_free(c);
-    HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
-    free(a.ctl);
+    quiet_stop(t, &a, c, before);
 }
 
 static void will_reports_offline_after_kill_9(struct ht_it *t)

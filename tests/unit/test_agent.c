@@ -537,6 +537,16 @@ static json_t *cmd(struct fx *f, const char *name, const char *payload)
     return ht_agent_command(f->a, name, payload, strlen(payload), NULL, 0);
 }
 
+/* A command that must be refused with code. */
+static void cmd_refused(struct fx *f, const char *name, const char *payload,
+                        const char *code)
+{
+    json_t *ack = cmd(f, name, payload);
+    ck_assert_msg(json_is_false(json_object_get(ack, "ok")), "%s", payload);
+    ck_assert_str_eq(ack_code(ack), code);
+    json_decref(ack);
+}
+
 START_TEST(repeated_command_id_is_applied_once_with_the_first_ack)
 {
     struct fx f;
@@ -555,16 +565,12 @@ START_TEST(repeated_command_id_is_applied_once_with_the_first_ack)
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
     ck_assert_uint_eq(count_of(&f, "lamp"), lamp_values);
     /* Ids the protocol does not allow are refused, not remembered. */
-    json_t *bad = cmd(&f, "lamp", "{\"v\":true,\"id\":\"a/b\"}");
-    ck_assert_str_eq(ack_code(bad), "bad_json");
-    json_decref(bad);
-    bad = cmd(&f, "lamp", "{\"v\":true,\"id\":\"\"}");
-    ck_assert_str_eq(ack_code(bad), "bad_json");
-    json_decref(bad);
+    cmd_refused(&f, "lamp", "{\"v\":true,\"id\":\"a/b\"}", "bad_json");
+    cmd_refused(&f, "lamp", "{\"v\":true,\"id\":\"\"}", "bad_json");
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
-    json_decref(a1);
-    json_decref(a2);
-    json_decref(a3);
+    json_t *acks[] = {a1, a2, a3};
+    for (size_t i = 0; i < 3; i++)
+        json_decref(acks[i]);
     fx_stop(&f);
 }
 END_TEST
@@ -578,27 +584,20 @@ START_TEST(command_past_its_deadline_is_refused_as_expired)
     snprintf(payload, sizeof payload,
              "{\"v\":true,\"id\":\"late-1\",\"deadline\":%lld}",
              (long long)ht_time_ms() - 1000);
-    json_t *ack = cmd(&f, "lamp", payload);
-    ck_assert(json_is_false(json_object_get(ack, "ok")));
-    ck_assert_str_eq(ack_code(ack), "expired");
+    cmd_refused(&f, "lamp", payload, "expired");
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
-    json_decref(ack);
     /* Redelivered late: still the expired ack, still not applied. */
-    ack = cmd(&f, "lamp", payload);
-    ck_assert_str_eq(ack_code(ack), "expired");
+    cmd_refused(&f, "lamp", payload, "expired");
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
-    json_decref(ack);
     /* In time: applied. */
     snprintf(payload, sizeof payload, "{\"v\":true,\"deadline\":%lld}",
              (long long)ht_time_ms() + 60000);
-    ack = cmd(&f, "lamp", payload);
+    json_t *ack = cmd(&f, "lamp", payload);
     ck_assert(json_is_true(json_object_get(ack, "ok")));
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 1);
     json_decref(ack);
-    ack = cmd(&f, "lamp", "{\"v\":false,\"deadline\":\"soon\"}");
-    ck_assert_str_eq(ack_code(ack), "bad_json");
+    cmd_refused(&f, "lamp", "{\"v\":false,\"deadline\":\"soon\"}", "bad_json");
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 1);
-    json_decref(ack);
     fx_stop(&f);
 }
 END_TEST
