@@ -151,7 +151,10 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
                         char *err, size_t errlen);
 
 /* Handle one command as if it came from MQTT: name, payload (borrowed),
- * correlation id (borrowed, may be NULL). Returns the ack document (new). */
+ * correlation id (borrowed, may be NULL). A command whose "id" or
+ * correlation id was seen recently is not applied and gets its first ack;
+ * one past its "deadline" (wall clock) is not applied and gets "expired".
+ * Returns the ack document (new). */
 json_t *ht_agent_command(struct ht_agent *a, const char *name,
                          const void *payload, size_t len, const void *corr,
                          size_t corrlen);
