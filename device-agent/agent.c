@@ -23,8 +23,8 @@
 
 /* ---- offline ring ---- */
 
-static void ring_push(struct ht_agent *a, const char *topic, char *payload,
-                      size_t len)
+static void ring_push(struct ht_agent *a, size_t idx, uint64_t seq,
+                      const char *topic, char *payload, size_t len)
 {
     if (a->ring_count == a->ring_size) {
         struct ring_entry *old = &a->ring[a->ring_head];
@@ -39,7 +39,17 @@ static void ring_push(struct ht_agent *a, const char *topic, char *payload,
     e->topic = ht_strdup(topic);
     e->payload = payload;
     e->len = len;
+    e->idx = idx;
+    e->seq = seq;
     a->ring_count++;
+}
+
+/* The latest value of property idx reached the broker on this
+ * connection when seq is its latest. */
+static void mark_sent(struct ht_agent *a, size_t idx, uint64_t seq)
+{
+    if (a->last[idx].seq == seq)
+        a->last[idx].sent_conn = a->conn_no;
 }
 
 /* Publish queued values oldest first; stop at the first failure and keep
@@ -51,6 +61,7 @@ static void ring_flush(struct ht_agent *a)
         if (ht_mqtt_publish(a->mqtt, e->topic, e->payload, e->len,
                             a->conf->value_qos, false, NULL, NULL) != HT_OK)
             break;
+        mark_sent(a, e->idx, e->seq);
         free(e->topic);
         free(e->payload);
         a->ring_head = (a->ring_head + 1) % a->ring_size;
@@ -58,9 +69,22 @@ static void ring_flush(struct ht_agent *a)
     }
 }
 
-void agent__emit(struct ht_agent *a, const char *name, const json_t *v,
+/* The value topic of property name (valid: checked by the config). */
+static void prop_topic(const struct ht_agent *a, const char *name,
+                       char topic[HT_TOPIC_MAX])
+{
+    ht_topic_build(topic, HT_TOPIC_MAX, a->conf->prefix, HT_TOPIC_DEV_PROP,
+                   a->conf->id, name);
+}
+
+/* A capability's value to publish (the caps set's publish callback):
+ * numbered, remembered for snapshots, then published, or queued while the
+ * broker is away. */
+static void emit(void *ud, const struct cap *cap, const json_t *v,
                  int64_t ts_ms)
 {
+    struct ht_agent *a = ud;
+    const char *name = cap->c->name;
     uint64_t seq = ++a->seq;
     if (a->emit_cb)
         a->emit_cb(a->emit_ud, name, v, ts_ms, seq);
@@ -68,20 +92,89 @@ void agent__emit(struct ht_agent *a, const char *name, const json_t *v,
                             (json_int_t)ts_ms, "seq", (json_int_t)seq);
     char *payload = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(msg);
-    char *topic = ht_asprintf("%s/%s", a->topic_props, name);
+    char topic[HT_TOPIC_MAX];
+    prop_topic(a, name, topic);
     size_t len = strlen(payload);
+    struct prop_last *last = &a->last[cap->idx];
+    free(last->payload);
+    last->payload = ht_strdup(payload);
+    last->seq = seq;
+    last->sent_conn = 0;
     bool up = a->mqtt && ht_mqtt_connected(a->mqtt);
     if (up && a->ring_count == 0 &&
-        ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos,
-                        false, NULL, NULL) == HT_OK) {
+        ht_mqtt_publish(a->mqtt, topic, payload, len, a->conf->value_qos, false,
+                        NULL, NULL) == HT_OK) {
+        last->sent_conn = a->conn_no;
         free(payload);
     } else {
         /* Behind older queued values: keep the order. */
-        ring_push(a, topic, payload, len);
+        ring_push(a, cap->idx, seq, topic, payload, len);
         if (up)
             ring_flush(a);
     }
-    free(topic);
+}
+
+/* ---- snapshots ---- */
+
+/* Republish the latest value of every property exactly as it was first
+ * published (same ts and seq), so a receiver that lost its state (a
+ * restarted gateway, a reconnect) learns every value without mistaking it
+ * for a new sample. A property never sampled is sampled first. With full
+ * false (a reconnect) a property whose latest value already went out on
+ * this connection, from the offline ring, is not sent twice. */
+static void snapshot(struct ht_agent *a, bool full)
+{
+    ring_flush(a);
+    if (!a->mqtt || !ht_mqtt_connected(a->mqtt) || a->ring_count) {
+        ht_log(LOG_INFO, "agent", "snapshot deferred: broker not ready");
+        return;
+    }
+    size_t sent = 0;
+    for (size_t i = 0; i < caps__count(a->caps); i++) {
+        struct cap *cap = caps__at(a->caps, i);
+        struct prop_last *last = &a->last[i];
+        bool fresh = !last->payload;
+        if (fresh)
+            caps__sample(cap);
+        if (!last->payload)
+            continue;
+        if (last->sent_conn == a->conn_no && (fresh || !full))
+            continue;
+        char topic[HT_TOPIC_MAX];
+        prop_topic(a, cap->c->name, topic);
+        int rc = ht_mqtt_publish(a->mqtt, topic, last->payload,
+                                 strlen(last->payload), a->conf->value_qos,
+                                 false, NULL, NULL);
+        if (rc != HT_OK) {
+            ht_log(LOG_WARNING, "agent", "snapshot incomplete: %s",
+                   ht_strerror(rc));
+            return;
+        }
+        last->sent_conn = a->conn_no;
+        sent++;
+    }
+    ht_log(LOG_INFO, "agent", "snapshot: %zu values republished", sent);
+}
+
+/* Sync requests and connects only mark a snapshot as due; it runs once in
+ * the next loop iteration, however many requests arrived in this one. */
+static void on_snapshot(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct ht_agent *a = ud;
+    bool full = a->snap_full;
+    a->snap_due = a->snap_full = false;
+    if (!a->shutting_down)
+        snapshot(a, full);
+}
+
+static void snapshot_due(struct ht_agent *a, bool full)
+{
+    a->snap_full = a->snap_full || full;
+    if (!a->snap_due) {
+        a->snap_due = true;
+        ht_timer_start(a->snap_tm, 0, 0);
+    }
 }
 
 /* ---- status and TD ---- */
@@ -108,6 +201,10 @@ static void publish_registration(struct ht_agent *a)
     free(st);
     if (rc == HT_OK)
         rc = ht_mqtt_subscribe(a->mqtt, a->topic_cmd, 1);
+    if (rc == HT_OK)
+        rc = ht_mqtt_subscribe(a->mqtt, a->topic_sync, 1);
+    if (rc == HT_OK)
+        rc = ht_mqtt_subscribe(a->mqtt, a->topic_sync_all, 1);
     if (rc != HT_OK)
         ht_log(LOG_WARNING, "agent", "registration incomplete: %s",
                ht_strerror(rc));
@@ -118,8 +215,7 @@ static void rebuild_td(struct ht_agent *a)
 {
     char *mqtt_base = NULL, *td_href = NULL;
     if (a->broker_host)
-        mqtt_base = ht_asprintf("mqtt://%s:%d", a->broker_host,
-                                a->broker_port);
+        mqtt_base = ht_asprintf("mqtt://%s:%d", a->broker_host, a->broker_port);
     int port = a->http ? agent__http_port(a->http) : 0;
     if (port) {
         const char *bind = a->conf->http_bind;
@@ -177,18 +273,55 @@ static void corr_remember(struct ht_agent *a, const void *corr, size_t len,
     e->ack = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
 }
 
+/* Check and apply value v to cap; the ack (new). */
+static json_t *apply(struct cap *cap, const json_t *v)
+{
+    char msg[200];
+    enum ht_sem_check chk = ht_sem_value_check(cap->prop, v, msg, sizeof msg);
+    if (chk != HT_SEM_OK)
+        return ack_error(ht_sem_check_code(chk), msg);
+    const char *code = "hw_error";
+    json_t *out = caps__write(cap, v, &code, msg, sizeof msg);
+    if (!out)
+        return ack_error(code, msg);
+    return json_pack("{s:b, s:o, s:I}", "ok", 1, "v", out, "ts",
+                     (json_int_t)ht_time_ms());
+}
+
+/* The optional "id" and "deadline" of a command object; an ack (new) when
+ * either is malformed, else NULL. */
+static json_t *cmd_meta(const json_t *doc, const char **id, int64_t *deadline)
+{
+    const json_t *jid = json_object_get(doc, "id");
+    const json_t *jdl = json_object_get(doc, "deadline");
+    if (jid &&
+        !(json_is_string(jid) && ht_agent_cmd_id_valid(json_string_value(jid))))
+        return ack_error("bad_json", "\"id\" must be 1-64 of [A-Za-z0-9._-]");
+    if (jdl && !(json_is_number(jdl) && json_number_value(jdl) >= 0 &&
+                 json_number_value(jdl) < 9e15))
+        return ack_error("bad_json", "\"deadline\" must be milliseconds "
+                                     "since the epoch");
+    *id = jid ? json_string_value(jid) : NULL;
+    *deadline = jdl ? (int64_t)json_number_value(jdl) : -1;
+    return NULL;
+}
+
+/* One command: a repeated id gets its first ack back, a command past its
+ * deadline is refused with "expired", anything else is checked and
+ * applied. The deadline is checked here, just before applying, because
+ * that is the last moment the board can still keep its promise. */
 static json_t *command(struct ht_agent *a, const char *name,
                        const void *payload, size_t len)
 {
-    struct cap *cap = agent__cap_find(a, name);
+    struct cap *cap = caps__find(a->caps, name);
     if (!cap)
         return ack_error("unknown", "no such property");
     if (len > CMD_MAX_PAYLOAD)
         return ack_error("bad_json", "payload too large");
     json_error_t je;
-    json_t *doc = json_loadb(payload, len,
-                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
-                                 JSON_ALLOW_NUL, &je);
+    json_t *doc = json_loadb(
+        payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+        &je);
     if (!doc) {
         char msg[200];
         snprintf(msg, sizeof msg, "malformed JSON: %s", je.text);
@@ -197,26 +330,39 @@ static json_t *command(struct ht_agent *a, const char *name,
     /* {"v": value} per the contract; a bare value is what WoT consumers
      * send for a writeproperty, so it is accepted too. */
     const json_t *v = doc;
+    const char *id = NULL;
+    int64_t deadline = -1;
+    json_t *ack = NULL;
     if (json_is_object(doc)) {
         v = json_object_get(doc, "v");
-        if (!v) {
-            json_decref(doc);
-            return ack_error("bad_json", "expected {\"v\": value}");
-        }
-    }
-    char msg[200];
-    enum ht_sem_check chk = ht_sem_value_check(cap->prop, v, msg, sizeof msg);
-    json_t *ack;
-    if (chk != HT_SEM_OK) {
-        ack = ack_error(ht_sem_check_code(chk), msg);
-    } else {
-        const char *code = "hw_error";
-        json_t *out = agent__cap_write(cap, v, &code, msg, sizeof msg);
-        if (out)
-            ack = json_pack("{s:b, s:o, s:I}", "ok", 1, "v", out, "ts",
-                            (json_int_t)ht_time_ms());
+        if (!v)
+            ack = ack_error("bad_json", "expected {\"v\": value}");
         else
-            ack = ack_error(code, msg);
+            ack = cmd_meta(doc, &id, &deadline);
+    }
+    const char *seen = id ? ht_agent_ids_find(a->ids, id) : NULL;
+    int64_t now = ht_time_ms();
+    if (ack) {
+        /* malformed: answered, not remembered */
+    } else if (seen) {
+        ht_log(LOG_INFO, "agent",
+               "%s: command %s seen before, not applied "
+               "again",
+               name, id);
+        ack = json_loads(seen, 0, NULL);
+    } else if (deadline >= 0 && now > deadline) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "deadline passed %lld ms ago, not applied",
+                 (long long)(now - deadline));
+        ht_log(LOG_NOTICE, "agent", "%s: %s", name, msg);
+        ack = ack_error("expired", msg);
+    } else {
+        ack = apply(cap, v);
+    }
+    if (id && !seen) {
+        char *text = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        ht_agent_ids_put(a->ids, id, text);
+        free(text);
     }
     json_decref(doc);
     return ack;
@@ -229,8 +375,10 @@ json_t *ht_agent_command(struct ht_agent *a, const char *name,
     if (corr) {
         struct corr_entry *e = corr_find(a, corr, corrlen);
         if (e) {
-            ht_log(LOG_INFO, "agent", "%s: repeated correlation id, not "
-                                      "applied again", name);
+            ht_log(LOG_INFO, "agent",
+                   "%s: repeated correlation id, not "
+                   "applied again",
+                   name);
             return json_loads(e->ack, 0, NULL);
         }
     }
@@ -248,6 +396,7 @@ static void on_connect(void *ud, int rc, bool session_present)
     struct ht_agent *a = ud;
     if (rc != 0)
         return;
+    a->conn_no++;
     publish_registration(a);
     if (a->dropped > a->dropped_reported) {
         ht_log(LOG_WARNING, "agent",
@@ -256,12 +405,22 @@ static void on_connect(void *ud, int rc, bool session_present)
         a->dropped_reported = a->dropped;
     }
     ring_flush(a);
+    snapshot_due(a, false);
 }
 
 static void on_message(void *ud, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
     struct ht_agent *a = ud;
+    struct ht_topic tp;
+    ht_topic_parse(msg->topic, a->conf->prefix, &tp);
+    if (tp.kind == HT_TOPIC_SYNC ||
+        (tp.kind == HT_TOPIC_DEV_SYNC && !strcmp(tp.id, a->conf->id))) {
+        snapshot_due(a, true);
+        return;
+    }
+    /* A command level that is no valid name still gets its "unknown" ack:
+     * the sender is waiting for one. */
     size_t plen = strlen(a->topic_cmd) - 1; /* without the '+' */
     if (strncmp(msg->topic, a->topic_cmd, plen))
         return;
@@ -269,20 +428,16 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     uint16_t clen = 0;
     void *corr = ht_mqtt_prop_correlation(props, &clen);
     char *resp = ht_mqtt_prop_response_topic(props);
-    json_t *ack = ht_agent_command(a, name,
-                                   msg->payload ? (const void *)msg->payload
-                                                : (const void *)"",
-                                   msg->payloadlen > 0 ? (size_t)msg->payloadlen
-                                                       : 0,
-                                   corr, clen);
+    json_t *ack = ht_agent_command(
+        a, name, msg->payload ? (const void *)msg->payload : (const void *)"",
+        msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, corr, clen);
     if (resp && !strpbrk(resp, "+#")) {
         char *text = json_dumps(ack, JSON_COMPACT | JSON_REAL_PRECISION(12));
         mosquitto_property *out = NULL;
         if (corr)
             mosquitto_property_add_binary(&out, MQTT_PROP_CORRELATION_DATA,
                                           corr, clen);
-        ht_mqtt_publish(a->mqtt, resp, text, strlen(text), 1, false, out,
-                        NULL);
+        ht_mqtt_publish(a->mqtt, resp, text, strlen(text), 1, false, out, NULL);
         mosquitto_property_free_all(&out);
         free(text);
     }
@@ -340,13 +495,24 @@ void agent__broker_found(struct ht_agent *a, const char *host, int port)
 
 /* ---- lifecycle ---- */
 
-static void set_topics(struct ht_agent *a)
+/* Every fixed topic of the board, once; fails only for an id or prefix
+ * that ht_agent_conf_check would refuse. */
+static int set_topics(struct ht_agent *a)
 {
     const char *p = a->conf->prefix, *id = a->conf->id;
-    a->topic_td = ht_asprintf("%s/devices/%s/td", p, id);
-    a->topic_status = ht_asprintf("%s/devices/%s/status", p, id);
-    a->topic_cmd = ht_asprintf("%s/devices/%s/cmd/+", p, id);
-    a->topic_props = ht_asprintf("%s/devices/%s/props", p, id);
+    int rc;
+    if ((rc = ht_topic_build(a->topic_td, HT_TOPIC_MAX, p, HT_TOPIC_DEV_TD, id,
+                             NULL)) < 0 ||
+        (rc = ht_topic_build(a->topic_status, HT_TOPIC_MAX, p,
+                             HT_TOPIC_DEV_STATUS, id, NULL)) < 0 ||
+        (rc = ht_topic_filter(a->topic_cmd, HT_TOPIC_MAX, p, HT_TOPIC_DEV_CMD,
+                              id)) < 0 ||
+        (rc = ht_topic_build(a->topic_sync, HT_TOPIC_MAX, p, HT_TOPIC_DEV_SYNC,
+                             id, NULL)) < 0 ||
+        (rc = ht_topic_build(a->topic_sync_all, HT_TOPIC_MAX, p, HT_TOPIC_SYNC,
+                             NULL, NULL)) < 0)
+        return rc;
+    return HT_OK;
 }
 
 int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
@@ -362,36 +528,22 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
     a->thing = ht_agent_conf_thing(conf);
     a->ring_size = (size_t)conf->ring_size;
     a->ring = ht_calloc(a->ring_size, sizeof *a->ring);
-    set_topics(a);
+    a->last = ht_calloc(conf->ncaps + 1, sizeof *a->last);
+    a->ids = ht_agent_ids_new(AGENT_CMD_IDS);
+    a->snap_tm = ht_timer_new(l, on_snapshot, a);
+    rc = set_topics(a);
+    if (rc != HT_OK) {
+        snprintf(err, errlen, "topics for id '%s' under prefix '%.80s': %s",
+                 conf->id, conf->prefix, ht_strerror(rc));
+        goto fail;
+    }
     if (conf->broker) {
         char host[256];
         ht_parse_hostport(conf->broker, host, sizeof host, &a->broker_port);
         a->broker_host = ht_strdup(host);
     }
     a->sim = !strcmp(conf->backend, "sim");
-    if (a->sim) {
-        rc = ht_gpio_new_sim((unsigned)conf->lines, &a->gpio);
-    } else {
-#ifdef HT_WITH_GPIOD
-        rc = ht_gpio_new_gpiod(conf->chip, "holotwin-agent", &a->gpio);
-#else
-        rc = HT_EINVAL;
-        snprintf(err, errlen, "this build has no gpiod backend "
-                              "(WITH_GPIOD=no)");
-        goto fail;
-#endif
-    }
-    if (rc != HT_OK) {
-        snprintf(err, errlen, "GPIO backend %s (%s): %s", conf->backend,
-                 a->sim ? "sim" : conf->chip, ht_strerror(rc));
-        goto fail;
-    }
-    a->ncaps = conf->ncaps;
-    a->caps = ht_calloc(a->ncaps + 1, sizeof *a->caps);
-    for (size_t i = 0; i < a->ncaps; i++) {
-        a->caps[i].a = a;
-        a->caps[i].c = &conf->caps[i];
-        a->caps[i].prop = &a->thing->props[i];
+    for (size_t i = 0; i < conf->ncaps; i++) {
         if (conf->caps[i].sim && !a->sim) {
             snprintf(err, errlen, "%s: \"sim\": true needs the sim backend",
                      conf->caps[i].name);
@@ -400,15 +552,32 @@ int ht_agent_new(struct ht_loop *l, const struct ht_agent_conf *conf,
         }
     }
     if (a->sim) {
-        rc = agent__plant_new(a, conf->plant, &a->plant, err, errlen);
+        rc = agent__sim_board_new(l, conf, &a->gpio, &a->analog, err, errlen);
         if (rc != HT_OK)
             goto fail;
+    } else {
+#ifdef HT_WITH_GPIOD
+        rc = ht_gpio_new_gpiod(conf->chip, "holotwin-agent", &a->gpio);
+        if (rc != HT_OK) {
+            snprintf(err, errlen, "GPIO backend %s (%s): %s", conf->backend,
+                     conf->chip, ht_strerror(rc));
+            goto fail;
+        }
+#else
+        rc = HT_EINVAL;
+        snprintf(err, errlen,
+                 "this build has no gpiod backend "
+                 "(WITH_GPIOD=no)");
+        goto fail;
+#endif
     }
-    rc = agent__caps_start(a, err, errlen);
+    rc = caps__new(l, a->gpio, a->analog, conf, a->thing, emit, a, &a->caps,
+                   err, errlen);
     if (rc != HT_OK)
         goto fail;
     if (a->sim && conf->control) {
-        rc = agent__ctl_new(a, conf->control, &a->ctl, err, errlen);
+        rc = agent__ctl_new(l, a->caps, a->gpio, a->analog, conf->control,
+                            &a->ctl, err, errlen);
         if (rc != HT_OK)
             goto fail;
     }
@@ -451,12 +620,12 @@ void ht_agent_shutdown(struct ht_agent *a)
     if (a->shutting_down)
         return;
     a->shutting_down = true;
-    agent__caps_stop(a, true);
+    caps__stop(a->caps, true);
     if (a->mqtt && ht_mqtt_connected(a->mqtt)) {
         ring_flush(a);
         char *st = status_payload(a, false);
-        ht_mqtt_publish(a->mqtt, a->topic_status, st, strlen(st), 1, true,
-                        NULL, NULL);
+        ht_mqtt_publish(a->mqtt, a->topic_status, st, strlen(st), 1, true, NULL,
+                        NULL);
         free(st);
     }
     if (a->mqtt)
@@ -470,12 +639,13 @@ void ht_agent_free(struct ht_agent *a)
 {
     if (!a)
         return;
-    agent__caps_stop(a, false);
+    caps__stop(a->caps, false);
     agent__ctl_free(a->ctl);
     agent__mdns_free(a->mdns);
     agent__http_free(a->http);
     ht_mqtt_free(a->mqtt);
-    agent__plant_free(a->plant);
+    caps__free(a->caps);
+    ht_analog_free(a->analog);
     ht_gpio_free(a->gpio);
     for (size_t i = 0; i < a->ring_count; i++) {
         struct ring_entry *e = &a->ring[(a->ring_head + i) % a->ring_size];
@@ -483,19 +653,19 @@ void ht_agent_free(struct ht_agent *a)
         free(e->payload);
     }
     free(a->ring);
+    for (size_t i = 0; i < a->conf->ncaps; i++)
+        free(a->last[i].payload);
+    free(a->last);
+    ht_agent_ids_free(a->ids);
+    ht_timer_free(a->snap_tm);
     for (size_t i = 0; i < AGENT_CORR_CACHE; i++) {
         free(a->corr[i].corr);
         free(a->corr[i].ack);
     }
-    free(a->caps);
     json_decref(a->td);
     free(a->td_text);
     ht_sem_thing_free(a->thing);
     free(a->broker_host);
-    free(a->topic_td);
-    free(a->topic_status);
-    free(a->topic_cmd);
-    free(a->topic_props);
     free(a);
 }
 
@@ -517,7 +687,7 @@ struct ht_gpio *ht_agent_gpio(struct ht_agent *a)
 
 json_t *ht_agent_value(const struct ht_agent *a, const char *name)
 {
-    struct cap *cap = agent__cap_find((struct ht_agent *)a, name);
+    struct cap *cap = a->caps ? caps__find(a->caps, name) : NULL;
     return cap && cap->value ? json_incref(cap->value) : NULL;
 }
 
@@ -578,8 +748,9 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
 {
     int rc;
     if (!ht_id_valid(conf->id)) {
-        snprintf(err, errlen, "deregister: a valid --id (or \"id\") is "
-                              "needed");
+        snprintf(err, errlen,
+                 "deregister: a valid --id (or \"id\") is "
+                 "needed");
         return HT_EINVAL;
     }
     char host[256] = "127.0.0.1";
@@ -589,14 +760,23 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
         snprintf(err, errlen, "invalid broker '%.80s'", conf->broker);
         return HT_EINVAL;
     }
-    char *td = ht_asprintf("%s/devices/%s/td", conf->prefix, conf->id);
-    char *status = ht_asprintf("%s/devices/%s/status", conf->prefix, conf->id);
+    char td[HT_TOPIC_MAX], status[HT_TOPIC_MAX];
+    if (ht_topic_build(td, sizeof td, conf->prefix, HT_TOPIC_DEV_TD, conf->id,
+                       NULL) < 0 ||
+        ht_topic_build(status, sizeof status, conf->prefix, HT_TOPIC_DEV_STATUS,
+                       conf->id, NULL) < 0) {
+        snprintf(err, errlen, "deregister: invalid mqtt.prefix '%.80s'",
+                 conf->prefix);
+        return HT_EINVAL;
+    }
     char *cid = ht_asprintf("ht-agent-%s", conf->id);
-    struct dereg d = {.loop = l, .td = td, .status = status,
-                      .mids = {-1, -1}};
-    struct ht_mqtt_opts o = {.host = host, .port = port, .client_id = cid,
+    struct dereg d = {.loop = l, .td = td, .status = status, .mids = {-1, -1}};
+    struct ht_mqtt_opts o = {.host = host,
+                             .port = port,
+                             .client_id = cid,
                              .username = conf->username,
-                             .password = conf->password, .clean_start = true,
+                             .password = conf->password,
+                             .clean_start = true,
                              .cafile = conf->cafile,
                              .certfile = conf->certfile,
                              .keyfile = conf->keyfile};
@@ -610,8 +790,10 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
         ht_loop_run(l);
         ht_mqtt_stop(d.mqtt);
         if (d.acked < 2) {
-            snprintf(err, errlen, "deregister: broker %s:%d did not confirm "
-                                  "within 10 s", host, port);
+            snprintf(err, errlen,
+                     "deregister: broker %s:%d did not confirm "
+                     "within 10 s",
+                     host, port);
             rc = HT_ETIMEDOUT;
         }
     } else {
@@ -619,8 +801,6 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
     }
     ht_timer_free(to);
     ht_mqtt_free(d.mqtt);
-    free(td);
-    free(status);
     free(cid);
     return rc;
 }

@@ -50,8 +50,8 @@ struct ht_cap_conf {
     unsigned line, line_b; /* line_b: encoder's B line */
     unsigned flags;        /* HT_GPIO_ACTIVE_LOW | HT_GPIO_BIAS_* */
     unsigned debounce_ms;
-    int initial; /* outputs: initial level */
-    int safe;    /* outputs: level applied on exit, -1 = leave as is */
+    int initial;          /* outputs: initial level */
+    int safe;             /* outputs: level applied on exit, -1 = leave as is */
     double initial_value; /* setpoints */
     unsigned window_ms;   /* counters */
     double ppr;           /* counters: pulses per unit (per revolution) */
@@ -62,9 +62,9 @@ struct ht_cap_conf {
     char *path;           /* analog: sysfs file */
     char *scale_path;     /* analog IIO: in_*_scale file */
     enum ht_analog_fmt format;
-    unsigned period_ms;   /* analog poll period */
-    bool sim;             /* analog: value from the sim plant */
-    int decimals;         /* analog/counter rounding, -1 = none */
+    unsigned period_ms; /* analog poll period */
+    bool sim;           /* analog: value from the sim plant */
+    int decimals;       /* analog/counter rounding, -1 = none */
 
     /* publish policy */
     double deadband;
@@ -77,7 +77,7 @@ struct ht_agent_conf {
     char *id;
     char *title;
     char *description;
-    char *broker;    /* "host:port"; NULL = find one with mDNS */
+    char *broker; /* "host:port"; NULL = find one with mDNS */
     char *username;
     char *password;
     char *cafile;
@@ -86,15 +86,15 @@ struct ht_agent_conf {
     char *prefix;
     int keepalive;
     int value_qos;
-    char *backend;   /* "sim" or "gpiod" */
+    char *backend; /* "sim" or "gpiod" */
     char *chip;
-    int lines;       /* sim: number of lines */
-    int http_port;   /* 0 = disabled (ephemeral port when mDNS is on) */
+    int lines;     /* sim: number of lines */
+    int http_port; /* 0 = disabled (ephemeral port when mDNS is on) */
     char *http_bind;
     bool mdns;
     char *mdns_name;
     int ring_size;
-    char *control;   /* sim control socket path */
+    char *control; /* sim control socket path */
     char *log_level;
 
     /* The capabilities array. */
@@ -112,8 +112,8 @@ const struct ht_conf_key *ht_agent_conf_table(void);
 void ht_agent_conf_init(struct ht_agent_conf *conf);
 /* Load path into conf (after ht_agent_conf_init). On error err gets
  * "path:line:col: message" and a negative code is returned. */
-int ht_agent_conf_load(struct ht_agent_conf *conf, const char *path,
-                       char *err, size_t errlen);
+int ht_agent_conf_load(struct ht_agent_conf *conf, const char *path, char *err,
+                       size_t errlen);
 /* The built-in demo board of `device-agent --sim` (no config file). */
 int ht_agent_conf_demo(struct ht_agent_conf *conf, char *err, size_t errlen);
 /* Cross-field checks after flags were applied (id valid, backend known).
@@ -151,7 +151,10 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
                         char *err, size_t errlen);
 
 /* Handle one command as if it came from MQTT: name, payload (borrowed),
- * correlation id (borrowed, may be NULL). Returns the ack document (new). */
+ * correlation id (borrowed, may be NULL). A command whose "id" or
+ * correlation id was seen recently is not applied and gets its first ack;
+ * one past its "deadline" (wall clock) is not applied and gets "expired".
+ * Returns the ack document (new). */
 json_t *ht_agent_command(struct ht_agent *a, const char *name,
                          const void *payload, size_t len, const void *corr,
                          size_t corrlen);
@@ -182,5 +185,25 @@ int ht_agent_parse_analog(const char *text, enum ht_analog_fmt fmt,
 /* Quadrature step for the 2-bit state change prev -> cur ((A<<1)|B):
  * +1, -1, or 0 (no change or an invalid double step). */
 int ht_agent_quad_step(unsigned prev, unsigned cur);
+
+/* ---- command ids (exposed for unit tests) ---- */
+
+/* True for a command id the protocol accepts: 1-64 of [A-Za-z0-9._-]. */
+bool ht_agent_cmd_id_valid(const char *id);
+
+/* A bounded memory of the last cap command ids with their acks, oldest
+ * forgotten first; lookups are O(1) on average. New; cap 0 means 1. */
+struct ht_agent_ids;
+struct ht_agent_ids *ht_agent_ids_new(size_t cap);
+/* NULL is a no-op. */
+void ht_agent_ids_free(struct ht_agent_ids *m);
+/* The ack remembered for id (borrowed, valid until the next put), or
+ * NULL. */
+const char *ht_agent_ids_find(const struct ht_agent_ids *m, const char *id);
+/* Remember id with ack (both copied). An invalid id or one already
+ * remembered is ignored, so the first ack stays the answer. */
+void ht_agent_ids_put(struct ht_agent_ids *m, const char *id, const char *ack);
+/* Ids remembered now (at most cap). */
+size_t ht_agent_ids_count(const struct ht_agent_ids *m);
 
 #endif

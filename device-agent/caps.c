@@ -1,26 +1,59 @@
-/* caps.c - the capability runtime: digital inputs with software debounce,
- * outputs, pulse counters, quadrature encoders, sysfs analog sources and
- * setpoints, and the publish policy (on change, deadband, min/max
- * interval).
+/* caps.c - the capability set and what every kind shares: the kind table,
+ * the publish policy (on change, deadband, min/max interval), writes and
+ * start/stop. What each kind does with lines, files and channels lives in
+ * kind_<name>.c.
  *
- * Inputs are event driven: the loop waits on each line's event fd and the
- * kernel timestamp of the edge becomes the value's "ts". Only counters
- * (their window), analog sources (their period) and a pending debounce or
- * min-interval hold arm timers, so an idle board does not wake up.
+ * Only counters (their window), analog sources (their period) and a
+ * pending debounce or min-interval hold arm timers, so an idle board does
+ * not wake up.
  */
-#include "agent_internal.h"
+#include "caps_internal.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_util.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-int64_t agent__wall_ms(uint64_t mono_ns)
+struct caps {
+    struct ht_loop *loop;
+    struct ht_gpio *gpio;
+    struct ht_analog *analog;
+    struct cap *caps;
+    size_t n;
+    caps_publish_cb cb;
+    void *ud;
+};
+
+/* Indexed by enum ht_cap_kind. */
+static const struct cap_kind *const kinds[] = {
+    [HT_CAP_INPUT] = &caps__kind_input,
+    [HT_CAP_OUTPUT] = &caps__kind_output,
+    [HT_CAP_COUNTER] = &caps__kind_counter,
+    [HT_CAP_ENCODER] = &caps__kind_encoder,
+    [HT_CAP_ANALOG] = &caps__kind_analog,
+    [HT_CAP_SETPOINT] = &caps__kind_setpoint,
+};
+
+const struct cap_kind *caps__kind(enum ht_cap_kind k)
+{
+    return kinds[k];
+}
+
+const struct cap_kind *caps__kind_find(const char *name, enum ht_cap_kind *k)
+{
+    for (size_t i = 0; name && i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(kinds[i]->name, name)) {
+            *k = (enum ht_cap_kind)i;
+            return kinds[i];
+        }
+    return NULL;
+}
+
+int64_t caps__wall_ms(uint64_t mono_ns)
 {
     uint64_t now = ht_mono_ns();
     int64_t wall = ht_time_ms();
@@ -29,15 +62,7 @@ int64_t agent__wall_ms(uint64_t mono_ns)
     return wall - (int64_t)((now - mono_ns) / 1000000u);
 }
 
-struct cap *agent__cap_find(struct ht_agent *a, const char *name)
-{
-    for (size_t i = 0; name && i < a->ncaps; i++)
-        if (!strcmp(a->caps[i].c->name, name))
-            return &a->caps[i];
-    return NULL;
-}
-
-static json_t *num_value(const struct ht_cap_conf *c, double v)
+json_t *caps__num(const struct ht_cap_conf *c, double v)
 {
     if (c->dtype == HT_SEM_INTEGER)
         return json_integer((json_int_t)llround(v));
@@ -48,6 +73,53 @@ static json_t *num_value(const struct ht_cap_conf *c, double v)
     return json_real(v);
 }
 
+int caps__line_err(const struct cap *cap, int rc, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: cannot request line %u: %s", cap->c->name,
+             cap->c->line, ht_strerror(rc));
+    return rc;
+}
+
+struct ht_io *caps__watch(struct cap *cap, unsigned line, ht_io_cb cb)
+{
+    struct ht_gpio *g = cap->set->gpio;
+    return ht_io_new(cap->set->loop, ht_gpio_event_fd(g, line), HT_LOOP_READ,
+                     cb, cap);
+}
+
+struct ht_loop *caps__loop(const struct cap *cap)
+{
+    return cap->set->loop;
+}
+
+struct ht_gpio *caps__gpio(const struct cap *cap)
+{
+    return cap->set->gpio;
+}
+
+struct ht_analog *caps__analog(const struct cap *cap)
+{
+    return cap->set->analog;
+}
+
+size_t caps__count(const struct caps *s)
+{
+    return s->n;
+}
+
+struct cap *caps__at(struct caps *s, size_t i)
+{
+    return &s->caps[i];
+}
+
+struct cap *caps__find(struct caps *s, const char *name)
+{
+    for (size_t i = 0; name && i < s->n; i++)
+        if (!strcmp(s->caps[i].c->name, name))
+            return &s->caps[i];
+    return NULL;
+}
+
 /* ---- publish policy ---- */
 
 static bool differs(const struct cap *cap, const json_t *v)
@@ -55,18 +127,19 @@ static bool differs(const struct cap *cap, const json_t *v)
     if (!cap->last_pub)
         return true;
     if (json_is_number(v) && json_is_number(cap->last_pub)) {
-        double d = fabs(json_number_value(v) - json_number_value(cap->last_pub));
+        double d =
+            fabs(json_number_value(v) - json_number_value(cap->last_pub));
         return cap->c->deadband > 0 ? d >= cap->c->deadband : d > 0;
     }
     return !json_equal((json_t *)v, cap->last_pub);
 }
 
-static void publish_now(struct cap *cap, json_t *v, int64_t ts)
+void caps__publish_now(struct cap *cap, json_t *v, int64_t ts)
 {
     json_decref(cap->last_pub);
     cap->last_pub = json_incref(v);
-    cap->last_pub_ms = ht_loop_now(cap->a->loop);
-    agent__emit(cap->a, cap->c->name, v, ts);
+    cap->last_pub_ms = ht_loop_now(cap->set->loop);
+    cap->set->cb(cap->set->ud, cap, v, ts);
 }
 
 /* Arm the policy timer for whichever comes first: the end of a
@@ -74,7 +147,7 @@ static void publish_now(struct cap *cap, json_t *v, int64_t ts)
 static void arm_policy(struct cap *cap)
 {
     const struct ht_cap_conf *c = cap->c;
-    uint64_t now = ht_loop_now(cap->a->loop);
+    uint64_t now = ht_loop_now(cap->set->loop);
     uint64_t due = UINT64_MAX;
     if (cap->pending && c->min_interval_ms)
         due = cap->last_pub_ms + c->min_interval_ms;
@@ -95,23 +168,22 @@ static void on_policy(struct ht_timer *t, void *ud)
 {
     (void)t;
     struct cap *cap = ud;
-    uint64_t now = ht_loop_now(cap->a->loop);
-    if (cap->pending &&
-        now >= cap->last_pub_ms + cap->c->min_interval_ms) {
+    uint64_t now = ht_loop_now(cap->set->loop);
+    if (cap->pending && now >= cap->last_pub_ms + cap->c->min_interval_ms) {
         json_t *v = cap->pending;
         cap->pending = NULL;
-        publish_now(cap, v, cap->pending_ts);
+        caps__publish_now(cap, v, cap->pending_ts);
         json_decref(v);
     } else if (cap->c->max_interval_ms && cap->last_pub &&
                now >= cap->last_pub_ms + cap->c->max_interval_ms) {
         json_t *v = json_incref(cap->value ? cap->value : cap->last_pub);
-        publish_now(cap, v, ht_time_ms());
+        caps__publish_now(cap, v, ht_time_ms());
         json_decref(v);
     }
     arm_policy(cap);
 }
 
-void agent__cap_update(struct cap *cap, json_t *v, int64_t ts_ms)
+void caps__update(struct cap *cap, json_t *v, int64_t ts_ms)
 {
     json_decref(cap->value);
     cap->value = json_incref(v);
@@ -123,7 +195,7 @@ void agent__cap_update(struct cap *cap, json_t *v, int64_t ts_ms)
         arm_policy(cap);
         return;
     }
-    uint64_t now = ht_loop_now(cap->a->loop);
+    uint64_t now = ht_loop_now(cap->set->loop);
     if (cap->last_pub && cap->c->min_interval_ms &&
         now < cap->last_pub_ms + cap->c->min_interval_ms) {
         json_decref(cap->pending);
@@ -134,423 +206,79 @@ void agent__cap_update(struct cap *cap, json_t *v, int64_t ts_ms)
     }
     json_decref(cap->pending);
     cap->pending = NULL;
-    publish_now(cap, v, ts_ms);
+    caps__publish_now(cap, v, ts_ms);
     json_decref(v);
     arm_policy(cap);
 }
 
-/* ---- digital inputs ---- */
+/* ---- writes and reads ---- */
 
-static void input_settled(struct ht_timer *t, void *ud)
+json_t *caps__write(struct cap *cap, const json_t *v, const char **code,
+                    char *msg, size_t msglen)
 {
-    (void)t;
-    struct cap *cap = ud;
-    int v;
-    if (ht_gpio_get(cap->a->gpio, cap->c->line, &v) != HT_OK)
-        return;
-    if (v != cap->stable) {
-        cap->stable = v;
-        agent__cap_update(cap, json_boolean(v), cap->edge_ts);
-    }
-}
-
-/* Edges restart the debounce timer; the level is read once the line has
- * been quiet for debounce_ms, and carries the last edge's timestamp. */
-static void on_input(struct ht_io *io, int fd, unsigned ev, void *ud)
-{
-    (void)io;
-    (void)fd;
-    (void)ev;
-    struct cap *cap = ud;
-    struct ht_gpio_event e;
-    bool any = false;
-    int last = cap->stable;
-    while (ht_gpio_read_event(cap->a->gpio, cap->c->line, &e) == HT_OK) {
-        any = true;
-        last = e.rising;
-        cap->edge_ts = agent__wall_ms(e.ts_ns);
-        if (!cap->c->debounce_ms && last != cap->stable) {
-            cap->stable = last;
-            agent__cap_update(cap, json_boolean(last), cap->edge_ts);
-        }
-    }
-    if (any && cap->c->debounce_ms)
-        ht_timer_start(cap->tm, cap->c->debounce_ms, 0);
-}
-
-/* ---- counters ---- */
-
-static void on_count(struct ht_io *io, int fd, unsigned ev, void *ud)
-{
-    (void)io;
-    (void)fd;
-    (void)ev;
-    struct cap *cap = ud;
-    struct ht_gpio_event e;
-    while (ht_gpio_read_event(cap->a->gpio, cap->c->line, &e) == HT_OK) {
-        if (!e.rising)
-            continue;
-        if (cap->count == 0)
-            cap->first_ns = e.ts_ns;
-        cap->count++;
-        cap->last_ns = e.ts_ns;
-    }
-}
-
-/* Rate from edge timestamps: n edges since the last edge of the previous
- * window over the time they span, so the result does not jitter with how
- * edges fall into windows. */
-static void on_window(struct ht_timer *t, void *ud)
-{
-    (void)t;
-    struct cap *cap = ud;
-    const struct ht_cap_conf *c = cap->c;
-    double per_s = 0;
-    if (cap->count > 0) {
-        uint64_t start = cap->prev_ns ? cap->prev_ns : cap->first_ns;
-        uint64_t n = cap->prev_ns ? cap->count : cap->count - 1;
-        if (cap->last_ns > start && n > 0)
-            per_s = (double)n * 1e9 / (double)(cap->last_ns - start);
-        else
-            per_s = (double)cap->count * 1000.0 / c->window_ms;
-        cap->prev_ns = cap->last_ns;
-        cap->idle_windows = 0;
-    } else if (cap->prev_ns) {
-        /* No edge this window: the rate is at most one edge per elapsed
-         * time; after two empty windows the shaft has stopped. */
-        if (++cap->idle_windows >= 2) {
-            cap->prev_ns = 0;
-            per_s = 0;
-        } else {
-            uint64_t dt = ht_mono_ns() - cap->prev_ns;
-            per_s = dt ? 1e9 / (double)dt : 0;
-            json_t *cur = cap->value;
-            if (cur && json_number_value(cur) * c->ppr / c->scale < per_s)
-                per_s = json_number_value(cur) * c->ppr / c->scale;
-        }
-    }
-    cap->count = 0;
-    agent__cap_update(cap, num_value(c, per_s * c->scale / c->ppr),
-                      ht_time_ms());
-}
-
-/* ---- encoders ---- */
-
-int ht_agent_quad_step(unsigned prev, unsigned cur)
-{
-    /* Gray-code order 00 -> 10 -> 11 -> 01 -> 00 is one direction. */
-    static const signed char tab[4][4] = {
-        /* cur:  00  01  10  11 */
-        /*00*/ {0, -1, +1, 0},
-        /*01*/ {+1, 0, 0, -1},
-        /*10*/ {-1, 0, 0, +1},
-        /*11*/ {0, +1, -1, 0},
-    };
-    return tab[prev & 3][cur & 3];
-}
-
-/* Apply one edge of line A or B to the quadrature state. */
-static void encoder_edge(struct cap *cap, bool is_a, int rising)
-{
-    if (is_a)
-        cap->level_a = rising;
-    else
-        cap->level_b = rising;
-    unsigned cur = (unsigned)((cap->level_a << 1) | cap->level_b);
-    cap->accum += ht_agent_quad_step(cap->qstate, cur);
-    cap->qstate = cur;
-}
-
-/* The two lines have separate event queues, but quadrature decoding needs
- * the edges in the order they happened: drain both and merge them by
- * kernel timestamp. */
-static void encoder_events(struct cap *cap)
-{
-    const struct ht_cap_conf *c = cap->c;
-    struct ht_gpio *g = cap->a->gpio;
-    struct ht_gpio_event ea, eb;
-    bool ha = ht_gpio_read_event(g, c->line, &ea) == HT_OK;
-    bool hb = ht_gpio_read_event(g, c->line_b, &eb) == HT_OK;
-    if (!ha && !hb)
-        return;
-    uint64_t last_ns = 0;
-    while (ha || hb) {
-        if (ha && (!hb || ea.ts_ns <= eb.ts_ns)) {
-            encoder_edge(cap, true, ea.rising);
-            last_ns = ea.ts_ns;
-            ha = ht_gpio_read_event(g, c->line, &ea) == HT_OK;
-        } else {
-            encoder_edge(cap, false, eb.rising);
-            last_ns = eb.ts_ns;
-            hb = ht_gpio_read_event(g, c->line_b, &eb) == HT_OK;
-        }
-    }
-    long lo = c->has_min ? (long)ceil(c->min) * c->divider : LONG_MIN;
-    long hi = c->has_max ? (long)floor(c->max) * c->divider : LONG_MAX;
-    if (cap->accum < lo)
-        cap->accum = lo;
-    if (cap->accum > hi)
-        cap->accum = hi;
-    long pos = cap->accum / c->divider;
-    agent__cap_update(cap, json_integer(pos), agent__wall_ms(last_ns));
-}
-
-static void on_enc(struct ht_io *io, int fd, unsigned ev, void *ud)
-{
-    (void)io;
-    (void)fd;
-    (void)ev;
-    encoder_events(ud);
-}
-
-/* ---- analog ---- */
-
-int ht_agent_parse_analog(const char *text, enum ht_analog_fmt fmt,
-                          double scale, double offset, double *out)
-{
-    char *end;
-    double v;
-    if (!text)
-        return HT_EPARSE;
-    switch (fmt) {
-    case HT_ANALOG_W1_SLAVE: {
-        /* Two lines; the first ends in YES when the CRC matched. */
-        const char *nl = strchr(text, '\n');
-        if (!nl || nl - text < 3 || strncmp(nl - 3, "YES", 3))
-            return HT_EPARSE;
-        const char *t = strstr(nl, "t=");
-        if (!t)
-            return HT_EPARSE;
-        v = strtod(t + 2, &end);
-        if (end == t + 2)
-            return HT_EPARSE;
-        v /= 1000.0;
-        break;
-    }
-    case HT_ANALOG_MILLI:
-    case HT_ANALOG_RAW:
-    case HT_ANALOG_IIO:
-        v = strtod(text, &end);
-        if (end == text)
-            return HT_EPARSE;
-        while (*end == ' ' || *end == '\n' || *end == '\t')
-            end++;
-        if (*end)
-            return HT_EPARSE;
-        if (fmt == HT_ANALOG_MILLI)
-            v /= 1000.0;
-        break;
-    default:
-        return HT_EPARSE;
-    }
-    if (!isfinite(v))
-        return HT_EPARSE;
-    if (fmt == HT_ANALOG_IIO)
-        *out = (v + offset) * scale;
-    else
-        *out = v * scale + offset;
-    return HT_OK;
-}
-
-/* sysfs attributes are tiny and never block on read, so reading them on the
- * loop is fine (unlike regular files on slow storage). */
-static int read_small(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return HT_EIO;
-    size_t got = fread(buf, 1, n - 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return HT_EIO;
-    buf[got] = '\0';
-    return HT_OK;
-}
-
-void agent__cap_poll(struct cap *cap)
-{
-    const struct ht_cap_conf *c = cap->c;
-    double v;
-    int rc;
-    if (c->sim) {
-        rc = cap->a->plant ? agent__plant_read(cap->a->plant, c->name, &v)
-                           : HT_ENOENT;
-    } else {
-        char buf[256];
-        double scale = c->scale;
-        rc = read_small(c->path, buf, sizeof buf);
-        if (rc == HT_OK && c->scale_path) {
-            char sb[64];
-            double s;
-            if (read_small(c->scale_path, sb, sizeof sb) == HT_OK &&
-                ht_agent_parse_analog(sb, HT_ANALOG_RAW, 1, 0, &s) == HT_OK)
-                scale *= s;
-        }
-        if (rc == HT_OK)
-            rc = ht_agent_parse_analog(buf, c->format, scale, c->offset, &v);
-    }
-    if (rc != HT_OK) {
-        if (!cap->warned)
-            ht_log(LOG_WARNING, "agent", "%s: cannot read %s: %s", c->name,
-                   c->sim ? "sim sensor" : c->path, ht_strerror(rc));
-        cap->warned = true;
-        return;
-    }
-    cap->warned = false;
-    agent__cap_update(cap, num_value(c, v), ht_time_ms());
-}
-
-static void on_poll(struct ht_timer *t, void *ud)
-{
-    (void)t;
-    agent__cap_poll(ud);
-}
-
-/* ---- writes ---- */
-
-json_t *agent__cap_write(struct cap *cap, const json_t *v, const char **code,
-                         char *msg, size_t msglen)
-{
-    const struct ht_cap_conf *c = cap->c;
-    json_t *out = NULL;
-    if (c->kind == HT_CAP_OUTPUT) {
-        int want = json_is_true(v);
-        int rc = ht_gpio_set(cap->a->gpio, c->line, want);
-        int got = -1;
-        if (rc == HT_OK)
-            rc = ht_gpio_get(cap->a->gpio, c->line, &got);
-        if (rc != HT_OK || got != want) {
-            *code = "hw_error";
-            snprintf(msg, msglen, "%s: line %u: %s", c->name, c->line,
-                     rc != HT_OK ? ht_strerror(rc) : "read back a different "
-                                                     "level");
-            return NULL;
-        }
-        out = json_boolean(got);
-        if (cap->a->plant)
-            agent__plant_notify(cap->a->plant, c->name, got);
-    } else if (c->kind == HT_CAP_SETPOINT) {
-        out = num_value(c, json_number_value(v));
-        if (cap->a->plant)
-            agent__plant_notify(cap->a->plant, c->name, json_number_value(v));
-    } else {
+    if (!cap->kind->write) {
         *code = "read_only";
-        snprintf(msg, msglen, "%s is read-only", c->name);
+        snprintf(msg, msglen, "%s is read-only", cap->c->name);
         return NULL;
     }
-    agent__cap_update(cap, json_incref(out), ht_time_ms());
+    json_t *out = cap->kind->write(cap, v, code, msg, msglen);
+    if (out)
+        caps__update(cap, json_incref(out), ht_time_ms());
     return out;
+}
+
+void caps__sample(struct cap *cap)
+{
+    if (cap->kind->sample) {
+        cap->kind->sample(cap);
+    } else if (cap->value) {
+        json_t *v = json_incref(cap->value);
+        caps__publish_now(cap, v, ht_time_ms());
+        json_decref(v);
+    }
 }
 
 /* ---- start / stop ---- */
 
-static int start_one(struct cap *cap, char *err, size_t errlen)
+int caps__new(struct ht_loop *l, struct ht_gpio *g, struct ht_analog *an,
+              const struct ht_agent_conf *conf,
+              const struct ht_sem_thing *thing, caps_publish_cb cb, void *ud,
+              struct caps **out, char *err, size_t errlen)
 {
-    struct ht_agent *a = cap->a;
-    const struct ht_cap_conf *c = cap->c;
-    struct ht_loop *l = a->loop;
-    int rc = HT_OK;
-    if (c->min_interval_ms || c->max_interval_ms)
-        cap->pub_tm = ht_timer_new(l, on_policy, cap);
-    switch (c->kind) {
-    case HT_CAP_INPUT:
-        rc = ht_gpio_request_input(a->gpio, c->line, HT_GPIO_EDGE_BOTH,
-                                   c->flags);
-        if (rc == HT_OK)
-            rc = ht_gpio_get(a->gpio, c->line, &cap->stable);
-        if (rc != HT_OK)
-            break;
-        cap->io = ht_io_new(l, ht_gpio_event_fd(a->gpio, c->line),
-                            HT_LOOP_READ, on_input, cap);
-        cap->tm = ht_timer_new(l, input_settled, cap);
-        agent__cap_update(cap, json_boolean(cap->stable), ht_time_ms());
-        break;
-    case HT_CAP_OUTPUT:
-        rc = ht_gpio_request_output(a->gpio, c->line, c->initial, c->flags);
-        if (rc != HT_OK)
-            break;
-        if (a->plant)
-            agent__plant_notify(a->plant, c->name, c->initial);
-        agent__cap_update(cap, json_boolean(c->initial), ht_time_ms());
-        break;
-    case HT_CAP_COUNTER:
-        rc = ht_gpio_request_input(a->gpio, c->line, HT_GPIO_EDGE_RISING,
-                                   c->flags);
-        if (rc != HT_OK)
-            break;
-        cap->io = ht_io_new(l, ht_gpio_event_fd(a->gpio, c->line),
-                            HT_LOOP_READ, on_count, cap);
-        cap->tm = ht_timer_new(l, on_window, cap);
-        ht_timer_start(cap->tm, c->window_ms, c->window_ms);
-        agent__cap_update(cap, num_value(c, 0), ht_time_ms());
-        break;
-    case HT_CAP_ENCODER:
-        rc = ht_gpio_request_input(a->gpio, c->line, HT_GPIO_EDGE_BOTH,
-                                   c->flags);
-        if (rc == HT_OK)
-            rc = ht_gpio_request_input(a->gpio, c->line_b, HT_GPIO_EDGE_BOTH,
-                                       c->flags);
-        if (rc == HT_OK)
-            rc = ht_gpio_get(a->gpio, c->line, &cap->level_a);
-        if (rc == HT_OK)
-            rc = ht_gpio_get(a->gpio, c->line_b, &cap->level_b);
-        if (rc != HT_OK)
-            break;
-        cap->qstate = (unsigned)((cap->level_a << 1) | cap->level_b);
-        cap->io = ht_io_new(l, ht_gpio_event_fd(a->gpio, c->line),
-                            HT_LOOP_READ, on_enc, cap);
-        cap->io_b = ht_io_new(l, ht_gpio_event_fd(a->gpio, c->line_b),
-                              HT_LOOP_READ, on_enc, cap);
-        if (c->has_min && c->min > 0)
-            cap->accum = (long)ceil(c->min) * c->divider;
-        agent__cap_update(cap, json_integer(cap->accum / c->divider),
-                          ht_time_ms());
-        break;
-    case HT_CAP_ANALOG:
-        cap->tm = ht_timer_new(l, on_poll, cap);
-        ht_timer_start(cap->tm, c->period_ms, c->period_ms);
-        agent__cap_poll(cap);
-        break;
-    case HT_CAP_SETPOINT:
-        if (a->plant)
-            agent__plant_notify(a->plant, c->name, c->initial_value);
-        agent__cap_update(cap, num_value(c, c->initial_value), ht_time_ms());
-        break;
+    struct caps *s = ht_calloc(1, sizeof *s);
+    s->loop = l;
+    s->gpio = g;
+    s->analog = an;
+    s->cb = cb;
+    s->ud = ud;
+    s->n = conf->ncaps;
+    s->caps = ht_calloc(s->n + 1, sizeof *s->caps);
+    for (size_t i = 0; i < s->n; i++) {
+        struct cap *cap = &s->caps[i];
+        cap->set = s;
+        cap->idx = i;
+        cap->c = &conf->caps[i];
+        cap->kind = caps__kind(cap->c->kind);
+        cap->prop = &thing->props[i];
     }
-    if (rc != HT_OK)
-        snprintf(err, errlen, "%s: cannot request line %u: %s", c->name,
-                 c->line, ht_strerror(rc));
-    return rc;
-}
-
-int agent__caps_start(struct ht_agent *a, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < a->ncaps; i++) {
-        int rc = start_one(&a->caps[i], err, errlen);
+    *out = s;
+    for (size_t i = 0; i < s->n; i++) {
+        struct cap *cap = &s->caps[i];
+        if (cap->c->min_interval_ms || cap->c->max_interval_ms)
+            cap->pub_tm = ht_timer_new(l, on_policy, cap);
+        int rc = cap->kind->start(cap, err, errlen);
         if (rc != HT_OK)
             return rc;
     }
     return HT_OK;
 }
 
-void agent__caps_stop(struct ht_agent *a, bool apply_safe)
+void caps__stop(struct caps *s, bool apply_safe)
 {
-    for (size_t i = 0; i < a->ncaps; i++) {
-        struct cap *cap = &a->caps[i];
-        if (apply_safe && cap->c->kind == HT_CAP_OUTPUT && cap->c->safe >= 0) {
-            int rc = ht_gpio_set(a->gpio, cap->c->line, cap->c->safe);
-            if (rc != HT_OK)
-                ht_log(LOG_ERR, "agent", "%s: safe value not applied: %s",
-                       cap->c->name, ht_strerror(rc));
-            else if (!cap->last_pub ||
-                     json_is_true(cap->last_pub) != (cap->c->safe == 1)) {
-                /* Bypass min_interval: this is the last word. */
-                json_t *v = json_boolean(cap->c->safe);
-                publish_now(cap, v, ht_time_ms());
-                json_decref(v);
-            }
-        }
+    for (size_t i = 0; s && i < s->n; i++) {
+        struct cap *cap = &s->caps[i];
+        if (apply_safe && cap->kind->safe)
+            cap->kind->safe(cap);
         ht_io_free(cap->io);
         ht_io_free(cap->io_b);
         ht_timer_free(cap->tm);
@@ -562,4 +290,13 @@ void agent__caps_stop(struct ht_agent *a, bool apply_safe)
         json_decref(cap->pending);
         cap->value = cap->last_pub = cap->pending = NULL;
     }
+}
+
+void caps__free(struct caps *s)
+{
+    if (!s)
+        return;
+    caps__stop(s, false);
+    free(s->caps);
+    free(s);
 }

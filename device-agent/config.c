@@ -4,15 +4,17 @@
  * document parsed by the same code, so it can never drift from what a
  * config file can express.
  */
-#include "agent.h"
+#include "caps_internal.h"
 
+#include "hal/gpio.h"
 #include "ht_conf.h"
 #include "ht_err.h"
 #include "ht_mem.h"
+#include "ht_topic.h"
 #include "ht_util.h"
-#include "hal/gpio.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,28 +105,47 @@ void ht_agent_conf_clear(struct ht_agent_conf *conf)
 
 /* ---- capabilities ---- */
 
-struct pctx {
-    const char *path; /* file, or NULL for the built-in board */
-    char *err;
-    size_t errlen;
-};
+#define PERR conf__err
+#define OFFC(f) offsetof(struct ht_cap_conf, f)
 
-#define PERR(px, ptr, ...)                                                 \
-    (ht_conf_errorf((px)->err, (px)->errlen, (px)->path, (ptr),            \
-                    __VA_ARGS__),                                          \
-     HT_EINVAL)
-
-static const char *const kinds[] = {"input",  "output", "counter",
-                                    "encoder", "analog", "setpoint"};
+int conf__err(struct conf_ctx *px, const char *ptr, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ht_conf_errorf(px->err, px->errlen, px->path, ptr, "%s", msg);
+    return HT_EINVAL;
+}
 
 static const char *const cap_keys[] = {
-    "name",     "kind",       "type",      "title",       "unit",
-    "dtype",    "writable",   "minimum",   "maximum",     "multipleOf",
-    "enum",     "line",       "lines",     "active_low",  "bias",
-    "debounce_ms", "initial", "safe",      "window_ms",   "ppr",
-    "scale",    "offset",     "divider",   "path",        "scale_path",
-    "format",   "period_ms",  "sim",       "decimals",    "publish",
+    "name",        "kind",      "type",    "title",      "unit",
+    "dtype",       "writable",  "minimum", "maximum",    "multipleOf",
+    "enum",        "line",      "lines",   "active_low", "bias",
+    "debounce_ms", "initial",   "safe",    "window_ms",  "ppr",
+    "scale",       "offset",    "divider", "path",       "scale_path",
+    "format",      "period_ms", "sim",     "decimals",   "publish",
     NULL};
+
+/* Numeric keys every kind may carry (each kind uses its own): one row
+ * each, so a new setting is one line. */
+static const struct num_key {
+    const char *key;
+    double lo, hi;
+    bool integer;
+    size_t off;
+    char type; /* 'u' unsigned, 'i' int, 'd' double */
+} num_keys[] = {
+    {"debounce_ms", 0, 10000, true, OFFC(debounce_ms), 'u'},
+    {"window_ms", 50, 600000, true, OFFC(window_ms), 'u'},
+    {"ppr", 1e-6, 1e6, false, OFFC(ppr), 'd'},
+    {"scale", -1e12, 1e12, false, OFFC(scale), 'd'},
+    {"offset", -1e12, 1e12, false, OFFC(offset), 'd'},
+    {"divider", 1, 64, true, OFFC(divider), 'i'},
+    {"period_ms", 100, 86400000, true, OFFC(period_ms), 'u'},
+    {"decimals", -1, 9, true, OFFC(decimals), 'i'},
+};
 
 static bool in_list(const char *const *list, const char *s)
 {
@@ -134,10 +155,9 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-/* Fetch an optional number in [lo, hi]; returns HT_OK when absent. */
-static int get_num(struct pctx *px, const json_t *o, const char *base,
-                   const char *key, double lo, double hi, bool integer,
-                   bool *has, double *out)
+int conf__num(struct conf_ctx *px, const json_t *o, const char *base,
+              const char *key, double lo, double hi, bool integer, bool *has,
+              double *out)
 {
     const json_t *v = json_object_get(o, key);
     if (!v)
@@ -150,16 +170,15 @@ static int get_num(struct pctx *px, const json_t *o, const char *base,
     if (integer && d != floor(d))
         return PERR(px, ptr, "%s: expected an integer", key);
     if (d < lo || d > hi)
-        return PERR(px, ptr, "%s: %g is out of range [%g, %g]", key, d, lo,
-                    hi);
+        return PERR(px, ptr, "%s: %g is out of range [%g, %g]", key, d, lo, hi);
     if (has)
         *has = true;
     *out = d;
     return HT_OK;
 }
 
-static int get_bool(struct pctx *px, const json_t *o, const char *base,
-                    const char *key, bool *has, bool *out)
+int conf__bool(struct conf_ctx *px, const json_t *o, const char *base,
+               const char *key, bool *has, bool *out)
 {
     const json_t *v = json_object_get(o, key);
     if (!v)
@@ -174,7 +193,7 @@ static int get_bool(struct pctx *px, const json_t *o, const char *base,
     return HT_OK;
 }
 
-static int get_str(struct pctx *px, const json_t *o, const char *base,
+static int get_str(struct conf_ctx *px, const json_t *o, const char *base,
                    const char *key, char **out)
 {
     const json_t *v = json_object_get(o, key);
@@ -190,8 +209,8 @@ static int get_str(struct pctx *px, const json_t *o, const char *base,
     return HT_OK;
 }
 
-static int get_line(struct pctx *px, const json_t *v, const char *ptr,
-                    unsigned *out)
+int conf__line(struct conf_ctx *px, const json_t *v, const char *ptr,
+               unsigned *out)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
         json_integer_value(v) > 1023)
@@ -200,43 +219,25 @@ static int get_line(struct pctx *px, const json_t *v, const char *ptr,
     return HT_OK;
 }
 
-/* Defaults that depend on the kind and the semantic term. */
-static void kind_defaults(struct ht_cap_conf *c, const struct ht_sem_term *t)
+/* Defaults every kind starts from; the kind then adjusts them. */
+static void cap_defaults(struct ht_cap_conf *c, const struct cap_kind *k,
+                         const struct ht_sem_term *t)
 {
-    c->dtype = t ? t->dtype : HT_SEM_NUMBER;
-    c->read_only = c->kind != HT_CAP_OUTPUT && c->kind != HT_CAP_SETPOINT;
+    c->dtype = k->dtype >= 0 ? (enum ht_sem_dtype)k->dtype
+                             : (t ? t->dtype : HT_SEM_NUMBER);
+    c->read_only = !k->writable;
     c->safe = -1;
-    c->debounce_ms = c->kind == HT_CAP_INPUT ? 20 : 0;
     c->window_ms = 1000;
     c->ppr = 1;
     c->scale = 1;
     c->divider = 4;
     c->period_ms = 1000;
     c->decimals = -1;
-    switch (c->kind) {
-    case HT_CAP_INPUT:
-    case HT_CAP_OUTPUT:
-        c->dtype = HT_SEM_BOOLEAN;
-        break;
-    case HT_CAP_COUNTER:
-        c->dtype = HT_SEM_NUMBER;
-        c->decimals = 1;
-        if (t && t->unit && !strcmp(t->unit, "unit:REV-PER-MIN"))
-            c->scale = 60;
-        break;
-    case HT_CAP_ENCODER:
-        c->dtype = HT_SEM_INTEGER;
-        break;
-    case HT_CAP_ANALOG:
-        c->dtype = HT_SEM_NUMBER;
-        c->decimals = 2;
-        break;
-    case HT_CAP_SETPOINT:
-        break;
-    }
+    if (k->defaults)
+        k->defaults(c, t);
 }
 
-static int parse_publish(struct pctx *px, struct ht_cap_conf *c,
+static int parse_publish(struct conf_ctx *px, struct ht_cap_conf *c,
                          const json_t *o, const char *base)
 {
     char ptr[160];
@@ -245,7 +246,8 @@ static int parse_publish(struct pctx *px, struct ht_cap_conf *c,
         return PERR(px, ptr, "publish: expected an object");
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         if (strcmp(k, "deadband") && strcmp(k, "min_interval_ms") &&
             strcmp(k, "max_interval_ms")) {
             char kp[200];
@@ -255,40 +257,38 @@ static int parse_publish(struct pctx *px, struct ht_cap_conf *c,
     }
     double d;
     int rc;
-    if ((rc = get_num(px, o, ptr, "deadband", 0, 1e9, false, NULL,
-                      &c->deadband)))
+    if ((rc = conf__num(px, o, ptr, "deadband", 0, 1e9, false, NULL,
+                        &c->deadband)))
         return rc;
     d = c->min_interval_ms;
-    if ((rc = get_num(px, o, ptr, "min_interval_ms", 0, 3600000, true, NULL,
-                      &d)))
+    if ((rc = conf__num(px, o, ptr, "min_interval_ms", 0, 3600000, true, NULL,
+                        &d)))
         return rc;
     c->min_interval_ms = (unsigned)d;
     d = c->max_interval_ms;
-    if ((rc = get_num(px, o, ptr, "max_interval_ms", 0, 86400000, true, NULL,
-                      &d)))
+    if ((rc = conf__num(px, o, ptr, "max_interval_ms", 0, 86400000, true, NULL,
+                        &d)))
         return rc;
     c->max_interval_ms = (unsigned)d;
     if (c->max_interval_ms && c->max_interval_ms < c->min_interval_ms)
-        return PERR(px, ptr, "publish: max_interval_ms is below "
-                             "min_interval_ms");
+        return PERR(px, ptr,
+                    "publish: max_interval_ms is below "
+                    "min_interval_ms");
     return HT_OK;
 }
 
-static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
-                     struct ht_cap_conf *c)
+/* name, kind and type, which everything else depends on. */
+static int parse_identity(struct conf_ctx *px, const json_t *o,
+                          const char *base, size_t idx, struct ht_cap_conf *c)
 {
-    char base[64];
     char ptr[160];
-    snprintf(base, sizeof base, "/capabilities/%zu", idx);
-    if (!json_is_object(o))
-        return PERR(px, base, "capabilities[%zu]: expected an object", idx);
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         if (!in_list(cap_keys, k)) {
             snprintf(ptr, sizeof ptr, "%s/%s", base, k);
-            return PERR(px, ptr, "capabilities[%zu]: unknown key '%s'", idx,
-                        k);
+            return PERR(px, ptr, "capabilities[%zu]: unknown key '%s'", idx, k);
         }
     }
     const json_t *name = json_object_get(o, "name");
@@ -300,16 +300,13 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
     c->name = ht_strdup(json_string_value(name));
     const json_t *kind = json_object_get(o, "kind");
     snprintf(ptr, sizeof ptr, "%s/kind", base);
-    int ki = -1;
-    for (int i = 0; json_is_string(kind) && i < 6; i++)
-        if (!strcmp(json_string_value(kind), kinds[i]))
-            ki = i;
-    if (ki < 0)
+    const struct cap_kind *kd =
+        caps__kind_find(json_string_value(kind), &c->kind);
+    if (!kd)
         return PERR(px, kind ? ptr : base,
                     "%s: \"kind\" must be input, output, counter, encoder, "
                     "analog or setpoint",
                     c->name);
-    c->kind = (enum ht_cap_kind)ki;
     const json_t *type = json_object_get(o, "type");
     snprintf(ptr, sizeof ptr, "%s/type", base);
     const struct ht_sem_term *term =
@@ -320,10 +317,18 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
                     "\"ht:Button\" (see docs/vocabulary.md)",
                     c->name);
     c->sem_type = ht_strdup(term->name);
-    kind_defaults(c, term);
+    cap_defaults(c, kd, term);
     if (term->unit)
         c->unit = ht_strdup(term->unit);
+    return HT_OK;
+}
 
+/* The data schema: dtype, writability, bounds. */
+static int parse_schema(struct conf_ctx *px, const json_t *o, const char *base,
+                        struct ht_cap_conf *c)
+{
+    const struct cap_kind *kd = caps__kind(c->kind);
+    char ptr[160] = "";
     int rc;
     if ((rc = get_str(px, o, base, "title", &c->title)) ||
         (rc = get_str(px, o, base, "unit", &c->unit)))
@@ -333,34 +338,32 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
         snprintf(ptr, sizeof ptr, "%s/dtype", base);
         if (!json_is_string(dt) ||
             ht_sem_dtype_parse(json_string_value(dt), &c->dtype) != HT_OK)
-            return PERR(px, ptr, "%s: \"dtype\" must be boolean, integer, "
-                                 "number or string", c->name);
+            return PERR(px, ptr,
+                        "%s: \"dtype\" must be boolean, integer, "
+                        "number or string",
+                        c->name);
     }
     bool numeric = c->dtype == HT_SEM_NUMBER || c->dtype == HT_SEM_INTEGER;
-    if ((c->kind == HT_CAP_INPUT || c->kind == HT_CAP_OUTPUT) &&
-        c->dtype != HT_SEM_BOOLEAN)
+    if (!kd->numeric && c->dtype != HT_SEM_BOOLEAN)
         return PERR(px, dt ? ptr : base, "%s: digital lines are boolean",
                     c->name);
-    if ((c->kind == HT_CAP_COUNTER || c->kind == HT_CAP_ANALOG ||
-         c->kind == HT_CAP_ENCODER || c->kind == HT_CAP_SETPOINT) &&
-        !numeric)
+    if (kd->numeric && !numeric)
         return PERR(px, dt ? ptr : base, "%s: a %s is numeric", c->name,
-                    kinds[c->kind]);
+                    kd->name);
     bool writable = !c->read_only;
-    if ((rc = get_bool(px, o, base, "writable", NULL, &writable)))
+    if ((rc = conf__bool(px, o, base, "writable", NULL, &writable)))
         return rc;
-    if (writable && c->read_only) {
+    if (writable && !kd->writable) {
         snprintf(ptr, sizeof ptr, "%s/writable", base);
-        return PERR(px, ptr, "%s: a %s cannot be writable", c->name,
-                    kinds[c->kind]);
+        return PERR(px, ptr, "%s: a %s cannot be writable", c->name, kd->name);
     }
     c->read_only = !writable;
-    if ((rc = get_num(px, o, base, "minimum", -1e15, 1e15, false, &c->has_min,
-                      &c->min)) ||
-        (rc = get_num(px, o, base, "maximum", -1e15, 1e15, false, &c->has_max,
-                      &c->max)) ||
-        (rc = get_num(px, o, base, "multipleOf", 1e-9, 1e15, false,
-                      &c->has_step, &c->step)))
+    if ((rc = conf__num(px, o, base, "minimum", -1e15, 1e15, false, &c->has_min,
+                        &c->min)) ||
+        (rc = conf__num(px, o, base, "maximum", -1e15, 1e15, false, &c->has_max,
+                        &c->max)) ||
+        (rc = conf__num(px, o, base, "multipleOf", 1e-9, 1e15, false,
+                        &c->has_step, &c->step)))
         return rc;
     if (c->has_min && c->has_max && c->min > c->max) {
         snprintf(ptr, sizeof ptr, "%s/minimum", base);
@@ -368,37 +371,43 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
     }
     if (json_object_get(o, "enum")) {
         snprintf(ptr, sizeof ptr, "%s/enum", base);
-        return PERR(px, ptr, "%s: \"enum\" is only for string values, which "
-                             "no capability kind produces yet", c->name);
+        return PERR(px, ptr,
+                    "%s: \"enum\" is only for string values, which "
+                    "no capability kind produces yet",
+                    c->name);
     }
+    return HT_OK;
+}
 
-    /* Lines. */
-    bool needs_line = c->kind == HT_CAP_INPUT || c->kind == HT_CAP_OUTPUT ||
-                      c->kind == HT_CAP_COUNTER;
+/* "line" or "lines", as many as the kind has, plus their flags. */
+static int parse_lines(struct conf_ctx *px, const json_t *o, const char *base,
+                       struct ht_cap_conf *c)
+{
+    const struct cap_kind *kd = caps__kind(c->kind);
+    char ptr[160];
+    int rc;
     const json_t *line = json_object_get(o, "line");
     snprintf(ptr, sizeof ptr, "%s/line", base);
-    if (needs_line) {
+    if (kd->nlines == 1) {
         if (!line)
-            return PERR(px, base, "%s: a %s needs \"line\"", c->name,
-                        kinds[c->kind]);
-        if ((rc = get_line(px, line, ptr, &c->line)))
+            return PERR(px, base, "%s: a %s needs \"line\"", c->name, kd->name);
+        if ((rc = conf__line(px, line, ptr, &c->line)))
             return rc;
     } else if (line) {
-        return PERR(px, ptr, "%s: a %s has no \"line\"", c->name,
-                    kinds[c->kind]);
+        return PERR(px, ptr, "%s: a %s has no \"line\"", c->name, kd->name);
     }
     const json_t *lines = json_object_get(o, "lines");
     snprintf(ptr, sizeof ptr, "%s/lines", base);
-    if (c->kind == HT_CAP_ENCODER) {
+    if (kd->nlines == 2) {
         if (!json_is_array(lines) || json_array_size(lines) != 2)
             return PERR(px, lines ? ptr : base,
                         "%s: an encoder needs \"lines\": [A, B]", c->name);
         char p2[180];
         snprintf(p2, sizeof p2, "%s/0", ptr);
-        if ((rc = get_line(px, json_array_get(lines, 0), p2, &c->line)))
+        if ((rc = conf__line(px, json_array_get(lines, 0), p2, &c->line)))
             return rc;
         snprintf(p2, sizeof p2, "%s/1", ptr);
-        if ((rc = get_line(px, json_array_get(lines, 1), p2, &c->line_b)))
+        if ((rc = conf__line(px, json_array_get(lines, 1), p2, &c->line_b)))
             return rc;
         if (c->line == c->line_b)
             return PERR(px, ptr, "%s: A and B must be different lines",
@@ -407,7 +416,7 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
         return PERR(px, ptr, "%s: only an encoder has \"lines\"", c->name);
     }
     bool b = false;
-    if ((rc = get_bool(px, o, base, "active_low", NULL, &b)))
+    if ((rc = conf__bool(px, o, base, "active_low", NULL, &b)))
         return rc;
     if (b)
         c->flags |= HT_GPIO_ACTIVE_LOW;
@@ -422,112 +431,108 @@ static int parse_cap(struct pctx *px, const json_t *o, size_t idx,
         else if (!strcmp(s, "disable"))
             c->flags |= HT_GPIO_BIAS_DISABLE;
         else if (strcmp(s, "as-is"))
-            return PERR(px, ptr, "%s: \"bias\" must be pull-up, pull-down, "
-                                 "disable or as-is", c->name);
-    }
-    double d = c->debounce_ms;
-    if ((rc = get_num(px, o, base, "debounce_ms", 0, 10000, true, NULL, &d)))
-        return rc;
-    c->debounce_ms = (unsigned)d;
-
-    /* Initial and safe values. */
-    const json_t *init = json_object_get(o, "initial");
-    snprintf(ptr, sizeof ptr, "%s/initial", base);
-    if (init && c->kind == HT_CAP_OUTPUT) {
-        if (!json_is_boolean(init))
-            return PERR(px, ptr, "%s: \"initial\" must be true or false",
+            return PERR(px, ptr,
+                        "%s: \"bias\" must be pull-up, pull-down, "
+                        "disable or as-is",
                         c->name);
-        c->initial = json_is_true(init);
-    } else if (init && c->kind == HT_CAP_SETPOINT) {
-        if (!json_is_number(init))
-            return PERR(px, ptr, "%s: \"initial\" must be a number", c->name);
-        c->initial_value = json_number_value(init);
-    } else if (init) {
-        return PERR(px, ptr, "%s: only outputs and setpoints have \"initial\"",
-                    c->name);
     }
-    if (c->kind == HT_CAP_SETPOINT) {
-        struct ht_sem_prop p = {.name = c->name, .dtype = c->dtype,
-                                .has_min = c->has_min, .has_max = c->has_max,
-                                .has_step = c->has_step, .min = c->min,
-                                .max = c->max, .step = c->step};
-        json_t *iv = json_real(c->initial_value);
-        char msg[160];
-        enum ht_sem_check chk = ht_sem_value_check(&p, iv, msg, sizeof msg);
-        json_decref(iv);
-        if (chk != HT_SEM_OK)
-            return PERR(px, init ? ptr : base, "%s: initial value: %s",
-                        c->name, msg);
-    }
-    const json_t *safe = json_object_get(o, "safe");
-    snprintf(ptr, sizeof ptr, "%s/safe", base);
-    if (safe && c->kind != HT_CAP_OUTPUT)
-        return PERR(px, ptr, "%s: only outputs have \"safe\"", c->name);
-    if (safe && !json_is_boolean(safe) && !json_is_null(safe))
-        return PERR(px, ptr, "%s: \"safe\" must be true, false or null",
-                    c->name);
-    if (json_is_boolean(safe))
-        c->safe = json_is_true(safe);
+    return HT_OK;
+}
 
-    /* Counters, encoders and analog sources. */
-    d = c->window_ms;
-    if ((rc = get_num(px, o, base, "window_ms", 50, 600000, true, NULL, &d)))
-        return rc;
-    c->window_ms = (unsigned)d;
-    if ((rc = get_num(px, o, base, "ppr", 1e-6, 1e6, false, NULL, &c->ppr)) ||
-        (rc = get_num(px, o, base, "scale", -1e12, 1e12, false, NULL,
-                      &c->scale)) ||
-        (rc = get_num(px, o, base, "offset", -1e12, 1e12, false, NULL,
-                      &c->offset)))
-        return rc;
-    d = c->divider;
-    if ((rc = get_num(px, o, base, "divider", 1, 64, true, NULL, &d)))
-        return rc;
-    c->divider = (int)d;
-    d = c->period_ms;
-    if ((rc = get_num(px, o, base, "period_ms", 100, 86400000, true, NULL,
-                      &d)))
-        return rc;
-    c->period_ms = (unsigned)d;
-    d = c->decimals;
-    if ((rc = get_num(px, o, base, "decimals", -1, 9, true, NULL, &d)))
-        return rc;
-    c->decimals = (int)d;
+/* The numeric settings of num_keys[], the sources and the kind-only keys
+ * ("initial", "safe") of kinds that do not have them. */
+static int parse_settings(struct conf_ctx *px, const json_t *o,
+                          const char *base, struct ht_cap_conf *c)
+{
+    const struct cap_kind *kd = caps__kind(c->kind);
+    char ptr[160];
+    int rc;
+    for (size_t i = 0; i < sizeof num_keys / sizeof *num_keys; i++) {
+        const struct num_key *nk = &num_keys[i];
+        char *f = (char *)c + nk->off;
+        double d = nk->type == 'u'   ? *(unsigned *)(void *)f
+                   : nk->type == 'i' ? *(int *)(void *)f
+                                     : *(double *)(void *)f;
+        if ((rc = conf__num(px, o, base, nk->key, nk->lo, nk->hi, nk->integer,
+                            NULL, &d)))
+            return rc;
+        if (nk->type == 'u')
+            *(unsigned *)(void *)f = (unsigned)d;
+        else if (nk->type == 'i')
+            *(int *)(void *)f = (int)d;
+        else
+            *(double *)(void *)f = d;
+    }
     if ((rc = get_str(px, o, base, "path", &c->path)) ||
         (rc = get_str(px, o, base, "scale_path", &c->scale_path)) ||
-        (rc = get_bool(px, o, base, "sim", NULL, &c->sim)))
+        (rc = conf__bool(px, o, base, "sim", NULL, &c->sim)))
         return rc;
-    const json_t *fmt = json_object_get(o, "format");
-    if (fmt) {
-        snprintf(ptr, sizeof ptr, "%s/format", base);
-        static const char *const fmts[] = {"w1_slave", "milli", "raw", "iio"};
-        int fi = -1;
-        for (int i = 0; json_is_string(fmt) && i < 4; i++)
-            if (!strcmp(json_string_value(fmt), fmts[i]))
-                fi = i;
-        if (fi < 0)
-            return PERR(px, ptr, "%s: \"format\" must be w1_slave, milli, raw "
-                                 "or iio", c->name);
-        c->format = (enum ht_analog_fmt)fi;
-    } else if (c->path && strstr(c->path, "w1_slave")) {
-        c->format = HT_ANALOG_W1_SLAVE;
-    } else if (c->path && strstr(c->path, "_raw")) {
-        c->format = HT_ANALOG_IIO;
-    } else {
-        c->format = HT_ANALOG_MILLI;
+    if (json_object_get(o, "initial") && !(kd->keys & HT_CAP_KEY_INITIAL)) {
+        snprintf(ptr, sizeof ptr, "%s/initial", base);
+        return PERR(px, ptr,
+                    "%s: only outputs and setpoints have "
+                    "\"initial\"",
+                    c->name);
     }
-    if (c->kind == HT_CAP_ANALOG && !c->path && !c->sim)
-        return PERR(px, base, "%s: an analog capability needs \"path\" (or "
-                              "\"sim\": true)", c->name);
+    if (json_object_get(o, "safe") && !(kd->keys & HT_CAP_KEY_SAFE)) {
+        snprintf(ptr, sizeof ptr, "%s/safe", base);
+        return PERR(px, ptr, "%s: only outputs have \"safe\"", c->name);
+    }
+    return HT_OK;
+}
+
+/* One capability: what all kinds share here, the rest in the kind. */
+static int parse_cap(struct conf_ctx *px, const json_t *o, size_t idx,
+                     struct ht_cap_conf *c)
+{
+    char base[64];
+    snprintf(base, sizeof base, "/capabilities/%zu", idx);
+    if (!json_is_object(o))
+        return PERR(px, base, "capabilities[%zu]: expected an object", idx);
+    const struct cap_kind *kd;
     const json_t *pub = json_object_get(o, "publish");
+    int rc;
+    if ((rc = parse_identity(px, o, base, idx, c)) ||
+        (rc = parse_schema(px, o, base, c)) ||
+        (rc = parse_lines(px, o, base, c)) ||
+        (rc = parse_settings(px, o, base, c)))
+        return rc;
+    kd = caps__kind(c->kind);
+    if (kd->parse && (rc = kd->parse(px, o, base, c)))
+        return rc;
     if (pub && (rc = parse_publish(px, c, pub, base)))
         return rc;
     return HT_OK;
 }
 
+/* Two capabilities on one GPIO line would fight over it. */
+static int check_lines(struct conf_ctx *px, const struct ht_agent_conf *conf,
+                       size_t i)
+{
+    const struct ht_cap_conf *c = &conf->caps[i];
+    unsigned nc = caps__kind(c->kind)->nlines;
+    for (size_t j = 0; nc && j < i; j++) {
+        const struct ht_cap_conf *o = &conf->caps[j];
+        unsigned no = caps__kind(o->kind)->nlines;
+        if (!no)
+            continue;
+        bool clash = o->line == c->line || (no == 2 && o->line_b == c->line) ||
+                     (nc == 2 && (c->line_b == o->line ||
+                                  (no == 2 && o->line_b == c->line_b)));
+        if (clash) {
+            char ptr[64];
+            snprintf(ptr, sizeof ptr, "/capabilities/%zu/%s", i,
+                     nc == 2 ? "lines" : "line");
+            return PERR(px, ptr, "%s: line already used by '%s'", c->name,
+                        o->name);
+        }
+    }
+    return HT_OK;
+}
+
 /* Parse the whole document's capability list and cross-check it. */
 static int parse_caps(struct ht_agent_conf *conf, const json_t *doc,
-                      struct pctx *px)
+                      struct conf_ctx *px)
 {
     const json_t *arr = json_object_get(doc, "capabilities");
     if (!arr)
@@ -549,34 +554,18 @@ static int parse_caps(struct ht_agent_conf *conf, const json_t *doc,
         for (size_t j = 0; j < i; j++) {
             const struct ht_cap_conf *o = &conf->caps[j];
             if (!strcmp(o->name, c->name))
-                return PERR(px, ptr, "duplicate capability name '%s'",
-                            c->name);
+                return PERR(px, ptr, "duplicate capability name '%s'", c->name);
         }
-        bool uses = c->kind != HT_CAP_ANALOG && c->kind != HT_CAP_SETPOINT;
-        for (size_t j = 0; uses && j < i; j++) {
-            const struct ht_cap_conf *o = &conf->caps[j];
-            if (o->kind == HT_CAP_ANALOG || o->kind == HT_CAP_SETPOINT)
-                continue;
-            bool clash = o->line == c->line ||
-                         (o->kind == HT_CAP_ENCODER && o->line_b == c->line) ||
-                         (c->kind == HT_CAP_ENCODER &&
-                          (c->line_b == o->line ||
-                           (o->kind == HT_CAP_ENCODER &&
-                            o->line_b == c->line_b)));
-            if (clash) {
-                snprintf(ptr, sizeof ptr, "/capabilities/%zu/%s", i,
-                         c->kind == HT_CAP_ENCODER ? "lines" : "line");
-                return PERR(px, ptr, "%s: line already used by '%s'", c->name,
-                            o->name);
-            }
-        }
+        if ((rc = check_lines(px, conf, i)))
+            return rc;
     }
     return HT_OK;
 }
 
 static const char *const sections[] = {"capabilities", "plant", NULL};
 
-static int load_doc(struct ht_agent_conf *conf, json_t *doc, struct pctx *px)
+static int load_doc(struct ht_agent_conf *conf, json_t *doc,
+                    struct conf_ctx *px)
 {
     int rc = parse_caps(conf, doc, px);
     if (rc != HT_OK)
@@ -589,14 +578,14 @@ static int load_doc(struct ht_agent_conf *conf, json_t *doc, struct pctx *px)
     return HT_OK;
 }
 
-int ht_agent_conf_load(struct ht_agent_conf *conf, const char *path,
-                       char *err, size_t errlen)
+int ht_agent_conf_load(struct ht_agent_conf *conf, const char *path, char *err,
+                       size_t errlen)
 {
     json_t *doc = NULL;
     int rc = ht_conf_load(table, conf, path, sections, &doc, err, errlen);
     if (rc != HT_OK)
         return rc;
-    struct pctx px = {path, err, errlen};
+    struct conf_ctx px = {path, err, errlen};
     free(conf->path);
     conf->path = ht_strdup(path);
     rc = load_doc(conf, doc, &px);
@@ -649,7 +638,7 @@ int ht_agent_conf_demo(struct ht_agent_conf *conf, char *err, size_t errlen)
         snprintf(err, errlen, "built-in board: %s", je.text);
         return HT_EPARSE;
     }
-    struct pctx px = {NULL, err, errlen};
+    struct conf_ctx px = {NULL, err, errlen};
     free(conf->title);
     conf->title = ht_strdup(json_string_value(json_object_get(doc, "title")));
     free(conf->description);
@@ -666,13 +655,16 @@ int ht_agent_conf_check(const struct ht_agent_conf *conf, char *err,
                         size_t errlen)
 {
     if (!conf->id) {
-        snprintf(err, errlen, "no device id: use --id ID or \"id\" in the "
-                              "config");
+        snprintf(err, errlen,
+                 "no device id: use --id ID or \"id\" in the "
+                 "config");
         return HT_EINVAL;
     }
     if (!ht_id_valid(conf->id)) {
-        snprintf(err, errlen, "invalid device id '%.70s': expected "
-                              "[a-z0-9][a-z0-9._-]{0,63}", conf->id);
+        snprintf(err, errlen,
+                 "invalid device id '%.70s': expected "
+                 "[a-z0-9][a-z0-9._-]{0,63}",
+                 conf->id);
         return HT_EINVAL;
     }
     if (strcmp(conf->backend, "sim") && strcmp(conf->backend, "gpiod")) {
@@ -680,10 +672,10 @@ int ht_agent_conf_check(const struct ht_agent_conf *conf, char *err,
                  conf->backend);
         return HT_EINVAL;
     }
-    if (!conf->prefix || strpbrk(conf->prefix, "+#") ||
-        conf->prefix[strlen(conf->prefix) - 1] == '/') {
-        snprintf(err, errlen, "mqtt.prefix must be a topic without wildcards "
-                              "or a trailing '/'");
+    if (!ht_topic_prefix_valid(conf->prefix)) {
+        snprintf(err, errlen,
+                 "mqtt.prefix must be a topic without wildcards "
+                 "or a trailing '/'");
         return HT_EINVAL;
     }
     if (conf->broker) {

@@ -1,7 +1,7 @@
 # device-agent/: the board daemon. GPIO lives only in hal/; the gpiod backend
 # is built only WITH_GPIOD=yes.
 AGENT_SRCS := $(filter-out device-agent/main.c,$(wildcard device-agent/*.c)) \
-	$(wildcard device-agent/hal/gpio_sim.c)
+	$(wildcard device-agent/hal/gpio_sim.c device-agent/hal/sim_plant.c)
 ifeq ($(WITH_GPIOD),yes)
 AGENT_SRCS += $(wildcard device-agent/hal/gpio_gpiod.c)
 endif

@@ -1,16 +1,16 @@
-/* sim.c - the simulated plant behind the sim GPIO backend, and the control
- * socket that plays an operator in demos and tests.
+/* sim.c - the simulated board and the control socket that plays an
+ * operator in demos and tests.
  *
- * The plant closes the loop so a demo behaves like hardware: a motor's
- * enable output and speed setpoint produce tachometer pulses (real edges
- * with timestamps on a sim input line) with first-order inertia; heater and
- * fan outputs move a temperature the analog capability polls. Curves are
- * evaluated in closed form at the time they are needed, so the plant only
- * runs a timer while a motor is turning.
+ * The board is two HAL backends: the sim GPIO chip and the plant model
+ * behind the analog interface (hal/sim_plant.c). The "plant" section of the
+ * config names capabilities; this file translates those names into the
+ * lines and channels the HAL knows, so nothing below it knows capability
+ * names and nothing above it (agent, caps) knows the plant.
  */
 #include "agent_internal.h"
 
 #include "hal/gpio_sim.h"
+#include "hal/sim_plant.h"
 #include "ht_conf.h"
 #include "ht_err.h"
 #include "ht_log.h"
@@ -26,232 +26,30 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define TICK_MS 50
+/* ---- the board ---- */
 
-struct motor {
-    char *enable, *setpoint, *tach;
-    unsigned tach_line;
-    double ppr;
-    double tau_s;
-    bool on;
-    double sp;      /* rpm */
-    double s0;      /* speed at t0 */
-    uint64_t t0_ns;
-    double phase;   /* fractional pulses carried between ticks */
-};
-
-struct thermal {
-    char *heater, *fan, *sensor;
-    double ambient, max, tau_s;
-    bool heat, cool;
-    double t0_val;
-    uint64_t t0_ns;
-};
-
-struct ht_plant {
-    struct ht_agent *a;
-    struct motor *motors;
-    size_t nmotors;
-    struct thermal *thermals;
-    size_t nthermals;
-    struct ht_timer *tick;
-    uint64_t last_ns;
-};
-
-static double motor_target(const struct motor *m)
-{
-    return m->on ? m->sp : 0;
-}
-
-static double motor_speed(const struct motor *m, uint64_t now)
-{
-    double dt = (double)(now - m->t0_ns) / 1e9;
-    double tgt = motor_target(m);
-    return tgt + (m->s0 - tgt) * exp(-dt / m->tau_s);
-}
-
-/* Revolutions turned between t0-relative times x and y (seconds): the
- * integral of the first-order speed curve. */
-static double motor_revs(const struct motor *m, double x, double y)
-{
-    double tgt = motor_target(m);
-    double d = m->s0 - tgt;
-    return (tgt * (y - x) +
-            d * m->tau_s * (exp(-x / m->tau_s) - exp(-y / m->tau_s))) /
-           60.0;
-}
-
-static bool any_motion(const struct ht_plant *p, uint64_t now)
-{
-    for (size_t i = 0; i < p->nmotors; i++)
-        if (motor_target(&p->motors[i]) > 0 ||
-            motor_speed(&p->motors[i], now) > 0.01)
-            return true;
-    return false;
-}
-
-/* Emit the tach pulses of [last, now] with interpolated timestamps. */
-static void on_tick(struct ht_timer *t, void *ud)
-{
-    (void)t;
-    struct ht_plant *p = ud;
-    uint64_t now = ht_mono_ns();
-    struct ht_gpio *g = p->a->gpio;
-    for (size_t i = 0; i < p->nmotors; i++) {
-        struct motor *m = &p->motors[i];
-        double x = (double)(p->last_ns - m->t0_ns) / 1e9;
-        double y = (double)(now - m->t0_ns) / 1e9;
-        if (x < 0)
-            x = 0;
-        double pulses = motor_revs(m, x, y) * m->ppr;
-        if (pulses <= 0)
-            continue;
-        double start = m->phase, end = m->phase + pulses;
-        for (double k = floor(start) + 1; k <= end; k++) {
-            uint64_t ts = p->last_ns +
-                          (uint64_t)((k - start) / pulses * (double)(now - p->last_ns));
-            ht_gpio_sim_inject_ts(g, m->tach_line, 1, ts);
-            ht_gpio_sim_inject_ts(g, m->tach_line, 0, ts + 1000);
-        }
-        m->phase = end - floor(end);
-    }
-    p->last_ns = now;
-    if (!any_motion(p, now))
-        ht_timer_stop(p->tick);
-}
-
-static void motor_changed(struct ht_plant *p, struct motor *m)
-{
-    uint64_t now = ht_mono_ns();
-    m->s0 = motor_speed(m, now);
-    m->t0_ns = now;
-    if (!ht_timer_active(p->tick) && any_motion(p, now)) {
-        p->last_ns = now;
-        ht_timer_start(p->tick, TICK_MS, TICK_MS);
-    }
-}
-
-static double thermal_target(const struct thermal *th, double *tau)
-{
-    *tau = th->tau_s;
-    if (th->heat && !th->cool)
-        return th->max;
-    if (th->heat && th->cool)
-        return th->ambient + (th->max - th->ambient) * 0.35;
-    if (th->cool) {
-        *tau = th->tau_s / 2;
-        return th->ambient;
-    }
-    *tau = th->tau_s * 4; /* passive cooling is slow */
-    return th->ambient;
-}
-
-static double thermal_value(const struct thermal *th, uint64_t now)
-{
-    double tau;
-    double tgt = thermal_target(th, &tau);
-    double dt = (double)(now - th->t0_ns) / 1e9;
-    return tgt + (th->t0_val - tgt) * exp(-dt / tau);
-}
-
-static void thermal_rebase(struct thermal *th)
-{
-    uint64_t now = ht_mono_ns();
-    th->t0_val = thermal_value(th, now);
-    th->t0_ns = now;
-}
-
-void agent__plant_notify(struct ht_plant *p, const char *name, double v)
-{
-    for (size_t i = 0; i < p->nmotors; i++) {
-        struct motor *m = &p->motors[i];
-        if (!strcmp(name, m->enable)) {
-            m->on = v != 0;
-            motor_changed(p, m);
-        } else if (m->setpoint && !strcmp(name, m->setpoint)) {
-            m->sp = v < 0 ? 0 : v;
-            motor_changed(p, m);
-        }
-    }
-    for (size_t i = 0; i < p->nthermals; i++) {
-        struct thermal *th = &p->thermals[i];
-        if (th->heater && !strcmp(name, th->heater)) {
-            thermal_rebase(th);
-            th->heat = v != 0;
-        } else if (th->fan && !strcmp(name, th->fan)) {
-            thermal_rebase(th);
-            th->cool = v != 0;
-        }
-    }
-}
-
-int agent__plant_read(struct ht_plant *p, const char *name, double *v)
-{
-    for (size_t i = 0; i < p->nthermals; i++)
-        if (!strcmp(name, p->thermals[i].sensor)) {
-            *v = thermal_value(&p->thermals[i], ht_mono_ns());
-            return HT_OK;
-        }
-    return HT_ENOENT;
-}
-
-int agent__plant_param(struct ht_plant *p, const char *name, double v)
-{
-    const char *dot = strchr(name, '.');
-    size_t n = dot ? (size_t)(dot - name) : strlen(name);
-    const char *attr = dot ? dot + 1 : "";
-    for (size_t i = 0; i < p->nthermals; i++) {
-        struct thermal *th = &p->thermals[i];
-        if (strlen(th->sensor) != n || strncmp(th->sensor, name, n))
-            continue;
-        thermal_rebase(th);
-        if (!*attr)
-            th->t0_val = v;
-        else if (!strcmp(attr, "ambient"))
-            th->ambient = v;
-        else if (!strcmp(attr, "max"))
-            th->max = v;
-        else if (!strcmp(attr, "tau_s") && v > 0)
-            th->tau_s = v;
-        else
-            return HT_EINVAL;
-        return HT_OK;
-    }
-    for (size_t i = 0; i < p->nmotors; i++) {
-        struct motor *m = &p->motors[i];
-        if (strlen(m->tach) != n || strncmp(m->tach, name, n))
-            continue;
-        if (!strcmp(attr, "tau_ms") && v > 0) {
-            motor_changed(p, m);
-            m->tau_s = v / 1000;
-            return HT_OK;
-        }
-        return HT_EINVAL;
-    }
-    return HT_ENOENT;
-}
-
-/* Resolve a plant member naming a capability of the wanted kind. */
-static int plant_ref(struct ht_agent *a, const json_t *o, const char *key,
-                     const char *base, bool required, enum ht_cap_kind kind,
-                     char **out, char *err, size_t errlen)
+/* Resolve a plant member naming a capability of the wanted kind; *idx
+ * gets its index (-1 when optional and absent). */
+static int plant_ref(const struct ht_agent_conf *conf, const json_t *o,
+                     const char *key, const char *base, bool required,
+                     enum ht_cap_kind kind, int *idx, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(o, key);
     char ptr[128];
     snprintf(ptr, sizeof ptr, "%s/%s", base, key);
+    *idx = -1;
     if (!v && !required)
         return HT_OK;
-    struct cap *cap =
-        json_is_string(v) ? agent__cap_find(a, json_string_value(v)) : NULL;
-    if (!cap || cap->c->kind != kind) {
-        static const char *const kn[] = {"input",  "output", "counter",
-                                         "encoder", "analog", "setpoint"};
-        ht_conf_errorf(err, errlen, a->conf->path, v ? ptr : base,
+    for (size_t i = 0; json_is_string(v) && i < conf->ncaps; i++)
+        if (!strcmp(conf->caps[i].name, json_string_value(v)) &&
+            conf->caps[i].kind == kind)
+            *idx = (int)i;
+    if (*idx < 0) {
+        ht_conf_errorf(err, errlen, conf->path, v ? ptr : base,
                        "plant: \"%s\" must name a %s capability", key,
-                       kn[kind]);
+                       caps__kind(kind)->name);
         return HT_EINVAL;
     }
-    *out = ht_strdup(cap->c->name);
     return HT_OK;
 }
 
@@ -261,88 +59,93 @@ static double num_or(const json_t *o, const char *key, double def)
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-int agent__plant_new(struct ht_agent *a, const json_t *plant,
-                     struct ht_plant **out, char *err, size_t errlen)
+/* The line of capability idx, or HT_PLANT_NONE. */
+static int line_of(const struct ht_agent_conf *conf, int idx)
 {
-    struct ht_plant *p = ht_calloc(1, sizeof *p);
-    p->a = a;
-    p->tick = ht_timer_new(a->loop, on_tick, p);
-    *out = NULL;
+    return idx < 0 ? HT_PLANT_NONE : (int)conf->caps[idx].line;
+}
+
+/* Translate the "plant" section's capability names into the lines and
+ * analog channels (capability indexes) the HAL plant works with. */
+static int plant_conf(const struct ht_agent_conf *conf,
+                      struct ht_plant_motor *motors,
+                      struct ht_plant_thermal *thermals, char *err,
+                      size_t errlen)
+{
+    const json_t *ms = json_object_get(conf->plant, "motors");
+    const json_t *ts = json_object_get(conf->plant, "thermal");
     int rc = HT_OK;
-    const json_t *motors = json_object_get(plant, "motors");
-    const json_t *thermals = json_object_get(plant, "thermal");
-    p->motors = ht_calloc(json_array_size(motors) + 1, sizeof *p->motors);
-    p->thermals = ht_calloc(json_array_size(thermals) + 1, sizeof *p->thermals);
-    uint64_t now = ht_mono_ns();
-    for (size_t i = 0; i < json_array_size(motors); i++) {
-        const json_t *o = json_array_get(motors, i);
-        struct motor *m = &p->motors[i];
-        p->nmotors = i + 1;
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        const json_t *o = json_array_get(ms, i);
+        struct ht_plant_motor *m = &motors[i];
         char base[64];
         snprintf(base, sizeof base, "/plant/motors/%zu", i);
-        if ((rc = plant_ref(a, o, "enable", base, true, HT_CAP_OUTPUT,
-                            &m->enable, err, errlen)) ||
-            (rc = plant_ref(a, o, "setpoint", base, false, HT_CAP_SETPOINT,
-                            &m->setpoint, err, errlen)) ||
-            (rc = plant_ref(a, o, "tach", base, true, HT_CAP_COUNTER, &m->tach,
+        int en, sp, tach;
+        if ((rc = plant_ref(conf, o, "enable", base, true, HT_CAP_OUTPUT, &en,
+                            err, errlen)) ||
+            (rc = plant_ref(conf, o, "setpoint", base, false, HT_CAP_SETPOINT,
+                            &sp, err, errlen)) ||
+            (rc = plant_ref(conf, o, "tach", base, true, HT_CAP_COUNTER, &tach,
                             err, errlen)))
-            goto out;
-        const struct cap *tc = agent__cap_find(a, m->tach);
-        m->tach_line = tc->c->line;
-        m->ppr = tc->c->ppr;
+            return rc;
+        m->enable_line = conf->caps[en].line;
+        m->setpoint_ch = sp;
+        m->tach_line = conf->caps[tach].line;
+        m->ppr = conf->caps[tach].ppr;
         m->tau_s = num_or(o, "tau_ms", 1500) / 1000;
-        if (m->tau_s <= 0)
-            m->tau_s = 1.5;
-        m->sp = num_or(o, "rpm", 0);
-        m->t0_ns = now;
+        m->rpm = num_or(o, "rpm", 0);
     }
-    for (size_t i = 0; i < json_array_size(thermals); i++) {
-        const json_t *o = json_array_get(thermals, i);
-        struct thermal *th = &p->thermals[i];
-        p->nthermals = i + 1;
+    for (size_t i = 0; i < json_array_size(ts); i++) {
+        const json_t *o = json_array_get(ts, i);
+        struct ht_plant_thermal *th = &thermals[i];
         char base[64];
         snprintf(base, sizeof base, "/plant/thermal/%zu", i);
-        if ((rc = plant_ref(a, o, "heater", base, false, HT_CAP_OUTPUT,
-                            &th->heater, err, errlen)) ||
-            (rc = plant_ref(a, o, "fan", base, false, HT_CAP_OUTPUT, &th->fan,
+        int heater, fan, sensor;
+        if ((rc = plant_ref(conf, o, "heater", base, false, HT_CAP_OUTPUT,
+                            &heater, err, errlen)) ||
+            (rc = plant_ref(conf, o, "fan", base, false, HT_CAP_OUTPUT, &fan,
                             err, errlen)) ||
-            (rc = plant_ref(a, o, "sensor", base, true, HT_CAP_ANALOG,
-                            &th->sensor, err, errlen)))
-            goto out;
+            (rc = plant_ref(conf, o, "sensor", base, true, HT_CAP_ANALOG,
+                            &sensor, err, errlen)))
+            return rc;
+        th->heater_line = line_of(conf, heater);
+        th->fan_line = line_of(conf, fan);
+        th->sensor_ch = (unsigned)sensor;
         th->ambient = num_or(o, "ambient", 25);
         th->max = num_or(o, "max", 95);
         th->tau_s = num_or(o, "tau_s", 60);
-        if (th->tau_s <= 0)
-            th->tau_s = 60;
-        th->t0_val = num_or(o, "start", th->ambient);
-        th->t0_ns = now;
+        th->start = num_or(o, "start", th->ambient);
     }
-out:
-    if (rc != HT_OK)
-        agent__plant_free(p);
-    else
-        *out = p;
-    return rc;
+    return HT_OK;
 }
 
-void agent__plant_free(struct ht_plant *p)
+int agent__sim_board_new(struct ht_loop *l, const struct ht_agent_conf *conf,
+                         struct ht_gpio **gpio, struct ht_analog **analog,
+                         char *err, size_t errlen)
 {
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->nmotors; i++) {
-        free(p->motors[i].enable);
-        free(p->motors[i].setpoint);
-        free(p->motors[i].tach);
+    *gpio = NULL;
+    *analog = NULL;
+    int rc = ht_gpio_new_sim((unsigned)conf->lines, gpio);
+    if (rc != HT_OK) {
+        snprintf(err, errlen, "GPIO backend sim (sim): %s", ht_strerror(rc));
+        return rc;
     }
-    for (size_t i = 0; i < p->nthermals; i++) {
-        free(p->thermals[i].heater);
-        free(p->thermals[i].fan);
-        free(p->thermals[i].sensor);
+    size_t nm = json_array_size(json_object_get(conf->plant, "motors"));
+    size_t nt = json_array_size(json_object_get(conf->plant, "thermal"));
+    struct ht_plant_motor *motors = ht_calloc(nm + 1, sizeof *motors);
+    struct ht_plant_thermal *thermals = ht_calloc(nt + 1, sizeof *thermals);
+    rc = plant_conf(conf, motors, thermals, err, errlen);
+    if (rc == HT_OK) {
+        struct ht_plant_conf pc = {motors, nm, thermals, nt};
+        rc = ht_analog_new_sim_plant(l, *gpio, &pc, analog);
     }
-    free(p->motors);
-    free(p->thermals);
-    ht_timer_free(p->tick);
-    free(p);
+    free(motors);
+    free(thermals);
+    if (rc != HT_OK) {
+        ht_gpio_free(*gpio);
+        *gpio = NULL;
+    }
+    return rc;
 }
 
 /* ---- control socket ---- */
@@ -357,7 +160,10 @@ struct ctl_client {
 };
 
 struct ht_ctl {
-    struct ht_agent *a;
+    struct ht_loop *loop;
+    struct caps *caps;
+    struct ht_gpio *gpio;
+    struct ht_analog *plant;
     int fd;
     char *path;
     struct ht_io *io;
@@ -376,18 +182,18 @@ static char *reply(const char *fmt, ...)
 }
 
 /* Drive an input capability's physical line to a logical level. */
-static int drive(struct ht_agent *a, const struct cap *cap, int logical)
+static int drive(struct ht_gpio *g, const struct cap *cap, int logical)
 {
     int phys = (cap->c->flags & HT_GPIO_ACTIVE_LOW) ? !logical : logical;
-    return ht_gpio_sim_inject(a->gpio, cap->c->line, phys);
+    return ht_gpio_sim_inject(g, cap->c->line, phys);
 }
 
-static char *turn(struct ht_agent *a, const struct cap *cap, long steps)
+static char *turn(struct ht_gpio *g, const struct cap *cap, long steps)
 {
     static const unsigned cycle[4] = {0, 2, 3, 1}; /* 00 10 11 01 */
-    struct ht_gpio *g = a->gpio;
     int la, lb;
-    if (ht_gpio_get(g, cap->c->line, &la) || ht_gpio_get(g, cap->c->line_b, &lb))
+    if (ht_gpio_get(g, cap->c->line, &la) ||
+        ht_gpio_get(g, cap->c->line_b, &lb))
         return reply("error cannot read the encoder lines");
     unsigned st = (unsigned)((la << 1) | lb);
     int idx = 0;
@@ -411,8 +217,29 @@ static char *turn(struct ht_agent *a, const struct cap *cap, long steps)
     return reply("ok");
 }
 
-char *agent__ctl_exec(struct ht_agent *a, const char *line)
+/* "param NAME[.ATTR] V": NAME is a thermal zone's sensor or a motor's
+ * tach, translated here into the plant's channel or line. */
+static int plant_param(struct ht_ctl *ctl, const char *name, double v)
 {
+    const char *dot = strchr(name, '.');
+    char cname[96];
+    snprintf(cname, sizeof cname, "%.*s",
+             (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
+    const char *attr = dot ? dot + 1 : "";
+    const struct cap *cap = caps__find(ctl->caps, cname);
+    if (!ctl->plant || !cap)
+        return HT_ENOENT;
+    if (cap->c->kind == HT_CAP_ANALOG)
+        return ht_sim_plant_thermal_param(ctl->plant, (unsigned)cap->idx, attr,
+                                          v);
+    if (cap->c->kind == HT_CAP_COUNTER)
+        return ht_sim_plant_motor_param(ctl->plant, cap->c->line, attr, v);
+    return HT_ENOENT;
+}
+
+char *agent__ctl_exec(struct ht_ctl *ctl, const char *line)
+{
+    struct ht_gpio *g = ctl->gpio;
     char cmd[32] = "", name[96] = "", arg[64] = "";
     int n = sscanf(line, "%31s %95s %63s", cmd, name, arg);
     if (n < 1)
@@ -422,7 +249,7 @@ char *agent__ctl_exec(struct ht_agent *a, const char *line)
     if (!strcmp(cmd, "inject") && n == 3) {
         char *end;
         unsigned long l = strtoul(name, &end, 10);
-        if (*end || ht_gpio_sim_inject(a->gpio, (unsigned)l, atoi(arg)))
+        if (*end || ht_gpio_sim_inject(g, (unsigned)l, atoi(arg)))
             return reply("error bad line");
         return reply("ok");
     }
@@ -431,44 +258,47 @@ char *agent__ctl_exec(struct ht_agent *a, const char *line)
         double v = strtod(arg, &end);
         if (*end || !isfinite(v))
             return reply("error bad number '%s'", arg);
-        if (!a->plant || agent__plant_param(a->plant, name, v) != HT_OK)
+        if (plant_param(ctl, name, v) != HT_OK)
             return reply("error no plant parameter '%s'", name);
         return reply("ok");
     }
     if (n < 2)
         return reply("error usage: press|release|set|bounce|turn|get|param "
                      "NAME [ARG]");
-    struct cap *cap = agent__cap_find(a, name);
+    struct cap *cap = caps__find(ctl->caps, name);
     if (!cap)
         return reply("error no capability '%s'", name);
     if (!strcmp(cmd, "get")) {
-        char *s = cap->value ? json_dumps(cap->value, JSON_ENCODE_ANY | JSON_REAL_PRECISION(12)) : NULL;
+        char *s = cap->value
+                      ? json_dumps(cap->value,
+                                   JSON_ENCODE_ANY | JSON_REAL_PRECISION(12))
+                      : NULL;
         char *r = reply("ok %s", s ? s : "null");
         free(s);
         return r;
     }
     bool input = cap->c->kind == HT_CAP_INPUT;
     if ((!strcmp(cmd, "press") || !strcmp(cmd, "release")) && input)
-        return drive(a, cap, !strcmp(cmd, "press")) ? reply("error inject")
+        return drive(g, cap, !strcmp(cmd, "press")) ? reply("error inject")
                                                     : reply("ok");
     if (!strcmp(cmd, "set") && input && n == 3)
-        return drive(a, cap, atoi(arg) != 0) ? reply("error inject")
+        return drive(g, cap, atoi(arg) != 0) ? reply("error inject")
                                              : reply("ok");
     if (!strcmp(cmd, "bounce") && input && n == 3) {
         /* n level changes in quick succession, ending pressed. */
         int k = atoi(arg);
         for (int i = 0; i < k && i < 1000; i++)
-            drive(a, cap, (k - i) % 2);
-        drive(a, cap, 1);
+            drive(g, cap, (k - i) % 2);
+        drive(g, cap, 1);
         return reply("ok");
     }
     if (!strcmp(cmd, "fail") && cap->c->kind == HT_CAP_OUTPUT && n == 3) {
         /* Fault injection: the next N writes to the line fail. */
-        ht_gpio_sim_fail_set(a->gpio, cap->c->line, (unsigned)atoi(arg));
+        ht_gpio_sim_fail_set(g, cap->c->line, (unsigned)atoi(arg));
         return reply("ok");
     }
     if (!strcmp(cmd, "turn") && cap->c->kind == HT_CAP_ENCODER && n == 3)
-        return turn(a, cap, strtol(arg, NULL, 10));
+        return turn(g, cap, strtol(arg, NULL, 10));
     return reply("error '%s' does not apply to %s", cmd, name);
 }
 
@@ -500,7 +330,7 @@ static void on_client(struct ht_io *io, int fd, unsigned ev, void *ud)
     char *nl;
     while ((nl = strchr(cl->buf, '\n'))) {
         *nl = '\0';
-        char *out = agent__ctl_exec(cl->ctl->a, cl->buf);
+        char *out = agent__ctl_exec(cl->ctl, cl->buf);
         /* Replies are short; a client that does not read loses them. */
         ssize_t w = write(fd, out, strlen(out));
         w = w >= 0 ? write(fd, "\n", 1) : w;
@@ -530,11 +360,12 @@ static void on_accept(struct ht_io *io, int fd, unsigned ev, void *ud)
     cl->fd = cfd;
     cl->next = c->clients;
     c->clients = cl;
-    cl->io = ht_io_new(c->a->loop, cfd, HT_LOOP_READ, on_client, cl);
+    cl->io = ht_io_new(c->loop, cfd, HT_LOOP_READ, on_client, cl);
 }
 
-int agent__ctl_new(struct ht_agent *a, const char *path, struct ht_ctl **out,
-                   char *err, size_t errlen)
+int agent__ctl_new(struct ht_loop *l, struct caps *caps, struct ht_gpio *g,
+                   struct ht_analog *plant, const char *path,
+                   struct ht_ctl **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -556,10 +387,13 @@ int agent__ctl_new(struct ht_agent *a, const char *path, struct ht_ctl **out,
         return -e;
     }
     struct ht_ctl *c = ht_calloc(1, sizeof *c);
-    c->a = a;
+    c->loop = l;
+    c->caps = caps;
+    c->gpio = g;
+    c->plant = plant;
     c->fd = fd;
     c->path = ht_strdup(path);
-    c->io = ht_io_new(a->loop, fd, HT_LOOP_READ, on_accept, c);
+    c->io = ht_io_new(l, fd, HT_LOOP_READ, on_accept, c);
     *out = c;
     return HT_OK;
 }

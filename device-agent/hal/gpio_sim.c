@@ -93,6 +93,10 @@ static int sim_request_output(struct ht_gpio *g, unsigned line, int initial,
     l->flags = flags;
     l->last_set = initial ? 1 : 0;
     l->level = (flags & HT_GPIO_ACTIVE_LOW) ? !l->last_set : l->last_set;
+    /* The initial level is a level the outside world sees too. */
+    struct sim_chip *c = chip(g);
+    if (c->on_set)
+        c->on_set(c->on_set_ud, line, l->last_set);
     return HT_OK;
 }
 

@@ -32,7 +32,8 @@ int ht_gpio_sim_last_set(struct ht_gpio *g, unsigned line);
 /* Make the next n set() calls on line fail with HT_EIO (hardware fault
  * injection); 0 clears. */
 void ht_gpio_sim_fail_set(struct ht_gpio *g, unsigned line, unsigned n);
-/* Called after every successful set() (outputs move the plant). cb may be
+/* Called after every successful set() and request_output() (with the
+ * initial level): outputs move the plant. One hook per chip; cb may be
  * NULL; ud borrowed. */
 typedef void (*ht_gpio_sim_set_cb)(void *ud, unsigned line, int value);
 void ht_gpio_sim_on_set(struct ht_gpio *g, ht_gpio_sim_set_cb cb, void *ud);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOPIC(id, rest) "holotwin/v1/devices/" id "/" rest
@@ -289,6 +290,211 @@ static void commands_ack_good_and_every_error_code(struct ht_it *t)
     ht_it_mqtt_free(c);
     HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
     free(a.ctl);
+}
+
+/* ---- command ids, deadlines and snapshots (issue 13) ---- */
+
+/* Wall-clock ms, the clock command deadlines are written in. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start the demo board and wait until it listens for commands; returns an
+ * observer subscribed to props/lamp. */
+static struct ht_it_mqtt *demo_ready(struct ht_it *t, struct ht_it_broker *b,
+                                     struct agent *a)
+{
+    ht_it_broker_start(t, b, NULL);
+    const char *extra[] = {"--sim", "--id", "demo-1", NULL};
+    agent_start(t, a, b->port, "agent", extra);
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b->port, "gw", NULL, NULL);
+    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("demo-1", "props/lamp")) == 1);
+    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("demo-1", "status")) == 1);
+    char *on = ht_it_mqtt_wait(c, TOPIC("demo-1", "status"), "online", 10000);
+    HT_CHECK(t, on != NULL);
+    free(on);
+    return c;
+}
+
+static void expired_command_is_not_applied_and_acked_expired(struct ht_it *t)
+{
+    struct ht_it_broker b;
+    struct agent a;
+    struct ht_it_mqtt *c = demo_ready(t, &b, &a);
+    char payload[160];
+    snprintf(payload, sizeof payload,
+             "{\"v\":true,\"id\":\"late-1\",\"deadline\":%lld}",
+             now_ms() - 2000);
+    json_t *ack = request(t, c, "lamp", payload, "x1");
+    const char *code = json_string_value(
+        json_object_get(json_object_get(ack, "error"), "code"));
+    HT_CHECK(t, json_is_false(json_object_get(ack, "ok")) && code &&
+                    !strcmp(code, "expired"), "ack %s", json_dumps(ack, 0));
+    json_decref(ack);
+    char *r = ctl(t, &a, "get lamp");
+    HT_CHECK(t, !strcmp(r, "ok false"), "expired command applied: %s", r);
+    free(r);
+    char *on = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":true", 300);
+    HT_CHECK(t, on == NULL, "lamp went on: %s", on);
+    /* The same command in time is applied: the refusal was the deadline. */
+    snprintf(payload, sizeof payload, "{\"v\":true,\"id\":\"in-time-1\",\"deadline\":%lld}",
+             now_ms() + 30000);
+    ack = request(t, c, "lamp", payload, "x2");
+    HT_CHECK(t, json_is_true(json_object_get(ack, "ok")));
+    json_decref(ack);
+    r = ctl(t, &a, "get lamp");
+    HT_CHECK(t, !strcmp(r, "ok true"), "%s", r);
+    free(r);
+    ht_it_mqtt_free(c);
+    HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
+    free(a.ctl);
+}
+
+static void duplicated_command_id_is_applied_once(struct ht_it *t)
+{
+    struct ht_it_broker b;
+    struct agent a;
+    struct ht_it_mqtt *c = demo_ready(t, &b, &a);
+    ht_it_sleep_ms(200); /* the initial value, if it comes to us at all */
+    size_t n0 = ht_it_mqtt_count(c, TOPIC("demo-1", "props/lamp"));
+    json_t *first = request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k1");
+    HT_CHECK(t, json_is_true(json_object_get(first, "ok")));
+    json_t *off = request(t, c, "lamp", "{\"v\":false,\"id\":\"dup-2\"}", "k2");
+    HT_CHECK(t, json_is_true(json_object_get(off, "ok")));
+    json_decref(off);
+    /* Redelivered with a new correlation id (a reconnect, a retry): only
+     * the command id can tell, and it is not applied again. */
+    ht_it_sleep_ms(20);
+    json_t *again = request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k3");
+    char *s1 = json_dumps(first, JSON_COMPACT), *s2 = json_dumps(again, JSON_COMPACT);
+    HT_CHECK(t, json_equal(first, again), "first ack %s, second %s", s1, s2);
+    free(s1);
+    free(s2);
+    json_decref(first);
+    json_decref(again);
+    char *r = ctl(t, &a, "get lamp");
+    HT_CHECK(t, !strcmp(r, "ok false"), "dup-1 applied twice: %s", r);
+    free(r);
+    ht_it_sleep_ms(200);
+    HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("demo-1", "props/lamp")) == n0 + 2,
+             "lamp values: %zu, expected on and off after %zu",
+             ht_it_mqtt_count(c, TOPIC("demo-1", "props/lamp")), n0);
+    ht_it_mqtt_free(c);
+    HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
+    free(a.ctl);
+}
+
+/* A board whose values do not move by themselves, so every republished
+ * value can be compared byte for byte with the first. */
+static const char quiet_board[] =
+    "{\"id\":\"quiet-1\",\"capabilities\":["
+    "{\"name\":\"button\",\"kind\":\"input\",\"type\":\"ht:Button\",\"line\":0},"
+    "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":1},"
+    "{\"name\":\"heater\",\"kind\":\"output\",\"type\":\"ht:Heater\",\"line\":2},"
+    "{\"name\":\"speed\",\"kind\":\"counter\",\"type\":\"ht:RotationSpeed\",\"line\":3},"
+    "{\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\",\"initial\":5},"
+    "{\"name\":\"temperature\",\"kind\":\"analog\",\"type\":\"ht:Temperature\",\"sim\":true}],"
+    "\"plant\":{\"thermal\":[{\"heater\":\"heater\",\"sensor\":\"temperature\","
+    "\"start\":25,\"ambient\":25}]}}";
+static const char *const quiet_props[] = {"button", "lamp", "heater", "speed", "sp",
+                                          "temperature"};
+#define NQUIET (sizeof quiet_props / sizeof *quiet_props)
+
+/* One value of each quiet property (new strings into out). */
+static void collect(struct ht_it *t, struct ht_it_mqtt *c, char **out)
+{
+    for (size_t i = 0; i < NQUIET; i++) {
+        char topic[96];
+        snprintf(topic, sizeof topic, TOPIC("quiet-1", "props/%s"), quiet_props[i]);
+        out[i] = ht_it_mqtt_wait(c, topic, NULL, 10000);
+        HT_CHECK(t, out[i] != NULL, "no value of %s", quiet_props[i]);
+    }
+}
+
+/* Every property again, byte for byte the same {"v","ts","seq"}. */
+static void expect_same(struct ht_it *t, struct ht_it_mqtt *c, char *const *before,
+                        const char *why)
+{
+    char *after[NQUIET];
+    collect(t, c, after);
+    for (size_t i = 0; i < NQUIET; i++) {
+        HT_CHECK(t, !strcmp(before[i], after[i]), "%s: %s was %s, now %s", why,
+                 quiet_props[i], before[i], after[i]);
+        free(after[i]);
+    }
+}
+
+/* Broker, an observer of props/#, the quiet board, and the first value of
+ * each property (new strings into before). Returns the observer. */
+static struct ht_it_mqtt *quiet_start(struct ht_it *t, struct ht_it_broker *b,
+                                      struct agent *a, char **before)
+{
+    ht_it_broker_start(t, b, NULL);
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b->port, "gw", NULL, NULL);
+    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
+    char *cfg = ht_it_write(t, "quiet.json", quiet_board);
+    const char *extra[] = {"--config", cfg, NULL};
+    agent_start(t, a, b->port, "agent", extra);
+    free(cfg);
+    collect(t, c, before);
+    return c;
+}
+
+/* Stop the board, free what quiet_start returned. */
+static void quiet_stop(struct ht_it *t, struct agent *a, struct ht_it_mqtt *c,
+                       char **before)
+{
+    for (size_t i = 0; i < NQUIET; i++)
+        free(before[i]);
+    ht_it_mqtt_free(c);
+    HT_CHECK(t, ht_it_stop(t, a->pid, SIGTERM, 10000) == 0);
+    free(a->ctl);
+}
+
+static void sync_request_republishes_every_property_unchanged(struct ht_it *t)
+{
+    struct ht_it_broker b;
+    struct agent a;
+    char *before[NQUIET];
+    struct ht_it_mqtt *c = quiet_start(t, &b, &a, before);
+    ht_it_sleep_ms(300);
+    ht_it_mqtt_clear(c);
+    HT_CHECK(t, ht_it_mqtt_pub(c, TOPIC("quiet-1", "sync"), "", 1, false) == 0);
+    expect_same(t, c, before, "device sync");
+    /* Nothing else changed, so nothing but the snapshot arrived. */
+    ht_it_sleep_ms(300);
+    HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("quiet-1", "props/#")) == NQUIET,
+             "%zu values after one sync", ht_it_mqtt_count(c, TOPIC("quiet-1", "props/#")));
+    ht_it_mqtt_clear(c);
+    HT_CHECK(t, ht_it_mqtt_pub(c, "holotwin/v1/sync", "{}", 1, false) == 0);
+    expect_same(t, c, before, "broadcast sync");
+    quiet_stop(t, &a, c, before);
+}
+
+static void reconnect_produces_a_snapshot(struct ht_it *t)
+{
+    struct ht_it_broker b;
+    struct agent a;
+    char *before[NQUIET];
+    struct ht_it_mqtt *c = quiet_start(t, &b, &a, before);
+    ht_it_mqtt_free(c);
+    /* The broker dies (no persistence: it forgets everything) and comes
+     * back on the same port; the agent is frozen meanwhile so the new
+     * observer is subscribed before it reconnects. */
+    ht_it_stop(t, b.pid, SIGKILL, 5000);
+    b.pid = 0;
+    ht_it_sleep_ms(300);
+    kill(a.pid, SIGSTOP);
+    ht_it_broker_restart(t, &b);
+    c = ht_it_mqtt_new(b.port, "gw2", NULL, NULL);
+    HT_CHECK(t, c != NULL);
+    HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("quiet-1", "props/#")) == 1);
+    kill(a.pid, SIGCONT);
+    expect_same(t, c, before, "after reconnect");
+    quiet_stop(t, &a, c, before);
 }
 
 static void will_reports_offline_after_kill_9(struct ht_it *t)
@@ -575,6 +781,10 @@ HT_IT_MAIN(HT_IT_CASE(registration_publishes_retained_td_and_status),
            HT_IT_CASE(commands_ack_good_and_every_error_code),
            HT_IT_CASE(will_reports_offline_after_kill_9),
            HT_IT_CASE(offline_ring_is_flushed_in_order_after_broker_restart),
+           HT_IT_CASE(expired_command_is_not_applied_and_acked_expired),
+           HT_IT_CASE(duplicated_command_id_is_applied_once),
+           HT_IT_CASE(sync_request_republishes_every_property_unchanged),
+           HT_IT_CASE(reconnect_produces_a_snapshot),
            HT_IT_CASE(http_endpoint_serves_the_td),
            HT_IT_CASE(deregister_clears_the_retained_registration),
            HT_IT_CASE(bad_configs_and_flags_fail_with_one_line),

@@ -529,6 +529,129 @@ START_TEST(offline_values_queue_in_a_bounded_ring)
 }
 END_TEST
 
+/* ---- command ids and deadlines (issue 13) ---- */
+
+/* A command (payload text) on the board fixture; the ack (new). */
+static json_t *cmd(struct fx *f, const char *name, const char *payload)
+{
+    return ht_agent_command(f->a, name, payload, strlen(payload), NULL, 0);
+}
+
+/* A command that must be refused with code. */
+static void cmd_refused(struct fx *f, const char *name, const char *payload,
+                        const char *code)
+{
+    json_t *ack = cmd(f, name, payload);
+    ck_assert_msg(json_is_false(json_object_get(ack, "ok")), "%s", payload);
+    ck_assert_str_eq(ack_code(ack), code);
+    json_decref(ack);
+}
+
+START_TEST(repeated_command_id_is_applied_once_with_the_first_ack)
+{
+    struct fx f;
+    fx_start(&f, board);
+    struct ht_gpio *g = ht_agent_gpio(f.a);
+    json_t *a1 = cmd(&f, "lamp", "{\"v\":true,\"id\":\"cmd-1\"}");
+    ck_assert(json_is_true(json_object_get(a1, "ok")));
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 1);
+    json_t *a2 = cmd(&f, "lamp", "{\"v\":false,\"id\":\"cmd-2\"}");
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
+    size_t lamp_values = count_of(&f, "lamp");
+    /* Redelivered: not applied, the first ack (same ts) comes back. */
+    fake_now += 5000;
+    json_t *a3 = cmd(&f, "lamp", "{\"v\":true,\"id\":\"cmd-1\"}");
+    ck_assert(json_equal(a1, a3));
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
+    ck_assert_uint_eq(count_of(&f, "lamp"), lamp_values);
+    /* Ids the protocol does not allow are refused, not remembered. */
+    cmd_refused(&f, "lamp", "{\"v\":true,\"id\":\"a/b\"}", "bad_json");
+    cmd_refused(&f, "lamp", "{\"v\":true,\"id\":\"\"}", "bad_json");
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
+    json_t *acks[] = {a1, a2, a3};
+    for (size_t i = 0; i < 3; i++)
+        json_decref(acks[i]);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(command_past_its_deadline_is_refused_as_expired)
+{
+    struct fx f;
+    fx_start(&f, board);
+    struct ht_gpio *g = ht_agent_gpio(f.a);
+    char payload[128];
+    snprintf(payload, sizeof payload,
+             "{\"v\":true,\"id\":\"late-1\",\"deadline\":%lld}",
+             (long long)ht_time_ms() - 1000);
+    cmd_refused(&f, "lamp", payload, "expired");
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
+    /* Redelivered late: still the expired ack, still not applied. */
+    cmd_refused(&f, "lamp", payload, "expired");
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0);
+    /* In time: applied. */
+    snprintf(payload, sizeof payload, "{\"v\":true,\"deadline\":%lld}",
+             (long long)ht_time_ms() + 60000);
+    json_t *ack = cmd(&f, "lamp", payload);
+    ck_assert(json_is_true(json_object_get(ack, "ok")));
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 1);
+    json_decref(ack);
+    cmd_refused(&f, "lamp", "{\"v\":false,\"deadline\":\"soon\"}", "bad_json");
+    ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 1);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(command_id_memory_is_bounded_and_forgets_the_oldest)
+{
+    struct ht_agent_ids *m = ht_agent_ids_new(4);
+    char id[16], ack[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        snprintf(ack, sizeof ack, "ack-%d", i);
+        ht_agent_ids_put(m, id, ack);
+    }
+    ck_assert_uint_eq(ht_agent_ids_count(m), 4);
+    ck_assert_str_eq(ht_agent_ids_find(m, "id-0"), "ack-0");
+    ht_agent_ids_put(m, "id-4", "ack-4");
+    ck_assert_uint_eq(ht_agent_ids_count(m), 4);
+    ck_assert_ptr_null(ht_agent_ids_find(m, "id-0")); /* oldest gone */
+    ck_assert_str_eq(ht_agent_ids_find(m, "id-1"), "ack-1");
+    ck_assert_str_eq(ht_agent_ids_find(m, "id-4"), "ack-4");
+    /* The first ack stays the answer. */
+    ht_agent_ids_put(m, "id-1", "other");
+    ck_assert_str_eq(ht_agent_ids_find(m, "id-1"), "ack-1");
+    /* Many more (chains collide in 8 buckets): always exactly the last 4. */
+    for (int i = 5; i < 5000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        snprintf(ack, sizeof ack, "ack-%d", i);
+        ht_agent_ids_put(m, id, ack);
+        ck_assert_uint_eq(ht_agent_ids_count(m), 4);
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        const char *got = ht_agent_ids_find(m, id);
+        if (i >= 4996) {
+            snprintf(ack, sizeof ack, "ack-%d", i);
+            ck_assert_str_eq(got, ack);
+        } else {
+            ck_assert_msg(got == NULL, "%s still remembered", id);
+        }
+    }
+    ht_agent_ids_free(m);
+    ck_assert(ht_agent_cmd_id_valid("A.b_c-9"));
+    ck_assert(!ht_agent_cmd_id_valid(""));
+    ck_assert(!ht_agent_cmd_id_valid("a b"));
+    ck_assert(!ht_agent_cmd_id_valid("x#"));
+    char longid[70];
+    memset(longid, 'a', 65);
+    longid[65] = '\0';
+    ck_assert(!ht_agent_cmd_id_valid(longid));
+    longid[64] = '\0';
+    ck_assert(ht_agent_cmd_id_valid(longid));
+}
+END_TEST
+
 /* ---- analog and sim plant ---- */
 
 START_TEST(analog_formats_parse_sysfs_text)
@@ -589,6 +712,9 @@ int main(void)
     tcase_add_test(tc, demo_board_td_has_the_contract_properties);
     tcase_add_test(tc, commands_validate_and_ack_with_each_error_code);
     tcase_add_test(tc, repeated_correlation_id_is_not_applied_twice);
+    tcase_add_test(tc, repeated_command_id_is_applied_once_with_the_first_ack);
+    tcase_add_test(tc, command_past_its_deadline_is_refused_as_expired);
+    tcase_add_test(tc, command_id_memory_is_bounded_and_forgets_the_oldest);
     tcase_add_test(tc, debounce_collapses_bounces_into_one_change);
     tcase_add_test(tc, counter_turns_pulses_into_rpm);
     tcase_add_test(tc, encoder_counts_detents_both_ways_and_clamps);
