@@ -118,7 +118,8 @@ static int hash_new(const char *pass, char *out, size_t outlen)
 
 /* Topics are the DESIGN.md contract: a device writes its TD, status,
  * values and command acks (the response topic the gateway gives it), and
- * reads only its own commands. The gateway may do anything under the
+ * reads only its own commands and the gateway's snapshot requests (its own
+ * sync topic and the broadcast one). The gateway may do anything under the
  * prefix. Pattern lines apply to every user; %u is the authenticated user
  * name, which is the device id (mosquitto refuses to substitute one that
  * holds + # or /). */
@@ -134,8 +135,10 @@ char *gw__prov_acl_text(const char *prefix)
         "pattern write %s/devices/%%u/status\n"
         "pattern write %s/devices/%%u/props/+\n"
         "pattern write %s/devices/%%u/ack\n"
-        "pattern read %s/devices/%%u/cmd/+\n",
-        prefix, prefix, prefix, prefix, prefix, prefix);
+        "pattern read %s/devices/%%u/cmd/+\n"
+        "pattern read %s/devices/%%u/sync\n"
+        "pattern read %s/sync\n",
+        prefix, prefix, prefix, prefix, prefix, prefix, prefix, prefix);
 }
 
 /* ---- the password file ---- */

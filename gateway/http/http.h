@@ -27,8 +27,52 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen);
 /* Stop accepting, answer what is suspended, stop the daemon. */
 void gw__server_stop(struct ht_gw *g);
 
+/* ---- Idempotency-Key (idem.c): first answers kept per token and key ---- */
+#define GW_IDEM_SLOTS 256
+#define GW_IDEM_BODY_MAX 65536
+#define GW_IDEM_TTL_MS (24 * 3600 * 1000ull)
+struct gw_idem;
+/* A reserved slot: the hashes that name it ("" key = nothing reserved). */
+struct gw_idem_ticket {
+    char key[65], fp[65];
+};
+/* A replayed answer: body new (free it). */
+struct gw_idem_answer {
+    unsigned status;
+    char ctype[64];
+    char *body;
+    size_t len;
+};
+enum {
+    GW_IDEM_NEW,      /* first time: ticket reserved, finish or abort it */
+    GW_IDEM_REPLAY,   /* answered before: *out holds the first answer */
+    GW_IDEM_MISMATCH, /* the key was used for another request (422) */
+    GW_IDEM_BUSY,     /* the first request is still being answered (409) */
+};
+/* New empty cache; free with gw__idem_free (NULL is a no-op). Any thread
+ * may use it (one mutex). */
+struct gw_idem *gw__idem_new(void);
+void gw__idem_free(struct gw_idem *c);
+/* A key as the header may carry it: 1..255 visible ASCII characters. */
+bool gw__idem_key_valid(const char *key);
+/* Look up (actor, key) for the request method url body (all borrowed):
+ * returns GW_IDEM_*; on GW_IDEM_NEW, t names the reserved slot. now_ms is
+ * a monotonic clock (entries expire after GW_IDEM_TTL_MS). */
+int gw__idem_begin(struct gw_idem *c, const char *actor, const char *key,
+                   const char *method, const char *url, const char *body,
+                   size_t len, uint64_t now_ms, struct gw_idem_ticket *t,
+                   struct gw_idem_answer *out);
+/* Keep the answer (copied) of a reserved slot; bodies above
+ * GW_IDEM_BODY_MAX are not kept (a retry then runs again). Clears t. */
+void gw__idem_finish(struct gw_idem *c, struct gw_idem_ticket *t,
+                     unsigned status, const char *ctype, const void *body,
+                     size_t len);
+/* Release a reserved slot without an answer (connection gone). Clears t. */
+void gw__idem_abort(struct gw_idem *c, struct gw_idem_ticket *t);
+
 struct gw_server {
     struct MHD_Daemon *d;
+    struct gw_idem *idem;
     struct sockaddr_in sa;
     char *tls_key, *tls_cert;
     /* GET /things: the last answer, with the registry and twin
@@ -56,6 +100,7 @@ struct gw_req {
     enum gw_role role;
     char actor[160];
     struct gw_job *job; /* a suspended request waiting for the loop */
+    struct gw_idem_ticket idem; /* an Idempotency-Key slot to fill */
     bool seen;          /* first call done */
 };
 

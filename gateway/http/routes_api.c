@@ -15,6 +15,7 @@
 #include "ht_mqtt.h"
 #include "ht_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,18 +311,47 @@ static enum MHD_Result delete_token(struct gw_req *r)
 
 /* ---- audit ---- */
 
+/* An action or result filter: a code such as "twin-write" or "timeout". */
+static bool code_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' &&
+            s[i] != '.')
+            return false;
+    return true;
+}
+
+/* Filters: device, action, result, who (token name), from/to (ms) and
+ * limit; anything malformed is a 400 rather than an empty answer. */
 static enum MHD_Result get_audit(struct gw_req *r)
 {
-    const char *dev = gw__query(r, "device");
-    long long limit;
-    if ((dev && !ht_id_valid(dev)) || !gw__query_int(r, "limit", 100, &limit) ||
-        limit < 1 || limit > 10000)
+    struct ht_store_audit_query q = {
+        .device = gw__query(r, "device"),
+        .action = gw__query(r, "action"),
+        .result = gw__query(r, "result"),
+        .who = gw__query(r, "who"),
+    };
+    long long limit, from, to;
+    if ((q.device && !ht_id_valid(q.device)) ||
+        (q.action && !code_valid(q.action)) ||
+        (q.result && !code_valid(q.result)) ||
+        (q.who && (!*q.who || strlen(q.who) > 100)) ||
+        !gw__query_int(r, "limit", 100, &limit) || limit < 1 || limit > 10000 ||
+        !gw__query_int(r, "from", 0, &from) || from < 0 ||
+        !gw__query_int(r, "to", 0, &to) || to < 0)
         return gw__reply_problem(r, 400, "Bad Request",
-                                 "device must be an id, limit 1..10000");
+                                 "device must be an id, action and result "
+                                 "codes, who a token name, from and to ms, "
+                                 "limit 1..10000");
+    q.from = from;
+    q.to = to;
+    q.limit = (int)limit;
     return gw__reply_json(
         r, 200,
-        json_pack("{s:o}", "items",
-                  ht_store_audit_list(r->g->store, dev, (int)limit)));
+        json_pack("{s:o}", "items", ht_store_audit_list(r->g->store, &q)));
 }
 
 /* ---- route table (kept equal to gateway/openapi.yaml by a test) ---- */

@@ -34,6 +34,8 @@
 enum MHD_Result gw__reply_buf(struct gw_req *r, unsigned status,
                               const char *ctype, const void *buf, size_t len)
 {
+    if (r->idem.key[0] && r->g->server)
+        gw__idem_finish(r->g->server->idem, &r->idem, status, ctype, buf, len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, (void *)buf, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -198,6 +200,46 @@ static const char *bad_placeholder(const struct gw_req *r)
     return NULL;
 }
 
+/* A POST or PUT with an Idempotency-Key: the first answer for this token
+ * and key is kept and given again to a retry of the same request, which
+ * then changes nothing (no second command, no second registration). */
+static enum MHD_Result idempotent(struct gw_req *r, const struct gw_route *hit,
+                                  const char *key)
+{
+    if (!r->g->server) /* the server is still starting */
+        return hit->fn(r);
+    if (!gw__idem_key_valid(key))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "Idempotency-Key: 1..255 visible ASCII "
+                                 "characters");
+    struct gw_idem_answer a;
+    int rc =
+        gw__idem_begin(r->g->server->idem, r->actor, key, r->method, r->url,
+                       r->body, r->body_len, ht_mono_ms(), &r->idem, &a);
+    if (rc == GW_IDEM_MISMATCH)
+        return gw__reply_problem(r, 422, "Unprocessable Content",
+                                 "this Idempotency-Key was used for another "
+                                 "request");
+    if (rc == GW_IDEM_BUSY)
+        return gw__reply_problem(r, 409, "Conflict",
+                                 "the first request with this "
+                                 "Idempotency-Key is still being answered");
+    if (rc == GW_IDEM_NEW)
+        return hit->fn(r);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(a.body);
+        return MHD_NO;
+    }
+    if (a.ctype[0])
+        MHD_add_response_header(resp, "Content-Type", a.ctype);
+    MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    enum MHD_Result ret = MHD_queue_response(r->conn, a.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result dispatch(struct gw_req *r)
 {
     struct ht_gw *g = r->g;
@@ -265,6 +307,12 @@ static enum MHD_Result dispatch(struct gw_req *r)
                      gw__role_name(hit->role), gw__role_name(r->role));
             return gw__reply_problem(r, 403, "Forbidden", d);
         }
+    }
+    if (!strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
+        const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                      "Idempotency-Key");
+        if (key)
+            return idempotent(r, hit, key);
     }
     return hit->fn(r);
 }
@@ -343,6 +391,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct gw_req *r = *req_cls;
     if (!r)
         return;
+    if (r->idem.key[0] && g->server)
+        gw__idem_abort(g->server->idem, &r->idem);
     gw__job_unref(g, r->job);
     free(r->path);
     free(r->body);
@@ -407,6 +457,7 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_END, 0, NULL},
     };
+    s->idem = gw__idem_new();
     s->d =
         MHD_start_daemon(flags, (uint16_t)c->http_port, NULL, NULL, on_request,
                          g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -415,6 +466,7 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
                  c->http_port);
         free(s->tls_cert);
         free(s->tls_key);
+        gw__idem_free(s->idem);
         free(s);
         return HT_EHTTP;
     }
@@ -438,6 +490,7 @@ void gw__server_stop(struct ht_gw *g)
     if (s->things_resp)
         MHD_destroy_response(s->things_resp);
     pthread_mutex_destroy(&s->things_mu);
+    gw__idem_free(s->idem);
     free(s->tls_cert);
     free(s->tls_key);
     free(s);

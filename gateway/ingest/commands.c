@@ -28,14 +28,21 @@ static void pending_remove(struct ht_gw *g, struct gw_job *j)
         }
 }
 
-/* No ack in time: the command is answered 504 and forgotten; a late ack
- * finds nothing pending and is dropped. */
+/* No ack in time: the command is answered 504. The device saw (or will
+ * see) the command's deadline pass, so it refuses it; whatever it answers
+ * later is recorded next to the 504 (see late_ack). */
 static void cmd_timeout(struct ht_timer *t, void *ud)
 {
     (void)t;
     struct gw_job *j = ud;
     struct ht_gw *g = j->gw;
     pending_remove(g, j);
+    struct gw_ingest *in = g->ingest;
+    struct ingest_late *l = &in->late[in->late_next++ % INGEST_LATE_MAX];
+    l->corr = j->corr;
+    ht_strlcpy(l->dev, j->dev, sizeof l->dev);
+    ht_strlcpy(l->cmd_id, j->cmd_id, sizeof l->cmd_id);
+    l->sent_ms = j->sent_ms;
     char detail[160];
     snprintf(detail, sizeof detail, "no acknowledgement from %s within %d ms",
              j->dev, g->conf->command_timeout_ms);
@@ -94,30 +101,74 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
                      "no topic for this device and property");
         return;
     }
+    /* The correlation id doubles as the command id (unique across
+     * restarts: seeded from the clock): the device applies an id once, so
+     * a redelivery never acts twice. The deadline is when the gateway
+     * gives up (504): past it the device must not act, and a broker drops
+     * the command after the same time (MQTT 5 message expiry). */
+    int timeout = g->conf->command_timeout_ms;
     j->corr = ++g->ingest->next_corr;
     char corr[24];
     snprintf(corr, sizeof corr, "%016" PRIx64, j->corr);
-    json_t *body = json_pack("{s:O}", "v", j->value);
+    ht_strlcpy(j->cmd_id, corr, sizeof j->cmd_id);
+    j->sent_ms = gw__now_ms(g);
+    j->deadline_ms = j->sent_ms + timeout;
+    json_t *body = json_pack("{s:O, s:s, s:I}", "v", j->value, "id", corr,
+                             "deadline", (json_int_t)j->deadline_ms);
     char *payload = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     mosquitto_property *props = NULL;
     mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, resp);
     mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr,
                                   (uint16_t)strlen(corr));
+    mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+                                 (uint32_t)((timeout + 999) / 1000));
     int rc = ht_mqtt_publish(g->mqtt, topic, payload, strlen(payload), 1, false,
                              props, NULL);
     mosquitto_property_free_all(&props);
     free(payload);
     if (rc) {
+        j->cmd_id[0] = '\0'; /* never sent: no command to record */
+        j->sent_ms = j->deadline_ms = 0;
         gw__job_fail(g, j, 503, "offline", "Broker unavailable",
                      ht_strerror(rc));
         return;
     }
     j->gw = g;
     j->timer = ht_timer_new(g->loop, cmd_timeout, j);
-    ht_timer_start(j->timer, (uint64_t)g->conf->command_timeout_ms, 0);
+    ht_timer_start(j->timer, (uint64_t)timeout, 0);
     j->pnext = g->ingest->pending;
     g->ingest->pending = j;
+}
+
+/* An ack for a command answered 504 already: the audit record of that
+ * command gets it (result "ok" or the device's code, such as "expired"),
+ * never silently dropped. Unknown ones (another gateway's, or older than
+ * what is remembered) are logged. */
+static void late_ack(struct ht_gw *g, const char *dev, uint64_t id,
+                     const char *corr, const char *payload, size_t len)
+{
+    struct ingest_late *l = NULL;
+    for (size_t i = 0; i < INGEST_LATE_MAX && !l; i++)
+        if (id && g->ingest->late[i].corr == id)
+            l = &g->ingest->late[i];
+    if (!l || (dev && strcmp(dev, l->dev))) {
+        ht_log(LOG_INFO, INGEST_MOD, "unknown ack %s dropped", corr);
+        return;
+    }
+    json_t *a = json_loadb(payload, len, 0, NULL);
+    const char *code =
+        json_string_value(json_object_get(json_object_get(a, "error"), "code"));
+    const char *result = json_is_true(json_object_get(a, "ok")) ? "ok"
+                         : code                                 ? code
+                                : "device_error";
+    int64_t now = gw__now_ms(g);
+    ht_log(LOG_NOTICE, INGEST_MOD,
+           "late ack of command %s to %s: %s, %" PRId64 " ms after it was sent",
+           l->cmd_id, l->dev, result, now - l->sent_ms);
+    ht_store_audit_late_ack(g->store, l->cmd_id, result, now, now - l->sent_ms);
+    l->corr = 0; /* recorded once */
+    json_decref(a);
 }
 
 /* Matched to its command by correlation id, trusted only from the device
@@ -137,7 +188,7 @@ void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
     while (j && j->corr != id)
         j = j->pnext;
     if (!j) {
-        ht_log(LOG_DEBUG, INGEST_MOD, "late or unknown ack %s", buf);
+        late_ack(g, dev, id, buf, payload, len);
         return;
     }
     if (dev && strcmp(dev, j->dev)) {
@@ -161,9 +212,9 @@ void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
             json_t *old = json_object_get(d->values, j->prop);
             json_int_t seq = json_integer_value(json_object_get(old, "seq"));
             json_object_set_new(d->values, j->prop,
-                                json_pack("{s:O, s:I, s:I}", "v",
+                                json_pack("{s:O, s:I, s:I, s:s}", "v",
                                           v ? v : j->value, "ts", ts, "seq",
-                                          seq));
+                                          seq, "quality", "good"));
             pthread_mutex_unlock(&g->reg->mu);
         }
         gw__job_complete(g, j, 200, body, "ok");

@@ -176,6 +176,9 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
     d->online = online;
     d->last_seen = gw__now_ms(g);
     pthread_mutex_unlock(&g->reg->mu);
+    /* Back online, its values predate the outage until the board
+     * republishes them (it sends a snapshot on every connect). */
+    gw__dev_values_quality(g, d, online ? "stale" : "offline");
     gw__dev_persist(g, d);
     ht_log(LOG_INFO, INGEST_MOD, "device %s is %s", id, s);
     ingest__emit_device(g, d, "status");
@@ -183,6 +186,17 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
         for (size_t k = 0; k < g->ingest->nsubs; k++)
             if (g->ingest->subs[k]->on_status)
                 g->ingest->subs[k]->on_status(g, id, online);
+}
+
+/* The subscribers hear values of approved devices only. */
+static void notify_value(struct ht_gw *g, const struct gw_dev *d,
+                         const struct gw_value *val)
+{
+    if (d->state != GW_APPROVED)
+        return;
+    for (size_t k = 0; k < g->ingest->nsubs; k++)
+        if (g->ingest->subs[k]->on_value)
+            g->ingest->subs[k]->on_value(g, val);
 }
 
 /* One value to everyone who needs it, in this order: the registry (so a
@@ -195,11 +209,19 @@ static void deliver(struct ht_gw *g, struct gw_dev *d,
     ht_store_value_add(g->store, val->dev, val->prop, val->v, val->text,
                        val->ts, val->seq);
     gw__sse_value(g, val->dev, val->prop, val->text, val->ts, val->seq);
-    if (d->state != GW_APPROVED)
-        return;
-    for (size_t k = 0; k < g->ingest->nsubs; k++)
-        if (g->ingest->subs[k]->on_value)
-            g->ingest->subs[k]->on_value(g, val);
+    notify_value(g, d, val);
+}
+
+/* The latest value again (a board's snapshot after a reconnect or a sync
+ * request, a QoS 1 redelivery): no history row, no second sample; the
+ * value is confirmed (quality good again, an SSE state event if that
+ * changed it) and the twins hear it, which clears a stale input. */
+static void confirm(struct ht_gw *g, struct gw_dev *d,
+                    const struct gw_value *val, int64_t now)
+{
+    if (gw__dev_value_confirm(g, d, val->prop, now))
+        gw__sse_value(g, val->dev, val->prop, val->text, val->ts, val->seq);
+    notify_value(g, d, val);
 }
 
 static void ingest_value(struct ht_gw *g, const char *id, const char *name,
@@ -234,7 +256,20 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     }
     struct gw_value val = {
         .dev = id, .prop = name, .v = v, .text = vtext, .ts = ts, .seq = seq};
-    deliver(g, d, &val, now);
+    switch (gw__dev_value_order(d, name, ts, seq)) {
+    case GW_VALUE_NEW:
+        deliver(g, d, &val, now);
+        break;
+    case GW_VALUE_REPEAT:
+        confirm(g, d, &val, now);
+        break;
+    case GW_VALUE_OLD:
+        ht_log(LOG_DEBUG, INGEST_MOD,
+               "%s/%s: ts %" PRId64 " seq %" PRId64 " is older than the "
+               "latest value: dropped",
+               id, name, ts, seq);
+        break;
+    }
     free(vtext);
     json_decref(j);
 }
@@ -261,6 +296,17 @@ static void on_connect(void *ud, int rc, bool session_present)
         g->ingest->subs_pending--;
     ht_log(LOG_INFO, INGEST_MOD, "subscribed (session %s)",
            session_present ? "resumed" : "new");
+    /* Ask every board for a snapshot: whatever happened while we were
+     * away (a restart, a broker that lost its store, a session whose queue
+     * overflowed), every value is confirmed or corrected within a round
+     * trip. After the SUBSCRIBEs on the same connection, so the broker has
+     * them in place before any board answers. */
+    char sync[HT_TOPIC_MAX], body[48];
+    snprintf(body, sizeof body, "{\"ts\":%" PRId64 "}", gw__now_ms(g));
+    if (ht_topic_build(sync, sizeof sync, g->conf->mqtt_prefix, HT_TOPIC_SYNC,
+                       NULL, NULL) > 0)
+        ht_mqtt_publish(g->mqtt, sync, body, strlen(body), 1, false, NULL,
+                        NULL);
 }
 
 /* Each SUBACK brings the gateway closer to ready: until all are in, values
@@ -481,8 +527,9 @@ static void load_value(void *ud, const char *id, const char *name,
     struct gw_dev *d = gw__dev_find(g, id);
     if (d)
         json_object_set_new(d->values, name,
-                            json_pack("{s:O, s:I, s:I}", "v", (json_t *)v, "ts",
-                                      (json_int_t)ts, "seq", (json_int_t)seq));
+                            json_pack("{s:O, s:I, s:I, s:s}", "v", (json_t *)v,
+                                      "ts", (json_int_t)ts, "seq",
+                                      (json_int_t)seq, "quality", "offline"));
 }
 
 int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)

@@ -17,6 +17,17 @@
 #define INGEST_MOD "event"
 #define INGEST_MAX_SUBS 4
 
+/* Commands answered 504, remembered so that a late ack is recorded next
+ * to the timeout in the audit log instead of dropped (bounded: the oldest
+ * is forgotten first). */
+#define INGEST_LATE_MAX 256
+struct ingest_late {
+    uint64_t corr; /* 0 = empty */
+    char dev[65];
+    char cmd_id[24];
+    int64_t sent_ms;
+};
+
 struct gw_ingest {
     /* Commands waiting for their ack, and the next correlation id. */
     struct gw_job *pending;
@@ -28,6 +39,8 @@ struct gw_ingest {
     struct ht_timer *flush_timer;
     struct ht_timer *retention_timer;
     struct ht_timer *ping_timer;
+    struct ingest_late late[INGEST_LATE_MAX];
+    size_t late_next;
     const struct gw_ingest_sub *subs[INGEST_MAX_SUBS];
     size_t nsubs;
 };

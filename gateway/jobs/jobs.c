@@ -181,6 +181,9 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
         .result = result,
         .status = status,
         .latency_ms = (int64_t)ms,
+        .command_id = j->cmd_id[0] ? j->cmd_id : NULL,
+        .sent = j->sent_ms,
+        .deadline = j->deadline_ms,
     };
     if (j->timer) {
         ht_timer_free(j->timer);

@@ -46,9 +46,13 @@ struct gw_job {
     /* Result, written by the loop before done. */
     int status;
     json_t *body; /* success body or problem object (owned) */
-    /* Loop side of a WRITE in flight. */
+    /* Loop side of a WRITE in flight: its command id (the correlation id
+     * in hex, in the payload for the device), when it was sent and its
+     * deadline (ms since the epoch; 0 until sent). */
     struct ht_gw *gw;
     uint64_t corr;
+    char cmd_id[24];
+    int64_t sent_ms, deadline_ms;
     struct ht_timer *timer;
     struct gw_job *pnext; /* pending-ack list */
     /* Twin jobs: dev holds the twin id, ref "component.property". A WRITE

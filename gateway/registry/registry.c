@@ -159,6 +159,7 @@ static json_t *prop_json(const struct ht_sem_prop *p, const json_t *val)
     } else {
         json_object_set_new(o, "v", json_null());
         json_object_set_new(o, "ts", json_integer(0));
+        json_object_set_new(o, "quality", json_string("unknown"));
     }
     return o;
 }
@@ -345,12 +346,58 @@ void gw__dev_value_set(struct ht_gw *g, struct gw_dev *d, const char *name,
         json_object_set(rec, "v", (json_t *)v);
         json_integer_set(rts, (json_int_t)ts);
         json_integer_set(rseq, (json_int_t)seq);
+        json_object_set_new(rec, "quality", json_string("good"));
     } else {
         json_object_set_new(d->values, name,
-                            json_pack("{s:O, s:I, s:I}", "v", v, "ts",
-                                      (json_int_t)ts, "seq", (json_int_t)seq));
+                            json_pack("{s:O, s:I, s:I, s:s}", "v", v, "ts",
+                                      (json_int_t)ts, "seq", (json_int_t)seq,
+                                      "quality", "good"));
     }
     d->last_seen = now;
     d->dirty = true;
+    pthread_mutex_unlock(&g->reg->mu);
+}
+
+enum gw_value_order gw__dev_value_order(const struct gw_dev *d,
+                                        const char *name, int64_t ts,
+                                        int64_t seq)
+{
+    const json_t *rec = json_object_get(d->values, name);
+    const json_t *rts = json_object_get(rec, "ts");
+    const json_t *rseq = json_object_get(rec, "seq");
+    if (!json_is_integer(rts) || !json_is_integer(rseq))
+        return GW_VALUE_NEW;
+    int64_t t0 = json_integer_value(rts), s0 = json_integer_value(rseq);
+    if (seq > s0 || ts > t0)
+        return GW_VALUE_NEW;
+    /* The same seq: the same value again. Its ts may be below the stored
+     * one when a command's ack stamped the value after the board did. */
+    if (seq == s0 && (ts == t0 || seq != 0))
+        return GW_VALUE_REPEAT;
+    return GW_VALUE_OLD;
+}
+
+bool gw__dev_value_confirm(struct ht_gw *g, struct gw_dev *d, const char *name,
+                           int64_t now)
+{
+    pthread_mutex_lock(&g->reg->mu);
+    json_t *rec = json_object_get(d->values, name);
+    const char *q = json_string_value(json_object_get(rec, "quality"));
+    bool changed = rec && (!q || strcmp(q, "good"));
+    if (changed)
+        json_object_set_new(rec, "quality", json_string("good"));
+    d->last_seen = now;
+    d->dirty = true;
+    pthread_mutex_unlock(&g->reg->mu);
+    return changed;
+}
+
+void gw__dev_values_quality(struct ht_gw *g, struct gw_dev *d, const char *q)
+{
+    pthread_mutex_lock(&g->reg->mu);
+    const char *k;
+    json_t *rec;
+    json_object_foreach(d->values, k, rec)
+        json_object_set_new(rec, "quality", json_string(q));
     pthread_mutex_unlock(&g->reg->mu);
 }

@@ -39,7 +39,7 @@ struct gw_dev {
     /* The TD itself is not kept (27 KB as a jansson tree, 3.7 KB as text,
      * for a typical board): detail requests read it from the store. */
     int td_version;
-    json_t *values; /* {name: {"v","ts","seq"}} */
+    json_t *values; /* {name: {"v","ts","seq","quality"}} */
     bool mdns_seen;
     bool dirty; /* last_seen changed since the last persist */
 };
@@ -66,9 +66,26 @@ void gw__dev_remove(struct ht_gw *g, const char *id);
 /* Loop thread: write d's row to the store. HT_OK or the store's error. */
 int gw__dev_persist(struct ht_gw *g, struct gw_dev *d);
 /* Loop thread: the latest value of property name of d (v borrowed, kept
- * by reference), and d seen at now (ms since epoch). */
+ * by reference), quality "good", and d seen at now (ms since epoch). */
 void gw__dev_value_set(struct ht_gw *g, struct gw_dev *d, const char *name,
                        const json_t *v, int64_t ts, int64_t seq, int64_t now);
+/* How a value's (ts, seq) compares with the latest of its property:
+ * NEW (store it), REPEAT (the same value again: a snapshot or a
+ * redelivery; refresh its quality only) or OLD (older than what is stored:
+ * drop it). A newer ts or a higher seq is new (a restarted board counts
+ * seq from 1 again, with a newer ts). */
+enum gw_value_order { GW_VALUE_NEW, GW_VALUE_REPEAT, GW_VALUE_OLD };
+/* Loop thread (reads without the lock). */
+enum gw_value_order gw__dev_value_order(const struct gw_dev *d,
+                                        const char *name, int64_t ts,
+                                        int64_t seq);
+/* Loop thread: a repeated value confirms the stored one: quality "good"
+ * and d seen at now. True when the quality changed. */
+bool gw__dev_value_confirm(struct ht_gw *g, struct gw_dev *d, const char *name,
+                           int64_t now);
+/* Loop thread: every value of d gets quality q ("stale" when d comes back
+ * online, "offline" when it leaves; q static). */
+void gw__dev_values_quality(struct ht_gw *g, struct gw_dev *d, const char *q);
 /* The device as API JSON (reg->mu held). detail adds properties. New. */
 json_t *gw__dev_json(const struct gw_dev *d, bool detail);
 /* Snapshot helpers for the HTTP thread (take reg->mu). New references. */

@@ -470,8 +470,9 @@ void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
                    const char *vtext, int64_t ts, int64_t seq)
 {
     char buf[512], *data = buf;
-    const char *fmt = "{\"device\":\"%s\",\"property\":\"%s\",\"v\":%s,"
-                      "\"ts\":%" PRId64 ",\"seq\":%" PRId64 "}";
+    const char *fmt =
+        "{\"device\":\"%s\",\"property\":\"%s\",\"v\":%s,"
+        "\"ts\":%" PRId64 ",\"seq\":%" PRId64 ",\"quality\":\"good\"}";
     int n = snprintf(buf, sizeof buf, fmt, dev, prop, vtext, ts, seq);
     if (n >= (int)sizeof buf) {
         data = ht_malloc((size_t)n + 1);

@@ -33,7 +33,7 @@
 /* The batch statements of one connection, prepared once. */
 struct wbatch {
     sqlite3 *db;
-    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *meta;
+    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *meta;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
     int rc;
     /* Per batch: the last value record of each property, so `latest` is
@@ -121,6 +121,16 @@ static const char *const migrations[] = {
     /* 3: the journal position committed with each batch, and the epoch that
      * ties a journal file to this database. */
     "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+    /* 4: the final truth of a command: its id, when it was sent, its
+     * deadline, and a late ack that came after the gateway gave up. */
+    "ALTER TABLE audit ADD COLUMN command_id TEXT;"
+    "ALTER TABLE audit ADD COLUMN sent INTEGER;"
+    "ALTER TABLE audit ADD COLUMN deadline INTEGER;"
+    "ALTER TABLE audit ADD COLUMN late_result TEXT;"
+    "ALTER TABLE audit ADD COLUMN late_ts INTEGER;"
+    "ALTER TABLE audit ADD COLUMN late_ms INTEGER;"
+    "CREATE INDEX audit_cmd ON audit (command_id);"
+    "CREATE INDEX audit_ts ON audit (ts);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -704,8 +714,30 @@ static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
     }
     sqlite3_bind_int(w->audit, 8, (int)r->seq);
     sqlite3_bind_int64(w->audit, 9, (int64_t)r->num);
+    const char *cid = json_string_value(json_object_get(j, "command_id"));
+    if (cid) {
+        sqlite3_bind_text(w->audit, 10, cid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(w->audit, 11,
+                           json_integer_value(json_object_get(j, "sent")));
+        sqlite3_bind_int64(w->audit, 12,
+                           json_integer_value(json_object_get(j, "deadline")));
+    } else {
+        for (int i = 10; i <= 12; i++)
+            sqlite3_bind_null(w->audit, i);
+    }
     json_decref(j);
     wb_step(w, w->audit, "audit insert");
+}
+
+/* A late ack lands on the record of its command, written earlier through
+ * the same journal (so the row exists). */
+static void wb_late_ack(struct wbatch *w, const struct ht_jrec *r)
+{
+    sqlite3_bind_text(w->late, 1, r->b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(w->late, 2, r->ts);
+    sqlite3_bind_int64(w->late, 3, (int64_t)r->num);
+    sqlite3_bind_text(w->late, 4, r->a, -1, SQLITE_STATIC);
+    wb_step(w, w->late, "audit late ack");
 }
 
 static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
@@ -776,14 +808,17 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     case HT_JREC_AUDIT:
         wb_audit(w, r);
         break;
+    case HT_JREC_LATE_ACK:
+        wb_late_ack(w, r);
+        break;
     }
 }
 
 static void wb_close(struct wbatch *w)
 {
-    sqlite3_stmt **all[] = {&w->hist,     &w->lat,  &w->ev,    &w->seen,
-                            &w->audit,    &w->meta, &w->begin, &w->commit,
-                            &w->rollback, &w->full, &w->normal};
+    sqlite3_stmt **all[] = {&w->hist,     &w->lat,  &w->ev,     &w->seen,
+                            &w->audit,    &w->meta, &w->begin,  &w->commit,
+                            &w->rollback, &w->full, &w->normal, &w->late};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -809,8 +844,11 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
                           "WHERE id=?");
     w->audit = db_prep(db, "INSERT INTO audit (ts, actor, action, device, "
-                           "target, value, result, status, latency_ms) "
-                           "VALUES (?,?,?,?,?,?,?,?,?)");
+                           "target, value, result, status, latency_ms, "
+                           "command_id, sent, deadline) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    w->late = db_prep(db, "UPDATE audit SET late_result=?, late_ts=?, "
+                          "late_ms=? WHERE command_id=?");
     w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
                           "('journal_pos', ?)");
     w->begin = db_prep(db, "BEGIN IMMEDIATE");
@@ -818,8 +856,9 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->rollback = db_prep(db, "ROLLBACK");
     w->full = db_prep(db, "PRAGMA synchronous=FULL");
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
-    if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->meta ||
-        !w->begin || !w->commit || !w->rollback || !w->full || !w->normal) {
+    if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
+        !w->meta || !w->begin || !w->commit || !w->rollback || !w->full ||
+        !w->normal) {
         wb_close(w);
         return HT_EDB;
     }
@@ -1074,6 +1113,11 @@ int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
         json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "actor", a->actor,
                   "action", a->action, "device", a->device, "target", a->target,
                   "value", a->value, "result", a->result);
+    if (j && a->command_id) {
+        json_object_set_new(j, "command_id", json_string(a->command_id));
+        json_object_set_new(j, "sent", json_integer(a->sent));
+        json_object_set_new(j, "deadline", json_integer(a->deadline));
+    }
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text)
@@ -1660,8 +1704,9 @@ int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a)
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = prep(s, "INSERT INTO audit (ts, actor, action, device, "
-                               "target, value, result, status, latency_ms) "
-                               "VALUES (?,?,?,?,?,?,?,?,?)");
+                               "target, value, result, status, latency_ms, "
+                               "command_id, sent, deadline) "
+                               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     if (st) {
         sqlite3_bind_int64(st, 1, a->ts);
         bind_text(st, 2, a->actor);
@@ -1672,43 +1717,96 @@ int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a)
         bind_text(st, 7, a->result);
         sqlite3_bind_int(st, 8, a->status);
         sqlite3_bind_int64(st, 9, a->latency_ms);
+        bind_text(st, 10, a->command_id);
+        if (a->command_id) {
+            sqlite3_bind_int64(st, 11, a->sent);
+            sqlite3_bind_int64(st, 12, a->deadline);
+        }
     }
     int rc = step_done(s, st, "audit add");
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit)
+int ht_store_audit_late_ack(struct ht_store *s, const char *command_id,
+                            const char *result, int64_t ts, int64_t after_ms)
+{
+    if (!command_id || !*command_id || !result)
+        return HT_EINVAL;
+    struct ht_jrec r = {.kind = HT_JREC_LATE_ACK,
+                        .a = command_id,
+                        .b = result,
+                        .ts = ts,
+                        .num = (double)after_ms,
+                        .has_num = true};
+    return append(s, &r);
+}
+
+/* The token name of an actor "name:id" (the id is hex, the name may hold
+ * colons), as a new JSON string. */
+static json_t *actor_name(const char *actor)
+{
+    const char *c = strrchr(actor, ':');
+    return c ? json_stringn(actor, (size_t)(c - actor)) : json_string(actor);
+}
+
+/* One WHERE clause for every combination of filters: a NULL parameter
+ * matches everything, so one statement serves all queries. */
+json_t *ht_store_audit_list(struct ht_store *s,
+                            const struct ht_store_audit_query *q)
 {
     json_t *a = json_array();
+    int limit = q->limit;
     if (limit <= 0 || limit > 10000)
         limit = 100;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = prep(
-        s, device ? "SELECT id, ts, actor, action, device, target, value, "
-                    "result, status, latency_ms FROM audit WHERE device=?1 "
-                    "ORDER BY id DESC LIMIT ?2"
-                  : "SELECT id, ts, actor, action, device, target, value, "
-                    "result, status, latency_ms FROM audit ORDER BY id DESC "
-                    "LIMIT ?2");
+        s, "SELECT id, ts, actor, action, device, target, value, result, "
+           "status, latency_ms, command_id, sent, deadline, late_result, "
+           "late_ts, late_ms FROM audit WHERE (?1 IS NULL OR device=?1) AND "
+           "(?2 IS NULL OR action=?2) AND (?3 IS NULL OR result=?3) AND "
+           "(?4 IS NULL OR (substr(actor, 1, length(?4) + 1) = ?4 || ':' AND "
+           "instr(substr(actor, length(?4) + 2), ':') = 0)) AND "
+           "(?5 IS NULL OR ts >= ?5) AND (?6 IS NULL OR ts <= ?6) "
+           "ORDER BY id DESC LIMIT ?7");
     if (st) {
-        if (device)
-            bind_text(st, 1, device);
-        sqlite3_bind_int(st, 2, limit);
+        bind_text(st, 1, q->device);
+        bind_text(st, 2, q->action);
+        bind_text(st, 3, q->result);
+        bind_text(st, 4, q->who);
+        if (q->from)
+            sqlite3_bind_int64(st, 5, q->from);
+        if (q->to)
+            sqlite3_bind_int64(st, 6, q->to);
+        sqlite3_bind_int(st, 7, limit);
     }
     while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:i, s:I}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "ts",
-                              (json_int_t)sqlite3_column_int64(st, 1), "actor",
-                              col_text(st, 2), "action", col_text(st, 3),
-                              "status", sqlite3_column_int(st, 8), "latency_ms",
-                              (json_int_t)sqlite3_column_int64(st, 9));
+        json_t *o = json_pack(
+            "{s:I, s:I, s:s, s:o, s:s, s:i, s:I}", "id",
+            (json_int_t)sqlite3_column_int64(st, 0), "ts",
+            (json_int_t)sqlite3_column_int64(st, 1), "actor", col_text(st, 2),
+            "who", actor_name(col_text(st, 2)), "action", col_text(st, 3),
+            "status", sqlite3_column_int(st, 8), "latency_ms",
+            (json_int_t)sqlite3_column_int64(st, 9));
         static const char *const opt[] = {"device", "target", "value",
                                           "result"};
         for (int i = 0; i < 4; i++)
             if (sqlite3_column_type(st, 4 + i) != SQLITE_NULL)
                 json_object_set_new(o, opt[i],
                                     json_string(col_text(st, 4 + i)));
+        if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+            json_object_set_new(o, "command_id", json_string(col_text(st, 10)));
+            json_object_set_new(o, "sent",
+                                json_integer(sqlite3_column_int64(st, 11)));
+            json_object_set_new(o, "deadline",
+                                json_integer(sqlite3_column_int64(st, 12)));
+        }
+        if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+            json_object_set_new(
+                o, "late_ack",
+                json_pack("{s:s, s:I, s:I}", "result", col_text(st, 13), "ts",
+                          (json_int_t)sqlite3_column_int64(st, 14), "after_ms",
+                          (json_int_t)sqlite3_column_int64(st, 15)));
         json_array_append_new(a, o);
     }
     sqlite3_finalize(st);

@@ -25,7 +25,7 @@
 struct ht_store;
 
 /* Current schema version (PRAGMA user_version after migrations). */
-#define HT_STORE_SCHEMA_VERSION 3
+#define HT_STORE_SCHEMA_VERSION 4
 
 struct ht_store_opts {
     int64_t history_max_age_ms; /* 0 = keep forever */
@@ -198,7 +198,7 @@ int ht_store_cred_each(struct ht_store *s,
 /* ---- audit log of commands and admin actions ---- */
 struct ht_store_audit {
     int64_t ts;
-    const char *actor;  /* token name or id */
+    const char *actor;  /* "token-name:token-id" */
     const char *action; /* "write", "approve", "block", "delete", ... */
     const char *device; /* may be NULL */
     const char *target; /* property name, may be NULL */
@@ -206,6 +206,10 @@ struct ht_store_audit {
     const char *result; /* "ok" or an error code */
     int status;         /* HTTP status answered */
     int64_t latency_ms;
+    /* A command that went out to a device: its id, when it was sent and
+     * its deadline (ms since the epoch); NULL/0 otherwise. */
+    const char *command_id;
+    int64_t sent, deadline;
 };
 /* Append one record (all borrowed). Durable on return. */
 int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a);
@@ -216,9 +220,25 @@ int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a);
  * called (then use ht_store_audit_add). */
 int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
                              void (*done)(void *ud, int rc), void *ud);
-/* Newest first, at most limit, optionally for one device (new reference):
- * [{"id","ts","actor","action","device","target","value","result",
- *   "status","latency_ms"}]. */
-json_t *ht_store_audit_list(struct ht_store *s, const char *device, int limit);
+/* Journal the late ack of a command already audited (its record is
+ * written before, through the same journal): result "ok" or the device's
+ * error code, ts when it arrived, after_ms since the command was sent. The
+ * record of command_id gets "late_ack" with the next batch. Strings
+ * borrowed. Any thread. */
+int ht_store_audit_late_ack(struct ht_store *s, const char *command_id,
+                            const char *result, int64_t ts, int64_t after_ms);
+/* Filters of ht_store_audit_list; NULL/0 members match everything. */
+struct ht_store_audit_query {
+    const char *device, *action, *result;
+    const char *who;  /* the token name (actor before its last ':') */
+    int64_t from, to; /* ts range, inclusive; 0 = open */
+    int limit;        /* 1..10000, default 100 */
+};
+/* Newest first (new reference): [{"id","ts","actor","who","action",
+ * "device","target","value","result","status","latency_ms",
+ * "command_id","sent","deadline","late_ack":{"result","ts","after_ms"}}],
+ * optional members only when set. q borrowed. */
+json_t *ht_store_audit_list(struct ht_store *s,
+                            const struct ht_store_audit_query *q);
 
 #endif

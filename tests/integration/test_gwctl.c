@@ -274,9 +274,9 @@ static void bad_arguments_exit_1_with_one_line(struct ht_it *t)
 
 static void help_for_every_command(struct ht_it *t)
 {
-    static const char *const cmds[] = {"status", "discover", "devices", "get",
-                                       "set", "twins", "bind", "ui", "watch",
-                                       "tokens", "help", NULL};
+    static const char *const cmds[] = {
+        "status", "discover", "devices", "get",   "set",  "twins", "bind",
+        "ui",     "watch",    "tokens",  "audit", "help", NULL};
     for (size_t i = 0; cmds[i]; i++) {
         char want[64];
         snprintf(want, sizeof want, "usage: gwctl %s", cmds[i]);
@@ -319,6 +319,7 @@ static void unreachable_gateway_exits_4(struct ht_it *t)
         {"ui", "t"},
         {"watch", "--count", "1"},
         {"tokens", "list"},
+        {"audit", "--device", "d"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *c = cases[i];

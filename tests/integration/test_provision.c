@@ -280,6 +280,8 @@ static void board_is_confined_to_its_own_topics(struct ht_it *t)
     HT_CHECK(t, b != NULL);
     HT_CHECK(t, ht_it_mqtt_pub(gm, "holotwin/v1/devices/cell-b/cmd/lamp",
                                "{\"v\":true}", 1, false) == 0);
+    HT_CHECK(t, ht_it_mqtt_pub(gm, "holotwin/v1/devices/cell-b/sync", "{}", 1,
+                               false) == 0);
     HT_CHECK(t, ht_it_mqtt_pub(b, "holotwin/v1/devices/cell-b/props/t",
                                "{\"v\":2,\"ts\":2,\"seq\":2}", 1, false) == 0);
     HT_CHECK(t, ht_it_mqtt_pub(gm, "holotwin/v1/devices/cell-a/cmd/lamp",
@@ -287,6 +289,16 @@ static void board_is_confined_to_its_own_topics(struct ht_it *t)
     char *own =
         ht_it_mqtt_wait(a, "holotwin/v1/devices/cell-a/cmd/lamp", NULL, 10000);
     HT_CHECK(t, own && strstr(own, "false"), "cell-a missed its command");
+    free(own);
+    /* Snapshot requests: its own and the broadcast one (issue 13). */
+    HT_CHECK(t, ht_it_mqtt_pub(gm, "holotwin/v1/devices/cell-a/sync", "{}", 1,
+                               false) == 0);
+    HT_CHECK(t, ht_it_mqtt_pub(gm, "holotwin/v1/sync", "{}", 1, false) == 0);
+    own = ht_it_mqtt_wait(a, "holotwin/v1/devices/cell-a/sync", NULL, 10000);
+    HT_CHECK(t, own, "cell-a may not read its sync topic");
+    free(own);
+    own = ht_it_mqtt_wait(a, "holotwin/v1/sync", NULL, 10000);
+    HT_CHECK(t, own, "cell-a may not read the broadcast sync topic");
     free(own);
     /* Sent before cell-a's own command, so it would have arrived by now. */
     HT_CHECK(t, ht_it_mqtt_count(a, "holotwin/v1/devices/cell-b/#") == 0,

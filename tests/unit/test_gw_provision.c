@@ -119,6 +119,8 @@ START_TEST(acl_keeps_devices_in_their_subtree)
         "\npattern write plant/v1/devices/%u/props/+\n",
         "\npattern write plant/v1/devices/%u/ack\n",
         "\npattern read plant/v1/devices/%u/cmd/+\n",
+        "\npattern read plant/v1/devices/%u/sync\n",
+        "\npattern read plant/v1/sync\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         ck_assert_msg(strstr(a, lines[i]), "no '%s' in:\n%s", lines[i], a);

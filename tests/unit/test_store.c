@@ -390,13 +390,15 @@ START_TEST(audit_and_events_persist)
         ck_assert_int_eq(ht_store_event_add(s, i, i, "state", "{\"v\":1}"),
                          HT_OK);
     reopen(NULL);
-    json_t *l = ht_store_audit_list(s, "d", 10);
+    struct ht_store_audit_query q = {.device = "d", .limit = 10};
+    json_t *l = ht_store_audit_list(s, &q);
     ck_assert_int_eq(json_array_size(l), 1);
     ck_assert_str_eq(
         json_string_value(json_object_get(json_array_get(l, 0), "result")),
         "ok");
     json_decref(l);
-    l = ht_store_audit_list(s, NULL, 10);
+    q.device = NULL;
+    l = ht_store_audit_list(s, &q);
     ck_assert_int_eq(json_array_size(l), 2);
     ck_assert_int_eq(
         json_integer_value(json_object_get(json_array_get(l, 0), "status")),
@@ -543,7 +545,8 @@ START_TEST(audit_async_commits_then_calls_back)
     for (int i = 0; i < 1000 && !__atomic_load_n(&got, __ATOMIC_ACQUIRE); i++)
         usleep(5000);
     ck_assert_int_eq(got, 1);
-    json_t *l = ht_store_audit_list(s, "press-1", 10);
+    struct ht_store_audit_query q = {.device = "press-1"};
+    json_t *l = ht_store_audit_list(s, &q);
     ck_assert_int_eq(json_array_size(l), 1);
     json_t *r = json_array_get(l, 0);
     ck_assert_str_eq(json_string_value(json_object_get(r, "actor")), "tech");
@@ -551,6 +554,69 @@ START_TEST(audit_async_commits_then_calls_back)
     ck_assert_int_eq(json_integer_value(json_object_get(r, "status")), 200);
     ck_assert_int_eq(json_integer_value(json_object_get(r, "latency_ms")), 3);
     json_decref(l);
+}
+END_TEST
+
+/* A command's record: who (the token name), its id, sent and deadline;
+ * a late ack journaled after it lands on it; every filter narrows. */
+START_TEST(audit_late_ack_and_filters)
+{
+    struct ht_store_audit a = {.ts = 100,
+                               .actor = "line:3: tablet:0a1b",
+                               .action = "write",
+                               .device = "press-1",
+                               .target = "lamp",
+                               .value = "true",
+                               .result = "timeout",
+                               .status = 504,
+                               .latency_ms = 1500,
+                               .command_id = "c-1",
+                               .sent = 98,
+                               .deadline = 1598};
+    ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
+    a.ts = 200;
+    a.actor = "other:0c";
+    a.result = "ok";
+    a.status = 200;
+    a.command_id = "c-2";
+    ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
+    ck_assert_int_eq(ht_store_audit_late_ack(s, "c-1", "expired", 2100, 2002),
+                     HT_OK);
+    ck_assert_int_eq(ht_store_flush(s, NULL), HT_OK);
+    struct ht_store_audit_query q = {.result = "timeout"};
+    json_t *l = ht_store_audit_list(s, &q);
+    ck_assert_int_eq(json_array_size(l), 1);
+    json_t *r = json_array_get(l, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(r, "who")),
+                     "line:3: tablet");
+    ck_assert_str_eq(json_string_value(json_object_get(r, "command_id")),
+                     "c-1");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "sent")), 98);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "deadline")), 1598);
+    json_t *late = json_object_get(r, "late_ack");
+    ck_assert_str_eq(json_string_value(json_object_get(late, "result")),
+                     "expired");
+    ck_assert_int_eq(json_integer_value(json_object_get(late, "ts")), 2100);
+    ck_assert_int_eq(json_integer_value(json_object_get(late, "after_ms")),
+                     2002);
+    json_decref(l);
+    struct ht_store_audit_query qs[] = {
+        {.who = "line:3: tablet"},
+        {.who = "line"},
+        {.who = "other"},
+        {.from = 150},
+        {.to = 150},
+        {.action = "block"},
+        {.device = "press-2"},
+        {.limit = 1},
+    };
+    static const size_t want[] = {1, 0, 1, 1, 1, 0, 0, 1};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        l = ht_store_audit_list(s, &qs[i]);
+        ck_assert_msg(json_array_size(l) == want[i], "query %zu: %zu", i,
+                      json_array_size(l));
+        json_decref(l);
+    }
 }
 END_TEST
 
@@ -572,6 +638,7 @@ int main(void)
     tcase_add_test(tc, writer_commits_without_a_flush);
     tcase_add_test(tc, small_journal_waits_and_loses_nothing);
     tcase_add_test(tc, audit_async_commits_then_calls_back);
+    tcase_add_test(tc, audit_late_ack_and_filters);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -37,8 +37,7 @@ static const struct gwctl_cmd cmds[] = {
      "read a device property, or a twin property when PROP has a dot",
      "Device property names never contain a dot, so COMPONENT.PROP always\n"
      "means a twin property (the same as `gwctl twins get`).\n"},
-    {"set", gw_cmd_set,
-     "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
+    {"set", gw_cmd_set, "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
      "write a property and wait for the device's ack",
      "VALUE is parsed as JSON (true, 42, 1.5, \"text\", {...}); anything that\n"
      "is not JSON is sent as a string. Prints the confirmed value; exit 5\n"
@@ -70,6 +69,18 @@ static const struct gwctl_cmd cmds[] = {
      "tokens [list | create --role ROLE --name NAME | revoke ID]",
      "API tokens (admin): roles viewer, operator, technician, admin",
      "The token of `create` is shown once.\n"},
+    {"audit", gw_cmd_audit,
+     "audit [--device ID] [--action A] [--result R] [--who NAME]\n"
+     "       [--from T] [--to T] [--limit N]",
+     "the audit log (technician): who commanded what, when, the outcome",
+     "  --action A   write, twin-write, approve, block, delete, register, ...\n"
+     "  --result R   ok, timeout, expired, offline, ... (the outcome code)\n"
+     "  --who NAME   the name of the token that made the request\n"
+     "  T            ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
+     "               YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"
+     "  --limit N    at most N records (default 100), newest first\n"
+     "A command the device acknowledged after its timeout shows the late\n"
+     "ack next to the timeout: `timeout (late ack: expired)`.\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
