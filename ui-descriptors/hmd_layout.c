@@ -64,6 +64,14 @@ static bool apart(const struct rect *a, const struct rect *b, double gap)
            a->y1 + gap <= b->y0 || b->y1 + gap <= a->y0;
 }
 
+/* How far a panel is from where it would like to be. Moving up counts
+ * double: panels then spread sideways into rows rather than stack into
+ * towers, and leader lines do not run behind other panels. */
+static double dist2(double dx, double dy)
+{
+    return dx * dx + 4 * dy * dy;
+}
+
 static int cand_cmp(const void *pa, const void *pb)
 {
     const struct cand *a = pa, *b = pb;
@@ -105,14 +113,15 @@ static void typography(double dist, struct ui_typo *t)
 }
 
 /* Panel size from its content: a label column as wide as the longest
- * title (0.58 em per character covers common sans-serif faces), a value
- * column of ten characters and room for two touch buttons. */
+ * title (0.62 em per character covers common sans-serif faces, DejaVu Sans
+ * among the widest), a value column of ten characters and room for two touch
+ * buttons. */
 static void panel_size(const struct ui_typo *t, struct ui_panel *p)
 {
     size_t lc = p->label_chars < 6 ? 6 : p->label_chars;
-    p->label_w = mm_up(lc * 0.58 * t->body);
-    double w = 2 * t->pad + p->label_w + 10 * 0.58 * t->body + 6.2 * t->body;
-    double tw = 2 * t->pad + p->title_chars * 0.62 * t->title;
+    p->label_w = mm_up(lc * 0.62 * t->body);
+    double w = 2 * t->pad + p->label_w + 10 * 0.62 * t->body + 6.2 * t->body;
+    double tw = 2 * t->pad + p->title_chars * 0.7 * t->title;
     p->w = mm_up(fmax(w, tw));
     size_t rows = p->rows ? p->rows : 1;
     p->h = mm_up(2 * t->pad + t->header + (double)rows * t->row);
@@ -210,16 +219,16 @@ void ui__hmd_layout(const struct ui_node *nodes, size_t nnodes,
         double ytop = mm_up(top + gap + hh);
         for (size_t i = 0; i < nrect; i++)
             ytop = fmax(ytop, mm_up(rects[i].y1 + gap + hh));
-        double dmax = (ytop - py) * (ytop - py) + (mm(px) - px) * (mm(px) - px);
+        double dmax = dist2(mm(px) - px, ytop - py);
         size_t nc = 0;
         for (size_t a = 0; a < nx; a++)
             for (size_t b = 0; b < ny; b++) {
                 if (ys[b] - hh < floor_y)
                     continue;
-                double dx = xs[a] - px, dy = ys[b] - py;
-                if (dx * dx + dy * dy > dmax + 1e-12)
+                double d2 = dist2(xs[a] - px, ys[b] - py);
+                if (d2 > dmax + 1e-12)
                     continue;
-                cands[nc++] = (struct cand){xs[a], ys[b], dx * dx + dy * dy};
+                cands[nc++] = (struct cand){xs[a], ys[b], d2};
             }
         cands[nc++] = (struct cand){mm(px), ytop, dmax};
         qsort(cands, nc, sizeof *cands, cand_cmp);

@@ -183,11 +183,15 @@ async function hologram() {
     const browser = await launchBrowser();
     const errors = [];
     const page = await newPage(browser, errors);
+    await fakeXR(page);
     await page.goto(`${gw.base}/holo/#token=${encodeURIComponent(gw.operator)}`);
     await page.waitForFunction(() => window.__holotwin && window.__holotwin.ready && window.__holotwin.frames > 10, null, { timeout: 60000 })
         .catch(async () => fail(`hologram scene did not render: status "${await page.locator("#status").textContent()}" ${errors.join("; ")}`));
     const nodes = await page.evaluate(() => window.__holotwin.nodes);
     log(`scene nodes: ${nodes.join(", ")}`);
+    await checkPanelLayout(page, "at the default viewpoint");
+    await checkEveryPropertyBound(page, gw);
+    await checkAnchoring(page, gw);
 
     /* the canvas really renders: many distinct colours, not a blank frame */
     const shot = await page.locator("#view").screenshot();
@@ -247,9 +251,98 @@ async function hologram() {
         (await page.evaluate(() => window.__holotwin.twin.activeRules().filter((r) => r.severity !== "info").length)) === 0,
     60000, gw.watch())
         .catch(async () => fail(`not stable: ${await page.locator("#panels .rules").textContent()}`));
+    /* the status line names the refused AR session; live again for the shot */
+    await checkPanelLayout(page, "after the session");
     await page.screenshot({ path: path.join(dir, "hologram.png") });
     saveShot(dir, "hologram.png", "hologram.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* The layout as rendered, measured on frames from the default viewpoint:
+ * the panels' projected boxes are pairwise apart and in the canvas; in a
+ * frame rendered with one flat colour per panel and the models in black,
+ * each panel shows (almost) its whole projected area and the boxes of the
+ * coloured pixels do not intersect: no panel overlaps another and none is
+ * hidden behind a model. */
+async function checkPanelLayout(page, when) {
+    const rects = await page.evaluate(() => window.__holotwin.panelRects());
+    if (rects.length < 2) fail(`only ${rects.length} spatial panels ${when}`);
+    const vw = page.viewportSize();
+    const inter = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+    for (const r of rects) {
+        if (r.x0 < 0 || r.y0 < 0 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view ${when}: ${JSON.stringify(r)}`);
+    }
+    for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) {
+        if (inter(rects[i], rects[j])) fail(`panels ${rects[i].id} and ${rects[j].id} overlap on screen ${when}: ${JSON.stringify([rects[i], rects[j]])}`);
+    }
+    const px = await page.evaluate(() => window.__holotwin.panelPixels());
+    for (const p of px) {
+        if (!(p.area > 100)) fail(`panel ${p.id} covers only ${p.area} px ${when}`);
+        if (p.pixels < p.area * 0.97) fail(`panel ${p.id} is partly hidden ${when}: ${p.pixels} of ${Math.round(p.area)} px visible`);
+    }
+    for (let i = 0; i < px.length; i++) for (let j = i + 1; j < px.length; j++) {
+        if (inter({ ...px[i], x1: px[i].x1 + 1, y1: px[i].y1 + 1 }, { ...px[j], x1: px[j].x1 + 1, y1: px[j].y1 + 1 })) {
+            fail(`rendered panels ${px[i].id} and ${px[j].id} overlap ${when}`);
+        }
+    }
+    log(`${rects.length} panels apart and fully visible ${when} (smallest ${Math.min(...px.map((p) => p.pixels))} px)`);
+}
+
+/* Every property of every component drives something in the 3D scene,
+ * and the knob (an input with no binding before) turns with its value. */
+async function checkEveryPropertyBound(page, gw) {
+    const twin = await gw.api("GET", "/api/v1/twins/press-line");
+    const binds = await page.evaluate(() => window.__holotwin.bindings());
+    const bound = new Set(binds.map((b) => b.property));
+    const comps = twin.components ?? twin.model?.components ?? [];
+    if (!comps.length) fail(`no components in GET /api/v1/twins/press-line: ${JSON.stringify(twin).slice(0, 300)}`);
+    for (const c of comps) for (const p of c.properties) {
+        if (!bound.has(`${c.id}.${p.name}`)) fail(`${c.id}.${p.name} has no 3D binding in the hologram (bound: ${[...bound].join(", ")})`);
+    }
+    const a0 = await page.evaluate(() => window.__holotwin.angleOf("speed_knob"));
+    await gw.sim("panel-1", "turn speed_knob 20");
+    const a1 = await until("the knob to turn in the hologram", async () => {
+        const a = await page.evaluate(() => window.__holotwin.angleOf("speed_knob"));
+        return a !== null && a !== a0 ? a : null;
+    }, 20000, gw.watch());
+    log(`every property bound in 3D; the knob turned from ${a0}° to ${a1.toFixed(1)}°`);
+}
+
+/* A stand-in for navigator.xr that offers immersive-ar and records what
+ * the session was asked for, then refuses it (no XR device in CI). */
+async function fakeXR(page) {
+    await page.addInitScript(() => {
+        const xr = {
+            isSessionSupported: async (m) => m === "immersive-ar",
+            requestSession: async (mode, opts) => {
+                window.__xrAsked = { mode, opts };
+                throw new DOMException("no XR device in this test", "NotSupportedError");
+            },
+            addEventListener() {}, removeEventListener() {},
+        };
+        Object.defineProperty(navigator, "xr", { value: xr, configurable: true });
+    });
+}
+
+/* The marker asset is served, and "Enter AR" asks for hit testing,
+ * anchors and image tracking of that marker at its printed width. */
+async function checkAnchoring(page, gw) {
+    const r = await fetch(`${gw.base}/api/v1/twins/press-line/assets/press-line-marker.png`, { headers: { Authorization: "Bearer " + gw.operator } });
+    const body = Buffer.from(await r.arrayBuffer());
+    if (r.status !== 200 || !/image\/png/.test(r.headers.get("content-type") || "") || body.subarray(1, 4).toString() !== "PNG") {
+        fail(`the press-line marker is not served: HTTP ${r.status} ${r.headers.get("content-type")}`);
+    }
+    const btn = page.locator("#enter-ar");
+    await btn.waitFor({ state: "visible", timeout: 10000 }).catch(() => fail("no Enter AR button although the browser offers immersive-ar"));
+    await btn.click();
+    const req = await until("the AR session request", () => page.evaluate(() => window.__holotwin.xrRequest), 10000);
+    for (const f of ["hit-test", "anchors", "image-tracking", "local-floor", "dom-overlay"]) {
+        if (!req.features.includes(f)) fail(`AR session without optional feature ${f}: ${JSON.stringify(req)}`);
+    }
+    const t = req.trackedImages[0];
+    if (!t || t.width !== 600 || t.widthInMeters !== 0.2) fail(`the marker is not tracked as a 0.2 m image: ${JSON.stringify(req)}`);
+    await until("a message that AR is unavailable", async () => /AR unavailable/.test(await page.locator("#status").textContent()), 5000);
+    log(`AR asks for ${req.features.join(", ")} and tracks the ${t.width} px marker at ${t.widthInMeters} m`);
 }
 
 /* Measures a node's spin over 2 s of rendered frames and checks it against
@@ -314,6 +407,9 @@ async function demo_script() {
     }, 60000, [demo]);
     log(`state: stable=${st.stable}, alarms: ${st.alarms.map((a) => a.rule).join(", ")}`);
     if (st.stable !== false || !st.alarms.length) fail(`the press line does not start unstable: ${JSON.stringify(st)}`);
+    /* the hologram's anchor marker is uploaded and served */
+    const mk = await fetch(base + "/api/v1/twins/press-line/assets/press-line-marker.png", { headers: { Authorization: `Bearer ${token}` } });
+    if (mk.status !== 200 || !/image\/png/.test(mk.headers.get("content-type") || "")) fail(`the demo does not serve press-line-marker.png: HTTP ${mk.status}`);
     const devs = await get("/api/v1/devices");
     for (const id of ["gears-1", "thermal-1", "panel-1"]) {
         const d = (devs.items || []).find((x) => x.id === id);
