@@ -46,6 +46,17 @@ async function dashboard() {
             (await page.locator(`table.devices tr[data-device="${id}"] .pill`).textContent().catch(() => "")) === "online", 20000);
     }
 
+    /* the overview: the machine's state at a glance, its boards, and the
+     * slots the alarm list and the control holder go into */
+    await until("the press line's card to show its state and boards", async () =>
+        /^(stable|unstable)$/.test(await item.getAttribute("data-stable")) &&
+        (await item.locator(".twin-meta").textContent()) === "3/3 boards online", 20000, gw.watch());
+    for (const slot of ["alarms", "control"]) {
+        if (!(await item.locator(`[data-slot="${slot}"]`).count())) fail(`no ${slot} slot on the machine's card`);
+    }
+    await page.screenshot({ path: path.join(dir, "dashboard-overview.png") });
+    saveShot(dir, "dashboard-overview.png", "dashboard-overview.png");
+
     await item.locator("a").click();
     await page.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
         .catch(async () => fail(`twin page did not load: ${await page.locator(".error").allTextContents()} ${errors.join("; ")}`));
@@ -56,6 +67,7 @@ async function dashboard() {
         (await activeRules(page, true)).includes("gears-aligned") &&
         (await ruleWidget(page, "gears-aligned")) === "active", 60000, gw.watch());
     log(`unstable at start, active rules: ${(await activeRules(page)).join(", ")}`);
+    await checkHighPerformance(page);
     if ((await page.locator('.w-display[data-widget="status.stable"] .value').textContent()) !== "Unstable") {
         fail("the machine state display does not say Unstable");
     }
@@ -106,6 +118,45 @@ async function dashboard() {
     await page.screenshot({ path: path.join(dir, "dashboard.png") });
     saveShot(dir, "dashboard.png", "dashboard.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* ISA-101 by default: normal states grey, colour only for alarms (the
+ * priority colours of app.css), limits and normal ranges from the rules
+ * on gauges, and a dark theme one keypress away. */
+async function checkHighPerformance(page) {
+    const style = (sel, prop) => page.locator(sel).first().evaluate((e, p) => getComputedStyle(e)[p], prop);
+    const rgb = (c) => (c.match(/\d+(\.\d+)?/g) || []).slice(0, 3).map(Number);
+    const grey = (c) => { const [r, g, b] = rgb(c); return Math.max(r, g, b) - Math.min(r, g, b) <= 24; };
+    const alarmHigh = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--alarm-high").trim());
+    if (alarmHigh !== "#f28c00") fail(`--alarm-high is "${alarmHigh}"`);
+    /* the active warning rule in the high priority's colour; an OK rule and
+     * an "on" switch without colour */
+    const act = await style('.w-alert[data-rule="gears-aligned"] .rule-state', "backgroundColor");
+    if (rgb(act).join() !== "242,140,0") fail(`the active gears-aligned rule is ${act}, not the high priority's colour`);
+    const okBg = await style('.w-alert[data-state="inactive"] .rule-state', "backgroundColor");
+    const okFg = await style('.w-alert[data-state="inactive"] .rule-state', "color");
+    if (!/rgba\(0, 0, 0, 0\)|transparent/.test(okBg) || !grey(okFg)) fail(`an OK rule is coloured: ${okBg} / ${okFg}`);
+    const on = page.locator('.switch[data-on="1"]');
+    if (!(await on.count())) fail("no switch is on at the demo's start");
+    const onBg = await on.first().evaluate((e) => getComputedStyle(e).backgroundColor);
+    if (!grey(onBg)) fail(`an "on" switch is coloured (${onBg}): normal states are grey`);
+    for (const [sel, what] of [["main", "the page"], [".group", "a card"]]) {
+        const bg = await style(sel === "main" ? "body" : sel, "backgroundColor");
+        if (!grey(bg)) fail(`${what} background is coloured: ${bg}`);
+    }
+    /* the temperature gauge shows its normal range and the overheating
+     * limit (a critical rule) */
+    const g = page.locator('.w-gauge[data-property="thermal.temperature"]');
+    if (!(await g.locator(".g-band").count()) || !(await g.locator(".g-lim.p-critical").count())) fail("the temperature gauge has no normal band or critical limit");
+    if (!/normal 0 – 70/.test(await g.locator(".range").textContent())) fail(`temperature range text: ${await g.locator(".range").textContent()}`);
+    /* the dark theme, by keyboard */
+    await page.locator("#theme").focus();
+    await page.keyboard.press("Enter");
+    if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "dark") fail("the theme button did not switch to the dark theme");
+    if ((await page.locator("#theme").getAttribute("aria-pressed")) !== "true") fail("the theme button does not say it is pressed");
+    await page.keyboard.press("Enter");
+    if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "light") fail("the theme button did not switch back");
+    log("ISA-101 palette: grey normal states, the active warning in the high priority's colour, limits on the gauge, dark theme by keyboard");
 }
 
 /* The page's model value of a property. */
