@@ -198,13 +198,54 @@ async function start() {
          * (the layout's guarantees hold from anywhere on that axis) */
         camera.fov = vp.fovDeg ?? camera.fov;
         const P = new THREE.Vector3(...vp.position), T = new THREE.Vector3(...vp.target);
-        fitView = (aspect) => {
-            const k = Math.max(1, (vp.aspect ?? 4 / 3) / Math.max(aspect, 0.1));
-            camera.position.copy(T).add(P.clone().sub(T).multiplyScalar(k));
+        const minDist = desc.scene?.typography?.viewingDistance ?? P.distanceTo(T);
+        const dir = P.clone().sub(T).normalize();
+        /* what must be in view: every panel and every node's sphere */
+        const pts = [];
+        for (const p of hmdPanels(desc)) {
+            if (!Array.isArray(p.position) || !p.width || !p.height) continue;
+            for (const sx of [-1, 1]) for (const sy of [-1, 1]) pts.push([p.position[0] + sx * p.width / 2, p.position[1] + sy * p.height / 2, p.position[2]]);
+        }
+        for (const n of desc.scene?.nodes ?? []) {
+            const c = n.transform?.position, sz = n.shape?.size;
+            if (!Array.isArray(c) || !Array.isArray(sz)) continue;
+            const r = Math.hypot(...sz) / 2;
+            for (const sx of [-1, 1]) for (const sy of [-1, 1]) pts.push([c[0] + sx * r, c[1] + sy * r, c[2] + r]);
+        }
+        /* Frame them in the part of the canvas the side panel leaves free:
+         * the eye stays on the descriptor's axis (looking along it, at least
+         * the viewing distance away, where the layout's guarantees hold)
+         * and the view window is shifted (an off-axis frustum keeps the
+         * image plane, so the panels stay apart and unhidden). */
+        fitView = (w, hgt, left) => {
+            const tv = Math.tan(THREE.MathUtils.degToRad(camera.fov / 2)), aspect = w / Math.max(hgt, 1);
+            const freeW = Math.max(w - left, w * 0.3);
+            let d = P.distanceTo(T), box = null;
+            for (let it = 0; it < 6; it++) {
+                const eye = T.clone().addScaledVector(dir, d);
+                box = [Infinity, Infinity, -Infinity, -Infinity];
+                for (const [x, y, z] of pts) {
+                    const depth = eye.z - z;
+                    if (depth <= 0) continue;
+                    const tx = (x - eye.x) / depth, ty = (y - eye.y) / depth;
+                    box = [Math.min(box[0], tx), Math.min(box[1], ty), Math.max(box[2], tx), Math.max(box[3], ty)];
+                }
+                if (!Number.isFinite(box[0])) break;
+                const need = Math.max((box[2] - box[0]) / 2 / (tv * aspect * (freeW / w) * 0.92), (box[3] - box[1]) / 2 / (tv * 0.9));
+                const nd = Math.max(minDist, d * need);
+                if (Math.abs(nd - d) < 1e-4) break;
+                d = nd;
+            }
+            camera.position.copy(T).addScaledVector(dir, d);
             controls.target.copy(T);
             controls.update();
+            if (box && Number.isFinite(box[0])) {
+                const nx = (box[0] + box[2]) / 2 / (tv * aspect), ny = (box[1] + box[3]) / 2 / tv;
+                camera.setViewOffset(w, hgt, (nx + 1) / 2 * w - (left + freeW / 2), -ny / 2 * hgt, w, hgt);
+            } else camera.clearViewOffset();
+            camera.updateProjectionMatrix();
         };
-        fitView(camera.aspect);
+        fitView(canvas.clientWidth || 1, canvas.clientHeight || 1, 0);
     } else unclutter(panels3d);
     /* frame the machine with its panels, from the front and a little above */
     const all = new THREE.Box3().setFromObject(scene.root);
@@ -354,11 +395,14 @@ async function start() {
              * leaves free (wide screens; on phones the panel is below) */
             const aside = panelsEl.getBoundingClientRect();
             const shift = aside.width && aside.width < w * 0.5 && aside.left < w * 0.25 ? aside.right / 2 : 0;
-            if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
-            camera.updateProjectionMatrix();
-            /* until the user moves the view: the default viewpoint, fitted
-             * to the part of the canvas the side panel leaves free */
-            if (fitView && !userMoved) fitView((w - 2 * shift) / Math.max(hgt, 1));
+            if (fitView && !userMoved) {
+                /* until the user moves the view: the default viewpoint,
+                 * fitted to the part of the canvas the side panel leaves */
+                fitView(w, hgt, 2 * shift);
+            } else {
+                if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
+                camera.updateProjectionMatrix();
+            }
         }
     }
     let userMoved = false;
