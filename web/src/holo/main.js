@@ -11,6 +11,7 @@ import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
 import { Placer, markerImage } from "./anchor.js";
+import { priorityOf } from "../common/priority.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -265,9 +266,13 @@ async function start() {
         const st = twin.stable === true ? "stable" : twin.stable === false ? "unstable" : "unknown";
         rulesEl.dataset.stable = st;
         rulesEl.replaceChildren(h("strong", { class: `pill ${st}`, text: st }),
-            ...act.map((r) => h("div", { class: "rule", text: `${r.id}${r.message ? ": " + r.message : ""}` })));
-        world.background = renderer.xr.isPresenting ? null : st === "unstable" ? new THREE.Color(0x1c1710) : bg;
-        scene.applyRules(new Set(act.map((r) => r.id)));
+            ...act.map((r) => {
+                const p = priorityOf(r);
+                return h("div", { class: `rule p-${p}`, "data-rule": r.id, "data-priority": p },
+                    h("span", { class: `prio p-${p}`, text: p }), `${r.id}${r.message ? ": " + r.message : ""}`);
+            }));
+        world.background = renderer.xr.isPresenting ? null : bg;
+        scene.applyRules(new Map(act.map((r) => [r.id, priorityOf(r)])));
         for (const [r, w] of domPointer) r.update(entryOf(twin, w));
         for (const p of panels3d) if (p.widgets.some((w) => !w.property)) p.dirty = true;
     }

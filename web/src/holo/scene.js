@@ -2,6 +2,7 @@
 // node kind, transforms in metres, and live bindings (rotation rate from a
 // speed, colour from a value through a colour map, emissive from a state).
 import * as THREE from "three";
+import { PRIORITIES, PRIORITY_COLORS } from "../common/priority.js";
 
 function first(...xs) { for (const x of xs) if (x !== undefined && x !== null) return x; return undefined; }
 
@@ -297,16 +298,27 @@ export function buildScene(desc) {
         }
     }
 
-    /* alarm effect: tint the node while one of its rules is active */
-    function applyRules(activeIds) {
+    /* alarm effect: tint the node while one of its rules is active, in the
+     * colour of the most urgent one's priority (the dashboard's colours);
+     * active maps rule id -> priority (a Set of ids: the descriptor's colour) */
+    function applyRules(active) {
         for (const n of nodes.values()) {
             const ab = n.bindings.find((b) => b.type === "alarm" && Array.isArray(b.rules));
             if (!ab) continue;
-            const on = ab.rules.some((r) => activeIds.has(r));
-            n.alarm = on;
+            const mine = ab.rules.filter((r) => active.has(r));
+            const on = mine.length > 0;
+            let top = null;
+            if (active instanceof Map) {
+                for (const r of mine) {
+                    const p = active.get(r);
+                    if (top === null || PRIORITIES.indexOf(p) < PRIORITIES.indexOf(top)) top = p;
+                }
+            }
+            n.alarm = on ? top ?? true : false;
+            const color = (top && PRIORITY_COLORS[top]?.bg) || ab.color || "#ff2020";
             n.mesh.traverse((o) => {
                 if (!o.material || !o.material.emissive) return;
-                if (on) { o.material.emissive.set(ab.color || "#ff2020"); o.material.emissiveIntensity = 0.6; }
+                if (on) { o.material.emissive.set(color); o.material.emissiveIntensity = 0.6; }
                 else if (!n.glowing) o.material.emissiveIntensity = 0;
             });
         }
