@@ -264,8 +264,11 @@ START_TEST(bad_inputs_rejected)
 }
 END_TEST
 
+static json_t *generated_twin(int n, unsigned seed);
+
 /* Every descriptor we generate (both targets, every role, with and without
- * MQTT, and an auto twin) validates with ajv against the published schema;
+ * MQTT, an auto twin and generated twins with every kind and binding)
+ * validates with ajv against the published schema;
  * so do the golden files and the press-line twin against its schema. */
 START_TEST(schema_valid_with_ajv)
 {
@@ -313,6 +316,29 @@ START_TEST(schema_valid_with_ajv)
     ht_twin_model_free(am);
     json_decref(doc);
 
+    for (int gn = 1; gn <= 50; gn += 49) {
+        json_t *gd = generated_twin(gn, 3);
+        struct ht_twin_model *gm;
+        ck_assert_int_eq(ht_twin_model_parse(gd, &gm, NULL, 0, NULL, 0),
+                         HT_OK);
+        for (int t = HT_UI_WEB; t <= HT_UI_HMD; t++) {
+            struct ht_ui_input gin = {.model = gm,
+                                      .target = (enum ht_ui_target)t,
+                                      .role = HT_UI_OPERATOR};
+            ck_assert_int_eq(ht_ui_render(&gin, &out, &len, etag, err,
+                                          sizeof err),
+                             HT_OK);
+            char *gp = ht_asprintf("%s/gen%d-%d.json", dir, gn, t);
+            ht_file_write_atomic(gp, out, len, 0600);
+            char *gf2 = ht_asprintf("%s '%s'", files, gp);
+            free(files);
+            files = gf2;
+            free(gp);
+            free(out);
+        }
+        ht_twin_model_free(gm);
+        json_decref(gd);
+    }
     int rc = run_validator("ui-descriptors/schema/ui-descriptor.schema.json",
                            files);
     ck_assert_msg(rc == 0, "ajv rejected a generated descriptor (exit %d; "
