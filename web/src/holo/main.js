@@ -45,11 +45,14 @@ const hook = {
     xrRequest: null,
     angleOf(id) { const n = scene?.nodes.get(id); const b = n?.bindings.find((x) => x.type === "angle"); return b ? b._deg ?? null : null; },
     ringOf(id) { const n = scene?.nodes.get(id); const b = n?.bindings.find((x) => x.type === "emissive" && x.part === "ring"); return b ? !!b._on : null; },
-    /* angle advanced by a node over `ms` of page time, in rad/s */
+    /* angle advanced by a node over about `ms`, in rad/s: divided by the
+     * time between the frames that advanced it (not by the wall time of the
+     * wait, which is off by up to a frame at each end on a slow machine) */
+    frameTime: 0,
     async measureRate(id, ms = 2000) {
-        const a0 = this.rotationOf(id), t0 = performance.now();
+        const a0 = this.rotationOf(id), t0 = this.frameTime;
         await new Promise((r) => setTimeout(r, ms));
-        return (this.rotationOf(id) - a0) / ((performance.now() - t0) / 1000);
+        return (this.rotationOf(id) - a0) / ((this.frameTime - t0) / 1000);
     },
 };
 window.__holotwin = hook;
@@ -430,6 +433,7 @@ async function start() {
         }
         controls.update();
         renderer.render(world, camera);
+        hook.frameTime = now;
         hook.frames++;
         hook.ready = true;
     });
