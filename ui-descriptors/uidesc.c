@@ -7,6 +7,7 @@
  * in model order, so serialising with sorted keys gives stable bytes.
  */
 #include "uidesc.h"
+#include "uidesc_internal.h"
 
 #include "ht_err.h"
 #include "ht_mem.h"
@@ -381,6 +382,126 @@ static json_t *binding(const struct gen *g, const char *ref, bool write,
                      forms);
 }
 
+/* ---- limits from the rules ---- */
+
+/* One token of a rule expression, as far as limits care. */
+struct tok {
+    enum { T_REF, T_NUM, T_CMP, T_ARITH, T_OTHER } kind;
+    const char *s;
+    size_t n;
+    double num;
+};
+
+static size_t tokenize(const char *src, struct tok *t, size_t max)
+{
+    size_t n = 0;
+    const char *p = src;
+    while (p && *p && n < max) {
+        if (*p == ' ' || *p == '\t' || *p == '\n') {
+            p++;
+            continue;
+        }
+        struct tok k = {T_OTHER, p, 1, 0};
+        if ((*p >= 'a' && *p <= 'z') || *p == '_') {
+            while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                   *p == '_' || *p == '.')
+                p++;
+            k.kind = T_REF;
+            k.n = (size_t)(p - k.s);
+        } else if ((*p >= '0' && *p <= '9') || *p == '.') {
+            char *end;
+            k.num = strtod(p, &end);
+            k.kind = T_NUM;
+            k.n = (size_t)(end - p);
+            p = end > p ? end : p + 1;
+        } else if (*p == '<' || *p == '>') {
+            k.kind = T_CMP;
+            k.n = p[1] == '=' ? 2 : 1;
+            p += k.n;
+        } else {
+            k.kind = strchr("+-*/%", *p) ? T_ARITH : T_OTHER;
+            p++;
+        }
+        t[n++] = k;
+    }
+    return n;
+}
+
+/* Limits of a property that the rules state as a plain comparison with a
+ * constant ("thermal.temperature > 70 for 5s", "gear_a.speed < 40"): the
+ * dashboard draws them on gauges and trends, with the rule's severity.
+ * Comparisons inside arithmetic ("abs(a - b) > 5") are not limits of one
+ * property and are left out. Returns a new array, or NULL when none. */
+static json_t *rule_limits(const struct gen *g, const char *ref)
+{
+    json_t *out = json_array();
+    size_t rlen = strlen(ref);
+    for (size_t r = 0; r < g->m->nrules; r++) {
+        const struct ht_twin_rule *rule = &g->m->rules[r];
+        struct tok t[256];
+        size_t n = tokenize(rule->expr_src, t, 256);
+        for (size_t i = 0; i + 2 < n; i++) {
+            if (t[i + 1].kind != T_CMP)
+                continue;
+            bool fwd = t[i].kind == T_REF && t[i + 2].kind == T_NUM;
+            bool rev = t[i].kind == T_NUM && t[i + 2].kind == T_REF;
+            const struct tok *id = fwd ? &t[i] : &t[i + 2];
+            if ((!fwd && !rev) || id->n != rlen || strncmp(id->s, ref, rlen))
+                continue;
+            if ((i > 0 && t[i - 1].kind == T_ARITH) ||
+                (i + 3 < n && t[i + 3].kind == T_ARITH))
+                continue;
+            /* "x > v" and "v < x" raise above v: a high limit. */
+            bool gt = t[i + 1].s[0] == '>';
+            bool high = fwd ? gt : !gt;
+            double v = fwd ? t[i + 2].num : t[i].num;
+            json_array_append_new(
+                out,
+                json_pack("{s:s, s:s, s:s, s:o}", "rule", rule->id, "severity",
+                          ht_twin_severity_name(rule->severity), "type",
+                          high ? "high" : "low", "value", jnum(v)));
+        }
+    }
+    if (!json_array_size(out)) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Limits and the normal range between them (the data range where no
+ * limit says otherwise) on a widget of a numeric property. */
+static void add_limits(const struct gen *g, const struct pinfo *pi, json_t *w)
+{
+    if (pi->type != HT_SEM_NUMBER && pi->type != HT_SEM_INTEGER)
+        return;
+    json_t *lim = rule_limits(g, pi->ref);
+    if (!lim)
+        return;
+    bool has_lo = pi->has_min, has_hi = pi->has_max;
+    double lo = pi->min, hi = pi->max;
+    size_t i;
+    json_t *l;
+    json_array_foreach(lim, i, l)
+    {
+        double v = json_number_value(json_object_get(l, "value"));
+        if (!strcmp(json_string_value(json_object_get(l, "type")), "high")) {
+            hi = has_hi ? fmin(hi, v) : v;
+            has_hi = true;
+        } else {
+            lo = has_lo ? fmax(lo, v) : v;
+            has_lo = true;
+        }
+    }
+    json_t *nr = json_object();
+    if (has_lo)
+        json_object_set_new(nr, "min", jnum(lo));
+    if (has_hi)
+        json_object_set_new(nr, "max", jnum(hi));
+    json_object_set_new(w, "limits", lim);
+    json_object_set_new(w, "normal", nr);
+}
+
 /* Add the widget(s) of one property; appends their ids to ids. */
 static void add_prop_widgets(struct gen *g, const struct pinfo *pi,
                              json_t *ids)
@@ -401,6 +522,7 @@ static void add_prop_widgets(struct gen *g, const struct pinfo *pi,
         json_object_set_new(o, "value", json_true());
     if (w)
         json_object_set_new(o, "interaction", interaction(pi, type));
+    add_limits(g, pi, o);
     json_array_append_new(g->widgets, o);
     json_array_append_new(ids, json_string(pi->ref));
 
@@ -417,6 +539,7 @@ static void add_prop_widgets(struct gen *g, const struct pinfo *pi,
         json_object_set_new(c, "binding", binding(g, pi->ref, false, true));
         json_object_set_new(c, "schema", data_schema(pi));
         json_object_set_new(c, "writable", json_false());
+        add_limits(g, pi, c);
         json_array_append_new(g->widgets, c);
         json_array_append_new(ids, json_string(id));
         free(id);
@@ -564,7 +687,11 @@ static bool sem_is(const struct pinfo *pi, const char *term)
     return pi->semantic && !strcmp(pi->semantic, term);
 }
 
-/* Animations derived from what a property means, not from its name. */
+/* Animations derived from what a property means, not from its name. Every
+ * property gets one, so that each input and output of the machine can be
+ * seen on the hologram: known terms first, then by data type (a boolean
+ * lights a ring, a bounded number turns a needle, anything else is a
+ * label at the node). */
 static json_t *node_bindings(const struct gen *g, size_t ci)
 {
     const struct ht_twin_component *c = &g->m->comps[ci];
@@ -573,37 +700,51 @@ static json_t *node_bindings(const struct gen *g, size_t ci)
         struct pinfo pi;
         info_comp(g, c, &c->props[p], &pi);
         char *ptr = ht_asprintf("/properties/%s/value", pi.ref);
+        bool num = pi.type == HT_SEM_NUMBER || pi.type == HT_SEM_INTEGER;
+        json_t *o;
         if (sem_is(&pi, "ht:RotationSpeed"))
-            json_array_append_new(
-                b, json_pack("{s:s, s:s, s:s, s:[i,i,i], s:o}", "effect",
-                             "rotationRate", "property", pi.ref, "pointer",
-                             ptr, "axis", 0, 1, 0, "factor",
-                             jnum(rot_factor(pi.unit))));
+            o = json_pack("{s:s, s:[i,i,i], s:o}", "effect", "rotationRate",
+                          "axis", 0, 1, 0, "factor", jnum(rot_factor(pi.unit)));
         else if (sem_is(&pi, "ht:Fan") && pi.type == HT_SEM_BOOLEAN)
-            json_array_append_new(
-                b, json_pack("{s:s, s:s, s:s, s:[i,i,i], s:i}", "effect",
-                             "rotationRate", "property", pi.ref, "pointer",
-                             ptr, "axis", 0, 1, 0, "factor", 720));
+            o = json_pack("{s:s, s:[i,i,i], s:i}", "effect", "rotationRate",
+                          "axis", 0, 1, 0, "factor", 720);
         else if (sem_is(&pi, "ht:Temperature"))
-            json_array_append_new(
-                b, json_pack("{s:s, s:s, s:s, s:[{s:i, s:s}, {s:i, s:s}, "
-                             "{s:i, s:s}, {s:i, s:s}]}",
-                             "effect", "color", "property", pi.ref,
-                             "pointer", ptr, "colorMap", "value", 25,
-                             "color", "#2f6fdf", "value", 50, "color",
-                             "#f1c232", "value", 70, "color", "#e69138",
-                             "value", 90, "color", "#cc0000"));
+            o = json_pack("{s:s, s:[{s:i, s:s}, {s:i, s:s}, {s:i, s:s}, "
+                          "{s:i, s:s}]}",
+                          "effect", "color", "colorMap", "value", 25, "color",
+                          "#2f6fdf", "value", 50, "color", "#f1c232", "value",
+                          70, "color", "#e69138", "value", 90, "color",
+                          "#cc0000");
         else if (pi.type == HT_SEM_BOOLEAN &&
                  (sem_is(&pi, "ht:Lamp") || sem_is(&pi, "ht:Heater") ||
                   sem_is(&pi, "ht:Button")))
-            json_array_append_new(
-                b, json_pack("{s:s, s:s, s:s, s:s, s:s}", "effect",
-                             "emissive", "property", pi.ref, "pointer", ptr,
-                             "on",
-                             sem_is(&pi, "ht:Heater")   ? "#ff4d1a"
-                             : sem_is(&pi, "ht:Button") ? "#66ff66"
-                                                        : "#ffd966",
-                             "off", "#000000"));
+            o = json_pack("{s:s, s:s, s:s}", "effect", "emissive", "on",
+                          sem_is(&pi, "ht:Heater")   ? "#ff4d1a"
+                          : sem_is(&pi, "ht:Button") ? "#66ff66"
+                                                     : "#ffd966",
+                          "off", "#000000");
+        else if (pi.type == HT_SEM_BOOLEAN)
+            /* A motor's enable and other states: a ring around the node,
+             * light grey when on (a normal state is not coloured). */
+            o = json_pack("{s:s, s:s, s:s, s:s}", "effect", "emissive", "part",
+                          "ring", "on", "#dde4ea", "off", "#000000");
+        else if (num && pi.has_min && pi.has_max && pi.max > pi.min)
+            /* Knobs turn themselves; setpoints turn a needle on the node.
+             * Clockwise from 135 deg to -135 deg about +Y, like a dial. */
+            o = json_pack("{s:s, s:s, s:[i,i,i], s:o, s:o, s:i, s:i}", "effect",
+                          "angle", "part",
+                          c->kind == HT_TWIN_KIND_KNOB ? "body" : "needle",
+                          "axis", 0, 1, 0, "min", jnum(pi.min), "max",
+                          jnum(pi.max), "fromDeg", 135, "toDeg", -135);
+        else {
+            o = json_pack("{s:s}", "effect", "label");
+            const char *l = unit_label(pi.unit);
+            if (l)
+                json_object_set_new(o, "unitLabel", json_string(l));
+        }
+        json_object_set_new(o, "property", json_string(pi.ref));
+        json_object_set_new(o, "pointer", json_string(ptr));
+        json_array_append_new(b, o);
         free(ptr);
     }
     /* Rules that read this component make it glow red when active. */
@@ -621,9 +762,8 @@ static json_t *node_bindings(const struct gen *g, size_t ci)
     }
     if (json_array_size(rules))
         json_array_append_new(b, json_pack("{s:s, s:o, s:s, s:s}", "effect",
-                                           "alarm", "rules", rules,
-                                           "pointer", "/alarms", "color",
-                                           "#ff0000"));
+                                           "alarm", "rules", rules, "pointer",
+                                           "/alarms", "color", "#ff0000"));
     else
         json_decref(rules);
     return b;
@@ -647,13 +787,82 @@ static json_t *anchor(const struct gen *g)
     return json_pack("{s:s}", "type", "manual");
 }
 
+/* Characters (UTF-8 code points) of a string. */
+static size_t nchars(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* The longest title among a panel's widgets (ids into g->widgets). */
+static size_t longest_title(const struct gen *g, const json_t *ids)
+{
+    size_t best = 0, i, j;
+    json_t *id, *w;
+    json_array_foreach(ids, i, id)
+    {
+        json_array_foreach(g->widgets, j, w)
+        {
+            if (json_equal(json_object_get(w, "id"), id)) {
+                size_t n =
+                    nchars(json_string_value(json_object_get(w, "title")));
+                best = n > best ? n : best;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+/* A panel's rows: its widgets without the trend charts, which an hmd
+ * shows on demand (they stay in "widgets" with a readhistory form). */
+static json_t *panel_rows(const struct gen *g, const json_t *ids)
+{
+    json_t *rows = json_array();
+    size_t i, j;
+    json_t *id, *w;
+    json_array_foreach(ids, i, id)
+    {
+        bool chart = false;
+        json_array_foreach(g->widgets, j,
+                           w) if (json_equal(json_object_get(w, "id"), id))
+        {
+            chart =
+                !strcmp(json_string_value(json_object_get(w, "type")), "chart");
+            break;
+        }
+        if (!chart)
+            json_array_append(rows, id);
+    }
+    return rows;
+}
+
+static json_t *hmd_view(const struct ui_view *v, const struct ui_typo *t)
+{
+    return json_pack(
+        "{s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o, s:o, s:o}}",
+        "viewpoint", "position", vec3(v->pos), "target", vec3(v->target),
+        "fovDeg", jnum(v->fov_deg), "aspect",
+        jnum(round(v->aspect * 1000) / 1000), "typography", "viewingDistance",
+        jnum(t->dist), "minTextDeg", jnum(t->min_deg), "bodyDeg",
+        jnum(t->body_deg), "titleDeg", jnum(t->title_deg), "bodySize",
+        jnum(t->body), "titleSize", jnum(t->title), "rowHeight", jnum(t->row),
+        "headerHeight", jnum(t->header), "padding", jnum(t->pad), "gap",
+        jnum(t->gap));
+}
+
 static json_t *hmd_scene(const struct gen *g, const json_t *status_ids,
                          const json_t *twin_ids, json_t *const *comp_ids)
 {
     const struct ht_twin_model *m = g->m;
     json_t *nodes = json_array();
-    json_t *panels = json_array();
-    double top = 0;
+    size_t np = m->ncomps + 1;
+    struct ui_node *ln = ht_calloc(m->ncomps + 1, sizeof *ln);
+    struct ui_panel *lp = ht_calloc(np, sizeof *lp);
+    json_t **rows = ht_calloc(np, sizeof *rows);
     for (size_t c = 0; c < m->ncomps; c++) {
         const struct ht_twin_component *cp = &m->comps[c];
         static const double one[3] = {1, 1, 1};
@@ -667,36 +876,64 @@ static json_t *hmd_scene(const struct gen *g, const json_t *status_ids,
             json_object_set_new(
                 n, "model",
                 json_pack("{s:s, s:o}", "asset", cp->model_asset, "href",
-                          json_sprintf("%s/api/v1/twins/%s/assets/%s",
-                                       g->http, m->id, cp->model_asset)));
+                          json_sprintf("%s/api/v1/twins/%s/assets/%s", g->http,
+                                       m->id, cp->model_asset)));
         json_array_append_new(nodes, n);
-        double h = cp->position[1] + cp->size[1] / 2;
-        if (h > top)
-            top = h;
-        /* The panel floats just above its component, in the anchor frame. */
-        double maxdim = fmax(cp->size[0], fmax(cp->size[1], cp->size[2]));
-        double off[3] = {0, round((maxdim / 2 + 0.08) * 1000) / 1000, 0};
-        char *pid = ht_asprintf("panel.%s", cp->id);
-        json_array_append_new(
-            panels,
-            json_pack("{s:s, s:s, s:s, s:o, s:b, s:o, s:o}", "id", pid,
-                      "title", cp->title ? cp->title : cp->id, "node",
-                      cp->id, "offset", vec3(off), "billboard", 1, "width",
-                      jnum(0.22), "widgets", json_deep_copy(comp_ids[c])));
-        free(pid);
+        /* Any rotation fits in the sphere around the bounding box. */
+        memcpy(ln[c].pos, cp->position, sizeof ln[c].pos);
+        ln[c].r = sqrt(cp->size[0] * cp->size[0] + cp->size[1] * cp->size[1] +
+                       cp->size[2] * cp->size[2]) /
+                  2;
+        rows[c] = panel_rows(g, comp_ids[c]);
+        lp[c].node = (long)c;
+        lp[c].rows = json_array_size(rows[c]);
+        lp[c].title_chars = nchars(cp->title ? cp->title : cp->id);
+        lp[c].label_chars = longest_title(g, rows[c]);
     }
-    /* The machine panel (status + machine controls) floats above it all. */
+    /* The machine panel: status and machine controls, at the anchor. */
     json_t *ids = json_deep_copy(status_ids);
     json_array_extend(ids, (json_t *)twin_ids);
-    double off[3] = {0, round((top + 0.25) * 1000) / 1000, 0};
-    json_array_append_new(
-        panels, json_pack("{s:s, s:s, s:s, s:o, s:b, s:o, s:o}", "id",
-                          "panel.machine", "title", m->title, "node", "",
-                          "offset", vec3(off), "billboard", 1, "width",
-                          jnum(0.35), "widgets", ids));
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "units", "m", "frame",
-                     "y-up-right-handed", "anchor", anchor(g), "nodes",
-                     nodes, "panels", panels);
+    rows[m->ncomps] = ids;
+    lp[m->ncomps].node = -1;
+    lp[m->ncomps].rows = json_array_size(ids);
+    lp[m->ncomps].title_chars = nchars(m->title);
+    lp[m->ncomps].label_chars = longest_title(g, ids);
+    struct ui_typo typo;
+    struct ui_view view;
+    ui__hmd_layout(ln, m->ncomps, lp, np, &typo, &view);
+
+    json_t *panels = json_array();
+    for (size_t i = 0; i < np; i++) {
+        bool machine = i == m->ncomps;
+        const struct ht_twin_component *cp = machine ? NULL : &m->comps[i];
+        static const double origin[3] = {0, 0, 0};
+        const double *at = machine ? origin : cp->position;
+        double off[3];
+        for (int k = 0; k < 3; k++)
+            off[k] = round((lp[i].center[k] - at[k]) * 1000) / 1000;
+        char *pid = machine ? ht_strdup("panel.machine")
+                            : ht_asprintf("panel.%s", cp->id);
+        json_array_append_new(
+            panels,
+            json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o}",
+                      "id", pid, "title",
+                      machine     ? m->title
+                      : cp->title ? cp->title
+                                  : cp->id,
+                      "node", machine ? "" : cp->id, "position",
+                      vec3(lp[i].center), "offset", vec3(off), "billboard", 1,
+                      "width", jnum(lp[i].w), "height", jnum(lp[i].h),
+                      "labelWidth", jnum(lp[i].label_w), "widgets", rows[i]));
+        free(pid);
+    }
+    json_t *scene = json_pack("{s:s, s:s, s:o, s:o, s:o}", "units", "m",
+                              "frame", "y-up-right-handed", "anchor", anchor(g),
+                              "nodes", nodes, "panels", panels);
+    json_object_update_new(scene, hmd_view(&view, &typo));
+    free(rows);
+    free(lp);
+    free(ln);
+    return scene;
 }
 
 /* ---- entry points ---- */

@@ -146,6 +146,11 @@ export class Gateway {
         }
         const twin = readFileSync(path.join(SRC, "twins/virtual-factory/press-line.json"), "utf8");
         await this.api("PUT", "/api/v1/twins/press-line", twin);
+        /* the anchor marker the hmd descriptor names, as scripts/demo uploads it */
+        const marker = path.join(SRC, "twins/virtual-factory/press-line-marker.png");
+        const r = await fetch(this.base + "/api/v1/twins/press-line/assets/press-line-marker.png", {
+            method: "PUT", headers: { Authorization: "Bearer " + this.admin, "Content-Type": "image/png" }, body: readFileSync(marker) });
+        if (!r.ok) fail(`PUT the press-line marker: HTTP ${r.status} ${await r.text()}`);
         await until("press-line state", () => this.api("GET", "/api/v1/twins/press-line/state"), 20000, watch);
         const t = await this.api("POST", "/api/v1/tokens", { role: "operator", name: "e2e" });
         if (!t || !t.token) fail(`POST /api/v1/tokens gave no token: ${JSON.stringify(t)}`);

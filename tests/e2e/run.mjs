@@ -46,6 +46,17 @@ async function dashboard() {
             (await page.locator(`table.devices tr[data-device="${id}"] .pill`).textContent().catch(() => "")) === "online", 20000);
     }
 
+    /* the overview: the machine's state at a glance, its boards, and the
+     * slots the alarm list and the control holder go into */
+    await until("the press line's card to show its state and boards", async () =>
+        /^(stable|unstable)$/.test(await item.getAttribute("data-stable")) &&
+        (await item.locator(".twin-meta").textContent()) === "3/3 boards online", 20000, gw.watch());
+    for (const slot of ["alarms", "control"]) {
+        if (!(await item.locator(`[data-slot="${slot}"]`).count())) fail(`no ${slot} slot on the machine's card`);
+    }
+    await page.screenshot({ path: path.join(dir, "dashboard-overview.png") });
+    saveShot(dir, "dashboard-overview.png", "dashboard-overview.png");
+
     await item.locator("a").click();
     await page.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
         .catch(async () => fail(`twin page did not load: ${await page.locator(".error").allTextContents()} ${errors.join("; ")}`));
@@ -56,6 +67,7 @@ async function dashboard() {
         (await activeRules(page, true)).includes("gears-aligned") &&
         (await ruleWidget(page, "gears-aligned")) === "active", 60000, gw.watch());
     log(`unstable at start, active rules: ${(await activeRules(page)).join(", ")}`);
+    await checkHighPerformance(page);
     if ((await page.locator('.w-display[data-widget="status.stable"] .value').textContent()) !== "Unstable") {
         fail("the machine state display does not say Unstable");
     }
@@ -106,6 +118,45 @@ async function dashboard() {
     await page.screenshot({ path: path.join(dir, "dashboard.png") });
     saveShot(dir, "dashboard.png", "dashboard.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* ISA-101 by default: normal states grey, colour only for alarms (the
+ * priority colours of app.css), limits and normal ranges from the rules
+ * on gauges, and a dark theme one keypress away. */
+async function checkHighPerformance(page) {
+    const style = (sel, prop) => page.locator(sel).first().evaluate((e, p) => getComputedStyle(e)[p], prop);
+    const rgb = (c) => (c.match(/\d+(\.\d+)?/g) || []).slice(0, 3).map(Number);
+    const grey = (c) => { const [r, g, b] = rgb(c); return Math.max(r, g, b) - Math.min(r, g, b) <= 24; };
+    const alarmHigh = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--alarm-high").trim());
+    if (alarmHigh !== "#f28c00") fail(`--alarm-high is "${alarmHigh}"`);
+    /* the active warning rule in the high priority's colour; an OK rule and
+     * an "on" switch without colour */
+    const act = await style('.w-alert[data-rule="gears-aligned"] .rule-state', "backgroundColor");
+    if (rgb(act).join() !== "242,140,0") fail(`the active gears-aligned rule is ${act}, not the high priority's colour`);
+    const okBg = await style('.w-alert[data-state="inactive"] .rule-state', "backgroundColor");
+    const okFg = await style('.w-alert[data-state="inactive"] .rule-state', "color");
+    if (!/rgba\(0, 0, 0, 0\)|transparent/.test(okBg) || !grey(okFg)) fail(`an OK rule is coloured: ${okBg} / ${okFg}`);
+    const on = page.locator('.switch[data-on="1"]');
+    if (!(await on.count())) fail("no switch is on at the demo's start");
+    const onBg = await on.first().evaluate((e) => getComputedStyle(e).backgroundColor);
+    if (!grey(onBg)) fail(`an "on" switch is coloured (${onBg}): normal states are grey`);
+    for (const [sel, what] of [["main", "the page"], [".group", "a card"]]) {
+        const bg = await style(sel === "main" ? "body" : sel, "backgroundColor");
+        if (!grey(bg)) fail(`${what} background is coloured: ${bg}`);
+    }
+    /* the temperature gauge shows its normal range and the overheating
+     * limit (a critical rule) */
+    const g = page.locator('.w-gauge[data-property="thermal.temperature"]');
+    if (!(await g.locator(".g-band").count()) || !(await g.locator(".g-lim.p-critical").count())) fail("the temperature gauge has no normal band or critical limit");
+    if (!/normal 0 – 70/.test(await g.locator(".range").textContent())) fail(`temperature range text: ${await g.locator(".range").textContent()}`);
+    /* the dark theme, by keyboard */
+    await page.locator("#theme").focus();
+    await page.keyboard.press("Enter");
+    if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "dark") fail("the theme button did not switch to the dark theme");
+    if ((await page.locator("#theme").getAttribute("aria-pressed")) !== "true") fail("the theme button does not say it is pressed");
+    await page.keyboard.press("Enter");
+    if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "light") fail("the theme button did not switch back");
+    log("ISA-101 palette: grey normal states, the active warning in the high priority's colour, limits on the gauge, dark theme by keyboard");
 }
 
 /* The page's model value of a property. */
@@ -183,11 +234,15 @@ async function hologram() {
     const browser = await launchBrowser();
     const errors = [];
     const page = await newPage(browser, errors);
+    await fakeXR(page);
     await page.goto(`${gw.base}/holo/#token=${encodeURIComponent(gw.operator)}`);
     await page.waitForFunction(() => window.__holotwin && window.__holotwin.ready && window.__holotwin.frames > 10, null, { timeout: 60000 })
         .catch(async () => fail(`hologram scene did not render: status "${await page.locator("#status").textContent()}" ${errors.join("; ")}`));
     const nodes = await page.evaluate(() => window.__holotwin.nodes);
     log(`scene nodes: ${nodes.join(", ")}`);
+    await checkPanelLayout(page, "at the default viewpoint");
+    await checkEveryPropertyBound(page, gw);
+    await checkAnchoring(page, gw);
 
     /* the canvas really renders: many distinct colours, not a blank frame */
     const shot = await page.locator("#view").screenshot();
@@ -247,9 +302,98 @@ async function hologram() {
         (await page.evaluate(() => window.__holotwin.twin.activeRules().filter((r) => r.severity !== "info").length)) === 0,
     60000, gw.watch())
         .catch(async () => fail(`not stable: ${await page.locator("#panels .rules").textContent()}`));
+    /* the status line names the refused AR session; live again for the shot */
+    await checkPanelLayout(page, "after the session");
     await page.screenshot({ path: path.join(dir, "hologram.png") });
     saveShot(dir, "hologram.png", "hologram.png");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* The layout as rendered, measured on frames from the default viewpoint:
+ * the panels' projected boxes are pairwise apart and in the canvas; in a
+ * frame rendered with one flat colour per panel and the models in black,
+ * each panel shows (almost) its whole projected area and the boxes of the
+ * coloured pixels do not intersect: no panel overlaps another and none is
+ * hidden behind a model. */
+async function checkPanelLayout(page, when) {
+    const rects = await page.evaluate(() => window.__holotwin.panelRects());
+    if (rects.length < 2) fail(`only ${rects.length} spatial panels ${when}`);
+    const vw = page.viewportSize();
+    const inter = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+    for (const r of rects) {
+        if (r.x0 < 0 || r.y0 < 0 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view ${when}: ${JSON.stringify(r)}`);
+    }
+    for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) {
+        if (inter(rects[i], rects[j])) fail(`panels ${rects[i].id} and ${rects[j].id} overlap on screen ${when}: ${JSON.stringify([rects[i], rects[j]])}`);
+    }
+    const px = await page.evaluate(() => window.__holotwin.panelPixels());
+    for (const p of px) {
+        if (!(p.area > 100)) fail(`panel ${p.id} covers only ${p.area} px ${when}`);
+        if (p.pixels < p.area * 0.97) fail(`panel ${p.id} is partly hidden ${when}: ${p.pixels} of ${Math.round(p.area)} px visible`);
+    }
+    for (let i = 0; i < px.length; i++) for (let j = i + 1; j < px.length; j++) {
+        if (inter({ ...px[i], x1: px[i].x1 + 1, y1: px[i].y1 + 1 }, { ...px[j], x1: px[j].x1 + 1, y1: px[j].y1 + 1 })) {
+            fail(`rendered panels ${px[i].id} and ${px[j].id} overlap ${when}`);
+        }
+    }
+    log(`${rects.length} panels apart and fully visible ${when} (smallest ${Math.min(...px.map((p) => p.pixels))} px)`);
+}
+
+/* Every property of every component drives something in the 3D scene,
+ * and the knob (an input with no binding before) turns with its value. */
+async function checkEveryPropertyBound(page, gw) {
+    const twin = await gw.api("GET", "/api/v1/twins/press-line");
+    const binds = await page.evaluate(() => window.__holotwin.bindings());
+    const bound = new Set(binds.map((b) => b.property));
+    const comps = twin.components ?? twin.model?.components ?? [];
+    if (!comps.length) fail(`no components in GET /api/v1/twins/press-line: ${JSON.stringify(twin).slice(0, 300)}`);
+    for (const c of comps) for (const p of c.properties) {
+        if (!bound.has(`${c.id}.${p.name}`)) fail(`${c.id}.${p.name} has no 3D binding in the hologram (bound: ${[...bound].join(", ")})`);
+    }
+    const a0 = await page.evaluate(() => window.__holotwin.angleOf("speed_knob"));
+    await gw.sim("panel-1", "turn speed_knob 20");
+    const a1 = await until("the knob to turn in the hologram", async () => {
+        const a = await page.evaluate(() => window.__holotwin.angleOf("speed_knob"));
+        return a !== null && a !== a0 ? a : null;
+    }, 20000, gw.watch());
+    log(`every property bound in 3D; the knob turned from ${a0}° to ${a1.toFixed(1)}°`);
+}
+
+/* A stand-in for navigator.xr that offers immersive-ar and records what
+ * the session was asked for, then refuses it (no XR device in CI). */
+async function fakeXR(page) {
+    await page.addInitScript(() => {
+        const xr = {
+            isSessionSupported: async (m) => m === "immersive-ar",
+            requestSession: async (mode, opts) => {
+                window.__xrAsked = { mode, opts };
+                throw new DOMException("no XR device in this test", "NotSupportedError");
+            },
+            addEventListener() {}, removeEventListener() {},
+        };
+        Object.defineProperty(navigator, "xr", { value: xr, configurable: true });
+    });
+}
+
+/* The marker asset is served, and "Enter AR" asks for hit testing,
+ * anchors and image tracking of that marker at its printed width. */
+async function checkAnchoring(page, gw) {
+    const r = await fetch(`${gw.base}/api/v1/twins/press-line/assets/press-line-marker.png`, { headers: { Authorization: "Bearer " + gw.operator } });
+    const body = Buffer.from(await r.arrayBuffer());
+    if (r.status !== 200 || !/image\/png/.test(r.headers.get("content-type") || "") || body.subarray(1, 4).toString() !== "PNG") {
+        fail(`the press-line marker is not served: HTTP ${r.status} ${r.headers.get("content-type")}`);
+    }
+    const btn = page.locator("#enter-ar");
+    await btn.waitFor({ state: "visible", timeout: 10000 }).catch(() => fail("no Enter AR button although the browser offers immersive-ar"));
+    await btn.click();
+    const req = await until("the AR session request", () => page.evaluate(() => window.__holotwin.xrRequest), 10000);
+    for (const f of ["hit-test", "anchors", "image-tracking", "local-floor", "dom-overlay"]) {
+        if (!req.features.includes(f)) fail(`AR session without optional feature ${f}: ${JSON.stringify(req)}`);
+    }
+    const t = req.trackedImages[0];
+    if (!t || t.width !== 600 || t.widthInMeters !== 0.2) fail(`the marker is not tracked as a 0.2 m image: ${JSON.stringify(req)}`);
+    await until("a message that AR is unavailable", async () => /AR unavailable/.test(await page.locator("#status").textContent()), 5000);
+    log(`AR asks for ${req.features.join(", ")} and tracks the ${t.width} px marker at ${t.widthInMeters} m`);
 }
 
 /* Measures a node's spin over 2 s of rendered frames and checks it against
@@ -314,6 +458,9 @@ async function demo_script() {
     }, 60000, [demo]);
     log(`state: stable=${st.stable}, alarms: ${st.alarms.map((a) => a.rule).join(", ")}`);
     if (st.stable !== false || !st.alarms.length) fail(`the press line does not start unstable: ${JSON.stringify(st)}`);
+    /* the hologram's anchor marker is uploaded and served */
+    const mk = await fetch(base + "/api/v1/twins/press-line/assets/press-line-marker.png", { headers: { Authorization: `Bearer ${token}` } });
+    if (mk.status !== 200 || !/image\/png/.test(mk.headers.get("content-type") || "")) fail(`the demo does not serve press-line-marker.png: HTTP ${mk.status}`);
     const devs = await get("/api/v1/devices");
     for (const id of ["gears-1", "thermal-1", "panel-1"]) {
         const d = (devs.items || []).find((x) => x.id === id);

@@ -53,6 +53,8 @@ export async function api(method, path, body, opts = {}) {
     } catch (e) {
         throw new ApiError(0, null, "gateway unreachable: " + e.message);
     }
+    /* binary assets (markers, models): the body as a Blob */
+    if (opts.raw && res.ok) return res.blob();
     const text = await res.text();
     let data = null;
     if (text) {

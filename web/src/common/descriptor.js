@@ -77,6 +77,9 @@ export function normWidget(w, twinId) {
         qualityPointer: binding.qualityPointer,
         severity: w.severity,
         message: w.message,
+        /* limits the rules state, and the normal range between them */
+        limits: Array.isArray(w.limits) ? w.limits : [],
+        normal: w.normal && typeof w.normal === "object" ? w.normal : null,
         group: w.group,
         sseEvents: forms.filter((f) => f.protocol === "sse" && f.event).map((f) => f.event),
         history: localHref(forms.find((f) => f.op === "readhistory" && (f.protocol ?? "http") === "http")?.href),

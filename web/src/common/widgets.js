@@ -4,6 +4,7 @@
 // and show pending -> confirmed | failed (with the device's error code).
 // Used by the dashboard and by the hologram client's control panels.
 import { formatValue, enumOptions } from "./twin.js";
+import { PRIORITIES, priorityOf } from "./priority.js";
 
 let uid = 0;
 function h(tag, attrs = {}, ...kids) {
@@ -97,17 +98,42 @@ function makeDisplay(w) {
         el,
         update(e) {
             val.textContent = formatValue(e?.value, w.schema);
+            const ab = abnormality(w, e?.value);
+            el.classList.toggle("abnormal", ab.out);
+            setPriorityClass(el, ab.priority);
             setQuality(el, badge, e?.quality);
         },
     };
 }
 
-function arcPath(frac) {
-    const a0 = Math.PI, a1 = Math.PI * (1 - frac);
-    const r = 40, cx = 50, cy = 50;
+/* An arc of the gauge from fraction f0 to f1 of its range, radius r. */
+function arcPath(f1, f0 = 0, r = 40) {
+    const a0 = Math.PI * (1 - f0), a1 = Math.PI * (1 - f1);
+    const cx = 50, cy = 50;
     const x0 = cx + r * Math.cos(a0), y0 = cy - r * Math.sin(a0);
     const x1 = cx + r * Math.cos(a1), y1 = cy - r * Math.sin(a1);
-    return `M ${x0} ${y0} A ${r} ${r} 0 0 1 ${x1.toFixed(2)} ${y1.toFixed(2)}`;
+    return `M ${x0.toFixed(2)} ${y0.toFixed(2)} A ${r} ${r} 0 0 1 ${x1.toFixed(2)} ${y1.toFixed(2)}`;
+}
+
+/**
+ * Whether a value is outside its normal range (the limits the rules
+ * state), and the priority of the worst limit it crossed: {out, priority}.
+ */
+export function abnormality(w, v) {
+    if (typeof v !== "number" || !w.normal) return { out: false, priority: null };
+    const nr = w.normal;
+    if (!((nr.min !== undefined && v < nr.min) || (nr.max !== undefined && v > nr.max))) return { out: false, priority: null };
+    let best = null;
+    for (const l of w.limits || []) {
+        if (!(l.type === "high" ? v > l.value : v < l.value)) continue;
+        const p = priorityOf(l);
+        if (best === null || PRIORITIES.indexOf(p) < PRIORITIES.indexOf(best)) best = p;
+    }
+    return { out: true, priority: best };
+}
+
+function setPriorityClass(el, p) {
+    for (const q of PRIORITIES) el.classList.toggle(`p-${q}`, p === q);
 }
 
 function makeGauge(w) {
@@ -121,14 +147,33 @@ function makeGauge(w) {
     bg.setAttribute("d", arcPath(1)); bg.setAttribute("class", "g-bg");
     const fg = document.createElementNS(ns, "path");
     fg.setAttribute("class", "g-fg");
-    svg.append(bg, fg);
+    svg.append(bg);
+    const frac = (v) => Math.max(0, Math.min(1, (v - min) / (max - min || 1)));
+    /* the normal range, inside the arc, and a tick at each limit */
+    if (w.normal) {
+        const band = document.createElementNS(ns, "path");
+        band.setAttribute("class", "g-band");
+        band.setAttribute("d", arcPath(frac(w.normal.max ?? max), frac(w.normal.min ?? min), 31));
+        svg.append(band);
+    }
+    svg.append(fg);
+    for (const l of w.limits || []) {
+        const a = Math.PI * (1 - frac(l.value));
+        const t = document.createElementNS(ns, "line");
+        t.setAttribute("x1", (50 + 33 * Math.cos(a)).toFixed(2)); t.setAttribute("y1", (50 - 33 * Math.sin(a)).toFixed(2));
+        t.setAttribute("x2", (50 + 47 * Math.cos(a)).toFixed(2)); t.setAttribute("y2", (50 - 47 * Math.sin(a)).toFixed(2));
+        t.setAttribute("class", `g-lim p-${priorityOf(l)}`);
+        svg.append(t);
+    }
     const val = h("output", { class: "value" });
     const meter = h("div", { class: "gauge-wrap", role: "meter", "aria-label": w.label,
         "aria-valuemin": min, "aria-valuemax": max }, svg,
     h("div", { class: "readout" }, val, h("span", { class: "unit", text: w.schema.unit || "" })));
     const badge = qualityBadge();
+    const nr = w.normal;
+    const rangeText = nr ? `normal ${nr.min ?? min} – ${nr.max ?? max}${w.schema.unit ? " " + w.schema.unit : ""} (of ${min} – ${max})` : `${min} – ${max}`;
     const el = card(w, h("div", { class: "label", text: w.label }), meter,
-        h("div", { class: "range", text: `${min} – ${max}` }), badge);
+        h("div", { class: "range", text: rangeText }), badge);
     return {
         el,
         update(e) {
@@ -138,7 +183,13 @@ function makeGauge(w) {
                 const f = Math.max(0, Math.min(1, (v - min) / (max - min || 1)));
                 fg.setAttribute("d", arcPath(Math.max(f, 0.001)));
                 meter.setAttribute("aria-valuenow", v);
-                fg.classList.toggle("out", v < min || v > max);
+                const ab = abnormality(w, v);
+                const out = ab.out || v < min || v > max;
+                fg.classList.toggle("out", out);
+                setPriorityClass(fg, ab.priority);
+                el.classList.toggle("abnormal", out);
+                setPriorityClass(el, ab.priority);
+                meter.setAttribute("aria-valuetext", `${formatValue(v, w.schema)}${w.schema.unit ? " " + w.schema.unit : ""}${out ? ", outside the normal range" : ""}`);
             }
             setQuality(el, badge, e?.quality);
         },
@@ -307,9 +358,13 @@ function makeAlert(w, ctx) {
                 const st = ctx.twin.ruleState(r);
                 const sev = r?.severity || w.severity || "warning";
                 const opts = enumOptions(w.schema);
-                chip.textContent = opts?.find((o) => o.value === st)?.title || RULE_STATE_TITLE[st] || st;
+                const pr = priorityOf({ severity: sev, priority: r?.priority ?? w.raw?.priority });
+                const title = opts?.find((o) => o.value === st)?.title || RULE_STATE_TITLE[st] || st;
+                /* colour is not the only cue: active alarms name their priority */
+                chip.textContent = st === "active" ? `${title} · ${pr}` : title;
                 el.dataset.state = st;
                 el.dataset.severity = sev;
+                el.dataset.priority = pr;
                 el.classList.toggle("active", st === "active");
                 msg.textContent = st === "active" || st === "pending" ? (r?.message || w.message || "") : "";
                 el.setAttribute("role", st === "active" ? "alert" : "group");
@@ -325,8 +380,11 @@ function makeAlert(w, ctx) {
         isAlert: true,
         update() {
             const act = ctx.twin.activeRules().filter((r) => !fset || fset.has(r.id));
-            list.replaceChildren(...act.map((r) => h("li", { class: `sev-${r.severity || w.severity || "warning"}`, "data-rule": r.id },
-                h("strong", { text: r.severity || w.severity || "warning" }), " ", r.message || w.message || r.id)));
+            list.replaceChildren(...act.map((r) => {
+                const p = priorityOf({ severity: r.severity || w.severity || "warning", priority: r.priority });
+                return h("li", { class: `p-${p}`, "data-rule": r.id, "data-priority": p },
+                    h("span", { class: `prio p-${p}`, text: p }), r.message || w.message || r.id);
+            }));
             el.classList.toggle("active", act.length > 0);
             el.dataset.active = act.length ? "1" : "0";
             if (!act.length) list.append(h("li", { class: "none", text: "no active alarms" }));

@@ -3,10 +3,56 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h } from "../common/widgets.js";
 import { api, encodeId } from "../common/api.js";
+import { priorityOf } from "../common/priority.js";
 
 const WINDOW_S = 600;          // visible span
 const MAX_POINTS = 2000;
-const COLORS = ["#2aa1c0", "#e8833a", "#7fc15a", "#c05ad0"];
+
+/* Colours from the page's theme (app.css): series in greys, limits in
+ * their alarm priority's colour. */
+function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#777"; }
+
+/**
+ * A uPlot plugin that draws the normal range as a band behind the trend
+ * and each limit of the rules as a dashed line in its priority's colour,
+ * labelled with the rule.
+ */
+function limitsPlugin(w) {
+    return {
+        hooks: {
+            drawAxes: [(u) => {
+                if (!w.normal) return;
+                const lo = w.normal.min ?? u.scales.y.min, hi = w.normal.max ?? u.scales.y.max;
+                const y0 = u.valToPos(hi, "y", true), y1 = u.valToPos(lo, "y", true);
+                const c = u.ctx;
+                c.save();
+                c.fillStyle = css("--band");
+                c.globalAlpha = 0.25;
+                c.fillRect(u.bbox.left, Math.max(u.bbox.top, y0), u.bbox.width, Math.min(u.bbox.top + u.bbox.height, y1) - Math.max(u.bbox.top, y0));
+                c.restore();
+            }],
+            draw: [(u) => {
+                const c = u.ctx;
+                for (const l of w.limits || []) {
+                    const y = u.valToPos(l.value, "y", true);
+                    if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
+                    c.save();
+                    c.strokeStyle = css(`--alarm-${priorityOf(l)}`);
+                    c.lineWidth = 2 * devicePixelRatio;
+                    c.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+                    c.beginPath(); c.moveTo(u.bbox.left, y); c.lineTo(u.bbox.left + u.bbox.width, y); c.stroke();
+                    c.fillStyle = css("--fg");
+                    c.font = `${11 * devicePixelRatio}px sans-serif`;
+                    /* the label inside the plot, at its right end */
+                    c.textAlign = "right";
+                    c.fillText(`${l.rule} ${l.type === "high" ? ">" : "<"} ${l.value}`, u.bbox.left + u.bbox.width - 4 * devicePixelRatio,
+                        l.type === "high" ? y - 4 * devicePixelRatio : y + 13 * devicePixelRatio);
+                    c.restore();
+                }
+            }],
+        },
+    };
+}
 
 /** Points of a history answer as [[t_seconds, v], ...] (tolerant shapes). */
 export function historyPoints(doc) {
@@ -49,12 +95,22 @@ export function makeChart(w, ctx) {
     function draw() {
         if (!plot) {
             if (!box.isConnected) return;
+            /* the y scale always includes the limits and the normal range */
+            const marks = [...(w.limits || []).map((l) => l.value), w.normal?.min, w.normal?.max].filter((x) => typeof x === "number");
             plot = new uPlot({
                 ...size(),
-                series: [{}, ...props.map((p, i) => ({ label: p, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
-                axes: [{ stroke: "#9aa", grid: { stroke: "#2a3540" } }, { stroke: "#9aa", grid: { stroke: "#2a3540" } }],
-                scales: { x: { time: true } },
+                series: [{}, ...props.map((p, i) => ({ label: p, stroke: css(i ? "--muted" : "--fill"), width: 2, spanGaps: true }))],
+                axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") } }, { stroke: css("--muted"), grid: { stroke: css("--line") } }],
+                scales: {
+                    x: { time: true },
+                    y: { range: (u, lo, hi) => {
+                        const a = Math.min(lo ?? 0, ...marks), b = Math.max(hi ?? 1, ...marks);
+                        const pad = (b - a || 1) * 0.08;
+                        return [a - pad, b + pad];
+                    } },
+                },
                 legend: { show: props.length > 1 },
+                plugins: [limitsPlugin(w)],
             }, data(), box);
             new ResizeObserver(() => plot && plot.setSize(size())).observe(box);
         } else {

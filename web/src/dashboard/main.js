@@ -6,11 +6,31 @@ import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
+import { priorityOf, topPriority } from "../common/priority.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
 const signoutBtn = document.getElementById("signout");
+const themeBtn = document.getElementById("theme");
 let teardown = () => {};
+
+/* ISA-101 grey by default; the dark theme is an option, remembered per
+ * browser (or ?theme=dark|light in the URL for kiosks) */
+function applyTheme(t) {
+    const dark = t === "dark";
+    document.documentElement.dataset.theme = dark ? "dark" : "light";
+    themeBtn.setAttribute("aria-pressed", String(dark));
+}
+{
+    const q = new URLSearchParams(location.search).get("theme");
+    if (q === "dark" || q === "light") localStorage.setItem("holotwin.theme", q);
+    applyTheme(localStorage.getItem("holotwin.theme") || "light");
+    themeBtn.addEventListener("click", () => {
+        const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+        localStorage.setItem("holotwin.theme", next);
+        applyTheme(next);
+    });
+}
 
 /* test and debugging hook: the live model of the open twin */
 window.__holotwinDash = { twin: null };
@@ -71,34 +91,48 @@ function stateText(d) {
     return d.status || "unknown";
 }
 
+/* The devices a composed twin's components are bound to ("dev/prop"). */
+function boundDevices(doc) {
+    const s = new Set();
+    for (const c of doc?.components || []) for (const p of c.properties || []) {
+        const b = typeof p.bind === "string" ? p.bind : p.bind?.device;
+        if (typeof b === "string" && b.includes("/")) s.add(b.split("/")[0]);
+    }
+    return [...s];
+}
+
 async function showOverview() {
     document.title = "Holotwin — overview";
-    const twinsBox = h("ul", { class: "twin-list", "aria-label": "twins" });
+    const twinsBox = h("ul", { class: "twin-list", "aria-label": "machines" });
+    const boardsBox = h("ul", { class: "twin-list", "aria-label": "board twins" });
     const devBody = h("tbody");
     const err = h("p", { class: "error", role: "alert" });
     main.replaceChildren(
         h("section", { "aria-labelledby": "twins-h" }, h("h1", { id: "twins-h", text: "Machines" }), twinsBox),
+        h("section", { "aria-labelledby": "boards-h" }, h("h2", { id: "boards-h", text: "Board twins" }), boardsBox),
         h("section", { "aria-labelledby": "devs-h" }, h("h2", { id: "devs-h", text: "Devices" }),
             h("div", { class: "table-wrap" }, h("table", { class: "devices" },
                 h("thead", {}, h("tr", {}, ...["Device", "Title", "Approval", "Connection"].map((t) => h("th", { scope: "col", text: t })))),
                 devBody))),
         err);
+    const docs = new Map();   // twin id -> twin document (for its boards)
     async function load() {
         try {
             const [tw, dv] = await Promise.all([api("GET", "/api/v1/twins"), api("GET", "/api/v1/devices")]);
-            twinsBox.replaceChildren(...listOf(tw, "twins", "items").map((t) => {
-                const alarms = t.alarms ?? t.active_rules ?? [];
-                const nAl = Array.isArray(alarms) ? alarms.length : Number(alarms) || 0;
-                const st = t.stable === true ? "stable" : t.stable === false ? "unstable" : "";
-                return h("li", { class: `twin-item ${st}`, "data-twin": t.id },
-                    h("a", { href: `#/twin/${encodeId(t.id)}` },
-                        h("span", { class: "twin-title", text: t.title || t.id }),
-                        h("span", { class: "twin-id", text: t.id }),
-                        st ? h("span", { class: `pill ${st}`, text: st }) : null,
-                        nAl ? h("span", { class: "pill alarm", text: `${nAl} alarm${nAl > 1 ? "s" : ""}` }) : null));
+            const twins = listOf(tw, "twins", "items");
+            const devs = listOf(dv, "devices", "items");
+            const online = new Map(devs.map((d) => [d.id, stateText(d)]));
+            /* each machine's active alarms (with their severity) and boards */
+            const states = await Promise.all(twins.map((t) => api("GET", `/api/v1/twins/${encodeId(t.id)}/state`).catch(() => null)));
+            await Promise.all(twins.filter((t) => !t.auto && !docs.has(t.id)).map(async (t) => {
+                docs.set(t.id, await api("GET", `/api/v1/twins/${encodeId(t.id)}`).catch(() => null));
             }));
-            if (!twinsBox.children.length) twinsBox.append(h("li", { class: "empty", text: "No twins yet." }));
-            devBody.replaceChildren(...listOf(dv, "devices", "items").map((d) => {
+            const cards = twins.map((t, i) => twinCard(t, states[i], t.auto ? (t.device ? [t.device] : []) : boundDevices(docs.get(t.id)), online));
+            twinsBox.replaceChildren(...cards.filter((c, i) => !twins[i].auto));
+            boardsBox.replaceChildren(...cards.filter((c, i) => twins[i].auto));
+            if (!twinsBox.children.length) twinsBox.append(h("li", { class: "empty", text: "No machines yet." }));
+            boardsBox.closest("section").hidden = !boardsBox.children.length;
+            devBody.replaceChildren(...devs.map((d) => {
                 const s = stateText(d);
                 return h("tr", { "data-device": d.id },
                     h("th", { scope: "row", text: d.id }), h("td", { text: d.title || "" }),
@@ -121,6 +155,40 @@ async function showOverview() {
     teardown = () => { es.close(); clearTimeout(t); };
 }
 
+/**
+ * One machine at a glance: its state (grey when stable), its active alarms
+ * by priority (colour only then), its boards online, and two empty slots
+ * that others fill: [data-slot=alarms] (the alarm list, issue 15) and
+ * [data-slot=control] (who holds control, issue 16).
+ */
+function twinCard(t, state, boards, online) {
+    const alarms = Array.isArray(state?.alarms) ? state.alarms : [];
+    const nAl = alarms.length || (typeof t.alarms === "number" ? t.alarms : Array.isArray(t.alarms) ? t.alarms.length : 0);
+    const stable = state?.stable ?? t.stable;
+    const st = stable === true ? "stable" : stable === false ? "unstable" : "unknown";
+    const top = topPriority(alarms);
+    const up = boards.filter((b) => online.get(b) === "online").length;
+    const boardText = boards.length ? `${up}/${boards.length} board${boards.length > 1 ? "s" : ""} online` : "";
+    const chips = [];
+    if (nAl) {
+        chips.push(h("span", { class: `pill alarm ${top ? "p-" + top : ""}`, text: `${nAl} alarm${nAl > 1 ? "s" : ""}${top ? " · " + top : ""}` }));
+        for (const a of alarms.slice(0, 3)) {
+            const p = priorityOf(a);
+            chips.push(h("span", { class: "twin-alarm", "data-rule": a.rule ?? a.id ?? "" }, h("span", { class: `prio p-${p}`, text: p }), a.rule ?? a.id ?? ""));
+        }
+    }
+    const label = `${t.title || t.id}: ${st === "unknown" ? "state unknown" : st}${nAl ? `, ${nAl} active alarm${nAl > 1 ? "s" : ""}` : ""}${boardText ? ", " + boardText : ""}`;
+    return h("li", { class: `twin-item ${st} ${top ? "p-" + top : ""} ${t.auto ? "auto" : ""}`, "data-twin": t.id, "data-stable": st },
+        h("a", { href: `#/twin/${encodeId(t.id)}`, "aria-label": label },
+            h("span", { class: "twin-title", text: t.title || t.id }),
+            h("span", { class: "twin-state", text: st === "unknown" ? "state unknown" : st }),
+            h("span", { class: "twin-id", text: t.id }),
+            h("span", { class: `twin-meta${boards.length && up < boards.length ? " boards-down" : ""}`, text: boardText }),
+            h("span", { class: "twin-alarms" }, ...chips),
+            h("div", { class: "slot", "data-slot": "alarms" }),
+            h("div", { class: "slot", "data-slot": "control" })));
+}
+
 async function showTwin(id) {
     const twin = new TwinModel(id);
     window.__holotwinDash.twin = twin;
@@ -141,13 +209,17 @@ async function showTwin(id) {
     function renderStatus() {
         const act = twin.activeRules();
         const st = twin.stable === true ? "stable" : twin.stable === false ? "unstable" : "unknown";
-        status.className = `twin-status ${st}`;
+        /* colour only when something is wrong: the most urgent priority */
+        const top = topPriority(act.filter((r) => r.severity !== "info"));
+        status.className = `twin-status ${st}${top && st !== "stable" ? " p-" + top : ""}`;
         status.dataset.stable = st;
         status.replaceChildren(
-            h("span", { class: `pill ${st}`, text: st === "unknown" ? "state unknown" : st }),
-            act.length ? h("ul", { class: "rules", "aria-label": "active rules" }, ...act.map((r) =>
-                h("li", { class: `sev-${r.severity || "warning"}`, "data-rule": r.id, "data-severity": r.severity || "" },
-                    h("strong", { text: r.id }), r.message ? ": " + r.message : ""))) :
+            h("span", { class: `pill ${st}${top && st !== "stable" ? " p-" + top : ""}`, text: st === "unknown" ? "state unknown" : st }),
+            act.length ? h("ul", { class: "rules", "aria-label": "active rules" }, ...act.map((r) => {
+                const p = priorityOf(r);
+                return h("li", { class: `p-${p}`, "data-rule": r.id, "data-severity": r.severity || "", "data-priority": p },
+                    h("span", { class: `prio p-${p}`, text: p }), h("strong", { text: r.id }), r.message ? ": " + r.message : "");
+            })) :
                 h("span", { class: "no-rules", text: "no active rules" }));
         for (const a of alerts) a.update();
         for (const [r, w] of pointerWidgets) r.update(entryOf(twin, w));

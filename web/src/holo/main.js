@@ -10,6 +10,8 @@ import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
+import { Placer, markerImage } from "./anchor.js";
+import { priorityOf } from "../common/priority.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -33,11 +35,24 @@ const hook = {
     /* page coordinates of a spatial panel's control (for clicking it as a
      * user would: the click goes through the same raycast) or null */
     pickPoint(panelId, widgetId) { return pickPointOf ? pickPointOf(panelId, widgetId) : null; },
-    /* angle advanced by a node over `ms` of page time, in rad/s */
+    /* the panels' corners projected with the current camera, in page
+     * pixels: [{id, x0, y0, x1, y1}] */
+    panelRects() { return measure ? measure.rects() : []; },
+    /* one frame rendered with each panel in its own flat colour and the
+     * models in black: what of each panel is visible, in canvas pixels */
+    panelPixels() { return measure ? measure.pixels() : []; },
+    /* what an AR session was asked for (features, tracked images) */
+    xrRequest: null,
+    angleOf(id) { const n = scene?.nodes.get(id); const b = n?.bindings.find((x) => x.type === "angle"); return b ? b._deg ?? null : null; },
+    ringOf(id) { const n = scene?.nodes.get(id); const b = n?.bindings.find((x) => x.type === "emissive" && x.part === "ring"); return b ? !!b._on : null; },
+    /* angle advanced by a node over about `ms`, in rad/s: divided by the
+     * time between the frames that advanced it (not by the wall time of the
+     * wait, which is off by up to a frame at each end on a slow machine) */
+    frameTime: 0,
     async measureRate(id, ms = 2000) {
-        const a0 = this.rotationOf(id), t0 = performance.now();
+        const a0 = this.rotationOf(id), t0 = this.frameTime;
         await new Promise((r) => setTimeout(r, ms));
-        return (this.rotationOf(id) - a0) / ((performance.now() - t0) / 1000);
+        return (this.rotationOf(id) - a0) / ((this.frameTime - t0) / 1000);
     },
 };
 window.__holotwin = hook;
@@ -45,6 +60,7 @@ window.__holotwin = hook;
 let scene = null;
 let twin = null;
 let pickPointOf = null;
+let measure = null;
 
 function setStatus(s) { statusEl.textContent = s; statusEl.dataset.state = s; }
 
@@ -126,12 +142,14 @@ async function start() {
     const allWidgets = widgetsById(desc, id);
     /* the machine panel (anchored to the twin, node "") first in the side panel */
     const machineFirst = (p) => (p.node === "" || p.node === undefined ? 0 : 1);
+    const typo = desc.scene?.typography;
+    const leaders = [];
     for (const p of [...hmdPanels(desc)].sort((a, b) => machineFirst(a) - machineFirst(b))) {
         /* widgets are ids into the descriptor's "widgets" (or inline) */
         const ws = (p.widgets ?? p.controls ?? p.children ?? [])
             .map((w) => (typeof w === "string" ? allWidgets.get(w) : isWidget(w) ? normWidget(w, id) : null)).filter(Boolean);
         if (!ws.length) continue;
-        const pn = new Panel3D(p, ws, ctx);
+        const pn = new Panel3D(p, ws, ctx, typo);
         const anchorId = p.node ?? p.anchor?.node ?? p.anchor ?? p.attach_to;
         const anchor = scene.nodes.get(typeof anchorId === "string" ? anchorId : "");
         const off = p.offset ?? p.position ?? [0, 0.18, 0];
@@ -139,12 +157,30 @@ async function start() {
          * panel must not turn with its node (gears lie on their side) */
         const pos = new THREE.Vector3();
         if (anchor) scene.root.worldToLocal(anchor.object.getWorldPosition(pos));
-        pn.mesh.position.copy(pos).add(new THREE.Vector3(...(Array.isArray(off) ? off : [off.x ?? 0, off.y ?? 0, off.z ?? 0])));
+        if (Array.isArray(p.position)) {
+            /* holotwin.ui/1 layout: the generator placed the panel (its
+             * centre, in the anchor frame) clear of the others and of the
+             * models, seen from the descriptor's viewpoint */
+            pn.mesh.position.set(...p.position);
+        } else {
+            pn.mesh.position.copy(pos).add(new THREE.Vector3(...(Array.isArray(off) ? off : [off.x ?? 0, off.y ?? 0, off.z ?? 0])));
+            /* the offset names the panel's bottom edge: it stands above its node */
+            pn.mesh.position.y += pn.size[1] / 2;
+        }
         scene.root.add(pn.mesh);
         pn.billboard = p.billboard !== false;
-        /* the offset names the panel's bottom edge: it stands above its node */
-        pn.mesh.position.y += pn.size[1] / 2;
         panels3d.push(pn);
+        /* a leader line from the panel's nearest edge to its node */
+        if (anchor) {
+            const a = pn.mesh.position, n = pos;
+            const ex = Math.max(-pn.size[0] / 2, Math.min(pn.size[0] / 2, n.x - a.x));
+            const ey = Math.max(-pn.size[1] / 2, Math.min(pn.size[1] / 2, n.y - a.y));
+            const from = new THREE.Vector3(a.x + ex, a.y + ey, a.z - 0.001);
+            const line = new THREE.Line(new THREE.BufferGeometry().setFromPoints([from, n.clone()]),
+                new THREE.LineBasicMaterial({ color: 0x8a949e, transparent: true, opacity: 0.8 }));
+            scene.root.add(line);
+            leaders.push(line);
+        }
         const body = h("div", { class: "panel-body" });
         for (const w of ws) {
             if (!RENDERERS[w.kind] || w.kind === "alert") continue;
@@ -158,10 +194,66 @@ async function start() {
         sections.push(h("details", { class: "panel", open: sections.length < 2, "data-panel": p.id ?? "" },
             h("summary", { text: p.title ?? p.label ?? p.id ?? "controls" }), body));
     }
-    unclutter(panels3d);
+    const vp = desc.scene?.viewpoint;
+    let fitView = null;
+    if (vp && Array.isArray(vp.position) && Array.isArray(vp.target)) {
+        /* the descriptor's default viewpoint; further back along the same
+         * axis when the view is narrower than the layout was framed for
+         * (the layout's guarantees hold from anywhere on that axis) */
+        camera.fov = vp.fovDeg ?? camera.fov;
+        const P = new THREE.Vector3(...vp.position), T = new THREE.Vector3(...vp.target);
+        const minDist = desc.scene?.typography?.viewingDistance ?? P.distanceTo(T);
+        const dir = P.clone().sub(T).normalize();
+        /* what must be in view: every panel and every node's sphere */
+        const pts = [];
+        for (const p of hmdPanels(desc)) {
+            if (!Array.isArray(p.position) || !p.width || !p.height) continue;
+            for (const sx of [-1, 1]) for (const sy of [-1, 1]) pts.push([p.position[0] + sx * p.width / 2, p.position[1] + sy * p.height / 2, p.position[2]]);
+        }
+        for (const n of desc.scene?.nodes ?? []) {
+            const c = n.transform?.position, sz = n.shape?.size;
+            if (!Array.isArray(c) || !Array.isArray(sz)) continue;
+            const r = Math.hypot(...sz) / 2;
+            for (const sx of [-1, 1]) for (const sy of [-1, 1]) pts.push([c[0] + sx * r, c[1] + sy * r, c[2] + r]);
+        }
+        /* Frame them in the part of the canvas the side panel leaves free:
+         * the eye stays on the descriptor's axis (looking along it, at least
+         * the viewing distance away, where the layout's guarantees hold)
+         * and the view window is shifted (an off-axis frustum keeps the
+         * image plane, so the panels stay apart and unhidden). */
+        fitView = (w, hgt, left) => {
+            const tv = Math.tan(THREE.MathUtils.degToRad(camera.fov / 2)), aspect = w / Math.max(hgt, 1);
+            const freeW = Math.max(w - left, w * 0.3);
+            let d = P.distanceTo(T), box = null;
+            for (let it = 0; it < 6; it++) {
+                const eye = T.clone().addScaledVector(dir, d);
+                box = [Infinity, Infinity, -Infinity, -Infinity];
+                for (const [x, y, z] of pts) {
+                    const depth = eye.z - z;
+                    if (depth <= 0) continue;
+                    const tx = (x - eye.x) / depth, ty = (y - eye.y) / depth;
+                    box = [Math.min(box[0], tx), Math.min(box[1], ty), Math.max(box[2], tx), Math.max(box[3], ty)];
+                }
+                if (!Number.isFinite(box[0])) break;
+                const need = Math.max((box[2] - box[0]) / 2 / (tv * aspect * (freeW / w) * 0.92), (box[3] - box[1]) / 2 / (tv * 0.9));
+                const nd = Math.max(minDist, d * need);
+                if (Math.abs(nd - d) < 1e-4) break;
+                d = nd;
+            }
+            camera.position.copy(T).addScaledVector(dir, d);
+            controls.target.copy(T);
+            controls.update();
+            if (box && Number.isFinite(box[0])) {
+                const nx = (box[0] + box[2]) / 2 / (tv * aspect), ny = (box[1] + box[3]) / 2 / tv;
+                camera.setViewOffset(w, hgt, (nx + 1) / 2 * w - (left + freeW / 2), -ny / 2 * hgt, w, hgt);
+            } else camera.clearViewOffset();
+            camera.updateProjectionMatrix();
+        };
+        fitView(canvas.clientWidth || 1, canvas.clientHeight || 1, 0);
+    } else unclutter(panels3d);
     /* frame the machine with its panels, from the front and a little above */
     const all = new THREE.Box3().setFromObject(scene.root);
-    if (!all.isEmpty()) {
+    if (!fitView && !all.isEmpty()) {
         all.getCenter(center);
         const size = all.getSize(new THREE.Vector3());
         const fit = Math.max(size.x, size.y / 0.75) / (2 * Math.tan(THREE.MathUtils.degToRad(camera.fov / 2)));
@@ -177,9 +269,13 @@ async function start() {
         const st = twin.stable === true ? "stable" : twin.stable === false ? "unstable" : "unknown";
         rulesEl.dataset.stable = st;
         rulesEl.replaceChildren(h("strong", { class: `pill ${st}`, text: st }),
-            ...act.map((r) => h("div", { class: "rule", text: `${r.id}${r.message ? ": " + r.message : ""}` })));
-        world.background = renderer.xr.isPresenting ? null : st === "unstable" ? new THREE.Color(0x1c1710) : bg;
-        scene.applyRules(new Set(act.map((r) => r.id)));
+            ...act.map((r) => {
+                const p = priorityOf(r);
+                return h("div", { class: `rule p-${p}`, "data-rule": r.id, "data-priority": p },
+                    h("span", { class: `prio p-${p}`, text: p }), `${r.id}${r.message ? ": " + r.message : ""}`);
+            }));
+        world.background = renderer.xr.isPresenting ? null : bg;
+        scene.applyRules(new Map(act.map((r) => [r.id, priorityOf(r)])));
         for (const [r, w] of domPointer) r.update(entryOf(twin, w));
         for (const p of panels3d) if (p.widgets.some((w) => !w.property)) p.dirty = true;
     }
@@ -223,6 +319,8 @@ async function start() {
         return { x: rect.left + (ndc.x + 1) / 2 * rect.width, y: rect.top + (1 - ndc.y) / 2 * rect.height };
     };
 
+    measure = panelMeasure(renderer, world, camera, panels3d, scene, [grid, ...leaders], canvas);
+
     /* picking: mouse, touch and XR controllers all raycast */
     const ray = new THREE.Raycaster();
     const pickables = () => panels3d.map((p) => p.mesh);
@@ -234,9 +332,12 @@ async function start() {
         const hit = ray.intersectObjects(pickables(), false)[0];
         if (hit) hit.object.userData.panel.pick(hit.uv);
     });
+    let placer = null;
     for (let i = 0; i < 2; i++) {
         const c = renderer.xr.getController(i);
         c.addEventListener("select", () => {
+            /* while placing, a select puts the machine on the surface */
+            if (placer && placer.select()) return;
             const m = new THREE.Matrix4().extractRotation(c.matrixWorld);
             ray.ray.origin.setFromMatrixPosition(c.matrixWorld);
             ray.ray.direction.set(0, 0, -1).applyMatrix4(m);
@@ -246,28 +347,50 @@ async function start() {
         world.add(c);
     }
 
-    /* WebXR immersive-ar when offered */
+    /* WebXR immersive-ar when offered. Anchoring, best first: the
+     * machine's marker (image tracking), a real surface the user taps
+     * (hit test, kept by an anchor), else 1 m in front of the viewer. */
+    const placeBtn = $("place");
     if (navigator.xr && navigator.xr.isSessionSupported) {
         navigator.xr.isSessionSupported("immersive-ar").then((ok) => {
             if (!ok) return;
             arBtn.hidden = false;
-            arBtn.addEventListener("click", async () => {
-                const session = await navigator.xr.requestSession("immersive-ar", {
-                    optionalFeatures: ["local-floor", "dom-overlay", "hand-tracking"],
-                    domOverlay: { root: overlay },
-                });
+            const enter = async () => {
+                const marker = await markerImage(desc.scene?.anchor, api);
+                const features = ["local-floor", "dom-overlay", "hand-tracking", "hit-test", "anchors"];
+                const opts = { optionalFeatures: features, domOverlay: { root: overlay } };
+                if (marker) {
+                    features.push("image-tracking");
+                    opts.trackedImages = [{ image: marker.bitmap, widthInMeters: marker.width }];
+                }
+                hook.xrRequest = { mode: "immersive-ar", features: [...features], trackedImages: (opts.trackedImages || []).map((t) => ({ width: t.image.width, height: t.image.height, widthInMeters: t.widthInMeters })) };
+                let session;
+                try {
+                    session = await navigator.xr.requestSession("immersive-ar", opts);
+                } catch (e) {
+                    setStatus(`AR unavailable: ${e.message}`);
+                    return;
+                }
                 world.background = null;
                 grid.visible = false;
-                scene.root.position.set(-center.x, 1.2 - center.y, -1 - center.z);
+                for (const l of leaders) l.visible = true;
                 renderer.xr.setReferenceSpaceType("local-floor");
                 await renderer.xr.setSession(session);
+                placer = new Placer(session, renderer, scene.root, world, (msg) => setStatus(msg));
+                await placer.start(!!marker);
+                placeBtn.hidden = false;
+                placeBtn.onclick = () => placer.replace();
                 arBtn.textContent = "Exit AR";
-                session.addEventListener("end", () => {
-                    world.background = bg; grid.visible = true; scene.root.position.set(0, 0, 0);
-                    arBtn.textContent = "Enter AR";
-                });
                 arBtn.onclick = () => session.end();
-            }, { once: true });
+                session.addEventListener("end", () => {
+                    placer.stop(); placer = null;
+                    world.background = bg; grid.visible = true; scene.root.position.set(0, 0, 0); scene.root.quaternion.identity();
+                    arBtn.textContent = "Enter AR";
+                    arBtn.onclick = enter;
+                    placeBtn.hidden = true;
+                });
+            };
+            arBtn.onclick = enter;
         }).catch(() => {});
     }
 
@@ -280,14 +403,23 @@ async function start() {
              * leaves free (wide screens; on phones the panel is below) */
             const aside = panelsEl.getBoundingClientRect();
             const shift = aside.width && aside.width < w * 0.5 && aside.left < w * 0.25 ? aside.right / 2 : 0;
-            if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
-            camera.updateProjectionMatrix();
+            if (fitView && !userMoved) {
+                /* until the user moves the view: the default viewpoint,
+                 * fitted to the part of the canvas the side panel leaves */
+                fitView(w, hgt, 2 * shift);
+            } else {
+                if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
+                camera.updateProjectionMatrix();
+            }
         }
     }
+    let userMoved = false;
+    controls.addEventListener("start", () => { userMoved = true; });
     let last = performance.now();
-    renderer.setAnimationLoop((now) => {
+    renderer.setAnimationLoop((now, frame) => {
         const dt = Math.min((now - last) / 1000, 1);
         last = now;
+        if (frame && placer) placer.frame(frame);
         resize();
         scene.tick(dt);
         for (const p of panels3d) {
@@ -301,6 +433,7 @@ async function start() {
         }
         controls.update();
         renderer.render(world, camera);
+        hook.frameTime = now;
         hook.frames++;
         hook.ready = true;
     });
@@ -330,6 +463,79 @@ function unclutter(panels) {
         }
         placed.push(p);
     }
+}
+
+/**
+ * Measures what a viewer sees of the panels: their projected rectangles,
+ * and a frame rendered off-screen with each panel in a flat colour of its
+ * own and every model in black (depth-tested as usual), counted per colour.
+ * A panel hidden behind a model or overlapped by another panel shows fewer
+ * pixels than its projected area.
+ */
+function panelMeasure(renderer, world, camera, panels, scene, hide, canvas) {
+    const corner = (p, sx, sy) => p.mesh.localToWorld(new THREE.Vector3(sx * p.size[0] / 2, sy * p.size[1] / 2, 0)).project(camera);
+    function rects() {
+        const r = canvas.getBoundingClientRect();
+        camera.updateMatrixWorld();
+        return panels.map((p) => {
+            p.mesh.updateMatrixWorld();
+            const cs = [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([a, b]) => corner(p, a, b));
+            const xs = cs.map((c) => r.left + (c.x + 1) / 2 * r.width), ys = cs.map((c) => r.top + (1 - c.y) / 2 * r.height);
+            return { id: p.panel.id, x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
+        });
+    }
+    function pixels() {
+        const w = canvas.width, h = canvas.height;
+        const target = new THREE.WebGLRenderTarget(w, h);
+        const swaps = [];
+        const swap = (o, m) => { swaps.push([o, o.material]); o.material = m; };
+        const black = new THREE.MeshBasicMaterial({ color: 0x000000 });
+        const sprites = [];
+        scene.root.traverse((o) => {
+            if (o.isMesh && !o.userData.panel) swap(o, black);
+            else if (o.isSprite && o.visible) sprites.push(o);
+        });
+        hide = [...hide, ...sprites];
+        panels.forEach((p, i) => swap(p.mesh, new THREE.MeshBasicMaterial({ color: new THREE.Color((i + 1) * 16 / 255, 0, 1), side: THREE.DoubleSide })));
+        const vis = hide.map((o) => [o, o.visible]);
+        for (const o of hide) o.visible = false;
+        const bgc = world.background;
+        world.background = new THREE.Color(0, 0, 0);
+        renderer.setRenderTarget(target);
+        renderer.render(world, camera);
+        const buf = new Uint8Array(w * h * 4);
+        renderer.readRenderTargetPixels(target, 0, 0, w, h, buf);
+        renderer.setRenderTarget(null);
+        world.background = bgc;
+        for (const [o, v] of vis) o.visible = v;
+        for (const [o, m] of swaps) o.material = m;
+        target.dispose();
+        const out = panels.map((p) => ({ id: p.panel.id, pixels: 0, x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity }));
+        for (let y = 0; y < h; y++) {
+            for (let x = 0; x < w; x++) {
+                const i = (y * w + x) * 4;
+                if (buf[i + 2] < 200 || buf[i] === 0) continue;
+                const k = Math.round(buf[i] / 16) - 1;
+                const o = out[k];
+                if (!o) continue;
+                o.pixels++;
+                /* render targets are bottom-up */
+                const yy = h - 1 - y;
+                if (x < o.x0) o.x0 = x; if (x > o.x1) o.x1 = x;
+                if (yy < o.y0) o.y0 = yy; if (yy > o.y1) o.y1 = yy;
+            }
+        }
+        /* the area each panel would cover if nothing were in front of it */
+        panels.forEach((p, i) => {
+            const cs = [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([a, b]) => corner(p, a, b)).map((c) => [(c.x + 1) / 2 * w, (1 - c.y) / 2 * h]);
+            let a = 0;
+            for (let j = 0; j < 4; j++) { const [x0, y0] = cs[j], [x1, y1] = cs[(j + 1) % 4]; a += x0 * y1 - x1 * y0; }
+            out[i].area = Math.abs(a) / 2;
+            out[i].width = w; out[i].height = h;
+        });
+        return out;
+    }
+    return { rects, pixels };
 }
 
 start().catch((e) => { console.error(e); setStatus("error: " + e.message); });

@@ -2,6 +2,7 @@
 // node kind, transforms in metres, and live bindings (rotation rate from a
 // speed, colour from a value through a colour map, emissive from a state).
 import * as THREE from "three";
+import { PRIORITIES, PRIORITY_COLORS } from "../common/priority.js";
 
 function first(...xs) { for (const x of xs) if (x !== undefined && x !== null) return x; return undefined; }
 
@@ -49,6 +50,8 @@ export function nodeBindings(n) {
         else if (/colou?r/.test(t)) type = "color";
         else if (/visib/.test(t)) type = "visible";
         else if (/alarm/.test(t)) type = "alarm";
+        else if (/angle|dial|needle/.test(t)) type = "angle";
+        else if (/label|text/.test(t)) type = "label";
         return { ...x, type, property: first(x.property, x.path, x.source, x.from) };
     });
 }
@@ -226,6 +229,7 @@ export function buildScene(desc) {
             defaultAxis: ["gear", "fan"].includes(kind) ? thinAxis(size) : ["motor", "cylinder", "tank", "button"].includes(kind) ? "y" : "z",
         };
         nodes.set(n.id, entry);
+        for (const b of entry.bindings) b._part = makePart(entry, b, size, desc);
         for (const b of entry.bindings) {
             if (!b.property) continue;
             if (!byProp.has(b.property)) byProp.set(b.property, []);
@@ -238,6 +242,22 @@ export function buildScene(desc) {
             const v = e?.value;
             const offline = e?.quality === "offline";
             switch (b.type) {
+            case "angle": {
+                /* a dial: min..max maps linearly onto fromDeg..toDeg */
+                const num = Number(v);
+                if (!Number.isFinite(num)) break;
+                const lo = b.min ?? 0, hi = b.max ?? 100;
+                const f = Math.max(0, Math.min(1, (num - lo) / (hi - lo || 1)));
+                const deg = (b.fromDeg ?? 135) + f * ((b.toDeg ?? -135) - (b.fromDeg ?? 135));
+                const axis = Array.isArray(b.axis) ? new THREE.Vector3(...b.axis).normalize() : AXES.y;
+                const target = b._part ?? n.spinner;
+                target.setRotationFromAxisAngle(axis, THREE.MathUtils.degToRad(deg));
+                b._deg = deg;
+                break;
+            }
+            case "label":
+                b._part?.userData.draw(formatLabel(v, b));
+                break;
             case "rotation": {
                 const num = typeof v === "boolean" ? (v ? 1 : 0) : Number(v) || 0;
                 n.rate = offline ? 0 : num * rateFactor(b);
@@ -253,7 +273,7 @@ export function buildScene(desc) {
             case "emissive": {
                 const on = typeof v === "boolean" ? v : Number(v) > 0;
                 const mats = [];
-                n.mesh.traverse((o) => { if (o.material) mats.push(o.material); });
+                (b._part ?? n.mesh).traverse((o) => { if (o.material) mats.push(o.material); });
                 for (const m of mats) {
                     if (!m.emissive) continue;
                     /* on/off colours (holotwin.ui/1) or one colour dimmed */
@@ -263,7 +283,8 @@ export function buildScene(desc) {
                      * binding (the heater's temperature colour map) */
                     m.emissiveIntensity = on && !offline ? first(b.intensity, 1.0) : b.off ? 0.25 : 0.03;
                 }
-                n.glowing = on && !offline;
+                if (!b._part) n.glowing = on && !offline;
+                b._on = on && !offline;
                 break;
             }
             case "visible":
@@ -277,16 +298,27 @@ export function buildScene(desc) {
         }
     }
 
-    /* alarm effect: tint the node while one of its rules is active */
-    function applyRules(activeIds) {
+    /* alarm effect: tint the node while one of its rules is active, in the
+     * colour of the most urgent one's priority (the dashboard's colours);
+     * active maps rule id -> priority (a Set of ids: the descriptor's colour) */
+    function applyRules(active) {
         for (const n of nodes.values()) {
             const ab = n.bindings.find((b) => b.type === "alarm" && Array.isArray(b.rules));
             if (!ab) continue;
-            const on = ab.rules.some((r) => activeIds.has(r));
-            n.alarm = on;
+            const mine = ab.rules.filter((r) => active.has(r));
+            const on = mine.length > 0;
+            let top = null;
+            if (active instanceof Map) {
+                for (const r of mine) {
+                    const p = active.get(r);
+                    if (top === null || PRIORITIES.indexOf(p) < PRIORITIES.indexOf(top)) top = p;
+                }
+            }
+            n.alarm = on ? top ?? true : false;
+            const color = (top && PRIORITY_COLORS[top]?.bg) || ab.color || "#ff2020";
             n.mesh.traverse((o) => {
                 if (!o.material || !o.material.emissive) return;
-                if (on) { o.material.emissive.set(ab.color || "#ff2020"); o.material.emissiveIntensity = 0.6; }
+                if (on) { o.material.emissive.set(color); o.material.emissiveIntensity = 0.6; }
                 else if (!n.glowing) o.material.emissiveIntensity = 0;
             });
         }
@@ -300,4 +332,72 @@ export function buildScene(desc) {
         }
     }
     return { root, nodes, apply, applyRules, tick, properties: [...byProp.keys()] };
+}
+
+function formatLabel(v, b) {
+    if (v === undefined || v === null) return "–";
+    const t = typeof v === "number" ? String(Math.round(v * 100) / 100) : String(v);
+    return b.unitLabel ? `${t} ${b.unitLabel}` : t;
+}
+
+/**
+ * The extra object a binding acts on ("part" of holotwin.ui/1), added to
+ * the node's holder so that it keeps the node's pose but not its spin: a
+ * needle across both faces (a setpoint on a dial), a ring around the node
+ * (an enable state), a label above it, a notch on a knob. Returns the
+ * object the binding moves or lights, or null for the node itself.
+ */
+function makePart(entry, b, size, desc) {
+    const [sx, sy, sz] = size;
+    const r = Math.max(sx, sz) / 2;
+    if (b.type === "angle" && b.part === "needle") {
+        const g = new THREE.Group();
+        const mat = new THREE.MeshStandardMaterial({ color: 0xf2f4f6, emissive: 0x303840, metalness: 0.1, roughness: 0.4 });
+        for (const face of [1, -1]) {
+            const m = new THREE.Mesh(new THREE.BoxGeometry(r * 0.85, Math.max(sy * 0.15, 0.002), Math.max(r * 0.08, 0.004)), mat);
+            /* from the centre outwards along +X, just off each face */
+            m.position.set(r * 0.425, face * (sy / 2 + 0.003), 0);
+            g.add(m);
+        }
+        entry.object.add(g);
+        return g;
+    }
+    if (b.type === "angle") {
+        /* the node itself turns; a notch shows by how much */
+        const notch = new THREE.Mesh(new THREE.BoxGeometry(r * 0.9, Math.max(sy * 0.25, 0.003), Math.max(r * 0.18, 0.004)),
+            new THREE.MeshStandardMaterial({ color: 0xf2f4f6 }));
+        notch.position.set(r * 0.45, sy / 2 + 0.002, 0);
+        entry.spinner.add(notch);
+        return null;
+    }
+    if (b.type === "emissive" && b.part === "ring") {
+        const ring = new THREE.Mesh(new THREE.TorusGeometry(r * 1.12, Math.max(r * 0.05, 0.003), 8, 48),
+            new THREE.MeshStandardMaterial({ color: 0x3a4148, emissive: 0x000000, metalness: 0.2, roughness: 0.6 }));
+        ring.rotation.x = Math.PI / 2;   // the torus' axis onto the node's +Y
+        entry.object.add(ring);
+        return ring;
+    }
+    if (b.type === "label") {
+        const ty = desc.scene?.typography;
+        const canvas = document.createElement("canvas");
+        canvas.width = 256; canvas.height = 64;
+        const tex = new THREE.CanvasTexture(canvas);
+        const sprite = new THREE.Sprite(new THREE.SpriteMaterial({ map: tex, transparent: true }));
+        /* one line of body text: the body size is the em height */
+        const em = ty?.bodySize ?? 0.012;
+        sprite.scale.set(em * 1.6 * 4, em * 1.6, 1);
+        sprite.position.set(0, Math.max(sx, sy, sz) / 2 + em, 0);
+        sprite.userData.draw = (txt) => {
+            const g = canvas.getContext("2d");
+            g.clearRect(0, 0, 256, 64);
+            g.fillStyle = "rgba(16,22,28,0.85)"; g.fillRect(0, 0, 256, 64);
+            g.fillStyle = "#e8edf1"; g.font = "bold 40px sans-serif"; g.textBaseline = "middle";
+            g.fillText(txt, 8, 33, 240);
+            tex.needsUpdate = true;
+        };
+        sprite.userData.draw("–");
+        entry.object.add(sprite);
+        return sprite;
+    }
+    return null;
 }
