@@ -26,7 +26,8 @@ enum {
     HT_JREC_VALUE = 0,
     HT_JREC_EVENT = 1,
     HT_JREC_SEEN = 2,
-    HT_JREC_AUDIT = 3
+    HT_JREC_AUDIT = 3,
+    HT_JREC_ALARM = 4
 };
 
 /* One record. Strings are NUL-terminated; on append they are borrowed and
