@@ -37,8 +37,7 @@ static const struct gwctl_cmd cmds[] = {
      "read a device property, or a twin property when PROP has a dot",
      "Device property names never contain a dot, so COMPONENT.PROP always\n"
      "means a twin property (the same as `gwctl twins get`).\n"},
-    {"set", gw_cmd_set,
-     "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
+    {"set", gw_cmd_set, "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
      "write a property and wait for the device's ack",
      "VALUE is parsed as JSON (true, 42, 1.5, \"text\", {...}); anything that\n"
      "is not JSON is sent as a string. Prints the confirmed value; exit 5\n"
@@ -70,6 +69,24 @@ static const struct gwctl_cmd cmds[] = {
      "tokens [list | create --role ROLE --name NAME | revoke ID]",
      "API tokens (admin): roles viewer, operator, technician, admin",
      "The token of `create` is shown once.\n"},
+    {"alarms", gw_cmd_alarms,
+     "alarms [list] [--twin T] [--state S] [--priority P] [--all]\n"
+     "       gwctl alarms history [--twin T] [--rule R] [--from T] [--to T] "
+     "[--limit N]\n"
+     "       gwctl alarms watch [TWIN] [--count N]\n"
+     "       gwctl alarms ack|unshelve|out-of-service|in-service TWIN:RULE "
+     "[--note TEXT]\n"
+     "       gwctl alarms shelve TWIN:RULE --for DURATION [--note TEXT]",
+     "alarms (ISA-18.2): list, history, watch, acknowledge, shelve",
+     "  list          alarms that are not normal, most urgent first (--all:\n"
+     "                every alarm); S a life-cycle state, P a priority\n"
+     "  history       every transition from the alarm journal, newest first\n"
+     "  watch         alarm transitions as they happen (SSE), until Ctrl-C\n"
+     "  ack           acknowledge (operator); shelve for DURATION (90s, 30m,\n"
+     "                8h; at most 24 h) and unshelve (operator);\n"
+     "                out-of-service and in-service (technician)\n"
+     "Exit 3 when the alarm's state refuses the command (e.g. nothing to\n"
+     "acknowledge) or the token's role may not do it.\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
