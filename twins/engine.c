@@ -414,7 +414,10 @@ static enum ht_twin_alarm_state alarm_resume(const struct rrule *rr)
 }
 
 /* Follow the condition and the suppression with the life cycle. Shelved
- * and out-of-service alarms wait for their operator or their clock. */
+ * and out-of-service alarms wait for their operator or their clock. An
+ * unknown condition (a device offline, values not received yet after a
+ * restart) moves nothing: a lost input is no evidence that the alarm
+ * returned, so an unacknowledged alarm stays so. */
 static void alarm_update(struct ht_twin_engine *e, struct twin *t, size_t r,
                          int64_t now)
 {
@@ -438,6 +441,8 @@ static void alarm_update(struct ht_twin_engine *e, struct twin *t, size_t r,
         if (rr->suppressed) {
             to = HT_TWIN_ALARM_SUPPRESSED;
             cause = "suppressed";
+        } else if (rr->state == HT_TWIN_RULE_UNKNOWN) {
+            return;
         } else if (cond) {
             if (rr->ast == HT_TWIN_ALARM_NORMAL ||
                 rr->ast == HT_TWIN_ALARM_RETURNED_UNACK)
@@ -1444,6 +1449,45 @@ int ht_twin_engine_alarm_cmd(struct ht_twin_engine *e,
     }
     alarm_set(e, t, r, to, ht_twin_alarm_cmd_name(cmd), rq->who, rq->note,
               now_ms);
+    drive_check(e, t, now_ms);
+    timed_recount(e, t);
+    return HT_OK;
+}
+
+int ht_twin_engine_alarm_restore(struct ht_twin_engine *e, const char *twin_id,
+                                 const char *rule, const json_t *state,
+                                 int64_t now_ms)
+{
+    struct twin *t = twin_find(e, twin_id);
+    int ri = t ? rule_index(t, rule) : -1;
+    if (ri < 0 || !t->m->rules[ri].alarm)
+        return HT_ENOENT;
+    enum ht_twin_alarm_state ast;
+    const json_t *since = json_object_get(state, "since");
+    const json_t *until = json_object_get(state, "shelved_until");
+    if (ht_twin_alarm_state_parse(
+            json_string_value(json_object_get(state, "state")), &ast) ||
+        !json_is_integer(since) ||
+        (ast == HT_TWIN_ALARM_SHELVED && !json_is_integer(until)))
+        return HT_EINVAL;
+    /* Suppression is recomputed from the values; it is not restored. */
+    if (ast == HT_TWIN_ALARM_SUPPRESSED)
+        ast = HT_TWIN_ALARM_NORMAL;
+    struct rrule *rr = &t->rr[ri];
+    const char *by = json_string_value(json_object_get(state, "by"));
+    const char *note = json_string_value(json_object_get(state, "note"));
+    rr->ast = ast;
+    rr->ast_since = json_integer_value(since);
+    rr->shelved_until =
+        ast == HT_TWIN_ALARM_SHELVED ? json_integer_value(until) : -1;
+    free(rr->by);
+    free(rr->note);
+    rr->by = by ? ht_strdup(by) : NULL;
+    rr->note = note ? ht_strdup(note) : NULL;
+    if (json_is_true(json_object_get(state, "first_out")) && annunciated(ast))
+        t->first_out = ri;
+    else if (t->first_out == ri)
+        t->first_out = -1;
     drive_check(e, t, now_ms);
     timed_recount(e, t);
     return HT_OK;

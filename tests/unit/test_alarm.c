@@ -562,6 +562,86 @@ START_TEST(replace_keeps_the_life_cycle)
 }
 END_TEST
 
+/* A lost input is no evidence that an alarm returned: an unknown
+ * condition holds the life cycle (the rule itself is cleared, as before). */
+START_TEST(an_unknown_condition_holds_the_alarm)
+{
+    reset_logs();
+    struct ht_twin_engine *e = engine_with(tank_doc(), 0);
+    setbool(e, "tank-1", "pump", true, 0);
+    setnum(e, "tank-1", "level", 85, 100);
+    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "tank-1", false, 200),
+                     HT_OK);
+    ck_assert_str_eq(rlog, "raised:high@100;cleared:high@200;");
+    ck_assert_str_eq(alog, "high:N>U:condition@100;");
+    ck_assert_str_eq(astate(e, "tank", "high"), "active_unacknowledged");
+    ck_assert_str_eq(dlog, "tank:tank-1/lamp=off;tank:tank-1/lamp=on;");
+    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "tank-1", true, 300),
+                     HT_OK);
+    setnum(e, "tank-1", "level", 50, 400);
+    ck_assert_str_eq(alog, "high:N>U:condition@100;high:U>R:condition@400;");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
+/* After a restart the gateway restores each alarm's last state: an
+ * acknowledged alarm stays acknowledged, a shelf keeps its expiry. */
+START_TEST(a_restart_restores_the_life_cycle)
+{
+    reset_logs();
+    struct ht_twin_engine *e = engine_with(tank_doc(), 0);
+    ck_assert_str_eq(dlog, "tank:tank-1/lamp=off;");
+    json_t *acked =
+        json_pack("{s:s, s:I, s:s, s:b}", "state", "active_acknowledged",
+                  "since", (json_int_t)500, "by", "alice", "first_out", 1);
+    json_t *shelved =
+        json_pack("{s:s, s:I, s:I}", "state", "shelved", "since",
+                  (json_int_t)600, "shelved_until", (json_int_t)10000);
+    json_t *unack = json_pack("{s:s, s:I}", "state", "returned_unacknowledged",
+                              "since", (json_int_t)700);
+    ck_assert_int_eq(
+        ht_twin_engine_alarm_restore(e, "tank", "high", acked, 1000), HT_OK);
+    ck_assert_int_eq(
+        ht_twin_engine_alarm_restore(e, "tank", "low", shelved, 1000), HT_OK);
+    ck_assert_str_eq(alog, "");
+    json_t *a = ht_twin_engine_alarm(e, "tank", "high");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "by")), "alice");
+    ck_assert(json_is_true(json_object_get(a, "first_out")));
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "since")), 500);
+    json_decref(a);
+    ck_assert_int_eq(ht_twin_engine_next_deadline(e), 10000);
+    /* Values arrive: still acknowledged, no fresh annunciation. */
+    setbool(e, "tank-1", "pump", true, 2000);
+    setnum(e, "tank-1", "level", 85, 2000);
+    ck_assert_str_eq(alog, "");
+    ht_twin_engine_tick(e, 10000);
+    ck_assert_str_eq(alog, "low:S>N:shelve-expired@10000;");
+    setnum(e, "tank-1", "level", 50, 11000);
+    ck_assert_str_eq(alog, "low:S>N:shelve-expired@10000;"
+                           "high:A>N:condition@11000;");
+    /* An unacknowledged alarm lights the lamp again after the restart. */
+    dlog[0] = 0;
+    ck_assert_int_eq(
+        ht_twin_engine_alarm_restore(e, "tank", "high", unack, 12000), HT_OK);
+    ck_assert_str_eq(dlog, "tank:tank-1/lamp=on;");
+    /* Refused: unknown rule, an info rule, a bad state. */
+    ck_assert_int_eq(ht_twin_engine_alarm_restore(e, "tank", "nope", acked, 1),
+                     HT_ENOENT);
+    ck_assert_int_eq(ht_twin_engine_alarm_restore(e, "tank", "note", acked, 1),
+                     HT_ENOENT);
+    json_object_set_new(acked, "state", json_string("bogus"));
+    ck_assert_int_eq(ht_twin_engine_alarm_restore(e, "tank", "high", acked, 1),
+                     HT_EINVAL);
+    json_object_del(shelved, "shelved_until");
+    ck_assert_int_eq(ht_twin_engine_alarm_restore(e, "tank", "low", shelved, 1),
+                     HT_EINVAL);
+    json_decref(acked);
+    json_decref(shelved);
+    json_decref(unack);
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 static void expect_model_error(const char *rule_json, const char *want)
 {
     json_t *doc = tank_doc();
@@ -682,6 +762,8 @@ int main(void)
     tcase_add_test(tc, press_line_lamp_follows_unacknowledged_alarms);
     tcase_add_test(tc, replace_keeps_the_life_cycle);
     tcase_add_test(tc, alarm_attributes_are_validated);
+    tcase_add_test(tc, an_unknown_condition_holds_the_alarm);
+    tcase_add_test(tc, a_restart_restores_the_life_cycle);
     tcase_add_test(tc, the_schema_knows_the_alarm_attributes);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
