@@ -1382,6 +1382,29 @@ json_t *ht_store_alarm_history(struct ht_store *s, const char *twin,
     return a;
 }
 
+int ht_store_alarm_latest_each(struct ht_store *s,
+                               void (*fn)(void *ud, const char *twin,
+                                          const char *rule,
+                                          const json_t *state),
+                               void *ud)
+{
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st =
+        prep(s, "SELECT twin, rule, state FROM alarm_log WHERE id IN (SELECT "
+                "max(id) FROM alarm_log GROUP BY twin, rule) ORDER BY id");
+    int rc = st ? HT_OK : HT_EDB;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *state = json_loads(col_text(st, 2), 0, NULL);
+        if (state)
+            fn(ud, col_text(st, 0), col_text(st, 1), state);
+        json_decref(state);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* ---- events ---- */
 
 int64_t ht_store_event_max(struct ht_store *s)

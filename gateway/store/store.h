@@ -158,6 +158,15 @@ json_t *ht_store_alarm_history(struct ht_store *s, const char *twin,
                                const char *rule, int64_t from, int64_t to,
                                int limit);
 
+/* Call fn with the newest journaled state of every alarm (twin, rule and
+ * the state object, borrowed for the call; fn must not call back into the
+ * store), for restoring the life cycles at start-up. */
+int ht_store_alarm_latest_each(struct ht_store *s,
+                               void (*fn)(void *ud, const char *twin,
+                                          const char *rule,
+                                          const json_t *state),
+                               void *ud);
+
 /* ---- events (SSE log) ---- */
 /* Highest stored event id (0 if none). */
 int64_t ht_store_event_max(struct ht_store *s);
