@@ -662,15 +662,24 @@ static pid_t flip_start(struct ht_it *t, const struct gw *g)
     return p;
 }
 
+/* A gateway with its harness broker and the built-in sim board demo-1,
+ * approved; returns the board's pid. */
+static pid_t gw_with_demo(struct ht_it *t, struct gw *g)
+{
+    gw_start(t, g, false);
+    pid_t ap = agent_start(t, g, "demo-1");
+    wait_device(t, g, "demo-1", true);
+    struct run r = CTL(t, g, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    return ap;
+}
+
 static void watch_streams_and_resumes_after_restart(struct ht_it *t)
 {
     struct gw g;
-    gw_start(t, &g, false);
-    pid_t ap = agent_start(t, &g, "demo-1");
-    wait_device(t, &g, "demo-1", true);
-    struct run r = CTL(t, &g, "devices", "approve", "demo-1");
-    EXPECT_RC(t, r, 0);
-    run_free(&r);
+    pid_t ap = gw_with_demo(t, &g);
+    struct run r;
     pid_t fp = flip_start(t, &g);
 
     /* Human mode: one line per event with the local time first; --count
@@ -1092,14 +1101,9 @@ static size_t alarms_listed(struct ht_it *t, const struct gw *g)
 static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
 {
     struct gw g;
-    gw_start(t, &g, false);
-    pid_t ap = agent_start(t, &g, "demo-1");
-    wait_device(t, &g, "demo-1", true);
-    struct run r = CTL(t, &g, "devices", "approve", "demo-1");
-    EXPECT_RC(t, r, 0);
-    run_free(&r);
+    pid_t ap = gw_with_demo(t, &g);
     char *model = ht_it_write(t, "cell-2.json", alarm_model);
-    r = CTL(t, &g, "twins", "apply", "-f", model);
+    struct run r = CTL(t, &g, "twins", "apply", "-f", model);
     EXPECT_RC(t, r, 0);
     run_free(&r);
     r = CTL(t, &g, "set", "cell-2", "lamp.on", "false");

@@ -177,31 +177,6 @@ static void alarm_line(const char *event, const json_t *d)
            gw_str(a, "message"));
 }
 
-static int alarms_watch(struct gwctl *g, int argc, char **argv)
-{
-    const char *twin = NULL;
-    long long max = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--count") && i + 1 < argc) {
-            char *end;
-            max = strtoll(argv[++i], &end, 10);
-            if (*end || max <= 0) {
-                fprintf(stderr, "gwctl: --count needs a positive number\n");
-                return GW_EXIT_USAGE;
-            }
-        } else if (argv[i][0] == '-' || twin) {
-            return gw_usage("alarms");
-        } else {
-            twin = argv[i];
-        }
-    }
-    if (twin && !ht_id_valid(twin)) {
-        fprintf(stderr, "gwctl: '%s' is not a valid twin id\n", twin);
-        return GW_EXIT_USAGE;
-    }
-    return gw_watch_run(g, twin, "alarm", alarm_line, max);
-}
-
 /* POST /api/v1/alarms/{twin:rule}/{verb} with an optional note (and a
  * shelf duration); prints the alarm's new state. */
 static int alarms_cmd(struct gwctl *g, const char *verb, int argc, char **argv)
@@ -267,7 +242,7 @@ int gw_cmd_alarms(struct gwctl *g, int argc, char **argv)
     if (!strcmp(sub, "history"))
         return alarms_history(g, argc, argv);
     if (!strcmp(sub, "watch"))
-        return alarms_watch(g, argc, argv);
+        return gw_watch_cmd(g, argc, argv, 2, "alarms", "alarm", alarm_line);
     static const char *const verbs[] = {
         "ack", "shelve", "unshelve", "out-of-service", "in-service", NULL};
     for (size_t i = 0; verbs[i]; i++)

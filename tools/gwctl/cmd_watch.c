@@ -218,8 +218,8 @@ static int attempt(struct watch *w, const char *url, bool first)
 }
 
 /* The watch loop shared by `watch` and `alarms watch`. */
-int gw_watch_run(struct gwctl *g, const char *twin, const char *only,
-                 gw_watch_line_fn line, long long max)
+static int watch_run(struct gwctl *g, const char *twin, const char *only,
+                     gw_watch_line_fn line, long long max)
 {
     char *url = twin ? ht_asprintf("%s/api/v1/events?twin=%s", g->gateway,
                                    twin)
@@ -258,11 +258,12 @@ int gw_watch_run(struct gwctl *g, const char *twin, const char *only,
     return rc < 0 ? GW_EXIT_OK : rc;
 }
 
-int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
+int gw_watch_cmd(struct gwctl *g, int argc, char **argv, int start,
+                 const char *cmd, const char *only, gw_watch_line_fn line)
 {
     const char *twin = NULL;
     long long max = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = start; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc) {
             char *end;
             max = strtoll(argv[++i], &end, 10);
@@ -271,7 +272,7 @@ int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
                 return GW_EXIT_USAGE;
             }
         } else if (argv[i][0] == '-' || twin) {
-            return gw_usage("watch");
+            return gw_usage(cmd);
         } else {
             twin = argv[i];
         }
@@ -280,5 +281,10 @@ int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
         fprintf(stderr, "gwctl: '%s' is not a valid twin id\n", twin);
         return GW_EXIT_USAGE;
     }
-    return gw_watch_run(g, twin, NULL, NULL, max);
+    return watch_run(g, twin, only, line, max);
+}
+
+int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
+{
+    return gw_watch_cmd(g, argc, argv, 1, "watch", NULL, NULL);
 }

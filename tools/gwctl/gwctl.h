@@ -201,12 +201,13 @@ int gw_cmd_tokens(struct gwctl *g, int argc, char **argv);
 int gw_cmd_discover(struct gwctl *g, int argc, char **argv);
 int gw_cmd_alarms(struct gwctl *g, int argc, char **argv);
 
-/* Follow /api/v1/events[?twin=TWIN] until Ctrl-C or max events (0: no
- * limit), resuming with Last-Event-ID; only events named `only` when it is
- * not NULL, printed by line (NULL: the generic one-line summary) unless
- * --json. Returns an exit code. */
+/* Follow /api/v1/events[?twin=TWIN] with the arguments "[TWIN] [--count
+ * N]" from argv[start] on (usage of cmd on a mistake) until Ctrl-C or N
+ * events, resuming with Last-Event-ID; only events named `only` when it
+ * is not NULL, each printed by line (NULL: the generic one-line summary)
+ * unless --json. Returns an exit code. */
 typedef void (*gw_watch_line_fn)(const char *event, const json_t *data);
-int gw_watch_run(struct gwctl *g, const char *twin, const char *only,
-                 gw_watch_line_fn line, long long max);
+int gw_watch_cmd(struct gwctl *g, int argc, char **argv, int start,
+                 const char *cmd, const char *only, gw_watch_line_fn line);
 
 #endif
