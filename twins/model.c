@@ -757,7 +757,7 @@ static int parse_alarm(struct ctx *c, const struct ht_twin_model *m,
         return rc;
     r->alarm = prio || r->severity != HT_TWIN_SEV_INFO;
     r->priority = r->severity == HT_TWIN_SEV_CRITICAL ? HT_TWIN_PRIO_CRITICAL
-                                                      : HT_TWIN_PRIO_MEDIUM;
+                                                      : HT_TWIN_PRIO_HIGH;
     if (prio) {
         rc = ht_twin_priority_parse(prio, &r->priority);
         free(prio);

@@ -57,7 +57,7 @@ enum ht_twin_severity {
 
 /* Alarm priority (ISA-18.2), most urgent first. A rule without a
  * "priority" gets one from its severity: critical -> critical, warning ->
- * medium; an info rule without a priority is not an alarm. */
+ * high; an info rule without a priority is not an alarm. */
 enum ht_twin_priority {
     HT_TWIN_PRIO_CRITICAL,
     HT_TWIN_PRIO_HIGH,

@@ -722,6 +722,15 @@ START_TEST(alarm_attributes_are_validated)
     ck_assert_int_eq(m->rules[1].for_ms, 2000);
     ck_assert_int_eq(m->rules[1].off_delay_ms, 1000);
     ck_assert(!m->rules[2].alarm);
+    ht_twin_model_free(m);
+    json_decref(doc);
+    /* Without a priority, a warning is high and a critical is critical. */
+    doc = tank_doc();
+    json_t *r0 = json_array_get(json_object_get(doc, "rules"), 0);
+    json_object_del(r0, "priority");
+    ck_assert_int_eq(ht_twin_model_parse(doc, &m, err, sizeof err, NULL, 0),
+                     HT_OK);
+    ck_assert_int_eq(m->rules[0].priority, HT_TWIN_PRIO_HIGH);
     ck_assert_int_eq(m->comps[0].props[2].drive, HT_TWIN_DRIVE_UNACKED);
     ht_twin_model_free(m);
     json_decref(doc);
