@@ -6,14 +6,38 @@ import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
+import { AlarmBook } from "../common/alarms.js";
+import { alarmBanner, alarmList } from "./alarms.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
 const signoutBtn = document.getElementById("signout");
 let teardown = () => {};
 
-/* test and debugging hook: the live model of the open twin */
-window.__holotwinDash = { twin: null };
+/* Alarms on every page: one book, fed by its own event stream while a
+ * token is set (the pages' streams come and go with the route). */
+const alarms = new AlarmBook();
+main.before(alarmBanner(alarms));
+let alarmStream = null;
+
+function startAlarms() {
+    if (alarmStream) return;
+    alarms.load().catch(() => {});
+    alarmStream = openEvents({}, (type, d) => alarms.apply(type, d), (s) => {
+        /* a gap (or a gateway restart) may have lost transitions */
+        if (s === "live") alarms.load().catch(() => {});
+    });
+}
+
+function stopAlarms() {
+    if (alarmStream) alarmStream.close();
+    alarmStream = null;
+    alarms.items.clear();
+    alarms.emit();
+}
+
+/* test and debugging hook: the live model of the open twin, the alarms */
+window.__holotwinDash = { twin: null, alarms };
 
 function setConn(s) {
     connEl.dataset.state = s;
@@ -30,14 +54,16 @@ function route() {
     teardown();
     teardown = () => {};
     setConn("off");
-    if (!getToken()) return showSignin();
+    if (!getToken()) { stopAlarms(); return showSignin(); }
     signoutBtn.hidden = false;
+    startAlarms();
     const m = location.hash.match(/^#\/twin\/([^/?]+)/);
     if (m) return showTwin(decodeURIComponent(m[1]));
     return showOverview();
 }
 
 function showSignin(msg) {
+    stopAlarms();
     signoutBtn.hidden = true;
     document.title = "Holotwin — sign in";
     const input = h("input", { id: "token", type: "password", autocomplete: "current-password",
@@ -95,8 +121,10 @@ async function showOverview() {
                         h("span", { class: "twin-title", text: t.title || t.id }),
                         h("span", { class: "twin-id", text: t.id }),
                         st ? h("span", { class: `pill ${st}`, text: st }) : null,
-                        nAl ? h("span", { class: "pill alarm", text: `${nAl} alarm${nAl > 1 ? "s" : ""}` }) : null));
+                        nAl ? h("span", { class: "pill alarm", text: `${nAl} alarm${nAl > 1 ? "s" : ""}` }) : null,
+                        h("span", { class: "pill alarm-count", hidden: true })));
             }));
+            counts();
             if (!twinsBox.children.length) twinsBox.append(h("li", { class: "empty", text: "No twins yet." }));
             devBody.replaceChildren(...listOf(dv, "devices", "items").map((d) => {
                 const s = stateText(d);
@@ -110,6 +138,18 @@ async function showOverview() {
             err.textContent = e.message;
         }
     }
+    /* each machine's unacknowledged alarms, from the live alarm book */
+    function counts() {
+        for (const li of twinsBox.querySelectorAll(".twin-item[data-twin]")) {
+            const pill = li.querySelector(".alarm-count");
+            const list = alarms.list(li.dataset.twin).filter((a) => a.unacknowledged);
+            pill.hidden = !list.length;
+            pill.dataset.unacked = String(list.length);
+            pill.className = `pill alarm-count${list.length ? " p-" + list[0].priority : ""}`;
+            pill.textContent = `${list.length} unacknowledged`;
+        }
+    }
+    const offCounts = alarms.on(counts);
     await load();
     /* reload on events that change the lists, at most once a second (the
      * stream also carries every value of every twin; those are ignored) */
@@ -118,7 +158,7 @@ async function showOverview() {
         if (type === "state" || type === "property" || type === "descriptor" || t) return;
         t = setTimeout(() => { t = 0; lastLoad = Date.now(); load(); }, Math.max(0, 1000 - (Date.now() - lastLoad)));
     }, setConn);
-    teardown = () => { es.close(); clearTimeout(t); };
+    teardown = () => { es.close(); clearTimeout(t); offCounts(); };
 }
 
 async function showTwin(id) {
@@ -128,9 +168,10 @@ async function showTwin(id) {
     const grid = h("div", { class: "grid" });
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
+    const alarmView = alarmList(alarms, id);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    heading, status, err, grid);
+    heading, status, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -252,7 +293,12 @@ async function showTwin(id) {
         if (e instanceof ApiError && e.status === 401) { clearToken(); return showSignin("Your token is no longer valid."); }
         err.textContent = `Cannot load ${id}: ${e.message}`;
     }
-    teardown = () => { if (es) es.close(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
+    teardown = () => {
+        if (es) es.close();
+        alarmView.close();
+        main.dataset.ready = "";
+        window.__holotwinDash.twin = null;
+    };
 }
 
 signoutBtn.addEventListener("click", () => { clearToken(); location.hash = "#/"; route(); });
