@@ -393,6 +393,27 @@ async function alarms() {
     if (await row(b).getByRole("button", { name: "Acknowledge" }).count()) fail("the second client still offers to acknowledge");
     log("acknowledged on client A, seen on client B");
 
+    /* ...and in the hologram, where an alarm is acknowledged by selecting
+     * it on the machine's 3D alarm panel (a click through the raycast) */
+    const c = await newPage(browser, errors);
+    await c.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);
+    await until("the hologram's alarms loaded", () => c.evaluate(() => window.__holotwin?.ready && !!window.__holotwin.alarms), 30000);
+    await until("gears-aligned acknowledged in the hologram", () =>
+        c.evaluate((id) => window.__holotwin.alarmState(id), GA).then((s) => s === "active_acknowledged"), 10000);
+    /* a technician takes it out of service and back: annunciated afresh */
+    await gw.api("POST", `/api/v1/alarms/${GA}/out-of-service`, {});
+    await gw.api("POST", `/api/v1/alarms/${GA}/in-service`, {});
+    let pt = null;
+    await until("gears-aligned unacknowledged again, with its ACK on the 3D alarm panel", async () =>
+        !!(pt = await c.evaluate((id) => window.__holotwin.alarmPickPoint(id), GA)), 10000);
+    await until("gears-aligned unacknowledged again on both dashboards", async () =>
+        (await rowState(a)) === "active_unacknowledged" && (await rowState(b)) === "active_unacknowledged", 10000);
+    await c.mouse.click(pt.x, pt.y);
+    await until("acknowledged from the hologram, on both dashboards", async () =>
+        (await rowState(a)) === "active_acknowledged" && (await rowState(b)) === "active_acknowledged", 10000, gw.watch());
+    log("acknowledged by selecting it in the hologram, seen on both dashboards");
+    await c.screenshot({ path: path.join(dir, "hologram-alarms.png") });
+
     /* every alarm acknowledged from the banner: no banner, the lamp off */
     for (let i = 0; i < 10 && !(await a.locator(".alarm-banner").isHidden()); i++) {
         await a.locator(".alarm-banner button.ack").click();

@@ -7,7 +7,7 @@ import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
 import { AlarmBook } from "../common/alarms.js";
-import { alarmBanner, alarmList } from "./alarms.js";
+import { alarmBanner, alarmList } from "../common/alarmviews.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");

@@ -1,8 +1,8 @@
-// The dashboard's alarm views (ISA-18.2): a banner with the most urgent
+// The alarm views of the web clients (ISA-18.2): a banner with the most urgent
 // unacknowledged alarm on every page, and a machine's alarm list with
 // acknowledge and shelve. Both render from one AlarmBook, so a command on
 // one client shows on every other as soon as its "alarm" event arrives.
-import { h } from "../common/widgets.js";
+import { h } from "./widgets.js";
 
 const STATE_TEXT = {
     active_unacknowledged: "Unacknowledged",
