@@ -129,12 +129,42 @@ static void on_twin(struct ht_gw *g, const char *twin, void *ud)
     mark(ud, twin);
 }
 
+/* A twin was deleted: its alarms that were not normal end in the journal
+ * with cause "removed" (the engine reports nothing for a removal), so the
+ * journal never shows an alarm that stays open for ever. */
 static void on_removed(struct ht_gw *g, const char *twin, void *ud)
 {
     struct gw_alarms *al = ud;
     pthread_mutex_lock(&al->mu);
+    json_t *last = json_incref(json_object_get(al->snap, twin));
     json_object_del(al->snap, twin);
     pthread_mutex_unlock(&al->mu);
+    size_t i;
+    json_t *a;
+    int64_t now = gw__now_ms(g);
+    json_array_foreach(last, i, a)
+    {
+        const char *st = json_string_value(json_object_get(a, "state"));
+        if (!st || !strcmp(st, "normal"))
+            continue;
+        json_t *end = json_deep_copy(a);
+        json_object_set_new(end, "state", json_string("normal"));
+        json_object_set_new(end, "since", json_integer(now));
+        struct ht_store_alarm r = {
+            .ts = now,
+            .twin = twin,
+            .rule = json_string_value(json_object_get(a, "rule")),
+            .from = st,
+            .to = "normal",
+            .cause = "removed",
+            .priority = json_string_value(json_object_get(a, "priority")),
+            .state = end,
+        };
+        if (r.rule)
+            ht_store_alarm_add(g->store, &r);
+        json_decref(end);
+    }
+    json_decref(last);
     json_object_del(al->dirty, twin);
     if (json_object_get(al->summaries, twin)) {
         json_object_del(al->summaries, twin);

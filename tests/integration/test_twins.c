@@ -785,6 +785,23 @@ static void alarms(struct ht_it *t)
                  !strcmp(jstr(a, "note"), "night"),
              "after a restart: %s", a ? jstr(a, "state") : "(none)");
     json_decref(a);
+    /* Deleting the twin closes its open alarms in the journal. */
+    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-alarms", NULL, NULL) ==
+                    204);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/alarms/history?twin=panel-alarms&"
+                     "limit=1",
+                     NULL, &l) == 200);
+    json_t *last = json_array_get(json_object_get(l, "items"), 0);
+    HT_CHECK(t,
+             !strcmp(jstr(last, "cause"), "removed") &&
+                 !strcmp(jstr(last, "from"), "shelved"),
+             "%s", jstr(last, "cause"));
+    json_decref(l);
+    HT_CHECK(t, call(&e, "GET", "/api/v1/alarms?twin=panel-alarms&all=true",
+                     NULL, &l) == 200);
+    HT_CHECK(t, json_array_size(json_object_get(l, "items")) == 0);
+    json_decref(l);
     ht_it_mqtt_free(m);
     free(viewer);
     free(op);
