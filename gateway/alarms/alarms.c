@@ -12,6 +12,7 @@
  */
 #include "gateway/alarms/alarms.h"
 #include "gateway/jobs/jobs.h"
+#include "gateway/metrics/metrics.h"
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
 
@@ -120,6 +121,10 @@ static void on_alarm(struct ht_gw *g, const json_t *d, void *ud)
     if (rc)
         ht_log(LOG_ERR, MOD, "alarm %s:%s %s -> %s not journaled: %s", a.twin,
                a.rule, a.from, a.to, ht_strerror(rc));
+    pthread_mutex_lock(&g->metrics->mu);
+    g->metrics->alarm_transitions++;
+    g->metrics->alarm_annunciations += !strcmp(a.to, "active_unacknowledged");
+    pthread_mutex_unlock(&g->metrics->mu);
     mark(al, twin);
 }
 

@@ -6,7 +6,7 @@
  * reports each transition here and runs the commands on its engine.
  * Owns: struct gw_alarms (g->alarms): per twin the states of its alarms
  * (for the HTTP thread, under mu) and its last published summary.
- * Uses: core, store, jobs, twinglue.
+ * Uses: core, metrics, store, jobs, twinglue.
  * Threads: transitions, commands (GW_JOB_ALARM jobs) and MQTT publishes run
  * on the loop thread; gw__alarms_list on any thread.
  */

@@ -771,6 +771,17 @@ static void alarms(struct ht_it *t)
     HT_CHECK(t, call(&e, "GET", "/api/v1/audit?limit=50", NULL, &l) == 200);
     HT_CHECK(t, dump_has(l, "\"alarm-ack\""), "no alarm-ack in the audit");
     json_decref(l);
+    /* The alarm rate and the transitions in /metrics: raised, in service
+     * and back from the shelf are three annunciations. */
+    struct ht_it_http mr;
+    HT_CHECK(t, ht_it_http(e.http, "GET", "/metrics", e.auth, NULL, &mr) == 0 &&
+                    mr.status == 200);
+    HT_CHECK(t,
+             strstr(mr.body, "\nholotwin_alarm_transitions_total 8\n") &&
+                 strstr(mr.body, "\nholotwin_alarm_annunciations_total 3\n") &&
+                 strstr(mr.body, "\nholotwin_alarms_unacknowledged 0\n"),
+             "%s", mr.body);
+    ht_it_http_free(&mr);
 
     /* A restart keeps the life cycle: shelved stays shelved. */
     HT_CHECK(t, call_h(&e, op, "POST", ALARM "/shelve",
