@@ -3,6 +3,7 @@
 // acknowledge and shelve. Both render from one AlarmBook, so a command on
 // one client shows on every other as soon as its "alarm" event arrives.
 import { h } from "./widgets.js";
+import { openEvents } from "./api.js";
 
 const STATE_TEXT = {
     active_unacknowledged: "Unacknowledged",
@@ -91,4 +92,52 @@ export function alarmList(book, twin) {
     const off = book.on(render);
     render();
     return { el, close: off };
+}
+
+/** Keeps book live while the client is signed in: start() loads it and
+ *  follows its own event stream (reloading after each (re)connection, as a
+ *  gap may have lost transitions), stop() ends that and empties it. */
+export function alarmSession(book) {
+    let stream = null;
+    return {
+        start() {
+            if (stream) return;
+            book.load().catch(() => {});
+            stream = openEvents({}, (type, d) => book.apply(type, d), (s) => {
+                if (s === "live") book.load().catch(() => {});
+            });
+        },
+        stop() {
+            if (stream) stream.close();
+            stream = null;
+            book.items.clear();
+            book.emit();
+        },
+    };
+}
+
+/** Each machine's unacknowledged alarms on the overview: a count in the
+ *  colour of the most urgent, in the card's alarm slot (else its link),
+ *  kept up to date as the book and the list of cards change. Returns a
+ *  function that stops it. */
+export function overviewCounts(book, listEl) {
+    function counts() {
+        for (const li of listEl.querySelectorAll(".twin-item[data-twin]")) {
+            let pill = li.querySelector(".alarm-count");
+            if (!pill) {
+                pill = h("span", { class: "pill alarm-count" });
+                (li.querySelector('[data-slot="alarms"]') || li.querySelector("a") || li).append(pill);
+            }
+            const list = book.list(li.dataset.twin).filter((a) => a.unacknowledged);
+            pill.hidden = !list.length;
+            pill.dataset.unacked = String(list.length);
+            pill.className = `pill alarm-count${list.length ? " p-" + list[0].priority : ""}`;
+            pill.textContent = `${list.length} unacknowledged`;
+        }
+    }
+    const mo = new MutationObserver(counts);
+    mo.observe(listEl, { childList: true });
+    const off = book.on(counts);
+    counts();
+    return () => { mo.disconnect(); off(); };
 }

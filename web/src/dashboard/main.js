@@ -2,42 +2,20 @@
 // twin page rendered only from the twin's `web` UI descriptor, live via SSE.
 import "./app.css";
 import { adoptFragmentToken, getToken, setToken, clearToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { AlarmBook } from "../common/alarms.js";
+import { alarmBanner, alarmList, alarmSession, overviewCounts } from "../common/alarmviews.js";
 import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
-import { AlarmBook } from "../common/alarms.js";
-import { alarmBanner, alarmList } from "../common/alarmviews.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
 const signoutBtn = document.getElementById("signout");
 let teardown = () => {};
 
-/* Alarms on every page: one book, fed by its own event stream while a
- * token is set (the pages' streams come and go with the route). */
-const alarms = new AlarmBook();
-main.before(alarmBanner(alarms));
-let alarmStream = null;
-
-function startAlarms() {
-    if (alarmStream) return;
-    alarms.load().catch(() => {});
-    alarmStream = openEvents({}, (type, d) => alarms.apply(type, d), (s) => {
-        /* a gap (or a gateway restart) may have lost transitions */
-        if (s === "live") alarms.load().catch(() => {});
-    });
-}
-
-function stopAlarms() {
-    if (alarmStream) alarmStream.close();
-    alarmStream = null;
-    alarms.items.clear();
-    alarms.emit();
-}
-
-/* test and debugging hook: the live model of the open twin, the alarms */
-window.__holotwinDash = { twin: null, alarms };
+/* test and debugging hook: the live model of the open twin */
+window.__holotwinDash = { twin: null };
 
 function setConn(s) {
     connEl.dataset.state = s;
@@ -50,20 +28,27 @@ function listOf(doc, ...keys) {
     return [];
 }
 
+/* Alarms on every page: one book, live while a token is set (the pages'
+ * own streams come and go with the route), shown in a banner. */
+const alarms = new AlarmBook();
+const alarmLive = alarmSession(alarms);
+main.before(alarmBanner(alarms));
+window.__holotwinDash.alarms = alarms;
+
 function route() {
     teardown();
     teardown = () => {};
     setConn("off");
-    if (!getToken()) { stopAlarms(); return showSignin(); }
+    if (!getToken()) { alarmLive.stop(); return showSignin(); }
     signoutBtn.hidden = false;
-    startAlarms();
+    alarmLive.start();
     const m = location.hash.match(/^#\/twin\/([^/?]+)/);
     if (m) return showTwin(decodeURIComponent(m[1]));
     return showOverview();
 }
 
 function showSignin(msg) {
-    stopAlarms();
+    alarmLive.stop();
     signoutBtn.hidden = true;
     document.title = "Holotwin — sign in";
     const input = h("input", { id: "token", type: "password", autocomplete: "current-password",
@@ -121,10 +106,8 @@ async function showOverview() {
                         h("span", { class: "twin-title", text: t.title || t.id }),
                         h("span", { class: "twin-id", text: t.id }),
                         st ? h("span", { class: `pill ${st}`, text: st }) : null,
-                        nAl ? h("span", { class: "pill alarm", text: `${nAl} alarm${nAl > 1 ? "s" : ""}` }) : null,
-                        h("span", { class: "pill alarm-count", hidden: true })));
+                        nAl ? h("span", { class: "pill alarm", text: `${nAl} alarm${nAl > 1 ? "s" : ""}` }) : null));
             }));
-            counts();
             if (!twinsBox.children.length) twinsBox.append(h("li", { class: "empty", text: "No twins yet." }));
             devBody.replaceChildren(...listOf(dv, "devices", "items").map((d) => {
                 const s = stateText(d);
@@ -138,18 +121,7 @@ async function showOverview() {
             err.textContent = e.message;
         }
     }
-    /* each machine's unacknowledged alarms, from the live alarm book */
-    function counts() {
-        for (const li of twinsBox.querySelectorAll(".twin-item[data-twin]")) {
-            const pill = li.querySelector(".alarm-count");
-            const list = alarms.list(li.dataset.twin).filter((a) => a.unacknowledged);
-            pill.hidden = !list.length;
-            pill.dataset.unacked = String(list.length);
-            pill.className = `pill alarm-count${list.length ? " p-" + list[0].priority : ""}`;
-            pill.textContent = `${list.length} unacknowledged`;
-        }
-    }
-    const offCounts = alarms.on(counts);
+    const offCounts = overviewCounts(alarms, twinsBox);
     await load();
     /* reload on events that change the lists, at most once a second (the
      * stream also carries every value of every twin; those are ignored) */
@@ -293,12 +265,7 @@ async function showTwin(id) {
         if (e instanceof ApiError && e.status === 401) { clearToken(); return showSignin("Your token is no longer valid."); }
         err.textContent = `Cannot load ${id}: ${e.message}`;
     }
-    teardown = () => {
-        if (es) es.close();
-        alarmView.close();
-        main.dataset.ready = "";
-        window.__holotwinDash.twin = null;
-    };
+    teardown = () => { if (es) es.close(); alarmView.close(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
 }
 
 signoutBtn.addEventListener("click", () => { clearToken(); location.hash = "#/"; route(); });
