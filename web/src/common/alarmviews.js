@@ -2,6 +2,7 @@
 // unacknowledged alarm on every page, and a machine's alarm list with
 // acknowledge and shelve. Both render from one AlarmBook, so a command on
 // one client shows on every other as soon as its "alarm" event arrives.
+import "./alarms.css";
 import { h } from "./widgets.js";
 import { openEvents } from "./api.js";
 

@@ -4,6 +4,8 @@
 // XR controller: every pick is a raycast onto the plane's UV coordinates,
 // as for the widget panels) acknowledges the alarm through the gateway.
 import * as THREE from "three";
+import { AlarmBook } from "../common/alarms.js";
+import { alarmList, alarmSession } from "../common/alarmviews.js";
 
 /* The HMI palette's priority colours (dashboard/app.css --alarm-*). */
 const PRIORITY = {
@@ -99,6 +101,62 @@ export class AlarmPanel3D {
         }
         return true;
     }
+}
+
+/**
+ * The hologram's alarms for twin twinId: a live book of its own, the 3D
+ * panel above everything under root (facing the viewer at each render),
+ * and picks by mouse, touch or XR controller on the canvas. Returns the
+ * list for the side panel ({listEl}). Test hooks on hook: alarms,
+ * alarmState(id), alarmPickPoint(id) (page coordinates of an alarm's ACK,
+ * or null).
+ */
+export function mountAlarms({ hook, twinId, root, camera, renderer, canvas }) {
+    const book = new AlarmBook();
+    alarmSession(book).start();
+    const panel = new AlarmPanel3D(book, twinId);
+    const box = new THREE.Box3().setFromObject(root);
+    const c = box.isEmpty() ? new THREE.Vector3() : box.getCenter(new THREE.Vector3());
+    panel.mesh.position.set(c.x, (box.isEmpty() ? 0.3 : box.max.y) + panel.size[1] / 2 + 0.02, c.z);
+    root.add(panel.mesh);
+    const q = new THREE.Quaternion();
+    panel.mesh.onBeforeRender = (r, s, cam) => {
+        const parentQ = panel.mesh.parent.getWorldQuaternion(new THREE.Quaternion());
+        panel.mesh.quaternion.copy(parentQ.invert().multiply(cam.getWorldQuaternion(q)));
+    };
+    const view = alarmList(book, twinId);
+
+    const ray = new THREE.Raycaster();
+    const pickRay = () => {
+        const hit = panel.mesh.visible ? ray.intersectObject(panel.mesh, false)[0] : null;
+        if (hit) panel.pick(hit.uv);
+    };
+    canvas.addEventListener("pointerup", (ev) => {
+        if (ev.button !== 0) return;
+        const r = canvas.getBoundingClientRect();
+        ray.setFromCamera(new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1,
+            -((ev.clientY - r.top) / r.height) * 2 + 1), camera);
+        pickRay();
+    });
+    for (let i = 0; i < 2; i++) {
+        const ctl = renderer.xr.getController(i);
+        ctl.addEventListener("select", () => {
+            ray.ray.origin.setFromMatrixPosition(ctl.matrixWorld);
+            ray.ray.direction.set(0, 0, -1).applyMatrix4(new THREE.Matrix4().extractRotation(ctl.matrixWorld));
+            pickRay();
+        });
+    }
+    hook.alarms = book;
+    hook.alarmState = (id) => book.items.get(id)?.state ?? "normal";
+    hook.alarmPickPoint = (id) => {
+        const uv = panel.uvOf(id);
+        if (!uv || !panel.mesh.visible) return null;
+        const [wM, hM] = panel.size;
+        const pt = panel.mesh.localToWorld(new THREE.Vector3((uv.u - 0.5) * wM, (uv.v - 0.5) * hM, 0)).project(camera);
+        const rect = canvas.getBoundingClientRect();
+        return { x: rect.left + (pt.x + 1) / 2 * rect.width, y: rect.top + (1 - pt.y) / 2 * rect.height };
+    };
+    return { panel, listEl: view.el };
 }
 
 function round(g, x, y, w, h, r) {

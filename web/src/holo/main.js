@@ -6,13 +6,11 @@ import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
+import { mountAlarms } from "./alarms3d.js";
 import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
-import { AlarmBook } from "../common/alarms.js";
-import { alarmList } from "../common/alarmviews.js";
-import { AlarmPanel3D } from "./alarms3d.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -36,11 +34,6 @@ const hook = {
     /* page coordinates of a spatial panel's control (for clicking it as a
      * user would: the click goes through the same raycast) or null */
     pickPoint(panelId, widgetId) { return pickPointOf ? pickPointOf(panelId, widgetId) : null; },
-    /* the alarms: the book's state of one, and where its ACK is on the
-     * page (the 3D alarm panel), or null */
-    alarms: null,
-    alarmState(id) { return this.alarms?.items.get(id)?.state ?? "normal"; },
-    alarmPickPoint(id) { return alarmPointOf ? alarmPointOf(id) : null; },
     /* angle advanced by a node over `ms` of page time, in rad/s */
     async measureRate(id, ms = 2000) {
         const a0 = this.rotationOf(id), t0 = performance.now();
@@ -53,7 +46,6 @@ window.__holotwin = hook;
 let scene = null;
 let twin = null;
 let pickPointOf = null;
-let alarmPointOf = null;
 
 function setStatus(s) { statusEl.textContent = s; statusEl.dataset.state = s; }
 
@@ -168,17 +160,8 @@ async function start() {
             h("summary", { text: p.title ?? p.label ?? p.id ?? "controls" }), body));
     }
     unclutter(panels3d);
-    /* the machine's alarms: a panel above everything, ack by selecting */
-    const book = new AlarmBook();
-    hook.alarms = book;
-    const alarmPanel = new AlarmPanel3D(book, id);
-    {
-        const b0 = new THREE.Box3().setFromObject(scene.root);
-        const c0 = b0.isEmpty() ? new THREE.Vector3() : b0.getCenter(new THREE.Vector3());
-        alarmPanel.mesh.position.set(c0.x, (b0.isEmpty() ? 0.3 : b0.max.y) + alarmPanel.size[1] / 2 + 0.02, c0.z);
-        scene.root.add(alarmPanel.mesh);
-    }
-    const alarmView = alarmList(book, id);
+    /* the machine's alarms above everything, before the view is framed */
+    const alarmUi = mountAlarms({ hook, twinId: id, root: scene.root, camera, renderer, canvas });
     /* frame the machine with its panels, from the front and a little above */
     const all = new THREE.Box3().setFromObject(scene.root);
     if (!all.isEmpty()) {
@@ -190,7 +173,7 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    panelsEl.replaceChildren(rulesEl, alarmView.el, ...sections);
+    panelsEl.replaceChildren(rulesEl, alarmUi.listEl, ...sections);
 
     function renderRules() {
         const act = twin.activeRules();
@@ -226,10 +209,9 @@ async function start() {
     renderRules();
     /* re-read the snapshot whenever the stream (re)starts: events between
      * the first snapshot and the subscription would be lost otherwise */
-    book.load().catch(() => {});
-    openEvents({ twin: id }, (type, data) => { if (!book.apply(type, data)) twin.applyEvent(type, data); }, (st) => {
+    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), (st) => {
         setStatus(st);
-        if (st === "live") { twin.emit("refetch", []); book.load().catch(() => {}); }
+        if (st === "live") twin.emit("refetch", []);
     }, sseEventNames(desc));
 
     pickPointOf = (panelId, widgetId) => {
@@ -244,19 +226,9 @@ async function start() {
         return { x: rect.left + (ndc.x + 1) / 2 * rect.width, y: rect.top + (1 - ndc.y) / 2 * rect.height };
     };
 
-    alarmPointOf = (alarmId) => {
-        const uv = alarmPanel.uvOf(alarmId);
-        if (!uv || !alarmPanel.mesh.visible) return null;
-        const [wM, hM] = alarmPanel.size;
-        const pt = alarmPanel.mesh.localToWorld(new THREE.Vector3((uv.u - 0.5) * wM, (uv.v - 0.5) * hM, 0));
-        const ndc = pt.project(camera);
-        const rect = canvas.getBoundingClientRect();
-        return { x: rect.left + (ndc.x + 1) / 2 * rect.width, y: rect.top + (1 - ndc.y) / 2 * rect.height };
-    };
-
     /* picking: mouse, touch and XR controllers all raycast */
     const ray = new THREE.Raycaster();
-    const pickables = () => [...panels3d.map((p) => p.mesh), ...(alarmPanel.mesh.visible ? [alarmPanel.mesh] : [])];
+    const pickables = () => panels3d.map((p) => p.mesh);
     canvas.addEventListener("pointerup", (ev) => {
         if (ev.button !== 0) return;
         const r = canvas.getBoundingClientRect();
@@ -321,9 +293,9 @@ async function start() {
         last = now;
         resize();
         scene.tick(dt);
-        for (const p of [...panels3d, alarmPanel]) {
+        for (const p of panels3d) {
             if (p.dirty) { p.dirty = false; p.draw(); }
-            if (p.billboard !== false) {
+            if (p.billboard) {
                 /* face the viewer in world space whatever the anchor's pose */
                 const cam = renderer.xr.isPresenting ? renderer.xr.getCamera() : camera;
                 const parentQ = p.mesh.parent.getWorldQuaternion(new THREE.Quaternion());
