@@ -1488,6 +1488,9 @@ int ht_twin_engine_alarm_restore(struct ht_twin_engine *e, const char *twin_id,
         t->first_out = ri;
     else if (t->first_out == ri)
         t->first_out = -1;
+    /* Values may be known already (a gateway feeds the latest ones before
+     * it restores): reconcile as any evaluation would. */
+    alarm_update(e, t, (size_t)ri, now_ms);
     drive_check(e, t, now_ms);
     timed_recount(e, t);
     return HT_OK;

@@ -437,10 +437,12 @@ int ht_twin_engine_alarm_cmd(struct ht_twin_engine *e,
 /* Restore an alarm's life cycle after a restart from its last known state
  * (borrowed: an object as ht_twin_engine_alarm gives, e.g. the newest row
  * of the gateway's alarm journal): "state", "since", "shelved_until" (when
- * shelved), "by", "note", "first_out". Emits no event; a shelf already
- * expired returns at the next tick, and the condition moves the alarm as
- * usual once values arrive (while it is unknown, the alarm holds). A
- * suppressed alarm is restored as normal (suppression follows the values).
+ * shelved), "by", "note", "first_out". The restore itself is no event;
+ * then the alarm is reconciled with its condition as far as that is known
+ * (a normal alarm whose condition is active now raises, with an event; an
+ * unknown condition holds it). A shelf already expired returns at the next
+ * tick. A suppressed alarm is restored as normal (suppression follows the
+ * values).
  * HT_OK, HT_ENOENT (no such twin or alarm rule) or HT_EINVAL (bad state). */
 int ht_twin_engine_alarm_restore(struct ht_twin_engine *e, const char *twin_id,
                                  const char *rule, const json_t *state,

@@ -1372,9 +1372,7 @@ int gw__twins_alarm_restore(struct ht_gw *g, const char *twin, const char *rule,
         ht_twin_engine_alarm_restore(tw->eng, twin, rule, state, gw__now_ms(g));
     if (rc == HT_OK) {
         mark_dirty(tw, twin);
-        if (!ht_timer_active(tw->flush))
-            ht_timer_start(tw->flush, 0, 0);
-        timer_rearm(g);
+        drain(g); /* a reconciling transition, the shelf timer */
     }
     return rc;
 }

@@ -599,6 +599,8 @@ START_TEST(a_restart_restores_the_life_cycle)
                   (json_int_t)600, "shelved_until", (json_int_t)10000);
     json_t *unack = json_pack("{s:s, s:I}", "state", "returned_unacknowledged",
                               "since", (json_int_t)700);
+    json_t *normal =
+        json_pack("{s:s, s:I}", "state", "normal", "since", (json_int_t)800);
     ck_assert_int_eq(
         ht_twin_engine_alarm_restore(e, "tank", "high", acked, 1000), HT_OK);
     ck_assert_int_eq(
@@ -624,6 +626,14 @@ START_TEST(a_restart_restores_the_life_cycle)
     ck_assert_int_eq(
         ht_twin_engine_alarm_restore(e, "tank", "high", unack, 12000), HT_OK);
     ck_assert_str_eq(dlog, "tank:tank-1/lamp=on;");
+    /* Restored as normal while its condition is active (the values came
+     * first): reconciled at once, with the event. */
+    alog[0] = 0;
+    setnum(e, "tank-1", "level", 85, 12100);
+    ck_assert_int_eq(
+        ht_twin_engine_alarm_restore(e, "tank", "high", normal, 12200), HT_OK);
+    ck_assert_str_eq(alog, "high:R>U:condition@12100;"
+                           "high:N>U:condition@12200;");
     /* Refused: unknown rule, an info rule, a bad state. */
     ck_assert_int_eq(ht_twin_engine_alarm_restore(e, "tank", "nope", acked, 1),
                      HT_ENOENT);
@@ -638,6 +648,7 @@ START_TEST(a_restart_restores_the_life_cycle)
     json_decref(acked);
     json_decref(shelved);
     json_decref(unack);
+    json_decref(normal);
     ht_twin_engine_free(e);
 }
 END_TEST
