@@ -31,6 +31,7 @@ static const struct shape shapes[] = {
     [HT_TOPIC_GW_ACK] = {"gateway", "ack", false},
     [HT_TOPIC_TWIN_STATE] = {"twins", "state", false},
     [HT_TOPIC_TWIN_UI] = {"twins", "ui", true},
+    [HT_TOPIC_TWIN_ALARMS] = {"twins", "alarms", false},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -11,6 +11,7 @@
  *   {p}/gateway/{id}/ack           HT_TOPIC_GW_ACK    (legacy shared acks)
  *   {p}/twins/{twin}/state         HT_TOPIC_TWIN_STATE
  *   {p}/twins/{twin}/ui/{target}   HT_TOPIC_TWIN_UI
+ *   {p}/twins/{twin}/alarms        HT_TOPIC_TWIN_ALARMS (alarm summary)
  *
  * Ids are checked with ht_id_valid, names and UI targets with
  * ht_name_valid, so no level built or parsed here can hold '+', '#', '/'
@@ -43,6 +44,7 @@ enum ht_topic_kind {
     HT_TOPIC_GW_ACK,
     HT_TOPIC_TWIN_STATE,
     HT_TOPIC_TWIN_UI,
+    HT_TOPIC_TWIN_ALARMS,
 };
 
 /* A received topic split into its parts (copies: valid after the topic's

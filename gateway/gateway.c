@@ -4,6 +4,7 @@
  * is left suspended or unflushed. The only file that knows every module. */
 #include "gateway/gateway.h"
 
+#include "gateway/alarms/alarms.h"
 #include "gateway/auth/auth.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
@@ -93,7 +94,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     if ((rc = gw__sse_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
-        (rc = gw__twins_init(g, err, errlen)))
+        (rc = gw__twins_init(g, err, errlen)) ||
+        (rc = gw__alarms_init(g, err, errlen)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -147,6 +149,7 @@ void ht_gw_free(struct ht_gw *g)
     if (!g)
         return;
     ht_gw_stop(g);
+    gw__alarms_clear(g);
     gw__twins_clear(g);
     gw__ingest_clear(g);
     gw__reg_clear(g);

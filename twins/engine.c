@@ -7,6 +7,13 @@
  * the rules that reference it, not the whole twin set. Duration rules keep
  * the time their condition became true; the earliest pending deadline is
  * what the caller arms a single loop timer for.
+ *
+ * Alarms (ISA-18.2) sit on top of the rule states: a rule's condition
+ * (with its on/off delays and deadband) decides ACTIVE, and the alarm's
+ * life cycle (acknowledged, shelved, suppressed, out of service) moves
+ * with it and with operators' commands. Time only ever comes from the
+ * caller's now_ms; every deadline (delays, shelf expiry) is folded into
+ * one next_deadline.
  */
 #include "twin_internal.h"
 
@@ -62,14 +69,23 @@ struct fprop {
     size_t *rules;      /* rules reading it */
     size_t nrules;
     bool changed;       /* scratch: changed in this call */
+    bool dev_changed;   /* the device reported since the last drive check */
+    int cmd;            /* "driven_by": last value commanded, -1 none */
 };
 
 struct rrule {
     enum ht_twin_rule_state state;
     int64_t true_since; /* -1 when the condition is not true */
+    int64_t false_since; /* off-delay running since, or -1 */
     int64_t since;      /* when the alarm was raised */
     size_t *flat;       /* reference i -> fp index */
+    size_t *sflat;      /* suppression reference i -> fp index */
     bool dirty;         /* scratch */
+    bool suppressed;    /* the suppression condition is true */
+    enum ht_twin_alarm_state ast; /* the life cycle */
+    int64_t ast_since;            /* when ast was entered */
+    int64_t shelved_until;
+    char *by, *note; /* the last command's who and note, or NULL */
 };
 
 struct twin {
@@ -80,6 +96,8 @@ struct twin {
     bool stable;
     int64_t ts;
     bool touched;       /* scratch */
+    int first_out;      /* the rule that raised first, or -1 */
+    size_t ntimed;      /* rules with a deadline */
 };
 
 struct ht_twin_engine {
@@ -91,8 +109,12 @@ struct ht_twin_engine {
     size_t ndevb, ndevs;
     struct twin **twins; /* sorted by id */
     size_t ntwins;
-    size_t npending;     /* rules in the PENDING state, all twins */
+    size_t ntimed; /* rules with a deadline, all twins */
     uint64_t evals;
+    ht_twin_alarm_fn alarm_cb;
+    void *alarm_ud;
+    ht_twin_drive_fn drive_cb;
+    void *drive_ud;
 };
 
 static uint32_t fnv(const char *a, const char *b)
@@ -267,27 +289,215 @@ static struct twin__val input(const struct fprop *f)
     return v;
 }
 
-/* Keep the count of pending rules in step with one state change, so that
- * the deadline query is free when nothing is pending. */
-static void pending_adjust(struct ht_twin_engine *e,
-                           enum ht_twin_rule_state old,
-                           enum ht_twin_rule_state st)
+/* When rule r next needs the clock, or -1: an on-delay ending, an
+ * off-delay ending, a shelf expiring. */
+static int64_t rule_deadline(const struct twin *t, size_t r)
 {
-    if (old == HT_TWIN_RULE_PENDING)
-        e->npending--;
-    if (st == HT_TWIN_RULE_PENDING)
-        e->npending++;
+    const struct rrule *rr = &t->rr[r];
+    const struct ht_twin_rule *rule = &t->m->rules[r];
+    int64_t d = -1;
+    if (rr->state == HT_TWIN_RULE_PENDING)
+        d = rr->true_since + rule->for_ms;
+    else if (rr->state == HT_TWIN_RULE_ACTIVE && rr->false_since >= 0)
+        d = rr->false_since + rule->off_delay_ms;
+    if (rr->ast == HT_TWIN_ALARM_SHELVED && (d < 0 || rr->shelved_until < d))
+        d = rr->shelved_until;
+    return d;
 }
 
-static size_t twin_pending(const struct twin *t)
+/* Recount a twin's timed rules after a call touched it, so that the
+ * deadline query and tick are free when nothing waits for the clock. */
+static void timed_recount(struct ht_twin_engine *e, struct twin *t)
 {
     size_t n = 0;
     for (size_t r = 0; r < t->m->nrules; r++)
-        n += t->rr[r].state == HT_TWIN_RULE_PENDING;
-    return n;
+        n += rule_deadline(t, r) >= 0;
+    e->ntimed = e->ntimed - t->ntimed + n;
+    t->ntimed = n;
 }
 
-/* Re-evaluate one rule at now and report a raised/cleared alarm. */
+/* ---- alarms ---- */
+
+static bool unacked(enum ht_twin_alarm_state s)
+{
+    return s == HT_TWIN_ALARM_ACTIVE_UNACK || s == HT_TWIN_ALARM_RETURNED_UNACK;
+}
+
+/* In annunciation: raised, or returned but not yet acknowledged. */
+static bool annunciated(enum ht_twin_alarm_state s)
+{
+    return unacked(s) || s == HT_TWIN_ALARM_ACTIVE_ACKED;
+}
+
+static json_t *alarm_json(const struct twin *t, size_t r)
+{
+    const struct ht_twin_rule *rule = &t->m->rules[r];
+    const struct rrule *rr = &t->rr[r];
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:I}", "twin",
+        t->m->id, "rule", rule->id, "state", ht_twin_alarm_state_name(rr->ast),
+        "active", rr->state == HT_TWIN_RULE_ACTIVE, "unacknowledged",
+        unacked(rr->ast), "suppressed", rr->suppressed, "first_out",
+        t->first_out == (int)r, "priority",
+        ht_twin_priority_name(rule->priority), "severity",
+        ht_twin_severity_name(rule->severity), "message", rule->message,
+        "since", (json_int_t)rr->ast_since);
+    if (rule->action)
+        json_object_set_new(o, "action", json_string(rule->action));
+    if (rr->state == HT_TWIN_RULE_ACTIVE)
+        json_object_set_new(o, "raised", json_integer(rr->since));
+    if (rr->ast == HT_TWIN_ALARM_SHELVED)
+        json_object_set_new(o, "shelved_until",
+                            json_integer(rr->shelved_until));
+    if (rr->by)
+        json_object_set_new(o, "by", json_string(rr->by));
+    if (rr->note)
+        json_object_set_new(o, "note", json_string(rr->note));
+    return o;
+}
+
+/* Move alarm r to state `to` and report the transition. A command's who
+ * and note are kept until the next command or a fresh annunciation. The
+ * first-out alarm is the one that raised while nothing else of its twin
+ * was in annunciation; it keeps the mark until it leaves annunciation. */
+static void alarm_set(struct ht_twin_engine *e, struct twin *t, size_t r,
+                      enum ht_twin_alarm_state to, const char *cause,
+                      const char *who, const char *note, int64_t now)
+{
+    struct rrule *rr = &t->rr[r];
+    enum ht_twin_alarm_state from = rr->ast;
+    if (from == to)
+        return;
+    rr->ast = to;
+    rr->ast_since = now;
+    if (to != HT_TWIN_ALARM_SHELVED)
+        rr->shelved_until = -1;
+    if (who || to == HT_TWIN_ALARM_ACTIVE_UNACK || to == HT_TWIN_ALARM_NORMAL) {
+        free(rr->by);
+        free(rr->note);
+        rr->by = who ? ht_strdup(who) : NULL;
+        rr->note = who && note && *note ? ht_strdup(note) : NULL;
+    }
+    if (to == HT_TWIN_ALARM_ACTIVE_UNACK && !annunciated(from) &&
+        t->first_out < 0) {
+        bool alone = true;
+        for (size_t o = 0; o < t->m->nrules && alone; o++)
+            alone = o == r || !annunciated(t->rr[o].ast);
+        if (alone)
+            t->first_out = (int)r;
+    }
+    if (t->first_out == (int)r && !annunciated(to))
+        t->first_out = -1;
+    if (!e->alarm_cb)
+        return;
+    json_t *a = alarm_json(t, r);
+    struct ht_twin_alarm_event ev = {.twin = t->m->id,
+                                     .rule = t->m->rules[r].id,
+                                     .from = from,
+                                     .to = to,
+                                     .cause = cause,
+                                     .who = who,
+                                     .note = note,
+                                     .ts = now,
+                                     .alarm = a};
+    e->alarm_cb(&ev, e->alarm_ud);
+    json_decref(a);
+}
+
+/* Where an alarm goes when it comes back from shelving or service. */
+static enum ht_twin_alarm_state alarm_resume(const struct rrule *rr)
+{
+    if (rr->suppressed)
+        return HT_TWIN_ALARM_SUPPRESSED;
+    return rr->state == HT_TWIN_RULE_ACTIVE ? HT_TWIN_ALARM_ACTIVE_UNACK
+                                            : HT_TWIN_ALARM_NORMAL;
+}
+
+/* Follow the condition and the suppression with the life cycle. Shelved
+ * and out-of-service alarms wait for their operator or their clock. An
+ * unknown condition (a device offline, values not received yet after a
+ * restart) moves nothing: a lost input is no evidence that the alarm
+ * returned, so an unacknowledged alarm stays so. */
+static void alarm_update(struct ht_twin_engine *e, struct twin *t, size_t r,
+                         int64_t now)
+{
+    const struct rrule *rr = &t->rr[r];
+    if (!t->m->rules[r].alarm)
+        return;
+    bool cond = rr->state == HT_TWIN_RULE_ACTIVE;
+    enum ht_twin_alarm_state to = rr->ast;
+    const char *cause = "condition";
+    switch (rr->ast) {
+    case HT_TWIN_ALARM_SHELVED:
+    case HT_TWIN_ALARM_OUT_OF_SERVICE:
+        return;
+    case HT_TWIN_ALARM_SUPPRESSED:
+        if (rr->suppressed)
+            return;
+        to = alarm_resume(rr);
+        cause = "unsuppressed";
+        break;
+    default:
+        if (rr->suppressed) {
+            to = HT_TWIN_ALARM_SUPPRESSED;
+            cause = "suppressed";
+        } else if (rr->state == HT_TWIN_RULE_UNKNOWN) {
+            return;
+        } else if (cond) {
+            if (rr->ast == HT_TWIN_ALARM_NORMAL ||
+                rr->ast == HT_TWIN_ALARM_RETURNED_UNACK)
+                to = HT_TWIN_ALARM_ACTIVE_UNACK;
+        } else if (rr->ast == HT_TWIN_ALARM_ACTIVE_UNACK) {
+            to = HT_TWIN_ALARM_RETURNED_UNACK;
+        } else if (rr->ast == HT_TWIN_ALARM_ACTIVE_ACKED) {
+            to = HT_TWIN_ALARM_NORMAL;
+        }
+    }
+    alarm_set(e, t, r, to, cause, NULL, NULL, now);
+}
+
+/* Command the "driven_by" properties of a twin when their value changed,
+ * or when the device reported something else (it restarted, or someone
+ * wrote to it): the twin, not the last writer, owns a driven output. */
+static void drive_check(struct ht_twin_engine *e, struct twin *t, int64_t now)
+{
+    int unack = -1, active = -1;
+    for (size_t i = 0; i < t->nfp; i++) {
+        struct fprop *f = &t->fp[i];
+        if (f->p->drive == HT_TWIN_DRIVE_NONE)
+            continue;
+        if (unack < 0) {
+            unack = active = 0;
+            for (size_t r = 0; r < t->m->nrules; r++) {
+                unack |= unacked(t->rr[r].ast);
+                active |= t->rr[r].ast == HT_TWIN_ALARM_ACTIVE_UNACK ||
+                          t->rr[r].ast == HT_TWIN_ALARM_ACTIVE_ACKED;
+            }
+        }
+        int want = f->p->drive == HT_TWIN_DRIVE_UNACKED ? unack : active;
+        const json_t *v = f->slot->v;
+        bool differs = f->dev_changed &&
+                       slot_quality(f->slot) == HT_TWIN_Q_GOOD &&
+                       json_is_boolean(v) && json_is_true(v) != want;
+        f->dev_changed = false;
+        if (f->cmd == want && !differs)
+            continue;
+        f->cmd = want;
+        if (!e->drive_cb)
+            continue;
+        struct ht_twin_write w = {.device = f->p->device,
+                                  .prop = f->p->device_prop,
+                                  .value = json_boolean(want)};
+        e->drive_cb(t->m->id, &w, now, e->drive_ud);
+        json_decref(w.value);
+    }
+}
+
+/* ---- rule evaluation ---- */
+
+/* Re-evaluate one rule at now and report a raised/cleared alarm. An
+ * active rule is evaluated with its deadband, and returns only after its
+ * off-delay; the suppression condition is read in the same pass. */
 static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
                       int64_t now)
 {
@@ -297,16 +507,33 @@ static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
     struct twin__val vals[32];
     for (size_t i = 0; i < n && i < 32; i++)
         vals[i] = input(&t->fp[rr->flat[i]]);
-    struct twin__val res = twin__expr_eval(rule->expr, vals);
-    e->evals++;
     enum ht_twin_rule_state old = rr->state, st;
+    struct twin__val res = twin__expr_eval_hold(
+        rule->expr, vals, old == HT_TWIN_RULE_ACTIVE ? rule->deadband : 0);
+    e->evals++;
+    if (rule->suppress) {
+        n = twin__expr_nrefs(rule->suppress);
+        for (size_t i = 0; i < n && i < 32; i++)
+            vals[i] = input(&t->fp[rr->sflat[i]]);
+        struct twin__val sup = twin__expr_eval(rule->suppress, vals);
+        rr->suppressed = sup.t == TWIN_V_BOOL && sup.b;
+    }
     if (res.t != TWIN_V_BOOL) {
         st = HT_TWIN_RULE_UNKNOWN;
-        rr->true_since = -1;
+        rr->true_since = rr->false_since = -1;
     } else if (!res.b) {
-        st = HT_TWIN_RULE_INACTIVE;
         rr->true_since = -1;
+        st = HT_TWIN_RULE_INACTIVE;
+        if (old == HT_TWIN_RULE_ACTIVE && rule->off_delay_ms > 0) {
+            if (rr->false_since < 0)
+                rr->false_since = now;
+            if (now - rr->false_since < rule->off_delay_ms)
+                st = HT_TWIN_RULE_ACTIVE;
+        }
+        if (st != HT_TWIN_RULE_ACTIVE)
+            rr->false_since = -1;
     } else {
+        rr->false_since = -1;
         if (rr->true_since < 0)
             rr->true_since = now;
         st = (rule->for_ms == 0 || now - rr->true_since >= rule->for_ms)
@@ -316,13 +543,13 @@ static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
             st = HT_TWIN_RULE_ACTIVE;
     }
     rr->state = st;
-    pending_adjust(e, old, st);
     if (st == HT_TWIN_RULE_ACTIVE && old != HT_TWIN_RULE_ACTIVE) {
         rr->since = now;
         emit_alarm(e, t, r, true, now);
     } else if (st != HT_TWIN_RULE_ACTIVE && old == HT_TWIN_RULE_ACTIVE) {
         emit_alarm(e, t, r, false, now);
     }
+    alarm_update(e, t, r, now);
 }
 
 /* Stable: every rule of severity warning or above is known to be inactive
@@ -389,6 +616,8 @@ static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
             eval_rule(e, t, r, now);
         }
     update_stable(e, t, now, false);
+    drive_check(e, t, now);
+    timed_recount(e, t);
     t->touched = false;
 }
 
@@ -399,6 +628,7 @@ static void mark(struct slot *s, struct twin **touched, size_t *ntouched)
         struct twin *t = s->subs[i].t;
         struct fprop *f = &t->fp[s->subs[i].flat];
         f->changed = true;
+        f->dev_changed = true;
         for (size_t k = 0; k < f->nrules; k++)
             t->rr[f->rules[k]].dirty = true;
         if (!t->touched) {
@@ -484,41 +714,60 @@ int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
 int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e)
 {
     int64_t best = -1;
-    if (!e || !e->npending)
+    if (!e || !e->ntimed)
         return best;
     for (size_t i = 0; i < e->ntwins; i++) {
         const struct twin *t = e->twins[i];
-        for (size_t r = 0; r < t->m->nrules; r++) {
-            if (t->rr[r].state != HT_TWIN_RULE_PENDING)
-                continue;
-            int64_t d = t->rr[r].true_since + t->m->rules[r].for_ms;
-            if (best < 0 || d < best)
+        for (size_t r = 0; t->ntimed && r < t->m->nrules; r++) {
+            int64_t d = rule_deadline(t, r);
+            if (d >= 0 && (best < 0 || d < best))
                 best = d;
         }
     }
     return best;
 }
 
+/* The deadlines due at now: an on-delay ends (raise), an off-delay ends
+ * (return), a shelf expires. Conditions are not re-evaluated: any input
+ * change would have done so already. */
 void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
 {
-    if (!e || !e->npending)
+    if (!e || !e->ntimed)
         return;
     for (size_t i = 0; i < e->ntwins; i++) {
         struct twin *t = e->twins[i];
         bool any = false;
-        for (size_t r = 0; r < t->m->nrules; r++) {
+        for (size_t r = 0; t->ntimed && r < t->m->nrules; r++) {
             struct rrule *rr = &t->rr[r];
-            if (rr->state != HT_TWIN_RULE_PENDING ||
-                rr->true_since + t->m->rules[r].for_ms > now_ms)
-                continue;
-            rr->state = HT_TWIN_RULE_ACTIVE;
-            e->npending--;
-            rr->since = now_ms;
-            any = true;
-            emit_alarm(e, t, r, true, now_ms);
+            const struct ht_twin_rule *rule = &t->m->rules[r];
+            if (rr->state == HT_TWIN_RULE_PENDING &&
+                rr->true_since + rule->for_ms <= now_ms) {
+                rr->state = HT_TWIN_RULE_ACTIVE;
+                rr->since = now_ms;
+                any = true;
+                emit_alarm(e, t, r, true, now_ms);
+                alarm_update(e, t, r, now_ms);
+            } else if (rr->state == HT_TWIN_RULE_ACTIVE &&
+                       rr->false_since >= 0 &&
+                       rr->false_since + rule->off_delay_ms <= now_ms) {
+                rr->state = HT_TWIN_RULE_INACTIVE;
+                rr->false_since = -1;
+                any = true;
+                emit_alarm(e, t, r, false, now_ms);
+                alarm_update(e, t, r, now_ms);
+            }
+            if (rr->ast == HT_TWIN_ALARM_SHELVED &&
+                rr->shelved_until <= now_ms) {
+                any = true;
+                alarm_set(e, t, r, alarm_resume(rr), "shelve-expired", NULL,
+                          NULL, now_ms);
+            }
         }
-        if (any)
+        if (any) {
             update_stable(e, t, now_ms, false);
+            drive_check(e, t, now_ms);
+            timed_recount(e, t);
+        }
     }
 }
 
@@ -528,8 +777,7 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
 {
     if (!t)
         return;
-    if (t->rr)
-        e->npending -= twin_pending(t);
+    e->ntimed -= t->ntimed;
     for (size_t i = 0; i < t->nfp; i++) {
         struct slot *s = t->fp[i].slot;
         for (size_t k = 0; s && k < s->nsubs;) {
@@ -541,12 +789,41 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
         free(t->fp[i].ref);
         free(t->fp[i].rules);
     }
-    for (size_t r = 0; t->rr && r < t->m->nrules; r++)
+    for (size_t r = 0; t->rr && r < t->m->nrules; r++) {
         free(t->rr[r].flat);
+        free(t->rr[r].sflat);
+        free(t->rr[r].by);
+        free(t->rr[r].note);
+    }
     free(t->fp);
     free(t->rr);
     ht_twin_model_free(t->m);
     free(t);
+}
+
+/* Map the references of one of rule r's expressions to flat property
+ * indices (new array), and subscribe the rule to each property once. */
+static size_t *wire_refs(struct twin *t, size_t r, const struct ht_twin_expr *x)
+{
+    const struct ht_twin_model *m = t->m;
+    size_t n = twin__expr_nrefs(x);
+    size_t *flats = ht_calloc(n + 1, sizeof *flats);
+    for (size_t i = 0; i < n; i++) {
+        size_t ci, pi;
+        /* Resolved by the parser already; cannot fail here. */
+        ht_twin_model_find_prop(m, twin__expr_ref(x, i), &ci, &pi);
+        size_t flat = 0;
+        for (size_t c = 0; c < ci; c++)
+            flat += m->comps[c].nprops;
+        flat += pi;
+        flats[i] = flat;
+        struct fprop *f = &t->fp[flat];
+        if (f->nrules && f->rules[f->nrules - 1] == r)
+            continue;
+        f->rules = ht_realloc(f->rules, (f->nrules + 1) * sizeof(size_t));
+        f->rules[f->nrules++] = r;
+    }
+    return flats;
 }
 
 /* Wire a parsed model into the engine: slots, subscriptions, rule refs. */
@@ -563,6 +840,7 @@ static struct twin *twin_build(struct ht_twin_engine *e,
         for (size_t p = 0; p < m->comps[c].nprops; p++, k++) {
             struct fprop *f = &t->fp[k];
             f->p = &m->comps[c].props[p];
+            f->cmd = -1;
             f->ref = ht_asprintf("%s.%s", m->comps[c].id, f->p->name);
             f->slot = slot_get(e, f->p->device, f->p->device_prop, true);
             struct slot *s = f->slot;
@@ -573,25 +851,13 @@ static struct twin *twin_build(struct ht_twin_engine *e,
             s->subs[s->nsubs++] = (struct sub){t, k};
         }
     t->rr = ht_calloc(m->nrules + 1, sizeof *t->rr);
+    t->first_out = -1;
     for (size_t r = 0; r < m->nrules; r++) {
         struct rrule *rr = &t->rr[r];
-        size_t n = twin__expr_nrefs(m->rules[r].expr);
-        rr->flat = ht_calloc(n + 1, sizeof *rr->flat);
-        rr->true_since = -1;
-        for (size_t i = 0; i < n; i++) {
-            size_t ci, pi;
-            /* Resolved by the parser already; cannot fail here. */
-            ht_twin_model_find_prop(m, twin__expr_ref(m->rules[r].expr, i),
-                                    &ci, &pi);
-            size_t flat = 0;
-            for (size_t c = 0; c < ci; c++)
-                flat += m->comps[c].nprops;
-            flat += pi;
-            rr->flat[i] = flat;
-            struct fprop *f = &t->fp[flat];
-            f->rules = ht_realloc(f->rules, (f->nrules + 1) * sizeof(size_t));
-            f->rules[f->nrules++] = r;
-        }
+        rr->true_since = rr->false_since = rr->shelved_until = -1;
+        rr->flat = wire_refs(t, r, m->rules[r].expr);
+        if (m->rules[r].suppress)
+            rr->sflat = wire_refs(t, r, m->rules[r].suppress);
     }
     return t;
 }
@@ -683,17 +949,39 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
     struct twin *t = twin_build(e, m);
     t->ts = now_ms;
     /* Carry the state of unchanged rules over a replacement, so editing
-     * a title does not re-raise every alarm. */
+     * a title does not re-raise every alarm; an alarm keeps its life cycle
+     * (acknowledged, shelved, ...) under its rule id. */
+    for (size_t r = 0; r < m->nrules; r++)
+        t->rr[r].ast_since = now_ms;
     for (size_t r = 0; old && r < m->nrules; r++)
-        for (size_t o = 0; o < old->m->nrules; o++)
-            if (!strcmp(old->m->rules[o].id, m->rules[r].id) &&
-                !strcmp(old->m->rules[o].expr_src, m->rules[r].expr_src)) {
-                t->rr[r].state = old->rr[o].state;
-                t->rr[r].true_since = old->rr[o].true_since;
-                t->rr[r].since = old->rr[o].since;
+        for (size_t o = 0; o < old->m->nrules; o++) {
+            if (strcmp(old->m->rules[o].id, m->rules[r].id))
+                continue;
+            struct rrule *n = &t->rr[r], *p = &old->rr[o];
+            if (!strcmp(old->m->rules[o].expr_src, m->rules[r].expr_src)) {
+                n->state = p->state;
+                n->true_since = p->true_since;
+                n->false_since = p->false_since;
+                n->since = p->since;
             }
-    e->npending += twin_pending(t);
+            if (!m->rules[r].alarm || !old->m->rules[o].alarm)
+                continue;
+            n->ast = p->ast;
+            n->ast_since = p->ast_since;
+            n->shelved_until = p->shelved_until;
+            n->suppressed = p->suppressed;
+            n->by = p->by ? ht_strdup(p->by) : NULL;
+            n->note = p->note ? ht_strdup(p->note) : NULL;
+            p->ast = HT_TWIN_ALARM_NORMAL; /* moved: not "removed" below */
+            if (old->first_out == (int)o)
+                t->first_out = (int)r;
+        }
+    timed_recount(e, t);
     if (old) {
+        for (size_t o = 0; o < old->m->nrules; o++)
+            if (old->rr[o].ast != HT_TWIN_ALARM_NORMAL)
+                alarm_set(e, old, o, HT_TWIN_ALARM_NORMAL, "removed", NULL,
+                          NULL, now_ms);
         for (size_t o = 0; o < old->m->nrules; o++) {
             if (old->rr[o].state != HT_TWIN_RULE_ACTIVE)
                 continue;
@@ -737,6 +1025,8 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
     /* A new twin always announces its stability; a replacement only when
      * it changed. */
     update_stable(e, t, now_ms, !old);
+    drive_check(e, t, now_ms);
+    timed_recount(e, t);
     return HT_OK;
 }
 
@@ -821,11 +1111,18 @@ json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
     json_t *rules = json_object();
     for (size_t r = 0; r < m->nrules; r++) {
         const struct ht_twin_rule *rule = &m->rules[r];
-        json_object_set_new(
-            rules, rule->id,
-            json_pack("{s:s, s:s}", "state",
-                      ht_twin_rule_state_name(t->rr[r].state), "severity",
-                      ht_twin_severity_name(rule->severity)));
+        json_t *ro = json_pack(
+            "{s:s, s:s}", "state", ht_twin_rule_state_name(t->rr[r].state),
+            "severity", ht_twin_severity_name(rule->severity));
+        if (rule->alarm) {
+            json_object_set_new(
+                ro, "priority",
+                json_string(ht_twin_priority_name(rule->priority)));
+            json_object_set_new(
+                ro, "alarm",
+                json_string(ht_twin_alarm_state_name(t->rr[r].ast)));
+        }
+        json_object_set_new(rules, rule->id, ro);
         if (t->rr[r].state == HT_TWIN_RULE_ACTIVE)
             json_array_append_new(
                 alarms, json_pack("{s:s, s:s, s:s, s:I}", "rule", rule->id,
@@ -1047,4 +1344,230 @@ int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
     *out = w;
     *n = np;
     return HT_OK;
+}
+
+/* ---- alarm commands and queries ---- */
+
+void ht_twin_engine_on_alarm(struct ht_twin_engine *e, ht_twin_alarm_fn cb,
+                             void *ud)
+{
+    e->alarm_cb = cb;
+    e->alarm_ud = ud;
+}
+
+void ht_twin_engine_on_drive(struct ht_twin_engine *e, ht_twin_drive_fn cb,
+                             void *ud)
+{
+    e->drive_cb = cb;
+    e->drive_ud = ud;
+}
+
+static int rule_index(const struct twin *t, const char *rule)
+{
+    for (size_t r = 0; rule && r < t->m->nrules; r++)
+        if (!strcmp(t->m->rules[r].id, rule))
+            return (int)r;
+    return -1;
+}
+
+/* Refuse a command that does not apply in the alarm's state, naming both
+ * (the REST layer passes the text on as the problem's detail). */
+static int refuse(char *err, size_t errlen, const struct twin *t, size_t r,
+                  const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "alarm %s/%s is %s: %s", t->m->id,
+                 t->m->rules[r].id, ht_twin_alarm_state_name(t->rr[r].ast),
+                 why);
+    return HT_ESTATE;
+}
+
+int ht_twin_engine_alarm_cmd(struct ht_twin_engine *e,
+                             enum ht_twin_alarm_cmd cmd,
+                             const struct ht_twin_alarm_req *rq, int64_t now_ms,
+                             char *err, size_t errlen)
+{
+    struct twin *t = rq ? twin_find(e, rq->twin) : NULL;
+    if (!t)
+        return wfail(err, errlen, HT_ENOENT, "no twin \"%.64s\"%s",
+                     rq && rq->twin ? rq->twin : "", "");
+    int ri = rule_index(t, rq->rule);
+    if (ri < 0)
+        return wfail(err, errlen, HT_ENOENT, "twin %s has no rule \"%.64s\"",
+                     t->m->id, rq->rule ? rq->rule : "");
+    size_t r = (size_t)ri;
+    struct rrule *rr = &t->rr[r];
+    if (!t->m->rules[r].alarm)
+        return wfail(err, errlen, HT_EINVAL,
+                     "rule %s/%s is not an alarm (severity info, no priority)",
+                     t->m->id, t->m->rules[r].id);
+    if (!rq->who || !*rq->who)
+        return wfail(err, errlen, HT_EINVAL, "an alarm command needs a who%s%s",
+                     "", "");
+    enum ht_twin_alarm_state ast = rr->ast, to = ast;
+    switch (cmd) {
+    case HT_TWIN_ACMD_ACK:
+        if (ast == HT_TWIN_ALARM_ACTIVE_UNACK)
+            to = HT_TWIN_ALARM_ACTIVE_ACKED;
+        else if (ast == HT_TWIN_ALARM_RETURNED_UNACK)
+            to = HT_TWIN_ALARM_NORMAL;
+        else
+            return refuse(err, errlen, t, r, "nothing to acknowledge");
+        break;
+    case HT_TWIN_ACMD_SHELVE:
+        if (rq->shelve_ms < 1 || rq->shelve_ms > HT_TWIN_MAX_SHELVE_MS)
+            return wfail(err, errlen, HT_EINVAL,
+                         "a shelf lasts from 1 ms to 24 h%s%s", "", "");
+        if (ast == HT_TWIN_ALARM_SHELVED)
+            return refuse(err, errlen, t, r, "unshelve it first");
+        if (ast == HT_TWIN_ALARM_SUPPRESSED ||
+            ast == HT_TWIN_ALARM_OUT_OF_SERVICE)
+            return refuse(err, errlen, t, r,
+                          "not annunciated, nothing to "
+                          "shelve");
+        to = HT_TWIN_ALARM_SHELVED;
+        rr->shelved_until = now_ms + rq->shelve_ms;
+        break;
+    case HT_TWIN_ACMD_UNSHELVE:
+        if (ast != HT_TWIN_ALARM_SHELVED)
+            return refuse(err, errlen, t, r, "not shelved");
+        to = alarm_resume(rr);
+        break;
+    case HT_TWIN_ACMD_OUT_OF_SERVICE:
+        if (ast == HT_TWIN_ALARM_OUT_OF_SERVICE)
+            return refuse(err, errlen, t, r, "already out of service");
+        to = HT_TWIN_ALARM_OUT_OF_SERVICE;
+        break;
+    case HT_TWIN_ACMD_IN_SERVICE:
+        if (ast != HT_TWIN_ALARM_OUT_OF_SERVICE)
+            return refuse(err, errlen, t, r, "not out of service");
+        to = alarm_resume(rr);
+        break;
+    default:
+        return wfail(err, errlen, HT_EINVAL, "unknown alarm command%s%s", "",
+                     "");
+    }
+    alarm_set(e, t, r, to, ht_twin_alarm_cmd_name(cmd), rq->who, rq->note,
+              now_ms);
+    drive_check(e, t, now_ms);
+    timed_recount(e, t);
+    return HT_OK;
+}
+
+int ht_twin_engine_alarm_restore(struct ht_twin_engine *e, const char *twin_id,
+                                 const char *rule, const json_t *state,
+                                 int64_t now_ms)
+{
+    struct twin *t = twin_find(e, twin_id);
+    int ri = t ? rule_index(t, rule) : -1;
+    if (ri < 0 || !t->m->rules[ri].alarm)
+        return HT_ENOENT;
+    enum ht_twin_alarm_state ast;
+    const json_t *since = json_object_get(state, "since");
+    const json_t *until = json_object_get(state, "shelved_until");
+    if (ht_twin_alarm_state_parse(
+            json_string_value(json_object_get(state, "state")), &ast) ||
+        !json_is_integer(since) ||
+        (ast == HT_TWIN_ALARM_SHELVED && !json_is_integer(until)))
+        return HT_EINVAL;
+    /* Suppression is recomputed from the values; it is not restored. */
+    if (ast == HT_TWIN_ALARM_SUPPRESSED)
+        ast = HT_TWIN_ALARM_NORMAL;
+    struct rrule *rr = &t->rr[ri];
+    const char *by = json_string_value(json_object_get(state, "by"));
+    const char *note = json_string_value(json_object_get(state, "note"));
+    rr->ast = ast;
+    rr->ast_since = json_integer_value(since);
+    rr->shelved_until =
+        ast == HT_TWIN_ALARM_SHELVED ? json_integer_value(until) : -1;
+    free(rr->by);
+    free(rr->note);
+    rr->by = by ? ht_strdup(by) : NULL;
+    rr->note = note ? ht_strdup(note) : NULL;
+    if (json_is_true(json_object_get(state, "first_out")) && annunciated(ast))
+        t->first_out = ri;
+    else if (t->first_out == ri)
+        t->first_out = -1;
+    /* Values may be known already (a gateway feeds the latest ones before
+     * it restores): reconcile as any evaluation would. */
+    alarm_update(e, t, (size_t)ri, now_ms);
+    drive_check(e, t, now_ms);
+    timed_recount(e, t);
+    return HT_OK;
+}
+
+json_t *ht_twin_engine_alarm(const struct ht_twin_engine *e,
+                             const char *twin_id, const char *rule)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    int r = t ? rule_index(t, rule) : -1;
+    if (r < 0 || !t->m->rules[r].alarm)
+        return NULL;
+    return alarm_json(t, (size_t)r);
+}
+
+struct aref {
+    const struct twin *t;
+    size_t r;
+};
+
+/* Most urgent first: priority, unacknowledged, newest, then a stable
+ * order by twin and rule so equal alarms never swap between calls. */
+static int cmp_aref(const void *pa, const void *pb)
+{
+    const struct aref *a = pa, *b = pb;
+    const struct rrule *ra = &a->t->rr[a->r], *rb = &b->t->rr[b->r];
+    int pa_ = a->t->m->rules[a->r].priority,
+        pb_ = b->t->m->rules[b->r].priority;
+    if (pa_ != pb_)
+        return pa_ - pb_;
+    if (unacked(ra->ast) != unacked(rb->ast))
+        return unacked(ra->ast) ? -1 : 1;
+    if (ra->ast_since != rb->ast_since)
+        return ra->ast_since > rb->ast_since ? -1 : 1;
+    int c = strcmp(a->t->m->id, b->t->m->id);
+    if (c)
+        return c;
+    return a->r < b->r ? -1 : a->r > b->r;
+}
+
+json_t *ht_twin_engine_alarms(const struct ht_twin_engine *e,
+                              const char *twin_id, bool with_normal)
+{
+    json_t *out = json_array();
+    if (!e)
+        return out;
+    size_t n = 0, cap = 0;
+    struct aref *v = NULL;
+    for (size_t i = 0; i < e->ntwins; i++) {
+        const struct twin *t = e->twins[i];
+        if (twin_id && strcmp(t->m->id, twin_id))
+            continue;
+        for (size_t r = 0; r < t->m->nrules; r++) {
+            if (!t->m->rules[r].alarm ||
+                (!with_normal && t->rr[r].ast == HT_TWIN_ALARM_NORMAL))
+                continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                v = ht_realloc(v, cap * sizeof *v);
+            }
+            v[n++] = (struct aref){t, r};
+        }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_aref);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, alarm_json(v[i].t, v[i].r));
+    free(v);
+    return out;
+}
+
+size_t ht_twin_engine_unacked(const struct ht_twin_engine *e,
+                              const char *twin_id)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    size_t n = 0;
+    for (size_t r = 0; t && r < t->m->nrules; r++)
+        n += unacked(t->rr[r].ast);
+    return n;
 }

@@ -759,8 +759,15 @@ static struct twin__val vbool(bool b)
 
 /* Strict three-valued evaluation: every operand is evaluated and any
  * unknown (or ill-typed) operand makes the result unknown, so a rule never
- * fires or clears on guesses. */
-static struct twin__val ev(const struct node *n, const struct twin__val *vals)
+ * fires or clears on guesses.
+ *
+ * hold is the deadband of an active alarm: each ordering comparison moves
+ * its limit by hold in the direction that keeps the whole condition true
+ * (so a value hovering at a limit does not chatter). Under "not" the
+ * direction flips; operands of == and != get none (their polarity is not
+ * known). hold is 0 for a plain evaluation. */
+static struct twin__val ev(const struct node *n, const struct twin__val *vals,
+                           double hold)
 {
     struct twin__val a, b;
     switch (n->op) {
@@ -772,18 +779,19 @@ static struct twin__val ev(const struct node *n, const struct twin__val *vals)
         return vals[n->ref];
     case OP_NEG:
     case OP_ABS:
-        a = ev(n->a, vals);
+        a = ev(n->a, vals, 0);
         if (a.t != TWIN_V_NUM)
             return unknown;
         return vnum(n->op == OP_NEG ? -a.n : fabs(a.n));
     case OP_NOT:
-        a = ev(n->a, vals);
+        a = ev(n->a, vals, -hold);
         return a.t == TWIN_V_BOOL ? vbool(!a.b) : unknown;
     default:
         break;
     }
-    a = ev(n->a, vals);
-    b = ev(n->b, vals);
+    bool logic = n->op == OP_AND || n->op == OP_OR;
+    a = ev(n->a, vals, logic ? hold : 0);
+    b = ev(n->b, vals, logic ? hold : 0);
     if (a.t == TWIN_V_UNKNOWN || b.t == TWIN_V_UNKNOWN)
         return unknown;
     switch (n->op) {
@@ -805,24 +813,56 @@ static struct twin__val ev(const struct node *n, const struct twin__val *vals)
     if (a.t != TWIN_V_NUM || b.t != TWIN_V_NUM)
         return unknown;
     switch (n->op) {
-    case OP_ADD: return vnum(a.n + b.n);
-    case OP_SUB: return vnum(a.n - b.n);
-    case OP_MUL: return vnum(a.n * b.n);
-    case OP_DIV: return b.n == 0 ? unknown : vnum(a.n / b.n);
-    case OP_MIN: return vnum(a.n < b.n ? a.n : b.n);
-    case OP_MAX: return vnum(a.n > b.n ? a.n : b.n);
-    case OP_LT: return vbool(a.n < b.n);
-    case OP_LE: return vbool(a.n <= b.n);
-    case OP_GT: return vbool(a.n > b.n);
-    case OP_GE: return vbool(a.n >= b.n);
-    default: return unknown;
+    case OP_ADD:
+        return vnum(a.n + b.n);
+    case OP_SUB:
+        return vnum(a.n - b.n);
+    case OP_MUL:
+        return vnum(a.n * b.n);
+    case OP_DIV:
+        return b.n == 0 ? unknown : vnum(a.n / b.n);
+    case OP_MIN:
+        return vnum(a.n < b.n ? a.n : b.n);
+    case OP_MAX:
+        return vnum(a.n > b.n ? a.n : b.n);
+    case OP_LT:
+        return vbool(a.n < b.n + hold);
+    case OP_LE:
+        return vbool(a.n <= b.n + hold);
+    case OP_GT:
+        return vbool(a.n > b.n - hold);
+    case OP_GE:
+        return vbool(a.n >= b.n - hold);
+    default:
+        return unknown;
     }
 }
 
 struct twin__val twin__expr_eval(const struct ht_twin_expr *x,
                                  const struct twin__val *vals)
 {
-    return ev(x->root, vals);
+    return ev(x->root, vals, 0);
+}
+
+struct twin__val twin__expr_eval_hold(const struct ht_twin_expr *x,
+                                      const struct twin__val *vals, double hold)
+{
+    return ev(x->root, vals, hold);
+}
+
+/* Whether a deadband can act: an ordering comparison outside == / !=. */
+static bool has_order(const struct node *n)
+{
+    if (!n || n->op == OP_EQ || n->op == OP_NE)
+        return false;
+    if (n->op >= OP_LT && n->op <= OP_GE)
+        return true;
+    return has_order(n->a) || has_order(n->b);
+}
+
+bool twin__expr_has_order(const struct ht_twin_expr *x)
+{
+    return x && has_order(x->root);
 }
 
 int ht_twin_expr_check(const char *src, char *err, size_t errlen, size_t *pos)

@@ -22,6 +22,20 @@ static const char *const kind_names[] = {
     "knob", "conveyor", "tank", "sensor", "generic",
 };
 static const char *const sev_names[] = {"info", "warning", "critical"};
+static const char *const prio_names[] = {"critical", "high", "medium", "low"};
+static const char *const as_names[] = {
+    "normal",
+    "active_unacknowledged",
+    "active_acknowledged",
+    "returned_unacknowledged",
+    "shelved",
+    "suppressed",
+    "out_of_service",
+};
+static const char *const cmd_names[] = {"ack", "shelve", "unshelve",
+                                        "out-of-service", "in-service"};
+static const char *const drive_names[] = {"", "unacknowledged_alarms",
+                                          "active_alarms"};
 static const char *const q_names[] = {"unknown", "good", "stale", "offline"};
 static const char *const rs_names[] = {"unknown", "inactive", "pending",
                                        "active"};
@@ -52,6 +66,57 @@ const char *ht_twin_quality_name(enum ht_twin_quality q)
 const char *ht_twin_rule_state_name(enum ht_twin_rule_state s)
 {
     return (unsigned)s <= HT_TWIN_RULE_ACTIVE ? rs_names[s] : "unknown";
+}
+
+const char *ht_twin_priority_name(enum ht_twin_priority p)
+{
+    return (unsigned)p <= HT_TWIN_PRIO_LOW ? prio_names[p] : "low";
+}
+
+const char *ht_twin_alarm_state_name(enum ht_twin_alarm_state s)
+{
+    return (unsigned)s <= HT_TWIN_ALARM_OUT_OF_SERVICE ? as_names[s] : "normal";
+}
+
+const char *ht_twin_alarm_cmd_name(enum ht_twin_alarm_cmd c)
+{
+    return (unsigned)c <= HT_TWIN_ACMD_IN_SERVICE ? cmd_names[c] : "ack";
+}
+
+/* Index of s in a name table, or -1. */
+static int name_index(const char *s, const char *const *names, unsigned n)
+{
+    for (unsigned i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i]))
+            return (int)i;
+    return -1;
+}
+
+int ht_twin_priority_parse(const char *s, enum ht_twin_priority *out)
+{
+    int i = name_index(s, prio_names, HT_TWIN_PRIO_LOW + 1);
+    if (i < 0)
+        return HT_EINVAL;
+    *out = (enum ht_twin_priority)i;
+    return HT_OK;
+}
+
+int ht_twin_alarm_state_parse(const char *s, enum ht_twin_alarm_state *out)
+{
+    int i = name_index(s, as_names, HT_TWIN_ALARM_OUT_OF_SERVICE + 1);
+    if (i < 0)
+        return HT_EINVAL;
+    *out = (enum ht_twin_alarm_state)i;
+    return HT_OK;
+}
+
+int ht_twin_alarm_cmd_parse(const char *s, enum ht_twin_alarm_cmd *out)
+{
+    int i = name_index(s, cmd_names, HT_TWIN_ACMD_IN_SERVICE + 1);
+    if (i < 0)
+        return HT_EINVAL;
+    *out = (enum ht_twin_alarm_cmd)i;
+    return HT_OK;
 }
 
 int ht_twin_kind_parse(const char *s, enum ht_twin_kind *out)
@@ -352,6 +417,9 @@ void ht_twin_model_free(struct ht_twin_model *m)
         free(m->rules[i].message);
         free(m->rules[i].expr_src);
         twin__expr_free(m->rules[i].expr);
+        free(m->rules[i].action);
+        free(m->rules[i].suppress_src);
+        twin__expr_free(m->rules[i].suppress);
     }
     free(m->rules);
     free(m->id);
@@ -368,9 +436,9 @@ static int parse_prop(struct ctx *c, const json_t *o, const char *ptr,
                       struct ht_twin_prop *p)
 {
     static const char *const keys[] = {
-        "name", "title", "bind", "type", "semantic", "unit", "device_unit",
-        "scale", "offset", "writable", "unsafe", "minimum", "maximum", "step",
-        NULL};
+        "name",        "title", "bind",      "type",     "semantic", "unit",
+        "device_unit", "scale", "offset",    "writable", "unsafe",   "minimum",
+        "maximum",     "step",  "driven_by", NULL};
     int rc;
     char *bind = NULL;
     char pp[160];
@@ -424,8 +492,23 @@ static int parse_prop(struct ctx *c, const json_t *o, const char *ptr,
         return fail(c, HT_EINVAL, pp, "no conversion from %s to %s",
                     p->device_unit, p->unit);
     }
-    bool linear = p->scale != 1 || p->offset != 0 || p->conv_a != 1 ||
-                  p->conv_b != 0;
+    char *drive = NULL;
+    if ((rc = get_str(c, o, "driven_by", ptr, false, 32, &drive)))
+        return rc;
+    if (drive) {
+        int d = name_index(drive, drive_names, HT_TWIN_DRIVE_ACTIVE + 1);
+        free(drive);
+        jp(pp, sizeof pp, "%s/driven_by", ptr);
+        if (d <= 0)
+            return fail(c, HT_EINVAL, pp,
+                        "must be unacknowledged_alarms or active_alarms");
+        if (!p->writable || !p->has_type || p->type != HT_SEM_BOOLEAN)
+            return fail(c, HT_EINVAL, pp,
+                        "needs a writable property of type boolean");
+        p->drive = (enum ht_twin_drive)d;
+    }
+    bool linear =
+        p->scale != 1 || p->offset != 0 || p->conv_a != 1 || p->conv_b != 0;
     if (linear && p->has_type && p->type != HT_SEM_NUMBER &&
         p->type != HT_SEM_INTEGER)
         return fail(c, HT_EINVAL, ptr,
@@ -605,13 +688,134 @@ static int parse_tprop(struct ctx *c, const struct ht_twin_model *m,
     return HT_OK;
 }
 
+/* Compile a condition (a rule's expression or its suppression) and
+ * resolve its references to component properties; ptr names the member. */
+static int compile_cond(struct ctx *c, const struct ht_twin_model *m,
+                        const char *src, const char *ptr,
+                        struct ht_twin_expr **out)
+{
+    char msg[200];
+    if (twin__expr_parse(src, out, msg, sizeof msg, NULL))
+        return fail(c, HT_EPARSE, ptr, "%s", msg);
+    const struct ht_twin_expr *x = *out;
+    size_t n = twin__expr_nrefs(x);
+    enum twin__type types[32];
+    for (size_t i = 0; i < n && i < 32; i++) {
+        size_t ci, pi;
+        if (ht_twin_model_find_prop(m, twin__expr_ref(x, i), &ci, &pi))
+            return fail(c, HT_EPARSE, ptr, "at %zu: unknown property '%s'",
+                        twin__expr_ref_pos(x, i), twin__expr_ref(x, i));
+        const struct ht_twin_prop *p = &m->comps[ci].props[pi];
+        types[i] = !p->has_type                ? TWIN_T_ANY
+                   : p->type == HT_SEM_BOOLEAN ? TWIN_T_BOOL
+                   : numeric(p->type)          ? TWIN_T_NUM
+                                               : TWIN_T_ANY;
+    }
+    if (twin__expr_typecheck(x, types, msg, sizeof msg, NULL))
+        return fail(c, HT_EPARSE, ptr, "%s", msg);
+    return HT_OK;
+}
+
+/* An alarm delay: "500ms", "5s", "2m" (as the rule language's "for"),
+ * 0 .. 24 h; absent leaves *out at 0. */
+static int get_delay(struct ctx *c, const json_t *o, const char *key,
+                     const char *ptr, int64_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return HT_OK;
+    char p[160];
+    jp(p, sizeof p, "%s/%s", ptr, key);
+    const char *s = json_string_value(v);
+    char *end = NULL;
+    /* Digits and a dot only: strtod alone would take "1e3" or "0x10". */
+    double d = s && *s >= '0' && *s <= '9' ? strtod(s, &end) : -1;
+    if (end && end != s + strspn(s, "0123456789."))
+        end = NULL;
+    double mult = !end                 ? 0
+                  : !strcmp(end, "ms") ? 1
+                  : !strcmp(end, "s")  ? 1000
+                  : !strcmp(end, "m")  ? 60000
+                                       : 0;
+    if (!mult || !isfinite(d) || d * mult > (double)HT_TWIN_MAX_DELAY_MS)
+        return fail(c, HT_EINVAL, p,
+                    "must be a duration from 0 to 24 h such as \"500ms\", "
+                    "\"5s\" or \"2m\"");
+    *out = (int64_t)llround(d * mult);
+    return HT_OK;
+}
+
+/* The alarm attributes of a rule: priority, delays, deadband, action,
+ * suppression (docs/twins.md, "Alarms"). */
+static int parse_alarm(struct ctx *c, const struct ht_twin_model *m,
+                       const json_t *o, const char *ptr, struct ht_twin_rule *r)
+{
+    int rc;
+    char pp[160];
+    char *prio = NULL;
+    if ((rc = get_str(c, o, "priority", ptr, false, 16, &prio)))
+        return rc;
+    r->alarm = prio || r->severity != HT_TWIN_SEV_INFO;
+    r->priority = r->severity == HT_TWIN_SEV_CRITICAL ? HT_TWIN_PRIO_CRITICAL
+                                                      : HT_TWIN_PRIO_HIGH;
+    if (prio) {
+        rc = ht_twin_priority_parse(prio, &r->priority);
+        free(prio);
+        jp(pp, sizeof pp, "%s/priority", ptr);
+        if (rc)
+            return fail(c, HT_EINVAL, pp,
+                        "must be critical, high, medium or low");
+    }
+    int64_t on_delay = 0;
+    bool has_on = json_object_get(o, "on_delay") != NULL;
+    if ((rc = get_delay(c, o, "on_delay", ptr, &on_delay)) ||
+        (rc = get_delay(c, o, "off_delay", ptr, &r->off_delay_ms)))
+        return rc;
+    if (has_on && r->for_ms) {
+        jp(pp, sizeof pp, "%s/on_delay", ptr);
+        return fail(c, HT_EINVAL, pp,
+                    "the expression already has a \"for\" duration");
+    }
+    if (has_on)
+        r->for_ms = on_delay;
+    bool has_db = false;
+    if ((rc = get_num(c, o, "deadband", ptr, &has_db, &r->deadband)))
+        return rc;
+    jp(pp, sizeof pp, "%s/deadband", ptr);
+    if (has_db && r->deadband < 0)
+        return fail(c, HT_EINVAL, pp, "must not be negative");
+    if (has_db && !twin__expr_has_order(r->expr))
+        return fail(c, HT_EINVAL, pp,
+                    "needs a comparison (<, <=, >, >=) in the expression");
+    if ((rc = get_str(c, o, "action", ptr, false, HT_TWIN_MAX_STR,
+                      &r->action)) ||
+        (rc = get_str(c, o, "suppressed_while", ptr, false, HT_TWIN_MAX_EXPR,
+                      &r->suppress_src)))
+        return rc;
+    if (r->suppress_src) {
+        jp(pp, sizeof pp, "%s/suppressed_while", ptr);
+        if ((rc = compile_cond(c, m, r->suppress_src, pp, &r->suppress)))
+            return rc;
+        if (twin__expr_for_ms(r->suppress))
+            return fail(c, HT_EPARSE, pp,
+                        "a suppression condition has no \"for\" duration");
+    }
+    if (!r->alarm && (r->off_delay_ms || has_db || r->suppress_src))
+        return fail(c, HT_EINVAL, ptr,
+                    "off_delay, deadband and suppressed_while need an alarm "
+                    "(severity warning or critical, or a priority)");
+    return HT_OK;
+}
+
 /* Compile a rule and resolve its references to component properties. */
 static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
                       const json_t *o, const char *ptr,
                       struct ht_twin_rule *r)
 {
-    static const char *const keys[] = {"id", "severity", "message", "expr",
-                                       NULL};
+    static const char *const keys[] = {
+        "id",       "severity",         "message",   "expr",
+        "priority", "on_delay",         "off_delay", "deadband",
+        "action",   "suppressed_while", NULL};
     int rc;
     char pp[160];
     char *sev = NULL;
@@ -641,27 +845,10 @@ static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
                       &r->expr_src)))
         return rc;
     jp(pp, sizeof pp, "%s/expr", ptr);
-    char msg[200];
-    if (twin__expr_parse(r->expr_src, &r->expr, msg, sizeof msg, NULL))
-        return fail(c, HT_EPARSE, pp, "%s", msg);
+    if ((rc = compile_cond(c, m, r->expr_src, pp, &r->expr)))
+        return rc;
     r->for_ms = twin__expr_for_ms(r->expr);
-    size_t n = twin__expr_nrefs(r->expr);
-    enum twin__type types[32];
-    for (size_t i = 0; i < n && i < 32; i++) {
-        size_t ci, pi;
-        if (ht_twin_model_find_prop(m, twin__expr_ref(r->expr, i), &ci, &pi))
-            return fail(c, HT_EPARSE, pp, "at %zu: unknown property '%s'",
-                        twin__expr_ref_pos(r->expr, i),
-                        twin__expr_ref(r->expr, i));
-        const struct ht_twin_prop *p = &m->comps[ci].props[pi];
-        types[i] = !p->has_type ? TWIN_T_ANY
-                   : p->type == HT_SEM_BOOLEAN ? TWIN_T_BOOL
-                   : numeric(p->type)          ? TWIN_T_NUM
-                                               : TWIN_T_ANY;
-    }
-    if (twin__expr_typecheck(r->expr, types, msg, sizeof msg, NULL))
-        return fail(c, HT_EPARSE, pp, "%s", msg);
-    return HT_OK;
+    return parse_alarm(c, m, o, ptr, r);
 }
 
 static int parse_anchor(struct ctx *c, const json_t *a,

@@ -26,8 +26,10 @@
 #define HT_TWIN_MAX_PROPS 32      /* per component, and twin-level */
 #define HT_TWIN_MAX_TARGETS 8     /* per twin-level property */
 #define HT_TWIN_MAX_RULES 64
-#define HT_TWIN_MAX_EXPR 1024     /* rule expression length in bytes */
-#define HT_TWIN_MAX_STR 256       /* titles, messages, asset names */
+#define HT_TWIN_MAX_EXPR 1024            /* rule expression length in bytes */
+#define HT_TWIN_MAX_STR 256              /* titles, messages, asset names */
+#define HT_TWIN_MAX_DELAY_MS 86400000LL  /* on/off delays: 24 h */
+#define HT_TWIN_MAX_SHELVE_MS 86400000LL /* a shelf expires within 24 h */
 
 /* The reserved component name that addresses twin-level properties:
  * "twin.line_speed". */
@@ -53,6 +55,50 @@ enum ht_twin_severity {
     HT_TWIN_SEV_CRITICAL,
 };
 
+/* Alarm priority (ISA-18.2), most urgent first. A rule without a
+ * "priority" gets one from its severity: critical -> critical, warning ->
+ * high; an info rule without a priority is not an alarm. */
+enum ht_twin_priority {
+    HT_TWIN_PRIO_CRITICAL,
+    HT_TWIN_PRIO_HIGH,
+    HT_TWIN_PRIO_MEDIUM,
+    HT_TWIN_PRIO_LOW,
+};
+
+/* The ISA-18.2 life cycle of one alarm (docs/twins.md, "Alarms"):
+ * NORMAL -> ACTIVE_UNACK (condition raised) -> ACTIVE_ACKED (operator
+ * acknowledges) -> NORMAL (condition returns); or ACTIVE_UNACK ->
+ * RETURNED_UNACK (condition returns first) -> NORMAL (acknowledged).
+ * SHELVED (by an operator, for a time), SUPPRESSED (by design, while the
+ * rule's "suppressed_while" is true) and OUT_OF_SERVICE (by a technician)
+ * take an alarm out of annunciation. */
+enum ht_twin_alarm_state {
+    HT_TWIN_ALARM_NORMAL,
+    HT_TWIN_ALARM_ACTIVE_UNACK,
+    HT_TWIN_ALARM_ACTIVE_ACKED,
+    HT_TWIN_ALARM_RETURNED_UNACK,
+    HT_TWIN_ALARM_SHELVED,
+    HT_TWIN_ALARM_SUPPRESSED,
+    HT_TWIN_ALARM_OUT_OF_SERVICE,
+};
+
+/* Operator and technician commands on an alarm. */
+enum ht_twin_alarm_cmd {
+    HT_TWIN_ACMD_ACK,            /* "ack" */
+    HT_TWIN_ACMD_SHELVE,         /* "shelve" (for a duration) */
+    HT_TWIN_ACMD_UNSHELVE,       /* "unshelve" */
+    HT_TWIN_ACMD_OUT_OF_SERVICE, /* "out-of-service" (technician) */
+    HT_TWIN_ACMD_IN_SERVICE,     /* "in-service" (technician) */
+};
+
+/* What drives a component property from the twin's own alarms (its
+ * "driven_by"): NONE, any alarm unacknowledged, any alarm active. */
+enum ht_twin_drive {
+    HT_TWIN_DRIVE_NONE,
+    HT_TWIN_DRIVE_UNACKED,
+    HT_TWIN_DRIVE_ACTIVE,
+};
+
 /* Quality of a twin property value (see docs/twins.md):
  * UNKNOWN: never received; GOOD: fresh; STALE: the device went offline and
  * came back, and this value predates the outage; OFFLINE: the device is
@@ -74,8 +120,17 @@ enum ht_twin_rule_state {
     HT_TWIN_RULE_ACTIVE,
 };
 
-/* Static names ("gear", "warning", "good", "active", ...). Borrowed. */
+/* Static names ("gear", "warning", "good", "active", "high",
+ * "active_unacknowledged", "ack", ...). Borrowed, never NULL. */
 const char *ht_twin_kind_name(enum ht_twin_kind k);
+const char *ht_twin_priority_name(enum ht_twin_priority p);
+const char *ht_twin_alarm_state_name(enum ht_twin_alarm_state s);
+const char *ht_twin_alarm_cmd_name(enum ht_twin_alarm_cmd c);
+/* Parse a priority, alarm state or command name (borrowed): HT_OK, or
+ * HT_EINVAL for anything else (*out untouched). */
+int ht_twin_priority_parse(const char *s, enum ht_twin_priority *out);
+int ht_twin_alarm_state_parse(const char *s, enum ht_twin_alarm_state *out);
+int ht_twin_alarm_cmd_parse(const char *s, enum ht_twin_alarm_cmd *out);
 const char *ht_twin_severity_name(enum ht_twin_severity s);
 const char *ht_twin_quality_name(enum ht_twin_quality q);
 const char *ht_twin_rule_state_name(enum ht_twin_rule_state s);
@@ -103,7 +158,9 @@ struct ht_twin_prop {
     bool writable;       /* writes through the twin allowed (default no) */
     bool unsafe;         /* writes need a confirmation in UIs */
     bool has_min, has_max, has_step;
-    double min, max, step; /* twin units */
+    double min, max, step;    /* twin units */
+    enum ht_twin_drive drive; /* "driven_by": set by the engine (writable
+                                 booleans only) */
 };
 
 /* One target of a twin-level property: a component property, optionally
@@ -146,7 +203,15 @@ struct ht_twin_rule {
     char *message;
     char *expr_src;      /* the source text */
     struct ht_twin_expr *expr;
-    int64_t for_ms;      /* duration qualifier, 0 if none */
+    int64_t for_ms; /* on-delay: "for" or "on_delay", 0 if none */
+    /* Alarm attributes (docs/twins.md, "Alarms"). */
+    bool alarm; /* has a life cycle (see enum ht_twin_priority) */
+    enum ht_twin_priority priority;
+    int64_t off_delay_ms; /* the condition must be false this long, or 0 */
+    double deadband;      /* hysteresis of comparisons while active, >= 0 */
+    char *action;         /* what the operator should do, or NULL */
+    char *suppress_src;   /* "suppressed_while" source, or NULL */
+    struct ht_twin_expr *suppress; /* compiled, or NULL */
 };
 
 struct ht_twin_model {
@@ -275,10 +340,11 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
 int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
                                      const char *device_id, bool online,
                                      int64_t now_ms);
-/* Earliest time at which a pending duration rule becomes active, or -1.
- * The caller arms one timer for it and calls ht_twin_engine_tick. */
+/* Earliest time at which the engine has work, or -1: a pending on-delay
+ * rule becomes active, an off-delay ends, a shelf expires. The caller
+ * arms one timer for it and calls ht_twin_engine_tick. */
 int64_t ht_twin_engine_next_deadline(const struct ht_twin_engine *e);
-/* Activate the duration rules whose deadline is <= now_ms. */
+/* Do the timed work due at or before now_ms. */
 void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms);
 
 /* The twin's current state (new reference) or NULL for an unknown twin:
@@ -318,6 +384,83 @@ int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
                                  const json_t *v, struct ht_twin_write **out,
                                  size_t *n, char *err, size_t errlen);
 void ht_twin_writes_free(struct ht_twin_write *w, size_t n);
+
+/* ---- alarms (ISA-18.2 life cycle; docs/twins.md, "Alarms") ---- */
+
+/* One life-cycle transition of one alarm; every pointer is valid only
+ * during the callback. */
+struct ht_twin_alarm_event {
+    const char *twin, *rule;
+    enum ht_twin_alarm_state from, to;
+    const char *cause;   /* "condition", "ack", "shelve", "unshelve",
+                            "shelve-expired", "out-of-service",
+                            "in-service", "suppressed", "unsuppressed",
+                            "removed" */
+    const char *who;     /* the operator or technician; NULL when the
+                            process or the clock caused it */
+    const char *note;    /* the command's note, or NULL */
+    int64_t ts;          /* now_ms of the call that caused it */
+    const json_t *alarm; /* the full state after it, as ht_twin_engine_alarm */
+};
+
+/* Called from inside engine calls, after the twin's own events of that
+ * call; it must not call back into the engine. */
+typedef void (*ht_twin_alarm_fn)(const struct ht_twin_alarm_event *ev,
+                                 void *ud);
+/* A command the engine wants sent to a device: a "driven_by" property whose
+ * value changed (w borrowed, valid during the call). */
+typedef void (*ht_twin_drive_fn)(const char *twin,
+                                 const struct ht_twin_write *w, int64_t ts,
+                                 void *ud);
+/* Set (or clear, with NULL) the alarm transition and drive callbacks. */
+void ht_twin_engine_on_alarm(struct ht_twin_engine *e, ht_twin_alarm_fn cb,
+                             void *ud);
+void ht_twin_engine_on_drive(struct ht_twin_engine *e, ht_twin_drive_fn cb,
+                             void *ud);
+
+/* A command on an alarm. All pointers borrowed for the call. */
+struct ht_twin_alarm_req {
+    const char *twin, *rule;
+    const char *who;   /* required: recorded in the event */
+    const char *note;  /* optional reason */
+    int64_t shelve_ms; /* SHELVE: 1 ms .. HT_TWIN_MAX_SHELVE_MS */
+};
+/* Apply cmd to an alarm at now_ms; emits the transition event. Returns
+ * HT_OK; HT_ENOENT (no such twin or rule), HT_EINVAL (the rule is not an
+ * alarm, no "who", shelve duration out of range) or HT_ESTATE (the command
+ * does not apply in the alarm's state, e.g. acknowledging a normal alarm),
+ * with a readable message in err. On error nothing changes. */
+int ht_twin_engine_alarm_cmd(struct ht_twin_engine *e,
+                             enum ht_twin_alarm_cmd cmd,
+                             const struct ht_twin_alarm_req *rq, int64_t now_ms,
+                             char *err, size_t errlen);
+/* Restore an alarm's life cycle after a restart from its last known state
+ * (borrowed: an object as ht_twin_engine_alarm gives, e.g. the newest row
+ * of the gateway's alarm journal): "state", "since", "shelved_until" (when
+ * shelved), "by", "note", "first_out". The restore itself is no event;
+ * then the alarm is reconciled with its condition as far as that is known
+ * (a normal alarm whose condition is active now raises, with an event; an
+ * unknown condition holds it). A shelf already expired returns at the next
+ * tick. A suppressed alarm is restored as normal (suppression follows the
+ * values).
+ * HT_OK, HT_ENOENT (no such twin or alarm rule) or HT_EINVAL (bad state). */
+int ht_twin_engine_alarm_restore(struct ht_twin_engine *e, const char *twin_id,
+                                 const char *rule, const json_t *state,
+                                 int64_t now_ms);
+/* The full state of one alarm (new reference) or NULL:
+ * {"twin","rule","state","active","unacknowledged","suppressed",
+ * "first_out","priority","severity","message","action"?,"since",
+ * "raised"?,"shelved_until"?,"by"?,"note"?} (absent members: not set). */
+json_t *ht_twin_engine_alarm(const struct ht_twin_engine *e,
+                             const char *twin_id, const char *rule);
+/* The alarms of one twin (twin_id) or of all twins (NULL) that are not
+ * NORMAL (all of them when with_normal), most urgent first: priority, then
+ * unacknowledged before acknowledged, then newest "since". New array. */
+json_t *ht_twin_engine_alarms(const struct ht_twin_engine *e,
+                              const char *twin_id, bool with_normal);
+/* Number of unacknowledged alarms of a twin (0 for an unknown twin). */
+size_t ht_twin_engine_unacked(const struct ht_twin_engine *e,
+                              const char *twin_id);
 
 /* Number of rule evaluations since the engine was made (for tests and
  * metrics: shows that updates are incremental). */

@@ -43,5 +43,12 @@ int twin__expr_typecheck(const struct ht_twin_expr *x,
 /* Evaluate with reference values vals[i] (borrowed). */
 struct twin__val twin__expr_eval(const struct ht_twin_expr *x,
                                  const struct twin__val *vals);
+/* The same with a deadband: every ordering comparison's limit moves by
+ * hold (>= 0) towards keeping the condition true (see expr.c). */
+struct twin__val twin__expr_eval_hold(const struct ht_twin_expr *x,
+                                      const struct twin__val *vals,
+                                      double hold);
+/* Whether the expression has an ordering comparison a deadband acts on. */
+bool twin__expr_has_order(const struct ht_twin_expr *x);
 
 #endif

@@ -32,6 +32,7 @@ struct gw_sse_log;
 struct gw_jobs;
 struct gw_ingest;
 struct gw_twins;
+struct gw_alarms;
 struct gw_server;
 struct gw_mdns;
 
@@ -51,6 +52,7 @@ struct ht_gw {
     struct gw_jobs *jobs;
     struct gw_ingest *ingest;
     struct gw_twins *twins;
+    struct gw_alarms *alarms;
     struct gw_server *server; /* NULL until the HTTP server runs */
     struct gw_mdns *mdns;
     /* Wall clock minus the loop's clock (ms): see gw__now_ms. */

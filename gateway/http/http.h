@@ -3,7 +3,8 @@
  * routes and assets, static files, metrics.
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
- * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue.
+ * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
+ * alarms.
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -94,6 +95,7 @@ struct gw_req {
     const char *seg[GW_MAX_SEG];
     size_t nseg;
     const char *id, *name, *thing, *token_id; /* captured placeholders */
+    const char *alarm;                        /* {alarm}: "TWIN:RULE" */
     char *body;
     size_t body_len;
     bool too_big;
@@ -139,6 +141,12 @@ enum MHD_Result gw__route_openapi(struct gw_req *r);
 enum MHD_Result gw__route_thing(struct gw_req *r);
 enum MHD_Result gw__route_things(struct gw_req *r);
 enum MHD_Result gw__route_wellknown(struct gw_req *r);
+
+/* ---- alarms (routes_alarms.c, HTTP thread) ---- */
+enum MHD_Result gw__route_alarms(struct gw_req *r);
+enum MHD_Result gw__route_alarm_history(struct gw_req *r);
+/* POST /api/v1/alarms/{alarm}/{command}: the command is the last segment. */
+enum MHD_Result gw__route_alarm_cmd(struct gw_req *r);
 
 /* ---- twin assets and ETags (routes_assets.c) ---- */
 

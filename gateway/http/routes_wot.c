@@ -3,6 +3,7 @@
  * document. Device TDs are rebuilt from the ingested thing with forms that
  * point at this gateway (REST, SSE observe, and the broker's MQTT). */
 
+#include "gateway/alarms/alarms.h"
 #include "gateway/http/http.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/registry/registry.h"
@@ -147,6 +148,23 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               "holotwin_broker_restarts_total %llu\n",
               (unsigned long long)m.broker_restarts);
     json_decref(counts);
+    struct gw_alarm_filter af = {.unacked = true};
+    json_t *unacked = gw__alarms_list(r->g, &af);
+    sb_printf(&b,
+              "# HELP holotwin_alarm_transitions_total Alarm life-cycle "
+              "transitions.\n# TYPE holotwin_alarm_transitions_total "
+              "counter\nholotwin_alarm_transitions_total %llu\n"
+              "# HELP holotwin_alarm_annunciations_total Alarms newly "
+              "active and unacknowledged (the ISA-18.2 alarm rate).\n"
+              "# TYPE holotwin_alarm_annunciations_total counter\n"
+              "holotwin_alarm_annunciations_total %llu\n"
+              "# HELP holotwin_alarms_unacknowledged Alarms waiting for an "
+              "acknowledgement.\n# TYPE holotwin_alarms_unacknowledged "
+              "gauge\nholotwin_alarms_unacknowledged %zu\n",
+              (unsigned long long)m.alarm_transitions,
+              (unsigned long long)m.alarm_annunciations,
+              json_array_size(unacked));
+    json_decref(unacked);
     enum MHD_Result ret = gw__reply_buf(
         r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     free(b.s);

@@ -175,6 +175,8 @@ static bool match(struct gw_req *r, const char *pattern)
                 r->thing = s;
             else if (!strncmp(p, "{token_id}", n))
                 r->token_id = s;
+            else if (!strncmp(p, "{alarm}", n))
+                r->alarm = s;
         } else if (strlen(r->seg[i]) != n || strncmp(p, r->seg[i], n)) {
             return false;
         }
@@ -184,6 +186,18 @@ static bool match(struct gw_req *r, const char *pattern)
             p++;
     }
     return i == r->nseg;
+}
+
+/* "TWIN:RULE": two ids around one colon. */
+static bool alarm_id_valid(const char *s)
+{
+    const char *c = strchr(s, ':');
+    char twin[HT_ID_MAX + 1];
+    if (!c || (size_t)(c - s) > HT_ID_MAX)
+        return false;
+    memcpy(twin, s, (size_t)(c - s));
+    twin[c - s] = '\0';
+    return ht_id_valid(twin) && ht_id_valid(c + 1);
 }
 
 /* Hostile or malformed ids are rejected before any handler runs. */
@@ -197,6 +211,8 @@ static const char *bad_placeholder(const struct gw_req *r)
         return "invalid token id";
     if (r->thing && strlen(r->thing) > 128)
         return "invalid thing id";
+    if (r->alarm && !alarm_id_valid(r->alarm))
+        return "invalid alarm id: expected TWIN:RULE (two ids)";
     return NULL;
 }
 
@@ -249,7 +265,7 @@ static enum MHD_Result dispatch(struct gw_req *r)
     bool path_hit = false;
     char allow[128] = "";
     for (const struct gw_route *rt = gw__routes(); rt->method; rt++) {
-        r->id = r->name = r->thing = r->token_id = NULL;
+        r->id = r->name = r->thing = r->token_id = r->alarm = NULL;
         if (!match(r, rt->path))
             continue;
         path_hit = true;

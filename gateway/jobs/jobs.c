@@ -103,9 +103,9 @@ static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 
 static const char *job_action(enum gw_job_kind k)
 {
-    static const char *const n[] = {"write",       "approve",   "block",
-                                    "delete",      "register",  "twin-put",
-                                    "twin-delete", "twin-write"};
+    static const char *const n[] = {"write",       "approve",    "block",
+                                    "delete",      "register",   "twin-put",
+                                    "twin-delete", "twin-write", "alarm"};
     return n[k];
 }
 
@@ -174,7 +174,7 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
     struct ht_store_audit a = {
         .ts = gw__now_ms(g),
         .actor = j->actor,
-        .action = job_action(j->kind),
+        .action = j->action ? j->action : job_action(j->kind),
         .device = j->dev[0] ? j->dev : NULL,
         .target = j->prop[0] ? j->prop : NULL,
         .value = val,

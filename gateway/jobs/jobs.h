@@ -29,6 +29,7 @@ enum gw_job_kind {
     GW_JOB_TWIN_PUT,    /* PUT /api/v1/twins/{id} */
     GW_JOB_TWIN_DELETE, /* DELETE /api/v1/twins/{id} */
     GW_JOB_TWIN_WRITE,  /* PUT .../twins/{id}/properties/{ref} */
+    GW_JOB_ALARM,       /* POST /api/v1/alarms/{alarm}/{command} */
     GW_JOB_KINDS
 };
 
@@ -39,6 +40,7 @@ struct gw_job {
     char prop[33];
     json_t *value; /* WRITE: the value (owned) */
     char actor[160];
+    const char *action; /* audit action (static) instead of the kind's */
     uint64_t t0_ms; /* monotonic, for latency */
     struct MHD_Connection *conn;
     int refs; /* under jobs->mu: HTTP side + loop side */

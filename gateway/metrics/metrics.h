@@ -26,6 +26,10 @@ struct gw_metrics {
     struct gw_hist batch_time;  /* seconds */
     uint64_t batch_rows;
     uint64_t broker_restarts;
+    /* Alarms (ISA-18.2): every life-cycle transition, and the
+     * annunciations among them (an alarm newly active unacknowledged: the
+     * alarm rate that ISA-18.2 asks to keep low). */
+    uint64_t alarm_transitions, alarm_annunciations;
 };
 
 /* Upper bounds (seconds) of the histogram buckets. */

@@ -33,7 +33,7 @@
 /* The batch statements of one connection, prepared once. */
 struct wbatch {
     sqlite3 *db;
-    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *meta;
+    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *alarm, *meta;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
     int rc;
     /* Per batch: the last value record of each property, so `latest` is
@@ -131,6 +131,13 @@ static const char *const migrations[] = {
     "ALTER TABLE audit ADD COLUMN late_ms INTEGER;"
     "CREATE INDEX audit_cmd ON audit (command_id);"
     "CREATE INDEX audit_ts ON audit (ts);",
+    /* 5: the alarm journal: every life-cycle transition (issue 15). */
+    "CREATE TABLE alarm_log (id INTEGER PRIMARY KEY AUTOINCREMENT, ts "
+    "INTEGER NOT NULL, twin TEXT NOT NULL, rule TEXT NOT NULL, from_state "
+    "TEXT NOT NULL, to_state TEXT NOT NULL, cause TEXT NOT NULL, who TEXT, "
+    "note TEXT, priority TEXT, state TEXT NOT NULL);"
+    "CREATE INDEX alarm_log_ts ON alarm_log (ts);"
+    "CREATE INDEX alarm_log_twin ON alarm_log (twin, rule, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -740,6 +747,31 @@ static void wb_late_ack(struct wbatch *w, const struct ht_jrec *r)
     wb_step(w, w->late, "audit late ack");
 }
 
+/* An alarm transition: a = twin, b = rule, text = {"from","to","cause",
+ * "who"?,"note"?,"priority","state"}. */
+static void wb_alarm(struct wbatch *w, const struct ht_jrec *r)
+{
+    json_t *j = json_loads(r->text ? r->text : "", 0, NULL);
+    static const char *const keys[] = {"from", "to",   "cause",
+                                       "who",  "note", "priority"};
+    sqlite3_bind_int64(w->alarm, 1, r->ts);
+    sqlite3_bind_text(w->alarm, 2, r->a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(w->alarm, 3, r->b ? r->b : "", -1, SQLITE_STATIC);
+    for (int i = 0; i < 6; i++) {
+        const char *v = json_string_value(json_object_get(j, keys[i]));
+        if (v || i < 3)
+            sqlite3_bind_text(w->alarm, i + 4, v ? v : "", -1,
+                              SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(w->alarm, i + 4);
+    }
+    char *st = json_dumps(json_object_get(j, "state"), JSON_COMPACT);
+    sqlite3_bind_text(w->alarm, 10, st ? st : "{}", -1, SQLITE_TRANSIENT);
+    free(st);
+    json_decref(j);
+    wb_step(w, w->alarm, "alarm insert");
+}
+
 static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
 {
     uint32_t h = 2166136261u;
@@ -811,14 +843,18 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     case HT_JREC_LATE_ACK:
         wb_late_ack(w, r);
         break;
+    case HT_JREC_ALARM:
+        wb_alarm(w, r);
+        break;
     }
 }
 
 static void wb_close(struct wbatch *w)
 {
-    sqlite3_stmt **all[] = {&w->hist,     &w->lat,  &w->ev,     &w->seen,
-                            &w->audit,    &w->meta, &w->begin,  &w->commit,
-                            &w->rollback, &w->full, &w->normal, &w->late};
+    sqlite3_stmt **all[] = {&w->hist,  &w->lat,    &w->ev,       &w->seen,
+                            &w->audit, &w->late,   &w->alarm,    &w->meta,
+                            &w->begin, &w->commit, &w->rollback, &w->full,
+                            &w->normal};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -849,6 +885,9 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     w->late = db_prep(db, "UPDATE audit SET late_result=?, late_ts=?, "
                           "late_ms=? WHERE command_id=?");
+    w->alarm = db_prep(db, "INSERT INTO alarm_log (ts, twin, rule, "
+                           "from_state, to_state, cause, who, note, "
+                           "priority, state) VALUES (?,?,?,?,?,?,?,?,?,?)");
     w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
                           "('journal_pos', ?)");
     w->begin = db_prep(db, "BEGIN IMMEDIATE");
@@ -857,7 +896,7 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->full = db_prep(db, "PRAGMA synchronous=FULL");
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
     if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
-        !w->meta || !w->begin || !w->commit || !w->rollback || !w->full ||
+        !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback || !w->full ||
         !w->normal) {
         wb_close(w);
         return HT_EDB;
@@ -1144,6 +1183,26 @@ int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
     return rc;
 }
 
+int ht_store_alarm_add(struct ht_store *s, const struct ht_store_alarm *a)
+{
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:O?}", "from", a->from,
+                  "to", a->to, "cause", a->cause, "who", a->who, "note",
+                  a->note, "priority", a->priority, "state", a->state);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return HT_EINVAL;
+    struct ht_jrec r = {.kind = HT_JREC_ALARM,
+                        .a = a->twin,
+                        .b = a->rule,
+                        .text = text,
+                        .ts = a->ts};
+    int rc = append(s, &r);
+    free(text);
+    return rc;
+}
+
 int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)
 {
     struct ht_jrec r = {.kind = HT_JREC_SEEN, .a = id, .ts = last_seen};
@@ -1297,6 +1356,22 @@ int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
         rc = step_done(s, st, "retention rows");
         n += sqlite3_changes(s->db);
     }
+    /* The alarm journal is kept like the history: by age and rows. */
+    if (rc == HT_OK && s->opts.history_max_age_ms > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM alarm_log WHERE ts < ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, now_ms - s->opts.history_max_age_ms);
+        rc = step_done(s, st, "alarm retention age");
+        n += sqlite3_changes(s->db);
+    }
+    if (rc == HT_OK && s->opts.history_max_rows > 0) {
+        sqlite3_stmt *st = prep(s, "DELETE FROM alarm_log WHERE id <= "
+                                   "(SELECT max(id) FROM alarm_log) - ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, s->opts.history_max_rows);
+        rc = step_done(s, st, "alarm retention rows");
+        n += sqlite3_changes(s->db);
+    }
     /* The SSE log only backs resumes: keep its newest 100k entries. */
     if (rc == HT_OK)
         rc = exec(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM "
@@ -1304,6 +1379,73 @@ int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
     pthread_mutex_unlock(&s->mu);
     if (deleted)
         *deleted = n;
+    return rc;
+}
+
+/* ---- alarm journal ---- */
+
+json_t *ht_store_alarm_history(struct ht_store *s, const char *twin,
+                               const char *rule, int64_t from, int64_t to,
+                               int limit)
+{
+    json_t *a = json_array();
+    if (limit < 1 || limit > 10000)
+        limit = 10000;
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(
+        s, "SELECT id, ts, twin, rule, from_state, to_state, cause, who, "
+           "note, priority, state FROM alarm_log WHERE (?1 IS NULL OR twin = "
+           "?1) AND (?2 IS NULL OR rule = ?2) AND (?3 = 0 OR ts >= ?3) AND "
+           "(?4 = 0 OR ts <= ?4) ORDER BY id DESC LIMIT ?5");
+    if (st) {
+        bind_text(st, 1, twin);
+        bind_text(st, 2, rule);
+        sqlite3_bind_int64(st, 3, from);
+        sqlite3_bind_int64(st, 4, to);
+        sqlite3_bind_int(st, 5, limit);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_t *state = json_loads(col_text(st, 10), 0, NULL);
+            json_array_append_new(
+                a,
+                json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s*, s:s*, "
+                          "s:s*, s:o}",
+                          "id", (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                          (json_int_t)sqlite3_column_int64(st, 1), "twin",
+                          col_text(st, 2), "rule", col_text(st, 3), "from",
+                          col_text(st, 4), "to", col_text(st, 5), "cause",
+                          col_text(st, 6), "who",
+                          (const char *)sqlite3_column_text(st, 7), "note",
+                          (const char *)sqlite3_column_text(st, 8), "priority",
+                          (const char *)sqlite3_column_text(st, 9), "state",
+                          state ? state : json_object()));
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+int ht_store_alarm_latest_each(struct ht_store *s,
+                               void (*fn)(void *ud, const char *twin,
+                                          const char *rule,
+                                          const json_t *state),
+                               void *ud)
+{
+    ht_store_flush(s, NULL);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st =
+        prep(s, "SELECT twin, rule, state FROM alarm_log WHERE id IN (SELECT "
+                "max(id) FROM alarm_log GROUP BY twin, rule) ORDER BY id");
+    int rc = st ? HT_OK : HT_EDB;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *state = json_loads(col_text(st, 2), 0, NULL);
+        if (state)
+            fn(ud, col_text(st, 0), col_text(st, 1), state);
+        json_decref(state);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 

@@ -131,8 +131,41 @@ int ht_store_latest_each(struct ht_store *s,
 int ht_store_history(struct ht_store *s, const char *id, const char *name,
                      int64_t from, int64_t to, int limit, int64_t step,
                      json_t **out);
-/* Apply retention (age and rows); *deleted may be NULL. */
+/* Apply retention (age and rows) to the history and the alarm journal;
+ * *deleted (may be NULL) gets the rows deleted. */
 int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted);
+
+/* ---- alarm journal (every life-cycle transition, twins/twin.h) ---- */
+struct ht_store_alarm {
+    int64_t ts;
+    const char *twin, *rule;
+    const char *from, *to; /* life-cycle state names */
+    const char *cause;     /* "condition", "ack", "shelve", ... */
+    const char *who;       /* may be NULL (the process, the clock) */
+    const char *note;      /* may be NULL */
+    const char *priority;
+    const json_t *state; /* the alarm's full state after it */
+};
+/* Journal one transition (all borrowed, copied); committed with the next
+ * batch like values (survives a kill -9 of the process). Loop thread or
+ * any thread. HT_OK or an error (logged). */
+int ht_store_alarm_add(struct ht_store *s, const struct ht_store_alarm *a);
+/* Transitions, newest first, at most limit (1..10000), filtered by twin and
+ * rule (NULL: any) and by ts in [from, to] (0: open), as
+ * [{"id","ts","twin","rule","from","to","cause","who"?,"note"?,"priority",
+ *   "state"}] (new reference). Waits for journaled rows first. */
+json_t *ht_store_alarm_history(struct ht_store *s, const char *twin,
+                               const char *rule, int64_t from, int64_t to,
+                               int limit);
+
+/* Call fn with the newest journaled state of every alarm (twin, rule and
+ * the state object, borrowed for the call; fn must not call back into the
+ * store), for restoring the life cycles at start-up. */
+int ht_store_alarm_latest_each(struct ht_store *s,
+                               void (*fn)(void *ud, const char *twin,
+                                          const char *rule,
+                                          const json_t *state),
+                               void *ud);
 
 /* ---- events (SSE log) ---- */
 /* Highest stored event id (0 if none). */

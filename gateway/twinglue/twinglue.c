@@ -93,6 +93,8 @@ static struct tw_entry *entry_set(struct gw_twins *tw, const char *id,
     ht_strlcpy(e->dev, is_auto && dev ? dev : "", sizeof e->dev);
     tw->gen++;
     pthread_mutex_unlock(&tw->mu);
+    if (tw->alarm_sub.on_twin)
+        tw->alarm_sub.on_twin(tw->g, id, tw->alarm_sub.ud);
     return e;
 }
 
@@ -176,6 +178,60 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
         break;
     }
     json_array_append_new(tw->queue, o);
+}
+
+/* An alarm transition (ISA-18.2 life cycle): queued in engine order like
+ * the other events, as the data of the SSE "alarm" event it becomes. Its
+ * top-level "active", "severity" and "message" are the condition's, as
+ * clients that read "alarm" events like "alarm-raised"/"alarm-cleared"
+ * expect (web/src/common/twin.js). */
+static void on_engine_alarm(const struct ht_twin_alarm_event *ev, void *ud)
+{
+    struct gw_twins *tw = ud;
+    json_t *alarm = json_deep_copy(ev->alarm);
+    char *id = ht_asprintf("%s:%s", ev->twin, ev->rule);
+    json_object_set_new(alarm, "id", json_string(id));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:o}",
+                          "kind", "alarm", "twin", ev->twin, "rule", ev->rule,
+                          "id", id, "ts", (json_int_t)ev->ts, "from",
+                          ht_twin_alarm_state_name(ev->from), "to",
+                          ht_twin_alarm_state_name(ev->to), "cause", ev->cause,
+                          "who", ev->who, "alarm", alarm);
+    free(id);
+    if (ev->note)
+        json_object_set_new(o, "note", json_string(ev->note));
+    static const char *const copied[] = {"active", "severity", "message",
+                                         "priority"};
+    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++)
+        json_object_set(o, copied[i], json_object_get(alarm, copied[i]));
+    json_array_append_new(tw->queue, o);
+}
+
+/* A twin-owned output ("driven_by", e.g. the alarm lamp) must change: a
+ * command like a twin write's, with no HTTP request behind it. */
+static void drive_done(struct ht_gw *g, struct gw_job *c)
+{
+    pthread_mutex_lock(&g->jobs->mu);
+    int status = c->status;
+    pthread_mutex_unlock(&g->jobs->mu);
+    if (status != 200)
+        ht_log(LOG_INFO, MOD, "driven output %s/%s not set (HTTP %d)", c->dev,
+               c->prop, status);
+    gw__job_unref(g, c);
+}
+
+static void on_engine_drive(const char *twin, const struct ht_twin_write *w,
+                            int64_t ts, void *ud)
+{
+    (void)twin;
+    (void)ts;
+    struct ht_gw *g = ud;
+    struct gw_job *c = gw__job_new(GW_JOB_WRITE, w->device, "twins");
+    ht_strlcpy(c->prop, w->prop, sizeof c->prop);
+    c->value = json_incref(w->value);
+    c->on_complete = drive_done;
+    if (gw__jobs_queue(g, &c, 1))
+        gw__job_unref(g, c);
 }
 
 /* Store a twin's state snapshot from the engine and publish it
@@ -315,6 +371,8 @@ static void flush_budget(struct ht_gw *g, uint64_t budget_ns)
         return;
     }
     tw->ndirty = 0;
+    if (tw->alarm_sub.on_flush)
+        tw->alarm_sub.on_flush(g, tw->alarm_sub.ud);
     /* Taken first: emitting may not add to it, but stay safe if it does. */
     struct tw_held *held = tw->held;
     size_t n = tw->nheld;
@@ -371,7 +429,8 @@ static void drain(struct ht_gw *g)
             continue;
         /* The queue is ours: the event becomes the data in place. */
         static const char *const kinds[] = {"state", "alarm-raised",
-                                            "alarm-cleared", "stable-changed"};
+                                            "alarm-cleared", "stable-changed",
+                                            "alarm"};
         const char *k = NULL;
         for (size_t x = 0; x < sizeof kinds / sizeof *kinds; x++)
             if (!strcmp(kind, kinds[x]))
@@ -381,6 +440,8 @@ static void drain(struct ht_gw *g)
         char *tid = ht_strdup(twin);
         json_t *data = json_incref(ev);
         json_object_del(data, "kind");
+        if (k == kinds[4] && tw->alarm_sub.on_alarm)
+            tw->alarm_sub.on_alarm(g, data, tw->alarm_sub.ud);
         if (k == kinds[0]) {
             /* The changed properties with their values, so clients need
              * not fetch the whole state; only those are built. */
@@ -611,6 +672,8 @@ static void twin_remove(struct ht_gw *g, const char *id)
     entry_remove(tw, copy);
     drain(g);
     flush(g);
+    if (tw->alarm_sub.on_removed)
+        tw->alarm_sub.on_removed(g, copy, tw->alarm_sub.ud);
     unpublish(g, copy);
     emit_twin(g, copy, "removed", 0);
 }
@@ -1203,6 +1266,8 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     pthread_mutex_init(&tw->asset_mu, NULL);
     tw->queue = json_array();
     tw->eng = ht_twin_engine_new(on_engine_event, tw);
+    ht_twin_engine_on_alarm(tw->eng, on_engine_alarm, tw);
+    ht_twin_engine_on_drive(tw->eng, on_engine_drive, g);
     tw->timer = ht_timer_new(g->loop, on_timer, g);
     tw->flush = ht_timer_new(g->loop, on_flush, g);
     tw->prep = ht_prepare_new(g->loop, on_prepare, g);
@@ -1276,6 +1341,40 @@ void gw__twins_clear(struct ht_gw *g)
     pthread_mutex_destroy(&tw->asset_mu);
     free(tw);
     g->twins = NULL;
+}
+
+/* ---- alarms ---- */
+
+void gw__twins_alarm_subscribe(struct ht_gw *g,
+                               const struct gw_twins_alarm_sub *s)
+{
+    g->twins->alarm_sub = *s;
+}
+
+int gw__twins_alarm_cmd(struct ht_gw *g, enum ht_twin_alarm_cmd cmd,
+                        const struct ht_twin_alarm_req *rq, char *err,
+                        size_t errlen)
+{
+    int rc = ht_twin_engine_alarm_cmd(g->twins->eng, cmd, rq, gw__now_ms(g),
+                                      err, errlen);
+    if (rc == HT_OK) {
+        drain(g);
+        flush(g);
+    }
+    return rc;
+}
+
+int gw__twins_alarm_restore(struct ht_gw *g, const char *twin, const char *rule,
+                            const json_t *state)
+{
+    struct gw_twins *tw = g->twins;
+    int rc =
+        ht_twin_engine_alarm_restore(tw->eng, twin, rule, state, gw__now_ms(g));
+    if (rc == HT_OK) {
+        mark_dirty(tw, twin);
+        drain(g); /* a reconciling transition, the shelf timer */
+    }
+    return rc;
 }
 
 /* ---- snapshots for the HTTP thread ---- */

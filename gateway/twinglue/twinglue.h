@@ -45,6 +45,25 @@ struct tw_entry {
     bool pub_due;    /* a newer state waits in gw_twins.pubq */
 };
 
+/* A subscriber to the twins' alarm transitions (ISA-18.2 life cycle): the
+ * alarms module registers one, so that this module need not know it. All
+ * calls on the loop thread. */
+struct gw_twins_alarm_sub {
+    /* One transition, in engine order, right after the engine call that
+     * made it; data (borrowed) is the SSE "alarm" event's object:
+     * {"twin","rule","id","ts","from","to","cause","who"?,"note"?,
+     * "alarm":{...full state...}}. */
+    void (*on_alarm)(struct ht_gw *g, const json_t *data, void *ud);
+    /* The state snapshots are rebuilt and the held SSE events are about to
+     * go out: bring alarm snapshots up to date first. */
+    void (*on_flush)(struct ht_gw *g, void *ud);
+    /* A twin was added or replaced (its alarms may have changed). */
+    void (*on_twin)(struct ht_gw *g, const char *twin, void *ud);
+    /* A twin was removed (its alarms with it). */
+    void (*on_removed)(struct ht_gw *g, const char *twin, void *ud);
+    void *ud;
+};
+
 /* An SSE event held for the end of the loop iteration. */
 struct tw_held {
     const char *kind; /* static */
@@ -60,6 +79,8 @@ struct gw_twins {
     size_t n, cap;
     uint64_t gen; /* bumped by every change of the table */
     struct ht_twin_engine *eng;
+    /* Who hears of alarm transitions (the alarms module), or zeroed. */
+    struct gw_twins_alarm_sub alarm_sub;
     struct ht_timer *timer;  /* next duration-rule deadline */
     struct ht_prepare *prep; /* republish retained topics on connect */
     unsigned connects;
@@ -148,6 +169,22 @@ int gw__asset_index_save(struct gw_twins *tw, const char *twin,
                          const json_t *idx);
 /* Delete blob sha unless an index still references it. */
 void gw__asset_blob_release(struct gw_twins *tw, const char *sha);
+
+/* ---- alarms (loop thread) ---- */
+
+/* Register the one alarm subscriber (s copied). */
+void gw__twins_alarm_subscribe(struct ht_gw *g,
+                               const struct gw_twins_alarm_sub *s);
+/* Run an alarm command on the engine at the gateway's time (rq borrowed),
+ * then report its transition like any engine event. As
+ * ht_twin_engine_alarm_cmd. */
+int gw__twins_alarm_cmd(struct ht_gw *g, enum ht_twin_alarm_cmd cmd,
+                        const struct ht_twin_alarm_req *rq, char *err,
+                        size_t errlen);
+/* Restore an alarm's life cycle at start-up (state borrowed). As
+ * ht_twin_engine_alarm_restore. */
+int gw__twins_alarm_restore(struct ht_gw *g, const char *twin, const char *rule,
+                            const json_t *state);
 
 /* ---- the job handlers (GW_JOB_TWIN_*) and ingest subscription are set up
  * by gw__twins_init. ---- */

@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync } from "
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script };
+const CASES = { dashboard, hologram, demo_script, alarms };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -494,6 +494,93 @@ async function demo_script() {
     }
     if (!existsSync(path.join(data, "admin.token"))) fail("the chosen --data-dir was not kept");
     log("demo stopped cleanly, nothing left running");
+}
+
+/* ------------------------------------------------------------ alarms */
+/* Two operators' dashboards on the press line: the alarm the demo starts
+ * with (gears misaligned) is in both banners, lists and machine counts and
+ * lights the panel's alarm lamp; acknowledging it on one dashboard shows
+ * it acknowledged on the other; acknowledging everything turns the lamp
+ * off; shelving shows on the other client too. */
+async function alarms() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const browser = await launchBrowser();
+    const errors = [];
+    const a = await newPage(browser, errors);
+    const b = await newPage(browser, errors);
+    const GA = "press-line:gears-aligned";
+    const row = (page) => page.locator(`.alarm-list tr[data-alarm="${GA}"]`);
+    const rowState = (page) => row(page).getAttribute("data-state", { timeout: 1000 }).catch(() => null);
+
+    await b.goto(`${gw.base}/#token=${gw.operator}`);
+    await until("the second client's overview counts the press line's unacknowledged alarms", async () =>
+        Number(await b.locator('.twin-item[data-twin="press-line"] .alarm-count').getAttribute("data-unacked", { timeout: 1000 })
+            .catch(() => 0)) >= 1, 60000, gw.watch());
+    await until("a banner on the overview", async () => !(await b.locator(".alarm-banner").isHidden()), 10000);
+    log(`overview: ${await b.locator(".alarm-banner").textContent()}`);
+    for (const p of [a, b]) {
+        await p.goto(`${gw.base}/#token=${gw.operator}`);
+        await p.evaluate(() => { location.hash = "#/twin/press-line"; });
+        await p.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+            .catch(async () => fail(`twin page did not load: ${errors.join("; ")}`));
+    }
+    await until("gears-aligned unacknowledged in both lists", async () =>
+        (await rowState(a)) === "active_unacknowledged" && (await rowState(b)) === "active_unacknowledged", 60000, gw.watch());
+    if (!(await row(a).locator(".prio").textContent()).match(/medium/i)) fail("gears-aligned is not shown as a medium priority alarm");
+    await until("the panel's alarm lamp on (any unacknowledged alarm)", async () =>
+        (await gw.sim("panel-1", "get alarm_lamp")) === "ok true", 10000, gw.watch());
+    await a.screenshot({ path: path.join(dir, "dashboard-alarms.png") });
+
+    /* acknowledged on one dashboard, seen on the other */
+    await row(a).getByRole("button", { name: "Acknowledge" }).click();
+    await until("the acknowledgement on the second client", async () =>
+        (await rowState(b)) === "active_acknowledged", 10000, gw.watch());
+    if (await row(b).getByRole("button", { name: "Acknowledge" }).count()) fail("the second client still offers to acknowledge");
+    log("acknowledged on client A, seen on client B");
+
+    /* ...and in the hologram, where an alarm is acknowledged by selecting
+     * it on the machine's 3D alarm panel (a click through the raycast) */
+    const c = await newPage(browser, errors);
+    await c.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);
+    await until("the hologram's alarms loaded", () => c.evaluate(() => window.__holotwin?.ready && !!window.__holotwin.alarms), 30000);
+    await until("gears-aligned acknowledged in the hologram", () =>
+        c.evaluate((id) => window.__holotwin.alarmState(id), GA).then((s) => s === "active_acknowledged"), 10000);
+    /* a technician takes it out of service and back: annunciated afresh */
+    await gw.api("POST", `/api/v1/alarms/${GA}/out-of-service`, {});
+    await gw.api("POST", `/api/v1/alarms/${GA}/in-service`, {});
+    let pt = null;
+    await until("gears-aligned unacknowledged again, with its ACK on the 3D alarm panel", async () =>
+        !!(pt = await c.evaluate((id) => window.__holotwin.alarmPickPoint(id), GA)), 10000);
+    await until("gears-aligned unacknowledged again on both dashboards", async () =>
+        (await rowState(a)) === "active_unacknowledged" && (await rowState(b)) === "active_unacknowledged", 10000);
+    await c.mouse.click(pt.x, pt.y);
+    await until("acknowledged from the hologram, on both dashboards", async () =>
+        (await rowState(a)) === "active_acknowledged" && (await rowState(b)) === "active_acknowledged", 10000, gw.watch());
+    log("acknowledged by selecting it in the hologram, seen on both dashboards");
+    await c.screenshot({ path: path.join(dir, "hologram-alarms.png") });
+
+    /* every alarm acknowledged from the banner: no banner, the lamp off */
+    for (let i = 0; i < 10 && !(await a.locator(".alarm-banner").isHidden()); i++) {
+        await a.locator(".alarm-banner button.ack").click();
+        await a.waitForTimeout(300);
+    }
+    await until("no banner on either client", async () =>
+        (await a.locator(".alarm-banner").isHidden()) && (await b.locator(".alarm-banner").isHidden()), 10000);
+    await until("the panel's alarm lamp off", async () =>
+        (await gw.sim("panel-1", "get alarm_lamp")) === "ok false", 10000, gw.watch());
+
+    /* shelved on one, shelved on the other; the journal has who did it */
+    await row(a).getByRole("button", { name: "Shelve 30 min" }).click();
+    await until("the shelf on the second client", async () => (await rowState(b)) === "shelved", 10000, gw.watch());
+    const hist = await gw.api("GET", "/api/v1/alarms/history?twin=press-line&rule=gears-aligned");
+    const causes = hist.items.map((x) => x.cause);
+    if (causes[0] !== "shelve" || !causes.includes("ack") || !hist.items[0].who?.startsWith("e2e:")) {
+        fail(`alarm journal: ${JSON.stringify(hist.items.map((x) => [x.cause, x.who]))}`);
+    }
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+    saveShot(dir, "dashboard-alarms.png", "dashboard-alarms.png");
 }
 
 /* ------------------------------------------------------------ main */

@@ -663,15 +663,24 @@ static pid_t flip_start(struct ht_it *t, const struct gw *g)
     return p;
 }
 
+/* A gateway with its harness broker and the built-in sim board demo-1,
+ * approved; returns the board's pid. */
+static pid_t gw_with_demo(struct ht_it *t, struct gw *g)
+{
+    gw_start(t, g, false);
+    pid_t ap = agent_start(t, g, "demo-1");
+    wait_device(t, g, "demo-1", true);
+    struct run r = CTL(t, g, "devices", "approve", "demo-1");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    return ap;
+}
+
 static void watch_streams_and_resumes_after_restart(struct ht_it *t)
 {
     struct gw g;
-    gw_start(t, &g, false);
-    pid_t ap = agent_start(t, &g, "demo-1");
-    wait_device(t, &g, "demo-1", true);
-    struct run r = CTL(t, &g, "devices", "approve", "demo-1");
-    EXPECT_RC(t, r, 0);
-    run_free(&r);
+    pid_t ap = gw_with_demo(t, &g);
+    struct run r;
     pid_t fp = flip_start(t, &g);
 
     /* Human mode: one line per event with the local time first; --count
@@ -1068,6 +1077,154 @@ static void discover_marks_known_and_new(struct ht_it *t)
     gw_stop(t, &g);
 }
 
+/* ---- alarms ---- */
+
+static const char alarm_model[] =
+    "{\"id\":\"cell-2\",\"title\":\"Alarm cell\",\"components\":["
+    "{\"id\":\"lamp\",\"kind\":\"lamp\",\"properties\":[{\"name\":\"on\","
+    "\"bind\":\"demo-1/lamp\",\"type\":\"boolean\",\"writable\":true}]}],"
+    "\"rules\":[{\"id\":\"lamp-lit\",\"severity\":\"warning\",\"priority\":"
+    "\"low\",\"message\":\"the lamp is on\",\"expr\":\"lamp.on\"}]}";
+
+/* How many alarms `gwctl alarms list --json` shows. */
+static size_t alarms_listed(struct ht_it *t, const struct gw *g)
+{
+    struct run l = CTL(t, g, "alarms", "list", "--json");
+    size_t n = json_array_size(l.json);
+    run_free(&l);
+    return n;
+}
+
+/* gwctl alarms over the public API only: list (table and --json), watch
+ * (alarm events only), ack (a viewer is refused with exit 3, a second ack
+ * too, with the reason on one line), shelve --for and unshelve, history
+ * newest first with who; bad arguments exit 1. */
+static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
+{
+    struct gw g;
+    pid_t ap = gw_with_demo(t, &g);
+    char *model = ht_it_write(t, "cell-2.json", alarm_model);
+    struct run r = CTL(t, &g, "twins", "apply", "-f", model);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "set", "cell-2", "lamp.on", "false");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_is_array(r.json) && json_array_size(r.json) == 0, "%s",
+             r.out);
+    run_free(&r);
+
+    char *bin = ht_it_bin("gwctl");
+    const char *wargv[] = {bin,      "--gateway", g.url,   "--token",
+                           g.token,  "alarms",    "watch", "cell-2",
+                           "--json", "--count",   "2",     NULL};
+    pid_t wp = ht_it_spawn(t, "awatch", wargv, NULL);
+    ht_it_sleep_ms(300); /* the stream is open before the alarm raises */
+    r = CTL(t, &g, "set", "cell-2", "lamp.on", "true");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    HT_WAIT(t, alarms_listed(t, &g) == 1, 10000, "the alarm never listed");
+    r = CTL(t, &g, "alarms", "list", "--twin", "cell-2", "--json");
+    json_t *a = json_array_get(r.json, 0);
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(a, "id")),
+                     "cell-2:lamp-lit") &&
+                 !strcmp(json_string_value(json_object_get(a, "state")),
+                         "active_unacknowledged"),
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "alarms");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             strstr(r.out, "PRIO") && strstr(r.out, "cell-2:lamp-lit") &&
+                 strstr(r.out, "LOW") && strstr(r.out, "the lamp is on"),
+             "%s", r.out);
+    run_free(&r);
+
+    /* A viewer cannot acknowledge; an operator (admin here) can, once. */
+    r = CTL(t, &g, "tokens", "create", "--role", "viewer", "--name", "wall",
+            "--json");
+    char *viewer = strdup(json_string_value(json_object_get(r.json, "token")));
+    run_free(&r);
+    r = CTL_TOK(t, &g, viewer, "alarms", "ack", "cell-2:lamp-lit");
+    EXPECT_RC(t, r, 3);
+    HT_CHECK(t, one_line(r.err), "%s", r.err);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "ack", "cell-2:lamp-lit", "--note", "seen",
+            "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(r.json, "state")),
+                     "active_acknowledged"),
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "ack", "cell-2:lamp-lit");
+    EXPECT_RC(t, r, 3);
+    HT_CHECK(t, one_line(r.err) && strstr(r.err, "nothing to acknowledge"),
+             "%s", r.err);
+    run_free(&r);
+    HT_WAIT(t, !ht_it_alive(t, wp), 10000, "alarms watch --count 2");
+    json_t *lines = watch_lines(t, "awatch");
+    HT_CHECK(t, json_array_size(lines) == 2, "%zu lines",
+             json_array_size(lines));
+    size_t i;
+    json_array_foreach(lines, i, a) HT_CHECK(
+        t, !strcmp(json_string_value(json_object_get(a, "event")), "alarm"),
+        "not an alarm event");
+    json_decref(lines);
+
+    r = CTL(t, &g, "alarms", "shelve", "cell-2:lamp-lit", "--for", "30m",
+            "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(
+        t,
+        !strcmp(json_string_value(json_object_get(r.json, "state")), "shelved"),
+        "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "unshelve", "cell-2:lamp-lit");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "active_unacknowledged"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "history", "--twin", "cell-2", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, json_array_size(r.json) == 4, "%s", r.out);
+    a = json_array_get(r.json, 2);
+    HT_CHECK(
+        t,
+        !strcmp(json_string_value(json_object_get(a, "cause")), "ack") &&
+            !strncmp(json_string_value(json_object_get(a, "who")), "admin", 5),
+        "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "alarms", "history", "--rule", "lamp-lit", "--limit", "1");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "unshelve"), "%s", r.out);
+    run_free(&r);
+
+    /* Bad arguments: exit 1, one line. */
+    static const char *const bad[][4] = {
+        {"alarms", "ack", "cell-2", NULL},
+        {"alarms", "shelve", "cell-2:lamp-lit", NULL},
+        {"alarms", "shelve", "cell-2:lamp-lit", "--for"},
+        {"alarms", "frobnicate", NULL, NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        r = CTL(t, &g, bad[k][0], bad[k][1], bad[k][2], bad[k][3]);
+        EXPECT_RC(t, r, 1);
+        run_free(&r);
+    }
+    r = CTL(t, &g, "alarms", "shelve", "cell-2:lamp-lit", "--for", "2d");
+    EXPECT_RC(t, r, 1);
+    HT_CHECK(t, one_line(r.err), "%s", r.err);
+    run_free(&r);
+    free(viewer);
+    free(bin);
+    free(model);
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
 HT_IT_MAIN(HT_IT_CASE(bad_arguments_exit_1_with_one_line),
            HT_IT_CASE(help_for_every_command),
            HT_IT_CASE(unreachable_gateway_exits_4),
@@ -1077,4 +1234,5 @@ HT_IT_MAIN(HT_IT_CASE(bad_arguments_exit_1_with_one_line),
            HT_IT_CASE(watch_streams_and_resumes_after_restart),
            HT_IT_CASE(twins_bind_ui_history_live),
            HT_IT_CASE(add_provisions_a_working_agent_config),
-           HT_IT_CASE(discover_marks_known_and_new))
+           HT_IT_CASE(discover_marks_known_and_new),
+           HT_IT_CASE(alarms_list_watch_ack_shelve_history))

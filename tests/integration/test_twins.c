@@ -5,7 +5,8 @@
  * twin CRUD with validation errors, versions, automatic twins and their
  * collisions, UI descriptors (ETag/304, "descriptor" events, ajv), the WoT
  * directory, retained MQTT twin topics, the auth matrix, assets, and bad
- * twin files at start. */
+ * twin files at start; alarms (ISA-18.2) over REST, SSE and MQTT with
+ * roles, the journal, and the life cycle kept over a restart. */
 #include "harness.h"
 
 #include <signal.h>
@@ -593,6 +594,235 @@ static void button_alarm(struct ht_it *t)
     env_clear(&e);
 }
 
+/* ---- alarms: life cycle over REST, SSE and MQTT, with roles ---- */
+
+static const char alarm_twin[] =
+    "{\"id\":\"panel-alarms\",\"title\":\"Panel alarms\",\"components\":["
+    "{\"id\":\"start\",\"kind\":\"button\",\"properties\":[{\"name\":"
+    "\"pressed\",\"bind\":\"panel-1/start_button\",\"type\":\"boolean\"}]},"
+    "{\"id\":\"lamp\",\"kind\":\"lamp\",\"properties\":[{\"name\":\"on\","
+    "\"bind\":\"panel-1/alarm_lamp\",\"type\":\"boolean\",\"writable\":true,"
+    "\"driven_by\":\"unacknowledged_alarms\"}]}],\"rules\":[{\"id\":"
+    "\"start-held\",\"severity\":\"warning\",\"priority\":\"high\","
+    "\"message\":\"start is pressed\",\"action\":\"release it\","
+    "\"expr\":\"start.pressed\"}]}";
+
+#define ALARM "/api/v1/alarms/panel-alarms:start-held"
+
+/* The one alarm of panel-alarms as GET /api/v1/alarms?all=true lists it
+ * (new), or NULL. */
+static json_t *alarm_get(struct env *e)
+{
+    json_t *l = NULL, *a = NULL;
+    if (call(e, "GET", "/api/v1/alarms?twin=panel-alarms&all=true", NULL, &l) ==
+        200)
+        a = json_incref(json_array_get(json_object_get(l, "items"), 0));
+    json_decref(l);
+    return a;
+}
+
+static bool alarm_in(struct env *e, const char *state)
+{
+    json_t *a = alarm_get(e);
+    bool ok = a && !strcmp(jstr(a, "state"), state);
+    json_decref(a);
+    return ok;
+}
+
+/* The panel's alarm lamp as the board itself reports it. */
+static bool lamp_is(struct ht_it *t, struct env *e, bool on)
+{
+    char *r = ctl(t, e->ctl_panel, "get alarm_lamp");
+    bool ok = !strcmp(r, on ? "ok true" : "ok false");
+    free(r);
+    return ok;
+}
+
+/* The button raises an alarm: SSE carries each transition with its full
+ * state, the retained MQTT summary follows, the lamp follows "any
+ * unacknowledged alarm"; a viewer cannot acknowledge, an operator can (a
+ * second ack is refused with the reason), only a technician takes the
+ * alarm out of service; a shelf expires by itself; the journal holds every
+ * transition with who did it; a restart keeps the life cycle. */
+static void alarms(struct ht_it *t)
+{
+    struct env e = {0};
+    ht_it_broker_start(t, &e.b, NULL);
+    gw_start(t, &e, NULL);
+    board_start(t, &e, "panel-1");
+    approve(t, &e, "panel-1");
+    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-alarms", alarm_twin,
+                     NULL) == 201);
+    char *viewer = token_hdr(t, &e, "viewer");
+    char *op = token_hdr(t, &e, "operator");
+    char *tech = token_hdr(t, &e, "technician");
+    struct ht_it_mqtt *m = ht_it_mqtt_new(e.b.port, "alarm-watch", NULL, NULL);
+    HT_CHECK(t, m && ht_it_mqtt_sub(m, "holotwin/v1/twins/panel-alarms/"
+                                       "alarms") < 128);
+    char *r = ctl(t, e.ctl_panel, "release start_button");
+    free(r);
+    HT_WAIT(t, alarm_in(&e, "normal"), 5000);
+    HT_WAIT(t, lamp_is(t, &e, false), 5000, "the lamp is not driven off");
+    struct ht_it_sse *s =
+        ht_it_sse_open(e.http, "/api/v1/events?twin=panel-alarms", e.auth);
+    HT_CHECK(t, s && ht_it_sse_status(s) == 200);
+
+    /* Raised: one "alarm" event with the full state. */
+    r = ctl(t, e.ctl_panel, "press start_button");
+    free(r);
+    json_t *ev = sse_wait(t, s, "alarm", "active_unacknowledged", 5000, NULL);
+    HT_CHECK(t, !strcmp(jstr(ev, "from"), "normal") &&
+                    !strcmp(jstr(ev, "cause"), "condition") &&
+                    !strcmp(jstr(ev, "id"), "panel-alarms:start-held"));
+    json_t *st = json_object_get(ev, "alarm");
+    HT_CHECK(t, !strcmp(jstr(st, "priority"), "high") &&
+                    !strcmp(jstr(st, "action"), "release it") &&
+                    json_is_true(json_object_get(st, "first_out")));
+    json_decref(ev);
+    json_t *l;
+    HT_CHECK(t, call_h(&e, viewer, "GET", "/api/v1/alarms", NULL, &l) == 200);
+    HT_CHECK(t, json_array_size(json_object_get(l, "items")) == 1);
+    HT_CHECK(t, json_integer_value(json_object_get(json_object_get(l, "counts"),
+                                                   "unacknowledged")) == 1);
+    json_decref(l);
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/alarms?priority=low", NULL, &l) == 200);
+    HT_CHECK(t, json_array_size(json_object_get(l, "items")) == 0);
+    json_decref(l);
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/alarms?state=bogus", NULL, NULL) == 400);
+    char *sum = ht_it_mqtt_wait(m, "holotwin/v1/twins/panel-alarms/alarms",
+                                "\"unacknowledged\":1", 5000);
+    HT_CHECK(t, sum, "no retained alarm summary");
+    json_t *js = json_loads(sum, 0, NULL);
+    free(sum);
+    HT_CHECK(t, !strcmp(jstr(js, "highest"), "high") &&
+                    !strcmp(jstr(js, "first_out"), "start-held"));
+    json_decref(js);
+    HT_WAIT(t, lamp_is(t, &e, true), 5000, "the lamp is not driven on");
+
+    /* Roles and refusals. */
+    HT_CHECK(t, call_h(&e, viewer, "POST", ALARM "/ack", NULL, NULL) == 403);
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/ack", "{\"note\":\"seen\"}",
+                       &l) == 200);
+    HT_CHECK(t, !strcmp(jstr(l, "state"), "active_acknowledged") &&
+                    !strcmp(jstr(l, "note"), "seen"));
+    json_decref(l);
+    ev = sse_wait(t, s, "alarm", "active_acknowledged", 5000, NULL);
+    HT_CHECK(t, !strcmp(jstr(ev, "cause"), "ack") &&
+                    !strncmp(jstr(ev, "who"), "operator-test:", 14));
+    json_decref(ev);
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/ack", NULL, &l) == 409);
+    HT_CHECK(t,
+             !strcmp(jstr(l, "code"), "alarm_state") &&
+                 strstr(jstr(l, "detail"), "nothing to acknowledge"),
+             "%s", jstr(l, "detail"));
+    json_decref(l);
+    HT_CHECK(t, call_h(&e, op, "POST", "/api/v1/alarms/panel-alarms:nope/ack",
+                       NULL, NULL) == 404);
+    HT_CHECK(t, call_h(&e, op, "POST", "/api/v1/alarms/panel-alarms/ack", NULL,
+                       NULL) == 400);
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/ack", "{", NULL) == 400);
+    HT_WAIT(t, lamp_is(t, &e, false), 5000, "the lamp stays on after ack");
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/out-of-service", NULL, NULL) ==
+                    403);
+    HT_CHECK(t, call_h(&e, tech, "POST", ALARM "/out-of-service",
+                       "{\"note\":\"sensor swap\"}", NULL) == 200);
+    HT_CHECK(t, call_h(&e, tech, "POST", ALARM "/in-service", NULL, &l) == 200);
+    /* Back in service with the button still pressed: annunciated afresh. */
+    HT_CHECK(t, !strcmp(jstr(l, "state"), "active_unacknowledged"));
+    json_decref(l);
+
+    /* Shelved for 300 ms: it comes back by itself. */
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/shelve", "{}", NULL) == 400);
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/shelve", "{\"duration_ms\":300}",
+                       &l) == 200);
+    HT_CHECK(t, !strcmp(jstr(l, "state"), "shelved") &&
+                    json_is_integer(json_object_get(l, "shelved_until")));
+    json_decref(l);
+    ev = sse_wait(t, s, "alarm", "shelve-expired", 5000, NULL);
+    HT_CHECK(t, !strcmp(jstr(ev, "to"), "active_unacknowledged") &&
+                    json_is_null(json_object_get(ev, "who")));
+    json_decref(ev);
+    /* Released: returned unacknowledged; acknowledged: normal. */
+    r = ctl(t, e.ctl_panel, "release start_button");
+    free(r);
+    json_decref(sse_wait(t, s, "alarm", "returned_unacknowledged", 5000, NULL));
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/ack", NULL, &l) == 200);
+    HT_CHECK(t, !strcmp(jstr(l, "state"), "normal"));
+    json_decref(l);
+
+    /* The journal: every transition, newest first, with who. */
+    HT_CHECK(t, call_h(&e, viewer, "GET",
+                       "/api/v1/alarms/history?twin=panel-alarms&limit=100",
+                       NULL, &l) == 200);
+    json_t *items = json_object_get(l, "items");
+    static const char *const causes[] = {
+        "ack",    "condition",  "shelve-expired",
+        "shelve", "in-service", "out-of-service",
+        "ack",    "condition"};
+    HT_CHECK(t, json_array_size(items) == 8, "%zu transitions",
+             json_array_size(items));
+    for (size_t i = 0; i < 8; i++)
+        HT_CHECK(t, !strcmp(jstr(json_array_get(items, i), "cause"), causes[i]),
+                 "transition %zu: %s", i,
+                 jstr(json_array_get(items, i), "cause"));
+    HT_CHECK(t, !strncmp(jstr(json_array_get(items, 5), "who"),
+                         "technician-test:", 16));
+    json_decref(l);
+    HT_CHECK(t, call(&e, "GET", "/api/v1/audit?limit=50", NULL, &l) == 200);
+    HT_CHECK(t, dump_has(l, "\"alarm-ack\""), "no alarm-ack in the audit");
+    json_decref(l);
+    /* The alarm rate and the transitions in /metrics: raised, in service
+     * and back from the shelf are three annunciations. */
+    struct ht_it_http mr;
+    HT_CHECK(t, ht_it_http(e.http, "GET", "/metrics", e.auth, NULL, &mr) == 0 &&
+                    mr.status == 200);
+    HT_CHECK(t,
+             strstr(mr.body, "\nholotwin_alarm_transitions_total 8\n") &&
+                 strstr(mr.body, "\nholotwin_alarm_annunciations_total 3\n") &&
+                 strstr(mr.body, "\nholotwin_alarms_unacknowledged 0\n"),
+             "%s", mr.body);
+    ht_it_http_free(&mr);
+
+    /* A restart keeps the life cycle: shelved stays shelved. */
+    HT_CHECK(t, call_h(&e, op, "POST", ALARM "/shelve",
+                       "{\"duration_ms\":600000,\"note\":\"night\"}",
+                       NULL) == 200);
+    ht_it_sse_close(s);
+    gw_stop(t, &e);
+    gw_start(t, &e, NULL);
+    json_t *a = alarm_get(&e);
+    HT_CHECK(t,
+             a && !strcmp(jstr(a, "state"), "shelved") &&
+                 !strcmp(jstr(a, "note"), "night"),
+             "after a restart: %s", a ? jstr(a, "state") : "(none)");
+    json_decref(a);
+    /* Deleting the twin closes its open alarms in the journal. */
+    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-alarms", NULL, NULL) ==
+                    204);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/alarms/history?twin=panel-alarms&"
+                     "limit=1",
+                     NULL, &l) == 200);
+    json_t *last = json_array_get(json_object_get(l, "items"), 0);
+    HT_CHECK(t,
+             !strcmp(jstr(last, "cause"), "removed") &&
+                 !strcmp(jstr(last, "from"), "shelved"),
+             "%s", jstr(last, "cause"));
+    json_decref(l);
+    HT_CHECK(t, call(&e, "GET", "/api/v1/alarms?twin=panel-alarms&all=true",
+                     NULL, &l) == 200);
+    HT_CHECK(t, json_array_size(json_object_get(l, "items")) == 0);
+    json_decref(l);
+    ht_it_mqtt_free(m);
+    free(viewer);
+    free(op);
+    free(tech);
+    gw_stop(t, &e);
+    env_clear(&e);
+}
+
 /* ---- twin CRUD, descriptors, directory, persistence ---- */
 
 static const char mini_twin[] =
@@ -1004,6 +1234,6 @@ static void twins_dir_bad(struct ht_it *t)
     free(dir);
 }
 
-HT_IT_MAIN(HT_IT_CASE(press_line), HT_IT_CASE(button_alarm),
+HT_IT_MAIN(HT_IT_CASE(press_line), HT_IT_CASE(button_alarm), HT_IT_CASE(alarms),
            HT_IT_CASE(crud_descriptors), HT_IT_CASE(auth), HT_IT_CASE(assets),
            HT_IT_CASE(twins_dir_bad))

@@ -119,6 +119,43 @@ START_TEST(times_parse_absolute_relative_and_epoch)
 }
 END_TEST
 
+START_TEST(alarm_ids_and_shelf_durations_parse)
+{
+    char twin[65], rule[65], err[160];
+    ck_assert_int_eq(gw_split_alarm("press-line:overheating", twin, sizeof twin,
+                                    rule, sizeof rule, err, sizeof err),
+                     0);
+    ck_assert_str_eq(twin, "press-line");
+    ck_assert_str_eq(rule, "overheating");
+    ck_assert_int_eq(gw_split_alarm("a.b/c.d", twin, sizeof twin, rule,
+                                    sizeof rule, err, sizeof err),
+                     0);
+    ck_assert_str_eq(rule, "c.d");
+    ck_assert_int_eq(gw_split_alarm("press-line", twin, sizeof twin, rule,
+                                    sizeof rule, err, sizeof err),
+                     -1);
+    ck_assert_str_eq(err, "'press-line' is not TWIN:RULE");
+    ck_assert_int_eq(gw_split_alarm("x:../etc", twin, sizeof twin, rule,
+                                    sizeof rule, err, sizeof err),
+                     -1);
+    ck_assert_int_eq(gw_split_alarm(":r", twin, sizeof twin, rule, sizeof rule,
+                                    err, sizeof err),
+                     -1);
+    long long ms;
+    ck_assert_int_eq(gw_parse_duration("30m", &ms), 0);
+    ck_assert_int_eq(ms, 1800000);
+    ck_assert_int_eq(gw_parse_duration("500ms", &ms), 0);
+    ck_assert_int_eq(ms, 500);
+    ck_assert_int_eq(gw_parse_duration("24h", &ms), 0);
+    ck_assert_int_eq(ms, 86400000);
+    ck_assert_int_eq(gw_parse_duration("25h", &ms), -1);
+    ck_assert_int_eq(gw_parse_duration("0s", &ms), -1);
+    ck_assert_int_eq(gw_parse_duration("-5m", &ms), -1);
+    ck_assert_int_eq(gw_parse_duration("5", &ms), -1);
+    ck_assert_int_eq(gw_parse_duration("99999999999999999999h", &ms), -1);
+}
+END_TEST
+
 START_TEST(answers_are_read_in_every_shape)
 {
     const json_t *v;
@@ -401,6 +438,7 @@ int main(void)
     tcase_add_test(tc, property_arguments_split_and_reject_hostile_input);
     tcase_add_test(tc, times_parse_absolute_relative_and_epoch);
     tcase_add_test(tc, answers_are_read_in_every_shape);
+    tcase_add_test(tc, alarm_ids_and_shelf_durations_parse);
     tcase_add_test(tc, agent_config_carries_broker_credentials_and_backend);
     tcase_add_test(tc, twin_state_flattens_to_rows);
     tcase_add_test(tc, bind_sets_the_property_binding_in_the_model);

@@ -474,6 +474,90 @@ START_TEST(journal_replays_what_a_kill_9_left)
 }
 END_TEST
 
+static char latest[256];
+
+static void on_latest(void *ud, const char *twin, const char *rule,
+                      const json_t *state)
+{
+    (void)ud;
+    char line[64];
+    snprintf(line, sizeof line, "%s/%s@%lld;", twin, rule,
+             (long long)json_integer_value(json_object_get(state, "since")));
+    strcat(latest, line);
+}
+
+/* The alarm journal keeps every transition (newest first, filtered) and is
+ * trimmed like the history. */
+START_TEST(alarm_journal_filters_and_retains)
+{
+    static const char *const tr[][3] = {
+        {"normal", "active_unacknowledged", "condition"},
+        {"active_unacknowledged", "active_acknowledged", "ack"},
+        {"active_acknowledged", "normal", "condition"},
+    };
+    for (int i = 0; i < 30; i++) {
+        struct ht_store_alarm a = {.ts = 1000 * (i + 1),
+                                   .twin = i % 2 ? "line-b" : "line-a",
+                                   .rule = i % 3 ? "hot" : "cold",
+                                   .from = tr[i % 3][0],
+                                   .to = tr[i % 3][1],
+                                   .cause = tr[i % 3][2],
+                                   .who = i % 3 == 1 ? "alice" : NULL,
+                                   .priority = "high"};
+        json_t *state =
+            json_pack("{s:s, s:I}", "state", a.to, "since", (json_int_t)a.ts);
+        a.state = state;
+        ck_assert_int_eq(ht_store_alarm_add(s, &a), HT_OK);
+        json_decref(state);
+    }
+    json_t *h = ht_store_alarm_history(s, NULL, NULL, 0, 0, 100);
+    ck_assert_uint_eq(json_array_size(h), 30);
+    json_t *first = json_array_get(h, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "ts")), 30000);
+    ck_assert_str_eq(json_string_value(json_object_get(first, "cause")),
+                     "condition");
+    ck_assert_ptr_null(json_object_get(first, "who"));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(first, "state"), "state")),
+                     "normal");
+    json_decref(h);
+    /* line-b and hot: i odd and i % 3 != 0 -> 10 rows; in [5 s, 12 s]
+     * (i = 4..11): 5, 7, 11. */
+    h = ht_store_alarm_history(s, "line-b", "hot", 0, 0, 100);
+    ck_assert_uint_eq(json_array_size(h), 10);
+    json_decref(h);
+    h = ht_store_alarm_history(s, "line-b", "hot", 5000, 12000, 100);
+    ck_assert_uint_eq(json_array_size(h), 3);
+    /* newest first: i = 11, 7 (acknowledged by alice), 5 */
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(h, 1), "who")),
+        "alice");
+    ck_assert_ptr_null(json_object_get(json_array_get(h, 2), "who"));
+    json_decref(h);
+    h = ht_store_alarm_history(s, NULL, NULL, 0, 0, 2);
+    ck_assert_uint_eq(json_array_size(h), 2);
+    json_decref(h);
+    /* The newest state of each alarm, for the restore at start-up. */
+    latest[0] = 0;
+    ck_assert_int_eq(ht_store_alarm_latest_each(s, on_latest, NULL), HT_OK);
+    ck_assert_str_eq(latest, "line-a/cold@25000;line-b/cold@28000;"
+                             "line-a/hot@29000;line-b/hot@30000;");
+    /* Retention: 10 rows at most, then nothing older than 25 s at 50 s. */
+    struct ht_store_opts o = {.history_max_rows = 10,
+                              .history_max_age_ms = 25000};
+    reopen(&o);
+    int64_t del = 0;
+    ck_assert_int_eq(ht_store_retention(s, 0, &del), HT_OK);
+    h = ht_store_alarm_history(s, NULL, NULL, 0, 0, 100);
+    ck_assert_uint_eq(json_array_size(h), 10);
+    json_decref(h);
+    ck_assert_int_eq(ht_store_retention(s, 50000, &del), HT_OK);
+    h = ht_store_alarm_history(s, NULL, NULL, 0, 0, 100);
+    ck_assert_uint_eq(json_array_size(h), 6); /* 25 s .. 30 s */
+    json_decref(h);
+}
+END_TEST
+
 /* The writer commits on its own within flush_ms of the first row. */
 START_TEST(writer_commits_without_a_flush)
 {
@@ -639,6 +723,7 @@ int main(void)
     tcase_add_test(tc, small_journal_waits_and_loses_nothing);
     tcase_add_test(tc, audit_async_commits_then_calls_back);
     tcase_add_test(tc, audit_late_ack_and_filters);
+    tcase_add_test(tc, alarm_journal_filters_and_retains);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -22,6 +22,7 @@ static const struct {
     {HT_TOPIC_GW_ACK, "gateway", NULL, "holotwin/v1/gateway/gateway/ack"},
     {HT_TOPIC_TWIN_STATE, "line", NULL, "holotwin/v1/twins/line/state"},
     {HT_TOPIC_TWIN_UI, "line", "hmd", "holotwin/v1/twins/line/ui/hmd"},
+    {HT_TOPIC_TWIN_ALARMS, "line", NULL, "holotwin/v1/twins/line/alarms"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 

@@ -53,21 +53,6 @@ static void on_event_changed(const struct ht_twin_event *ev, void *ud)
     }
 }
 
-static void setnum(struct ht_twin_engine *e, const char *d, const char *p,
-                   double v, int64_t now)
-{
-    json_t *j = json_real(v);
-    ck_assert_int_eq(ht_twin_engine_set_value(e, d, p, j, now), HT_OK);
-    json_decref(j);
-}
-
-static void setbool(struct ht_twin_engine *e, const char *d, const char *p,
-                    bool v, int64_t now)
-{
-    ck_assert_int_eq(ht_twin_engine_set_value(e, d, p, json_boolean(v), now),
-                     HT_OK);
-}
-
 /* The sim's initial state (factory.md): unstable. */
 static void initial_state(struct ht_twin_engine *e, int64_t now)
 {

@@ -8,6 +8,7 @@
 #include "ht_mem.h"
 #include "ht_util.h"
 #include "semantics/semantics.h"
+#include "twins/twin.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -123,6 +124,22 @@ static inline int run_validator(const char *schema_rel, const char *files)
     if (rc == -1)
         return -1;
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Feed the engine one device value at now (the fake clock). */
+static inline void setnum(struct ht_twin_engine *e, const char *d,
+                          const char *p, double v, int64_t now)
+{
+    json_t *j = json_real(v);
+    ck_assert_int_eq(ht_twin_engine_set_value(e, d, p, j, now), HT_OK);
+    json_decref(j);
+}
+
+static inline void setbool(struct ht_twin_engine *e, const char *d,
+                           const char *p, bool v, int64_t now)
+{
+    ck_assert_int_eq(ht_twin_engine_set_value(e, d, p, json_boolean(v), now),
+                     HT_OK);
 }
 
 #endif

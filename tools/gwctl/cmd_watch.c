@@ -33,6 +33,8 @@ struct watch {
     size_t errlen;
     long long count;   /* events printed */
     long long max;     /* --count, 0 = unbounded */
+    const char *only;  /* print only events of this name, or NULL */
+    gw_watch_line_fn line; /* custom one-line format, or NULL */
     bool bad_stream;   /* a line exceeded the parser's limit */
 };
 
@@ -70,7 +72,8 @@ static void print_summary(const json_t *d)
 static void on_event(const struct gw_sse_event *ev, void *ud)
 {
     struct watch *w = ud;
-    if (w->max && w->count >= w->max)
+    if ((w->max && w->count >= w->max) ||
+        (w->only && strcmp(ev->event, w->only)))
         return;
     json_t *d = json_loads(ev->data, JSON_DECODE_ANY, NULL);
     long long now = (long long)ht_time_ms();
@@ -82,6 +85,8 @@ static void on_event(const struct gw_sse_event *ev, void *ud)
         puts(s ? s : "{}");
         free(s);
         json_decref(o);
+    } else if (w->line && d) {
+        w->line(ev->event, d);
     } else {
         long long ts = now;
         json_t *t = json_object_get(d, "ts");
@@ -212,32 +217,14 @@ static int attempt(struct watch *w, const char *url, bool first)
     return -1;
 }
 
-int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
+/* The watch loop shared by `watch` and `alarms watch`. */
+static int watch_run(struct gwctl *g, const char *twin, const char *only,
+                     gw_watch_line_fn line, long long max)
 {
-    const char *twin = NULL;
-    long long max = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--count") && i + 1 < argc) {
-            char *end;
-            max = strtoll(argv[++i], &end, 10);
-            if (*end || max <= 0) {
-                fprintf(stderr, "gwctl: --count needs a positive number\n");
-                return GW_EXIT_USAGE;
-            }
-        } else if (argv[i][0] == '-' || twin) {
-            return gw_usage("watch");
-        } else {
-            twin = argv[i];
-        }
-    }
-    if (twin && !ht_id_valid(twin)) {
-        fprintf(stderr, "gwctl: '%s' is not a valid twin id\n", twin);
-        return GW_EXIT_USAGE;
-    }
     char *url = twin ? ht_asprintf("%s/api/v1/events?twin=%s", g->gateway,
                                    twin)
                      : ht_asprintf("%s/api/v1/events", g->gateway);
-    struct watch w = {.g = g, .max = max};
+    struct watch w = {.g = g, .max = max, .only = only, .line = line};
     gw_sse_init(&w.sse);
     w.curl = curl_easy_init();
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
@@ -269,4 +256,35 @@ int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
     free(w.err);
     free(url);
     return rc < 0 ? GW_EXIT_OK : rc;
+}
+
+int gw_watch_cmd(struct gwctl *g, int argc, char **argv, int start,
+                 const char *cmd, const char *only, gw_watch_line_fn line)
+{
+    const char *twin = NULL;
+    long long max = 0;
+    for (int i = start; i < argc; i++) {
+        if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+            char *end;
+            max = strtoll(argv[++i], &end, 10);
+            if (*end || max <= 0) {
+                fprintf(stderr, "gwctl: --count needs a positive number\n");
+                return GW_EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-' || twin) {
+            return gw_usage(cmd);
+        } else {
+            twin = argv[i];
+        }
+    }
+    if (twin && !ht_id_valid(twin)) {
+        fprintf(stderr, "gwctl: '%s' is not a valid twin id\n", twin);
+        return GW_EXIT_USAGE;
+    }
+    return watch_run(g, twin, only, line, max);
+}
+
+int gw_cmd_watch(struct gwctl *g, int argc, char **argv)
+{
+    return gw_watch_cmd(g, argc, argv, 1, "watch", NULL, NULL);
 }

@@ -146,6 +146,14 @@ int gw_model_bind(json_t *model, const char *comp, const char *prop,
                   const char *device, const char *dprop, char *err,
                   size_t errlen);
 
+/* A duration for `alarms shelve --for`: "90s", "30m", "8h", "500ms";
+ * positive, at most 24 h. Returns 0 with *out in ms, or -1. */
+int gw_parse_duration(const char *s, long long *out);
+/* Split an alarm id "TWIN:RULE" (or "TWIN/RULE") into caller buffers; both
+ * must be valid ids. Returns 0, or -1 with err filled. */
+int gw_split_alarm(const char *arg, char *twin, size_t tlen, char *rule,
+                   size_t rlen, char *err, size_t errlen);
+
 /* ---- Server-Sent Events parser (sse.c) ---- */
 struct gw_sse_event {
     const char *event; /* "message" when unnamed */
@@ -192,5 +200,15 @@ int gw_cmd_watch(struct gwctl *g, int argc, char **argv);
 int gw_cmd_tokens(struct gwctl *g, int argc, char **argv);
 int gw_cmd_discover(struct gwctl *g, int argc, char **argv);
 int gw_cmd_audit(struct gwctl *g, int argc, char **argv);
+int gw_cmd_alarms(struct gwctl *g, int argc, char **argv);
+
+/* Follow /api/v1/events[?twin=TWIN] with the arguments "[TWIN] [--count
+ * N]" from argv[start] on (usage of cmd on a mistake) until Ctrl-C or N
+ * events, resuming with Last-Event-ID; only events named `only` when it
+ * is not NULL, each printed by line (NULL: the generic one-line summary)
+ * unless --json. Returns an exit code. */
+typedef void (*gw_watch_line_fn)(const char *event, const json_t *data);
+int gw_watch_cmd(struct gwctl *g, int argc, char **argv, int start,
+                 const char *cmd, const char *only, gw_watch_line_fn line);
 
 #endif

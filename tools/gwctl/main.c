@@ -81,6 +81,24 @@ static const struct gwctl_cmd cmds[] = {
      "  --limit N    at most N records (default 100), newest first\n"
      "A command the device acknowledged after its timeout shows the late\n"
      "ack next to the timeout: `timeout (late ack: expired)`.\n"},
+    {"alarms", gw_cmd_alarms,
+     "alarms [list] [--twin T] [--state S] [--priority P] [--all]\n"
+     "       gwctl alarms history [--twin T] [--rule R] [--from T] [--to T] "
+     "[--limit N]\n"
+     "       gwctl alarms watch [TWIN] [--count N]\n"
+     "       gwctl alarms ack|unshelve|out-of-service|in-service TWIN:RULE "
+     "[--note TEXT]\n"
+     "       gwctl alarms shelve TWIN:RULE --for DURATION [--note TEXT]",
+     "alarms (ISA-18.2): list, history, watch, acknowledge, shelve",
+     "  list          alarms that are not normal, most urgent first (--all:\n"
+     "                every alarm); S a life-cycle state, P a priority\n"
+     "  history       every transition from the alarm journal, newest first\n"
+     "  watch         alarm transitions as they happen (SSE), until Ctrl-C\n"
+     "  ack           acknowledge (operator); shelve for DURATION (90s, 30m,\n"
+     "                8h; at most 24 h) and unshelve (operator);\n"
+     "                out-of-service and in-service (technician)\n"
+     "Exit 3 when the alarm's state refuses the command (e.g. nothing to\n"
+     "acknowledge) or the token's role may not do it.\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

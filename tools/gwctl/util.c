@@ -7,6 +7,8 @@
 #include "ht_util.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -320,5 +322,45 @@ int gw_model_bind(json_t *model, const char *comp, const char *prop,
     char *b = ht_asprintf("%s/%s", device, dprop);
     json_object_set_new(p, "bind", json_string(b));
     free(b);
+    return 0;
+}
+
+int gw_parse_duration(const char *s, long long *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    long long unit = !strcmp(end, "ms")  ? 1
+                     : !strcmp(end, "s") ? 1000
+                     : !strcmp(end, "m") ? 60000
+                     : !strcmp(end, "h") ? 3600000
+                                         : 0;
+    if (!unit || errno || n <= 0 || n > 86400000LL / unit)
+        return -1;
+    *out = n * unit;
+    return 0;
+}
+
+int gw_split_alarm(const char *arg, char *twin, size_t tlen, char *rule,
+                   size_t rlen, char *err, size_t errlen)
+{
+    const char *sep = arg ? strpbrk(arg, ":/") : NULL;
+    size_t n = sep ? (size_t)(sep - arg) : 0;
+    if (!sep || n >= tlen || strlen(sep + 1) >= rlen) {
+        snprintf(err, errlen, "'%s' is not TWIN:RULE", arg ? arg : "");
+        return -1;
+    }
+    memcpy(twin, arg, n);
+    twin[n] = '\0';
+    strcpy(rule, sep + 1);
+    if (!ht_id_valid(twin) || !ht_id_valid(rule)) {
+        snprintf(err, errlen,
+                 "'%s' is not TWIN:RULE (ids are "
+                 "[a-z0-9][a-z0-9._-]{0,63})",
+                 arg);
+        return -1;
+    }
     return 0;
 }

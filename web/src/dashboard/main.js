@@ -2,6 +2,8 @@
 // twin page rendered only from the twin's `web` UI descriptor, live via SSE.
 import "./app.css";
 import { adoptFragmentToken, getToken, setToken, clearToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { AlarmBook } from "../common/alarms.js";
+import { alarmBanner, alarmList, alarmSession, overviewCounts } from "../common/alarmviews.js";
 import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
@@ -46,18 +48,27 @@ function listOf(doc, ...keys) {
     return [];
 }
 
+/* Alarms on every page: one book, live while a token is set (the pages'
+ * own streams come and go with the route), shown in a banner. */
+const alarms = new AlarmBook();
+const alarmLive = alarmSession(alarms);
+main.before(alarmBanner(alarms));
+window.__holotwinDash.alarms = alarms;
+
 function route() {
     teardown();
     teardown = () => {};
     setConn("off");
-    if (!getToken()) return showSignin();
+    if (!getToken()) { alarmLive.stop(); return showSignin(); }
     signoutBtn.hidden = false;
+    alarmLive.start();
     const m = location.hash.match(/^#\/twin\/([^/?]+)/);
     if (m) return showTwin(decodeURIComponent(m[1]));
     return showOverview();
 }
 
 function showSignin(msg) {
+    alarmLive.stop();
     signoutBtn.hidden = true;
     document.title = "Holotwin — sign in";
     const input = h("input", { id: "token", type: "password", autocomplete: "current-password",
@@ -144,6 +155,7 @@ async function showOverview() {
             err.textContent = e.message;
         }
     }
+    const offCounts = overviewCounts(alarms, twinsBox);
     await load();
     /* reload on events that change the lists, at most once a second (the
      * stream also carries every value of every twin; those are ignored) */
@@ -152,7 +164,7 @@ async function showOverview() {
         if (type === "state" || type === "property" || type === "descriptor" || t) return;
         t = setTimeout(() => { t = 0; lastLoad = Date.now(); load(); }, Math.max(0, 1000 - (Date.now() - lastLoad)));
     }, setConn);
-    teardown = () => { es.close(); clearTimeout(t); };
+    teardown = () => { es.close(); clearTimeout(t); offCounts(); };
 }
 
 /**
@@ -196,9 +208,10 @@ async function showTwin(id) {
     const grid = h("div", { class: "grid" });
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
+    const alarmView = alarmList(alarms, id);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    heading, status, err, grid);
+    heading, status, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -324,7 +337,7 @@ async function showTwin(id) {
         if (e instanceof ApiError && e.status === 401) { clearToken(); return showSignin("Your token is no longer valid."); }
         err.textContent = `Cannot load ${id}: ${e.message}`;
     }
-    teardown = () => { if (es) es.close(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
+    teardown = () => { if (es) es.close(); alarmView.close(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
 }
 
 signoutBtn.addEventListener("click", () => { clearToken(); location.hash = "#/"; route(); });

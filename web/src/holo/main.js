@@ -6,6 +6,7 @@ import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
+import { mountAlarms } from "./alarms3d.js";
 import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { buildScene, hmdPanels } from "./scene.js";
@@ -251,6 +252,8 @@ async function start() {
         };
         fitView(canvas.clientWidth || 1, canvas.clientHeight || 1, 0);
     } else unclutter(panels3d);
+    /* the machine's alarms above everything, before the view is framed */
+    const alarmUi = mountAlarms({ hook, twinId: id, root: scene.root, camera, renderer, canvas });
     /* frame the machine with its panels, from the front and a little above */
     const all = new THREE.Box3().setFromObject(scene.root);
     if (!fitView && !all.isEmpty()) {
@@ -262,7 +265,7 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    panelsEl.replaceChildren(rulesEl, ...sections);
+    panelsEl.replaceChildren(rulesEl, alarmUi.listEl, ...sections);
 
     function renderRules() {
         const act = twin.activeRules();
