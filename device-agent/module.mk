@@ -1,9 +1,9 @@
 # device-agent/: the board daemon. GPIO lives only in hal/; the gpiod backend
-# is built only WITH_GPIOD=yes.
+# is built only WITH_GPIOD=yes (GPIOD_SRC: the 1.6 or the 2.x file).
 AGENT_SRCS := $(filter-out device-agent/main.c,$(wildcard device-agent/*.c)) \
 	$(wildcard device-agent/hal/gpio_sim.c)
 ifeq ($(WITH_GPIOD),yes)
-AGENT_SRCS += $(wildcard device-agent/hal/gpio_gpiod.c)
+AGENT_SRCS += $(wildcard device-agent/hal/$(GPIOD_SRC))
 endif
 AGENT_OBJS := $(patsubst %.c,$(O)/%.o,$(AGENT_SRCS))
 $(O)/libhtagent.a: $(AGENT_OBJS)

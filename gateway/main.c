@@ -7,6 +7,7 @@
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
+#include "ht_sd.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -69,6 +70,7 @@ struct sigctx {
     struct ht_gw_conf *conf;
     const char *config; /* --config file, or NULL */
     const char **vals;  /* flag values, re-applied over the file */
+    struct ht_sd *sd;   /* systemd notifications */
 };
 
 /* SIGHUP: parse into a fresh struct (defaults, file, flags), validate, and
@@ -128,11 +130,14 @@ static void on_signal(struct ht_io *io, int fd, unsigned ev, void *ud)
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
+            ht_sd_reloading(c->sd, 0);
             reload(c);
+            ht_sd_reloading(c->sd, 1);
             continue;
         }
         ht_log(LOG_NOTICE, "main", "%s: stopping",
                si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        ht_sd_stopping(c->sd);
         ht_loop_stop(c->loop);
     }
 }
@@ -149,6 +154,7 @@ int main(int argc, char **argv)
     struct ht_gw *g = NULL;
     struct ht_io *sio = NULL;
     int sfd = -1;
+    struct ht_sd *sd = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -226,15 +232,17 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    struct sigctx sc = {loop, &conf, config, vals};
+    struct sigctx sc = {loop, &conf, config, vals, NULL};
     sio = ht_io_new(loop, sfd, HT_LOOP_READ, on_signal, &sc);
     if (ht_gw_new(loop, &conf, &g, err, sizeof err) != HT_OK ||
         ht_gw_start(g, err, sizeof err) != HT_OK) {
         fprintf(stderr, "gatewayd: %s\n", err);
         goto out;
     }
+    sd = sc.sd = ht_sd_ready(loop);
     rc = ht_loop_run(loop) == HT_OK ? 0 : 1;
 out:
+    ht_sd_free(sd);
     ht_gw_free(g);
     ht_io_free(sio);
     if (sfd >= 0)
