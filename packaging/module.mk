@@ -52,3 +52,12 @@ install: all
 		[ -e $(D)$(sysconfdir)/holotwin/$$f ] || { \
 		$(PKG_SED) packaging/$$f >$(D)$(sysconfdir)/holotwin/$$f && \
 		chmod 0644 $(D)$(sysconfdir)/holotwin/$$f; }; done
+
+# The Debian packages holotwin and holotwin-agent, written to the parent
+# directory as dpkg-buildpackage does, then lintian at error and warning
+# level (docs/packaging.md).
+deb:
+	@scripts/setup-deps --pkg
+	dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning ../holotwin_$(VERSION)_$(shell dpkg --print-architecture).changes
+.PHONY: deb
