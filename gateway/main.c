@@ -56,11 +56,13 @@ static void usage(FILE *out)
         fprintf(out, "  %-22s %s (config key %s)\n", flags[i].flag,
                 flags[i].help, flags[i].key);
     fprintf(out,
-            "  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys (JSON file, "
-            "dotted paths are nested objects):\n",
+            "  %-22s %s\n  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys "
+            "(JSON file, dotted paths are nested objects):\n",
             "--config FILE",
             "JSON config file (SIGHUP reloads log_level, "
             "commands.timeout_ms, devices.auto_approve)",
+            "--restore FILE",
+            "restore a backup (gwctl backup) into the empty data dir, exit",
             "--help", "--version");
     ht_conf_print_help(ht_gw_conf_table(), out);
 }
@@ -147,6 +149,7 @@ int main(int argc, char **argv)
     struct ht_gw_conf conf;
     ht_gw_conf_init(&conf);
     const char *config = NULL;
+    const char *restore = NULL;
     const char **vals = ht_calloc(NFLAGS, sizeof *vals);
     int rc = 1;
     char err[512];
@@ -174,6 +177,14 @@ int main(int argc, char **argv)
                 goto out;
             }
             config = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--restore")) {
+            if (++i >= argc) {
+                fprintf(stderr, "gatewayd: --restore needs a file\n");
+                goto out;
+            }
+            restore = argv[i];
             continue;
         }
         size_t k;
@@ -214,6 +225,13 @@ int main(int argc, char **argv)
     ht_log_set_level(lvl);
     if (!conf.data_dir) {
         fprintf(stderr, "gatewayd: data_dir must not be empty\n");
+        goto out;
+    }
+
+    if (restore) {
+        rc = ht_gw_restore(&conf, restore, err, sizeof err) == HT_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "gatewayd: --restore: %s\n", err);
         goto out;
     }
 

@@ -355,6 +355,7 @@ static const struct gw_route routes[] = {
     {"POST", "/api/v1/tokens", GW_ROLE_ADMIN, post_tokens},
     {"DELETE", "/api/v1/tokens/{token_id}", GW_ROLE_ADMIN, delete_token},
     {"GET", "/api/v1/audit", GW_ROLE_TECHNICIAN, get_audit},
+    {"GET", "/api/v1/backup", GW_ROLE_ADMIN, gw__route_backup},
     /* twins (routes_twins.c, assets.c) */
     {"GET", "/api/v1/twins", GW_ROLE_VIEWER, gw__route_twins},
     {"GET", "/api/v1/twins/{id}", GW_ROLE_VIEWER, gw__route_twin_get},

@@ -70,6 +70,11 @@ static const struct gwctl_cmd cmds[] = {
      "tokens [list | create --role ROLE --name NAME | revoke ID]",
      "API tokens (admin): roles viewer, operator, technician, admin",
      "The token of `create` is shown once.\n"},
+    {"backup", gw_cmd_backup, "backup FILE",
+     "save a backup of the running gateway (admin) to FILE",
+     "The gateway's database (SQLite online backup: it keeps running) and\n"
+     "its broker credentials, as one SQLite file, mode 0600. Restore it with\n"
+     "`gatewayd --restore FILE` into an empty data directory.\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
