@@ -148,6 +148,19 @@ START_TEST(backup_of_an_open_store_restores_with_its_files)
 }
 END_TEST
 
+/* The row every old-schema database gets (schema 1 has devices). */
+static void add_old_device(sqlite3 *db, int version)
+{
+    if (version < 1)
+        return;
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO devices (id, title, state, "
+                                  "created) VALUES ('old-1', 'Old', "
+                                  "'approved', 5)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+}
+
 /* A backup file made by hand from a bare database of schema version v,
  * as an older gatewayd would have written it. */
 static void make_backup(const char *path, int version, const char *fname)
@@ -164,13 +177,7 @@ static void make_backup(const char *path, int version, const char *fname)
              "INSERT INTO holotwin_backup_files VALUES ('%s', 'x');",
              version, fname);
     ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    if (version >= 1)
-        ck_assert_int_eq(
-            sqlite3_exec(db,
-                         "INSERT INTO devices (id, title, state, created) "
-                         "VALUES ('old-1', 'Old', 'approved', 5)",
-                         NULL, NULL, NULL),
-            SQLITE_OK);
+    add_old_device(db, version);
     sqlite3_close(db);
 }
 
@@ -224,13 +231,7 @@ START_TEST(every_schema_version_migrates_directly_and_from_a_backup)
         sqlite3 *db;
         ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
         ck_assert_int_eq(store__migrate_to(db, v), HT_OK);
-        if (v >= 1)
-            ck_assert_int_eq(
-                sqlite3_exec(db,
-                             "INSERT INTO devices (id, title, state, created) "
-                             "VALUES ('old-1', 'Old', 'approved', 5)",
-                             NULL, NULL, NULL),
-                SQLITE_OK);
+        add_old_device(db, v);
         sqlite3_close(db);
         struct ht_store *s = open_at(d);
         ck_assert_int_eq(ht_store_schema_version(s), HT_STORE_SCHEMA_VERSION);
