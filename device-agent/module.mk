@@ -1,5 +1,5 @@
 # device-agent/: the board daemon. GPIO lives only in hal/; the gpiod backend
-# is built only WITH_GPIOD=yes (GPIOD_SRC: the 1.6 or the 2.x file).
+# is built only WITH_GPIOD=yes.
 AGENT_SRCS := $(filter-out device-agent/main.c,$(wildcard device-agent/*.c)) \
 	$(wildcard device-agent/hal/gpio_sim.c)
 ifeq ($(WITH_GPIOD),yes)
