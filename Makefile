@@ -29,11 +29,14 @@ OPT := -O2
 LDSAN :=
 endif
 
-PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl
+PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl libsystemd
 ifeq ($(WITH_GPIOD),auto)
-WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' 'libgpiod < 2' \
-	&& echo yes || echo no)
+WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' && echo yes || echo no)
 endif
+# One gpiod backend, by the API of the libgpiod that pkg-config finds: 1.6
+# (gpio_gpiod.c) or 2.x (gpio_gpiod2.c, Debian 13 and newer).
+GPIOD_SRC := $(shell pkg-config --exists 'libgpiod >= 2' && echo gpio_gpiod2.c \
+	|| echo gpio_gpiod.c)
 ifeq ($(WITH_GPIOD),yes)
 PKGS += libgpiod
 CFLAGS_BASE += -DHT_WITH_GPIOD=1
@@ -47,7 +50,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDSAN) $(LDFLAGS)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -81,6 +84,7 @@ include device-agent/module.mk
 include tools/module.mk
 include web/module.mk
 include tests/module.mk
+include packaging/module.mk
 
 all: $(BINS) web
 
@@ -138,12 +142,6 @@ format:
 lint:
 	cppcheck --quiet --enable=warning,performance,portability \
 		--error-exitcode=1 -I common $$(git ls-files '*.c')
-
-PREFIX ?= /usr/local
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/holotwin/web
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r web/dist/. $(DESTDIR)$(PREFIX)/share/holotwin/web/
 
 clean:
 	rm -rf build

@@ -9,11 +9,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static atomic_int g_level = LOG_INFO;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ht_log_sink g_sink;
+/* Default sink's style: -1 not decided yet, 0 terminal, 1 journal. */
+static int g_journal = -1;
+
+/* journald stamps and ranks each line itself: under systemd a line gets a
+ * "<N>" priority prefix (sd-daemon(3)) and no timestamp of its own. stderr
+ * is the journal when JOURNAL_STREAM names its device:inode; a service
+ * whose stderr goes elsewhere (a file, a terminal) keeps the plain format.
+ * Without JOURNAL_STREAM, INVOCATION_ID (systemd started us) and a stderr
+ * that is not a terminal also count. JOURNAL_STREAM decides when present:
+ * a shell in a terminal that systemd started inherits both variables, and
+ * a daemon it starts with stderr in a file must keep the plain format. */
+static int detect_journal(void)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    const char *js = getenv("JOURNAL_STREAM");
+    if (js && *js) {
+        unsigned long long dev, ino;
+        if (sscanf(js, "%llu:%llu", &dev, &ino) == 2)
+            return (unsigned long long)st.st_dev == dev &&
+                   (unsigned long long)st.st_ino == ino;
+    }
+    const char *inv = getenv("INVOCATION_ID");
+    return inv && *inv && !isatty(STDERR_FILENO);
+}
 
 static const char *level_name(int level)
 {
@@ -26,6 +54,12 @@ static void stderr_sink(void *ctx, int level, const char *module,
                         const char *msg)
 {
     (void)ctx;
+    if (g_journal < 0)
+        g_journal = detect_journal();
+    if (g_journal) {
+        fprintf(stderr, "<%d>%s: %s\n", level & 7, module, msg);
+        return;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -76,6 +110,7 @@ void ht_log_set_sink(const struct ht_log_sink *sink)
         g_sink = *sink;
     else
         memset(&g_sink, 0, sizeof g_sink);
+    g_journal = -1; /* the default sink looks at stderr again */
     pthread_mutex_unlock(&g_lock);
 }
 

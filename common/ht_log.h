@@ -24,7 +24,11 @@ void ht_log_set_level(int level);
 int ht_log_level_parse(const char *s);
 
 /* Replace the sink (copied; the old sink's free is called). NULL restores
- * the default: stderr with timestamps. Call from main only. */
+ * the default: stderr, with a timestamp and level name per line, or, when
+ * stderr is the systemd journal (JOURNAL_STREAM matches it, or INVOCATION_ID
+ * is set and stderr is not a terminal), "<N>module: message" lines that
+ * journald ranks by priority N and stamps itself. The choice is made at the
+ * first message after this call. Call from main only. */
 void ht_log_set_sink(const struct ht_log_sink *sink);
 /* The syslog sink for production (ident borrowed for the process life). */
 void ht_log_use_syslog(const char *ident);

@@ -8,6 +8,7 @@
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
+#include "ht_sd.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -15,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The loop and the stop flag are the only globals: a signal handler can
- * reach nothing else. */
+/* The loop and the stop flag are the globals a signal handler reaches;
+ * g_sd sends STOPPING=1 from the wakeup that the handler causes. */
 static struct ht_loop *g_loop;
+static struct ht_sd *g_sd;
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -31,8 +33,10 @@ static void on_signal(int sig)
 static void on_wakeup(struct ht_loop *l, void *ud)
 {
     (void)l;
-    if (g_stop)
+    if (g_stop) {
+        ht_sd_stopping(g_sd);
         ht_agent_shutdown(ud);
+    }
 }
 
 static void usage(FILE *out)
@@ -232,9 +236,11 @@ int main(int argc, char **argv)
     signal(SIGHUP, SIG_IGN); /* no reloadable keys yet */
     ht_log(LOG_NOTICE, "agent", "device %s running (%s, %zu capabilities)",
            conf.id, conf.backend, conf.ncaps);
+    g_sd = ht_sd_ready(loop);
     rc = ht_loop_run(loop);
     ht_log(LOG_NOTICE, "agent", "stopped");
 out:
+    ht_sd_free(g_sd);
     g_loop = NULL;
     ht_agent_free(agent);
     ht_loop_free(loop);

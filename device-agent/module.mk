@@ -3,7 +3,7 @@
 AGENT_SRCS := $(filter-out device-agent/main.c,$(wildcard device-agent/*.c)) \
 	$(wildcard device-agent/hal/gpio_sim.c device-agent/hal/sim_plant.c)
 ifeq ($(WITH_GPIOD),yes)
-AGENT_SRCS += $(wildcard device-agent/hal/gpio_gpiod.c)
+AGENT_SRCS += $(wildcard device-agent/hal/$(GPIOD_SRC))
 endif
 AGENT_OBJS := $(patsubst %.c,$(O)/%.o,$(AGENT_SRCS))
 $(O)/libhtagent.a: $(AGENT_OBJS)

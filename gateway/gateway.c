@@ -39,6 +39,27 @@ static void on_batch(void *ud, size_t rows, double seconds)
     pthread_mutex_unlock(&g->metrics->mu);
 }
 
+/* The restored directory is opened like a start would (same journal size)
+ * so that a schema migration, or a database it cannot read, shows now. */
+int ht_gw_restore(const struct ht_gw_conf *conf, const char *file, char *err,
+                  size_t errlen)
+{
+    int rc = ht_store_restore(file, conf->data_dir, err, errlen);
+    if (rc != HT_OK)
+        return rc;
+    struct ht_store_opts so = {
+        .journal_size = (size_t)conf->history_journal_kb << 10,
+    };
+    struct ht_store *s = NULL;
+    rc = ht_store_open(conf->data_dir, &so, &s, err, errlen);
+    if (rc == HT_OK) {
+        ht_log(LOG_NOTICE, GW_MOD, "%s restored into %s (schema version %d)",
+               file, conf->data_dir, ht_store_schema_version(s));
+        ht_store_close(s);
+    }
+    return rc;
+}
+
 int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
               struct ht_gw **out, char *err, size_t errlen)
 {

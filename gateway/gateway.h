@@ -13,6 +13,14 @@
 
 struct ht_gw;
 
+/* Restore a backup made by GET /api/v1/backup (gwctl backup) into
+ * conf->data_dir, which must hold no database yet, and open it once so its
+ * schema is migrated to this gatewayd's. Call instead of starting a
+ * gateway (gatewayd --restore). err gets a one-line message. Returns HT_OK
+ * or a negative HT_E* code. */
+int ht_gw_restore(const struct ht_gw_conf *conf, const char *file, char *err,
+                  size_t errlen);
+
 /* Create the gateway on loop l: opens the store (migrating it), creates the
  * admin token on first start, prepares MQTT, HTTP and the broker. conf is
  * borrowed for the gateway's life. err gets a one-line message. Returns

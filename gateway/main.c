@@ -7,6 +7,7 @@
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
+#include "ht_sd.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -55,11 +56,13 @@ static void usage(FILE *out)
         fprintf(out, "  %-22s %s (config key %s)\n", flags[i].flag,
                 flags[i].help, flags[i].key);
     fprintf(out,
-            "  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys (JSON file, "
-            "dotted paths are nested objects):\n",
+            "  %-22s %s\n  %-22s %s\n  %-22s\n  %-22s\n\nconfig keys "
+            "(JSON file, dotted paths are nested objects):\n",
             "--config FILE",
             "JSON config file (SIGHUP reloads log_level, "
             "commands.timeout_ms, devices.auto_approve)",
+            "--restore FILE",
+            "restore a backup (gwctl backup) into the empty data dir, exit",
             "--help", "--version");
     ht_conf_print_help(ht_gw_conf_table(), out);
 }
@@ -69,6 +72,7 @@ struct sigctx {
     struct ht_gw_conf *conf;
     const char *config; /* --config file, or NULL */
     const char **vals;  /* flag values, re-applied over the file */
+    struct ht_sd *sd;   /* systemd notifications */
 };
 
 /* SIGHUP: parse into a fresh struct (defaults, file, flags), validate, and
@@ -128,11 +132,14 @@ static void on_signal(struct ht_io *io, int fd, unsigned ev, void *ud)
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
+            ht_sd_reloading(c->sd, 0);
             reload(c);
+            ht_sd_reloading(c->sd, 1);
             continue;
         }
         ht_log(LOG_NOTICE, "main", "%s: stopping",
                si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        ht_sd_stopping(c->sd);
         ht_loop_stop(c->loop);
     }
 }
@@ -142,6 +149,7 @@ int main(int argc, char **argv)
     struct ht_gw_conf conf;
     ht_gw_conf_init(&conf);
     const char *config = NULL;
+    const char *restore = NULL;
     const char **vals = ht_calloc(NFLAGS, sizeof *vals);
     int rc = 1;
     char err[512];
@@ -149,6 +157,7 @@ int main(int argc, char **argv)
     struct ht_gw *g = NULL;
     struct ht_io *sio = NULL;
     int sfd = -1;
+    struct ht_sd *sd = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -168,6 +177,14 @@ int main(int argc, char **argv)
                 goto out;
             }
             config = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--restore")) {
+            if (++i >= argc) {
+                fprintf(stderr, "gatewayd: --restore needs a file\n");
+                goto out;
+            }
+            restore = argv[i];
             continue;
         }
         size_t k;
@@ -211,6 +228,13 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (restore) {
+        rc = ht_gw_restore(&conf, restore, err, sizeof err) == HT_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "gatewayd: --restore: %s\n", err);
+        goto out;
+    }
+
     /* Block the signals before any thread exists (MHD's inherits the mask)
      * and read them through a signalfd on the loop. */
     sigset_t set;
@@ -226,15 +250,17 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    struct sigctx sc = {loop, &conf, config, vals};
+    struct sigctx sc = {loop, &conf, config, vals, NULL};
     sio = ht_io_new(loop, sfd, HT_LOOP_READ, on_signal, &sc);
     if (ht_gw_new(loop, &conf, &g, err, sizeof err) != HT_OK ||
         ht_gw_start(g, err, sizeof err) != HT_OK) {
         fprintf(stderr, "gatewayd: %s\n", err);
         goto out;
     }
+    sd = sc.sd = ht_sd_ready(loop);
     rc = ht_loop_run(loop) == HT_OK ? 0 : 1;
 out:
+    ht_sd_free(sd);
     ht_gw_free(g);
     ht_io_free(sio);
     if (sfd >= 0)

@@ -164,6 +164,9 @@ enum MHD_Result gw__route_twin_asset_get(struct gw_req *r);
 enum MHD_Result gw__route_twin_asset_put(struct gw_req *r);
 enum MHD_Result gw__route_twin_asset_delete(struct gw_req *r);
 
+/* ---- backup (routes_backup.c, HTTP thread) ---- */
+enum MHD_Result gw__route_backup(struct gw_req *r);
+
 /* ---- REST handlers (routes_twins.c, HTTP thread) ---- */
 enum MHD_Result gw__route_twins(struct gw_req *r);
 enum MHD_Result gw__route_twin_get(struct gw_req *r);

@@ -385,6 +385,7 @@ static const struct gw_route routes[] = {
     {"POST", "/api/v1/tokens", GW_ROLE_ADMIN, post_tokens},
     {"DELETE", "/api/v1/tokens/{token_id}", GW_ROLE_ADMIN, delete_token},
     {"GET", "/api/v1/audit", GW_ROLE_TECHNICIAN, get_audit},
+    {"GET", "/api/v1/backup", GW_ROLE_ADMIN, gw__route_backup},
     /* twins (routes_twins.c, assets.c) */
     {"GET", "/api/v1/alarms", GW_ROLE_VIEWER, gw__route_alarms},
     {"GET", "/api/v1/alarms/history", GW_ROLE_VIEWER, gw__route_alarm_history},

@@ -11,6 +11,7 @@
  * neither SQLite nor fsync ever runs on the loop thread for them.
  */
 #include "gateway/store/store.h"
+#include "gateway/store/store_internal.h"
 
 #include "gateway/store/journal.h"
 
@@ -245,6 +246,39 @@ static int migrate(struct ht_store *s, char *err, size_t errlen)
             return HT_EDB;
         }
         ht_log(LOG_INFO, "store", "schema migrated to version %d", v + 1);
+    }
+    return HT_OK;
+}
+
+sqlite3 *store__lock(struct ht_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    return s->db;
+}
+
+void store__unlock(struct ht_store *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
+int store__schema_latest(void)
+{
+    return NMIGRATIONS;
+}
+
+int store__migrate_to(sqlite3 *db, int version)
+{
+    sqlite3_stmt *st = db_prep(db, "PRAGMA user_version");
+    int v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0)
+                                                 : -1;
+    sqlite3_finalize(st);
+    if (v < 0 || version > NMIGRATIONS)
+        return HT_EDB;
+    for (; v < version; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
+        if (db_exec(db, migrations[v]) || db_exec(db, bump))
+            return HT_EDB;
     }
     return HT_OK;
 }

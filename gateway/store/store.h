@@ -274,4 +274,29 @@ struct ht_store_audit_query {
 json_t *ht_store_audit_list(struct ht_store *s,
                             const struct ht_store_audit_query *q);
 
+/* ---- backup and restore (backup.c) ---- */
+/* A file of the data directory carried in a backup: name relative to the
+ * data directory (no "..", not absolute), path where it is read from. */
+struct ht_store_file {
+    const char *name;
+    const char *path;
+};
+/* Write to path a backup of the running store: journaled rows committed
+ * first, then SQLite's online backup of the database as it is at one
+ * moment (ingest goes on meanwhile; other store calls wait), plus the
+ * files (borrowed; a missing one is left out, each at most 1 MiB). The
+ * backup is itself a SQLite file. Any thread. Returns HT_OK, HT_EDB or
+ * -errno, with a message in err. */
+int ht_store_backup(struct ht_store *s, const char *path,
+                    const struct ht_store_file *files, size_t nfiles,
+                    char *err, size_t errlen);
+/* Restore the backup at path into the data directory dir, which must not
+ * hold a database yet: the database (at the schema version it was backed
+ * up with; the next ht_store_open migrates it) and the files, mode 0600.
+ * Not while a store is open on dir. Returns HT_OK, HT_EEXIST (dir has a
+ * database), HT_EINVAL (not a Holotwin backup, a newer schema, a bad file
+ * name) or HT_EDB/-errno, with a message in err. */
+int ht_store_restore(const char *path, const char *dir, char *err,
+                     size_t errlen);
+
 #endif

@@ -41,7 +41,7 @@ echo "HT_HW_STEP gpio-sim live: /dev/$CHIP, sysfs $S"
 
 rc=1
 case "$ht_case" in
-gpiod_uapi)
+gpiod_uapi | gpiod2_uapi)
     /bin/gpio_hw_test "$CHIP" "$S"
     rc=$?
     ;;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- a gateway with its broker ---- */
 
@@ -1223,6 +1224,102 @@ static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
     free(model);
     ht_it_stop(t, ap, SIGTERM, 10000);
     gw_stop(t, &g);
+/* gwctl backup of a running gateway (it keeps serving), gatewayd
+ * --restore into a new data dir, and the restored gateway is the same one:
+ * the old admin token works, the device is there, and the provisioned
+ * board logs in to the restored broker with its old credentials. */
+static void backup_of_a_running_gateway_restores_into_a_new_data_dir(
+    struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g, true);
+    char *cfg = ht_it_path(t, "board-9.json");
+    struct run r = CTL(t, &g, "devices", "add", "board-9", "-o", cfg);
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    char *file = ht_it_path(t, "backup.db");
+    /* Admin only; nothing is left behind on a refusal. */
+    r = CTL_TOK(t, &g, NULL, "backup", file);
+    EXPECT_RC(t, r, 3);
+    HT_CHECK(t, access(file, F_OK) != 0, "a refused backup left %s", file);
+    run_free(&r);
+    r = CTL(t, &g, "backup", file);
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "written to"), "%s", r.out);
+    run_free(&r);
+    struct stat st;
+    HT_CHECK(t, stat(file, &st) == 0 && (st.st_mode & 0777) == 0600 &&
+                    st.st_size > 4096,
+             "backup mode %o size %lld", st.st_mode & 0777,
+             (long long)st.st_size);
+    r = CTL(t, &g, "devices", "show", "board-9");
+    EXPECT_RC(t, r, 0); /* still serving */
+    run_free(&r);
+    char *sp = ht_it_path(t, "gw/broker/gateway.secret");
+    char *secret = read_file(sp);
+    char *token = strdup(g.token);
+    gw_stop(t, &g);
+
+    struct gw g2;
+    memset(&g2, 0, sizeof g2);
+    g2.own_broker = true;
+    g2.data = ht_it_path(t, "gw2");
+    char *bin = ht_it_bin("gatewayd");
+    const char *rargv[] = {bin, "--data-dir", g2.data, "--restore", file,
+                           NULL};
+    char *out = NULL, *err = NULL;
+    int rc = ht_it_run(t, rargv, NULL, 30000, &out, &err);
+    HT_CHECK(t, rc == 0, "gatewayd --restore: exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    rc = ht_it_run(t, rargv, NULL, 30000, &out, &err);
+    HT_CHECK(t, rc == 1 && strstr(err, "already holds a database"),
+             "second restore: exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    free(bin);
+    char *sp2 = ht_it_path(t, "gw2/broker/gateway.secret");
+    char *secret2 = read_file(sp2);
+    HT_CHECK(t, secret && secret2 && !strcmp(secret, secret2),
+             "broker secret not restored");
+
+    g2.mqtt = ht_it_free_port();
+    g2.http = ht_it_free_port();
+    snprintf(g2.url, sizeof g2.url, "http://127.0.0.1:%d", g2.http);
+    snprintf(g2.broker, sizeof g2.broker, "127.0.0.1:%d", g2.mqtt);
+    snprintf(g2.http_s, sizeof g2.http_s, "%d", g2.http);
+    snprintf(g2.mqtt_s, sizeof g2.mqtt_s, "%d", g2.mqtt);
+    gw_spawn(t, &g2);
+    HT_CHECK(t, ht_it_wait_port(g2.mqtt, 15000), "restored broker");
+    g2.token = token;
+    r = CTL(t, &g2, "devices", "show", "board-9", "--json");
+    EXPECT_RC(t, r, 0);
+    run_free(&r);
+    /* The board's config names the old broker's port: point it at the
+     * restored one; its username and password stay as provisioned. */
+    char *text = read_file(cfg);
+    json_t *c = json_loads(text, 0, NULL);
+    HT_CHECK(t, c, "%s", text);
+    json_object_set_new(json_object_get(c, "mqtt"), "broker",
+                        json_string(g2.broker));
+    char *cfg2 = ht_it_path(t, "board-9b.json");
+    HT_CHECK(t, json_dump_file(c, cfg2, 0) == 0);
+    json_decref(c);
+    char *abin = ht_it_bin("device-agent");
+    const char *aargv[] = {abin, "--config", cfg2, "--no-mdns", NULL};
+    pid_t ap = ht_it_spawn(t, "board-9", aargv, NULL);
+    wait_device(t, &g2, "board-9", true);
+    ht_it_stop(t, ap, SIGTERM, 10000);
+    gw_stop(t, &g2);
+    free(abin);
+    free(cfg2);
+    free(text);
+    free(secret);
+    free(secret2);
+    free(sp);
+    free(sp2);
+    free(cfg);
+    free(file);
 }
 
 HT_IT_MAIN(HT_IT_CASE(bad_arguments_exit_1_with_one_line),
@@ -1235,4 +1332,5 @@ HT_IT_MAIN(HT_IT_CASE(bad_arguments_exit_1_with_one_line),
            HT_IT_CASE(twins_bind_ui_history_live),
            HT_IT_CASE(add_provisions_a_working_agent_config),
            HT_IT_CASE(discover_marks_known_and_new),
-           HT_IT_CASE(alarms_list_watch_ack_shelve_history))
+           HT_IT_CASE(alarms_list_watch_ack_shelve_history),
+           HT_IT_CASE(backup_of_a_running_gateway_restores_into_a_new_data_dir))

@@ -99,6 +99,11 @@ static const struct gwctl_cmd cmds[] = {
      "                out-of-service and in-service (technician)\n"
      "Exit 3 when the alarm's state refuses the command (e.g. nothing to\n"
      "acknowledge) or the token's role may not do it.\n"},
+    {"backup", gw_cmd_backup, "backup FILE",
+     "save a backup of the running gateway (admin) to FILE",
+     "The gateway's database (SQLite online backup: it keeps running) and\n"
+     "its broker credentials, as one SQLite file, mode 0600. Restore it with\n"
+     "`gatewayd --restore FILE` into an empty data directory.\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
