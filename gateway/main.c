@@ -39,6 +39,12 @@ static const struct {
     {"--provisioning", "broker.provisioning", true,
      "(embedded broker: per-device credentials, no anonymous clients)"},
     {"--twins-dir", "twins.dir", false, "DIR (twin documents to apply)"},
+    {"--mqtt-tls-port", "mqtt.tls_port", false,
+     "N (embedded broker's TLS listener, 0: none)"},
+    {"--broker-cafile", "mqtt.cafile", false,
+     "FILE (external broker: TLS, verified with this CA)"},
+    {"--insecure", "broker.insecure", true,
+     "(DEVELOPMENT ONLY: anonymous MQTT on loopback, no TLS)"},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 

@@ -19,6 +19,7 @@
 #include "gateway/broker/provision.h"
 #include "gateway/broker/broker.h"
 #include "gateway/store/store.h"
+#include "gateway/security/security.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -134,8 +135,10 @@ char *gw__prov_acl_text(const char *prefix)
         "pattern write %s/devices/%%u/status\n"
         "pattern write %s/devices/%%u/props/+\n"
         "pattern write %s/devices/%%u/ack\n"
-        "pattern read %s/devices/%%u/cmd/+\n",
-        prefix, prefix, prefix, prefix, prefix, prefix);
+        "pattern read %s/devices/%%u/cmd/+\n"
+        "pattern read %s/devices/%%u/sync\n"
+        "pattern read %s/sync\n",
+        prefix, prefix, prefix, prefix, prefix, prefix, prefix, prefix);
 }
 
 /* ---- the password file ---- */
@@ -252,7 +255,7 @@ static int load_secret(struct gw_prov *p, char *err, size_t errlen)
 int gw__prov_init(struct ht_gw *g, char *err, size_t errlen)
 {
     g->prov = NULL;
-    if (!g->conf->provisioning)
+    if (!g->conf->provisioning || g->conf->insecure)
         return HT_OK;
     if (g->conf->broker) {
         /* Someone else's broker: its accounts are not ours to manage. */
@@ -344,6 +347,7 @@ int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt)
     if (rc == HT_OK) {
         json_object_set_new(mqtt, "username", json_string(id));
         json_object_set_new(mqtt, "password", json_string(pass));
+        gw__sec_device_mqtt(g->sec, mqtt); /* TLS port and CA */
         ht_log(LOG_NOTICE, MOD, "broker credentials created for %s", id);
     } else {
         ht_log(LOG_ERR, MOD, "cannot create the credentials of %s: %s", id,

@@ -2,7 +2,7 @@
  * embedded broker (part of the broker module).
  * Owns: struct gw_prov (g->prov), DATA_DIR/broker/{passwd,acl,
  * gateway.secret}.
- * Uses: core, store, broker.
+ * Uses: core, store, broker, security (TLS facts in a board's answer).
  * Threads: loop thread only.
  */
 #ifndef HT_GW_PROVISION_H

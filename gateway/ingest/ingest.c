@@ -514,6 +514,10 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
         .client_id = g->conf->mqtt_client_id,
         .username = gw__prov_user(g), /* provisioned, else configured */
         .password = gw__prov_password(g),
+        /* External broker over TLS (embedded: plain loopback listener). */
+        .cafile = g->conf->broker ? g->conf->mqtt_cafile : NULL,
+        .certfile = g->conf->broker ? g->conf->mqtt_certfile : NULL,
+        .keyfile = g->conf->broker ? g->conf->mqtt_keyfile : NULL,
         .clean_start = false,
         .session_expiry = (uint32_t)g->conf->mqtt_session_expiry,
         .backoff_min_ms = 100,

@@ -943,6 +943,7 @@ struct ht_it_mqtt {
     int suback_mid, suback_qos;
     bool connected;
     int connect_rc;
+    unsigned disconnects;
 };
 
 static void m_on_connect(struct mosquitto *m, void *ud, int rc, int flags,
@@ -957,6 +958,28 @@ static void m_on_connect(struct mosquitto *m, void *ud, int rc, int flags,
     c->connect_rc = rc;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+}
+
+static void m_on_disconnect(struct mosquitto *m, void *ud, int rc,
+                            const mosquitto_property *p)
+{
+    (void)m;
+    (void)rc;
+    (void)p;
+    struct ht_it_mqtt *c = ud;
+    pthread_mutex_lock(&c->lock);
+    c->connected = false;
+    c->disconnects++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned n = c->disconnects;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 static void m_on_message(struct mosquitto *m, void *ud,
@@ -1029,6 +1052,7 @@ struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
     if (user)
         mosquitto_username_pw_set(c->mosq, user, pass);
     mosquitto_connect_v5_callback_set(c->mosq, m_on_connect);
+    mosquitto_disconnect_v5_callback_set(c->mosq, m_on_disconnect);
     mosquitto_message_v5_callback_set(c->mosq, m_on_message);
     mosquitto_publish_v5_callback_set(c->mosq, m_on_publish);
     mosquitto_subscribe_v5_callback_set(c->mosq, m_on_subscribe);
@@ -1347,4 +1371,41 @@ int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
     else
         free(all);
     return rc;
+}
+
+/* ---- provisioning ---- */
+
+int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
+                    const char *id, struct ht_it_creds *out)
+{
+    memset(out, 0, sizeof *out);
+    char body[160];
+    snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
+    struct ht_it_http r;
+    if (ht_it_http(http_port, "POST", "/api/v1/devices", auth_hdr, body, &r))
+        return -1;
+    int st = r.status;
+    json_t *a = st == 201 ? ht_it_http_json(&r) : NULL;
+    if (a) {
+        json_t *m = json_object_get(a, "mqtt");
+        const char *u = json_string_value(json_object_get(m, "username"));
+        const char *p = json_string_value(json_object_get(m, "password"));
+        snprintf(out->user, sizeof out->user, "%s", u ? u : "");
+        snprintf(out->pass, sizeof out->pass, "%s", p ? p : "");
+        out->port = (int)json_integer_value(json_object_get(m, "port"));
+        json_t *tls = json_object_get(m, "tls");
+        out->tls_port = (int)json_integer_value(json_object_get(tls, "port"));
+        const char *ca = json_string_value(json_object_get(tls, "ca"));
+        if (ca) {
+            char name[96];
+            snprintf(name, sizeof name, "ca-%s.pem", id);
+            char *path = ht_it_write(t, name, ca);
+            snprintf(out->ca, sizeof out->ca, "%s", path);
+            free(path);
+        }
+        out->config = strdup(r.body);
+        json_decref(a);
+    }
+    ht_it_http_free(&r);
+    return st;
 }

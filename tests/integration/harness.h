@@ -173,9 +173,28 @@ char *ht_it_mqtt_wait(struct ht_it_mqtt *c, const char *pattern,
                       const char *needle, int timeout_ms);
 /* Messages received so far matching pattern. */
 size_t ht_it_mqtt_count(struct ht_it_mqtt *c, const char *pattern);
+/* How often the broker closed this client's connection so far (libmosquitto
+ * reconnects on its own: a taken-over session shows up here). */
+unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c);
 /* Forget received messages. */
 void ht_it_mqtt_clear(struct ht_it_mqtt *c);
 void ht_it_mqtt_free(struct ht_it_mqtt *c);
+
+/* ---- a board's credentials from gatewayd (provisioning is the default) */
+struct ht_it_creds {
+    char user[65];
+    char pass[129];
+    int port;      /* the broker's plain (loopback) port */
+    int tls_port;  /* its TLS port, 0 if none */
+    char ca[512];  /* the CA certificate from the answer, written to the
+                      case directory ("" if none) */
+    char *config;  /* `gwctl devices add`-style answer JSON text (new) */
+};
+/* POST /api/v1/devices {"id": id} on 127.0.0.1:http_port with auth_hdr
+ * ("Authorization: Bearer ...\r\n"); on 201 fill *out (free its config
+ * with free()). Returns the HTTP status (or -1). */
+int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
+                    const char *id, struct ht_it_creds *out);
 
 /* ---- real mDNS ---- */
 /* A private network namespace in which the case process itself then runs

@@ -119,10 +119,14 @@ START_TEST(acl_keeps_devices_in_their_subtree)
         "\npattern write plant/v1/devices/%u/props/+\n",
         "\npattern write plant/v1/devices/%u/ack\n",
         "\npattern read plant/v1/devices/%u/cmd/+\n",
+        "\npattern read plant/v1/devices/%u/sync\n",
+        "\npattern read plant/v1/sync\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         ck_assert_msg(strstr(a, lines[i]), "no '%s' in:\n%s", lines[i], a);
-    /* Nothing else: no readwrite or # for devices, no client-id rules. */
+    /* Nothing else: no readwrite or # for devices, no client-id rules,
+     * no write on a cmd topic for anyone but the gateway. */
+    ck_assert_ptr_null(strstr(a, "pattern write plant/v1/devices/%u/cmd"));
     ck_assert_ptr_null(strstr(a, "pattern readwrite"));
     ck_assert_ptr_null(strstr(a, "%c"));
     ck_assert_ptr_null(strstr(strstr(a, "pattern"), "#"));
@@ -134,17 +138,21 @@ START_TEST(broker_config_with_and_without_provisioning)
 {
     struct ht_gw_conf c;
     ht_gw_conf_init(&c);
-    ck_assert(!c.provisioning); /* opt-in */
-    char *t = gw__broker_config(&c, "/d/broker");
-    ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous true\n"));
-    ck_assert_ptr_null(strstr(t, "password_file"));
-    free(t);
-    c.provisioning = true;
-    t = gw__broker_config(&c, "/d/broker");
+    ck_assert(c.provisioning); /* secure by default (issue 14) */
+    ck_assert(!c.insecure);
+    char *t = gw__broker_config(&c, NULL, "/d/broker");
     ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous false\n"));
     ck_assert_ptr_null(strstr(t, "allow_anonymous true"));
     ck_assert_ptr_nonnull(strstr(t, "\npassword_file /d/broker/passwd\n"));
     ck_assert_ptr_nonnull(strstr(t, "\nacl_file /d/broker/acl\n"));
+    /* Nobody may take over another client's id (the gateway's included). */
+    ck_assert_ptr_nonnull(strstr(t, "\nuse_username_as_clientid true\n"));
+    free(t);
+    c.insecure = true; /* the development switch */
+    t = gw__broker_config(&c, NULL, "/d/broker");
+    ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous true\n"));
+    ck_assert_ptr_null(strstr(t, "password_file"));
+    ck_assert_ptr_null(strstr(t, "use_username_as_clientid"));
     free(t);
     ht_gw_conf_clear(&c);
 }

@@ -1,0 +1,476 @@
+/* test_security.c - secure by default (issue 14, docs/security.md), with
+ * gatewayd's real embedded mosquitto in its default configuration:
+ * anonymous clients refused on both listeners; a board's credentials
+ * confined to its own topics, refused at SUBSCRIBE time, never allowed to
+ * command; no client-id takeover (of a board or of the gateway's own
+ * session); TLS that works with the issued CA and fails with a wrong one
+ * or a wrong host name (openssl s_client and the device agent); and
+ * gatewayd refusing to listen beyond loopback without authentication. */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define P "holotwin/v1/devices/"
+
+struct gw {
+    int http, mqtt, tls;
+    char http_s[16], mqtt_s[16], tls_s[16];
+    char *data;
+    char auth[160];
+    pid_t pid;
+};
+
+static int call(struct gw *g, const char *method, const char *path,
+                const char *body, json_t **out)
+{
+    struct ht_it_http r;
+    if (out)
+        *out = NULL;
+    if (ht_it_http(g->http, method, path, g->auth, body, &r) != 0)
+        return -1;
+    int st = r.status;
+    if (out)
+        *out = ht_it_http_json(&r);
+    ht_it_http_free(&r);
+    return st;
+}
+
+static bool mqtt_ready(struct gw *g)
+{
+    json_t *h;
+    bool up = call(g, "GET", "/healthz", NULL, &h) == 200 &&
+              json_is_true(json_object_get(h, "mqtt"));
+    json_decref(h);
+    return up;
+}
+
+/* gatewayd with nothing but ports: the defaults are what is tested. */
+static void gw_start(struct ht_it *t, struct gw *g)
+{
+    memset(g, 0, sizeof *g);
+    g->http = ht_it_free_port();
+    g->mqtt = ht_it_free_port();
+    g->tls = ht_it_free_port();
+    snprintf(g->http_s, sizeof g->http_s, "%d", g->http);
+    snprintf(g->mqtt_s, sizeof g->mqtt_s, "%d", g->mqtt);
+    snprintf(g->tls_s, sizeof g->tls_s, "%d", g->tls);
+    g->data = ht_it_path(t, "gw");
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin,           "--data-dir",      g->data,
+                          "--http-port", g->http_s,         "--mqtt-port",
+                          g->mqtt_s,     "--mqtt-tls-port", g->tls_s,
+                          "--no-mdns",   "--log-level",     "debug",
+                          NULL};
+    g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
+    free(bin);
+    HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
+    HT_CHECK(t, ht_it_wait_port(g->tls, 15000), "broker TLS port");
+    char *tp = NULL;
+    if (asprintf(&tp, "%s/admin.token", g->data) < 0)
+        abort();
+    char tok[128] = "";
+    for (int i = 0; i < 250 && !tok[0]; i++) {
+        FILE *f = fopen(tp, "r");
+        if (f) {
+            if (!fgets(tok, sizeof tok, f))
+                tok[0] = '\0';
+            fclose(f);
+        }
+        if (!tok[0])
+            ht_it_sleep_ms(20);
+    }
+    free(tp);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    HT_CHECK(t, tok[0], "no admin token");
+    snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", tok);
+    HT_WAIT(t, mqtt_ready(g), 15000, "gatewayd never connected to its broker");
+}
+
+static void gw_stop(struct ht_it *t, struct gw *g)
+{
+    int st = ht_it_stop(t, g->pid, SIGTERM, 15000);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "gatewayd exit status %d", st);
+    free(g->data);
+}
+
+static void provision(struct ht_it *t, struct gw *g, const char *id,
+                      struct ht_it_creds *c)
+{
+    int st = ht_it_provision(t, g->http, g->auth, id, c);
+    HT_CHECK(t, st == 201 && c->pass[0] && c->tls_port == g->tls && c->ca[0],
+             "provision %s: HTTP %d", id, st);
+    free(c->config);
+    c->config = NULL;
+}
+
+/* A sim agent with a board's credentials on the TLS port, trusting cafile,
+ * connecting to host. */
+static pid_t agent(struct ht_it *t, struct gw *g, const char *id,
+                   const struct ht_it_creds *c, const char *host,
+                   const char *cafile, const char *logname)
+{
+    char broker[96];
+    snprintf(broker, sizeof broker, "%s:%d", host, g->tls);
+    char *bin = ht_it_bin("device-agent");
+    const char *argv[] = {bin,     "--sim",      "--no-mdns", "--broker",
+                          broker,  "--id",       id,          "--username",
+                          c->user, "--password", c->pass,     "--cafile",
+                          cafile,  NULL};
+    pid_t p = ht_it_spawn(t, logname, argv, NULL);
+    free(bin);
+    return p;
+}
+
+static bool online(struct gw *g, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/devices/%s", id);
+    json_t *d;
+    bool on = call(g, "GET", path, NULL, &d) == 200 &&
+              json_is_true(json_object_get(d, "online"));
+    json_decref(d);
+    return on;
+}
+
+/* GET .../properties/lamp answers the bare value (as WoT consumers read
+ * it). */
+static bool lamp_is(struct gw *g, const char *id, bool want)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/devices/%s/properties/lamp", id);
+    struct ht_it_http r;
+    if (ht_it_http(g->http, "GET", path, g->auth, NULL, &r) != 0)
+        return false;
+    bool ok = r.status == 200 && r.body &&
+              !strncmp(r.body, want ? "true" : "false", want ? 4 : 5);
+    ht_it_http_free(&r);
+    return ok;
+}
+
+/* mosquitto_pub over TLS; returns its exit code, stderr in *err (new). */
+static int tls_pub(struct ht_it *t, struct gw *g, const char *cafile,
+                   const char *user, const char *pass, const char *topic,
+                   char **err)
+{
+    const char *argv[24] = {"/usr/bin/mosquitto_pub",
+                            "-V",
+                            "mqttv5",
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            g->tls_s,
+                            "--cafile",
+                            cafile,
+                            "-t",
+                            topic,
+                            "-m",
+                            "{}",
+                            "-q",
+                            "1"};
+    size_t n = 15;
+    if (user) {
+        argv[n++] = "-u";
+        argv[n++] = user;
+        argv[n++] = "-P";
+        argv[n++] = pass;
+    }
+    argv[n] = NULL;
+    return ht_it_run(t, argv, NULL, 10000, NULL, err);
+}
+
+/* A CA of our own making that signed nothing the broker has. */
+static char *wrong_ca(struct ht_it *t)
+{
+    char *key = ht_it_path(t, "wrong-ca.key");
+    char *crt = ht_it_path(t, "wrong-ca.crt");
+    const char *gen[] = {"/usr/bin/openssl",
+                         "req",
+                         "-x509",
+                         "-newkey",
+                         "ec",
+                         "-pkeyopt",
+                         "ec_paramgen_curve:P-256",
+                         "-nodes",
+                         "-keyout",
+                         key,
+                         "-out",
+                         crt,
+                         "-subj",
+                         "/CN=Not the gateway CA",
+                         "-days",
+                         "2",
+                         NULL};
+    HT_CHECK(t, ht_it_run(t, gen, NULL, 20000, NULL, NULL) == 0,
+             "openssl could not make a CA");
+    free(key);
+    return crt;
+}
+
+/* ---- cases ---- */
+
+static void anonymous_connect_is_refused_by_default(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    /* Plain loopback listener. */
+    struct ht_it_mqtt *m = ht_it_mqtt_new(g.mqtt, "anon", NULL, NULL);
+    HT_CHECK(t, m == NULL, "anonymous client accepted on the plain port");
+    /* TLS listener: anonymous refused, a board's account accepted (so the
+     * refusal is about authentication, not TLS). */
+    struct ht_it_creds c;
+    provision(t, &g, "anon-check", &c);
+    char *err = NULL;
+    int rc = tls_pub(t, &g, c.ca, NULL, NULL, P "anon-check/props/x", &err);
+    HT_CHECK(t, rc != 0, "anonymous client accepted on the TLS port");
+    HT_CHECK(t, err && strcasestr(err, "not authori"), "%s", err ? err : "");
+    free(err);
+    err = NULL;
+    rc = tls_pub(t, &g, c.ca, c.user, c.pass, P "anon-check/props/x", &err);
+    HT_CHECK(t, rc == 0, "the board's own account over TLS: %d %s", rc,
+             err ? err : "");
+    free(err);
+    /* Wrong password: refused. */
+    m = ht_it_mqtt_new(g.mqtt, "anon-check", c.user, "0000");
+    HT_CHECK(t, m == NULL, "wrong password accepted");
+    gw_stop(t, &g);
+}
+
+static void board_cannot_use_another_boards_topics(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    struct ht_it_creds c1, c2;
+    provision(t, &g, "b1", &c1);
+    provision(t, &g, "b2", &c2);
+    struct ht_it_mqtt *b2 = ht_it_mqtt_new(g.mqtt, "b2", c2.user, c2.pass);
+    HT_CHECK(t, b2 && ht_it_mqtt_sub(b2, P "b2/cmd/+") == 1);
+    struct ht_it_mqtt *b1 = ht_it_mqtt_new(g.mqtt, "b1", c1.user, c1.pass);
+    HT_CHECK(t, b1 != NULL);
+    /* Subscribing to b2's topics: refused when subscribing. */
+    static const char *const subs[] = {
+        P "b2/cmd/+", P "b2/cmd/lamp", P "b2/props/+", P "b2/td",
+        P "b2/sync",  P "+/cmd/+",     P "#",          "holotwin/v1/#",
+    };
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        int q = ht_it_mqtt_sub(b1, subs[i]);
+        HT_CHECK(t, q == 135, "b1 subscribed to %s (SUBACK %d)", subs[i], q);
+    }
+    /* ...while its own are granted: the refusals are about whose topic. */
+    HT_CHECK(t, ht_it_mqtt_sub(b1, P "b1/cmd/+") == 1);
+    HT_CHECK(t, ht_it_mqtt_sub(b1, P "b1/sync") == 1);
+    HT_CHECK(t, ht_it_mqtt_sub(b1, "holotwin/v1/sync") == 1);
+    ht_it_mqtt_free(b1);
+    /* Publishing as b2: refused (one connection each: the broker closes
+     * the connection after a refused QoS 1 publish, docs/gatewayd.md). */
+    static const char *const pubs[] = {P "b2/props/temp", P "b2/td",
+                                       P "b2/status", P "b2/ack"};
+    for (size_t i = 0; i < sizeof pubs / sizeof *pubs; i++) {
+        b1 = ht_it_mqtt_new(g.mqtt, "b1", c1.user, c1.pass);
+        HT_CHECK(t, b1 != NULL);
+        int rc = ht_it_mqtt_pub(b1, pubs[i], "{\"v\":1}", 1, false);
+        HT_CHECK(t, rc == 135, "b1 published on %s: reason %d", pubs[i], rc);
+        ht_it_mqtt_free(b1);
+    }
+    b1 = ht_it_mqtt_new(g.mqtt, "b1", c1.user, c1.pass);
+    HT_CHECK(t,
+             ht_it_mqtt_pub(b1, P "b1/props/temp", "{\"v\":1}", 1, false) == 0,
+             "b1 cannot publish its own values");
+    ht_it_mqtt_free(b1);
+    HT_CHECK(t, ht_it_mqtt_count(b2, "#") == 0, "b2 received something");
+    ht_it_mqtt_free(b2);
+    gw_stop(t, &g);
+}
+
+static void board_cannot_send_commands(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    struct ht_it_creds c1, c2;
+    provision(t, &g, "b1", &c1);
+    provision(t, &g, "b2", &c2);
+    pid_t a2 = agent(t, &g, "b2", &c2, "127.0.0.1", c2.ca, "agent-b2");
+    HT_WAIT(t, online(&g, "b2"), 15000, "agent b2 never came online");
+    HT_CHECK(t,
+             call(&g, "POST", "/api/v1/devices/b2/approve", NULL, NULL) == 200);
+    HT_WAIT(t, lamp_is(&g, "b2", false), 10000, "no lamp value from b2");
+    /* A board commanding another board, or itself: not authorized. */
+    static const char *const cmds[] = {P "b2/cmd/lamp", P "b1/cmd/lamp"};
+    for (size_t i = 0; i < 2; i++) {
+        struct ht_it_mqtt *b1 = ht_it_mqtt_new(g.mqtt, "b1", c1.user, c1.pass);
+        HT_CHECK(t, b1 != NULL);
+        int rc = ht_it_mqtt_pub(b1, cmds[i], "{\"v\":true}", 1, false);
+        HT_CHECK(t, rc == 135, "b1 sent a command on %s: reason %d", cmds[i],
+                 rc);
+        ht_it_mqtt_free(b1);
+    }
+    /* The gateway's command path works, so the lamp can change at all:
+     * nothing reached b2 before it (the lamp was still off). */
+    HT_CHECK(t, lamp_is(&g, "b2", false), "b2 obeyed a board's command");
+    HT_CHECK(t, call(&g, "PUT", "/api/v1/devices/b2/properties/lamp", "true",
+                     NULL) == 200);
+    HT_CHECK(t, lamp_is(&g, "b2", true));
+    ht_it_stop(t, a2, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
+static void board_cannot_take_over_a_client_id(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    struct ht_it_creds c1, c2;
+    provision(t, &g, "b1", &c1);
+    provision(t, &g, "b2", &c2);
+    struct ht_it_mqtt *b2 = ht_it_mqtt_new(g.mqtt, "b2", c2.user, c2.pass);
+    HT_CHECK(t, b2 != NULL);
+    /* b1 presents b2's id, the gateway's configured id and its broker
+     * user: each connection is accepted under b1's own name, and nobody
+     * is knocked off. */
+    static const char *const ids[] = {"b2", "holotwin-gateway", "_gateway"};
+    for (size_t i = 0; i < 3; i++) {
+        struct ht_it_mqtt *x = ht_it_mqtt_new(g.mqtt, ids[i], c1.user, c1.pass);
+        HT_CHECK(t, x != NULL, "b1 as %s refused", ids[i]);
+        /* A round trip on the new connection: the broker has handled the
+         * CONNECT (and any takeover) by the time the PUBACK is back. */
+        HT_CHECK(t,
+                 ht_it_mqtt_pub(x, P "b1/props/x", "{\"v\":1}", 1, false) == 0);
+        ht_it_mqtt_free(x);
+    }
+    HT_CHECK(t, ht_it_mqtt_pub(b2, P "b2/props/x", "{\"v\":1}", 1, false) == 0);
+    HT_CHECK(t, ht_it_mqtt_disconnects(b2) == 0,
+             "b2 was disconnected by a client claiming its id");
+    char *log = ht_it_logfile(t, "gatewayd");
+    HT_CHECK(t, log && !strstr(log, "disconnected from"),
+             "the gateway lost its MQTT session");
+    free(log);
+    HT_CHECK(t, mqtt_ready(&g));
+    ht_it_mqtt_free(b2);
+    gw_stop(t, &g);
+}
+
+static void tls_works_with_the_issued_ca_and_fails_otherwise(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    char *ca = NULL;
+    if (asprintf(&ca, "%s/ca/ca.crt", g.data) < 0)
+        abort();
+    char *bad = wrong_ca(t);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g.tls);
+    /* openssl s_client: verified against the CA, host name (IP) checked. */
+    const char *ok_argv[] = {"/bin/sh",
+                             "-c",
+                             "echo | /usr/bin/openssl s_client -connect \"$1\" "
+                             "-CAfile \"$2\" -verify_return_error -verify_ip "
+                             "127.0.0.1 2>&1",
+                             "sh",
+                             addr,
+                             ca,
+                             NULL};
+    char *out = NULL;
+    int rc = ht_it_run(t, ok_argv, NULL, 20000, &out, NULL);
+    HT_CHECK(t, rc == 0 && out && strstr(out, "Verify return code: 0 (ok)"),
+             "s_client with the issued CA: %d %s", rc, out ? out : "");
+    free(out);
+    const char *bad_argv[] = {"/bin/sh",
+                              "-c",
+                              "echo | /usr/bin/openssl s_client -connect "
+                              "\"$1\" -CAfile \"$2\" -verify_return_error "
+                              "2>&1",
+                              "sh",
+                              addr,
+                              bad,
+                              NULL};
+    out = NULL;
+    rc = ht_it_run(t, bad_argv, NULL, 20000, &out, NULL);
+    HT_CHECK(t, rc != 0 && out && strstr(out, "certificate verify failed"),
+             "s_client with a wrong CA: %d %s", rc, out ? out : "");
+    free(out);
+    /* The CA key is private, the CA certificate is what boards get. */
+    char *key = NULL;
+    if (asprintf(&key, "%s/ca/ca.key", g.data) < 0)
+        abort();
+    struct stat st;
+    HT_CHECK(t, stat(key, &st) == 0 && (st.st_mode & 0777) == 0600,
+             "ca.key mode %o", st.st_mode & 0777);
+    free(key);
+
+    /* The agent: right CA -> online; wrong CA, or a host name the
+     * certificate does not carry (127.0.0.2 reaches the same listener),
+     * -> never connects. */
+    struct ht_it_creds c1, c2, c3;
+    provision(t, &g, "tls-ok", &c1);
+    provision(t, &g, "tls-bad-ca", &c2);
+    provision(t, &g, "tls-bad-host", &c3);
+    agent(t, &g, "tls-bad-ca", &c2, "127.0.0.1", bad, "agent-bad-ca");
+    agent(t, &g, "tls-bad-host", &c3, "127.0.0.2", c3.ca, "agent-bad-host");
+    agent(t, &g, "tls-ok", &c1, "127.0.0.1", c1.ca, "agent-ok");
+    HT_WAIT(t, online(&g, "tls-ok"), 15000, "agent with the issued CA");
+    char *l1 = NULL, *l2 = NULL;
+    HT_WAIT(t,
+            (free(l1), l1 = ht_it_logfile(t, "agent-bad-ca"),
+             l1 && strstr(l1, "certificate verify failed")),
+            15000, "agent with a wrong CA: %s", l1 ? l1 : "");
+    HT_WAIT(t,
+            (free(l2), l2 = ht_it_logfile(t, "agent-bad-host"),
+             l2 && strstr(l2, "certificate verify failed")),
+            15000, "agent with a wrong host name: %s", l2 ? l2 : "");
+    free(l1);
+    free(l2);
+    HT_CHECK(t, !online(&g, "tls-bad-ca") && !online(&g, "tls-bad-host"));
+    free(bad);
+    free(ca);
+    gw_stop(t, &g);
+}
+
+/* Run gatewayd with a config; it must exit non-zero at once, saying why. */
+static void refused(struct ht_it *t, const char *name, const char *conf,
+                    const char *flag, const char *needle)
+{
+    char *path = ht_it_write(t, name, conf);
+    char dname[96];
+    snprintf(dname, sizeof dname, "data-%s", name);
+    char *data = ht_it_path(t, dname);
+    char http[16], mq[16];
+    snprintf(http, sizeof http, "%d", ht_it_free_port());
+    snprintf(mq, sizeof mq, "%d", ht_it_free_port());
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {
+        bin,  "--config",    path, "--data-dir",      data, "--http-port",
+        http, "--mqtt-port", mq,   "--mqtt-tls-port", "0",  "--no-mdns",
+        flag, NULL};
+    char *err = NULL;
+    int rc = ht_it_run(t, argv, NULL, 15000, NULL, &err);
+    HT_CHECK(t, rc > 0 && err && strstr(err, needle),
+             "%s: gatewayd exit %d: %s", name, rc, err ? err : "");
+    free(err);
+    free(bin);
+    free(data);
+    free(path);
+}
+
+static void no_listener_beyond_loopback_without_authentication(struct ht_it *t)
+{
+    /* --insecure (anonymous) with the broker on every interface. */
+    refused(t, "a-insecure-wide.json", "{\"mqtt\":{\"bind\":\"0.0.0.0\"}}",
+            "--insecure", "loopback");
+    /* Authenticated, but plain text beyond loopback: boards use TLS. */
+    refused(t, "b-plain-wide.json", "{\"mqtt\":{\"bind\":\"0.0.0.0\"}}",
+            "--no-mdns", "loopback");
+    /* Turning provisioning off needs the explicit development switch. */
+    refused(t, "c-prov-off.json", "{\"broker\":{\"provisioning\":false}}",
+            "--no-mdns", "--insecure");
+}
+
+HT_IT_MAIN(HT_IT_CASE(anonymous_connect_is_refused_by_default),
+           HT_IT_CASE(board_cannot_use_another_boards_topics),
+           HT_IT_CASE(board_cannot_send_commands),
+           HT_IT_CASE(board_cannot_take_over_a_client_id),
+           HT_IT_CASE(tls_works_with_the_issued_ca_and_fails_otherwise),
+           HT_IT_CASE(no_listener_beyond_loopback_without_authentication))
