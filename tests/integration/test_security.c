@@ -429,6 +429,84 @@ static void tls_works_with_the_issued_ca_and_fails_otherwise(struct ht_it *t)
     gw_stop(t, &g);
 }
 
+/* An external broker (someone else's, with its own CA made by openssl):
+ * gatewayd connects over TLS with --broker-cafile, and refuses a broker
+ * whose certificate does not chain to that CA. */
+static void gateway_uses_tls_to_an_external_broker(struct ht_it *t)
+{
+    char *d = strdup(ht_it_dir(t));
+    char *sh = NULL;
+    if (asprintf(&sh,
+                 "set -e; cd '%s'; O=/usr/bin/openssl;"
+                 "$O req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                 "-nodes -keyout ext-ca.key -out ext-ca.crt -subj /CN=ext-ca "
+                 "-days 2;"
+                 "$O req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                 "-keyout ext.key -out ext.csr -subj /CN=ext-broker;"
+                 "printf 'subjectAltName=IP:127.0.0.1\n' > ext.cnf;"
+                 "$O x509 -req -in ext.csr -CA ext-ca.crt -CAkey ext-ca.key "
+                 "-CAcreateserial -out ext.crt -days 2 -extfile ext.cnf",
+                 d) < 0)
+        abort();
+    const char *gen[] = {"/bin/sh", "-c", sh, NULL};
+    char *err = NULL;
+    HT_CHECK(t, ht_it_run(t, gen, NULL, 30000, NULL, &err) == 0, "openssl: %s",
+             err ? err : "");
+    free(err);
+    free(sh);
+    int tls = ht_it_free_port();
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "user root\nlistener %d 127.0.0.1\ncertfile %s/ext.crt\n"
+             "keyfile %s/ext.key\n",
+             tls, d, d);
+    struct ht_it_broker b;
+    ht_it_broker_start(t, &b, extra);
+    HT_CHECK(t, ht_it_wait_port(tls, 5000), "broker TLS port");
+    char *bad = wrong_ca(t);
+    for (int round = 0; round < 2; round++) {
+        struct gw g;
+        memset(&g, 0, sizeof g);
+        g.http = ht_it_free_port();
+        snprintf(g.http_s, sizeof g.http_s, "%d", g.http);
+        char broker[64], data[32], cafile[600];
+        snprintf(broker, sizeof broker, "127.0.0.1:%d", tls);
+        snprintf(data, sizeof data, "gw-%d", round);
+        snprintf(cafile, sizeof cafile, "%s/ext-ca.crt", d);
+        g.data = ht_it_path(t, data);
+        char *bin = ht_it_bin("gatewayd");
+        const char *argv[] = {bin,
+                              "--data-dir",
+                              g.data,
+                              "--http-port",
+                              g.http_s,
+                              "--broker",
+                              broker,
+                              "--broker-cafile",
+                              round ? bad : cafile,
+                              "--no-mdns",
+                              NULL};
+        g.pid = ht_it_spawn(t, round ? "gatewayd-bad" : "gatewayd", argv, NULL);
+        free(bin);
+        HT_CHECK(t, ht_it_wait_port(g.http, 15000), "gatewayd HTTP port");
+        if (round == 0) {
+            HT_WAIT(t, mqtt_ready(&g), 15000,
+                    "gatewayd did not connect over TLS");
+        } else {
+            char *log = NULL;
+            HT_WAIT(t,
+                    (free(log), log = ht_it_logfile(t, "gatewayd-bad"),
+                     log && strstr(log, "certificate verify failed")),
+                    15000, "gatewayd accepted a broker it cannot verify");
+            free(log);
+            HT_CHECK(t, !mqtt_ready(&g));
+        }
+        gw_stop(t, &g);
+    }
+    free(bad);
+    free(d);
+}
+
 /* Run gatewayd with a config; it must exit non-zero at once, saying why. */
 static void refused(struct ht_it *t, const char *name, const char *conf,
                     const char *flag, const char *needle)
@@ -473,4 +551,5 @@ HT_IT_MAIN(HT_IT_CASE(anonymous_connect_is_refused_by_default),
            HT_IT_CASE(board_cannot_send_commands),
            HT_IT_CASE(board_cannot_take_over_a_client_id),
            HT_IT_CASE(tls_works_with_the_issued_ca_and_fails_otherwise),
+           HT_IT_CASE(gateway_uses_tls_to_an_external_broker),
            HT_IT_CASE(no_listener_beyond_loopback_without_authentication))
