@@ -191,6 +191,7 @@ int gw_cmd_bind(struct gwctl *g, int argc, char **argv);
 int gw_cmd_ui(struct gwctl *g, int argc, char **argv);
 int gw_cmd_watch(struct gwctl *g, int argc, char **argv);
 int gw_cmd_tokens(struct gwctl *g, int argc, char **argv);
+int gw_cmd_accounts(struct gwctl *g, int argc, char **argv);
 int gw_cmd_discover(struct gwctl *g, int argc, char **argv);
 
 #endif
