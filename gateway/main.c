@@ -199,6 +199,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "gatewayd: %s\n", err);
         goto out;
     }
+    /* External broker credentials from the environment when the config
+     * has none (a password out of ps and out of files). Flags still win. */
+    if (!conf.mqtt_username && getenv("HOLOTWIN_MQTT_USERNAME") &&
+        (ht_conf_set(ht_gw_conf_table(), &conf, "mqtt.username",
+                     getenv("HOLOTWIN_MQTT_USERNAME"), err,
+                     sizeof err) != HT_OK ||
+         (getenv("HOLOTWIN_MQTT_PASSWORD") &&
+          ht_conf_set(ht_gw_conf_table(), &conf, "mqtt.password",
+                      getenv("HOLOTWIN_MQTT_PASSWORD"), err,
+                      sizeof err) != HT_OK))) {
+        fprintf(stderr, "gatewayd: HOLOTWIN_MQTT_*: %s\n", err);
+        goto out;
+    }
     for (size_t k = 0; k < NFLAGS; k++)
         if (vals[k] && ht_conf_set(ht_gw_conf_table(), &conf, flags[k].key,
                                    vals[k], err, sizeof err) != HT_OK) {

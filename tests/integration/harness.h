@@ -107,10 +107,15 @@ struct ht_it_broker {
     int port;
     pid_t pid;
     char conf[256]; /* path of the generated config */
+    char user[32], pass[40]; /* the account clients use */
 };
 /* Start a real mosquitto on a free loopback port, config lines
- * "listener PORT 127.0.0.1", "allow_anonymous true", "persistence false"
- * plus extra (may be NULL). Waits until it accepts. */
+ * "listener PORT 127.0.0.1", "allow_anonymous false", a password file
+ * with one account (b->user, b->pass), "persistence false" plus extra (may
+ * be NULL). Waits until it accepts. The account is also put into this
+ * process's environment as HOLOTWIN_MQTT_USERNAME / HOLOTWIN_MQTT_PASSWORD
+ * (every daemon started afterwards uses it when its config names no
+ * user), and ht_it_mqtt_new uses it for this port when given no user. */
 void ht_it_broker_start(struct ht_it *t, struct ht_it_broker *b,
                         const char *extra_conf);
 /* Stop (SIGTERM) and, for restart, start again on the same port. */
@@ -149,7 +154,8 @@ void ht_it_sse_close(struct ht_it_sse *s);
 
 /* ---- MQTT 5 test client (libmosquitto with its own thread) ---- */
 struct ht_it_mqtt;
-/* Connect to 127.0.0.1:port; user/pass may be NULL. NULL on failure. */
+/* Connect to 127.0.0.1:port; user/pass may be NULL (anonymous, or the
+ * harness account when port is a harness broker's). NULL on failure. */
 struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
                                   const char *user, const char *pass);
 /* Subscribe at QoS 1 and wait for the SUBACK; returns the granted QoS

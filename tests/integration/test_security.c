@@ -457,7 +457,7 @@ static void gateway_uses_tls_to_an_external_broker(struct ht_it *t)
     int tls = ht_it_free_port();
     char extra[1024];
     snprintf(extra, sizeof extra,
-             "user root\nlistener %d 127.0.0.1\ncertfile %s/ext.crt\n"
+             "listener %d 127.0.0.1\ncertfile %s/ext.crt\n"
              "keyfile %s/ext.key\n",
              tls, d, d);
     struct ht_it_broker b;
