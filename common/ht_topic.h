@@ -11,6 +11,8 @@
  *   {p}/gateway/{id}/ack           HT_TOPIC_GW_ACK    (legacy shared acks)
  *   {p}/twins/{twin}/state         HT_TOPIC_TWIN_STATE
  *   {p}/twins/{twin}/ui/{target}   HT_TOPIC_TWIN_UI
+ *   {p}/apps/{account}/request     HT_TOPIC_APP_REQ   (an app's commands)
+ *   {p}/apps/{account}/reply       HT_TOPIC_APP_REPLY (the gateway's answers)
  *
  * Ids are checked with ht_id_valid, names and UI targets with
  * ht_name_valid, so no level built or parsed here can hold '+', '#', '/'
@@ -43,6 +45,8 @@ enum ht_topic_kind {
     HT_TOPIC_GW_ACK,
     HT_TOPIC_TWIN_STATE,
     HT_TOPIC_TWIN_UI,
+    HT_TOPIC_APP_REQ,
+    HT_TOPIC_APP_REPLY,
 };
 
 /* A received topic split into its parts (copies: valid after the topic's

@@ -4,6 +4,7 @@
  * is left suspended or unflushed. The only file that knows every module. */
 #include "gateway/gateway.h"
 
+#include "gateway/apps/apps.h"
 #include "gateway/auth/auth.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
@@ -97,7 +98,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     if ((rc = gw__sse_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
-        (rc = gw__twins_init(g, err, errlen)))
+        (rc = gw__twins_init(g, err, errlen)) || (rc = gw__apps_init(g)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;

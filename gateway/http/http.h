@@ -3,7 +3,8 @@
  * routes and assets, static files, metrics.
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
- * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue.
+ * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
+ * broker (the MQTT account list).
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */

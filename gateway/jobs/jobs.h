@@ -29,6 +29,9 @@ enum gw_job_kind {
     GW_JOB_TWIN_PUT,    /* PUT /api/v1/twins/{id} */
     GW_JOB_TWIN_DELETE, /* DELETE /api/v1/twins/{id} */
     GW_JOB_TWIN_WRITE,  /* PUT .../twins/{id}/properties/{ref} */
+    GW_JOB_ACCOUNT_ADD, /* POST /api/v1/mqtt-accounts (dev: name, prop:
+                           role) */
+    GW_JOB_ACCOUNT_DELETE, /* DELETE /api/v1/mqtt-accounts/{name} */
     GW_JOB_KINDS
 };
 

@@ -330,6 +330,12 @@ async function demo_script() {
         if (c.mqtt.broker !== `127.0.0.1:${mqtts}` || c.mqtt.username !== id || !/BEGIN CERTIFICATE/.test(c.mqtt.ca || ""))
             fail(`board ${id} is not on TLS with its own account: ${JSON.stringify({ ...c.mqtt, password: "(hidden)" })}`);
     }
+    /* and an MQTT account for HMD apps, kept private */
+    const acc = path.join(data, "hmd-account.json");
+    if (!existsSync(acc) || (statSync(acc).mode & 0o777) !== 0o600) fail(`no private ${acc}`);
+    const a = JSON.parse(readFileSync(acc, "utf8"));
+    if (a.username !== "_operator.demo-hmd" || !a.password || !a.mqtt?.tls?.ca || !a.topics?.request)
+        fail(`the HMD account is incomplete: ${JSON.stringify({ ...a, password: "(hidden)" })}`);
     /* an operator token: it may write, and not manage tokens */
     const put = await fetch(base + "/api/v1/twins/press-line/properties/gear_a.setpoint", {
         method: "PUT", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: "95" });

@@ -22,6 +22,7 @@ struct gw {
     char http_s[16], mqtt_s[16], tls_s[16];
     char *data;
     char auth[160];
+    char tok[128];
     pid_t pid;
 };
 
@@ -88,6 +89,7 @@ static void gw_start(struct ht_it *t, struct gw *g)
     tok[strcspn(tok, "\r\n")] = '\0';
     HT_CHECK(t, tok[0], "no admin token");
     snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", tok);
+    snprintf(g->tok, sizeof g->tok, "%s", tok);
     HT_WAIT(t, mqtt_ready(g), 15000, "gatewayd never connected to its broker");
 }
 
@@ -507,6 +509,194 @@ static void gateway_uses_tls_to_an_external_broker(struct ht_it *t)
     free(d);
 }
 
+/* ---- MQTT accounts for apps ---- */
+
+/* `gwctl accounts add NAME --role ROLE --json`: the account (new). */
+static json_t *account_add(struct ht_it *t, struct gw *g, const char *name,
+                           const char *role)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", g->http);
+    char *bin = ht_it_bin("gwctl");
+    const char *argv[] = {bin,      "--gateway", url,      "--token",
+                          g->tok,   "accounts",  "add",    name,
+                          "--role", role,        "--json", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = ht_it_run(t, argv, NULL, 30000, &out, &err);
+    json_t *o = json_loads(out ? out : "", 0, NULL);
+    json_t *a = json_incref(json_object_get(o, "account"));
+    HT_CHECK(t, rc == 0 && a, "gwctl accounts add %s: %d %s %s", name, rc,
+             out ? out : "", err ? err : "");
+    json_decref(o);
+    free(out);
+    free(err);
+    free(bin);
+    return a;
+}
+
+static const char *acc(json_t *a, const char *k)
+{
+    const char *s =
+        json_string_value(json_object_get(json_object_get(a, "mqtt"), k));
+    return s ? s : "";
+}
+
+/* A board with a lamp, approved, and a twin over it: what apps watch. */
+static pid_t lamp_world(struct ht_it *t, struct gw *g)
+{
+    struct ht_it_creds c;
+    provision(t, g, "b1", &c);
+    pid_t a = agent(t, g, "b1", &c, "127.0.0.1", c.ca, "agent-b1");
+    HT_WAIT(t, online(g, "b1"), 15000, "agent b1 never came online");
+    HT_CHECK(t,
+             call(g, "POST", "/api/v1/devices/b1/approve", NULL, NULL) == 200);
+    HT_WAIT(t, lamp_is(g, "b1", false), 10000, "no lamp value from b1");
+    HT_CHECK(t, call(g, "PUT", "/api/v1/twins/lampwatch",
+                     "{\"id\":\"lampwatch\",\"title\":\"Lamp\",\"components\":"
+                     "[{\"id\":\"lamp\",\"kind\":\"lamp\",\"properties\":[{"
+                     "\"name\":\"on\",\"bind\":\"b1/lamp\",\"type\":"
+                     "\"boolean\",\"writable\":true}]}]}",
+                     NULL) /
+                        100 ==
+                    2);
+    return a;
+}
+
+static void viewer_account_reads_twins_and_cannot_command(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    pid_t a = lamp_world(t, &g);
+    json_t *v = account_add(t, &g, "hall-hmd", "viewer");
+    char user[96], pass[96];
+    snprintf(user, sizeof user, "%s", acc(v, "username"));
+    snprintf(pass, sizeof pass, "%s", acc(v, "password"));
+    HT_CHECK(t, !strcmp(user, "_viewer.hall-hmd") && pass[0]);
+    HT_CHECK(t, strstr(acc(v, "ca"), "BEGIN CERTIFICATE"), "no CA");
+    /* It reads the twin's retained state. */
+    struct ht_it_mqtt *m = ht_it_mqtt_new(g.mqtt, "x", user, pass);
+    HT_CHECK(t, m != NULL, "viewer account refused");
+    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/twins/+/state") == 1);
+    char *st =
+        ht_it_mqtt_wait(m, "holotwin/v1/twins/lampwatch/state", "lamp", 10000);
+    HT_CHECK(t, st != NULL, "no twin state for the viewer");
+    free(st);
+    /* Nothing else to read, nothing to write. */
+    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/devices/#") == 135);
+    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/apps/+/reply") == 135);
+    ht_it_mqtt_free(m);
+    static const char *const pubs[] = {"holotwin/v1/apps/hall-hmd/request",
+                                       "holotwin/v1/devices/b1/cmd/lamp",
+                                       "holotwin/v1/twins/lampwatch/state"};
+    for (size_t i = 0; i < 3; i++) {
+        m = ht_it_mqtt_new(g.mqtt, "x", user, pass);
+        HT_CHECK(t, m != NULL);
+        int rc = ht_it_mqtt_pub(
+            m, pubs[i],
+            "{\"device\":\"b1\",\"property\":\"lamp\",\"value\":true}", 1,
+            false);
+        HT_CHECK(t, rc == 135, "the viewer published on %s: %d", pubs[i], rc);
+        ht_it_mqtt_free(m);
+    }
+    HT_CHECK(t, lamp_is(&g, "b1", false), "a viewer switched the lamp");
+    json_decref(v);
+    ht_it_stop(t, a, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
+static bool audited(struct gw *g, const char *actor, const char *action,
+                    const char *target)
+{
+    json_t *l;
+    bool found = false;
+    if (call(g, "GET", "/api/v1/audit?limit=50", NULL, &l) == 200) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(l, "items"), i, e)
+        {
+            const char *ac = json_string_value(json_object_get(e, "actor"));
+            const char *an = json_string_value(json_object_get(e, "action"));
+            const char *tg = json_string_value(json_object_get(e, "target"));
+            found |= ac && an && tg && !strcmp(ac, actor) &&
+                     !strcmp(an, action) && !strcmp(tg, target) &&
+                     json_integer_value(json_object_get(e, "status")) == 200;
+        }
+    }
+    json_decref(l);
+    return found;
+}
+
+static void operator_account_commands_through_the_gateway(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    pid_t a = lamp_world(t, &g);
+    json_t *o = account_add(t, &g, "line-hmd", "operator");
+    char user[96], pass[96];
+    snprintf(user, sizeof user, "%s", acc(o, "username"));
+    snprintf(pass, sizeof pass, "%s", acc(o, "password"));
+    const char *req = json_string_value(
+        json_object_get(json_object_get(o, "topics"), "request"));
+    const char *rep = json_string_value(
+        json_object_get(json_object_get(o, "topics"), "reply"));
+    HT_CHECK(t, req && !strcmp(req, "holotwin/v1/apps/line-hmd/request"));
+    HT_CHECK(t, rep && !strcmp(rep, "holotwin/v1/apps/line-hmd/reply"));
+    struct ht_it_mqtt *m = ht_it_mqtt_new(g.mqtt, "x", user, pass);
+    HT_CHECK(t, m != NULL, "operator account refused");
+    /* A device property: checked, sent, acknowledged, audited, answered. */
+    char *r = ht_it_mqtt_request(
+        m, req, "{\"device\":\"b1\",\"property\":\"lamp\",\"value\":true}", rep,
+        "corr-1", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200") && strstr(r, "true"),
+             "reply: %s", r ? r : "(none)");
+    free(r);
+    HT_CHECK(t, lamp_is(&g, "b1", true), "the lamp did not switch");
+    HT_WAIT(t, audited(&g, "mqtt:line-hmd", "write", "lamp"), 5000,
+            "no audit record of the MQTT command");
+    /* A twin property, the same way. */
+    ht_it_mqtt_clear(m); /* a reply is waited for among all received */
+    r = ht_it_mqtt_request(m, req,
+                           "{\"twin\":\"lampwatch\",\"property\":\"lamp.on\","
+                           "\"value\":false}",
+                           rep, "corr-2", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200"), "twin reply: %s",
+             r ? r : "(none)");
+    free(r);
+    HT_CHECK(t, lamp_is(&g, "b1", false));
+    /* Refusals are answered like REST's: 400, 404. */
+    ht_it_mqtt_clear(m); /* a reply is waited for among all received */
+    r = ht_it_mqtt_request(m, req, "{\"device\":\"b1\"}", rep, "corr-3", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":400"), "%s", r ? r : "(none)");
+    free(r);
+    ht_it_mqtt_clear(m);
+    r = ht_it_mqtt_request(
+        m, req, "{\"device\":\"nope\",\"property\":\"lamp\",\"value\":1}", rep,
+        "corr-4", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":404"), "%s", r ? r : "(none)");
+    free(r);
+    ht_it_mqtt_free(m);
+    /* Still no way around the gateway: no cmd topic, no other account's
+     * request topic. */
+    static const char *const pubs[] = {"holotwin/v1/devices/b1/cmd/lamp",
+                                       "holotwin/v1/apps/hall-hmd/request"};
+    for (size_t i = 0; i < 2; i++) {
+        m = ht_it_mqtt_new(g.mqtt, "x", user, pass);
+        HT_CHECK(t, m != NULL);
+        int rc = ht_it_mqtt_pub(m, pubs[i], "{\"v\":true}", 1, false);
+        HT_CHECK(t, rc == 135, "the operator published on %s: %d", pubs[i], rc);
+        ht_it_mqtt_free(m);
+    }
+    HT_CHECK(t, lamp_is(&g, "b1", false));
+    /* Removed: the account no longer logs in. */
+    HT_CHECK(t, call(&g, "DELETE", "/api/v1/mqtt-accounts/line-hmd", NULL,
+                     NULL) == 204);
+    HT_CHECK(t, ht_it_mqtt_new(g.mqtt, "x", user, pass) == NULL,
+             "a removed account still logs in");
+    json_decref(o);
+    ht_it_stop(t, a, SIGTERM, 10000);
+    gw_stop(t, &g);
+}
+
 /* Run gatewayd with a config; it must exit non-zero at once, saying why. */
 static void refused(struct ht_it *t, const char *name, const char *conf,
                     const char *flag, const char *needle)
@@ -552,4 +742,6 @@ HT_IT_MAIN(HT_IT_CASE(anonymous_connect_is_refused_by_default),
            HT_IT_CASE(board_cannot_take_over_a_client_id),
            HT_IT_CASE(tls_works_with_the_issued_ca_and_fails_otherwise),
            HT_IT_CASE(gateway_uses_tls_to_an_external_broker),
+           HT_IT_CASE(viewer_account_reads_twins_and_cannot_command),
+           HT_IT_CASE(operator_account_commands_through_the_gateway),
            HT_IT_CASE(no_listener_beyond_loopback_without_authentication))

@@ -2,6 +2,7 @@
  * broker: SHA-512, HMAC-SHA-512 and PBKDF2 against published vectors, the
  * mosquitto password-file hash against one made by mosquitto_passwd, the
  * ACL text, and the broker config with provisioning on and off. */
+#include "gateway/apps/apps.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
 #include "gateway/store/store.h"
@@ -193,6 +194,81 @@ START_TEST(store_keeps_credential_hashes)
 }
 END_TEST
 
+START_TEST(app_accounts_are_named_by_role_and_confined)
+{
+    char name[80];
+    ck_assert_int_eq(gw__prov_app_parse("_viewer.hmd-1", name),
+                     GW_PROV_APP_VIEWER);
+    ck_assert_str_eq(name, "hmd-1");
+    ck_assert_int_eq(gw__prov_app_parse("_operator.line", name),
+                     GW_PROV_APP_OPERATOR);
+    ck_assert_str_eq(name, "line");
+    /* Devices, the gateway and hostile names are no app accounts. */
+    static const char *const no[] = {"hmd-1",       "_gateway",    "_viewer.",
+                                     "_viewer.A+B", "_viewer.a/b", "_admin.x",
+                                     "_viewer.#"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        ck_assert_msg(gw__prov_app_parse(no[i], NULL) == GW_PROV_APP_NONE, "%s",
+                      no[i]);
+    char *v = gw__prov_acl_app_text("p/v1", "_viewer.hmd-1");
+    ck_assert_str_eq(v, "\nuser _viewer.hmd-1\ntopic read p/v1/twins/#\n");
+    free(v);
+    char *o = gw__prov_acl_app_text("p/v1", "_operator.line");
+    ck_assert_str_eq(o, "\nuser _operator.line\ntopic read p/v1/twins/#\n"
+                        "topic write p/v1/apps/line/request\n"
+                        "topic read p/v1/apps/line/reply\n");
+    free(o);
+    char *d = gw__prov_acl_app_text("p/v1", "board-1");
+    ck_assert_str_eq(d, "");
+    free(d);
+}
+END_TEST
+
+START_TEST(app_requests_are_parsed_strictly)
+{
+    int kind;
+    char id[80], prop[80], err[160];
+    json_t *v;
+    static const char ok_dev[] =
+        "{\"device\":\"b1\",\"property\":\"lamp\",\"value\":true}";
+    ck_assert_int_eq(gw__apps_parse_request(ok_dev, strlen(ok_dev), &kind, id,
+                                            prop, &v, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(kind, 0);
+    ck_assert_str_eq(id, "b1");
+    ck_assert_str_eq(prop, "lamp");
+    ck_assert(json_is_true(v));
+    json_decref(v);
+    static const char ok_twin[] =
+        "{\"twin\":\"line\",\"property\":\"gear.speed\",\"value\":3}";
+    ck_assert_int_eq(gw__apps_parse_request(ok_twin, strlen(ok_twin), &kind, id,
+                                            prop, &v, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(kind, 1);
+    ck_assert_str_eq(prop, "gear.speed");
+    json_decref(v);
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "not json",
+        "{\"device\":\"b1\",\"property\":\"lamp\"}",
+        "{\"device\":\"b1\",\"twin\":\"t\",\"property\":\"x\",\"value\":1}",
+        "{\"device\":\"B+1\",\"property\":\"lamp\",\"value\":1}",
+        "{\"device\":\"b1\",\"property\":\"a/b\",\"value\":1}",
+        "{\"twin\":\"t\",\"property\":\"nodot\",\"value\":1}",
+        "{\"property\":\"lamp\",\"value\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = '\0';
+        ck_assert_msg(gw__apps_parse_request(bad[i], strlen(bad[i]), &kind, id,
+                                             prop, &v, err,
+                                             sizeof err) == HT_EINVAL,
+                      "%s", bad[i]);
+        ck_assert_ptr_null(v);
+        ck_assert(err[0]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gw_provision");
@@ -203,6 +279,8 @@ int main(void)
     tcase_add_test(tc, acl_keeps_devices_in_their_subtree);
     tcase_add_test(tc, broker_config_with_and_without_provisioning);
     tcase_add_test(tc, store_keeps_credential_hashes);
+    tcase_add_test(tc, app_accounts_are_named_by_role_and_confined);
+    tcase_add_test(tc, app_requests_are_parsed_strictly);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
