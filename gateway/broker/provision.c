@@ -390,30 +390,40 @@ const char *gw__prov_password(const struct ht_gw *g)
 
 /* ---- devices ---- */
 
+/* A broker user with a fresh random password: its hash stored, both files
+ * rewritten, the broker reloaded; "username" and "password" added to out
+ * (the only time the password is shown). Nothing is kept on failure. */
+static int user_add(struct ht_gw *g, const char *user, json_t *out)
+{
+    char pass[2 * SECRET_LEN + 1], hash[160];
+    int rc = random_secret(pass);
+    if (rc == HT_OK)
+        rc = hash_new(pass, hash, sizeof hash);
+    if (rc == HT_OK)
+        rc = ht_store_cred_put(g->store, user, hash, gw__now_ms(g));
+    if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
+        ht_store_cred_delete(g->store, user); /* not usable: not kept */
+    if (rc == HT_OK) {
+        json_object_set_new(out, "username", json_string(user));
+        json_object_set_new(out, "password", json_string(pass));
+        ht_log(LOG_NOTICE, MOD, "broker credentials created for %s", user);
+    } else {
+        ht_log(LOG_ERR, MOD, "cannot create the credentials of %s: %s", user,
+               ht_strerror(rc));
+    }
+    explicit_bzero(pass, sizeof pass);
+    return rc;
+}
+
 int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt)
 {
     if (!g->prov)
         return HT_OK;
     if (!ht_id_valid(id))
         return HT_EINVAL;
-    char pass[2 * SECRET_LEN + 1], hash[160];
-    int rc = random_secret(pass);
+    int rc = user_add(g, id, mqtt);
     if (rc == HT_OK)
-        rc = hash_new(pass, hash, sizeof hash);
-    if (rc == HT_OK)
-        rc = ht_store_cred_put(g->store, id, hash, gw__now_ms(g));
-    if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
-        ht_store_cred_delete(g->store, id); /* not usable: not kept */
-    if (rc == HT_OK) {
-        json_object_set_new(mqtt, "username", json_string(id));
-        json_object_set_new(mqtt, "password", json_string(pass));
         gw__sec_device_mqtt(g->sec, mqtt); /* TLS port and CA */
-        ht_log(LOG_NOTICE, MOD, "broker credentials created for %s", id);
-    } else {
-        ht_log(LOG_ERR, MOD, "cannot create the credentials of %s: %s", id,
-               ht_strerror(rc));
-    }
-    explicit_bzero(pass, sizeof pass);
     return rc;
 }
 
@@ -481,24 +491,7 @@ int gw__prov_app_add(struct ht_gw *g, const char *name, int role,
              role == GW_PROV_APP_VIEWER ? GW_PROV_APP_VIEWER_PFX
                                         : GW_PROV_APP_OPERATOR_PFX,
              name);
-    char pass[2 * SECRET_LEN + 1], hash[160];
-    int rc = random_secret(pass);
-    if (rc == HT_OK)
-        rc = hash_new(pass, hash, sizeof hash);
-    if (rc == HT_OK)
-        rc = ht_store_cred_put(g->store, user, hash, gw__now_ms(g));
-    if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
-        ht_store_cred_delete(g->store, user); /* not usable: not kept */
-    if (rc == HT_OK) {
-        json_object_set_new(out, "username", json_string(user));
-        json_object_set_new(out, "password", json_string(pass));
-        ht_log(LOG_NOTICE, MOD, "MQTT account %s created", user);
-    } else {
-        ht_log(LOG_ERR, MOD, "cannot create the MQTT account %s: %s", user,
-               ht_strerror(rc));
-    }
-    explicit_bzero(pass, sizeof pass);
-    return rc;
+    return user_add(g, user, out);
 }
 
 int gw__prov_app_remove(struct ht_gw *g, const char *name)
