@@ -295,9 +295,13 @@ void gw__sec_device_mqtt(const struct gw_sec *s, json_t *mqtt)
 {
     if (!s || !s->ca)
         return;
-    json_object_set_new(mqtt, "tls",
-                        json_pack("{s:i, s:s}", "port", s->conf->mqtt_tls_port,
-                                  "ca", gw__ca_pem(s->ca)));
+    json_t *tls = json_pack("{s:i, s:s}", "port", s->conf->mqtt_tls_port,
+                            "ca", gw__ca_pem(s->ca));
+    /* The name boards off this machine use (it is in the certificate);
+     * "host" of the answer is the loopback address of the plain port. */
+    if (s->conf->public_host)
+        json_object_set_new(tls, "host", json_string(s->conf->public_host));
+    json_object_set_new(mqtt, "tls", tls);
 }
 
 /* use_username_as_clientid on every authenticated listener: the broker

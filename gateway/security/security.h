@@ -70,7 +70,8 @@ char *gw__sec_broker_conf(const struct ht_gw_conf *c, const struct gw_sec *s,
 const char *gw__sec_ca_pem(const struct gw_sec *s);
 
 /* Add the TLS facts of a board's broker account to mqtt (borrowed,
- * modified): "tls": {"port": N, "ca": PEM}. No change without TLS. */
+ * modified): "tls": {"port": N, "ca": PEM, "host": gateway.public_host
+ * when set}. No change without TLS. */
 void gw__sec_device_mqtt(const struct gw_sec *s, json_t *mqtt);
 
 #endif

@@ -100,6 +100,57 @@ START_TEST(ca_is_made_once_and_signs_the_broker_certificate)
 }
 END_TEST
 
+/* gw__sec_new issues the broker's certificate for the names boards use,
+ * and a board's answer carries the CA and the public host name. */
+START_TEST(broker_certificate_names_what_boards_use)
+{
+    char dir[] = "/tmp/ht-sec-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct ht_gw_conf c;
+    char err[256], crt[320];
+    ht_gw_conf_init(&c);
+    free(c.data_dir);
+    c.data_dir = strdup(dir);
+    c.public_host = strdup("gw.cell-a.example");
+    c.mqtt_tls_names = strdup("alias.example, 10.9.8.7");
+    c.acl_plugin = strdup("none");
+    c.mqtt_tls_port = 18883;
+    struct gw_sec *s;
+    ck_assert_msg(gw__sec_new(&c, &s, err, sizeof err) == HT_OK, "%s", err);
+    snprintf(crt, sizeof crt, "%s/broker/server.crt", dir);
+    gnutls_x509_crt_t srv = load_crt(crt);
+    static const char *const names[] = {"localhost", "127.0.0.1",
+                                        "gw.cell-a.example", "alias.example",
+                                        "10.9.8.7"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        ck_assert_msg(gnutls_x509_crt_check_hostname(srv, names[i]), "%s",
+                      names[i]);
+    ck_assert(!gnutls_x509_crt_check_hostname(srv, "elsewhere.example"));
+    gnutls_x509_crt_deinit(srv);
+    json_t *m = json_object();
+    gw__sec_device_mqtt(s, m);
+    json_t *tls = json_object_get(m, "tls");
+    ck_assert_int_eq(json_integer_value(json_object_get(tls, "port")), 18883);
+    ck_assert_str_eq(json_string_value(json_object_get(tls, "host")),
+                     "gw.cell-a.example");
+    ck_assert_str_eq(json_string_value(json_object_get(tls, "ca")),
+                     gw__sec_ca_pem(s));
+    /* The broker's config: both listeners, TLS files, no anonymous. */
+    char *conf = gw__sec_broker_conf(&c, s, "/d/broker");
+    ck_assert_ptr_nonnull(strstr(conf, "listener 18883 0.0.0.0\n"));
+    ck_assert_ptr_nonnull(strstr(conf, "server.crt\n"));
+    ck_assert_ptr_nonnull(strstr(conf, "\nallow_anonymous false\n"));
+    ck_assert_ptr_null(strstr(conf, "plugin "));
+    free(conf);
+    json_decref(m);
+    gw__sec_free(s);
+    ht_gw_conf_clear(&c);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(listeners_stay_on_loopback_without_authentication)
 {
     ck_assert(gw__sec_is_loopback("127.0.0.1"));
@@ -136,6 +187,7 @@ int main(void)
     TCase *tc = tcase_create("gw_ca");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, ca_is_made_once_and_signs_the_broker_certificate);
+    tcase_add_test(tc, broker_certificate_names_what_boards_use);
     tcase_add_test(tc, listeners_stay_on_loopback_without_authentication);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);

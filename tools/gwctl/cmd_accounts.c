@@ -41,7 +41,9 @@ static json_t *app_config(const json_t *ans)
 {
     const json_t *m = json_object_get(ans, "mqtt");
     const json_t *tls = json_object_get(m, "tls");
-    const char *host = json_string_value(json_object_get(m, "host"));
+    const char *host = json_string_value(json_object_get(tls, "host"));
+    if (!host)
+        host = json_string_value(json_object_get(m, "host"));
     json_int_t port = json_integer_value(json_object_get(tls, "port"));
     if (!port)
         port = json_integer_value(json_object_get(m, "port"));

@@ -217,10 +217,13 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
     const char *ca = json_string_value(json_object_get(tls, "ca"));
     json_t *tport = json_object_get(tls, "port");
     if (ca && json_is_integer(tport) && json_integer_value(tport) >= 1 &&
-        json_integer_value(tport) <= 65535)
+        json_integer_value(tport) <= 65535) {
         port = tport;
-    else
+        if (json_string_value(json_object_get(tls, "host")))
+            host = json_string_value(json_object_get(tls, "host"));
+    } else {
         ca = NULL;
+    }
     /* An IPv6 literal needs brackets before ":port". */
     char *broker = strchr(host, ':')
                        ? ht_asprintf("[%s]:%lld", host,
