@@ -1017,6 +1017,11 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     HT_CHECK(t, out && strstr(out, mqs), "_mqtt._tcp not published: %s",
              out ? out : "(nothing)");
     free(out);
+    out = ht_it_mdns_browse(t, &m, "_secure-mqtt._tcp", "holotwin-cell-a",
+                            15000);
+    HT_CHECK(t, out && strstr(out, tls),
+             "_secure-mqtt._tcp not published: %s", out ? out : "(nothing)");
+    free(out);
     out = ht_it_mdns_browse(t, &m, "_wot._tcp", "type=Directory", 15000);
     HT_CHECK(t,
              out && strstr(out, "holotwin-cell-a") &&
