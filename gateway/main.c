@@ -68,8 +68,9 @@ static void usage(FILE *out)
             "commands.timeout_ms, devices.auto_approve)",
             "--help", "--version");
     ht_conf_print_help(ht_gw_conf_table(), out);
-    fprintf(out, "\nenvironment: HOLOTWIN_MQTT_USERNAME, HOLOTWIN_MQTT_PASSWORD "
-                 "(external broker account\nwhen the config names none)\n");
+    fprintf(out,
+            "\nenvironment: HOLOTWIN_MQTT_USERNAME, HOLOTWIN_MQTT_PASSWORD "
+            "(external broker account\nwhen the config names none)\n");
 }
 
 struct sigctx {

@@ -31,6 +31,7 @@ int gw__apps_init(struct ht_gw *g);
  * target id (HT_ID_MAX + 1 bytes), the property (72 bytes) and the value
  * (new reference). HT_OK, or HT_EINVAL with a reason in err. */
 int gw__apps_parse_request(const void *payload, size_t len, int *kind, char *id,
-                           char *prop, json_t **value, char *err, size_t errlen);
+                           char *prop, json_t **value, char *err,
+                           size_t errlen);
 
 #endif

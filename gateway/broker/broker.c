@@ -12,8 +12,8 @@
 #include "gateway/broker/broker.h"
 #include "gateway/metrics/metrics.h"
 
-#include "ht_loop.h"
 #include "gateway/security/security.h"
+#include "ht_loop.h"
 
 #include "ht_err.h"
 #include "ht_log.h"

@@ -18,8 +18,8 @@
  */
 #include "gateway/broker/provision.h"
 #include "gateway/broker/broker.h"
-#include "gateway/store/store.h"
 #include "gateway/security/security.h"
+#include "gateway/store/store.h"
 
 #include "ht_err.h"
 #include "ht_id.h"
@@ -476,8 +476,7 @@ int gw__prov_app_role(struct ht_gw *g, const char *name)
     return gw__prov_app_parse(f.user, NULL);
 }
 
-int gw__prov_app_add(struct ht_gw *g, const char *name, int role,
-                     json_t *out)
+int gw__prov_app_add(struct ht_gw *g, const char *name, int role, json_t *out)
 {
     if (!g->prov)
         return HT_ESTATE;

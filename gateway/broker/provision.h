@@ -81,8 +81,7 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user);
  * (borrowed, modified): the only time the password is shown. HT_EEXIST
  * when name has an account (either role), HT_EINVAL for a bad name or
  * role, HT_ESTATE without provisioning. */
-int gw__prov_app_add(struct ht_gw *g, const char *name, int role,
-                     json_t *out);
+int gw__prov_app_add(struct ht_gw *g, const char *name, int role, json_t *out);
 /* Loop thread: remove account name (the broker drops its connection).
  * HT_ENOENT when there is none, HT_ESTATE without provisioning. */
 int gw__prov_app_remove(struct ht_gw *g, const char *name);

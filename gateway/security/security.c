@@ -295,8 +295,8 @@ void gw__sec_device_mqtt(const struct gw_sec *s, json_t *mqtt)
 {
     if (!s || !s->ca)
         return;
-    json_t *tls = json_pack("{s:i, s:s}", "port", s->conf->mqtt_tls_port,
-                            "ca", gw__ca_pem(s->ca));
+    json_t *tls = json_pack("{s:i, s:s}", "port", s->conf->mqtt_tls_port, "ca",
+                            gw__ca_pem(s->ca));
     /* The name boards off this machine use (it is in the certificate);
      * "host" of the answer is the loopback address of the plain port. */
     if (s->conf->public_host)

@@ -555,8 +555,13 @@ void ht_it_broker_start(struct ht_it *t, struct ht_it_broker *b,
     const char *pass = harness_password(t);
     char *pwfile = ht_it_path(t, "harness-broker.passwd");
     if (access(pwfile, F_OK) != 0) {
-        const char *argv[] = {"/usr/bin/mosquitto_passwd", "-c", "-b", pwfile,
-                              HARNESS_USER, pass, NULL};
+        const char *argv[] = {"/usr/bin/mosquitto_passwd",
+                              "-c",
+                              "-b",
+                              pwfile,
+                              HARNESS_USER,
+                              pass,
+                              NULL};
         char *err = NULL;
         if (ht_it_run(t, argv, NULL, 15000, NULL, &err) != 0)
             ht_it_fail(t, __FILE__, __LINE__, "mosquitto_passwd: %s",

@@ -190,11 +190,11 @@ void ht_it_mqtt_free(struct ht_it_mqtt *c);
 struct ht_it_creds {
     char user[65];
     char pass[129];
-    int port;      /* the broker's plain (loopback) port */
-    int tls_port;  /* its TLS port, 0 if none */
-    char ca[512];  /* the CA certificate from the answer, written to the
-                      case directory ("" if none) */
-    char *config;  /* `gwctl devices add`-style answer JSON text (new) */
+    int port;     /* the broker's plain (loopback) port */
+    int tls_port; /* its TLS port, 0 if none */
+    char ca[512]; /* the CA certificate from the answer, written to the
+                     case directory ("" if none) */
+    char *config; /* `gwctl devices add`-style answer JSON text (new) */
 };
 /* POST /api/v1/devices {"id": id} on 127.0.0.1:http_port with auth_hdr
  * ("Authorization: Bearer ...\r\n"); on 201 fill *out (free its config

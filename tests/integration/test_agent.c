@@ -354,10 +354,21 @@ static void offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *
     ht_it_broker_restart(t, &b);
     char port[16];
     snprintf(port, sizeof port, "%d", b.port);
-    const char *sub[] = {"/usr/bin/mosquitto_sub", "-p", port, "-u", b.user,
-                         "-P", b.pass, "-V", "mqttv5", "-v",
-                         "-t", "holotwin/v1/devices/demo-1/props/button",
-                         "-t", "test/ready", NULL};
+    const char *sub[] = {"/usr/bin/mosquitto_sub",
+                         "-p",
+                         port,
+                         "-u",
+                         b.user,
+                         "-P",
+                         b.pass,
+                         "-V",
+                         "mqttv5",
+                         "-v",
+                         "-t",
+                         "holotwin/v1/devices/demo-1/props/button",
+                         "-t",
+                         "test/ready",
+                         NULL};
     pid_t sp = ht_it_spawn(t, "sub", sub, NULL);
     struct ht_it_mqtt *m = ht_it_mqtt_new(b.port, "marker", NULL, NULL);
     HT_CHECK(t, m != NULL);
@@ -539,8 +550,8 @@ static void every_td_passes_the_w3c_validator(struct ht_it *t)
         /* With an HTTP port, so the TD carries its link too. */
         const char *withcfg[] = {"--config", cfg, "--http-port", "0", "--mdns", NULL};
         const char *sim[] = {"--sim", "--id", "demo-1", "--mdns", NULL};
-        const char *cred[] = {"--sim",      "--id",   "demo-2", "--username",
-                              b.user,       "--password", b.pass, NULL};
+        const char *cred[] = {"--sim", "--id",       "demo-2", "--username",
+                              b.user,  "--password", b.pass,   NULL};
         agent_start(t, &a, b.port, logname,
                     !boards[i] ? sim : !*boards[i] ? cred : withcfg);
         snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/td", id);

@@ -167,15 +167,14 @@ static pid_t agent_start_provisioned(struct ht_it *t, struct gw *g,
 {
     struct ht_it_creds c;
     int st = ht_it_provision(t, g->http, g->auth, id, &c);
-    HT_CHECK(t, st == 201 && c.tls_port > 0 && c.ca[0], "provision %s: %d",
-             id, st);
+    HT_CHECK(t, st == 201 && c.tls_port > 0 && c.ca[0], "provision %s: %d", id,
+             st);
     char broker[64];
     snprintf(broker, sizeof broker, "127.0.0.1:%d", c.tls_port);
     char *bin = ht_it_bin("device-agent");
-    const char *argv[] = {bin,          "--sim",    "--broker", broker,
-                          "--id",       id,         "--username", c.user,
-                          "--password", c.pass,     "--cafile", c.ca,
-                          NULL};
+    const char *argv[] = {
+        bin,    "--sim",      "--broker", broker,     "--id", id,  "--username",
+        c.user, "--password", c.pass,     "--cafile", c.ca,   NULL};
     char log[64];
     snprintf(log, sizeof log, "agent-%s", id);
     pid_t p = ht_it_spawn(t, log, argv, NULL);
@@ -984,10 +983,10 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     snprintf(mqs, sizeof mqs, "%d", mq);
     snprintf(tls, sizeof tls, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin,         "--data-dir",      g.data,  "--http-port",
-                          http,        "--mqtt-port",     mqs,     "--gateway-id",
-                          "cell-a",    "--log-level",     "debug", "--mqtt-tls-port",
-                          tls,         NULL};
+    const char *argv[] = {bin,      "--data-dir",  g.data,  "--http-port",
+                          http,     "--mqtt-port", mqs,     "--gateway-id",
+                          "cell-a", "--log-level", "debug", "--mqtt-tls-port",
+                          tls,      NULL};
     g.pid = ht_it_spawn(t, "gatewayd", argv, env);
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g.http, 15000));
@@ -1017,10 +1016,10 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     HT_CHECK(t, out && strstr(out, mqs), "_mqtt._tcp not published: %s",
              out ? out : "(nothing)");
     free(out);
-    out = ht_it_mdns_browse(t, &m, "_secure-mqtt._tcp", "holotwin-cell-a",
-                            15000);
-    HT_CHECK(t, out && strstr(out, tls),
-             "_secure-mqtt._tcp not published: %s", out ? out : "(nothing)");
+    out =
+        ht_it_mdns_browse(t, &m, "_secure-mqtt._tcp", "holotwin-cell-a", 15000);
+    HT_CHECK(t, out && strstr(out, tls), "_secure-mqtt._tcp not published: %s",
+             out ? out : "(nothing)");
     free(out);
     out = ht_it_mdns_browse(t, &m, "_wot._tcp", "type=Directory", 15000);
     HT_CHECK(t,

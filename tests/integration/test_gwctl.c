@@ -43,9 +43,10 @@ static void gw_spawn(struct ht_it *t, struct gw *g)
         /* Provisioning is the default (docs/security.md). */
         char tls[16];
         snprintf(tls, sizeof tls, "%d", ht_it_free_port());
-        const char *argv[] = {bin,       "--data-dir",  g->data,
-                              "--http-port", g->http_s, "--mqtt-port",
-                              g->mqtt_s, "--mqtt-tls-port", tls, NULL};
+        const char *argv[] = {bin,           "--data-dir",      g->data,
+                              "--http-port", g->http_s,         "--mqtt-port",
+                              g->mqtt_s,     "--mqtt-tls-port", tls,
+                              NULL};
         g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     } else {
         const char *argv[] = {bin, "--broker", g->broker, "--data-dir",

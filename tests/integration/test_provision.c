@@ -299,8 +299,8 @@ static void board_is_confined_to_its_own_topics(struct ht_it *t)
     };
     for (size_t i = 0; i < sizeof readable / sizeof *readable; i++) {
         int q = ht_it_mqtt_sub(a, readable[i]);
-        HT_CHECK(t, q == 1, "cell-a could not subscribe to %s: %d",
-                 readable[i], q);
+        HT_CHECK(t, q == 1, "cell-a could not subscribe to %s: %d", readable[i],
+                 q);
     }
     struct ht_it_mqtt *b = ht_it_mqtt_new(g.mqtt, "cell-b", ub, pb);
     HT_CHECK(t, b != NULL);

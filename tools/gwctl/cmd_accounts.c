@@ -23,7 +23,8 @@ static int accounts_list(struct gwctl *g)
     struct gw_table *t = gw_table_new(3, hdr);
     size_t i;
     json_t *a;
-    json_array_foreach(items, i, a) {
+    json_array_foreach(items, i, a)
+    {
         const char *row[] = {json_string_value(json_object_get(a, "name")),
                              json_string_value(json_object_get(a, "role")),
                              json_string_value(json_object_get(a, "username"))};
@@ -47,9 +48,9 @@ static json_t *app_config(const json_t *ans)
     json_int_t port = json_integer_value(json_object_get(tls, "port"));
     if (!port)
         port = json_integer_value(json_object_get(m, "port"));
-    char *broker = ht_asprintf(strchr(host ? host : "", ':') ? "[%s]:%lld"
-                                                             : "%s:%lld",
-                               host ? host : "127.0.0.1", (long long)port);
+    char *broker =
+        ht_asprintf(strchr(host ? host : "", ':') ? "[%s]:%lld" : "%s:%lld",
+                    host ? host : "127.0.0.1", (long long)port);
     json_t *mq = json_pack("{s:s, s:O?, s:O?, s:O?}", "broker", broker,
                            "username", json_object_get(ans, "username"),
                            "password", json_object_get(ans, "password"), "ca",
@@ -78,8 +79,10 @@ static int accounts_add(struct gwctl *g, int argc, char **argv)
     if (!name || !role)
         return gw_usage("accounts");
     if (!ht_id_valid(name)) {
-        fprintf(stderr, "gwctl: '%s' is not a valid account name "
-                        "([a-z0-9][a-z0-9._-]{0,63})\n", name);
+        fprintf(stderr,
+                "gwctl: '%s' is not a valid account name "
+                "([a-z0-9][a-z0-9._-]{0,63})\n",
+                name);
         return GW_EXIT_USAGE;
     }
     if (strcmp(role, "viewer") && strcmp(role, "operator")) {
@@ -113,8 +116,9 @@ static int accounts_add(struct gwctl *g, int argc, char **argv)
         memcpy(text + len, "\n", 2);
         int wr = ht_file_write_atomic(file, text, len + 1, 0600);
         if (wr != 0) {
-            fprintf(stderr, "gwctl: cannot write %s: %s (the account was "
-                            "created; remove and add %s again)\n",
+            fprintf(stderr,
+                    "gwctl: cannot write %s: %s (the account was "
+                    "created; remove and add %s again)\n",
                     file, ht_strerror(wr), name);
             rc = GW_EXIT_USAGE;
             goto out;

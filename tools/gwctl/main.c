@@ -37,8 +37,7 @@ static const struct gwctl_cmd cmds[] = {
      "read a device property, or a twin property when PROP has a dot",
      "Device property names never contain a dot, so COMPONENT.PROP always\n"
      "means a twin property (the same as `gwctl twins get`).\n"},
-    {"set", gw_cmd_set,
-     "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
+    {"set", gw_cmd_set, "set DEVICE PROP VALUE | set TWIN COMPONENT.PROP VALUE",
      "write a property and wait for the device's ack",
      "VALUE is parsed as JSON (true, 42, 1.5, \"text\", {...}); anything that\n"
      "is not JSON is sent as a string. Prints the confirmed value; exit 5\n"
