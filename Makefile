@@ -29,7 +29,7 @@ OPT := -O2
 LDSAN :=
 endif
 
-PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl libsystemd
+PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl libsystemd gnutls
 ifeq ($(WITH_GPIOD),auto)
 WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' && echo yes || echo no)
 endif
@@ -80,6 +80,7 @@ include semantics/module.mk
 include twins/module.mk
 include ui-descriptors/module.mk
 include gateway/module.mk
+include broker-plugin/module.mk
 include device-agent/module.mk
 include tools/module.mk
 include web/module.mk

@@ -14,9 +14,12 @@
 #include "ht_mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Packets read per readable event before the loop gets a turn. */
 #define HT_MQTT_READ_BURST 256
@@ -41,6 +44,7 @@ struct ht_mqtt {
     bool stopping;
     unsigned attempts, connects;
     uint32_t rng;
+    int ca_fd; /* memfd holding opts.ca_pem, or -1 */
 };
 
 static void schedule_retry(struct ht_mqtt *m);
@@ -246,6 +250,32 @@ static void schedule_retry(struct ht_mqtt *m)
                                                  : m->backoff * 2;
 }
 
+/* libmosquitto takes the CA only as a path, and reads it again when it
+ * sets up TLS for a connection: an anonymous memory file, open for the
+ * client's life and named through /proc/self/fd, keeps a CA given inline
+ * (a board's config carries it) off the disk without a temporary file. */
+static int ca_memfd(struct ht_mqtt *m, const char *pem, char *path, size_t len)
+{
+    m->ca_fd = memfd_create("ht-mqtt-ca", MFD_CLOEXEC);
+    if (m->ca_fd < 0) {
+        ht_log(LOG_ERR, "mqtt", "memfd_create: %s", strerror(errno));
+        return -errno;
+    }
+    size_t n = strlen(pem), off = 0;
+    while (off < n) {
+        ssize_t w = write(m->ca_fd, pem + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ht_log(LOG_ERR, "mqtt", "CA certificate: %s", strerror(errno));
+            return HT_EIO;
+        }
+        off += (size_t)w;
+    }
+    snprintf(path, len, "/proc/self/fd/%d", m->ca_fd);
+    return HT_OK;
+}
+
 int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
                 const struct ht_mqtt_cbs *cbs, void *ud, struct ht_mqtt **out)
 {
@@ -264,6 +294,7 @@ int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
     m->backoff_min = o->backoff_min_ms ? o->backoff_min_ms : 250;
     m->backoff_max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
     m->backoff = m->backoff_min;
+    m->ca_fd = -1;
     m->rng = (uint32_t)(uintptr_t)m ^ (uint32_t)ht_loop_now(l) ^ 0x5bd1e995u;
 
     int rc = HT_EMQTT;
@@ -284,13 +315,19 @@ int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
     mosquitto_publish_v5_callback_set(m->mosq, on_publish);
     mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
     int mrc;
+    char ca_path[64] = "";
+    if (o->ca_pem && !o->cafile &&
+        (rc = ca_memfd(m, o->ca_pem, ca_path, sizeof ca_path)) != HT_OK)
+        goto fail;
+    const char *cafile = o->cafile ? o->cafile : ca_path[0] ? ca_path : NULL;
+    rc = HT_EMQTT;
     if (o->username &&
         (mrc = mosquitto_username_pw_set(m->mosq, o->username, o->password))) {
         ht_log(LOG_ERR, "mqtt", "credentials: %s", mosquitto_strerror(mrc));
         goto fail;
     }
-    if (o->cafile && (mrc = mosquitto_tls_set(m->mosq, o->cafile, NULL,
-                                              o->certfile, o->keyfile, NULL))) {
+    if (cafile && (mrc = mosquitto_tls_set(m->mosq, cafile, NULL, o->certfile,
+                                           o->keyfile, NULL))) {
         ht_log(LOG_ERR, "mqtt", "TLS setup: %s", mosquitto_strerror(mrc));
         rc = HT_EINVAL;
         goto fail;
@@ -313,6 +350,8 @@ int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
 fail:
     if (m->mosq)
         mosquitto_destroy(m->mosq);
+    if (m->ca_fd >= 0)
+        close(m->ca_fd);
     free(m->host);
     free(m);
     mosquitto_lib_cleanup();
@@ -366,6 +405,8 @@ void ht_mqtt_free(struct ht_mqtt *m)
     ht_timer_free(m->retry);
     mosquitto_destroy(m->mosq);
     mosquitto_lib_cleanup();
+    if (m->ca_fd >= 0)
+        close(m->ca_fd);
     free(m->host);
     free(m);
 }

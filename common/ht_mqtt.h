@@ -32,8 +32,11 @@ struct ht_mqtt_opts {
     const char *will_payload;
     int will_qos;
     bool will_retain;
-    const char *cafile; /* TLS when set */
-    const char *certfile;
+    /* TLS when cafile or ca_pem is set: the broker's certificate must
+     * chain to that CA and name the host connected to (never skipped). */
+    const char *cafile;
+    const char *ca_pem; /* the CA certificate itself (PEM), instead of a file */
+    const char *certfile; /* optional client certificate */
     const char *keyfile;
     unsigned backoff_min_ms; /* default 250 */
     unsigned backoff_max_ms; /* default 30000 */

@@ -15,7 +15,8 @@
 #include <string.h>
 
 struct shape {
-    const char *root; /* "devices", "twins", "gateway"; NULL: no {id} */
+    const char *root; /* "devices", "twins", "gateway", "apps"; NULL: no
+                         {id} */
     const char *leaf;
     bool has_name;
 };
@@ -32,6 +33,8 @@ static const struct shape shapes[] = {
     [HT_TOPIC_TWIN_STATE] = {"twins", "state", false},
     [HT_TOPIC_TWIN_UI] = {"twins", "ui", true},
     [HT_TOPIC_TWIN_ALARMS] = {"twins", "alarms", false},
+    [HT_TOPIC_APP_REQ] = {"apps", "request", false},
+    [HT_TOPIC_APP_REPLY] = {"apps", "reply", false},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -12,6 +12,8 @@
  *   {p}/twins/{twin}/state         HT_TOPIC_TWIN_STATE
  *   {p}/twins/{twin}/ui/{target}   HT_TOPIC_TWIN_UI
  *   {p}/twins/{twin}/alarms        HT_TOPIC_TWIN_ALARMS (alarm summary)
+ *   {p}/apps/{account}/request     HT_TOPIC_APP_REQ   (an app's commands)
+ *   {p}/apps/{account}/reply       HT_TOPIC_APP_REPLY (the gateway's answers)
  *
  * Ids are checked with ht_id_valid, names and UI targets with
  * ht_name_valid, so no level built or parsed here can hold '+', '#', '/'
@@ -45,6 +47,8 @@ enum ht_topic_kind {
     HT_TOPIC_TWIN_STATE,
     HT_TOPIC_TWIN_UI,
     HT_TOPIC_TWIN_ALARMS,
+    HT_TOPIC_APP_REQ,
+    HT_TOPIC_APP_REPLY,
 };
 
 /* A received topic split into its parts (copies: valid after the topic's

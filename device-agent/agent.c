@@ -464,6 +464,7 @@ static int mqtt_start(struct ht_agent *a, char *err, size_t errlen)
         .will_qos = 1,
         .will_retain = true,
         .cafile = a->conf->cafile,
+        .ca_pem = a->conf->ca_pem,
         .certfile = a->conf->certfile,
         .keyfile = a->conf->keyfile,
     };
@@ -778,6 +779,7 @@ int ht_agent_deregister(struct ht_loop *l, const struct ht_agent_conf *conf,
                              .password = conf->password,
                              .clean_start = true,
                              .cafile = conf->cafile,
+                             .ca_pem = conf->ca_pem,
                              .certfile = conf->certfile,
                              .keyfile = conf->keyfile};
     struct ht_mqtt_cbs cbs = {.on_connect = dereg_connect,

@@ -81,6 +81,7 @@ struct ht_agent_conf {
     char *username;
     char *password;
     char *cafile;
+    char *ca_pem; /* CA certificate text (mqtt.ca) */
     char *certfile;
     char *keyfile;
     char *prefix;

@@ -35,6 +35,9 @@ static const struct ht_conf_key table[] = {
      "broker password"},
     {"mqtt.cafile", HT_CONF_STR, OFF(cafile), NULL, 0, 0, false,
      "TLS CA file (enables TLS)"},
+    {"mqtt.ca", HT_CONF_STR, OFF(ca_pem), NULL, 0, 0, false,
+     "the broker's CA certificate itself, PEM (enables TLS; what "
+     "`gwctl devices add` writes)"},
     {"mqtt.certfile", HT_CONF_STR, OFF(certfile), NULL, 0, 0, false,
      "TLS client certificate"},
     {"mqtt.keyfile", HT_CONF_STR, OFF(keyfile), NULL, 0, 0, false,

@@ -55,7 +55,8 @@ static void usage(FILE *out)
         "                     127.0.0.1:1883 with --no-mdns)\n"
         "  --id ID            device id [a-z0-9][a-z0-9._-]{0,63}\n"
         "  --username U       broker user name\n"
-        "  --password P       broker password\n"
+        "  --password P       broker password (or HOLOTWIN_MQTT_USERNAME and\n"
+        "                     HOLOTWIN_MQTT_PASSWORD in the environment)\n"
         "  --cafile F         TLS CA file (enables TLS)\n"
         "  --certfile F       TLS client certificate\n"
         "  --keyfile F        TLS client key\n"
@@ -187,6 +188,17 @@ int main(int argc, char **argv)
     if (rc == HT_OK && !config && sim)
         rc = ht_conf_set(ht_agent_conf_table(), &conf, "id", "demo-1", err,
                          sizeof err);
+    /* Broker credentials from the environment when the config has none:
+     * a password kept out of the command line (ps) and out of a file
+     * (systemd's EnvironmentFile=, LoadCredential=). Flags still win. */
+    if (rc == HT_OK && !conf.username && getenv("HOLOTWIN_MQTT_USERNAME")) {
+        rc = ht_conf_set(ht_agent_conf_table(), &conf, "mqtt.username",
+                         getenv("HOLOTWIN_MQTT_USERNAME"), err, sizeof err);
+        if (rc == HT_OK && getenv("HOLOTWIN_MQTT_PASSWORD"))
+            rc = ht_conf_set(ht_agent_conf_table(), &conf, "mqtt.password",
+                             getenv("HOLOTWIN_MQTT_PASSWORD"), err,
+                             sizeof err);
+    }
     for (size_t i = 0; rc == HT_OK && i < nsets; i++)
         rc = ht_conf_set(ht_agent_conf_table(), &conf, sets[i].key,
                          sets[i].value, err, sizeof err);

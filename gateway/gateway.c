@@ -5,6 +5,7 @@
 #include "gateway/gateway.h"
 
 #include "gateway/alarms/alarms.h"
+#include "gateway/apps/apps.h"
 #include "gateway/auth/auth.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
@@ -15,6 +16,7 @@
 #include "gateway/mdns/mdns.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/registry/registry.h"
+#include "gateway/security/security.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
@@ -99,6 +101,9 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         ht_strlcpy(g->broker_host, h, sizeof g->broker_host);
         g->broker_port = conf->mqtt_port;
     }
+    if ((rc = gw__sec_check_conf(conf, err, errlen)) ||
+        (rc = gw__sec_new(conf, &g->sec, err, errlen)))
+        goto fail;
     struct ht_store_opts so = {
         .history_max_age_ms = (int64_t)conf->history_max_age_s * 1000,
         .history_max_rows = conf->history_max_rows,
@@ -116,7 +121,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
-        (rc = gw__alarms_init(g, err, errlen)))
+        (rc = gw__alarms_init(g, err, errlen)) || (rc = gw__apps_init(g)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -176,6 +181,7 @@ void ht_gw_free(struct ht_gw *g)
     gw__reg_clear(g);
     gw__broker_free(g->broker);
     gw__prov_free(g);
+    gw__sec_free(g->sec);
     gw__sse_clear(g);
     ht_store_close(g->store);
     gw__jobs_clear(g);

@@ -40,6 +40,12 @@ static const struct {
     {"--provisioning", "broker.provisioning", true,
      "(embedded broker: per-device credentials, no anonymous clients)"},
     {"--twins-dir", "twins.dir", false, "DIR (twin documents to apply)"},
+    {"--mqtt-tls-port", "mqtt.tls_port", false,
+     "N (embedded broker's TLS listener, 0: none)"},
+    {"--broker-cafile", "mqtt.cafile", false,
+     "FILE (external broker: TLS, verified with this CA)"},
+    {"--insecure", "broker.insecure", true,
+     "(DEVELOPMENT ONLY: anonymous MQTT on loopback, no TLS)"},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -65,6 +71,9 @@ static void usage(FILE *out)
             "restore a backup (gwctl backup) into the empty data dir, exit",
             "--help", "--version");
     ht_conf_print_help(ht_gw_conf_table(), out);
+    fprintf(out,
+            "\nenvironment: HOLOTWIN_MQTT_USERNAME, HOLOTWIN_MQTT_PASSWORD "
+            "(external broker account\nwhen the config names none)\n");
 }
 
 struct sigctx {
@@ -208,6 +217,19 @@ int main(int argc, char **argv)
     if (config && ht_conf_load(ht_gw_conf_table(), &conf, config, NULL, NULL,
                                err, sizeof err) != HT_OK) {
         fprintf(stderr, "gatewayd: %s\n", err);
+        goto out;
+    }
+    /* External broker credentials from the environment when the config
+     * has none (a password out of ps and out of files). Flags still win. */
+    if (!conf.mqtt_username && getenv("HOLOTWIN_MQTT_USERNAME") &&
+        (ht_conf_set(ht_gw_conf_table(), &conf, "mqtt.username",
+                     getenv("HOLOTWIN_MQTT_USERNAME"), err,
+                     sizeof err) != HT_OK ||
+         (getenv("HOLOTWIN_MQTT_PASSWORD") &&
+          ht_conf_set(ht_gw_conf_table(), &conf, "mqtt.password",
+                      getenv("HOLOTWIN_MQTT_PASSWORD"), err,
+                      sizeof err) != HT_OK))) {
+        fprintf(stderr, "gatewayd: HOLOTWIN_MQTT_*: %s\n", err);
         goto out;
     }
     for (size_t k = 0; k < NFLAGS; k++)

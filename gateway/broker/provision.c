@@ -18,12 +18,15 @@
  */
 #include "gateway/broker/provision.h"
 #include "gateway/broker/broker.h"
+#include "gateway/security/security.h"
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_sha512.h"
+#include "ht_topic.h"
 #include "ht_util.h"
 
 #include <errno.h>
@@ -141,13 +144,58 @@ char *gw__prov_acl_text(const char *prefix)
         prefix, prefix, prefix, prefix, prefix, prefix, prefix, prefix);
 }
 
-/* ---- the password file ---- */
+/* ---- app accounts (HMD apps, dashboards, other gateways) ---- */
+
+/* "_viewer.NAME" / "_operator.NAME": never a device id (ids start with a
+ * letter or digit) and never the gateway's user. The role is part of the
+ * name, so the broker's logs and ACL sections say what an account may do
+ * without another table. */
+int gw__prov_app_parse(const char *user, char *name)
+{
+    static const struct {
+        const char *pfx;
+        int role;
+    } r[] = {{GW_PROV_APP_VIEWER_PFX, GW_PROV_APP_VIEWER},
+             {GW_PROV_APP_OPERATOR_PFX, GW_PROV_APP_OPERATOR}};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(r[i].pfx);
+        if (!strncmp(user, r[i].pfx, n) && ht_id_valid(user + n)) {
+            if (name)
+                ht_strlcpy(name, user + n, HT_ID_MAX + 1);
+            return r[i].role;
+        }
+    }
+    return GW_PROV_APP_NONE;
+}
+
+/* An app account's ACL section: a viewer reads the twins' topics; an
+ * operator also writes its own request topic and reads its replies (the
+ * gateway checks, audits and answers each request). */
+char *gw__prov_acl_app_text(const char *prefix, const char *user)
+{
+    char name[HT_ID_MAX + 1];
+    int role = gw__prov_app_parse(user, name);
+    if (role == GW_PROV_APP_NONE)
+        return ht_strdup("");
+    char req[HT_TOPIC_MAX], rep[HT_TOPIC_MAX];
+    ht_topic_build(req, sizeof req, prefix, HT_TOPIC_APP_REQ, name, NULL);
+    ht_topic_build(rep, sizeof rep, prefix, HT_TOPIC_APP_REPLY, name, NULL);
+    if (role == GW_PROV_APP_VIEWER)
+        return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n", user, prefix);
+    return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
+                       "topic write %s\ntopic read %s\n",
+                       user, prefix, req, rep);
+}
+
+/* ---- the password and ACL files ---- */
 
 struct pwtext {
     char *buf;
     size_t len, cap;
     const char *except; /* user left out (being revoked), or NULL */
     bool saw_except;
+    const char *prefix;
+    char *acl; /* the app accounts' ACL sections */
 };
 
 static void pw_line(struct pwtext *t, const char *user, const char *hash)
@@ -169,24 +217,44 @@ static void pw_row(void *ud, const char *user, const char *hash)
         return;
     }
     /* A row that could break the file's format never reaches it. */
-    if (!ht_id_valid(user) || strpbrk(hash, ":\n") || hash[0] != '$') {
+    bool app = gw__prov_app_parse(user, NULL) != GW_PROV_APP_NONE;
+    if ((!app && !ht_id_valid(user)) || strpbrk(hash, ":\n") ||
+        hash[0] != '$') {
         ht_log(LOG_WARNING, MOD, "skipping a malformed credential row");
         return;
     }
     pw_line(t, user, hash);
+    if (app) {
+        char *sec = gw__prov_acl_app_text(t->prefix, user);
+        char *all = ht_asprintf("%s%s", t->acl ? t->acl : "", sec);
+        free(sec);
+        free(t->acl);
+        t->acl = all;
+    }
 }
 
-/* Regenerate the password file from the store (minus except) and make the
- * broker reload it. HT_ENOENT (nothing written) when except was given and
- * has no row. */
+/* Regenerate the password file and the ACL file (the fixed part and a
+ * section per app account) from the store (minus except) and make the
+ * broker reload them. HT_ENOENT (nothing written) when except was given
+ * and has no row. The ACL first: a new account's rules are in place
+ * before its password works. */
 static int sync_passwd(struct ht_gw *g, const char *except)
 {
     struct gw_prov *p = g->prov;
-    struct pwtext t = {.except = except};
+    struct pwtext t = {.except = except, .prefix = g->conf->mqtt_prefix};
     pw_line(&t, GW_PROV_GATEWAY_USER, p->gw_hash);
     int rc = ht_store_cred_each(g->store, pw_row, &t);
     if (rc == HT_OK && except && !t.saw_except)
         rc = HT_ENOENT;
+    if (rc == HT_OK) {
+        char *fixed = gw__prov_acl_text(g->conf->mqtt_prefix);
+        char *acl = ht_asprintf("%s%s", fixed, t.acl ? t.acl : "");
+        rc = ht_file_write_atomic(p->acl_path, acl, strlen(acl), 0600);
+        if (rc)
+            ht_log(LOG_ERR, MOD, "%s: %s", p->acl_path, ht_strerror(rc));
+        free(fixed);
+        free(acl);
+    }
     if (rc == HT_OK)
         rc = ht_file_write_atomic(p->passwd_path, t.buf, t.len, 0600);
     if (rc && rc != HT_ENOENT)
@@ -194,6 +262,7 @@ static int sync_passwd(struct ht_gw *g, const char *except)
     if (t.buf)
         explicit_bzero(t.buf, t.cap);
     free(t.buf);
+    free(t.acl);
     if (rc == HT_OK)
         gw__broker_reload(g->broker);
     return rc;
@@ -255,7 +324,7 @@ static int load_secret(struct gw_prov *p, char *err, size_t errlen)
 int gw__prov_init(struct ht_gw *g, char *err, size_t errlen)
 {
     g->prov = NULL;
-    if (!g->conf->provisioning)
+    if (!g->conf->provisioning || g->conf->insecure)
         return HT_OK;
     if (g->conf->broker) {
         /* Someone else's broker: its accounts are not ours to manage. */
@@ -271,7 +340,6 @@ int gw__prov_init(struct ht_gw *g, char *err, size_t errlen)
     p->acl_path = ht_asprintf("%s/" GW_PROV_ACL, dir);
     p->secret_path = ht_asprintf("%s/" GW_PROV_SECRET, dir);
     g->prov = p;
-    char *acl = NULL;
     int rc = ht_mkdir_p(dir, 0750);
     if (rc) {
         snprintf(err, errlen, "%s: %s", dir, ht_strerror(rc));
@@ -283,23 +351,16 @@ int gw__prov_init(struct ht_gw *g, char *err, size_t errlen)
         snprintf(err, errlen, "random: %s", ht_strerror(rc));
         goto fail;
     }
-    acl = gw__prov_acl_text(g->conf->mqtt_prefix);
-    rc = ht_file_write_atomic(p->acl_path, acl, strlen(acl), 0600);
-    if (rc) {
-        snprintf(err, errlen, "%s: %s", p->acl_path, ht_strerror(rc));
-        goto fail;
-    }
-    /* No broker yet (g->broker is created later): nothing is signalled. */
+    /* Both files; no broker yet (g->broker is created later): nothing is
+     * signalled. */
     if ((rc = sync_passwd(g, NULL))) {
         snprintf(err, errlen, "%s: %s", p->passwd_path, ht_strerror(rc));
         goto fail;
     }
     ht_log(LOG_INFO, MOD, "provisioning on: anonymous clients refused");
-    free(acl);
     free(dir);
     return HT_OK;
 fail:
-    free(acl);
     free(dir);
     gw__prov_free(g);
     return rc;
@@ -330,29 +391,40 @@ const char *gw__prov_password(const struct ht_gw *g)
 
 /* ---- devices ---- */
 
+/* A broker user with a fresh random password: its hash stored, both files
+ * rewritten, the broker reloaded; "username" and "password" added to out
+ * (the only time the password is shown). Nothing is kept on failure. */
+static int user_add(struct ht_gw *g, const char *user, json_t *out)
+{
+    char pass[2 * SECRET_LEN + 1], hash[160];
+    int rc = random_secret(pass);
+    if (rc == HT_OK)
+        rc = hash_new(pass, hash, sizeof hash);
+    if (rc == HT_OK)
+        rc = ht_store_cred_put(g->store, user, hash, gw__now_ms(g));
+    if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
+        ht_store_cred_delete(g->store, user); /* not usable: not kept */
+    if (rc == HT_OK) {
+        json_object_set_new(out, "username", json_string(user));
+        json_object_set_new(out, "password", json_string(pass));
+        ht_log(LOG_NOTICE, MOD, "broker credentials created for %s", user);
+    } else {
+        ht_log(LOG_ERR, MOD, "cannot create the credentials of %s: %s", user,
+               ht_strerror(rc));
+    }
+    explicit_bzero(pass, sizeof pass);
+    return rc;
+}
+
 int gw__prov_device_add(struct ht_gw *g, const char *id, json_t *mqtt)
 {
     if (!g->prov)
         return HT_OK;
     if (!ht_id_valid(id))
         return HT_EINVAL;
-    char pass[2 * SECRET_LEN + 1], hash[160];
-    int rc = random_secret(pass);
+    int rc = user_add(g, id, mqtt);
     if (rc == HT_OK)
-        rc = hash_new(pass, hash, sizeof hash);
-    if (rc == HT_OK)
-        rc = ht_store_cred_put(g->store, id, hash, gw__now_ms(g));
-    if (rc == HT_OK && (rc = sync_passwd(g, NULL)) != HT_OK)
-        ht_store_cred_delete(g->store, id); /* not usable: not kept */
-    if (rc == HT_OK) {
-        json_object_set_new(mqtt, "username", json_string(id));
-        json_object_set_new(mqtt, "password", json_string(pass));
-        ht_log(LOG_NOTICE, MOD, "broker credentials created for %s", id);
-    } else {
-        ht_log(LOG_ERR, MOD, "cannot create the credentials of %s: %s", id,
-               ht_strerror(rc));
-    }
-    explicit_bzero(pass, sizeof pass);
+        gw__sec_device_mqtt(g->sec, mqtt); /* TLS port and CA */
     return rc;
 }
 
@@ -377,4 +449,88 @@ int gw__prov_device_remove(struct ht_gw *g, const char *id)
     if (rc == HT_OK)
         ht_log(LOG_NOTICE, MOD, "broker credentials of %s revoked", id);
     return rc;
+}
+
+/* ---- app accounts ---- */
+
+struct find_app {
+    const char *name;
+    char user[HT_ID_MAX + 32];
+};
+
+static void find_row(void *ud, const char *user, const char *hash)
+{
+    (void)hash;
+    struct find_app *f = ud;
+    char name[HT_ID_MAX + 1];
+    if (gw__prov_app_parse(user, name) != GW_PROV_APP_NONE &&
+        !strcmp(name, f->name))
+        ht_strlcpy(f->user, user, sizeof f->user);
+}
+
+int gw__prov_app_role(struct ht_gw *g, const char *name)
+{
+    struct find_app f = {.name = name};
+    if (!g->prov || ht_store_cred_each(g->store, find_row, &f) != HT_OK ||
+        !f.user[0])
+        return GW_PROV_APP_NONE;
+    return gw__prov_app_parse(f.user, NULL);
+}
+
+int gw__prov_app_add(struct ht_gw *g, const char *name, int role, json_t *out)
+{
+    if (!g->prov)
+        return HT_ESTATE;
+    if (!ht_id_valid(name) ||
+        (role != GW_PROV_APP_VIEWER && role != GW_PROV_APP_OPERATOR))
+        return HT_EINVAL;
+    if (gw__prov_app_role(g, name) != GW_PROV_APP_NONE)
+        return HT_EEXIST;
+    char user[HT_ID_MAX + 32];
+    snprintf(user, sizeof user, "%s%s",
+             role == GW_PROV_APP_VIEWER ? GW_PROV_APP_VIEWER_PFX
+                                        : GW_PROV_APP_OPERATOR_PFX,
+             name);
+    return user_add(g, user, out);
+}
+
+int gw__prov_app_remove(struct ht_gw *g, const char *name)
+{
+    if (!g->prov)
+        return HT_ESTATE;
+    struct find_app f = {.name = name};
+    int rc = ht_store_cred_each(g->store, find_row, &f);
+    if (rc)
+        return rc;
+    if (!f.user[0])
+        return HT_ENOENT;
+    /* The files first (the broker drops the connection), then the row. */
+    if ((rc = sync_passwd(g, f.user)) == HT_OK &&
+        (rc = ht_store_cred_delete(g->store, f.user)) == HT_ENOENT)
+        rc = HT_OK;
+    if (rc == HT_OK)
+        ht_log(LOG_NOTICE, MOD, "MQTT account %s removed", f.user);
+    return rc;
+}
+
+static void list_row(void *ud, const char *user, const char *hash)
+{
+    (void)hash;
+    char name[HT_ID_MAX + 1];
+    int role = gw__prov_app_parse(user, name);
+    if (role != GW_PROV_APP_NONE)
+        json_array_append_new(
+            ud, json_pack("{s:s, s:s, s:s}", "name", name, "role",
+                          role == GW_PROV_APP_VIEWER ? "viewer" : "operator",
+                          "username", user));
+}
+
+json_t *gw__prov_app_list(struct ht_gw *g)
+{
+    json_t *a = json_array();
+    if (ht_store_cred_each(g->store, list_row, a) != HT_OK) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
 }

@@ -2,7 +2,7 @@
  * embedded broker (part of the broker module).
  * Owns: struct gw_prov (g->prov), DATA_DIR/broker/{passwd,acl,
  * gateway.secret}.
- * Uses: core, store, broker.
+ * Uses: core, store, broker, security (TLS facts in a board's answer).
  * Threads: loop thread only.
  */
 #ifndef HT_GW_PROVISION_H
@@ -54,7 +54,42 @@ int gw__prov_device_remove(struct ht_gw *g, const char *id);
  * Exposed for the unit tests. */
 void gw__prov_hash(const char *pass, const uint8_t *salt, size_t saltlen,
                    unsigned iterations, char *out, size_t outlen);
-/* The ACL file for topic prefix (new string). */
+/* The fixed part of the ACL file for topic prefix (new string). */
 char *gw__prov_acl_text(const char *prefix);
+
+/* ---- MQTT accounts for apps (HMD apps, dashboards, other gateways) ----
+ * Broker users named by role: "_viewer.NAME" reads PREFIX/twins/#;
+ * "_operator.NAME" also writes PREFIX/apps/NAME/request and reads
+ * PREFIX/apps/NAME/reply. NAME is an id ([a-z0-9][a-z0-9._-]{0,63}),
+ * unique across roles. Kept in the same credentials table as the boards;
+ * each account has its own section in the ACL file. */
+#define GW_PROV_APP_VIEWER_PFX "_viewer."
+#define GW_PROV_APP_OPERATOR_PFX "_operator."
+enum {
+    GW_PROV_APP_NONE = 0,
+    GW_PROV_APP_VIEWER = 1,
+    GW_PROV_APP_OPERATOR = 2,
+};
+/* The role of broker user name user (borrowed), GW_PROV_APP_NONE when it
+ * is no app account; name (HT_ID_MAX + 1 bytes, may be NULL) gets NAME. */
+int gw__prov_app_parse(const char *user, char *name);
+/* The ACL section of app user (borrowed): "" for other users (new). */
+char *gw__prov_acl_app_text(const char *prefix, const char *user);
+/* Loop thread: create account name (borrowed) with role (GW_PROV_APP_
+ * VIEWER or _OPERATOR): a random password, its hash stored, both files
+ * rewritten, the broker reloaded. Adds "username" and "password" to out
+ * (borrowed, modified): the only time the password is shown. HT_EEXIST
+ * when name has an account (either role), HT_EINVAL for a bad name or
+ * role, HT_ESTATE without provisioning. */
+int gw__prov_app_add(struct ht_gw *g, const char *name, int role, json_t *out);
+/* Loop thread: remove account name (the broker drops its connection).
+ * HT_ENOENT when there is none, HT_ESTATE without provisioning. */
+int gw__prov_app_remove(struct ht_gw *g, const char *name);
+/* Any thread: [{"name","role","username"}] of every account (new), NULL
+ * on a store error. */
+json_t *gw__prov_app_list(struct ht_gw *g);
+/* Role of account name (GW_PROV_APP_NONE when it has none). Any thread
+ * (reads the store). */
+int gw__prov_app_role(struct ht_gw *g, const char *name);
 
 #endif

@@ -47,6 +47,15 @@ struct ht_gw_conf {
     bool mdns;
     char *twins_dir; /* twin documents (.json) applied at start */
     int asset_max;   /* largest twin asset, bytes */
+    /* Security (security/security.h). */
+    bool insecure;        /* --insecure: anonymous MQTT, loopback only */
+    int mqtt_tls_port;    /* embedded broker's TLS listener, 0 = none */
+    char *mqtt_tls_bind;  /* its address */
+    char *mqtt_tls_names; /* extra names in its certificate (comma list) */
+    char *mqtt_cafile;    /* external broker: TLS with this CA file */
+    char *mqtt_certfile;  /* external broker: client certificate */
+    char *mqtt_keyfile;   /* external broker: client key */
+    char *acl_plugin;     /* holotwin_acl.so ("": find it, "none": off) */
 };
 
 /* The ht_conf table (static, borrowed). */

@@ -3,6 +3,7 @@
  * HTTP thread: they read registry snapshots and the store, and send every
  * change of loop-owned state to the loop as a job. */
 
+#include "gateway/broker/provision.h"
 #include "gateway/http/http.h"
 #include "gateway/ingest/ingest.h"
 #include "gateway/registry/registry.h"
@@ -309,6 +310,45 @@ static enum MHD_Result delete_token(struct gw_req *r)
     return gw__reply_buf(r, 204, NULL, "", 0);
 }
 
+/* ---- MQTT accounts for apps (apps/apps.h) ---- */
+
+/* {"name": ID, "role": "viewer"|"operator"}: the loop creates the broker
+ * account (a job, audited like the other admin changes). */
+static enum MHD_Result post_mqtt_accounts(struct gw_req *r)
+{
+    char err[320];
+    json_t *b = parse_body(r, err, sizeof err);
+    if (!b)
+        return gw__reply_problem(r, 400, "Bad Request", err);
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *role = json_string_value(json_object_get(b, "role"));
+    if (!json_is_object(b) || !name || !ht_id_valid(name) || !role ||
+        (strcmp(role, "viewer") && strcmp(role, "operator"))) {
+        json_decref(b);
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "body must be {\"name\": an id, \"role\": "
+                                 "viewer|operator}");
+    }
+    struct gw_job *j = gw__job_new(GW_JOB_ACCOUNT_ADD, name, r->actor);
+    ht_strlcpy(j->prop, role, sizeof j->prop);
+    json_decref(b);
+    return gw__reply_job(r, j);
+}
+
+static enum MHD_Result get_mqtt_accounts(struct gw_req *r)
+{
+    json_t *items = gw__prov_app_list(r->g);
+    if (!items)
+        return gw__reply_problem(r, 500, "Store error", "cannot list");
+    return gw__reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+static enum MHD_Result delete_mqtt_account(struct gw_req *r)
+{
+    return gw__reply_job(r,
+                         gw__job_new(GW_JOB_ACCOUNT_DELETE, r->id, r->actor));
+}
+
 /* ---- audit ---- */
 
 /* An action or result filter: a code such as "twin-write" or "timeout". */
@@ -386,6 +426,10 @@ static const struct gw_route routes[] = {
     {"DELETE", "/api/v1/tokens/{token_id}", GW_ROLE_ADMIN, delete_token},
     {"GET", "/api/v1/audit", GW_ROLE_TECHNICIAN, get_audit},
     {"GET", "/api/v1/backup", GW_ROLE_ADMIN, gw__route_backup},
+    {"GET", "/api/v1/mqtt-accounts", GW_ROLE_ADMIN, get_mqtt_accounts},
+    {"POST", "/api/v1/mqtt-accounts", GW_ROLE_ADMIN, post_mqtt_accounts},
+    {"DELETE", "/api/v1/mqtt-accounts/{id}", GW_ROLE_ADMIN,
+     delete_mqtt_account},
     /* twins (routes_twins.c, assets.c) */
     {"GET", "/api/v1/alarms", GW_ROLE_VIEWER, gw__route_alarms},
     {"GET", "/api/v1/alarms/history", GW_ROLE_VIEWER, gw__route_alarm_history},

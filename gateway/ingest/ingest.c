@@ -284,11 +284,12 @@ static void on_connect(void *ud, int rc, bool session_present)
     static const enum ht_topic_kind subs[] = {
         HT_TOPIC_DEV_TD, HT_TOPIC_DEV_STATUS, HT_TOPIC_DEV_PROP,
         HT_TOPIC_DEV_ACK};
-    g->ingest->subs_pending = 5;
-    for (int i = 0; i < 4; i++) {
+    size_t nr = g->ingest->nroutes;
+    g->ingest->subs_pending = 5 + (int)nr;
+    for (size_t i = 0; i < 4 + nr; i++) {
         char f[HT_TOPIC_MAX];
-        if (ht_topic_filter(f, sizeof f, g->conf->mqtt_prefix, subs[i], NULL) <
-                0 ||
+        enum ht_topic_kind k = i < 4 ? subs[i] : g->ingest->routes[i - 4].kind;
+        if (ht_topic_filter(f, sizeof f, g->conf->mqtt_prefix, k, NULL) < 0 ||
             ht_mqtt_subscribe(g->mqtt, f, 1) != HT_OK)
             g->ingest->subs_pending--;
     }
@@ -366,7 +367,12 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
         ingest__ack(g, t.id, msg->payload, len, props);
         break;
     default:
-        break; /* the gateway's own topics (commands, twins, sync) */
+        /* Another module's (gw__ingest_route), else the gateway's own
+         * topics (commands, twins, sync). */
+        for (size_t i = 0; i < g->ingest->nroutes; i++)
+            if (g->ingest->routes[i].kind == t.kind)
+                g->ingest->routes[i].fn(g, &t, msg->payload, len, props);
+        break;
     }
     if (ctr) {
         pthread_mutex_lock(&g->metrics->mu);
@@ -561,6 +567,10 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
         .client_id = g->conf->mqtt_client_id,
         .username = gw__prov_user(g), /* provisioned, else configured */
         .password = gw__prov_password(g),
+        /* External broker over TLS (embedded: plain loopback listener). */
+        .cafile = g->conf->broker ? g->conf->mqtt_cafile : NULL,
+        .certfile = g->conf->broker ? g->conf->mqtt_certfile : NULL,
+        .keyfile = g->conf->broker ? g->conf->mqtt_keyfile : NULL,
         .clean_start = false,
         .session_expiry = (uint32_t)g->conf->mqtt_session_expiry,
         .backoff_min_ms = 100,
@@ -636,6 +646,14 @@ void gw__ingest_subscribe(struct ht_gw *g, const struct gw_ingest_sub *s)
 {
     assert(g->ingest->nsubs < INGEST_MAX_SUBS);
     g->ingest->subs[g->ingest->nsubs++] = s;
+}
+
+void gw__ingest_route(struct ht_gw *g, enum ht_topic_kind kind,
+                      gw_ingest_topic_fn fn)
+{
+    assert(g->ingest->nroutes < INGEST_MAX_SUBS);
+    g->ingest->routes[g->ingest->nroutes].kind = kind;
+    g->ingest->routes[g->ingest->nroutes++].fn = fn;
 }
 
 bool gw__ingest_mqtt_ready(const struct ht_gw *g)

@@ -15,6 +15,9 @@
 
 #include "semantics/semantics.h"
 
+#include "ht_mqtt.h"
+#include "ht_topic.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +44,18 @@ struct gw_ingest_sub {
     /* The device left the approved state or was removed. */
     void (*on_removed)(struct ht_gw *g, const char *dev);
 };
+
+/* A handler for the messages of one topic kind of the contract that
+ * ingest does not consume itself (app requests): t, payload (len bytes)
+ * and props borrowed for the call; loop thread. */
+typedef void (*gw_ingest_topic_fn)(struct ht_gw *g, const struct ht_topic *t,
+                                   const void *payload, size_t len,
+                                   const mosquitto_property *props);
+/* At init: subscribe to kind's filter (every id) at each connect, like the
+ * devices' topics (so /healthz waits for it too), and hand its messages
+ * to fn. */
+void gw__ingest_route(struct ht_gw *g, enum ht_topic_kind kind,
+                      gw_ingest_topic_fn fn);
 
 /* Load the registry from the store, create the MQTT client and register
  * the device job handlers. Needs g->reg, g->log, g->jobs; err gets a

@@ -43,6 +43,12 @@ struct gw_ingest {
     size_t late_next;
     const struct gw_ingest_sub *subs[INGEST_MAX_SUBS];
     size_t nsubs;
+    /* Topic kinds other modules handle (gw__ingest_route). */
+    struct {
+        enum ht_topic_kind kind;
+        gw_ingest_topic_fn fn;
+    } routes[INGEST_MAX_SUBS];
+    size_t nroutes;
 };
 
 /* A device record changed: an SSE "device" event with the change. */

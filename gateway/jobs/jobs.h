@@ -25,11 +25,14 @@ enum gw_job_kind {
     GW_JOB_APPROVE,
     GW_JOB_BLOCK,
     GW_JOB_DELETE,
-    GW_JOB_PREREG,      /* POST /api/v1/devices */
-    GW_JOB_TWIN_PUT,    /* PUT /api/v1/twins/{id} */
-    GW_JOB_TWIN_DELETE, /* DELETE /api/v1/twins/{id} */
-    GW_JOB_TWIN_WRITE,  /* PUT .../twins/{id}/properties/{ref} */
-    GW_JOB_ALARM,       /* POST /api/v1/alarms/{alarm}/{command} */
+    GW_JOB_PREREG,         /* POST /api/v1/devices */
+    GW_JOB_TWIN_PUT,       /* PUT /api/v1/twins/{id} */
+    GW_JOB_TWIN_DELETE,    /* DELETE /api/v1/twins/{id} */
+    GW_JOB_TWIN_WRITE,     /* PUT .../twins/{id}/properties/{ref} */
+    GW_JOB_ALARM,          /* POST /api/v1/alarms/{alarm}/{command} */
+    GW_JOB_ACCOUNT_ADD,    /* POST /api/v1/mqtt-accounts (dev: name, prop:
+                              role) */
+    GW_JOB_ACCOUNT_DELETE, /* DELETE /api/v1/mqtt-accounts/{name} */
     GW_JOB_KINDS
 };
 

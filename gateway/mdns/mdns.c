@@ -5,7 +5,8 @@
  * name is a valid device id appears as a discovered device before it ever
  * reaches MQTT. Publishes the gateway as a WoT directory (_wot._tcp with
  * subtype _directory._sub._wot._tcp, TXT td=/.well-known/wot,
- * type=Directory) and, when it runs the broker, _mqtt._tcp. The client is
+ * type=Directory) and, when it runs the broker, _mqtt._tcp (and
+ * _secure-mqtt._tcp for its TLS listener). The client is
  * created with AVAHI_CLIENT_NO_FAIL so a daemon that starts later or
  * restarts is picked up; mDNS failures only log.
  */
@@ -83,6 +84,12 @@ static int add_all(struct gw_mdns *m)
         rc = avahi_entry_group_add_service(
             m->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, m->name,
             "_mqtt._tcp", NULL, NULL, (uint16_t)c->mqtt_port, NULL);
+    /* The broker's TLS listener (IANA "secure-mqtt"), the one boards on
+     * other machines can reach (docs/security.md). */
+    if (rc == 0 && m->g->broker && !c->insecure && c->mqtt_tls_port)
+        rc = avahi_entry_group_add_service(
+            m->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, m->name,
+            "_secure-mqtt._tcp", NULL, NULL, (uint16_t)c->mqtt_tls_port, NULL);
     return rc;
 }
 

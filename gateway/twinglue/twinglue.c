@@ -846,7 +846,10 @@ static void job_finish(struct ht_gw *g, struct gw_job *j, int status,
     j->body = body;
     j->done = true;
     pthread_mutex_unlock(&g->jobs->mu);
-    MHD_resume_connection(j->conn);
+    if (j->on_complete)
+        j->on_complete(g, j); /* no connection: an app's MQTT request */
+    else
+        MHD_resume_connection(j->conn);
     gw__job_unref(g, j);
 }
 

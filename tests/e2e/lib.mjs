@@ -3,7 +3,7 @@
 // chromium through playwright-core. Every child runs in its own process
 // group and is killed on success, failure and signals.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, openSync, mkdirSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, openSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -93,6 +93,7 @@ export class Gateway {
     async start() {
         this.http = await freePort();
         this.mqtt = await freePort();
+        this.mqtts = await freePort();
         this.data = path.join(this.dir, "data");
         mkdirSync(this.data, { recursive: true });
         this.base = `http://127.0.0.1:${this.http}`;
@@ -101,8 +102,8 @@ export class Gateway {
             fail("web/dist is not built (run make web)");
         }
         this.proc = start("gatewayd", path.join(BIN, "gatewayd"),
-            ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt), "--web-root", web,
-                "--no-mdns"], this.dir);
+            ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt),
+                "--mqtt-tls-port", String(this.mqtts), "--web-root", web, "--no-mdns"], this.dir);
         /* ready = subscribed: boards started earlier could publish their
          * first values before the gateway listens for them */
         await until("gatewayd /healthz with mqtt_ready", async () => {
@@ -132,10 +133,20 @@ export class Gateway {
     async startFactory() {
         this.agents = [];
         for (const id of ["gears-1", "thermal-1", "panel-1"]) {
-            const conf = path.join(SRC, "device-agent/examples", `${id}.json`);
-            if (!existsSync(conf)) fail(`missing ${conf}`);
+            const example = path.join(SRC, "device-agent/examples", `${id}.json`);
+            if (!existsSync(example)) fail(`missing ${example}`);
+            /* secure by default: the board's own broker account, over TLS,
+             * trusting the gateway's CA (as `gwctl devices add` writes it) */
+            const ans = await this.api("POST", "/api/v1/devices", { id });
+            const m = ans.mqtt || {};
+            if (!m.password || !m.tls || !m.tls.ca) fail(`no credentials or TLS in the answer for ${id}: ${JSON.stringify(ans)}`);
+            const conf = path.join(this.dir, `${id}.json`);
+            writeFileSync(conf, JSON.stringify({
+                ...JSON.parse(readFileSync(example, "utf8")),
+                mqtt: { broker: `127.0.0.1:${m.tls.port}`, username: m.username, password: m.password, ca: m.tls.ca },
+            }), { mode: 0o600 });
             /* no mDNS: parallel test worlds must not see each other's boards */
-            this.agents.push(start(id, path.join(BIN, "device-agent"), ["--config", conf, "--broker", `127.0.0.1:${this.mqtt}`,
+            this.agents.push(start(id, path.join(BIN, "device-agent"), ["--config", conf,
                 "--no-mdns", "--control", this.controlPath(id)], this.dir));
         }
         const watch = [this.proc, ...this.agents];

@@ -1,6 +1,6 @@
 // The e2e cases (see tests/e2e/run). Each case builds its own world in a
 // temp dir: gatewayd + 3 sim boards + press-line twin + chromium.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
@@ -425,10 +425,11 @@ function procsWith(needles) {
 async function demo_script() {
     const dir = tmpDir();
     log(`temp dir ${dir}`);
-    const http = await freePort(), mqtt = await freePort();
+    const http = await freePort(), mqtt = await freePort(), mqtts = await freePort();
     const data = path.join(dir, "data");
     const demo = start("demo", path.join(SRC, "scripts/demo"),
-        ["--data-dir", data, "--http-port", String(http), "--mqtt-port", String(mqtt), "--no-mdns"], dir);
+        ["--data-dir", data, "--http-port", String(http), "--mqtt-port", String(mqtt),
+            "--mqtt-tls-port", String(mqtts), "--no-mdns"], dir);
     const out = () => { try { return readFileSync(demo.logFile, "utf8"); } catch { return ""; } };
     const m = await until("the demo to print its URLs", () =>
         out().match(/Dashboard:\s+(http:\/\/\S+?):(\d+)\/#token=(\S+)/), 120000, [demo]);
@@ -466,6 +467,22 @@ async function demo_script() {
         const d = (devs.items || []).find((x) => x.id === id);
         if (!d || d.state !== "approved" || d.online !== true) fail(`board ${id} not approved and online: ${JSON.stringify(d)}`);
     }
+    /* secure by default: each board has its own account and talks TLS,
+     * trusting the gateway's CA; its config is private */
+    for (const id of ["gears-1", "thermal-1", "panel-1"]) {
+        const f = path.join(data, "boards", `${id}.json`);
+        if (!existsSync(f)) fail(`no board config ${f}`);
+        if ((statSync(f).mode & 0o777) !== 0o600) fail(`${f} has mode ${(statSync(f).mode & 0o777).toString(8)}, want 600`);
+        const c = JSON.parse(readFileSync(f, "utf8"));
+        if (c.mqtt.broker !== `127.0.0.1:${mqtts}` || c.mqtt.username !== id || !/BEGIN CERTIFICATE/.test(c.mqtt.ca || ""))
+            fail(`board ${id} is not on TLS with its own account: ${JSON.stringify({ ...c.mqtt, password: "(hidden)" })}`);
+    }
+    /* and an MQTT account for HMD apps, kept private */
+    const acc = path.join(data, "hmd-account.json");
+    if (!existsSync(acc) || (statSync(acc).mode & 0o777) !== 0o600) fail(`no private ${acc}`);
+    const a = JSON.parse(readFileSync(acc, "utf8"));
+    if (a.username !== "_operator.demo-hmd" || !a.password || !a.mqtt?.tls?.ca || !a.topics?.request)
+        fail(`the HMD account is incomplete: ${JSON.stringify({ ...a, password: "(hidden)" })}`);
     /* an operator token: it may write, and not manage tokens */
     const put = await fetch(base + "/api/v1/twins/press-line/properties/gear_a.setpoint", {
         method: "PUT", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: "95" });

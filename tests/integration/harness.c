@@ -513,25 +513,88 @@ static void broker_spawn(struct ht_it *t, struct ht_it_broker *b)
                    "mosquitto did not listen on port %d", b->port);
 }
 
+/* Harness brokers require a user name and password like any broker worth
+ * the name (issue 14): one account per case process, put into the
+ * environment every child inherits (HOLOTWIN_MQTT_USERNAME/PASSWORD, read
+ * by gatewayd and device-agent when their config has none) and used by
+ * ht_it_mqtt_new for these brokers' ports. */
+#define HARNESS_USER "harness"
+#define MAX_BROKERS 8
+static char g_broker_pass[40];
+static int g_broker_ports[MAX_BROKERS];
+static size_t g_nbroker_ports;
+
+static const char *harness_password(struct ht_it *t)
+{
+    if (!g_broker_pass[0]) {
+        unsigned char r[16];
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, r, sizeof r) != (ssize_t)sizeof r)
+            ht_it_fail(t, __FILE__, __LINE__, "/dev/urandom: %s",
+                       strerror(errno));
+        close(fd);
+        for (size_t i = 0; i < sizeof r; i++)
+            snprintf(g_broker_pass + 2 * i, 3, "%02x", r[i]);
+        setenv("HOLOTWIN_MQTT_USERNAME", HARNESS_USER, 1);
+        setenv("HOLOTWIN_MQTT_PASSWORD", g_broker_pass, 1);
+    }
+    return g_broker_pass;
+}
+
+static bool harness_port(int port)
+{
+    for (size_t i = 0; i < g_nbroker_ports; i++)
+        if (g_broker_ports[i] == port)
+            return true;
+    return false;
+}
+
 void ht_it_broker_start(struct ht_it *t, struct ht_it_broker *b,
                         const char *extra_conf)
 {
+    const char *pass = harness_password(t);
+    char *pwfile = ht_it_path(t, "harness-broker.passwd");
+    if (access(pwfile, F_OK) != 0) {
+        const char *argv[] = {"/usr/bin/mosquitto_passwd",
+                              "-c",
+                              "-b",
+                              pwfile,
+                              HARNESS_USER,
+                              pass,
+                              NULL};
+        char *err = NULL;
+        if (ht_it_run(t, argv, NULL, 15000, NULL, &err) != 0)
+            ht_it_fail(t, __FILE__, __LINE__, "mosquitto_passwd: %s",
+                       err ? err : "failed");
+        free(err);
+    }
+    snprintf(b->user, sizeof b->user, "%s", HARNESS_USER);
+    snprintf(b->pass, sizeof b->pass, "%s", pass);
     for (int attempt = 0; attempt < 5; attempt++) {
         b->port = ht_it_free_port();
         char name[64];
         snprintf(name, sizeof name, "mosquitto-%d.conf", b->port);
         char body[4096];
+        /* mosquitto reads the password file after dropping root for user
+         * `mosquitto`, which cannot enter the case directory: as root,
+         * it stays root (ignored for anyone else). */
         snprintf(body, sizeof body,
-                 "listener %d 127.0.0.1\nallow_anonymous true\n"
+                 "listener %d 127.0.0.1\nallow_anonymous false\n"
+                 "password_file %s\n%s"
                  "persistence false\nlog_dest stderr\n"
                  "log_type error\nlog_type warning\nlog_type notice\n%s\n",
-                 b->port, extra_conf ? extra_conf : "");
+                 b->port, pwfile, geteuid() == 0 ? "user root\n" : "",
+                 extra_conf ? extra_conf : "");
         char *p = ht_it_write(t, name, body);
         snprintf(b->conf, sizeof b->conf, "%s", p);
         free(p);
         broker_spawn(t, b);
-        if (ht_it_alive(t, b->pid))
+        if (ht_it_alive(t, b->pid)) {
+            if (g_nbroker_ports < MAX_BROKERS)
+                g_broker_ports[g_nbroker_ports++] = b->port;
+            free(pwfile);
             return;
+        }
         /* Lost a race for the port: pick another. */
     }
     ht_it_fail(t, __FILE__, __LINE__, "could not start mosquitto");
@@ -943,6 +1006,7 @@ struct ht_it_mqtt {
     int suback_mid, suback_qos;
     bool connected;
     int connect_rc;
+    unsigned disconnects;
 };
 
 static void m_on_connect(struct mosquitto *m, void *ud, int rc, int flags,
@@ -957,6 +1021,28 @@ static void m_on_connect(struct mosquitto *m, void *ud, int rc, int flags,
     c->connect_rc = rc;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+}
+
+static void m_on_disconnect(struct mosquitto *m, void *ud, int rc,
+                            const mosquitto_property *p)
+{
+    (void)m;
+    (void)rc;
+    (void)p;
+    struct ht_it_mqtt *c = ud;
+    pthread_mutex_lock(&c->lock);
+    c->connected = false;
+    c->disconnects++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned n = c->disconnects;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 static void m_on_message(struct mosquitto *m, void *ud,
@@ -1026,9 +1112,14 @@ struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
     c->connect_rc = -1;
     c->mosq = mosquitto_new(client_id, true, c);
     mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (!user && harness_port(port)) {
+        user = HARNESS_USER;
+        pass = g_broker_pass;
+    }
     if (user)
         mosquitto_username_pw_set(c->mosq, user, pass);
     mosquitto_connect_v5_callback_set(c->mosq, m_on_connect);
+    mosquitto_disconnect_v5_callback_set(c->mosq, m_on_disconnect);
     mosquitto_message_v5_callback_set(c->mosq, m_on_message);
     mosquitto_publish_v5_callback_set(c->mosq, m_on_publish);
     mosquitto_subscribe_v5_callback_set(c->mosq, m_on_subscribe);
@@ -1347,4 +1438,41 @@ int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
     else
         free(all);
     return rc;
+}
+
+/* ---- provisioning ---- */
+
+int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
+                    const char *id, struct ht_it_creds *out)
+{
+    memset(out, 0, sizeof *out);
+    char body[160];
+    snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
+    struct ht_it_http r;
+    if (ht_it_http(http_port, "POST", "/api/v1/devices", auth_hdr, body, &r))
+        return -1;
+    int st = r.status;
+    json_t *a = st == 201 ? ht_it_http_json(&r) : NULL;
+    if (a) {
+        json_t *m = json_object_get(a, "mqtt");
+        const char *u = json_string_value(json_object_get(m, "username"));
+        const char *p = json_string_value(json_object_get(m, "password"));
+        snprintf(out->user, sizeof out->user, "%s", u ? u : "");
+        snprintf(out->pass, sizeof out->pass, "%s", p ? p : "");
+        out->port = (int)json_integer_value(json_object_get(m, "port"));
+        json_t *tls = json_object_get(m, "tls");
+        out->tls_port = (int)json_integer_value(json_object_get(tls, "port"));
+        const char *ca = json_string_value(json_object_get(tls, "ca"));
+        if (ca) {
+            char name[96];
+            snprintf(name, sizeof name, "ca-%s.pem", id);
+            char *path = ht_it_write(t, name, ca);
+            snprintf(out->ca, sizeof out->ca, "%s", path);
+            free(path);
+        }
+        out->config = strdup(r.body);
+        json_decref(a);
+    }
+    ht_it_http_free(&r);
+    return st;
 }

@@ -107,10 +107,15 @@ struct ht_it_broker {
     int port;
     pid_t pid;
     char conf[256]; /* path of the generated config */
+    char user[32], pass[40]; /* the account clients use */
 };
 /* Start a real mosquitto on a free loopback port, config lines
- * "listener PORT 127.0.0.1", "allow_anonymous true", "persistence false"
- * plus extra (may be NULL). Waits until it accepts. */
+ * "listener PORT 127.0.0.1", "allow_anonymous false", a password file
+ * with one account (b->user, b->pass), "persistence false" plus extra (may
+ * be NULL). Waits until it accepts. The account is also put into this
+ * process's environment as HOLOTWIN_MQTT_USERNAME / HOLOTWIN_MQTT_PASSWORD
+ * (every daemon started afterwards uses it when its config names no
+ * user), and ht_it_mqtt_new uses it for this port when given no user. */
 void ht_it_broker_start(struct ht_it *t, struct ht_it_broker *b,
                         const char *extra_conf);
 /* Stop (SIGTERM) and, for restart, start again on the same port. */
@@ -149,7 +154,8 @@ void ht_it_sse_close(struct ht_it_sse *s);
 
 /* ---- MQTT 5 test client (libmosquitto with its own thread) ---- */
 struct ht_it_mqtt;
-/* Connect to 127.0.0.1:port; user/pass may be NULL. NULL on failure. */
+/* Connect to 127.0.0.1:port; user/pass may be NULL (anonymous, or the
+ * harness account when port is a harness broker's). NULL on failure. */
 struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
                                   const char *user, const char *pass);
 /* Subscribe at QoS 1 and wait for the SUBACK; returns the granted QoS
@@ -173,9 +179,28 @@ char *ht_it_mqtt_wait(struct ht_it_mqtt *c, const char *pattern,
                       const char *needle, int timeout_ms);
 /* Messages received so far matching pattern. */
 size_t ht_it_mqtt_count(struct ht_it_mqtt *c, const char *pattern);
+/* How often the broker closed this client's connection so far (libmosquitto
+ * reconnects on its own: a taken-over session shows up here). */
+unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c);
 /* Forget received messages. */
 void ht_it_mqtt_clear(struct ht_it_mqtt *c);
 void ht_it_mqtt_free(struct ht_it_mqtt *c);
+
+/* ---- a board's credentials from gatewayd (provisioning is the default) */
+struct ht_it_creds {
+    char user[65];
+    char pass[129];
+    int port;     /* the broker's plain (loopback) port */
+    int tls_port; /* its TLS port, 0 if none */
+    char ca[512]; /* the CA certificate from the answer, written to the
+                     case directory ("" if none) */
+    char *config; /* `gwctl devices add`-style answer JSON text (new) */
+};
+/* POST /api/v1/devices {"id": id} on 127.0.0.1:http_port with auth_hdr
+ * ("Authorization: Bearer ...\r\n"); on 201 fill *out (free its config
+ * with free()). Returns the HTTP status (or -1). */
+int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
+                    const char *id, struct ht_it_creds *out);
 
 /* ---- real mDNS ---- */
 /* A private network namespace in which the case process itself then runs

@@ -56,8 +56,12 @@ static void receives_and_reconnects_after_broker_restart(struct ht_it *t)
     struct ht_loop *l;
     HT_CHECK(t, ht_loop_new(&l) == HT_OK);
     struct rx r = {0};
-    struct ht_mqtt_opts o = {.port = b.port, .client_id = "adapter-1",
-                             .clean_start = true, .backoff_min_ms = 50,
+    struct ht_mqtt_opts o = {.port = b.port,
+                             .client_id = "adapter-1",
+                             .username = b.user,
+                             .password = b.pass,
+                             .clean_start = true,
+                             .backoff_min_ms = 50,
                              .backoff_max_ms = 200};
     struct ht_mqtt *m;
     HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
@@ -94,8 +98,12 @@ static void persistent_session_gets_messages_sent_while_away(struct ht_it *t)
     struct ht_loop *l;
     HT_CHECK(t, ht_loop_new(&l) == HT_OK);
     struct rx r = {0};
-    struct ht_mqtt_opts o = {.port = b.port, .client_id = "durable",
-                             .clean_start = false, .session_expiry = 3600};
+    struct ht_mqtt_opts o = {.port = b.port,
+                             .client_id = "durable",
+                             .username = b.user,
+                             .password = b.pass,
+                             .clean_start = false,
+                             .session_expiry = 3600};
     struct ht_mqtt *m;
     HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
     ht_mqtt_start(m);
@@ -164,8 +172,12 @@ static void idle_client_sleeps_but_keeps_alive(struct ht_it *t)
     struct ht_loop *l;
     HT_CHECK(t, ht_loop_new(&l) == HT_OK);
     struct rx r = {0};
-    struct ht_mqtt_opts o = {.port = b.port, .client_id = "sleepy",
-                             .clean_start = true, .keepalive = 30};
+    struct ht_mqtt_opts o = {.port = b.port,
+                             .client_id = "sleepy",
+                             .username = b.user,
+                             .password = b.pass,
+                             .clean_start = true,
+                             .keepalive = 30};
     struct ht_mqtt *m;
     HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
     ht_mqtt_start(m);

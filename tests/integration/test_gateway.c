@@ -26,6 +26,7 @@ struct gw {
     char broker[64];
     char *tok;
     char auth[400];
+    char tls_s[16]; /* embedded broker: its TLS port */
 };
 
 static char *read_file_line(const char *path)
@@ -62,8 +63,11 @@ static void gw_start(struct ht_it *t, struct gw *g, int broker_port,
         argv[n++] = g->broker;
     } else {
         snprintf(g->broker, sizeof g->broker, "127.0.0.1:%d", mqtt_port);
+        snprintf(g->tls_s, sizeof g->tls_s, "%d", ht_it_free_port());
         argv[n++] = "--mqtt-port";
         argv[n++] = mq;
+        argv[n++] = "--mqtt-tls-port";
+        argv[n++] = g->tls_s;
     }
     argv[n] = NULL;
     g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
@@ -153,6 +157,29 @@ static pid_t agent_start(struct ht_it *t, const char *broker, const char *id)
     snprintf(log, sizeof log, "agent-%s", id);
     pid_t p = ht_it_spawn(t, log, argv, NULL);
     free(bin);
+    return p;
+}
+
+/* A provisioned board (the default with the embedded broker): its
+ * credentials from the gateway, over TLS, trusting the issued CA. */
+static pid_t agent_start_provisioned(struct ht_it *t, struct gw *g,
+                                     const char *id)
+{
+    struct ht_it_creds c;
+    int st = ht_it_provision(t, g->http, g->auth, id, &c);
+    HT_CHECK(t, st == 201 && c.tls_port > 0 && c.ca[0], "provision %s: %d", id,
+             st);
+    char broker[64];
+    snprintf(broker, sizeof broker, "127.0.0.1:%d", c.tls_port);
+    char *bin = ht_it_bin("device-agent");
+    const char *argv[] = {
+        bin,    "--sim",      "--broker", broker,     "--id", id,  "--username",
+        c.user, "--password", c.pass,     "--cafile", c.ca,   NULL};
+    char log[64];
+    snprintf(log, sizeof log, "agent-%s", id);
+    pid_t p = ht_it_spawn(t, log, argv, NULL);
+    free(bin);
+    free(c.config);
     return p;
 }
 
@@ -778,8 +805,9 @@ static void embedded_broker_supervised(struct ht_it *t)
     struct gw g = {0};
     gw_start(t, &g, 0, mq, "gw");
     HT_CHECK(t, ht_it_wait_port(mq, 10000), "embedded broker not listening");
-    pid_t a = agent_start(t, g.broker, "demo-1");
-    HT_WAIT(t, device_state_is(&g, "demo-1", "discovered"), 15000);
+    pid_t a = agent_start_provisioned(t, &g, "demo-1");
+    HT_WAIT(t, device_online(&g, "demo-1", true), 15000);
+    HT_CHECK(t, device_state_is(&g, "demo-1", "pending"));
     approve(t, &g, "demo-1");
     HT_WAIT(t, device_online(&g, "demo-1", true), 10000);
     pid_t bp = broker_pid(&g);
@@ -950,13 +978,15 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     g.data = ht_it_path(t, "gw");
     g.http = ht_it_free_port();
     int mq = ht_it_free_port();
-    char http[16], mqs[16];
+    char http[16], mqs[16], tls[16];
     snprintf(http, sizeof http, "%d", g.http);
     snprintf(mqs, sizeof mqs, "%d", mq);
+    snprintf(tls, sizeof tls, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
     const char *argv[] = {bin,      "--data-dir",  g.data,  "--http-port",
                           http,     "--mqtt-port", mqs,     "--gateway-id",
-                          "cell-a", "--log-level", "debug", NULL};
+                          "cell-a", "--log-level", "debug", "--mqtt-tls-port",
+                          tls,      NULL};
     g.pid = ht_it_spawn(t, "gatewayd", argv, env);
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g.http, 15000));
@@ -984,6 +1014,11 @@ static void mdns_discovers_agents_and_publishes_directory(struct ht_it *t)
     char *out =
         ht_it_mdns_browse(t, &m, "_mqtt._tcp", "holotwin-cell-a", 15000);
     HT_CHECK(t, out && strstr(out, mqs), "_mqtt._tcp not published: %s",
+             out ? out : "(nothing)");
+    free(out);
+    out =
+        ht_it_mdns_browse(t, &m, "_secure-mqtt._tcp", "holotwin-cell-a", 15000);
+    HT_CHECK(t, out && strstr(out, tls), "_secure-mqtt._tcp not published: %s",
              out ? out : "(nothing)");
     free(out);
     out = ht_it_mdns_browse(t, &m, "_wot._tcp", "type=Directory", 15000);

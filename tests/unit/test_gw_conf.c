@@ -4,6 +4,7 @@
  * the gateway relies on (unbounded session queue, persistence in the data
  * dir, a user that can write there). */
 #include "gateway/broker/broker.h"
+#include "gateway/security/security.h"
 
 #include "ht_conf.h"
 #include "ht_err.h"
@@ -49,6 +50,8 @@ START_TEST(example_config_loads)
                   "%s", err);
     ck_assert_str_eq(c.gateway_id, "cell-a");
     ck_assert_int_eq(c.http_port, 8080);
+    /* ...and passes the listener rules (docs/security.md). */
+    ck_assert_msg(gw__sec_check_conf(&c, err, sizeof err) == HT_OK, "%s", err);
     ht_gw_conf_clear(&c);
 }
 END_TEST
@@ -80,7 +83,7 @@ START_TEST(broker_config_keeps_everything_for_the_gateway)
     struct ht_gw_conf c;
     ht_gw_conf_init(&c);
     c.mqtt_port = 18883;
-    char *t = gw__broker_config(&c, "/data/broker");
+    char *t = gw__broker_config(&c, NULL, "/data/broker");
     ck_assert_ptr_nonnull(strstr(t, "\nlistener 18883 127.0.0.1\n"));
     ck_assert_ptr_nonnull(strstr(t, "\nmax_queued_messages 0\n"));
     ck_assert_ptr_nonnull(strstr(t, "\npersistence true\n"));

@@ -2,6 +2,7 @@
  * broker: SHA-512, HMAC-SHA-512 and PBKDF2 against published vectors, the
  * mosquitto password-file hash against one made by mosquitto_passwd, the
  * ACL text, and the broker config with provisioning on and off. */
+#include "gateway/apps/apps.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
 #include "gateway/store/store.h"
@@ -124,7 +125,9 @@ START_TEST(acl_keeps_devices_in_their_subtree)
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         ck_assert_msg(strstr(a, lines[i]), "no '%s' in:\n%s", lines[i], a);
-    /* Nothing else: no readwrite or # for devices, no client-id rules. */
+    /* Nothing else: no readwrite or # for devices, no client-id rules,
+     * no write on a cmd topic for anyone but the gateway. */
+    ck_assert_ptr_null(strstr(a, "pattern write plant/v1/devices/%u/cmd"));
     ck_assert_ptr_null(strstr(a, "pattern readwrite"));
     ck_assert_ptr_null(strstr(a, "%c"));
     ck_assert_ptr_null(strstr(strstr(a, "pattern"), "#"));
@@ -136,17 +139,21 @@ START_TEST(broker_config_with_and_without_provisioning)
 {
     struct ht_gw_conf c;
     ht_gw_conf_init(&c);
-    ck_assert(!c.provisioning); /* opt-in */
-    char *t = gw__broker_config(&c, "/d/broker");
-    ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous true\n"));
-    ck_assert_ptr_null(strstr(t, "password_file"));
-    free(t);
-    c.provisioning = true;
-    t = gw__broker_config(&c, "/d/broker");
+    ck_assert(c.provisioning); /* secure by default (issue 14) */
+    ck_assert(!c.insecure);
+    char *t = gw__broker_config(&c, NULL, "/d/broker");
     ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous false\n"));
     ck_assert_ptr_null(strstr(t, "allow_anonymous true"));
     ck_assert_ptr_nonnull(strstr(t, "\npassword_file /d/broker/passwd\n"));
     ck_assert_ptr_nonnull(strstr(t, "\nacl_file /d/broker/acl\n"));
+    /* Nobody may take over another client's id (the gateway's included). */
+    ck_assert_ptr_nonnull(strstr(t, "\nuse_username_as_clientid true\n"));
+    free(t);
+    c.insecure = true; /* the development switch */
+    t = gw__broker_config(&c, NULL, "/d/broker");
+    ck_assert_ptr_nonnull(strstr(t, "\nallow_anonymous true\n"));
+    ck_assert_ptr_null(strstr(t, "password_file"));
+    ck_assert_ptr_null(strstr(t, "use_username_as_clientid"));
     free(t);
     ht_gw_conf_clear(&c);
 }
@@ -187,6 +194,81 @@ START_TEST(store_keeps_credential_hashes)
 }
 END_TEST
 
+START_TEST(app_accounts_are_named_by_role_and_confined)
+{
+    char name[80];
+    ck_assert_int_eq(gw__prov_app_parse("_viewer.hmd-1", name),
+                     GW_PROV_APP_VIEWER);
+    ck_assert_str_eq(name, "hmd-1");
+    ck_assert_int_eq(gw__prov_app_parse("_operator.line", name),
+                     GW_PROV_APP_OPERATOR);
+    ck_assert_str_eq(name, "line");
+    /* Devices, the gateway and hostile names are no app accounts. */
+    static const char *const no[] = {"hmd-1",       "_gateway",    "_viewer.",
+                                     "_viewer.A+B", "_viewer.a/b", "_admin.x",
+                                     "_viewer.#"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        ck_assert_msg(gw__prov_app_parse(no[i], NULL) == GW_PROV_APP_NONE, "%s",
+                      no[i]);
+    char *v = gw__prov_acl_app_text("p/v1", "_viewer.hmd-1");
+    ck_assert_str_eq(v, "\nuser _viewer.hmd-1\ntopic read p/v1/twins/#\n");
+    free(v);
+    char *o = gw__prov_acl_app_text("p/v1", "_operator.line");
+    ck_assert_str_eq(o, "\nuser _operator.line\ntopic read p/v1/twins/#\n"
+                        "topic write p/v1/apps/line/request\n"
+                        "topic read p/v1/apps/line/reply\n");
+    free(o);
+    char *d = gw__prov_acl_app_text("p/v1", "board-1");
+    ck_assert_str_eq(d, "");
+    free(d);
+}
+END_TEST
+
+START_TEST(app_requests_are_parsed_strictly)
+{
+    int kind;
+    char id[80], prop[80], err[160];
+    json_t *v;
+    static const char ok_dev[] =
+        "{\"device\":\"b1\",\"property\":\"lamp\",\"value\":true}";
+    ck_assert_int_eq(gw__apps_parse_request(ok_dev, strlen(ok_dev), &kind, id,
+                                            prop, &v, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(kind, 0);
+    ck_assert_str_eq(id, "b1");
+    ck_assert_str_eq(prop, "lamp");
+    ck_assert(json_is_true(v));
+    json_decref(v);
+    static const char ok_twin[] =
+        "{\"twin\":\"line\",\"property\":\"gear.speed\",\"value\":3}";
+    ck_assert_int_eq(gw__apps_parse_request(ok_twin, strlen(ok_twin), &kind, id,
+                                            prop, &v, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(kind, 1);
+    ck_assert_str_eq(prop, "gear.speed");
+    json_decref(v);
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "not json",
+        "{\"device\":\"b1\",\"property\":\"lamp\"}",
+        "{\"device\":\"b1\",\"twin\":\"t\",\"property\":\"x\",\"value\":1}",
+        "{\"device\":\"B+1\",\"property\":\"lamp\",\"value\":1}",
+        "{\"device\":\"b1\",\"property\":\"a/b\",\"value\":1}",
+        "{\"twin\":\"t\",\"property\":\"nodot\",\"value\":1}",
+        "{\"property\":\"lamp\",\"value\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = '\0';
+        ck_assert_msg(gw__apps_parse_request(bad[i], strlen(bad[i]), &kind, id,
+                                             prop, &v, err,
+                                             sizeof err) == HT_EINVAL,
+                      "%s", bad[i]);
+        ck_assert_ptr_null(v);
+        ck_assert(err[0]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gw_provision");
@@ -197,6 +279,8 @@ int main(void)
     tcase_add_test(tc, acl_keeps_devices_in_their_subtree);
     tcase_add_test(tc, broker_config_with_and_without_provisioning);
     tcase_add_test(tc, store_keeps_credential_hashes);
+    tcase_add_test(tc, app_accounts_are_named_by_role_and_confined);
+    tcase_add_test(tc, app_requests_are_parsed_strictly);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -227,6 +227,23 @@ START_TEST(agent_config_carries_broker_credentials_and_backend)
     json_decref(c);
     json_decref(ans);
 
+    /* TLS (issue 14): the TLS port, the public host when given, the CA
+     * inline. */
+    ans = json_loads("{\"id\":\"b\",\"mqtt\":{\"host\":\"127.0.0.1\","
+                     "\"port\":1883,\"username\":\"b\",\"password\":\"p\","
+                     "\"tls\":{\"port\":8883,\"host\":\"gw.example\","
+                     "\"ca\":\"-----BEGIN CERTIFICATE-----\\n\"}}}",
+                     0, NULL);
+    c = gw_agent_config(ans, "sim", err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    m = json_object_get(c, "mqtt");
+    ck_assert_str_eq(json_string_value(json_object_get(m, "broker")),
+                     "gw.example:8883");
+    ck_assert_str_eq(json_string_value(json_object_get(m, "ca")),
+                     "-----BEGIN CERTIFICATE-----\n");
+    json_decref(c);
+    json_decref(ans);
+
     static const char *const bad[] = {
         "{\"mqtt\":{\"host\":\"h\",\"port\":1}}",
         "{\"id\":\"../x\",\"mqtt\":{\"host\":\"h\",\"port\":1}}",

@@ -23,6 +23,8 @@ static const struct {
     {HT_TOPIC_TWIN_STATE, "line", NULL, "holotwin/v1/twins/line/state"},
     {HT_TOPIC_TWIN_UI, "line", "hmd", "holotwin/v1/twins/line/ui/hmd"},
     {HT_TOPIC_TWIN_ALARMS, "line", NULL, "holotwin/v1/twins/line/alarms"},
+    {HT_TOPIC_APP_REQ, "hmd-1", NULL, "holotwin/v1/apps/hmd-1/request"},
+    {HT_TOPIC_APP_REPLY, "hmd-1", NULL, "holotwin/v1/apps/hmd-1/reply"},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -95,6 +97,7 @@ START_TEST(filters_put_plus_where_a_level_is_open)
         {HT_TOPIC_DEV_SYNC, "b1", "holotwin/v1/devices/b1/sync"},
         {HT_TOPIC_SYNC, NULL, "holotwin/v1/sync"},
         {HT_TOPIC_TWIN_UI, NULL, "holotwin/v1/twins/+/ui/+"},
+        {HT_TOPIC_APP_REQ, NULL, "holotwin/v1/apps/+/request"},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         int n = ht_topic_filter(buf, sizeof buf, NULL, f[i].kind, f[i].id);
@@ -144,7 +147,7 @@ START_TEST(truncation_is_an_error_with_an_empty_buffer)
     id[HT_ID_MAX] = '\0';
     memset(name, 'n', HT_NAME_MAX);
     name[HT_NAME_MAX] = '\0';
-    for (int k = HT_TOPIC_DEV_TD; k <= HT_TOPIC_TWIN_UI; k++) {
+    for (int k = HT_TOPIC_DEV_TD; k <= HT_TOPIC_APP_REPLY; k++) {
         int n = ht_topic_build(big, sizeof big, prefix, k,
                                ht_topic_has_id(k) ? id : NULL,
                                ht_topic_has_name(k) ? name : NULL);

@@ -128,8 +128,9 @@ void gw_extract_value(const json_t *ans, const json_t **v, long long *ts);
 json_t *gw_items(const json_t *ans);
 /* A ready device-agent config (new reference) from the gateway's answer to
  * POST /api/v1/devices ({"id","mqtt":{"host","port","username",
- * "password"}}) for backend "sim" or "gpiod". NULL with err filled when the
- * answer lacks something. */
+ * "password","tls":{"port","ca"}}}) for backend "sim" or "gpiod": with
+ * "tls" the board uses the TLS port and gets the CA certificate inline
+ * (mqtt.ca). NULL with err filled when the answer lacks something. */
 json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
                         size_t errlen);
 /* Flatten a twin state document (twins/twin.h: {"properties":{"c.p":
@@ -199,6 +200,7 @@ int gw_cmd_ui(struct gwctl *g, int argc, char **argv);
 int gw_cmd_watch(struct gwctl *g, int argc, char **argv);
 int gw_cmd_tokens(struct gwctl *g, int argc, char **argv);
 int gw_cmd_backup(struct gwctl *g, int argc, char **argv);
+int gw_cmd_accounts(struct gwctl *g, int argc, char **argv);
 int gw_cmd_discover(struct gwctl *g, int argc, char **argv);
 int gw_cmd_audit(struct gwctl *g, int argc, char **argv);
 int gw_cmd_alarms(struct gwctl *g, int argc, char **argv);

@@ -104,6 +104,16 @@ static const struct gwctl_cmd cmds[] = {
      "The gateway's database (SQLite online backup: it keeps running) and\n"
      "its broker credentials, as one SQLite file, mode 0600. Restore it with\n"
      "`gatewayd --restore FILE` into an empty data directory.\n"},
+    {"accounts", gw_cmd_accounts,
+     "accounts [list | add NAME --role viewer|operator [-o FILE] | "
+     "remove NAME]",
+     "MQTT accounts for apps (admin): viewer reads twins, operator commands",
+     "  add NAME      create the account; its password (shown once), the\n"
+     "                broker's TLS address, the CA certificate and its\n"
+     "                topics are printed, or written (mode 0600) to FILE\n"
+     "  --role R      viewer: reads PREFIX/twins/#; operator: also sends\n"
+     "                commands on its request topic (checked, audited and\n"
+     "                answered by the gateway like PUT over REST)\n"},
     {"help", cmd_help, "help [COMMAND]", "show help for a command", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

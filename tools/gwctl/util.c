@@ -196,7 +196,7 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
     const char *id = json_string_value(json_object_get(ans, "id"));
     const json_t *m = json_object_get(ans, "mqtt");
     const char *host = json_string_value(json_object_get(m, "host"));
-    json_t *port = json_object_get(m, "port");
+    const json_t *port = json_object_get(m, "port");
     const char *user = json_string_value(json_object_get(m, "username"));
     const char *pass = json_string_value(json_object_get(m, "password"));
     if (!id || !ht_id_valid(id)) {
@@ -213,6 +213,19 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
                  backend);
         return NULL;
     }
+    /* TLS (issue 14): the board talks to the broker's TLS listener and
+     * trusts the gateway's CA, carried in the config itself. */
+    const json_t *tls = json_object_get(m, "tls");
+    const char *ca = json_string_value(json_object_get(tls, "ca"));
+    json_t *tport = json_object_get(tls, "port");
+    if (ca && json_is_integer(tport) && json_integer_value(tport) >= 1 &&
+        json_integer_value(tport) <= 65535) {
+        port = tport;
+        if (json_string_value(json_object_get(tls, "host")))
+            host = json_string_value(json_object_get(tls, "host"));
+    } else {
+        ca = NULL;
+    }
     /* An IPv6 literal needs brackets before ":port". */
     char *broker = strchr(host, ':')
                        ? ht_asprintf("[%s]:%lld", host,
@@ -225,6 +238,8 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
         json_object_set_new(mq, "username", json_string(user));
     if (pass)
         json_object_set_new(mq, "password", json_string(pass));
+    if (ca)
+        json_object_set_new(mq, "ca", json_string(ca));
     json_t *caps = !strcmp(backend, "sim") ? json_loads(sim_caps, 0, NULL)
                                            : json_array();
     json_t *gpio = json_pack("{s:s}", "backend", backend);
