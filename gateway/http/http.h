@@ -69,6 +69,22 @@ struct gw_route {
 /* The route table, terminated by {NULL}. Static (borrowed). */
 const struct gw_route *gw__routes(void);
 
+/* ---- routing (router.c: pure, any thread) ---- */
+/* Split r->url (borrowed, the decoded path) into r->path/r->seg and find
+ * the route for r->method: 200 with *hit set and the placeholders captured
+ * into r (borrowed from r->path); 405 when the path exists under other
+ * methods only; 0 for no route; 404 for a path never served (not absolute,
+ * deeper than GW_MAX_SEG). allow (allowlen bytes) gets the path's methods,
+ * "GET, PUT". r->path is new, freed with the request. */
+int gw__route_find(struct gw_req *r, const struct gw_route **hit, char *allow,
+                   size_t allowlen);
+/* NULL, or why a captured placeholder is invalid (static text: 400). */
+const char *gw__route_check(const struct gw_req *r);
+/* Check a raw (undecoded) request target (borrowed): 0 when acceptable,
+ * 400 when it holds "%00", 414 with more than max_params query
+ * parameters; why (whylen bytes) gets the reason. */
+int gw__uri_check(const char *raw, size_t max_params, char *why, size_t whylen);
+
 /* Reply helpers: queue the response and return MHD's verdict. */
 enum MHD_Result gw__reply_json(struct gw_req *r, unsigned status,
                                json_t *body /* taken, may be NULL */);

@@ -12,8 +12,6 @@
 #include "gateway/metrics/metrics.h"
 #include "gateway/sse/sse.h"
 
-#include "semantics/semantics.h"
-
 #include "ht_err.h"
 #include "ht_log.h"
 #include "ht_mem.h"
@@ -118,110 +116,15 @@ bool gw__query_int(struct gw_req *r, const char *key, long long def,
 
 /* ---- routing ---- */
 
-static bool token_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
-/* Split the path in place; false for paths we never serve (too deep,
- * empty segments). */
-static bool split_path(struct gw_req *r)
-{
-    r->path = ht_strdup(r->url);
-    r->nseg = 0;
-    char *p = r->path;
-    if (*p != '/')
-        return false;
-    if (p[1] == '\0')
-        return true;
-    p++;
-    while (p) {
-        if (r->nseg == GW_MAX_SEG)
-            return false;
-        char *slash = strchr(p, '/');
-        if (slash)
-            *slash = '\0';
-        r->seg[r->nseg++] = p;
-        p = slash ? slash + 1 : NULL;
-    }
-    return true;
-}
-
-/* Does pattern match r's segments? Captures placeholders into r. */
-static bool match(struct gw_req *r, const char *pattern)
-{
-    const char *p = pattern + 1;
-    size_t i = 0;
-    while (*p) {
-        const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (i >= r->nseg)
-            return false;
-        if (p[0] == '{') {
-            const char *s = r->seg[i];
-            if (!strncmp(p, "{id}", n))
-                r->id = s;
-            else if (!strncmp(p, "{name}", n))
-                r->name = s;
-            else if (!strncmp(p, "{thing}", n))
-                r->thing = s;
-            else if (!strncmp(p, "{token_id}", n))
-                r->token_id = s;
-        } else if (strlen(r->seg[i]) != n || strncmp(p, r->seg[i], n)) {
-            return false;
-        }
-        i++;
-        p += n;
-        if (*p == '/')
-            p++;
-    }
-    return i == r->nseg;
-}
-
-/* Hostile or malformed ids are rejected before any handler runs. */
-static const char *bad_placeholder(const struct gw_req *r)
-{
-    if (r->id && !ht_id_valid(r->id))
-        return "invalid id: expected [a-z0-9][a-z0-9._-]{0,63}";
-    if (r->name && !ht_sem_name_valid(r->name))
-        return "invalid property name: expected [a-z0-9_]{1,32}";
-    if (r->token_id && !token_id_valid(r->token_id))
-        return "invalid token id";
-    if (r->thing && strlen(r->thing) > 128)
-        return "invalid thing id";
-    return NULL;
-}
-
 static enum MHD_Result dispatch(struct gw_req *r)
 {
     struct ht_gw *g = r->g;
-    if (!split_path(r))
+    const struct gw_route *hit;
+    char allow[128];
+    int found = gw__route_find(r, &hit, allow, sizeof allow);
+    if (found == 404)
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
-    const struct gw_route *hit = NULL;
-    bool path_hit = false;
-    char allow[128] = "";
-    for (const struct gw_route *rt = gw__routes(); rt->method; rt++) {
-        r->id = r->name = r->thing = r->token_id = NULL;
-        if (!match(r, rt->path))
-            continue;
-        path_hit = true;
-        if (strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
-            if (allow[0])
-                strcat(allow, ", ");
-            strcat(allow, rt->method);
-        }
-        if (!strcmp(rt->method, r->method) ||
-            (!strcmp(rt->method, "GET") && !strcmp(r->method, "HEAD"))) {
-            hit = rt;
-            break;
-        }
-    }
+    bool path_hit = found == 405;
     if (!hit) {
         if (path_hit) {
             json_t *p = gw__problem(405, "Method Not Allowed", r->method);
@@ -241,7 +144,7 @@ static enum MHD_Result dispatch(struct gw_req *r)
             return gw__serve_static(r);
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
     }
-    const char *bad = bad_placeholder(r);
+    const char *bad = gw__route_check(r);
     if (bad)
         return gw__reply_problem(r, 400, "Bad Request", bad);
     if (hit->role > GW_ROLE_NONE) {
