@@ -42,6 +42,9 @@ LDSAN :=
 endif
 
 PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl
+# SHA-2, HMAC, PBKDF2 and base64 (common/ht_sha256.c, the broker's password
+# hashes): nettle, which GnuTLS and libmicrohttpd already bring.
+PKGS += nettle
 ifeq ($(WITH_GPIOD),auto)
 WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' 'libgpiod < 2' \
 	&& echo yes || echo no)
