@@ -27,10 +27,25 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen);
 /* Stop accepting, answer what is suspended, stop the daemon. */
 void gw__server_stop(struct ht_gw *g);
 
+/* Open connections of one client address (IPv4, network order). */
+struct gw_conn_ip {
+    uint32_t addr;
+    unsigned n; /* 0: a free slot */
+};
+
 struct gw_server {
     struct MHD_Daemon *d;
     struct sockaddr_in sa;
     char *tls_key, *tls_cert;
+    /* Connection accounting (accept policy and connection notices, on the
+     * MHD thread; the lock is for MHD_stop_daemon on the loop thread):
+     * the open connections, per address in a table of max+reserved
+     * slots, and the connections refused at accept. */
+    pthread_mutex_t conn_mu;
+    size_t nconn;
+    struct gw_conn_ip *ips;
+    size_t nips;
+    uint64_t refused;
     /* GET /things: the last answer, with the registry and twin
      * generations it was built from. */
     pthread_mutex_t things_mu;
@@ -53,10 +68,13 @@ struct gw_req {
     char *body;
     size_t body_len;
     bool too_big;
+    int uri_status; /* 400/414 from gw__uri_check on the raw target, or 0 */
+    char uri_why[96];
     enum gw_role role;
     char actor[160];
     struct gw_job *job; /* a suspended request waiting for the loop */
-    bool seen;          /* first call done */
+    bool started;       /* the access handler's first call came */
+    bool seen;          /* second call done: dispatched */
 };
 
 typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);

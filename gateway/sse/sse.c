@@ -53,6 +53,7 @@ struct gw_sse {
     bool suspended;
     bool ping;
     char dev[65], prop[33], twin[65];
+    char owner[160]; /* the token ("name:id") holding it, or "" */
     json_t *backlog; /* events loaded from the store, array */
     size_t bl_pos;
     char *out; /* formatted bytes not yet handed to MHD */
@@ -233,6 +234,17 @@ size_t gw__sse_clients(struct ht_gw *g)
 {
     pthread_mutex_lock(&g->log->mu);
     size_t n = g->log->nsse;
+    pthread_mutex_unlock(&g->log->mu);
+    return n;
+}
+
+/* A linear walk: streams are bounded by the HTTP connection limit. */
+size_t gw__sse_owned(struct ht_gw *g, const char *owner)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&g->log->mu);
+    for (const struct gw_sse *c = g->log->sse; c; c = c->next)
+        n += !strcmp(c->owner, owner);
     pthread_mutex_unlock(&g->log->mu);
     return n;
 }
@@ -430,9 +442,11 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       struct MHD_Connection *conn,
                                       int64_t last_id, bool observe,
                                       const char *dev, const char *prop,
-                                      const char *twin)
+                                      const char *twin, const char *owner)
 {
     struct gw_sse *c = ht_calloc(1, sizeof *c);
+    if (owner)
+        ht_strlcpy(c->owner, owner, sizeof c->owner);
     c->g = g;
     c->conn = conn;
     c->observe = observe;
