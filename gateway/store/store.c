@@ -27,6 +27,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,7 +255,12 @@ static int db_open(const char *path, const char *sync, sqlite3 **db, char *err,
     sqlite3_busy_timeout(*db, 5000);
     if (db_exec(*db, "PRAGMA journal_mode=WAL") || db_exec(*db, sync) ||
         db_exec(*db, "PRAGMA foreign_keys=ON")) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(*db));
+        int code = sqlite3_errcode(*db);
+        snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(*db),
+                 code == SQLITE_NOTADB || code == SQLITE_CORRUPT
+                     ? ": not starting; restore a backup or move it away (it "
+                       "is never overwritten)"
+                     : "");
         return HT_EDB;
     }
     return HT_OK;
@@ -276,6 +283,80 @@ static void store_free(struct ht_store *s)
     pthread_cond_destroy(&s->wcv);
     pthread_cond_destroy(&s->dcv);
     free(s);
+}
+
+/* Free space the database needs at start beyond the journal's ring. */
+#define STORE_MIN_FREE (4u << 20)
+
+/* What must hold before SQLite touches the data dir: an existing but empty
+ * database file (or a journal without its database) is never taken for a
+ * fresh install, which would write a new admin token over a lost one; and
+ * the journal's ring plus STORE_MIN_FREE must fit in the free space. */
+static int check_files(const char *dir, const char *path, size_t jsize,
+                       char *err, size_t errlen)
+{
+    struct stat st;
+    char *jpath = ht_asprintf("%s/holotwin.journal", dir);
+    bool have_j = stat(jpath, &st) == 0;
+    uint64_t j_alloc = have_j ? (uint64_t)st.st_blocks * 512 : 0;
+    int rc = HT_OK;
+    if (stat(path, &st) == 0) {
+        if (st.st_size == 0) {
+            snprintf(err, errlen,
+                     "%s is empty (0 bytes): not starting a fresh install "
+                     "over an existing data dir; restore a backup, or remove "
+                     "the file to start fresh",
+                     path);
+            rc = HT_EDB;
+        }
+    } else if (errno == ENOENT && have_j) {
+        snprintf(err, errlen,
+                 "%s is missing but %s exists: not starting a fresh install "
+                 "over an existing data dir; restore the database, or remove "
+                 "the journal to start fresh",
+                 path, jpath);
+        rc = HT_EDB;
+    }
+    struct statvfs vfs;
+    uint64_t need = STORE_MIN_FREE + (jsize > j_alloc ? jsize - j_alloc : 0);
+    if (rc == HT_OK && statvfs(dir, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+        snprintf(
+            err, errlen,
+            "%s: %llu KiB free, %llu KiB needed at start (the journal's "
+            "%zu KiB and %u KiB for the database)",
+            dir,
+            (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 10),
+            (unsigned long long)(need >> 10), jsize >> 10,
+            STORE_MIN_FREE >> 10);
+        rc = -ENOSPC;
+    }
+    free(jpath);
+    return rc;
+}
+
+/* PRAGMA quick_check: damaged pages are found at start, with a clear
+ * error, instead of as "malformed" failures of later queries. It reads the
+ * whole file once (about a second per GB). */
+static int check_integrity(sqlite3 *db, const char *path, char *err,
+                           size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    const char *res = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        res = (const char *)sqlite3_column_text(st, 0);
+    int rc = HT_OK;
+    if (!res || strcmp(res, "ok")) {
+        snprintf(err, errlen,
+                 "%s is corrupt (%s): not starting; restore a backup or move "
+                 "it away (it is never overwritten)",
+                 path, res ? res : sqlite3_errmsg(db));
+        rc = HT_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int ht_store_open(const char *dir, const struct ht_store_opts *opts,
@@ -306,7 +387,13 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
     if (!s->opts.journal_size)
         s->opts.journal_size = 8u << 20;
     char *path = ht_asprintf("%s/holotwin.db", dir);
+    rc = check_files(dir, path, s->opts.journal_size, err, errlen);
+    if (rc)
+        goto fail;
     rc = db_open(path, "PRAGMA synchronous=FULL", &s->db, err, errlen);
+    if (rc)
+        goto fail;
+    rc = check_integrity(s->db, path, err, errlen);
     if (rc)
         goto fail;
     rc = migrate(s, err, errlen);
