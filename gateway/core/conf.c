@@ -82,6 +82,8 @@ static const struct ht_conf_key table[] = {
       1048576, false, "crash-safe journal ring in front of the batches"),
     K("events.ring", HT_CONF_INT, events_ring, "1024", 16, 1048576, false,
       "SSE events kept in memory for Last-Event-ID resume"),
+    K("events.ring_kb", HT_CONF_INT, events_ring_kb, "16384", 64, 4194304,
+      false, "memory of the in-memory event ring in KiB (oldest dropped)"),
     K("devices.auto_approve", HT_CONF_BOOL, auto_approve, "false", 0, 0, true,
       "approve new devices without a technician"),
     K("mdns.enabled", HT_CONF_BOOL, mdns, "true", 0, 0, false,

@@ -47,6 +47,7 @@ struct ht_gw_conf {
     int history_flush_ms;
     int history_journal_kb;
     int events_ring;
+    int events_ring_kb; /* the ring's events in KiB at most */
     bool auto_approve;
     bool mdns;
     char *twins_dir; /* twin documents (.json) applied at start */

@@ -141,6 +141,12 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               "# TYPE holotwin_http_refused_total counter\n"
               "holotwin_http_refused_total %llu\n",
               nconn, refused);
+    sb_printf(&b,
+              "# HELP holotwin_events_ring_bytes Memory of the event ring "
+              "(bounded by events.ring_kb).\n"
+              "# TYPE holotwin_events_ring_bytes gauge\n"
+              "holotwin_events_ring_bytes %zu\n",
+              gw__sse_ring_bytes(g));
     sb_printf(&b, "# HELP holotwin_devices Devices by lifecycle state.\n"
                   "# TYPE holotwin_devices gauge\n");
     static const char *const st[] = {"discovered", "pending", "approved",

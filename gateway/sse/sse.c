@@ -42,6 +42,7 @@ struct gw_ev {
     size_t flen;
     char *oframe; /* NULL unless a state event */
     size_t oflen;
+    size_t bytes; /* the blob's size */
 };
 
 struct gw_sse {
@@ -64,6 +65,10 @@ struct gw_sse_log {
     pthread_mutex_t mu;
     struct gw_ev *ring;
     size_t ring_cap, ring_len, ring_head; /* head = index of the oldest */
+    /* Bytes of the events in the ring, bounded by events.ring_kb: large
+     * values cannot inflate it beyond that (the oldest go first; streams
+     * behind the ring read the store). */
+    size_t ring_bytes, ring_max_bytes;
     int64_t last_eid;
     struct gw_sse *sse;
     size_t nsse;
@@ -107,6 +112,7 @@ int gw__sse_init(struct ht_gw *g)
     g->log = ht_calloc(1, sizeof *g->log);
     pthread_mutex_init(&g->log->mu, NULL);
     g->log->ring_cap = (size_t)g->conf->events_ring;
+    g->log->ring_max_bytes = (size_t)g->conf->events_ring_kb << 10;
     g->log->ring = ht_calloc(g->log->ring_cap, sizeof *g->log->ring);
     g->log->last_eid = ht_store_event_max(g->store);
     if (g->loop)
@@ -154,7 +160,8 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
            lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
            lv = state ? strlen(value) : 0;
     size_t fcap = lt + dlen + 48, ocap = state ? lv + 40 : 0;
-    char *blob = ht_malloc(lt + ld + lp + lw + 4 + fcap + ocap), *p = blob;
+    size_t bytes = lt + ld + lp + lw + 4 + fcap + ocap;
+    char *blob = ht_malloc(bytes), *p = blob;
     int64_t ts = gw__now_ms(g);
     int64_t id = g->log->last_eid + 1;
     char *type_s = put(&p, type, lt), *dev_s = put(&p, dev, ld),
@@ -177,6 +184,7 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
         g->log->ring_len++;
     } else {
         e = &g->log->ring[g->log->ring_head];
+        g->log->ring_bytes -= e->bytes;
         ev_clear(e);
         g->log->ring_head = (g->log->ring_head + 1) % g->log->ring_cap;
     }
@@ -191,6 +199,16 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
     e->flen = fl > 0 ? (size_t)fl : 0;
     e->oframe = oframe;
     e->oflen = ol > 0 ? (size_t)ol : 0;
+    e->bytes = bytes;
+    g->log->ring_bytes += bytes;
+    while (g->log->ring_bytes > g->log->ring_max_bytes &&
+           g->log->ring_len > 1) {
+        struct gw_ev *old = &g->log->ring[g->log->ring_head];
+        g->log->ring_bytes -= old->bytes;
+        ev_clear(old);
+        g->log->ring_head = (g->log->ring_head + 1) % g->log->ring_cap;
+        g->log->ring_len--;
+    }
     if (g->log->prepare)
         g->log->wake = true;
     else
@@ -234,6 +252,14 @@ size_t gw__sse_clients(struct ht_gw *g)
 {
     pthread_mutex_lock(&g->log->mu);
     size_t n = g->log->nsse;
+    pthread_mutex_unlock(&g->log->mu);
+    return n;
+}
+
+size_t gw__sse_ring_bytes(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->log->mu);
+    size_t n = g->log->ring_bytes;
     pthread_mutex_unlock(&g->log->mu);
     return n;
 }

@@ -51,6 +51,9 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       const char *twin, const char *owner);
 /* Number of open streams whose owner is owner (borrowed). Any thread. */
 size_t gw__sse_owned(struct ht_gw *g, const char *owner);
+/* Bytes of the events held in the ring (<= events.ring_kb KiB, or one
+ * event when a single one is larger). Any thread. */
+size_t gw__sse_ring_bytes(struct ht_gw *g);
 /* Number of open streams. Any thread. */
 size_t gw__sse_clients(struct ht_gw *g);
 

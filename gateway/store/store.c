@@ -613,6 +613,16 @@ int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
         if (rc == HT_OK)
             cur++;
     }
+    /* Only the newest HT_STORE_TD_VERSIONS versions are kept: a board
+     * that keeps changing its TD cannot grow the table without bound. */
+    if (rc == HT_OK && !same && cur > HT_STORE_TD_VERSIONS) {
+        st = prep(s, "DELETE FROM tds WHERE device=? AND version<=?");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur - HT_STORE_TD_VERSIONS);
+        }
+        rc = step_done(s, st, "td prune");
+    }
     if (rc == HT_OK && !same && thing) {
         st = prep(s, "DELETE FROM capabilities WHERE device=?");
         if (st)
@@ -1247,6 +1257,25 @@ int ht_store_latest_each(struct ht_store *s,
     return rc;
 }
 
+/* A page of history cut by size at a row of time ts (items: oldest first,
+ * so the rows just taken are at the front). The rows of that same
+ * millisecond already taken are dropped, so that asking again with
+ * to=ts gets all of them; unless they are the whole page, then the next
+ * page starts before ts. Returns the "to" of the next page. */
+static int64_t history_cut(json_t *items, int64_t ts)
+{
+    size_t same = 0;
+    while (same < json_array_size(items) &&
+           json_integer_value(
+               json_object_get(json_array_get(items, same), "ts")) == ts)
+        same++;
+    if (same == json_array_size(items))
+        return ts - 1;
+    for (size_t i = 0; i < same; i++)
+        json_array_remove(items, 0);
+    return ts;
+}
+
 int ht_store_history(struct ht_store *s, const char *id, const char *name,
                      int64_t from, int64_t to, int limit, int64_t step,
                      json_t **out)
@@ -1283,7 +1312,15 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
         sqlite3_bind_int(st, 6, limit);
         json_t *items = json_array();
         int r;
+        size_t bytes = 0;
+        int64_t next_to = -1;
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t ts = sqlite3_column_int64(st, 0);
+            bytes += 48 + (size_t)sqlite3_column_bytes(st, step > 0 ? 6 : 1);
+            if (bytes > HT_STORE_HISTORY_MAX_BYTES && json_array_size(items)) {
+                next_to = history_cut(items, ts);
+                break;
+            }
             json_t *o = json_object();
             json_object_set_new(o, "ts",
                                 json_integer(sqlite3_column_int64(st, 0)));
@@ -1307,8 +1344,10 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
             }
             json_array_insert_new(items, 0, o);
         }
-        if (r == SQLITE_DONE) {
+        if (r == SQLITE_DONE || next_to >= 0) {
             *out = json_pack("{s:o}", "items", items);
+            if (next_to >= 0)
+                json_object_set_new(*out, "next_to", json_integer(next_to));
             rc = HT_OK;
         } else {
             json_decref(items);

@@ -6,6 +6,9 @@
  * ".." in ids, SSE streams per token). */
 #include "harness.h"
 
+#include "ht_topic.h"
+#include "semantics/semantics.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,9 +28,10 @@ struct gwl {
     char auth[200];
 };
 
-/* gatewayd with the embedded broker and the config text extra (JSON
- * members, may be ""). */
-static void start(struct ht_it *t, struct gwl *g, const char *extra)
+/* gatewayd with the embedded broker, extra members of the "http" config
+ * object (JSON text, may be "") and top-level ones (may be ""). */
+static void start_with(struct ht_it *t, struct gwl *g, const char *extra,
+                       const char *top)
 {
     g->data = ht_it_path(t, "data");
     g->http = ht_it_free_port();
@@ -36,8 +40,8 @@ static void start(struct ht_it *t, struct gwl *g, const char *extra)
     snprintf(conf, sizeof conf,
              "{\"data_dir\":\"%s\",\"http\":{\"port\":%d%s},"
              "\"mqtt\":{\"port\":%d},\"mdns\":{\"enabled\":false},"
-             "\"log_level\":\"debug\"}",
-             g->data, g->http, extra, g->mqtt);
+             "\"log_level\":\"debug\"%s}",
+             g->data, g->http, extra, g->mqtt, top);
     char *cpath = ht_it_write(t, "gatewayd.json", conf);
     char *bin = ht_it_bin("gatewayd");
     const char *argv[] = {bin, "--config", cpath, NULL};
@@ -54,6 +58,11 @@ static void start(struct ht_it *t, struct gwl *g, const char *extra)
     free(tp);
     free(bin);
     free(cpath);
+}
+
+static void start(struct ht_it *t, struct gwl *g, const char *extra)
+{
+    start_with(t, g, extra, "");
 }
 
 static void stop(struct ht_it *t, struct gwl *g)
@@ -293,6 +302,85 @@ static void request_limits_are_answered(struct ht_it *t)
     stop(t, &g);
 }
 
+/* A gauge or counter from /metrics, or -1. */
+static long long metric(struct gwl *g, const char *name)
+{
+    struct ht_it_http r;
+    if (ht_it_http(g->http, "GET", "/metrics", g->auth, NULL, &r) != 0)
+        return -1;
+    long long v = -1;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = r.body ? strstr(r.body, key) : NULL;
+    if (p)
+        v = atoll(p + strlen(key));
+    ht_it_http_free(&r);
+    return v;
+}
+
+static bool last_seq_is(struct gwl *g, int seq)
+{
+    struct ht_it_http r;
+    if (ht_it_http(g->http, "GET",
+                   "/api/v1/devices/big-1/properties/blob?meta=1", g->auth,
+                   NULL, &r) != 0)
+        return false;
+    json_t *j = ht_it_http_json(&r);
+    bool ok =
+        r.status == 200 && json_integer_value(json_object_get(j, "seq")) == seq;
+    json_decref(j);
+    ht_it_http_free(&r);
+    return ok;
+}
+
+/* 40 values of 100 KB into a ring of 1 MiB: the ring keeps the newest
+ * that fit (events.ring_kb), not 1024 entries of 100 KB. */
+static void large_values_keep_the_event_ring_bounded(struct ht_it *t)
+{
+    struct gwl g = {0};
+    start_with(t, &g, "", ",\"events\":{\"ring_kb\":1024}");
+    HT_CHECK(t, ht_it_wait_port(g.mqtt, 10000), "embedded broker");
+    struct ht_it_mqtt *c = ht_it_mqtt_new(g.mqtt, "big-1", NULL, NULL);
+    HT_CHECK(t, c, "MQTT connect");
+    struct ht_sem_prop p = {.name = "blob",
+                            .title = "Blob",
+                            .sem_type = "ht:Text",
+                            .dtype = HT_SEM_STRING,
+                            .read_only = true,
+                            .observable = true};
+    struct ht_sem_thing th = {
+        .id = "big-1", .title = "Big", .props = &p, .nprops = 1};
+    struct ht_sem_forms f = {.topic_prefix = "holotwin/v1", .kind = "device"};
+    json_t *td = ht_sem_td_build(&th, &f);
+    char *tds = json_dumps(td, JSON_COMPACT);
+    json_decref(td);
+    char topic[HT_TOPIC_MAX];
+    ht_topic_build(topic, sizeof topic, NULL, HT_TOPIC_DEV_TD, "big-1", NULL);
+    HT_CHECK(t, ht_it_mqtt_pub(c, topic, tds, 1, true) == 0);
+    free(tds);
+    HT_WAIT(t, get(&g, g.auth, "GET", "/api/v1/devices/big-1", NULL) == 200,
+            10000);
+    size_t big = 100 * 1000;
+    char *payload = malloc(big + 64);
+    ht_topic_build(topic, sizeof topic, NULL, HT_TOPIC_DEV_PROP, "big-1",
+                   "blob");
+    for (int i = 0; i < 40; i++) {
+        int n = snprintf(payload, 64, "{\"seq\":%d,\"v\":\"", i + 1);
+        memset(payload + n, 'a' + i % 26, big);
+        strcpy(payload + n + big, "\"}");
+        HT_CHECK(t, ht_it_mqtt_pub(c, topic, payload, 1, false) == 0);
+    }
+    free(payload);
+    /* 4 MB went through: the ring is full to its bound, and not beyond. */
+    HT_WAIT(t, last_seq_is(&g, 40), 20000);
+    HT_CHECK(t, metric(&g, "holotwin_events_ring_bytes") > 900 * 1024);
+    long long ring = metric(&g, "holotwin_events_ring_bytes");
+    HT_CHECK(t, ring <= 1024 * 1024, "ring holds %lld bytes", ring);
+    ht_it_mqtt_free(c);
+    stop(t, &g);
+}
+
 HT_IT_MAIN(HT_IT_CASE(one_address_cannot_lock_out_health_and_commands),
            HT_IT_CASE(reserve_serves_health_and_admin_when_full),
-           HT_IT_CASE(request_limits_are_answered))
+           HT_IT_CASE(request_limits_are_answered),
+           HT_IT_CASE(large_values_keep_the_event_ring_bounded))
