@@ -2,8 +2,8 @@
  * with real processes and files: garbage inside the database, a garbage
  * header, a zero-length database and a missing one next to its journal
  * are clear errors (never a fresh install that writes a new admin token),
- * and a small full filesystem (a tmpfs in a private mount namespace) is a
- * clear error, not a SIGBUS. */
+ * a small full filesystem (a tmpfs in a private mount namespace) is a
+ * clear error, not a SIGBUS, and so is a missing broker binary. */
 #include "harness.h"
 
 #include <fcntl.h>
@@ -189,6 +189,35 @@ static void full_disk_at_start_is_a_clear_error(struct ht_it *t)
     free(data);
 }
 
+/* broker.bin that does not exist: a clear error at start, no "ready"
+ * and no restart loop. */
+static void missing_broker_binary_is_a_clear_error(struct ht_it *t)
+{
+    char *data = ht_it_path(t, "data");
+    char conf[512];
+    snprintf(conf, sizeof conf,
+             "{\"data_dir\":\"%s\",\"http\":{\"port\":%d},"
+             "\"mqtt\":{\"port\":%d},\"mdns\":{\"enabled\":false},"
+             "\"broker\":{\"bin\":\"/nonexistent/mosquitto\"}}",
+             data, ht_it_free_port(), ht_it_free_port());
+    char *cpath = ht_it_write(t, "gatewayd.json", conf);
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin, "--config", cpath, NULL};
+    char *err = NULL;
+    int rc = ht_it_run(t, argv, NULL, 20000, NULL, &err);
+    HT_CHECK(t, rc > 0, "gatewayd kept running or died: %d\n%s", rc,
+             err ? err : "");
+    HT_CHECK(t,
+             err && strstr(err, "/nonexistent/mosquitto' not found") &&
+                 !strstr(err, "ready"),
+             "stderr:\n%s", err ? err : "");
+    free(err);
+    free(bin);
+    free(cpath);
+    free(data);
+}
+
 HT_IT_MAIN(HT_IT_CASE(corrupt_database_is_refused_at_start),
            HT_IT_CASE(empty_database_is_not_a_fresh_install),
-           HT_IT_CASE(full_disk_at_start_is_a_clear_error))
+           HT_IT_CASE(full_disk_at_start_is_a_clear_error),
+           HT_IT_CASE(missing_broker_binary_is_a_clear_error))
