@@ -2,6 +2,7 @@
 #
 #   make                  release build: build/bin/{gatewayd,device-agent,gwctl}
 #   make test             ASan+UBSan build, unit tests (Check), then integration
+#   make fuzz             each libFuzzer harness for FUZZ_SECONDS (600) seconds
 #   make bench [QUICK=1]  benchmarks (bench/results.json, docs/benchmarks.md)
 #   make demo             the virtual-factory demo, in the foreground
 #
@@ -22,6 +23,17 @@ BIN := build/test/bin
 OPT := -O1 -fsanitize=$(SANITIZER) -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 LDSAN := -fsanitize=$(SANITIZER)
+else ifeq ($(VARIANT),fuzz)
+# libFuzzer harnesses (tests/fuzz/): every object built by clang with
+# coverage for the fuzzer plus ASan+UBSan; harnesses link -fsanitize=fuzzer.
+# clang's -Wstring-concatenation flags the store's multi-line SQL strings.
+CC := clang
+O := build/fuzz
+BIN := build/fuzz/bin
+OPT := -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-Wno-string-concatenation
+LDSAN := -fsanitize=address,undefined
 else
 O := build/release
 BIN := build/bin
@@ -30,6 +42,9 @@ LDSAN :=
 endif
 
 PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl libsystemd gnutls
+# SHA-2, HMAC, PBKDF2 and base64 (common/ht_sha256.c, the broker's password
+# hashes): nettle, which GnuTLS and libmicrohttpd already bring.
+PKGS += nettle
 ifeq ($(WITH_GPIOD),auto)
 WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' && echo yes || echo no)
 endif
@@ -64,7 +79,7 @@ INTEG_TESTS :=
 ALL_OBJS :=
 
 .PHONY: all test test-deps test-build test-unit test-integration check bench demo clean \
-	format lint install test-hw web deps
+	format lint install test-hw web deps fuzz fuzz-build
 # The default goal; the real prerequisites are added after the includes.
 all:
 
@@ -86,6 +101,7 @@ include tools/module.mk
 include web/module.mk
 include tests/module.mk
 include packaging/module.mk
+include tests/fuzz/module.mk
 
 all: $(BINS) web
 
@@ -109,6 +125,7 @@ test-deps:
 
 test: test-deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build
 	@tests/run build/test
 
 test-build: $(BINS) $(UNIT_TESTS) $(INTEG_TESTS) $(PURITY_TESTS) web tests-js
@@ -122,6 +139,12 @@ test-unit: deps
 test-integration: test-deps
 	@$(MAKE) --no-print-directory VARIANT=test test-build
 	@tests/run build/test integration
+
+# The fuzzers, each for FUZZ_SECONDS; crashes go to build/fuzz/findings/.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build
+	@tests/fuzz/run --all $(FUZZ_SECONDS)
 
 test-hw: deps
 	@scripts/setup-deps --hw

@@ -15,6 +15,8 @@ bool ht_id_valid(const char *s)
         bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
         if (n == 0 ? !alnum : !(alnum || c == '.' || c == '_' || c == '-'))
             return false;
+        if (c == '.' && p[1] == '.')
+            return false; /* ".." anywhere (docs/api.md) */
         if (n >= HT_ID_MAX)
             return false;
     }

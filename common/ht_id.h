@@ -13,9 +13,9 @@
 /* Maximum length of an affordance (property, action) name: [a-z0-9_]{1,32}. */
 #define HT_NAME_MAX 32
 
-/* True when s is a valid device/twin id: [a-z0-9][a-z0-9._-]{0,63}, and not
- * "." or ".." style path segments (an id never starts with '.'). Safe as an
- * MQTT topic level and a file name. s borrowed; NULL is invalid. */
+/* True when s is a valid device/twin id: [a-z0-9][a-z0-9._-]{0,63} with no
+ * ".." anywhere (an id never starts with '.'). Safe as an MQTT topic level,
+ * a path segment and a file name. s borrowed; NULL is invalid. */
 bool ht_id_valid(const char *s);
 
 /* True for an affordance name of the contract: [a-z0-9_]{1,32}. Safe as an

@@ -1,6 +1,6 @@
 # common/ is two archives:
 # - libhtbase.a, the pure base: errors, memory, ids and names, the MQTT
-#   topic contract, SHA-256. No loop, sockets, files, clocks or threads;
+#   topic contract, SHA-256 (through nettle, a pure library). No loop, sockets, files, clocks or threads;
 #   the only common/ code semantics/, twins/ and ui-descriptors/ may link
 #   (tests/purity proves it).
 # - libhtcommon.a, the rest, for daemons and tools: loop, log, conf, files

@@ -17,14 +17,15 @@ $(O)/tests/integration/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(HT_LIBS)
 
 # tests/purity: the pure libraries linked with --whole-archive against
 # nothing but the archives their module.mk files name (HTUI_LIBS: ui,
-# twins, semantics, base), jansson and libm. An object that calls into
+# twins, semantics, base), jansson, nettle (SHA-256) and libm. An object
+# that calls into
 # libhtcommon, libmosquitto, MHD, SQLite or Avahi fails this link and so
 # test-build; tests/purity/run also checks libc calls with nm.
 PURITY_TESTS := $(O)/tests/purity/pure_link
 $(O)/tests/purity/pure_link: $(O)/tests/purity/pure_link.o $(HTUI_LIBS)
 	$(CC) $(ALL_LDFLAGS) -Wl,--no-undefined -o $@ $(filter %.o,$^) \
 		-Wl,--whole-archive $(HTUI_LIBS) -Wl,--no-whole-archive \
-		$(shell pkg-config --libs jansson) -lm
+		$(shell pkg-config --libs jansson nettle) -lm
 ALL_OBJS += $(O)/tests/purity/pure_link.o
 
 # Node tooling for tests (TD validator, ajv, playwright-core): installed from

@@ -240,9 +240,40 @@ static void schedule_restart(struct gw_broker *b)
     b->backoff_ms = b->backoff_ms * 2 > 10000 ? 10000 : b->backoff_ms * 2;
 }
 
+/* Is bin something execvp would run: a path that is executable, or a
+ * name found executable in one of PATH's directories? Checked at start,
+ * so that a missing mosquitto is a clear error instead of a child that
+ * exits 127 and is restarted forever after "ready". */
+static bool exec_found(const char *bin)
+{
+    if (strchr(bin, '/'))
+        return access(bin, X_OK) == 0;
+    const char *path = getenv("PATH");
+    char *dirs = ht_strdup(path && *path ? path : "/usr/bin:/bin");
+    bool found = false;
+    for (char *save, *d = strtok_r(dirs, ":", &save); d && !found;
+         d = strtok_r(NULL, ":", &save)) {
+        char *full = ht_asprintf("%s/%s", *d ? d : ".", bin);
+        found = access(full, X_OK) == 0;
+        free(full);
+    }
+    free(dirs);
+    return found;
+}
+
 int gw__broker_start(struct gw_broker *b, char *err, size_t errlen)
 {
     b->stopping = false;
+    const char *bin =
+        b->g->conf->broker_bin ? b->g->conf->broker_bin : "mosquitto";
+    if (!exec_found(bin)) {
+        snprintf(err, errlen,
+                 "broker.bin: '%s' not found or not executable (install "
+                 "mosquitto, set broker.bin, or use an external broker "
+                 "with --broker HOST:PORT)",
+                 bin);
+        return HT_ENOENT;
+    }
     if (adopt(b)) {
         /* It runs the config of its first start: make it read ours (and
          * the credential files) now. */

@@ -7,8 +7,8 @@
  * files no longer allow), and their `pattern` lines with %u give every
  * device its own subtree with one static ACL file, where dynsec before 2.1
  * would need a role per device. The hashes are mosquitto's own format,
- * computed here (PBKDF2-SHA-512) so nothing is spawned and nothing blocks
- * on a child process.
+ * computed here (PBKDF2-SHA-512 and base64 from nettle) so nothing is
+ * spawned and nothing blocks on a child process.
  *
  * The store's mqtt_credentials table is the source of truth: the password
  * file is regenerated from it at start and after every change, so the
@@ -25,9 +25,12 @@
 #include "ht_id.h"
 #include "ht_log.h"
 #include "ht_mem.h"
-#include "ht_sha512.h"
 #include "ht_topic.h"
 #include "ht_util.h"
+
+#include <nettle/base64.h>
+#include <nettle/pbkdf2.h>
+#include <nettle/sha2.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -73,38 +76,22 @@ static int random_secret(char out[2 * SECRET_LEN + 1])
     return HT_OK;
 }
 
-/* Standard base64 with padding, as mosquitto's password file has it. */
-static size_t base64(const uint8_t *in, size_t len, char *out)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
+/* mosquitto's "$7$" format: PBKDF2-HMAC-SHA-512, salt and key in standard
+ * base64 with padding, which is what nettle's base64_encode_raw writes. */
 void gw__prov_hash(const char *pass, const uint8_t *salt, size_t saltlen,
                    unsigned iterations, char *out, size_t outlen)
 {
-    uint8_t dk[HT_SHA512_LEN];
-    char s64[4 * ((64 + 2) / 3) + 1], h64[4 * ((HT_SHA512_LEN + 2) / 3) + 1];
+    uint8_t dk[SHA512_DIGEST_SIZE];
+    char s64[BASE64_ENCODE_RAW_LENGTH(64) + 1];
+    char h64[BASE64_ENCODE_RAW_LENGTH(SHA512_DIGEST_SIZE) + 1];
     if (saltlen > 64)
         saltlen = 64;
-    ht_pbkdf2_sha512(pass, strlen(pass), salt, saltlen, iterations, dk,
-                     sizeof dk);
-    base64(salt, saltlen, s64);
-    base64(dk, sizeof dk, h64);
+    pbkdf2_hmac_sha512(strlen(pass), (const uint8_t *)pass, iterations,
+                       saltlen, salt, sizeof dk, dk);
+    base64_encode_raw(s64, saltlen, salt);
+    s64[BASE64_ENCODE_RAW_LENGTH(saltlen)] = '\0';
+    base64_encode_raw(h64, sizeof dk, dk);
+    h64[BASE64_ENCODE_RAW_LENGTH(sizeof dk)] = '\0';
     snprintf(out, outlen, "$7$%u$%s$%s", iterations, s64, h64);
 }
 

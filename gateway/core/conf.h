@@ -23,6 +23,10 @@ struct ht_gw_conf {
     int http_timeout_s;
     int http_max_body;   /* bytes */
     int http_max_header; /* bytes of request headers (MHD memory limit) */
+    int http_max_conn_per_ip; /* connections one client address may hold */
+    int http_reserved_conn;   /* beyond max_conn: /healthz and admin only */
+    int http_max_query;       /* query parameters of one request */
+    int http_sse_per_token;   /* SSE streams one token may hold */
     char *web_root;
     char *tls_cert;
     char *tls_key;
@@ -43,6 +47,7 @@ struct ht_gw_conf {
     int history_flush_ms;
     int history_journal_kb;
     int events_ring;
+    int events_ring_kb; /* the ring's events in KiB at most */
     bool auto_approve;
     bool mdns;
     char *twins_dir; /* twin documents (.json) applied at start */

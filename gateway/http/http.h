@@ -70,12 +70,26 @@ void gw__idem_finish(struct gw_idem *c, struct gw_idem_ticket *t,
                      size_t len);
 /* Release a reserved slot without an answer (connection gone). Clears t. */
 void gw__idem_abort(struct gw_idem *c, struct gw_idem_ticket *t);
+/* Open connections of one client address (IPv4, network order). */
+struct gw_conn_ip {
+    uint32_t addr;
+    unsigned n; /* 0: a free slot */
+};
 
 struct gw_server {
     struct MHD_Daemon *d;
     struct gw_idem *idem;
     struct sockaddr_in sa;
     char *tls_key, *tls_cert;
+    /* Connection accounting (accept policy and connection notices, on the
+     * MHD thread; the lock is for MHD_stop_daemon on the loop thread):
+     * the open connections, per address in a table of max+reserved
+     * slots, and the connections refused at accept. */
+    pthread_mutex_t conn_mu;
+    size_t nconn;
+    struct gw_conn_ip *ips;
+    size_t nips;
+    uint64_t refused;
     /* GET /things: the last answer, with the registry and twin
      * generations it was built from. */
     pthread_mutex_t things_mu;
@@ -99,11 +113,14 @@ struct gw_req {
     char *body;
     size_t body_len;
     bool too_big;
+    int uri_status; /* 400/414 from gw__uri_check on the raw target, or 0 */
+    char uri_why[96];
     enum gw_role role;
     char actor[160];
     struct gw_job *job; /* a suspended request waiting for the loop */
     struct gw_idem_ticket idem; /* an Idempotency-Key slot to fill */
-    bool seen;          /* first call done */
+    bool started;       /* the access handler's first call came */
+    bool seen;          /* second call done: dispatched */
 };
 
 typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);
@@ -115,6 +132,22 @@ struct gw_route {
 };
 /* The route table, terminated by {NULL}. Static (borrowed). */
 const struct gw_route *gw__routes(void);
+
+/* ---- routing (router.c: pure, any thread) ---- */
+/* Split r->url (borrowed, the decoded path) into r->path/r->seg and find
+ * the route for r->method: 200 with *hit set and the placeholders captured
+ * into r (borrowed from r->path); 405 when the path exists under other
+ * methods only; 0 for no route; 404 for a path never served (not absolute,
+ * deeper than GW_MAX_SEG). allow (allowlen bytes) gets the path's methods,
+ * "GET, PUT". r->path is new, freed with the request. */
+int gw__route_find(struct gw_req *r, const struct gw_route **hit, char *allow,
+                   size_t allowlen);
+/* NULL, or why a captured placeholder is invalid (static text: 400). */
+const char *gw__route_check(const struct gw_req *r);
+/* Check a raw (undecoded) request target (borrowed): 0 when acceptable,
+ * 400 when it holds "%00", 414 with more than max_params query
+ * parameters; why (whylen bytes) gets the reason. */
+int gw__uri_check(const char *raw, size_t max_params, char *why, size_t whylen);
 
 /* Reply helpers: queue the response and return MHD's verdict. */
 enum MHD_Result gw__reply_json(struct gw_req *r, unsigned status,

@@ -232,8 +232,15 @@ static int64_t last_event_id(struct gw_req *r)
 static enum MHD_Result stream(struct gw_req *r, bool observe, const char *dev,
                               const char *prop, const char *twin)
 {
+    /* Streams per token: one client cannot hold every connection with
+     * streams (http.sse_per_token; counted on the HTTP thread, which is
+     * the only one that opens streams). */
+    if (gw__sse_owned(r->g, r->actor) >= (size_t)r->g->conf->http_sse_per_token)
+        return gw__reply_problem(r, 429, "Too Many Requests",
+                                 "this token holds http.sse_per_token "
+                                 "event streams already");
     struct MHD_Response *resp = gw__sse_response(
-        r->g, r->conn, last_event_id(r), observe, dev, prop, twin);
+        r->g, r->conn, last_event_id(r), observe, dev, prop, twin, r->actor);
     if (!resp)
         return gw__reply_problem(r, 503, "Unavailable", "cannot stream");
     enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);

@@ -129,6 +129,25 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               "# TYPE holotwin_sse_clients gauge\nholotwin_sse_clients "
               "%zu\n",
               gw__sse_clients(g));
+    pthread_mutex_lock(&g->server->conn_mu);
+    size_t nconn = g->server->nconn;
+    unsigned long long refused = (unsigned long long)g->server->refused;
+    pthread_mutex_unlock(&g->server->conn_mu);
+    sb_printf(&b,
+              "# HELP holotwin_http_connections Open HTTP connections.\n"
+              "# TYPE holotwin_http_connections gauge\n"
+              "holotwin_http_connections %zu\n"
+              "# HELP holotwin_http_refused_total Connections refused at "
+              "accept (per-address limit, full, reserve).\n"
+              "# TYPE holotwin_http_refused_total counter\n"
+              "holotwin_http_refused_total %llu\n",
+              nconn, refused);
+    sb_printf(&b,
+              "# HELP holotwin_events_ring_bytes Memory of the event ring "
+              "(bounded by events.ring_kb).\n"
+              "# TYPE holotwin_events_ring_bytes gauge\n"
+              "holotwin_events_ring_bytes %zu\n",
+              gw__sse_ring_bytes(g));
     sb_printf(&b, "# HELP holotwin_devices Devices by lifecycle state.\n"
                   "# TYPE holotwin_devices gauge\n");
     static const char *const st[] = {"discovered", "pending", "approved",

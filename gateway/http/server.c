@@ -12,8 +12,6 @@
 #include "gateway/metrics/metrics.h"
 #include "gateway/sse/sse.h"
 
-#include "semantics/semantics.h"
-
 #include "ht_err.h"
 #include "ht_log.h"
 #include "ht_mem.h"
@@ -118,103 +116,113 @@ bool gw__query_int(struct gw_req *r, const char *key, long long def,
     return true;
 }
 
+/* ---- connection accounting ----
+ * One client address may hold http.max_connections_per_ip connections.
+ * Beyond http.max_connections, http.reserved_connections more are
+ * accepted, but only from addresses holding fewer than RESERVE_HELD, and
+ * on them only /healthz and admin requests are served (503 otherwise): a
+ * client that fills the ordinary slots can never take the reserve. All on
+ * the MHD thread (accept policy, connection notices, handlers). */
+#define RESERVE_HELD 2
+
+struct gw_conn_ctx {
+    uint32_t addr;
+    bool reserved; /* accepted beyond http.max_connections */
+};
+
+static uint32_t addr_of(const struct sockaddr *sa)
+{
+    if (sa && sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+    return 0;
+}
+
+/* The address's slot in the table, created when add (NULL if full). */
+static struct gw_conn_ip *ip_slot(struct gw_server *s, uint32_t addr, bool add)
+{
+    struct gw_conn_ip *free_slot = NULL;
+    for (size_t i = 0; i < s->nips; i++) {
+        if (s->ips[i].n && s->ips[i].addr == addr)
+            return &s->ips[i];
+        if (!s->ips[i].n && !free_slot)
+            free_slot = &s->ips[i];
+    }
+    if (add && free_slot)
+        free_slot->addr = addr;
+    return add ? free_slot : NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
+                                 socklen_t addrlen)
+{
+    (void)addrlen;
+    struct ht_gw *g = cls;
+    struct gw_server *s = g->server;
+    const struct ht_gw_conf *c = g->conf;
+    pthread_mutex_lock(&s->conn_mu);
+    struct gw_conn_ip *ip = ip_slot(s, addr_of(addr), false);
+    unsigned held = ip ? ip->n : 0;
+    bool ok = held < (unsigned)c->http_max_conn_per_ip &&
+              (s->nconn < (size_t)c->http_max_conn ||
+               (s->nconn < (size_t)(c->http_max_conn + c->http_reserved_conn) &&
+                held < RESERVE_HELD));
+    if (!ok)
+        s->refused++;
+    pthread_mutex_unlock(&s->conn_mu);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct ht_gw *g = cls;
+    struct gw_server *s = g->server;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct gw_conn_ctx *cc = ht_calloc(1, sizeof *cc);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        cc->addr = addr_of(ci ? ci->client_addr : NULL);
+        pthread_mutex_lock(&s->conn_mu);
+        cc->reserved = s->nconn >= (size_t)g->conf->http_max_conn;
+        s->nconn++;
+        struct gw_conn_ip *ip = ip_slot(s, cc->addr, true);
+        if (ip)
+            ip->n++;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_ctx = cc;
+        return;
+    }
+    struct gw_conn_ctx *cc = *socket_ctx;
+    if (!cc)
+        return;
+    pthread_mutex_lock(&s->conn_mu);
+    s->nconn--;
+    struct gw_conn_ip *ip = ip_slot(s, cc->addr, false);
+    if (ip)
+        ip->n--;
+    pthread_mutex_unlock(&s->conn_mu);
+    free(cc);
+    *socket_ctx = NULL;
+}
+
+/* Is r on a reserved connection, where only /healthz and admin go? */
+static bool on_reserved_conn(const struct gw_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct gw_conn_ctx *cc = ci ? ci->socket_context : NULL;
+    return cc && cc->reserved;
+}
+
+static enum MHD_Result reply_reserved(struct gw_req *r)
+{
+    return gw__reply_problem(r, 503, "Service Unavailable",
+                             "every ordinary HTTP connection is taken; the "
+                             "reserve serves /healthz and admin tokens only");
+}
+
 /* ---- routing ---- */
-
-static bool token_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
-/* Split the path in place; false for paths we never serve (too deep,
- * empty segments). */
-static bool split_path(struct gw_req *r)
-{
-    r->path = ht_strdup(r->url);
-    r->nseg = 0;
-    char *p = r->path;
-    if (*p != '/')
-        return false;
-    if (p[1] == '\0')
-        return true;
-    p++;
-    while (p) {
-        if (r->nseg == GW_MAX_SEG)
-            return false;
-        char *slash = strchr(p, '/');
-        if (slash)
-            *slash = '\0';
-        r->seg[r->nseg++] = p;
-        p = slash ? slash + 1 : NULL;
-    }
-    return true;
-}
-
-/* Does pattern match r's segments? Captures placeholders into r. */
-static bool match(struct gw_req *r, const char *pattern)
-{
-    const char *p = pattern + 1;
-    size_t i = 0;
-    while (*p) {
-        const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (i >= r->nseg)
-            return false;
-        if (p[0] == '{') {
-            const char *s = r->seg[i];
-            if (!strncmp(p, "{id}", n))
-                r->id = s;
-            else if (!strncmp(p, "{name}", n))
-                r->name = s;
-            else if (!strncmp(p, "{thing}", n))
-                r->thing = s;
-            else if (!strncmp(p, "{token_id}", n))
-                r->token_id = s;
-            else if (!strncmp(p, "{alarm}", n))
-                r->alarm = s;
-        } else if (strlen(r->seg[i]) != n || strncmp(p, r->seg[i], n)) {
-            return false;
-        }
-        i++;
-        p += n;
-        if (*p == '/')
-            p++;
-    }
-    return i == r->nseg;
-}
-
-/* "TWIN:RULE": two ids around one colon. */
-static bool alarm_id_valid(const char *s)
-{
-    const char *c = strchr(s, ':');
-    char twin[HT_ID_MAX + 1];
-    if (!c || (size_t)(c - s) > HT_ID_MAX)
-        return false;
-    memcpy(twin, s, (size_t)(c - s));
-    twin[c - s] = '\0';
-    return ht_id_valid(twin) && ht_id_valid(c + 1);
-}
-
-/* Hostile or malformed ids are rejected before any handler runs. */
-static const char *bad_placeholder(const struct gw_req *r)
-{
-    if (r->id && !ht_id_valid(r->id))
-        return "invalid id: expected [a-z0-9][a-z0-9._-]{0,63}";
-    if (r->name && !ht_sem_name_valid(r->name))
-        return "invalid property name: expected [a-z0-9_]{1,32}";
-    if (r->token_id && !token_id_valid(r->token_id))
-        return "invalid token id";
-    if (r->thing && strlen(r->thing) > 128)
-        return "invalid thing id";
-    if (r->alarm && !alarm_id_valid(r->alarm))
-        return "invalid alarm id: expected TWIN:RULE (two ids)";
-    return NULL;
-}
 
 /* A POST or PUT with an Idempotency-Key: the first answer for this token
  * and key is kept and given again to a retry of the same request, which
@@ -259,27 +267,12 @@ static enum MHD_Result idempotent(struct gw_req *r, const struct gw_route *hit,
 static enum MHD_Result dispatch(struct gw_req *r)
 {
     struct ht_gw *g = r->g;
-    if (!split_path(r))
+    const struct gw_route *hit;
+    char allow[128];
+    int found = gw__route_find(r, &hit, allow, sizeof allow);
+    if (found == 404)
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
-    const struct gw_route *hit = NULL;
-    bool path_hit = false;
-    char allow[128] = "";
-    for (const struct gw_route *rt = gw__routes(); rt->method; rt++) {
-        r->id = r->name = r->thing = r->token_id = r->alarm = NULL;
-        if (!match(r, rt->path))
-            continue;
-        path_hit = true;
-        if (strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
-            if (allow[0])
-                strcat(allow, ", ");
-            strcat(allow, rt->method);
-        }
-        if (!strcmp(rt->method, r->method) ||
-            (!strcmp(rt->method, "GET") && !strcmp(r->method, "HEAD"))) {
-            hit = rt;
-            break;
-        }
-    }
+    bool path_hit = found == 405;
     if (!hit) {
         if (path_hit) {
             json_t *p = gw__problem(405, "Method Not Allowed", r->method);
@@ -294,12 +287,14 @@ static enum MHD_Result dispatch(struct gw_req *r)
             MHD_destroy_response(resp);
             return ret;
         }
+        if (on_reserved_conn(r))
+            return reply_reserved(r);
         if (strncmp(r->url, "/api/", 5) &&
             (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")))
             return gw__serve_static(r);
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
     }
-    const char *bad = bad_placeholder(r);
+    const char *bad = gw__route_check(r);
     if (bad)
         return gw__reply_problem(r, 400, "Bad Request", bad);
     if (hit->role > GW_ROLE_NONE) {
@@ -324,6 +319,9 @@ static enum MHD_Result dispatch(struct gw_req *r)
             return gw__reply_problem(r, 403, "Forbidden", d);
         }
     }
+    if (r->role != GW_ROLE_ADMIN && strcmp(hit->path, "/healthz") &&
+        on_reserved_conn(r))
+        return reply_reserved(r);
     if (!strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
         const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                       "Idempotency-Key");
@@ -331,6 +329,52 @@ static enum MHD_Result dispatch(struct gw_req *r)
             return idempotent(r, hit, key);
     }
     return hit->fn(r);
+}
+
+static struct gw_req *new_req(struct ht_gw *g, struct MHD_Connection *conn,
+                              const char *url)
+{
+    struct gw_req *r = ht_calloc(1, sizeof *r);
+    r->g = g;
+    r->conn = conn;
+    r->url = url;
+    return r;
+}
+
+/* MHD's URI log callback: the raw request target, before MHD splits and
+ * decodes its query parameters (which all go into the connection's
+ * memory pool: thousands of them exhaust it and MHD 0.9.75 then cannot
+ * even send its 431, the client waits for the timeout). A target with too
+ * many parameters has its query cut here, in MHD's own read buffer that
+ * MHD is about to split in place anyway, so none of them is stored; the
+ * request is answered 414 on the handler's first call, as is one with
+ * "%00" (400), which decoding would turn into a NUL that truncates ids. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct ht_gw *g = cls;
+    struct gw_req *r = new_req(g, conn, NULL);
+    r->uri_status = gw__uri_check(uri, (size_t)g->conf->http_max_query,
+                                  r->uri_why, sizeof r->uri_why);
+    if (r->uri_status == 414) {
+        char *q = strchr((char *)uri, '?');
+        if (q)
+            q[1] = '\0';
+    }
+    return r;
+}
+
+/* A Content-Length above http.max_body is refused on the first call. */
+static bool declared_too_big(const struct gw_req *r)
+{
+    const char *cl = MHD_lookup_connection_value(
+        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno || end == cl ||
+           n > (unsigned long long)r->g->conf->http_max_body;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -341,16 +385,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     struct ht_gw *g = cls;
     struct gw_req *r = *req_cls;
-    if (!r) {
-        r = ht_calloc(1, sizeof *r);
-        r->g = g;
-        r->conn = conn;
+    if (!r) /* on_uri always runs first; in case it did not */
+        r = *req_cls = new_req(g, conn, url);
+    if (!r->started) {
+        r->started = true;
         r->method = method;
         r->url = url;
-        *req_cls = r;
         pthread_mutex_lock(&g->metrics->mu);
         g->metrics->http_requests++;
         pthread_mutex_unlock(&g->metrics->mu);
+        /* Refused before a byte of the body is read (no "100 Continue"):
+         * MHD closes the connection after an answer queued this early. */
+        if (r->uri_status) {
+            r->too_big = true;
+            return gw__reply_problem(r, (unsigned)r->uri_status,
+                                     r->uri_status == 414 ? "URI Too Long"
+                                                          : "Bad Request",
+                                     r->uri_why);
+        }
+        if (declared_too_big(r)) {
+            r->too_big = true;
+            return gw__reply_problem(r, 413, "Payload Too Large",
+                                     "the declared request body exceeds "
+                                     "http.max_body");
+        }
         return MHD_YES;
     }
     if (*upload_size) {
@@ -463,8 +521,11 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &s->sa},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->http_max_conn, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT,
+         (intptr_t)(c->http_max_conn + c->http_reserved_conn), NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, g},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, g},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->http_timeout_s, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->http_max_header,
          NULL},
@@ -474,10 +535,19 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         {MHD_OPTION_END, 0, NULL},
     };
     s->idem = gw__idem_new();
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->things_mu, NULL);
+    s->nips = (size_t)(c->http_max_conn + c->http_reserved_conn);
+    s->ips = ht_calloc(s->nips, sizeof *s->ips);
+    g->server = s; /* the accept policy and notices read it */
     s->d =
-        MHD_start_daemon(flags, (uint16_t)c->http_port, NULL, NULL, on_request,
-                         g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        MHD_start_daemon(flags, (uint16_t)c->http_port, on_accept, g,
+                         on_request, g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->d) {
+        g->server = NULL;
+        pthread_mutex_destroy(&s->conn_mu);
+        pthread_mutex_destroy(&s->things_mu);
+        free(s->ips);
         snprintf(err, errlen, "cannot listen on %s:%d (in use?)", c->http_bind,
                  c->http_port);
         free(s->tls_cert);
@@ -486,8 +556,6 @@ int gw__server_start(struct ht_gw *g, char *err, size_t errlen)
         free(s);
         return HT_EHTTP;
     }
-    pthread_mutex_init(&s->things_mu, NULL);
-    g->server = s;
     ht_log(LOG_INFO, MOD, "listening on %s://%s:%d", tls ? "https" : "http",
            c->http_bind, c->http_port);
     return HT_OK;
@@ -507,6 +575,8 @@ void gw__server_stop(struct ht_gw *g)
         MHD_destroy_response(s->things_resp);
     pthread_mutex_destroy(&s->things_mu);
     gw__idem_free(s->idem);
+    pthread_mutex_destroy(&s->conn_mu);
+    free(s->ips);
     free(s->tls_cert);
     free(s->tls_key);
     free(s);

@@ -88,23 +88,11 @@ static void ingest_td(struct ht_gw *g, const char *id, const char *payload,
             on_deregister(g, d);
         return;
     }
-    json_error_t je;
-    json_t *td = json_loadb(payload, len, 0, &je);
+    json_t *td = NULL;
     char err[256];
     struct ht_sem_thing *thing = NULL;
-    if (!td) {
-        ht_log(LOG_WARNING, INGEST_MOD, "TD of %s: line %d: %s", id, je.line,
-               je.text);
-        goto bad;
-    }
-    if (ht_sem_td_parse(td, &thing, err, sizeof err) != HT_OK) {
+    if (ingest__td_parse(id, payload, len, &td, &thing, err, sizeof err)) {
         ht_log(LOG_WARNING, INGEST_MOD, "TD of %s rejected: %s", id, err);
-        goto bad;
-    }
-    if (!thing->id || strcmp(thing->id, id)) {
-        ht_log(LOG_WARNING, INGEST_MOD,
-               "TD on the topic of %s names %s: rejected", id,
-               thing->id ? thing->id : "(none)");
         goto bad;
     }
     bool added = !d;
@@ -160,16 +148,12 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
     struct gw_dev *d = gw__dev_find(g, id);
     if (!d || len == 0 || d->state == GW_BLOCKED)
         return; /* status alone never creates a device: the TD does */
-    json_t *j = json_loadb(payload, len, 0, NULL);
-    const char *s = json_string_value(json_object_get(j, "state"));
-    if (!s || (strcmp(s, "online") && strcmp(s, "offline"))) {
+    bool online;
+    if (ingest__status_parse(payload, len, &online)) {
         ht_log(LOG_WARNING, INGEST_MOD, "bad status from %s", id);
-        json_decref(j);
         return;
     }
-    bool online = !strcmp(s, "online");
-    json_decref(j);
-    s = online ? "online" : "offline";
+    const char *s = online ? "online" : "offline";
     if (online == d->online)
         return;
     pthread_mutex_lock(&g->reg->mu);
@@ -237,26 +221,19 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
                name);
         return;
     }
-    json_t *j = json_loadb(payload, len, 0, NULL);
-    json_t *v = json_object_get(j, "v");
-    if (!v) {
-        ht_log(LOG_WARNING, INGEST_MOD, "bad value from %s/%s", id, name);
-        json_decref(j);
-        return;
-    }
     int64_t now = gw__now_ms(g);
-    json_t *tsj = json_object_get(j, "ts");
-    int64_t ts = json_is_integer(tsj) ? json_integer_value(tsj) : now;
-    int64_t seq = json_integer_value(json_object_get(j, "seq"));
-    /* The value's text once, for the journal, the event and observers. */
-    char *vtext = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!vtext) {
-        json_decref(j);
+    struct ingest_value_msg m;
+    if (ingest__value_parse(payload, len, now, &m)) {
+        ht_log(LOG_WARNING, INGEST_MOD, "bad value from %s/%s", id, name);
         return;
     }
-    struct gw_value val = {
-        .dev = id, .prop = name, .v = v, .text = vtext, .ts = ts, .seq = seq};
-    switch (gw__dev_value_order(d, name, ts, seq)) {
+    struct gw_value val = {.dev = id,
+                           .prop = name,
+                           .v = m.v,
+                           .text = m.text,
+                           .ts = m.ts,
+                           .seq = m.seq};
+    switch (gw__dev_value_order(d, name, m.ts, m.seq)) {
     case GW_VALUE_NEW:
         deliver(g, d, &val, now);
         break;
@@ -267,11 +244,10 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
         ht_log(LOG_DEBUG, INGEST_MOD,
                "%s/%s: ts %" PRId64 " seq %" PRId64 " is older than the "
                "latest value: dropped",
-               id, name, ts, seq);
+               id, name, m.ts, m.seq);
         break;
     }
-    free(vtext);
-    json_decref(j);
+    ingest__value_msg_clear(&m);
 }
 
 /* ---- MQTT ---- */

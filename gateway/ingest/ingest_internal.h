@@ -61,6 +61,28 @@ void ingest__notify_removed(struct ht_gw *g, const char *dev);
  * the shared topic); props borrowed. */
 void ingest__ack(struct ht_gw *g, const char *dev, const char *payload,
                  size_t len, const mosquitto_property *props);
+/* ---- payloads (payload.c: pure, any thread) ---- */
+/* Parse and validate a TD received on id's topic (borrowed; payload len
+ * bytes). HT_OK with *td and *thing new; else HT_EPARSE/HT_EINVAL, both
+ * NULL and a message in err. */
+int ingest__td_parse(const char *id, const char *payload, size_t len,
+                     json_t **td, struct ht_sem_thing **thing, char *err,
+                     size_t errlen);
+/* {"state":"online"|"offline",...}: HT_OK and *online, or HT_EINVAL. */
+int ingest__status_parse(const char *payload, size_t len, bool *online);
+/* A property value {"v":value,"ts":ms,"seq":n}, parsed once. */
+struct ingest_value_msg {
+    json_t *doc;     /* the payload (owned) */
+    const json_t *v; /* borrowed from doc */
+    char *text;      /* v as compact JSON (owned) */
+    int64_t ts, seq; /* ts: now when absent */
+};
+/* HT_OK with *out filled (free with ingest__value_msg_clear), or HT_EINVAL
+ * (no "v", not JSON) with *out zeroed. */
+int ingest__value_parse(const char *payload, size_t len, int64_t now,
+                        struct ingest_value_msg *out);
+void ingest__value_msg_clear(struct ingest_value_msg *m);
+
 /* Register the device job handlers with the jobs module. */
 void ingest__commands_init(struct ht_gw *g);
 

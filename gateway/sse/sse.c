@@ -42,6 +42,7 @@ struct gw_ev {
     size_t flen;
     char *oframe; /* NULL unless a state event */
     size_t oflen;
+    size_t bytes; /* the blob's size */
 };
 
 struct gw_sse {
@@ -53,6 +54,7 @@ struct gw_sse {
     bool suspended;
     bool ping;
     char dev[65], prop[33], twin[65];
+    char owner[160]; /* the token ("name:id") holding it, or "" */
     json_t *backlog; /* events loaded from the store, array */
     size_t bl_pos;
     char *out; /* formatted bytes not yet handed to MHD */
@@ -63,6 +65,10 @@ struct gw_sse_log {
     pthread_mutex_t mu;
     struct gw_ev *ring;
     size_t ring_cap, ring_len, ring_head; /* head = index of the oldest */
+    /* Bytes of the events in the ring, bounded by events.ring_kb: large
+     * values cannot inflate it beyond that (the oldest go first; streams
+     * behind the ring read the store). */
+    size_t ring_bytes, ring_max_bytes;
     int64_t last_eid;
     struct gw_sse *sse;
     size_t nsse;
@@ -106,6 +112,7 @@ int gw__sse_init(struct ht_gw *g)
     g->log = ht_calloc(1, sizeof *g->log);
     pthread_mutex_init(&g->log->mu, NULL);
     g->log->ring_cap = (size_t)g->conf->events_ring;
+    g->log->ring_max_bytes = (size_t)g->conf->events_ring_kb << 10;
     g->log->ring = ht_calloc(g->log->ring_cap, sizeof *g->log->ring);
     g->log->last_eid = ht_store_event_max(g->store);
     if (g->loop)
@@ -153,7 +160,8 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
            lp = prop ? strlen(prop) : 0, lw = twin ? strlen(twin) : 0,
            lv = state ? strlen(value) : 0;
     size_t fcap = lt + dlen + 48, ocap = state ? lv + 40 : 0;
-    char *blob = ht_malloc(lt + ld + lp + lw + 4 + fcap + ocap), *p = blob;
+    size_t bytes = lt + ld + lp + lw + 4 + fcap + ocap;
+    char *blob = ht_malloc(bytes), *p = blob;
     int64_t ts = gw__now_ms(g);
     int64_t id = g->log->last_eid + 1;
     char *type_s = put(&p, type, lt), *dev_s = put(&p, dev, ld),
@@ -176,6 +184,7 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
         g->log->ring_len++;
     } else {
         e = &g->log->ring[g->log->ring_head];
+        g->log->ring_bytes -= e->bytes;
         ev_clear(e);
         g->log->ring_head = (g->log->ring_head + 1) % g->log->ring_cap;
     }
@@ -190,6 +199,16 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
     e->flen = fl > 0 ? (size_t)fl : 0;
     e->oframe = oframe;
     e->oflen = ol > 0 ? (size_t)ol : 0;
+    e->bytes = bytes;
+    g->log->ring_bytes += bytes;
+    while (g->log->ring_bytes > g->log->ring_max_bytes &&
+           g->log->ring_len > 1) {
+        struct gw_ev *old = &g->log->ring[g->log->ring_head];
+        g->log->ring_bytes -= old->bytes;
+        ev_clear(old);
+        g->log->ring_head = (g->log->ring_head + 1) % g->log->ring_cap;
+        g->log->ring_len--;
+    }
     if (g->log->prepare)
         g->log->wake = true;
     else
@@ -233,6 +252,25 @@ size_t gw__sse_clients(struct ht_gw *g)
 {
     pthread_mutex_lock(&g->log->mu);
     size_t n = g->log->nsse;
+    pthread_mutex_unlock(&g->log->mu);
+    return n;
+}
+
+size_t gw__sse_ring_bytes(struct ht_gw *g)
+{
+    pthread_mutex_lock(&g->log->mu);
+    size_t n = g->log->ring_bytes;
+    pthread_mutex_unlock(&g->log->mu);
+    return n;
+}
+
+/* A linear walk: streams are bounded by the HTTP connection limit. */
+size_t gw__sse_owned(struct ht_gw *g, const char *owner)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&g->log->mu);
+    for (const struct gw_sse *c = g->log->sse; c; c = c->next)
+        n += !strcmp(c->owner, owner);
     pthread_mutex_unlock(&g->log->mu);
     return n;
 }
@@ -430,9 +468,11 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       struct MHD_Connection *conn,
                                       int64_t last_id, bool observe,
                                       const char *dev, const char *prop,
-                                      const char *twin)
+                                      const char *twin, const char *owner)
 {
     struct gw_sse *c = ht_calloc(1, sizeof *c);
+    if (owner)
+        ht_strlcpy(c->owner, owner, sizeof c->owner);
     c->g = g;
     c->conn = conn;
     c->observe = observe;

@@ -42,12 +42,18 @@ void gw__sse_ping(struct ht_gw *g);
 /* Any thread: end every stream (before MHD stops). */
 void gw__sse_close(struct ht_gw *g);
 /* HTTP thread: a response streaming events to conn (new; NULL on limits).
- * dev, prop, twin borrowed (filters, may be NULL). */
+ * dev, prop, twin borrowed (filters, may be NULL); owner (borrowed, may be
+ * NULL) names who holds the stream, for gw__sse_owned. */
 struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       struct MHD_Connection *conn,
                                       int64_t last_id, bool observe,
                                       const char *dev, const char *prop,
-                                      const char *twin);
+                                      const char *twin, const char *owner);
+/* Number of open streams whose owner is owner (borrowed). Any thread. */
+size_t gw__sse_owned(struct ht_gw *g, const char *owner);
+/* Bytes of the events held in the ring (<= events.ring_kb KiB, or one
+ * event when a single one is larger). Any thread. */
+size_t gw__sse_ring_bytes(struct ht_gw *g);
 /* Number of open streams. Any thread. */
 size_t gw__sse_clients(struct ht_gw *g);
 

@@ -108,6 +108,15 @@ static int map_file(struct ht_journal *j, size_t size, char *err, size_t errlen,
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
+    /* Every block of the ring allocated now: a sparse file would take its
+     * blocks when a page is first touched through the map, and on a full
+     * disk that is a SIGBUS, not an error. */
+    int fe = posix_fallocate(j->fd, 0, (off_t)(J_HDR + size));
+    if (fe) {
+        snprintf(err, errlen, "%s: cannot reserve %zu KiB for the journal: %s",
+                 path, (J_HDR + size) >> 10, strerror(fe));
+        return -fe;
+    }
     void *m =
         mmap(NULL, J_HDR + size, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
     if (m == MAP_FAILED) {

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -304,7 +306,12 @@ static int db_open(const char *path, const char *sync, sqlite3 **db, char *err,
     sqlite3_busy_timeout(*db, 5000);
     if (db_exec(*db, "PRAGMA journal_mode=WAL") || db_exec(*db, sync) ||
         db_exec(*db, "PRAGMA foreign_keys=ON")) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(*db));
+        int code = sqlite3_errcode(*db);
+        snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(*db),
+                 code == SQLITE_NOTADB || code == SQLITE_CORRUPT
+                     ? ": not starting; restore a backup or move it away (it "
+                       "is never overwritten)"
+                     : "");
         return HT_EDB;
     }
     return HT_OK;
@@ -327,6 +334,80 @@ static void store_free(struct ht_store *s)
     pthread_cond_destroy(&s->wcv);
     pthread_cond_destroy(&s->dcv);
     free(s);
+}
+
+/* Free space the database needs at start beyond the journal's ring. */
+#define STORE_MIN_FREE (4u << 20)
+
+/* What must hold before SQLite touches the data dir: an existing but empty
+ * database file (or a journal without its database) is never taken for a
+ * fresh install, which would write a new admin token over a lost one; and
+ * the journal's ring plus STORE_MIN_FREE must fit in the free space. */
+static int check_files(const char *dir, const char *path, size_t jsize,
+                       char *err, size_t errlen)
+{
+    struct stat st;
+    char *jpath = ht_asprintf("%s/holotwin.journal", dir);
+    bool have_j = stat(jpath, &st) == 0;
+    uint64_t j_alloc = have_j ? (uint64_t)st.st_blocks * 512 : 0;
+    int rc = HT_OK;
+    if (stat(path, &st) == 0) {
+        if (st.st_size == 0) {
+            snprintf(err, errlen,
+                     "%s is empty (0 bytes): not starting a fresh install "
+                     "over an existing data dir; restore a backup, or remove "
+                     "the file to start fresh",
+                     path);
+            rc = HT_EDB;
+        }
+    } else if (errno == ENOENT && have_j) {
+        snprintf(err, errlen,
+                 "%s is missing but %s exists: not starting a fresh install "
+                 "over an existing data dir; restore the database, or remove "
+                 "the journal to start fresh",
+                 path, jpath);
+        rc = HT_EDB;
+    }
+    struct statvfs vfs;
+    uint64_t need = STORE_MIN_FREE + (jsize > j_alloc ? jsize - j_alloc : 0);
+    if (rc == HT_OK && statvfs(dir, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+        snprintf(
+            err, errlen,
+            "%s: %llu KiB free, %llu KiB needed at start (the journal's "
+            "%zu KiB and %u KiB for the database)",
+            dir,
+            (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 10),
+            (unsigned long long)(need >> 10), jsize >> 10,
+            STORE_MIN_FREE >> 10);
+        rc = -ENOSPC;
+    }
+    free(jpath);
+    return rc;
+}
+
+/* PRAGMA quick_check: damaged pages are found at start, with a clear
+ * error, instead of as "malformed" failures of later queries. It reads the
+ * whole file once (about a second per GB). */
+static int check_integrity(sqlite3 *db, const char *path, char *err,
+                           size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    const char *res = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        res = (const char *)sqlite3_column_text(st, 0);
+    int rc = HT_OK;
+    if (!res || strcmp(res, "ok")) {
+        snprintf(err, errlen,
+                 "%s is corrupt (%s): not starting; restore a backup or move "
+                 "it away (it is never overwritten)",
+                 path, res ? res : sqlite3_errmsg(db));
+        rc = HT_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int ht_store_open(const char *dir, const struct ht_store_opts *opts,
@@ -357,7 +438,13 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
     if (!s->opts.journal_size)
         s->opts.journal_size = 8u << 20;
     char *path = ht_asprintf("%s/holotwin.db", dir);
+    rc = check_files(dir, path, s->opts.journal_size, err, errlen);
+    if (rc)
+        goto fail;
     rc = db_open(path, "PRAGMA synchronous=FULL", &s->db, err, errlen);
+    if (rc)
+        goto fail;
+    rc = check_integrity(s->db, path, err, errlen);
     if (rc)
         goto fail;
     rc = migrate(s, err, errlen);
@@ -576,6 +663,16 @@ int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
         rc = step_done(s, st, "td add");
         if (rc == HT_OK)
             cur++;
+    }
+    /* Only the newest HT_STORE_TD_VERSIONS versions are kept: a board
+     * that keeps changing its TD cannot grow the table without bound. */
+    if (rc == HT_OK && !same && cur > HT_STORE_TD_VERSIONS) {
+        st = prep(s, "DELETE FROM tds WHERE device=? AND version<=?");
+        if (st) {
+            bind_text(st, 1, id);
+            sqlite3_bind_int(st, 2, cur - HT_STORE_TD_VERSIONS);
+        }
+        rc = step_done(s, st, "td prune");
     }
     if (rc == HT_OK && !same && thing) {
         st = prep(s, "DELETE FROM capabilities WHERE device=?");
@@ -1297,6 +1394,25 @@ int ht_store_latest_each(struct ht_store *s,
     return rc;
 }
 
+/* A page of history cut by size at a row of time ts (items: oldest first,
+ * so the rows just taken are at the front). The rows of that same
+ * millisecond already taken are dropped, so that asking again with
+ * to=ts gets all of them; unless they are the whole page, then the next
+ * page starts before ts. Returns the "to" of the next page. */
+static int64_t history_cut(json_t *items, int64_t ts)
+{
+    size_t same = 0;
+    while (same < json_array_size(items) &&
+           json_integer_value(
+               json_object_get(json_array_get(items, same), "ts")) == ts)
+        same++;
+    if (same == json_array_size(items))
+        return ts - 1;
+    for (size_t i = 0; i < same; i++)
+        json_array_remove(items, 0);
+    return ts;
+}
+
 int ht_store_history(struct ht_store *s, const char *id, const char *name,
                      int64_t from, int64_t to, int limit, int64_t step,
                      json_t **out)
@@ -1333,7 +1449,15 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
         sqlite3_bind_int(st, 6, limit);
         json_t *items = json_array();
         int r;
+        size_t bytes = 0;
+        int64_t next_to = -1;
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t ts = sqlite3_column_int64(st, 0);
+            bytes += 48 + (size_t)sqlite3_column_bytes(st, step > 0 ? 6 : 1);
+            if (bytes > HT_STORE_HISTORY_MAX_BYTES && json_array_size(items)) {
+                next_to = history_cut(items, ts);
+                break;
+            }
             json_t *o = json_object();
             json_object_set_new(o, "ts",
                                 json_integer(sqlite3_column_int64(st, 0)));
@@ -1357,8 +1481,10 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
             }
             json_array_insert_new(items, 0, o);
         }
-        if (r == SQLITE_DONE) {
+        if (r == SQLITE_DONE || next_to >= 0) {
             *out = json_pack("{s:o}", "items", items);
+            if (next_to >= 0)
+                json_object_set_new(*out, "next_to", json_integer(next_to));
             rc = HT_OK;
         } else {
             json_decref(items);

@@ -82,7 +82,9 @@ int ht_store_device_delete(struct ht_store *s, const char *id);
 /* ---- TDs and capabilities ---- */
 /* Record td (borrowed) as the device's newest TD unless it equals the
  * newest one; *version gets the (new or unchanged) version number. Also
- * replaces the capabilities table rows from thing (borrowed, may be NULL). */
+ * replaces the capabilities table rows from thing (borrowed, may be NULL).
+ * Only the newest HT_STORE_TD_VERSIONS versions of a device are kept. */
+#define HT_STORE_TD_VERSIONS 16
 int ht_store_td_add(struct ht_store *s, const char *id, const json_t *td,
                     const struct ht_sem_thing *thing, int64_t ts, int *version);
 /* The newest TD (new reference) and its version; HT_ENOENT if none. */
@@ -127,7 +129,10 @@ int ht_store_latest_each(struct ht_store *s,
 /* History of one property as {"items":[{"ts","v"}...]} (new reference).
  * from/to in ms (0 = open), limit rows (newest kept when cut, output oldest
  * first), step > 0 downsamples into buckets of step ms: numbers become
- * {"ts","v"(mean),"min","max","n"}, other values the bucket's last value. */
+ * {"ts","v"(mean),"min","max","n"}, other values the bucket's last value.
+ * A page holds about HT_STORE_HISTORY_MAX_BYTES of values at most; when
+ * cut by size it has "next_to": the `to` that asks for the older rows. */
+#define HT_STORE_HISTORY_MAX_BYTES (4u << 20)
 int ht_store_history(struct ht_store *s, const char *id, const char *name,
                      int64_t from, int64_t to, int limit, int64_t step,
                      json_t **out);

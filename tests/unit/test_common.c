@@ -224,6 +224,10 @@ START_TEST(ids_follow_the_contract)
     ck_assert(!ht_id_valid("a#"));
     ck_assert(!ht_id_valid("Upper"));
     ck_assert(!ht_id_valid("-x"));
+    /* docs/api.md: ".." anywhere is refused (found by fuzz_router). */
+    ck_assert(!ht_id_valid("a.."));
+    ck_assert(!ht_id_valid("a..b"));
+    ck_assert(ht_id_valid("a.b.c"));
     char long_id[70];
     memset(long_id, 'a', 64);
     long_id[64] = '\0';

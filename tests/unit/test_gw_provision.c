@@ -1,99 +1,20 @@
 /* test_gw_provision.c - the pieces of broker provisioning that need no
- * broker: SHA-512, HMAC-SHA-512 and PBKDF2 against published vectors, the
- * mosquitto password-file hash against one made by mosquitto_passwd, the
+ * broker: the mosquitto password-file hash (PBKDF2-SHA-512 by nettle)
+ * against one made by mosquitto_passwd and against a fresh run of it, the
  * ACL text, and the broker config with provisioning on and off. */
 #include "gateway/apps/apps.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
 #include "gateway/store/store.h"
 
-#include "ht_sha512.h"
-
 #include "ht_err.h"
 
 #include <check.h>
+#include <nettle/base64.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-static void sha512_hex(const void *data, size_t len, char out[129])
-{
-    struct ht_sha512 c;
-    uint8_t d[HT_SHA512_LEN];
-    ht_sha512_init(&c);
-    ht_sha512_update(&c, data, len);
-    ht_sha512_final(&c, d);
-    hex(d, sizeof d, out);
-}
-
-START_TEST(sha512_known_answers)
-{
-    char h[129];
-    sha512_hex("abc", 3, h);
-    ck_assert_str_eq(h, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9ee"
-                        "ee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423"
-                        "643ce80e2a9ac94fa54ca49f");
-    sha512_hex("", 0, h);
-    ck_assert_str_eq(h, "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a"
-                        "921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd"
-                        "47417a81a538327af927da3e");
-    /* FIPS 180-4's two-block message, and 200 bytes fed in odd pieces
-     * (padding that spills into an extra block). */
-    const char *m2 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
-                     "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
-    sha512_hex(m2, strlen(m2), h);
-    ck_assert_str_eq(h, "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299a"
-                        "eadb6889018501d289e4900f7e4331b99dec4b5433ac7d329ee"
-                        "b6dd26545e96e55b874be909");
-    char big[200];
-    memset(big, 'a', sizeof big);
-    struct ht_sha512 c;
-    uint8_t d[HT_SHA512_LEN];
-    ht_sha512_init(&c);
-    ht_sha512_update(&c, big, 111);
-    ht_sha512_update(&c, big + 111, 89);
-    ht_sha512_final(&c, d);
-    hex(d, sizeof d, h);
-    ck_assert_str_eq(h, "4b11459c33f52a22ee8236782714c150a3b2c60994e9acee17fe6"
-                        "8947a3e6789f31e7668394592da7bef827cddca88c4e6f86e4d"
-                        "f7ed1ae6cba71f3e98faee9f");
-}
-END_TEST
-
-START_TEST(hmac_and_pbkdf2_known_answers)
-{
-    uint8_t d[80];
-    char h[161];
-    /* RFC 4231 test case 2. */
-    const char *msg = "what do ya want for nothing?";
-    ht_hmac_sha512("Jefe", 4, msg, strlen(msg), d);
-    hex(d, 64, h);
-    ck_assert_str_eq(h, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270"
-                        "cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a3"
-                        "4d4a6b4b636e070a38bce737");
-    /* A key longer than the block is hashed first. */
-    char key[200];
-    memset(key, 'k', sizeof key);
-    ht_hmac_sha512(key, sizeof key, "msg", 3, d);
-    hex(d, 64, h);
-    ck_assert_str_eq(h, "b5245971beb52a5a986812c4666a05c735bf5bb7aba32eae2192a"
-                        "dad605df4112d6c285d1c46cf81ccb7ab8c2c3b7b3c67932169"
-                        "09b5add05223ed21f24cdb1e");
-    /* Two iterations, 80 bytes: two output blocks. */
-    ht_pbkdf2_sha512("password", 8, "salt", 4, 2, d, 80);
-    hex(d, 80, h);
-    ck_assert_str_eq(h, "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18a"
-                        "efdb866d53cf76cab2868a39b9f7840edce4fef5a82be67335c"
-                        "77a6068e04112754f27ccf4e473e311ad827b68945f4e2dddb2"
-                        "04c78");
-}
-END_TEST
+#include <unistd.h>
 
 /* `mosquitto_passwd -b F dev1 secret` wrote this line; the same salt
  * must give the same hash, in the same format. */
@@ -106,6 +27,40 @@ START_TEST(password_hash_matches_mosquitto_passwd)
     ck_assert_str_eq(out, "$7$101$lKgKHyjtwXHYHd6e$4pi55tvRamfhga2+gRwcsAQp7Jr"
                           "uIAy0s83ayGyXxalDraiggCuqXxL+WgESYlieETTJEX4K9da8D"
                           "NblpWhNVA==");
+}
+END_TEST
+
+/* The same cross-check against the mosquitto_passwd installed here, run
+ * now with a random salt: its salt, fed to our hash, gives its line. */
+START_TEST(password_hash_matches_a_fresh_mosquitto_passwd)
+{
+    char dir[] = "/tmp/ht-passwd-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64], cmd[160], line[256] = "";
+    snprintf(path, sizeof path, "%s/pw", dir);
+    snprintf(cmd, sizeof cmd, "mosquitto_passwd -c -b %s dev1 s3cr3t", path);
+    ck_assert_msg(system(cmd) == 0, "mosquitto_passwd failed (installed?)");
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    unlink(path);
+    rmdir(dir);
+    line[strcspn(line, "\n")] = '\0';
+    /* dev1:$7$ITER$SALT64$HASH64 */
+    unsigned iter = 0;
+    char salt64[64] = "";
+    ck_assert_int_eq(sscanf(line, "dev1:$7$%u$%63[^$]$", &iter, salt64), 2);
+    struct base64_decode_ctx bc;
+    uint8_t salt[48];
+    size_t saltlen = sizeof salt;
+    base64_decode_init(&bc);
+    ck_assert(base64_decode_update(&bc, &saltlen, salt, strlen(salt64),
+                                   salt64) &&
+              base64_decode_final(&bc));
+    char out[200];
+    gw__prov_hash("s3cr3t", salt, saltlen, iter, out, sizeof out);
+    ck_assert_str_eq(out, line + strlen("dev1:"));
 }
 END_TEST
 
@@ -273,9 +228,8 @@ int main(void)
 {
     Suite *s = suite_create("gw_provision");
     TCase *tc = tcase_create("provision");
-    tcase_add_test(tc, sha512_known_answers);
-    tcase_add_test(tc, hmac_and_pbkdf2_known_answers);
     tcase_add_test(tc, password_hash_matches_mosquitto_passwd);
+    tcase_add_test(tc, password_hash_matches_a_fresh_mosquitto_passwd);
     tcase_add_test(tc, acl_keeps_devices_in_their_subtree);
     tcase_add_test(tc, broker_config_with_and_without_provisioning);
     tcase_add_test(tc, store_keeps_credential_hashes);

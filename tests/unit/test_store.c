@@ -9,11 +9,12 @@
 #include "ht_sha256.h"
 
 #include <check.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,6 +150,100 @@ START_TEST(td_versions_only_on_change)
     ck_assert_int_eq(ht_store_td_latest(s, "b", &latest, &v), HT_ENOENT);
     json_decref(td1);
     json_decref(td2);
+}
+END_TEST
+
+/* A board that keeps changing its TD keeps only the newest versions. */
+START_TEST(td_versions_are_bounded)
+{
+    struct ht_sem_thing th = {.id = "a"};
+    int v = 0;
+    for (int i = 1; i <= HT_STORE_TD_VERSIONS + 10; i++) {
+        json_t *td =
+            json_pack("{s:s, s:i}", "id", "urn:holotwin:device:a", "title", i);
+        ck_assert_int_eq(ht_store_td_add(s, "a", td, &th, i, &v), HT_OK);
+        ck_assert_int_eq(v, i);
+        json_decref(td);
+    }
+    json_t *vers = ht_store_td_versions(s, "a");
+    ck_assert_int_eq(json_array_size(vers), HT_STORE_TD_VERSIONS);
+    json_decref(vers);
+    json_t *latest;
+    ck_assert_int_eq(ht_store_td_latest(s, "a", &latest, &v), HT_OK);
+    ck_assert_int_eq(v, HT_STORE_TD_VERSIONS + 10);
+    json_decref(latest);
+}
+END_TEST
+
+/* Large values: a history page stops near HT_STORE_HISTORY_MAX_BYTES and
+ * says where the next (older) page ends; the pages together hold every
+ * row exactly once, also across rows of the same millisecond. */
+START_TEST(history_pages_are_bounded_by_size)
+{
+    size_t big = 256 << 10;
+    char *text = malloc(big + 3);
+    text[0] = '"';
+    memset(text + 1, 'x', big);
+    text[big + 1] = '"';
+    text[big + 2] = '\0';
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    int n = 0;
+    for (int i = 0; i < 40; i++) { /* 10 MiB, ts 1000..1019 twice each */
+        ck_assert_int_eq(
+            ht_store_value_add(s, "d", "blob", v, text, 1000 + i / 2, i),
+            HT_OK);
+        n++;
+    }
+    json_decref(v);
+    free(text);
+    int64_t to = 0;
+    int got = 0, pages = 0;
+    for (;;) {
+        json_t *h;
+        ck_assert_int_eq(ht_store_history(s, "d", "blob", 0, to, 1000, 0, &h),
+                         HT_OK);
+        json_t *items = json_object_get(h, "items");
+        size_t k = json_array_size(items);
+        ck_assert_uint_gt(k, 0);
+        ck_assert_uint_le(k * big, HT_STORE_HISTORY_MAX_BYTES);
+        got += (int)k;
+        pages++;
+        json_t *next = json_object_get(h, "next_to");
+        if (!next) {
+            json_decref(h);
+            break;
+        }
+        /* Every row of this page is newer than the next page's end. */
+        ck_assert_int_gt(
+            json_integer_value(json_object_get(json_array_get(items, 0), "ts")),
+            json_integer_value(next));
+        to = json_integer_value(next);
+        json_decref(h);
+        ck_assert_int_lt(pages, 20);
+    }
+    ck_assert_int_eq(got, n);
+    ck_assert_int_ge(pages, 3);
+}
+END_TEST
+
+/* At open: a zero-length database, or none next to its journal, is not
+ * a fresh install (corrupt files: tests/integration/test_startup_faults). */
+START_TEST(open_refuses_empty_or_missing_databases)
+{
+    char path[300], err[512] = "";
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    ht_store_close(s);
+    s = NULL;
+    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(ht_store_open(dir, NULL, &s, err, sizeof err), HT_EDB);
+    ck_assert_ptr_nonnull(strstr(err, "is empty"));
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    ck_assert_int_eq(unlink(path), 0);
+    err[0] = '\0';
+    ck_assert_int_eq(ht_store_open(dir, NULL, &s, err, sizeof err), HT_EDB);
+    ck_assert_ptr_nonnull(strstr(err, "is missing but"));
 }
 END_TEST
 
@@ -712,6 +807,9 @@ int main(void)
     tcase_add_test(tc, schema_is_versioned_and_wal);
     tcase_add_test(tc, devices_roundtrip_and_delete);
     tcase_add_test(tc, td_versions_only_on_change);
+    tcase_add_test(tc, td_versions_are_bounded);
+    tcase_add_test(tc, history_pages_are_bounded_by_size);
+    tcase_add_test(tc, open_refuses_empty_or_missing_databases);
     tcase_add_test(tc, values_batched_history_and_downsampling);
     tcase_add_test(tc, retention_by_rows_and_age);
     tcase_add_test(tc, twins_are_versioned);
