@@ -1214,6 +1214,8 @@ static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
     free(model);
     ht_it_stop(t, ap, SIGTERM, 10000);
     gw_stop(t, &g);
+}
+
 /* gwctl backup of a running gateway (it keeps serving), gatewayd
  * --restore into a new data dir, and the restored gateway is the same one:
  * the old admin token works, the device is there, and the provisioned
