@@ -33,7 +33,8 @@ static int set_text(const struct ht_conf_key *k, void *cfg, const char *v,
             *FIELD(cfg, k, bool) = false;
             return HT_OK;
         }
-        snprintf(err, errlen, "%s: expected true or false, got '%s'", k->key, v);
+        snprintf(err, errlen, "%s: expected true or false, got '%s'", k->key,
+                 v);
         return HT_ETYPE;
     case HT_CONF_INT:
     case HT_CONF_DOUBLE: {
@@ -44,7 +45,8 @@ static int set_text(const struct ht_conf_key *k, void *cfg, const char *v,
             return HT_ETYPE;
         }
         if (k->type == HT_CONF_INT && d != floor(d)) {
-            snprintf(err, errlen, "%s: expected an integer, got '%s'", k->key, v);
+            snprintf(err, errlen, "%s: expected an integer, got '%s'", k->key,
+                     v);
             return HT_ETYPE;
         }
         if (k->min != k->max && (d < k->min || d > k->max)) {
@@ -162,7 +164,8 @@ static int check_unknown(const struct ht_conf_key *tab, json_t *obj,
 {
     const char *name;
     json_t *v;
-    json_object_foreach(obj, name, v) {
+    json_object_foreach(obj, name, v)
+    {
         char full[256];
         snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", name);
         if (!*prefix && is_section(sections, name))
@@ -249,8 +252,8 @@ out:
 void ht_conf_print_help(const struct ht_conf_key *tab, FILE *out)
 {
     for (const struct ht_conf_key *k = tab; k->key; k++)
-        fprintf(out, "  %-26s %s (default: %s)\n", k->key, k->help ? k->help : "",
-                k->def && *k->def ? k->def : "none");
+        fprintf(out, "  %-26s %s (default: %s)\n", k->key,
+                k->help ? k->help : "", k->def && *k->def ? k->def : "none");
 }
 
 json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg)
@@ -263,7 +266,7 @@ json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg)
         const char *dot;
         while ((dot = strchr(p, '.'))) {
             size_t n = (size_t)(dot - p) < sizeof part ? (size_t)(dot - p)
-                                                      : sizeof part - 1;
+                                                       : sizeof part - 1;
             memcpy(part, p, n);
             part[n] = '\0';
             json_t *sub = json_object_get(obj, part);
@@ -281,9 +284,15 @@ json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg)
             v = s ? json_string(s) : json_null();
             break;
         }
-        case HT_CONF_BOOL: v = json_boolean(*FIELD(cfg, k, const bool)); break;
-        case HT_CONF_INT: v = json_integer(*FIELD(cfg, k, const int)); break;
-        case HT_CONF_DOUBLE: v = json_real(*FIELD(cfg, k, const double)); break;
+        case HT_CONF_BOOL:
+            v = json_boolean(*FIELD(cfg, k, const bool));
+            break;
+        case HT_CONF_INT:
+            v = json_integer(*FIELD(cfg, k, const int));
+            break;
+        case HT_CONF_DOUBLE:
+            v = json_real(*FIELD(cfg, k, const double));
+            break;
         }
         json_object_set_new(obj, p, v);
     }
@@ -458,8 +467,8 @@ int ht_conf_locate(const char *text, const char *ptr, int *line, int *col)
     return HT_OK;
 }
 
-void ht_conf_errorf(char *err, size_t errlen, const char *path,
-                    const char *ptr, const char *fmt, ...)
+void ht_conf_errorf(char *err, size_t errlen, const char *path, const char *ptr,
+                    const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

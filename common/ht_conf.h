@@ -17,12 +17,12 @@
 enum ht_conf_type { HT_CONF_INT, HT_CONF_DOUBLE, HT_CONF_BOOL, HT_CONF_STR };
 
 struct ht_conf_key {
-    const char *key;  /* dotted path */
+    const char *key; /* dotted path */
     enum ht_conf_type type;
-    size_t offset;    /* into the config struct: int, double, bool, char * */
-    const char *def;  /* default, as text ("" or NULL = none for strings) */
-    double min, max;  /* for numbers; min == max means unbounded */
-    bool reloadable;  /* may change on SIGHUP */
+    size_t offset;   /* into the config struct: int, double, bool, char * */
+    const char *def; /* default, as text ("" or NULL = none for strings) */
+    double min, max; /* for numbers; min == max means unbounded */
+    bool reloadable; /* may change on SIGHUP */
     const char *help;
 };
 
@@ -53,8 +53,7 @@ json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg);
 int ht_conf_locate(const char *text, const char *ptr, int *line, int *col);
 /* Format "file:line:col: msg" for the value at ptr inside the file at path
  * (re-read from disk; falls back to "file: msg"). */
-void ht_conf_errorf(char *err, size_t errlen, const char *path,
-                    const char *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void ht_conf_errorf(char *err, size_t errlen, const char *path, const char *ptr,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif

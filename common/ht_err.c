@@ -6,25 +6,44 @@
 const char *ht_strerror(int err)
 {
     switch (err) {
-    case HT_OK: return "success";
-    case HT_EINVAL: return "invalid argument";
-    case HT_ENOENT: return "not found";
-    case HT_EEXIST: return "already exists";
-    case HT_EPARSE: return "parse error";
-    case HT_ERANGE: return "out of range";
-    case HT_ETYPE: return "wrong type";
-    case HT_ERDONLY: return "read-only";
-    case HT_EIO: return "I/O error";
-    case HT_EMQTT: return "MQTT error";
-    case HT_EDB: return "database error";
-    case HT_EHTTP: return "HTTP error";
-    case HT_EAVAHI: return "mDNS (Avahi) error";
-    case HT_ETOOBIG: return "too large";
-    case HT_EAGAIN: return "temporarily unavailable";
-    case HT_ETIMEDOUT: return "timed out";
-    case HT_EPERM: return "not permitted";
-    case HT_ESTATE: return "wrong state";
-    default: break;
+    case HT_OK:
+        return "success";
+    case HT_EINVAL:
+        return "invalid argument";
+    case HT_ENOENT:
+        return "not found";
+    case HT_EEXIST:
+        return "already exists";
+    case HT_EPARSE:
+        return "parse error";
+    case HT_ERANGE:
+        return "out of range";
+    case HT_ETYPE:
+        return "wrong type";
+    case HT_ERDONLY:
+        return "read-only";
+    case HT_EIO:
+        return "I/O error";
+    case HT_EMQTT:
+        return "MQTT error";
+    case HT_EDB:
+        return "database error";
+    case HT_EHTTP:
+        return "HTTP error";
+    case HT_EAVAHI:
+        return "mDNS (Avahi) error";
+    case HT_ETOOBIG:
+        return "too large";
+    case HT_EAGAIN:
+        return "temporarily unavailable";
+    case HT_ETIMEDOUT:
+        return "timed out";
+    case HT_EPERM:
+        return "not permitted";
+    case HT_ESTATE:
+        return "wrong state";
+    default:
+        break;
     }
     /* strerror() may use a shared buffer for unknown values; the glibc
      * table entries for known errno values are static, which is all a

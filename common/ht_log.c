@@ -45,8 +45,8 @@ static int detect_journal(void)
 
 static const char *level_name(int level)
 {
-    static const char *const names[] = {"emerg", "alert", "crit", "error",
-                                        "warn", "notice", "info", "debug"};
+    static const char *const names[] = {"emerg", "alert",  "crit", "error",
+                                        "warn",  "notice", "info", "debug"};
     return (level >= 0 && level <= 7) ? names[level] : "?";
 }
 
@@ -88,8 +88,11 @@ void ht_log_set_level(int level)
 
 int ht_log_level_parse(const char *s)
 {
-    static const struct { const char *n; int l; } t[] = {
-        {"error", LOG_ERR},   {"err", LOG_ERR},       {"warning", LOG_WARNING},
+    static const struct {
+        const char *n;
+        int l;
+    } t[] = {
+        {"error", LOG_ERR},    {"err", LOG_ERR},       {"warning", LOG_WARNING},
         {"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO},
         {"debug", LOG_DEBUG},
     };

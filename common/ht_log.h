@@ -39,10 +39,10 @@ void ht_log_write(int level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ht_log_vwrite(int level, const char *module, const char *fmt, va_list ap);
 
-#define ht_log(level, module, ...)                                   \
-    do {                                                             \
-        if ((level) <= ht_log_level())                               \
-            ht_log_write((level), (module), __VA_ARGS__);            \
+#define ht_log(level, module, ...)                                             \
+    do {                                                                       \
+        if ((level) <= ht_log_level())                                         \
+            ht_log_write((level), (module), __VA_ARGS__);                      \
     } while (0)
 
 #endif

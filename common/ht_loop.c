@@ -33,7 +33,7 @@ struct ht_timer {
     ht_timer_cb cb;
     void *ud;
     uint64_t due;
-    uint64_t seq;    /* arming order: ties on due run oldest first */
+    uint64_t seq; /* arming order: ties on due run oldest first */
     uint64_t repeat;
     size_t heap_idx; /* SIZE_MAX when not in the heap */
     bool dead;
@@ -114,8 +114,8 @@ void ht_loop_free(struct ht_loop *l)
 
 /* ---- I/O watchers ---- */
 
-struct ht_io *ht_io_new(struct ht_loop *l, int fd, unsigned events,
-                        ht_io_cb cb, void *ud)
+struct ht_io *ht_io_new(struct ht_loop *l, int fd, unsigned events, ht_io_cb cb,
+                        void *ud)
 {
     struct ht_io *io = ht_calloc(1, sizeof *io);
     io->loop = l;
@@ -273,8 +273,7 @@ void ht_timer_free(struct ht_timer *t)
 
 /* ---- prepare hooks, wakeup, clock ---- */
 
-struct ht_prepare *ht_prepare_new(struct ht_loop *l, ht_prepare_cb cb,
-                                  void *ud)
+struct ht_prepare *ht_prepare_new(struct ht_loop *l, ht_prepare_cb cb, void *ud)
 {
     struct ht_prepare *p = ht_calloc(1, sizeof *p);
     p->cb = cb;
@@ -414,9 +413,10 @@ int ht_loop_run_once(struct ht_loop *l, int timeout_ms)
     int timeout = timeout_ms;
     if (l->nheap > 0) {
         uint64_t due = l->heap[0]->due;
-        int t = due <= l->now ? 0 : (int)((due - l->now) > 86400000u
-                                                ? 86400000u
-                                                : (due - l->now));
+        int t = due <= l->now
+                    ? 0
+                    : (int)((due - l->now) > 86400000u ? 86400000u
+                                                       : (due - l->now));
         if (timeout < 0 || t < timeout)
             timeout = t;
     }

@@ -37,8 +37,8 @@ void ht_loop_free(struct ht_loop *l);
 
 /* Watch fd for events (HT_LOOP_READ|HT_LOOP_WRITE); events may be 0.
  * Returns new watcher, owned by the loop until ht_io_free. */
-struct ht_io *ht_io_new(struct ht_loop *l, int fd, unsigned events,
-                        ht_io_cb cb, void *ud);
+struct ht_io *ht_io_new(struct ht_loop *l, int fd, unsigned events, ht_io_cb cb,
+                        void *ud);
 void ht_io_set(struct ht_io *io, unsigned events);
 unsigned ht_io_events(const struct ht_io *io);
 int ht_io_fd(const struct ht_io *io);

@@ -59,8 +59,7 @@ static uint32_t rnd(struct ht_mqtt *m)
     return m->rng = x ? x : 0x9e3779b9u;
 }
 
-static void on_log(struct mosquitto *mosq, void *ud, int level,
-                   const char *str)
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 {
     (void)mosq;
     (void)ud;
@@ -218,8 +217,8 @@ static int try_connect(struct ht_mqtt *m)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                      m->session_expiry);
     m->attempts++;
-    int rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port,
-                                       m->keepalive, NULL, props);
+    int rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->keepalive,
+                                       NULL, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
         ht_log(m->attempts == 1 ? LOG_WARNING : LOG_DEBUG, "mqtt",
@@ -246,8 +245,8 @@ static void schedule_retry(struct ht_mqtt *m)
     unsigned half = m->backoff / 2;
     unsigned delay = half + (half ? rnd(m) % (half + 1) : 0);
     ht_timer_start(m->retry, delay, 0);
-    m->backoff = m->backoff * 2 > m->backoff_max ? m->backoff_max
-                                                 : m->backoff * 2;
+    m->backoff =
+        m->backoff * 2 > m->backoff_max ? m->backoff_max : m->backoff * 2;
 }
 
 /* libmosquitto takes the CA only as a path, and reads it again when it

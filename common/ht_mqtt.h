@@ -2,8 +2,8 @@
  *
  * Never uses mosquitto_loop_start(): the socket is polled by the daemon's own
  * loop (POLLOUT only while mosquitto_want_write()), loop_misc runs from a
- * timer at a quarter of the keepalive, and a lost connection is retried with exponential backoff and
- * jitter. All callbacks run on the loop thread.
+ * timer at a quarter of the keepalive, and a lost connection is retried with
+ * exponential backoff and jitter. All callbacks run on the loop thread.
  */
 #ifndef HT_MQTT_H
 #define HT_MQTT_H

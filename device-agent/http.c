@@ -109,8 +109,8 @@ static void on_client(struct ht_io *io, int fd, unsigned ev, void *ud)
     if (c->resp) {
         if (!(ev & (HT_LOOP_WRITE | HT_LOOP_ERROR)))
             return;
-        ssize_t w = send(fd, c->resp + c->woff, c->wlen - c->woff,
-                         MSG_NOSIGNAL);
+        ssize_t w =
+            send(fd, c->resp + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
         if (w < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (w > 0)
@@ -170,10 +170,9 @@ int agent__http_new(struct ht_agent *a, const char *bind_addr, int port,
     *out = NULL;
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, bind_addr ? bind_addr : "0.0.0.0",
-                  &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "http.bind: not an IPv4 address: %s",
-                 bind_addr);
+    if (inet_pton(AF_INET, bind_addr ? bind_addr : "0.0.0.0", &sa.sin_addr) !=
+        1) {
+        snprintf(err, errlen, "http.bind: not an IPv4 address: %s", bind_addr);
         return HT_EINVAL;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

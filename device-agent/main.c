@@ -41,7 +41,8 @@ static void on_wakeup(struct ht_loop *l, void *ud)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: device-agent [--config FILE] [--sim] [--broker HOST:PORT] "
         "[--id ID] [options]\n"
         "\n"
@@ -73,9 +74,24 @@ static void usage(FILE *out)
 }
 
 enum {
-    OPT_CONFIG = 256, OPT_BROKER, OPT_ID, OPT_SIM, OPT_USER, OPT_PASS,
-    OPT_CA, OPT_CERT, OPT_KEY, OPT_HTTP, OPT_CONTROL, OPT_MDNS, OPT_NO_MDNS,
-    OPT_RING, OPT_LOG, OPT_DEREG, OPT_HELP, OPT_VERSION,
+    OPT_CONFIG = 256,
+    OPT_BROKER,
+    OPT_ID,
+    OPT_SIM,
+    OPT_USER,
+    OPT_PASS,
+    OPT_CA,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_HTTP,
+    OPT_CONTROL,
+    OPT_MDNS,
+    OPT_NO_MDNS,
+    OPT_RING,
+    OPT_LOG,
+    OPT_DEREG,
+    OPT_HELP,
+    OPT_VERSION,
 };
 
 static const struct option opts[] = {
@@ -156,19 +172,23 @@ int main(int argc, char **argv)
             printf("device-agent %s\n", HT_VERSION);
             return 0;
         case '?':
-            fprintf(stderr, "device-agent: unknown or incomplete option '%s' "
-                            "(see --help)\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "device-agent: unknown or incomplete option '%s' "
+                    "(see --help)\n",
+                    argv[optind - 1]);
             return 2;
         default:
             if (nsets < sizeof sets / sizeof *sets)
-                sets[nsets++] = (struct setting){flag_keys[c - OPT_CONFIG],
-                                                 optarg};
+                sets[nsets++] =
+                    (struct setting){flag_keys[c - OPT_CONFIG], optarg};
             break;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "device-agent: unexpected argument '%s' (see "
-                        "--help)\n", argv[optind]);
+        fprintf(stderr,
+                "device-agent: unexpected argument '%s' (see "
+                "--help)\n",
+                argv[optind]);
         return 2;
     }
 
@@ -181,8 +201,9 @@ int main(int argc, char **argv)
     else if (dereg)
         rc = HT_OK; /* only the id and the broker are needed */
     else {
-        snprintf(err, sizeof err, "no configuration: use --config FILE or "
-                                  "--sim (see --help)");
+        snprintf(err, sizeof err,
+                 "no configuration: use --config FILE or "
+                 "--sim (see --help)");
         rc = HT_EINVAL;
     }
     if (rc == HT_OK && !config && sim)
@@ -196,8 +217,7 @@ int main(int argc, char **argv)
                          getenv("HOLOTWIN_MQTT_USERNAME"), err, sizeof err);
         if (rc == HT_OK && getenv("HOLOTWIN_MQTT_PASSWORD"))
             rc = ht_conf_set(ht_agent_conf_table(), &conf, "mqtt.password",
-                             getenv("HOLOTWIN_MQTT_PASSWORD"), err,
-                             sizeof err);
+                             getenv("HOLOTWIN_MQTT_PASSWORD"), err, sizeof err);
     }
     for (size_t i = 0; rc == HT_OK && i < nsets; i++)
         rc = ht_conf_set(ht_agent_conf_table(), &conf, sets[i].key,

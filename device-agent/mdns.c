@@ -44,13 +44,15 @@ static void on_group(AvahiEntryGroup *g, AvahiEntryGroupState s, void *ud)
     struct agent_mdns *m = ud;
     switch (s) {
     case AVAHI_ENTRY_GROUP_ESTABLISHED:
-        ht_log(LOG_INFO, "mdns", "published '%s' (_wot._tcp port %d)",
-               m->name, m->port);
+        ht_log(LOG_INFO, "mdns", "published '%s' (_wot._tcp port %d)", m->name,
+               m->port);
         break;
     case AVAHI_ENTRY_GROUP_COLLISION: {
         char *alt = avahi_alternative_service_name(m->name);
-        ht_log(LOG_NOTICE, "mdns", "service name '%s' taken, renaming to "
-                                   "'%s'", m->name, alt);
+        ht_log(LOG_NOTICE, "mdns",
+               "service name '%s' taken, renaming to "
+               "'%s'",
+               m->name, alt);
         free(m->name);
         m->name = ht_strdup(alt);
         avahi_free(alt);
@@ -60,8 +62,8 @@ static void on_group(AvahiEntryGroup *g, AvahiEntryGroupState s, void *ud)
     }
     case AVAHI_ENTRY_GROUP_FAILURE:
         ht_log(LOG_WARNING, "mdns", "publishing failed: %s",
-               avahi_strerror(avahi_client_errno(
-                   avahi_entry_group_get_client(g))));
+               avahi_strerror(
+                   avahi_client_errno(avahi_entry_group_get_client(g))));
         break;
     default:
         break;
@@ -84,8 +86,8 @@ static void create_services(struct agent_mdns *m, AvahiClient *c)
     for (;;) {
         int rc = avahi_entry_group_add_service(
             m->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, m->name,
-            "_wot._tcp", NULL, NULL, (uint16_t)m->port,
-            "td=/.well-known/wot", "type=Thing", NULL);
+            "_wot._tcp", NULL, NULL, (uint16_t)m->port, "td=/.well-known/wot",
+            "type=Thing", NULL);
         if (rc == AVAHI_ERR_COLLISION) {
             char *alt = avahi_alternative_service_name(m->name);
             free(m->name);
@@ -166,8 +168,9 @@ static void on_client(AvahiClient *c, AvahiClientState s, void *ud)
         break;
     case AVAHI_CLIENT_CONNECTING:
         if (!m->warned)
-            ht_log(LOG_WARNING, "mdns", "avahi-daemon not reachable; running "
-                                        "without mDNS until it appears");
+            ht_log(LOG_WARNING, "mdns",
+                   "avahi-daemon not reachable; running "
+                   "without mDNS until it appears");
         m->warned = true;
         /* Objects of a previous daemon connection are stale: start over
          * with a fresh client. */
@@ -209,8 +212,9 @@ static void start_client(struct agent_mdns *m)
     if (!m->client) {
         /* No system bus at all: try again later, quietly. */
         if (!m->warned)
-            ht_log(LOG_WARNING, "mdns", "avahi unavailable (%s); running "
-                                        "without mDNS, retrying every 30 s",
+            ht_log(LOG_WARNING, "mdns",
+                   "avahi unavailable (%s); running "
+                   "without mDNS, retrying every 30 s",
                    avahi_strerror(err));
         m->warned = true;
         ht_timer_start(m->retry, 30000, 0);

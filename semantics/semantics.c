@@ -31,8 +31,7 @@ static const struct ht_sem_term terms[] = {
      "Relative humidity"},
     {"ht:Pressure", "saref:Sensor", "unit:KiloPA", HT_SEM_NUMBER, "gauge",
      "Pressure"},
-    {"ht:Voltage", "saref:Sensor", "unit:V", HT_SEM_NUMBER, "gauge",
-     "Voltage"},
+    {"ht:Voltage", "saref:Sensor", "unit:V", HT_SEM_NUMBER, "gauge", "Voltage"},
     {"ht:FlowRate", "saref:Sensor", "unit:L-PER-MIN", HT_SEM_NUMBER, "gauge",
      "Flow rate"},
     {"ht:Frequency", "saref:Sensor", "unit:HZ", HT_SEM_NUMBER, "gauge",
@@ -193,9 +192,9 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
         if (p->read_only)
             json_object_set_new(form, "op", json_string("readproperty"));
         else
-            json_object_set_new(form, "op",
-                                json_pack("[s,s]", "readproperty",
-                                          "writeproperty"));
+            json_object_set_new(
+                form, "op",
+                json_pack("[s,s]", "readproperty", "writeproperty"));
         json_array_append_new(forms, form);
         free(href);
     }
@@ -212,9 +211,9 @@ static json_t *prop_build(const struct ht_sem_thing *t,
     if (term && term->saref)
         json_array_append_new(types, json_string(term->saref));
     else if (!term)
-        json_array_append_new(types, json_string(p->read_only
-                                                     ? "saref:Sensor"
-                                                     : "saref:Actuator"));
+        json_array_append_new(
+            types,
+            json_string(p->read_only ? "saref:Sensor" : "saref:Actuator"));
     if (p->sem_type)
         json_array_append_new(types, json_string(p->sem_type));
     json_object_set_new(o, "@type", types);
@@ -225,13 +224,15 @@ static json_t *prop_build(const struct ht_sem_thing *t,
         json_object_set_new(o, "unit", json_string(p->unit));
     bool numeric = p->dtype == HT_SEM_INTEGER || p->dtype == HT_SEM_NUMBER;
     if (numeric && p->has_min)
-        json_object_set_new(o, "minimum", p->dtype == HT_SEM_INTEGER
-                                              ? json_integer((json_int_t)p->min)
-                                              : json_real(p->min));
+        json_object_set_new(o, "minimum",
+                            p->dtype == HT_SEM_INTEGER
+                                ? json_integer((json_int_t)p->min)
+                                : json_real(p->min));
     if (numeric && p->has_max)
-        json_object_set_new(o, "maximum", p->dtype == HT_SEM_INTEGER
-                                              ? json_integer((json_int_t)p->max)
-                                              : json_real(p->max));
+        json_object_set_new(o, "maximum",
+                            p->dtype == HT_SEM_INTEGER
+                                ? json_integer((json_int_t)p->max)
+                                : json_real(p->max));
     if (numeric && p->has_step && p->step > 0)
         json_object_set_new(o, "multipleOf",
                             p->dtype == HT_SEM_INTEGER &&
@@ -263,19 +264,20 @@ json_t *ht_sem_td_build(const struct ht_sem_thing *t,
     json_t *td = json_object();
     json_object_set_new(td, "@context", ht_sem_context());
     json_t *types = json_array();
-    json_array_append_new(types,
-                          json_string(twin ? "ht:DigitalTwin" : "saref:Device"));
+    json_array_append_new(
+        types, json_string(twin ? "ht:DigitalTwin" : "saref:Device"));
     for (size_t i = 0; t->types && t->types[i]; i++)
         json_array_append_new(types, json_string(t->types[i]));
     json_object_set_new(td, "@type", types);
-    json_object_set_new(td, "id", json_sprintf("urn:holotwin:%s:%s",
-                                               twin ? "twin" : "device", t->id));
+    json_object_set_new(
+        td, "id",
+        json_sprintf("urn:holotwin:%s:%s", twin ? "twin" : "device", t->id));
     json_object_set_new(td, "title", json_string(t->title ? t->title : t->id));
     if (t->description)
         json_object_set_new(td, "description", json_string(t->description));
 
-    const char *sec = f->security ? f->security
-                                  : (f->gateway ? "bearer" : "basic");
+    const char *sec =
+        f->security ? f->security : (f->gateway ? "bearer" : "basic");
     json_t *scheme;
     if (!strcmp(sec, "nosec"))
         scheme = json_pack("{s:s}", "scheme", "nosec");
@@ -340,9 +342,8 @@ static bool has_td_context(const json_t *ctx)
                strstr(json_string_value(ctx), "w3.org/2022/wot/td");
     size_t i;
     const json_t *v;
-    json_array_foreach(ctx, i, v)
-        if (json_is_string(v) && has_td_context(v))
-            return true;
+    json_array_foreach(ctx, i, v) if (json_is_string(v) &&
+                                      has_td_context(v)) return true;
     return false;
 }
 
@@ -350,13 +351,15 @@ static bool has_td_context(const json_t *ctx)
 static const char *ht_type_of(const json_t *types)
 {
     if (json_is_string(types))
-        return strncmp(json_string_value(types), "ht:", 3) ? NULL
-                                                          : json_string_value(types);
+        return strncmp(json_string_value(types), "ht:", 3)
+                   ? NULL
+                   : json_string_value(types);
     size_t i;
     const json_t *v;
-    json_array_foreach(types, i, v)
-        if (json_is_string(v) && !strncmp(json_string_value(v), "ht:", 3))
-            return json_string_value(v);
+    json_array_foreach(types, i,
+                       v) if (json_is_string(v) &&
+                              !strncmp(json_string_value(v),
+                                       "ht:", 3)) return json_string_value(v);
     return NULL;
 }
 
@@ -381,8 +384,8 @@ static int parse_prop(const char *name, const json_t *o, struct ht_sem_prop *p,
     char where[64];
     snprintf(where, sizeof where, "properties.%s", name);
     if (!ht_sem_name_valid(name))
-        return fail(err, errlen,
-                    "property name '%.40s' is not [a-z0-9_]{1,32}", name);
+        return fail(err, errlen, "property name '%.40s' is not [a-z0-9_]{1,32}",
+                    name);
     if (!json_is_object(o))
         return fail(err, errlen, "%s: must be an object", where);
     p->name = ht_strdup(name);
@@ -426,7 +429,8 @@ static int parse_prop(const char *name, const json_t *o, struct ht_sem_prop *p,
         p->enum_vals = ht_calloc(json_array_size(e) + 1, sizeof(char *));
         size_t i;
         const json_t *v;
-        json_array_foreach(e, i, v) {
+        json_array_foreach(e, i, v)
+        {
             if (!json_is_string(v) || json_string_length(v) > HT_SEM_MAX_STR)
                 return fail(err, errlen, "%s: \"enum\" values must be strings",
                             where);
@@ -447,10 +451,12 @@ static int parse_prop(const char *name, const json_t *o, struct ht_sem_prop *p,
                     where);
     size_t i;
     const json_t *fm;
-    json_array_foreach(forms, i, fm)
-        if (!json_is_object(fm) || !json_is_string(json_object_get(fm, "href")))
-            return fail(err, errlen, "%s: forms[%zu] needs an \"href\" string",
-                        where, i);
+    json_array_foreach(forms, i, fm) if (
+        !json_is_object(fm) ||
+        !json_is_string(json_object_get(
+            fm, "href"))) return fail(err, errlen,
+                                      "%s: forms[%zu] needs an \"href\" string",
+                                      where, i);
     return HT_OK;
 }
 
@@ -500,14 +506,15 @@ int ht_sem_td_parse(const json_t *td, struct ht_sem_thing **out, char *err,
     int rc = HT_OK;
     t->id = ht_strdup(local);
     t->title = ht_strdup(json_string_value(title));
-    if ((rc = opt_str(td, "description", "thing", &t->description, err,
-                      errlen)))
+    if ((rc =
+             opt_str(td, "description", "thing", &t->description, err, errlen)))
         goto out;
     if (json_is_array(types) && json_array_size(types) > 0) {
         size_t n = 0, i;
         const json_t *v;
         t->types = ht_calloc(json_array_size(types) + 1, sizeof(char *));
-        json_array_foreach(types, i, v) {
+        json_array_foreach(types, i, v)
+        {
             if (!json_is_string(v) || json_string_length(v) > 128) {
                 rc = fail(err, errlen, "\"@type\" entries must be strings");
                 goto out;
@@ -525,7 +532,8 @@ int ht_sem_td_parse(const json_t *td, struct ht_sem_thing **out, char *err,
     t->props = ht_calloc(json_object_size(props) + 1, sizeof *t->props);
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)props, k, v) {
+    json_object_foreach((json_t *)props, k, v)
+    {
         rc = parse_prop(k, v, &t->props[t->nprops], err, errlen);
         t->nprops++; /* partially filled entries are freed too */
         if (rc != HT_OK)

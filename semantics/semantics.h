@@ -24,12 +24,12 @@ enum ht_sem_dtype {
 
 /* A vocabulary term: "ht:RotationSpeed" etc. Static data (borrowed). */
 struct ht_sem_term {
-    const char *name;      /* compact IRI, e.g. "ht:RotationSpeed" */
-    const char *saref;     /* "saref:Sensor" / "saref:Actuator" or NULL */
-    const char *unit;      /* default QUDT unit ("unit:REV-PER-MIN") or NULL */
+    const char *name;  /* compact IRI, e.g. "ht:RotationSpeed" */
+    const char *saref; /* "saref:Sensor" / "saref:Actuator" or NULL */
+    const char *unit;  /* default QUDT unit ("unit:REV-PER-MIN") or NULL */
     enum ht_sem_dtype dtype;
-    const char *widget;    /* UI hint: gauge, display, toggle, slider, ... */
-    const char *title;     /* human name */
+    const char *widget; /* UI hint: gauge, display, toggle, slider, ... */
+    const char *title;  /* human name */
 };
 
 /* Look up a term by compact name ("ht:Temperature"); NULL if unknown. */
@@ -40,23 +40,23 @@ const struct ht_sem_term *ht_sem_terms(void);
 /* One property affordance of a thing, as the agent and gateway see it. All
  * strings owned by the struct (freed by ht_sem_thing_free). */
 struct ht_sem_prop {
-    char *name;       /* affordance key: [a-z0-9_]{1,32} */
+    char *name; /* affordance key: [a-z0-9_]{1,32} */
     char *title;
-    char *sem_type;   /* vocabulary term, e.g. "ht:RotationSpeed" */
-    char *unit;       /* QUDT unit or NULL */
+    char *sem_type; /* vocabulary term, e.g. "ht:RotationSpeed" */
+    char *unit;     /* QUDT unit or NULL */
     enum ht_sem_dtype dtype;
     bool has_min, has_max, has_step;
     double min, max, step; /* step = multipleOf */
-    char **enum_vals; /* strings, NULL-terminated, or NULL */
+    char **enum_vals;      /* strings, NULL-terminated, or NULL */
     bool read_only;
     bool observable;
 };
 
 struct ht_sem_thing {
-    char *id;         /* device/twin id (not the URN) */
+    char *id; /* device/twin id (not the URN) */
     char *title;
     char *description;
-    char **types;     /* extra @type terms, NULL-terminated or NULL */
+    char **types; /* extra @type terms, NULL-terminated or NULL */
     struct ht_sem_prop *props;
     size_t nprops;
 };
@@ -68,12 +68,12 @@ const struct ht_sem_prop *ht_sem_thing_prop(const struct ht_sem_thing *t,
 
 /* Where the forms of a TD point. */
 struct ht_sem_forms {
-    const char *mqtt_base;   /* "mqtt://127.0.0.1:1883" or NULL (no MQTT forms) */
-    const char *topic_prefix;/* "holotwin/v1" */
-    const char *http_base;   /* "http://127.0.0.1:8080" or NULL (no HTTP forms) */
-    const char *http_td_href;/* agent's own TD endpoint link or NULL */
-    bool gateway;            /* true: HTTP forms are the gateway's REST API */
-    const char *kind;        /* "device" or "twin": URN and REST paths */
+    const char *mqtt_base; /* "mqtt://127.0.0.1:1883" or NULL (no MQTT forms) */
+    const char *topic_prefix; /* "holotwin/v1" */
+    const char *http_base; /* "http://127.0.0.1:8080" or NULL (no HTTP forms) */
+    const char *http_td_href; /* agent's own TD endpoint link or NULL */
+    bool gateway;             /* true: HTTP forms are the gateway's REST API */
+    const char *kind;         /* "device" or "twin": URN and REST paths */
     /* Security scheme of the TD: "nosec", "basic" or "bearer"; NULL picks
      * "bearer" for gateway TDs and "basic" otherwise (added field: zero
      * initialisers keep the old behaviour). */

@@ -90,8 +90,7 @@ json_t *ht_twin_auto_doc(const struct ht_sem_thing *t, const char *twin_id)
         free(name);
         if (p->title && strlen(p->title) <= HT_TWIN_MAX_STR && *p->title)
             json_object_set_new(o, "title", json_string(p->title));
-        json_object_set_new(o, "bind",
-                            json_sprintf("%s/%s", t->id, p->name));
+        json_object_set_new(o, "bind", json_sprintf("%s/%s", t->id, p->name));
         json_object_set_new(o, "type",
                             json_string(ht_sem_dtype_name(p->dtype)));
         if (p->sem_type && strlen(p->sem_type) <= 64 &&
@@ -117,18 +116,16 @@ json_t *ht_twin_auto_doc(const struct ht_sem_thing *t, const char *twin_id)
         json_decref(props);
         return NULL;
     }
-    const char *title = t->title && *t->title &&
-                                strlen(t->title) <= HT_TWIN_MAX_STR
-                            ? t->title
-                            : t->id;
+    const char *title =
+        t->title && *t->title && strlen(t->title) <= HT_TWIN_MAX_STR ? t->title
+                                                                     : t->id;
     json_t *comp = json_pack("{s:s, s:s, s:s, s:o}", "id", "device", "title",
-                             title, "kind",
-                             ht_twin_kind_name(guess_kind(t)), "properties",
-                             props);
+                             title, "kind", ht_twin_kind_name(guess_kind(t)),
+                             "properties", props);
     return json_pack("{s:s, s:s, s:s, s:I, s:[o], s:[]}", "id",
-                     twin_id ? twin_id : t->id, "title", title,
-                     "description", "Automatic twin of one device", "version",
-                     (json_int_t)1, "components", comp, "rules");
+                     twin_id ? twin_id : t->id, "title", title, "description",
+                     "Automatic twin of one device", "version", (json_int_t)1,
+                     "components", comp, "rules");
 }
 
 /* Type, range and unit of a twin property: the model first, then the
@@ -141,7 +138,7 @@ static void fill_prop(struct ht_sem_prop *sp, const struct ht_twin_prop *p,
         if (devs[i] && devs[i]->id && !strcmp(devs[i]->id, p->device))
             dp = ht_sem_thing_prop(devs[i], p->device_prop);
     sp->dtype = p->has_type ? p->type : dp ? dp->dtype : HT_SEM_NUMBER;
-    sp->title = ht_strdup(p->title ? p->title
+    sp->title = ht_strdup(p->title          ? p->title
                           : dp && dp->title ? dp->title
                                             : p->name);
     const char *sem = p->semantic ? p->semantic : dp ? dp->sem_type : NULL;
@@ -175,8 +172,8 @@ json_t *ht_twin_td_build(const struct ht_twin_model *m,
     for (size_t c = 0; c < m->ncomps; c++)
         for (size_t p = 0; p < m->comps[c].nprops; p++) {
             struct ht_sem_prop *sp = &th.props[th.nprops++];
-            sp->name = ht_asprintf("%s.%s", m->comps[c].id,
-                                   m->comps[c].props[p].name);
+            sp->name =
+                ht_asprintf("%s.%s", m->comps[c].id, m->comps[c].props[p].name);
             fill_prop(sp, &m->comps[c].props[p], devs, ndevs);
         }
     for (size_t i = 0; i < m->ntprops; i++) {

@@ -47,15 +47,15 @@ struct twin;
 
 struct sub {
     struct twin *t;
-    size_t flat;        /* index into twin->fp */
+    size_t flat; /* index into twin->fp */
 };
 
 struct slot {
     char *device, *prop;
     struct dev *dev;
-    json_t *v;          /* last scalar value or NULL */
+    json_t *v; /* last scalar value or NULL */
     int64_t ts;
-    bool stale;         /* predates the device's last outage */
+    bool stale; /* predates the device's last outage */
     struct sub *subs;
     size_t nsubs, cap;
     struct slot *next;
@@ -64,24 +64,24 @@ struct slot {
 /* Run-time data of one bound component property. */
 struct fprop {
     const struct ht_twin_prop *p;
-    char *ref;          /* "component.property" */
+    char *ref; /* "component.property" */
     struct slot *slot;
-    size_t *rules;      /* rules reading it */
+    size_t *rules; /* rules reading it */
     size_t nrules;
-    bool changed;       /* scratch: changed in this call */
-    bool dev_changed;   /* the device reported since the last drive check */
-    int cmd;            /* "driven_by": last value commanded, -1 none */
+    bool changed;     /* scratch: changed in this call */
+    bool dev_changed; /* the device reported since the last drive check */
+    int cmd;          /* "driven_by": last value commanded, -1 none */
 };
 
 struct rrule {
     enum ht_twin_rule_state state;
-    int64_t true_since; /* -1 when the condition is not true */
-    int64_t false_since; /* off-delay running since, or -1 */
-    int64_t since;      /* when the alarm was raised */
-    size_t *flat;       /* reference i -> fp index */
-    size_t *sflat;      /* suppression reference i -> fp index */
-    bool dirty;         /* scratch */
-    bool suppressed;    /* the suppression condition is true */
+    int64_t true_since;           /* -1 when the condition is not true */
+    int64_t false_since;          /* off-delay running since, or -1 */
+    int64_t since;                /* when the alarm was raised */
+    size_t *flat;                 /* reference i -> fp index */
+    size_t *sflat;                /* suppression reference i -> fp index */
+    bool dirty;                   /* scratch */
+    bool suppressed;              /* the suppression condition is true */
     enum ht_twin_alarm_state ast; /* the life cycle */
     int64_t ast_since;            /* when ast was entered */
     int64_t shelved_until;
@@ -95,9 +95,9 @@ struct twin {
     struct rrule *rr;
     bool stable;
     int64_t ts;
-    bool touched;       /* scratch */
-    int first_out;      /* the rule that raised first, or -1 */
-    size_t ntimed;      /* rules with a deadline */
+    bool touched;  /* scratch */
+    int first_out; /* the rule that raised first, or -1 */
+    size_t ntimed; /* rules with a deadline */
 };
 
 struct ht_twin_engine {
@@ -105,7 +105,7 @@ struct ht_twin_engine {
     void *ud;
     struct slot **buckets; /* hash chains by (device, property) */
     size_t nbuckets, nslots;
-    struct dev **devs;     /* hash chains by device id */
+    struct dev **devs; /* hash chains by device id */
     size_t ndevb, ndevs;
     struct twin **twins; /* sorted by id */
     size_t ntwins;
@@ -232,8 +232,7 @@ static enum ht_twin_quality slot_quality(const struct slot *s)
 
 static bool identity(const struct ht_twin_prop *p)
 {
-    return p->scale == 1 && p->offset == 0 && p->conv_a == 1 &&
-           p->conv_b == 0;
+    return p->scale == 1 && p->offset == 0 && p->conv_a == 1 && p->conv_b == 0;
 }
 
 /* The twin-side JSON value of a bound property (new) or JSON null. */
@@ -567,16 +566,16 @@ static bool compute_stable(const struct twin *t)
     return true;
 }
 
-static void update_stable(struct ht_twin_engine *e, struct twin *t,
-                          int64_t now, bool force)
+static void update_stable(struct ht_twin_engine *e, struct twin *t, int64_t now,
+                          bool force)
 {
     bool s = compute_stable(t);
     if (s == t->stable && !force)
         return;
     t->stable = s;
     t->ts = now;
-    struct ht_twin_event ev = {.type = HT_TWIN_EV_STABLE, .twin = t->m->id,
-                               .ts = now, .stable = s};
+    struct ht_twin_event ev = {
+        .type = HT_TWIN_EV_STABLE, .twin = t->m->id, .ts = now, .stable = s};
     emit(e, &ev);
 }
 
@@ -605,8 +604,10 @@ static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
     if (json_array_size(changed)) {
         t->ts = now;
         struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE,
-                                   .twin = t->m->id, .ts = now,
-                                   .changed = changed, .stable = t->stable};
+                                   .twin = t->m->id,
+                                   .ts = now,
+                                   .changed = changed,
+                                   .stable = t->stable};
         emit(e, &ev);
     }
     json_decref(changed);
@@ -648,8 +649,7 @@ static bool json_scalar_equal(const json_t *a, const json_t *b)
 }
 
 int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
-                             const char *prop, const json_t *v,
-                             int64_t now_ms)
+                             const char *prop, const json_t *v, int64_t now_ms)
 {
     if (!e || !device_id || !prop || !ht_id_valid(device_id) ||
         !ht_sem_name_valid(prop))
@@ -1012,8 +1012,10 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
         json_array_append_new(changed, json_string(t->fp[i].ref));
         t->fp[i].changed = false;
     }
-    struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE, .twin = m->id,
-                               .ts = now_ms, .changed = changed,
+    struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE,
+                               .twin = m->id,
+                               .ts = now_ms,
+                               .changed = changed,
                                .stable = t->stable};
     emit(e, &ev);
     json_decref(changed);
@@ -1062,8 +1064,7 @@ const char *ht_twin_engine_id(const struct ht_twin_engine *e, size_t i)
     return e && i < e->ntwins ? e->twins[i]->m->id : NULL;
 }
 
-bool ht_twin_engine_stable(const struct ht_twin_engine *e,
-                           const char *twin_id)
+bool ht_twin_engine_stable(const struct ht_twin_engine *e, const char *twin_id)
 {
     struct twin *t = twin_find(e, twin_id);
     return t ? t->stable : false;
@@ -1125,16 +1126,15 @@ json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
         json_object_set_new(rules, rule->id, ro);
         if (t->rr[r].state == HT_TWIN_RULE_ACTIVE)
             json_array_append_new(
-                alarms, json_pack("{s:s, s:s, s:s, s:I}", "rule", rule->id,
-                                  "severity",
-                                  ht_twin_severity_name(rule->severity),
-                                  "message", rule->message, "since",
-                                  (json_int_t)t->rr[r].since));
+                alarms,
+                json_pack("{s:s, s:s, s:s, s:I}", "rule", rule->id, "severity",
+                          ht_twin_severity_name(rule->severity), "message",
+                          rule->message, "since", (json_int_t)t->rr[r].since));
     }
     return json_pack("{s:s, s:I, s:I, s:b, s:o, s:o, s:o}", "id", m->id,
-                     "version", (json_int_t)m->version, "ts",
-                     (json_int_t)t->ts, "stable", t->stable, "properties",
-                     props, "alarms", alarms, "rules", rules);
+                     "version", (json_int_t)m->version, "ts", (json_int_t)t->ts,
+                     "stable", t->stable, "properties", props, "alarms", alarms,
+                     "rules", rules);
 }
 
 /* The flat index of a twin property ref ("component.property" or
@@ -1174,7 +1174,8 @@ json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
     json_t *o = json_object();
     size_t i;
     json_t *r;
-    json_array_foreach(refs, i, r) {
+    json_array_foreach(refs, i, r)
+    {
         const char *ref = json_string_value(r);
         size_t flat;
         bool invert;
@@ -1241,12 +1242,12 @@ static int check_value(bool has_type, enum ht_sem_dtype type, bool has_min,
                      "boolean, number or string");
     if (!has_type)
         return HT_OK;
-    bool ok = type == HT_SEM_BOOLEAN   ? json_is_boolean(v)
-              : type == HT_SEM_STRING  ? json_is_string(v)
-              : type == HT_SEM_INTEGER ? json_is_number(v) &&
-                                             floor(json_number_value(v)) ==
-                                                 json_number_value(v)
-                                       : json_is_number(v);
+    bool ok = type == HT_SEM_BOOLEAN  ? json_is_boolean(v)
+              : type == HT_SEM_STRING ? json_is_string(v)
+              : type == HT_SEM_INTEGER
+                  ? json_is_number(v) &&
+                        floor(json_number_value(v)) == json_number_value(v)
+                  : json_is_number(v);
     if (!ok)
         return wfail(err, errlen, HT_ETYPE, "%s: value must be a %s", ref,
                      ht_sem_dtype_name(type));
@@ -1305,12 +1306,12 @@ int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
         if (!tp)
             return wfail(err, errlen, HT_ENOENT,
                          "twin \"%s\" has no property \"%s\"", m->id, ref);
-        if ((rc = check_value(true, tp->type, tp->has_min, tp->min,
-                              tp->has_max, tp->max, ref, v, err, errlen)))
+        if ((rc = check_value(true, tp->type, tp->has_min, tp->min, tp->has_max,
+                              tp->max, ref, v, err, errlen)))
             return rc;
         for (size_t i = 0; i < tp->ntargets; i++) {
-            props[np] = &m->comps[tp->targets[i].comp]
-                             .props[tp->targets[i].prop];
+            props[np] =
+                &m->comps[tp->targets[i].comp].props[tp->targets[i].prop];
             invert[np++] = tp->targets[i].invert;
         }
     } else {
@@ -1327,8 +1328,8 @@ int ht_twin_engine_resolve_write(const struct ht_twin_engine *e,
     struct ht_twin_write *w = ht_calloc(np, sizeof *w);
     for (size_t i = 0; i < np; i++) {
         const struct ht_twin_prop *pp = props[i];
-        json_t *tv = invert[i] ? json_boolean(!json_is_true(v))
-                               : json_copy((json_t *)v);
+        json_t *tv =
+            invert[i] ? json_boolean(!json_is_true(v)) : json_copy((json_t *)v);
         rc = check_value(pp->has_type, pp->type, pp->has_min, pp->min,
                          pp->has_max, pp->max, ref, tv, err, errlen);
         if (rc) {

@@ -32,17 +32,33 @@
 #define MAX_REFS 32
 
 enum op {
-    OP_NUM, OP_BOOL, OP_REF, OP_NEG, OP_NOT,
-    OP_ADD, OP_SUB, OP_MUL, OP_DIV,
-    OP_LT, OP_LE, OP_GT, OP_GE, OP_EQ, OP_NE,
-    OP_AND, OP_OR, OP_ABS, OP_MIN, OP_MAX,
+    OP_NUM,
+    OP_BOOL,
+    OP_REF,
+    OP_NEG,
+    OP_NOT,
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_EQ,
+    OP_NE,
+    OP_AND,
+    OP_OR,
+    OP_ABS,
+    OP_MIN,
+    OP_MAX,
 };
 
 struct node {
     enum op op;
-    size_t pos;         /* byte offset in the source, for errors */
-    double num;         /* OP_NUM; OP_BOOL uses num != 0 */
-    size_t ref;         /* OP_REF: index into refs */
+    size_t pos; /* byte offset in the source, for errors */
+    double num; /* OP_NUM; OP_BOOL uses num != 0 */
+    size_t ref; /* OP_REF: index into refs */
     struct node *a, *b;
 };
 
@@ -55,15 +71,29 @@ struct ht_twin_expr {
 };
 
 enum tok {
-    T_END, T_NUM, T_IDENT, T_LP, T_RP, T_COMMA, T_DOT,
-    T_PLUS, T_MINUS, T_STAR, T_SLASH,
-    T_LT, T_LE, T_GT, T_GE, T_EQ, T_NE,
+    T_END,
+    T_NUM,
+    T_IDENT,
+    T_LP,
+    T_RP,
+    T_COMMA,
+    T_DOT,
+    T_PLUS,
+    T_MINUS,
+    T_STAR,
+    T_SLASH,
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE,
+    T_EQ,
+    T_NE,
 };
 
 struct parser {
     const char *src;
-    size_t pos;         /* where the current token starts */
-    size_t end;         /* where it ends */
+    size_t pos; /* where the current token starts */
+    size_t end; /* where it ends */
     enum tok tok;
     double num;
     int depth;
@@ -94,8 +124,14 @@ static void perr(struct parser *p, size_t pos, const char *fmt, ...)
     }
 }
 
-static bool ident_start(int c) { return isalpha(c) || c == '_'; }
-static bool ident_char(int c) { return isalnum(c) || c == '_'; }
+static bool ident_start(int c)
+{
+    return isalpha(c) || c == '_';
+}
+static bool ident_char(int c)
+{
+    return isalnum(c) || c == '_';
+}
 
 /* Advance to the next token. */
 static void next(struct parser *p)
@@ -151,26 +187,58 @@ static void next(struct parser *p)
     }
     p->end = i + 1;
     switch (c) {
-    case '(': p->tok = T_LP; return;
-    case ')': p->tok = T_RP; return;
-    case ',': p->tok = T_COMMA; return;
-    case '.': p->tok = T_DOT; return;
-    case '+': p->tok = T_PLUS; return;
-    case '-': p->tok = T_MINUS; return;
-    case '*': p->tok = T_STAR; return;
-    case '/': p->tok = T_SLASH; return;
+    case '(':
+        p->tok = T_LP;
+        return;
+    case ')':
+        p->tok = T_RP;
+        return;
+    case ',':
+        p->tok = T_COMMA;
+        return;
+    case '.':
+        p->tok = T_DOT;
+        return;
+    case '+':
+        p->tok = T_PLUS;
+        return;
+    case '-':
+        p->tok = T_MINUS;
+        return;
+    case '*':
+        p->tok = T_STAR;
+        return;
+    case '/':
+        p->tok = T_SLASH;
+        return;
     case '<':
-        if (s[i + 1] == '=') { p->tok = T_LE; p->end++; } else p->tok = T_LT;
+        if (s[i + 1] == '=') {
+            p->tok = T_LE;
+            p->end++;
+        } else
+            p->tok = T_LT;
         return;
     case '>':
-        if (s[i + 1] == '=') { p->tok = T_GE; p->end++; } else p->tok = T_GT;
+        if (s[i + 1] == '=') {
+            p->tok = T_GE;
+            p->end++;
+        } else
+            p->tok = T_GT;
         return;
     case '=':
-        if (s[i + 1] == '=') { p->tok = T_EQ; p->end++; return; }
+        if (s[i + 1] == '=') {
+            p->tok = T_EQ;
+            p->end++;
+            return;
+        }
         perr(p, i, "'=' is not an operator; use '=='");
         break;
     case '!':
-        if (s[i + 1] == '=') { p->tok = T_NE; p->end++; return; }
+        if (s[i + 1] == '=') {
+            p->tok = T_NE;
+            p->end++;
+            return;
+        }
         perr(p, i, "'!' is not an operator; use 'not'");
         break;
     case '&':
@@ -198,20 +266,19 @@ static bool is_kw(const struct parser *p, const char *kw)
 
 static bool reserved(const char *s, size_t n)
 {
-    static const char *const kws[] = {"and", "or", "not", "true", "false",
-                                      "for", "abs", "min", "max", NULL};
+    static const char *const kws[] = {"and", "or",  "not", "true", "false",
+                                      "for", "abs", "min", "max",  NULL};
     for (int i = 0; kws[i]; i++)
         if (strlen(kws[i]) == n && !strncmp(s, kws[i], n))
             return true;
     return false;
 }
 
-static struct node *mk(struct parser *p, enum op op, size_t pos,
-                       struct node *a, struct node *b)
+static struct node *mk(struct parser *p, enum op op, size_t pos, struct node *a,
+                       struct node *b)
 {
     if (++p->nodes > MAX_NODES) {
-        perr(p, pos, "expression too complex (more than %d nodes)",
-             MAX_NODES);
+        perr(p, pos, "expression too complex (more than %d nodes)", MAX_NODES);
         return NULL;
     }
     struct node *n = ht_calloc(1, sizeof *n);
@@ -242,8 +309,7 @@ static struct node *p_ref(struct parser *p, size_t start)
         perr(p, p->pos, "component name longer than 32 characters");
     next(p);
     if (p->tok != T_DOT || p->pos != start + clen) {
-        perr(p, start,
-             "'%.*s' is not a reference; write component.property",
+        perr(p, start, "'%.*s' is not a reference; write component.property",
              (int)(clen > 40 ? 40 : clen), p->src + start);
         return NULL;
     }
@@ -366,8 +432,8 @@ static struct node *p_primary(struct parser *p)
         if (is_kw(p, "max"))
             return p_call(p, OP_MAX, start);
         if (reserved(p->src + p->pos, p->end - p->pos)) {
-            perr(p, start, "unexpected keyword '%.*s'",
-                 (int)(p->end - p->pos), p->src + p->pos);
+            perr(p, start, "unexpected keyword '%.*s'", (int)(p->end - p->pos),
+                 p->src + p->pos);
             return NULL;
         }
         return p_ref(p, start);
@@ -411,7 +477,8 @@ static struct node *p_unary(struct parser *p)
 }
 
 /* Left-associative binary levels share one loop. */
-static struct node *binary(struct parser *p, struct node *(*sub)(struct parser *),
+static struct node *binary(struct parser *p,
+                           struct node *(*sub)(struct parser *),
                            const enum tok *toks, const enum op *ops, int n)
 {
     struct node *acc = sub(p);
@@ -479,8 +546,7 @@ static struct node *p_cmp(struct parser *p)
         }
         for (int j = 0; j < 6; j++)
             if (p->tok == t[j]) {
-                perr(p, p->pos,
-                     "comparisons do not chain; use 'and'");
+                perr(p, p->pos, "comparisons do not chain; use 'and'");
                 node_free(m);
                 return NULL;
             }
@@ -509,7 +575,8 @@ static struct node *p_not(struct parser *p)
 }
 
 /* "and"/"or" are identifiers to the lexer, so these levels test keywords. */
-static struct node *kw_level(struct parser *p, struct node *(*sub)(struct parser *),
+static struct node *kw_level(struct parser *p,
+                             struct node *(*sub)(struct parser *),
                              const char *kw, enum op op)
 {
     struct node *acc = sub(p);
@@ -621,8 +688,7 @@ int twin__expr_parse(const char *src, struct ht_twin_expr **out, char *err,
             perr(&p, p.pos, "unbalanced ')'");
         else
             perr(&p, p.pos, "unexpected '%.*s' after the expression",
-                 (int)(p.end - p.pos > 40 ? 40 : p.end - p.pos),
-                 p.src + p.pos);
+                 (int)(p.end - p.pos > 40 ? 40 : p.end - p.pos), p.src + p.pos);
     }
     if (p.failed) {
         if (pos)
@@ -698,26 +764,35 @@ static enum twin__type tc_node(struct tc *c, const struct node *n)
         if (!fits(tc_node(c, n->a), TWIN_T_BOOL))
             tc_err(c, n->pos, "'not' needs a condition");
         return TWIN_T_BOOL;
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
-    case OP_MIN: case OP_MAX:
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+    case OP_MIN:
+    case OP_MAX:
         a = tc_node(c, n->a);
         b = tc_node(c, n->b);
         if (!fits(a, TWIN_T_NUM) || !fits(b, TWIN_T_NUM))
             tc_err(c, n->pos, "arithmetic needs numbers");
         return TWIN_T_NUM;
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+    case OP_LT:
+    case OP_LE:
+    case OP_GT:
+    case OP_GE:
         a = tc_node(c, n->a);
         b = tc_node(c, n->b);
         if (!fits(a, TWIN_T_NUM) || !fits(b, TWIN_T_NUM))
             tc_err(c, n->pos, "ordering comparisons need numbers");
         return TWIN_T_BOOL;
-    case OP_EQ: case OP_NE:
+    case OP_EQ:
+    case OP_NE:
         a = tc_node(c, n->a);
         b = tc_node(c, n->b);
         if (a != TWIN_T_ANY && b != TWIN_T_ANY && a != b)
             tc_err(c, n->pos, "'==' and '!=' compare values of one type");
         return TWIN_T_BOOL;
-    case OP_AND: case OP_OR:
+    case OP_AND:
+    case OP_OR:
         a = tc_node(c, n->a);
         b = tc_node(c, n->b);
         if (!fits(a, TWIN_T_BOOL) || !fits(b, TWIN_T_BOOL))
@@ -728,14 +803,15 @@ static enum twin__type tc_node(struct tc *c, const struct node *n)
 }
 
 int twin__expr_typecheck(const struct ht_twin_expr *x,
-                         const enum twin__type *types, char *err,
-                         size_t errlen, size_t *pos)
+                         const enum twin__type *types, char *err, size_t errlen,
+                         size_t *pos)
 {
     struct tc c = {.types = types, .err = err, .errlen = errlen};
     enum twin__type t = tc_node(&c, x->root);
     if (!c.failed && t == TWIN_T_NUM)
-        tc_err(&c, 0, "a rule must be a condition (a comparison or a "
-                      "boolean), not a number");
+        tc_err(&c, 0,
+               "a rule must be a condition (a comparison or a "
+               "boolean), not a number");
     if (pos)
         *pos = c.errpos;
     return c.failed ? HT_EPARSE : HT_OK;

@@ -18,8 +18,8 @@
 #include <string.h>
 
 static const char *const kind_names[] = {
-    "gear", "motor", "heater", "fan", "lamp", "button",
-    "knob", "conveyor", "tank", "sensor", "generic",
+    "gear", "motor",    "heater", "fan",    "lamp",    "button",
+    "knob", "conveyor", "tank",   "sensor", "generic",
 };
 static const char *const sev_names[] = {"info", "warning", "critical"};
 static const char *const prio_names[] = {"critical", "high", "medium", "low"};
@@ -42,10 +42,10 @@ static const char *const rs_names[] = {"unknown", "inactive", "pending",
 
 /* Default bounding boxes by kind (metres), so a model can omit sizes. */
 static const double kind_size[][3] = {
-    {0.2, 0.04, 0.2},  {0.1, 0.1, 0.15}, {0.2, 0.2, 0.15}, {0.12, 0.03, 0.12},
-    {0.04, 0.04, 0.04}, {0.04, 0.02, 0.04}, {0.05, 0.03, 0.05},
-    {0.6, 0.05, 0.2},  {0.3, 0.5, 0.3},  {0.05, 0.05, 0.05},
-    {0.1, 0.1, 0.1},
+    {0.2, 0.04, 0.2},   {0.1, 0.1, 0.15},   {0.2, 0.2, 0.15},
+    {0.12, 0.03, 0.12}, {0.04, 0.04, 0.04}, {0.04, 0.02, 0.04},
+    {0.05, 0.03, 0.05}, {0.6, 0.05, 0.2},   {0.3, 0.5, 0.3},
+    {0.05, 0.05, 0.05}, {0.1, 0.1, 0.1},
 };
 
 const char *ht_twin_kind_name(enum ht_twin_kind k)
@@ -249,7 +249,8 @@ static int only_keys(struct ctx *c, const json_t *o, const char *ptr,
 {
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         size_t i;
         for (i = 0; keys[i] && strcmp(keys[i], k); i++)
             ;
@@ -453,8 +454,7 @@ static int parse_prop(struct ctx *c, const json_t *o, const char *ptr,
     if (!name_valid(p->name))
         return fail(c, HT_EINVAL, pp, "\"%s\" is not [a-z][a-z0-9_]{0,31}",
                     p->name);
-    if ((rc = get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR,
-                      &p->title)) ||
+    if ((rc = get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR, &p->title)) ||
         (rc = get_str(c, o, "bind", ptr, true, 128, &bind)))
         return rc;
     jp(pp, sizeof pp, "%s/bind", ptr);
@@ -474,14 +474,13 @@ static int parse_prop(struct ctx *c, const json_t *o, const char *ptr,
     if ((rc = get_type(c, o, ptr, false, &p->has_type, &p->type)) ||
         (rc = get_str(c, o, "semantic", ptr, false, 64, &p->semantic)) ||
         (rc = get_str(c, o, "unit", ptr, false, 64, &p->unit)) ||
-        (rc = get_str(c, o, "device_unit", ptr, false, 64,
-                      &p->device_unit)) ||
+        (rc = get_str(c, o, "device_unit", ptr, false, 64, &p->device_unit)) ||
         (rc = get_num(c, o, "scale", ptr, NULL, &p->scale)) ||
         (rc = get_num(c, o, "offset", ptr, NULL, &p->offset)) ||
         (rc = get_bool(c, o, "writable", ptr, &p->writable)) ||
         (rc = get_bool(c, o, "unsafe", ptr, &p->unsafe)) ||
-        (rc = get_range(c, o, ptr, &p->has_min, &p->min, &p->has_max,
-                        &p->max, &p->has_step, &p->step)))
+        (rc = get_range(c, o, ptr, &p->has_min, &p->min, &p->has_max, &p->max,
+                        &p->has_step, &p->step)))
         return rc;
     if (p->scale == 0) {
         jp(pp, sizeof pp, "%s/scale", ptr);
@@ -519,8 +518,8 @@ static int parse_prop(struct ctx *c, const json_t *o, const char *ptr,
 static int parse_component(struct ctx *c, const json_t *o, const char *ptr,
                            struct ht_twin_component *cp)
 {
-    static const char *const keys[] = {"id", "title", "kind", "pose", "size",
-                                       "model", "properties", NULL};
+    static const char *const keys[] = {"id",   "title", "kind",       "pose",
+                                       "size", "model", "properties", NULL};
     int rc;
     char pp[160];
     char *kind = NULL;
@@ -536,8 +535,8 @@ static int parse_component(struct ctx *c, const json_t *o, const char *ptr,
     if (!strcmp(cp->id, HT_TWIN_SELF))
         return fail(c, HT_EINVAL, pp,
                     "\"twin\" is reserved for twin-level properties");
-    if ((rc = get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR,
-                      &cp->title)) ||
+    if ((rc =
+             get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR, &cp->title)) ||
         (rc = get_str(c, o, "kind", ptr, true, 32, &kind)))
         return rc;
     rc = ht_twin_kind_parse(kind, &cp->kind);
@@ -581,8 +580,7 @@ static int parse_component(struct ctx *c, const json_t *o, const char *ptr,
         char ip[160];
         jp(ip, sizeof ip, "%s/%zu", pp, i);
         cp->nprops = i + 1;
-        if ((rc = parse_prop(c, json_array_get(props, i), ip,
-                             &cp->props[i])))
+        if ((rc = parse_prop(c, json_array_get(props, i), ip, &cp->props[i])))
             return rc;
         for (size_t j = 0; j < i; j++)
             if (!strcmp(cp->props[j].name, cp->props[i].name))
@@ -623,8 +621,8 @@ static int parse_tprop(struct ctx *c, const struct ht_twin_model *m,
                        const json_t *o, const char *ptr,
                        struct ht_twin_tprop *t)
 {
-    static const char *const keys[] = {"name", "title", "type", "unit",
-                                       "unsafe", "minimum", "maximum", "step",
+    static const char *const keys[] = {"name",    "title",   "type",    "unit",
+                                       "unsafe",  "minimum", "maximum", "step",
                                        "targets", NULL};
     int rc;
     char pp[160];
@@ -637,13 +635,12 @@ static int parse_tprop(struct ctx *c, const struct ht_twin_model *m,
     if (!name_valid(t->name))
         return fail(c, HT_EINVAL, pp, "\"%s\" is not [a-z][a-z0-9_]{0,31}",
                     t->name);
-    if ((rc = get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR,
-                      &t->title)) ||
+    if ((rc = get_str(c, o, "title", ptr, false, HT_TWIN_MAX_STR, &t->title)) ||
         (rc = get_type(c, o, ptr, true, NULL, &t->type)) ||
         (rc = get_str(c, o, "unit", ptr, false, 64, &t->unit)) ||
         (rc = get_bool(c, o, "unsafe", ptr, &t->unsafe)) ||
-        (rc = get_range(c, o, ptr, &t->has_min, &t->min, &t->has_max,
-                        &t->max, &t->has_step, &t->step)))
+        (rc = get_range(c, o, ptr, &t->has_min, &t->min, &t->has_max, &t->max,
+                        &t->has_step, &t->step)))
         return rc;
     const json_t *tg = json_object_get(o, "targets");
     jp(pp, sizeof pp, "%s/targets", ptr);
@@ -682,8 +679,7 @@ static int parse_tprop(struct ctx *c, const struct ht_twin_model *m,
         if (p->has_type && p->type != t->type &&
             !(numeric(p->type) && numeric(t->type)))
             return fail(c, HT_EINVAL, ip, "\"%.80s\" is %s, not %s", ref,
-                        ht_sem_dtype_name(p->type),
-                        ht_sem_dtype_name(t->type));
+                        ht_sem_dtype_name(p->type), ht_sem_dtype_name(t->type));
     }
     return HT_OK;
 }
@@ -809,8 +805,7 @@ static int parse_alarm(struct ctx *c, const struct ht_twin_model *m,
 
 /* Compile a rule and resolve its references to component properties. */
 static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
-                      const json_t *o, const char *ptr,
-                      struct ht_twin_rule *r)
+                      const json_t *o, const char *ptr, struct ht_twin_rule *r)
 {
     static const char *const keys[] = {
         "id",       "severity",         "message",   "expr",
@@ -841,8 +836,7 @@ static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
     r->severity = (enum ht_twin_severity)s;
     if ((rc = get_str(c, o, "message", ptr, true, HT_TWIN_MAX_STR,
                       &r->message)) ||
-        (rc = get_str(c, o, "expr", ptr, true, HT_TWIN_MAX_EXPR,
-                      &r->expr_src)))
+        (rc = get_str(c, o, "expr", ptr, true, HT_TWIN_MAX_EXPR, &r->expr_src)))
         return rc;
     jp(pp, sizeof pp, "%s/expr", ptr);
     if ((rc = compile_cond(c, m, r->expr_src, pp, &r->expr)))
@@ -851,8 +845,7 @@ static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
     return parse_alarm(c, m, o, ptr, r);
 }
 
-static int parse_anchor(struct ctx *c, const json_t *a,
-                        struct ht_twin_model *m)
+static int parse_anchor(struct ctx *c, const json_t *a, struct ht_twin_model *m)
 {
     static const char *const keys[] = {"marker", "size", "spatial", NULL};
     int rc;
@@ -868,9 +861,10 @@ static int parse_anchor(struct ctx *c, const json_t *a,
                       &m->spatial_anchor)))
         return rc;
     if (m->marker_asset && !asset_valid(m->marker_asset))
-        return fail(c, HT_EINVAL, "/anchor/marker", "is not a valid asset name");
-    if (json_object_get(a, "size") && (m->marker_size <= 0 ||
-                                       m->marker_size > 10))
+        return fail(c, HT_EINVAL, "/anchor/marker",
+                    "is not a valid asset name");
+    if (json_object_get(a, "size") &&
+        (m->marker_size <= 0 || m->marker_size > 10))
         return fail(c, HT_EINVAL, "/anchor/size", "must be in (0, 10] m");
     return HT_OK;
 }
@@ -879,10 +873,9 @@ int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
                         char *err, size_t errlen, char *errptr,
                         size_t errptrlen)
 {
-    static const char *const keys[] = {"$schema", "id", "title",
-                                       "description", "version", "anchor",
-                                       "components", "properties", "rules",
-                                       NULL};
+    static const char *const keys[] = {
+        "$schema", "id",         "title",      "description", "version",
+        "anchor",  "components", "properties", "rules",       NULL};
     struct ctx c = {err, errlen, errptr, errptrlen};
     struct ht_twin_model *m = ht_calloc(1, sizeof *m);
     int rc;
@@ -900,14 +893,16 @@ int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
         (rc = get_str(&c, doc, "id", "", true, 64, &m->id)))
         goto out;
     if (!ht_id_valid(m->id)) {
-        rc = fail(&c, HT_EINVAL, "/id", "\"%.64s\" is not a valid id "
-                  "([a-z0-9][a-z0-9._-]{0,63})", m->id);
+        rc = fail(&c, HT_EINVAL, "/id",
+                  "\"%.64s\" is not a valid id "
+                  "([a-z0-9][a-z0-9._-]{0,63})",
+                  m->id);
         goto out;
     }
-    if ((rc = get_str(&c, doc, "title", "", true, HT_TWIN_MAX_STR,
-                      &m->title)) ||
-        (rc = get_str(&c, doc, "description", "", false, 1024,
-                      &m->description)))
+    if ((rc =
+             get_str(&c, doc, "title", "", true, HT_TWIN_MAX_STR, &m->title)) ||
+        (rc =
+             get_str(&c, doc, "description", "", false, 1024, &m->description)))
         goto out;
     const json_t *ver = json_object_get(doc, "version");
     if (ver) {
@@ -976,9 +971,9 @@ int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
     if (rules) {
         if (!json_is_array(rules) ||
             json_array_size(rules) > HT_TWIN_MAX_RULES) {
-            rc = fail(&c, HT_EINVAL, "/rules",
-                      "must be an array of at most %d rules",
-                      HT_TWIN_MAX_RULES);
+            rc =
+                fail(&c, HT_EINVAL, "/rules",
+                     "must be an array of at most %d rules", HT_TWIN_MAX_RULES);
             goto out;
         }
         m->rules = ht_calloc(json_array_size(rules) + 1, sizeof *m->rules);

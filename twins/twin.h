@@ -23,8 +23,8 @@
 
 /* Limits of a twin document (hostile input is bounded before use). */
 #define HT_TWIN_MAX_COMPONENTS 64
-#define HT_TWIN_MAX_PROPS 32      /* per component, and twin-level */
-#define HT_TWIN_MAX_TARGETS 8     /* per twin-level property */
+#define HT_TWIN_MAX_PROPS 32  /* per component, and twin-level */
+#define HT_TWIN_MAX_TARGETS 8 /* per twin-level property */
 #define HT_TWIN_MAX_RULES 64
 #define HT_TWIN_MAX_EXPR 1024            /* rule expression length in bytes */
 #define HT_TWIN_MAX_STR 256              /* titles, messages, asset names */
@@ -144,19 +144,19 @@ int ht_twin_kind_parse(const char *s, enum ht_twin_kind *out);
  * where (a, b) is the unit conversion from device_unit to unit (identity
  * when either is absent or they are equal). */
 struct ht_twin_prop {
-    char *name;          /* [a-z][a-z0-9_]{0,31} */
-    char *title;         /* or NULL */
-    char *device;        /* bound device id */
-    char *device_prop;   /* bound device property */
+    char *name;        /* [a-z][a-z0-9_]{0,31} */
+    char *title;       /* or NULL */
+    char *device;      /* bound device id */
+    char *device_prop; /* bound device property */
     bool has_type;
     enum ht_sem_dtype type; /* when has_type; else taken from the device TD */
-    char *semantic;      /* vocabulary term ("ht:RotationSpeed") or NULL */
-    char *unit;          /* twin unit (QUDT "unit:DEG_C") or NULL */
-    char *device_unit;   /* device unit or NULL */
-    double scale, offset;/* 1 and 0 by default */
-    double conv_a, conv_b; /* unit conversion, derived */
-    bool writable;       /* writes through the twin allowed (default no) */
-    bool unsafe;         /* writes need a confirmation in UIs */
+    char *semantic;         /* vocabulary term ("ht:RotationSpeed") or NULL */
+    char *unit;             /* twin unit (QUDT "unit:DEG_C") or NULL */
+    char *device_unit;      /* device unit or NULL */
+    double scale, offset;   /* 1 and 0 by default */
+    double conv_a, conv_b;  /* unit conversion, derived */
+    bool writable;          /* writes through the twin allowed (default no) */
+    bool unsafe;            /* writes need a confirmation in UIs */
     bool has_min, has_max, has_step;
     double min, max, step;    /* twin units */
     enum ht_twin_drive drive; /* "driven_by": set by the engine (writable
@@ -166,7 +166,7 @@ struct ht_twin_prop {
 /* One target of a twin-level property: a component property, optionally
  * inverted (booleans only). */
 struct ht_twin_target {
-    size_t comp, prop;   /* indices into the model */
+    size_t comp, prop; /* indices into the model */
     bool invert;
 };
 
@@ -184,13 +184,13 @@ struct ht_twin_tprop {
 };
 
 struct ht_twin_component {
-    char *id;            /* [a-z][a-z0-9_]{0,31}, not "twin" */
-    char *title;         /* or NULL */
+    char *id;    /* [a-z][a-z0-9_]{0,31}, not "twin" */
+    char *title; /* or NULL */
     enum ht_twin_kind kind;
-    double position[3];  /* metres, relative to the twin's anchor */
-    double rotation[3];  /* degrees, XYZ Euler */
-    double size[3];      /* metres (bounding box); defaults by kind */
-    char *model_asset;   /* asset name of a glTF/GLB model, or NULL */
+    double position[3]; /* metres, relative to the twin's anchor */
+    double rotation[3]; /* degrees, XYZ Euler */
+    double size[3];     /* metres (bounding box); defaults by kind */
+    char *model_asset;  /* asset name of a glTF/GLB model, or NULL */
     struct ht_twin_prop *props;
     size_t nprops;
 };
@@ -198,10 +198,10 @@ struct ht_twin_component {
 struct ht_twin_expr; /* compiled rule expression (opaque) */
 
 struct ht_twin_rule {
-    char *id;            /* [a-z0-9][a-z0-9._-]{0,63} */
+    char *id; /* [a-z0-9][a-z0-9._-]{0,63} */
     enum ht_twin_severity severity;
     char *message;
-    char *expr_src;      /* the source text */
+    char *expr_src; /* the source text */
     struct ht_twin_expr *expr;
     int64_t for_ms; /* on-delay: "for" or "on_delay", 0 if none */
     /* Alarm attributes (docs/twins.md, "Alarms"). */
@@ -215,13 +215,13 @@ struct ht_twin_rule {
 };
 
 struct ht_twin_model {
-    char *id;            /* twin id, ht_id_valid */
+    char *id; /* twin id, ht_id_valid */
     char *title;
-    char *description;   /* or NULL */
-    int64_t version;     /* 0 if not given */
-    char *marker_asset;  /* anchor marker asset or NULL */
-    double marker_size;  /* metres (marker width), 0 if unknown */
-    char *spatial_anchor;/* spatial anchor id or NULL */
+    char *description;    /* or NULL */
+    int64_t version;      /* 0 if not given */
+    char *marker_asset;   /* anchor marker asset or NULL */
+    double marker_size;   /* metres (marker width), 0 if unknown */
+    char *spatial_anchor; /* spatial anchor id or NULL */
     struct ht_twin_component *comps;
     size_t ncomps;
     struct ht_twin_tprop *tprops;
@@ -262,8 +262,7 @@ const char *ht_twin_rule_ref(const struct ht_twin_rule *r, size_t i);
  * Syntax check of one expression: HT_OK, or HT_EPARSE with a message
  * "at N: ..." (N = 0-based byte offset, also in *pos when pos != NULL).
  * References are not resolved here. */
-int ht_twin_expr_check(const char *src, char *err, size_t errlen,
-                       size_t *pos);
+int ht_twin_expr_check(const char *src, char *err, size_t errlen, size_t *pos);
 
 /* ---- auto twins and TD export ---- */
 
@@ -285,22 +284,22 @@ json_t *ht_twin_td_build(const struct ht_twin_model *m,
 /* ---- the engine ---- */
 
 enum ht_twin_event_type {
-    HT_TWIN_EV_STATE,          /* changed: properties that changed */
-    HT_TWIN_EV_ALARM_RAISED,   /* rule, severity, message */
-    HT_TWIN_EV_ALARM_CLEARED,  /* rule, severity, message */
-    HT_TWIN_EV_STABLE,         /* stable */
+    HT_TWIN_EV_STATE,         /* changed: properties that changed */
+    HT_TWIN_EV_ALARM_RAISED,  /* rule, severity, message */
+    HT_TWIN_EV_ALARM_CLEARED, /* rule, severity, message */
+    HT_TWIN_EV_STABLE,        /* stable */
 };
 
 /* An event; every pointer is valid only during the callback. */
 struct ht_twin_event {
     enum ht_twin_event_type type;
     const char *twin;
-    int64_t ts;                /* now_ms of the call that caused it */
-    const json_t *changed;     /* STATE: array of "component.property" */
-    const char *rule;          /* ALARM_*: rule id */
+    int64_t ts;            /* now_ms of the call that caused it */
+    const json_t *changed; /* STATE: array of "component.property" */
+    const char *rule;      /* ALARM_*: rule id */
     enum ht_twin_severity severity;
     const char *message;
-    bool stable;               /* STABLE: the new value; else current */
+    bool stable; /* STABLE: the new value; else current */
 };
 
 /* Called from inside engine calls (set_value, set_device_status, tick,
@@ -333,8 +332,7 @@ const char *ht_twin_engine_id(const struct ht_twin_engine *e, size_t i);
  * the rules referencing it are re-evaluated. Values of unbound properties
  * are remembered for twins added later. HT_OK, or HT_EINVAL for bad ids. */
 int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
-                             const char *prop, const json_t *v,
-                             int64_t now_ms);
+                             const char *prop, const json_t *v, int64_t now_ms);
 /* Device status: offline marks its values OFFLINE; coming back online
  * marks them STALE until fresh values arrive. */
 int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
@@ -365,14 +363,13 @@ json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
 json_t *ht_twin_engine_device_twins(struct ht_twin_engine *e,
                                     const char *device_id);
 /* Whether the twin is stable; false for an unknown twin. */
-bool ht_twin_engine_stable(const struct ht_twin_engine *e,
-                           const char *twin_id);
+bool ht_twin_engine_stable(const struct ht_twin_engine *e, const char *twin_id);
 
 /* One device command of a twin write. */
 struct ht_twin_write {
-    char *device;        /* new */
-    char *prop;          /* new */
-    json_t *value;       /* new reference, in device units */
+    char *device;  /* new */
+    char *prop;    /* new */
+    json_t *value; /* new reference, in device units */
 };
 /* Resolve a write of v (borrowed) to "component.property" or "twin.name"
  * of a twin into device commands. *out is a new array of *n entries (free

@@ -38,8 +38,8 @@ size_t twin__expr_ref_pos(const struct ht_twin_expr *x, size_t i);
  * HT_OK or HT_EPARSE with "at N: ..." in err. The root must be a
  * condition (boolean). */
 int twin__expr_typecheck(const struct ht_twin_expr *x,
-                         const enum twin__type *types, char *err,
-                         size_t errlen, size_t *pos);
+                         const enum twin__type *types, char *err, size_t errlen,
+                         size_t *pos);
 /* Evaluate with reference values vals[i] (borrowed). */
 struct twin__val twin__expr_eval(const struct ht_twin_expr *x,
                                  const struct twin__val *vals);

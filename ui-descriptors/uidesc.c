@@ -61,12 +61,23 @@ int ht_ui_role_parse(const char *s, enum ht_ui_role *out)
 static const struct {
     const char *unit, *label;
 } unit_labels[] = {
-    {"unit:REV-PER-MIN", "rpm"}, {"unit:REV-PER-SEC", "rev/s"},
-    {"unit:RAD-PER-SEC", "rad/s"}, {"unit:DEG_C", "\xc2\xb0" "C"},
-    {"unit:DEG_F", "\xc2\xb0" "F"}, {"unit:K", "K"}, {"unit:PERCENT", "%"},
-    {"unit:KiloPA", "kPa"}, {"unit:BAR", "bar"}, {"unit:V", "V"},
-    {"unit:MilliV", "mV"}, {"unit:L-PER-MIN", "L/min"},
-    {"unit:M3-PER-HR", "m\xc2\xb3/h"}, {"unit:HZ", "Hz"}, {"unit:M", "m"},
+    {"unit:REV-PER-MIN", "rpm"},
+    {"unit:REV-PER-SEC", "rev/s"},
+    {"unit:RAD-PER-SEC", "rad/s"},
+    {"unit:DEG_C", "\xc2\xb0"
+                   "C"},
+    {"unit:DEG_F", "\xc2\xb0"
+                   "F"},
+    {"unit:K", "K"},
+    {"unit:PERCENT", "%"},
+    {"unit:KiloPA", "kPa"},
+    {"unit:BAR", "bar"},
+    {"unit:V", "V"},
+    {"unit:MilliV", "mV"},
+    {"unit:L-PER-MIN", "L/min"},
+    {"unit:M3-PER-HR", "m\xc2\xb3/h"},
+    {"unit:HZ", "Hz"},
+    {"unit:M", "m"},
     {"unit:MilliM", "mm"},
 };
 
@@ -82,26 +93,26 @@ static const char *unit_label(const char *unit)
 /* Everything the generator knows about one property, model first, then the
  * device TD, then the vocabulary. */
 struct pinfo {
-    const char *ref_comp;   /* component id or "twin" */
+    const char *ref_comp; /* component id or "twin" */
     const char *name;
-    char ref[80];           /* "component.property" */
+    char ref[80]; /* "component.property" */
     const char *title;
     const char *semantic;
     const char *unit;
     enum ht_sem_dtype type;
     bool has_min, has_max, has_step;
     double min, max, step;
-    char **enum_vals;       /* borrowed from the TD */
-    bool writable;          /* by the model (role applied later) */
+    char **enum_vals; /* borrowed from the TD */
+    bool writable;    /* by the model (role applied later) */
     bool unsafe;
 };
 
 struct gen {
     const struct ht_ui_input *in;
     const struct ht_twin_model *m;
-    const char *http;       /* "" for relative URLs */
+    const char *http; /* "" for relative URLs */
     const char *prefix;
-    bool can_write;         /* role >= operator */
+    bool can_write; /* role >= operator */
     json_t *widgets;
 };
 
@@ -125,20 +136,20 @@ static void info_comp(const struct gen *g, const struct ht_twin_component *c,
     snprintf(pi->ref, sizeof pi->ref, "%s.%s", c->id, p->name);
     pi->semantic = p->semantic ? p->semantic : dp ? dp->sem_type : NULL;
     const struct ht_sem_term *term = ht_sem_term_find(pi->semantic);
-    pi->title = p->title ? p->title
+    pi->title = p->title          ? p->title
                 : dp && dp->title ? dp->title
-                : term ? term->title
-                       : p->name;
-    pi->unit = p->unit ? p->unit
+                : term            ? term->title
+                                  : p->name;
+    pi->unit = p->unit          ? p->unit
                : dp && dp->unit ? dp->unit
-               : term ? term->unit
-                      : NULL;
+               : term           ? term->unit
+                                : NULL;
     pi->type = p->has_type ? p->type
-               : dp ? dp->dtype
-               : term ? term->dtype
-                      : HT_SEM_NUMBER;
-    bool linear = p->scale != 1 || p->offset != 0 || p->conv_a != 1 ||
-                  p->conv_b != 0;
+               : dp        ? dp->dtype
+               : term      ? term->dtype
+                           : HT_SEM_NUMBER;
+    bool linear =
+        p->scale != 1 || p->offset != 0 || p->conv_a != 1 || p->conv_b != 0;
     /* Device ranges are in device units: convert them when the model did
      * not say. */
     if (p->has_min) {
@@ -196,8 +207,8 @@ static void info_twin(const struct ht_twin_tprop *t, struct pinfo *pi)
 static json_t *http_form(const char *op, const char *method, char *href)
 {
     json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", op, "protocol",
-                          "http", "method", method, "href", href,
-                          "contentType", "application/json");
+                          "http", "method", method, "href", href, "contentType",
+                          "application/json");
     free(href);
     return f;
 }
@@ -208,13 +219,11 @@ static void state_forms(const struct gen *g, json_t *forms)
     const char *id = g->m->id;
     json_array_append_new(
         forms, http_form("readproperty", "GET",
-                         ht_asprintf("%s/api/v1/twins/%s/state", g->http,
-                                     id)));
+                         ht_asprintf("%s/api/v1/twins/%s/state", g->http, id)));
     char *href = ht_asprintf("%s/api/v1/events?twin=%s", g->http, id);
-    json_array_append_new(forms,
-                          json_pack("{s:s, s:s, s:s, s:s}", "op",
-                                    "observeproperty", "protocol", "sse",
-                                    "href", href, "event", "state"));
+    json_array_append_new(forms, json_pack("{s:s, s:s, s:s, s:s}", "op",
+                                           "observeproperty", "protocol", "sse",
+                                           "href", href, "event", "state"));
     free(href);
     char topic[HT_TOPIC_MAX];
     if (g->in->mqtt_base && ht_topic_build(topic, sizeof topic, g->prefix,
@@ -235,8 +244,8 @@ static json_t *descriptor_forms(const struct gen *g)
     json_t *forms = json_array();
     json_array_append_new(
         forms, http_form("readdescriptor", "GET",
-                         ht_asprintf("%s/api/v1/twins/%s/ui?target=%s",
-                                     g->http, id, tn)));
+                         ht_asprintf("%s/api/v1/twins/%s/ui?target=%s", g->http,
+                                     id, tn)));
     char *href = ht_asprintf("%s/api/v1/events?twin=%s", g->http, id);
     json_array_append_new(forms,
                           json_pack("{s:s, s:s, s:s, s:s}", "op",
@@ -353,9 +362,9 @@ static json_t *interaction(const struct pinfo *pi, const char *type)
         }
         json_object_set_new(o, "confirm", c);
     }
-    json_object_set_new(o, "feedback",
-                        json_pack("{s:b, s:i}", "pending", 1, "ackTimeoutMs",
-                                  ACK_TIMEOUT_MS));
+    json_object_set_new(
+        o, "feedback",
+        json_pack("{s:b, s:i}", "pending", 1, "ackTimeoutMs", ACK_TIMEOUT_MS));
     return o;
 }
 
@@ -375,11 +384,10 @@ static json_t *binding(const struct gen *g, const char *ref, bool write,
                              ht_asprintf("%s/api/v1/twins/%s/history?"
                                          "property=%s",
                                          g->http, g->m->id, ref)));
-    return json_pack("{s:s, s:o, s:o, s:o}", "property", ref, "pointer",
-                     json_sprintf("/properties/%s/value", ref),
-                     "qualityPointer",
-                     json_sprintf("/properties/%s/quality", ref), "forms",
-                     forms);
+    return json_pack(
+        "{s:s, s:o, s:o, s:o}", "property", ref, "pointer",
+        json_sprintf("/properties/%s/value", ref), "qualityPointer",
+        json_sprintf("/properties/%s/quality", ref), "forms", forms);
 }
 
 /* ---- limits from the rules ---- */
@@ -503,8 +511,7 @@ static void add_limits(const struct gen *g, const struct pinfo *pi, json_t *w)
 }
 
 /* Add the widget(s) of one property; appends their ids to ids. */
-static void add_prop_widgets(struct gen *g, const struct pinfo *pi,
-                             json_t *ids)
+static void add_prop_widgets(struct gen *g, const struct pinfo *pi, json_t *ids)
 {
     const char *type = widget_type(pi);
     bool w = pi->writable && g->can_write;
@@ -558,8 +565,8 @@ static void add_status_widgets(struct gen *g, json_t *ids)
                   "id", "status.stable", "type", "display", "title",
                   "Machine state", "group", "status", "binding", "pointer",
                   "/stable", "forms", forms, "schema", "type", "boolean",
-                  "enum", "value", 0, "title", "Unstable", "value", 1,
-                  "title", "Stable", "writable", 0));
+                  "enum", "value", 0, "title", "Unstable", "value", 1, "title",
+                  "Stable", "writable", 0));
     json_array_append_new(ids, json_string("status.stable"));
     for (size_t r = 0; r < g->m->nrules; r++) {
         const struct ht_twin_rule *rule = &g->m->rules[r];
@@ -589,8 +596,8 @@ static void add_status_widgets(struct gen *g, json_t *ids)
 
 /* ---- web layout ---- */
 
-static json_t *group(const char *id, const char *title, const char *kind,
-                     int x, int y, int w, json_t *ids)
+static json_t *group(const char *id, const char *title, const char *kind, int x,
+                     int y, int w, json_t *ids)
 {
     int h = (int)json_array_size(ids);
     json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:o}", "id", id,
@@ -612,9 +619,9 @@ static json_t *web_layout(const json_t *status_ids, const json_t *twin_ids,
                                         json_deep_copy(status_ids)));
     y += (int)json_array_size(status_ids);
     if (json_array_size(twin_ids)) {
-        json_array_append_new(groups, group(HT_TWIN_SELF, "Machine controls",
-                                            NULL, 0, y, 12,
-                                            json_deep_copy(twin_ids)));
+        json_array_append_new(groups,
+                              group(HT_TWIN_SELF, "Machine controls", NULL, 0,
+                                    y, 12, json_deep_copy(twin_ids)));
         y += (int)json_array_size(twin_ids);
     }
     int rowh = 0;
@@ -628,13 +635,13 @@ static json_t *web_layout(const json_t *status_ids, const json_t *twin_ids,
         int h = (int)json_array_size(comp_ids[c]);
         if (h > rowh)
             rowh = h;
-        json_array_append_new(
-            groups, group(cp->id, cp->title ? cp->title : cp->id,
-                          ht_twin_kind_name(cp->kind), col * 4, y, 4,
-                          json_deep_copy(comp_ids[c])));
+        json_array_append_new(groups,
+                              group(cp->id, cp->title ? cp->title : cp->id,
+                                    ht_twin_kind_name(cp->kind), col * 4, y, 4,
+                                    json_deep_copy(comp_ids[c])));
     }
-    return json_pack("{s:s, s:i, s:o}", "type", "grid", "columns", 12,
-                     "groups", groups);
+    return json_pack("{s:s, s:i, s:o}", "type", "grid", "columns", 12, "groups",
+                     groups);
 }
 
 /* ---- hmd scene ---- */
@@ -664,9 +671,9 @@ static json_t *shape(const struct ht_twin_component *c)
     unsigned i = (unsigned)c->kind <= HT_TWIN_KIND_GENERIC
                      ? (unsigned)c->kind
                      : HT_TWIN_KIND_GENERIC;
-    json_t *s = json_pack("{s:s, s:s, s:o, s:s}", "primitive", k[i].prim,
-                          "style", k[i].style, "size", vec3(c->size), "color",
-                          k[i].color);
+    json_t *s =
+        json_pack("{s:s, s:s, s:o, s:s}", "primitive", k[i].prim, "style",
+                  k[i].style, "size", vec3(c->size), "color", k[i].color);
     if (c->kind == HT_TWIN_KIND_GEAR)
         json_object_set_new(s, "teeth", json_integer(20));
     return s;
@@ -957,8 +964,9 @@ json_t *ht_ui_generate(const struct ht_ui_input *in, char *err, size_t errlen)
     }
     if (!base_ok(in->http_base, "http") || !base_ok(in->mqtt_base, "mqtt")) {
         if (err && errlen)
-            snprintf(err, errlen, "bad base URL (http[s]://host:port or "
-                                  "mqtt[s]://host:port, no trailing '/')");
+            snprintf(err, errlen,
+                     "bad base URL (http[s]://host:port or "
+                     "mqtt[s]://host:port, no trailing '/')");
         return NULL;
     }
     if ((unsigned)in->target > HT_UI_HMD || (unsigned)in->role > HT_UI_ADMIN) {
@@ -993,8 +1001,8 @@ json_t *ht_ui_generate(const struct ht_ui_input *in, char *err, size_t errlen)
         }
     }
     json_t *twin = json_pack("{s:s, s:s, s:I, s:o}", "id", m->id, "title",
-                             m->title, "version", (json_int_t)m->version,
-                             "td", json_sprintf("urn:holotwin:twin:%s", m->id));
+                             m->title, "version", (json_int_t)m->version, "td",
+                             json_sprintf("urn:holotwin:twin:%s", m->id));
     if (m->description)
         json_object_set_new(twin, "description", json_string(m->description));
     json_t *sources = json_object();
@@ -1002,12 +1010,12 @@ json_t *ht_ui_generate(const struct ht_ui_input *in, char *err, size_t errlen)
     state_forms(&g, sf);
     json_object_set_new(sources, "state", sf);
     json_object_set_new(sources, "descriptor", descriptor_forms(&g));
-    json_t *d = json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}, s:o}", "schema",
-        HT_UI_SCHEMA, "target", ht_ui_target_name(in->target), "role",
-        ht_ui_role_name(in->role), "twin", twin, "sources", sources, "status",
-        "stable", "/stable", "alarms", "/alarms", "rules", "/rules",
-        "widgets", g.widgets);
+    json_t *d =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}, s:o}", "schema",
+                  HT_UI_SCHEMA, "target", ht_ui_target_name(in->target), "role",
+                  ht_ui_role_name(in->role), "twin", twin, "sources", sources,
+                  "status", "stable", "/stable", "alarms", "/alarms", "rules",
+                  "/rules", "widgets", g.widgets);
     if (in->target == HT_UI_WEB)
         json_object_set_new(d, "layout",
                             web_layout(status_ids, twin_ids, comp_ids, &g));

@@ -48,10 +48,10 @@ struct ht_ui_input {
     const struct ht_sem_thing *const *devs;
     size_t ndevs;
     enum ht_ui_target target;
-    enum ht_ui_role role;          /* writable = writable && role >= operator */
-    const char *http_base;         /* "http://gw:8080" or NULL: relative URLs */
-    const char *mqtt_base;         /* "mqtt://gw:1883" or NULL: no MQTT forms */
-    const char *topic_prefix;      /* NULL: "holotwin/v1" */
+    enum ht_ui_role role;     /* writable = writable && role >= operator */
+    const char *http_base;    /* "http://gw:8080" or NULL: relative URLs */
+    const char *mqtt_base;    /* "mqtt://gw:1883" or NULL: no MQTT forms */
+    const char *topic_prefix; /* NULL: "holotwin/v1" */
 };
 
 /* Build the descriptor (new reference) or NULL with a message in err

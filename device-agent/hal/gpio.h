@@ -30,8 +30,8 @@ enum {
 
 struct ht_gpio_event {
     unsigned line;
-    int rising;      /* 1 rising, 0 falling (after active-low inversion) */
-    uint64_t ts_ns;  /* kernel timestamp (CLOCK_MONOTONIC ns) */
+    int rising;     /* 1 rising, 0 falling (after active-low inversion) */
+    uint64_t ts_ns; /* kernel timestamp (CLOCK_MONOTONIC ns) */
 };
 
 struct ht_gpio;

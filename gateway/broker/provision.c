@@ -86,8 +86,8 @@ void gw__prov_hash(const char *pass, const uint8_t *salt, size_t saltlen,
     char h64[BASE64_ENCODE_RAW_LENGTH(SHA512_DIGEST_SIZE) + 1];
     if (saltlen > 64)
         saltlen = 64;
-    pbkdf2_hmac_sha512(strlen(pass), (const uint8_t *)pass, iterations,
-                       saltlen, salt, sizeof dk, dk);
+    pbkdf2_hmac_sha512(strlen(pass), (const uint8_t *)pass, iterations, saltlen,
+                       salt, sizeof dk, dk);
     base64_encode_raw(s64, saltlen, salt);
     s64[BASE64_ENCODE_RAW_LENGTH(saltlen)] = '\0';
     base64_encode_raw(h64, sizeof dk, dk);

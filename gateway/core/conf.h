@@ -21,8 +21,8 @@ struct ht_gw_conf {
     char *http_bind;
     int http_max_conn;
     int http_timeout_s;
-    int http_max_body;   /* bytes */
-    int http_max_header; /* bytes of request headers (MHD memory limit) */
+    int http_max_body;        /* bytes */
+    int http_max_header;      /* bytes of request headers (MHD memory limit) */
     int http_max_conn_per_ip; /* connections one client address may hold */
     int http_reserved_conn;   /* beyond max_conn: /healthz and admin only */
     int http_max_query;       /* query parameters of one request */

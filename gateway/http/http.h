@@ -117,10 +117,10 @@ struct gw_req {
     char uri_why[96];
     enum gw_role role;
     char actor[160];
-    struct gw_job *job; /* a suspended request waiting for the loop */
+    struct gw_job *job;         /* a suspended request waiting for the loop */
     struct gw_idem_ticket idem; /* an Idempotency-Key slot to fill */
-    bool started;       /* the access handler's first call came */
-    bool seen;          /* second call done: dispatched */
+    bool started;               /* the access handler's first call came */
+    bool seen;                  /* second call done: dispatched */
 };
 
 typedef enum MHD_Result (*gw_route_fn)(struct gw_req *r);

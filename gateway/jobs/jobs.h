@@ -44,7 +44,7 @@ struct gw_job {
     json_t *value; /* WRITE: the value (owned) */
     char actor[160];
     const char *action; /* audit action (static) instead of the kind's */
-    uint64_t t0_ms; /* monotonic, for latency */
+    uint64_t t0_ms;     /* monotonic, for latency */
     struct MHD_Connection *conn;
     int refs; /* under jobs->mu: HTTP side + loop side */
     bool done;

@@ -271,8 +271,8 @@ int store__schema_latest(void)
 int store__migrate_to(sqlite3 *db, int version)
 {
     sqlite3_stmt *st = db_prep(db, "PRAGMA user_version");
-    int v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0)
-                                                 : -1;
+    int v =
+        st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_finalize(st);
     if (v < 0 || version > NMIGRATIONS)
         return HT_EDB;
@@ -1027,8 +1027,8 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->full = db_prep(db, "PRAGMA synchronous=FULL");
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
     if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
-        !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback || !w->full ||
-        !w->normal) {
+        !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback ||
+        !w->full || !w->normal) {
         wb_close(w);
         return HT_EDB;
     }

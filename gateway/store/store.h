@@ -293,8 +293,8 @@ struct ht_store_file {
  * backup is itself a SQLite file. Any thread. Returns HT_OK, HT_EDB or
  * -errno, with a message in err. */
 int ht_store_backup(struct ht_store *s, const char *path,
-                    const struct ht_store_file *files, size_t nfiles,
-                    char *err, size_t errlen);
+                    const struct ht_store_file *files, size_t nfiles, char *err,
+                    size_t errlen);
 /* Restore the backup at path into the data directory dir, which must not
  * hold a database yet: the database (at the schema version it was backed
  * up with; the next ht_store_open migrates it) and the files, mode 0600.

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -509,8 +509,8 @@ static void broker_spawn(struct ht_it *t, struct ht_it_broker *b)
     b->pid = ht_it_spawn(t, "mosquitto", argv, NULL);
     free(mosq);
     if (!ht_it_wait_port(b->port, 5000))
-        ht_it_fail(t, __FILE__, __LINE__,
-                   "mosquitto did not listen on port %d", b->port);
+        ht_it_fail(t, __FILE__, __LINE__, "mosquitto did not listen on port %d",
+                   b->port);
 }
 
 /* Harness brokers require a user name and password like any broker worth
@@ -724,7 +724,8 @@ int ht_it_http(int port, const char *method, const char *path,
     char *all = read_all_fd(fd);
     close(fd);
     size_t n = strlen(all), hl;
-    if (!header_end(all, n, &hl) || sscanf(all, "HTTP/1.%*d %d", &out->status) != 1) {
+    if (!header_end(all, n, &hl) ||
+        sscanf(all, "HTTP/1.%*d %d", &out->status) != 1) {
         free(all);
         return -EPROTO;
     }
@@ -1058,8 +1059,8 @@ static void m_on_message(struct mosquitto *m, void *ud,
         c->msgs = realloc(c->msgs, c->cap * sizeof *c->msgs);
     }
     c->msgs[c->nmsgs].topic = strdup(msg->topic);
-    c->msgs[c->nmsgs].payload = strndup(msg->payload ? msg->payload : "",
-                                        (size_t)msg->payloadlen);
+    c->msgs[c->nmsgs].payload =
+        strndup(msg->payload ? msg->payload : "", (size_t)msg->payloadlen);
     c->nmsgs++;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
@@ -1188,8 +1189,8 @@ static int publish(struct ht_it_mqtt *c, const char *topic, const char *payload,
     return r >= 0 && r < 128 ? 0 : r;
 }
 
-int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic,
-                   const char *payload, int qos, bool retain)
+int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic, const char *payload,
+                   int qos, bool retain)
 {
     return publish(c, topic, payload, qos, retain, NULL);
 }
@@ -1325,8 +1326,9 @@ static void start_avahi(struct ht_it *t, const char *name, bool publish_addr,
     snprintf(conf, sizeof conf, "--config-file=%s/dbus.conf", d);
     const char *dargv[] = {"/usr/bin/dbus-daemon", conf, "--nofork", NULL};
     if (access(dargv[0], X_OK) != 0)
-        ht_it_fail(t, __FILE__, __LINE__,
-                   "mDNS: dbus-daemon missing (scripts/setup-deps installs dbus)");
+        ht_it_fail(
+            t, __FILE__, __LINE__,
+            "mDNS: dbus-daemon missing (scripts/setup-deps installs dbus)");
     char logname[64];
     snprintf(logname, sizeof logname, "dbus-%s", name);
     ht_it_spawn(t, logname, dargv, NULL);
@@ -1340,17 +1342,19 @@ static void start_avahi(struct ht_it *t, const char *name, bool publish_addr,
     /* avahi-daemon wants its own /run/avahi-daemon: a private mount
      * namespace with a tmpfs there keeps it off the host's. */
     char script[800];
-    snprintf(script, sizeof script,
-             "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs "
-             "/run/avahi-daemon && exec /usr/sbin/avahi-daemon -f %s/avahi.conf "
-             "--no-drop-root --no-chroot --no-rlimits --no-proc-title",
-             d);
+    snprintf(
+        script, sizeof script,
+        "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs "
+        "/run/avahi-daemon && exec /usr/sbin/avahi-daemon -f %s/avahi.conf "
+        "--no-drop-root --no-chroot --no-rlimits --no-proc-title",
+        d);
     const char *aargv[] = {"/usr/bin/unshare", "-m", "--propagation", "private",
-                           "/bin/sh", "-c", script, NULL};
+                           "/bin/sh",          "-c", script,          NULL};
     const char *env[] = {bus_env, NULL};
     if (access("/usr/sbin/avahi-daemon", X_OK) != 0)
-        ht_it_fail(t, __FILE__, __LINE__,
-                   "mDNS: avahi-daemon missing (scripts/setup-deps installs it)");
+        ht_it_fail(
+            t, __FILE__, __LINE__,
+            "mDNS: avahi-daemon missing (scripts/setup-deps installs it)");
     snprintf(logname, sizeof logname, "avahi-%s", name);
     ht_it_spawn(t, logname, aargv, env);
     for (int i = 0; i < 200; i++) {
@@ -1393,8 +1397,8 @@ void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m)
     start_avahi(t, "mdnsb", false, m->bus_b, sizeof m->bus_b);
 }
 
-char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m,
-                        const char *type, const char *needle, int timeout_ms)
+char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m, const char *type,
+                        const char *needle, int timeout_ms)
 {
     const char *argv[] = {"/usr/bin/avahi-browse", "-rpt", type, NULL};
     const char *env[] = {m->bus_b, NULL};
@@ -1423,7 +1427,8 @@ int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
         argv[n++] = *args;
     argv[n] = NULL;
     if (access(argv[0], X_OK) != 0)
-        ht_it_fail(t, __FILE__, __LINE__, "node not found: run scripts/setup-deps");
+        ht_it_fail(t, __FILE__, __LINE__,
+                   "node not found: run scripts/setup-deps");
     char *err = NULL, *o = NULL;
     int rc = ht_it_run(t, argv, NULL, timeout_ms, &o, &err);
     /* Combine stdout and stderr: checkers report on either. */

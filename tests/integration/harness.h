@@ -26,12 +26,15 @@ struct ht_it_case {
     void (*fn)(struct ht_it *t);
 };
 
-#define HT_IT_CASE(fn) {#fn, fn}
-#define HT_IT_MAIN(...)                                                    \
-    int main(int argc, char **argv)                                        \
-    {                                                                      \
-        static const struct ht_it_case cases[] = {__VA_ARGS__, {0, 0}};    \
-        return ht_it_main(argc, argv, cases);                              \
+#define HT_IT_CASE(fn)                                                         \
+    {                                                                          \
+#fn, fn                                                                \
+    }
+#define HT_IT_MAIN(...)                                                        \
+    int main(int argc, char **argv)                                            \
+    {                                                                          \
+        static const struct ht_it_case cases[] = {__VA_ARGS__, {0, 0}};        \
+        return ht_it_main(argc, argv, cases);                                  \
     }
 int ht_it_main(int argc, char **argv, const struct ht_it_case *cases);
 
@@ -43,22 +46,22 @@ void ht_it_fail(struct ht_it *t, const char *file, int line, const char *fmt,
 void ht_it_failc(struct ht_it *t, const char *file, int line, const char *cond,
                  const char *fmt, ...)
     __attribute__((format(printf, 5, 6), noreturn));
-#define HT_CHECK(t, cond, ...)                                             \
-    do {                                                                   \
-        if (!(cond))                                                       \
-            ht_it_failc((t), __FILE__, __LINE__, #cond, " " __VA_ARGS__);  \
+#define HT_CHECK(t, cond, ...)                                                 \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ht_it_failc((t), __FILE__, __LINE__, #cond, " " __VA_ARGS__);      \
     } while (0)
 /* Poll cond every 20 ms until true or timeout_ms passed; fail if not. */
-#define HT_WAIT(t, cond, timeout_ms, ...)                                  \
-    do {                                                                   \
-        int waited_ = 0;                                                   \
-        while (!(cond)) {                                                  \
-            if (waited_ >= (timeout_ms))                                   \
-                ht_it_failc((t), __FILE__, __LINE__,                       \
-                            "(timed out) " #cond, " " __VA_ARGS__);        \
-            ht_it_sleep_ms(20);                                            \
-            waited_ += 20;                                                 \
-        }                                                                  \
+#define HT_WAIT(t, cond, timeout_ms, ...)                                      \
+    do {                                                                       \
+        int waited_ = 0;                                                       \
+        while (!(cond)) {                                                      \
+            if (waited_ >= (timeout_ms))                                       \
+                ht_it_failc((t), __FILE__, __LINE__, "(timed out) " #cond,     \
+                            " " __VA_ARGS__);                                  \
+            ht_it_sleep_ms(20);                                                \
+            waited_ += 20;                                                     \
+        }                                                                      \
     } while (0)
 void ht_it_log(struct ht_it *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -106,7 +109,7 @@ char *ht_it_logfile(struct ht_it *t, const char *logname);
 struct ht_it_broker {
     int port;
     pid_t pid;
-    char conf[256]; /* path of the generated config */
+    char conf[256];          /* path of the generated config */
     char user[32], pass[40]; /* the account clients use */
 };
 /* Start a real mosquitto on a free loopback port, config lines
@@ -164,8 +167,8 @@ int ht_it_mqtt_sub(struct ht_it_mqtt *c, const char *pattern);
 /* Publish and, for qos > 0, wait for completion; returns 0 for every MQTT 5
  * success reason code (0, 16 no matching subscribers), the failure reason
  * code (135 not authorized, ...) or -1. */
-int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic,
-                   const char *payload, int qos, bool retain);
+int ht_it_mqtt_pub(struct ht_it_mqtt *c, const char *topic, const char *payload,
+                   int qos, bool retain);
 /* Publish a request with response-topic and correlation data (corr string);
  * wait for the reply on resp_topic (subscribed first). Returns new payload
  * string or NULL on timeout. */
@@ -220,8 +223,8 @@ struct ht_it_mdns {
 void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m);
 /* Browse type (e.g. "_wot._tcp") through daemon B for up to timeout_ms
  * with avahi-browse -rpt; returns its parseable output (new) or NULL. */
-char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m,
-                        const char *type, const char *needle, int timeout_ms);
+char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m, const char *type,
+                        const char *needle, int timeout_ms);
 
 /* ---- node tools (tests/node_modules) ---- */
 /* Run `node tests/tools/<script> args...` with the case dir as cwd-free

@@ -18,7 +18,7 @@
 
 struct agent {
     pid_t pid;
-    char *ctl;  /* control socket path (new) */
+    char *ctl; /* control socket path (new) */
     char broker[64];
 };
 
@@ -32,8 +32,8 @@ static void agent_start(struct ht_it *t, struct agent *a, int port,
     snprintf(sock, sizeof sock, "%s.sock", logname);
     a->ctl = ht_it_path(t, sock);
     char *bin = ht_it_bin("device-agent");
-    const char *argv[32] = {bin, "--broker", a->broker, "--no-mdns",
-                            "--control", a->ctl};
+    const char *argv[32] = {bin,         "--broker",  a->broker,
+                            "--no-mdns", "--control", a->ctl};
     size_t n = 6;
     for (; extra && *extra && n < 31; extra++)
         argv[n++] = *extra;
@@ -100,7 +100,8 @@ static void registration_publishes_retained_td_and_status(struct ht_it *t)
         ht_it_sleep_ms(i ? 50 : 0);
         struct ht_it_mqtt *probe = ht_it_mqtt_new(b.port, "probe", NULL, NULL);
         ht_it_mqtt_sub(probe, TOPIC("demo-1", "status"));
-        char *st = ht_it_mqtt_wait(probe, TOPIC("demo-1", "status"), "online", 200);
+        char *st =
+            ht_it_mqtt_wait(probe, TOPIC("demo-1", "status"), "online", 200);
         if (st)
             c = probe;
         else
@@ -114,30 +115,35 @@ static void registration_publishes_retained_td_and_status(struct ht_it *t)
     HT_CHECK(t, !strcmp(json_string_value(json_object_get(j, "id")),
                         "urn:holotwin:device:demo-1"));
     json_t *props = json_object_get(j, "properties");
-    HT_CHECK(t, json_object_get(props, "button") && json_object_get(props, "lamp") &&
-                    json_object_get(props, "motor_setpoint") &&
-                    json_object_get(props, "motor_speed") &&
-                    json_object_get(props, "temperature"), "%s", td);
+    HT_CHECK(t,
+             json_object_get(props, "button") &&
+                 json_object_get(props, "lamp") &&
+                 json_object_get(props, "motor_setpoint") &&
+                 json_object_get(props, "motor_speed") &&
+                 json_object_get(props, "temperature"),
+             "%s", td);
     json_decref(j);
     free(td);
     char *st = ht_it_mqtt_wait(c, TOPIC("demo-1", "status"), "online", 1000);
     json_t *sj = parse(t, st);
-    HT_CHECK(t, json_integer_value(json_object_get(sj, "ts")) > 1600000000000LL, "%s", st);
+    HT_CHECK(t, json_integer_value(json_object_get(sj, "ts")) > 1600000000000LL,
+             "%s", st);
     json_decref(sj);
     free(st);
 
     /* SIGTERM: safe output values, then status offline (retained). */
     HT_CHECK(t, ht_it_mqtt_sub(c, TOPIC("demo-1", "props/+")) == 1);
     ctl_ok(t, &a, "get lamp");
-    char *ack = ht_it_mqtt_request(c, TOPIC("demo-1", "cmd/lamp"), "{\"v\":true}",
-                                   "test/r/lamp", "k1", 5000);
+    char *ack = ht_it_mqtt_request(c, TOPIC("demo-1", "cmd/lamp"),
+                                   "{\"v\":true}", "test/r/lamp", "k1", 5000);
     HT_CHECK(t, ack && strstr(ack, "\"ok\":true"), "ack %s", ack);
     free(ack);
     ht_it_mqtt_clear(c);
     int status = ht_it_stop(t, a.pid, SIGTERM, 10000);
     HT_CHECK(t, status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
              "exit status %d: %s", status, ht_it_logfile(t, "agent"));
-    char *lamp = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":false", 5000);
+    char *lamp =
+        ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":false", 5000);
     HT_CHECK(t, lamp != NULL, "safe value of lamp not published");
     free(lamp);
     char *off = ht_it_mqtt_wait(c, TOPIC("demo-1", "status"), "offline", 5000);
@@ -163,33 +169,39 @@ static void values_carry_ts_and_increasing_seq(struct ht_it *t)
     struct agent a;
     const char *extra[] = {"--sim", "--id", "demo-1", NULL};
     agent_start(t, &a, b.port, "agent", extra);
-    char *first = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/button"), "\"v\":false", 5000);
+    char *first = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/button"),
+                                  "\"v\":false", 5000);
     HT_CHECK(t, first != NULL, "initial button value");
     ctl_ok(t, &a, "press button");
-    char *pressed = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/button"), "\"v\":true", 5000);
+    char *pressed =
+        ht_it_mqtt_wait(c, TOPIC("demo-1", "props/button"), "\"v\":true", 5000);
     HT_CHECK(t, pressed != NULL, "pressed button value");
     json_t *j1 = parse(t, first), *j2 = parse(t, pressed);
-    HT_CHECK(t, json_integer_value(json_object_get(j2, "seq")) >
-                    json_integer_value(json_object_get(j1, "seq")), "%s then %s", first,
-             pressed);
-    HT_CHECK(t, json_integer_value(json_object_get(j2, "ts")) >= 
+    HT_CHECK(t,
+             json_integer_value(json_object_get(j2, "seq")) >
+                 json_integer_value(json_object_get(j1, "seq")),
+             "%s then %s", first, pressed);
+    HT_CHECK(t, json_integer_value(json_object_get(j2, "ts")) >=
                     json_integer_value(json_object_get(j1, "ts")));
     json_decref(j1);
     json_decref(j2);
     free(first);
     free(pressed);
     /* The plant turns the motor: measured speed rises towards 60 rpm. */
-    char *speed = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/motor_speed"), "\"v\":5", 15000);
+    char *speed = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/motor_speed"),
+                                  "\"v\":5", 15000);
     HT_CHECK(t, speed != NULL, "motor_speed never reached 5x rpm");
     free(speed);
     /* Heater on: the sim temperature rises above where it started. */
     ctl_ok(t, &a, "param temperature 30");
-    char *hot = ht_it_mqtt_request(c, TOPIC("demo-1", "cmd/heater"), "{\"v\":true}",
-                                   "test/r/heater", "h1", 5000);
+    char *hot = ht_it_mqtt_request(c, TOPIC("demo-1", "cmd/heater"),
+                                   "{\"v\":true}", "test/r/heater", "h1", 5000);
     HT_CHECK(t, hot && strstr(hot, "\"ok\":true"), "%s", hot);
     free(hot);
-    char *t31 = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/temperature"), "\"v\":31", 15000);
-    HT_CHECK(t, t31 != NULL, "temperature did not rise past 31 with the heater on");
+    char *t31 = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/temperature"),
+                                "\"v\":31", 15000);
+    HT_CHECK(t, t31 != NULL,
+             "temperature did not rise past 31 with the heater on");
     free(t31);
     ht_it_mqtt_free(c);
     HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
@@ -211,8 +223,9 @@ static json_t *request(struct ht_it *t, struct ht_it_mqtt *c, const char *prop,
     return j;
 }
 
-static void expect_error(struct ht_it *t, struct ht_it_mqtt *c, const char *prop,
-                         const char *payload, const char *code)
+static void expect_error(struct ht_it *t, struct ht_it_mqtt *c,
+                         const char *prop, const char *payload,
+                         const char *code)
 {
     static int k;
     char corr[16];
@@ -220,8 +233,10 @@ static void expect_error(struct ht_it *t, struct ht_it_mqtt *c, const char *prop
     json_t *ack = request(t, c, prop, payload, corr);
     const char *got = json_string_value(
         json_object_get(json_object_get(ack, "error"), "code"));
-    HT_CHECK(t, json_is_false(json_object_get(ack, "ok")) && got && !strcmp(got, code),
-             "%s %s: expected %s, got %s", prop, payload, code, got ? got : "none");
+    HT_CHECK(
+        t,
+        json_is_false(json_object_get(ack, "ok")) && got && !strcmp(got, code),
+        "%s %s: expected %s, got %s", prop, payload, code, got ? got : "none");
     json_decref(ack);
 }
 
@@ -250,7 +265,8 @@ static void commands_ack_good_and_every_error_code(struct ht_it *t)
     char *r = ctl(t, &a, "get lamp");
     HT_CHECK(t, !strcmp(r, "ok true"), "%s", r);
     free(r);
-    char *pv = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":true", 5000);
+    char *pv =
+        ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":true", 5000);
     HT_CHECK(t, pv != NULL, "lamp value not published after the command");
     free(pv);
     ack = request(t, c, "motor_setpoint", "{\"v\":120}", "c2");
@@ -331,16 +347,20 @@ static void expired_command_is_not_applied_and_acked_expired(struct ht_it *t)
     json_t *ack = request(t, c, "lamp", payload, "x1");
     const char *code = json_string_value(
         json_object_get(json_object_get(ack, "error"), "code"));
-    HT_CHECK(t, json_is_false(json_object_get(ack, "ok")) && code &&
-                    !strcmp(code, "expired"), "ack %s", json_dumps(ack, 0));
+    HT_CHECK(t,
+             json_is_false(json_object_get(ack, "ok")) && code &&
+                 !strcmp(code, "expired"),
+             "ack %s", json_dumps(ack, 0));
     json_decref(ack);
     char *r = ctl(t, &a, "get lamp");
     HT_CHECK(t, !strcmp(r, "ok false"), "expired command applied: %s", r);
     free(r);
-    char *on = ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":true", 300);
+    char *on =
+        ht_it_mqtt_wait(c, TOPIC("demo-1", "props/lamp"), "\"v\":true", 300);
     HT_CHECK(t, on == NULL, "lamp went on: %s", on);
     /* The same command in time is applied: the refusal was the deadline. */
-    snprintf(payload, sizeof payload, "{\"v\":true,\"id\":\"in-time-1\",\"deadline\":%lld}",
+    snprintf(payload, sizeof payload,
+             "{\"v\":true,\"id\":\"in-time-1\",\"deadline\":%lld}",
              now_ms() + 30000);
     ack = request(t, c, "lamp", payload, "x2");
     HT_CHECK(t, json_is_true(json_object_get(ack, "ok")));
@@ -360,7 +380,8 @@ static void duplicated_command_id_is_applied_once(struct ht_it *t)
     struct ht_it_mqtt *c = demo_ready(t, &b, &a);
     ht_it_sleep_ms(200); /* the initial value, if it comes to us at all */
     size_t n0 = ht_it_mqtt_count(c, TOPIC("demo-1", "props/lamp"));
-    json_t *first = request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k1");
+    json_t *first =
+        request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k1");
     HT_CHECK(t, json_is_true(json_object_get(first, "ok")));
     json_t *off = request(t, c, "lamp", "{\"v\":false,\"id\":\"dup-2\"}", "k2");
     HT_CHECK(t, json_is_true(json_object_get(off, "ok")));
@@ -368,8 +389,10 @@ static void duplicated_command_id_is_applied_once(struct ht_it *t)
     /* Redelivered with a new correlation id (a reconnect, a retry): only
      * the command id can tell, and it is not applied again. */
     ht_it_sleep_ms(20);
-    json_t *again = request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k3");
-    char *s1 = json_dumps(first, JSON_COMPACT), *s2 = json_dumps(again, JSON_COMPACT);
+    json_t *again =
+        request(t, c, "lamp", "{\"v\":true,\"id\":\"dup-1\"}", "k3");
+    char *s1 = json_dumps(first, JSON_COMPACT),
+         *s2 = json_dumps(again, JSON_COMPACT);
     HT_CHECK(t, json_equal(first, again), "first ack %s, second %s", s1, s2);
     free(s1);
     free(s2);
@@ -391,16 +414,21 @@ static void duplicated_command_id_is_applied_once(struct ht_it *t)
  * value can be compared byte for byte with the first. */
 static const char quiet_board[] =
     "{\"id\":\"quiet-1\",\"capabilities\":["
-    "{\"name\":\"button\",\"kind\":\"input\",\"type\":\"ht:Button\",\"line\":0},"
+    "{\"name\":\"button\",\"kind\":\"input\",\"type\":\"ht:Button\",\"line\":0}"
+    ","
     "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":1},"
-    "{\"name\":\"heater\",\"kind\":\"output\",\"type\":\"ht:Heater\",\"line\":2},"
-    "{\"name\":\"speed\",\"kind\":\"counter\",\"type\":\"ht:RotationSpeed\",\"line\":3},"
-    "{\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\",\"initial\":5},"
-    "{\"name\":\"temperature\",\"kind\":\"analog\",\"type\":\"ht:Temperature\",\"sim\":true}],"
+    "{\"name\":\"heater\",\"kind\":\"output\",\"type\":\"ht:Heater\",\"line\":"
+    "2},"
+    "{\"name\":\"speed\",\"kind\":\"counter\",\"type\":\"ht:RotationSpeed\","
+    "\"line\":3},"
+    "{\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\","
+    "\"initial\":5},"
+    "{\"name\":\"temperature\",\"kind\":\"analog\",\"type\":\"ht:Temperature\","
+    "\"sim\":true}],"
     "\"plant\":{\"thermal\":[{\"heater\":\"heater\",\"sensor\":\"temperature\","
     "\"start\":25,\"ambient\":25}]}}";
-static const char *const quiet_props[] = {"button", "lamp", "heater", "speed", "sp",
-                                          "temperature"};
+static const char *const quiet_props[] = {"button", "lamp", "heater",
+                                          "speed",  "sp",   "temperature"};
 #define NQUIET (sizeof quiet_props / sizeof *quiet_props)
 
 /* One value of each quiet property (new strings into out). */
@@ -408,15 +436,16 @@ static void collect(struct ht_it *t, struct ht_it_mqtt *c, char **out)
 {
     for (size_t i = 0; i < NQUIET; i++) {
         char topic[96];
-        snprintf(topic, sizeof topic, TOPIC("quiet-1", "props/%s"), quiet_props[i]);
+        snprintf(topic, sizeof topic, TOPIC("quiet-1", "props/%s"),
+                 quiet_props[i]);
         out[i] = ht_it_mqtt_wait(c, topic, NULL, 10000);
         HT_CHECK(t, out[i] != NULL, "no value of %s", quiet_props[i]);
     }
 }
 
 /* Every property again, byte for byte the same {"v","ts","seq"}. */
-static void expect_same(struct ht_it *t, struct ht_it_mqtt *c, char *const *before,
-                        const char *why)
+static void expect_same(struct ht_it *t, struct ht_it_mqtt *c,
+                        char *const *before, const char *why)
 {
     char *after[NQUIET];
     collect(t, c, after);
@@ -467,7 +496,8 @@ static void sync_request_republishes_every_property_unchanged(struct ht_it *t)
     /* Nothing else changed, so nothing but the snapshot arrived. */
     ht_it_sleep_ms(300);
     HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("quiet-1", "props/#")) == NQUIET,
-             "%zu values after one sync", ht_it_mqtt_count(c, TOPIC("quiet-1", "props/#")));
+             "%zu values after one sync",
+             ht_it_mqtt_count(c, TOPIC("quiet-1", "props/#")));
     ht_it_mqtt_clear(c);
     HT_CHECK(t, ht_it_mqtt_pub(c, "holotwin/v1/sync", "{}", 1, false) == 0);
     expect_same(t, c, before, "broadcast sync");
@@ -519,7 +549,8 @@ static void will_reports_offline_after_kill_9(struct ht_it *t)
 }
 
 /* Lines of a mosquitto_sub -v log for topic, in arrival order. */
-static size_t seqs_in_log(const char *log, const char *topic, long *seq, size_t max)
+static size_t seqs_in_log(const char *log, const char *topic, long *seq,
+                          size_t max)
 {
     size_t n = 0;
     for (const char *p = log; p && *p && n < max;) {
@@ -535,7 +566,8 @@ static size_t seqs_in_log(const char *log, const char *topic, long *seq, size_t 
     return n;
 }
 
-static void offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *t)
+static void
+offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *t)
 {
     struct ht_it_broker b;
     ht_it_broker_start(t, &b, NULL);
@@ -587,7 +619,8 @@ static void offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *
             break;
         ht_it_sleep_ms(50);
     }
-    HT_CHECK(t, log && strstr(log, "test/ready"), "mosquitto_sub never subscribed");
+    HT_CHECK(t, log && strstr(log, "test/ready"),
+             "mosquitto_sub never subscribed");
     kill(a.pid, SIGCONT);
     long seq[64];
     size_t n = 0;
@@ -595,7 +628,8 @@ static void offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *
         ht_it_sleep_ms(20);
         free(log);
         log = ht_it_logfile(t, "sub");
-        n = seqs_in_log(log, "holotwin/v1/devices/demo-1/props/button", seq, 64);
+        n = seqs_in_log(log, "holotwin/v1/devices/demo-1/props/button", seq,
+                        64);
     }
     HT_CHECK(t, n == 6, "got %zu of 6 queued values:\n%s", n, log);
     for (size_t i = 1; i < n; i++)
@@ -629,15 +663,19 @@ static void http_endpoint_serves_the_td(struct ht_it *t)
     HT_CHECK(t, td && !strcmp(json_string_value(json_object_get(td, "id")),
                               "urn:holotwin:device:demo-1"));
     /* The TD links to itself. */
-    const char *href = json_string_value(
-        json_object_get(json_array_get(json_object_get(td, "links"), 0), "href"));
-    HT_CHECK(t, href && strstr(href, hps) && strstr(href, "/.well-known/wot"), "%s", href);
+    const char *href = json_string_value(json_object_get(
+        json_array_get(json_object_get(td, "links"), 0), "href"));
+    HT_CHECK(t, href && strstr(href, hps) && strstr(href, "/.well-known/wot"),
+             "%s", href);
     json_decref(td);
     ht_it_http_free(&r);
-    HT_CHECK(t, ht_it_http(hp, "GET", "/nope", NULL, NULL, &r) == 0 && r.status == 404);
+    HT_CHECK(t, ht_it_http(hp, "GET", "/nope", NULL, NULL, &r) == 0 &&
+                    r.status == 404);
     ht_it_http_free(&r);
-    HT_CHECK(t, ht_it_http(hp, "POST", "/.well-known/wot", NULL, "{}", &r) == 0 &&
-                    r.status == 405, "POST status %d", r.status);
+    HT_CHECK(t,
+             ht_it_http(hp, "POST", "/.well-known/wot", NULL, "{}", &r) == 0 &&
+                 r.status == 405,
+             "POST status %d", r.status);
     ht_it_http_free(&r);
     HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
     free(a.ctl);
@@ -658,8 +696,8 @@ static void deregister_clears_the_retained_registration(struct ht_it *t)
     ht_it_mqtt_free(c);
     HT_CHECK(t, ht_it_stop(t, a.pid, SIGTERM, 10000) == 0);
     char *bin = ht_it_bin("device-agent");
-    const char *argv[] = {bin, "--deregister", "--broker", a.broker, "--id", "demo-1",
-                          NULL};
+    const char *argv[] = {bin,    "--deregister", "--broker", a.broker,
+                          "--id", "demo-1",       NULL};
     char *out = NULL, *err = NULL;
     int rc = ht_it_run(t, argv, NULL, 15000, &out, &err);
     HT_CHECK(t, rc == 0, "--deregister exit %d: %s", rc, err);
@@ -676,15 +714,17 @@ static void deregister_clears_the_retained_registration(struct ht_it *t)
     char *mk = ht_it_mqtt_wait(c, "test/marker", NULL, 5000);
     HT_CHECK(t, mk != NULL);
     free(mk);
-    HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("demo-1", "td")) == 0, "TD still retained");
+    HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("demo-1", "td")) == 0,
+             "TD still retained");
     HT_CHECK(t, ht_it_mqtt_count(c, TOPIC("demo-1", "status")) == 0,
              "status still retained");
     ht_it_mqtt_free(c);
     /* Without a reachable broker it fails with one line, not a hang. */
-    const char *argv2[] = {bin, "--deregister", "--broker", "127.0.0.1:1", "--id",
-                           "demo-1", NULL};
+    const char *argv2[] = {bin,    "--deregister", "--broker", "127.0.0.1:1",
+                           "--id", "demo-1",       NULL};
     rc = ht_it_run(t, argv2, NULL, 20000, &out, &err);
-    HT_CHECK(t, rc != 0 && err && strstr(err, "deregister"), "rc %d: %s", rc, err);
+    HT_CHECK(t, rc != 0 && err && strstr(err, "deregister"), "rc %d: %s", rc,
+             err);
     free(out);
     free(err);
     free(bin);
@@ -694,10 +734,11 @@ static void deregister_clears_the_retained_registration(struct ht_it *t)
 static void bad_configs_and_flags_fail_with_one_line(struct ht_it *t)
 {
     char *bin = ht_it_bin("device-agent");
-    char *bad = ht_it_write(t, "bad.json",
-                            "{\"id\":\"x-1\",\n \"capabilities\":[\n"
-                            "  {\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:Button\","
-                            "\"line\":0,\n   \"debounce_ms\":\"fast\"}]}\n");
+    char *bad = ht_it_write(
+        t, "bad.json",
+        "{\"id\":\"x-1\",\n \"capabilities\":[\n"
+        "  {\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:Button\","
+        "\"line\":0,\n   \"debounce_ms\":\"fast\"}]}\n");
     static const struct {
         const char *args[6];
         const char *needle;
@@ -712,15 +753,17 @@ static void bad_configs_and_flags_fail_with_one_line(struct ht_it *t)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *argv[8] = {bin};
         size_t n = 1;
-        for (size_t k = 0; k < 6 && (cases[i].args[k] || (i == 0 && k == 1)); k++)
+        for (size_t k = 0; k < 6 && (cases[i].args[k] || (i == 0 && k == 1));
+             k++)
             argv[n++] = i == 0 && k == 1 ? bad : cases[i].args[k];
         argv[n] = NULL;
         char *out = NULL, *err = NULL;
         int rc = ht_it_run(t, argv, NULL, 10000, &out, &err);
         HT_CHECK(t, rc != 0, "case %zu accepted", i);
-        HT_CHECK(t, err && strstr(err, cases[i].needle), "case %zu: %s", i, err);
-        HT_CHECK(t, strchr(err, '\n') == err + strlen(err) - 1, "case %zu: not one line: %s",
-                 i, err);
+        HT_CHECK(t, err && strstr(err, cases[i].needle), "case %zu: %s", i,
+                 err);
+        HT_CHECK(t, strchr(err, '\n') == err + strlen(err) - 1,
+                 "case %zu: not one line: %s", i, err);
         free(out);
         free(err);
     }
@@ -743,27 +786,36 @@ static void every_td_passes_the_w3c_validator(struct ht_it *t)
     HT_CHECK(t, ht_it_mqtt_sub(c, "holotwin/v1/devices/+/td") == 1);
     /* NULL: the built-in board; "": the built-in board with credentials
      * (basic security scheme instead of nosec). */
-    static const char *const boards[] = {NULL, "", "gears-1", "thermal-1", "panel-1"};
+    static const char *const boards[] = {NULL, "", "gears-1", "thermal-1",
+                                         "panel-1"};
     const char *files[8] = {0};
     char *paths[5];
     for (size_t i = 0; i < 5; i++) {
         struct agent a;
         char cfg[256], logname[32], topic[128];
         snprintf(logname, sizeof logname, "agent%zu", i);
-        const char *id = !boards[i] ? "demo-1" : !*boards[i] ? "demo-2" : boards[i];
-        snprintf(cfg, sizeof cfg, "%s/device-agent/examples/%s.json", ht_it_src(),
-                 boards[i] ? boards[i] : "");
+        const char *id = !boards[i]    ? "demo-1"
+                         : !*boards[i] ? "demo-2"
+                                       : boards[i];
+        snprintf(cfg, sizeof cfg, "%s/device-agent/examples/%s.json",
+                 ht_it_src(), boards[i] ? boards[i] : "");
         /* With an HTTP port, so the TD carries its link too. */
-        const char *withcfg[] = {"--config", cfg, "--http-port", "0", "--mdns", NULL};
+        const char *withcfg[] = {"--config", cfg,      "--http-port",
+                                 "0",        "--mdns", NULL};
         const char *sim[] = {"--sim", "--id", "demo-1", "--mdns", NULL};
         const char *cred[] = {"--sim", "--id",       "demo-2", "--username",
                               b.user,  "--password", b.pass,   NULL};
         agent_start(t, &a, b.port, logname,
-                    !boards[i] ? sim : !*boards[i] ? cred : withcfg);
+                    !boards[i]    ? sim
+                    : !*boards[i] ? cred
+                                  : withcfg);
         snprintf(topic, sizeof topic, "holotwin/v1/devices/%s/td", id);
         char *td = ht_it_mqtt_wait(c, topic, "urn:holotwin", 10000);
-        HT_CHECK(t, td != NULL, "no TD from %s: %s", id, ht_it_logfile(t, logname));
-        HT_CHECK(t, strstr(td, boards[i] && !*boards[i] ? "\"basic_sc\"" : "\"nosec_sc\""),
+        HT_CHECK(t, td != NULL, "no TD from %s: %s", id,
+                 ht_it_logfile(t, logname));
+        HT_CHECK(t,
+                 strstr(td, boards[i] && !*boards[i] ? "\"basic_sc\""
+                                                     : "\"nosec_sc\""),
                  "security scheme of %s: %s", id, td);
         char name[64];
         snprintf(name, sizeof name, "%s.td.json", id);
@@ -780,9 +832,10 @@ static void every_td_passes_the_w3c_validator(struct ht_it *t)
     free(out);
     /* The validator really rejects a broken TD (so the pass above means
      * something). */
-    char *broken = ht_it_write(t, "broken.td.json",
-                               "{\"@context\":\"https://www.w3.org/2022/wot/td/v1.1\","
-                               "\"title\":\"x\",\"properties\":{}}");
+    char *broken =
+        ht_it_write(t, "broken.td.json",
+                    "{\"@context\":\"https://www.w3.org/2022/wot/td/v1.1\","
+                    "\"title\":\"x\",\"properties\":{}}");
     const char *bf[] = {broken, NULL};
     rc = ht_it_node(t, "validate-td.mjs", bf, 60000, &out);
     HT_CHECK(t, rc != 0, "validator accepted a TD without security: %s", out);

@@ -38,7 +38,8 @@ static void wot_service_is_published_with_txt_and_port(struct ht_it *t)
     snprintf(broker, sizeof broker, "127.0.0.1:%d", b.port);
     int port = ht_it_free_port();
     snprintf(hp, sizeof hp, "%d", port);
-    const char *extra[] = {"--broker", broker, "--id", "mdns-1", "--http-port", hp, NULL};
+    const char *extra[] = {"--broker",    broker, "--id", "mdns-1",
+                           "--http-port", hp,     NULL};
     pid_t a = spawn_agent(t, "agent", m.bus_a, extra);
     char *out = ht_it_mdns_browse(t, &m, "_wot._tcp", "mdns-1", 10000);
     HT_CHECK(t, out != NULL, "mdns-1 not found through daemon B: %s",
@@ -49,11 +50,14 @@ static void wot_service_is_published_with_txt_and_port(struct ht_it *t)
     free(out);
     /* The advertised endpoint serves the TD. */
     struct ht_it_http r;
-    HT_CHECK(t, ht_it_http(port, "GET", "/.well-known/wot", NULL, NULL, &r) == 0);
-    HT_CHECK(t, r.status == 200 && strstr(r.body, "urn:holotwin:device:mdns-1"));
+    HT_CHECK(t,
+             ht_it_http(port, "GET", "/.well-known/wot", NULL, NULL, &r) == 0);
+    HT_CHECK(t,
+             r.status == 200 && strstr(r.body, "urn:holotwin:device:mdns-1"));
     ht_it_http_free(&r);
     int st = ht_it_stop(t, a, SIGTERM, 10000);
-    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d", st);
+    HT_CHECK(t, st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d",
+             st);
 }
 
 static void name_collision_is_resolved_by_renaming(struct ht_it *t)
@@ -70,7 +74,8 @@ static void name_collision_is_resolved_by_renaming(struct ht_it *t)
                  "{\"id\":\"%s\",\"mqtt\":{\"broker\":\"127.0.0.1:%d\"},"
                  "\"mdns\":{\"enabled\":true,\"name\":\"same-board\"},"
                  "\"capabilities\":[{\"name\":\"lamp\",\"kind\":\"output\","
-                 "\"type\":\"ht:Lamp\",\"line\":0}]}", ids[i], b.port);
+                 "\"type\":\"ht:Lamp\",\"line\":0}]}",
+                 ids[i], b.port);
         char name[32];
         snprintf(name, sizeof name, "%s.json", ids[i]);
         char *path = ht_it_write(t, name, cfg);
@@ -78,13 +83,15 @@ static void name_collision_is_resolved_by_renaming(struct ht_it *t)
         pids[i] = spawn_agent(t, ids[i], m.bus_a, extra);
         free(path);
         if (i == 0) {
-            char *o = ht_it_mdns_browse(t, &m, "_wot._tcp", "same-board", 10000);
+            char *o =
+                ht_it_mdns_browse(t, &m, "_wot._tcp", "same-board", 10000);
             HT_CHECK(t, o != NULL, "first agent not published");
             free(o);
         }
     }
     char *out = ht_it_mdns_browse(t, &m, "_wot._tcp", "same-board\\032", 10000);
-    HT_CHECK(t, out != NULL, "no renamed service; logs: %s", ht_it_logfile(t, "twin-b"));
+    HT_CHECK(t, out != NULL, "no renamed service; logs: %s",
+             ht_it_logfile(t, "twin-b"));
     free(out);
     for (int i = 0; i < 2; i++)
         HT_CHECK(t, ht_it_stop(t, pids[i], SIGTERM, 10000) == 0);
@@ -99,15 +106,20 @@ static void without_a_broker_it_browses_mqtt_and_connects(struct ht_it *t)
     char port[16];
     snprintf(port, sizeof port, "%d", b.port);
     /* The broker is announced through daemon A; the agent asks daemon B. */
-    const char *pub[] = {"/usr/bin/avahi-publish", "-s", "test broker", "_mqtt._tcp",
-                         port, NULL};
+    const char *pub[] = {"/usr/bin/avahi-publish",
+                         "-s",
+                         "test broker",
+                         "_mqtt._tcp",
+                         port,
+                         NULL};
     const char *env[] = {m.bus_a, NULL};
     ht_it_spawn(t, "avahi-publish", pub, env);
     struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "obs", NULL, NULL);
     HT_CHECK(t, ht_it_mqtt_sub(c, "holotwin/v1/devices/found-1/status") == 1);
     const char *extra[] = {"--id", "found-1", NULL};
     pid_t a = spawn_agent(t, "agent", m.bus_b, extra);
-    char *on = ht_it_mqtt_wait(c, "holotwin/v1/devices/found-1/status", "online", 20000);
+    char *on = ht_it_mqtt_wait(c, "holotwin/v1/devices/found-1/status",
+                               "online", 20000);
     HT_CHECK(t, on != NULL, "agent never reached the broker found by mDNS: %s",
              ht_it_logfile(t, "agent"));
     free(on);
@@ -160,7 +172,8 @@ static void service_comes_back_after_avahi_daemon_restart(struct ht_it *t)
     pid_t d = find_daemon(conf);
     HT_CHECK(t, d > 0, "cannot find the avahi-daemon running %s", conf);
     HT_CHECK(t, kill(d, SIGTERM) == 0);
-    HT_WAIT(t, !ht_it_alive(t, d), 10000, "avahi-daemon %d did not stop", (int)d);
+    HT_WAIT(t, !ht_it_alive(t, d), 10000, "avahi-daemon %d did not stop",
+            (int)d);
     /* Gone from the other daemon's view (goodbye packets, no resolver). */
     for (int i = 0; i < 20; i++) {
         out = ht_it_mdns_browse(t, &m, "_wot._tcp", "phoenix-1", 500);
@@ -169,16 +182,20 @@ static void service_comes_back_after_avahi_daemon_restart(struct ht_it *t)
         free(out);
         out = NULL;
     }
-    HT_CHECK(t, out == NULL, "service still resolvable with its daemon stopped");
+    HT_CHECK(t, out == NULL,
+             "service still resolvable with its daemon stopped");
     HT_CHECK(t, ht_it_alive(t, a), "agent died with the daemon");
 
     char script[800];
     snprintf(script, sizeof script,
-             "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon && "
-             "exec /usr/sbin/avahi-daemon -f %s --no-drop-root --no-chroot --no-rlimits "
-             "--no-proc-title", conf);
+             "mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs "
+             "/run/avahi-daemon && "
+             "exec /usr/sbin/avahi-daemon -f %s --no-drop-root --no-chroot "
+             "--no-rlimits "
+             "--no-proc-title",
+             conf);
     const char *argv[] = {"/usr/bin/unshare", "-m", "--propagation", "private",
-                          "/bin/sh", "-c", script, NULL};
+                          "/bin/sh",          "-c", script,          NULL};
     const char *env[] = {m.bus_a, NULL};
     ht_it_spawn(t, "avahi-restarted", argv, env);
     out = ht_it_mdns_browse(t, &m, "_wot._tcp", "phoenix-1", 15000);

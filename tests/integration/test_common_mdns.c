@@ -37,11 +37,10 @@ static void on_client(AvahiClient *c, AvahiClientState s, void *ud)
         return;
     p->group = avahi_entry_group_new(c, on_group, p);
     if (!p->group ||
-        avahi_entry_group_add_service(p->group, AVAHI_IF_UNSPEC,
-                                      AVAHI_PROTO_INET, 0, "ht-probe",
-                                      "_wot._tcp", NULL, NULL, 8081,
-                                      "td=/.well-known/wot", "type=Thing",
-                                      NULL) < 0 ||
+        avahi_entry_group_add_service(
+            p->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, 0, "ht-probe",
+            "_wot._tcp", NULL, NULL, 8081, "td=/.well-known/wot", "type=Thing",
+            NULL) < 0 ||
         avahi_entry_group_commit(p->group) < 0)
         p->failed++;
 }

@@ -45,9 +45,9 @@ static const struct ht_mqtt_cbs cbs = {.on_connect = on_connect,
                                        .on_message = on_message};
 
 /* Run the loop until cond or ~timeout. */
-#define SPIN(l, cond, ms)                                                  \
-    for (int spun_ = 0; !(cond) && spun_ < (ms); spun_ += 10)              \
-        ht_loop_run_once((l), 10)
+#define SPIN(l, cond, ms)                                                      \
+    for (int spun_ = 0; !(cond) && spun_ < (ms); spun_ += 10)                  \
+    ht_loop_run_once((l), 10)
 
 static void receives_and_reconnects_after_broker_restart(struct ht_it *t)
 {
@@ -140,8 +140,10 @@ static void broker_down_at_start_is_retried(struct ht_it *t)
     struct ht_loop *l;
     HT_CHECK(t, ht_loop_new(&l) == HT_OK);
     struct rx r = {0};
-    struct ht_mqtt_opts o = {.port = port, .client_id = "early",
-                             .clean_start = true, .backoff_min_ms = 50,
+    struct ht_mqtt_opts o = {.port = port,
+                             .client_id = "early",
+                             .clean_start = true,
+                             .backoff_min_ms = 50,
                              .backoff_max_ms = 100};
     struct ht_mqtt *m;
     HT_CHECK(t, ht_mqtt_new(l, &o, &cbs, &r, &m) == HT_OK);
@@ -151,7 +153,8 @@ static void broker_down_at_start_is_retried(struct ht_it *t)
     HT_CHECK(t, r.connects == 0);
     /* Now a broker appears on that port. */
     char conf[128];
-    snprintf(conf, sizeof conf, "listener %d 127.0.0.1\nallow_anonymous true\n", port);
+    snprintf(conf, sizeof conf, "listener %d 127.0.0.1\nallow_anonymous true\n",
+             port);
     char *path = ht_it_write(t, "late.conf", conf);
     const char *argv[] = {"/usr/sbin/mosquitto", "-c", path, NULL};
     ht_it_spawn(t, "mosquitto", argv, NULL);

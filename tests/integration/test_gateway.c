@@ -132,8 +132,8 @@ static bool device_state_is(struct gw *g, const char *id, const char *state)
 static bool things_count_is(struct gw *g, size_t n)
 {
     json_t *l;
-    bool ok = gcall(g, "GET", "/things", NULL, &l) == 200 &&
-              json_array_size(l) == n;
+    bool ok =
+        gcall(g, "GET", "/things", NULL, &l) == 200 && json_array_size(l) == n;
     json_decref(l);
     return ok;
 }
@@ -703,8 +703,7 @@ static int64_t db_last_seen(struct gw *g, const char *id)
     sqlite3 *db = NULL;
     int64_t v = -1;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
-            SQLITE_OK &&
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
         sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
         sqlite3_prepare_v2(db, "SELECT last_seen FROM devices WHERE id=?", -1,
                            &st, NULL) == SQLITE_OK) {
@@ -957,12 +956,13 @@ static void things_pass_w3c_validator(struct ht_it *t)
     pid_t a2 = agent_start(t, g.broker, "demo-2");
     HT_WAIT(t, things_count_is(&g, 2), 15000);
     ht_it_stop(t, a, SIGTERM, 10000);
-    HT_CHECK(t, gcall(&g, "DELETE", "/api/v1/devices/demo-1", NULL, NULL) ==
-                    204);
+    HT_CHECK(t,
+             gcall(&g, "DELETE", "/api/v1/devices/demo-1", NULL, NULL) == 204);
     HT_CHECK(t, gcall(&g, "GET", "/things", NULL, &list) == 200);
-    HT_CHECK(t, json_array_size(list) == 1 &&
-                    !strcmp(jstr(json_array_get(list, 0), "id"),
-                            "urn:holotwin:device:demo-2"),
+    HT_CHECK(t,
+             json_array_size(list) == 1 &&
+                 !strcmp(jstr(json_array_get(list, 0), "id"),
+                         "urn:holotwin:device:demo-2"),
              "/things after a removal");
     json_decref(list);
     ht_it_stop(t, a2, SIGTERM, 10000);

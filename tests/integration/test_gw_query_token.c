@@ -16,8 +16,8 @@ static void sse_and_reads_accept_query_token_writes_do_not(struct ht_it *t)
     snprintf(port_s, sizeof port_s, "%d", http);
     char *data = ht_it_path(t, "gw");
     char *gw = ht_it_bin("gatewayd");
-    const char *argv[] = {gw, "--broker", broker, "--data-dir", data,
-                          "--http-port", port_s, NULL};
+    const char *argv[] = {gw,   "--broker",    broker, "--data-dir",
+                          data, "--http-port", port_s, NULL};
     ht_it_spawn(t, "gatewayd", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(http, 10000));
     char *tokpath = NULL;

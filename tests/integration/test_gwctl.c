@@ -50,7 +50,7 @@ static void gw_spawn(struct ht_it *t, struct gw *g)
                               NULL};
         g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     } else {
-        const char *argv[] = {bin, "--broker", g->broker, "--data-dir",
+        const char *argv[] = {bin,     "--broker",    g->broker, "--data-dir",
                               g->data, "--http-port", g->http_s, NULL};
         g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     }
@@ -114,8 +114,8 @@ static void gw_stop(struct ht_it *t, struct gw *g)
 static pid_t agent_start(struct ht_it *t, const struct gw *g, const char *id)
 {
     char *bin = ht_it_bin("device-agent");
-    const char *argv[] = {bin, "--sim", "--no-mdns", "--broker", g->broker,
-                          "--id", id, NULL};
+    const char *argv[] = {bin,       "--sim", "--no-mdns", "--broker",
+                          g->broker, "--id",  id,          NULL};
     pid_t p = ht_it_spawn(t, id, argv, NULL);
     free(bin);
     return p;
@@ -195,8 +195,10 @@ static struct run ctl_env(struct ht_it *t, const char *url, const char *tok,
     free(bin);
     return r;
 }
-#define CTL(t, g, ...) ctl_env((t), (g)->url, (g)->token, NULL, __VA_ARGS__, NULL)
-#define CTL_TOK(t, g, tok, ...) ctl_env((t), (g)->url, (tok), NULL, __VA_ARGS__, NULL)
+#define CTL(t, g, ...)                                                         \
+    ctl_env((t), (g)->url, (g)->token, NULL, __VA_ARGS__, NULL)
+#define CTL_TOK(t, g, tok, ...)                                                \
+    ctl_env((t), (g)->url, (tok), NULL, __VA_ARGS__, NULL)
 
 /* Errors are exactly one line on stderr. */
 static bool one_line(const char *s)
@@ -205,8 +207,8 @@ static bool one_line(const char *s)
     return n > 1 && strchr(s, '\n') == s + n - 1;
 }
 
-#define EXPECT_RC(t, r, want)                                              \
-    HT_CHECK(t, (r).rc == (want), "exit %d (want %d); stdout: %s stderr: %s", \
+#define EXPECT_RC(t, r, want)                                                  \
+    HT_CHECK(t, (r).rc == (want), "exit %d (want %d); stdout: %s stderr: %s",  \
              (r).rc, (want), (r).out, (r).err)
 
 /* ---- cases without a gateway ---- */
@@ -259,13 +261,13 @@ static void bad_arguments_exit_1_with_one_line(struct ht_it *t)
                                c[4], c[5], c[6], NULL);
         HT_CHECK(t, r.rc == 1, "'%s %s %s ...': exit %d, stderr %s", c[0],
                  c[1] ? c[1] : "", c[2] ? c[2] : "", r.rc, r.err);
-        HT_CHECK(t, one_line(r.err), "'%s %s': stderr not one line: '%s'",
-                 c[0], c[1] ? c[1] : "", r.err);
+        HT_CHECK(t, one_line(r.err), "'%s %s': stderr not one line: '%s'", c[0],
+                 c[1] ? c[1] : "", r.err);
         run_free(&r);
     }
     /* A malformed model names file:line:col. */
-    struct run r = ctl_env(t, url, "tok", NULL, "twins", "apply", "-f", bad,
-                           NULL);
+    struct run r =
+        ctl_env(t, url, "tok", NULL, "twins", "apply", "-f", bad, NULL);
     EXPECT_RC(t, r, 1);
     HT_CHECK(t, strstr(r.err, "bad.json:1:"), "%s", r.err);
     run_free(&r);
@@ -327,8 +329,8 @@ static void unreachable_gateway_exits_4(struct ht_it *t)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *c = cases[i];
-        struct run r = ctl_env(t, url, "tok", NULL, c[0], c[1], c[2], c[3],
-                               c[4], NULL);
+        struct run r =
+            ctl_env(t, url, "tok", NULL, c[0], c[1], c[2], c[3], c[4], NULL);
         HT_CHECK(t, r.rc == 4, "'%s %s': exit %d, stderr %s", c[0],
                  c[1] ? c[1] : "", r.rc, r.err);
         HT_CHECK(t, one_line(r.err) && strstr(r.err, "unreachable"),
@@ -345,9 +347,11 @@ static void unreachable_gateway_exits_4(struct ht_it *t)
     run_free(&r);
     char *home = ht_it_path(t, "home");
     char *conf = NULL;
-    if (asprintf(&conf, "mkdir -p %s/.config/holotwin && printf "
-                        "'{\"gateway\":\"%s\",\"token\":\"x\"}' > "
-                        "%s/.config/holotwin/gwctl.json", home, url, home) < 0)
+    if (asprintf(&conf,
+                 "mkdir -p %s/.config/holotwin && printf "
+                 "'{\"gateway\":\"%s\",\"token\":\"x\"}' > "
+                 "%s/.config/holotwin/gwctl.json",
+                 home, url, home) < 0)
         abort();
     HT_CHECK(t, system(conf) == 0);
     char envh[300];
@@ -384,14 +388,15 @@ static void devices_status_get_set_live(struct ht_it *t)
     struct run r = CTL(t, &g, "status", "--json");
     EXPECT_RC(t, r, 0);
     HT_CHECK(t, json_is_object(json_object_get(r.json, "health")), "%s", r.out);
-    HT_CHECK(t, json_integer_value(json_object_get(
-                    json_object_get(r.json, "devices"), "total")) == 1,
+    HT_CHECK(t,
+             json_integer_value(json_object_get(
+                 json_object_get(r.json, "devices"), "total")) == 1,
              "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "status");
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, strstr(r.out, "devices") && strstr(r.out, "1 (1 online)"),
-             "%s", r.out);
+    HT_CHECK(t, strstr(r.out, "devices") && strstr(r.out, "1 (1 online)"), "%s",
+             r.out);
     run_free(&r);
 
     r = CTL(t, &g, "devices", "list");
@@ -400,16 +405,19 @@ static void devices_status_get_set_live(struct ht_it *t)
     run_free(&r);
     r = CTL(t, &g, "devices", "show", "demo-1", "--json");
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "id")),
-                        "demo-1"), "%s", r.out);
+    HT_CHECK(
+        t, !strcmp(json_string_value(json_object_get(r.json, "id")), "demo-1"),
+        "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "devices", "approve", "demo-1", "--json");
     EXPECT_RC(t, r, 0);
     HT_CHECK(t, json_is_true(json_object_get(r.json, "ok")), "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "devices", "show", "demo-1", "--json");
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "state")),
-                        "approved"), "%s", r.out);
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(r.json, "state")),
+                     "approved"),
+             "%s", r.out);
     run_free(&r);
 
     /* get / set with the device's ack. */
@@ -420,8 +428,10 @@ static void devices_status_get_set_live(struct ht_it *t)
     r = CTL(t, &g, "set", "demo-1", "lamp", "true", "--json");
     EXPECT_RC(t, r, 0);
     HT_CHECK(t, json_is_true(json_object_get(r.json, "value")), "%s", r.out);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "device")),
-                        "demo-1"), "%s", r.out);
+    HT_CHECK(
+        t,
+        !strcmp(json_string_value(json_object_get(r.json, "device")), "demo-1"),
+        "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "set", "demo-1", "motor_setpoint", "120");
     EXPECT_RC(t, r, 0);
@@ -456,11 +466,13 @@ static void devices_status_get_set_live(struct ht_it *t)
     EXPECT_RC(t, r, 2);
     run_free(&r);
     r = CTL(t, &g, "set", "demo-1", "motor_setpoint", "999");
-    HT_CHECK(t, r.rc == 1 || r.rc == 5, "out of range: exit %d %s", r.rc, r.err);
+    HT_CHECK(t, r.rc == 1 || r.rc == 5, "out of range: exit %d %s", r.rc,
+             r.err);
     HT_CHECK(t, one_line(r.err), "%s", r.err);
     run_free(&r);
     r = CTL(t, &g, "get", "demo-1", "motor_setpoint", "--json");
-    HT_CHECK(t, json_integer_value(json_object_get(r.json, "value")) == 120 ||
+    HT_CHECK(t,
+             json_integer_value(json_object_get(r.json, "value")) == 120 ||
                  json_real_value(json_object_get(r.json, "value")) == 120.0,
              "rejected write changed the value: %s", r.out);
     run_free(&r);
@@ -487,8 +499,10 @@ static void devices_status_get_set_live(struct ht_it *t)
     HT_CHECK(t, strstr(r.out, "blocked"), "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "devices", "show", "demo-1", "--json");
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "state")),
-                        "blocked"), "%s", r.out);
+    HT_CHECK(
+        t,
+        !strcmp(json_string_value(json_object_get(r.json, "state")), "blocked"),
+        "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "devices", "remove", "demo-1");
     EXPECT_RC(t, r, 0);
@@ -584,10 +598,11 @@ static void tokens_roles_and_config_precedence(struct ht_it *t)
     /* Precedence: flags > environment > ~/.config/holotwin/gwctl.json. */
     char *home = ht_it_path(t, "home");
     char *cmd = NULL;
-    if (asprintf(&cmd, "mkdir -p %s/.config/holotwin && printf "
-                       "'{\"gateway\":\"%s\",\"token\":\"%s\"}' > "
-                       "%s/.config/holotwin/gwctl.json", home, g.url, g.token,
-                 home) < 0)
+    if (asprintf(&cmd,
+                 "mkdir -p %s/.config/holotwin && printf "
+                 "'{\"gateway\":\"%s\",\"token\":\"%s\"}' > "
+                 "%s/.config/holotwin/gwctl.json",
+                 home, g.url, g.token, home) < 0)
         abort();
     HT_CHECK(t, system(cmd) == 0);
     char envh[300], dead[100];
@@ -658,7 +673,8 @@ static pid_t flip_start(struct ht_it *t, const struct gw *g)
     if (asprintf(&script,
                  "while :; do for v in true false; do '%s' --gateway %s "
                  "--token %s set demo-1 lamp $v >/dev/null 2>&1; "
-                 "sleep 0.1; done; done", bin, g->url, g->token) < 0)
+                 "sleep 0.1; done; done",
+                 bin, g->url, g->token) < 0)
         abort();
     const char *argv[] = {"/bin/sh", "-c", script, NULL};
     pid_t p = ht_it_spawn(t, "flipper", argv, NULL);
@@ -702,8 +718,10 @@ static void watch_streams_and_resumes_after_restart(struct ht_it *t)
     int nl = 0;
     for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
         json_t *j = json_loads(line, 0, NULL);
-        HT_CHECK(t, json_is_string(json_object_get(j, "event")) &&
-                        json_object_get(j, "data"), "line: %s", line);
+        HT_CHECK(t,
+                 json_is_string(json_object_get(j, "event")) &&
+                     json_object_get(j, "data"),
+                 "line: %s", line);
         json_decref(j);
         nl++;
     }
@@ -713,8 +731,8 @@ static void watch_streams_and_resumes_after_restart(struct ht_it *t)
     /* --json across a gateway restart: the stream resumes with
      * Last-Event-ID, so no event id repeats. */
     char *bin = ht_it_bin("gwctl");
-    const char *jargv[] = {bin, "--gateway", g.url, "--token", g.token,
-                           "watch", "--json", "--count", "8", NULL};
+    const char *jargv[] = {bin,     "--gateway", g.url,     "--token", g.token,
+                           "watch", "--json",    "--count", "8",       NULL};
     pid_t wp = ht_it_spawn(t, "watch", jargv, NULL);
     HT_WAIT(t, watch_count(t, "watch") >= 2, 20000, "events before restart");
     int st = ht_it_stop(t, g.pid, SIGTERM, 15000);
@@ -733,13 +751,14 @@ static void watch_streams_and_resumes_after_restart(struct ht_it *t)
     free(log);
     size_t i, j;
     json_t *a, *b;
-    json_array_foreach(lines, i, a) {
+    json_array_foreach(lines, i, a)
+    {
         const char *ia = json_string_value(json_object_get(a, "id"));
         HT_CHECK(t, ia && *ia, "event without id");
-        json_array_foreach(lines, j, b)
-            HT_CHECK(t, j == i || strcmp(ia, json_string_value(
-                                                 json_object_get(b, "id"))),
-                     "event id %s delivered twice", ia);
+        json_array_foreach(lines, j, b) HT_CHECK(
+            t,
+            j == i || strcmp(ia, json_string_value(json_object_get(b, "id"))),
+            "event id %s delivered twice", ia);
     }
     json_decref(lines);
     free(bin);
@@ -754,9 +773,11 @@ static const char twin_model[] =
     " \"properties\":[{\"name\":\"on\",\"bind\":\"demo-1/lamp\","
     "  \"type\":\"boolean\",\"writable\":true}]},"
     "{\"id\":\"motor\",\"title\":\"Motor\",\"kind\":\"motor\","
-    " \"properties\":[{\"name\":\"setpoint\",\"bind\":\"demo-1/motor_setpoint\","
+    " \"properties\":[{\"name\":\"setpoint\",\"bind\":\"demo-1/"
+    "motor_setpoint\","
     "  \"type\":\"number\",\"writable\":true,\"minimum\":0,\"maximum\":200},"
-    "  {\"name\":\"speed\",\"bind\":\"demo-1/motor_speed\",\"type\":\"number\"}]}"
+    "  "
+    "{\"name\":\"speed\",\"bind\":\"demo-1/motor_speed\",\"type\":\"number\"}]}"
     "]}";
 
 static void twins_bind_ui_history_live(struct ht_it *t)
@@ -772,8 +793,9 @@ static void twins_bind_ui_history_live(struct ht_it *t)
 
     r = CTL(t, &g, "twins", "apply", "-f", model, "--json");
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(r.json, "id")),
-                        "cell-1"), "%s", r.out);
+    HT_CHECK(
+        t, !strcmp(json_string_value(json_object_get(r.json, "id")), "cell-1"),
+        "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "twins", "list");
     EXPECT_RC(t, r, 0);
@@ -784,9 +806,8 @@ static void twins_bind_ui_history_live(struct ht_it *t)
     bool listed = false;
     size_t k;
     json_t *e;
-    json_array_foreach(r.json, k, e)
-        listed |= !strcmp(json_string_value(json_object_get(e, "id")),
-                          "cell-1");
+    json_array_foreach(r.json, k, e) listed |=
+        !strcmp(json_string_value(json_object_get(e, "id")), "cell-1");
     HT_CHECK(t, listed, "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "twins", "show", "cell-1", "--json");
@@ -804,8 +825,8 @@ static void twins_bind_ui_history_live(struct ht_it *t)
     EXPECT_RC(t, r, 0);
     run_free(&r);
     r = CTL(t, &g, "set", "cell-1", "motor.speed", "5");
-    HT_CHECK(t, r.rc == 3 || r.rc == 1, "read-only twin property: %d %s",
-             r.rc, r.err);
+    HT_CHECK(t, r.rc == 3 || r.rc == 1, "read-only twin property: %d %s", r.rc,
+             r.err);
     run_free(&r);
     r = CTL(t, &g, "set", "cell-1", "nope.x", "5");
     EXPECT_RC(t, r, 2);
@@ -859,14 +880,16 @@ static void twins_bind_ui_history_live(struct ht_it *t)
     r = CTL(t, &g, "ui", "cell-1", "--json");
     EXPECT_RC(t, r, 0);
     json_t *d = json_object_get(r.json, "descriptor");
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(d, "schema")),
-                        "holotwin.ui/1"), "%s", r.out);
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(d, "schema")),
+                     "holotwin.ui/1"),
+             "%s", r.out);
     HT_CHECK(t, json_is_string(json_object_get(r.json, "etag")), "%s", r.out);
     run_free(&r);
     r = CTL(t, &g, "ui", "cell-1", "--raw", "--target", "hmd");
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, json_is_object(r.json) && strstr(r.out, "holotwin.ui/1"),
-             "%s", r.out);
+    HT_CHECK(t, json_is_object(r.json) && strstr(r.out, "holotwin.ui/1"), "%s",
+             r.out);
     run_free(&r);
     r = CTL(t, &g, "ui", "cell-1");
     EXPECT_RC(t, r, 0);
@@ -919,12 +942,13 @@ static void add_provisions_a_working_agent_config(struct ht_it *t)
     char *text = read_file(cfg);
     json_t *c = json_loads(text, 0, NULL);
     HT_CHECK(t, c, "generated config is not JSON: %s", text);
-    const char *user = json_string_value(json_object_get(
-        json_object_get(c, "mqtt"), "username"));
-    const char *pass = json_string_value(json_object_get(
-        json_object_get(c, "mqtt"), "password"));
+    const char *user = json_string_value(
+        json_object_get(json_object_get(c, "mqtt"), "username"));
+    const char *pass = json_string_value(
+        json_object_get(json_object_get(c, "mqtt"), "password"));
     HT_CHECK(t, user && pass && *pass, "%s", text);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(c, "id")), "board-9"));
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(c, "id")), "board-9"));
     /* TLS: the CA inline, the broker's TLS port (not the loopback one). */
     const char *ca =
         json_string_value(json_object_get(json_object_get(c, "mqtt"), "ca"));
@@ -941,8 +965,9 @@ static void add_provisions_a_working_agent_config(struct ht_it *t)
     /* --json: the same answer, stable shape. */
     r = CTL(t, &g, "devices", "add", "board-10", "--json");
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, json_is_object(json_object_get(r.json, "config")) &&
-                    json_is_object(json_object_get(r.json, "mqtt")),
+    HT_CHECK(t,
+             json_is_object(json_object_get(r.json, "config")) &&
+                 json_is_object(json_object_get(r.json, "mqtt")),
              "%s", r.out);
     run_free(&r);
 
@@ -964,8 +989,8 @@ static void add_provisions_a_working_agent_config(struct ht_it *t)
     ht_it_stop(t, ap, SIGTERM, 10000);
     struct ht_it_mqtt *m = ht_it_mqtt_new(g.mqtt, "board-9-probe", user, pass);
     HT_CHECK(t, m != NULL, "board credentials rejected by the broker");
-    int rc = ht_it_mqtt_pub(m, "holotwin/v1/devices/board-10/td", "{}", 1,
-                            false);
+    int rc =
+        ht_it_mqtt_pub(m, "holotwin/v1/devices/board-10/td", "{}", 1, false);
     HT_CHECK(t, rc == 135 || rc == -1,
              "board-9 published under board-10: reason %d", rc);
     ht_it_mqtt_free(m);
@@ -1001,7 +1026,8 @@ static pid_t mdns_agent(struct ht_it *t, const struct ht_it_mdns *m,
              "{\"id\":\"%s\",\"title\":\"%s\",\"mqtt\":{\"broker\":\"%s\"},"
              "\"mdns\":{\"name\":\"board %s\"},\"gpio\":{\"backend\":\"sim\"},"
              "\"capabilities\":[{\"name\":\"lamp\",\"kind\":\"output\","
-             "\"type\":\"ht:Lamp\",\"line\":1}]}", id, id, broker, id);
+             "\"type\":\"ht:Lamp\",\"line\":1}]}",
+             id, id, broker, id);
     char *path = ht_it_write(t, name, body);
     char *bin = ht_it_bin("device-agent");
     const char *argv[] = {bin, "--config", path, "--mdns", NULL};
@@ -1042,7 +1068,8 @@ static void discover_marks_known_and_new(struct ht_it *t)
         HT_CHECK(t, json_is_array(r.json), "%s", r.out);
         size_t i2;
         json_t *e;
-        json_array_foreach(r.json, i2, e) {
+        json_array_foreach(r.json, i2, e)
+        {
             const char *id = json_string_value(json_object_get(e, "id"));
             if (id && !strcmp(id, "known-1"))
                 k = e;
@@ -1053,15 +1080,19 @@ static void discover_marks_known_and_new(struct ht_it *t)
     HT_CHECK(t, k && s, "discover did not find both boards: %s", r.out);
     HT_CHECK(t, json_is_true(json_object_get(k, "known")), "%s", r.out);
     HT_CHECK(t, json_is_false(json_object_get(s, "known")), "%s", r.out);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(
-                            json_object_get(s, "txt"), "type")), "Thing"),
+    HT_CHECK(t,
+             !strcmp(json_string_value(
+                         json_object_get(json_object_get(s, "txt"), "type")),
+                     "Thing"),
              "%s", r.out);
     HT_CHECK(t, json_integer_value(json_object_get(s, "port")) > 0);
     run_free(&r);
     r = ctl_env(t, g.url, g.token, env, "discover", "--timeout", "4", NULL);
     EXPECT_RC(t, r, 0);
-    HT_CHECK(t, strstr(r.out, "NAME") && strstr(r.out, "new") &&
-                    strstr(r.out, "known"), "%s", r.out);
+    HT_CHECK(t,
+             strstr(r.out, "NAME") && strstr(r.out, "new") &&
+                 strstr(r.out, "known"),
+             "%s", r.out);
     run_free(&r);
     ht_it_stop(t, a1, SIGTERM, 10000);
     ht_it_stop(t, a2, SIGTERM, 10000);
@@ -1220,8 +1251,8 @@ static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
  * --restore into a new data dir, and the restored gateway is the same one:
  * the old admin token works, the device is there, and the provisioned
  * board logs in to the restored broker with its old credentials. */
-static void backup_of_a_running_gateway_restores_into_a_new_data_dir(
-    struct ht_it *t)
+static void
+backup_of_a_running_gateway_restores_into_a_new_data_dir(struct ht_it *t)
 {
     struct gw g;
     gw_start(t, &g, true);
@@ -1240,8 +1271,9 @@ static void backup_of_a_running_gateway_restores_into_a_new_data_dir(
     HT_CHECK(t, strstr(r.out, "written to"), "%s", r.out);
     run_free(&r);
     struct stat st;
-    HT_CHECK(t, stat(file, &st) == 0 && (st.st_mode & 0777) == 0600 &&
-                    st.st_size > 4096,
+    HT_CHECK(t,
+             stat(file, &st) == 0 && (st.st_mode & 0777) == 0600 &&
+                 st.st_size > 4096,
              "backup mode %o size %lld", st.st_mode & 0777,
              (long long)st.st_size);
     r = CTL(t, &g, "devices", "show", "board-9");
@@ -1257,8 +1289,7 @@ static void backup_of_a_running_gateway_restores_into_a_new_data_dir(
     g2.own_broker = true;
     g2.data = ht_it_path(t, "gw2");
     char *bin = ht_it_bin("gatewayd");
-    const char *rargv[] = {bin, "--data-dir", g2.data, "--restore", file,
-                           NULL};
+    const char *rargv[] = {bin, "--data-dir", g2.data, "--restore", file, NULL};
     char *out = NULL, *err = NULL;
     int rc = ht_it_run(t, rargv, NULL, 30000, &out, &err);
     HT_CHECK(t, rc == 0, "gatewayd --restore: exit %d: %s", rc, err);

@@ -47,7 +47,8 @@ static int db_device_rows(const char *db, const char *id)
     return n;
 }
 
-static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *t)
+static void
+device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *t)
 {
     struct ht_it_broker b = {0};
     ht_it_broker_start(t, &b, NULL);
@@ -58,8 +59,8 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     char *data = ht_it_path(t, "gw");
 
     char *gw = ht_it_bin("gatewayd");
-    const char *gargv[] = {gw, "--broker", broker, "--data-dir", data,
-                           "--http-port", port_s, NULL};
+    const char *gargv[] = {gw,   "--broker",    broker, "--data-dir",
+                           data, "--http-port", port_s, NULL};
     pid_t gpid = ht_it_spawn(t, "gatewayd", gargv, NULL);
     HT_CHECK(t, ht_it_wait_port(http, 10000), "gatewayd HTTP port %d", http);
 
@@ -79,8 +80,8 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     HT_CHECK(t, ready, "/healthz never reported mqtt_ready");
 
     char *ag = ht_it_bin("device-agent");
-    const char *aargv[] = {ag, "--sim", "--broker", broker, "--id", "demo-1",
-                           NULL};
+    const char *aargv[] = {ag,     "--sim",  "--broker", broker,
+                           "--id", "demo-1", NULL};
     pid_t apid = ht_it_spawn(t, "agent", aargv, NULL);
 
     char *tok = read_token(t, data);
@@ -92,7 +93,8 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     json_t *dev = NULL;
     for (int i = 0; i < 250 && !dev; i++) {
         struct ht_it_http r;
-        if (ht_it_http(http, "GET", "/api/v1/devices/demo-1", auth, NULL, &r) == 0 &&
+        if (ht_it_http(http, "GET", "/api/v1/devices/demo-1", auth, NULL, &r) ==
+                0 &&
             r.status == 200)
             dev = ht_it_http_json(&r);
         ht_it_http_free(&r);
@@ -100,26 +102,31 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
             ht_it_sleep_ms(20);
     }
     HT_CHECK(t, dev != NULL, "demo-1 never appeared at /api/v1/devices/demo-1");
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(dev, "id")), "demo-1"));
+    HT_CHECK(t,
+             !strcmp(json_string_value(json_object_get(dev, "id")), "demo-1"));
     HT_CHECK(t, json_is_string(json_object_get(dev, "state")));
     json_decref(dev);
 
     struct ht_it_http r;
-    HT_CHECK(t, ht_it_http(http, "GET", "/api/v1/devices", auth, NULL, &r) == 0);
+    HT_CHECK(t,
+             ht_it_http(http, "GET", "/api/v1/devices", auth, NULL, &r) == 0);
     HT_CHECK(t, r.status == 200, "status %d", r.status);
     json_t *list = ht_it_http_json(&r);
     json_t *items = json_object_get(list, "items");
     HT_CHECK(t, json_array_size(items) == 1, "body %s", r.body);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(json_array_get(items, 0), "id")),
+    HT_CHECK(t, !strcmp(json_string_value(
+                            json_object_get(json_array_get(items, 0), "id")),
                         "demo-1"));
     json_decref(list);
     ht_it_http_free(&r);
 
     /* Unknown ids are a clean 404, hostile ones a 400 (never a crash). */
-    HT_CHECK(t, ht_it_http(http, "GET", "/api/v1/devices/nope", auth, NULL, &r) == 0);
+    HT_CHECK(t, ht_it_http(http, "GET", "/api/v1/devices/nope", auth, NULL,
+                           &r) == 0);
     HT_CHECK(t, r.status == 404, "status %d", r.status);
     ht_it_http_free(&r);
-    HT_CHECK(t, ht_it_http(http, "GET", "/api/v1/devices/a+b", auth, NULL, &r) == 0);
+    HT_CHECK(
+        t, ht_it_http(http, "GET", "/api/v1/devices/a+b", auth, NULL, &r) == 0);
     HT_CHECK(t, r.status == 400 || r.status == 404, "status %d", r.status);
     ht_it_http_free(&r);
 
@@ -128,12 +135,14 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     if (asprintf(&db, "%s/holotwin.db", data) < 0)
         abort();
     sqlite3 *s = NULL;
-    HT_CHECK(t, sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK,
+    HT_CHECK(t,
+             sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK,
              "cannot open %s", db);
     /* The gateway's writer may be committing: wait for it like any reader. */
     sqlite3_busy_timeout(s, 5000);
     sqlite3_stmt *st;
-    HT_CHECK(t, sqlite3_prepare_v2(s, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK);
+    HT_CHECK(t, sqlite3_prepare_v2(s, "PRAGMA journal_mode", -1, &st, NULL) ==
+                    SQLITE_OK);
     HT_CHECK(t, sqlite3_step(st) == SQLITE_ROW);
     HT_CHECK(t, !strcmp((const char *)sqlite3_column_text(st, 0), "wal"));
     sqlite3_finalize(st);
@@ -145,22 +154,25 @@ static void device_travels_agent_broker_gateway_sqlite_rest_gwctl(struct ht_it *
     char *ctl = ht_it_bin("gwctl");
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", http);
-    const char *cargv[] = {ctl, "--gateway", url, "--token", tok ? tok : "",
-                           "devices", NULL};
+    const char *cargv[] = {
+        ctl, "--gateway", url, "--token", tok ? tok : "", "devices", NULL};
     char *out = NULL, *err = NULL;
     int rc = ht_it_run(t, cargv, NULL, 10000, &out, &err);
     HT_CHECK(t, rc == 0, "gwctl exit %d: %s", rc, err);
-    HT_CHECK(t, strstr(out, "ID") && strstr(out, "STATE") && strstr(out, "demo-1"),
+    HT_CHECK(t,
+             strstr(out, "ID") && strstr(out, "STATE") && strstr(out, "demo-1"),
              "gwctl output: %s", out);
     free(out);
     free(err);
-    const char *jargv[] = {ctl, "devices", "--json", "--gateway", url, "--token",
-                           tok ? tok : "", NULL};
+    const char *jargv[] = {ctl, "devices", "--json",       "--gateway",
+                           url, "--token", tok ? tok : "", NULL};
     rc = ht_it_run(t, jargv, NULL, 10000, &out, &err);
     HT_CHECK(t, rc == 0, "gwctl --json exit %d: %s", rc, err);
     json_t *j = json_loads(out, 0, NULL);
-    HT_CHECK(t, json_is_array(j) && json_array_size(j) == 1, "gwctl --json: %s", out);
-    HT_CHECK(t, !strcmp(json_string_value(json_object_get(json_array_get(j, 0), "id")),
+    HT_CHECK(t, json_is_array(j) && json_array_size(j) == 1, "gwctl --json: %s",
+             out);
+    HT_CHECK(t, !strcmp(json_string_value(
+                            json_object_get(json_array_get(j, 0), "id")),
                         "demo-1"));
     json_decref(j);
     free(out);
@@ -190,12 +202,14 @@ static void binaries_share_the_command_line_contract(struct ht_it *t)
         char *out = NULL, *err = NULL;
         const char *h[] = {p, "--help", NULL};
         int rc = ht_it_run(t, h, NULL, 10000, &out, &err);
-        HT_CHECK(t, rc == 0 && strstr(out, "usage"), "%s --help: %d %s", bins[i], rc, out);
+        HT_CHECK(t, rc == 0 && strstr(out, "usage"), "%s --help: %d %s",
+                 bins[i], rc, out);
         free(out);
         free(err);
         const char *v[] = {p, "--version", NULL};
         rc = ht_it_run(t, v, NULL, 10000, &out, &err);
-        HT_CHECK(t, rc == 0 && strstr(out, "0."), "%s --version: %d %s", bins[i], rc, out);
+        HT_CHECK(t, rc == 0 && strstr(out, "0."), "%s --version: %d %s",
+                 bins[i], rc, out);
         free(out);
         free(err);
         const char *f[] = {p, "--no-such-flag", NULL};
@@ -209,8 +223,8 @@ static void binaries_share_the_command_line_contract(struct ht_it *t)
             const char *c[] = {p, "--config", bad, NULL};
             rc = ht_it_run(t, c, NULL, 10000, &out, &err);
             HT_CHECK(t, rc != 0, "%s accepted a malformed config", bins[i]);
-            HT_CHECK(t, strstr(err, "bad.json:"), "%s: error does not name the file: %s",
-                     bins[i], err);
+            HT_CHECK(t, strstr(err, "bad.json:"),
+                     "%s: error does not name the file: %s", bins[i], err);
             free(out);
             free(err);
             const char *m[] = {p, "--config", "/nonexistent/x.json", NULL};

@@ -22,9 +22,9 @@ struct env {
     struct ht_it_broker b;
     int http;
     pid_t gw;
-    char *data;       /* data dir (new) */
-    char auth[256];   /* "Authorization: Bearer ADMIN\r\n" */
-    char *ctl_panel;  /* control socket of panel-1 (new) or NULL */
+    char *data;      /* data dir (new) */
+    char auth[256];  /* "Authorization: Bearer ADMIN\r\n" */
+    char *ctl_panel; /* control socket of panel-1 (new) or NULL */
 };
 
 static const char *jstr(const json_t *o, const char *k)
@@ -44,8 +44,8 @@ static void gw_start(struct ht_it *t, struct env *e, const char *const extra[])
     if (!e->data)
         e->data = ht_it_path(t, "data");
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[32] = {bin, "--broker", broker, "--http-port", http,
-                            "--data-dir", e->data, "--no-mdns"};
+    const char *argv[32] = {bin,  "--broker",   broker,  "--http-port",
+                            http, "--data-dir", e->data, "--no-mdns"};
     size_t n = 8;
     for (; extra && *extra && n < 31; extra++)
         argv[n++] = *extra;
@@ -84,7 +84,7 @@ static pid_t board_start(struct ht_it *t, struct env *e, const char *id)
     snprintf(sock, sizeof sock, "%s.sock", id);
     char *ctl = ht_it_path(t, sock);
     char *bin = ht_it_bin("device-agent");
-    const char *argv[] = {bin, "--config", cfg, "--broker", broker,
+    const char *argv[] = {bin,         "--config",  cfg, "--broker", broker,
                           "--no-mdns", "--control", ctl, NULL};
     pid_t pid = ht_it_spawn(t, log, argv, NULL);
     free(bin);
@@ -157,8 +157,8 @@ static char *token_hdr(struct ht_it *t, struct env *e, const char *role)
     json_t *o;
     HT_CHECK(t, call(e, "POST", "/api/v1/tokens", body, &o) == 201);
     char *h;
-    HT_CHECK(t, asprintf(&h, "Authorization: Bearer %s\r\n",
-                         jstr(o, "token")) > 0);
+    HT_CHECK(t, asprintf(&h, "Authorization: Bearer %s\r\n", jstr(o, "token")) >
+                    0);
     json_decref(o);
     return h;
 }
@@ -194,8 +194,8 @@ static json_t *sse_wait(struct ht_it *t, struct ht_it_sse *s, const char *type,
         if (seen && j)
             json_array_append_new(seen, json_pack("{s:s, s:O}", "event",
                                                   ev ? ev : "", "data", j));
-        bool hit = ev && !strcmp(ev, type) && j &&
-                   (!needle || strstr(data, needle));
+        bool hit =
+            ev && !strcmp(ev, type) && j && (!needle || strstr(data, needle));
         free(ev);
         free(data);
         if (hit)
@@ -229,8 +229,8 @@ static char *str_replace(const char *s, const char *from, const char *to)
 {
     const char *x = strstr(s, from);
     char *out = NULL;
-    if (!x || asprintf(&out, "%.*s%s%s", (int)(x - s), s, to,
-                       x + strlen(from)) < 0)
+    if (!x ||
+        asprintf(&out, "%.*s%s%s", (int)(x - s), s, to, x + strlen(from)) < 0)
         return strdup(s);
     return out;
 }
@@ -310,13 +310,17 @@ static void press_line(struct ht_it *t)
     board_start(t, &e, "thermal-1");
     board_start(t, &e, "panel-1");
     /* Pending devices do not feed twins (their values are recorded). */
-    HT_WAIT(t, call(&e, "GET", "/api/v1/devices/gears-1/properties/"
-                               "gear_a_speed", NULL, NULL) == 200, 15000);
+    HT_WAIT(t,
+            call(&e, "GET",
+                 "/api/v1/devices/gears-1/properties/"
+                 "gear_a_speed",
+                 NULL, NULL) == 200,
+            15000);
     json_t *st;
     HT_CHECK(t, call(&e, "GET", "/api/v1/twins/press-line/state", NULL, &st) ==
-                200);
-    json_t *sp = json_object_get(json_object_get(st, "properties"),
-                                 "gear_a.speed");
+                    200);
+    json_t *sp =
+        json_object_get(json_object_get(st, "properties"), "gear_a.speed");
     HT_CHECK(t, !strcmp(jstr(sp, "quality"), "unknown"),
              "a pending device fed the twin");
     json_decref(st);
@@ -337,15 +341,14 @@ static void press_line(struct ht_it *t)
     /* Only this twin's events came through the filter. */
     size_t i;
     json_t *it;
-    json_array_foreach(seen, i, it)
-        HT_CHECK(t, !strcmp(jstr(json_object_get(it, "data"), "twin"),
-                            "press-line"), "foreign event %s",
-                 jstr(it, "event"));
+    json_array_foreach(seen, i, it) HT_CHECK(
+        t, !strcmp(jstr(json_object_get(it, "data"), "twin"), "press-line"),
+        "foreign event %s", jstr(it, "event"));
     json_decref(seen);
 
     /* The twin state moved with the plant. */
     HT_CHECK(t, call(&e, "GET", "/api/v1/twins/press-line/state", NULL, &st) ==
-                200);
+                    200);
     HT_CHECK(t, json_is_false(json_object_get(st, "stable")));
     sp = json_object_get(json_object_get(st, "properties"), "gear_b.speed");
     HT_CHECK(t, !strcmp(jstr(sp, "quality"), "good"));
@@ -355,32 +358,42 @@ static void press_line(struct ht_it *t)
     /* Cooling on (fan on, heater off), the line running (both motors and
      * the run lamp) and one line speed for both gears. */
     json_t *r;
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/press-line/properties/"
-                                "twin.running", "true", &r) == 200);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/press-line/properties/"
+                     "twin.running",
+                     "true", &r) == 200);
     HT_CHECK(t, json_array_size(json_object_get(r, "commands")) == 3);
     json_decref(r);
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/press-line/properties/"
-                                "twin.cooling", "true", &r) == 200);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/press-line/properties/"
+                     "twin.cooling",
+                     "true", &r) == 200);
     HT_CHECK(t, json_array_size(json_object_get(r, "commands")) == 2);
     json_decref(r);
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/press-line/properties/"
-                                "twin.line_speed", "80", &r) == 200);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/press-line/properties/"
+                     "twin.line_speed",
+                     "80", &r) == 200);
     HT_CHECK(t, json_number_value(json_object_get(r, "v")) == 80,
              "confirmed value");
     json_t *cmds = json_object_get(r, "commands");
     HT_CHECK(t, json_array_size(cmds) == 2);
     HT_CHECK(t, !strcmp(jstr(json_array_get(cmds, 0), "device"), "gears-1"));
     json_decref(r);
-    char *c = ht_it_mqtt_wait(m, "holotwin/v1/devices/gears-1/cmd/"
-                              "motor_b_setpoint", "80", 5000);
+    char *c = ht_it_mqtt_wait(m,
+                              "holotwin/v1/devices/gears-1/cmd/"
+                              "motor_b_setpoint",
+                              "80", 5000);
     HT_CHECK(t, c, "no command for gear B on the broker");
     free(c);
-    c = ht_it_mqtt_wait(m, "holotwin/v1/devices/thermal-1/cmd/heater",
-                        "false", 5000);
+    c = ht_it_mqtt_wait(m, "holotwin/v1/devices/thermal-1/cmd/heater", "false",
+                        5000);
     HT_CHECK(t, c, "cooling did not switch the heater off");
     free(c);
-    HT_CHECK(t, call(&e, "GET", "/api/v1/devices/gears-1/properties/"
-                                "motor_b_setpoint?meta=1", NULL, &r) == 200);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/devices/gears-1/properties/"
+                     "motor_b_setpoint?meta=1",
+                     NULL, &r) == 200);
     HT_CHECK(t, json_number_value(json_object_get(r, "v")) == 80);
     json_decref(r);
 
@@ -396,16 +409,20 @@ static void press_line(struct ht_it *t)
             "the press line never settled stable");
 
     /* The history of a twin property is the bound device property's. */
-    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/press-line/history?property="
-                                "gear_b.setpoint", NULL, &r) == 200);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/twins/press-line/history?property="
+                     "gear_b.setpoint",
+                     NULL, &r) == 200);
     HT_CHECK(t, !strcmp(jstr(r, "device"), "gears-1"));
     HT_CHECK(t, !strcmp(jstr(r, "device_property"), "motor_b_setpoint"));
     HT_CHECK(t, json_array_size(json_object_get(r, "items")) >= 1);
     json_decref(r);
     HT_CHECK(t, call(&e, "GET", "/api/v1/twins/press-line/history", NULL,
                      NULL) == 400);
-    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/press-line/history?property="
-                                "nope.x", NULL, NULL) == 404);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/twins/press-line/history?property="
+                     "nope.x",
+                     NULL, NULL) == 404);
 
     /* The press line's descriptors are schema-valid (ajv). */
     static const char *const targets[] = {"web", "hmd"};
@@ -428,10 +445,9 @@ static void press_line(struct ht_it *t)
                         "holotwin.ui/1", 5000);
     HT_CHECK(t, c);
     free(c);
-    struct ht_it_mqtt *late = ht_it_mqtt_new(e.b.port, "twin-late", NULL,
-                                             NULL);
-    HT_CHECK(t, late && ht_it_mqtt_sub(late, "holotwin/v1/twins/press-line/#")
-                            < 128);
+    struct ht_it_mqtt *late = ht_it_mqtt_new(e.b.port, "twin-late", NULL, NULL);
+    HT_CHECK(t, late && ht_it_mqtt_sub(late, "holotwin/v1/twins/press-line/#") <
+                            128);
     c = ht_it_mqtt_wait(late, "holotwin/v1/twins/press-line/ui/web",
                         "holotwin.ui/1", 5000);
     HT_CHECK(t, c, "descriptor not retained");
@@ -489,15 +505,16 @@ static void button_alarm(struct ht_it *t)
     json_t *st = sse_wait(t, s, "state", "start.pressed", 5000, seen);
     HT_CHECK(t, json_is_true(json_object_get(
                     json_object_get(json_object_get(st, "properties"),
-                                    "start.pressed"), "value")));
+                                    "start.pressed"),
+                    "value")));
     json_t *al = sse_wait(t, s, "alarm-raised", "start-held", 5000, seen);
     json_t *sb = sse_wait(t, s, "stable-changed", NULL, 5000, seen);
     HT_CHECK(t, json_is_false(json_object_get(sb, "stable")));
     /* State, alarm and stable flag come from one engine step: same ts. */
-    HT_CHECK(t, json_equal(json_object_get(st, "ts"),
-                           json_object_get(al, "ts")) &&
-                    json_equal(json_object_get(al, "ts"),
-                               json_object_get(sb, "ts")));
+    HT_CHECK(
+        t,
+        json_equal(json_object_get(st, "ts"), json_object_get(al, "ts")) &&
+            json_equal(json_object_get(al, "ts"), json_object_get(sb, "ts")));
     json_decref(st);
     json_decref(al);
     json_decref(sb);
@@ -505,8 +522,7 @@ static void button_alarm(struct ht_it *t)
     /* The retained state topic holds the latest full state (rebuilt once
      * per loop iteration, not per value): a late subscriber gets the
      * pressed button, the alarm and the unstable flag. */
-    struct ht_it_mqtt *late = ht_it_mqtt_new(e.b.port, "twin-late", NULL,
-                                             NULL);
+    struct ht_it_mqtt *late = ht_it_mqtt_new(e.b.port, "twin-late", NULL, NULL);
     HT_CHECK(t, late && ht_it_mqtt_sub(late, "holotwin/v1/twins/panel-watch/"
                                              "state") < 128);
     char *rc = ht_it_mqtt_wait(late, "holotwin/v1/twins/panel-watch/state",
@@ -516,7 +532,8 @@ static void button_alarm(struct ht_it *t)
     free(rc);
     HT_CHECK(t, json_is_true(json_object_get(
                     json_object_get(json_object_get(rs, "properties"),
-                                    "start.pressed"), "value")));
+                                    "start.pressed"),
+                    "value")));
     HT_CHECK(t, json_array_size(json_object_get(rs, "alarms")) == 1);
     json_decref(rs);
     ht_it_mqtt_free(late);
@@ -531,15 +548,15 @@ static void button_alarm(struct ht_it *t)
      * lamp, so nothing else republishes) leave the second one retained. */
     late = ht_it_mqtt_new(e.b.port, "twin-late2", NULL, NULL);
     HT_CHECK(t, late);
-    HT_CHECK(t, ht_it_mqtt_pub(late, "holotwin/v1/devices/panel-1/props/"
-                                     "run_lamp",
-                               "{\"v\":true,\"seq\":900001}", 1,
-                               false) == 0);
+    HT_CHECK(t, ht_it_mqtt_pub(late,
+                               "holotwin/v1/devices/panel-1/props/"
+                               "run_lamp",
+                               "{\"v\":true,\"seq\":900001}", 1, false) == 0);
     usleep(3000); /* processed apart, within one publish interval */
-    HT_CHECK(t, ht_it_mqtt_pub(late, "holotwin/v1/devices/panel-1/props/"
-                                     "run_lamp",
-                               "{\"v\":false,\"seq\":900002}", 1,
-                               false) == 0);
+    HT_CHECK(t, ht_it_mqtt_pub(late,
+                               "holotwin/v1/devices/panel-1/props/"
+                               "run_lamp",
+                               "{\"v\":false,\"seq\":900002}", 1, false) == 0);
     bool lamp_off = false;
     for (int i = 0; i < 20 && !lamp_off; i++) {
         usleep(100000);
@@ -567,26 +584,32 @@ static void button_alarm(struct ht_it *t)
     HT_CHECK(t, !strcmp(r, "ok true"), "lamp: %s", r);
     free(r);
     /* Read-only, unknown, bad type, malformed. */
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-watch/properties/"
-                                "start.pressed", "true", NULL) == 409);
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-watch/properties/"
-                                "lamp.nope", "true", NULL) == 404);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/panel-watch/properties/"
+                     "start.pressed",
+                     "true", NULL) == 409);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/panel-watch/properties/"
+                     "lamp.nope",
+                     "true", NULL) == 404);
     HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-watch/properties/lamp.on",
                      "\"yes\"", &w) == 400);
     HT_CHECK(t, !strcmp(jstr(w, "code"), "bad_type"));
     json_decref(w);
     HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-watch/properties/lamp.on",
                      "{", NULL) == 400);
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-watch/properties/"
-                                "lamp..on", "true", NULL) == 400);
-    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/nope/properties/lamp.on",
-                     "true", NULL) == 404);
+    HT_CHECK(t, call(&e, "PUT",
+                     "/api/v1/twins/panel-watch/properties/"
+                     "lamp..on",
+                     "true", NULL) == 400);
+    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/nope/properties/lamp.on", "true",
+                     NULL) == 404);
     HT_CHECK(t, call(&e, "GET", "/api/v1/audit?limit=50", NULL, &w) == 200);
     bool audited = false;
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(w, "items"), i, it)
-        audited |= !strcmp(jstr(it, "action"), "twin-write");
+    json_array_foreach(json_object_get(w, "items"), i, it) audited |=
+        !strcmp(jstr(it, "action"), "twin-write");
     HT_CHECK(t, audited, "twin write not in the audit log");
     json_decref(w);
     ht_it_sse_close(s);
@@ -868,8 +891,8 @@ static void crud_descriptors(struct ht_it *t)
     json_decref(p);
     char doc[2048];
     snprintf(doc, sizeof doc, mini_twin, "Mini");
-    char *bad = str_replace(doc, "\"expr\":\"lamp.on\"",
-                            "\"expr\":\"lamp.on)\"");
+    char *bad =
+        str_replace(doc, "\"expr\":\"lamp.on\"", "\"expr\":\"lamp.on)\"");
     HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/mini", bad, &p) == 400);
     HT_CHECK(t, !strcmp(jstr(p, "pointer"), "/rules/0/expr"), "%s",
              jstr(p, "pointer"));
@@ -897,7 +920,7 @@ static void crud_descriptors(struct ht_it *t)
               "web.json");
     json_decref(d);
     HT_CHECK(t, get_ui(&e, e.auth, "web", etag1, NULL, NULL) == 304);
-    HT_CHECK(t, get_ui(&e, e.auth, "web", "\"0000\", W/" , NULL, NULL) == 200);
+    HT_CHECK(t, get_ui(&e, e.auth, "web", "\"0000\", W/", NULL, NULL) == 200);
     char *hetag = NULL;
     HT_CHECK(t, get_ui(&e, e.auth, "hmd", NULL, &hetag, &d) == 200);
     ajv_valid(t, "ui-descriptors/schema/ui-descriptor.schema.json", d,
@@ -927,8 +950,8 @@ static void crud_descriptors(struct ht_it *t)
     HT_CHECK(t, !strcmp(etag_op, jstr(ev, "etag")), "%s vs %s", etag_op,
              jstr(ev, "etag"));
     json_decref(ev);
-    char *c = ht_it_mqtt_wait(m, "holotwin/v1/twins/mini/ui/web", "Mini v2",
-                              5000);
+    char *c =
+        ht_it_mqtt_wait(m, "holotwin/v1/twins/mini/ui/web", "Mini v2", 5000);
     HT_CHECK(t, c, "descriptor not pushed on MQTT");
     free(c);
 
@@ -945,14 +968,14 @@ static void crud_descriptors(struct ht_it *t)
     bool found = false;
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(p, "items"), i, it)
-        found |= !strcmp(jstr(it, "id"), "mini") &&
-                 json_integer_value(json_object_get(it, "version")) == 2 &&
-                 json_is_false(json_object_get(it, "auto"));
+    json_array_foreach(json_object_get(p, "items"), i, it) found |=
+        !strcmp(jstr(it, "id"), "mini") &&
+        json_integer_value(json_object_get(it, "version")) == 2 &&
+        json_is_false(json_object_get(it, "auto"));
     HT_CHECK(t, found);
     json_decref(p);
     HT_CHECK(t, call(&e, "GET", "/things/urn:holotwin:twin:mini", NULL, &p) ==
-                200);
+                    200);
     HT_CHECK(t, !strcmp(jstr(p, "id"), "urn:holotwin:twin:mini"));
     HT_CHECK(t, json_object_get(json_object_get(p, "properties"), "lamp.on"));
     char *td = json_dumps(p, JSON_INDENT(1));
@@ -967,19 +990,18 @@ static void crud_descriptors(struct ht_it *t)
     json_decref(p);
     HT_CHECK(t, call(&e, "GET", "/things", NULL, &p) == 200);
     found = false;
-    json_array_foreach(p, i, it)
-        found |= !strcmp(jstr(it, "id"), "urn:holotwin:twin:mini");
+    json_array_foreach(p, i, it) found |=
+        !strcmp(jstr(it, "id"), "urn:holotwin:twin:mini");
     HT_CHECK(t, found, "twin missing from /things");
     json_decref(p);
-    HT_CHECK(t, call(&e, "GET", "/things/urn:holotwin:twin:nope", NULL,
-                     NULL) == 404);
+    HT_CHECK(t, call(&e, "GET", "/things/urn:holotwin:twin:nope", NULL, NULL) ==
+                    404);
 
     /* A composed twin named like a device pushes its automatic twin to
      * "<id>.auto"; deleting it brings the automatic twin back. */
     HT_CHECK(t, call(&e, "GET", "/api/v1/twins/panel-1", NULL, &p) == 200);
     json_decref(p);
-    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-1", NULL, NULL) ==
-                409);
+    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-1", NULL, NULL) == 409);
     char *pdoc = str_replace(doc, "\"mini\"", "\"pan1\"");
     HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/pan1", pdoc, NULL) == 201);
     free(pdoc);
@@ -987,12 +1009,11 @@ static void crud_descriptors(struct ht_it *t)
     char *cdoc = str_replace(doc, "\"mini\"", "\"panel-1\"");
     HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/panel-1", cdoc, NULL) == 201);
     free(cdoc);
-    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/panel-1.auto", NULL, NULL) ==
-                200);
-    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-1", NULL, NULL) ==
-                204);
-    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/panel-1.auto", NULL, NULL) ==
-                404);
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/twins/panel-1.auto", NULL, NULL) == 200);
+    HT_CHECK(t, call(&e, "DELETE", "/api/v1/twins/panel-1", NULL, NULL) == 204);
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/twins/panel-1.auto", NULL, NULL) == 404);
     HT_CHECK(t, call(&e, "GET", "/api/v1/twins/panel-1", NULL, &p) == 200);
     HT_CHECK(t, !strcmp(jstr(p, "title"), "Operator panel") ||
                     json_array_size(json_object_get(p, "components")) == 1);
@@ -1044,22 +1065,22 @@ static void auth(struct ht_it *t)
     char *op = token_hdr(t, &e, "operator");
     char *tech = token_hdr(t, &e, "technician");
     HT_CHECK(t, call_h(&e, NULL, "GET", "/api/v1/twins", NULL, NULL) == 401);
-    HT_CHECK(t, call_h(&e, viewer, "PUT", "/api/v1/twins/mini", doc, NULL) ==
-                403);
+    HT_CHECK(t,
+             call_h(&e, viewer, "PUT", "/api/v1/twins/mini", doc, NULL) == 403);
     HT_CHECK(t, call_h(&e, op, "PUT", "/api/v1/twins/mini", doc, NULL) == 403);
-    HT_CHECK(t, call_h(&e, tech, "PUT", "/api/v1/twins/mini", doc, NULL) ==
-                201);
+    HT_CHECK(t,
+             call_h(&e, tech, "PUT", "/api/v1/twins/mini", doc, NULL) == 201);
     HT_CHECK(t, call_h(&e, viewer, "GET", "/api/v1/twins/mini", NULL, NULL) ==
-                200);
+                    200);
     HT_CHECK(t, call_h(&e, viewer, "GET", "/api/v1/twins/mini/state", NULL,
                        NULL) == 200);
-    HT_CHECK(t, call_h(&e, viewer, "PUT",
-                       "/api/v1/twins/mini/properties/lamp.on", "true",
-                       NULL) == 403);
+    HT_CHECK(t,
+             call_h(&e, viewer, "PUT", "/api/v1/twins/mini/properties/lamp.on",
+                    "true", NULL) == 403);
     HT_CHECK(t, call_h(&e, op, "PUT", "/api/v1/twins/mini/properties/lamp.on",
                        "true", NULL) == 200);
-    HT_CHECK(t, call_h(&e, op, "DELETE", "/api/v1/twins/mini", NULL, NULL) ==
-                403);
+    HT_CHECK(t,
+             call_h(&e, op, "DELETE", "/api/v1/twins/mini", NULL, NULL) == 403);
     char hdr[512];
     snprintf(hdr, sizeof hdr, "%sContent-Type: image/png\r\n", op);
     HT_CHECK(t, call_h(&e, hdr, "PUT", "/api/v1/twins/mini/assets/m.png",
@@ -1072,7 +1093,7 @@ static void auth(struct ht_it *t)
     HT_CHECK(t, call_h(&e, viewer, "DELETE", "/api/v1/twins/mini/assets/m.png",
                        NULL, NULL) == 403);
     HT_CHECK(t, call_h(&e, tech, "DELETE", "/api/v1/twins/mini", NULL, NULL) ==
-                204);
+                    204);
     free(viewer);
     free(op);
     free(tech);
@@ -1147,7 +1168,8 @@ static void assets(struct ht_it *t)
         char hdr[512];
         snprintf(hdr, sizeof hdr, "%sContent-Type: image/png\r\n", e.auth);
         HT_CHECK(t, ht_it_http(e.http, "PUT", "/api/v1/twins/nope/assets/m.png",
-                               hdr, png, &r) == 0 && r.status == 404);
+                               hdr, png, &r) == 0 &&
+                        r.status == 404);
         ht_it_http_free(&r);
     }
 
@@ -1169,10 +1191,12 @@ static void assets(struct ht_it *t)
     char hdr[512];
     snprintf(hdr, sizeof hdr, "%sIf-None-Match: %s\r\n", e.auth, etag);
     HT_CHECK(t, ht_it_http(e.http, "GET", "/api/v1/twins/mini/assets/m.png",
-                           hdr, NULL, &r) == 0 && r.status == 304);
+                           hdr, NULL, &r) == 0 &&
+                    r.status == 304);
     ht_it_http_free(&r);
     HT_CHECK(t, ht_it_http(e.http, "GET", "/api/v1/twins/mini/assets/model.glb",
-                           e.auth, NULL, &r) == 0 && r.status == 200);
+                           e.auth, NULL, &r) == 0 &&
+                    r.status == 200);
     ct = ht_it_http_header(&r, "Content-Type");
     HT_CHECK(t, ct && !strcmp(ct, "model/gltf-binary"));
     free(ct);
@@ -1220,9 +1244,9 @@ static void twins_dir_bad(struct ht_it *t)
     char port[16];
     snprintf(port, sizeof port, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin, "--broker", "127.0.0.1:1", "--http-port", port,
-                          "--data-dir", data, "--no-mdns", "--twins-dir", dir,
-                          NULL};
+    const char *argv[] = {
+        bin,  "--broker",  "127.0.0.1:1", "--http-port", port, "--data-dir",
+        data, "--no-mdns", "--twins-dir", dir,           NULL};
     char *err = NULL;
     int rc = ht_it_run(t, argv, NULL, 20000, NULL, &err);
     HT_CHECK(t, rc > 0, "gatewayd accepted a bad twin file (rc %d)", rc);

@@ -122,21 +122,29 @@ static const json_t *last_of(const struct fx *f, const char *name)
 }
 
 static const char board[] =
-    "{\"id\":\"t-1\",\"title\":\"Test\",\"gpio\":{\"backend\":\"sim\",\"lines\":16},\n"
+    "{\"id\":\"t-1\",\"title\":\"Test\",\"gpio\":{\"backend\":\"sim\","
+    "\"lines\":16},\n"
     " \"capabilities\":[\n"
-    "  {\"name\":\"btn\",\"kind\":\"input\",\"type\":\"ht:Button\",\"line\":0,\n"
+    "  "
+    "{\"name\":\"btn\",\"kind\":\"input\",\"type\":\"ht:Button\",\"line\":0,\n"
     "   \"active_low\":true,\"bias\":\"pull-up\",\"debounce_ms\":20},\n"
-    "  {\"name\":\"raw\",\"kind\":\"input\",\"type\":\"ht:Switch\",\"line\":1,\n"
+    "  "
+    "{\"name\":\"raw\",\"kind\":\"input\",\"type\":\"ht:Switch\",\"line\":1,\n"
     "   \"debounce_ms\":0},\n"
-    "  {\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":2,\n"
+    "  "
+    "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":2,\n"
     "   \"initial\":false,\"safe\":false},\n"
-    "  {\"name\":\"speed\",\"kind\":\"counter\",\"type\":\"ht:RotationSpeed\",\n"
-    "   \"line\":3,\"ppr\":1,\"window_ms\":1000,\"publish\":{\"deadband\":1}},\n"
+    "  "
+    "{\"name\":\"speed\",\"kind\":\"counter\",\"type\":\"ht:RotationSpeed\",\n"
+    "   "
+    "\"line\":3,\"ppr\":1,\"window_ms\":1000,\"publish\":{\"deadband\":1}},\n"
     "  {\"name\":\"knob\",\"kind\":\"encoder\",\"type\":\"ht:Position\",\n"
     "   \"lines\":[4,5],\"minimum\":-3,\"maximum\":3},\n"
     "  {\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\",\n"
     "   \"minimum\":0,\"maximum\":200,\"multipleOf\":1,\"initial\":10,\n"
-    "   \"publish\":{\"deadband\":5,\"min_interval_ms\":1000,\"max_interval_ms\":10000}}\n"
+    "   "
+    "\"publish\":{\"deadband\":5,\"min_interval_ms\":1000,\"max_interval_ms\":"
+    "10000}}\n"
     " ]}\n";
 
 /* ---- configuration ---- */
@@ -169,31 +177,48 @@ START_TEST(config_errors_name_file_line_col)
         const char *needle;
     } cases[] = {
         {"{\"id\":\"x\",\n \"nope\":1}", ":2:", "nope"},
-        {"{\"id\":\"x\",\n \"capabilities\":[\n  {\"name\":\"a\",\"kind\":\"input\",\n"
-         "   \"type\":\"ht:Button\",\"line\":0,\"colour\":3}]}", ":4:", "colour"},
-        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"lever\",\"type\":\"ht:Button\","
-         "\"line\":0}]}", ":1:", "kind"},
-        {"{\"capabilities\":[\n{\"name\":\"a\",\"kind\":\"input\",\n\"type\":\"ht:Nope\","
-         "\"line\":0}]}", ":3:", "vocabulary"},
-        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:Button\","
-         "\n\"line\":-1}]}", ":2:", "line"},
-        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:Button\","
-         "\"line\":0},\n{\"name\":\"a\",\"kind\":\"output\",\"type\":\"ht:Lamp\","
-         "\"line\":1}]}", ":2:", "duplicate"},
-        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:Button\","
-         "\"line\":0},\n{\"name\":\"b\",\"kind\":\"output\",\"type\":\"ht:Lamp\","
-         "\"line\":0}]}", ":2:", "already used"},
-        {"{\"capabilities\":[{\"name\":\"Bad/Name\",\"kind\":\"input\"}]}", ":1:",
-         "name"},
+        {"{\"id\":\"x\",\n \"capabilities\":[\n  "
+         "{\"name\":\"a\",\"kind\":\"input\",\n"
+         "   \"type\":\"ht:Button\",\"line\":0,\"colour\":3}]}",
+         ":4:", "colour"},
+        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"lever\",\"type\":\"ht:"
+         "Button\","
+         "\"line\":0}]}",
+         ":1:", "kind"},
+        {"{\"capabilities\":[\n{\"name\":\"a\",\"kind\":\"input\",\n\"type\":"
+         "\"ht:Nope\","
+         "\"line\":0}]}",
+         ":3:", "vocabulary"},
+        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:"
+         "Button\","
+         "\n\"line\":-1}]}",
+         ":2:", "line"},
+        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:"
+         "Button\","
+         "\"line\":0},\n{\"name\":\"a\",\"kind\":\"output\",\"type\":\"ht:"
+         "Lamp\","
+         "\"line\":1}]}",
+         ":2:", "duplicate"},
+        {"{\"capabilities\":[{\"name\":\"a\",\"kind\":\"input\",\"type\":\"ht:"
+         "Button\","
+         "\"line\":0},\n{\"name\":\"b\",\"kind\":\"output\",\"type\":\"ht:"
+         "Lamp\","
+         "\"line\":0}]}",
+         ":2:", "already used"},
+        {"{\"capabilities\":[{\"name\":\"Bad/Name\",\"kind\":\"input\"}]}",
+         ":1:", "name"},
         {"{\"capabilities\":[{\"name\":\"s\",\"kind\":\"setpoint\",\"type\":"
-         "\"ht:SpeedSetpoint\",\"maximum\":10,\n\"initial\":20}]}", ":2:", "initial"},
+         "\"ht:SpeedSetpoint\",\"maximum\":10,\n\"initial\":20}]}",
+         ":2:", "initial"},
         {"{\"capabilities\":[{\"name\":\"t\",\"kind\":\"counter\",\"type\":"
-         "\"ht:RotationSpeed\",\"line\":1,\n\"writable\":true}]}", ":2:", "writable"},
+         "\"ht:RotationSpeed\",\"line\":1,\n\"writable\":true}]}",
+         ":2:", "writable"},
         {"{\"capabilities\":[{\"name\":\"e\",\"kind\":\"encoder\",\"type\":"
-         "\"ht:Position\",\n\"lines\":[1]}]}", ":2:", "lines"},
+         "\"ht:Position\",\n\"lines\":[1]}]}",
+         ":2:", "lines"},
         {"{\"capabilities\":[{\"name\":\"x\",\"kind\":\"analog\",\"type\":"
-         "\"ht:Temperature\",\"path\":\"/x\",\n\"publish\":{\"every\":1}}]}", ":2:",
-         "every"},
+         "\"ht:Temperature\",\"path\":\"/x\",\n\"publish\":{\"every\":1}}]}",
+         ":2:", "every"},
         {"{\"mqtt\":{\n\"keepalive\":1}}", ":2:", "range"},
         {"{\"id\": ", ":1:", ""},
     };
@@ -206,7 +231,8 @@ START_TEST(config_errors_name_file_line_col)
         ck_assert_msg(rc != HT_OK, "case %zu accepted", i);
         char want[128];
         snprintf(want, sizeof want, "%s%s", p, cases[i].where);
-        ck_assert_msg(strstr(err, want), "case %zu: want '%s' in '%s'", i, want, err);
+        ck_assert_msg(strstr(err, want), "case %zu: want '%s' in '%s'", i, want,
+                      err);
         ck_assert_msg(strstr(err, cases[i].needle), "case %zu: '%s'", i, err);
         unlink(p);
         free(p);
@@ -225,8 +251,8 @@ START_TEST(config_check_rejects_hostile_ids)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         free(c.id);
         c.id = strdup(bad[i]);
-        ck_assert_msg(ht_agent_conf_check(&c, err, sizeof err) == HT_EINVAL, "%s",
-                      bad[i]);
+        ck_assert_msg(ht_agent_conf_check(&c, err, sizeof err) == HT_EINVAL,
+                      "%s", bad[i]);
         ck_assert(strchr(err, '\n') == NULL);
     }
     free(c.id);
@@ -264,13 +290,16 @@ START_TEST(demo_board_td_has_the_contract_properties)
     for (size_t i = 0; i < 5; i++) {
         const json_t *p = json_object_get(props, want[i].name);
         ck_assert_msg(p != NULL, "%s missing", want[i].name);
-        ck_assert_str_eq(json_string_value(json_object_get(p, "type")), want[i].type);
-        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "@type"), 1)),
-                         want[i].term);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "type")),
+                         want[i].type);
+        ck_assert_str_eq(
+            json_string_value(json_array_get(json_object_get(p, "@type"), 1)),
+            want[i].term);
         ck_assert(json_is_true(json_object_get(p, "readOnly")) == want[i].ro);
     }
     ck_assert_int_eq(json_number_value(json_object_get(
-                         json_object_get(props, "motor_setpoint"), "maximum")), 200);
+                         json_object_get(props, "motor_setpoint"), "maximum")),
+                     200);
     /* The TD the agent builds is what the gateway's parser accepts. */
     struct ht_sem_thing *t = NULL;
     ck_assert_int_eq(ht_sem_td_parse(td, &t, err, sizeof err), HT_OK);
@@ -285,7 +314,8 @@ END_TEST
 
 static const char *ack_code(json_t *ack)
 {
-    return json_string_value(json_object_get(json_object_get(ack, "error"), "code"));
+    return json_string_value(
+        json_object_get(json_object_get(ack, "error"), "code"));
 }
 
 START_TEST(commands_validate_and_ack_with_each_error_code)
@@ -326,8 +356,8 @@ START_TEST(commands_validate_and_ack_with_each_error_code)
         ck_assert_msg(json_is_false(json_object_get(ack, "ok")), "case %zu", i);
         ck_assert_msg(!strcmp(ack_code(ack), bad[i].code), "case %zu: %s", i,
                       ack_code(ack));
-        ck_assert(json_is_string(json_object_get(json_object_get(ack, "error"),
-                                                 "message")));
+        ck_assert(json_is_string(
+            json_object_get(json_object_get(ack, "error"), "message")));
         json_decref(ack);
     }
     ck_assert_int_eq(ht_gpio_sim_last_set(g, 2), 0); /* nothing applied */
@@ -390,7 +420,8 @@ START_TEST(debounce_collapses_bounces_into_one_change)
     ht_gpio_sim_inject(g, 0, 0);
     fx_advance(&f, 0);
     fx_advance(&f, 10);
-    ck_assert_uint_eq(count_of(&f, "btn"), 0); /* still within 20 ms of the last edge */
+    ck_assert_uint_eq(count_of(&f, "btn"),
+                      0); /* still within 20 ms of the last edge */
     fx_advance(&f, 15);
     ck_assert_uint_eq(count_of(&f, "btn"), 1);
     ck_assert(json_is_true(last_of(&f, "btn")));
@@ -424,13 +455,15 @@ START_TEST(counter_turns_pulses_into_rpm)
     }
     fx_advance(&f, 1000);
     ck_assert_uint_eq(count_of(&f, "speed"), 1);
-    ck_assert_double_eq_tol(json_number_value(last_of(&f, "speed")), 1200, 0.01);
+    ck_assert_double_eq_tol(json_number_value(last_of(&f, "speed")), 1200,
+                            0.01);
     /* Next window: same rate measured across the window boundary; within
      * the deadband, so nothing new is published. */
     uint64_t t1 = t0 + 11 * 50000000ull;
     for (int i = 0; i < 10; i++)
         ht_gpio_sim_inject_ts(g, 3, 1, t1 + (uint64_t)i * 50000000ull),
-            ht_gpio_sim_inject_ts(g, 3, 0, t1 + (uint64_t)i * 50000000ull + 1000);
+            ht_gpio_sim_inject_ts(g, 3, 0,
+                                  t1 + (uint64_t)i * 50000000ull + 1000);
     fx_advance(&f, 1000);
     ck_assert_uint_eq(count_of(&f, "speed"), 1);
     /* Stopped: two empty windows bring it to 0. */
@@ -517,12 +550,13 @@ START_TEST(offline_values_queue_in_a_bounded_ring)
     struct fx f;
     static const char small[] =
         "{\"id\":\"r-1\",\"ring\":{\"size\":4},\"capabilities\":["
-        "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":0}]}";
+        "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\",\"line\":"
+        "0}]}";
     fx_start(&f, small);
     ck_assert_uint_eq(ht_agent_queued(f.a), 1); /* initial value, no broker */
     for (int i = 0; i < 6; i++)
-        json_decref(ht_agent_command(f.a, "lamp", i % 2 ? "false" : "true", i % 2 ? 5 : 4,
-                                     NULL, 0));
+        json_decref(ht_agent_command(f.a, "lamp", i % 2 ? "false" : "true",
+                                     i % 2 ? 5 : 4, NULL, 0));
     ck_assert_uint_eq(ht_agent_queued(f.a), 4);
     ck_assert_uint_eq(ht_agent_dropped(f.a), 3);
     fx_stop(&f);
@@ -657,21 +691,27 @@ END_TEST
 START_TEST(analog_formats_parse_sysfs_text)
 {
     double v;
-    ck_assert_int_eq(ht_agent_parse_analog(
-                         "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n"
-                         "72 01 4b 46 7f ff 0e 10 57 t=23125\n",
-                         HT_ANALOG_W1_SLAVE, 1, 0, &v), HT_OK);
+    ck_assert_int_eq(
+        ht_agent_parse_analog("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n"
+                              "72 01 4b 46 7f ff 0e 10 57 t=23125\n",
+                              HT_ANALOG_W1_SLAVE, 1, 0, &v),
+        HT_OK);
     ck_assert_double_eq_tol(v, 23.125, 1e-9);
-    ck_assert_int_eq(ht_agent_parse_analog(
-                         "72 01 4b 46 7f ff 0e 10 57 : crc=00 NO\n"
-                         "72 01 4b 46 7f ff 0e 10 57 t=23125\n",
-                         HT_ANALOG_W1_SLAVE, 1, 0, &v), HT_EPARSE);
-    ck_assert_int_eq(ht_agent_parse_analog("41500\n", HT_ANALOG_MILLI, 1, 0, &v), HT_OK);
+    ck_assert_int_eq(
+        ht_agent_parse_analog("72 01 4b 46 7f ff 0e 10 57 : crc=00 NO\n"
+                              "72 01 4b 46 7f ff 0e 10 57 t=23125\n",
+                              HT_ANALOG_W1_SLAVE, 1, 0, &v),
+        HT_EPARSE);
+    ck_assert_int_eq(
+        ht_agent_parse_analog("41500\n", HT_ANALOG_MILLI, 1, 0, &v), HT_OK);
     ck_assert_double_eq_tol(v, 41.5, 1e-9);
-    ck_assert_int_eq(ht_agent_parse_analog("1024\n", HT_ANALOG_IIO, 0.5, 0, &v), HT_OK);
+    ck_assert_int_eq(ht_agent_parse_analog("1024\n", HT_ANALOG_IIO, 0.5, 0, &v),
+                     HT_OK);
     ck_assert_double_eq_tol(v, 512, 1e-9);
-    ck_assert_int_eq(ht_agent_parse_analog("12 x", HT_ANALOG_RAW, 1, 0, &v), HT_EPARSE);
-    ck_assert_int_eq(ht_agent_parse_analog("", HT_ANALOG_RAW, 1, 0, &v), HT_EPARSE);
+    ck_assert_int_eq(ht_agent_parse_analog("12 x", HT_ANALOG_RAW, 1, 0, &v),
+                     HT_EPARSE);
+    ck_assert_int_eq(ht_agent_parse_analog("", HT_ANALOG_RAW, 1, 0, &v),
+                     HT_EPARSE);
 }
 END_TEST
 
@@ -680,9 +720,11 @@ START_TEST(analog_polls_a_sysfs_file_at_its_period)
     char *file = write_tmp("21000\n");
     char text[512];
     snprintf(text, sizeof text,
-             "{\"id\":\"a-1\",\"capabilities\":[{\"name\":\"temp\",\"kind\":\"analog\","
+             "{\"id\":\"a-1\",\"capabilities\":[{\"name\":\"temp\",\"kind\":"
+             "\"analog\","
              "\"type\":\"ht:Temperature\",\"path\":\"%s\",\"format\":\"milli\","
-             "\"period_ms\":500}]}", file);
+             "\"period_ms\":500}]}",
+             file);
     struct fx f;
     fx_start(&f, text);
     json_t *t0 = ht_agent_value(f.a, "temp");

@@ -268,7 +268,8 @@ static const struct ht_conf_key tab[] = {
      false, "port"},
     {"verbose", HT_CONF_BOOL, offsetof(struct cfg, verbose), "false", 0, 0,
      true, "verbose"},
-    {"name", HT_CONF_STR, offsetof(struct cfg, name), "gw", 0, 0, false, "name"},
+    {"name", HT_CONF_STR, offsetof(struct cfg, name), "gw", 0, 0, false,
+     "name"},
     {"ratio", HT_CONF_DOUBLE, offsetof(struct cfg, ratio), "0.5", 0, 1, true,
      "ratio"},
     {0},
@@ -279,7 +280,8 @@ static char *write_tmp(const char *content)
     char *p = ht_strdup("/tmp/ht-conf-XXXXXX");
     int fd = mkstemp(p);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    ck_assert_int_eq(write(fd, content, strlen(content)),
+                     (ssize_t)strlen(content));
     close(fd);
     return p;
 }
@@ -293,34 +295,42 @@ START_TEST(conf_loads_defaults_file_and_reports_positions)
     ck_assert_str_eq(c.name, "gw");
 
     char *p = write_tmp("{\"mqtt\": {\"port\": 2000}, \"name\": \"x\"}");
-    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err), HT_OK);
+    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err),
+                     HT_OK);
     ck_assert_int_eq(c.port, 2000);
     ck_assert_str_eq(c.name, "x");
     unlink(p);
     free(p);
 
     p = write_tmp("{\n \"mqtt\": {\"port\": 70000}\n}");
-    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err), HT_ERANGE);
+    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err),
+                     HT_ERANGE);
     ck_assert_msg(strstr(err, ":2:19: mqtt.port"), "%s", err);
     unlink(p);
     free(p);
 
     p = write_tmp("{\"verbose\": true,\n \"bogus\": 1}");
-    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err), HT_EINVAL);
+    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err),
+                     HT_EINVAL);
     ck_assert_msg(strstr(err, ":2:11: unknown setting 'bogus'"), "%s", err);
     unlink(p);
     free(p);
 
     p = write_tmp("{\"verbose\": tru}");
-    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err), HT_EPARSE);
+    ck_assert_int_eq(ht_conf_load(tab, &c, p, NULL, NULL, err, sizeof err),
+                     HT_EPARSE);
     ck_assert_msg(strstr(err, ":1:"), "%s", err);
     unlink(p);
     free(p);
 
-    ck_assert_int_eq(ht_conf_set(tab, &c, "ratio", "2", err, sizeof err), HT_ERANGE);
-    ck_assert_int_eq(ht_conf_set(tab, &c, "verbose", "maybe", err, sizeof err), HT_ETYPE);
-    ck_assert_int_eq(ht_conf_set(tab, &c, "mqtt.port", "1.5", err, sizeof err), HT_ETYPE);
-    ck_assert_int_eq(ht_conf_set(tab, &c, "nope", "1", err, sizeof err), HT_ENOENT);
+    ck_assert_int_eq(ht_conf_set(tab, &c, "ratio", "2", err, sizeof err),
+                     HT_ERANGE);
+    ck_assert_int_eq(ht_conf_set(tab, &c, "verbose", "maybe", err, sizeof err),
+                     HT_ETYPE);
+    ck_assert_int_eq(ht_conf_set(tab, &c, "mqtt.port", "1.5", err, sizeof err),
+                     HT_ETYPE);
+    ck_assert_int_eq(ht_conf_set(tab, &c, "nope", "1", err, sizeof err),
+                     HT_ENOENT);
     ht_conf_clear(tab, &c);
 }
 END_TEST
@@ -343,11 +353,13 @@ START_TEST(files_roundtrip_and_size_limit)
     ck_assert_ptr_null(s);
     char host[64];
     int port;
-    ck_assert_int_eq(ht_parse_hostport("127.0.0.1:1883", host, sizeof host, &port), HT_OK);
+    ck_assert_int_eq(
+        ht_parse_hostport("127.0.0.1:1883", host, sizeof host, &port), HT_OK);
     ck_assert_str_eq(host, "127.0.0.1");
     ck_assert_int_eq(port, 1883);
     ck_assert_int_ne(ht_parse_hostport("x:0", host, sizeof host, &port), HT_OK);
-    ck_assert_int_ne(ht_parse_hostport("nohost", host, sizeof host, &port), HT_OK);
+    ck_assert_int_ne(ht_parse_hostport("nohost", host, sizeof host, &port),
+                     HT_OK);
     char *cmd = ht_asprintf("rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
     free(cmd);

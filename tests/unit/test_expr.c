@@ -69,8 +69,7 @@ START_TEST(values_and_precedence)
     ck_assert_int_eq(eval("1 != 2 and 2 >= 2 and 2 <= 2 and 1 < 2", NULL), 1);
     ck_assert_int_eq(eval("true == true and false != true", NULL), 1);
     ck_assert_int_eq(eval("abs(-3) == 3", NULL), 1);
-    ck_assert_int_eq(eval("max(1, 5, 3) == 5 and min(4, 2, 9) == 2", NULL),
-                     1);
+    ck_assert_int_eq(eval("max(1, 5, 3) == 5 and min(4, 2, 9) == 2", NULL), 1);
     ck_assert_int_eq(eval("abs(a.x - b.y) <= 5", NULL), 1);
     ck_assert_int_eq(eval("abs(a.x - b.y) > 2", NULL), 1);
     ck_assert_int_eq(eval("c.on and not c.off", NULL), 1);
@@ -95,8 +94,8 @@ static void perr(const char *src, size_t want_pos, const char *want_msg)
 {
     char err[200];
     size_t pos = 999;
-    ck_assert_msg(ht_twin_expr_check(src, err, sizeof err, &pos) ==
-                      HT_EPARSE, "%s: accepted", src);
+    ck_assert_msg(ht_twin_expr_check(src, err, sizeof err, &pos) == HT_EPARSE,
+                  "%s: accepted", src);
     ck_assert_msg(pos == want_pos, "%s: pos %zu, want %zu (%s)", src, pos,
                   want_pos, err);
     char at[32];
@@ -165,8 +164,7 @@ START_TEST(hostile_input_is_bounded)
     char *big = malloc(HT_TWIN_MAX_EXPR + 10);
     memset(big, '1', HT_TWIN_MAX_EXPR + 9);
     big[HT_TWIN_MAX_EXPR + 9] = 0;
-    ck_assert_int_eq(ht_twin_expr_check(big, err, sizeof err, &pos),
-                     HT_EPARSE);
+    ck_assert_int_eq(ht_twin_expr_check(big, err, sizeof err, &pos), HT_EPARSE);
     ck_assert(strstr(err, "longer than"));
     free(big);
     /* Control bytes and NULL. */
@@ -213,8 +211,9 @@ END_TEST
 START_TEST(references_are_interned)
 {
     struct ht_twin_expr *x;
-    ck_assert_int_eq(twin__expr_parse("a.x > 1 and a.x < 5 or b_2.y_z > 0",
-                                      &x, NULL, 0, NULL), HT_OK);
+    ck_assert_int_eq(twin__expr_parse("a.x > 1 and a.x < 5 or b_2.y_z > 0", &x,
+                                      NULL, 0, NULL),
+                     HT_OK);
     ck_assert_uint_eq(twin__expr_nrefs(x), 2);
     ck_assert_str_eq(twin__expr_ref(x, 0), "a.x");
     ck_assert_str_eq(twin__expr_ref(x, 1), "b_2.y_z");

@@ -55,9 +55,9 @@ START_TEST(password_hash_matches_a_fresh_mosquitto_passwd)
     uint8_t salt[48];
     size_t saltlen = sizeof salt;
     base64_decode_init(&bc);
-    ck_assert(base64_decode_update(&bc, &saltlen, salt, strlen(salt64),
-                                   salt64) &&
-              base64_decode_final(&bc));
+    ck_assert(
+        base64_decode_update(&bc, &saltlen, salt, strlen(salt64), salt64) &&
+        base64_decode_final(&bc));
     char out[200];
     gw__prov_hash("s3cr3t", salt, saltlen, iter, out, sizeof out);
     ck_assert_str_eq(out, line + strlen("dev1:"));

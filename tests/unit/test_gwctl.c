@@ -47,28 +47,32 @@ START_TEST(property_arguments_split_and_reject_hostile_input)
 {
     char a[80], b[80], err[160];
     ck_assert_int_eq(gw_split_twin_prop("gear_a.speed", a, sizeof a, b,
-                                        sizeof b, err, sizeof err), 0);
+                                        sizeof b, err, sizeof err),
+                     0);
     ck_assert_str_eq(a, "gear_a");
     ck_assert_str_eq(b, "speed");
     ck_assert_int_eq(gw_split_twin_prop("twin.line_speed", a, sizeof a, b,
-                                        sizeof b, err, sizeof err), 0);
+                                        sizeof b, err, sizeof err),
+                     0);
     ck_assert_str_eq(a, "twin");
     static const char *const bad[] = {"speed", ".speed", "gear.", "a.b.c",
-                                      "a+.b", "a.#", "../x", "a/b", "", NULL};
+                                      "a+.b",  "a.#",    "../x",  "a/b",
+                                      "",      NULL};
     for (size_t i = 0; bad[i]; i++) {
         err[0] = '\0';
-        ck_assert_msg(gw_split_twin_prop(bad[i], a, sizeof a, b, sizeof b,
-                                         err, sizeof err) == -1,
+        ck_assert_msg(gw_split_twin_prop(bad[i], a, sizeof a, b, sizeof b, err,
+                                         sizeof err) == -1,
                       "accepted '%s'", bad[i]);
         ck_assert_ptr_nonnull(strstr(err, "COMPONENT.PROPERTY"));
     }
     ck_assert_int_eq(gw_split_device_prop("gears-1/motor_a_setpoint", a,
                                           sizeof a, b, sizeof b, err,
-                                          sizeof err), 0);
+                                          sizeof err),
+                     0);
     ck_assert_str_eq(a, "gears-1");
     ck_assert_str_eq(b, "motor_a_setpoint");
-    static const char *const badd[] = {"gears-1", "/p", "d/", "D/p", "a+b/p",
-                                       "../p", "d/p/q", "d/#", NULL};
+    static const char *const badd[] = {
+        "gears-1", "/p", "d/", "D/p", "a+b/p", "../p", "d/p/q", "d/#", NULL};
     for (size_t i = 0; badd[i]; i++)
         ck_assert_msg(gw_split_device_prop(badd[i], a, sizeof a, b, sizeof b,
                                            err, sizeof err) == -1,
@@ -76,7 +80,8 @@ START_TEST(property_arguments_split_and_reject_hostile_input)
     /* Too long for the caller's buffer is an error, never a truncation. */
     char small[4];
     ck_assert_int_eq(gw_split_twin_prop("component.p", small, sizeof small, b,
-                                        sizeof b, err, sizeof err), -1);
+                                        sizeof b, err, sizeof err),
+                     -1);
     ck_assert(gw_name_valid("lamp"));
     ck_assert(!gw_name_valid("la mp"));
     ck_assert(!gw_name_valid(""));
@@ -103,16 +108,28 @@ START_TEST(times_parse_absolute_relative_and_epoch)
     ck_assert_int_eq(gw_parse_time("2023-11-14T22:13Z", now, &t), 0);
     ck_assert(t == 1700000000000LL - 20000);
     /* Local time: the same as mktime's answer for that wall clock. */
-    struct tm tm = {.tm_year = 123, .tm_mon = 10, .tm_mday = 14,
-                    .tm_hour = 8, .tm_min = 30, .tm_isdst = -1};
+    struct tm tm = {.tm_year = 123,
+                    .tm_mon = 10,
+                    .tm_mday = 14,
+                    .tm_hour = 8,
+                    .tm_min = 30,
+                    .tm_isdst = -1};
     long long want = (long long)mktime(&tm) * 1000;
     ck_assert_int_eq(gw_parse_time("2023-11-14 08:30", now, &t), 0);
     ck_assert(t == want);
     ck_assert_int_eq(gw_parse_time("2023-11-14", now, &t), 0);
-    static const char *const bad[] = {"", "yesterday", "-5", "-5w", "5m",
-                                      "2023-13-01", "2023-11-14T25:00",
-                                      "2023-11-14T10", "2023-11-14X",
-                                      "12345678901234567890", "-1x", NULL};
+    static const char *const bad[] = {"",
+                                      "yesterday",
+                                      "-5",
+                                      "-5w",
+                                      "5m",
+                                      "2023-13-01",
+                                      "2023-11-14T25:00",
+                                      "2023-11-14T10",
+                                      "2023-11-14X",
+                                      "12345678901234567890",
+                                      "-1x",
+                                      NULL};
     for (size_t i = 0; bad[i]; i++)
         ck_assert_msg(gw_parse_time(bad[i], now, &t) == -1, "accepted '%s'",
                       bad[i]);
@@ -193,9 +210,11 @@ END_TEST
 START_TEST(agent_config_carries_broker_credentials_and_backend)
 {
     char err[200];
-    json_t *ans = json_loads("{\"id\":\"board-7\",\"mqtt\":{\"host\":\"10.0.0.2\","
-                             "\"port\":1884,\"username\":\"board-7\","
-                             "\"password\":\"s3cret\"}}", 0, NULL);
+    json_t *ans =
+        json_loads("{\"id\":\"board-7\",\"mqtt\":{\"host\":\"10.0.0.2\","
+                   "\"port\":1884,\"username\":\"board-7\","
+                   "\"password\":\"s3cret\"}}",
+                   0, NULL);
     json_t *c = gw_agent_config(ans, "sim", err, sizeof err);
     ck_assert_ptr_nonnull(c);
     ck_assert_str_eq(json_string_value(json_object_get(c, "id")), "board-7");
@@ -207,12 +226,14 @@ START_TEST(agent_config_carries_broker_credentials_and_backend)
     ck_assert_str_eq(json_string_value(json_object_get(m, "password")),
                      "s3cret");
     ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(c, "gpio"), "backend")), "sim");
+                         json_object_get(c, "gpio"), "backend")),
+                     "sim");
     ck_assert_int_gt(json_array_size(json_object_get(c, "capabilities")), 0);
     json_decref(c);
     c = gw_agent_config(ans, "gpiod", err, sizeof err);
     ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(c, "gpio"), "backend")), "gpiod");
+                         json_object_get(c, "gpio"), "backend")),
+                     "gpiod");
     ck_assert_int_eq(json_array_size(json_object_get(c, "capabilities")), 0);
     json_decref(c);
     ck_assert_ptr_null(gw_agent_config(ans, "wiringpi", err, sizeof err));
@@ -221,8 +242,9 @@ START_TEST(agent_config_carries_broker_credentials_and_backend)
     ans = json_loads("{\"id\":\"b\",\"mqtt\":{\"host\":\"::1\",\"port\":1883}}",
                      0, NULL);
     c = gw_agent_config(ans, "sim", err, sizeof err);
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(c, "mqtt"), "broker")), "[::1]:1883");
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_object_get(c, "mqtt"), "broker")),
+                     "[::1]:1883");
     ck_assert_ptr_null(json_object_get(json_object_get(c, "mqtt"), "password"));
     json_decref(c);
     json_decref(ans);
@@ -249,7 +271,8 @@ START_TEST(agent_config_carries_broker_credentials_and_backend)
         "{\"id\":\"../x\",\"mqtt\":{\"host\":\"h\",\"port\":1}}",
         "{\"id\":\"b\",\"mqtt\":{\"port\":1}}",
         "{\"id\":\"b\",\"mqtt\":{\"host\":\"h\",\"port\":70000}}",
-        "{\"id\":\"b\"}", NULL};
+        "{\"id\":\"b\"}",
+        NULL};
     for (size_t i = 0; bad[i]; i++) {
         ans = json_loads(bad[i], 0, NULL);
         err[0] = '\0';
@@ -267,7 +290,8 @@ START_TEST(twin_state_flattens_to_rows)
         "{\"id\":\"press-line\",\"stable\":false,\"properties\":{"
         "\"gear_a.speed\":{\"value\":60,\"ts\":5,\"quality\":\"good\"},"
         "\"fan.on\":{\"value\":null,\"ts\":0,\"quality\":\"unknown\"}},"
-        "\"alarms\":[]}", 0, NULL);
+        "\"alarms\":[]}",
+        0, NULL);
     json_t *rows = gw_flatten_state(st);
     ck_assert_int_eq(json_array_size(rows), 2);
     json_t *r = json_array_get(rows, 0);
@@ -280,15 +304,16 @@ START_TEST(twin_state_flattens_to_rows)
     json_decref(st);
 
     st = json_loads("{\"components\":{\"gear\":{\"speed\":{\"v\":1,\"ts\":2},"
-                    "\"on\":true}}}", 0, NULL);
+                    "\"on\":true}}}",
+                    0, NULL);
     rows = gw_flatten_state(st);
     ck_assert_int_eq(json_array_size(rows), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(rows, 0),
-                                                       "property")),
-                     "gear.speed");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(rows, 1),
-                                                       "property")),
-                     "gear.on");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(rows, 0), "property")),
+        "gear.speed");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(rows, 1), "property")),
+        "gear.on");
     json_decref(rows);
     json_decref(st);
 }
@@ -299,25 +324,28 @@ START_TEST(bind_sets_the_property_binding_in_the_model)
     char err[200];
     json_t *m = json_loads(
         "{\"id\":\"t\",\"components\":[{\"id\":\"gear_a\",\"properties\":["
-        "{\"name\":\"speed\",\"bind\":\"old/x\"},{\"name\":\"on\"}]}]}", 0,
-        NULL);
-    ck_assert_int_eq(gw_model_bind(m, "gear_a", "on", "gears-1", "motor",
-                                   err, sizeof err), 0);
-    json_t *p = json_array_get(json_object_get(json_array_get(
-                                   json_object_get(m, "components"), 0),
-                                   "properties"), 1);
+        "{\"name\":\"speed\",\"bind\":\"old/x\"},{\"name\":\"on\"}]}]}",
+        0, NULL);
+    ck_assert_int_eq(
+        gw_model_bind(m, "gear_a", "on", "gears-1", "motor", err, sizeof err),
+        0);
+    json_t *p = json_array_get(
+        json_object_get(json_array_get(json_object_get(m, "components"), 0),
+                        "properties"),
+        1);
     ck_assert_str_eq(json_string_value(json_object_get(p, "bind")),
                      "gears-1/motor");
     /* The other property is untouched. */
-    p = json_array_get(json_object_get(json_array_get(
-                           json_object_get(m, "components"), 0), "properties"),
-                       0);
+    p = json_array_get(
+        json_object_get(json_array_get(json_object_get(m, "components"), 0),
+                        "properties"),
+        0);
     ck_assert_str_eq(json_string_value(json_object_get(p, "bind")), "old/x");
-    ck_assert_int_eq(gw_model_bind(m, "gear_b", "on", "d", "p", err,
-                                   sizeof err), -1);
+    ck_assert_int_eq(
+        gw_model_bind(m, "gear_b", "on", "d", "p", err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "gear_b"));
-    ck_assert_int_eq(gw_model_bind(m, "gear_a", "nope", "d", "p", err,
-                                   sizeof err), -1);
+    ck_assert_int_eq(
+        gw_model_bind(m, "gear_a", "nope", "d", "p", err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "nope"));
     json_decref(m);
 }
@@ -341,21 +369,20 @@ static void on_ev(const struct gw_sse_event *e, void *ud)
 
 START_TEST(sse_parser_handles_any_chunking_and_line_ending)
 {
-    static const char stream[] =
-        ": keep-alive\r\n"
-        "retry: 2500\r\n"
-        "id: 7\r\n"
-        "event: property\r\n"
-        "data: {\"device\":\"d\",\r\n"
-        "data: \"v\":1}\r\n"
-        "\r\n"
-        "data:no-space\n"
-        "\n"
-        "id: 9\r"
-        "data: cr-only\r"
-        "\r"
-        "event: ignored-without-data\n"
-        "\n";
+    static const char stream[] = ": keep-alive\r\n"
+                                 "retry: 2500\r\n"
+                                 "id: 7\r\n"
+                                 "event: property\r\n"
+                                 "data: {\"device\":\"d\",\r\n"
+                                 "data: \"v\":1}\r\n"
+                                 "\r\n"
+                                 "data:no-space\n"
+                                 "\n"
+                                 "id: 9\r"
+                                 "data: cr-only\r"
+                                 "\r"
+                                 "event: ignored-without-data\n"
+                                 "\n";
     /* Every chunk size from 1 byte to the whole stream gives the same
      * events: libcurl splits wherever the network did. */
     for (size_t chunk = 1; chunk <= sizeof stream - 1; chunk++) {
@@ -364,7 +391,7 @@ START_TEST(sse_parser_handles_any_chunking_and_line_ending)
         gw_sse_init(&s);
         for (size_t off = 0; off < sizeof stream - 1; off += chunk) {
             size_t n = sizeof stream - 1 - off < chunk ? sizeof stream - 1 - off
-                                                        : chunk;
+                                                       : chunk;
             ck_assert_int_eq(gw_sse_feed(&s, stream + off, n, on_ev, &g), 0);
         }
         ck_assert_msg(g.n == 3, "chunk %zu: %d events", chunk, g.n);
@@ -460,7 +487,8 @@ int main(void)
     tcase_add_test(tc, twin_state_flattens_to_rows);
     tcase_add_test(tc, bind_sets_the_property_binding_in_the_model);
     tcase_add_test(tc, sse_parser_handles_any_chunking_and_line_ending);
-    tcase_add_test(tc, sse_parser_rejects_endless_lines_and_reset_drops_partials);
+    tcase_add_test(tc,
+                   sse_parser_rejects_endless_lines_and_reset_drops_partials);
     tcase_add_test(tc, tables_align_columns_and_colour_only_when_asked);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -28,17 +28,22 @@ static struct ht_journal *jopen(size_t size, uint64_t epoch, uint64_t from)
 {
     struct ht_journal *j = NULL;
     char err[256] = "";
-    ck_assert_msg(ht_journal_open(path, size, epoch, from, &j, err,
-                                  sizeof err) == HT_OK,
-                  "%s", err);
+    ck_assert_msg(
+        ht_journal_open(path, size, epoch, from, &j, err, sizeof err) == HT_OK,
+        "%s", err);
     return j;
 }
 
 static void add(struct ht_journal *j, const char *dev, int64_t seq)
 {
-    struct ht_jrec r = {.kind = HT_JREC_VALUE, .a = dev, .b = "speed",
-                        .text = "42.5", .ts = 1000 + seq, .seq = seq,
-                        .num = 42.5, .has_num = true};
+    struct ht_jrec r = {.kind = HT_JREC_VALUE,
+                        .a = dev,
+                        .b = "speed",
+                        .text = "42.5",
+                        .ts = 1000 + seq,
+                        .seq = seq,
+                        .num = 42.5,
+                        .has_num = true};
     ck_assert_int_eq(ht_journal_append(j, &r), HT_OK);
 }
 
@@ -107,8 +112,11 @@ START_TEST(the_ring_wraps_and_refuses_to_overrun)
     struct ht_journal *j = jopen(65536, 3, 0);
     int64_t seq = 0;
     /* Fill until the writer (release) is needed. */
-    struct ht_jrec r = {.kind = HT_JREC_VALUE, .a = "d", .b = "speed",
-                        .text = "42.5", .has_num = true};
+    struct ht_jrec r = {.kind = HT_JREC_VALUE,
+                        .a = "d",
+                        .b = "speed",
+                        .text = "42.5",
+                        .has_num = true};
     int rc;
     while ((rc = ht_journal_append(j, &r)) == HT_OK)
         r.seq = ++seq;

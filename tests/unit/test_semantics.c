@@ -14,19 +14,31 @@ static struct ht_sem_thing *sample(void)
     t->title = strdup("Gears board");
     t->nprops = 3;
     t->props = calloc(3, sizeof *t->props);
-    t->props[0] = (struct ht_sem_prop){
-        .name = strdup("gear_a_speed"), .sem_type = strdup("ht:RotationSpeed"),
-        .unit = strdup("unit:REV-PER-MIN"), .dtype = HT_SEM_NUMBER,
-        .has_min = true, .min = 0, .has_max = true, .max = 200,
-        .read_only = true, .observable = true};
-    t->props[1] = (struct ht_sem_prop){
-        .name = strdup("motor_a_setpoint"), .sem_type = strdup("ht:SpeedSetpoint"),
-        .dtype = HT_SEM_NUMBER, .has_min = true, .min = 0, .has_max = true,
-        .max = 200, .has_step = true, .step = 1, .observable = true};
-    t->props[2] = (struct ht_sem_prop){
-        .name = strdup("motor_a_enable"), .title = strdup("Motor A"),
-        .sem_type = strdup("ht:MotorEnable"), .dtype = HT_SEM_BOOLEAN,
-        .observable = true};
+    t->props[0] = (struct ht_sem_prop){.name = strdup("gear_a_speed"),
+                                       .sem_type = strdup("ht:RotationSpeed"),
+                                       .unit = strdup("unit:REV-PER-MIN"),
+                                       .dtype = HT_SEM_NUMBER,
+                                       .has_min = true,
+                                       .min = 0,
+                                       .has_max = true,
+                                       .max = 200,
+                                       .read_only = true,
+                                       .observable = true};
+    t->props[1] = (struct ht_sem_prop){.name = strdup("motor_a_setpoint"),
+                                       .sem_type = strdup("ht:SpeedSetpoint"),
+                                       .dtype = HT_SEM_NUMBER,
+                                       .has_min = true,
+                                       .min = 0,
+                                       .has_max = true,
+                                       .max = 200,
+                                       .has_step = true,
+                                       .step = 1,
+                                       .observable = true};
+    t->props[2] = (struct ht_sem_prop){.name = strdup("motor_a_enable"),
+                                       .title = strdup("Motor A"),
+                                       .sem_type = strdup("ht:MotorEnable"),
+                                       .dtype = HT_SEM_BOOLEAN,
+                                       .observable = true};
     return t;
 }
 
@@ -50,9 +62,11 @@ START_TEST(vocabulary_maps_terms_to_saref_and_units)
     ck_assert_ptr_null(ht_sem_term_find("ht:NoSuchThing"));
     ck_assert_ptr_null(ht_sem_term_find(NULL));
     static const char *const want[] = {
-        "ht:RotationSpeed", "ht:SpeedSetpoint", "ht:Temperature", "ht:MotorEnable",
-        "ht:Heater", "ht:Fan", "ht:Lamp", "ht:Button", "ht:Position", "ht:Count",
-        "ht:Frequency", "ht:Switch", "ht:Presence", "ht:Relay", "ht:AnalogValue"};
+        "ht:RotationSpeed", "ht:SpeedSetpoint", "ht:Temperature",
+        "ht:MotorEnable",   "ht:Heater",        "ht:Fan",
+        "ht:Lamp",          "ht:Button",        "ht:Position",
+        "ht:Count",         "ht:Frequency",     "ht:Switch",
+        "ht:Presence",      "ht:Relay",         "ht:AnalogValue"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(ht_sem_term_find(want[i]), "%s missing", want[i]);
     size_t n = 0;
@@ -85,39 +99,53 @@ START_TEST(td_has_id_security_types_and_mqtt_forms)
     json_t *td = ht_sem_td_build(t, &forms);
     ck_assert_str_eq(json_string_value(json_object_get(td, "id")),
                      "urn:holotwin:device:gears-1");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(td, "@type"), 0)),
-                     "saref:Device");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(td, "@type"), 0)),
+        "saref:Device");
     json_t *sd = json_object_get(td, "securityDefinitions");
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(sd, "basic_sc"),
-                                                       "scheme")), "basic");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(td, "security"), 0)),
-                     "basic_sc");
-    json_t *sp = json_object_get(json_object_get(td, "properties"), "gear_a_speed");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(sp, "@type"), 0)),
-                     "saref:Sensor");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(sp, "@type"), 1)),
-                     "ht:RotationSpeed");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(sd, "basic_sc"), "scheme")),
+                     "basic");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(td, "security"), 0)),
+        "basic_sc");
+    json_t *sp =
+        json_object_get(json_object_get(td, "properties"), "gear_a_speed");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(sp, "@type"), 0)),
+        "saref:Sensor");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(sp, "@type"), 1)),
+        "ht:RotationSpeed");
     ck_assert(json_is_true(json_object_get(sp, "readOnly")));
-    ck_assert_str_eq(json_string_value(json_object_get(sp, "unit")), "unit:REV-PER-MIN");
+    ck_assert_str_eq(json_string_value(json_object_get(sp, "unit")),
+                     "unit:REV-PER-MIN");
     json_t *f = json_object_get(sp, "forms");
     ck_assert_uint_eq(json_array_size(f), 1); /* read-only: no write form */
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(f, 0), "mqv:filter")),
-                     "holotwin/v1/devices/gears-1/props/gear_a_speed");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(f, 0), "href")),
-                     "mqtt://127.0.0.1:1883/holotwin/v1/devices/gears-1/props/gear_a_speed");
-    json_t *en = json_object_get(json_object_get(td, "properties"), "motor_a_enable");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(f, 0), "mqv:filter")),
+        "holotwin/v1/devices/gears-1/props/gear_a_speed");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(f, 0), "href")),
+        "mqtt://127.0.0.1:1883/holotwin/v1/devices/gears-1/props/gear_a_speed");
+    json_t *en =
+        json_object_get(json_object_get(td, "properties"), "motor_a_enable");
     f = json_object_get(en, "forms");
     ck_assert_uint_eq(json_array_size(f), 2);
     json_t *w = json_array_get(f, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(w, "op")), "writeproperty");
+    ck_assert_str_eq(json_string_value(json_object_get(w, "op")),
+                     "writeproperty");
     ck_assert_str_eq(json_string_value(json_object_get(w, "mqv:topic")),
                      "holotwin/v1/devices/gears-1/cmd/motor_a_enable");
-    ck_assert_str_eq(json_string_value(json_object_get(en, "title")), "Motor A");
-    json_t *setp = json_object_get(json_object_get(td, "properties"), "motor_a_setpoint");
+    ck_assert_str_eq(json_string_value(json_object_get(en, "title")),
+                     "Motor A");
+    json_t *setp =
+        json_object_get(json_object_get(td, "properties"), "motor_a_setpoint");
     ck_assert_int_eq(json_number_value(json_object_get(setp, "multipleOf")), 1);
     json_t *links = json_object_get(td, "links");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(links, 0), "href")),
-                     "http://board.local:8081/.well-known/wot");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(links, 0), "href")),
+        "http://board.local:8081/.well-known/wot");
     /* Deterministic: the same thing gives the same bytes. */
     json_t *td2 = ht_sem_td_build(t, &forms);
     char *a = json_dumps(td, JSON_COMPACT), *b = json_dumps(td2, JSON_COMPACT);
@@ -133,17 +161,21 @@ END_TEST
 START_TEST(gateway_and_twin_tds_use_rest_forms_and_bearer)
 {
     struct ht_sem_thing *t = sample();
-    struct ht_sem_forms gf = {.http_base = "http://gw:8080", .gateway = true,
-                              .kind = "twin", .topic_prefix = "holotwin/v1"};
+    struct ht_sem_forms gf = {.http_base = "http://gw:8080",
+                              .gateway = true,
+                              .kind = "twin",
+                              .topic_prefix = "holotwin/v1"};
     json_t *td = ht_sem_td_build(t, &gf);
     ck_assert_str_eq(json_string_value(json_object_get(td, "id")),
                      "urn:holotwin:twin:gears-1");
-    ck_assert_ptr_nonnull(json_object_get(json_object_get(td, "securityDefinitions"),
-                                          "bearer_sc"));
-    json_t *f = json_object_get(json_object_get(json_object_get(td, "properties"),
-                                                "motor_a_enable"), "forms");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(f, 0), "href")),
-                     "http://gw:8080/api/v1/twins/gears-1/properties/motor_a_enable");
+    ck_assert_ptr_nonnull(json_object_get(
+        json_object_get(td, "securityDefinitions"), "bearer_sc"));
+    json_t *f = json_object_get(
+        json_object_get(json_object_get(td, "properties"), "motor_a_enable"),
+        "forms");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(f, 0), "href")),
+        "http://gw:8080/api/v1/twins/gears-1/properties/motor_a_enable");
     json_decref(td);
     ht_sem_thing_free(t);
 }
@@ -204,8 +236,9 @@ START_TEST(td_parse_rejects_hostile_and_malformed_tds)
                                             "gear_a_speed")
                           : td;
         if (cases[i].json)
-            json_object_set_new(obj, cases[i].ptr_key,
-                                json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
+            json_object_set_new(
+                obj, cases[i].ptr_key,
+                json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
         else
             json_object_del(obj, cases[i].ptr_key);
         struct ht_sem_thing *out = (void *)1;
@@ -218,8 +251,9 @@ START_TEST(td_parse_rejects_hostile_and_malformed_tds)
     }
     /* A hostile property name. */
     json_t *td = ht_sem_td_build(t, &forms);
-    json_object_set(json_object_get(td, "properties"), "x/../#",
-                    json_object_get(json_object_get(td, "properties"), "gear_a_speed"));
+    json_object_set(
+        json_object_get(td, "properties"), "x/../#",
+        json_object_get(json_object_get(td, "properties"), "gear_a_speed"));
     struct ht_sem_thing *out = NULL;
     char err[256];
     ck_assert_int_eq(ht_sem_td_parse(td, &out, err, sizeof err), HT_EINVAL);
@@ -246,9 +280,14 @@ static enum ht_sem_check check_text(const struct ht_sem_prop *p, const char *v)
 
 START_TEST(value_check_type_range_step_enum_readonly)
 {
-    struct ht_sem_prop num = {.name = "sp", .dtype = HT_SEM_NUMBER, .has_min = true,
-                              .min = 0, .has_max = true, .max = 200,
-                              .has_step = true, .step = 0.5};
+    struct ht_sem_prop num = {.name = "sp",
+                              .dtype = HT_SEM_NUMBER,
+                              .has_min = true,
+                              .min = 0,
+                              .has_max = true,
+                              .max = 200,
+                              .has_step = true,
+                              .step = 0.5};
     ck_assert_int_eq(check_text(&num, "100"), HT_SEM_OK);
     ck_assert_int_eq(check_text(&num, "100.5"), HT_SEM_OK);
     ck_assert_int_eq(check_text(&num, "0"), HT_SEM_OK);
@@ -259,8 +298,8 @@ START_TEST(value_check_type_range_step_enum_readonly)
     ck_assert_int_eq(check_text(&num, "\"100\""), HT_SEM_BAD_TYPE);
     ck_assert_int_eq(check_text(&num, "true"), HT_SEM_BAD_TYPE);
     ck_assert_int_eq(check_text(&num, "null"), HT_SEM_BAD_TYPE);
-    struct ht_sem_prop dec = {.name = "d", .dtype = HT_SEM_NUMBER, .has_step = true,
-                              .step = 0.1};
+    struct ht_sem_prop dec = {
+        .name = "d", .dtype = HT_SEM_NUMBER, .has_step = true, .step = 0.1};
     ck_assert_int_eq(check_text(&dec, "0.3"), HT_SEM_OK); /* binary rounding */
     struct ht_sem_prop in = {.name = "i", .dtype = HT_SEM_INTEGER};
     ck_assert_int_eq(check_text(&in, "5"), HT_SEM_OK);
@@ -270,11 +309,13 @@ START_TEST(value_check_type_range_step_enum_readonly)
     ck_assert_int_eq(check_text(&b, "false"), HT_SEM_OK);
     ck_assert_int_eq(check_text(&b, "1"), HT_SEM_BAD_TYPE);
     char *ev[] = {"auto", "manual", NULL};
-    struct ht_sem_prop s = {.name = "m", .dtype = HT_SEM_STRING, .enum_vals = ev};
+    struct ht_sem_prop s = {
+        .name = "m", .dtype = HT_SEM_STRING, .enum_vals = ev};
     ck_assert_int_eq(check_text(&s, "\"auto\""), HT_SEM_OK);
     ck_assert_int_eq(check_text(&s, "\"turbo\""), HT_SEM_OUT_OF_RANGE);
     ck_assert_int_eq(check_text(&s, "3"), HT_SEM_BAD_TYPE);
-    struct ht_sem_prop ro = {.name = "r", .dtype = HT_SEM_NUMBER, .read_only = true};
+    struct ht_sem_prop ro = {
+        .name = "r", .dtype = HT_SEM_NUMBER, .read_only = true};
     ck_assert_int_eq(check_text(&ro, "1"), HT_SEM_READ_ONLY);
     ck_assert_int_eq(check_text(&ro, "\"x\""), HT_SEM_READ_ONLY);
     ck_assert_str_eq(ht_sem_check_code(HT_SEM_BAD_TYPE), "bad_type");

@@ -527,8 +527,8 @@ static int64_t count_rows(const char *sql)
  * the next open replays values, events and last-seen times, once. */
 START_TEST(journal_replays_what_a_kill_9_left)
 {
-    struct ht_store_device d = {.id = "press-1", .state = "approved",
-                                .created = 1};
+    struct ht_store_device d = {
+        .id = "press-1", .state = "approved", .created = 1};
     ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
     ht_store_close(s);
     s = NULL;
@@ -659,8 +659,7 @@ START_TEST(writer_commits_without_a_flush)
     struct ht_store_opts o = {.flush_ms = 20};
     reopen(&o);
     json_t *v = json_true();
-    ck_assert_int_eq(ht_store_value_add(s, "d", "on", v, "true", 42, 1),
-                     HT_OK);
+    ck_assert_int_eq(ht_store_value_add(s, "d", "on", v, "true", 42, 1), HT_OK);
     json_decref(v);
     int64_t n = 0;
     for (int i = 0; i < 500 && n == 0; i++) {
@@ -689,8 +688,7 @@ START_TEST(small_journal_waits_and_loses_nothing)
     text[sizeof text - 1] = '\0';
     for (int i = 0; i < 2000; i++) {
         json_t *v = json_string(text);
-        ck_assert_int_eq(ht_store_value_add(s, "d", "s", v, text, i, i),
-                         HT_OK);
+        ck_assert_int_eq(ht_store_value_add(s, "d", "s", v, text, i, i), HT_OK);
         json_decref(v);
     }
     ht_store_seen_add(s, "gone", 5);
@@ -716,9 +714,14 @@ START_TEST(audit_async_commits_then_calls_back)
     struct ht_store_opts o = {.flush_ms = 60000};
     reopen(&o);
     int got = 0;
-    struct ht_store_audit a = {.ts = 9, .actor = "tech", .action = "write",
-                               .device = "press-1", .target = "speed",
-                               .value = "42", .result = "ok", .status = 200,
+    struct ht_store_audit a = {.ts = 9,
+                               .actor = "tech",
+                               .action = "write",
+                               .device = "press-1",
+                               .target = "speed",
+                               .value = "42",
+                               .result = "ok",
+                               .status = 200,
                                .latency_ms = 3};
     ck_assert_int_eq(ht_store_audit_add_async(s, &a, audit_cb, &got), HT_OK);
     for (int i = 0; i < 1000 && !__atomic_load_n(&got, __ATOMIC_ACQUIRE); i++)

@@ -16,8 +16,7 @@ static void on_event(const struct ht_twin_event *ev, void *ud)
     char line[256];
     switch (ev->type) {
     case HT_TWIN_EV_STATE:
-        snprintf(line, sizeof line, "state:%zu;",
-                 json_array_size(ev->changed));
+        snprintf(line, sizeof line, "state:%zu;", json_array_size(ev->changed));
         break;
     case HT_TWIN_EV_ALARM_RAISED:
     case HT_TWIN_EV_ALARM_CLEARED:
@@ -46,7 +45,8 @@ static void on_event_changed(const struct ht_twin_event *ev, void *ud)
     last_changed[0] = '\0';
     size_t i;
     json_t *c;
-    json_array_foreach(ev->changed, i, c) {
+    json_array_foreach(ev->changed, i, c)
+    {
         if (i)
             strcat(last_changed, ",");
         strcat(last_changed, json_string_value(c));
@@ -125,7 +125,8 @@ START_TEST(press_line_starts_unstable_and_can_be_stabilised)
     ht_twin_engine_tick(e, 6999);
     ck_assert(!strstr(evlog, "raised"));
     ht_twin_engine_tick(e, 7000);
-    ck_assert_str_eq(evlog, "state:1;state:1;raised:overheating:critical@7000;");
+    ck_assert_str_eq(evlog,
+                     "state:1;state:1;raised:overheating:critical@7000;");
     ck_assert_str_eq(rule_state(e, "overheating"), "active");
     ck_assert_int_eq(ht_twin_engine_next_deadline(e), -1);
 
@@ -146,13 +147,11 @@ START_TEST(press_line_starts_unstable_and_can_be_stabilised)
     json_t *st = ht_twin_engine_state(e, "press-line");
     ck_assert(json_is_true(json_object_get(st, "stable")));
     ck_assert_uint_eq(json_array_size(json_object_get(st, "alarms")), 0);
-    json_t *p = json_object_get(json_object_get(st, "properties"),
-                                "gear_b.speed");
-    ck_assert(fabs(json_number_value(json_object_get(p, "value")) - 62) <
-              1e-9);
+    json_t *p =
+        json_object_get(json_object_get(st, "properties"), "gear_b.speed");
+    ck_assert(fabs(json_number_value(json_object_get(p, "value")) - 62) < 1e-9);
     ck_assert_int_eq(json_integer_value(json_object_get(p, "ts")), 9000);
-    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")),
-                     "good");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")), "good");
     /* Twin-level properties mirror their first target (inverted here). */
     p = json_object_get(json_object_get(st, "properties"), "twin.cooling");
     ck_assert(json_is_true(json_object_get(p, "value")));
@@ -166,8 +165,8 @@ START_TEST(twin_level_property_changes_with_its_first_target)
     struct ht_twin_engine *e = ht_twin_engine_new(on_event_changed, NULL);
     json_t *doc = load_json("twins/virtual-factory/press-line.json");
     char err[256];
-    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK,
-                  "%s", err);
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
     json_decref(doc);
     setnum(e, "gears-1", "motor_a_setpoint", 80, 1000);
     ck_assert_str_eq(last_changed, "gear_a.setpoint,twin.line_speed");
@@ -235,15 +234,15 @@ START_TEST(offline_and_stale)
     setbool(e, "thermal-1", "heater", false, 10);
     ck_assert(ht_twin_engine_stable(e, "press-line"));
     evlog[0] = 0;
-    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "thermal-1", false,
-                                                      100), HT_OK);
+    ck_assert_int_eq(
+        ht_twin_engine_set_device_status(e, "thermal-1", false, 100), HT_OK);
     json_t *st = ht_twin_engine_state(e, "press-line");
     json_t *p = json_object_get(json_object_get(st, "properties"),
                                 "thermal.temperature");
     ck_assert_str_eq(json_string_value(json_object_get(p, "quality")),
                      "offline");
     ck_assert(fabs(json_number_value(json_object_get(p, "value")) - 65) <
-                  1e-9); /* last value kept */
+              1e-9); /* last value kept */
     json_decref(st);
     ck_assert_str_eq(rule_state(e, "overheating"), "unknown");
     ck_assert(!ht_twin_engine_stable(e, "press-line"));
@@ -253,8 +252,7 @@ START_TEST(offline_and_stale)
     st = ht_twin_engine_state(e, "press-line");
     p = json_object_get(json_object_get(st, "properties"),
                         "thermal.temperature");
-    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")),
-                     "stale");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "quality")), "stale");
     json_decref(st);
     ck_assert_str_eq(rule_state(e, "overheating"), "unknown");
     evlog[0] = 0;
@@ -267,8 +265,8 @@ START_TEST(offline_and_stale)
                      HT_EINVAL);
     ck_assert_int_eq(ht_twin_engine_set_value(e, "a+b", "p", json_true(), 1),
                      HT_EINVAL);
-    ck_assert_int_eq(ht_twin_engine_set_value(e, "dev", "p/#", json_true(),
-                                              1), HT_EINVAL);
+    ck_assert_int_eq(ht_twin_engine_set_value(e, "dev", "p/#", json_true(), 1),
+                     HT_EINVAL);
     ck_assert_int_eq(ht_twin_engine_set_device_status(e, "#", true, 1),
                      HT_EINVAL);
     ht_twin_engine_free(e);
@@ -293,8 +291,8 @@ START_TEST(props_state_and_device_index)
     ck_assert(json_equal(json_object_get(ps, "twin.cooling"),
                          json_object_get(all, "twin.cooling")));
     /* The heater is on; twin.cooling mirrors it inverted. */
-    ck_assert(json_is_false(json_object_get(
-        json_object_get(ps, "twin.cooling"), "value")));
+    ck_assert(json_is_false(
+        json_object_get(json_object_get(ps, "twin.cooling"), "value")));
     json_decref(st);
     json_decref(ps);
     ck_assert_ptr_null(ht_twin_engine_props_state(e, "nope", refs));
@@ -333,8 +331,8 @@ START_TEST(props_state_and_device_index)
     ck_assert_int_eq(ht_twin_engine_next_deadline(e), -1);
     ht_twin_engine_tick(e, 7000); /* nothing left to activate */
     evlog[0] = 0;
-    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "thermal-1", false,
-                                                      8000), HT_OK);
+    ck_assert_int_eq(
+        ht_twin_engine_set_device_status(e, "thermal-1", false, 8000), HT_OK);
     ck_assert_str_eq(evlog, "");
     ht_twin_engine_free(e);
 }
@@ -349,16 +347,19 @@ START_TEST(status_reaches_only_bound_twins)
         char dev[32], tid[32];
         snprintf(dev, sizeof dev, "dev-%03d", i);
         snprintf(tid, sizeof tid, "t-%03d", 299 - i);
-        json_t *doc = json_pack(
-            "{s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "id", tid, "title",
-            tid, "components", "id", "c", "kind", "sensor", "properties",
-            "name", "v", "bind", "x");
+        json_t *doc =
+            json_pack("{s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "id", tid,
+                      "title", tid, "components", "id", "c", "kind", "sensor",
+                      "properties", "name", "v", "bind", "x");
         char bind[64];
         snprintf(bind, sizeof bind, "%s/temp", dev);
-        json_object_set_new(json_array_get(json_object_get(json_array_get(
-                                json_object_get(doc, "components"), 0),
-                                "properties"), 0),
-                            "bind", json_string(bind));
+        json_object_set_new(
+            json_array_get(
+                json_object_get(
+                    json_array_get(json_object_get(doc, "components"), 0),
+                    "properties"),
+                0),
+            "bind", json_string(bind));
         char err[256];
         ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK,
                       "%s", err);
@@ -373,8 +374,8 @@ START_TEST(status_reaches_only_bound_twins)
     ck_assert_str_eq(json_string_value(json_array_get(ids, 0)), "t-289");
     json_decref(ids);
     evlog[0] = 0;
-    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "dev-010", false,
-                                                      5), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_set_device_status(e, "dev-010", false, 5),
+                     HT_OK);
     ck_assert_str_eq(evlog, "state:1;");
     json_t *st = ht_twin_engine_state(e, "t-289");
     json_t *p = json_object_get(json_object_get(st, "properties"), "c.v");
@@ -441,8 +442,8 @@ static void want_write(struct ht_twin_engine *e, const char *ref, json_t *v,
     struct ht_twin_write *w;
     size_t nw;
     char err[200];
-    int rc = ht_twin_engine_resolve_write(e, "press-line", ref, v, &w, &nw,
-                                          err, sizeof err);
+    int rc = ht_twin_engine_resolve_write(e, "press-line", ref, v, &w, &nw, err,
+                                          sizeof err);
     ck_assert_msg(rc == HT_OK, "%s: %s", ref, err);
     ck_assert_uint_eq(nw, n);
     ck_assert_str_eq(w[0].device, dev0);
@@ -460,8 +461,8 @@ static int write_err(struct ht_twin_engine *e, const char *twin,
     struct ht_twin_write *w = (void *)1;
     size_t nw = 7;
     char err[200] = "";
-    int rc = ht_twin_engine_resolve_write(e, twin, ref, v, &w, &nw, err,
-                                          sizeof err);
+    int rc =
+        ht_twin_engine_resolve_write(e, twin, ref, v, &w, &nw, err, sizeof err);
     ck_assert_ptr_null(w);
     ck_assert_uint_eq(nw, 0);
     ck_assert_msg(strstr(err, msg), "'%s' lacks '%s'", err, msg);
@@ -481,34 +482,42 @@ START_TEST(write_resolution)
     struct ht_twin_write *w;
     size_t nw;
     json_t *t = json_true();
-    ck_assert_int_eq(ht_twin_engine_resolve_write(e, "press-line",
-                                                  "twin.cooling", t, &w, &nw,
-                                                  NULL, 0), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_resolve_write(
+                         e, "press-line", "twin.cooling", t, &w, &nw, NULL, 0),
+                     HT_OK);
     ck_assert_uint_eq(nw, 2);
     ck_assert_str_eq(w[1].device, "thermal-1");
     ck_assert_str_eq(w[1].prop, "heater");
     ck_assert(json_is_false(w[1].value));
     ht_twin_writes_free(w, nw);
 
-    ck_assert_int_eq(write_err(e, "press-line", "gear_a.speed",
-                               json_integer(5), "read-only"), HT_ERDONLY);
-    ck_assert_int_eq(write_err(e, "press-line", "gear_a.nope",
-                               json_integer(5), "no property"), HT_ENOENT);
-    ck_assert_int_eq(write_err(e, "press-line", "twin.nope",
-                               json_integer(5), "no property"), HT_ENOENT);
-    ck_assert_int_eq(write_err(e, "nope", "gear_a.setpoint",
-                               json_integer(5), "no twin"), HT_ENOENT);
+    ck_assert_int_eq(write_err(e, "press-line", "gear_a.speed", json_integer(5),
+                               "read-only"),
+                     HT_ERDONLY);
+    ck_assert_int_eq(write_err(e, "press-line", "gear_a.nope", json_integer(5),
+                               "no property"),
+                     HT_ENOENT);
+    ck_assert_int_eq(
+        write_err(e, "press-line", "twin.nope", json_integer(5), "no property"),
+        HT_ENOENT);
+    ck_assert_int_eq(
+        write_err(e, "nope", "gear_a.setpoint", json_integer(5), "no twin"),
+        HT_ENOENT);
     ck_assert_int_eq(write_err(e, "press-line", "twin.line_speed",
                                json_integer(250), "out of range"),
                      HT_ERANGE);
     ck_assert_int_eq(write_err(e, "press-line", "gear_a.setpoint",
-                               json_integer(-1), "out of range"), HT_ERANGE);
+                               json_integer(-1), "out of range"),
+                     HT_ERANGE);
     ck_assert_int_eq(write_err(e, "press-line", "gear_a.setpoint",
-                               json_string("fast"), "number"), HT_ETYPE);
-    ck_assert_int_eq(write_err(e, "press-line", "fan.on", json_integer(1),
-                               "boolean"), HT_ETYPE);
-    ck_assert_int_eq(write_err(e, "press-line", "fan.on", json_object(),
-                               "must be"), HT_ETYPE);
+                               json_string("fast"), "number"),
+                     HT_ETYPE);
+    ck_assert_int_eq(
+        write_err(e, "press-line", "fan.on", json_integer(1), "boolean"),
+        HT_ETYPE);
+    ck_assert_int_eq(
+        write_err(e, "press-line", "fan.on", json_object(), "must be"),
+        HT_ETYPE);
     ht_twin_engine_free(e);
 }
 END_TEST
@@ -531,8 +540,8 @@ START_TEST(conversions_both_ways)
     json_t *doc = json_loads(doc_s, 0, NULL);
     struct ht_twin_engine *e = ht_twin_engine_new(NULL, NULL);
     char err[200];
-    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK,
-                  "%s", err);
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
     json_decref(doc);
     setnum(e, "th-1", "temperature", 100, 1); /* 212 F */
     json_t *st = ht_twin_engine_state(e, "oven");
@@ -544,8 +553,8 @@ START_TEST(conversions_both_ways)
     struct ht_twin_write *w;
     size_t nw;
     json_t *v = json_integer(212);
-    ck_assert_int_eq(ht_twin_engine_resolve_write(e, "oven", "o.t", v, &w,
-                                                  &nw, err, sizeof err),
+    ck_assert_int_eq(ht_twin_engine_resolve_write(e, "oven", "o.t", v, &w, &nw,
+                                                  err, sizeof err),
                      HT_OK);
     ck_assert(fabs(json_number_value(w[0].value) - 100) < 1e-9);
     ht_twin_writes_free(w, nw);
@@ -589,8 +598,8 @@ static void bad_model(const char *patch_ptr, json_t *value, const char *ptr,
     int rc = ht_twin_model_parse(doc, &m, err, sizeof err, eptr, sizeof eptr);
     ck_assert_msg(rc != HT_OK, "%s accepted", patch_ptr);
     ck_assert_ptr_null(m);
-    ck_assert_msg(!strcmp(eptr, ptr), "pointer '%s', want '%s' (%s)", eptr,
-                  ptr, err);
+    ck_assert_msg(!strcmp(eptr, ptr), "pointer '%s', want '%s' (%s)", eptr, ptr,
+                  err);
     ck_assert_msg(strstr(err, msg), "'%s' lacks '%s'", err, msg);
     json_decref(doc);
 }
@@ -601,17 +610,16 @@ START_TEST(model_errors_point_at_the_member)
     bad_model("/id", json_string("a+b"), "/id", "not a valid id");
     bad_model("/id", NULL, "", "missing \"id\"");
     bad_model("/colour", json_string("red"), "", "unknown member");
-    bad_model("/components/0/kind", json_string("robot"),
-              "/components/0/kind", "must be one of");
+    bad_model("/components/0/kind", json_string("robot"), "/components/0/kind",
+              "must be one of");
     bad_model("/components/1/id", json_string("gear_a"), "/components/1",
               "duplicate component");
     bad_model("/components/1/id", json_string("twin"), "/components/1/id",
               "reserved");
     bad_model("/components/0/properties/0/bind", json_string("gears-1"),
               "/components/0/properties/0/bind", "device-id/property");
-    bad_model("/components/0/properties/0/bind",
-              json_string("gears+1/x"), "/components/0/properties/0/bind",
-              "device-id/property");
+    bad_model("/components/0/properties/0/bind", json_string("gears+1/x"),
+              "/components/0/properties/0/bind", "device-id/property");
     bad_model("/components/0/properties/0/scale", json_integer(0),
               "/components/0/properties/0/scale", "must not be 0");
     bad_model("/components/0/properties/0/device_unit",
@@ -621,10 +629,11 @@ START_TEST(model_errors_point_at_the_member)
               "/components/0/pose/position", "3 numbers");
     bad_model("/components/0/model", json_string("../x.glb"),
               "/components/0/model", "asset name");
-    bad_model("/rules/0/expr", json_string("abs(gear_a.speed - gear_c.speed) > 5"),
+    bad_model("/rules/0/expr",
+              json_string("abs(gear_a.speed - gear_c.speed) > 5"),
               "/rules/0/expr", "at 19: unknown property 'gear_c.speed'");
-    bad_model("/rules/0/expr", json_string("gear_a.speed >"),
-              "/rules/0/expr", "at 14: unexpected end");
+    bad_model("/rules/0/expr", json_string("gear_a.speed >"), "/rules/0/expr",
+              "at 14: unexpected end");
     bad_model("/rules/0/expr", json_string("gear_a.enabled + 1 > 2"),
               "/rules/0/expr", "at 15: arithmetic needs numbers");
     bad_model("/rules/0/severity", json_string("fatal"), "/rules/0/severity",
@@ -642,8 +651,9 @@ START_TEST(model_errors_point_at_the_member)
 
     struct ht_twin_model *m;
     char err[100];
-    ck_assert_int_eq(ht_twin_model_parse(json_true(), &m, err, sizeof err,
-                                         NULL, 0), HT_EINVAL);
+    ck_assert_int_eq(
+        ht_twin_model_parse(json_true(), &m, err, sizeof err, NULL, 0),
+        HT_EINVAL);
     ck_assert(strstr(err, "JSON object"));
 }
 END_TEST
@@ -654,7 +664,8 @@ START_TEST(press_line_model)
     struct ht_twin_model *m;
     char err[200];
     ck_assert_msg(ht_twin_model_parse(doc, &m, err, sizeof err, NULL, 0) ==
-                      HT_OK, "%s", err);
+                      HT_OK,
+                  "%s", err);
     json_decref(doc);
     ck_assert_str_eq(m->id, "press-line");
     ck_assert_uint_eq(m->ncomps, 9);
@@ -670,8 +681,7 @@ START_TEST(press_line_model)
     size_t c, p;
     ck_assert_int_eq(ht_twin_model_find_prop(m, "fan.on", &c, &p), HT_OK);
     ck_assert_uint_eq(c, 3);
-    ck_assert_int_eq(ht_twin_model_find_prop(m, "fan.off", &c, &p),
-                     HT_ENOENT);
+    ck_assert_int_eq(ht_twin_model_find_prop(m, "fan.off", &c, &p), HT_ENOENT);
     ck_assert_ptr_nonnull(ht_twin_model_tprop(m, "line_speed"));
     ck_assert_ptr_nonnull(ht_twin_model_component(m, "thermal"));
     ht_twin_model_free(m);
@@ -688,7 +698,8 @@ START_TEST(auto_twin_from_thing)
     struct ht_twin_model *m;
     char err[200];
     ck_assert_msg(ht_twin_model_parse(doc, &m, err, sizeof err, NULL, 0) ==
-                      HT_OK, "%s", err);
+                      HT_OK,
+                  "%s", err);
     ck_assert_str_eq(m->id, "thermal-1");
     ck_assert_uint_eq(m->ncomps, 1);
     ck_assert_int_eq(m->comps[0].kind, HT_TWIN_KIND_HEATER);
@@ -708,9 +719,9 @@ START_TEST(auto_twin_from_thing)
     struct ht_twin_write *w;
     size_t nw;
     json_t *v = json_true();
-    ck_assert_int_eq(ht_twin_engine_resolve_write(e, "auto-thermal",
-                                                  "device.fan", v, &w, &nw,
-                                                  NULL, 0), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_resolve_write(
+                         e, "auto-thermal", "device.fan", v, &w, &nw, NULL, 0),
+                     HT_OK);
     ck_assert_str_eq(w[0].device, "thermal-1");
     ht_twin_writes_free(w, nw);
     ck_assert(ht_twin_engine_stable(e, "auto-thermal")); /* no rules */
@@ -719,9 +730,10 @@ START_TEST(auto_twin_from_thing)
 
     struct ht_sem_thing *g = fx_gears();
     doc = ht_twin_auto_doc(g, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(json_object_get(doc, "components"), 0),
-                         "kind")), "motor");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(doc, "components"), 0), "kind")),
+        "motor");
     json_decref(doc);
     free(g->id);
     g->id = ht_strdup("bad/id");

@@ -79,11 +79,15 @@ static inline struct ht_sem_thing *fx_thing(const char *id, const char *title,
 static inline struct ht_sem_thing *fx_gears(void)
 {
     static const struct fx_prop ps[] = {
-        {"motor_a_enable", "ht:MotorEnable", NULL, HT_SEM_BOOLEAN, false, 0, 0, 0},
-        {"motor_a_setpoint", "ht:SpeedSetpoint", RPM, HT_SEM_NUMBER, false, 0, 200, 1},
+        {"motor_a_enable", "ht:MotorEnable", NULL, HT_SEM_BOOLEAN, false, 0, 0,
+         0},
+        {"motor_a_setpoint", "ht:SpeedSetpoint", RPM, HT_SEM_NUMBER, false, 0,
+         200, 1},
         {"gear_a_speed", "ht:RotationSpeed", RPM, HT_SEM_NUMBER, true, 0, 0, 0},
-        {"motor_b_enable", "ht:MotorEnable", NULL, HT_SEM_BOOLEAN, false, 0, 0, 0},
-        {"motor_b_setpoint", "ht:SpeedSetpoint", RPM, HT_SEM_NUMBER, false, 0, 200, 1},
+        {"motor_b_enable", "ht:MotorEnable", NULL, HT_SEM_BOOLEAN, false, 0, 0,
+         0},
+        {"motor_b_setpoint", "ht:SpeedSetpoint", RPM, HT_SEM_NUMBER, false, 0,
+         200, 1},
         {"gear_b_speed", "ht:RotationSpeed", RPM, HT_SEM_NUMBER, true, 0, 0, 0},
     };
     return fx_thing("gears-1", "Gears board", ps, sizeof ps / sizeof *ps);
@@ -94,7 +98,8 @@ static inline struct ht_sem_thing *fx_thermal(void)
     static const struct fx_prop ps[] = {
         {"heater", "ht:Heater", NULL, HT_SEM_BOOLEAN, false, 0, 0, 0},
         {"fan", "ht:Fan", NULL, HT_SEM_BOOLEAN, false, 0, 0, 0},
-        {"temperature", "ht:Temperature", "unit:DEG_C", HT_SEM_NUMBER, true, 0, 0, 0},
+        {"temperature", "ht:Temperature", "unit:DEG_C", HT_SEM_NUMBER, true, 0,
+         0, 0},
     };
     return fx_thing("thermal-1", "Thermal board", ps, sizeof ps / sizeof *ps);
 }

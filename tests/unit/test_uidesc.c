@@ -18,8 +18,9 @@ static void setup(void)
 {
     json_t *doc = load_json("twins/virtual-factory/press-line.json");
     char err[256];
-    ck_assert_msg(ht_twin_model_parse(doc, &model, err, sizeof err, NULL, 0)
-                      == HT_OK, "%s", err);
+    ck_assert_msg(ht_twin_model_parse(doc, &model, err, sizeof err, NULL, 0) ==
+                      HT_OK,
+                  "%s", err);
     json_decref(doc);
     devs[0] = fx_gears();
     devs[1] = fx_thermal();
@@ -52,8 +53,8 @@ static char *render(enum ht_ui_target t, enum ht_ui_role r, size_t *len,
 {
     struct ht_ui_input in = input(t, r);
     char *out, err[128];
-    ck_assert_msg(ht_ui_render(&in, &out, len, etag, err, sizeof err) ==
-                      HT_OK, "%s", err);
+    ck_assert_msg(ht_ui_render(&in, &out, len, etag, err, sizeof err) == HT_OK,
+                  "%s", err);
     return out;
 }
 
@@ -76,7 +77,8 @@ static void golden(enum ht_ui_target t, const char *rel)
                   path, ht_strerror(rc));
     ck_assert_msg(hlen == strlen(want) && !memcmp(have, want, hlen),
                   "%s differs from the generated descriptor; if the change "
-                  "is intended, regenerate with UPDATE_GOLDEN=1", rel);
+                  "is intended, regenerate with UPDATE_GOLDEN=1",
+                  rel);
     free(have);
     free(want);
     free(path);
@@ -134,9 +136,10 @@ static json_t *widget(json_t *d, const char *id)
 {
     size_t i;
     json_t *w;
-    json_array_foreach(json_object_get(d, "widgets"), i, w)
-        if (!strcmp(json_string_value(json_object_get(w, "id")), id))
-            return w;
+    json_array_foreach(
+        json_object_get(d, "widgets"), i,
+        w) if (!strcmp(json_string_value(json_object_get(w, "id")),
+                       id)) return w;
     ck_abort_msg("no widget %s", id);
     return NULL;
 }
@@ -145,11 +148,10 @@ static bool has_write_form(json_t *w)
 {
     size_t i;
     json_t *f;
-    json_array_foreach(json_object_get(json_object_get(w, "binding"), "forms"),
-                       i, f)
-        if (!strcmp(json_string_value(json_object_get(f, "op")),
-                    "writeproperty"))
-            return true;
+    json_array_foreach(
+        json_object_get(json_object_get(w, "binding"), "forms"), i,
+        f) if (!strcmp(json_string_value(json_object_get(f, "op")),
+                       "writeproperty")) return true;
     return false;
 }
 
@@ -168,8 +170,7 @@ START_TEST(widgets_follow_semantics_and_role)
                      200);
     json_t *s = json_object_get(w, "schema");
     ck_assert_int_eq(json_integer_value(json_object_get(s, "maximum")), 200);
-    ck_assert_str_eq(json_string_value(json_object_get(s, "unitLabel")),
-                     "rpm");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "unitLabel")), "rpm");
     w = widget(d, "gear_a.speed");
     ck_assert_str_eq(json_string_value(json_object_get(w, "type")), "gauge");
     ck_assert(!has_write_form(w));
@@ -192,13 +193,14 @@ START_TEST(widgets_follow_semantics_and_role)
     in.role = HT_UI_VIEWER;
     d = ht_ui_generate(&in, err, sizeof err);
     size_t i;
-    json_array_foreach(json_object_get(d, "widgets"), i, w) {
+    json_array_foreach(json_object_get(d, "widgets"), i, w)
+    {
         ck_assert(json_is_false(json_object_get(w, "writable")));
         ck_assert(!has_write_form(w));
         ck_assert_ptr_null(json_object_get(w, "interaction"));
     }
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         widget(d, "gear_a.setpoint"), "type")),
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(widget(d, "gear_a.setpoint"), "type")),
                      "slider");
     json_decref(d);
 }
@@ -221,8 +223,8 @@ START_TEST(hmd_scene_bindings)
     ck_assert_uint_eq(json_array_size(nodes), model->ncomps);
     /* gear_a: rotation from its speed (rpm -> 6 deg/s), alarm glow. */
     json_t *g = json_array_get(nodes, 0);
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(g, "shape"), "style")),
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_object_get(g, "shape"), "style")),
                      "gear");
     json_t *b = json_array_get(json_object_get(g, "bindings"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(b, "effect")),
@@ -233,10 +235,12 @@ START_TEST(hmd_scene_bindings)
     /* thermal: colour from temperature, emissive from heater. */
     json_t *th = json_array_get(nodes, 2);
     json_t *tb = json_object_get(th, "bindings");
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(tb, 0), "effect")), "color");
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(tb, 1), "effect")), "emissive");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(tb, 0), "effect")),
+        "color");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(tb, 1), "effect")),
+        "emissive");
     /* One panel per component plus the machine panel. */
     ck_assert_uint_eq(json_array_size(json_object_get(scene, "panels")),
                       model->ncomps + 1);
@@ -286,8 +290,9 @@ START_TEST(schema_valid_with_ajv)
                 }
                 char *out, err[128], etag[HT_UI_ETAG_LEN];
                 size_t len;
-                ck_assert_int_eq(ht_ui_render(&in, &out, &len, etag, err,
-                                              sizeof err), HT_OK);
+                ck_assert_int_eq(
+                    ht_ui_render(&in, &out, &len, etag, err, sizeof err),
+                    HT_OK);
                 char *p = ht_asprintf("%s/d%d.json", dir, n++);
                 ck_assert_int_eq(ht_file_write_atomic(p, out, len, 0600),
                                  HT_OK);
@@ -301,8 +306,8 @@ START_TEST(schema_valid_with_ajv)
     json_t *doc = ht_twin_auto_doc(devs[1], NULL);
     struct ht_twin_model *am;
     ck_assert_int_eq(ht_twin_model_parse(doc, &am, NULL, 0, NULL, 0), HT_OK);
-    struct ht_ui_input in = {.model = am, .target = HT_UI_HMD,
-                             .role = HT_UI_ADMIN};
+    struct ht_ui_input in = {
+        .model = am, .target = HT_UI_HMD, .role = HT_UI_ADMIN};
     char *out, err[128], etag[HT_UI_ETAG_LEN];
     size_t len;
     ck_assert_int_eq(ht_ui_render(&in, &out, &len, etag, err, sizeof err),
@@ -319,15 +324,13 @@ START_TEST(schema_valid_with_ajv)
     for (int gn = 1; gn <= 50; gn += 49) {
         json_t *gd = generated_twin(gn, 3);
         struct ht_twin_model *gm;
-        ck_assert_int_eq(ht_twin_model_parse(gd, &gm, NULL, 0, NULL, 0),
-                         HT_OK);
+        ck_assert_int_eq(ht_twin_model_parse(gd, &gm, NULL, 0, NULL, 0), HT_OK);
         for (int t = HT_UI_WEB; t <= HT_UI_HMD; t++) {
             struct ht_ui_input gin = {.model = gm,
                                       .target = (enum ht_ui_target)t,
                                       .role = HT_UI_OPERATOR};
-            ck_assert_int_eq(ht_ui_render(&gin, &out, &len, etag, err,
-                                          sizeof err),
-                             HT_OK);
+            ck_assert_int_eq(
+                ht_ui_render(&gin, &out, &len, etag, err, sizeof err), HT_OK);
             char *gp = ht_asprintf("%s/gen%d-%d.json", dir, gn, t);
             ht_file_write_atomic(gp, out, len, 0600);
             char *gf2 = ht_asprintf("%s '%s'", files, gp);
@@ -339,10 +342,12 @@ START_TEST(schema_valid_with_ajv)
         ht_twin_model_free(gm);
         json_decref(gd);
     }
-    int rc = run_validator("ui-descriptors/schema/ui-descriptor.schema.json",
-                           files);
-    ck_assert_msg(rc == 0, "ajv rejected a generated descriptor (exit %d; "
-                  "is node installed and tests/node_modules present?)", rc);
+    int rc =
+        run_validator("ui-descriptors/schema/ui-descriptor.schema.json", files);
+    ck_assert_msg(rc == 0,
+                  "ajv rejected a generated descriptor (exit %d; "
+                  "is node installed and tests/node_modules present?)",
+                  rc);
     char *g1 = src_path("tests/golden/press-line.web.json");
     char *g2 = src_path("tests/golden/press-line.hmd.json");
     char *gf = ht_asprintf("'%s' '%s'", g1, g2);

@@ -9,6 +9,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,7 +18,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #define CMD_BUF 65536
 
@@ -174,7 +174,8 @@ static void finish(struct run *r, struct conn *c, int status, size_t rlen)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: bench_cmd --url http://HOST:PORT --path FMT [options]\n"
         "Closed-loop HTTP/1.1 keep-alive client; each of --conc connections\n"
         "keeps one request in flight. FMT may hold one %%u (device number,\n"
@@ -192,10 +193,10 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"url", 1, 0, 'u'}, {"path", 1, 0, 'p'}, {"method", 1, 0, 'm'},
-        {"body", 1, 0, 'b'}, {"token", 1, 0, 'T'}, {"conc", 1, 0, 'c'},
-        {"devices", 1, 0, 'D'}, {"count", 1, 0, 'n'},
-        {"duration", 1, 0, 'd'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"url", 1, 0, 'u'},     {"path", 1, 0, 'p'},  {"method", 1, 0, 'm'},
+        {"body", 1, 0, 'b'},    {"token", 1, 0, 'T'}, {"conc", 1, 0, 'c'},
+        {"devices", 1, 0, 'D'}, {"count", 1, 0, 'n'}, {"duration", 1, 0, 'd'},
+        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     struct run r;
     memset(&r, 0, sizeof r);
     r.method = "PUT";
@@ -208,17 +209,39 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (opt) {
-        case 'u': url = optarg; break;
-        case 'p': r.path_fmt = optarg; break;
-        case 'm': r.method = optarg; break;
-        case 'b': r.body = optarg; break;
-        case 'T': r.token = optarg; break;
-        case 'c': r.conc = (unsigned)atoi(optarg); break;
-        case 'D': r.devices = (unsigned)atoi(optarg); break;
-        case 'n': r.count = strtoull(optarg, NULL, 10); break;
-        case 'd': r.duration = atof(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'u':
+            url = optarg;
+            break;
+        case 'p':
+            r.path_fmt = optarg;
+            break;
+        case 'm':
+            r.method = optarg;
+            break;
+        case 'b':
+            r.body = optarg;
+            break;
+        case 'T':
+            r.token = optarg;
+            break;
+        case 'c':
+            r.conc = (unsigned)atoi(optarg);
+            break;
+        case 'D':
+            r.devices = (unsigned)atoi(optarg);
+            break;
+        case 'n':
+            r.count = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            r.duration = atof(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     char ignored[16];
@@ -226,7 +249,7 @@ int main(int argc, char **argv)
         bench_parse_url(url, r.host, sizeof r.host, &r.port, ignored,
                         sizeof ignored)) {
         fprintf(stderr, "bench_cmd: --url http://HOST:PORT and --path "
-                "required (try --help)\n");
+                        "required (try --help)\n");
         return 2;
     }
     if (!strcmp(r.method, "GET"))

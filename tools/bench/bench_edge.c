@@ -90,28 +90,34 @@ static int ctl_connect(const char *path)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: bench_edge --control SOCK --topic T --name CAP [options]\n"
-        "  --broker HOST:PORT  (default 127.0.0.1:1883)\n"
-        "  --rate R            edges/s (default 100)\n"
-        "  --duration S        (default 5)\n"
-        "JSON summary on stdout.\n");
+            "usage: bench_edge --control SOCK --topic T --name CAP [options]\n"
+            "  --broker HOST:PORT  (default 127.0.0.1:1883)\n"
+            "  --rate R            edges/s (default 100)\n"
+            "  --duration S        (default 5)\n"
+            "JSON summary on stdout.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"control", 1, 0, 'c'}, {"topic", 1, 0, 't'}, {"name", 1, 0, 'N'},
-        {"broker", 1, 0, 'b'}, {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"broker", 1, 0, 'b'},  {"rate", 1, 0, 'r'},  {"duration", 1, 0, 'd'},
+        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *ctl = NULL, *topic = NULL, *name = NULL;
     char host[256] = "127.0.0.1";
     int port = 1883, c;
     double rate = 100, duration = 5;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'c': ctl = optarg; break;
-        case 't': topic = optarg; break;
-        case 'N': name = optarg; break;
+        case 'c':
+            ctl = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'N':
+            name = optarg;
+            break;
         case 'b': {
             const char *colon = strrchr(optarg, ':');
             if (!colon || (size_t)(colon - optarg) >= sizeof host)
@@ -121,10 +127,18 @@ int main(int argc, char **argv)
             port = atoi(colon + 1);
             break;
         }
-        case 'r': rate = atof(optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!ctl || !topic || !name || rate <= 0) {

@@ -38,29 +38,41 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-        "usage: bench_mhd [--port N] [--size BYTES | --body-file F]\n"
-        "                 [--threads N]\n"
-        "Minimal libmicrohttpd server (loopback) answering a constant JSON\n"
-        "body with keep-alive. --threads 0 (default): one internal epoll\n"
-        "thread; N > 0: a thread pool of N. Stops on SIGTERM/SIGINT.\n");
+    fprintf(
+        f, "usage: bench_mhd [--port N] [--size BYTES | --body-file F]\n"
+           "                 [--threads N]\n"
+           "Minimal libmicrohttpd server (loopback) answering a constant JSON\n"
+           "body with keep-alive. --threads 0 (default): one internal epoll\n"
+           "thread; N > 0: a thread pool of N. Stops on SIGTERM/SIGINT.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"port", 1, 0, 'p'}, {"size", 1, 0, 's'}, {"body-file", 1, 0, 'f'},
+        {"port", 1, 0, 'p'},    {"size", 1, 0, 's'}, {"body-file", 1, 0, 'f'},
         {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int port = 18080, size = 64, threads = 0, c;
     const char *file = NULL;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'p': port = atoi(optarg); break;
-        case 's': size = atoi(optarg); break;
-        case 'f': file = optarg; break;
-        case 't': threads = atoi(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 's':
+            size = atoi(optarg);
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (port <= 0 || port > 65535 || size < 2 || size > 16 << 20 ||
@@ -90,8 +102,8 @@ int main(int argc, char **argv)
         body[0] = '"';
         body[len - 1] = '"';
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, body, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/json");
 
     /* block the stop signals before MHD starts its threads: sigwait */
@@ -103,20 +115,18 @@ int main(int argc, char **argv)
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d;
     if (threads > 0)
-        d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, r,
-                             MHD_OPTION_SOCK_ADDR, &sa,
-                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                             MHD_OPTION_CONNECTION_LIMIT, 4000u,
-                             MHD_OPTION_END);
+        d = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, handler, r, MHD_OPTION_SOCK_ADDR,
+            &sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+            MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_END);
     else
-        d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, r,
-                             MHD_OPTION_SOCK_ADDR, &sa,
-                             MHD_OPTION_CONNECTION_LIMIT, 4000u,
-                             MHD_OPTION_END);
+        d = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, handler, r, MHD_OPTION_SOCK_ADDR,
+            &sa, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "bench_mhd: cannot listen on 127.0.0.1:%d\n", port);
         return 1;

@@ -21,17 +21,17 @@
 
 struct sse {
     bool chunked, in_body;
-    size_t chunk_left;  /* bytes left in the current chunk */
-    bool chunk_crlf;    /* expecting the CRLF after a chunk */
-    char *raw;          /* socket bytes not yet decoded */
+    size_t chunk_left; /* bytes left in the current chunk */
+    bool chunk_crlf;   /* expecting the CRLF after a chunk */
+    char *raw;         /* socket bytes not yet decoded */
     size_t rawlen;
-    char *ev;           /* decoded event stream bytes */
+    char *ev; /* decoded event stream bytes */
     size_t evlen;
     uint64_t events, timed, untimed, warm, t_first, t_last;
     uint64_t warmup_ns; /* events this soon after the first: not timed */
     struct bench_lat lat;
-    const char *field;  /* JSON key holding the timestamp, or NULL = auto */
-    FILE *dump;         /* --dump: "t_ns latency_ns" per timed event */
+    const char *field; /* JSON key holding the timestamp, or NULL = auto */
+    FILE *dump;        /* --dump: "t_ns latency_ns" per timed event */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -43,8 +43,7 @@ static void on_signal(int sig)
 }
 
 /* One complete event (lines up to a blank line): time it by its data. */
-static void handle_event(struct sse *s, const char *e, size_t len,
-                         uint64_t now)
+static void handle_event(struct sse *s, const char *e, size_t len, uint64_t now)
 {
     const char *p = e, *end = e + len;
     bool has_data = false;
@@ -99,10 +98,9 @@ static void feed_events(struct sse *s, const char *d, size_t n, uint64_t now)
     s->evlen += n;
     size_t start = 0;
     for (size_t i = 0; i + 1 < s->evlen; i++) {
-        if (s->ev[i] == '\n' &&
-            (s->ev[i + 1] == '\n' ||
-             (s->ev[i + 1] == '\r' && i + 2 < s->evlen &&
-              s->ev[i + 2] == '\n'))) {
+        if (s->ev[i] == '\n' && (s->ev[i + 1] == '\n' ||
+                                 (s->ev[i + 1] == '\r' && i + 2 < s->evlen &&
+                                  s->ev[i + 2] == '\n'))) {
             handle_event(s, s->ev + start, i + 1 - start, now);
             i += s->ev[i + 1] == '\r' ? 2 : 1;
             start = i + 1;
@@ -165,8 +163,8 @@ static int decode(struct sse *s, uint64_t now)
                 return -1; /* last chunk: the server ended the stream */
             continue;
         }
-        size_t take = s->rawlen - pos < s->chunk_left ? s->rawlen - pos
-                                                       : s->chunk_left;
+        size_t take =
+            s->rawlen - pos < s->chunk_left ? s->rawlen - pos : s->chunk_left;
         feed_events(s, s->raw + pos, take, now);
         pos += take;
         s->chunk_left -= take;
@@ -180,24 +178,29 @@ static int decode(struct sse *s, uint64_t now)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-        "usage: bench_sse --url http://HOST:PORT/api/v1/events[?twin=ID]\n"
-        "                 [--token T] [--count N] [--duration S]\n"
-        "                 [--idle-ms MS] [--ready-file F] [--field KEY]\n"
-        "                 [--warmup-ms MS] [--dump FILE]\n"
-        "SSE client timing each event by loadgen's embedded send time\n"
-        "(\"t0\" ns, else \"v\" us; --field names another key holding us).\n"
-        "JSON summary on stdout.\n");
+    fprintf(
+        f, "usage: bench_sse --url http://HOST:PORT/api/v1/events[?twin=ID]\n"
+           "                 [--token T] [--count N] [--duration S]\n"
+           "                 [--idle-ms MS] [--ready-file F] [--field KEY]\n"
+           "                 [--warmup-ms MS] [--dump FILE]\n"
+           "SSE client timing each event by loadgen's embedded send time\n"
+           "(\"t0\" ns, else \"v\" us; --field names another key holding us).\n"
+           "JSON summary on stdout.\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"url", 1, 0, 'u'}, {"token", 1, 0, 'T'}, {"count", 1, 0, 'n'},
-        {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
-        {"ready-file", 1, 0, 'r'}, {"field", 1, 0, 'f'},
-        {"warmup-ms", 1, 0, 'w'}, {"dump", 1, 0, 'D'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"url", 1, 0, 'u'},
+                                       {"token", 1, 0, 'T'},
+                                       {"count", 1, 0, 'n'},
+                                       {"duration", 1, 0, 'd'},
+                                       {"idle-ms", 1, 0, 'i'},
+                                       {"ready-file", 1, 0, 'r'},
+                                       {"field", 1, 0, 'f'},
+                                       {"warmup-ms", 1, 0, 'w'},
+                                       {"dump", 1, 0, 'D'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
     const char *url = NULL, *token = NULL, *ready = NULL;
     uint64_t count = 0;
     double duration = 60, idle_ms = 3000;
@@ -206,28 +209,48 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'u': url = optarg; break;
-        case 'T': token = optarg; break;
-        case 'n': count = strtoull(optarg, NULL, 10); break;
-        case 'd': duration = atof(optarg); break;
-        case 'i': idle_ms = atof(optarg); break;
-        case 'r': ready = optarg; break;
-        case 'f': s.field = optarg; break;
-        case 'w': s.warmup_ns = (uint64_t)(atof(optarg) * 1e6); break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'T':
+            token = optarg;
+            break;
+        case 'n':
+            count = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'i':
+            idle_ms = atof(optarg);
+            break;
+        case 'r':
+            ready = optarg;
+            break;
+        case 'f':
+            s.field = optarg;
+            break;
+        case 'w':
+            s.warmup_ns = (uint64_t)(atof(optarg) * 1e6);
+            break;
         case 'D':
             if (!(s.dump = fopen(optarg, "w"))) {
                 perror(optarg);
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     char host[256], path[2048];
     int port;
-    if (!url || bench_parse_url(url, host, sizeof host, &port, path,
-                                sizeof path)) {
+    if (!url ||
+        bench_parse_url(url, host, sizeof host, &port, path, sizeof path)) {
         fprintf(stderr, "bench_sse: --url http://HOST:PORT/PATH required\n");
         return 2;
     }

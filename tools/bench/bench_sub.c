@@ -44,7 +44,8 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
     (void)p;
     struct sub *s = ud;
     if (rc) {
-        fprintf(stderr, "bench_sub: refused: %s\n", mosquitto_reason_string(rc));
+        fprintf(stderr, "bench_sub: refused: %s\n",
+                mosquitto_reason_string(rc));
         s->failed = true;
         return;
     }
@@ -92,7 +93,8 @@ static void on_message(struct mosquitto *m, void *ud,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: bench_sub [options]\n"
         "Bare MQTT 5 subscriber: counts messages and measures latency from\n"
         "loadgen's send timestamps. JSON summary on stdout.\n\n"
@@ -111,10 +113,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"broker", 1, 0, 'b'}, {"topic", 1, 0, 't'}, {"qos", 1, 0, 'q'},
-        {"count", 1, 0, 'n'}, {"duration", 1, 0, 'd'}, {"idle-ms", 1, 0, 'i'},
+        {"broker", 1, 0, 'b'},     {"topic", 1, 0, 't'},
+        {"qos", 1, 0, 'q'},        {"count", 1, 0, 'n'},
+        {"duration", 1, 0, 'd'},   {"idle-ms", 1, 0, 'i'},
         {"ready-file", 1, 0, 'r'}, {"warmup-ms", 1, 0, 'w'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     /* Every device's values: the filter the gateway's ingest uses. */
     char deftopic[HT_TOPIC_MAX];
     ht_topic_filter(deftopic, sizeof deftopic, NULL, HT_TOPIC_DEV_PROP, NULL);
@@ -138,15 +141,33 @@ int main(int argc, char **argv)
             port = atoi(colon + 1);
             break;
         }
-        case 't': s.topic = optarg; break;
-        case 'q': s.qos = atoi(optarg); break;
-        case 'n': count = strtoull(optarg, NULL, 10); break;
-        case 'd': duration = atof(optarg); break;
-        case 'i': idle_ms = atof(optarg); break;
-        case 'r': ready = optarg; break;
-        case 'w': s.warmup_ns = (uint64_t)(atof(optarg) * 1e6); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 't':
+            s.topic = optarg;
+            break;
+        case 'q':
+            s.qos = atoi(optarg);
+            break;
+        case 'n':
+            count = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'i':
+            idle_ms = atof(optarg);
+            break;
+        case 'r':
+            ready = optarg;
+            break;
+        case 'w':
+            s.warmup_ns = (uint64_t)(atof(optarg) * 1e6);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (s.qos < 0 || s.qos > 2 || port <= 0 || port > 65535) {
@@ -213,8 +234,8 @@ int main(int argc, char **argv)
            "\"untimed\":%llu,\"warmup\":%llu,\"first_to_last_s\":%.6f,"
            "\"rate\":%.1f,\"latency\":",
            s.qos, (unsigned long long)s.n, (unsigned long long)s.untimed,
-           (unsigned long long)s.warm,
-           span, span > 0 ? (double)(s.n - 1) / span : 0.0);
+           (unsigned long long)s.warm, span,
+           span > 0 ? (double)(s.n - 1) / span : 0.0);
     bench_lat_json(&s.lat, stdout);
     printf("}\n");
     mosquitto_disconnect_v5(m, 0, NULL);

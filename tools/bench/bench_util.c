@@ -89,8 +89,8 @@ uint64_t bench_json_uint(const char *buf, size_t len, const char *key)
     while (p < end && (*p == ' ' || *p == '"'))
         p++;
     char tmp[64], *e;
-    size_t n = (size_t)(end - p) < sizeof tmp - 1 ? (size_t)(end - p)
-                                                  : sizeof tmp - 1;
+    size_t n =
+        (size_t)(end - p) < sizeof tmp - 1 ? (size_t)(end - p) : sizeof tmp - 1;
     memcpy(tmp, p, n);
     tmp[n] = '\0';
     if (!(tmp[0] >= '0' && tmp[0] <= '9'))
@@ -116,7 +116,8 @@ uint64_t bench_parse_t0(const char *buf, size_t len)
 int bench_tcp_connect(const char *host, int port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM}, *res = NULL;
+                             .ai_socktype = SOCK_STREAM},
+                    *res = NULL;
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     int rc = getaddrinfo(host, ps, &hints, &res);
@@ -146,8 +147,7 @@ int bench_parse_url(const char *url, char *host, size_t hostlen, int *port,
     if (strncmp(url, "http://", 7))
         return -1;
     const char *h = url + 7, *slash = strchr(h, '/');
-    const char *colon = memchr(h, ':', slash ? (size_t)(slash - h)
-                                             : strlen(h));
+    const char *colon = memchr(h, ':', slash ? (size_t)(slash - h) : strlen(h));
     const char *hend = colon ? colon : (slash ? slash : h + strlen(h));
     if ((size_t)(hend - h) >= hostlen || hend == h)
         return -1;

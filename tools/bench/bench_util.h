@@ -31,7 +31,8 @@ void bench_lat_json(struct bench_lat *l, FILE *f);
 
 /* The send time of a loadgen payload, in ns: "t0":NS if present, else
  * "v":US (loadgen's default value is the send time in microseconds), else
- * "value":US (a gateway twin state event), else 0. buf need not be NUL-terminated. Borrowed. */
+ * "value":US (a gateway twin state event), else 0. buf need not be
+ * NUL-terminated. Borrowed. */
 uint64_t bench_parse_t0(const char *buf, size_t len);
 
 /* Find key (with quotes and colon, e.g. "\"v\":") in buf[0..len) and

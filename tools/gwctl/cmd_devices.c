@@ -19,7 +19,8 @@ static json_t *device_counts(const struct gwctl *g, const json_t *health)
     if (json_is_object(hc)) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)hc, k, v) {
+        json_object_foreach((json_t *)hc, k, v)
+        {
             if (!strcmp(k, "online")) {
                 online = json_integer_value(v);
             } else if (json_is_integer(v)) {
@@ -36,7 +37,8 @@ static json_t *device_counts(const struct gwctl *g, const json_t *health)
         items = r.status == 200 ? gw_items(r.json) : NULL;
         size_t i;
         json_t *d;
-        json_array_foreach(items, i, d) {
+        json_array_foreach(items, i, d)
+        {
             const char *st = json_string_value(json_object_get(d, "state"));
             if (!st)
                 st = "unknown";
@@ -74,7 +76,8 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
         printf("%-12s %s\n", "gateway", g->gateway);
         const char *k;
         json_t *v;
-        json_object_foreach(health, k, v) {
+        json_object_foreach(health, k, v)
+        {
             if (!strcmp(k, "devices"))
                 continue; /* summarised below */
             char *s = gw_scalar_text(v);
@@ -82,11 +85,14 @@ int gw_cmd_status(struct gwctl *g, int argc, char **argv)
             free(s);
         }
         if (counts) {
-            printf("%-12s %lld (%lld online)", "devices",
-                   (long long)json_integer_value(json_object_get(counts, "total")),
-                   (long long)json_integer_value(json_object_get(counts, "online")));
+            printf(
+                "%-12s %lld (%lld online)", "devices",
+                (long long)json_integer_value(json_object_get(counts, "total")),
+                (long long)json_integer_value(
+                    json_object_get(counts, "online")));
             const char *sep = ": ";
-            json_object_foreach(json_object_get(counts, "by_state"), k, v) {
+            json_object_foreach(json_object_get(counts, "by_state"), k, v)
+            {
                 if (json_integer_value(v) == 0)
                     continue;
                 printf("%s%s %lld", sep, k, (long long)json_integer_value(v));
@@ -113,10 +119,12 @@ static int devices_list(struct gwctl *g)
     struct gw_table *t = gw_table_new(5, hdr);
     size_t i;
     json_t *d;
-    json_array_foreach(items, i, d) {
+    json_array_foreach(items, i, d)
+    {
         char seen[32];
-        gw_fmt_time((long long)json_integer_value(json_object_get(d, "last_seen")),
-                    seen, sizeof seen);
+        gw_fmt_time(
+            (long long)json_integer_value(json_object_get(d, "last_seen")),
+            seen, sizeof seen);
         const char *row[] = {
             json_string_value(json_object_get(d, "id")),
             json_string_value(json_object_get(d, "state")),
@@ -160,7 +168,8 @@ static int devices_show(struct gwctl *g, const char *id)
         struct gw_table *t = gw_table_new(3, hdr);
         const char *k;
         json_t *p;
-        json_object_foreach(props, k, p) {
+        json_object_foreach(props, k, p)
+        {
             json_t *v = json_is_object(p) ? json_object_get(p, "v") : p;
             char *vs = gw_scalar_text(v);
             char ts[32];
@@ -199,9 +208,10 @@ static int devices_action(struct gwctl *g, const char *verb, const char *id)
             gw_print_json(o);
             json_decref(o);
         } else {
-            printf("%s: %s\n", id, !strcmp(verb, "remove") ? "removed"
-                                  : !strcmp(verb, "approve") ? "approved"
-                                                             : "blocked");
+            printf("%s: %s\n", id,
+                   !strcmp(verb, "remove")    ? "removed"
+                   : !strcmp(verb, "approve") ? "approved"
+                                              : "blocked");
         }
     }
     gw_resp_clear(&r);
@@ -229,8 +239,10 @@ static int devices_add(struct gwctl *g, int argc, char **argv)
     if (!id)
         return gw_usage("devices");
     if (!ht_id_valid(id)) {
-        fprintf(stderr, "gwctl: '%s' is not a valid device id "
-                        "([a-z0-9][a-z0-9._-]{0,63})\n", id);
+        fprintf(stderr,
+                "gwctl: '%s' is not a valid device id "
+                "([a-z0-9][a-z0-9._-]{0,63})\n",
+                id);
         return GW_EXIT_USAGE;
     }
     if (strcmp(backend, "sim") && strcmp(backend, "gpiod")) {
@@ -259,8 +271,9 @@ static int devices_add(struct gwctl *g, int argc, char **argv)
         goto out;
     }
     if (!json_object_get(json_object_get(r.json, "mqtt"), "password"))
-        fprintf(stderr, "gwctl: %s: note: the gateway provisioned no broker "
-                        "credentials (its broker allows anonymous clients)\n",
+        fprintf(stderr,
+                "gwctl: %s: note: the gateway provisioned no broker "
+                "credentials (its broker allows anonymous clients)\n",
                 id);
     text = json_dumps(conf, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (file) {
@@ -269,8 +282,9 @@ static int devices_add(struct gwctl *g, int argc, char **argv)
         memcpy(text + len, "\n", 2);
         int wr = ht_file_write_atomic(file, text, len + 1, 0600);
         if (wr != 0) {
-            fprintf(stderr, "gwctl: cannot write %s: %s (the credentials "
-                            "were created; remove and add %s again)\n",
+            fprintf(stderr,
+                    "gwctl: cannot write %s: %s (the credentials "
+                    "were created; remove and add %s again)\n",
                     file, ht_strerror(wr), id);
             rc = GW_EXIT_USAGE;
             goto out;
@@ -284,11 +298,14 @@ static int devices_add(struct gwctl *g, int argc, char **argv)
         json_decref(o);
     } else if (file) {
         printf("%s: pre-registered; agent config written to %s (mode 0600)\n"
-               "the password is shown only once: keep the file\n", id, file);
+               "the password is shown only once: keep the file\n",
+               id, file);
     } else {
         puts(text);
-        fprintf(stderr, "gwctl: %s: pre-registered; the password above is "
-                        "shown only once\n", id);
+        fprintf(stderr,
+                "gwctl: %s: pre-registered; the password above is "
+                "shown only once\n",
+                id);
     }
 out:
     free(text);
@@ -307,8 +324,10 @@ int gw_cmd_devices(struct gwctl *g, int argc, char **argv)
     if (argc != 3)
         return gw_usage("devices");
     if (!ht_id_valid(argv[2])) {
-        fprintf(stderr, "gwctl: '%s' is not a valid device id "
-                        "([a-z0-9][a-z0-9._-]{0,63})\n", argv[2]);
+        fprintf(stderr,
+                "gwctl: '%s' is not a valid device id "
+                "([a-z0-9][a-z0-9._-]{0,63})\n",
+                argv[2]);
         return GW_EXIT_USAGE;
     }
     if (!strcmp(sub, "show"))

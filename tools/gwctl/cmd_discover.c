@@ -25,8 +25,8 @@ struct disc {
     struct ht_loop *loop;
     AvahiClient *client;
     AvahiServiceBrowser *browser;
-    json_t *found;   /* array of service objects */
-    int pending;     /* resolvers in flight */
+    json_t *found; /* array of service objects */
+    int pending;   /* resolvers in flight */
     bool all_for_now;
     bool failed;
     char err[160];
@@ -43,9 +43,10 @@ static bool have(const struct disc *d, const char *name)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(d->found, i, s)
-        if (!strcmp(json_string_value(json_object_get(s, "name")), name))
-            return true;
+    json_array_foreach(
+        d->found, i,
+        s) if (!strcmp(json_string_value(json_object_get(s, "name")),
+                       name)) return true;
     return false;
 }
 
@@ -72,13 +73,11 @@ static void on_resolve(AvahiServiceResolver *r, AvahiIfIndex iface,
                 avahi_free(v);
             }
         }
-        json_array_append_new(d->found,
-                              json_pack("{s:s, s:s, s:s, s:i, s:o, s:b}",
-                                        "name", name, "host", host ? host : "",
-                                        "address", a, "port", (int)port,
-                                        "txt", t, "ipv6",
-                                        addr && addr->proto ==
-                                                    AVAHI_PROTO_INET6));
+        json_array_append_new(
+            d->found,
+            json_pack("{s:s, s:s, s:s, s:i, s:o, s:b}", "name", name, "host",
+                      host ? host : "", "address", a, "port", (int)port, "txt",
+                      t, "ipv6", addr && addr->proto == AVAHI_PROTO_INET6));
     }
     avahi_service_resolver_free(r);
     d->pending--;
@@ -118,9 +117,9 @@ static void on_client(AvahiClient *c, AvahiClientState s, void *ud)
 {
     struct disc *d = ud;
     if (s == AVAHI_CLIENT_S_RUNNING && !d->browser) {
-        d->browser = avahi_service_browser_new(c, AVAHI_IF_UNSPEC,
-                                               AVAHI_PROTO_UNSPEC, "_wot._tcp",
-                                               NULL, 0, on_browse, d);
+        d->browser =
+            avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+                                      "_wot._tcp", NULL, 0, on_browse, d);
         if (!d->browser) {
             snprintf(d->err, sizeof d->err, "cannot browse: %s",
                      avahi_strerror(avahi_client_errno(c)));
@@ -207,13 +206,16 @@ static char *board_id(const json_t *svc)
     const char *addr = json_string_value(json_object_get(svc, "address"));
     if (!td || td[0] != '/' || !addr || !*addr)
         return NULL;
-    char *url = json_is_true(json_object_get(svc, "ipv6"))
-                    ? ht_asprintf("http://[%s]:%lld%s", addr,
-                                  (long long)json_integer_value(
-                                      json_object_get(svc, "port")), td)
-                    : ht_asprintf("http://%s:%lld%s", addr,
-                                  (long long)json_integer_value(
-                                      json_object_get(svc, "port")), td);
+    char *url =
+        json_is_true(json_object_get(svc, "ipv6"))
+            ? ht_asprintf(
+                  "http://[%s]:%lld%s", addr,
+                  (long long)json_integer_value(json_object_get(svc, "port")),
+                  td)
+            : ht_asprintf(
+                  "http://%s:%lld%s", addr,
+                  (long long)json_integer_value(json_object_get(svc, "port")),
+                  td);
     CURL *c = curl_easy_init();
     struct buf b = {0};
     char *id = NULL;
@@ -253,8 +255,10 @@ static json_t *gateway_devices(const struct gwctl *g)
     json_t *items = r.status == 200 ? gw_items(r.json) : NULL;
     json_t *out = items ? json_incref(items) : NULL;
     if (!items)
-        fprintf(stderr, "gwctl: discover: cannot read the device list "
-                        "(%ld); known/new not shown\n", r.status);
+        fprintf(stderr,
+                "gwctl: discover: cannot read the device list "
+                "(%ld); known/new not shown\n",
+                r.status);
     gw_resp_clear(&r);
     return out;
 }
@@ -274,40 +278,46 @@ int gw_cmd_discover(struct gwctl *g, int argc, char **argv)
     json_t *devs = gateway_devices(g);
     size_t i, j;
     json_t *s, *dv;
-    json_array_foreach(d.found, i, s) {
+    json_array_foreach(d.found, i, s)
+    {
         const char *type = json_string_value(
             json_object_get(json_object_get(s, "txt"), "type"));
         bool dir = type && !strcmp(type, "Directory");
         char *id = dir ? NULL : board_id(s);
-        json_object_set_new(s, "kind", json_string(dir ? "directory" : "thing"));
+        json_object_set_new(s, "kind",
+                            json_string(dir ? "directory" : "thing"));
         json_object_set_new(s, "id", id ? json_string(id) : json_null());
         const char *state = NULL;
         if (id && devs)
-            json_array_foreach(devs, j, dv) {
+            json_array_foreach(devs, j, dv)
+            {
                 const char *did = json_string_value(json_object_get(dv, "id"));
                 if (did && !strcmp(did, id))
                     state = json_string_value(json_object_get(dv, "state"));
             }
         json_object_set_new(s, "known",
                             dir || !devs ? json_null() : json_boolean(state));
-        json_object_set_new(s, "state", state ? json_string(state) : json_null());
+        json_object_set_new(s, "state",
+                            state ? json_string(state) : json_null());
         json_object_del(s, "ipv6");
         free(id);
     }
     if (g->json) {
         gw_print_json(d.found);
     } else {
-        static const char *const hdr[] = {"NAME", "HOST", "ADDRESS", "PORT",
-                                          "ID", "STATUS", "TXT"};
+        static const char *const hdr[] = {"NAME", "HOST",   "ADDRESS", "PORT",
+                                          "ID",   "STATUS", "TXT"};
         struct gw_table *t = gw_table_new(7, hdr);
-        json_array_foreach(d.found, i, s) {
+        json_array_foreach(d.found, i, s)
+        {
             char port[8], txt[512] = "", st[48];
             snprintf(port, sizeof port, "%lld",
                      (long long)json_integer_value(json_object_get(s, "port")));
             const char *k;
             json_t *v;
             size_t n = 0;
-            json_object_foreach(json_object_get(s, "txt"), k, v) {
+            json_object_foreach(json_object_get(s, "txt"), k, v)
+            {
                 int w = snprintf(txt + n, sizeof txt - n, "%s%s=%s",
                                  n ? " " : "", k, json_string_value(v));
                 if (w < 0 || (size_t)w >= sizeof txt - n)
@@ -337,8 +347,10 @@ int gw_cmd_discover(struct gwctl *g, int argc, char **argv)
             gw_table_row(t, row);
         }
         if (json_array_size(d.found) == 0)
-            fprintf(stderr, "gwctl: discover: no _wot._tcp service found in "
-                            "%ld s\n", secs);
+            fprintf(stderr,
+                    "gwctl: discover: no _wot._tcp service found in "
+                    "%ld s\n",
+                    secs);
         else
             gw_table_print(t, stdout, g->color);
         gw_table_free(t);

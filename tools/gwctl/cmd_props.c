@@ -18,9 +18,10 @@ static char *prop_path(const char *kind, const char *id, const char *prop)
 {
     bool twin = !strcmp(kind, "twins");
     if (!ht_id_valid(id)) {
-        fprintf(stderr, "gwctl: '%s' is not a valid %s id "
-                        "([a-z0-9][a-z0-9._-]{0,63})\n", id,
-                twin ? "twin" : "device");
+        fprintf(stderr,
+                "gwctl: '%s' is not a valid %s id "
+                "([a-z0-9][a-z0-9._-]{0,63})\n",
+                id, twin ? "twin" : "device");
         return NULL;
     }
     if (twin) {
@@ -47,10 +48,9 @@ static void print_result(const struct gwctl *g, const char *kind,
                          long long ts)
 {
     if (g->json) {
-        json_t *o = json_pack("{s:s, s:s, s:O, s:I}",
-                              !strcmp(kind, "twins") ? "twin" : "device", id,
-                              "property", prop, "value", (json_t *)v, "ts",
-                              (json_int_t)ts);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:O, s:I}", !strcmp(kind, "twins") ? "twin" : "device",
+            id, "property", prop, "value", (json_t *)v, "ts", (json_int_t)ts);
         gw_print_json(o);
         json_decref(o);
         return;
@@ -82,9 +82,8 @@ static int twin_get(struct gwctl *g, const char *id, const char *prop)
     json_t *rows = gw_flatten_state(st);
     size_t i;
     json_t *row, *hit = NULL;
-    json_array_foreach(rows, i, row)
-        if (!strcmp(gw_str(row, "property"), prop))
-            hit = row;
+    json_array_foreach(rows, i, row) if (!strcmp(gw_str(row, "property"), prop))
+        hit = row;
     if (!hit) {
         fprintf(stderr, "gwctl: %s %s: the twin has no such property\n", id,
                 prop);

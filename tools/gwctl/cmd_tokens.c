@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const roles[] = {"viewer", "operator", "technician",
-                                    "admin", NULL};
+static const char *const roles[] = {"viewer", "operator", "technician", "admin",
+                                    NULL};
 
 static int tokens_list(struct gwctl *g)
 {
@@ -21,21 +21,25 @@ static int tokens_list(struct gwctl *g)
     struct gw_table *t = gw_table_new(5, hdr);
     size_t i;
     json_t *tk;
-    json_array_foreach(items, i, tk) {
+    json_array_foreach(items, i, tk)
+    {
         char created[32], used[32], idb[32];
         json_t *idv = json_object_get(tk, "id");
         if (json_is_integer(idv))
-            snprintf(idb, sizeof idb, "%lld", (long long)json_integer_value(idv));
+            snprintf(idb, sizeof idb, "%lld",
+                     (long long)json_integer_value(idv));
         else
             snprintf(idb, sizeof idb, "%s",
                      json_string_value(idv) ? json_string_value(idv) : "-");
-        gw_fmt_time((long long)json_integer_value(json_object_get(tk, "created")),
-                    created, sizeof created);
-        gw_fmt_time((long long)json_integer_value(json_object_get(tk, "last_used")),
-                    used, sizeof used);
-        const char *row[] = {idb, json_string_value(json_object_get(tk, "role")),
-                             created, used,
-                             json_string_value(json_object_get(tk, "name"))};
+        gw_fmt_time(
+            (long long)json_integer_value(json_object_get(tk, "created")),
+            created, sizeof created);
+        gw_fmt_time(
+            (long long)json_integer_value(json_object_get(tk, "last_used")),
+            used, sizeof used);
+        const char *row[] = {
+            idb, json_string_value(json_object_get(tk, "role")), created, used,
+            json_string_value(json_object_get(tk, "name"))};
         gw_table_row(t, row);
     }
     gw_table_print(t, stdout, g->color);

@@ -17,8 +17,10 @@ static bool check_id(const char *id)
 {
     if (ht_id_valid(id))
         return true;
-    fprintf(stderr, "gwctl: '%s' is not a valid twin id "
-                    "([a-z0-9][a-z0-9._-]{0,63})\n", id);
+    fprintf(stderr,
+            "gwctl: '%s' is not a valid twin id "
+            "([a-z0-9][a-z0-9._-]{0,63})\n",
+            id);
     return false;
 }
 
@@ -33,7 +35,7 @@ static char *twin_path(const char *id, const char *suffix)
 /* Count the members of a collection that may be an array or an object. */
 static size_t coll_size(const json_t *c)
 {
-    return json_is_array(c) ? json_array_size(c)
+    return json_is_array(c)    ? json_array_size(c)
            : json_is_object(c) ? json_object_size(c)
                                : 0;
 }
@@ -49,7 +51,8 @@ static int twins_list(struct gwctl *g)
     struct gw_table *t = gw_table_new(5, hdr);
     size_t i;
     json_t *tw;
-    json_array_foreach(items, i, tw) {
+    json_array_foreach(items, i, tw)
+    {
         char n[24], upd[32];
         json_t *comps = json_object_get(tw, "components");
         if (json_is_integer(comps))
@@ -110,7 +113,8 @@ static int twins_state(struct gwctl *g, const char *id)
      * property. */
     const char *k;
     json_t *v;
-    json_object_foreach(st, k, v) {
+    json_object_foreach(st, k, v)
+    {
         if (json_is_object(v) || json_is_array(v))
             continue;
         char *s = gw_scalar_text(v);
@@ -129,15 +133,15 @@ static int twins_state(struct gwctl *g, const char *id)
     struct gw_table *t = gw_table_new(4, hdr);
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r) {
+    json_array_foreach(rows, i, r)
+    {
         char *vs = gw_scalar_text(json_object_get(r, "value"));
         char ts[32];
-        gw_fmt_time((long long)json_integer_value(json_object_get(r, "ts")),
-                    ts, sizeof ts);
-        const char *row[] = {json_string_value(json_object_get(r, "property")),
-                             vs,
-                             json_string_value(json_object_get(r, "quality")),
-                             ts};
+        gw_fmt_time((long long)json_integer_value(json_object_get(r, "ts")), ts,
+                    sizeof ts);
+        const char *row[] = {
+            json_string_value(json_object_get(r, "property")), vs,
+            json_string_value(json_object_get(r, "quality")), ts};
         gw_table_row(t, row);
         free(vs);
     }
@@ -145,14 +149,14 @@ static int twins_state(struct gwctl *g, const char *id)
     gw_table_print(t, stdout, g->color);
     gw_table_free(t);
     /* Active alarms are why a twin is not stable: show them last. */
-    json_array_foreach(json_object_get(st, "alarms"), i, r) {
+    json_array_foreach(json_object_get(st, "alarms"), i, r)
+    {
         char since[32];
         gw_fmt_time((long long)json_integer_value(json_object_get(r, "since")),
                     since, sizeof since);
-        printf("%salarm%s %s [%s] %s (since %s)\n",
-               g->color ? "\033[31m" : "", g->color ? "\033[0m" : "",
-               gw_str(r, "rule"), gw_str(r, "severity"), gw_str(r, "message"),
-               since);
+        printf("%salarm%s %s [%s] %s (since %s)\n", g->color ? "\033[31m" : "",
+               g->color ? "\033[0m" : "", gw_str(r, "rule"),
+               gw_str(r, "severity"), gw_str(r, "message"), since);
     }
     json_decref(rows);
     json_decref(st);
@@ -171,8 +175,10 @@ static int twins_apply(struct gwctl *g, const char *file)
     }
     const char *id = json_string_value(json_object_get(m, "id"));
     if (!json_is_object(m) || !id || !ht_id_valid(id)) {
-        fprintf(stderr, "gwctl: %s: a twin model is an object with a valid "
-                        "\"id\"\n", file);
+        fprintf(stderr,
+                "gwctl: %s: a twin model is an object with a valid "
+                "\"id\"\n",
+                file);
         json_decref(m);
         return GW_EXIT_USAGE;
     }
@@ -186,8 +192,8 @@ static int twins_apply(struct gwctl *g, const char *file)
         if (r.status / 100 != 2) {
             rc = gw_fail(g, &r, id);
         } else if (g->json) {
-            json_t *o = json_pack("{s:s, s:b}", "id", id, "created",
-                                  r.status == 201);
+            json_t *o =
+                json_pack("{s:s, s:b}", "id", id, "created", r.status == 201);
             gw_print_json(o);
             json_decref(o);
         } else {
@@ -218,8 +224,10 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
         if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && has) {
             long long *dst = a[2] == 'f' ? &from : &to;
             if (gw_parse_time(argv[++i], now, dst) != 0) {
-                fprintf(stderr, "gwctl: %s: '%s' is not a time (ms, now, "
-                                "-5m, YYYY-MM-DD[THH:MM[:SS]])\n", a, argv[i]);
+                fprintf(stderr,
+                        "gwctl: %s: '%s' is not a time (ms, now, "
+                        "-5m, YYYY-MM-DD[THH:MM[:SS]])\n",
+                        a, argv[i]);
                 return GW_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--limit") && has) {
@@ -275,7 +283,8 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
         struct gw_table *t = gw_table_new(2, hdr);
         size_t i;
         json_t *it;
-        json_array_foreach(items, i, it) {
+        json_array_foreach(items, i, it)
+        {
             const json_t *v;
             long long ts;
             gw_extract_value(it, &v, &ts);
@@ -308,9 +317,9 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
     if (!strcmp(sub, "get") || !strcmp(sub, "set")) {
         if (argc != (sub[0] == 'g' ? 4 : 5))
             return gw_usage("twins");
-        return sub[0] == 'g' ? gw_prop_get(g, "twins", argv[2], argv[3])
-                             : gw_prop_set(g, "twins", argv[2], argv[3],
-                                           argv[4]);
+        return sub[0] == 'g'
+                   ? gw_prop_get(g, "twins", argv[2], argv[3])
+                   : gw_prop_set(g, "twins", argv[2], argv[3], argv[4]);
     }
     if (argc != 3)
         return gw_usage("twins");
@@ -338,8 +347,8 @@ int gw_cmd_bind(struct gwctl *g, int argc, char **argv)
         return GW_EXIT_USAGE;
     if (gw_split_twin_prop(argv[2], comp, sizeof comp, prop, sizeof prop, err,
                            sizeof err) ||
-        gw_split_device_prop(argv[3], dev, sizeof dev, dprop, sizeof dprop,
-                             err, sizeof err)) {
+        gw_split_device_prop(argv[3], dev, sizeof dev, dprop, sizeof dprop, err,
+                             sizeof err)) {
         fprintf(stderr, "gwctl: %s\n", err);
         return GW_EXIT_USAGE;
     }
@@ -367,9 +376,9 @@ int gw_cmd_bind(struct gwctl *g, int argc, char **argv)
     if (r.status / 100 != 2) {
         rc = gw_fail(g, &r, id);
     } else if (g->json) {
-        json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "twin", id,
-                              "property", argv[2], "binding", "device", dev,
-                              "property", dprop);
+        json_t *o =
+            json_pack("{s:s, s:s, s:{s:s, s:s}}", "twin", id, "property",
+                      argv[2], "binding", "device", dev, "property", dprop);
         gw_print_json(o);
         json_decref(o);
     } else {

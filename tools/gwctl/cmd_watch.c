@@ -27,24 +27,24 @@ struct watch {
     const struct gwctl *g;
     CURL *curl;
     struct gw_sse sse;
-    long status;       /* HTTP status of the current attempt */
-    bool is_stream;    /* content type is text/event-stream */
-    char *err;         /* body of a non-200 answer (bounded) */
+    long status;    /* HTTP status of the current attempt */
+    bool is_stream; /* content type is text/event-stream */
+    char *err;      /* body of a non-200 answer (bounded) */
     size_t errlen;
-    long long count;   /* events printed */
-    long long max;     /* --count, 0 = unbounded */
-    const char *only;  /* print only events of this name, or NULL */
+    long long count;       /* events printed */
+    long long max;         /* --count, 0 = unbounded */
+    const char *only;      /* print only events of this name, or NULL */
     gw_watch_line_fn line; /* custom one-line format, or NULL */
-    bool bad_stream;   /* a line exceeded the parser's limit */
+    bool bad_stream;       /* a line exceeded the parser's limit */
 };
 
 /* A compact "k=v k=v" summary of an event's JSON object, scalars first
  * (device, twin, property, value) so the line reads naturally. */
 static void print_summary(const json_t *d)
 {
-    static const char *const first[] = {"device", "twin", "component",
-                                        "property", "path", "name", "v",
-                                        "value", "state", NULL};
+    static const char *const first[] = {
+        "device", "twin", "component", "property", "path",
+        "name",   "v",    "value",     "state",    NULL};
     for (size_t i = 0; first[i]; i++) {
         json_t *v = json_object_get(d, first[i]);
         if (!v)
@@ -55,7 +55,8 @@ static void print_summary(const json_t *d)
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)d, k, v) {
+    json_object_foreach((json_t *)d, k, v)
+    {
         bool seen = !strcmp(k, "ts");
         for (size_t i = 0; first[i] && !seen; i++)
             seen = !strcmp(k, first[i]);
@@ -221,8 +222,7 @@ static int attempt(struct watch *w, const char *url, bool first)
 static int watch_run(struct gwctl *g, const char *twin, const char *only,
                      gw_watch_line_fn line, long long max)
 {
-    char *url = twin ? ht_asprintf("%s/api/v1/events?twin=%s", g->gateway,
-                                   twin)
+    char *url = twin ? ht_asprintf("%s/api/v1/events?twin=%s", g->gateway, twin)
                      : ht_asprintf("%s/api/v1/events", g->gateway);
     struct watch w = {.g = g, .max = max, .only = only, .line = line};
     gw_sse_init(&w.sse);

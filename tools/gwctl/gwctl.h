@@ -34,8 +34,8 @@ struct gwctl {
 struct gwctl_cmd {
     const char *name;
     int (*fn)(struct gwctl *g, int argc, char **argv);
-    const char *usage; /* "devices [list|show ID|...]" */
-    const char *help;  /* one line */
+    const char *usage;   /* "devices [list|show ID|...]" */
+    const char *help;    /* one line */
     const char *details; /* arguments and options, for `gwctl help CMD` */
 };
 
@@ -163,15 +163,15 @@ struct gw_sse_event {
 };
 typedef void (*gw_sse_cb)(const struct gw_sse_event *ev, void *ud);
 struct gw_sse {
-    char *line;     /* partial line */
+    char *line; /* partial line */
     size_t llen, lcap;
-    char *data;     /* data buffer of the current event */
+    char *data; /* data buffer of the current event */
     size_t dlen, dcap;
-    char *event;    /* event name or NULL */
-    char *last_id;  /* Last-Event-ID (persists across events) */
-    long retry_ms;  /* last "retry:" value, 0 if none */
+    char *event;   /* event name or NULL */
+    char *last_id; /* Last-Event-ID (persists across events) */
+    long retry_ms; /* last "retry:" value, 0 if none */
     bool has_data;
-    bool cr;        /* last byte was CR (CRLF split over chunks) */
+    bool cr; /* last byte was CR (CRLF split over chunks) */
 };
 void gw_sse_init(struct gw_sse *s);
 /* Feed n bytes (borrowed); calls cb for each complete event (data

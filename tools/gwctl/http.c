@@ -67,7 +67,8 @@ int gw_request(const struct gwctl *g, const char *method, const char *path,
     h = curl_slist_append(h, "Accept: application/json");
     char *ct = NULL;
     if (body) {
-        ct = ht_asprintf("Content-Type: %s", ctype ? ctype : "application/json");
+        ct =
+            ht_asprintf("Content-Type: %s", ctype ? ctype : "application/json");
         h = curl_slist_append(h, ct);
     }
     struct buf b = {0};
@@ -97,8 +98,8 @@ int gw_request(const struct gwctl *g, const char *method, const char *path,
                     path, g->timeout_s);
             ret = GW_EXIT_DEVICE;
         } else {
-            fprintf(stderr, "gwctl: gateway %s unreachable: %s\n",
-                    g->gateway, curl_easy_strerror(rc));
+            fprintf(stderr, "gwctl: gateway %s unreachable: %s\n", g->gateway,
+                    curl_easy_strerror(rc));
             ret = GW_EXIT_UNREACHABLE;
         }
         free(b.p);
@@ -132,10 +133,19 @@ void gw_resp_clear(struct gw_resp *r)
 int gw_status_exit(long status)
 {
     switch (status) {
-    case 400: case 413: case 422: return GW_EXIT_USAGE;
-    case 404: case 410: return GW_EXIT_NOTFOUND;
-    case 401: case 403: case 409: return GW_EXIT_REFUSED;
-    default: return status >= 500 ? GW_EXIT_DEVICE : GW_EXIT_REFUSED;
+    case 400:
+    case 413:
+    case 422:
+        return GW_EXIT_USAGE;
+    case 404:
+    case 410:
+        return GW_EXIT_NOTFOUND;
+    case 401:
+    case 403:
+    case 409:
+        return GW_EXIT_REFUSED;
+    default:
+        return status >= 500 ? GW_EXIT_DEVICE : GW_EXIT_REFUSED;
     }
 }
 
@@ -175,7 +185,8 @@ int gw_get_json(const struct gwctl *g, const char *path, json_t **out)
     if (r.status < 200 || r.status > 299 || !r.json) {
         rc = r.status / 100 == 2 ? GW_EXIT_DEVICE : gw_fail(g, &r, path);
         if (r.status / 100 == 2)
-            fprintf(stderr, "gwctl: %s: the gateway did not answer JSON\n", path);
+            fprintf(stderr, "gwctl: %s: the gateway did not answer JSON\n",
+                    path);
         gw_resp_clear(&r);
         return rc;
     }
@@ -218,8 +229,8 @@ int gw_act(const struct gwctl *g, const char *method, const char *path,
     if (r.status / 100 != 2) {
         rc = gw_fail(g, &r, id);
     } else if (g->json) {
-        json_t *o = json_pack("{s:s, s:s, s:b}", "id", id, "action", action,
-                              "ok", 1);
+        json_t *o =
+            json_pack("{s:s, s:s, s:b}", "id", id, "action", action, "ok", 1);
         gw_print_json(o);
         json_decref(o);
     } else {

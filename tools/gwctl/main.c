@@ -120,20 +120,23 @@ static const struct gwctl_cmd cmds[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gwctl [--gateway URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
-            "\nThe technicians' CLI of a Holotwin gateway.\n\ncommands:\n");
+    fprintf(
+        out,
+        "usage: gwctl [--gateway URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
+        "\nThe technicians' CLI of a Holotwin gateway.\n\ncommands:\n");
     for (const struct gwctl_cmd *c = cmds; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->help);
     fprintf(out,
             "\noptions (accepted anywhere on the line):\n"
-            "  --gateway URL   gateway base URL (env HOLOTWIN_GATEWAY; default %s)\n"
+            "  --gateway URL   gateway base URL (env HOLOTWIN_GATEWAY; default "
+            "%s)\n"
             "  --token TOKEN   bearer token (env HOLOTWIN_TOKEN)\n"
             "  --json          machine-readable output\n"
             "  --timeout S     request timeout in seconds (default 30)\n"
             "\n`gwctl help COMMAND` or `gwctl COMMAND --help` for details.\n"
             "  --help, --version\n"
-            "\nconfig file: ~/.config/holotwin/gwctl.json {\"gateway\":..., \"token\":...}\n"
+            "\nconfig file: ~/.config/holotwin/gwctl.json {\"gateway\":..., "
+            "\"token\":...}\n"
             "exit codes: 0 ok, 1 usage, 2 not found, 3 refused/unauthorised,\n"
             "            4 gateway unreachable, 5 device error or timeout\n",
             GW_DEFAULT_URL);

@@ -26,7 +26,8 @@ void gw_table_row(struct gw_table *t, const char *const *cells)
 {
     if (t->nrows == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
-        t->cells = ht_realloc(t->cells, t->cap * (size_t)t->ncols * sizeof *t->cells);
+        t->cells =
+            ht_realloc(t->cells, t->cap * (size_t)t->ncols * sizeof *t->cells);
     }
     for (int i = 0; i < t->ncols; i++)
         t->cells[t->nrows * (size_t)t->ncols + (size_t)i] =

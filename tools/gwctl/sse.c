@@ -16,8 +16,7 @@ void gw_sse_init(struct gw_sse *s)
     memset(s, 0, sizeof *s);
 }
 
-static void append(char **b, size_t *len, size_t *cap, const char *p,
-                   size_t n)
+static void append(char **b, size_t *len, size_t *cap, const char *p, size_t n)
 {
     if (*len + n + 1 > *cap) {
         size_t c = *cap ? *cap : 256;

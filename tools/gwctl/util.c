@@ -18,8 +18,8 @@
  * look like JSON ("true" as a string is '"true"'). */
 json_t *gw_parse_value(const char *text)
 {
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                           NULL);
+    json_t *v =
+        json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     return v ? v : json_string(text);
 }
 
@@ -227,11 +227,11 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
         ca = NULL;
     }
     /* An IPv6 literal needs brackets before ":port". */
-    char *broker = strchr(host, ':')
-                       ? ht_asprintf("[%s]:%lld", host,
-                                     (long long)json_integer_value(port))
-                       : ht_asprintf("%s:%lld", host,
-                                     (long long)json_integer_value(port));
+    char *broker =
+        strchr(host, ':')
+            ? ht_asprintf("[%s]:%lld", host,
+                          (long long)json_integer_value(port))
+            : ht_asprintf("%s:%lld", host, (long long)json_integer_value(port));
     json_t *mq = json_pack("{s:s}", "broker", broker);
     free(broker);
     if (user)
@@ -240,13 +240,13 @@ json_t *gw_agent_config(const json_t *ans, const char *backend, char *err,
         json_object_set_new(mq, "password", json_string(pass));
     if (ca)
         json_object_set_new(mq, "ca", json_string(ca));
-    json_t *caps = !strcmp(backend, "sim") ? json_loads(sim_caps, 0, NULL)
-                                           : json_array();
+    json_t *caps =
+        !strcmp(backend, "sim") ? json_loads(sim_caps, 0, NULL) : json_array();
     json_t *gpio = json_pack("{s:s}", "backend", backend);
     if (!strcmp(backend, "gpiod"))
         json_object_set_new(gpio, "chip", json_string("gpiochip0"));
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", id, "title", id,
-                     "mqtt", mq, "gpio", gpio, "capabilities", caps);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", id, "title", id, "mqtt",
+                     mq, "gpio", gpio, "capabilities", caps);
 }
 
 /* One leaf of a twin state: {"v":x,"ts":n} or a plain value. */
@@ -274,7 +274,8 @@ static void flatten(json_t *rows, const char *prefix, const json_t *obj,
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
+    json_object_foreach((json_t *)obj, k, v)
+    {
         char *path = *prefix ? ht_asprintf("%s.%s", prefix, k) : ht_strdup(k);
         if (is_leaf(v) || depth >= 3)
             add_row(rows, path, v);
@@ -308,7 +309,8 @@ static json_t *find_named(json_t *coll, const char *name)
         return json_object_get(coll, name);
     size_t i;
     json_t *e;
-    json_array_foreach(coll, i, e) {
+    json_array_foreach(coll, i, e)
+    {
         const char *n = json_string_value(json_object_get(e, "id"));
         if (!n)
             n = json_string_value(json_object_get(e, "name"));

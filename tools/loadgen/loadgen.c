@@ -41,9 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LG_PENDING_MAX 64   /* connects awaiting CONNACK at once */
-#define LG_BATCH_MAX 4096   /* publishes per loop iteration */
-#define LG_DRAIN_MS 5000    /* how long to wait for acks at the end */
+#define LG_PENDING_MAX 64 /* connects awaiting CONNACK at once */
+#define LG_BATCH_MAX 4096 /* publishes per loop iteration */
+#define LG_DRAIN_MS 5000  /* how long to wait for acks at the end */
 #define LG_PAYLOAD_MAX 65536
 #define LG_CONNECT_TIMEOUT_S 120 /* connect + register, all devices */
 
@@ -55,9 +55,9 @@ struct lg_dev {
     struct mosquitto *m;
     unsigned idx;
     int fd;
-    unsigned ev;          /* events registered in epoll (0 = not added) */
+    unsigned ev; /* events registered in epoll (0 = not added) */
     bool connected, dead;
-    bool registered;      /* TD PUBACK received (QoS 1) */
+    bool registered; /* TD PUBACK received (QoS 1) */
     int td_mid;
     unsigned outstanding; /* QoS 1 publishes not yet acknowledged */
     unsigned next_prop;
@@ -69,23 +69,23 @@ struct lg_opts {
     char host[256];
     int port;
     unsigned devices, props;
-    double rate;          /* total msg/s; 0 = as fast as the broker takes */
-    unsigned size;        /* payload bytes (padded up to) */
+    double rate;   /* total msg/s; 0 = as fast as the broker takes */
+    unsigned size; /* payload bytes (padded up to) */
     int qos;
-    double duration;      /* s; 0 = until count (or signal) */
-    uint64_t count;       /* total messages; 0 = until duration */
-    const char *prefix;   /* topic prefix */
+    double duration;    /* s; 0 = until count (or signal) */
+    uint64_t count;     /* total messages; 0 = until duration */
+    const char *prefix; /* topic prefix */
     const char *id_prefix;
     unsigned id_base;
-    bool value_counter;   /* v = seq instead of the send time in us */
+    bool value_counter; /* v = seq instead of the send time in us */
     bool ack_commands;
     bool register_only;
     bool deregister;
     bool no_register;
     unsigned settle_ms;
     const char *ready_file, *go_file;
-    unsigned window;      /* max unacknowledged QoS 1 publishes per device */
-    bool nagle;           /* leave Nagle on: fewer, larger TCP segments */
+    unsigned window; /* max unacknowledged QoS 1 publishes per device */
+    bool nagle;      /* leave Nagle on: fewer, larger TCP segments */
 };
 
 struct lg {
@@ -109,7 +109,8 @@ static uint64_t now_ns(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: loadgen [options]\n"
         "\nSimulates N Holotwin device agents (one MQTT 5 connection each)\n"
         "publishing their TD, status and property values at a total rate.\n"
@@ -120,7 +121,8 @@ static void usage(FILE *out)
         "                      writable setpoint, the rest read-only sensors)\n"
         "  --rate R            total property messages/s (default 1000;\n"
         "                      0 = as fast as the broker accepts)\n"
-        "  --size S            payload bytes, padded up to S (default 0 = no pad)\n"
+        "  --size S            payload bytes, padded up to S (default 0 = no "
+        "pad)\n"
         "  --qos Q             QoS of property messages (0|1, default 0)\n"
         "  --duration SEC      publish for SEC seconds (default 5)\n"
         "  --count N           stop after N messages (0 = use --duration)\n"
@@ -128,7 +130,8 @@ static void usage(FILE *out)
         "  --id-prefix S       device ids are S%%05u (default lg-)\n"
         "  --id-base N         first device number (default 0)\n"
         "  --value time|counter  v = send time in us (default) or seq\n"
-        "  --ack-commands      answer cmd/{name} like an agent (MQTT 5 response)\n"
+        "  --ack-commands      answer cmd/{name} like an agent (MQTT 5 "
+        "response)\n"
         "  --register-only     register, wait --settle-ms (and --go-file),\n"
         "                      exit without publishing values\n"
         "  --no-register       skip TD/status (values only)\n"
@@ -171,22 +174,43 @@ static int parse_double(const char *s, double *out)
  * flags, 1 when --help/--version was handled. */
 static int parse_args(int argc, char **argv, struct lg_opts *o)
 {
-    enum { O_DEV = 256, O_PROPS, O_RATE, O_SIZE, O_QOS, O_DUR, O_COUNT,
-           O_PREFIX, O_IDP, O_IDB, O_VALUE, O_ACK, O_REGONLY, O_NOREG,
-           O_DEREG, O_SETTLE, O_READY, O_GO, O_WINDOW, O_BROKER, O_VERSION, O_NAGLE };
+    enum {
+        O_DEV = 256,
+        O_PROPS,
+        O_RATE,
+        O_SIZE,
+        O_QOS,
+        O_DUR,
+        O_COUNT,
+        O_PREFIX,
+        O_IDP,
+        O_IDB,
+        O_VALUE,
+        O_ACK,
+        O_REGONLY,
+        O_NOREG,
+        O_DEREG,
+        O_SETTLE,
+        O_READY,
+        O_GO,
+        O_WINDOW,
+        O_BROKER,
+        O_VERSION,
+        O_NAGLE
+    };
     static const struct option lo[] = {
-        {"broker", 1, 0, O_BROKER}, {"devices", 1, 0, O_DEV},
-        {"props", 1, 0, O_PROPS}, {"rate", 1, 0, O_RATE},
-        {"size", 1, 0, O_SIZE}, {"qos", 1, 0, O_QOS},
-        {"duration", 1, 0, O_DUR}, {"count", 1, 0, O_COUNT},
-        {"prefix", 1, 0, O_PREFIX}, {"id-prefix", 1, 0, O_IDP},
-        {"id-base", 1, 0, O_IDB}, {"value", 1, 0, O_VALUE},
-        {"ack-commands", 0, 0, O_ACK}, {"register-only", 0, 0, O_REGONLY},
+        {"broker", 1, 0, O_BROKER},     {"devices", 1, 0, O_DEV},
+        {"props", 1, 0, O_PROPS},       {"rate", 1, 0, O_RATE},
+        {"size", 1, 0, O_SIZE},         {"qos", 1, 0, O_QOS},
+        {"duration", 1, 0, O_DUR},      {"count", 1, 0, O_COUNT},
+        {"prefix", 1, 0, O_PREFIX},     {"id-prefix", 1, 0, O_IDP},
+        {"id-base", 1, 0, O_IDB},       {"value", 1, 0, O_VALUE},
+        {"ack-commands", 0, 0, O_ACK},  {"register-only", 0, 0, O_REGONLY},
         {"no-register", 0, 0, O_NOREG}, {"deregister", 0, 0, O_DEREG},
-        {"settle-ms", 1, 0, O_SETTLE}, {"ready-file", 1, 0, O_READY},
-        {"go-file", 1, 0, O_GO}, {"window", 1, 0, O_WINDOW},
-        {"nagle", 0, 0, O_NAGLE},
-        {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+        {"settle-ms", 1, 0, O_SETTLE},  {"ready-file", 1, 0, O_READY},
+        {"go-file", 1, 0, O_GO},        {"window", 1, 0, O_WINDOW},
+        {"nagle", 0, 0, O_NAGLE},       {"help", 0, 0, 'h'},
+        {"version", 0, 0, O_VERSION},   {0, 0, 0, 0},
     };
     unsigned long long u;
     int c, rc = HT_OK;
@@ -202,8 +226,12 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(stdout); return 1;
-        case O_VERSION: printf("loadgen %s\n", HT_VERSION); return 1;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case O_VERSION:
+            printf("loadgen %s\n", HT_VERSION);
+            return 1;
         case O_BROKER:
             rc = ht_parse_hostport(optarg, o->host, sizeof o->host, &o->port);
             break;
@@ -219,7 +247,9 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
             if (!u)
                 rc = HT_EINVAL;
             break;
-        case O_RATE: rc = parse_double(optarg, &o->rate); break;
+        case O_RATE:
+            rc = parse_double(optarg, &o->rate);
+            break;
         case O_SIZE:
             rc = parse_uint(optarg, LG_PAYLOAD_MAX - 1, &u);
             o->size = (unsigned)u;
@@ -228,11 +258,19 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
             rc = parse_uint(optarg, 1, &u);
             o->qos = (int)u;
             break;
-        case O_DUR: rc = parse_double(optarg, &o->duration); break;
-        case O_COUNT: rc = parse_uint(optarg, ULLONG_MAX, &u); o->count = u;
+        case O_DUR:
+            rc = parse_double(optarg, &o->duration);
             break;
-        case O_PREFIX: o->prefix = optarg; break;
-        case O_IDP: o->id_prefix = optarg; break;
+        case O_COUNT:
+            rc = parse_uint(optarg, ULLONG_MAX, &u);
+            o->count = u;
+            break;
+        case O_PREFIX:
+            o->prefix = optarg;
+            break;
+        case O_IDP:
+            o->id_prefix = optarg;
+            break;
         case O_IDB:
             rc = parse_uint(optarg, 1000000, &u);
             o->id_base = (unsigned)u;
@@ -243,17 +281,31 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
             else if (strcmp(optarg, "time"))
                 rc = HT_EINVAL;
             break;
-        case O_ACK: o->ack_commands = true; break;
-        case O_NAGLE: o->nagle = true; break;
-        case O_REGONLY: o->register_only = true; break;
-        case O_NOREG: o->no_register = true; break;
-        case O_DEREG: o->deregister = true; break;
+        case O_ACK:
+            o->ack_commands = true;
+            break;
+        case O_NAGLE:
+            o->nagle = true;
+            break;
+        case O_REGONLY:
+            o->register_only = true;
+            break;
+        case O_NOREG:
+            o->no_register = true;
+            break;
+        case O_DEREG:
+            o->deregister = true;
+            break;
         case O_SETTLE:
             rc = parse_uint(optarg, 3600000, &u);
             o->settle_ms = (unsigned)u;
             break;
-        case O_READY: o->ready_file = optarg; break;
-        case O_GO: o->go_file = optarg; break;
+        case O_READY:
+            o->ready_file = optarg;
+            break;
+        case O_GO:
+            o->go_file = optarg;
+            break;
         case O_WINDOW:
             rc = parse_uint(optarg, 65535, &u);
             o->window = (unsigned)u;
@@ -261,8 +313,10 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
                 rc = HT_EINVAL;
             break;
         default:
-            fprintf(stderr, "loadgen: unknown or incomplete option '%s' "
-                    "(try --help)\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "loadgen: unknown or incomplete option '%s' "
+                    "(try --help)\n",
+                    argv[optind - 1]);
             return HT_EINVAL;
         }
         if (rc) {
@@ -293,7 +347,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
     }
     if (o->no_register && o->register_only) {
         fprintf(stderr, "loadgen: --no-register and --register-only "
-                "exclude each other\n");
+                        "exclude each other\n");
         return HT_EINVAL;
     }
     return HT_OK;
@@ -358,8 +412,8 @@ static char *build_td(const struct lg *lg, const char *id)
         props[i].sem_type = i ? "ht:AnalogValue" : "ht:Setpoint";
     }
     snprintf(mqtt, sizeof mqtt, "mqtt://%s:%d", lg->o.host, lg->o.port);
-    struct ht_sem_forms f = {.mqtt_base = mqtt, .topic_prefix = lg->o.prefix,
-                             .kind = "device"};
+    struct ht_sem_forms f = {
+        .mqtt_base = mqtt, .topic_prefix = lg->o.prefix, .kind = "device"};
     json_t *td = ht_sem_td_build(&t, &f);
     char *s = td ? json_dumps(td, JSON_COMPACT) : NULL;
     json_decref(td);
@@ -371,8 +425,8 @@ static int publish_status(struct lg_dev *d, const char *state)
     char topic[HT_TOPIC_MAX], body[96];
     ht_topic_build(topic, sizeof topic, d->lg->o.prefix, HT_TOPIC_DEV_STATUS,
                    d->id, NULL);
-    int n = snprintf(body, sizeof body, "{\"state\":\"%s\",\"ts\":%lld}",
-                     state, (long long)ht_time_ms());
+    int n = snprintf(body, sizeof body, "{\"state\":\"%s\",\"ts\":%lld}", state,
+                     (long long)ht_time_ms());
     return mosquitto_publish_v5(d->m, NULL, topic, n, body, 1, true, NULL);
 }
 
@@ -410,8 +464,8 @@ static void on_connect(struct mosquitto *m, void *ud, int rc, int flags,
     char *td = build_td(lg, d->id);
     ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_TD, d->id,
                    NULL);
-    int prc = td ? mosquitto_publish_v5(m, &d->td_mid, topic,
-                                        (int)strlen(td), td, 1, true, NULL)
+    int prc = td ? mosquitto_publish_v5(m, &d->td_mid, topic, (int)strlen(td),
+                                        td, 1, true, NULL)
                  : MOSQ_ERR_NOMEM;
     free(td);
     if (prc == MOSQ_ERR_SUCCESS)
@@ -478,8 +532,8 @@ static void on_message(struct mosquitto *m, void *ud,
     if (corr)
         mosquitto_property_add_binary(&out, MQTT_PROP_CORRELATION_DATA, corr,
                                       corrlen);
-    if (mosquitto_publish_v5(m, NULL, rtopic, (int)strlen(body), body, 1,
-                             false, out) == MOSQ_ERR_SUCCESS)
+    if (mosquitto_publish_v5(m, NULL, rtopic, (int)strlen(body), body, 1, false,
+                             out) == MOSQ_ERR_SUCCESS)
         lg->commands++;
     else
         lg->cmd_errors++;
@@ -532,8 +586,7 @@ static int dev_init(struct lg *lg, struct lg_dev *d, unsigned idx)
  * broker's listen backlog never overflows (a dropped SYN costs 1 s). */
 static void connect_more(struct lg *lg)
 {
-    while (lg->next_connect < lg->o.devices &&
-           lg->pending < LG_PENDING_MAX) {
+    while (lg->next_connect < lg->o.devices && lg->pending < LG_PENDING_MAX) {
         struct lg_dev *d = &lg->devs[lg->next_connect++];
         lg->pending++; /* before: a failing connect may call back dev_kill */
         int rc = mosquitto_connect_bind_v5(d->m, lg->o.host, lg->o.port, 60,
@@ -567,8 +620,7 @@ static int make_payload(struct lg *lg, struct lg_dev *d, char *buf)
     unsigned long long v = lg->o.value_counter ? d->seq : t0 / 1000;
     int n = snprintf(buf, LG_PAYLOAD_MAX,
                      "{\"v\":%llu,\"ts\":%lld,\"seq\":%u,\"t0\":%llu", v,
-                     (long long)ht_time_ms(), d->seq,
-                     (unsigned long long)t0);
+                     (long long)ht_time_ms(), d->seq, (unsigned long long)t0);
     /* ,"pad":"" is 9 bytes plus the closing brace */
     if (lg->o.size > (unsigned)n + 10) {
         unsigned pad = lg->o.size - (unsigned)n - 10;
@@ -613,8 +665,8 @@ static bool publish_one(struct lg *lg)
     ht_topic_build(topic, sizeof topic, lg->o.prefix, HT_TOPIC_DEV_PROP, d->id,
                    name);
     int n = make_payload(lg, d, lg->payload);
-    int rc = mosquitto_publish_v5(d->m, NULL, topic, n, lg->payload,
-                                  lg->o.qos, false, NULL);
+    int rc = mosquitto_publish_v5(d->m, NULL, topic, n, lg->payload, lg->o.qos,
+                                  false, NULL);
     if (rc != MOSQ_ERR_SUCCESS) {
         lg->pub_errors++;
         if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST)
@@ -734,8 +786,10 @@ static void run(struct lg *lg)
             /* a listener that never answers CONNECT must not hang us */
             if (t - lg->t_start > LG_CONNECT_TIMEOUT_S * 1000000000ull &&
                 lg->registered < lg->o.devices) {
-                fprintf(stderr, "loadgen: registration timed out after "
-                        "%d s\n", LG_CONNECT_TIMEOUT_S);
+                fprintf(stderr,
+                        "loadgen: registration timed out after "
+                        "%d s\n",
+                        LG_CONNECT_TIMEOUT_S);
                 lg->stop = true;
                 break;
             }
@@ -743,8 +797,10 @@ static void run(struct lg *lg)
                 lg->next_connect >= lg->o.devices) {
                 if (lg->registered < lg->o.devices && !lg->t_registered)
                     lg->t_registered = t;
-                fprintf(stderr, "loadgen: %u/%u devices registered in "
-                        "%.0f ms\n", lg->registered, lg->o.devices,
+                fprintf(stderr,
+                        "loadgen: %u/%u devices registered in "
+                        "%.0f ms\n",
+                        lg->registered, lg->o.devices,
                         (double)(lg->t_registered - lg->t_start) / 1e6);
                 if (lg->o.ready_file)
                     touch(lg->o.ready_file);
@@ -833,21 +889,21 @@ static void shutdown_all(struct lg *lg)
 static void print_summary(const struct lg *lg)
 {
     double pub_s = lg->t_pub1 > lg->t_pub0 && lg->t_pub0
-                       ? (double)(lg->t_pub1 - lg->t_pub0) / 1e9 : 0;
+                       ? (double)(lg->t_pub1 - lg->t_pub0) / 1e9
+                       : 0;
     json_t *o = json_pack(
         "{s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:i, s:I, s:I, s:I, s:I, s:I,"
         " s:f, s:f, s:f, s:f, s:I, s:I}",
         "tool", "loadgen", "devices", (int)lg->o.devices, "connected",
         (int)lg->connected, "registered", (int)lg->registered, "props",
-        (int)lg->o.props, "rate_target", lg->o.rate, "qos", lg->o.qos,
-        "size", (int)lg->o.size, "sent", (json_int_t)lg->sent, "acked",
+        (int)lg->o.props, "rate_target", lg->o.rate, "qos", lg->o.qos, "size",
+        (int)lg->o.size, "sent", (json_int_t)lg->sent, "acked",
         (json_int_t)lg->acked, "publish_errors", (json_int_t)lg->pub_errors,
         "lost_connections", (json_int_t)lg->lost, "pending_acks",
-        (json_int_t)(lg->o.qos ? lg->sent - lg->acked : 0), "publish_s",
-        pub_s, "rate_achieved", pub_s > 0 ? (double)lg->sent / pub_s : 0.0,
+        (json_int_t)(lg->o.qos ? lg->sent - lg->acked : 0), "publish_s", pub_s,
+        "rate_achieved", pub_s > 0 ? (double)lg->sent / pub_s : 0.0,
         "connect_ms",
-        lg->t_connected ? (double)(lg->t_connected - lg->t_start) / 1e6
-                        : -1.0,
+        lg->t_connected ? (double)(lg->t_connected - lg->t_start) / 1e6 : -1.0,
         "register_ms",
         lg->t_registered ? (double)(lg->t_registered - lg->t_start) / 1e6
                          : -1.0,
@@ -875,10 +931,11 @@ static int raise_nofile(unsigned devices)
     struct rlimit nl = {need, rl.rlim_max > need ? rl.rlim_max : need};
     if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
         return HT_OK;
-    fprintf(stderr, "loadgen: %u devices need %llu file descriptors but "
+    fprintf(stderr,
+            "loadgen: %u devices need %llu file descriptors but "
             "the limit is %llu: run several loadgen processes with "
-            "--id-base\n", devices, (unsigned long long)need,
-            (unsigned long long)rl.rlim_max);
+            "--id-base\n",
+            devices, (unsigned long long)need, (unsigned long long)rl.rlim_max);
     return HT_ERANGE;
 }
 
