@@ -4,7 +4,8 @@
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
- * alarms, broker (the MQTT account list).
+ * alarms, broker (the MQTT account list), security (the CA's files, for
+ * backups).
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */

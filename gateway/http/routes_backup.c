@@ -4,6 +4,8 @@
  * backup.c: the database plus the embedded broker's credentials.
  */
 #include "gateway/http/http.h"
+#include "gateway/security/ca.h"
+#include "gateway/security/security.h"
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
@@ -20,12 +22,19 @@
 /* Files of the data directory that only exist there: the gateway's own
  * broker password, and the broker's password file and ACL (regenerated
  * from the database at start, carried so a restored directory is whole
- * before that). The admin.token file is not carried: tokens are in the
- * database, and a backup should not hold one in clear. */
+ * before that); the certificate authority and the broker's TLS key and
+ * certificate, without which every provisioned board (it holds the CA
+ * certificate) would have to be provisioned again. The admin.token file
+ * is not carried: tokens are in the database, and a backup should not
+ * hold one in clear. */
 static const char *const broker_files[] = {
     "broker/gateway.secret",
     "broker/passwd",
     "broker/acl",
+    GW_SEC_CA_DIR "/" GW_CA_KEY,
+    GW_SEC_CA_DIR "/" GW_CA_CERT,
+    "broker/" GW_SEC_SERVER_KEY,
+    "broker/" GW_SEC_SERVER_CERT,
 };
 #define NFILES (sizeof broker_files / sizeof broker_files[0])
 

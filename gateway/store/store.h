@@ -25,7 +25,7 @@
 struct ht_store;
 
 /* Current schema version (PRAGMA user_version after migrations). */
-#define HT_STORE_SCHEMA_VERSION 4
+#define HT_STORE_SCHEMA_VERSION 5
 
 struct ht_store_opts {
     int64_t history_max_age_ms; /* 0 = keep forever */

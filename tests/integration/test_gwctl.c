@@ -18,7 +18,7 @@
 struct gw {
     struct ht_it_broker b; /* external broker (own_broker: unused) */
     bool own_broker;
-    int http, mqtt;
+    int http, mqtt, tls; /* tls: the embedded broker's TLS port */
     char url[64], broker[64], http_s[16], mqtt_s[16];
     char *data;
     char *token; /* admin token */
@@ -43,7 +43,9 @@ static void gw_spawn(struct ht_it *t, struct gw *g)
     if (g->own_broker) {
         /* Provisioning is the default (docs/security.md). */
         char tls[16];
-        snprintf(tls, sizeof tls, "%d", ht_it_free_port());
+        if (!g->tls)
+            g->tls = ht_it_free_port();
+        snprintf(tls, sizeof tls, "%d", g->tls);
         const char *argv[] = {bin,           "--data-dir",      g->data,
                               "--http-port", g->http_s,         "--mqtt-port",
                               g->mqtt_s,     "--mqtt-tls-port", tls,
@@ -1318,13 +1320,17 @@ backup_of_a_running_gateway_restores_into_a_new_data_dir(struct ht_it *t)
     r = CTL(t, &g2, "devices", "show", "board-9", "--json");
     EXPECT_RC(t, r, 0);
     run_free(&r);
-    /* The board's config names the old broker's port: point it at the
-     * restored one; its username and password stay as provisioned. */
+    /* The board's config names the old broker's TLS port: point it at
+     * the restored one; its CA certificate, username and password stay as
+     * provisioned (the CA and the broker's certificate are in the
+     * backup). */
     char *text = read_file(cfg);
     json_t *c = json_loads(text, 0, NULL);
     HT_CHECK(t, c, "%s", text);
+    char tls2[64];
+    snprintf(tls2, sizeof tls2, "127.0.0.1:%d", g2.tls);
     json_object_set_new(json_object_get(c, "mqtt"), "broker",
-                        json_string(g2.broker));
+                        json_string(tls2));
     char *cfg2 = ht_it_path(t, "board-9b.json");
     HT_CHECK(t, json_dump_file(c, cfg2, 0) == 0);
     json_decref(c);

@@ -37,10 +37,12 @@ static void start_with(struct ht_it *t, struct gwl *g, const char *extra,
     g->http = ht_it_free_port();
     g->mqtt = ht_it_free_port();
     char conf[1024];
+    /* Anonymous MQTT on loopback (--insecure): these cases are about
+     * HTTP; the sim agent and the value publisher need no account. */
     snprintf(conf, sizeof conf,
              "{\"data_dir\":\"%s\",\"http\":{\"port\":%d%s},"
-             "\"mqtt\":{\"port\":%d},\"mdns\":{\"enabled\":false},"
-             "\"log_level\":\"debug\"%s}",
+             "\"mqtt\":{\"port\":%d},\"broker\":{\"insecure\":true},"
+             "\"mdns\":{\"enabled\":false},\"log_level\":\"debug\"%s}",
              g->data, g->http, extra, g->mqtt, top);
     char *cpath = ht_it_write(t, "gatewayd.json", conf);
     char *bin = ht_it_bin("gatewayd");

@@ -32,13 +32,14 @@ static char *slurp(const char *path, size_t *len)
  * stderr in *err_out (new). */
 static int run_gw(struct ht_it *t, const char *data, char **err_out)
 {
-    char http[16], mq[16];
+    char http[16], mq[16], tls[16];
     snprintf(http, sizeof http, "%d", ht_it_free_port());
     snprintf(mq, sizeof mq, "%d", ht_it_free_port());
+    snprintf(tls, sizeof tls, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
     const char *argv[] = {bin,  "--data-dir",  data, "--http-port",
-                          http, "--mqtt-port", mq,   "--no-mdns",
-                          NULL};
+                          http, "--mqtt-port", mq,   "--mqtt-tls-port",
+                          tls,  "--no-mdns",   NULL};
     int rc = ht_it_run(t, argv, NULL, 20000, NULL, err_out);
     free(bin);
     return rc;
@@ -50,13 +51,14 @@ static char *first_start(struct ht_it *t, const char *data, char db[512])
 {
     snprintf(db, 512, "%s/holotwin.db", data);
     int port = ht_it_free_port();
-    char http[16], mq[16];
+    char http[16], mq[16], tls[16];
     snprintf(http, sizeof http, "%d", port);
     snprintf(mq, sizeof mq, "%d", ht_it_free_port());
+    snprintf(tls, sizeof tls, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
     const char *argv[] = {bin,  "--data-dir",  data, "--http-port",
-                          http, "--mqtt-port", mq,   "--no-mdns",
-                          NULL};
+                          http, "--mqtt-port", mq,   "--mqtt-tls-port",
+                          tls,  "--no-mdns",   NULL};
     pid_t p = ht_it_spawn(t, "gatewayd-first", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(port, 15000), "first start");
     int st = ht_it_stop(t, p, SIGTERM, 15000);
@@ -147,16 +149,17 @@ static void full_disk_at_start_is_a_clear_error(struct ht_it *t)
 {
     char *data = ht_it_path(t, "small");
     HT_CHECK(t, mkdir(data, 0750) == 0);
-    char http[16], mq[16];
+    char http[16], mq[16], tls[16];
     snprintf(http, sizeof http, "%d", ht_it_free_port());
     snprintf(mq, sizeof mq, "%d", ht_it_free_port());
+    snprintf(tls, sizeof tls, "%d", ht_it_free_port());
     char *bin = ht_it_bin("gatewayd");
     char script[1024];
     snprintf(script, sizeof script,
              "mount -t tmpfs -o size=%s tmpfs '%s' || exit 99; "
              "exec '%s' --data-dir '%s' --http-port %s --mqtt-port %s "
-             "--no-mdns",
-             "6m", data, bin, data, http, mq);
+             "--mqtt-tls-port %s --no-mdns",
+             "6m", data, bin, data, http, mq, tls);
     const char *argv[] = {"/usr/bin/unshare",
                           "--mount",
                           "--propagation",

@@ -831,6 +831,9 @@ static struct mosquitto *capture_start(struct ht_it *t, int port,
     struct mosquitto *m = mosquitto_new("capture", true, c);
     HT_CHECK(t, m);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    /* The harness broker's account (set when it started). */
+    mosquitto_username_pw_set(m, getenv("HOLOTWIN_MQTT_USERNAME"),
+                              getenv("HOLOTWIN_MQTT_PASSWORD"));
     mosquitto_connect_v5_callback_set(m, cap_on_connect);
     mosquitto_message_v5_callback_set(m, cap_on_message);
     HT_CHECK(t, mosquitto_connect_bind_v5(m, "127.0.0.1", port, 30, NULL,
