@@ -134,12 +134,18 @@ static bool differs(const struct cap *cap, const json_t *v)
     return !json_equal((json_t *)v, cap->last_pub);
 }
 
+static void arm_policy(struct cap *cap);
+
+/* Every publish restarts the heartbeat: the TD promises the next one
+ * within max_interval_ms of this, whichever path published. */
 void caps__publish_now(struct cap *cap, json_t *v, int64_t ts)
 {
     json_decref(cap->last_pub);
     cap->last_pub = json_incref(v);
     cap->last_pub_ms = ht_loop_now(cap->set->loop);
     cap->set->cb(cap->set->ud, cap, v, ts);
+    if (cap->pub_tm)
+        arm_policy(cap);
 }
 
 /* Arm the policy timer for whichever comes first: the end of a

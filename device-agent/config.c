@@ -724,6 +724,9 @@ struct ht_sem_thing *ht_agent_conf_thing(const struct ht_agent_conf *conf)
         p->step = c->step;
         p->read_only = c->read_only;
         p->observable = true;
+        /* The heartbeat the TD promises (a republish even when nothing
+         * changed): the gateway marks the value stale when it is late. */
+        p->max_interval_ms = c->max_interval_ms;
     }
     return t;
 }

@@ -248,6 +248,9 @@ static json_t *prop_build(const struct ht_sem_thing *t,
     json_object_set_new(o, "readOnly", json_boolean(p->read_only));
     json_object_set_new(o, "writeOnly", json_false());
     json_object_set_new(o, "observable", json_boolean(p->observable));
+    if (p->max_interval_ms)
+        json_object_set_new(o, HT_SEM_MAX_INTERVAL_KEY,
+                            json_integer(p->max_interval_ms));
     json_object_set_new(o, "forms", prop_forms(t, p, f, twin));
     return o;
 }
@@ -445,6 +448,16 @@ static int parse_prop(const char *name, const json_t *o, struct ht_sem_prop *p,
     if (ob && !json_is_boolean(ob))
         return fail(err, errlen, "%s: \"observable\" must be a boolean", where);
     p->observable = json_is_true(ob);
+    const json_t *mi = json_object_get(o, HT_SEM_MAX_INTERVAL_KEY);
+    if (mi) {
+        json_int_t ms = json_integer_value(mi);
+        if (!json_is_integer(mi) || ms < 1 || ms > HT_SEM_MAX_INTERVAL_MS)
+            return fail(err, errlen,
+                        "%s: \"" HT_SEM_MAX_INTERVAL_KEY
+                        "\" must be an integer 1..%d (ms)",
+                        where, HT_SEM_MAX_INTERVAL_MS);
+        p->max_interval_ms = (uint32_t)ms;
+    }
     const json_t *forms = json_object_get(o, "forms");
     if (!json_is_array(forms) || json_array_size(forms) == 0)
         return fail(err, errlen, "%s: \"forms\" must be a non-empty array",

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Value data types of an affordance (WoT DataSchema "type"). */
 enum ht_sem_dtype {
@@ -50,6 +51,10 @@ struct ht_sem_prop {
     char **enum_vals;      /* strings, NULL-terminated, or NULL */
     bool read_only;
     bool observable;
+    /* The board publishes this property at least this often, in ms (its
+     * heartbeat, "ht:maxIntervalMs" in the TD); 0: only on change. The
+     * gateway marks a value older than twice this stale. */
+    uint32_t max_interval_ms;
 };
 
 struct ht_sem_thing {
@@ -87,6 +92,10 @@ struct ht_sem_forms {
 /* Largest TD ht_sem_td_parse accepts, in properties and string length. */
 #define HT_SEM_MAX_PROPS 256
 #define HT_SEM_MAX_STR 1024
+/* A property's heartbeat in its TD (ht_sem_prop.max_interval_ms): the key
+ * and its largest value (a day). */
+#define HT_SEM_MAX_INTERVAL_KEY "ht:maxIntervalMs"
+#define HT_SEM_MAX_INTERVAL_MS 86400000
 
 /* "boolean", "integer", "number", "string". Static (borrowed). */
 const char *ht_sem_dtype_name(enum ht_sem_dtype t);

@@ -684,6 +684,25 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
     return HT_OK;
 }
 
+int ht_twin_engine_set_stale(struct ht_twin_engine *e, const char *device_id,
+                             const char *prop, int64_t now_ms)
+{
+    if (!e || !device_id || !prop || !ht_id_valid(device_id) ||
+        !ht_sem_name_valid(prop))
+        return HT_EINVAL;
+    struct slot *s = slot_get(e, device_id, prop, false);
+    if (!s || !s->v || s->stale)
+        return HT_OK;
+    s->stale = true;
+    struct twin **touched = ht_malloc((s->nsubs + 1) * sizeof *touched);
+    size_t nt = 0;
+    mark(s, touched, &nt);
+    for (size_t i = 0; i < nt; i++)
+        process(e, touched[i], now_ms);
+    free(touched);
+    return HT_OK;
+}
+
 int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
                                      const char *device_id, bool online,
                                      int64_t now_ms)

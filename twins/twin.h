@@ -101,8 +101,9 @@ enum ht_twin_drive {
 
 /* Quality of a twin property value (see docs/twins.md):
  * UNKNOWN: never received; GOOD: fresh; STALE: the device went offline and
- * came back, and this value predates the outage; OFFLINE: the device is
- * offline now (the last value is kept). */
+ * came back, and this value predates the outage, or its heartbeat is late
+ * (ht_twin_engine_set_stale); OFFLINE: the device is offline now (the
+ * last value is kept). */
 enum ht_twin_quality {
     HT_TWIN_Q_UNKNOWN,
     HT_TWIN_Q_GOOD,
@@ -338,6 +339,12 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
 int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
                                      const char *device_id, bool online,
                                      int64_t now_ms);
+/* One value of an online device is stale (its heartbeat is late): twins
+ * bound to it show it stale and their rules over it go UNKNOWN until the
+ * next value (ht_twin_engine_set_value). HT_OK (also when nothing is
+ * bound or there is no value), or HT_EINVAL for bad ids. */
+int ht_twin_engine_set_stale(struct ht_twin_engine *e, const char *device_id,
+                             const char *prop, int64_t now_ms);
 /* Earliest time at which the engine has work, or -1: a pending on-delay
  * rule becomes active, an off-delay ends, a shelf expires. The caller
  * arms one timer for it and calls ht_twin_engine_tick. */

@@ -216,7 +216,9 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
         return;
     if (!ht_sem_name_valid(name))
         return;
-    if (d->thing && !ht_sem_thing_prop(d->thing, name)) {
+    const struct ht_sem_prop *p =
+        d->thing ? ht_sem_thing_prop(d->thing, name) : NULL;
+    if (d->thing && !p) {
         ht_log(LOG_DEBUG, INGEST_MOD, "%s: value of unknown property %s", id,
                name);
         return;
@@ -236,9 +238,13 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     switch (gw__dev_value_order(d, name, m.ts, m.seq)) {
     case GW_VALUE_NEW:
         deliver(g, d, &val, now);
+        if (p && p->max_interval_ms)
+            ingest__fresh_seen(g, d, p, now);
         break;
     case GW_VALUE_REPEAT:
         confirm(g, d, &val, now);
+        if (p && p->max_interval_ms)
+            ingest__fresh_seen(g, d, p, now);
         break;
     case GW_VALUE_OLD:
         ht_log(LOG_DEBUG, INGEST_MOD,
@@ -569,6 +575,7 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
     g->ingest->flush_timer = ht_timer_new(g->loop, on_flush, g);
     g->ingest->retention_timer = ht_timer_new(g->loop, on_retention, g);
     g->ingest->ping_timer = ht_timer_new(g->loop, on_ping, g);
+    ingest__fresh_init(g);
     return HT_OK;
 }
 
@@ -597,6 +604,7 @@ void gw__ingest_stop(struct ht_gw *g)
     ht_timer_stop(g->ingest->flush_timer);
     ht_timer_stop(g->ingest->retention_timer);
     ht_timer_stop(g->ingest->ping_timer);
+    ht_timer_stop(g->ingest->fresh_timer);
     on_flush(NULL, g);
     /* Every audit record committed, every job answered: no connection may
      * stay suspended when the HTTP daemon stops. */
@@ -614,6 +622,7 @@ void gw__ingest_clear(struct ht_gw *g)
     ht_timer_free(in->flush_timer);
     ht_timer_free(in->retention_timer);
     ht_timer_free(in->ping_timer);
+    ingest__fresh_clear(g);
     free(in);
     g->ingest = NULL;
 }

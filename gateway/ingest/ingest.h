@@ -38,6 +38,9 @@ struct gw_value {
 struct gw_ingest_sub {
     void (*on_value)(struct ht_gw *g, const struct gw_value *val);
     void (*on_status)(struct ht_gw *g, const char *dev, bool online);
+    /* A value whose heartbeat is late (its board still online) became
+     * stale; the next value of it makes it good again (on_value). */
+    void (*on_stale)(struct ht_gw *g, const char *dev, const char *prop);
     /* thing borrowed; NULL for a device without TD. */
     void (*on_td)(struct ht_gw *g, const char *dev,
                   const struct ht_sem_thing *thing);

@@ -39,6 +39,9 @@ struct gw_ingest {
     struct ht_timer *flush_timer;
     struct ht_timer *retention_timer;
     struct ht_timer *ping_timer;
+    /* Late heartbeats (fresh.c): one timer, due at fresh_due (loop ms). */
+    struct ht_timer *fresh_timer;
+    int64_t fresh_due;
     struct ingest_late late[INGEST_LATE_MAX];
     size_t late_next;
     const struct gw_ingest_sub *subs[INGEST_MAX_SUBS];
@@ -50,6 +53,15 @@ struct gw_ingest {
     } routes[INGEST_MAX_SUBS];
     size_t nroutes;
 };
+
+/* ---- late heartbeats (fresh.c; loop thread) ---- */
+/* The fresh timer (at init) and its end (at clear). */
+void ingest__fresh_init(struct ht_gw *g);
+void ingest__fresh_clear(struct ht_gw *g);
+/* A value of p (a property of d->thing with a max_interval_ms) arrived at
+ * now: it is stale if nothing follows within 2 max_interval_ms. */
+void ingest__fresh_seen(struct ht_gw *g, struct gw_dev *d,
+                        const struct ht_sem_prop *p, int64_t now);
 
 /* A device record changed: an SSE "device" event with the change. */
 void ingest__emit_device(struct ht_gw *g, struct gw_dev *d, const char *change);

@@ -83,6 +83,7 @@ static void dev_free(struct gw_dev *d)
     free(d->title);
     ht_sem_thing_free(d->thing);
     json_decref(d->values);
+    free(d->rx_ms);
     free(d);
 }
 
@@ -388,6 +389,19 @@ bool gw__dev_value_confirm(struct ht_gw *g, struct gw_dev *d, const char *name,
         json_object_set_new(rec, "quality", json_string("good"));
     d->last_seen = now;
     d->dirty = true;
+    pthread_mutex_unlock(&g->reg->mu);
+    return changed;
+}
+
+bool gw__dev_value_quality(struct ht_gw *g, struct gw_dev *d, const char *name,
+                           const char *q)
+{
+    pthread_mutex_lock(&g->reg->mu);
+    json_t *rec = json_object_get(d->values, name);
+    const char *old = json_string_value(json_object_get(rec, "quality"));
+    bool changed = rec && (!old || strcmp(old, q));
+    if (changed)
+        json_object_set_new(rec, "quality", json_string(q));
     pthread_mutex_unlock(&g->reg->mu);
     return changed;
 }

@@ -42,6 +42,10 @@ struct gw_dev {
     json_t *values; /* {name: {"v","ts","seq","quality"}} */
     bool mdns_seen;
     bool dirty; /* last_seen changed since the last persist */
+    /* When each property of rx_thing last had a value (loop ms; 0: none
+     * since it was checked): ingest's late-heartbeat check, loop only. */
+    int64_t *rx_ms;
+    const struct ht_sem_thing *rx_thing;
 };
 
 struct gw_registry {
@@ -83,6 +87,10 @@ enum gw_value_order gw__dev_value_order(const struct gw_dev *d,
  * and d seen at now. True when the quality changed. */
 bool gw__dev_value_confirm(struct ht_gw *g, struct gw_dev *d, const char *name,
                            int64_t now);
+/* Loop thread: the value of property name of d gets quality q (static);
+ * true when that changed it. */
+bool gw__dev_value_quality(struct ht_gw *g, struct gw_dev *d, const char *name,
+                           const char *q);
 /* Loop thread: every value of d gets quality q ("stale" when d comes back
  * online, "offline" when it leaves; q static). */
 void gw__dev_values_quality(struct ht_gw *g, struct gw_dev *d, const char *q);

@@ -509,14 +509,21 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
 void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
                    const char *vtext, int64_t ts, int64_t seq)
 {
+    gw__sse_value_quality(g, dev, prop, vtext, ts, seq, "good");
+}
+
+void gw__sse_value_quality(struct ht_gw *g, const char *dev, const char *prop,
+                           const char *vtext, int64_t ts, int64_t seq,
+                           const char *q)
+{
     char buf[512], *data = buf;
     const char *fmt =
         "{\"device\":\"%s\",\"property\":\"%s\",\"v\":%s,"
-        "\"ts\":%" PRId64 ",\"seq\":%" PRId64 ",\"quality\":\"good\"}";
-    int n = snprintf(buf, sizeof buf, fmt, dev, prop, vtext, ts, seq);
+        "\"ts\":%" PRId64 ",\"seq\":%" PRId64 ",\"quality\":\"%s\"}";
+    int n = snprintf(buf, sizeof buf, fmt, dev, prop, vtext, ts, seq, q);
     if (n >= (int)sizeof buf) {
         data = ht_malloc((size_t)n + 1);
-        snprintf(data, (size_t)n + 1, fmt, dev, prop, vtext, ts, seq);
+        snprintf(data, (size_t)n + 1, fmt, dev, prop, vtext, ts, seq, q);
     }
     if (n > 0)
         gw__sse_push(g, "state", dev, prop, NULL, vtext, data, (size_t)n);

@@ -37,6 +37,10 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
  * text, borrowed). */
 void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
                    const char *vtext, int64_t ts, int64_t seq);
+/* The same with quality q ("good", "stale", ...: static, no escaping). */
+void gw__sse_value_quality(struct ht_gw *g, const char *dev, const char *prop,
+                           const char *vtext, int64_t ts, int64_t seq,
+                           const char *q);
 /* Loop thread: wake every stream to send a keep-alive comment. */
 void gw__sse_ping(struct ht_gw *g);
 /* Any thread: end every stream (before MHD stops). */

@@ -776,6 +776,14 @@ static void on_status(struct ht_gw *g, const char *dev, bool online)
     drain(g);
 }
 
+static void on_stale(struct ht_gw *g, const char *dev, const char *prop)
+{
+    if (!g->twins)
+        return;
+    ht_twin_engine_set_stale(g->twins->eng, dev, prop, gw__now_ms(g));
+    drain(g);
+}
+
 static void on_td(struct ht_gw *g, const char *dev,
                   const struct ht_sem_thing *thing)
 {
@@ -1258,6 +1266,7 @@ static int load_dir(struct ht_gw *g, const char *dir, char *err, size_t errlen)
 static const struct gw_ingest_sub ingest_sub = {
     .on_value = on_value,
     .on_status = on_status,
+    .on_stale = on_stale,
     .on_td = on_td,
     .on_removed = on_removed,
 };

@@ -43,24 +43,29 @@
  * on), a setpoint and a simulated temperature held at ambient. Keepalive 5 s
  * (the shortest the agent takes) so that a frozen board is noticed by the
  * broker within 7.5 s. */
-static const char quiet_board[] =
-    "{\"id\":\"" BOARD "\",\"title\":\"Quiet board\","
-    "\"gpio\":{\"backend\":\"sim\",\"lines\":8},"
-    "\"mqtt\":{\"keepalive\":5},"
-    "\"capabilities\":["
-    "{\"name\":\"button\",\"kind\":\"input\",\"type\":\"ht:Button\","
-    "\"title\":\"Button\",\"line\":0},"
-    "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\","
-    "\"title\":\"Lamp\",\"line\":1,\"initial\":true},"
-    "{\"name\":\"heater\",\"kind\":\"output\",\"type\":\"ht:Heater\","
-    "\"title\":\"Heater\",\"line\":2},"
-    "{\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\","
-    "\"title\":\"Setpoint\",\"initial\":5,\"minimum\":0,\"maximum\":200},"
-    "{\"name\":\"temperature\",\"kind\":\"analog\",\"type\":\"ht:Temperature\","
-    "\"title\":\"Temperature\",\"sim\":true,\"period_ms\":1000,"
-    "\"decimals\":1}],"
-    "\"plant\":{\"thermal\":[{\"heater\":\"heater\",\"sensor\":"
-    "\"temperature\",\"start\":25,\"ambient\":25}]}}";
+#define QUIET_BOARD(TEMP_EXTRA)                                                \
+    "{\"id\":\"" BOARD "\",\"title\":\"Quiet board\","                         \
+    "\"gpio\":{\"backend\":\"sim\",\"lines\":8},"                              \
+    "\"mqtt\":{\"keepalive\":5},"                                              \
+    "\"capabilities\":["                                                       \
+    "{\"name\":\"button\",\"kind\":\"input\",\"type\":\"ht:Button\","          \
+    "\"title\":\"Button\",\"line\":0},"                                        \
+    "{\"name\":\"lamp\",\"kind\":\"output\",\"type\":\"ht:Lamp\","             \
+    "\"title\":\"Lamp\",\"line\":1,\"initial\":true},"                         \
+    "{\"name\":\"heater\",\"kind\":\"output\",\"type\":\"ht:Heater\","         \
+    "\"title\":\"Heater\",\"line\":2},"                                        \
+    "{\"name\":\"sp\",\"kind\":\"setpoint\",\"type\":\"ht:SpeedSetpoint\","    \
+    "\"title\":\"Setpoint\",\"initial\":5,\"minimum\":0,\"maximum\":200},"     \
+    "{\"name\":\"temperature\",\"kind\":\"analog\",\"type\":\"ht:"             \
+    "Temperature\","                                                           \
+    "\"title\":\"Temperature\",\"sim\":true,\"period_ms\":1000,"               \
+    "\"decimals\":1" TEMP_EXTRA "}],"                                          \
+    "\"plant\":{\"thermal\":[{\"heater\":\"heater\",\"sensor\":"               \
+    "\"temperature\",\"start\":25,\"ambient\":25}]}}"
+static const char quiet_board[] = QUIET_BOARD("");
+/* The same board whose temperature promises a heartbeat every 300 ms. */
+static const char heartbeat_board[] =
+    QUIET_BOARD(",\"publish\":{\"max_interval_ms\":300}");
 static const char *const props[] = {"button", "lamp", "heater", "sp",
                                     "temperature"};
 #define NPROPS (sizeof props / sizeof *props)
@@ -98,6 +103,7 @@ struct env {
     char *ctl;              /* the board's control socket (new) */
     char auth[256];         /* "Authorization: Bearer ADMIN\r\n" */
     const char *timeout_ms; /* --command-timeout-ms */
+    const char *board_conf; /* NULL: quiet_board */
 };
 
 static const char *jstr(const json_t *o, const char *k)
@@ -180,7 +186,8 @@ static void board_start(struct ht_it *t, struct env *e)
 {
     char broker[64];
     snprintf(broker, sizeof broker, "127.0.0.1:%d", e->b.port);
-    char *cfg = ht_it_write(t, "quiet.json", quiet_board);
+    char *cfg = ht_it_write(t, "quiet.json",
+                            e->board_conf ? e->board_conf : quiet_board);
     if (!e->ctl)
         e->ctl = ht_it_path(t, "quiet.sock");
     unlink(e->ctl);
@@ -1048,6 +1055,101 @@ static void quality_is_explicit_everywhere(struct ht_it *t)
     free(e.ctl);
 }
 
+/* A value whose heartbeat is late while its board is still online (the
+ * board frozen, not yet dropped by the broker) is stale in REST, in SSE
+ * and on the twin's topic, and its rule unknown; values without a
+ * heartbeat stay good; the heartbeat's return makes it good again. */
+static void late_heartbeat_is_stale_while_the_board_is_online(struct ht_it *t)
+{
+    struct env e = {.board_conf = heartbeat_board};
+    setup(t, &e, "1500");
+    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/cell", cell_twin, NULL) == 201);
+    json_t *td = NULL;
+    HT_CHECK(t, call(&e, "GET", "/things/" BOARD, NULL, &td) == 200);
+    HT_CHECK(
+        t,
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(td, "properties"), "temperature"),
+            "ht:maxIntervalMs")) == 300,
+        "the TD does not declare the heartbeat");
+    json_decref(td);
+    json_t *o = NULL;
+    HT_WAIT(t,
+            (json_decref(o), o = observe(&e)) && all_quality(o, "good", true),
+            10000, "not all good");
+    json_decref(o);
+    /* Heartbeats keep an unchanging value good (2 N = 600 ms pass). */
+    ht_it_sleep_ms(1000);
+    o = observe(&e);
+    HT_CHECK(t, all_quality(o, "good", true), "stale while heartbeating: %s",
+             o ? json_dumps(o, JSON_COMPACT) : "-");
+    json_decref(o);
+    o = NULL;
+    struct ht_it_mqtt *m = ht_it_mqtt_new(e.b.port, "hmd", NULL, NULL);
+    HT_CHECK(t, m && ht_it_mqtt_sub(m, "holotwin/v1/twins/cell/state") == 1);
+    struct ht_it_sse *s =
+        ht_it_sse_open(e.http, "/api/v1/events?device=" BOARD, e.auth);
+    HT_CHECK(t, s && ht_it_sse_status(s) == 200);
+    long long t0 = mono_ms();
+    HT_CHECK(t, kill(e.board, SIGSTOP) == 0);
+    HT_WAIT(t,
+            (json_decref(o), o = observe(&e)) &&
+                !strcmp(jstr(json_object_get(json_object_get(o, "device"),
+                                             "temperature"),
+                             "quality"),
+                        "stale"),
+            5000, "temperature never stale: %s",
+            o ? json_dumps(o, JSON_COMPACT) : "-");
+    long long after = mono_ms() - t0;
+    /* Still online: this is the heartbeat, not the Will (7.5 s). */
+    HT_CHECK(t, device_online(&e, true), "the board is already offline");
+    /* The last heartbeat came at most N = 300 ms before the stop. */
+    HT_CHECK(t, after >= 300, "stale after %lld ms, before 2 heartbeats",
+             after);
+    json_t *dev = json_object_get(o, "device");
+    HT_CHECK(t, !strcmp(jstr(json_object_get(dev, "lamp"), "quality"), "good"),
+             "a value without a heartbeat went stale");
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(json_object_get(o, "twin"),
+                                          "panel.temperature"),
+                          "quality"),
+                     "stale"),
+             "twin: %s", json_dumps(o, JSON_COMPACT));
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(o, "rules"), "too-hot"), "unknown"),
+             "rule too-hot over a stale value: %s",
+             jstr(json_object_get(o, "rules"), "too-hot"));
+    json_decref(o);
+    o = NULL;
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; i++) {
+        char *ev = NULL, *data = NULL;
+        int rc = ht_it_sse_next(s, 200, &ev, &data, NULL);
+        HT_CHECK(t, rc >= 0, "event stream ended");
+        if (rc == 1 && ev && !strcmp(ev, "state") &&
+            strstr(data, "\"quality\":\"stale\""))
+            seen = true;
+        free(ev);
+        free(data);
+    }
+    HT_CHECK(t, seen, "no stale state event");
+    char *st = ht_it_mqtt_wait(m, "holotwin/v1/twins/cell/state",
+                               "\"quality\":\"stale\"", 5000);
+    HT_CHECK(t, st, "no stale quality on the twin topic");
+    free(st);
+    /* The heartbeat is back: good again, the rule evaluated. */
+    HT_CHECK(t, kill(e.board, SIGCONT) == 0);
+    HT_WAIT(
+        t,
+        (json_decref(o), o = observe(&e)) && all_quality(o, "good", true) &&
+            !strcmp(jstr(json_object_get(o, "rules"), "too-hot"), "inactive"),
+        5000, "not good again: %s", o ? json_dumps(o, JSON_COMPACT) : "-");
+    json_decref(o);
+    ht_it_sse_close(s);
+    ht_it_mqtt_free(m);
+    teardown(t, &e);
+}
+
 HT_IT_MAIN(HT_IT_CASE(gatewayd_kill9_keeps_the_twin_true),
            HT_IT_CASE(gatewayd_clean_stop_keeps_the_twin_true),
            HT_IT_CASE(broker_killed_keeps_the_twin_true),
@@ -1057,4 +1159,5 @@ HT_IT_MAIN(HT_IT_CASE(gatewayd_kill9_keeps_the_twin_true),
            HT_IT_CASE(frozen_board_504_never_acts_later),
            HT_IT_CASE(command_redelivered_after_broker_restart_applied_once),
            HT_IT_CASE(idempotency_key_retry_returns_the_first_outcome),
-           HT_IT_CASE(quality_is_explicit_everywhere))
+           HT_IT_CASE(quality_is_explicit_everywhere),
+           HT_IT_CASE(late_heartbeat_is_stale_while_the_board_is_online))

@@ -23,7 +23,8 @@ static struct ht_sem_thing *sample(void)
                                        .has_max = true,
                                        .max = 200,
                                        .read_only = true,
-                                       .observable = true};
+                                       .observable = true,
+                                       .max_interval_ms = 30000};
     t->props[1] = (struct ht_sem_prop){.name = strdup("motor_a_setpoint"),
                                        .sem_type = strdup("ht:SpeedSetpoint"),
                                        .dtype = HT_SEM_NUMBER,
@@ -196,6 +197,18 @@ START_TEST(td_round_trips_through_parse)
     ck_assert(p->max == 200 && p->step == 1 && !p->read_only);
     ck_assert_str_eq(p->sem_type, "ht:SpeedSetpoint");
     ck_assert(ht_sem_thing_prop(back, "gear_a_speed")->read_only);
+    /* The heartbeat travels; a property without one has none. */
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(td, "properties"), "gear_a_speed"),
+            "ht:maxIntervalMs")),
+        30000);
+    ck_assert_uint_eq(ht_sem_thing_prop(back, "gear_a_speed")->max_interval_ms,
+                      30000);
+    ck_assert_uint_eq(p->max_interval_ms, 0);
+    ck_assert_ptr_null(json_object_get(
+        json_object_get(json_object_get(td, "properties"), "motor_a_setpoint"),
+        "ht:maxIntervalMs"));
     ck_assert_ptr_null(ht_sem_thing_prop(back, "nope"));
     ht_sem_thing_free(back);
     json_decref(td);
@@ -228,6 +241,11 @@ START_TEST(td_parse_rejects_hostile_and_malformed_tds)
         {"forms", "[]", true, "forms"},
         {"readOnly", "\"yes\"", true, "readOnly"},
         {"enum", "[1]", true, "enum"},
+        {"ht:maxIntervalMs", "0", true, "ht:maxIntervalMs"},
+        {"ht:maxIntervalMs", "-5", true, "ht:maxIntervalMs"},
+        {"ht:maxIntervalMs", "1.5", true, "ht:maxIntervalMs"},
+        {"ht:maxIntervalMs", "\"1000\"", true, "ht:maxIntervalMs"},
+        {"ht:maxIntervalMs", "86400001", true, "ht:maxIntervalMs"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         json_t *td = ht_sem_td_build(t, &forms);

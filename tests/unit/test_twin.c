@@ -273,6 +273,52 @@ START_TEST(offline_and_stale)
 }
 END_TEST
 
+/* A late heartbeat makes one value stale (its board online): the rules
+ * over it go unknown and the twin unstable, other values stay good, and
+ * the same value arriving again makes it good and the twin stable. */
+START_TEST(late_heartbeat_makes_one_value_stale)
+{
+    struct ht_twin_engine *e = press_line(0);
+    initial_state(e, 0);
+    setbool(e, "gears-1", "motor_b_enable", false, 10);
+    setnum(e, "gears-1", "gear_b_speed", 60, 10);
+    setbool(e, "thermal-1", "heater", false, 10);
+    setnum(e, "thermal-1", "temperature", 40, 10);
+    ck_assert(ht_twin_engine_stable(e, "press-line"));
+    evlog[0] = 0;
+    ck_assert_int_eq(
+        ht_twin_engine_set_stale(e, "thermal-1", "temperature", 100), HT_OK);
+    json_t *st = ht_twin_engine_state(e, "press-line");
+    json_t *props = json_object_get(st, "properties");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(props, "thermal.temperature"), "quality")),
+        "stale");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(props, "thermal.heater"), "quality")),
+                     "good");
+    json_decref(st);
+    ck_assert_str_eq(rule_state(e, "overheating"), "unknown");
+    ck_assert(!ht_twin_engine_stable(e, "press-line"));
+    ck_assert(strstr(evlog, "stable:0"));
+    /* Twice is once; unknown devices, properties and ids change nothing. */
+    uint64_t c = ht_twin_engine_eval_count(e);
+    ck_assert_int_eq(
+        ht_twin_engine_set_stale(e, "thermal-1", "temperature", 110), HT_OK);
+    ck_assert_int_eq(ht_twin_engine_set_stale(e, "other-9", "x", 110), HT_OK);
+    ck_assert_uint_eq(ht_twin_engine_eval_count(e), c);
+    ck_assert_int_eq(ht_twin_engine_set_stale(e, "../x", "p", 1), HT_EINVAL);
+    ck_assert_int_eq(ht_twin_engine_set_stale(e, "dev", "p/#", 1), HT_EINVAL);
+    /* The heartbeat again, same value: good, stable. */
+    evlog[0] = 0;
+    setnum(e, "thermal-1", "temperature", 40, 200);
+    ck_assert_str_eq(rule_state(e, "overheating"), "inactive");
+    ck_assert(ht_twin_engine_stable(e, "press-line"));
+    ck_assert(strstr(evlog, "stable:1"));
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 /* Per-property state (what the gateway's SSE "state" events carry) equals
  * the matching entries of the full state; device -> twins is indexed. */
 START_TEST(props_state_and_device_index)
@@ -784,6 +830,7 @@ int main(void)
     tcase_add_test(tc, twin_level_property_changes_with_its_first_target);
     tcase_add_test(tc, only_affected_rules_reevaluate);
     tcase_add_test(tc, offline_and_stale);
+    tcase_add_test(tc, late_heartbeat_makes_one_value_stale);
     tcase_add_test(tc, replace_keeps_alarms_remove_forgets);
     tcase_add_test(tc, props_state_and_device_index);
     tcase_add_test(tc, status_reaches_only_bound_twins);
