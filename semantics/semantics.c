@@ -239,6 +239,9 @@ static json_t *prop_build(const struct ht_sem_thing *t,
                                     p->step == floor(p->step)
                                 ? json_integer((json_int_t)p->step)
                                 : json_real(p->step));
+    if (p->dtype == HT_SEM_STRING && p->max_len)
+        json_object_set_new(o, "maxLength",
+                            json_integer((json_int_t)p->max_len));
     if (p->enum_vals) {
         json_t *e = json_array();
         for (size_t i = 0; p->enum_vals[i]; i++)
@@ -421,6 +424,15 @@ static int parse_prop(const char *name, const json_t *o, struct ht_sem_prop *p,
         return rc;
     if (p->has_step && p->step <= 0)
         return fail(err, errlen, "%s: \"multipleOf\" must be > 0", where);
+    const json_t *ml = json_object_get(o, "maxLength");
+    if (ml) {
+        if (!json_is_integer(ml) || json_integer_value(ml) < 0 ||
+            json_integer_value(ml) > (json_int_t)1 << 30)
+            return fail(err, errlen,
+                        "%s: \"maxLength\" must be an integer in 0..2^30",
+                        where);
+        p->max_len = (size_t)json_integer_value(ml);
+    }
     if (p->has_min && p->has_max && p->min > p->max)
         return fail(err, errlen, "%s: \"minimum\" is above \"maximum\"", where);
     const json_t *e = json_object_get(o, "enum");
@@ -576,13 +588,11 @@ static enum ht_sem_check bad(enum ht_sem_check c, char *msg, size_t msglen,
     return c;
 }
 
-enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
+enum ht_sem_check ht_sem_value_valid(const struct ht_sem_prop *p,
                                      const json_t *v, char *msg, size_t msglen)
 {
     if (msg && msglen)
         msg[0] = '\0';
-    if (p->read_only)
-        return bad(HT_SEM_READ_ONLY, msg, msglen, "%s is read-only", p->name);
     switch (p->dtype) {
     case HT_SEM_BOOLEAN:
         if (!json_is_boolean(v))
@@ -593,6 +603,10 @@ enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
         if (!json_is_string(v))
             return bad(HT_SEM_BAD_TYPE, msg, msglen, "%s expects a string",
                        p->name);
+        if (p->max_len && json_string_length(v) > p->max_len)
+            return bad(HT_SEM_OUT_OF_RANGE, msg, msglen,
+                       "%s: %zu bytes, longer than %zu", p->name,
+                       json_string_length(v), p->max_len);
         if (p->enum_vals) {
             for (size_t i = 0; p->enum_vals[i]; i++)
                 if (!strcmp(p->enum_vals[i], json_string_value(v)))
@@ -615,6 +629,12 @@ enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
     if (p->dtype == HT_SEM_INTEGER && d != floor(d))
         return bad(HT_SEM_BAD_TYPE, msg, msglen, "%s expects an integer",
                    p->name);
+    json_int_t iv = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (p->dtype == HT_SEM_INTEGER &&
+        (fabs(d) > HT_SEM_MAX_INT || iv > (json_int_t)HT_SEM_MAX_INT ||
+         iv < -(json_int_t)HT_SEM_MAX_INT))
+        return bad(HT_SEM_OUT_OF_RANGE, msg, msglen, "%s: %g is beyond +-2^53",
+                   p->name, d);
     if (p->has_min && d < p->min)
         return bad(HT_SEM_OUT_OF_RANGE, msg, msglen, "%s: %g is below %g",
                    p->name, d, p->min);
@@ -629,6 +649,14 @@ enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
                        "%s: %g is not a multiple of %g", p->name, d, p->step);
     }
     return HT_SEM_OK;
+}
+
+enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
+                                     const json_t *v, char *msg, size_t msglen)
+{
+    if (p->read_only)
+        return bad(HT_SEM_READ_ONLY, msg, msglen, "%s is read-only", p->name);
+    return ht_sem_value_valid(p, v, msg, msglen);
 }
 
 const char *ht_sem_check_code(enum ht_sem_check c)

@@ -48,6 +48,7 @@ struct ht_sem_prop {
     enum ht_sem_dtype dtype;
     bool has_min, has_max, has_step;
     double min, max, step; /* step = multipleOf */
+    size_t max_len;        /* strings: maxLength in bytes, 0 = none */
     char **enum_vals;      /* strings, NULL-terminated, or NULL */
     bool read_only;
     bool observable;
@@ -123,8 +124,19 @@ enum ht_sem_check {
     HT_SEM_OUT_OF_RANGE, /* "out_of_range" */
     HT_SEM_READ_ONLY,    /* "read_only" */
 };
-/* Check v (borrowed) against p: writability, type, min/max, multipleOf,
- * enum. msg gets a human explanation on failure. */
+/* Largest integer magnitude an "integer" value may have: 2^53, the
+ * integers a double (JavaScript, the history's REAL column) holds exactly. */
+#define HT_SEM_MAX_INT 9007199254740992.0
+/* Check v (borrowed) against p's data schema only: type (a scalar of p's
+ * type; never null, an array or an object), finite numbers, integers
+ * within +-HT_SEM_MAX_INT, min/max, multipleOf, enum and maxLength. For
+ * values a device reports (read-only properties included). msg gets a
+ * human explanation on failure. O(1) but for enum (linear) and the
+ * string length. */
+enum ht_sem_check ht_sem_value_valid(const struct ht_sem_prop *p,
+                                     const json_t *v, char *msg, size_t msglen);
+/* A command value: p must be writable (else HT_SEM_READ_ONLY), then
+ * ht_sem_value_valid. v borrowed; msg as there. */
 enum ht_sem_check ht_sem_value_check(const struct ht_sem_prop *p,
                                      const json_t *v, char *msg, size_t msglen);
 /* "bad_type", "out_of_range", "read_only" or "ok". */

@@ -103,6 +103,16 @@ static const struct ht_conf_key table[] = {
       "SSE events kept in memory for Last-Event-ID resume"),
     K("events.ring_kb", HT_CONF_INT, events_ring_kb, "16384", 64, 4194304,
       false, "memory of the in-memory event ring in KiB (oldest dropped)"),
+    K("ingest.max_future_s", HT_CONF_INT, ingest_max_future_s, "300", 0,
+      31536000, false,
+      "a value's timestamp may be at most this many seconds ahead of the "
+      "gateway's clock (later ones are rejected, as are those before 2000)"),
+    K("ingest.rate", HT_CONF_INT, ingest_rate, "1000", 0, 10000000, false,
+      "values per second one board may send on average (0: no limit); "
+      "excess is dropped and counted"),
+    K("ingest.burst", HT_CONF_INT, ingest_burst, "2000", 1, 10000000, false,
+      "values one board may send at once above ingest.rate (a snapshot "
+      "after a reconnect)"),
     K("devices.auto_approve", HT_CONF_BOOL, auto_approve, "false", 0, 0, true,
       "approve new devices without a technician"),
     K("mdns.enabled", HT_CONF_BOOL, mdns, "true", 0, 0, false,

@@ -47,7 +47,10 @@ struct ht_gw_conf {
     int history_flush_ms;
     int history_journal_kb;
     int events_ring;
-    int events_ring_kb; /* the ring's events in KiB at most */
+    int events_ring_kb;      /* the ring's events in KiB at most */
+    int ingest_max_future_s; /* a value's ts at most this ahead of now */
+    int ingest_rate;         /* values/s of one board (0: no limit) */
+    int ingest_burst;        /* values one board may send at once */
     bool auto_approve;
     bool mdns;
     char *twins_dir; /* twin documents (.json) applied at start */

@@ -87,6 +87,23 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               "MQTT messages.\n# TYPE holotwin_mqtt_rejected_total "
               "counter\nholotwin_mqtt_rejected_total %llu\n",
               (unsigned long long)m.mqtt_bad);
+    sb_printf(&b,
+              "# HELP holotwin_ingest_rejected_total Values refused at "
+              "ingest, by board (the first %d boards with rejects, then "
+              "\"_other\") and reason.\n# TYPE "
+              "holotwin_ingest_rejected_total counter\n",
+              GW_METRICS_BOARDS);
+    for (size_t i = 0; i <= m.nboards; i++) {
+        const uint64_t *n = i < m.nboards ? m.boards[i].n : m.rejects_other;
+        const char *dev = i < m.nboards ? m.boards[i].dev : "_other";
+        for (int k = 0; k < GW_REJECT_N; k++)
+            if (i < m.nboards || n[k])
+                sb_printf(&b,
+                          "holotwin_ingest_rejected_total{device=\"%s\","
+                          "reason=\"%s\"} %llu\n",
+                          dev, gw__reject_name((enum gw_reject)k),
+                          (unsigned long long)n[k]);
+    }
     static const char *const outcome[] = {"200", "400", "403_404_409",
                                           "503", "504", "other"};
     sb_printf(&b, "# HELP holotwin_commands_total Property writes by HTTP "

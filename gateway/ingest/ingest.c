@@ -216,6 +216,9 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
         return;
     if (!ht_sem_name_valid(name))
         return;
+    struct ingest_board *b = ingest__board(g, id);
+    if (!ingest__rate_take(g, b))
+        return; /* before parsing: a flood costs little */
     const struct ht_sem_prop *p =
         d->thing ? ht_sem_thing_prop(d->thing, name) : NULL;
     if (d->thing && !p) {
@@ -227,6 +230,10 @@ static void ingest_value(struct ht_gw *g, const char *id, const char *name,
     struct ingest_value_msg m;
     if (ingest__value_parse(payload, len, now, &m)) {
         ht_log(LOG_WARNING, INGEST_MOD, "bad value from %s/%s", id, name);
+        return;
+    }
+    if (ingest__value_check(g, b, p, &m, now) != HT_OK) {
+        ingest__value_msg_clear(&m);
         return;
     }
     struct gw_value val = {.dev = id,
@@ -572,6 +579,7 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
      * ids to drop duplicates, and would answer a reused one from cache. */
     g->ingest->next_corr = (uint64_t)ht_time_ms() << 16;
     ingest__commands_init(g);
+    ingest__check_init(g);
     g->ingest->flush_timer = ht_timer_new(g->loop, on_flush, g);
     g->ingest->retention_timer = ht_timer_new(g->loop, on_retention, g);
     g->ingest->ping_timer = ht_timer_new(g->loop, on_ping, g);
@@ -623,6 +631,7 @@ void gw__ingest_clear(struct ht_gw *g)
     ht_timer_free(in->retention_timer);
     ht_timer_free(in->ping_timer);
     ingest__fresh_clear(g);
+    ingest__check_clear(g);
     free(in);
     g->ingest = NULL;
 }

@@ -4,7 +4,8 @@
  * then to its subscribers (the twin glue). It also runs the device jobs
  * (commands with their acks, approve/block/delete/register).
  * Owns: struct gw_ingest (g->ingest), the gateway's MQTT client (g->mqtt),
- * the pending commands, the flush/retention/ping timers.
+ * the pending commands, the flush/retention/ping timers, the per-board
+ * rate buckets and reject state (check.c).
  * Uses: core, metrics, store, registry, sse, jobs, broker (provisioning).
  * Threads: loop thread only, except gw__ingest_mqtt_ready (any thread).
  */

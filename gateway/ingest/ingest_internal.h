@@ -52,6 +52,7 @@ struct gw_ingest {
         gw_ingest_topic_fn fn;
     } routes[INGEST_MAX_SUBS];
     size_t nroutes;
+    struct ingest_check *check; /* check.c */
 };
 
 /* ---- late heartbeats (fresh.c; loop thread) ---- */
@@ -94,6 +95,30 @@ struct ingest_value_msg {
 int ingest__value_parse(const char *payload, size_t len, int64_t now,
                         struct ingest_value_msg *out);
 void ingest__value_msg_clear(struct ingest_value_msg *m);
+
+/* ---- what ingest lets in (check.c, loop thread) ---- */
+/* The earliest timestamp a value may have: 2000-01-01T00:00:00Z in ms. */
+#define INGEST_TS_MIN INT64_C(946684800000)
+struct ingest_board;
+/* At init: g->ingest->check (empty); clear frees it (NULL-safe). */
+void ingest__check_init(struct ht_gw *g);
+void ingest__check_clear(struct ht_gw *g);
+/* The rate and reject state of board dev (borrowed, copied), made on
+ * first use; borrowed, valid until ingest__check_clear. Look it up once
+ * per message. */
+struct ingest_board *ingest__board(struct ht_gw *g, const char *dev);
+/* One value of b within its rate (conf ingest.rate, ingest.burst: a token
+ * bucket)? False: over it, counted ("rate") and logged; drop the value. */
+bool ingest__rate_take(struct ht_gw *g, struct ingest_board *b);
+/* m (borrowed) checked against p, the affordance looked up once by the
+ * caller (borrowed; NULL for a device without TD: the value must then be a
+ * scalar), with ht_sem_value_valid, and its ts against [INGEST_TS_MIN,
+ * now + ingest.max_future_s] (a ts that is present must be an integer).
+ * HT_OK, or HT_EINVAL when refused: counted per board and reason, logged
+ * (rate-limited); the caller drops the value. */
+int ingest__value_check(struct ht_gw *g, struct ingest_board *b,
+                        const struct ht_sem_prop *p,
+                        const struct ingest_value_msg *m, int64_t now);
 
 /* Register the device job handlers with the jobs module. */
 void ingest__commands_init(struct ht_gw *g);

@@ -8,6 +8,7 @@
 #define HT_GW_METRICS_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define GW_HIST_BUCKETS 12
@@ -15,6 +16,23 @@ struct gw_hist {
     uint64_t buckets[GW_HIST_BUCKETS]; /* cumulative on output */
     uint64_t count;
     double sum;
+};
+
+/* Why ingest refused a value (the "reason" label: a fixed set). */
+enum gw_reject {
+    GW_REJECT_TYPE,  /* "bad_type": not the affordance's type */
+    GW_REJECT_RANGE, /* "out_of_range": min/max/multipleOf/enum/maxLength */
+    GW_REJECT_TS,    /* "timestamp": outside the sane window */
+    GW_REJECT_RATE,  /* "rate": beyond the board's ingest.rate */
+    GW_REJECT_N
+};
+/* Boards with a "device" label of their own in the reject counters; the
+ * rejects of any further board are summed under device="_other", so the
+ * series stay at most (GW_METRICS_BOARDS + 1) x GW_REJECT_N. */
+#define GW_METRICS_BOARDS 128
+struct gw_board_rejects {
+    char dev[65];
+    uint64_t n[GW_REJECT_N];
 };
 
 struct gw_metrics {
@@ -30,6 +48,11 @@ struct gw_metrics {
      * annunciations among them (an alarm newly active unacknowledged: the
      * alarm rate that ISA-18.2 asks to keep low). */
     uint64_t alarm_transitions, alarm_annunciations;
+    /* Values refused at ingest: per board (in order of their first
+     * reject), then everyone else. */
+    struct gw_board_rejects boards[GW_METRICS_BOARDS];
+    size_t nboards;
+    uint64_t rejects_other[GW_REJECT_N];
 };
 
 /* Upper bounds (seconds) of the histogram buckets. */
@@ -42,5 +65,17 @@ void gw__metrics_free(struct gw_metrics *m);
 void gw__hist_observe(struct gw_metrics *m, struct gw_hist *h, double v);
 /* Add one to the counter c of m (takes m->mu). Any thread. */
 void gw__metrics_inc(struct gw_metrics *m, uint64_t *c);
+
+/* The label of reason r: "bad_type", "out_of_range", "timestamp" or
+ * "rate" (static). */
+const char *gw__reject_name(enum gw_reject r);
+/* The reject slot of board dev (borrowed, copied): its index in
+ * m->boards (taken on first use), or -1 once every slot is taken (then
+ * its rejects count under "_other"). Takes m->mu; call once per board and
+ * keep the answer. Any thread. */
+int gw__metrics_board_slot(struct gw_metrics *m, const char *dev);
+/* Count one value of the board in slot (from gw__metrics_board_slot)
+ * refused for reason r. Takes m->mu. Any thread. */
+void gw__metrics_reject(struct gw_metrics *m, int slot, enum gw_reject r);
 
 #endif

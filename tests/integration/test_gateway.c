@@ -230,6 +230,10 @@ static void fake_device(struct ht_it *t, struct ht_it_mqtt *c, const char *id)
                                true) == 0);
 }
 
+/* A fixed time (2023-11-14) for value timestamps: ingest refuses those
+ * before 2000 or in the future. */
+#define TS0 1700000000000LL
+
 static void publish_value(struct ht_it *t, struct ht_it_mqtt *c, const char *id,
                           const char *name, double v, long long ts, int seq)
 {
@@ -547,7 +551,7 @@ static void sse_delivery_and_resume(struct ht_it *t)
     struct ht_it_sse *o = ht_it_sse_open(
         g.http, "/api/v1/devices/fake-1/properties/temp/observe", g.auth);
     HT_CHECK(t, o && ht_it_sse_status(o) == 200);
-    publish_value(t, c, "fake-1", "temp", 1, 1000, 1);
+    publish_value(t, c, "fake-1", "temp", 1, TS0 + 1000, 1);
     char *ev = NULL, *data = NULL, *id = NULL;
     long long last = 0;
     for (int n = 0; n < 1;) {
@@ -575,7 +579,7 @@ static void sse_delivery_and_resume(struct ht_it *t)
 
     /* Disconnected: values keep coming; the resume sees all, in order. */
     for (int i = 2; i <= 6; i++)
-        publish_value(t, c, "fake-1", "temp", i, 1000 * i, i);
+        publish_value(t, c, "fake-1", "temp", i, TS0 + 1000 * i, i);
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 6, 10000);
     char hdr[600];
     snprintf(hdr, sizeof hdr, "%sLast-Event-ID: %lld\r\n", g.auth, last);
@@ -739,7 +743,7 @@ static void kill9_loses_nothing(struct ht_it *t)
     HT_CHECK(t,
              call(g.http, oh, "PUT", "/api/v1/devices/demo-1/properties/lamp",
                   "true", NULL) == 200);
-    publish_value(t, c, "fake-1", "temp", 1, 1000, 1);
+    publish_value(t, c, "fake-1", "temp", 1, TS0 + 1000, 1);
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 1, 10000);
     /* last_seen as set when the value arrived (the fake device is silent
      * from now on) reaches the database with the next periodic flush
@@ -759,7 +763,7 @@ static void kill9_loses_nothing(struct ht_it *t)
     /* Published while the gateway is down: its persistent session keeps
      * them at the broker. */
     for (int i = 2; i <= 20; i++)
-        publish_value(t, c, "fake-1", "temp", i, 1000 * i, i);
+        publish_value(t, c, "fake-1", "temp", i, TS0 + 1000 * i, i);
     gw_start(t, &g, b.port, 0, "gw");
     HT_CHECK(t, device_state_is(&g, "demo-1", "approved"), "device state lost");
     HT_CHECK(t, device_state_is(&g, "fake-1", "approved"));
@@ -1293,7 +1297,7 @@ static void sse_resume_from_the_database(struct ht_it *t)
     /* Where a client stopped reading. */
     struct ht_it_sse *s =
         ht_it_sse_open(g.http, "/api/v1/events?device=fake-1", g.auth);
-    publish_value(t, c, "fake-1", "temp", 0, 1000, 0);
+    publish_value(t, c, "fake-1", "temp", 0, TS0 + 1000, 0);
     char *ev = NULL, *data = NULL, *id = NULL;
     long long last = -1;
     while (last < 0) {
@@ -1306,7 +1310,7 @@ static void sse_resume_from_the_database(struct ht_it *t)
     }
     ht_it_sse_close(s);
     for (int i = 1; i <= 40; i++)
-        publish_value(t, c, "fake-1", "temp", i, 1000 + i, i);
+        publish_value(t, c, "fake-1", "temp", i, TS0 + 1000 + i, i);
     HT_WAIT(t, history_count(&g, "fake-1", "temp") == 41, 10000);
     /* Restart: the ring is empty, the database has it all. */
     HT_CHECK(t, ht_it_stop(t, g.pid, SIGTERM, 10000) == 0);
@@ -1333,7 +1337,7 @@ static void sse_resume_from_the_database(struct ht_it *t)
         free(id);
     }
     /* ... and live events follow the replay. */
-    publish_value(t, c, "fake-1", "temp", 99, 5000, 99);
+    publish_value(t, c, "fake-1", "temp", 99, TS0 + 5000, 99);
     bool live = false;
     while (!live) {
         HT_CHECK(t, ht_it_sse_next(s, 5000, &ev, &data, &id) == 1);

@@ -999,7 +999,7 @@ static void add_provisions_a_working_agent_config(struct ht_it *t)
     m = ht_it_mqtt_new(g.mqtt, "board-9-probe2", user, pass);
     HT_CHECK(t, m != NULL);
     rc = ht_it_mqtt_pub(m, "holotwin/v1/devices/board-9/props/probe",
-                        "{\"v\":1,\"ts\":1,\"seq\":1}", 1, false);
+                        "{\"v\":1,\"ts\":1700000000001,\"seq\":1}", 1, false);
     HT_CHECK(t, rc == 0, "own topic refused: %d", rc);
     /* Another board's topics are refused when subscribing (SUBACK 0x87),
      * its own commands are granted. */

@@ -241,7 +241,8 @@ static void board_is_confined_to_its_own_topics(struct ht_it *t)
     HT_CHECK(t, a != NULL);
     /* Its own topics: TD, status, values, acks. */
     HT_CHECK(t, ht_it_mqtt_pub(a, "holotwin/v1/devices/cell-a/props/t",
-                               "{\"v\":1,\"ts\":1,\"seq\":1}", 1, false) == 0);
+                               "{\"v\":1,\"ts\":1700000000001,\"seq\":1}", 1,
+                               false) == 0);
     HT_CHECK(t,
              ht_it_mqtt_pub(a, "holotwin/v1/devices/cell-a/status",
                             "{\"state\":\"online\",\"ts\":1}", 1, true) == 0);
@@ -305,7 +306,8 @@ static void board_is_confined_to_its_own_topics(struct ht_it *t)
     struct ht_it_mqtt *b = ht_it_mqtt_new(g.mqtt, "cell-b", ub, pb);
     HT_CHECK(t, b != NULL);
     HT_CHECK(t, ht_it_mqtt_pub(b, "holotwin/v1/devices/cell-b/props/t",
-                               "{\"v\":2,\"ts\":2,\"seq\":2}", 1, false) == 0);
+                               "{\"v\":2,\"ts\":1700000000002,\"seq\":2}", 1,
+                               false) == 0);
     HT_CHECK(t, ht_it_mqtt_count(a, "holotwin/v1/devices/cell-b/#") == 0,
              "cell-a read cell-b's topics");
     ht_it_mqtt_free(b);

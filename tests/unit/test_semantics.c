@@ -343,6 +343,50 @@ START_TEST(value_check_type_range_step_enum_readonly)
 }
 END_TEST
 
+static enum ht_sem_check valid_text(const struct ht_sem_prop *p, const char *v)
+{
+    json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
+    ck_assert_ptr_nonnull(j);
+    char msg[128];
+    enum ht_sem_check c = ht_sem_value_valid(p, j, msg, sizeof msg);
+    if (c != HT_SEM_OK)
+        ck_assert_msg(msg[0] != '\0', "no message for %s", v);
+    json_decref(j);
+    return c;
+}
+
+/* Reported values: read-only is no reason to refuse; the schema is. */
+START_TEST(value_valid_for_reported_values)
+{
+    struct ht_sem_prop ro = {
+        .name = "r", .dtype = HT_SEM_BOOLEAN, .read_only = true};
+    ck_assert_int_eq(valid_text(&ro, "true"), HT_SEM_OK);
+    ck_assert_int_eq(valid_text(&ro, "\"true\""), HT_SEM_BAD_TYPE);
+    ck_assert_int_eq(valid_text(&ro, "[true]"), HT_SEM_BAD_TYPE);
+    ck_assert_int_eq(valid_text(&ro, "{}"), HT_SEM_BAD_TYPE);
+    ck_assert_int_eq(valid_text(&ro, "null"), HT_SEM_BAD_TYPE);
+    ck_assert_int_eq(valid_text(&ro, "9223372036854775807"), HT_SEM_BAD_TYPE);
+    struct ht_sem_prop in = {.name = "i", .dtype = HT_SEM_INTEGER};
+    ck_assert_int_eq(valid_text(&in, "9007199254740992"), HT_SEM_OK);
+    ck_assert_int_eq(valid_text(&in, "9007199254740993"), HT_SEM_OUT_OF_RANGE);
+    ck_assert_int_eq(valid_text(&in, "-9223372036854775808"),
+                     HT_SEM_OUT_OF_RANGE);
+    struct ht_sem_prop s = {.name = "s", .dtype = HT_SEM_STRING, .max_len = 3};
+    ck_assert_int_eq(valid_text(&s, "\"abc\""), HT_SEM_OK);
+    ck_assert_int_eq(valid_text(&s, "\"abcd\""), HT_SEM_OUT_OF_RANGE);
+    /* maxLength survives the TD round trip. */
+    struct ht_sem_thing th = {.id = "x", .props = &s, .nprops = 1};
+    struct ht_sem_forms f = {.topic_prefix = "holotwin/v1", .kind = "device"};
+    json_t *td = ht_sem_td_build(&th, &f);
+    struct ht_sem_thing *back = NULL;
+    char err[256];
+    ck_assert_int_eq(ht_sem_td_parse(td, &back, err, sizeof err), HT_OK);
+    ck_assert_uint_eq(back->props[0].max_len, 3);
+    ht_sem_thing_free(back);
+    json_decref(td);
+}
+END_TEST
+
 START_TEST(names_and_dtypes)
 {
     ck_assert(ht_sem_name_valid("gear_a_speed"));
@@ -371,6 +415,7 @@ int main(void)
     tcase_add_test(tc, td_round_trips_through_parse);
     tcase_add_test(tc, td_parse_rejects_hostile_and_malformed_tds);
     tcase_add_test(tc, value_check_type_range_step_enum_readonly);
+    tcase_add_test(tc, value_valid_for_reported_values);
     tcase_add_test(tc, names_and_dtypes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
