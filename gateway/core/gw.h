@@ -13,6 +13,7 @@
 
 #include "gateway/core/conf.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,5 +76,18 @@ void gw__clock_sync(struct ht_gw *g);
 char *gw__http_base(const struct ht_gw *g);
 /* mqtt://host:port of the broker devices use (new). Any thread. */
 char *gw__mqtt_base(const struct ht_gw *g);
+
+/* The HTTP status of a failed store write: 507 (Insufficient Storage)
+ * when the disk is full (-ENOSPC: nothing was changed, try again when
+ * space returns), else 500. */
+static inline int gw__store_status(int rc)
+{
+    return rc == -ENOSPC ? 507 : 500;
+}
+/* Its problem title (static). */
+static inline const char *gw__store_title(int rc)
+{
+    return rc == -ENOSPC ? "Insufficient Storage" : "Store error";
+}
 
 #endif

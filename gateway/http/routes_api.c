@@ -42,12 +42,19 @@ static enum MHD_Result get_healthz(struct gw_req *r)
 {
     struct ht_gw *g = r->g;
     bool up = g->mqtt && ht_mqtt_connected(g->mqtt);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:b, s:b, s:s, s:i, s:o, s:I}", "status", "ok", "version",
-        HT_VERSION, "mqtt", up, "mqtt_ready", gw__ingest_mqtt_ready(g),
-        "broker", g->conf->broker ? "external" : "embedded", "schema",
-        ht_store_schema_version(g->store), "devices", gw__device_counts(g),
-        "sse_clients", (json_int_t)gw__sse_clients(g));
+    /* Degraded (still 200: alive and serving; the body says what does not
+     * work): the disk is full and values wait in the journal. */
+    char why[160];
+    bool degraded = ht_store_degraded(g->store, why, sizeof why);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:s, s:i, s:o, s:I}", "status",
+                          degraded ? "degraded" : "ok", "version", HT_VERSION,
+                          "mqtt", up, "mqtt_ready", gw__ingest_mqtt_ready(g),
+                          "broker", g->conf->broker ? "external" : "embedded",
+                          "schema", ht_store_schema_version(g->store),
+                          "devices", gw__device_counts(g), "sse_clients",
+                          (json_int_t)gw__sse_clients(g));
+    if (degraded)
+        json_object_set_new(o, "reason", json_string(why));
     return gw__reply_json(r, 200, o);
 }
 
@@ -289,7 +296,8 @@ static enum MHD_Result post_tokens(struct gw_req *r)
     int rc = gw__token_create(r->g, name, ro, id, &secret);
     if (rc) {
         json_decref(b);
-        return gw__reply_problem(r, 500, "Store error", ht_strerror(rc));
+        return gw__reply_problem(r, gw__store_status(rc), gw__store_title(rc),
+                                 ht_strerror(rc));
     }
     ht_log(LOG_NOTICE, "auth", "token %s (%s, %s) created by %s", id, name,
            role, r->actor);
@@ -312,7 +320,8 @@ static enum MHD_Result delete_token(struct gw_req *r)
     if (rc == HT_ENOENT)
         return gw__reply_problem(r, 404, "Not Found", "unknown token");
     if (rc)
-        return gw__reply_problem(r, 500, "Store error", ht_strerror(rc));
+        return gw__reply_problem(r, gw__store_status(rc), gw__store_title(rc),
+                                 ht_strerror(rc));
     ht_log(LOG_NOTICE, "auth", "token %s deleted by %s", r->token_id, r->actor);
     return gw__reply_buf(r, 204, NULL, "", 0);
 }

@@ -137,6 +137,22 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               (unsigned long long)bs.full_waits,
               (unsigned long long)bs.dropped);
     sb_printf(&b,
+              "# HELP holotwin_degraded 1 while a fault keeps the gateway "
+              "from doing all of its work, by reason (disk_full: batches "
+              "wait in the journal).\n# TYPE holotwin_degraded gauge\n"
+              "holotwin_degraded{reason=\"disk_full\"} %d\n"
+              "# HELP holotwin_degraded_since_seconds When the current "
+              "degradation began (Unix time; 0: none).\n"
+              "# TYPE holotwin_degraded_since_seconds gauge\n"
+              "holotwin_degraded_since_seconds %lld\n"
+              "# HELP holotwin_store_retries_total Batches tried again "
+              "because the disk was full (their rows kept).\n"
+              "# TYPE holotwin_store_retries_total counter\n"
+              "holotwin_store_retries_total %llu\n",
+              bs.degraded_since_ms ? 1 : 0,
+              (long long)(bs.degraded_since_ms / 1000),
+              (unsigned long long)bs.retries);
+    sb_printf(&b,
               "# HELP holotwin_http_requests_total HTTP requests.\n"
               "# TYPE holotwin_http_requests_total counter\n"
               "holotwin_http_requests_total %llu\n",

@@ -256,9 +256,11 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         } else {
             d = gw__dev_add(g, j->dev, GW_PENDING);
         }
-        if (gw__dev_persist(g, d)) {
+        int prc = gw__dev_persist(g, d);
+        if (prc) {
             gw__dev_remove(g, j->dev);
-            gw__job_fail(g, j, 500, "store", "Store error", "cannot record it");
+            gw__job_fail(g, j, gw__store_status(prc), "store",
+                         gw__store_title(prc), "cannot record it");
             return;
         }
         json_t *body = json_pack("{s:s, s:s, s:{s:s, s:i}}", "id", d->id,
@@ -310,7 +312,8 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
         }
         int rc = ht_store_device_delete(g->store, d->id);
         if (rc && rc != HT_ENOENT) {
-            gw__job_fail(g, j, 500, "store", "Store error", ht_strerror(rc));
+            gw__job_fail(g, j, gw__store_status(rc), "store",
+                         gw__store_title(rc), ht_strerror(rc));
             return;
         }
         bool approved = d->state == GW_APPROVED;
@@ -328,11 +331,13 @@ static void job_admin(struct ht_gw *g, struct gw_job *j)
     pthread_mutex_lock(&g->reg->mu);
     d->state = to;
     pthread_mutex_unlock(&g->reg->mu);
-    if (gw__dev_persist(g, d)) {
+    int prc = gw__dev_persist(g, d);
+    if (prc) {
         pthread_mutex_lock(&g->reg->mu);
         d->state = was;
         pthread_mutex_unlock(&g->reg->mu);
-        gw__job_fail(g, j, 500, "store", "Store error", "cannot record it");
+        gw__job_fail(g, j, gw__store_status(prc), "store", gw__store_title(prc),
+                     "cannot record it");
         return;
     }
     if (was != to) {

@@ -7,10 +7,12 @@
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
+#include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,7 +116,13 @@ static const char *job_action(enum gw_job_kind k)
 static void job_finish(struct ht_gw *g, struct gw_job *j, int audit_rc)
 {
     pthread_mutex_lock(&g->jobs->mu);
-    if (audit_rc) {
+    if (audit_rc == -ENOSPC) {
+        /* Disk full: the record stays in the journal, committed when space
+         * returns (the store retries); the answer tells what was done. */
+        ht_log(LOG_WARNING, "jobs",
+               "disk full: the audit record of %s waits in the journal",
+               j->dev);
+    } else if (audit_rc) {
         /* Never acknowledge what the audit log does not hold. */
         json_decref(j->body);
         j->status = 500;

@@ -75,7 +75,13 @@ struct ht_store {
     uint64_t first_ns; /* when the oldest of them was appended */
     uint64_t flush_req, flush_done;
     bool stop, full, writer_on;
-    bool urgent;          /* an audit record waits: commit now, durably */
+    bool urgent; /* an audit record waits: commit now, durably */
+    /* The disk was full at the last batch: its rows stay in the journal
+     * (not released) and the writer tries again from j_done every
+     * STORE_RETRY_MS; degraded says why, for /healthz and /metrics. */
+    bool retry;
+    uint64_t retry_ns;
+    char degraded[160];
     struct store_cb *cbs; /* its callbacks, in journal order */
     size_t ncbs, capcbs;
     pthread_t writer;
@@ -145,10 +151,20 @@ static const char *const migrations[] = {
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
+/* A full disk: SQLITE_FULL, or an I/O error whose errno is ENOSPC. */
+static bool disk_full(sqlite3 *db)
+{
+    int code = sqlite3_errcode(db);
+    return code == SQLITE_FULL ||
+           (code == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC);
+}
+
+/* Log the failure; -ENOSPC for a full disk (callers answer 507 and the
+ * writer keeps its batch for a retry), else HT_EDB. */
 static int db_err(sqlite3 *db, const char *what)
 {
     ht_log(LOG_ERR, "store", "%s: %s", what, sqlite3_errmsg(db));
-    return HT_EDB;
+    return disk_full(db) ? -ENOSPC : HT_EDB;
 }
 
 static int dberr(struct ht_store *s, const char *what)
@@ -162,7 +178,7 @@ static int db_exec(sqlite3 *db, const char *sql)
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         ht_log(LOG_ERR, "store", "%.60s...: %s", sql, msg ? msg : "?");
         sqlite3_free(msg);
-        return HT_EDB;
+        return disk_full(db) ? -ENOSPC : HT_EDB;
     }
     return HT_OK;
 }
@@ -1134,6 +1150,9 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
     return rc;
 }
 
+/* How often the writer tries a batch again while the disk is full. */
+#define STORE_RETRY_MS 1000
+
 static void *writer_main(void *arg)
 {
     struct ht_store *s = arg;
@@ -1146,7 +1165,19 @@ static void *writer_main(void *arg)
     uint64_t flush_ns = (uint64_t)s->opts.flush_ms * 1000000u;
     pthread_mutex_lock(&s->pmu);
     for (;;) {
-        if (s->npend == 0) {
+        if (s->retry && !s->stop && ht_mono_ns() < s->retry_ns) {
+            /* Disk full: flushes are answered (the rows are safe in the
+             * journal), the retry waits for its time. */
+            if (s->flush_done != s->flush_req) {
+                s->flush_done = s->flush_req;
+                pthread_cond_broadcast(&s->dcv);
+            }
+            struct timespec ts = {(time_t)(s->retry_ns / 1000000000u),
+                                  (long)(s->retry_ns % 1000000000u)};
+            pthread_cond_timedwait(&s->wcv, &s->pmu, &ts);
+            continue;
+        }
+        if (s->npend == 0 && !s->retry) {
             if (s->flush_done != s->flush_req) {
                 s->flush_done = s->flush_req;
                 pthread_cond_broadcast(&s->dcv);
@@ -1157,7 +1188,7 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&s->wcv, &s->pmu);
             continue;
         }
-        bool due = s->stop || s->full || s->urgent ||
+        bool due = s->stop || s->full || s->urgent || s->retry ||
                    s->flush_done != s->flush_req ||
                    s->npend >= s->opts.batch_max;
         uint64_t deadline = s->first_ns + flush_ns;
@@ -1181,7 +1212,16 @@ static void *writer_main(void *arg)
         size_t rows = 0;
         int rc = write_batch(s, s->wbp, from, to, &rows, durable);
         double secs = (double)(ht_mono_ns() - t0) / 1e9;
-        if (rc)
+        /* A full disk keeps the batch: nothing is released, the same
+         * records (and what came since) are tried again. The callbacks
+         * (audit records) hear -ENOSPC now: their records are kept too. */
+        bool keep = rc == -ENOSPC;
+        if (keep)
+            ht_log(s->retry ? LOG_DEBUG : LOG_WARNING, "store",
+                   "disk full: %llu journaled bytes kept, retrying every "
+                   "%d ms",
+                   (unsigned long long)(to - from), STORE_RETRY_MS);
+        else if (rc)
             ht_log(LOG_ERR, "store", "dropped a batch of %zu rows", rows);
         else if (s->opts.on_batch)
             s->opts.on_batch(s->opts.ud, rows, secs);
@@ -1189,6 +1229,27 @@ static void *writer_main(void *arg)
             cbs[i].done(cbs[i].ud, rc);
         free(cbs);
         pthread_mutex_lock(&s->pmu);
+        if (keep) {
+            if (!s->retry)
+                s->st.degraded_since_ms = ht_time_ms();
+            s->retry = true;
+            s->retry_ns = ht_mono_ns() + STORE_RETRY_MS * 1000000ull;
+            s->st.retries++;
+            snprintf(s->degraded, sizeof s->degraded,
+                     "disk full: %llu journaled bytes wait for space",
+                     (unsigned long long)(ht_journal_head(s->jn) - s->j_done));
+            s->flush_done = req;
+            pthread_cond_broadcast(&s->dcv);
+            if (s->stop)
+                break; /* kept in the journal: replayed at the next start */
+            continue;
+        }
+        if (s->retry && rc == HT_OK)
+            ht_log(LOG_NOTICE, "store",
+                   "space is back: the kept rows are committed");
+        s->retry = false;
+        s->degraded[0] = '\0';
+        s->st.degraded_since_ms = 0;
         s->j_done = to;
         ht_journal_release(s->jn, to);
         s->st.batches++;
@@ -1338,6 +1399,16 @@ int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)
 {
     struct ht_jrec r = {.kind = HT_JREC_SEEN, .a = id, .ts = last_seen};
     return append(s, &r);
+}
+
+bool ht_store_degraded(struct ht_store *s, char *reason, size_t len)
+{
+    pthread_mutex_lock(&s->pmu);
+    bool d = s->retry;
+    if (reason && len)
+        snprintf(reason, len, "%s", d ? s->degraded : "");
+    pthread_mutex_unlock(&s->pmu);
+    return d;
 }
 
 int ht_store_flush(struct ht_store *s, size_t *nrows)

@@ -44,6 +44,8 @@ struct ht_store_batch_stats {
     uint64_t full_waits;             /* appends that waited for the writer */
     double seconds;                  /* time spent committing */
     uint64_t journal_bytes;          /* appended, not yet committed */
+    uint64_t retries;                /* batches kept for a full disk */
+    int64_t degraded_since_ms;       /* wall clock; 0 = not degraded */
 };
 
 /* Open (creating and migrating) dir/holotwin.db. opts borrowed (copied).
@@ -114,9 +116,17 @@ int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
 /* Journal a device's last-seen time (only ever raises it; a device that
  * is gone stays gone). */
 int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen);
-/* Wait until everything journaled so far is committed. *nrows (may be
- * NULL) gets the number of rows committed meanwhile. */
+/* Wait until everything journaled so far is committed -- or, while the
+ * disk is full, only until the writer has tried (the rows stay in the
+ * journal). *nrows (may be NULL) gets the number of rows committed
+ * meanwhile. */
 int ht_store_flush(struct ht_store *s, size_t *nrows);
+/* A full disk: a batch failed with ENOSPC and the writer keeps its rows
+ * in the journal (never released, never dropped) and tries again every
+ * second until one commits. True while that lasts, with the reason (one
+ * line) in reason (len bytes, may be NULL). Durable writes meanwhile fail
+ * with -ENOSPC and change nothing. Any thread. */
+bool ht_store_degraded(struct ht_store *s, char *reason, size_t len);
 /* Rows journaled that no batch has taken yet. */
 size_t ht_store_pending(struct ht_store *s);
 /* Counters of the batched path into *out. */

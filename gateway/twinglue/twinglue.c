@@ -843,7 +843,12 @@ static void job_finish(struct ht_gw *g, struct gw_job *j, int status,
     };
     int rc = ht_store_audit_add(g->store, &a);
     free(val);
-    if (rc) {
+    if (rc == -ENOSPC && status < 300) {
+        /* The change is made (and durable): say so, not 500; the missing
+         * audit record is logged. */
+        ht_log(LOG_ERR, MOD, "disk full: no audit record of %s %s by %s",
+               job_name(j->kind), j->dev, j->actor);
+    } else if (rc) {
         json_decref(body);
         status = 500;
         body = gw__problem(500, "Audit log unavailable",
@@ -903,7 +908,8 @@ static void job_put(struct ht_gw *g, struct gw_job *j)
     int rc = ht_store_twin_put(g->store, j->dev, doc, gw__now_ms(g), &version);
     if (rc) {
         json_decref(doc);
-        job_fail(g, j, 500, "store", "Store error", ht_strerror(rc));
+        job_fail(g, j, gw__store_status(rc), "store", gw__store_title(rc),
+                 ht_strerror(rc));
         return;
     }
     json_object_set_new(doc, "version", json_integer(version));
@@ -949,7 +955,8 @@ static void job_delete(struct ht_gw *g, struct gw_job *j)
     }
     int rc = ht_store_twin_delete(g->store, j->dev);
     if (rc && rc != HT_ENOENT) {
-        job_fail(g, j, 500, "store", "Store error", ht_strerror(rc));
+        job_fail(g, j, gw__store_status(rc), "store", gw__store_title(rc),
+                 ht_strerror(rc));
         return;
     }
     twin_remove(g, j->dev);
