@@ -1233,6 +1233,7 @@ static void *writer_main(void *arg)
             if (!s->retry)
                 s->st.degraded_since_ms = ht_time_ms();
             s->retry = true;
+            s->urgent = s->urgent || durable; /* audit rows: FULL again */
             s->retry_ns = ht_mono_ns() + STORE_RETRY_MS * 1000000ull;
             s->st.retries++;
             snprintf(s->degraded, sizeof s->degraded,

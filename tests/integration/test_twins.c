@@ -644,6 +644,14 @@ static json_t *alarm_get(struct env *e)
     return a;
 }
 
+static bool alarm_listed(struct env *e)
+{
+    json_t *a = alarm_get(e);
+    bool ok = a != NULL;
+    json_decref(a);
+    return ok;
+}
+
 static bool alarm_in(struct env *e, const char *state)
 {
     json_t *a = alarm_get(e);
@@ -815,6 +823,9 @@ static void alarms(struct ht_it *t)
     ht_it_sse_close(s);
     gw_stop(t, &e);
     gw_start(t, &e, NULL);
+    /* The alarm lists are built at the loop's first flush, which may come
+     * after the HTTP port opens: wait for the list, not for the state. */
+    HT_WAIT(t, alarm_listed(&e), 5000);
     json_t *a = alarm_get(&e);
     HT_CHECK(t,
              a && !strcmp(jstr(a, "state"), "shelved") &&
