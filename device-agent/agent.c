@@ -467,6 +467,9 @@ static int mqtt_start(struct ht_agent *a, char *err, size_t errlen)
         .ca_pem = a->conf->ca_pem,
         .certfile = a->conf->certfile,
         .keyfile = a->conf->keyfile,
+        /* A board is back within ~2 s of its broker (the library's 30 s
+         * cap made it 10 s and more); jitter spreads a cell's boards. */
+        .backoff_max_ms = (unsigned)a->conf->reconnect_max_ms,
     };
     struct ht_mqtt_cbs cbs = {.on_connect = on_connect,
                               .on_message = on_message};

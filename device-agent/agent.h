@@ -86,6 +86,7 @@ struct ht_agent_conf {
     char *keyfile;
     char *prefix;
     int keepalive;
+    int reconnect_max_ms;
     int value_qos;
     char *backend; /* "sim" or "gpiod" */
     char *chip;

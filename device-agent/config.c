@@ -46,6 +46,10 @@ static const struct ht_conf_key table[] = {
      "topic prefix"},
     {"mqtt.keepalive", HT_CONF_INT, OFF(keepalive), "30", 5, 3600, false,
      "keepalive seconds"},
+    {"mqtt.reconnect_max_ms", HT_CONF_INT, OFF(reconnect_max_ms), "2000", 250,
+     60000, false,
+     "longest wait between reconnect attempts (jittered, doubling from "
+     "250 ms)"},
     {"mqtt.value_qos", HT_CONF_INT, OFF(value_qos), "0", 0, 2, false,
      "QoS of property values"},
     {"gpio.backend", HT_CONF_STR, OFF(backend), "sim", 0, 0, false,

@@ -566,6 +566,42 @@ static size_t seqs_in_log(const char *log, const char *topic, long *seq,
     return n;
 }
 
+/* A board is back within about mqtt.reconnect_max_ms (2 s) of its broker,
+ * however long the broker was away: after a 12 s outage the library's
+ * doubling backoff alone would wait at least 4 s more. */
+static void agent_is_back_soon_after_a_long_broker_outage(struct ht_it *t)
+{
+    struct ht_it_broker b;
+    ht_it_broker_start(t, &b, NULL);
+    struct agent a;
+    const char *extra[] = {"--sim", "--id", "demo-1", NULL};
+    agent_start(t, &a, b.port, "agent", extra);
+    struct ht_it_mqtt *c = ht_it_mqtt_new(b.port, "obs", NULL, NULL);
+    ht_it_mqtt_sub(c, TOPIC("demo-1", "status"));
+    char *on = ht_it_mqtt_wait(c, TOPIC("demo-1", "status"), "online", 10000);
+    HT_CHECK(t, on != NULL);
+    free(on);
+    ht_it_mqtt_free(c);
+    ht_it_broker_stop(t, &b);
+    ht_it_sleep_ms(12000);
+    ht_it_broker_restart(t, &b);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    c = ht_it_mqtt_new(b.port, "obs2", NULL, NULL);
+    HT_CHECK(t, c && ht_it_mqtt_sub(c, TOPIC("demo-1", "status")) == 1);
+    on = ht_it_mqtt_wait(c, TOPIC("demo-1", "status"), "online", 20000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms =
+        (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    HT_CHECK(t, on != NULL, "the agent never came back");
+    HT_CHECK(t, ms < 3500, "the agent came back %ld ms after its broker", ms);
+    free(on);
+    ht_it_mqtt_free(c);
+    ht_it_stop(t, a.pid, SIGTERM, 10000);
+    ht_it_broker_stop(t, &b);
+    free(a.ctl);
+}
+
 static void
 offline_ring_is_flushed_in_order_after_broker_restart(struct ht_it *t)
 {
@@ -851,6 +887,7 @@ HT_IT_MAIN(HT_IT_CASE(registration_publishes_retained_td_and_status),
            HT_IT_CASE(commands_ack_good_and_every_error_code),
            HT_IT_CASE(will_reports_offline_after_kill_9),
            HT_IT_CASE(offline_ring_is_flushed_in_order_after_broker_restart),
+           HT_IT_CASE(agent_is_back_soon_after_a_long_broker_outage),
            HT_IT_CASE(expired_command_is_not_applied_and_acked_expired),
            HT_IT_CASE(duplicated_command_id_is_applied_once),
            HT_IT_CASE(sync_request_republishes_every_property_unchanged),
