@@ -43,6 +43,8 @@ struct gw_broker {
     struct ht_io *io;
     struct ht_timer *restart;
     unsigned backoff_ms;
+    struct ht_timer *reload; /* a reload waiting for a starting broker */
+    unsigned reload_waits;
     bool stopping;
 };
 
@@ -288,13 +290,57 @@ pid_t gw__broker_pid(const struct gw_broker *b)
     return b ? b->pid : 0;
 }
 
+/* Does PID handle SIGHUP yet (SigCgt in /proc/PID/status)? mosquitto 2.0
+ * opens its listeners before it installs its signal handlers, so a SIGHUP
+ * sent as soon as its port answers can find the default action and kill
+ * it: a board provisioned right after start on a slow or loaded machine
+ * cost a broker restart. When /proc cannot tell, assume it does. */
+static bool catches_sighup(pid_t pid)
+{
+    char path[64], *text = NULL;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (ht_file_read(path, 16384, &text, NULL) != HT_OK)
+        return true;
+    const char *p = strstr(text, "\nSigCgt:");
+    bool yes = !p || ((strtoull(p + 8, NULL, 16) >> (SIGHUP - 1)) & 1);
+    free(text);
+    return yes;
+}
+
+static void on_reload(struct ht_timer *t, void *ud)
+{
+    (void)t;
+    struct gw_broker *b = ud;
+    if (!b->stopping)
+        gw__broker_reload(b);
+}
+
 /* mosquitto re-reads its config, password_file and acl_file on SIGHUP and
  * drops connected clients the new files no longer allow. A broker being
- * restarted (pid 0) reads the new files when it starts. */
+ * restarted (pid 0) reads the new files when it starts; one still starting
+ * gets the SIGHUP once it handles it (checked every 20 ms, for at most
+ * 5 s). */
 int gw__broker_reload(struct gw_broker *b)
 {
-    if (!b || b->pid <= 0)
+    if (!b)
         return HT_OK;
+    if (b->pid <= 0) {
+        b->reload_waits = 0;
+        return HT_OK;
+    }
+    if (!catches_sighup(b->pid) && b->reload_waits < 250) {
+        if (!b->reload)
+            b->reload = ht_timer_new(b->g->loop, on_reload, b);
+        if (b->reload_waits++ == 0)
+            ht_log(LOG_DEBUG, MOD,
+                   "mosquitto (pid %d) still starting: reload deferred",
+                   (int)b->pid);
+        ht_timer_start(b->reload, 20, 0);
+        return HT_OK;
+    }
+    b->reload_waits = 0;
+    if (b->reload)
+        ht_timer_stop(b->reload);
     if (kill(b->pid, SIGHUP) != 0) {
         int rc = -errno;
         ht_log(LOG_ERR, MOD, "SIGHUP to mosquitto (pid %d): %s", (int)b->pid,
@@ -313,6 +359,8 @@ void gw__broker_stop(struct gw_broker *b)
     b->stopping = true;
     if (b->restart)
         ht_timer_stop(b->restart);
+    if (b->reload)
+        ht_timer_stop(b->reload);
     if (b->pid > 0) {
         kill(b->pid, SIGTERM);
         for (int i = 0; i < 100; i++) {
@@ -340,6 +388,7 @@ void gw__broker_free(struct gw_broker *b)
         return;
     gw__broker_stop(b);
     ht_timer_free(b->restart);
+    ht_timer_free(b->reload);
     free(b->dir);
     free(b->conf_path);
     free(b->pid_path);
