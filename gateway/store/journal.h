@@ -28,7 +28,8 @@ enum {
     HT_JREC_SEEN = 2,
     HT_JREC_AUDIT = 3,
     HT_JREC_LATE_ACK = 4, /* a: command id, b: result, ts, num: after ms */
-    HT_JREC_ALARM = 5
+    HT_JREC_ALARM = 5,
+    HT_JREC_PRESENCE = 6 /* a: device, ts, num: 1 online, 0 offline */
 };
 
 /* One record. Strings are NUL-terminated; on append they are borrowed and
