@@ -96,8 +96,13 @@ json_t *ht_twin_state_at(const json_t *doc,
             else if (rs && !strcmp(rs, "active"))
                 json_object_set_new(ro, "state", json_string("inactive"));
         } else if (rule->alarm) {
-            /* Nothing journaled yet at that instant: normal. */
+            /* Nothing journaled at or before that instant: the alarm was
+             * normal (a device stamps a value before the gateway sees it,
+             * so its condition may look raised a moment early). */
             json_object_set_new(ro, "alarm", json_string("normal"));
+            const char *rs = json_string_value(json_object_get(ro, "state"));
+            if (rs && !strcmp(rs, "active"))
+                json_object_set_new(ro, "state", json_string("inactive"));
         }
         const char *rs = json_string_value(json_object_get(ro, "state"));
         bool active = rs && !strcmp(rs, "active");

@@ -164,6 +164,8 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
      * republishes them (it sends a snapshot on every connect). */
     gw__dev_values_quality(g, d, online ? "stale" : "offline");
     gw__dev_persist(g, d);
+    /* The quality of its values at any instant, for time travel. */
+    ht_store_presence_add(g->store, id, online, d->last_seen);
     ht_log(LOG_INFO, INGEST_MOD, "device %s is %s", id, s);
     ingest__emit_device(g, d, "status");
     if (d->state == GW_APPROVED)
