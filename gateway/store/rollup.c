@@ -292,17 +292,25 @@ int store__history_level(sqlite3 *db, const char *id, const char *name,
         if (oldest[l + 1] < first)
             first = oldest[l + 1];
     }
-    /* An open range starts where the oldest data does. */
-    int64_t want = from > first ? from : first;
-    /* Exact answers first: the coarsest level whose buckets add up to
-     * step's, cheapest to read. */
-    for (int l = HT_STORE_LEVELS - 1; l >= -1; l--)
-        if ((l < 0 || step % ht_store_level_ms[l] == 0) &&
-            oldest[l + 1] <= want)
-            return l;
-    for (int l = -1; l < HT_STORE_LEVELS; l++)
-        if (oldest[l + 1] <= want)
-            return l;
+    /* A level "covers" when it reaches back to `from`. When none does
+     * (young data, an open range, a range older than every retention),
+     * the levels that reach back (within a bucket of the coarsest level)
+     * as far as any does are as good. */
+    const int64_t slack = ht_store_level_ms[HT_STORE_LEVELS - 1];
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t want = pass == 0 ? from : first + slack;
+        if (pass == 1 && first == INT64_MAX)
+            break;
+        /* Exact answers first: the coarsest level whose buckets add up
+         * to step's, cheapest to read; else the finest. */
+        for (int l = HT_STORE_LEVELS - 1; l >= -1; l--)
+            if ((l < 0 || step % ht_store_level_ms[l] == 0) &&
+                oldest[l + 1] <= want)
+                return l;
+        for (int l = -1; l < HT_STORE_LEVELS; l++)
+            if (oldest[l + 1] <= want)
+                return l;
+    }
     return -1;
 }
 

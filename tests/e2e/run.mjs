@@ -661,6 +661,16 @@ async function time_travel() {
     await until("live again without gears-aligned", async () => !(await activeRules(page)).includes(GA) &&
         (await page.locator(".replay-banner").isHidden()), 10000);
 
+    /* a trend of any property over a selectable range, from the rollups
+     * when the range is long */
+    await page.locator(".trend-property").selectOption("gear_b.speed");
+    const trend = page.locator('.w-chart[data-widget="trend-any"]');
+    await until("a trend of gear_b.speed", async () => Number(await trend.getAttribute("data-points", { timeout: 1000 })) > 0, 10000);
+    await trend.locator(".chart-span").selectOption({ label: "24 h" });
+    await until("the 24 h trend from the 1-minute rollups", async () =>
+        (await trend.getAttribute("data-span")) === "86400" && (await trend.getAttribute("data-level")) === "1m" &&
+        Number(await trend.getAttribute("data-points")) > 0, 10000);
+
     /* the hologram: the same scrubber, the 3D machine replays */
     const c = await newPage(browser, errors);
     await c.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);

@@ -150,6 +150,16 @@ START_TEST(rollups_of_other_values_keep_the_last)
     ck_assert_double_eq(num(item(h, 0), "max"), 5);
     ck_assert_double_eq(num(item(h, 0), "v"), 2);
     json_decref(h);
+    /* Young data (a range reaching back before every level): the levels
+     * that hold all of it are as good; a 5-minute step reads minutes. */
+    add_num("d", "y", 1, HOUR + 1000);
+    add_num("d", "y", 3, HOUR + 2000);
+    ht_store_flush(s, NULL);
+    ck_assert_int_eq(
+        ht_store_history(s, "d", "y", HOUR - DAY, 0, 10, 5 * MIN, &h), HT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "1m");
+    ck_assert_double_eq(num(item(h, 0), "v"), 2);
+    json_decref(h);
 }
 END_TEST
 

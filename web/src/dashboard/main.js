@@ -303,6 +303,33 @@ async function showTwin(id) {
             }
             return sec;
         });
+        /* a trend of any property of the twin, with the limits the
+         * descriptor's charts draw for it (from the rules) */
+        const limits = new Map();
+        const every = new Set();
+        for (const g of webGroups(desc, id)) for (const w of g.widgets) {
+            for (const p of w.properties?.length ? w.properties : [w.property]) {
+                if (typeof p === "string" && p.includes(".") && !p.startsWith("twin.")) every.add(p);
+                if (w.kind === "chart" && w.limits) limits.set(p, { limits: w.limits, normal: w.normal });
+            }
+        }
+        const trendBox = h("div", { class: "group-body" });
+        const pick = h("select", { class: "trend-property", "aria-label": "property to trend" },
+            h("option", { value: "", text: "choose a property…" }),
+            ...[...every].sort().map((p) => h("option", { value: p, text: p })));
+        pick.addEventListener("change", () => {
+            const p = pick.value;
+            if (!p) return trendBox.replaceChildren();
+            const c = makeChart({ id: "trend-any", kind: "chart", label: p, properties: [p], ...(limits.get(p) || {}) }, ctx);
+            trendBox.replaceChildren(c.el);
+            c.mounted();
+            charts = charts.filter((x) => x.el.dataset.widget !== "trend-any").concat(c);
+            for (const r of bound.values()) for (let i = r.length - 1; i >= 0; i--) if (r[i].el?.dataset.widget === "trend-any") r.splice(i, 1);
+            if (!bound.has(p)) bound.set(p, []);
+            bound.get(p).push(c);
+        });
+        sections.push(h("section", { class: "group trend-any", "data-group": "trend", "aria-label": "Trend" },
+            h("h2", { text: "Trend" }), pick, trendBox));
         grid.replaceChildren(...sections);
         for (const c of charts) c.mounted();
         if (replay.active) freezeControls(grid, true);
