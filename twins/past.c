@@ -14,14 +14,36 @@ struct past_ev {
     const struct ht_twin_past_value *v;  /* or */
     const struct ht_twin_past_status *s; /* this */
     size_t ord;                          /* input order breaks ties */
+    bool stale;                          /* v: its going stale */
 };
 
+/* Time order; at one instant a device's status first (see below). */
 static int ev_cmp(const void *a, const void *b)
 {
     const struct past_ev *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
+    if (!x->v != !y->v)
+        return x->v ? 1 : -1;
     return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* A value carries the board's time stamp, a status the gateway's. A value
+ * stamped during the device's last outage (after it went offline, before
+ * the gateway saw it back: typically sampled while reconnecting) reached
+ * the gateway after it came back, so it is replayed then. */
+static int64_t arrival(const struct ht_twin_past_status *sts, size_t nsts,
+                       const char *device, int64_t ts, int64_t at)
+{
+    int64_t off = 0, on = 0;
+    for (size_t i = 0; i < nsts; i++) {
+        if (sts[i].ts > at || strcmp(sts[i].device, device))
+            continue;
+        int64_t *t = sts[i].online ? &on : &off;
+        if (sts[i].ts > *t)
+            *t = sts[i].ts;
+    }
+    return off && on > off && ts >= off && ts < on ? on : ts;
 }
 
 /* Whether a journaled alarm state has its condition active. */
@@ -37,20 +59,33 @@ json_t *ht_twin_state_at(const json_t *doc,
                          size_t errlen)
 {
     size_t n = 0;
-    struct past_ev *evs = ht_malloc((nvals + nsts + 1) * sizeof *evs);
-    for (size_t i = 0; i < nvals; i++)
-        if (vals[i].v && vals[i].ts <= at)
-            evs[n] = (struct past_ev){vals[i].ts, &vals[i], NULL, n}, n++;
+    struct past_ev *evs = ht_malloc((3 * nvals + nsts + 1) * sizeof *evs);
+    for (size_t i = 0; i < nvals; i++) {
+        const struct ht_twin_past_value *v = &vals[i];
+        if (!v->v || v->ts > at)
+            continue;
+        evs[n] = (struct past_ev){arrival(sts, nsts, v->device, v->ts, at), v,
+                                  NULL, n, false},
+        n++;
+        /* A confirmation is the value again; both only after the value. */
+        if (v->good_ts > v->ts && v->good_ts <= at)
+            evs[n] = (struct past_ev){v->good_ts, v, NULL, n, false}, n++;
+        if (v->stale_ts > v->ts && v->stale_ts <= at)
+            evs[n] = (struct past_ev){v->stale_ts, v, NULL, n, true}, n++;
+    }
     for (size_t i = 0; i < nsts; i++)
         if (sts[i].ts <= at)
-            evs[n] = (struct past_ev){sts[i].ts, NULL, &sts[i], n}, n++;
+            evs[n] = (struct past_ev){sts[i].ts, NULL, &sts[i], n, false}, n++;
     qsort(evs, n, sizeof *evs, ev_cmp);
     struct ht_twin_engine *e = ht_twin_engine_new(NULL, NULL);
     json_t *out = NULL;
     int64_t t0 = n ? evs[0].ts : at;
     if (ht_twin_engine_put(e, doc, t0, err, errlen) == HT_OK) {
         for (size_t i = 0; i < n; i++) {
-            if (evs[i].v)
+            if (evs[i].v && evs[i].stale)
+                ht_twin_engine_set_stale(e, evs[i].v->device, evs[i].v->prop,
+                                         evs[i].ts);
+            else if (evs[i].v)
                 ht_twin_engine_set_value(e, evs[i].v->device, evs[i].v->prop,
                                          evs[i].v->v, evs[i].ts);
             else

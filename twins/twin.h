@@ -478,6 +478,10 @@ struct ht_twin_past_value {
     const char *device, *prop; /* borrowed */
     const json_t *v;           /* borrowed; NULL: nothing known */
     int64_t ts;
+    /* The newest quality changes no value recorded (0: none): confirmed
+     * by the board (good again after a reconnect), gone stale (missed
+     * heartbeats). Replayed in time order like the rest. */
+    int64_t good_ts, stale_ts;
 };
 struct ht_twin_past_status {
     const char *device; /* borrowed */

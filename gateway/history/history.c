@@ -105,7 +105,10 @@ int gw__history_state_at(struct ht_gw *g, const char *twin, int64_t at,
     int coarsest = -1;
     for (size_t i = 0; rc == HT_OK && i < n; i++) {
         pv[i] = (struct ht_twin_past_value){q[i].device, q[i].name, q[i].v,
-                                            q[i].ts};
+                                            q[i].ts,     0,         0};
+        if (q[i].v)
+            ht_store_quality_at(g->store, q[i].device, q[i].name, at,
+                                &pv[i].good_ts, &pv[i].stale_ts);
         if (q[i].v && q[i].level > coarsest)
             coarsest = q[i].level;
         bool seen = false;

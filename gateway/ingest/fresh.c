@@ -12,6 +12,7 @@
  */
 #include "gateway/ingest/ingest_internal.h"
 #include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
 
 #include "ht_log.h"
 #include "ht_loop.h"
@@ -67,6 +68,7 @@ static void go_stale(struct ht_gw *g, struct gw_dev *d,
 {
     if (!gw__dev_value_quality(g, d, p->name, "stale"))
         return;
+    ht_store_quality_add(g->store, d->id, p->name, false, gw__now_ms(g));
     const json_t *rec = json_object_get(d->values, p->name);
     char *vtext =
         json_dumps(json_object_get(rec, "v"), JSON_COMPACT | JSON_ENCODE_ANY);

@@ -205,8 +205,11 @@ static void deliver(struct ht_gw *g, struct gw_dev *d,
 static void confirm(struct ht_gw *g, struct gw_dev *d,
                     const struct gw_value *val, int64_t now)
 {
-    if (gw__dev_value_confirm(g, d, val->prop, now))
+    if (gw__dev_value_confirm(g, d, val->prop, now)) {
         gw__sse_value(g, val->dev, val->prop, val->text, val->ts, val->seq);
+        /* Good again with no value row: the past must know it. */
+        ht_store_quality_add(g->store, val->dev, val->prop, true, now);
+    }
     notify_value(g, d, val);
 }
 

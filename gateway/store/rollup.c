@@ -99,7 +99,8 @@ int ht_store_presence_at(struct ht_store *s, const char *device, int64_t at,
     *off_ts = *on_ts = 0;
     sqlite3 *db = store__lock(s);
     sqlite3_stmt *st = rprep(db, "SELECT max(ts) FROM presence_log WHERE "
-                                 "device=? AND online=? AND ts<=?");
+                                 "device=? AND online=? AND name IS NULL AND "
+                                 "ts<=?");
     int rc = st ? HT_OK : HT_EDB;
     for (int online = 0; rc == HT_OK && online < 2; online++) {
         sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -107,6 +108,32 @@ int ht_store_presence_at(struct ht_store *s, const char *device, int64_t at,
         sqlite3_bind_int64(st, 3, at);
         if (sqlite3_step(st) == SQLITE_ROW)
             *(online ? on_ts : off_ts) = sqlite3_column_int64(st, 0);
+        else
+            rc = HT_EDB;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    store__unlock(s);
+    return rc;
+}
+
+int ht_store_quality_at(struct ht_store *s, const char *device,
+                        const char *name, int64_t at, int64_t *good_ts,
+                        int64_t *stale_ts)
+{
+    *good_ts = *stale_ts = 0;
+    sqlite3 *db = store__lock(s);
+    sqlite3_stmt *st = rprep(db, "SELECT max(ts) FROM presence_log WHERE "
+                                 "device=? AND online=? AND name=? AND "
+                                 "ts<=?");
+    int rc = st ? HT_OK : HT_EDB;
+    for (int k = 2; rc == HT_OK && k <= 3; k++) {
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, k);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, at);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *(k == 2 ? good_ts : stale_ts) = sqlite3_column_int64(st, 0);
         else
             rc = HT_EDB;
         sqlite3_reset(st);
@@ -164,8 +191,8 @@ json_t *ht_store_timeline(struct ht_store *s, const char *twin,
                                 "WHERE twin=? AND ts>=? AND ts<=? ORDER BY "
                                 "ts, id LIMIT ?");
     sqlite3_stmt *p = rprep(db, "SELECT ts, online FROM presence_log WHERE "
-                                "device=? AND ts>=? AND ts<=? ORDER BY ts "
-                                "LIMIT ?");
+                                "device=? AND name IS NULL AND ts>=? AND "
+                                "ts<=? ORDER BY ts LIMIT ?");
     for (size_t i = 0; v && p && i < n; i++) {
         sqlite3_bind_text(v, 1, refs[i].device, -1, SQLITE_STATIC);
         sqlite3_bind_text(v, 2, refs[i].name, -1, SQLITE_STATIC);

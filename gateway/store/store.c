@@ -175,8 +175,8 @@ static const char *const migrations[] = {
     "AS b, count(*), count(num), sum(num), min(num), max(num), max(ts), v "
     "FROM history GROUP BY device, name, b;"
     "CREATE TABLE presence_log (device TEXT NOT NULL, ts INTEGER NOT NULL, "
-    "online INTEGER NOT NULL);"
-    "CREATE INDEX presence_dev ON presence_log (device, online, ts);"
+    "online INTEGER NOT NULL, name TEXT);"
+    "CREATE INDEX presence_dev ON presence_log (device, online, name, ts);"
     "CREATE INDEX alarm_log_at ON alarm_log (twin, rule, ts);",
 };
 
@@ -1088,7 +1088,11 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     case HT_JREC_PRESENCE:
         sqlite3_bind_text(w->presence, 1, r->a, -1, SQLITE_STATIC);
         sqlite3_bind_int64(w->presence, 2, r->ts);
-        sqlite3_bind_int(w->presence, 3, r->has_num && r->num != 0);
+        sqlite3_bind_int(w->presence, 3, (int)r->num);
+        if (r->b)
+            sqlite3_bind_text(w->presence, 4, r->b, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(w->presence, 4);
         wb_step(w, w->presence, "presence insert");
         break;
     }
@@ -1147,8 +1151,8 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
             "max END, last_v=CASE WHEN excluded.last_ts >= last_ts THEN "
             "excluded.last_v ELSE last_v END, last_ts=max(last_ts, "
             "excluded.last_ts)");
-    w->presence = db_prep(db, "INSERT INTO presence_log (device, ts, online) "
-                              "VALUES (?,?,?)");
+    w->presence = db_prep(db, "INSERT INTO presence_log (device, ts, online, "
+                              "name) VALUES (?,?,?,?)");
     w->begin = db_prep(db, "BEGIN IMMEDIATE");
     w->commit = db_prep(db, "COMMIT");
     w->rollback = db_prep(db, "ROLLBACK");
@@ -1519,6 +1523,18 @@ int ht_store_presence_add(struct ht_store *s, const char *id, bool online,
                         .a = id,
                         .ts = ts,
                         .num = online ? 1 : 0,
+                        .has_num = true};
+    return append(s, &r);
+}
+
+int ht_store_quality_add(struct ht_store *s, const char *id, const char *name,
+                         bool good, int64_t ts)
+{
+    struct ht_jrec r = {.kind = HT_JREC_PRESENCE,
+                        .a = id,
+                        .b = name,
+                        .ts = ts,
+                        .num = good ? 2 : 3,
                         .has_num = true};
     return append(s, &r);
 }

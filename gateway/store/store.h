@@ -186,10 +186,20 @@ struct ht_store_at {
  * ht_store_flush first when `at` is recent). HT_OK or HT_EDB. */
 int ht_store_values_at(struct ht_store *s, struct ht_store_at *q, size_t n,
                        int64_t at);
+/* Journal a quality change of one property that no value row records:
+ * confirmed good again by the board's snapshot after a reconnect (good),
+ * or stale after missed heartbeats. Strings borrowed. Any thread. */
+int ht_store_quality_add(struct ht_store *s, const char *id, const char *name,
+                         bool good, int64_t ts);
 /* The newest presence transitions of device at or before `at`: *off_ts the
  * last going offline, *on_ts the last coming online (0: none). */
 int ht_store_presence_at(struct ht_store *s, const char *device, int64_t at,
                          int64_t *off_ts, int64_t *on_ts);
+/* The newest quality changes of one property at or before `at`: *good_ts
+ * confirmed, *stale_ts gone stale (0: none). */
+int ht_store_quality_at(struct ht_store *s, const char *device,
+                        const char *name, int64_t at, int64_t *good_ts,
+                        int64_t *stale_ts);
 /* The journaled state of an alarm at `at` (the newest transition at or
  * before it): new reference, or NULL when none. */
 json_t *ht_store_alarm_at(struct ht_store *s, const char *twin,

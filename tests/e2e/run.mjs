@@ -610,10 +610,17 @@ async function time_travel() {
     log(`temp dir ${dir}`);
     const gw = await (await new Gateway(dir).start()).startFactory();
     const GA = "gears-aligned";
+    /* the instant it began and stayed raised for a while (while the gears
+     * settle it may rise and return within one millisecond: the state at
+     * that instant is then the returned one, as a live client saw it) */
     const began = await until("the gears-aligned alarm began (journal)", async () => {
-        const hist = await gw.api("GET", `/api/v1/alarms/history?twin=press-line&rule=${GA}`);
-        const raised = hist.items.filter((x) => x.to === "active_unacknowledged");
-        return raised.length ? raised[raised.length - 1].ts : null;
+        const it = (await gw.api("GET", `/api/v1/alarms/history?twin=press-line&rule=${GA}`)).items; /* newest first */
+        for (let i = 0; i < it.length; i++) {
+            if (it[i].to !== "active_unacknowledged") continue;
+            const next = i ? it[i - 1].ts : Date.now();
+            if (next - it[i].ts >= 500) return it[i].ts;
+        }
+        return null;
     }, 60000, gw.watch());
     log(`gears-aligned began at ${began}`);
     /* live: align the gears and acknowledge, until the alarm is gone */
@@ -642,7 +649,11 @@ async function time_travel() {
     await until("the dashboard scrubbed to the instant the alarm began", async () =>
         (await page.locator(".replay-bar").getAttribute("data-shown")) === String(began), 10000);
     await until("gears-aligned active on the dashboard, in the past", async () => (await activeRules(page)).includes(GA), 10000)
-        .catch(async () => fail(`status then: ${await page.locator(".twin-status").textContent()}`));
+        .catch(async () => {
+            const st = await gw.api("GET", `/api/v1/twins/press-line/state?at=${began}`);
+            fail(`status then: ${await page.locator(".twin-status").textContent()}; the state at ${began}: ` +
+                JSON.stringify({ rules: st.rules, gears: [st.properties["gear_a.speed"], st.properties["gear_b.speed"]] }));
+        });
     const banner = await page.locator(".replay-banner").textContent();
     if (!(await page.locator(".replay-banner").isVisible()) || !/REPLAY/.test(banner) || !/disabled/.test(banner)) {
         fail(`the past is not clearly marked: "${banner}"`);

@@ -1424,7 +1424,7 @@ static void time_travel(struct ht_it *t)
     struct ht_it_sse *s =
         ht_it_sse_open(e.http, "/api/v1/events?twin=tt", e.auth);
     HT_CHECK(t, s && ht_it_sse_status(s) == 200);
-    struct checkpoint cp[6];
+    struct checkpoint cp[8];
     size_t n = 0;
     checkpoint(t, s, &l, &cp[n++], "stable");
     r = ctl(t, e.ctl_panel, "press start_button");
@@ -1446,6 +1446,16 @@ static void time_travel(struct ht_it *t)
              !strcmp(jstr(json_object_get(l.props, "start.pressed"), "quality"),
                      "offline"),
              "the live client did not see the board go offline");
+    /* Back: the board's snapshot confirms its values (no value rows) and
+     * the live client sees them good again; so must the past. */
+    free(e.ctl_panel);
+    e.ctl_panel = NULL;
+    panel = board_start(t, &e, "panel-1");
+    checkpoint(t, s, &l, &cp[n++], "back online");
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(l.props, "start.pressed"), "quality"),
+                     "good"),
+             "the live client did not see the board's values good again");
     ht_it_sse_close(s);
     for (size_t i = 0; i < n; i++) {
         check_at(t, &e, &cp[i]);

@@ -18,6 +18,12 @@ struct rec_status {
     bool online;
     int64_t ts;
 };
+/* A quality change no value row records: confirmed (good) or stale. */
+struct rec_quality {
+    char dev[32], prop[32];
+    bool good;
+    int64_t ts;
+};
 struct rec_alarm {
     char rule[64];
     int64_t ts;
@@ -30,6 +36,8 @@ struct rec {
     size_t nsts;
     struct rec_alarm alarms[64];
     size_t nalarms;
+    struct rec_quality qs[16];
+    size_t nqs;
 };
 
 static void on_alarm(const struct ht_twin_alarm_event *ev, void *ud)
@@ -64,6 +72,28 @@ static void status(struct ht_twin_engine *e, struct rec *r, const char *d,
     s->ts = now;
 }
 
+/* The board's snapshot after a reconnect: the same value again (no value
+ * row), or a heartbeat missed: the gateway journals the quality change. */
+static void quality(struct ht_twin_engine *e, struct rec *r, const char *d,
+                    const char *p, bool good, int64_t now)
+{
+    if (good) {
+        const json_t *v = NULL;
+        for (size_t i = 0; i < r->nvals; i++)
+            if (!strcmp(r->vals[i].dev, d) && !strcmp(r->vals[i].prop, p))
+                v = r->vals[i].v;
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(ht_twin_engine_set_value(e, d, p, v, now), HT_OK);
+    } else {
+        ck_assert_int_eq(ht_twin_engine_set_stale(e, d, p, now), HT_OK);
+    }
+    struct rec_quality *q = &r->qs[r->nqs++];
+    snprintf(q->dev, sizeof q->dev, "%s", d);
+    snprintf(q->prop, sizeof q->prop, "%s", p);
+    q->good = good;
+    q->ts = now;
+}
+
 /* Rebuild at `at` from the records as the gateway queries them: the
  * newest value of each property, the last offline and online transition
  * of each device, the newest journaled state of each alarm. */
@@ -80,9 +110,15 @@ static json_t *rebuild(const json_t *doc, const struct rec *r, int64_t at)
             k++;
         if (k == npv)
             npv++;
-        pv[k] = (struct ht_twin_past_value){r->vals[i].dev, r->vals[i].prop,
-                                            r->vals[i].v, r->vals[i].ts};
+        pv[k] = (struct ht_twin_past_value){
+            r->vals[i].dev, r->vals[i].prop, r->vals[i].v, r->vals[i].ts, 0, 0};
     }
+    for (size_t i = 0; i < r->nqs; i++)
+        for (size_t k = 0; k < npv && r->qs[i].ts <= at; k++)
+            if (!strcmp(pv[k].device, r->qs[i].dev) &&
+                !strcmp(pv[k].prop, r->qs[i].prop))
+                *(r->qs[i].good ? &pv[k].good_ts : &pv[k].stale_ts) =
+                    r->qs[i].ts;
     struct ht_twin_past_status ps[16];
     size_t nps = 0;
     for (size_t i = 0; i < r->nsts; i++) {
@@ -184,11 +220,17 @@ START_TEST(state_at_equals_live_state)
     status(e, r, "thermal-1", false, 10000);
     CHECKPOINT(11000); /* offline */
     status(e, r, "thermal-1", true, 12000);
-    CHECKPOINT(12500); /* stale */
+    CHECKPOINT(12100); /* stale */
+    quality(e, r, "thermal-1", "heater", true, 12200);
+    CHECKPOINT(12500); /* the heater confirmed by the board's snapshot */
     val(e, r, "thermal-1", "temperature", json_real(60), 13000);
     val(e, r, "gears-1", "gear_b_speed", json_real(60), 13000);
     CHECKPOINT(13500); /* fresh again, gears aligned */
     CHECKPOINT(20000); /* off-delays over */
+    quality(e, r, "gears-1", "gear_a_speed", false, 21000);
+    CHECKPOINT(21500); /* a heartbeat missed: stale, its rules unknown */
+    quality(e, r, "gears-1", "gear_a_speed", true, 22000);
+    CHECKPOINT(22500); /* confirmed: good again */
     for (size_t i = 0; i < n; i++) {
         json_t *past = rebuild(doc, r, at[i]);
         assert_same(live[i], past, at[i]);
@@ -217,7 +259,7 @@ START_TEST(state_at_takes_alarms_from_the_journal)
      * newer than the on-delay): the journal wins. */
     json_t *t75 = json_real(75);
     struct ht_twin_past_value v[] = {
-        {"thermal-1", "temperature", t75, 5900},
+        {"thermal-1", "temperature", t75, 5900, 0, 0},
     };
     json_t *alarms = json_pack("{s:{s:s, s:b, s:I}}", "overheating", "state",
                                "active_acknowledged", "active", 1, "raised",
