@@ -8,6 +8,7 @@
 
 #include "ht_err.h"
 #include "ht_log.h"
+#include "ht_mem.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ json_t *ht_store_timeline(struct ht_store *s, const char *twin,
         return NULL;
     }
     size_t cnt = json_array_size(all);
-    json_t **items = malloc((cnt ? cnt : 1) * sizeof *items);
+    json_t **items = ht_malloc((cnt ? cnt : 1) * sizeof *items);
     for (size_t i = 0; i < cnt; i++)
         items[i] = json_incref(json_array_get(all, i));
     /* Stable enough: equal instants keep no particular order. */

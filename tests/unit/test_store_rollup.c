@@ -229,6 +229,21 @@ START_TEST(state_inputs_at_an_instant)
     ck_assert_int_eq(on, 8000);
     ck_assert_int_eq(ht_store_presence_at(s, "d", 4000, &off, &on), HT_OK);
     ck_assert_int_eq(off + on, 0);
+    /* Quality changes of one property, apart from the status rows. */
+    ht_store_quality_add(s, "d", "t", false, 8200);
+    ht_store_quality_add(s, "d", "t", true, 8400);
+    ht_store_flush(s, NULL);
+    int64_t good, stale;
+    ck_assert_int_eq(ht_store_quality_at(s, "d", "t", 8300, &good, &stale),
+                     HT_OK);
+    ck_assert_int_eq(good, 0);
+    ck_assert_int_eq(stale, 8200);
+    ck_assert_int_eq(ht_store_quality_at(s, "d", "t", 9000, &good, &stale),
+                     HT_OK);
+    ck_assert_int_eq(good, 8400);
+    ck_assert_int_eq(ht_store_presence_at(s, "d", 8500, &off, &on), HT_OK);
+    ck_assert_int_eq(off, 5000);
+    ck_assert_int_eq(on, 8000);
 
     json_t *a1 =
         json_pack("{s:s, s:b}", "state", "active_unacknowledged", "active", 1);
@@ -298,6 +313,26 @@ START_TEST(state_inputs_at_an_instant)
 }
 END_TEST
 
+START_TEST(device_delete_takes_its_past)
+{
+    struct ht_store_device d = {.id = "d", .state = "approved"};
+    ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
+    add_num("d", "t", 1, HOUR);
+    add_num("e", "t", 1, HOUR);
+    ht_store_presence_add(s, "d", true, HOUR);
+    ht_store_quality_add(s, "d", "t", false, HOUR + 1);
+    ht_store_flush(s, NULL);
+    ck_assert_int_eq(ht_store_device_delete(s, "d"), HT_OK);
+    json_t *rows = ht_store_history_rows(s);
+    /* What is left is the other device's. */
+    ck_assert_int_eq(json_integer_value(json_object_get(rows, "raw")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(rows, "1m")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(rows, "1h")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(rows, "presence")), 0);
+    json_decref(rows);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store_rollup");
@@ -308,6 +343,7 @@ int main(void)
     tcase_add_test(tc, rollups_of_other_values_keep_the_last);
     tcase_add_test(tc, retention_keeps_rollups_longer_than_raw);
     tcase_add_test(tc, state_inputs_at_an_instant);
+    tcase_add_test(tc, device_delete_takes_its_past);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
