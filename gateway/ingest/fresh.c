@@ -68,7 +68,6 @@ static void go_stale(struct ht_gw *g, struct gw_dev *d,
 {
     if (!gw__dev_value_quality(g, d, p->name, "stale"))
         return;
-    ht_store_quality_add(g->store, d->id, p->name, false, gw__now_ms(g));
     const json_t *rec = json_object_get(d->values, p->name);
     char *vtext =
         json_dumps(json_object_get(rec, "v"), JSON_COMPACT | JSON_ENCODE_ANY);
@@ -83,6 +82,9 @@ static void go_stale(struct ht_gw *g, struct gw_dev *d,
         for (size_t k = 0; k < g->ingest->nsubs; k++)
             if (g->ingest->subs[k]->on_stale)
                 g->ingest->subs[k]->on_stale(g, d->id, p->name);
+    /* The past must know it too (after the live clients: a journal
+     * append, never before what they wait for). */
+    ht_store_quality_add(g->store, d->id, p->name, false, gw__now_ms(g));
 }
 
 static void on_fresh(struct ht_timer *tm, void *ud)
