@@ -107,6 +107,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     struct ht_store_opts so = {
         .history_max_age_ms = (int64_t)conf->history_max_age_s * 1000,
         .history_max_rows = conf->history_max_rows,
+        .rollup_max_age_ms = {(int64_t)conf->rollup_1m_days * 86400000,
+                              (int64_t)conf->rollup_1h_days * 86400000},
         .flush_ms = conf->history_flush_ms,
         .journal_size = (size_t)conf->history_journal_kb << 10,
         .on_batch = on_batch,

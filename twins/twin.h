@@ -466,6 +466,39 @@ json_t *ht_twin_engine_alarms(const struct ht_twin_engine *e,
 size_t ht_twin_engine_unacked(const struct ht_twin_engine *e,
                               const char *twin_id);
 
+/* ---- the past (time travel, past.c) ----
+ * A twin's state at an instant, rebuilt from what was recorded: the value
+ * of each bound device property at or before it, the devices' presence
+ * transitions and the alarm journal. The values and transitions are
+ * replayed in time order into a fresh engine (so units, quality and rule
+ * evaluation are the live engine's own), then the alarms are taken from
+ * the journal, which knows on-delays, acknowledgements and shelves that
+ * the last values alone cannot tell. */
+struct ht_twin_past_value {
+    const char *device, *prop; /* borrowed */
+    const json_t *v;           /* borrowed; NULL: nothing known */
+    int64_t ts;
+    /* The newest quality changes no value recorded (0: none): confirmed
+     * by the board (good again after a reconnect), gone stale (missed
+     * heartbeats). Replayed in time order like the rest. */
+    int64_t good_ts, stale_ts;
+};
+struct ht_twin_past_status {
+    const char *device; /* borrowed */
+    bool online;
+    int64_t ts;
+};
+/* The state of twin document doc (borrowed) at `at`, in the shape of
+ * ht_twin_engine_state plus "at", each rule's journaled "alarm" state and
+ * "alarm_states" ({rule: journaled state object} for the rules alarms
+ * holds: borrowed object, may be NULL). vals and sts borrowed, any order.
+ * New reference, or NULL with a message in err (a bad document). */
+json_t *ht_twin_state_at(const json_t *doc,
+                         const struct ht_twin_past_value *vals, size_t nvals,
+                         const struct ht_twin_past_status *sts, size_t nsts,
+                         const json_t *alarms, int64_t at, char *err,
+                         size_t errlen);
+
 /* Number of rule evaluations since the engine was made (for tests and
  * metrics: shows that updates are incremental). */
 uint64_t ht_twin_engine_eval_count(const struct ht_twin_engine *e);

@@ -46,6 +46,7 @@ struct ht_gw_conf {
     int history_max_rows;
     int history_flush_ms;
     int history_journal_kb;
+    int rollup_1m_days, rollup_1h_days; /* rollup retention per level */
     int events_ring;
     int events_ring_kb;      /* the ring's events in KiB at most */
     int ingest_max_future_s; /* a value's ts at most this ahead of now */

@@ -4,8 +4,8 @@
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
- * alarms, broker (the MQTT account list), security (the CA's files, for
- * backups).
+ * alarms, history, broker (the MQTT account list), security (the CA's
+ * files, for backups).
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -209,6 +209,11 @@ enum MHD_Result gw__route_twin_delete(struct gw_req *r);
 enum MHD_Result gw__route_twin_state(struct gw_req *r);
 enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
 enum MHD_Result gw__route_twin_history(struct gw_req *r);
+/* GET /twins/{id}/timeline (history/: the instants of a scrubber). */
+enum MHD_Result gw__route_twin_timeline(struct gw_req *r);
+/* A history answer (hist taken) as JSON, or as CSV when the query has
+ * format=csv or the client accepts only text/csv. */
+enum MHD_Result gw__reply_history(struct gw_req *r, json_t *hist);
 enum MHD_Result gw__route_twin_ui(struct gw_req *r);
 /* /things/{thing} for a twin (id without the URN prefix). */
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);

@@ -215,7 +215,7 @@ static enum MHD_Result get_history(struct gw_req *r)
         return gw__reply_problem(r, 500, "Store error", ht_strerror(rc));
     json_object_set_new(out, "device", json_string(r->id));
     json_object_set_new(out, "property", json_string(r->name));
-    return gw__reply_json(r, 200, out);
+    return gw__reply_history(r, out);
 }
 
 /* ---- events ---- */
@@ -468,6 +468,8 @@ static const struct gw_route routes[] = {
      gw__route_twin_prop_put},
     {"GET", "/api/v1/twins/{id}/history", GW_ROLE_VIEWER,
      gw__route_twin_history},
+    {"GET", "/api/v1/twins/{id}/timeline", GW_ROLE_VIEWER,
+     gw__route_twin_timeline},
     {"GET", "/api/v1/twins/{id}/ui", GW_ROLE_VIEWER, gw__route_twin_ui},
     {"GET", "/api/v1/twins/{id}/assets", GW_ROLE_VIEWER, gw__route_twin_assets},
     {"GET", "/api/v1/twins/{id}/assets/{asset}", GW_ROLE_VIEWER,

@@ -8,6 +8,7 @@
  * caller's role).
  */
 
+#include "gateway/history/history.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/store/store.h"
@@ -115,8 +116,72 @@ enum MHD_Result gw__route_twin_delete(struct gw_req *r)
     return gw__reply_job(r, gw__job_new(GW_JOB_TWIN_DELETE, r->id, r->actor));
 }
 
+/* ?at=TIME: the state then, rebuilt from the history (history/). */
+static enum MHD_Result twin_state_at(struct gw_req *r, const char *ats)
+{
+    int64_t at;
+    if (gw__history_time(ats, &at) != HT_OK)
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "at must be ms since the epoch or an RFC "
+                                 "3339 time (2026-12-03T03:12:00Z)");
+    json_t *st = NULL;
+    char err[256] = "";
+    int rc = gw__history_state_at(r->g, r->id, at, &st, err, sizeof err);
+    if (rc == HT_ENOENT)
+        return unknown_twin(r);
+    if (rc)
+        return gw__reply_problem(r, 500, "State not rebuilt", err);
+    return gw__reply_json(r, 200, st);
+}
+
+enum MHD_Result gw__route_twin_timeline(struct gw_req *r)
+{
+    int64_t from = 0, to = 0;
+    long long limit;
+    const char *fs = gw__query(r, "from"), *ts = gw__query(r, "to");
+    if ((fs && gw__history_time(fs, &from) != HT_OK) ||
+        (ts && gw__history_time(ts, &to) != HT_OK) ||
+        !gw__query_int(r, "limit", 1000, &limit) || limit < 1 || limit > 100000)
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "from and to are ms since the epoch or RFC "
+                                 "3339 times, limit 1..100000");
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    json_t *out = gw__history_timeline(r->g, r->id, from, to, (int)limit);
+    if (!out)
+        return gw__reply_problem(r, 500, "Store error", "timeline not read");
+    json_object_set_new(out, "twin", json_string(r->id));
+    return gw__reply_json(r, 200, out);
+}
+
+enum MHD_Result gw__reply_history(struct gw_req *r, json_t *hist)
+{
+    const char *fmt = gw__query(r, "format");
+    const char *acc =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    bool csv = (fmt && !strcmp(fmt, "csv")) ||
+               (!fmt && acc && !strcmp(acc, "text/csv"));
+    if (fmt && !csv && strcmp(fmt, "json")) {
+        json_decref(hist);
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "format must be json or csv");
+    }
+    if (!csv)
+        return gw__reply_json(r, 200, hist);
+    size_t len = 0;
+    char *text = gw__history_csv(hist, &len);
+    json_decref(hist);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "text/csv; charset=utf-8", text, len);
+    free(text);
+    return ret;
+}
+
 enum MHD_Result gw__route_twin_state(struct gw_req *r)
 {
+    const char *ats = gw__query(r, "at");
+    if (ats)
+        return twin_state_at(r, ats);
     if (!gw__twin_exists(r->g, r->id, NULL))
         return unknown_twin(r);
     /* The snapshot is kept as JSON text: served as is, never reparsed. */
@@ -233,7 +298,7 @@ enum MHD_Result gw__route_twin_history(struct gw_req *r)
     if (p->unit)
         json_object_set_new(out, "unit", json_string(p->unit));
     ht_twin_model_free(m);
-    return gw__reply_json(r, 200, out);
+    return gw__reply_history(r, out);
 }
 
 static enum ht_ui_role ui_role(enum gw_role r)

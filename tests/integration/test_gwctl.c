@@ -241,6 +241,8 @@ static void bad_arguments_exit_1_with_one_line(struct ht_it *t)
         {"twins", "history", "t", "c.p", "--from", "yesterday"},
         {"twins", "history", "t", "nodot"},
         {"twins", "history", "t", "c.p", "--limit", "0"},
+        {"twins", "history", "t", "c.p", "--step", "2d"},
+        {"twins", "state", "t", "--at", "never"},
         {"twins", "get", "t", "nodot"},
         {"bind", "t", "c.p", "no-slash"},
         {"bind", "t", "nodot", "d/p"},
@@ -862,6 +864,42 @@ static void twins_bind_ui_history_live(struct ht_it *t)
     r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on");
     EXPECT_RC(t, r, 0);
     HT_CHECK(t, strstr(r.out, "TIME") && strstr(r.out, "true"), "%s", r.out);
+    run_free(&r);
+    /* Time travel: buckets, the CSV export, the state at an instant. */
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--from", "-1h",
+            "--step", "1h", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             json_is_array(r.json) && json_array_size(r.json) >= 1 &&
+                 json_integer_value(
+                     json_object_get(json_array_get(r.json, 0), "n")) >= 1,
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--step", "5m");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "MIN") && strstr(r.out, "MAX"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--from", "-1h",
+            "--csv");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             !strncmp(r.out, "ts,time,value,min,max,n\r\n", 25) &&
+                 strstr(r.out, ",true,"),
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "state", "cell-1", "--at", "now", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(
+        t,
+        json_is_true(json_object_get(
+            json_object_get(json_object_get(r.json, "properties"), "lamp.on"),
+            "value")) &&
+            json_integer_value(json_object_get(r.json, "at")) > 0,
+        "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "state", "cell-1", "--at", "2001-01-01");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "unknown"), "%s", r.out);
     run_free(&r);
 
     /* bind: read-modify-write of the model. */
