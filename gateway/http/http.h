@@ -95,6 +95,7 @@ struct gw_server {
      * generations it was built from. */
     pthread_mutex_t things_mu;
     uint64_t things_dgen, things_tgen;
+    int64_t things_bucket; /* the hour of the tickets in its TDs */
     long long things_off, things_lim;
     struct MHD_Response *things_resp;
 };
@@ -210,6 +211,14 @@ enum MHD_Result gw__route_twin_state(struct gw_req *r);
 enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
 enum MHD_Result gw__route_twin_history(struct gw_req *r);
 enum MHD_Result gw__route_twin_ui(struct gw_req *r);
+/* WoT forms of twin TDs (routes_twins.c): a property's bare value, its
+ * observation stream and the twin's event streams (unnamed SSE events). */
+enum MHD_Result gw__route_twin_prop_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_prop_observe(struct gw_req *r);
+enum MHD_Result gw__route_twin_event(struct gw_req *r);
+/* A twin's TD as /things serves it (routes_wot.c): new, NULL if no such
+ * twin. HTTP thread. */
+json_t *gw__served_twin_td(struct ht_gw *g, const char *id);
 /* /things/{thing} for a twin (id without the URN prefix). */
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
 

@@ -4,12 +4,15 @@
  * point at this gateway (REST, SSE observe, and the broker's MQTT). */
 
 #include "gateway/alarms/alarms.h"
+#include "gateway/auth/auth.h"
 #include "gateway/http/http.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/registry/registry.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
+
+#include "twins/twin.h"
 
 #include "ht_err.h"
 #include "ht_mem.h"
@@ -225,9 +228,173 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
 
 /* ---- Thing Descriptions ---- */
 
-/* A device TD whose forms point at this gateway, plus an SSE observe form
- * per property for HTTP-only consumers. */
-static json_t *device_td(struct ht_gw *g, const char *id)
+/* Stream tickets in TDs last one to two hours: the expiry is rounded up
+ * to the next hour but one, so every reader of the same TD within an hour
+ * gets the same bytes (the /things cache keys on the hour). */
+#define TICKET_BUCKET_S 3600
+
+static int64_t ticket_bucket(void)
+{
+    return ht_time_ms() / 1000 / TICKET_BUCKET_S;
+}
+
+/* The href of an SSE form: the gateway's URL of path with its ticket. */
+static json_t *sse_href(struct ht_gw *g, const char *http, const char *path,
+                        int64_t bucket)
+{
+    char ticket[GW_TICKET_LEN];
+    gw__ticket_make(g, path, (bucket + 2) * TICKET_BUCKET_S, ticket);
+    return json_sprintf("%s%s?access_token=%s", http, path, ticket);
+}
+
+/* An SSE form for op (observeproperty or subscribeevent). */
+static json_t *sse_form(struct ht_gw *g, const char *http, const char *path,
+                        bool event, int64_t bucket)
+{
+    return json_pack("{s:o, s:[s,s], s:s, s:s}", "href",
+                     sse_href(g, http, path, bucket), "op",
+                     event ? "subscribeevent" : "observeproperty",
+                     event ? "unsubscribeevent" : "unobserveproperty",
+                     "subprotocol", "sse", "contentType", "application/json");
+}
+
+/* What the gateway adds to the TDs it serves (devices and twins): HTTP
+ * forms before MQTT ones (consumers take the first usable form), an SSE
+ * observe form per observable property, whose href carries a stream
+ * ticket (auth.h) because EventSource clients send no Authorization
+ * header, and that ticket's security scheme, "ticket_sc". The SSE forms
+ * do not name it in a form-level "security": the TD's bearer scheme is
+ * accepted there too, and node-wot 0.9 applies a form's security to every
+ * later request of its HTTP client (and cannot build an apikey
+ * credential from it), so consumers keep the bearer scheme and the
+ * ticket travels in the href. */
+static void gateway_forms(struct ht_gw *g, json_t *td, bool twin,
+                          const char *id, const char *http, int64_t bucket)
+{
+    json_object_set_new(
+        json_object_get(td, "securityDefinitions"), "ticket_sc",
+        json_pack("{s:s, s:s, s:s, s:s}", "scheme", "apikey", "in", "query",
+                  "name", "access_token", "description",
+                  "Server-Sent Event forms carry a read-only ticket for their "
+                  "own path in their href (for EventSource clients, which "
+                  "cannot send the bearer token); a bearer token is "
+                  "accepted there too."));
+    json_t *props = json_object_get(td, "properties");
+    const char *name;
+    json_t *p;
+    json_object_foreach(props, name, p)
+    {
+        json_t *forms = json_object_get(p, "forms");
+        if (!json_is_array(forms))
+            continue;
+        json_t *http_forms = json_array(), *other = json_array();
+        size_t i;
+        json_t *form;
+        json_array_foreach(forms, i, form)
+        {
+            const char *href = json_string_value(json_object_get(form, "href"));
+            json_array_append(
+                href && !strncmp(href, "http", 4) ? http_forms : other, form);
+        }
+        if (json_is_true(json_object_get(p, "observable"))) {
+            char *path = ht_asprintf("/api/v1/%s/%s/properties/%s/observe",
+                                     twin ? "twins" : "devices", id, name);
+            json_t *f = sse_form(g, http, path, false, bucket);
+            json_array_append_new(http_forms, f);
+            free(path);
+        }
+        json_array_extend(http_forms, other);
+        json_decref(other);
+        json_object_set_new(p, "forms", http_forms);
+    }
+}
+
+/* The actions and events of a twin TD: acknowledging and shelving one of
+ * its alarms (the REST alarm commands: operator role, audited) and the
+ * twin's alarm and stability events as SSE streams. */
+static void twin_affordances(struct ht_gw *g, json_t *td, const char *id,
+                             const char *http, int64_t bucket)
+{
+    struct ht_twin_model *m = gw__twin_model(g, id);
+    if (!m)
+        return;
+    json_t *rules = json_array();
+    for (size_t i = 0; i < m->nrules; i++)
+        if (m->rules[i].alarm)
+            json_array_append_new(rules, json_string(m->rules[i].id));
+    ht_twin_model_free(m);
+    if (json_array_size(rules)) {
+        json_t *uv = json_pack("{s:{s:s, s:s, s:O}}", "rule", "title",
+                               "Alarm rule", "type", "string", "enum", rules);
+        json_t *ack = json_pack(
+            "{s:s, s:s, s:O, s:{s:s, s:{s:{s:s, s:i}}}, s:{s:s}, s:b, s:b, "
+            "s:[{s:o, s:s, s:s, s:s}]}",
+            "title", "Acknowledge an alarm", "description",
+            "Acknowledge the alarm of the rule in the URI variable (ISA-18.2); "
+            "an optional note goes into the audit trail.",
+            "uriVariables", uv, "input", "type", "object", "properties", "note",
+            "type", "string", "maxLength", 256, "output", "type", "object",
+            "safe", false, "idempotent", false, "forms", "href",
+            json_sprintf("%s/api/v1/alarms/%s:{rule}/ack", http, id), "op",
+            "invokeaction", "htv:methodName", "POST", "contentType",
+            "application/json");
+        json_t *shelve = json_pack(
+            "{s:s, s:s, s:O, s:{s:s, s:{s:{s:s, s:i, s:i}, s:{s:s, s:i}}, "
+            "s:[s]}, s:{s:s}, s:b, s:b, s:[{s:o, s:s, s:s, s:s}]}",
+            "title", "Shelve an alarm", "description",
+            "Shelve the alarm of the rule in the URI variable for duration_ms.",
+            "uriVariables", uv, "input", "type", "object", "properties",
+            "duration_ms", "type", "integer", "minimum", 1, "maximum", 86400000,
+            "note", "type", "string", "maxLength", 256, "required",
+            "duration_ms", "output", "type", "object", "safe", false,
+            "idempotent", false, "forms", "href",
+            json_sprintf("%s/api/v1/alarms/%s:{rule}/shelve", http, id), "op",
+            "invokeaction", "htv:methodName", "POST", "contentType",
+            "application/json");
+        json_decref(uv);
+        json_object_set_new(td, "actions",
+                            json_pack("{s:o, s:o}", "acknowledge_alarm", ack,
+                                      "shelve_alarm", shelve));
+    }
+    json_decref(rules);
+    static const char *const ev[][3] = {
+        {"alarm_raised", "Alarm raised",
+         "A rule's condition became true: {twin, ts, rule, severity, message, "
+         "stable}."},
+        {"alarm_cleared", "Alarm cleared",
+         "A rule's condition became false: {twin, ts, rule, severity, "
+         "message, stable}."},
+        {"stable_changed", "Stability changed",
+         "The twin became stable or unstable: {twin, ts, stable}."},
+    };
+    json_t *events = json_object();
+    for (size_t i = 0; i < sizeof ev / sizeof *ev; i++) {
+        char *path = ht_asprintf("/api/v1/twins/%s/events/%s", id, ev[i][0]);
+        json_t *f = sse_form(g, http, path, true, bucket);
+        json_t *data = json_pack(
+            "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s,s]}", "type", "object",
+            "properties", "twin", "type", "string", "ts", "type", "integer",
+            "stable", "type", "boolean", "required", "twin", "ts", "stable");
+        if (i < 2) {
+            json_t *pp = json_object_get(data, "properties");
+            json_object_set_new(pp, "rule",
+                                json_pack("{s:s}", "type", "string"));
+            json_object_set_new(pp, "severity",
+                                json_pack("{s:s}", "type", "string"));
+            json_object_set_new(pp, "message",
+                                json_pack("{s:s}", "type", "string"));
+        }
+        json_object_set_new(events, ev[i][0],
+                            json_pack("{s:s, s:s, s:o, s:[o]}", "title",
+                                      ev[i][1], "description", ev[i][2], "data",
+                                      data, "forms", f));
+        free(path);
+    }
+    json_object_set_new(td, "events", events);
+}
+
+/* A device TD whose forms point at this gateway. */
+static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
 {
     struct ht_sem_thing *t;
     if (gw__device_thing(g, id, &t) != HT_OK)
@@ -243,42 +410,31 @@ static json_t *device_td(struct ht_gw *g, const char *id)
         .security = "bearer",
     };
     json_t *td = ht_sem_td_build(t, &f);
-    json_t *props = json_object_get(td, "properties");
-    const char *name;
-    json_t *p;
-    json_object_foreach(props, name, p)
-    {
-        json_t *forms = json_object_get(p, "forms");
-        if (!json_is_array(forms))
-            continue;
-        /* HTTP forms first: consumers take the first usable form. */
-        json_t *http_forms = json_array(), *other = json_array();
-        size_t i;
-        json_t *form;
-        json_array_foreach(forms, i, form)
-        {
-            const char *href = json_string_value(json_object_get(form, "href"));
-            json_array_append(
-                href && !strncmp(href, "http", 4) ? http_forms : other, form);
-        }
-        if (json_is_true(json_object_get(p, "observable")))
-            json_array_append_new(
-                http_forms,
-                json_pack("{s:o, s:[s,s], s:s, s:s}", "href",
-                          json_sprintf("%s/api/v1/devices/%s/properties/%s"
-                                       "/observe",
-                                       http, id, name),
-                          "op", "observeproperty", "unobserveproperty",
-                          "subprotocol", "sse", "contentType",
-                          "application/json"));
-        json_array_extend(http_forms, other);
-        json_decref(other);
-        json_object_set_new(p, "forms", http_forms);
-    }
+    if (td)
+        gateway_forms(g, td, false, id, http, bucket);
     free(http);
     free(mqtt);
     ht_sem_thing_free(t);
     return td;
+}
+
+/* A twin TD as served: the model's TD plus the gateway's forms, actions
+ * and events. */
+static json_t *twin_td(struct ht_gw *g, const char *id, int64_t bucket)
+{
+    json_t *td = gw__twin_td(g, id);
+    if (!td)
+        return NULL;
+    char *http = gw__http_base(g);
+    gateway_forms(g, td, true, id, http, bucket);
+    twin_affordances(g, td, id, http, bucket);
+    free(http);
+    return td;
+}
+
+json_t *gw__served_twin_td(struct ht_gw *g, const char *id)
+{
+    return twin_td(g, id, ticket_bucket());
 }
 
 /* /things/{id}: a device id or its URN urn:holotwin:device:{id}. */
@@ -296,9 +452,10 @@ enum MHD_Result gw__route_thing(struct gw_req *r)
     if (!ht_id_valid(id))
         return gw__reply_problem(r, 400, "Bad Request",
                                  "expected a device id or its URN");
-    json_t *td = device_td(r->g, id);
+    int64_t bucket = ticket_bucket();
+    json_t *td = device_td(r->g, id, bucket);
     if (!td)
-        td = gw__twin_td(r->g, id); /* a bare twin id (devices win) */
+        td = twin_td(r->g, id, bucket); /* a bare twin id (devices win) */
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
     char *s = json_dumps(td, JSON_COMPACT);
@@ -335,11 +492,12 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     struct ht_gw *g = r->g;
     uint64_t dgen = __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE);
     uint64_t tgen = gw__twins_gen(g);
+    int64_t bucket = ticket_bucket();
     pthread_mutex_lock(&g->server->things_mu);
     struct MHD_Response *cached = NULL;
     if (g->server->things_resp && g->server->things_dgen == dgen &&
-        g->server->things_tgen == tgen && g->server->things_off == offset &&
-        g->server->things_lim == limit)
+        g->server->things_tgen == tgen && g->server->things_bucket == bucket &&
+        g->server->things_off == offset && g->server->things_lim == limit)
         cached = g->server->things_resp;
     enum MHD_Result ret =
         cached ? MHD_queue_response(r->conn, 200, cached) : MHD_NO;
@@ -355,9 +513,11 @@ enum MHD_Result gw__route_things(struct gw_req *r)
          i++) {
         json_t *td =
             i < ndev
-                ? device_td(r->g, json_string_value(json_array_get(ids, i)))
-                : gw__twin_td(
-                      r->g, json_string_value(json_array_get(tids, i - ndev)));
+                ? device_td(r->g, json_string_value(json_array_get(ids, i)),
+                            bucket)
+                : twin_td(r->g,
+                          json_string_value(json_array_get(tids, i - ndev)),
+                          bucket);
         if (td)
             json_array_append_new(out, td);
     }
@@ -383,6 +543,7 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     g->server->things_resp = resp; /* our reference; MHD holds its own */
     g->server->things_dgen = dgen;
     g->server->things_tgen = tgen;
+    g->server->things_bucket = bucket;
     g->server->things_off = offset;
     g->server->things_lim = limit;
     pthread_mutex_unlock(&g->server->things_mu);
