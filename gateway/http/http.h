@@ -5,7 +5,7 @@
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
  * alarms, broker (the MQTT account list), security (the CA's files, for
- * backups).
+ * backups), aas.
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -219,6 +219,9 @@ enum MHD_Result gw__route_twin_event(struct gw_req *r);
 /* A twin's TD as /things serves it (routes_wot.c): new, NULL if no such
  * twin. HTTP thread. */
 json_t *gw__served_twin_td(struct ht_gw *g, const char *id);
+/* GET /api/v1/twins/{id}/aas: the twin's AAS V3 environment
+ * (routes_wot.c, from the TDs as served). */
+enum MHD_Result gw__route_twin_aas(struct gw_req *r);
 /* /things/{thing} for a twin (id without the URN prefix). */
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
 

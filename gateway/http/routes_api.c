@@ -468,6 +468,7 @@ static const struct gw_route routes[] = {
      gw__route_twin_prop_get},
     {"GET", "/api/v1/twins/{id}/properties/{ref}/observe", GW_ROLE_VIEWER,
      gw__route_twin_prop_observe},
+    {"GET", "/api/v1/twins/{id}/aas", GW_ROLE_VIEWER, gw__route_twin_aas},
     {"GET", "/api/v1/twins/{id}/events/{name}", GW_ROLE_VIEWER,
      gw__route_twin_event},
     {"PUT", "/api/v1/twins/{id}/properties/{ref}", GW_ROLE_OPERATOR,

@@ -3,6 +3,7 @@
  * document. Device TDs are rebuilt from the ingested thing with forms that
  * point at this gateway (REST, SSE observe, and the broker's MQTT). */
 
+#include "gateway/aas/aas.h"
 #include "gateway/alarms/alarms.h"
 #include "gateway/auth/auth.h"
 #include "gateway/http/http.h"
@@ -435,6 +436,36 @@ static json_t *twin_td(struct ht_gw *g, const char *id, int64_t bucket)
 json_t *gw__served_twin_td(struct ht_gw *g, const char *id)
 {
     return twin_td(g, id, ticket_bucket());
+}
+
+/* The AAS environment is built from the TDs as /things serves them, so
+ * the interfaces it describes are the ones consumers use. */
+enum MHD_Result gw__route_twin_aas(struct gw_req *r)
+{
+    struct ht_gw *g = r->g;
+    int64_t bucket = ticket_bucket();
+    json_t *ttd = twin_td(g, r->id, bucket);
+    struct ht_twin_model *m = ttd ? gw__twin_model(g, r->id) : NULL;
+    if (!m) {
+        json_decref(ttd);
+        return gw__reply_problem(r, 404, "Not Found", "unknown twin");
+    }
+    size_t n = 0;
+    struct ht_sem_thing **things = gw__twin_things(g, m, &n);
+    ht_twin_model_free(m);
+    json_t **dtds = ht_calloc(n ? n : 1, sizeof *dtds);
+    for (size_t i = 0; i < n; i++)
+        dtds[i] = device_td(g, things[i]->id, bucket);
+    gw__things_free(things, n);
+    json_t *env = gw__aas_environment(ttd, (const json_t *const *)dtds, n,
+                                      g->conf->gateway_id);
+    for (size_t i = 0; i < n; i++)
+        json_decref(dtds[i]);
+    free(dtds);
+    json_decref(ttd);
+    if (!env)
+        return gw__reply_problem(r, 500, "Internal error", "AAS build");
+    return gw__reply_json(r, 200, env);
 }
 
 /* /things/{id}: a device id or its URN urn:holotwin:device:{id}. */

@@ -47,10 +47,15 @@ static const struct gwctl_cmd cmds[] = {
      "       gwctl twins history ID COMPONENT.PROP [--from T] [--to T] "
      "[--limit N]\n"
      "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
-     "VALUE",
-     "list, inspect, apply and delete twins; state, history, properties",
+     "VALUE\n"
+     "       gwctl twins export --aas ID",
+     "list, inspect, apply and delete twins; state, history, properties, "
+     "AAS export",
      "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
      "                 (- reads standard input)\n"
+     "  export --aas   the twin as an Asset Administration Shell V3\n"
+     "                 environment (JSON): a shell per machine, nameplate,\n"
+     "                 asset interfaces from the TDs\n"
      "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
      "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
     {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
