@@ -11,6 +11,7 @@
 #include "gateway/registry/registry.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
+#include "gateway/tdd/tdd.h"
 #include "gateway/twinglue/twinglue.h"
 
 #include "twins/twin.h"
@@ -433,6 +434,34 @@ static json_t *twin_td(struct ht_gw *g, const char *id, int64_t bucket)
     return td;
 }
 
+json_t *gw__directory_tds(struct ht_gw *g)
+{
+    int64_t bucket = ticket_bucket();
+    json_t *out = json_array();
+    json_t *ids = gw__device_ids_with_td(g);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        json_t *td = device_td(g, json_string_value(v), bucket);
+        if (td)
+            json_array_append_new(out, td);
+    }
+    json_decref(ids);
+    ids = gw__twin_ids(g);
+    json_array_foreach(ids, i, v)
+    {
+        json_t *td = twin_td(g, json_string_value(v), bucket);
+        if (td)
+            json_array_append_new(out, td);
+    }
+    json_decref(ids);
+    json_t *regs = gw__tdd_list(g);
+    json_array_extend(out, regs);
+    json_decref(regs);
+    return out;
+}
+
 json_t *gw__served_twin_td(struct ht_gw *g, const char *id)
 {
     return twin_td(g, id, ticket_bucket());
@@ -480,13 +509,23 @@ enum MHD_Result gw__route_thing(struct gw_req *r)
                                      "expected a twin id in the URN");
         return gw__route_twin_thing(r, id + 18); /* twins.c */
     }
-    if (!ht_id_valid(id))
-        return gw__reply_problem(r, 400, "Bad Request",
-                                 "expected a device id or its URN");
+    if (!ht_id_valid(id)) {
+        json_t *reg = gw__tdd_get(r->g, r->thing); /* a registered TD */
+        if (!reg)
+            return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
+        char *s = json_dumps(reg, JSON_COMPACT);
+        json_decref(reg);
+        enum MHD_Result ret =
+            gw__reply_buf(r, 200, "application/td+json", s, strlen(s));
+        free(s);
+        return ret;
+    }
     int64_t bucket = ticket_bucket();
     json_t *td = device_td(r->g, id, bucket);
     if (!td)
         td = twin_td(r->g, id, bucket); /* a bare twin id (devices win) */
+    if (!td)
+        td = gw__tdd_get(r->g, r->thing); /* registered by a third party */
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
     char *s = json_dumps(td, JSON_COMPACT);
@@ -523,12 +562,14 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     struct ht_gw *g = r->g;
     uint64_t dgen = __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE);
     uint64_t tgen = gw__twins_gen(g);
+    uint64_t rgen = gw__tdd_gen(g);
     int64_t bucket = ticket_bucket();
     pthread_mutex_lock(&g->server->things_mu);
     struct MHD_Response *cached = NULL;
     if (g->server->things_resp && g->server->things_dgen == dgen &&
-        g->server->things_tgen == tgen && g->server->things_bucket == bucket &&
-        g->server->things_off == offset && g->server->things_lim == limit)
+        g->server->things_tgen == tgen && g->server->things_rgen == rgen &&
+        g->server->things_bucket == bucket && g->server->things_off == offset &&
+        g->server->things_lim == limit)
         cached = g->server->things_resp;
     enum MHD_Result ret =
         cached ? MHD_queue_response(r->conn, 200, cached) : MHD_NO;
@@ -537,8 +578,9 @@ enum MHD_Result gw__route_things(struct gw_req *r)
         return ret;
     json_t *ids = gw__device_ids_with_td(r->g);
     json_t *tids = gw__twin_ids(r->g); /* twins follow the devices */
-    size_t ndev = json_array_size(ids);
-    size_t total = ndev + json_array_size(tids);
+    json_t *regs = gw__tdd_list(r->g); /* then registered TDs */
+    size_t ndev = json_array_size(ids), ntw = json_array_size(tids);
+    size_t total = ndev + ntw + json_array_size(regs);
     json_t *out = json_array();
     for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit);
          i++) {
@@ -546,14 +588,17 @@ enum MHD_Result gw__route_things(struct gw_req *r)
             i < ndev
                 ? device_td(r->g, json_string_value(json_array_get(ids, i)),
                             bucket)
-                : twin_td(r->g,
+            : i < ndev + ntw
+                ? twin_td(r->g,
                           json_string_value(json_array_get(tids, i - ndev)),
-                          bucket);
+                          bucket)
+                : json_incref(json_array_get(regs, i - ndev - ntw));
         if (td)
             json_array_append_new(out, td);
     }
     json_decref(ids);
     json_decref(tids);
+    json_decref(regs);
     char *s = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     struct MHD_Response *resp =
@@ -574,11 +619,78 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     g->server->things_resp = resp; /* our reference; MHD holds its own */
     g->server->things_dgen = dgen;
     g->server->things_tgen = tgen;
+    g->server->things_rgen = rgen;
     g->server->things_bucket = bucket;
     g->server->things_off = offset;
     g->server->things_lim = limit;
     pthread_mutex_unlock(&g->server->things_mu);
     return ret;
+}
+
+/* One action of the directory's TD: method on href (a URI template
+ * with {id} when id_var), with a TD as input when td_in. */
+static json_t *dir_action(const char *http, const char *title,
+                          const char *method, const char *path, bool id_var,
+                          bool td_in, const char *ct, bool safe)
+{
+    json_t *a =
+        json_pack("{s:s, s:b, s:b, s:[{s:o, s:s, s:s, s:s}]}", "title", title,
+                  "safe", safe, "idempotent", safe || strcmp(method, "POST"),
+                  "forms", "href", json_sprintf("%s%s", http, path), "op",
+                  "invokeaction", "htv:methodName", method, "contentType", ct);
+    if (id_var)
+        json_object_set_new(a, "uriVariables",
+                            json_pack("{s:{s:s, s:s, s:s}}", "id", "title",
+                                      "Thing id", "type", "string", "format",
+                                      "iri-reference"));
+    if (td_in)
+        json_object_set_new(a, "input",
+                            json_pack("{s:s, s:s}", "description",
+                                      "a W3C WoT Thing Description (TD 1.1)",
+                                      "type", "object"));
+    return a;
+}
+
+/* The registration and search API of W3C WoT Discovery, as the actions
+ * of the directory's TD (the spec's names). */
+static void directory_affordances(json_t *td, const char *http)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "retrieveThing",
+                        dir_action(http, "Retrieve a TD", "GET", "/things/{id}",
+                                   true, false, "application/td+json", true));
+    json_object_set_new(a, "createThing",
+                        dir_action(http, "Create or replace a TD", "PUT",
+                                   "/things/{id}", true, true,
+                                   "application/td+json", false));
+    json_object_set_new(a, "createAnonymousThing",
+                        dir_action(http, "Register an anonymous TD", "POST",
+                                   "/things", false, true,
+                                   "application/td+json", false));
+    json_object_set_new(a, "updateThing",
+                        dir_action(http, "Replace a TD", "PUT", "/things/{id}",
+                                   true, true, "application/td+json", false));
+    json_object_set_new(a, "partiallyUpdateThing",
+                        dir_action(http, "Update a TD (JSON merge patch)",
+                                   "PATCH", "/things/{id}", true, true,
+                                   "application/merge-patch+json", false));
+    json_object_set_new(a, "deleteThing",
+                        dir_action(http, "Delete a TD", "DELETE",
+                                   "/things/{id}", true, false,
+                                   "application/td+json", false));
+    json_t *search = dir_action(http, "Search with JSONPath", "GET",
+                                "/search/jsonpath?query={query}", false, false,
+                                "application/json", true);
+    json_object_set_new(search, "uriVariables",
+                        json_pack("{s:{s:s, s:s}}", "query", "title",
+                                  "A JSONPath expression", "type", "string"));
+    json_object_set_new(search, "output",
+                        json_pack("{s:s, s:s}", "description",
+                                  "the values the query selects in the "
+                                  "array of every TD",
+                                  "type", "array"));
+    json_object_set_new(a, "searchJSONPath", search);
+    json_object_set_new(td, "actions", a);
 }
 
 /* The gateway's own TD: a Thing Description Directory. */
@@ -596,6 +708,8 @@ enum MHD_Result gw__route_wellknown(struct gw_req *r)
         "bearer_sc", "properties", "things", "title", "Things", "type", "array",
         "readOnly", true, "forms", "href", json_sprintf("%s/things", http),
         "op", "readproperty", "contentType", "application/ld+json");
+    if (td)
+        directory_affordances(td, http);
     free(http);
     if (!td)
         return gw__reply_problem(r, 500, "Internal error", "TD build");
