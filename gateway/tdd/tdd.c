@@ -596,14 +596,16 @@ json_t *gw__tdd_jsonpath(const json_t *root, const char *q, char *err,
                     snprintf(err, errlen, "unterminated filter");
             } else if (quoted(&p, name, sizeof name)) {
                 ok = *p == ']';
-                p++;
+                if (ok)
+                    p++;
                 for (size_t i = 0; ok && i < cur.n; i++)
                     children(cur.v[i], name, &next);
             } else {
                 char *end;
                 long idx = strtol(p, &end, 10);
                 ok = end != p && *end == ']';
-                p = end + 1;
+                if (ok)
+                    p = end + 1;
                 for (size_t i = 0; ok && i < cur.n; i++) {
                     if (!json_is_array(cur.v[i]))
                         continue;
