@@ -19,6 +19,7 @@
 #include "gateway/security/security.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
+#include "gateway/tdd/tdd.h"
 #include "gateway/twinglue/twinglue.h"
 
 #include "ht_err.h"
@@ -120,6 +121,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     gw__reg_init(g);
     gw__jobs_init(g);
     if ((rc = gw__sse_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
+        (rc = gw__tdd_init(g, err, errlen)) ||
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
@@ -188,6 +190,7 @@ void ht_gw_free(struct ht_gw *g)
     ht_store_close(g->store);
     gw__jobs_clear(g);
     gw__auth_clear(g);
+    gw__tdd_clear(g);
     gw__metrics_free(g->metrics);
     free(g);
 }

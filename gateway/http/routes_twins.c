@@ -11,6 +11,7 @@
 #include "gateway/history/history.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
+#include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
 
@@ -221,6 +222,100 @@ enum MHD_Result gw__route_twin_prop_put(struct gw_req *r)
     return gw__reply_job(r, j);
 }
 
+/* GET .../properties/{ref}: the property's current value alone, the body
+ * a WoT consumer's readproperty expects (the state's {"value","ts",
+ * "quality"} record is in /state). */
+enum MHD_Result gw__route_twin_prop_get(struct gw_req *r)
+{
+    const char *ref = seg_ref(r);
+    if (!ref_valid(ref))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected component.property (or "
+                                 "twin.name), each [a-z][a-z0-9_]{0,31}");
+    size_t len = 0;
+    char *st = gw__twin_state_text(r->g, r->id, &len);
+    if (!st)
+        return gw__twin_exists(r->g, r->id, NULL)
+                   ? gw__reply_problem(r, 503, "Unavailable",
+                                       "the twin's state is being computed")
+                   : unknown_twin(r);
+    json_t *j = json_loadb(st, len, 0, NULL);
+    free(st);
+    json_t *p = json_object_get(json_object_get(j, "properties"), ref);
+    if (!p) {
+        json_decref(j);
+        return gw__reply_problem(r, 404, "Not Found",
+                                 "the twin has no such property");
+    }
+    json_t *v = json_object_get(p, "value");
+    char *s = json_dumps(v ? v : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "application/json", s, strlen(s));
+    free(s);
+    return ret;
+}
+
+/* An SSE stream of unnamed events for WoT consumers (sse.h), bounded per
+ * holder like every stream. */
+static enum MHD_Result twin_stream(struct gw_req *r, const char *ref,
+                                   const char *evtype)
+{
+    if (gw__sse_owned(r->g, r->actor) >= (size_t)r->g->conf->http_sse_per_token)
+        return gw__reply_problem(r, 429, "Too Many Requests",
+                                 "this token holds http.sse_per_token "
+                                 "event streams already");
+    struct MHD_Response *resp =
+        gw__sse_response_twin(r->g, r->conn, -1, r->id, ref, evtype, r->actor);
+    if (!resp)
+        return gw__reply_problem(r, 503, "Unavailable", "cannot stream");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* GET .../properties/{ref}/observe: observeproperty of twin TDs. */
+enum MHD_Result gw__route_twin_prop_observe(struct gw_req *r)
+{
+    const char *ref = r->nseg == 7 ? r->seg[5] : NULL;
+    if (!ref_valid(ref))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected component.property (or "
+                                 "twin.name), each [a-z][a-z0-9_]{0,31}");
+    size_t len = 0;
+    char *st = gw__twin_state_text(r->g, r->id, &len);
+    if (!st)
+        return unknown_twin(r);
+    json_t *j = json_loadb(st, len, 0, NULL);
+    free(st);
+    bool known = json_object_get(json_object_get(j, "properties"), ref);
+    json_decref(j);
+    if (!known)
+        return gw__reply_problem(r, 404, "Not Found",
+                                 "the twin has no such property");
+    return twin_stream(r, ref, NULL);
+}
+
+/* The event affordances of twin TDs and the SSE event each one streams. */
+static const char *const twin_events[][2] = {
+    {"alarm_raised", "alarm-raised"},
+    {"alarm_cleared", "alarm-cleared"},
+    {"stable_changed", "stable-changed"},
+};
+
+/* GET /api/v1/twins/{id}/events/{name}: subscribeevent of twin TDs. */
+enum MHD_Result gw__route_twin_event(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    for (size_t i = 0; i < sizeof twin_events / sizeof *twin_events; i++)
+        if (!strcmp(r->name, twin_events[i][0]))
+            return twin_stream(r, NULL, twin_events[i][1]);
+    return gw__reply_problem(r, 404, "Not Found",
+                             "twins have the events alarm_raised, "
+                             "alarm_cleared and stable_changed");
+}
+
 /* Twin units for a device value of the history (numbers only). */
 static void hist_convert(json_t *item, const struct ht_twin_prop *p,
                          bool invert)
@@ -350,7 +445,7 @@ enum MHD_Result gw__route_twin_ui(struct gw_req *r)
 
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id)
 {
-    json_t *td = gw__twin_td(r->g, id);
+    json_t *td = gw__served_twin_td(r->g, id);
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no such twin");
     char *s = json_dumps(td, JSON_COMPACT);

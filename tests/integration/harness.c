@@ -39,6 +39,9 @@ struct ht_it {
     char dir[256];
     pid_t children[MAX_CHILDREN];
     size_t nchildren;
+    /* A child that starts daemons of its own in other sessions (the demo
+     * script): stopped with SIGTERM first, so that it stops them. */
+    pid_t soft;
 };
 
 /* The running case: needed by the SIGALRM handler and atexit. */
@@ -55,6 +58,16 @@ void ht_it_sleep_ms(int ms)
 
 static void kill_children(struct ht_it *t)
 {
+    if (t->soft > 0 && kill(t->soft, SIGTERM) == 0) {
+        /* async-signal-safe: a bounded poll of waitpid. */
+        for (int i = 0; i < 300; i++) {
+            if (waitpid(t->soft, NULL, WNOHANG) == t->soft)
+                break;
+            struct timespec ts = {0, 50000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    t->soft = 0;
     for (size_t i = 0; i < t->nchildren; i++)
         if (t->children[i] > 0)
             kill(t->children[i], SIGKILL);
@@ -66,6 +79,8 @@ static void kill_children(struct ht_it *t)
 
 static void forget_child(struct ht_it *t, pid_t pid)
 {
+    if (t->soft == pid)
+        t->soft = 0;
     for (size_t i = 0; i < t->nchildren; i++)
         if (t->children[i] == pid)
             t->children[i] = -1;
@@ -1480,4 +1495,63 @@ int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
     }
     ht_it_http_free(&r);
     return st;
+}
+
+/* ---- the virtual-factory demo ---- */
+
+void ht_it_timeout(struct ht_it *t, unsigned seconds)
+{
+    (void)t;
+    const char *to = getenv("HT_IT_TIMEOUT");
+    unsigned base = to ? (unsigned)atoi(to) : 60;
+    alarm(seconds > base ? seconds : base);
+}
+
+void ht_it_demo_start(struct ht_it *t, struct ht_it_demo *d)
+{
+    memset(d, 0, sizeof *d);
+    d->http = ht_it_free_port();
+    d->mqtt = ht_it_free_port();
+    d->mqtts = ht_it_free_port();
+    snprintf(d->data, sizeof d->data, "%s/demo", ht_it_dir(t));
+    char script[512], http[16], mqtt[16], mqtts[16];
+    snprintf(script, sizeof script, "%s/scripts/demo", ht_it_src());
+    snprintf(http, sizeof http, "%d", d->http);
+    snprintf(mqtt, sizeof mqtt, "%d", d->mqtt);
+    snprintf(mqtts, sizeof mqtts, "%d", d->mqtts);
+    const char *argv[] = {script, "--data-dir",  d->data, "--http-port",
+                          http,   "--mqtt-port", mqtt,    "--mqtt-tls-port",
+                          mqtts,  "--no-mdns",   NULL};
+    /* The demo's daemons use its own broker accounts, not the harness's. */
+    unsetenv("HOLOTWIN_MQTT_USERNAME");
+    unsetenv("HOLOTWIN_MQTT_PASSWORD");
+    d->pid = ht_it_spawn(t, "demo", argv, NULL);
+    t->soft = d->pid;
+    char *tok = NULL;
+    for (int waited = 0; !tok; waited += 100) {
+        char *log = ht_it_logfile(t, "demo");
+        const char *m = log ? strstr(log, "Dashboard:") : NULL;
+        m = m ? strstr(m, "#token=") : NULL;
+        if (m) {
+            m += 7;
+            size_t n = strcspn(m, " \r\n");
+            if (n > 0 && n < sizeof d->token && m[n] == '\n') {
+                memcpy(d->token, m, n);
+                tok = d->token;
+            }
+        }
+        if (!tok && (waited >= 120000 || !ht_it_alive(t, d->pid)))
+            ht_it_fail(t, __FILE__, __LINE__, "the demo did not start:\n%s",
+                       log ? log : "(no log)");
+        free(log);
+        if (!tok)
+            ht_it_sleep_ms(100);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/admin.token", d->data);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(d->admin, sizeof d->admin, f))
+        ht_it_fail(t, __FILE__, __LINE__, "no %s", path);
+    fclose(f);
+    d->admin[strcspn(d->admin, "\r\n")] = '\0';
 }

@@ -226,6 +226,24 @@ void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m);
 char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m, const char *type,
                         const char *needle, int timeout_ms);
 
+/* ---- the virtual-factory demo ---- */
+/* scripts/demo (what `make demo` runs) on free ports with --no-mdns and a
+ * data dir in the case directory: gatewayd with its own secure broker,
+ * the three provisioned sim boards over TLS and the press-line twin.
+ * Returns once the demo printed its URLs; fills the operator token it
+ * printed and the admin token. Stopped (SIGINT) when the case ends. */
+struct ht_it_demo {
+    pid_t pid;
+    int http, mqtt, mqtts;
+    char data[512];
+    char token[160]; /* the demo's operator token */
+    char admin[160]; /* DATA/admin.token */
+};
+void ht_it_demo_start(struct ht_it *t, struct ht_it_demo *d);
+/* Give the running case seconds more before HT_IT_TIMEOUT fires (cases
+ * that run the demo and third-party checkers). */
+void ht_it_timeout(struct ht_it *t, unsigned seconds);
+
 /* ---- node tools (tests/node_modules) ---- */
 /* Run `node tests/tools/<script> args...` with the case dir as cwd-free
  * argument; returns exit code and captures combined output into *out. */

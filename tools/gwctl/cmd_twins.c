@@ -374,6 +374,24 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
                    ? gw_prop_get(g, "twins", argv[2], argv[3])
                    : gw_prop_set(g, "twins", argv[2], argv[3], argv[4]);
     }
+    if (!strcmp(sub, "export")) {
+        /* twins export --aas ID (either order): the AAS V3 environment. */
+        const char *id = NULL;
+        bool aas = false;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--aas"))
+                aas = true;
+            else if (!id && argv[i][0] != '-')
+                id = argv[i];
+            else
+                return gw_usage("twins");
+        }
+        if (!aas || !id) {
+            fprintf(stderr, "gwctl: twins export needs --aas and a twin id\n");
+            return GW_EXIT_USAGE;
+        }
+        return check_id(id) ? twins_show(g, id, "/aas") : GW_EXIT_USAGE;
+    }
     if (argc != 3)
         return gw_usage("twins");
     if (!check_id(argv[2]))

@@ -47,8 +47,10 @@ static const struct gwctl_cmd cmds[] = {
      "       gwctl twins history ID COMPONENT.PROP [--from T] [--to T] "
      "[--step D] [--limit N] [--csv]\n"
      "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
-     "VALUE",
-     "list, inspect, apply and delete twins; state, history, properties",
+     "VALUE\n"
+     "       gwctl twins export --aas ID",
+     "list, inspect, apply and delete twins; state, history, properties, "
+     "AAS export",
      "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
      "                 (- reads standard input)\n"
      "  state --at T   the twin as it was at T, rebuilt from the history\n"
@@ -56,6 +58,9 @@ static const struct gwctl_cmd cmds[] = {
      "                 (1-minute and 1-hour rollups answer when D is a\n"
      "                 multiple of them)\n"
      "  --csv          the gateway's CSV export (ts,time,value,min,max,n)\n"
+     "  export --aas   the twin as an Asset Administration Shell V3\n"
+     "                 environment (JSON): a shell per machine, nameplate,\n"
+     "                 asset interfaces from the TDs\n"
      "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
      "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
     {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
