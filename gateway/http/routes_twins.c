@@ -8,6 +8,7 @@
  * caller's role).
  */
 
+#include "gateway/control/control.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/store/store.h"
@@ -153,6 +154,27 @@ enum MHD_Result gw__route_twin_prop_put(struct gw_req *r)
     struct gw_job *j = gw__job_new(GW_JOB_TWIN_WRITE, r->id, r->actor);
     ht_strlcpy(j->ref, ref, sizeof j->ref);
     j->value = v;
+    return gw__reply_job(r, j);
+}
+
+/* GET /api/v1/twins/{id}/control: who holds it, and whether commands
+ * need a holder. */
+enum MHD_Result gw__route_twin_control_get(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    return gw__reply_json(r, 200, gw__control_get(r->g, r->id));
+}
+
+/* POST (take, ?force for a technician) and DELETE (release) run on the
+ * loop, where the holders and the gate live. */
+enum MHD_Result gw__route_twin_control_set(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    bool take = !strcmp(r->method, "POST");
+    struct gw_job *j = gw__job_new(
+        take ? GW_JOB_CONTROL_TAKE : GW_JOB_CONTROL_RELEASE, r->id, r->actor);
     return gw__reply_job(r, j);
 }
 
