@@ -9,6 +9,7 @@ import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
 import { priorityOf, topPriority } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
@@ -209,9 +210,10 @@ async function showTwin(id) {
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
     const alarmView = alarmList(alarms, id);
+    const control = mountControl(id);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    heading, status, alarmView.el, err, grid);
+    heading, status, control.el, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -323,7 +325,8 @@ async function showTwin(id) {
         for (const [p, rs] of bound) { const e = twin.get(p); if (e) for (const r of rs) if (!r.props) r.update(e, p); }
         renderStatus();
         es = openEvents({ twin: id }, (type, data) => {
-            twin.applyEvent(type, data);
+            if (type === "control") control.apply(data);
+            else twin.applyEvent(type, data);
         }, (s) => {
             setConn(s);
             /* after a gap the stream resumes from Last-Event-ID; a fresh

@@ -13,6 +13,7 @@ import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
 import { Placer, markerImage } from "./anchor.js";
 import { priorityOf } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -265,7 +266,8 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    panelsEl.replaceChildren(rulesEl, alarmUi.listEl, ...sections);
+    const control = mountControl(id);
+    panelsEl.replaceChildren(rulesEl, control.el, alarmUi.listEl, ...sections);
 
     function renderRules() {
         const act = twin.activeRules();
@@ -305,7 +307,10 @@ async function start() {
     renderRules();
     /* re-read the snapshot whenever the stream (re)starts: events between
      * the first snapshot and the subscription would be lost otherwise */
-    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), (st) => {
+    openEvents({ twin: id }, (type, data) => {
+        if (type === "control") control.apply(data);
+        else twin.applyEvent(type, data);
+    }, (st) => {
         setStatus(st);
         if (st === "live") twin.emit("refetch", []);
     }, sseEventNames(desc));
