@@ -397,6 +397,24 @@ static void lease_expires_when_the_holders_stream_drops(struct ht_it *t)
     teardown(t, &e);
 }
 
+/* gwctl twins SUB cell [VERB] as the token of hdr; its exit code, and its
+ * standard output in *out (new) when out is not NULL. */
+static int gwctl(struct ht_it *t, struct env *e, const char *hdr,
+                 const char *sub, const char *verb, char **out)
+{
+    char url[64], tok[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", e->http);
+    const char *b = strstr(hdr, "Bearer ");
+    snprintf(tok, sizeof tok, "%s", b ? b + 7 : "");
+    tok[strcspn(tok, "\r\n")] = '\0';
+    char *bin = ht_it_bin("gwctl");
+    const char *argv[] = {bin,     "--gateway", url,    "--token", tok,
+                          "twins", sub,         "cell", verb,      NULL};
+    int rc = ht_it_run(t, argv, NULL, 10000, out, NULL);
+    free(bin);
+    return rc;
+}
+
 static void forced_take_is_audited(struct ht_it *t)
 {
     struct env e = {0};
@@ -428,6 +446,22 @@ static void forced_take_is_audited(struct ht_it *t)
                  strstr(jstr(it, "value"), "alice"),
              "the forced take is not audited with the previous holder");
     json_decref(a);
+
+    /* gwctl shows the holder, and a technician releases it with --force. */
+    char *out = NULL;
+    HT_CHECK(t,
+             gwctl(t, &e, e.bob, "control", NULL, &out) == 0 &&
+                 strstr(out, "controlled by tess") && strstr(out, "forced"),
+             "gwctl twins control: %s", out ? out : "");
+    free(out);
+    HT_CHECK(t, gwctl(t, &e, e.bob, "control", "release", NULL) != 0,
+             "a non-holder released control with gwctl");
+    HT_CHECK(t, gwctl(t, &e, e.tess, "control", "release", NULL) == 0);
+    HT_CHECK(t,
+             gwctl(t, &e, e.bob, "control", NULL, &out) == 0 &&
+                 strstr(out, "cell: free"),
+             "gwctl twins control after the release: %s", out ? out : "");
+    free(out);
     ht_it_sse_close(sa);
     ht_it_sse_close(st);
     teardown(t, &e);

@@ -47,12 +47,16 @@ static const struct gwctl_cmd cmds[] = {
      "       gwctl twins history ID COMPONENT.PROP [--from T] [--to T] "
      "[--limit N]\n"
      "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
-     "VALUE",
-     "list, inspect, apply and delete twins; state, history, properties",
+     "VALUE\n"
+     "       gwctl twins control ID [take | release] [--force]",
+     "list, inspect, apply and delete twins; state, history, properties, "
+     "control",
      "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
      "                 (- reads standard input)\n"
      "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
-     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
+     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"
+     "  control        who controls the twin; take or release it (--force:\n"
+     "                 a technician takes it from its holder, audited)\n"},
     {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
      "bind a twin property to a device property (read, modify, write back)",
      NULL},
