@@ -840,6 +840,7 @@ void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
                 rr->since = now_ms;
                 any = true;
                 emit_alarm(e, t, r, true, now_ms);
+                alarm_actions(e, t, r, now_ms);
                 alarm_update(e, t, r, now_ms);
             } else if (rr->state == HT_TWIN_RULE_ACTIVE &&
                        rr->false_since >= 0 &&

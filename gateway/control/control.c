@@ -464,3 +464,13 @@ json_t *gw__control_get(struct ht_gw *g, const char *twin)
     pthread_mutex_unlock(&c->mu);
     return o;
 }
+
+json_t *gw__control_holder(struct ht_gw *g, const char *twin)
+{
+    struct gw_control *c = g->control;
+    pthread_mutex_lock(&c->mu);
+    const struct lease *l = find(c, twin);
+    json_t *h = l ? holder_json(l) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    return h;
+}

@@ -31,5 +31,8 @@ void gw__control_clear(struct ht_gw *g);
  * {"twin", "required", "holder": null | {"name", "token", "since",
  * "forced"}}. */
 json_t *gw__control_get(struct ht_gw *g, const char *twin);
+/* Any thread: the holder of twin (borrowed) as in gw__control_get (new),
+ * or NULL when nobody holds it. Cheap: no twin document is read. */
+json_t *gw__control_holder(struct ht_gw *g, const char *twin);
 
 #endif

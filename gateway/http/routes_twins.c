@@ -57,8 +57,17 @@ static const char *seg_ref(const struct gw_req *r)
 
 enum MHD_Result gw__route_twins(struct gw_req *r)
 {
-    return gw__reply_json(r, 200,
-                          json_pack("{s:o}", "items", gw__twins_list(r->g)));
+    /* Who controls each machine, for overviews (only the held ones). */
+    json_t *items = gw__twins_list(r->g), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        json_t *h = gw__control_holder(
+            r->g, json_string_value(json_object_get(it, "id")));
+        if (h)
+            json_object_set_new(it, "holder", h);
+    }
+    return gw__reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 enum MHD_Result gw__route_twin_get(struct gw_req *r)

@@ -639,6 +639,13 @@ async function control() {
             (await bar(p).locator(".control-text").textContent()) === "Controlled by alice", 10000);
         if (await bar(p).getByRole("button", { name: "Take control" }).isVisible()) fail(`${what} still offers to take control`);
     }
+    /* and the overview's machine card says who controls it */
+    const ov = await newPage(browser, errors);
+    await ov.goto(`${gw.base}/#token=${bob}`);
+    await until("the overview card to name alice", async () =>
+        (await ov.locator('.twin-item[data-twin="press-line"] [data-slot="control"]').getAttribute("data-holder", { timeout: 1000 })
+            .catch(() => null)) === "alice", 20000, gw.watch());
+    await ov.close();
     log("alice holds the press line; bob's clients show it");
 
     /* bob's command is refused and says why; alice's goes through */

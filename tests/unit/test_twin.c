@@ -758,6 +758,31 @@ START_TEST(actions_fire_on_edges_only)
 }
 END_TEST
 
+START_TEST(alarm_action_fires_when_the_rule_raises)
+{
+    struct ht_twin_engine *e = ht_twin_engine_new(on_event, NULL);
+    json_t *doc = load_json("twins/virtual-factory/press-line.json");
+    json_array_append_new(json_object_get(doc, "actions"),
+                          json_pack("{s:s, s:s, s:s, s:b}", "name", "cool",
+                                    "on_alarm", "overheating", "write",
+                                    "twin.cooling", "value", 1));
+    char err[256];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
+    json_decref(doc);
+    ht_twin_engine_on_action(e, on_action, NULL);
+    actlog[0] = '\0';
+    initial_state(e, 1);
+    setnum(e, "thermal-1", "temperature", 80, 100);
+    ck_assert_str_eq(actlog, ""); /* pending: 5 s on-delay */
+    ht_twin_engine_tick(e, 5100);
+    ck_assert_str_eq(actlog, "cool:twin.cooling=true;");
+    ht_twin_engine_tick(e, 9000); /* still active: no second firing */
+    ck_assert_str_eq(actlog, "cool:twin.cooling=true;");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 static enum ht_twin_refusal_kind check1(struct ht_twin_engine *e,
                                         const char *dev, const char *prop,
                                         json_t *v, const char *id)
@@ -961,6 +986,7 @@ int main(void)
     tcase_add_test(tc, model_errors_point_at_the_member);
     tcase_add_test(tc, press_line_model);
     tcase_add_test(tc, actions_fire_on_edges_only);
+    tcase_add_test(tc, alarm_action_fires_when_the_rule_raises);
     tcase_add_test(tc, interlocks_and_permissives_check_without_side_effects);
     tcase_add_test(tc, auto_twin_from_thing);
     tcase_add_test(tc, twin_td);

@@ -199,7 +199,8 @@ function twinCard(t, state, boards, online) {
             h("span", { class: `twin-meta${boards.length && up < boards.length ? " boards-down" : ""}`, text: boardText }),
             h("span", { class: "twin-alarms" }, ...chips),
             h("div", { class: "slot", "data-slot": "alarms" }),
-            h("div", { class: "slot", "data-slot": "control" })));
+            h("div", { class: "slot", "data-slot": "control", "data-holder": t.holder?.name ?? "" },
+                t.holder ? h("span", { class: "pill holder", text: `controlled by ${t.holder.name}` }) : "")));
 }
 
 async function showTwin(id) {
