@@ -55,10 +55,14 @@ export function mountControl(twinId) {
     release.addEventListener("click", () => run("DELETE"));
     force.addEventListener("click", () => run("POST", "?force"));
 
-    api("GET", path).then((r) => { state = r; render(); }).catch(() => {});
+    /* a take or release between this read and the stream going live would
+     * be missed: the clients call refresh() whenever their stream is live */
+    function refresh() { api("GET", path).then((r) => { state = r; render(); }).catch(() => {}); }
+    refresh();
     render();
     return {
         el,
+        refresh,
         apply(d) {
             if (!d || typeof d !== "object" || (d.twin && d.twin !== twinId)) return;
             state = { ...state, holder: d.holder ?? null };

@@ -332,6 +332,7 @@ async function showTwin(id) {
             setConn(s);
             /* after a gap the stream resumes from Last-Event-ID; a fresh
              * snapshot also covers a gateway restart that lost the ids */
+            if (s === "live") control.refresh();
             if (s === "live" && twin.version !== null) {
                 api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {});
             }

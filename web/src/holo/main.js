@@ -312,7 +312,7 @@ async function start() {
         else twin.applyEvent(type, data);
     }, (st) => {
         setStatus(st);
-        if (st === "live") twin.emit("refetch", []);
+        if (st === "live") { twin.emit("refetch", []); control.refresh(); }
     }, sseEventNames(desc));
 
     pickPointOf = (panelId, widgetId) => {
