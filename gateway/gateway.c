@@ -9,6 +9,7 @@
 #include "gateway/auth/auth.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
+#include "gateway/control/control.h"
 #include "gateway/core/gw.h"
 #include "gateway/http/http.h"
 #include "gateway/ingest/ingest.h"
@@ -125,7 +126,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
-        (rc = gw__alarms_init(g, err, errlen)) || (rc = gw__apps_init(g)))
+        (rc = gw__alarms_init(g, err, errlen)) ||
+        (rc = gw__control_init(g, err, errlen)) || (rc = gw__apps_init(g)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -179,6 +181,7 @@ void ht_gw_free(struct ht_gw *g)
     if (!g)
         return;
     ht_gw_stop(g);
+    gw__control_clear(g);
     gw__alarms_clear(g);
     gw__twins_clear(g);
     gw__ingest_clear(g);

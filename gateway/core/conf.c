@@ -91,6 +91,8 @@ static const struct ht_conf_key table[] = {
       "external broker: TLS client key"),
     K("commands.timeout_ms", HT_CONF_INT, command_timeout_ms, "5000", 50,
       600000, true, "time to wait for a device's ack before 504"),
+    K("control.lease_ms", HT_CONF_INT, control_lease_ms, "30000", 100, 86400000,
+      false, "a control holder with no live stream loses control after this"),
     K("history.max_age_s", HT_CONF_INT, history_max_age_s, "604800", 0,
       2147483647, true, "delete history older than this (0: keep)"),
     K("history.max_rows", HT_CONF_INT, history_max_rows, "1000000", 0,

@@ -42,6 +42,7 @@ struct ht_gw_conf {
     char *broker_bin;  /* mosquitto binary */
     bool provisioning; /* embedded broker: per-device credentials + ACLs */
     int command_timeout_ms;
+    int control_lease_ms; /* shared control: lease without a live stream */
     int history_max_age_s;
     int history_max_rows;
     int history_flush_ms;

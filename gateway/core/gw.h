@@ -34,6 +34,7 @@ struct gw_jobs;
 struct gw_ingest;
 struct gw_twins;
 struct gw_alarms;
+struct gw_control;
 struct gw_server;
 struct gw_mdns;
 struct gw_sec;
@@ -56,6 +57,7 @@ struct ht_gw {
     struct gw_ingest *ingest;
     struct gw_twins *twins;
     struct gw_alarms *alarms;
+    struct gw_control *control;
     struct gw_server *server; /* NULL until the HTTP server runs */
     struct gw_mdns *mdns;
     struct gw_sec *sec; /* listener rules, CA, broker TLS (security/) */

@@ -4,8 +4,8 @@
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
- * alarms, history, broker (the MQTT account list), security (the CA's
- * files, for backups), aas, tdd.
+ * alarms, control, history, broker (the MQTT account list), security (the
+ * CA's files, for backups), aas, tdd.
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -210,6 +210,9 @@ enum MHD_Result gw__route_twin_put(struct gw_req *r);
 enum MHD_Result gw__route_twin_delete(struct gw_req *r);
 enum MHD_Result gw__route_twin_state(struct gw_req *r);
 enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_control_get(struct gw_req *r);
+/* POST (take) and DELETE (release) .../control. */
+enum MHD_Result gw__route_twin_control_set(struct gw_req *r);
 enum MHD_Result gw__route_twin_history(struct gw_req *r);
 /* GET /twins/{id}/timeline (history/: the instants of a scrubber). */
 enum MHD_Result gw__route_twin_timeline(struct gw_req *r);

@@ -9,6 +9,7 @@
  */
 
 #include "gateway/history/history.h"
+#include "gateway/control/control.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/sse/sse.h"
@@ -58,8 +59,17 @@ static const char *seg_ref(const struct gw_req *r)
 
 enum MHD_Result gw__route_twins(struct gw_req *r)
 {
-    return gw__reply_json(r, 200,
-                          json_pack("{s:o}", "items", gw__twins_list(r->g)));
+    /* Who controls each machine, for overviews (only the held ones). */
+    json_t *items = gw__twins_list(r->g), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        json_t *h = gw__control_holder(
+            r->g, json_string_value(json_object_get(it, "id")));
+        if (h)
+            json_object_set_new(it, "holder", h);
+    }
+    return gw__reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 enum MHD_Result gw__route_twin_get(struct gw_req *r)
@@ -314,6 +324,27 @@ enum MHD_Result gw__route_twin_event(struct gw_req *r)
     return gw__reply_problem(r, 404, "Not Found",
                              "twins have the events alarm_raised, "
                              "alarm_cleared and stable_changed");
+}
+
+/* GET /api/v1/twins/{id}/control: who holds it, and whether commands
+ * need a holder. */
+enum MHD_Result gw__route_twin_control_get(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    return gw__reply_json(r, 200, gw__control_get(r->g, r->id));
+}
+
+/* POST (take, ?force for a technician) and DELETE (release) run on the
+ * loop, where the holders and the gate live. */
+enum MHD_Result gw__route_twin_control_set(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    bool take = !strcmp(r->method, "POST");
+    struct gw_job *j = gw__job_new(
+        take ? GW_JOB_CONTROL_TAKE : GW_JOB_CONTROL_RELEASE, r->id, r->actor);
+    return gw__reply_job(r, j);
 }
 
 /* Twin units for a device value of the history (numbers only). */

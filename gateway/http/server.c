@@ -86,6 +86,17 @@ enum MHD_Result gw__reply_problem(struct gw_req *r, unsigned status,
 
 enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j)
 {
+    /* Who asks decides what the gate lets through: ?override=REASON (an
+     * interlock or a permissive) and ?force (control) for technicians. */
+    j->role = (int)r->role;
+    const char *why = gw__query(r, "override");
+    if (why)
+        ht_strlcpy(j->reason, why, sizeof j->reason);
+    const char *fv = NULL;
+    size_t flen = 0;
+    /* "?force" has no value: ask whether the key is there at all. */
+    j->force = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND,
+                                             "force", 5, &fv, &flen) == MHD_YES;
     if (gw__job_submit(r->g, j, r->conn) != HT_OK) {
         gw__job_unref(r->g, j);
         return gw__reply_problem(r, 503, "Gateway stopping",

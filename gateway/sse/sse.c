@@ -445,7 +445,7 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
             out_append(c, e->frame, e->flen);
     }
     if (c->ping && c->out_len == c->out_off) {
-        out_append(c, ": ping\n\n", 9);
+        out_append(c, ": ping\n\n", 8); /* not its NUL */
     }
     c->ping = false;
     return true;

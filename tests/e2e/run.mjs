@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSyn
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script, alarms, time_travel };
+const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -700,6 +700,77 @@ async function time_travel() {
     await c.screenshot({ path: path.join(dir, "hologram-replay.png") });
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
     saveShot(dir, "dashboard-replay.png", "dashboard-replay.png");
+}
+
+/* ------------------------------------------------------------ control */
+/* Two operators on one machine (issue 16): alice takes control in her
+ * dashboard, bob's dashboard and hologram show it at once, and bob's
+ * command is refused (423, named in his widget) while alice's goes
+ * through; when alice releases, bob can command again. */
+async function control() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const alice = (await gw.api("POST", "/api/v1/tokens", { role: "operator", name: "alice" })).token;
+    const bob = (await gw.api("POST", "/api/v1/tokens", { role: "operator", name: "bob" })).token;
+    const browser = await launchBrowser();
+    const errors = [];
+    const a = await newPage(browser, errors);
+    const b = await newPage(browser, errors);
+    const holo = await newPage(browser, errors);
+    for (const [p, tok] of [[a, alice], [b, bob]]) {
+        await p.goto(`${gw.base}/#token=${tok}`);
+        await p.evaluate(() => { location.hash = "#/twin/press-line"; });
+        await p.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+            .catch(async () => fail(`twin page did not load: ${errors.join("; ")}`));
+    }
+    await holo.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(bob)}`);
+    const bar = (p) => p.locator(".twin-control").first();
+    for (const p of [a, b, holo]) {
+        await until("the control bar to say nobody controls the press line", async () =>
+            (await bar(p).getAttribute("data-holder", { timeout: 1000 }).catch(() => null)) === "", 20000, gw.watch());
+    }
+
+    /* alice takes control: everyone sees it, live */
+    await bar(a).getByRole("button", { name: "Take control" }).click();
+    await until("alice's dashboard to say she controls the line", async () =>
+        (await bar(a).getAttribute("data-mine")) === "1", 10000);
+    for (const [p, what] of [[b, "bob's dashboard"], [holo, "bob's hologram"]]) {
+        await until(`${what} to show alice as the holder`, async () =>
+            (await bar(p).getAttribute("data-holder")) === "alice" &&
+            (await bar(p).locator(".control-text").textContent()) === "Controlled by alice", 10000);
+        if (await bar(p).getByRole("button", { name: "Take control" }).isVisible()) fail(`${what} still offers to take control`);
+    }
+    /* and the overview's machine card says who controls it */
+    const ov = await newPage(browser, errors);
+    await ov.goto(`${gw.base}/#token=${bob}`);
+    await until("the overview card to name alice", async () =>
+        (await ov.locator('.twin-item[data-twin="press-line"] [data-slot="control"]').getAttribute("data-holder", { timeout: 1000 })
+            .catch(() => null)) === "alice", 20000, gw.watch());
+    await ov.close();
+    log("alice holds the press line; bob's clients show it");
+
+    /* bob's command is refused and says why; alice's goes through */
+    const toggle = (p) => p.locator('.w-toggle[data-property="fan.on"]');
+    const sw = toggle(b).locator("[role=switch]");
+    const before = await sw.getAttribute("aria-checked");
+    await sw.click();
+    await until("bob's fan toggle to fail with 'held'", async () =>
+        (await toggle(b).locator(".cmd-status").getAttribute("data-state")) === "failed" &&
+        /held.*alice/.test(await toggle(b).locator(".cmd-status").textContent()), 10000);
+    if ((await gw.sim("thermal-1", "get fan")) !== `ok ${before}`) fail("bob's refused command reached the board");
+    await ensureToggle(a, "fan.on", before !== "true");
+    log("bob refused (423), alice's command confirmed");
+
+    /* alice releases: bob may command again */
+    await bar(a).getByRole("button", { name: "Release control" }).click();
+    await until("bob's dashboard to show the press line free", async () =>
+        (await bar(b).getAttribute("data-holder")) === "", 10000);
+    await ensureToggle(b, "fan.on", before === "true");
+    await a.screenshot({ path: path.join(dir, "dashboard-control.png") });
+    /* the browser logs the refused PUT itself; anything else is a fault */
+    const other = errors.filter((e) => !/status of 423/.test(e));
+    if (other.length) fail(`page errors: ${other.join("; ")}`);
 }
 
 /* ------------------------------------------------------------ main */

@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1458,6 +1459,96 @@ int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
     else
         free(all);
     return rc;
+}
+
+/* ---- HTTP shorthands ---- */
+
+int ht_it_call(int port, const char *hdr, const char *method, const char *path,
+               const char *body, json_t **out)
+{
+    struct ht_it_http r;
+    if (out)
+        *out = NULL;
+    if (ht_it_http(port, method, path, hdr, body, &r) != 0)
+        return -1;
+    int st = r.status;
+    if (out)
+        *out = ht_it_http_json(&r);
+    ht_it_http_free(&r);
+    return st;
+}
+
+char *ht_it_token(struct ht_it *t, int port, const char *admin_hdr,
+                  const char *role, const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s\"}", role,
+             name);
+    json_t *o;
+    int st = ht_it_call(port, admin_hdr, "POST", "/api/v1/tokens", body, &o);
+    const char *tok = json_string_value(json_object_get(o, "token"));
+    if (st != 201 || !tok)
+        ht_it_fail(t, __FILE__, __LINE__, "POST /api/v1/tokens (%s): %d", role,
+                   st);
+    char *h;
+    if (asprintf(&h, "Authorization: Bearer %s\r\n", tok) < 0)
+        ht_it_fail(t, __FILE__, __LINE__, "out of memory");
+    json_decref(o);
+    return h;
+}
+
+json_t *ht_it_sse_wait(struct ht_it *t, struct ht_it_sse *s, const char *type,
+                       const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        char *ev = NULL, *data = NULL;
+        int rc = ht_it_sse_next(s, 100, &ev, &data, NULL);
+        if (rc < 0)
+            ht_it_fail(t, __FILE__, __LINE__,
+                       "event stream ended while waiting for %s", type);
+        if (rc == 0)
+            continue;
+        json_t *j = json_loads(data ? data : "", 0, NULL);
+        bool hit =
+            ev && !strcmp(ev, type) && j && (!needle || strstr(data, needle));
+        free(ev);
+        free(data);
+        if (hit)
+            return j;
+        json_decref(j);
+    }
+    ht_it_fail(t, __FILE__, __LINE__, "no '%s' event with %s within %d ms",
+               type, needle ? needle : "(any)", timeout_ms);
+}
+
+/* ---- a sim board's control socket ---- */
+
+char *ht_it_ctl(struct ht_it *t, const char *path, const char *cmd)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        ht_it_fail(t, __FILE__, __LINE__, "connect %s: %s", path,
+                   strerror(errno));
+    char line[256];
+    snprintf(line, sizeof line, "%s\n", cmd);
+    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+        ht_it_fail(t, __FILE__, __LINE__, "write %s", path);
+    char buf[512];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return strdup(buf);
 }
 
 /* ---- provisioning ---- */

@@ -25,6 +25,17 @@ struct gw {
     pid_t pid;
 };
 
+/* Open event streams, as GET /healthz counts them (-1 if unknown). */
+static long long sse_clients(struct gw *g)
+{
+    json_t *h = NULL;
+    long long n = -1;
+    if (ht_it_call(g->http, NULL, "GET", "/healthz", NULL, &h) == 200)
+        n = json_integer_value(json_object_get(h, "sse_clients"));
+    json_decref(h);
+    return n;
+}
+
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -1183,7 +1194,10 @@ static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
                            g.token,  "alarms",    "watch", "cell-2",
                            "--json", "--count",   "2",     NULL};
     pid_t wp = ht_it_spawn(t, "awatch", wargv, NULL);
-    ht_it_sleep_ms(300); /* the stream is open before the alarm raises */
+    /* The stream is open before the alarm raises (a fixed sleep was not
+     * enough on a loaded machine: the raise was missed). */
+    HT_WAIT(t, sse_clients(&g) >= 1, 10000,
+            "the watch never opened its stream");
     r = CTL(t, &g, "set", "cell-2", "lamp.on", "true");
     EXPECT_RC(t, r, 0);
     run_free(&r);

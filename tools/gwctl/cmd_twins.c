@@ -342,6 +342,68 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
     return GW_EXIT_OK;
 }
 
+/* `twins control ID [take|release] [--force]`: who controls a twin, or
+ * take / release it (a technician's --force takes it from its holder). The
+ * gateway keeps a holder's control while it has an open event stream;
+ * gwctl has none, so its control lasts control.lease_ms (docs/api.md). */
+static int twins_control(struct gwctl *g, int argc, char **argv)
+{
+    const char *id = NULL, *verb = NULL;
+    bool force = false;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--force"))
+            force = true;
+        else if (!id)
+            id = argv[i];
+        else if (!verb &&
+                 (!strcmp(argv[i], "take") || !strcmp(argv[i], "release")))
+            verb = argv[i];
+        else
+            return gw_usage("twins");
+    }
+    if (!id || (force && !verb))
+        return gw_usage("twins");
+    if (!check_id(id))
+        return GW_EXIT_USAGE;
+    char *path = twin_path(id, force ? "/control?force" : "/control");
+    int rc;
+    if (verb) {
+        bool take = verb[0] == 't';
+        rc = gw_act(g, take ? "POST" : "DELETE", path, "", id,
+                    take ? "control-take" : "control-release",
+                    take ? "you control it" : "released");
+        free(path);
+        return rc;
+    }
+    json_t *c;
+    rc = gw_get_json(g, path, &c);
+    free(path);
+    if (rc != GW_EXIT_OK)
+        return rc;
+    if (g->json) {
+        gw_print_json(c);
+    } else {
+        json_t *h = json_object_get(c, "holder");
+        const char *req =
+            json_is_true(json_object_get(c, "required")) ? " (required)" : "";
+        if (json_is_object(h)) {
+            char t[32];
+            gw_fmt_time(
+                (long long)json_integer_value(json_object_get(h, "since")), t,
+                sizeof t);
+            printf("%s: controlled by %s since %s%s%s\n", id,
+                   json_string_value(json_object_get(h, "name")), t,
+                   json_is_true(json_object_get(h, "forced")) ? " (forced)"
+                                                              : "",
+                   req);
+        } else {
+            printf("%s: free%s\n", id, req);
+        }
+    }
+    json_decref(c);
+    return GW_EXIT_OK;
+}
+
 int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "list";
@@ -362,6 +424,8 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
         }
         return twins_state(g, argv[2], at);
     }
+    if (!strcmp(sub, "control"))
+        return twins_control(g, argc, argv);
     if (!strcmp(sub, "apply")) {
         if (argc != 4 || (strcmp(argv[2], "-f") && strcmp(argv[2], "--file")))
             return gw_usage("twins");

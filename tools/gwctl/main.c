@@ -48,9 +48,10 @@ static const struct gwctl_cmd cmds[] = {
      "[--step D] [--limit N] [--csv]\n"
      "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
      "VALUE\n"
-     "       gwctl twins export --aas ID",
+     "       gwctl twins export --aas ID\n"
+     "       gwctl twins control ID [take | release] [--force]",
      "list, inspect, apply and delete twins; state, history, properties, "
-     "AAS export",
+     "AAS export, control",
      "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
      "                 (- reads standard input)\n"
      "  state --at T   the twin as it was at T, rebuilt from the history\n"
@@ -62,7 +63,9 @@ static const struct gwctl_cmd cmds[] = {
      "                 environment (JSON): a shell per machine, nameplate,\n"
      "                 asset interfaces from the TDs\n"
      "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
-     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
+     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"
+     "  control        who controls the twin; take or release it (--force:\n"
+     "                 a technician takes it from its holder, audited)\n"},
     {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
      "bind a twin property to a device property (read, modify, write back)",
      NULL},

@@ -10,6 +10,7 @@ import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
 import { replayBar, freezeControls } from "../common/replay.js";
 import { priorityOf, topPriority } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
@@ -199,7 +200,8 @@ function twinCard(t, state, boards, online) {
             h("span", { class: `twin-meta${boards.length && up < boards.length ? " boards-down" : ""}`, text: boardText }),
             h("span", { class: "twin-alarms" }, ...chips),
             h("div", { class: "slot", "data-slot": "alarms" }),
-            h("div", { class: "slot", "data-slot": "control" })));
+            h("div", { class: "slot", "data-slot": "control", "data-holder": t.holder?.name ?? "" },
+                t.holder ? h("span", { class: "pill holder", text: `controlled by ${t.holder.name}` }) : "")));
 }
 
 async function showTwin(id) {
@@ -226,9 +228,10 @@ async function showTwin(id) {
         },
     });
     window.__holotwinDash.replay = replay;
+    const control = mountControl(id);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    replay.banner, heading, status, replay.el, alarmView.el, err, grid);
+    replay.banner, heading, status, control.el, replay.el, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -369,11 +372,13 @@ async function showTwin(id) {
         for (const [p, rs] of bound) { const e = twin.get(p); if (e) for (const r of rs) if (!r.props) r.update(e, p); }
         renderStatus();
         es = openEvents({ twin: id }, (type, data) => {
-            if (!replay.active) twin.applyEvent(type, data);
+            if (type === "control") control.apply(data);
+            else if (!replay.active) twin.applyEvent(type, data);
         }, (s) => {
             setConn(s);
             /* after a gap the stream resumes from Last-Event-ID; a fresh
              * snapshot also covers a gateway restart that lost the ids */
+            if (s === "live") control.refresh();
             if (s === "live" && twin.version !== null && !replay.active) {
                 api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {});
             }

@@ -14,6 +14,7 @@ import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
 import { Placer, markerImage } from "./anchor.js";
 import { priorityOf } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -269,7 +270,8 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    panelsEl.replaceChildren(rulesEl, alarmUi.listEl, ...sections);
+    const control = mountControl(id);
+    panelsEl.replaceChildren(rulesEl, control.el, alarmUi.listEl, ...sections);
     /* replay: the same scrubber as the dashboard's; the 3D machine and its
      * panels show the past, live events wait, picking writes nothing */
     replay = replayBar(id, twin, {
@@ -320,9 +322,12 @@ async function start() {
     renderRules();
     /* re-read the snapshot whenever the stream (re)starts: events between
      * the first snapshot and the subscription would be lost otherwise */
-    openEvents({ twin: id }, (type, data) => { if (!replay?.active) twin.applyEvent(type, data); }, (st) => {
+    openEvents({ twin: id }, (type, data) => {
+        if (type === "control") control.apply(data);
+        else if (!replay?.active) twin.applyEvent(type, data);
+    }, (st) => {
         setStatus(st);
-        if (st === "live") twin.emit("refetch", []);
+        if (st === "live") { twin.emit("refetch", []); control.refresh(); }
     }, sseEventNames(desc));
 
     pickPointOf = (panelId, widgetId) => {
