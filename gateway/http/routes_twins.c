@@ -8,8 +8,8 @@
  * caller's role).
  */
 
-#include "gateway/history/history.h"
 #include "gateway/control/control.h"
+#include "gateway/history/history.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/sse/sse.h"
