@@ -7,6 +7,7 @@
 #include "gateway/ingest/ingest_internal.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -67,11 +68,7 @@ int ingest__value_parse(const char *payload, size_t len, int64_t now,
         json_decref(j);
         return HT_EINVAL;
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text) {
-        json_decref(j);
-        return HT_EINVAL;
-    }
+    char *text = ht_json_dumps(v, false, NULL);
     json_t *tsj = json_object_get(j, "ts");
     out->doc = j;
     out->v = v;

@@ -25,6 +25,7 @@
 #include "ht_topic.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_util.h"
@@ -278,7 +279,7 @@ static void state_refresh(struct ht_gw *g, const char *id)
     json_t *st = ht_twin_engine_state(tw->eng, id);
     if (!st)
         return;
-    char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = ht_json_dumps(st, true, NULL);
     bool stable = json_is_true(json_object_get(st, "stable"));
     size_t nal = json_array_size(json_object_get(st, "alarms"));
     json_decref(st);
@@ -453,17 +454,14 @@ static void drain(struct ht_gw *g)
                 data, "stable",
                 json_boolean(ht_twin_engine_stable(tw->eng, twin)));
         }
-        char *text = json_dumps(data, JSON_COMPACT);
+        size_t tlen;
+        char *text = ht_json_dumps(data, false, &tlen);
         json_decref(data);
-        if (!text) {
-            free(tid);
-            continue;
-        }
         if (tw->nheld == tw->capheld) {
             tw->capheld = tw->capheld ? 2 * tw->capheld : 64;
             tw->held = ht_realloc(tw->held, tw->capheld * sizeof *tw->held);
         }
-        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, strlen(text)};
+        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, tlen};
     }
     json_decref(q);
     if (!ht_timer_active(tw->flush))
