@@ -276,13 +276,12 @@ static void on_pub_timer(struct ht_timer *t, void *ud)
 static void state_refresh(struct ht_gw *g, const char *id)
 {
     struct gw_twins *tw = g->twins;
-    json_t *st = ht_twin_engine_state(tw->eng, id);
-    if (!st)
+    /* The text straight from the engine: no tree built and dumped. */
+    size_t nal;
+    char *text = ht_twin_engine_state_text(tw->eng, id, NULL, &nal);
+    if (!text)
         return;
-    char *text = ht_json_dumps(st, true, NULL);
-    bool stable = json_is_true(json_object_get(st, "stable"));
-    size_t nal = json_array_size(json_object_get(st, "alarms"));
-    json_decref(st);
+    bool stable = ht_twin_engine_stable(tw->eng, id);
     pthread_mutex_lock(&tw->mu);
     struct tw_entry *e = search(tw, id, NULL);
     if (e) {

@@ -821,6 +821,68 @@ START_TEST(twin_td)
 }
 END_TEST
 
+/* The snapshot text is the state serialised with sorted keys, byte for
+ * byte, whatever the twin holds: no values, values, a pending and an
+ * active alarm, an inverted twin-level property, converted units, an
+ * offline device. */
+static void text_is_state(struct ht_twin_engine *e, const char *id)
+{
+    json_t *st = ht_twin_engine_state(e, id);
+    char *want = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n, nal;
+    char *got = ht_twin_engine_state_text(e, id, &n, &nal);
+    ck_assert_str_eq(got, want);
+    ck_assert_uint_eq(n, strlen(want));
+    ck_assert_uint_eq(nal, json_array_size(json_object_get(st, "alarms")));
+    free(want);
+    free(got);
+    json_decref(st);
+}
+
+START_TEST(state_text_is_the_state_serialised)
+{
+    struct ht_twin_engine *e = press_line(0);
+    text_is_state(e, "press-line");
+    initial_state(e, 1000);
+    text_is_state(e, "press-line");
+    setnum(e, "thermal-1", "temperature", 71.5, 2000);
+    text_is_state(e, "press-line");
+    ht_twin_engine_tick(e, 7000);
+    text_is_state(e, "press-line");
+    ht_twin_engine_set_device_status(e, "thermal-1", false, 8000);
+    text_is_state(e, "press-line");
+    ck_assert_ptr_null(ht_twin_engine_state_text(e, "nope", NULL, NULL));
+    ht_twin_engine_free(e);
+
+    const char *doc_s =
+        "{\"id\":\"oven\",\"title\":\"Oven \\\"\\u00e9\\\"\",\"version\":7,"
+        "\"components\":[{\"id\":\"o\",\"kind\":\"heater\",\"properties\":["
+        "{\"name\":\"t\",\"bind\":\"th-1/temperature\",\"type\":\"number\","
+        "\"unit\":\"unit:DEG_F\",\"device_unit\":\"unit:DEG_C\"},"
+        "{\"name\":\"s\",\"bind\":\"th-1/label\",\"type\":\"string\"},"
+        "{\"name\":\"pct\",\"bind\":\"th-1/raw\",\"type\":\"number\","
+        "\"scale\":0.1,\"offset\":0}]}],"
+        "\"rules\":[{\"id\":\"zz\",\"severity\":\"warning\",\"message\":"
+        "\"hot \\\"\\n\",\"expr\":\"o.t > 200\"},{\"id\":\"aa\",\"severity\":"
+        "\"critical\",\"message\":\"x\",\"expr\":\"o.pct > 5\"}]}";
+    json_t *doc = json_loads(doc_s, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    e = ht_twin_engine_new(NULL, NULL);
+    char err[200];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
+    json_decref(doc);
+    text_is_state(e, "oven");
+    setnum(e, "th-1", "temperature", 100, 1);
+    setnum(e, "th-1", "raw", 123, 2);
+    json_t *label = json_string("a\t\"b\"/\x01");
+    ht_twin_engine_set_value(e, "th-1", "label", label, 3);
+    json_decref(label);
+    text_is_state(e, "oven");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("twin");
@@ -840,6 +902,7 @@ int main(void)
     tcase_add_test(tc, press_line_model);
     tcase_add_test(tc, auto_twin_from_thing);
     tcase_add_test(tc, twin_td);
+    tcase_add_test(tc, state_text_is_the_state_serialised);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
