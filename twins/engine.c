@@ -1237,10 +1237,12 @@ static void jstr(struct ht_jbuf *b, const char *s)
     ht_jbuf_str(b, s, strlen(s));
 }
 
-/* prop_state's object as text; false when prop_state would give NULL
- * (a converted value that is not a finite number) and nothing written. */
+/* prop_state's object as text, as "key":{...}; false when prop_state
+ * would give NULL (a converted value that is not a finite number) and
+ * nothing written. sorted: keys (and those of an object value) in
+ * JSON_SORT_KEYS order, else in prop_state's insertion order. */
 static bool prop_text(struct ht_jbuf *b, const char *key, const struct fprop *f,
-                      bool invert)
+                      bool invert, bool sorted)
 {
     const json_t *v = f->slot->v;
     double d = 0;
@@ -1251,25 +1253,39 @@ static bool prop_text(struct ht_jbuf *b, const char *key, const struct fprop *f,
             return false;
     }
     jkey(b, key);
-    LIT(b, "{\"quality\":");
-    jstr(b, ht_twin_quality_name(slot_quality(f->slot)));
-    LIT(b, ",\"ts\":");
-    if (v)
+    if (sorted) {
+        LIT(b, "{\"quality\":");
+        jstr(b, ht_twin_quality_name(slot_quality(f->slot)));
+        LIT(b, ",\"ts\":");
+    } else {
+        LIT(b, "{\"value\":");
+    }
+    if (sorted && v)
         ht_jbuf_int(b, f->slot->ts);
-    else
+    else if (sorted)
         LIT(b, "null");
-    LIT(b, ",\"value\":");
+    if (sorted)
+        LIT(b, ",\"value\":");
     if (!v) {
         LIT(b, "null");
     } else if (conv) {
         json_t *r = json_real(d);
-        ht_jbuf_json(b, r, true);
+        ht_jbuf_json(b, r, sorted);
         json_decref(r);
     } else if (invert && json_is_boolean(v)) {
         ht_jbuf_raw(b, json_is_true(v) ? "false" : "true",
                     json_is_true(v) ? 5 : 4);
     } else {
-        ht_jbuf_json(b, v, true);
+        ht_jbuf_json(b, v, sorted);
+    }
+    if (!sorted) {
+        LIT(b, ",\"ts\":");
+        if (v)
+            ht_jbuf_int(b, f->slot->ts);
+        else
+            LIT(b, "null");
+        LIT(b, ",\"quality\":");
+        jstr(b, ht_twin_quality_name(slot_quality(f->slot)));
     }
     LIT(b, "}");
     return true;
@@ -1318,7 +1334,7 @@ char *ht_twin_engine_state_text(const struct ht_twin_engine *e,
         size_t mark = b.n;
         if (!first)
             LIT(&b, ",");
-        if (prop_text(&b, k->key, &t->fp[k->flat], k->invert))
+        if (prop_text(&b, k->key, &t->fp[k->flat], k->invert, true))
             first = false;
         else
             b.n = mark;
@@ -1400,6 +1416,42 @@ json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
             json_object_set_new(o, ref, prop_state(&t->fp[flat], invert));
     }
     return o;
+}
+
+bool ht_twin_engine_props_state_text(const struct ht_twin_engine *e,
+                                     const char *twin_id, const json_t *refs,
+                                     struct ht_jbuf *b)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return false;
+    LIT(b, "{");
+    bool first = true;
+    size_t n = json_array_size(refs);
+    for (size_t i = 0; i < n; i++) {
+        const char *ref = json_string_value(json_array_get(refs, i));
+        size_t flat;
+        bool invert, dup = false;
+        if (!ref || !ref_flat(t, ref, &flat, &invert))
+            continue;
+        /* A repeated ref keeps its first place (json_object_set_new), and
+         * its state is the same text. */
+        for (size_t k = 0; k < i && !dup; k++) {
+            const char *o = json_string_value(json_array_get(refs, k));
+            dup = o && !strcmp(o, ref);
+        }
+        if (dup)
+            continue;
+        size_t mark = b->n;
+        if (!first)
+            LIT(b, ",");
+        if (prop_text(b, ref, &t->fp[flat], invert, false))
+            first = false;
+        else
+            b->n = mark;
+    }
+    LIT(b, "}");
+    return true;
 }
 
 static int cmp_twin_id(const void *a, const void *b)

@@ -16,6 +16,8 @@
 
 #include "semantics/semantics.h"
 
+#include "ht_json.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -373,6 +375,12 @@ char *ht_twin_engine_state_text(const struct ht_twin_engine *e,
  * the whole twin. */
 json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
                                    const char *twin_id, const json_t *refs);
+/* The same object as compact JSON text in its insertion order (what
+ * json_dumps(props, JSON_COMPACT) writes), appended to b (borrowed). False
+ * and nothing appended for an unknown twin. */
+bool ht_twin_engine_props_state_text(const struct ht_twin_engine *e,
+                                     const char *twin_id, const json_t *refs,
+                                     struct ht_jbuf *b);
 /* Ids of the twins that bind a device (new array of strings, id order;
  * empty for an unknown device). Costs that device's bindings. */
 json_t *ht_twin_engine_device_twins(struct ht_twin_engine *e,
