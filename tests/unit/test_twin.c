@@ -823,8 +823,8 @@ END_TEST
 
 /* The snapshot text is the state serialised with sorted keys, byte for
  * byte, whatever the twin holds: no values, values, a pending and an
- * active alarm, an inverted twin-level property, converted units, an
- * offline device. */
+ * active alarm, an inverted twin-level property, converted units, a
+ * stale value, an offline device. */
 static void text_is_state(struct ht_twin_engine *e, const char *id)
 {
     json_t *st = ht_twin_engine_state(e, id);
@@ -868,6 +868,8 @@ START_TEST(state_text_is_the_state_serialised)
     setnum(e, "thermal-1", "temperature", 71.5, 2000);
     text_is_state(e, "press-line");
     ht_twin_engine_tick(e, 7000);
+    text_is_state(e, "press-line");
+    ht_twin_engine_set_stale(e, "gears-1", "gear_b_speed", 7500);
     text_is_state(e, "press-line");
     ht_twin_engine_set_device_status(e, "thermal-1", false, 8000);
     text_is_state(e, "press-line");
