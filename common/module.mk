@@ -6,7 +6,7 @@
 # - libhtcommon.a, the rest, for daemons and tools: loop, log, conf, files
 #   and clocks, the libmosquitto and Avahi adapters.
 HTBASE_SRCS := common/ht_err.c common/ht_mem.c common/ht_id.c \
-	common/ht_topic.c common/ht_sha256.c
+	common/ht_topic.c common/ht_sha256.c common/ht_json.c
 HTBASE_OBJS := $(patsubst %.c,$(O)/%.o,$(HTBASE_SRCS))
 $(O)/libhtbase.a: $(HTBASE_OBJS)
 COMMON_OBJS := $(patsubst %.c,$(O)/%.o,\

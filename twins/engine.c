@@ -19,6 +19,7 @@
 
 #include "ht_err.h"
 #include "ht_id.h"
+#include "ht_json.h"
 #include "ht_mem.h"
 
 #include <math.h>
@@ -99,6 +100,19 @@ struct twin {
     bool touched;  /* scratch */
     int first_out; /* the rule that raised first, or -1 */
     size_t ntimed; /* rules with a deadline */
+    /* The snapshot's keys in the order its text has them (sorted, one
+     * entry per key: a later duplicate wins, as in a JSON object), built
+     * once with the twin: properties, then rule indices by id. */
+    struct skey *pkeys;
+    size_t npkeys;
+    size_t *rorder;
+    size_t nrorder;
+};
+
+struct skey {
+    char *key;
+    size_t flat, seq;
+    bool invert;
 };
 
 struct ht_twin_engine {
@@ -892,8 +906,60 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
     }
     free(t->fp);
     free(t->rr);
+    for (size_t i = 0; i < t->npkeys; i++)
+        free(t->pkeys[i].key);
+    free(t->pkeys);
+    free(t->rorder);
     ht_twin_model_free(t->m);
     free(t);
+}
+
+static int cmp_skey(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The key order of the snapshot text (see struct twin): what
+ * ht_twin_engine_state's object would hold, sorted as json_dumps's
+ * JSON_SORT_KEYS sorts it. */
+static void twin_keys(struct twin *t)
+{
+    const struct ht_twin_model *m = t->m;
+    size_t n = t->nfp + m->ntprops;
+    struct skey *k = ht_calloc(n + 1, sizeof *k);
+    for (size_t i = 0; i < t->nfp; i++)
+        k[i] = (struct skey){ht_strdup(t->fp[i].ref), i, i, false};
+    for (size_t i = 0; i < m->ntprops; i++) {
+        const struct ht_twin_target *tg = &m->tprops[i].targets[0];
+        size_t flat = tg->prop;
+        for (size_t c = 0; c < tg->comp; c++)
+            flat += m->comps[c].nprops;
+        k[t->nfp + i] =
+            (struct skey){ht_asprintf(HT_TWIN_SELF ".%s", m->tprops[i].name),
+                          flat, t->nfp + i, tg->invert};
+    }
+    qsort(k, n, sizeof *k, cmp_skey);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && !strcmp(k[i].key, k[i + 1].key)) {
+            free(k[i].key);
+            continue;
+        }
+        k[w++] = k[i];
+    }
+    t->pkeys = k;
+    t->npkeys = w;
+    struct skey *r = ht_calloc(m->nrules + 1, sizeof *r);
+    for (size_t i = 0; i < m->nrules; i++)
+        r[i] = (struct skey){(char *)m->rules[i].id, i, i, false};
+    qsort(r, m->nrules, sizeof *r, cmp_skey);
+    t->rorder = ht_calloc(m->nrules + 1, sizeof *t->rorder);
+    for (size_t i = 0; i < m->nrules; i++)
+        if (i + 1 == m->nrules || strcmp(r[i].key, r[i + 1].key))
+            t->rorder[t->nrorder++] = r[i].flat;
+    free(r);
 }
 
 /* Map the references of one of rule r's expressions to flat property
@@ -954,6 +1020,7 @@ static struct twin *twin_build(struct ht_twin_engine *e,
         if (m->rules[r].suppress)
             rr->sflat = wire_refs(t, r, m->rules[r].suppress);
     }
+    twin_keys(t);
     return t;
 }
 
@@ -1234,6 +1301,153 @@ json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
                      "rules", rules);
 }
 
+/* Append a string literal (its length known at compile time). */
+#define LIT(b, s) ht_jbuf_raw((b), (s), sizeof(s) - 1)
+
+static void jkey(struct ht_jbuf *b, const char *k)
+{
+    ht_jbuf_str(b, k, strlen(k));
+    LIT(b, ":");
+}
+
+static void jstr(struct ht_jbuf *b, const char *s)
+{
+    ht_jbuf_str(b, s, strlen(s));
+}
+
+/* prop_state's object as text, as "key":{...}; false when prop_state
+ * would give NULL (a converted value that is not a finite number) and
+ * nothing written. sorted: keys (and those of an object value) in
+ * JSON_SORT_KEYS order, else in prop_state's insertion order. */
+static bool prop_text(struct ht_jbuf *b, const char *key, const struct fprop *f,
+                      bool invert, bool sorted)
+{
+    const json_t *v = f->slot->v;
+    double d = 0;
+    bool conv = v && json_is_number(v) && !identity(f->p);
+    if (conv) {
+        d = ht_twin_prop_to_twin(f->p, json_number_value(v));
+        if (!isfinite(d))
+            return false;
+    }
+    jkey(b, key);
+    if (sorted) {
+        LIT(b, "{\"quality\":");
+        jstr(b, ht_twin_quality_name(slot_quality(f->slot)));
+        LIT(b, ",\"ts\":");
+    } else {
+        LIT(b, "{\"value\":");
+    }
+    if (sorted && v)
+        ht_jbuf_int(b, f->slot->ts);
+    else if (sorted)
+        LIT(b, "null");
+    if (sorted)
+        LIT(b, ",\"value\":");
+    if (!v) {
+        LIT(b, "null");
+    } else if (conv) {
+        json_t *r = json_real(d);
+        ht_jbuf_json(b, r, sorted);
+        json_decref(r);
+    } else if (invert && json_is_boolean(v)) {
+        ht_jbuf_raw(b, json_is_true(v) ? "false" : "true",
+                    json_is_true(v) ? 5 : 4);
+    } else {
+        ht_jbuf_json(b, v, sorted);
+    }
+    if (!sorted) {
+        LIT(b, ",\"ts\":");
+        if (v)
+            ht_jbuf_int(b, f->slot->ts);
+        else
+            LIT(b, "null");
+        LIT(b, ",\"quality\":");
+        jstr(b, ht_twin_quality_name(slot_quality(f->slot)));
+    }
+    LIT(b, "}");
+    return true;
+}
+
+char *ht_twin_engine_state_text(const struct ht_twin_engine *e,
+                                const char *twin_id, size_t *len,
+                                size_t *nalarms)
+{
+    if (len)
+        *len = 0;
+    if (nalarms)
+        *nalarms = 0;
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return NULL;
+    const struct ht_twin_model *m = t->m;
+    struct ht_jbuf b = {0};
+    LIT(&b, "{\"alarms\":[");
+    bool first = true;
+    for (size_t r = 0; r < m->nrules; r++) {
+        const struct ht_twin_rule *rule = &m->rules[r];
+        if (t->rr[r].state != HT_TWIN_RULE_ACTIVE || !rule->message)
+            continue; /* json_pack of a NULL message: no entry */
+        if (!first)
+            LIT(&b, ",");
+        first = false;
+        if (nalarms)
+            (*nalarms)++;
+        LIT(&b, "{\"message\":");
+        jstr(&b, rule->message);
+        LIT(&b, ",\"rule\":");
+        jstr(&b, rule->id);
+        LIT(&b, ",\"severity\":");
+        jstr(&b, ht_twin_severity_name(rule->severity));
+        LIT(&b, ",\"since\":");
+        ht_jbuf_int(&b, t->rr[r].since);
+        LIT(&b, "}");
+    }
+    LIT(&b, "],\"id\":");
+    jstr(&b, m->id);
+    LIT(&b, ",\"properties\":{");
+    first = true;
+    for (size_t i = 0; i < t->npkeys; i++) {
+        const struct skey *k = &t->pkeys[i];
+        size_t mark = b.n;
+        if (!first)
+            LIT(&b, ",");
+        if (prop_text(&b, k->key, &t->fp[k->flat], k->invert, true))
+            first = false;
+        else
+            b.n = mark;
+    }
+    LIT(&b, "},\"rules\":{");
+    for (size_t i = 0; i < t->nrorder; i++) {
+        size_t r = t->rorder[i];
+        const struct ht_twin_rule *rule = &m->rules[r];
+        if (i)
+            LIT(&b, ",");
+        jkey(&b, rule->id);
+        LIT(&b, "{");
+        if (rule->alarm) {
+            LIT(&b, "\"alarm\":");
+            jstr(&b, ht_twin_alarm_state_name(t->rr[r].ast));
+            LIT(&b, ",\"priority\":");
+            jstr(&b, ht_twin_priority_name(rule->priority));
+            LIT(&b, ",");
+        }
+        LIT(&b, "\"severity\":");
+        jstr(&b, ht_twin_severity_name(rule->severity));
+        LIT(&b, ",\"state\":");
+        jstr(&b, ht_twin_rule_state_name(t->rr[r].state));
+        LIT(&b, "}");
+    }
+    LIT(&b, "},\"stable\":");
+    ht_jbuf_raw(&b, t->stable ? "true" : "false", t->stable ? 4 : 5);
+    LIT(&b, ",\"ts\":");
+    ht_jbuf_int(&b, t->ts);
+    LIT(&b, ",\"version\":");
+    ht_jbuf_int(&b, m->version);
+    LIT(&b, "}");
+    return ht_jbuf_take(&b, len);
+}
+
 /* The flat index of a twin property ref ("component.property" or
  * "twin.name", the latter resolved to its first target); false if unknown. */
 static bool ref_flat(const struct twin *t, const char *ref, size_t *flat,
@@ -1280,6 +1494,42 @@ json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
             json_object_set_new(o, ref, prop_state(&t->fp[flat], invert));
     }
     return o;
+}
+
+bool ht_twin_engine_props_state_text(const struct ht_twin_engine *e,
+                                     const char *twin_id, const json_t *refs,
+                                     struct ht_jbuf *b)
+{
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return false;
+    LIT(b, "{");
+    bool first = true;
+    size_t n = json_array_size(refs);
+    for (size_t i = 0; i < n; i++) {
+        const char *ref = json_string_value(json_array_get(refs, i));
+        size_t flat;
+        bool invert, dup = false;
+        if (!ref || !ref_flat(t, ref, &flat, &invert))
+            continue;
+        /* A repeated ref keeps its first place (json_object_set_new), and
+         * its state is the same text. */
+        for (size_t k = 0; k < i && !dup; k++) {
+            const char *o = json_string_value(json_array_get(refs, k));
+            dup = o && !strcmp(o, ref);
+        }
+        if (dup)
+            continue;
+        size_t mark = b->n;
+        if (!first)
+            LIT(b, ",");
+        if (prop_text(b, ref, &t->fp[flat], invert, false))
+            first = false;
+        else
+            b->n = mark;
+    }
+    LIT(b, "}");
+    return true;
 }
 
 static int cmp_twin_id(const void *a, const void *b)

@@ -16,6 +16,8 @@
 
 #include "semantics/semantics.h"
 
+#include "ht_json.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -404,6 +406,14 @@ void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms);
  * "rules":{"id":{"state","severity"}}}. Keys sorted when serialised. */
 json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
                              const char *twin_id);
+/* The same state as compact JSON text with sorted keys, byte for byte what
+ * json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS) writes, built without
+ * the tree (the snapshot of every value's twin). New text (caller frees),
+ * *len and *nalarms (either may be NULL) its length and the number of
+ * entries in its "alarms"; NULL for an unknown twin. */
+char *ht_twin_engine_state_text(const struct ht_twin_engine *e,
+                                const char *twin_id, size_t *len,
+                                size_t *nalarms);
 /* The state of some properties of a twin: a new object mapping each ref
  * of refs (borrowed array of "component.property" or "twin.name") to
  * {"value","ts","quality"} as in ht_twin_engine_state's "properties";
@@ -411,6 +421,12 @@ json_t *ht_twin_engine_state(const struct ht_twin_engine *e,
  * the whole twin. */
 json_t *ht_twin_engine_props_state(const struct ht_twin_engine *e,
                                    const char *twin_id, const json_t *refs);
+/* The same object as compact JSON text in its insertion order (what
+ * json_dumps(props, JSON_COMPACT) writes), appended to b (borrowed). False
+ * and nothing appended for an unknown twin. */
+bool ht_twin_engine_props_state_text(const struct ht_twin_engine *e,
+                                     const char *twin_id, const json_t *refs,
+                                     struct ht_jbuf *b);
 /* Ids of the twins that bind a device (new array of strings, id order;
  * empty for an unknown device). Costs that device's bindings. */
 json_t *ht_twin_engine_device_twins(struct ht_twin_engine *e,

@@ -158,14 +158,12 @@ int ingest__value_check(struct ht_gw *g, struct ingest_board *b,
     if (!b)
         return HT_OK;
     char msg[160];
-    const json_t *tsj = json_object_get(m->doc, "ts");
     int64_t max_ts = now + (int64_t)g->conf->ingest_max_future_s * 1000;
-    if ((tsj && !json_is_integer(tsj)) || m->ts < INGEST_TS_MIN ||
-        m->ts > max_ts) {
+    if (m->ts_bad || m->ts < INGEST_TS_MIN || m->ts > max_ts) {
         snprintf(msg, sizeof msg,
                  "ts %" PRId64 " outside [%" PRId64 ", now + %d s]", m->ts,
                  (int64_t)INGEST_TS_MIN, g->conf->ingest_max_future_s);
-        if (tsj && !json_is_integer(tsj))
+        if (m->ts_bad)
             snprintf(msg, sizeof msg, "ts is not an integer");
         reject(g, b, GW_REJECT_TS, msg);
         return HT_EINVAL;

@@ -7,6 +7,7 @@
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -125,7 +126,7 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
     j->deadline_ms = j->sent_ms + timeout;
     json_t *body = json_pack("{s:O, s:s, s:I}", "v", j->value, "id", corr,
                              "deadline", (json_int_t)j->deadline_ms);
-    char *payload = json_dumps(body, JSON_COMPACT);
+    char *payload = ht_json_dumps(body, false, NULL);
     json_decref(body);
     mosquitto_property *props = NULL;
     mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, resp);

@@ -85,10 +85,11 @@ int ingest__td_parse(const char *id, const char *payload, size_t len,
 int ingest__status_parse(const char *payload, size_t len, bool *online);
 /* A property value {"v":value,"ts":ms,"seq":n}, parsed once. */
 struct ingest_value_msg {
-    json_t *doc;     /* the payload (owned) */
+    json_t *doc;     /* the payload, or only its "v" (owned) */
     const json_t *v; /* borrowed from doc */
     char *text;      /* v as compact JSON (owned) */
     int64_t ts, seq; /* ts: now when absent */
+    bool ts_bad;     /* "ts" present but not an integer */
 };
 /* HT_OK with *out filled (free with ingest__value_msg_clear), or HT_EINVAL
  * (no "v", not JSON) with *out zeroed. */

@@ -7,6 +7,7 @@
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -179,8 +180,7 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
                       json_t *body, const char *result)
 {
     uint64_t ms = ht_mono_ms() - j->t0_ms;
-    char *val =
-        j->value ? json_dumps(j->value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *val = ht_json_dumps(j->value, false, NULL);
     struct ht_store_audit a = {
         .ts = gw__now_ms(g),
         .actor = j->actor,

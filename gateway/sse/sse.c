@@ -13,6 +13,7 @@
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -227,12 +228,12 @@ void gw__sse_emit(struct ht_gw *g, const char *type, const char *dev,
                   const char *prop, const char *twin, const json_t *value,
                   json_t *data)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
+    size_t len;
+    char *text = ht_json_dumps(data, false, &len);
     json_decref(data);
-    char *vtext =
-        value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *vtext = ht_json_dumps(value, false, NULL);
     if (text)
-        gw__sse_push(g, type, dev, prop, twin, vtext, text, strlen(text));
+        gw__sse_push(g, type, dev, prop, twin, vtext, text, len);
     free(vtext);
     free(text);
 }

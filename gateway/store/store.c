@@ -16,6 +16,7 @@
 #include "gateway/store/journal.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_util.h"
@@ -43,7 +44,8 @@ struct wbatch {
     /* Per batch: the last value record of each property, so `latest` is
      * written once per property, not once per value. Open addressing. */
     struct wb_key *keys;
-    size_t nkeys;   /* slots (power of two) */
+    size_t nkeys;   /* slots allocated */
+    size_t mask;    /* slots used by this batch, minus one (power of two) */
     size_t ordinal; /* value records seen so far in this pass */
 };
 
@@ -963,7 +965,7 @@ static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
     h = (h ^ 0xff) * 16777619u;
     for (const char *p = b; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    for (size_t i = h & (w->nkeys - 1);; i = (i + 1) & (w->nkeys - 1)) {
+    for (size_t i = h & w->mask;; i = (i + 1) & w->mask) {
         struct wb_key *k = &w->keys[i];
         if (!k->a || (!strcmp(k->a, a) && !strcmp(k->b, b)))
             return k;
@@ -1185,7 +1187,10 @@ static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
     *rows = 0;
     if (durable)
         wb_run(w, w->full, "synchronous=FULL");
-    /* Slots for at most one key per 64 journal bytes, half full. */
+    /* Slots for at most one key per 64 journal bytes, half full. Only
+     * those are cleared and probed: the table keeps the size of the
+     * largest batch, and clearing all of it made every small batch after
+     * a burst pay for the burst (a command's audit batch: 24 KB). */
     size_t need = 16;
     while (need < 2 * ((to - from) / 64 + 1))
         need *= 2;
@@ -1194,7 +1199,8 @@ static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
         w->keys = ht_malloc(need * sizeof *w->keys);
         w->nkeys = need;
     }
-    memset(w->keys, 0, w->nkeys * sizeof *w->keys);
+    w->mask = need - 1;
+    memset(w->keys, 0, need * sizeof *w->keys);
     w->ordinal = 0;
     ht_journal_each(s->jn, from, to, wb_mark, w);
     w->ordinal = 0;
@@ -1424,7 +1430,7 @@ int ht_store_value_add(struct ht_store *s, const char *id, const char *name,
 {
     char *own = NULL;
     if (!vtext)
-        vtext = own = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        vtext = own = ht_json_dumps(v, false, NULL);
     if (!vtext)
         return HT_EINVAL;
     struct ht_jrec r = {
@@ -1472,7 +1478,7 @@ int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
         json_object_set_new(j, "sent", json_integer(a->sent));
         json_object_set_new(j, "deadline", json_integer(a->deadline));
     }
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = ht_json_dumps(j, false, NULL);
     json_decref(j);
     if (!text)
         return HT_EINVAL;
@@ -1504,7 +1510,7 @@ int ht_store_alarm_add(struct ht_store *s, const struct ht_store_alarm *a)
         json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:O?}", "from", a->from,
                   "to", a->to, "cause", a->cause, "who", a->who, "note",
                   a->note, "priority", a->priority, "state", a->state);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = ht_json_dumps(j, false, NULL);
     json_decref(j);
     if (!text)
         return HT_EINVAL;

@@ -25,6 +25,7 @@
 #include "ht_topic.h"
 
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_util.h"
@@ -307,13 +308,12 @@ static void on_pub_timer(struct ht_timer *t, void *ud)
 static void state_refresh(struct ht_gw *g, const char *id)
 {
     struct gw_twins *tw = g->twins;
-    json_t *st = ht_twin_engine_state(tw->eng, id);
-    if (!st)
+    /* The text straight from the engine: no tree built and dumped. */
+    size_t nal;
+    char *text = ht_twin_engine_state_text(tw->eng, id, NULL, &nal);
+    if (!text)
         return;
-    char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
-    bool stable = json_is_true(json_object_get(st, "stable"));
-    size_t nal = json_array_size(json_object_get(st, "alarms"));
-    json_decref(st);
+    bool stable = ht_twin_engine_stable(tw->eng, id);
     pthread_mutex_lock(&tw->mu);
     struct tw_entry *e = search(tw, id, NULL);
     if (e) {
@@ -430,6 +430,38 @@ static void on_flush(struct ht_timer *t, void *ud)
     flush_budget(ud, 4000000);
 }
 
+/* A "state" engine event as its SSE data: the event's members but
+ * "kind", in order, then "properties" (the changed ones' states) and
+ * "stable" -- what drain's tree for it dumps to (new text). */
+static char *state_event_text(struct gw_twins *tw, const json_t *ev,
+                              const char *twin, size_t *len)
+{
+    struct ht_jbuf b = {0};
+    ht_jbuf_raw(&b, "{", 1);
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)ev, key, x)
+    {
+        if (!strcmp(key, "kind"))
+            continue;
+        if (b.n > 1)
+            ht_jbuf_raw(&b, ",", 1);
+        ht_jbuf_str(&b, key, strlen(key));
+        ht_jbuf_raw(&b, ":", 1);
+        ht_jbuf_json(&b, x, false);
+    }
+    if (b.n > 1)
+        ht_jbuf_raw(&b, ",", 1);
+    ht_jbuf_raw(&b, "\"properties\":", 13);
+    if (!ht_twin_engine_props_state_text(tw->eng, twin,
+                                         json_object_get(ev, "changed"), &b))
+        ht_jbuf_raw(&b, "{}", 2);
+    bool st = ht_twin_engine_stable(tw->eng, twin);
+    ht_jbuf_raw(&b, st ? ",\"stable\":true}" : ",\"stable\":false}",
+                st ? 15 : 16);
+    return ht_jbuf_take(&b, len);
+}
+
 /* Turn the queued engine events into SSE events (in engine order, held
  * for flush()), mark the twins they touched dirty, then re-arm the
  * duration timer. Called after every engine call. flush() rebuilds the
@@ -470,32 +502,37 @@ static void drain(struct ht_gw *g)
         if (!k)
             continue;
         char *tid = ht_strdup(twin);
-        json_t *data = json_incref(ev);
-        json_object_del(data, "kind");
-        if (k == kinds[4] && tw->alarm_sub.on_alarm)
-            tw->alarm_sub.on_alarm(g, data, tw->alarm_sub.ud);
-        if (k == kinds[0]) {
-            /* The changed properties with their values, so clients need
-             * not fetch the whole state; only those are built. */
-            json_t *props = ht_twin_engine_props_state(
-                tw->eng, twin, json_object_get(ev, "changed"));
-            json_object_set_new(data, "properties",
-                                props ? props : json_object());
-            json_object_set_new(
-                data, "stable",
-                json_boolean(ht_twin_engine_stable(tw->eng, twin)));
-        }
-        char *text = json_dumps(data, JSON_COMPACT);
-        json_decref(data);
-        if (!text) {
-            free(tid);
-            continue;
+        size_t tlen;
+        char *text;
+        if (k == kinds[0] && !json_object_get(ev, "properties") &&
+            !json_object_get(ev, "stable")) {
+            /* The common case, one per value: written as text, the bytes
+             * the tree below would dump to, without building it. */
+            text = state_event_text(tw, ev, twin, &tlen);
+        } else {
+            json_t *data = json_incref(ev);
+            json_object_del(data, "kind");
+            if (k == kinds[4] && tw->alarm_sub.on_alarm)
+                tw->alarm_sub.on_alarm(g, data, tw->alarm_sub.ud);
+            if (k == kinds[0]) {
+                /* The changed properties with their values, so clients
+                 * need not fetch the whole state; only those are built. */
+                json_t *props = ht_twin_engine_props_state(
+                    tw->eng, twin, json_object_get(ev, "changed"));
+                json_object_set_new(data, "properties",
+                                    props ? props : json_object());
+                json_object_set_new(
+                    data, "stable",
+                    json_boolean(ht_twin_engine_stable(tw->eng, twin)));
+            }
+            text = ht_json_dumps(data, false, &tlen);
+            json_decref(data);
         }
         if (tw->nheld == tw->capheld) {
             tw->capheld = tw->capheld ? 2 * tw->capheld : 64;
             tw->held = ht_realloc(tw->held, tw->capheld * sizeof *tw->held);
         }
-        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, strlen(text)};
+        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, tlen};
     }
     json_decref(q);
     if (!ht_timer_active(tw->flush))

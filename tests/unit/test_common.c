@@ -2,13 +2,17 @@
  * positions, ids, files. */
 #include "ht_conf.h"
 #include "ht_err.h"
+#include "ht_json.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_sha256.h"
 #include "ht_util.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -398,6 +402,88 @@ START_TEST(sha256_known_answers)
 }
 END_TEST
 
+/* ht_json_dumps writes what json_dumps writes (compact, with and without
+ * sorted keys) for random trees: integers at the extremes, reals that
+ * need ".0" or an exponent, strings with every escape and an embedded
+ * NUL, nested arrays and objects. */
+static uint64_t rnd_state = 88172645463325252ULL;
+static unsigned rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)rnd_state;
+}
+
+static json_t *rnd_json(int depth)
+{
+    switch (rnd() % (depth > 3 ? 5 : 7)) {
+    case 0: {
+        uint64_t u = (uint64_t)rnd() << 32 | rnd();
+        if (rnd() % 4 == 0)
+            u = rnd() % 2 ? (uint64_t)INT64_MIN : (uint64_t)INT64_MAX;
+        return json_integer((json_int_t)u);
+    }
+    case 1: {
+        static const double r[] = {0.0,           -0.0,     1.0,
+                                   1e20,          1e-7,     1.0 / 3,
+                                   123456789.125, -2.5e300, 5e-324};
+        return json_real(r[rnd() % (sizeof r / sizeof *r)] * (rnd() % 9));
+    }
+    case 2: {
+        char b[24];
+        size_t n = rnd() % sizeof b;
+        static const char pick[] = "\"\\/\x01\x1f\x7f\b\f\n\r\tab\xc3\xa9";
+        for (size_t i = 0; i < n; i++)
+            b[i] = pick[rnd() % (sizeof pick - 1)];
+        if (n && rnd() % 5 == 0)
+            b[rnd() % n] = '\0';
+        json_t *j = json_stringn(b, n); /* NULL: torn UTF-8 */
+        return j ? j : json_string("torn");
+    }
+    case 3:
+        return json_boolean(rnd() % 2);
+    case 4:
+        return json_null();
+    case 5: {
+        json_t *a = json_array();
+        for (unsigned i = rnd() % 5; i > 0; i--)
+            json_array_append_new(a, rnd_json(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (unsigned i = rnd() % 40; i > 0; i--) {
+            char k[16];
+            snprintf(k, sizeof k, "%c%u", 'a' + rnd() % 26, rnd() % 50);
+            json_object_set_new(o, k, rnd_json(depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+START_TEST(json_dumps_matches_jansson)
+{
+    for (int i = 0; i < 2000; i++) {
+        json_t *v = rnd_json(0);
+        ck_assert_ptr_nonnull(v);
+        for (int sort = 0; sort < 2; sort++) {
+            char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                           (sort ? JSON_SORT_KEYS : 0));
+            size_t n;
+            char *got = ht_json_dumps(v, sort, &n);
+            ck_assert_str_eq(got, want);
+            ck_assert_uint_eq(n, strlen(want));
+            free(want);
+            free(got);
+        }
+        json_decref(v);
+    }
+    ck_assert_ptr_null(ht_json_dumps(NULL, false, NULL));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -413,6 +499,7 @@ int main(void)
     tcase_add_test(tc, conf_loads_defaults_file_and_reports_positions);
     tcase_add_test(tc, files_roundtrip_and_size_limit);
     tcase_add_test(tc, sha256_known_answers);
+    tcase_add_test(tc, json_dumps_matches_jansson);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -968,6 +968,90 @@ START_TEST(twin_td)
 }
 END_TEST
 
+/* The snapshot text is the state serialised with sorted keys, byte for
+ * byte, whatever the twin holds: no values, values, a pending and an
+ * active alarm, an inverted twin-level property, converted units, a
+ * stale value, an offline device. */
+static void text_is_state(struct ht_twin_engine *e, const char *id)
+{
+    json_t *st = ht_twin_engine_state(e, id);
+    char *want = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n, nal;
+    char *got = ht_twin_engine_state_text(e, id, &n, &nal);
+    ck_assert_str_eq(got, want);
+    ck_assert_uint_eq(n, strlen(want));
+    ck_assert_uint_eq(nal, json_array_size(json_object_get(st, "alarms")));
+    free(want);
+    free(got);
+    /* Some properties' states in a given order, as twin events carry
+     * them: every key (reversed), a repeated one, an unknown one. */
+    json_t *refs = json_array();
+    const char *key;
+    json_t *x;
+    json_object_foreach(json_object_get(st, "properties"), key, x)
+        json_array_insert_new(refs, 0, json_string(key));
+    if (json_array_size(refs))
+        json_array_append(refs, json_array_get(refs, 0));
+    json_array_append_new(refs, json_string("no.such"));
+    json_t *ps = ht_twin_engine_props_state(e, id, refs);
+    want = json_dumps(ps, JSON_COMPACT);
+    struct ht_jbuf b = {0};
+    ck_assert(ht_twin_engine_props_state_text(e, id, refs, &b));
+    got = ht_jbuf_take(&b, NULL);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
+    json_decref(ps);
+    json_decref(refs);
+    json_decref(st);
+}
+
+START_TEST(state_text_is_the_state_serialised)
+{
+    struct ht_twin_engine *e = press_line(0);
+    text_is_state(e, "press-line");
+    initial_state(e, 1000);
+    text_is_state(e, "press-line");
+    setnum(e, "thermal-1", "temperature", 71.5, 2000);
+    text_is_state(e, "press-line");
+    ht_twin_engine_tick(e, 7000);
+    text_is_state(e, "press-line");
+    ht_twin_engine_set_stale(e, "gears-1", "gear_b_speed", 7500);
+    text_is_state(e, "press-line");
+    ht_twin_engine_set_device_status(e, "thermal-1", false, 8000);
+    text_is_state(e, "press-line");
+    ck_assert_ptr_null(ht_twin_engine_state_text(e, "nope", NULL, NULL));
+    ht_twin_engine_free(e);
+
+    const char *doc_s =
+        "{\"id\":\"oven\",\"title\":\"Oven \\\"\\u00e9\\\"\",\"version\":7,"
+        "\"components\":[{\"id\":\"o\",\"kind\":\"heater\",\"properties\":["
+        "{\"name\":\"t\",\"bind\":\"th-1/temperature\",\"type\":\"number\","
+        "\"unit\":\"unit:DEG_F\",\"device_unit\":\"unit:DEG_C\"},"
+        "{\"name\":\"s\",\"bind\":\"th-1/label\",\"type\":\"string\"},"
+        "{\"name\":\"pct\",\"bind\":\"th-1/raw\",\"type\":\"number\","
+        "\"scale\":0.1,\"offset\":0}]}],"
+        "\"rules\":[{\"id\":\"zz\",\"severity\":\"warning\",\"message\":"
+        "\"hot \\\"\\n\",\"expr\":\"o.t > 200\"},{\"id\":\"aa\",\"severity\":"
+        "\"critical\",\"message\":\"x\",\"expr\":\"o.pct > 5\"}]}";
+    json_t *doc = json_loads(doc_s, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    e = ht_twin_engine_new(NULL, NULL);
+    char err[200];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
+    json_decref(doc);
+    text_is_state(e, "oven");
+    setnum(e, "th-1", "temperature", 100, 1);
+    setnum(e, "th-1", "raw", 123, 2);
+    json_t *label = json_string("a\t\"b\"/\x01");
+    ht_twin_engine_set_value(e, "th-1", "label", label, 3);
+    json_decref(label);
+    text_is_state(e, "oven");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("twin");
@@ -990,6 +1074,7 @@ int main(void)
     tcase_add_test(tc, interlocks_and_permissives_check_without_side_effects);
     tcase_add_test(tc, auto_twin_from_thing);
     tcase_add_test(tc, twin_td);
+    tcase_add_test(tc, state_text_is_the_state_serialised);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
