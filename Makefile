@@ -45,6 +45,8 @@ PKGS := libmosquitto libmicrohttpd jansson sqlite3 avahi-client libcurl libsyste
 # SHA-2, HMAC, PBKDF2 and base64 (common/ht_sha256.c, the broker's password
 # hashes): nettle, which GnuTLS and libmicrohttpd already bring.
 PKGS += nettle
+# The uplink to the plant's NATS JetStream cluster (gateway/upstream/).
+PKGS += libnats
 ifeq ($(WITH_GPIOD),auto)
 WITH_GPIOD := $(shell pkg-config --exists 'libgpiod >= 1.6' && echo yes || echo no)
 endif

@@ -37,6 +37,7 @@ struct gw_alarms;
 struct gw_server;
 struct gw_mdns;
 struct gw_sec;
+struct gw_upstream;
 
 struct ht_gw {
     const struct ht_gw_conf *conf;
@@ -58,6 +59,7 @@ struct ht_gw {
     struct gw_server *server; /* NULL until the HTTP server runs */
     struct gw_mdns *mdns;
     struct gw_sec *sec; /* listener rules, CA, broker TLS (security/) */
+    struct gw_upstream *upstream; /* NULL without upstream.url */
     /* Wall clock minus the loop's clock (ms): see gw__now_ms. */
     int64_t clock_offset_ms;
     bool started, stopped;
