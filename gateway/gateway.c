@@ -15,6 +15,7 @@
 #include "gateway/jobs/jobs.h"
 #include "gateway/mdns/mdns.h"
 #include "gateway/metrics/metrics.h"
+#include "gateway/plant/plant.h"
 #include "gateway/registry/registry.h"
 #include "gateway/security/security.h"
 #include "gateway/sse/sse.h"
@@ -131,7 +132,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
         (rc = gw__alarms_init(g, err, errlen)) || (rc = gw__apps_init(g)) ||
-        (rc = gw__upstream_new(g, &g->upstream, err, errlen)))
+        (rc = gw__upstream_new(g, &g->upstream, err, errlen)) ||
+        (rc = gw__plant_new(g, &g->plant, err, errlen)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -147,7 +149,8 @@ int ht_gw_start(struct ht_gw *g, char *err, size_t errlen)
     int rc;
     if (g->broker && (rc = gw__broker_start(g->broker, err, errlen)))
         return rc;
-    if ((rc = gw__upstream_start(g->upstream, err, errlen)))
+    if ((rc = gw__upstream_start(g->upstream, err, errlen)) ||
+        (rc = gw__plant_start(g->plant, err, errlen)))
         return rc;
     if ((rc = gw__server_start(g, err, errlen)))
         return rc;
@@ -200,6 +203,8 @@ void ht_gw_free(struct ht_gw *g)
     g->store = NULL;
     gw__upstream_free(g->upstream);
     g->upstream = NULL;
+    gw__plant_free(g->plant);
+    g->plant = NULL;
     gw__jobs_clear(g);
     gw__auth_clear(g);
     gw__metrics_free(g->metrics);

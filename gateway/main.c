@@ -48,6 +48,8 @@ static const struct {
      "URL[,URL...] (plant NATS cluster, docs/fleet.md)"},
     {"--site", "upstream.site", false, "ID (site in upstream subjects)"},
     {"--cell", "upstream.cell", false, "ID (cell in upstream subjects)"},
+    {"--plant", "plant.enabled", true,
+     "(plant view of every cell on the cluster at --upstream)"},
     {"--insecure", "broker.insecure", true,
      "(DEVELOPMENT ONLY: anonymous MQTT on loopback, no TLS)"},
 };

@@ -147,6 +147,10 @@ static const struct ht_conf_key table[] = {
     K("upstream.ignore_discovered", HT_CONF_BOOL, up_ignore_discovered, "false",
       0, 0, false,
       "use only the listed servers, not those the cluster announces"),
+    K("plant.enabled", HT_CONF_BOOL, plant, "false", 0, 0, false,
+      "plant view: read every cell's records from the cluster at "
+      "upstream.url and serve them under /api/v1/plant (this gateway then "
+      "forwards nothing itself)"),
     {0},
 };
 

@@ -76,6 +76,7 @@ struct ht_gw_conf {
     int up_max_backlog; /* outbox records kept while the uplink is down */
     bool up_values;     /* also forward value samples */
     bool up_ignore_discovered; /* only the listed servers, not gossiped */
+    bool plant;                /* plant view over the cluster (plant/) */
 };
 
 /* The ht_conf table (static, borrowed). */

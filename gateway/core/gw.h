@@ -38,6 +38,7 @@ struct gw_server;
 struct gw_mdns;
 struct gw_sec;
 struct gw_upstream;
+struct gw_plant;
 
 struct ht_gw {
     const struct ht_gw_conf *conf;
@@ -60,6 +61,7 @@ struct ht_gw {
     struct gw_mdns *mdns;
     struct gw_sec *sec; /* listener rules, CA, broker TLS (security/) */
     struct gw_upstream *upstream; /* NULL without upstream.url */
+    struct gw_plant *plant;       /* NULL unless plant.enabled */
     /* Wall clock minus the loop's clock (ms): see gw__now_ms. */
     int64_t clock_offset_ms;
     bool started, stopped;

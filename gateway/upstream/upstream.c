@@ -436,13 +436,10 @@ static int set_servers(natsOptions *o, const char *urls)
     return s == NATS_OK ? HT_OK : HT_EINVAL;
 }
 
-/* The options of the one connection: reconnect forever, quickly (a cell
- * that lost a cluster node moves to another at once), pings every 5 s so
- * a silent network cut is noticed within 15 s; connecting itself never
- * blocks start-up (RetryOnFailedConnect). */
-static int make_opts(struct gw_upstream *u, char *err, size_t errlen)
+int gw__upstream_nats_options(const struct ht_gw_conf *c, const char *name,
+                              natsOptions **out, char *err, size_t errlen)
 {
-    const struct ht_gw_conf *c = u->g->conf;
+    *out = NULL;
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK && set_servers(o, c->up_url) != HT_OK)
@@ -456,7 +453,7 @@ static int make_opts(struct gw_upstream *u, char *err, size_t errlen)
             s = natsOptions_LoadCATrustedCertificates(o, c->up_cafile);
     }
     if (s == NATS_OK)
-        s = natsOptions_SetName(o, u->prefix);
+        s = natsOptions_SetName(o, name);
     if (s == NATS_OK) /* the servers in the order given: nearest first */
         s = natsOptions_SetNoRandomize(o, true);
     if (s == NATS_OK)
@@ -473,8 +470,29 @@ static int make_opts(struct gw_upstream *u, char *err, size_t errlen)
         s = natsOptions_SetMaxPingsOut(o, 2);
     if (s == NATS_OK && c->up_ignore_discovered)
         s = natsOptions_SetIgnoreDiscoveredServers(o, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, u);
+    if (s != NATS_OK) {
+        snprintf(err, errlen, "upstream: %s (upstream.url '%s')",
+                 natsStatus_GetText(s), c->up_url ? c->up_url : "");
+        natsOptions_Destroy(o);
+        return HT_EINVAL;
+    }
+    *out = o;
+    return HT_OK;
+}
+
+/* The options of the one connection: the common ones (reconnect forever,
+ * quickly: a cell that lost a cluster node moves to another at once;
+ * pings every 5 s so a silent network cut is noticed within 15 s) plus
+ * this module's callbacks; connecting itself never blocks start-up
+ * (RetryOnFailedConnect). */
+static int make_opts(struct gw_upstream *u, char *err, size_t errlen)
+{
+    natsOptions *o = NULL;
+    int rc = gw__upstream_nats_options(u->g->conf, u->prefix, &o, err, errlen);
+    if (rc != HT_OK)
+        return rc;
+    natsStatus s =
+        natsOptions_SetRetryOnFailedConnect(o, true, on_connected, u);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_connected, u);
     if (s == NATS_OK)
@@ -484,8 +502,7 @@ static int make_opts(struct gw_upstream *u, char *err, size_t errlen)
     if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(o, on_error, u);
     if (s != NATS_OK) {
-        snprintf(err, errlen, "upstream: %s (upstream.url '%s')",
-                 natsStatus_GetText(s), c->up_url);
+        snprintf(err, errlen, "upstream: %s", natsStatus_GetText(s));
         natsOptions_Destroy(o);
         return HT_EINVAL;
     }
@@ -498,15 +515,11 @@ static bool connected(struct gw_upstream *u)
     return u->nc && natsConnection_Status(u->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-/* The plant's stream: created by the first cell (or plant view) that finds
- * it missing, file storage, upstream.replicas copies, a 10-minute window
- * for Nats-Msg-Id duplicates. An existing stream is used as it is. */
-static bool ensure_stream(struct gw_upstream *u)
+bool gw__upstream_stream_ensure(jsCtx *js, const struct ht_gw_conf *c)
 {
-    const struct ht_gw_conf *c = u->g->conf;
     jsStreamInfo *si = NULL;
     jsErrCode je = 0;
-    natsStatus s = js_GetStreamInfo(&si, u->js, c->up_stream, NULL, &je);
+    natsStatus s = js_GetStreamInfo(&si, js, c->up_stream, NULL, &je);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
         return true;
@@ -525,7 +538,7 @@ static bool ensure_stream(struct gw_upstream *u)
     cfg.Storage = js_FileStorage;
     cfg.Replicas = c->up_replicas;
     cfg.Duplicates = (int64_t)UP_DUP_WINDOW_S * 1000000000LL;
-    s = js_AddStream(&si, u->js, &cfg, NULL, &je);
+    s = js_AddStream(&si, js, &cfg, NULL, &je);
     if (s == NATS_OK) {
         ht_log(LOG_NOTICE, MOD, "created stream %s (replicas %d)", c->up_stream,
                c->up_replicas);
@@ -704,7 +717,8 @@ static void *sender_main(void *arg)
             break;
         if (!u->js || !connected(u) || mono_ms() < retry_at)
             continue;
-        if (!u->stream_ok && !(u->stream_ok = ensure_stream(u))) {
+        if (!u->stream_ok &&
+            !(u->stream_ok = gw__upstream_stream_ensure(u->js, u->g->conf))) {
             retry_at = mono_ms() + UP_BACKOFF_MS;
             continue;
         }
@@ -727,7 +741,7 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     pthread_mutex_lock(&g->metrics->mu);
     g->metrics->up_connected = -1;
     pthread_mutex_unlock(&g->metrics->mu);
-    if (!c->up_url || !*c->up_url)
+    if (!c->up_url || !*c->up_url || c->plant) /* a plant view only reads */
         return HT_OK;
     const char *cell = c->up_cell && *c->up_cell ? c->up_cell : c->gateway_id;
     if (!c->up_site || !ht_id_valid(c->up_site) || !ht_id_valid(cell)) {

@@ -21,6 +21,8 @@
 #include "gateway/core/gw.h"
 #include "gateway/store/store.h"
 
+#include <nats/nats.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +54,20 @@ void gw__upstream_audit(struct gw_upstream *u, int64_t id,
 /* Any thread: wait up to timeout_ms until the outbox is empty and nothing
  * is queued; true if it is. For tests and a clean shutdown. */
 bool gw__upstream_drained(struct gw_upstream *u, int timeout_ms);
+
+/* Any thread: libnats options for the cluster of c (borrowed):
+ * upstream.url's servers in the order given, the account, TLS with
+ * upstream.cafile, reconnecting forever every 250 ms, pings every 5 s;
+ * name (borrowed) names the connection. *out new (natsOptions_Destroy).
+ * HT_OK, or HT_EINVAL with err filled. Also used by the plant view. */
+int gw__upstream_nats_options(const struct ht_gw_conf *c, const char *name,
+                              natsOptions **out, char *err, size_t errlen);
+/* Any thread (blocking, a JetStream request): make sure the plant's stream
+ * upstream.stream exists, creating it (subjects site.>, file storage,
+ * upstream.replicas copies, a 10-minute Nats-Msg-Id window) if it does
+ * not; an existing stream is used as it is. js borrowed. True when it
+ * exists. */
+bool gw__upstream_stream_ensure(jsCtx *js, const struct ht_gw_conf *c);
 
 /* Pure: write into out (outlen bytes) the subject token for id: '.'
  * becomes '=' (not in the id alphabet, so no two ids share a token) and

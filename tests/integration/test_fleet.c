@@ -590,6 +590,120 @@ static void check_cell(struct ht_it *t, struct cell *c, struct seen *x)
              "%s: the plant's records differ from the cell's", c->id);
 }
 
+/* The plant view: gatewayd --plant with its own broker, reading the
+ * cluster through the servers urls (node 1 first, so the node kill moves
+ * it too). */
+static void plant_start(struct ht_it *t, struct cell *p, const char *urls)
+{
+    if (!p->b.port)
+        ht_it_broker_start(t, &p->b, NULL);
+    char broker[64], http[16];
+    snprintf(broker, sizeof broker, "127.0.0.1:%d", p->b.port);
+    if (!p->http)
+        p->http = ht_it_free_port();
+    snprintf(http, sizeof http, "%d", p->http);
+    if (!p->data)
+        p->data = ht_it_path(t, "data-plant");
+    snprintf(p->log, sizeof p->log, "gatewayd-plant");
+    char *bin = ht_it_bin("gatewayd");
+    const char *argv[] = {bin,          "--broker",   broker,  "--http-port",
+                          http,         "--data-dir", p->data, "--no-mdns",
+                          "--plant",    "--upstream", urls,    "--gateway-id",
+                          "plant-view", NULL};
+    const char *env[] = {"HOLOTWIN_UPSTREAM_USERNAME=" PLANT_USER,
+                         "HOLOTWIN_UPSTREAM_PASSWORD=" PLANT_PASS, NULL};
+    p->gw = ht_it_spawn(t, p->log, argv, env);
+    free(bin);
+    HT_CHECK(t, ht_it_wait_port(p->http, 15000), "plant view: %s",
+             ht_it_logfile(t, p->log));
+    char path[512];
+    snprintf(path, sizeof path, "%s/admin.token", p->data);
+    FILE *f = fopen(path, "r");
+    HT_CHECK(t, f, "no %s", path);
+    char tok[160] = "";
+    HT_CHECK(t, fgets(tok, sizeof tok, f) != NULL);
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    snprintf(p->auth, sizeof p->auth, "Authorization: Bearer %s\r\n", tok);
+}
+
+/* Records of cell id the plant view has read (-1 if it knows no such
+ * cell). */
+static long long plant_records(struct cell *p, const char *id)
+{
+    json_t *o = NULL;
+    if (call(p, "GET", "/api/v1/plant/cells", NULL, &o) != 200)
+        return -1;
+    long long n = -1;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(o, "items"), i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "cell")), id))
+            n = json_integer_value(json_object_get(c, "records"));
+    }
+    json_decref(o);
+    return n;
+}
+
+static bool plant_has_all(struct cell *p, struct cell *c)
+{
+    long long want = metric(c, "holotwin_upstream_records_total");
+    return want > 0 && plant_records(p, c->id) == want;
+}
+
+/* The plant view's twin panel-watch of cell c agrees with the cell's own
+ * state: every property value, the stable flag, and the alarm's state. */
+static void plant_agrees(struct ht_it *t, struct cell *p, struct cell *c)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/plant/twins?site=plant-1&cell=%s",
+             c->id);
+    json_t *o = NULL, *st = NULL, *al = NULL;
+    HT_CHECK(t, call(p, "GET", path, NULL, &o) == 200);
+    json_t *tw = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(o, "items"), i, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "id")), "panel-watch"))
+            tw = x;
+    }
+    HT_CHECK(t, tw, "plant view lacks %s's panel-watch", c->id);
+    HT_CHECK(
+        t, !strcmp(json_string_value(json_object_get(tw, "site")), "plant-1"));
+    HT_CHECK(t, call(c, "GET", "/api/v1/twins/panel-watch/state", NULL, &st) ==
+                    200);
+    const char *k;
+    json_t *v;
+    size_t nprops = 0;
+    json_object_foreach(json_object_get(st, "properties"), k, v)
+    {
+        json_t *pv = json_object_get(json_object_get(tw, "properties"), k);
+        HT_CHECK(t,
+                 pv && json_equal(json_object_get(pv, "value"),
+                                  json_object_get(v, "value")),
+                 "%s %s: plant and cell differ", c->id, k);
+        nprops++;
+    }
+    HT_CHECK(t, nprops >= 2);
+    HT_CHECK(t, json_equal(json_object_get(tw, "stable"),
+                           json_object_get(st, "stable")));
+    HT_CHECK(t, call(c, "GET", "/api/v1/alarms?all=true&twin=panel-watch", NULL,
+                     &al) == 200);
+    json_t *ca = json_array_get(json_object_get(al, "items"), 0);
+    json_t *pa = json_array_get(json_object_get(tw, "alarms"), 0);
+    HT_CHECK(t, ca && pa, "alarm missing (cell %p, plant %p)", (void *)ca,
+             (void *)pa);
+    HT_CHECK(
+        t,
+        json_equal(json_object_get(ca, "state"), json_object_get(pa, "state")),
+        "%s: alarm state differs", c->id);
+    json_decref(o);
+    json_decref(st);
+    json_decref(al);
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -608,6 +722,10 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
     jsCtx *js = NULL;
     natsConnection *nc = plant_connect(t, &cl, 6, &js); /* n2, n3 */
     stream_create(t, js);
+    /* The plant view starts before any cell: it discovers them. */
+    struct cell pv = {.id = "plant"};
+    char *up = cluster_urls(&cl, NULL, NULL, 7);
+    plant_start(t, &pv, up);
 
     struct relay r = {.ntargets = 3};
     for (int i = 0; i < 3; i++)
@@ -660,12 +778,32 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
             20000, "cell-b's backlog never drained: %s",
             ht_it_logfile(t, b.log));
     int64_t conv = now_ms() - t0;
+    HT_WAIT(t, plant_has_all(&pv, &b), 20000,
+            "the plant view never read all of cell-b (%lld)",
+            plant_records(&pv, "cell-b"));
+    int64_t pconv = now_ms() - t0;
     HT_WAIT(t, metric(&a, "holotwin_upstream_backlog") == 0, 20000,
             "cell-a's backlog never drained: %s", ht_it_logfile(t, a.log));
     ht_it_log(t,
               "cell-b: %lld records replayed, converged %lld ms after its "
-              "uplink returned (stated bound: 20000 ms)",
-              backlog, (long long)conv);
+              "uplink returned, plant view %lld ms (stated bound: 20000 ms)",
+              backlog, (long long)conv, (long long)pconv);
+    HT_WAIT(t, plant_has_all(&pv, &a), 20000);
+    plant_agrees(t, &pv, &a);
+    plant_agrees(t, &pv, &b);
+    /* A restart of the plant view loses nothing: it reads the stream
+     * again (node 1 still dead). */
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0,
+             "plant view did not stop cleanly: %s", ht_it_logfile(t, pv.log));
+    int64_t t1 = now_ms();
+    plant_start(t, &pv, up);
+    HT_WAIT(t, plant_has_all(&pv, &a) && plant_has_all(&pv, &b), 20000,
+            "the restarted plant view never caught up");
+    ht_it_log(t, "plant view restarted and rebuilt in %lld ms",
+              (long long)(now_ms() - t1));
+    plant_agrees(t, &pv, &a);
+    plant_agrees(t, &pv, &b);
+    free(up);
 
     struct seen sa = {0}, sb = {0};
     stream_read(t, js, &sa, &sb);
@@ -676,8 +814,11 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
     HT_CHECK(t, metric(&a, "holotwin_upstream_forwarded_total") ==
                     metric(&a, "holotwin_upstream_records_total"));
 
-    ht_it_stop(t, a.gw, SIGTERM, 10000);
-    ht_it_stop(t, b.gw, SIGTERM, 10000);
+    HT_CHECK(t, ht_it_stop(t, a.gw, SIGTERM, 10000) == 0);
+    HT_CHECK(t, ht_it_stop(t, b.gw, SIGTERM, 10000) == 0);
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0,
+             "plant view did not stop cleanly: %s", ht_it_logfile(t, pv.log));
+    free(pv.data);
     relay_stop(&r);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
