@@ -50,6 +50,10 @@ static const struct {
     {"--cell", "upstream.cell", false, "ID (cell in upstream subjects)"},
     {"--plant", "plant.enabled", true,
      "(plant view of every cell on the cluster at --upstream)"},
+    {"--upstream-commands", "upstream.commands", true,
+     "(run commands the plant view routes to this cell)"},
+    {"--plant-commands", "plant.commands", true,
+     "(plant view: route operators' commands to the cells)"},
     {"--insecure", "broker.insecure", true,
      "(DEVELOPMENT ONLY: anonymous MQTT on loopback, no TLS)"},
 };

@@ -151,6 +151,12 @@ static const struct ht_conf_key table[] = {
       "plant view: read every cell's records from the cluster at "
       "upstream.url and serve them under /api/v1/plant (this gateway then "
       "forwards nothing itself)"),
+    K("upstream.commands", HT_CONF_BOOL, up_commands, "false", 0, 0, false,
+      "run property writes that the plant view routes to this cell (each "
+      "audited here with actor plant:NAME)"),
+    K("plant.commands", HT_CONF_BOOL, plant_commands, "false", 0, 0, false,
+      "plant view: accept POST /api/v1/plant/commands and route them to "
+      "the owning cell (false: read-only)"),
     {0},
 };
 

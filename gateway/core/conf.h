@@ -77,6 +77,8 @@ struct ht_gw_conf {
     bool up_values;     /* also forward value samples */
     bool up_ignore_discovered; /* only the listed servers, not gossiped */
     bool plant;                /* plant view over the cluster (plant/) */
+    bool up_commands;    /* cell: run commands the plant view routes here */
+    bool plant_commands; /* plant view: route operators' commands to cells */
 };
 
 /* The ht_conf table (static, borrowed). */

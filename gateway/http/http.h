@@ -185,6 +185,7 @@ enum MHD_Result gw__route_alarm_cmd(struct gw_req *r);
 /* ---- the plant view (routes_plant.c, HTTP thread) ---- */
 enum MHD_Result gw__route_plant_cells(struct gw_req *r);
 enum MHD_Result gw__route_plant_twins(struct gw_req *r);
+enum MHD_Result gw__route_plant_cmd(struct gw_req *r);
 
 /* ---- twin assets and ETags (routes_assets.c) ---- */
 

@@ -12,10 +12,13 @@
  * after a lost ack cannot roll a value back.
  */
 #include "gateway/plant/plant.h"
+#include "gateway/jobs/jobs.h"
 #include "gateway/upstream/upstream.h"
 
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_log.h"
+#include "ht_loop.h"
 #include "ht_mem.h"
 #include "ht_util.h"
 
@@ -42,6 +45,21 @@ struct gw_plant {
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;
+    /* Commands (plant.commands): jobs waiting for the plant thread's
+     * request to their cell, and jobs answered, for the loop (mu). */
+    struct pcmd *cmdq, *doneq;
+    struct ht_prepare *prep;
+};
+
+/* One routed command: its job, the subject of its cell, the request. */
+struct pcmd {
+    struct pcmd *next;
+    struct gw_job *j;
+    char subject[GW_UP_SUBJECT_MAX];
+    char *data;
+    int status;
+    json_t *body;
+    char result[40];
 };
 
 /* A subject token back to the id it came from ('=' was a '.'). */
@@ -196,6 +214,93 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
     natsMsg_Destroy(m);
 }
 
+/* Plant thread: send one command to its cell and wait for the answer
+ * (the cell answers when its job is done and audited there). */
+static void run_cmd(struct gw_plant *p, struct pcmd *c)
+{
+    natsMsg *reply = NULL;
+    int64_t wait = (int64_t)p->g->conf->command_timeout_ms + 2000;
+    natsStatus s = p->nc ? natsConnection_RequestString(
+                               &reply, p->nc, c->subject, c->data, wait)
+                         : NATS_CONNECTION_CLOSED;
+    if (s == NATS_OK) {
+        json_t *o = json_loadb(natsMsg_GetData(reply),
+                               (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+        json_t *st = json_object_get(o, "status");
+        c->status = json_is_integer(st) ? (int)json_integer_value(st) : 502;
+        c->body = json_incref(json_object_get(o, "body"));
+        const char *code = json_string_value(json_object_get(c->body, "code"));
+        ht_strlcpy(c->result,
+                   c->status == 200 ? "ok"
+                   : code           ? code
+                                    : "error",
+                   sizeof c->result);
+        json_decref(o);
+        natsMsg_Destroy(reply);
+        return;
+    }
+    bool none = s == NATS_NO_RESPONDERS;
+    c->status = none ? 503 : 504;
+    ht_strlcpy(c->result, none ? "cell_unreachable" : "timeout",
+               sizeof c->result);
+    c->body = gw__problem(c->status, none ? "Cell unreachable" : "No answer",
+                          natsStatus_GetText(s));
+    json_object_set_new(c->body, "code", json_string(c->result));
+}
+
+/* Loop thread (prepare hook): complete the commands the cells answered;
+ * each is audited here too (action plant-write). */
+static void on_prepare(struct ht_prepare *hp, void *ud)
+{
+    (void)hp;
+    struct gw_plant *p = ud;
+    pthread_mutex_lock(&p->mu);
+    struct pcmd *c = p->doneq;
+    p->doneq = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (c) {
+        struct pcmd *next = c->next;
+        gw__job_complete(p->g, c->j, c->status, c->body, c->result);
+        free(c->data);
+        free(c);
+        c = next;
+    }
+}
+
+/* Loop thread: a GW_JOB_PLANT_WRITE from POST /api/v1/plant/commands; its
+ * value is the request {"site","cell","device"|"twin","property","value"}
+ * (checked by the route); the plant thread sends it. */
+static void plant_write(struct ht_gw *g, struct gw_job *j)
+{
+    struct gw_plant *p = g->plant;
+    if (!p || !g->conf->plant_commands) {
+        gw__job_fail(g, j, 403, "read_only", "Forbidden",
+                     "this plant view is read-only (plant.commands)");
+        return;
+    }
+    const char *site = json_string_value(json_object_get(j->value, "site"));
+    const char *cell = json_string_value(json_object_get(j->value, "cell"));
+    char ts[72], tc[72];
+    struct pcmd *c = ht_calloc(1, sizeof *c);
+    c->j = j;
+    gw__upstream_token(site, ts, sizeof ts);
+    gw__upstream_token(cell, tc, sizeof tc);
+    snprintf(c->subject, sizeof c->subject, "cmd.site.%s.cell.%s", ts, tc);
+    json_t *o = json_deep_copy(j->value);
+    json_object_del(o, "site");
+    json_object_del(o, "cell");
+    json_object_set_new(o, "actor", json_string(j->actor));
+    c->data = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    pthread_mutex_lock(&p->mu);
+    struct pcmd **t = &p->cmdq;
+    while (*t)
+        t = &(*t)->next;
+    *t = c;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* The consumer's thread: connect (retrying), wait for the stream (the
  * plant view may start before any cell), subscribe from the first record,
  * then sleep until stopped; libnats reconnects and re-creates the ordered
@@ -211,6 +316,20 @@ static void *plant_main(void *arg)
         ht_log(LOG_ERR, MOD, "JetStream context failed");
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
+        if (p->cmdq) {
+            struct pcmd *cmd = p->cmdq;
+            p->cmdq = cmd->next;
+            cmd->next = NULL;
+            pthread_mutex_unlock(&p->mu);
+            run_cmd(p, cmd);
+            pthread_mutex_lock(&p->mu);
+            struct pcmd **t = &p->doneq;
+            while (*t)
+                t = &(*t)->next;
+            *t = cmd;
+            ht_loop_wakeup(p->g->loop);
+            continue;
+        }
         if (!p->sub && p->js &&
             natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED) {
             pthread_mutex_unlock(&p->mu);
@@ -282,8 +401,12 @@ int gw__plant_new(struct ht_gw *g, struct gw_plant **out, char *err,
         gw__plant_free(p);
         return rc;
     }
-    ht_log(LOG_NOTICE, MOD, "plant view of %s (stream %s)", c->up_url,
-           c->up_stream);
+    gw__jobs_handle(g, GW_JOB_PLANT_WRITE, plant_write);
+    if (g->loop)
+        p->prep = ht_prepare_new(g->loop, on_prepare, p);
+    ht_log(LOG_NOTICE, MOD, "plant view of %s (stream %s, %s)", c->up_url,
+           c->up_stream,
+           c->plant_commands ? "commands routed to cells" : "read-only");
     *out = p;
     return HT_OK;
 }
@@ -312,6 +435,23 @@ void gw__plant_free(struct gw_plant *p)
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->th, NULL);
     }
+    /* Commands still queued or answered: complete them (503 or their
+     * answer) so that no HTTP request stays suspended. */
+    for (struct pcmd *c = p->cmdq; c; c = c->next) {
+        c->status = 503;
+        ht_strlcpy(c->result, "stopping", sizeof c->result);
+        c->body = gw__problem(503, "Gateway stopping", NULL);
+    }
+    if (p->cmdq) {
+        struct pcmd **t = &p->doneq;
+        while (*t)
+            t = &(*t)->next;
+        *t = p->cmdq;
+        p->cmdq = NULL;
+    }
+    if (p->doneq)
+        on_prepare(NULL, p);
+    ht_prepare_free(p->prep);
     if (p->sub) {
         natsSubscription_Unsubscribe(p->sub);
         natsSubscription_Destroy(p->sub);
@@ -424,4 +564,24 @@ unsigned long long gw__plant_records(struct gw_plant *p)
     unsigned long long n = p->records;
     pthread_mutex_unlock(&p->mu);
     return n;
+}
+
+int gw__plant_cmd_check(const json_t *req, char *err, size_t errlen)
+{
+    const char *site = json_string_value(json_object_get(req, "site"));
+    const char *cell = json_string_value(json_object_get(req, "cell"));
+    const char *dev = json_string_value(json_object_get(req, "device"));
+    const char *twin = json_string_value(json_object_get(req, "twin"));
+    const char *prop = json_string_value(json_object_get(req, "property"));
+    if (!json_is_object(req) || !site || !ht_id_valid(site) || !cell ||
+        !ht_id_valid(cell) || !prop || !json_object_get(req, "value") ||
+        (!dev == !twin) || (dev && !ht_id_valid(dev)) ||
+        (twin && !ht_id_valid(twin))) {
+        snprintf(err, errlen,
+                 "expected {\"site\", \"cell\", \"device\" or \"twin\", "
+                 "\"property\", \"value\"} with ids for site, cell, device "
+                 "and twin");
+        return HT_EINVAL;
+    }
+    return HT_OK;
 }

@@ -8,7 +8,9 @@
  * cluster node loses nothing. Read-only: GET /api/v1/plant/....
  * Owns: struct gw_plant (g->plant): the NATS connection, the ordered
  * consumer, the table of cells and twins.
- * Uses: core, upstream (the connection options and the stream).
+ * Uses: core, upstream (the connection options and the stream), jobs
+ * (POST /api/v1/plant/commands runs as a GW_JOB_PLANT_WRITE job, audited
+ * here, and is sent to the owning cell, which runs and audits it too).
  * Threads: new/start/stop/free on the loop thread; the consumer's
  * callback runs on a libnats thread; the snapshots below on any thread;
  * all under the table's mutex.
@@ -35,6 +37,10 @@ int gw__plant_start(struct gw_plant *p, char *err, size_t errlen);
 /* Loop thread: stop consuming and close the connection; free. NULL is a
  * no-op. */
 void gw__plant_free(struct gw_plant *p);
+
+/* Pure: check a plant command {"site","cell","device"|"twin","property",
+ * "value"} (borrowed): HT_OK, or HT_EINVAL with a reason in err. */
+int gw__plant_cmd_check(const json_t *req, char *err, size_t errlen);
 
 /* Any thread: [{"site","cell","gateway","version","http","records",
  * "last_seq","last_ts","twins","audit"}] ordered by site and cell (new). */

@@ -23,6 +23,8 @@
  * is the only point where this outbox may forget a record.
  */
 #include "gateway/upstream/upstream.h"
+#include "gateway/apps/apps.h"
+#include "gateway/jobs/jobs.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/sse/sse.h"
 
@@ -76,6 +78,8 @@ struct gw_upstream {
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
+    natsSubscription *cmd_sub; /* cmd.{prefix} (upstream.commands): outside
+                                  the stream, which would ack them */
     bool stream_ok;
     /* Acks of the batch in flight (libnats' thread writes, under amu). */
     pthread_mutex_t amu;
@@ -643,6 +647,86 @@ static bool send_batch(struct gw_upstream *u)
     return true;
 }
 
+/* ---- commands routed here by the plant view (upstream.commands) ---- */
+
+/* The job of a routed command is done and audited here: answer the plant
+ * view on its reply subject (loop thread; a NATS publish only buffers). */
+static void cmd_done(struct ht_gw *g, struct gw_job *j)
+{
+    char *reply = j->ud;
+    pthread_mutex_lock(&g->jobs->mu);
+    json_t *o = json_pack("{si sO?}", "status", j->status, "body", j->body);
+    pthread_mutex_unlock(&g->jobs->mu);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    struct gw_upstream *u = g->upstream;
+    if (text && u && u->nc)
+        natsConnection_PublishString(u->nc, reply, text);
+    free(text);
+    free(reply);
+    j->ud = NULL;
+    gw__job_unref(g, j);
+}
+
+static void cmd_answer(natsConnection *nc, const char *reply, int status,
+                       const char *code, const char *detail)
+{
+    json_t *p = gw__problem(status, code, detail);
+    json_object_set_new(p, "code", json_string(code));
+    json_t *o = json_pack("{si so}", "status", status, "body", p);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text)
+        natsConnection_PublishString(nc, reply, text);
+    free(text);
+}
+
+/* libnats' thread: {"device"|"twin", "property", "value", "actor"} from
+ * the plant view, run as the same job as a REST write (checked, sent,
+ * audited here with actor "plant:ACTOR"), answered when it completes. */
+static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+                   void *ud)
+{
+    (void)sub;
+    struct gw_upstream *u = ud;
+    const char *reply = natsMsg_GetReply(m);
+    char id[HT_ID_MAX + 1], prop[72], err[160], actor[160] = "plant:";
+    int kind;
+    json_t *value = NULL;
+    if (!reply) {
+        natsMsg_Destroy(m);
+        return;
+    }
+    if (gw__apps_parse_request(natsMsg_GetData(m),
+                               (size_t)natsMsg_GetDataLength(m), &kind, id,
+                               prop, &value, err, sizeof err) != HT_OK) {
+        cmd_answer(nc, reply, 400, "bad_request", err);
+        natsMsg_Destroy(m);
+        return;
+    }
+    json_t *o = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
+                           0, NULL);
+    const char *who = json_string_value(json_object_get(o, "actor"));
+    ht_strlcpy(actor + 6, who ? who : "plant", sizeof actor - 6);
+    json_decref(o);
+    struct gw_job *j =
+        gw__job_new(kind ? GW_JOB_TWIN_WRITE : GW_JOB_WRITE, id, actor);
+    if (kind)
+        ht_strlcpy(j->ref, prop, sizeof j->ref);
+    else
+        ht_strlcpy(j->prop, prop, sizeof j->prop);
+    j->value = value;
+    j->on_complete = cmd_done;
+    j->ud = ht_strdup(reply);
+    if (gw__jobs_queue(u->g, &j, 1) != HT_OK) {
+        cmd_answer(nc, reply, 503, "stopping", "the gateway is stopping");
+        free(j->ud);
+        j->ud = NULL;
+        gw__job_unref(u->g, j);
+    }
+    natsMsg_Destroy(m);
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -671,6 +755,14 @@ static void *sender_main(void *arg)
         jo.PublishAsync.AckHandlerClosure = u;
         if (natsConnection_JetStream(&u->js, u->nc, &jo) != NATS_OK)
             ht_log(LOG_ERR, MOD, "JetStream context failed");
+        if (u->g->conf->up_commands) {
+            char subj[GW_UP_SUBJECT_MAX];
+            snprintf(subj, sizeof subj, "cmd.%s", u->prefix);
+            s = natsConnection_Subscribe(&u->cmd_sub, u->nc, subj, on_cmd, u);
+            if (s != NATS_OK)
+                ht_log(LOG_ERR, MOD, "commands on %s: %s", subj,
+                       natsStatus_GetText(s));
+        }
     }
     int64_t retry_at = 0;
     for (;;) {
@@ -866,6 +958,11 @@ void gw__upstream_stop(struct gw_upstream *u)
             free(u->q[i].data);
         }
         u->nq = 0;
+    }
+    if (u->cmd_sub) {
+        natsSubscription_Unsubscribe(u->cmd_sub);
+        natsSubscription_Destroy(u->cmd_sub);
+        u->cmd_sub = NULL;
     }
     jsCtx_Destroy(u->js);
     u->js = NULL;

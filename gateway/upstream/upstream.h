@@ -9,7 +9,8 @@
  * Owns: struct gw_upstream (g->upstream): the outbox, the NATS connection
  * (libnats, its own threads) and the sender thread.
  * Uses: core, metrics (upstream counters), sse (its tap), store (the audit
- * record type).
+ * record type), jobs and apps (commands the plant view routes here run as
+ * audited write jobs, parsed like an app's request).
  * Threads: gw__upstream_new/start/stop/free on the loop thread;
  * gw__upstream_audit on any thread; the tap runs on the loop thread and
  * only appends to a locked in-memory queue that the sender thread moves to

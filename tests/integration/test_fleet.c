@@ -393,7 +393,8 @@ static const char panel_twin[] =
 
 /* Broker, gatewayd forwarding to upstream (urls), the panel-1 sim board
  * approved, the panel-watch twin with its alarm rule. */
-static void cell_start(struct ht_it *t, struct cell *c, const char *urls)
+static void cell_start(struct ht_it *t, struct cell *c, const char *urls,
+                       const char *extra)
 {
     ht_it_broker_start(t, &c->b, NULL);
     char broker[64], http[16];
@@ -405,11 +406,24 @@ static void cell_start(struct ht_it *t, struct cell *c, const char *urls)
     c->data = ht_it_path(t, dn);
     snprintf(c->log, sizeof c->log, "gatewayd-%s", c->id);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {
-        bin,          "--broker", broker,         "--http-port", http,
-        "--data-dir", c->data,    "--no-mdns",    "--site",      "plant-1",
-        "--cell",     c->id,      "--gateway-id", c->id,         "--upstream",
-        urls,         NULL};
+    const char *argv[] = {bin,
+                          "--broker",
+                          broker,
+                          "--http-port",
+                          http,
+                          "--data-dir",
+                          c->data,
+                          "--no-mdns",
+                          "--site",
+                          "plant-1",
+                          "--cell",
+                          c->id,
+                          "--gateway-id",
+                          c->id,
+                          "--upstream",
+                          urls,
+                          extra,
+                          NULL};
     char eu[64], ep[64];
     snprintf(eu, sizeof eu, "HOLOTWIN_UPSTREAM_USERNAME=%s", c->user);
     snprintf(ep, sizeof ep, "HOLOTWIN_UPSTREAM_PASSWORD=%s", c->pass);
@@ -593,7 +607,8 @@ static void check_cell(struct ht_it *t, struct cell *c, struct seen *x)
 /* The plant view: gatewayd --plant with its own broker, reading the
  * cluster through the servers urls (node 1 first, so the node kill moves
  * it too). */
-static void plant_start(struct ht_it *t, struct cell *p, const char *urls)
+static void plant_start(struct ht_it *t, struct cell *p, const char *urls,
+                        const char *extra)
 {
     if (!p->b.port)
         ht_it_broker_start(t, &p->b, NULL);
@@ -609,7 +624,7 @@ static void plant_start(struct ht_it *t, struct cell *p, const char *urls)
     const char *argv[] = {bin,          "--broker",   broker,  "--http-port",
                           http,         "--data-dir", p->data, "--no-mdns",
                           "--plant",    "--upstream", urls,    "--gateway-id",
-                          "plant-view", NULL};
+                          "plant-view", extra,        NULL};
     const char *env[] = {"HOLOTWIN_UPSTREAM_USERNAME=" PLANT_USER,
                          "HOLOTWIN_UPSTREAM_PASSWORD=" PLANT_PASS, NULL};
     p->gw = ht_it_spawn(t, p->log, argv, env);
@@ -725,7 +740,7 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
     /* The plant view starts before any cell: it discovers them. */
     struct cell pv = {.id = "plant"};
     char *up = cluster_urls(&cl, NULL, NULL, 7);
-    plant_start(t, &pv, up);
+    plant_start(t, &pv, up, NULL);
 
     struct relay r = {.ntargets = 3};
     for (int i = 0; i < 3; i++)
@@ -738,8 +753,8 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
         .id = "cell-b", .user = "cell-b", .pass = "cell-b-secret-1"};
     char *ua = cluster_urls(&cl, NULL, NULL, 7), ub[64];
     snprintf(ub, sizeof ub, "nats://127.0.0.1:%d", r.port);
-    cell_start(t, &a, ua);
-    cell_start(t, &b, ub);
+    cell_start(t, &a, ua, NULL);
+    cell_start(t, &b, ub, NULL);
     free(ua);
     HT_WAIT(t, metric(&a, "holotwin_upstream_connected") == 1, 15000,
             "cell-a never connected upstream: %s", ht_it_logfile(t, a.log));
@@ -796,7 +811,7 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
     HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0,
              "plant view did not stop cleanly: %s", ht_it_logfile(t, pv.log));
     int64_t t1 = now_ms();
-    plant_start(t, &pv, up);
+    plant_start(t, &pv, up, NULL);
     HT_WAIT(t, plant_has_all(&pv, &a) && plant_has_all(&pv, &b), 20000,
             "the restarted plant view never caught up");
     ht_it_log(t, "plant view restarted and rebuilt in %lld ms",
@@ -831,6 +846,105 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
         free(cl.conf[i]);
 }
 
+/* Audit records of gateway c whose action is action (new array). */
+static json_t *audit_of(struct ht_it *t, struct cell *c, const char *action)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/audit?action=%s", action);
+    json_t *o = NULL;
+    HT_CHECK(t, call(c, "GET", path, NULL, &o) == 200);
+    json_t *items = json_incref(json_object_get(o, "items"));
+    json_decref(o);
+    return items;
+}
+
+#define LAMP_CMD(cell, v)                                                      \
+    "{\"site\":\"plant-1\",\"cell\":\"" cell "\",\"device\":\"panel-1\","      \
+    "\"property\":\"run_lamp\",\"value\":" v "}"
+
+/* Issue 22's command "done when": an operator's write at the plant view
+ * reaches the owning cell's board (its lamp is lit), is answered with the
+ * cell's outcome, and the audit shows it in both places: plant-write on
+ * the plant view, write by plant:NAME on the cell. A cell nobody serves
+ * answers 503; a plant view without plant.commands stays read-only (403).
+ */
+static void
+plant_command_reaches_a_board_audited_in_both_places(struct ht_it *t)
+{
+    struct cluster cl = {0};
+    cluster_start(t, &cl);
+    jsCtx *js = NULL;
+    natsConnection *nc = plant_connect(t, &cl, 7, &js);
+    stream_create(t, js);
+    char *urls = cluster_urls(&cl, NULL, NULL, 7);
+    struct cell a = {
+        .id = "cell-a", .user = "cell-a", .pass = "cell-a-secret-1"};
+    cell_start(t, &a, urls, "--upstream-commands");
+    struct cell pv = {.id = "plant"};
+    plant_start(t, &pv, urls, "--plant-commands");
+    HT_WAIT(t, plant_records(&pv, "cell-a") > 0, 15000,
+            "the plant view never found cell-a: %s", ht_it_logfile(t, pv.log));
+    /* The lamp's current level, then a command for the other one. */
+    char *r = ctl(t, a.ctl, "get run_lamp");
+    bool was_on = !strcmp(r, "ok true");
+    free(r);
+    json_t *ans = NULL;
+    int st =
+        call(&pv, "POST", "/api/v1/plant/commands",
+             was_on ? LAMP_CMD("cell-a", "false") : LAMP_CMD("cell-a", "true"),
+             &ans);
+    HT_CHECK(t, st == 200, "plant command: %d %s", st,
+             ht_it_logfile(t, pv.log));
+    json_decref(ans);
+    r = ctl(t, a.ctl, "get run_lamp");
+    HT_CHECK(t, !strcmp(r, was_on ? "ok false" : "ok true"),
+             "the board's lamp: %s", r);
+    free(r);
+    json_t *ca = audit_of(t, &a, "write");
+    json_t *rec = json_array_get(ca, 0);
+    const char *actor = json_string_value(json_object_get(rec, "actor"));
+    const char *res = json_string_value(json_object_get(rec, "result"));
+    HT_CHECK(t,
+             actor && !strncmp(actor, "plant:", 6) && res && !strcmp(res, "ok"),
+             "the cell's audit lacks the plant's write (%s, %s)",
+             actor ? actor : "-", res ? res : "-");
+    json_decref(ca);
+    json_t *pa = audit_of(t, &pv, "plant-write");
+    rec = json_array_get(pa, 0);
+    res = json_string_value(json_object_get(rec, "result"));
+    const char *dev = json_string_value(json_object_get(rec, "device"));
+    HT_CHECK(t,
+             json_array_size(pa) == 1 && res && !strcmp(res, "ok") && dev &&
+                 !strcmp(dev, "panel-1"),
+             "the plant view's audit lacks its write");
+    json_decref(pa);
+    /* A cell no gateway serves, and a malformed command. */
+    st = call(&pv, "POST", "/api/v1/plant/commands", LAMP_CMD("cell-x", "true"),
+              NULL);
+    HT_CHECK(t, st == 503, "unknown cell: %d", st);
+    st = call(&pv, "POST", "/api/v1/plant/commands",
+              "{\"site\":\"plant-1\",\"cell\":\"../x\"}", NULL);
+    HT_CHECK(t, st == 400, "bad command: %d", st);
+    /* Read-only by default. */
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0);
+    plant_start(t, &pv, urls, NULL);
+    st = call(&pv, "POST", "/api/v1/plant/commands",
+              LAMP_CMD("cell-a", "false"), NULL);
+    HT_CHECK(t, st == 403, "read-only plant view: %d", st);
+
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0);
+    HT_CHECK(t, ht_it_stop(t, a.gw, SIGTERM, 10000) == 0);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_CloseAndWait(2000);
+    free(urls);
+    free(a.data);
+    free(a.ctl);
+    free(pv.data);
+    for (int i = 0; i < 3; i++)
+        free(cl.conf[i]);
+}
+
 /* The uplink must authenticate: an upstream without an account is refused
  * at start (no --insecure), naming what is missing. */
 static void upstream_without_account_is_refused(struct ht_it *t)
@@ -855,4 +969,5 @@ static void upstream_without_account_is_refused(struct ht_it *t)
 }
 
 HT_IT_MAIN(HT_IT_CASE(node_kill_and_uplink_cut_lose_nothing),
+           HT_IT_CASE(plant_command_reaches_a_board_audited_in_both_places),
            HT_IT_CASE(upstream_without_account_is_refused))
