@@ -45,6 +45,10 @@ struct gw_plant {
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;
+    /* A connection that never came up within 2 s is opened again (see
+     * upstream.c: libnats 3.4 can give up on a first connection). */
+    bool ever_up;
+    int64_t opened_ms;
     /* Commands (plant.commands): jobs waiting for the plant thread's
      * request to their cell, and jobs answered, for the loop (mu). */
     struct pcmd *cmdq, *doneq;
@@ -309,13 +313,54 @@ static void *plant_main(void *arg)
 {
     struct gw_plant *p = arg;
     const struct ht_gw_conf *c = p->g->conf;
-    natsStatus s = natsConnection_Connect(&p->nc, p->opts);
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)
-        ht_log(LOG_ERR, MOD, "connect: %s", natsStatus_GetText(s));
-    if (p->nc && natsConnection_JetStream(&p->js, p->nc, NULL) != NATS_OK)
-        ht_log(LOG_ERR, MOD, "JetStream context failed");
+    natsStatus s;
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
+        /* (Re)connect when there is no connection or libnats gave up on
+         * it; the table is kept: reading from the first record again
+         * re-applies what it holds. */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        natsConnStatus cs =
+            p->nc ? natsConnection_Status(p->nc) : NATS_CONN_STATUS_CLOSED;
+        if (cs == NATS_CONN_STATUS_CONNECTED)
+            p->ever_up = true;
+        if (!p->nc || cs == NATS_CONN_STATUS_CLOSED ||
+            (!p->ever_up && now_ms - p->opened_ms >= 2000)) {
+            natsSubscription *old = p->sub;
+            jsCtx *ojs = p->js;
+            natsConnection *onc = p->nc;
+            p->sub = NULL;
+            p->js = NULL;
+            p->nc = NULL;
+            pthread_mutex_unlock(&p->mu);
+            natsSubscription_Destroy(old);
+            jsCtx_Destroy(ojs);
+            natsConnection_Destroy(onc);
+            natsConnection *nc = NULL;
+            jsCtx *js = NULL;
+            s = natsConnection_Connect(&nc, p->opts);
+            if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+                ht_log(LOG_WARNING, MOD, "connect: %s (retrying)",
+                       natsStatus_GetText(s));
+                nc = NULL;
+            } else if (natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
+                ht_log(LOG_ERR, MOD, "JetStream context failed");
+            }
+            pthread_mutex_lock(&p->mu);
+            p->nc = nc;
+            p->js = js;
+            p->ever_up = false;
+            p->opened_ms = now_ms;
+            if (!nc) {
+                struct timespec dl;
+                clock_gettime(CLOCK_MONOTONIC, &dl);
+                dl.tv_sec += 1;
+                pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+                continue;
+            }
+        }
         if (p->cmdq) {
             struct pcmd *cmd = p->cmdq;
             p->cmdq = cmd->next;
@@ -335,6 +380,12 @@ static void *plant_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             natsSubscription *sub = NULL;
             if (gw__upstream_stream_ensure(p->js, c)) {
+                /* Read from the first record: into an empty table. */
+                pthread_mutex_lock(&p->mu);
+                json_object_clear(p->cells);
+                json_object_clear(p->twins);
+                p->records = 0;
+                pthread_mutex_unlock(&p->mu);
                 jsSubOptions so;
                 jsSubOptions_Init(&so);
                 so.Stream = c->up_stream;

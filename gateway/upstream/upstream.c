@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -46,11 +47,12 @@
 #include <time.h>
 
 #define MOD "upstream"
-#define UP_BATCH 256        /* rows published before waiting for acks */
-#define UP_ACK_WAIT_MS 5000 /* a batch's acks, then it is retried */
-#define UP_BACKOFF_MS 250   /* after a failed batch or stream check */
-#define UP_QUEUE_MAX 200000 /* records in memory before the outbox */
-#define UP_DUP_WINDOW_S 600 /* the stream's Nats-Msg-Id window */
+#define UP_BATCH 256             /* rows published before waiting for acks */
+#define UP_ACK_WAIT_MS 5000      /* a batch's acks, then it is retried */
+#define UP_BACKOFF_MS 250        /* after a failed batch or stream check */
+#define UP_QUEUE_MAX 200000      /* records in memory before the outbox */
+#define UP_DUP_WINDOW_S 600      /* the stream's Nats-Msg-Id window */
+#define UP_FIRST_CONNECT_MS 2000 /* a new connection's time to come up */
 
 struct up_rec {
     char *subject;
@@ -81,6 +83,11 @@ struct gw_upstream {
     natsSubscription *cmd_sub; /* cmd.{prefix} (upstream.commands): outside
                                   the stream, which would ack them */
     bool stream_ok;
+    /* libnats (3.4) retries a first connection that a server accepted and
+     * then closed, but never succeeds afterwards: a connection that has
+     * not come up within UP_FIRST_CONNECT_MS is opened again. */
+    bool ever_up; /* (mu) this connection has been connected */
+    int64_t opened_ms;
     /* Acks of the batch in flight (libnats' thread writes, under amu). */
     pthread_mutex_t amu;
     int64_t batch_first;
@@ -360,6 +367,11 @@ void gw__upstream_audit(struct gw_upstream *u, int64_t id,
 
 static void wake_conn(struct gw_upstream *u, int up)
 {
+    if (up) {
+        pthread_mutex_lock(&u->mu);
+        u->ever_up = true;
+        pthread_mutex_unlock(&u->mu);
+    }
     pthread_mutex_lock(&u->g->metrics->mu);
     u->g->metrics->up_connected = up;
     pthread_mutex_unlock(&u->g->metrics->mu);
@@ -461,7 +473,7 @@ int gw__upstream_nats_options(const struct ht_gw_conf *c, const char *name,
     if (s == NATS_OK) /* the servers in the order given: nearest first */
         s = natsOptions_SetNoRandomize(o, true);
     if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);
+        s = natsOptions_SetMaxReconnect(o, INT_MAX); /* forever */
     if (s == NATS_OK)
         s = natsOptions_SetReconnectWait(o, 250);
     if (s == NATS_OK)
@@ -660,8 +672,12 @@ static void cmd_done(struct ht_gw *g, struct gw_job *j)
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     struct gw_upstream *u = g->upstream;
-    if (text && u && u->nc)
-        natsConnection_PublishString(u->nc, reply, text);
+    if (u && text) {
+        pthread_mutex_lock(&u->mu);
+        if (u->nc)
+            natsConnection_PublishString(u->nc, reply, text);
+        pthread_mutex_unlock(&u->mu);
+    }
     free(text);
     free(reply);
     j->ud = NULL;
@@ -738,32 +754,74 @@ static int64_t mono_ms(void)
  * the outbox draining whenever the uplink is up, and waits on u->cv
  * otherwise (records, connection changes, stop), with a timer only while
  * backing off. */
+/* Close the connection (sender thread, or after it stopped). The
+ * pointers change under u->mu, which cmd_done holds to publish. */
+static void uplink_close(struct gw_upstream *u)
+{
+    if (u->cmd_sub) {
+        natsSubscription_Unsubscribe(u->cmd_sub);
+        natsSubscription_Destroy(u->cmd_sub);
+    }
+    jsCtx_Destroy(u->js);
+    pthread_mutex_lock(&u->mu);
+    natsConnection *nc = u->nc;
+    u->nc = NULL;
+    u->js = NULL;
+    u->cmd_sub = NULL;
+    pthread_mutex_unlock(&u->mu);
+    if (nc) {
+        natsConnection_Close(nc);
+        natsConnection_Destroy(nc);
+    }
+    u->stream_ok = false;
+}
+
+/* Connect (sender thread): at once if a server answers, else libnats
+ * keeps trying in the background (RetryOnFailedConnect); a connection it
+ * gave up on (closed) is opened again by the sender loop. */
+static void uplink_open(struct gw_upstream *u)
+{
+    natsConnection *nc = NULL;
+    natsStatus s = natsConnection_Connect(&nc, u->opts);
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        ht_log(LOG_WARNING, MOD, "connect: %s (retrying)",
+               natsStatus_GetText(s));
+        return;
+    }
+    jsCtx *js = NULL;
+    natsSubscription *sub = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 3000;
+    jo.PublishAsync.MaxPending = UP_BATCH;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = u;
+    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+        ht_log(LOG_ERR, MOD, "JetStream context failed");
+    if (u->g->conf->up_commands) {
+        char subj[GW_UP_SUBJECT_MAX];
+        snprintf(subj, sizeof subj, "cmd.%s", u->prefix);
+        natsStatus ss = natsConnection_Subscribe(&sub, nc, subj, on_cmd, u);
+        if (ss != NATS_OK)
+            ht_log(LOG_ERR, MOD, "commands on %s: %s", subj,
+                   natsStatus_GetText(ss));
+    }
+    pthread_mutex_lock(&u->mu);
+    u->nc = nc;
+    u->js = js;
+    u->cmd_sub = sub;
+    u->ever_up = false;
+    pthread_mutex_unlock(&u->mu);
+    u->opened_ms = mono_ms();
+    if (s == NATS_OK) /* the callback is only for a connect that waited */
+        on_connected(nc, u);
+}
+
 static void *sender_main(void *arg)
 {
     struct gw_upstream *u = arg;
-    natsStatus s = natsConnection_Connect(&u->nc, u->opts);
-    if (s == NATS_OK) /* the callback is only for a connect that waited */
-        on_connected(u->nc, u);
-    else if (s != NATS_NOT_YET_CONNECTED)
-        ht_log(LOG_ERR, MOD, "connect: %s", natsStatus_GetText(s));
-    if (u->nc) {
-        jsOptions jo;
-        jsOptions_Init(&jo);
-        jo.Wait = 3000;
-        jo.PublishAsync.MaxPending = UP_BATCH;
-        jo.PublishAsync.AckHandler = on_ack;
-        jo.PublishAsync.AckHandlerClosure = u;
-        if (natsConnection_JetStream(&u->js, u->nc, &jo) != NATS_OK)
-            ht_log(LOG_ERR, MOD, "JetStream context failed");
-        if (u->g->conf->up_commands) {
-            char subj[GW_UP_SUBJECT_MAX];
-            snprintf(subj, sizeof subj, "cmd.%s", u->prefix);
-            s = natsConnection_Subscribe(&u->cmd_sub, u->nc, subj, on_cmd, u);
-            if (s != NATS_OK)
-                ht_log(LOG_ERR, MOD, "commands on %s: %s", subj,
-                       natsStatus_GetText(s));
-        }
-    }
+    uplink_open(u);
+    int64_t reopen_at = mono_ms() + 1000;
     int64_t retry_at = 0;
     for (;;) {
         pthread_mutex_lock(&u->mu);
@@ -784,7 +842,9 @@ static void *sender_main(void *arg)
                 dl.tv_sec++;
                 dl.tv_nsec -= 1000000000;
             }
-            pthread_cond_timedwait(&u->cv, &u->mu, &dl);
+            int w = pthread_cond_timedwait(&u->cv, &u->mu, &dl);
+            if (!up && w == ETIMEDOUT)
+                break; /* the connection may need opening again */
         }
         struct up_rec *q = u->q;
         size_t nq = u->nq;
@@ -807,6 +867,17 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&u->mu);
         if (stop)
             break;
+        pthread_mutex_lock(&u->mu);
+        bool stuck = u->nc && !u->ever_up &&
+                     mono_ms() - u->opened_ms >= UP_FIRST_CONNECT_MS;
+        pthread_mutex_unlock(&u->mu);
+        if ((!u->nc || stuck ||
+             natsConnection_Status(u->nc) == NATS_CONN_STATUS_CLOSED) &&
+            mono_ms() >= reopen_at) {
+            uplink_close(u);
+            uplink_open(u);
+            reopen_at = mono_ms() + 1000;
+        }
         if (!u->js || !connected(u) || mono_ms() < retry_at)
             continue;
         if (!u->stream_ok &&
@@ -959,18 +1030,7 @@ void gw__upstream_stop(struct gw_upstream *u)
         }
         u->nq = 0;
     }
-    if (u->cmd_sub) {
-        natsSubscription_Unsubscribe(u->cmd_sub);
-        natsSubscription_Destroy(u->cmd_sub);
-        u->cmd_sub = NULL;
-    }
-    jsCtx_Destroy(u->js);
-    u->js = NULL;
-    if (u->nc) {
-        natsConnection_Close(u->nc);
-        natsConnection_Destroy(u->nc);
-        u->nc = NULL;
-    }
+    uplink_close(u);
 }
 
 void gw__upstream_free(struct gw_upstream *u)
