@@ -570,6 +570,7 @@ bool gw__upstream_stream_ensure(jsCtx *js, const struct ht_gw_conf *c)
  * prefix. Returns true when the whole batch was acknowledged. */
 static bool send_batch(struct gw_upstream *u)
 {
+    int64_t rowbytes[UP_BATCH] = {0};
     sqlite3_bind_int(u->sel, 1, UP_BATCH);
     size_t n = 0;
     int64_t first = -1;
@@ -593,6 +594,7 @@ static bool send_batch(struct gw_upstream *u)
         const char *subj = (const char *)sqlite3_column_text(u->sel, 1);
         const void *data = sqlite3_column_blob(u->sel, 2);
         int len = sqlite3_column_bytes(u->sel, 2);
+        rowbytes[seq - first] = len;
         natsMsg *m = NULL;
         char id[64], sq[24];
         snprintf(id, sizeof id, "%s-%" PRId64, u->epoch, seq);
@@ -640,12 +642,16 @@ static bool send_batch(struct gw_upstream *u)
         sqlite3_reset(u->del);
         if (rc != SQLITE_DONE)
             db_fail(u, "delete", NULL, 0);
-        /* Rows' bytes are not re-read: the byte gauge is re-counted when
-         * the outbox empties. */
+        int64_t bytes = 0;
+        for (size_t i = 0; i < prefix; i++)
+            bytes += rowbytes[i];
         pthread_mutex_lock(&u->mu);
         u->backlog -= (int64_t)prefix;
+        u->backlog_bytes -= bytes;
         if (u->backlog <= 0) {
             u->backlog = 0;
+            u->backlog_bytes = 0;
+        } else if (u->backlog_bytes < 0) {
             u->backlog_bytes = 0;
         }
         metrics_backlog(u);

@@ -779,6 +779,7 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
     HT_CHECK(t, metric(&a, "holotwin_upstream_connected") == 1);
     long long backlog = metric(&b, "holotwin_upstream_backlog");
     HT_CHECK(t, backlog > 20, "cell-b's backlog while cut: %lld", backlog);
+    HT_CHECK(t, metric(&b, "holotwin_upstream_backlog_bytes") > backlog * 20);
     /* The cell went on alone: its own twin kept up. */
     json_t *st = NULL;
     HT_CHECK(t, call(&b, "GET", "/api/v1/twins/panel-watch/state", NULL, &st) ==
@@ -793,6 +794,7 @@ static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
             20000, "cell-b's backlog never drained: %s",
             ht_it_logfile(t, b.log));
     int64_t conv = now_ms() - t0;
+    HT_CHECK(t, metric(&b, "holotwin_upstream_backlog_bytes") == 0);
     HT_WAIT(t, plant_has_all(&pv, &b), 20000,
             "the plant view never read all of cell-b (%lld)",
             plant_records(&pv, "cell-b"));
