@@ -512,13 +512,15 @@ void gw__plant_free(struct gw_plant *p)
         natsConnection_Close(p->nc);
         natsConnection_Destroy(p->nc);
     }
+    /* Every libnats thread gone (a subscription's may still be in on_msg)
+     * before p is freed. */
+    nats_CloseAndWait(2000);
     natsOptions_Destroy(p->opts);
     json_decref(p->cells);
     json_decref(p->twins);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
-    nats_CloseAndWait(2000);
 }
 
 /* Sort a JSON array of objects by "site", "cell", then "id" or nothing. */

@@ -1044,6 +1044,10 @@ void gw__upstream_free(struct gw_upstream *u)
     if (!u)
         return;
     gw__upstream_stop(u);
+    /* libnats' own threads and caches (one upstream per process): its
+     * callback thread may still be running on_disconnected/on_closed for
+     * the connection just closed, so u lives until every thread is gone. */
+    nats_CloseAndWait(2000);
     natsOptions_Destroy(u->opts);
     sqlite3_finalize(u->ins);
     sqlite3_finalize(u->sel);
@@ -1055,6 +1059,4 @@ void gw__upstream_free(struct gw_upstream *u)
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->amu);
     free(u);
-    /* libnats' own threads and caches (one upstream per process). */
-    nats_CloseAndWait(2000);
 }

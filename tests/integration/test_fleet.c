@@ -732,6 +732,10 @@ static int64_t now_ms(void)
  * stream exactly once, and cell B's backlog converges within 20 s. */
 static void node_kill_and_uplink_cut_lose_nothing(struct ht_it *t)
 {
+    /* Nine processes (3 nodes, 3 gateways, 2 boards, a broker each) start
+     * here: about 25 s on an idle 2-core machine, more than the harness's
+     * 60 s under a load average of 20. The harness's alarm, extended. */
+    alarm(180);
     struct cluster cl = {0};
     cluster_start(t, &cl);
     jsCtx *js = NULL;
@@ -873,6 +877,7 @@ static json_t *audit_of(struct ht_it *t, struct cell *c, const char *action)
 static void
 plant_command_reaches_a_board_audited_in_both_places(struct ht_it *t)
 {
+    alarm(120); /* as above: 7 processes */
     struct cluster cl = {0};
     cluster_start(t, &cl);
     jsCtx *js = NULL;
