@@ -391,6 +391,10 @@ static void *plant_main(void *arg)
                 so.Stream = c->up_stream;
                 so.Ordered = true;
                 so.Config.DeliverPolicy = js_DeliverAll;
+                /* libnats re-creates an ordered consumer after missed
+                 * heartbeats (its default 5 s, so 15 s without records
+                 * when the serving node dies): 1 s makes it ~3 s. */
+                so.Config.Heartbeat = (int64_t)1000 * 1000 * 1000;
                 jsErrCode je = 0;
                 s = js_Subscribe(&sub, p->js, "site.>", on_msg, p, NULL, &so,
                                  &je);
