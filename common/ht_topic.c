@@ -35,6 +35,7 @@ static const struct shape shapes[] = {
     [HT_TOPIC_TWIN_ALARMS] = {"twins", "alarms", false},
     [HT_TOPIC_APP_REQ] = {"apps", "request", false},
     [HT_TOPIC_APP_REPLY] = {"apps", "reply", false},
+    [HT_TOPIC_TWIN_CONTROL] = {"twins", "control", false},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

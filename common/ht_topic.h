@@ -12,6 +12,7 @@
  *   {p}/twins/{twin}/state         HT_TOPIC_TWIN_STATE
  *   {p}/twins/{twin}/ui/{target}   HT_TOPIC_TWIN_UI
  *   {p}/twins/{twin}/alarms        HT_TOPIC_TWIN_ALARMS (alarm summary)
+ *   {p}/twins/{twin}/control       HT_TOPIC_TWIN_CONTROL (who holds it)
  *   {p}/apps/{account}/request     HT_TOPIC_APP_REQ   (an app's commands)
  *   {p}/apps/{account}/reply       HT_TOPIC_APP_REPLY (the gateway's answers)
  *
@@ -49,6 +50,7 @@ enum ht_topic_kind {
     HT_TOPIC_TWIN_ALARMS,
     HT_TOPIC_APP_REQ,
     HT_TOPIC_APP_REPLY,
+    HT_TOPIC_TWIN_CONTROL,
 };
 
 /* A received topic split into its parts (copies: valid after the topic's

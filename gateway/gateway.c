@@ -9,6 +9,7 @@
 #include "gateway/auth/auth.h"
 #include "gateway/broker/broker.h"
 #include "gateway/broker/provision.h"
+#include "gateway/control/control.h"
 #include "gateway/core/gw.h"
 #include "gateway/http/http.h"
 #include "gateway/ingest/ingest.h"
@@ -20,6 +21,7 @@
 #include "gateway/security/security.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
+#include "gateway/tdd/tdd.h"
 #include "gateway/twinglue/twinglue.h"
 #include "gateway/upstream/upstream.h"
 
@@ -116,6 +118,8 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     struct ht_store_opts so = {
         .history_max_age_ms = (int64_t)conf->history_max_age_s * 1000,
         .history_max_rows = conf->history_max_rows,
+        .rollup_max_age_ms = {(int64_t)conf->rollup_1m_days * 86400000,
+                              (int64_t)conf->rollup_1h_days * 86400000},
         .flush_ms = conf->history_flush_ms,
         .journal_size = (size_t)conf->history_journal_kb << 10,
         .on_batch = on_batch,
@@ -128,10 +132,12 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
     gw__reg_init(g);
     gw__jobs_init(g);
     if ((rc = gw__sse_init(g)) || (rc = gw__auth_init(g, err, errlen)) ||
+        (rc = gw__tdd_init(g, err, errlen)) ||
         (rc = gw__prov_init(g, err, errlen)) ||
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
-        (rc = gw__alarms_init(g, err, errlen)) || (rc = gw__apps_init(g)) ||
+        (rc = gw__alarms_init(g, err, errlen)) ||
+        (rc = gw__control_init(g, err, errlen)) || (rc = gw__apps_init(g)) ||
         (rc = gw__upstream_new(g, &g->upstream, err, errlen)) ||
         (rc = gw__plant_new(g, &g->plant, err, errlen)))
         goto fail;
@@ -191,6 +197,7 @@ void ht_gw_free(struct ht_gw *g)
     if (!g)
         return;
     ht_gw_stop(g);
+    gw__control_clear(g);
     gw__alarms_clear(g);
     gw__twins_clear(g);
     gw__ingest_clear(g);
@@ -207,6 +214,7 @@ void ht_gw_free(struct ht_gw *g)
     g->plant = NULL;
     gw__jobs_clear(g);
     gw__auth_clear(g);
+    gw__tdd_clear(g);
     gw__metrics_free(g->metrics);
     free(g);
 }

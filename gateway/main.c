@@ -35,6 +35,7 @@ static const struct {
     {"--log-level", "log_level", false, "LEVEL"},
     {"--gateway-id", "gateway.id", false, "ID"},
     {"--command-timeout-ms", "commands.timeout_ms", false, "MS"},
+    {"--control-lease-ms", "control.lease_ms", false, "MS"},
     {"--no-mdns", "mdns.enabled", true, ""},
     {"--auto-approve", "devices.auto_approve", true, ""},
     {"--provisioning", "broker.provisioning", true,

@@ -168,12 +168,15 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
                                HT_TOPIC_TWIN_STATE, t->id, NULL)
               : ht_topic_build(topic, sizeof topic, f->topic_prefix,
                                HT_TOPIC_DEV_PROP, t->id, p->name)) > 0) {
+        const char *ct = twin ? HT_SEM_CT_TWIN_STATE : HT_SEM_CT_SAMPLE;
         json_array_append_new(
-            forms, json_pack("{s:o, s:[s,s], s:s, s:s, s:s}", "href",
-                             mqtt_href(f, topic), "op", "observeproperty",
-                             "unobserveproperty", "mqv:filter", topic,
-                             "mqv:controlPacket", "subscribe", "contentType",
-                             "application/json"));
+            forms,
+            json_pack("{s:o, s:[s,s], s:s, s:s, s:s, s:[{s:b, s:s, s:s}]}",
+                      "href", mqtt_href(f, topic), "op", "observeproperty",
+                      "unobserveproperty", "mqv:filter", topic,
+                      "mqv:controlPacket", "subscribe", "contentType", ct,
+                      "additionalResponses", "success", true, "contentType", ct,
+                      "schema", twin ? "twin_state" : "sample"));
         if (!p->read_only && !twin &&
             ht_topic_build(topic, sizeof topic, f->topic_prefix,
                            HT_TOPIC_DEV_CMD, t->id, p->name) > 0)
@@ -182,7 +185,7 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
                 json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "href",
                           mqtt_href(f, topic), "op", "writeproperty",
                           "mqv:topic", topic, "mqv:controlPacket", "publish",
-                          "mqv:qos", "1", "contentType", "application/json"));
+                          "mqv:qos", "1", "contentType", HT_SEM_CT_COMMAND));
     }
     if (f->http_base && f->gateway) {
         char *href = ht_asprintf("%s/api/v1/%s/%s/properties/%s", f->http_base,
@@ -199,6 +202,30 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
         free(href);
     }
     return forms;
+}
+
+/* The payloads of the MQTT forms (HT_SEM_CT_*), for "additionalResponses"
+ * and readers of the TD. */
+static json_t *mqtt_schemas(void)
+{
+    return json_pack(
+        "{s:{s:s, s:s, s:{s:{s:s}, s:{s:s, s:s}, s:{s:s, s:i}}, s:[s]},"
+        " s:{s:s, s:s, s:{s:{s:s}}, s:[s]},"
+        " s:{s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}}}",
+        "sample", "description",
+        "A property sample (MQTT): the value in v, the board's time in ts "
+        "(ms since the epoch), a sequence number per board in seq.",
+        "type", "object", "properties", "v", "description",
+        "the value, of the property's data schema", "ts", "type", "integer",
+        "unit", "ms", "seq", "type", "integer", "minimum", 0, "required", "v",
+        "command", "description",
+        "A write (MQTT, with an MQTT 5 response topic): the value in v.",
+        "type", "object", "properties", "v", "description",
+        "the value to write", "required", "v", "twin_state", "description",
+        "The twin's whole state (retained): each property's value in "
+        "properties[\"component.property\"].value.",
+        "type", "object", "properties", "properties", "type", "object",
+        "stable", "type", "boolean", "alarms", "type", "array");
 }
 
 static json_t *prop_build(const struct ht_sem_thing *t,
@@ -303,6 +330,8 @@ json_t *ht_sem_td_build(const struct ht_sem_thing *t,
         json_object_set_new(props, t->props[i].name,
                             prop_build(t, &t->props[i], f, twin));
     json_object_set_new(td, "properties", props);
+    if (f->mqtt_base || !f->http_base)
+        json_object_set_new(td, "schemaDefinitions", mqtt_schemas());
     if (f->http_td_href)
         json_object_set_new(td, "links",
                             json_pack("[{s:s, s:s, s:s}]", "rel", "alternate",

@@ -90,6 +90,16 @@ struct ht_sem_forms {
 #define HT_SEM_VOCAB_IRI "https://holotwin.example/vocab#"
 #define HT_SEM_TD_CONTEXT "https://www.w3.org/2022/wot/td/v1.1"
 
+/* Content types of the MQTT forms: the payloads are not the bare value.
+ * Property samples on props/{name} are {"v","ts","seq"}, commands on
+ * cmd/{name} {"v"}, and a twin's retained state its whole state object;
+ * each is also described in the TD's "schemaDefinitions" ("sample",
+ * "command", "twin_state") and named by the form's "additionalResponses"
+ * (contract: docs/api.md "MQTT forms"). */
+#define HT_SEM_CT_SAMPLE "application/vnd.holotwin.sample+json"
+#define HT_SEM_CT_COMMAND "application/vnd.holotwin.command+json"
+#define HT_SEM_CT_TWIN_STATE "application/vnd.holotwin.twin-state+json"
+
 /* Largest TD ht_sem_td_parse accepts, in properties and string length. */
 #define HT_SEM_MAX_PROPS 256
 #define HT_SEM_MAX_STR 1024

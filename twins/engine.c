@@ -68,9 +68,10 @@ struct fprop {
     struct slot *slot;
     size_t *rules; /* rules reading it */
     size_t nrules;
-    bool changed;     /* scratch: changed in this call */
-    bool dev_changed; /* the device reported since the last drive check */
-    int cmd;          /* "driven_by": last value commanded, -1 none */
+    bool changed;          /* scratch: changed in this call */
+    bool dev_changed;      /* the device reported since the last drive check */
+    int cmd;               /* "driven_by": last value commanded, -1 none */
+    struct twin__val last; /* the input as actions last saw it */
 };
 
 struct rrule {
@@ -115,6 +116,8 @@ struct ht_twin_engine {
     void *alarm_ud;
     ht_twin_drive_fn drive_cb;
     void *drive_ud;
+    ht_twin_action_fn action_cb;
+    void *action_ud;
 };
 
 static uint32_t fnv(const char *a, const char *b)
@@ -286,6 +289,76 @@ static struct twin__val input(const struct fprop *f)
         v.n = ht_twin_prop_to_twin(f->p, json_number_value(j));
     }
     return v;
+}
+
+/* ---- actions ---- */
+
+static size_t pref_flat(const struct ht_twin_model *m,
+                        const struct ht_twin_pref *p)
+{
+    size_t f = p->prop;
+    for (size_t c = 0; c < p->comp; c++)
+        f += m->comps[c].nprops;
+    return f;
+}
+
+/* A twin value as JSON (new): integral numbers stay integers. */
+static json_t *val_json(struct twin__val v)
+{
+    if (v.t == TWIN_V_BOOL)
+        return json_boolean(v.b);
+    if (v.n == (double)(json_int_t)v.n)
+        return json_integer((json_int_t)v.n);
+    return json_real(v.n);
+}
+
+static void fire(struct ht_twin_engine *e, const struct twin *t,
+                 const struct ht_twin_action *a, struct twin__val v,
+                 int64_t now)
+{
+    if (!e->action_cb)
+        return;
+    json_t *jv = a->value ? json_incref(a->value) : val_json(v);
+    e->action_cb(t->m->id, a->name, a->write, jv, now, e->action_ud);
+    json_decref(jv);
+}
+
+/* The edge actions of the inputs that changed in this call: an edge needs
+ * a known value before and after, so a value that arrives after a
+ * restart, a reconnect or an outage starts nothing. */
+static void edge_actions(struct ht_twin_engine *e, struct twin *t, int64_t now)
+{
+    const struct ht_twin_model *m = t->m;
+    for (size_t i = 0; i < m->nactions; i++) {
+        const struct ht_twin_action *a = &m->actions[i];
+        if (a->trigger == HT_TWIN_TRIG_ALARM)
+            continue;
+        struct fprop *f = &t->fp[pref_flat(m, &a->on)];
+        if (!f->changed)
+            continue;
+        struct twin__val o = f->last, n = input(f);
+        bool go = false;
+        if (o.t == TWIN_V_BOOL && n.t == TWIN_V_BOOL)
+            go = a->trigger == HT_TWIN_TRIG_RISING    ? !o.b && n.b
+                 : a->trigger == HT_TWIN_TRIG_FALLING ? o.b && !n.b
+                                                      : o.b != n.b;
+        else if (o.t == TWIN_V_NUM && n.t == TWIN_V_NUM)
+            go = a->trigger == HT_TWIN_TRIG_CHANGE && o.n != n.n;
+        if (go)
+            fire(e, t, a, n, now);
+    }
+    for (size_t i = 0; i < t->nfp; i++)
+        if (t->fp[i].changed)
+            t->fp[i].last = input(&t->fp[i]);
+}
+
+static void alarm_actions(struct ht_twin_engine *e, const struct twin *t,
+                          size_t r, int64_t now)
+{
+    for (size_t i = 0; i < t->m->nactions; i++)
+        if (t->m->actions[i].trigger == HT_TWIN_TRIG_ALARM &&
+            t->m->actions[i].rule == r)
+            fire(e, t, &t->m->actions[i], (struct twin__val){0}, now);
 }
 
 /* When rule r next needs the clock, or -1: an on-delay ending, an
@@ -545,6 +618,7 @@ static void eval_rule(struct ht_twin_engine *e, struct twin *t, size_t r,
     if (st == HT_TWIN_RULE_ACTIVE && old != HT_TWIN_RULE_ACTIVE) {
         rr->since = now;
         emit_alarm(e, t, r, true, now);
+        alarm_actions(e, t, r, now);
     } else if (st != HT_TWIN_RULE_ACTIVE && old == HT_TWIN_RULE_ACTIVE) {
         emit_alarm(e, t, r, false, now);
     }
@@ -583,6 +657,7 @@ static void update_stable(struct ht_twin_engine *e, struct twin *t, int64_t now,
  * order lets consumers apply state before alarms. */
 static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
 {
+    edge_actions(e, t, now);
     json_t *changed = json_array();
     for (size_t i = 0; i < t->nfp; i++)
         if (t->fp[i].changed)
@@ -765,6 +840,7 @@ void ht_twin_engine_tick(struct ht_twin_engine *e, int64_t now_ms)
                 rr->since = now_ms;
                 any = true;
                 emit_alarm(e, t, r, true, now_ms);
+                alarm_actions(e, t, r, now_ms);
                 alarm_update(e, t, r, now_ms);
             } else if (rr->state == HT_TWIN_RULE_ACTIVE &&
                        rr->false_since >= 0 &&
@@ -1021,8 +1097,10 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
         e->twins[idx] = t;
         e->ntwins++;
     }
-    for (size_t i = 0; i < t->nfp; i++)
+    for (size_t i = 0; i < t->nfp; i++) {
         t->fp[i].changed = true;
+        t->fp[i].last = input(&t->fp[i]); /* a put fires no edge */
+    }
     for (size_t r = 0; r < m->nrules; r++)
         t->rr[r].dirty = true;
     t->touched = true;
@@ -1380,6 +1458,105 @@ void ht_twin_engine_on_drive(struct ht_twin_engine *e, ht_twin_drive_fn cb,
 {
     e->drive_cb = cb;
     e->drive_ud = ud;
+}
+
+void ht_twin_engine_on_action(struct ht_twin_engine *e, ht_twin_action_fn cb,
+                              void *ud)
+{
+    e->action_cb = cb;
+    e->action_ud = ud;
+}
+
+/* Evaluate x with the inputs of its references (flats), each replaced by
+ * subst[flat] where has[flat]. */
+static struct twin__val
+eval_with(const struct twin *t, const struct ht_twin_expr *x,
+          const size_t *flats, const struct twin__val *subst, const bool *has)
+{
+    struct twin__val vals[32];
+    size_t n = twin__expr_nrefs(x);
+    for (size_t i = 0; i < n && i < 32; i++)
+        vals[i] =
+            has && has[flats[i]] ? subst[flats[i]] : input(&t->fp[flats[i]]);
+    return twin__expr_eval(x, vals);
+}
+
+/* A command's value as its twin property reads it. */
+static struct twin__val cmd_val(const struct fprop *f, const json_t *v)
+{
+    struct twin__val r = {.t = TWIN_V_UNKNOWN};
+    if (json_is_boolean(v)) {
+        r.t = TWIN_V_BOOL;
+        r.b = json_is_true(v);
+    } else if (json_is_number(v)) {
+        r.t = TWIN_V_NUM;
+        r.n = ht_twin_prop_to_twin(f->p, json_number_value(v));
+    }
+    return r;
+}
+
+int ht_twin_engine_check_write(const struct ht_twin_engine *e,
+                               const char *twin_id,
+                               const struct ht_twin_write *w, size_t n,
+                               struct ht_twin_refusal *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct twin *t = twin_find(e, twin_id);
+    if (!t)
+        return HT_ENOENT;
+    const struct ht_twin_model *m = t->m;
+    struct twin__val *subst = ht_calloc(t->nfp + 1, sizeof *subst);
+    bool *has = ht_calloc(t->nfp + 1, sizeof *has);
+    bool any = false;
+    for (size_t f = 0; f < t->nfp; f++)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(t->fp[f].p->device, w[i].device) &&
+                !strcmp(t->fp[f].p->device_prop, w[i].prop)) {
+                subst[f] = cmd_val(&t->fp[f], w[i].value);
+                has[f] = any = true;
+            }
+    /* Permissives read the machine as it is now. */
+    for (size_t p = 0; any && p < m->npermissives && !out->kind; p++) {
+        const struct ht_twin_permissive *pm = &m->permissives[p];
+        bool guarded = false;
+        for (size_t i = 0; i < pm->napplies && !guarded; i++)
+            guarded = has[pref_flat(m, &pm->applies[i])];
+        if (!guarded)
+            continue;
+        size_t nr = twin__expr_nrefs(pm->expr);
+        size_t flats[32];
+        for (size_t i = 0; i < nr && i < 32; i++) {
+            size_t ci = 0, pi = 0;
+            ht_twin_model_find_prop(m, twin__expr_ref(pm->expr, i), &ci, &pi);
+            flats[i] = pref_flat(m, &(struct ht_twin_pref){ci, pi});
+        }
+        struct twin__val v = eval_with(t, pm->expr, flats, NULL, NULL);
+        if (v.t == TWIN_V_BOOL && v.b)
+            continue;
+        out->kind = HT_TWIN_REFUSE_PERMISSIVE;
+        snprintf(out->id, sizeof out->id, "%s", pm->id);
+        snprintf(out->message, sizeof out->message, "%s%s(%s is %s)",
+                 pm->message ? pm->message : "", pm->message ? " " : "",
+                 pm->expr_src, v.t == TWIN_V_BOOL ? "false" : "unknown");
+    }
+    /* Interlocks: the condition with the commanded values in place. */
+    for (size_t r = 0; any && r < m->nrules && !out->kind; r++) {
+        const struct ht_twin_rule *rule = &m->rules[r];
+        if (!rule->interlock)
+            continue;
+        struct twin__val now =
+            eval_with(t, rule->expr, t->rr[r].flat, NULL, NULL);
+        struct twin__val then =
+            eval_with(t, rule->expr, t->rr[r].flat, subst, has);
+        if (then.t != TWIN_V_BOOL || !then.b || (now.t == TWIN_V_BOOL && now.b))
+            continue;
+        out->kind = HT_TWIN_REFUSE_INTERLOCK;
+        snprintf(out->id, sizeof out->id, "%s", rule->id);
+        snprintf(out->message, sizeof out->message, "%s", rule->message);
+    }
+    free(subst);
+    free(has);
+    return HT_OK;
 }
 
 static int rule_index(const struct twin *t, const char *rule)

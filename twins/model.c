@@ -423,6 +423,20 @@ void ht_twin_model_free(struct ht_twin_model *m)
         twin__expr_free(m->rules[i].suppress);
     }
     free(m->rules);
+    for (size_t i = 0; i < m->npermissives; i++) {
+        free(m->permissives[i].id);
+        free(m->permissives[i].message);
+        free(m->permissives[i].expr_src);
+        twin__expr_free(m->permissives[i].expr);
+        free(m->permissives[i].applies);
+    }
+    free(m->permissives);
+    for (size_t i = 0; i < m->nactions; i++) {
+        free(m->actions[i].name);
+        free(m->actions[i].write);
+        json_decref(m->actions[i].value);
+    }
+    free(m->actions);
     free(m->id);
     free(m->title);
     free(m->description);
@@ -810,7 +824,7 @@ static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
     static const char *const keys[] = {
         "id",       "severity",         "message",   "expr",
         "priority", "on_delay",         "off_delay", "deadband",
-        "action",   "suppressed_while", NULL};
+        "action",   "suppressed_while", "interlock", NULL};
     int rc;
     char pp[160];
     char *sev = NULL;
@@ -842,7 +856,162 @@ static int parse_rule(struct ctx *c, const struct ht_twin_model *m,
     if ((rc = compile_cond(c, m, r->expr_src, pp, &r->expr)))
         return rc;
     r->for_ms = twin__expr_for_ms(r->expr);
+    if ((rc = get_bool(c, o, "interlock", ptr, &r->interlock)))
+        return rc;
     return parse_alarm(c, m, o, ptr, r);
+}
+
+/* A property a permissive guards or an action reads: "comp.prop", or for
+ * guards also "twin.name" (all its targets). Appends to *v (n entries). */
+static int parse_pref(struct ctx *c, const struct ht_twin_model *m,
+                      const json_t *v, const char *ptr, bool twin_ok,
+                      struct ht_twin_pref **out, size_t *n)
+{
+    const char *ref = json_string_value(v);
+    size_t ci, pi;
+    if (ref && twin_ok &&
+        !strncmp(ref, HT_TWIN_SELF ".", strlen(HT_TWIN_SELF) + 1)) {
+        const struct ht_twin_tprop *t =
+            ht_twin_model_tprop(m, ref + strlen(HT_TWIN_SELF) + 1);
+        if (!t)
+            return fail(c, HT_EINVAL, ptr, "no twin property \"%.80s\"", ref);
+        *out = ht_realloc(*out, (*n + t->ntargets) * sizeof **out);
+        for (size_t i = 0; i < t->ntargets; i++)
+            (*out)[(*n)++] =
+                (struct ht_twin_pref){t->targets[i].comp, t->targets[i].prop};
+        return HT_OK;
+    }
+    if (!ref || ht_twin_model_find_prop(m, ref, &ci, &pi))
+        return fail(c, HT_EINVAL, ptr, "no component property \"%.80s\"",
+                    ref ? ref : "");
+    *out = ht_realloc(*out, (*n + 1) * sizeof **out);
+    (*out)[(*n)++] = (struct ht_twin_pref){ci, pi};
+    return HT_OK;
+}
+
+/* {"id", "expr", "applies_to": [refs], "message"?}: commands to the
+ * properties in applies_to are allowed only while expr is known true. */
+static int parse_permissive(struct ctx *c, const struct ht_twin_model *m,
+                            const json_t *o, const char *ptr,
+                            struct ht_twin_permissive *p)
+{
+    static const char *const keys[] = {"id", "expr", "applies_to", "message",
+                                       NULL};
+    int rc;
+    char pp[160];
+    if (!json_is_object(o))
+        return fail(c, HT_EINVAL, ptr, "must be an object");
+    if ((rc = only_keys(c, o, ptr, keys)) ||
+        (rc = get_str(c, o, "id", ptr, true, 64, &p->id)) ||
+        (rc = get_str(c, o, "message", ptr, false, HT_TWIN_MAX_STR,
+                      &p->message)) ||
+        (rc = get_str(c, o, "expr", ptr, true, HT_TWIN_MAX_EXPR, &p->expr_src)))
+        return rc;
+    jp(pp, sizeof pp, "%s/id", ptr);
+    if (!ht_id_valid(p->id))
+        return fail(c, HT_EINVAL, pp, "\"%.64s\" is not [a-z0-9][a-z0-9._-]*",
+                    p->id);
+    jp(pp, sizeof pp, "%s/expr", ptr);
+    if ((rc = compile_cond(c, m, p->expr_src, pp, &p->expr)))
+        return rc;
+    if (twin__expr_for_ms(p->expr))
+        return fail(c, HT_EPARSE, pp, "a permissive has no \"for\" duration");
+    const json_t *a = json_object_get(o, "applies_to");
+    jp(pp, sizeof pp, "%s/applies_to", ptr);
+    if (!json_is_array(a) || !json_array_size(a) ||
+        json_array_size(a) > HT_TWIN_MAX_PROPS)
+        return fail(c, HT_EINVAL, a ? pp : ptr,
+                    a ? "must be an array of 1 to 32 properties"
+                      : "missing \"applies_to\"");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        char ip[160];
+        jp(ip, sizeof ip, "%s/%zu", pp, i);
+        if ((rc = parse_pref(c, m, json_array_get(a, i), ip, true, &p->applies,
+                             &p->napplies)))
+            return rc;
+    }
+    return HT_OK;
+}
+
+/* {"name", "on": "comp.prop", "edge": "rising"|"falling"|"change"} or
+ * {"name", "on_alarm": "rule"}, with "write": "comp.prop"|"twin.name" and
+ * an optional "value" (absent: the trigger's value). */
+static int parse_action(struct ctx *c, const struct ht_twin_model *m,
+                        const json_t *o, const char *ptr,
+                        struct ht_twin_action *a)
+{
+    static const char *const keys[] = {"name",  "on",    "edge", "on_alarm",
+                                       "write", "value", NULL};
+    int rc;
+    char pp[160];
+    char *edge = NULL, *rule = NULL;
+    if (!json_is_object(o))
+        return fail(c, HT_EINVAL, ptr, "must be an object");
+    if ((rc = only_keys(c, o, ptr, keys)) ||
+        (rc = get_str(c, o, "name", ptr, true, 64, &a->name)) ||
+        (rc = get_str(c, o, "write", ptr, true, 80, &a->write)))
+        return rc;
+    jp(pp, sizeof pp, "%s/name", ptr);
+    if (!ht_id_valid(a->name))
+        return fail(c, HT_EINVAL, pp, "\"%.64s\" is not [a-z0-9][a-z0-9._-]*",
+                    a->name);
+    jp(pp, sizeof pp, "%s/write", ptr);
+    size_t ci, pi;
+    if (!strncmp(a->write, HT_TWIN_SELF ".", strlen(HT_TWIN_SELF) + 1)) {
+        if (!ht_twin_model_tprop(m, a->write + strlen(HT_TWIN_SELF) + 1))
+            return fail(c, HT_EINVAL, pp, "no twin property \"%s\"", a->write);
+    } else if (ht_twin_model_find_prop(m, a->write, &ci, &pi) ||
+               !m->comps[ci].props[pi].writable) {
+        return fail(c, HT_EINVAL, pp, "\"%s\" is not a writable property",
+                    a->write);
+    }
+    const json_t *v = json_object_get(o, "value");
+    if (v && !json_is_boolean(v) && !json_is_number(v) && !json_is_string(v))
+        return fail(c, HT_EINVAL, ptr, "\"value\" must be a scalar");
+    a->value = v ? json_copy((json_t *)v) : NULL;
+    if ((rc = get_str(c, o, "on_alarm", ptr, false, 64, &rule)))
+        return rc;
+    if (rule) {
+        bool on = json_object_get(o, "on") || json_object_get(o, "edge");
+        for (a->rule = 0; a->rule < m->nrules; a->rule++)
+            if (!strcmp(m->rules[a->rule].id, rule))
+                break;
+        bool found = a->rule < m->nrules;
+        free(rule);
+        a->trigger = HT_TWIN_TRIG_ALARM;
+        jp(pp, sizeof pp, "%s/on_alarm", ptr);
+        if (!found)
+            return fail(c, HT_EINVAL, pp, "no such rule");
+        if (on)
+            return fail(c, HT_EINVAL, ptr,
+                        "\"on_alarm\" and \"on\"/\"edge\" exclude each "
+                        "other");
+        if (!a->value)
+            return fail(c, HT_EINVAL, ptr, "an alarm action needs a \"value\"");
+        return HT_OK;
+    }
+    jp(pp, sizeof pp, "%s/on", ptr);
+    struct ht_twin_pref *on = NULL;
+    size_t non = 0;
+    if (!json_object_get(o, "on"))
+        return fail(c, HT_EINVAL, ptr, "missing \"on\" or \"on_alarm\"");
+    if ((rc = parse_pref(c, m, json_object_get(o, "on"), pp, false, &on, &non)))
+        return rc;
+    a->on = on[0];
+    free(on);
+    if ((rc = get_str(c, o, "edge", ptr, true, 16, &edge)))
+        return rc;
+    a->trigger = !strcmp(edge, "rising")    ? HT_TWIN_TRIG_RISING
+                 : !strcmp(edge, "falling") ? HT_TWIN_TRIG_FALLING
+                 : !strcmp(edge, "change")  ? HT_TWIN_TRIG_CHANGE
+                                            : HT_TWIN_TRIG_ALARM;
+    free(edge);
+    jp(pp, sizeof pp, "%s/edge", ptr);
+    if (a->trigger == HT_TWIN_TRIG_ALARM)
+        return fail(c, HT_EINVAL, pp, "must be rising, falling or change");
+    if (a->trigger != HT_TWIN_TRIG_CHANGE && !a->value)
+        return fail(c, HT_EINVAL, ptr, "an edge action needs a \"value\"");
+    return HT_OK;
 }
 
 static int parse_anchor(struct ctx *c, const json_t *a, struct ht_twin_model *m)
@@ -875,7 +1044,8 @@ int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
 {
     static const char *const keys[] = {
         "$schema", "id",         "title",      "description", "version",
-        "anchor",  "components", "properties", "rules",       NULL};
+        "anchor",  "components", "properties", "rules",       "permissives",
+        "actions", "control",    NULL};
     struct ctx c = {err, errlen, errptr, errptrlen};
     struct ht_twin_model *m = ht_calloc(1, sizeof *m);
     int rc;
@@ -987,6 +1157,58 @@ int ht_twin_model_parse(const json_t *doc, struct ht_twin_model **out,
                 if (!strcmp(m->rules[j].id, m->rules[i].id)) {
                     rc = fail(&c, HT_EINVAL, pp, "duplicate rule \"%s\"",
                               m->rules[i].id);
+                    goto out;
+                }
+        }
+    }
+    const json_t *ctl = json_object_get(doc, "control");
+    if (ctl) {
+        const char *cs = json_string_value(ctl);
+        if (!cs || (strcmp(cs, "required") && strcmp(cs, "optional"))) {
+            rc =
+                fail(&c, HT_EINVAL, "/control", "must be required or optional");
+            goto out;
+        }
+        m->control_required = !strcmp(cs, "required");
+    }
+    const json_t *perms = json_object_get(doc, "permissives");
+    if (perms) {
+        if (!json_is_array(perms) ||
+            json_array_size(perms) > HT_TWIN_MAX_RULES) {
+            rc = fail(&c, HT_EINVAL, "/permissives",
+                      "must be an array of at most %d permissives",
+                      HT_TWIN_MAX_RULES);
+            goto out;
+        }
+        m->permissives =
+            ht_calloc(json_array_size(perms) + 1, sizeof *m->permissives);
+        for (size_t i = 0; i < json_array_size(perms); i++) {
+            jp(pp, sizeof pp, "/permissives/%zu", i);
+            m->npermissives = i + 1;
+            if ((rc = parse_permissive(&c, m, json_array_get(perms, i), pp,
+                                       &m->permissives[i])))
+                goto out;
+        }
+    }
+    const json_t *acts = json_object_get(doc, "actions");
+    if (acts) {
+        if (!json_is_array(acts) || json_array_size(acts) > HT_TWIN_MAX_RULES) {
+            rc = fail(&c, HT_EINVAL, "/actions",
+                      "must be an array of at most %d actions",
+                      HT_TWIN_MAX_RULES);
+            goto out;
+        }
+        m->actions = ht_calloc(json_array_size(acts) + 1, sizeof *m->actions);
+        for (size_t i = 0; i < json_array_size(acts); i++) {
+            jp(pp, sizeof pp, "/actions/%zu", i);
+            m->nactions = i + 1;
+            if ((rc = parse_action(&c, m, json_array_get(acts, i), pp,
+                                   &m->actions[i])))
+                goto out;
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(m->actions[j].name, m->actions[i].name)) {
+                    rc = fail(&c, HT_EINVAL, pp, "duplicate action \"%s\"",
+                              m->actions[i].name);
                     goto out;
                 }
         }

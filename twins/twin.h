@@ -213,6 +213,46 @@ struct ht_twin_rule {
     char *action;         /* what the operator should do, or NULL */
     char *suppress_src;   /* "suppressed_while" source, or NULL */
     struct ht_twin_expr *suppress; /* compiled, or NULL */
+    /* "interlock": a command that would make the condition true is
+     * refused before it is sent (ht_twin_engine_check_write). */
+    bool interlock;
+};
+
+/* A component property a permissive or an action names ("comp.prop";
+ * a twin-level property stands for its targets). */
+struct ht_twin_pref {
+    size_t comp, prop;
+};
+
+/* A condition that must hold for commands to some properties to be
+ * allowed ("setpoints only while the line runs"). */
+struct ht_twin_permissive {
+    char *id; /* [a-z0-9][a-z0-9._-]{0,63} */
+    char *message;
+    char *expr_src;
+    struct ht_twin_expr *expr;
+    struct ht_twin_pref *applies; /* the guarded properties */
+    size_t napplies;
+};
+
+/* What starts an action: an input's edge or a rule going into alarm. */
+enum ht_twin_trigger {
+    HT_TWIN_TRIG_RISING,  /* boolean input false -> true */
+    HT_TWIN_TRIG_FALLING, /* boolean input true -> false */
+    HT_TWIN_TRIG_CHANGE,  /* known value -> another known value */
+    HT_TWIN_TRIG_ALARM,   /* rule becomes active */
+};
+
+/* A twin-model action: when the trigger fires, write value (or, when
+ * value is NULL, the trigger's own value in twin units) to the twin
+ * property "write" ("comp.prop" or "twin.name"). */
+struct ht_twin_action {
+    char *name; /* [a-z0-9][a-z0-9._-]{0,63} */
+    enum ht_twin_trigger trigger;
+    struct ht_twin_pref on; /* the input (not for ALARM) */
+    size_t rule;            /* ALARM: the rule */
+    char *write;            /* the written twin property */
+    json_t *value;          /* owned, or NULL */
 };
 
 struct ht_twin_model {
@@ -229,6 +269,12 @@ struct ht_twin_model {
     size_t ntprops;
     struct ht_twin_rule *rules;
     size_t nrules;
+    struct ht_twin_permissive *permissives;
+    size_t npermissives;
+    struct ht_twin_action *actions;
+    size_t nactions;
+    /* "control": "required": commands need a control holder. */
+    bool control_required;
 };
 
 /* Parse and validate a twin document (borrowed). On success *out is a new
@@ -416,6 +462,38 @@ typedef void (*ht_twin_alarm_fn)(const struct ht_twin_alarm_event *ev,
 typedef void (*ht_twin_drive_fn)(const char *twin,
                                  const struct ht_twin_write *w, int64_t ts,
                                  void *ud);
+/* An action fired (twin, action name, written ref and value borrowed,
+ * valid during the call). It must not call back into the engine. */
+typedef void (*ht_twin_action_fn)(const char *twin, const char *action,
+                                  const char *ref, const json_t *value,
+                                  int64_t ts, void *ud);
+/* Set (or clear, with NULL) the action callback. */
+void ht_twin_engine_on_action(struct ht_twin_engine *e, ht_twin_action_fn cb,
+                              void *ud);
+
+/* Why a command is refused before it is sent. */
+enum ht_twin_refusal_kind {
+    HT_TWIN_REFUSE_NONE,
+    HT_TWIN_REFUSE_INTERLOCK,  /* id: the rule that would go into alarm */
+    HT_TWIN_REFUSE_PERMISSIVE, /* id: the permissive that does not hold */
+};
+struct ht_twin_refusal {
+    enum ht_twin_refusal_kind kind;
+    char id[65];
+    char message[HT_TWIN_MAX_STR];
+};
+/* Would the device commands w[0..n) (borrowed, device units) be refused
+ * by twin twin_id? Interlock rules are evaluated with the commanded
+ * values substituted for their inputs (no side effects, durations
+ * ignored): a rule that is not active now and would be true is refused.
+ * A permissive guarding any commanded property must be known true. The
+ * first refusal goes into *out (kind NONE when allowed). HT_OK, or
+ * HT_ENOENT for an unknown twin. */
+int ht_twin_engine_check_write(const struct ht_twin_engine *e,
+                               const char *twin_id,
+                               const struct ht_twin_write *w, size_t n,
+                               struct ht_twin_refusal *out);
+
 /* Set (or clear, with NULL) the alarm transition and drive callbacks. */
 void ht_twin_engine_on_alarm(struct ht_twin_engine *e, ht_twin_alarm_fn cb,
                              void *ud);
@@ -465,6 +543,39 @@ json_t *ht_twin_engine_alarms(const struct ht_twin_engine *e,
 /* Number of unacknowledged alarms of a twin (0 for an unknown twin). */
 size_t ht_twin_engine_unacked(const struct ht_twin_engine *e,
                               const char *twin_id);
+
+/* ---- the past (time travel, past.c) ----
+ * A twin's state at an instant, rebuilt from what was recorded: the value
+ * of each bound device property at or before it, the devices' presence
+ * transitions and the alarm journal. The values and transitions are
+ * replayed in time order into a fresh engine (so units, quality and rule
+ * evaluation are the live engine's own), then the alarms are taken from
+ * the journal, which knows on-delays, acknowledgements and shelves that
+ * the last values alone cannot tell. */
+struct ht_twin_past_value {
+    const char *device, *prop; /* borrowed */
+    const json_t *v;           /* borrowed; NULL: nothing known */
+    int64_t ts;
+    /* The newest quality changes no value recorded (0: none): confirmed
+     * by the board (good again after a reconnect), gone stale (missed
+     * heartbeats). Replayed in time order like the rest. */
+    int64_t good_ts, stale_ts;
+};
+struct ht_twin_past_status {
+    const char *device; /* borrowed */
+    bool online;
+    int64_t ts;
+};
+/* The state of twin document doc (borrowed) at `at`, in the shape of
+ * ht_twin_engine_state plus "at", each rule's journaled "alarm" state and
+ * "alarm_states" ({rule: journaled state object} for the rules alarms
+ * holds: borrowed object, may be NULL). vals and sts borrowed, any order.
+ * New reference, or NULL with a message in err (a bad document). */
+json_t *ht_twin_state_at(const json_t *doc,
+                         const struct ht_twin_past_value *vals, size_t nvals,
+                         const struct ht_twin_past_status *sts, size_t nsts,
+                         const json_t *alarms, int64_t at, char *err,
+                         size_t errlen);
 
 /* Number of rule evaluations since the engine was made (for tests and
  * metrics: shows that updates are incremental). */

@@ -237,6 +237,41 @@ static void state_forms(const struct gen *g, json_t *forms)
     }
 }
 
+/* Where the twin's control holder lives (issue 16): read it, follow it
+ * (the "control" SSE event, the retained topic), take and release it. The
+ * holder itself is not in the descriptor: it changes far more often than
+ * the descriptor should (ETags). */
+static json_t *control_forms(const struct gen *g)
+{
+    const char *id = g->m->id;
+    json_t *forms = json_array();
+    static const char *const ops[][2] = {{"readcontrol", "GET"},
+                                         {"takecontrol", "POST"},
+                                         {"releasecontrol", "DELETE"}};
+    for (size_t i = 0; i < 3; i++)
+        json_array_append_new(
+            forms,
+            http_form(ops[i][0], ops[i][1],
+                      ht_asprintf("%s/api/v1/twins/%s/control", g->http, id)));
+    char *href = ht_asprintf("%s/api/v1/events?twin=%s", g->http, id);
+    json_array_append_new(forms, json_pack("{s:s, s:s, s:s, s:s}", "op",
+                                           "observecontrol", "protocol", "sse",
+                                           "href", href, "event", "control"));
+    free(href);
+    char topic[HT_TOPIC_MAX];
+    if (g->in->mqtt_base &&
+        ht_topic_build(topic, sizeof topic, g->prefix, HT_TOPIC_TWIN_CONTROL,
+                       id, NULL) > 0) {
+        href = ht_asprintf("%s/%s", g->in->mqtt_base, topic);
+        json_array_append_new(forms, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+                                               "op", "observecontrol",
+                                               "protocol", "mqtt", "href", href,
+                                               "topic", topic, "retained", 1));
+        free(href);
+    }
+    return forms;
+}
+
 static json_t *descriptor_forms(const struct gen *g)
 {
     const char *id = g->m->id;
@@ -1010,6 +1045,10 @@ json_t *ht_ui_generate(const struct ht_ui_input *in, char *err, size_t errlen)
     state_forms(&g, sf);
     json_object_set_new(sources, "state", sf);
     json_object_set_new(sources, "descriptor", descriptor_forms(&g));
+    json_object_set_new(sources, "control", control_forms(&g));
+    json_object_set_new(
+        twin, "control",
+        json_string(m->control_required ? "required" : "optional"));
     json_t *d =
         json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s, s:s}, s:o}", "schema",
                   HT_UI_SCHEMA, "target", ht_ui_target_name(in->target), "role",

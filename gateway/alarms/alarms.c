@@ -308,8 +308,8 @@ int gw__alarms_init(struct ht_gw *g, char *err, size_t errlen)
     };
     gw__twins_alarm_subscribe(g, &sub);
     gw__jobs_handle(g, GW_JOB_ALARM, alarm_job);
-    /* Every twin's list is built at the first flush; the journal's newest
-     * state of each alarm is its life cycle before the restart. */
+    /* Every twin's list is built once the journal's newest state of each
+     * alarm (its life cycle before the restart) is restored. */
     pthread_mutex_lock(&g->twins->mu);
     for (size_t i = 0; i < g->twins->n; i++)
         mark(al, g->twins->v[i]->id);
@@ -317,6 +317,8 @@ int gw__alarms_init(struct ht_gw *g, char *err, size_t errlen)
     int rc = ht_store_alarm_latest_each(g->store, restore_one, g);
     if (rc)
         snprintf(err, errlen, "alarm journal: %s", ht_strerror(rc));
+    else
+        on_flush(g, al); /* the lists exist before HTTP serves them */
     return rc;
 }
 

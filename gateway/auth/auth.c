@@ -11,6 +11,7 @@
 #include "ht_util.h"
 
 #include <errno.h>
+#include <nettle/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,11 @@ int gw__auth_init(struct ht_gw *g, char *err, size_t errlen)
     if (getrandom(&g->auth->tokcache.key, sizeof g->auth->tokcache.key, 0) !=
         (ssize_t)sizeof g->auth->tokcache.key)
         g->auth->tokcache.key = (uint64_t)ht_time_ms() * 0x9e3779b97f4a7c15u;
+    if (getrandom(g->auth->ticket_key, sizeof g->auth->ticket_key, 0) !=
+        (ssize_t)sizeof g->auth->ticket_key) {
+        snprintf(err, errlen, "no randomness for the ticket key");
+        return HT_EIO;
+    }
     g->auth->admin_token_path =
         ht_asprintf("%s/admin.token", g->conf->data_dir);
     int64_t n = ht_store_token_count(g->store);
@@ -176,6 +182,49 @@ enum gw_role gw__auth_check(struct ht_gw *g, const char *authz, char *actor,
     return gw__role_parse(t.role);
 }
 
+/* HMAC-SHA256(key, "EXP|path") as 64 hex digits. */
+static void ticket_mac(const struct ht_gw *g, const char *path, int64_t exp_s,
+                       char hex[65])
+{
+    struct hmac_sha256_ctx h;
+    char head[32];
+    int n = snprintf(head, sizeof head, "%lld|", (long long)exp_s);
+    uint8_t d[SHA256_DIGEST_SIZE];
+    hmac_sha256_set_key(&h, sizeof g->auth->ticket_key, g->auth->ticket_key);
+    hmac_sha256_update(&h, (size_t)n, (const uint8_t *)head);
+    hmac_sha256_update(&h, strlen(path), (const uint8_t *)path);
+    hmac_sha256_digest(&h, sizeof d, d);
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+void gw__ticket_make(const struct ht_gw *g, const char *path, int64_t exp_s,
+                     char out[GW_TICKET_LEN])
+{
+    char hex[65];
+    ticket_mac(g, path, exp_s, hex);
+    snprintf(out, GW_TICKET_LEN, "t1.%lld.%s", (long long)exp_s, hex);
+}
+
+bool gw__ticket_check(const struct ht_gw *g, const char *ticket,
+                      const char *path, int64_t now_s)
+{
+    if (!ticket || strncmp(ticket, "t1.", 3) || !g->auth)
+        return false;
+    char *end;
+    errno = 0;
+    long long exp = strtoll(ticket + 3, &end, 10);
+    if (errno || end == ticket + 3 || *end != '.' || exp <= now_s ||
+        strlen(end + 1) != 64)
+        return false;
+    char hex[65];
+    ticket_mac(g, path, exp, hex);
+    unsigned char diff = 0;
+    for (size_t i = 0; i < 64; i++)
+        diff |= (unsigned char)(hex[i] ^ end[1 + i]);
+    return diff == 0;
+}
+
 void gw__auth_clear(struct ht_gw *g)
 {
     struct gw_auth *a = g->auth;
@@ -183,6 +232,7 @@ void gw__auth_clear(struct ht_gw *g)
         return;
     free(a->admin_token_path);
     explicit_bzero(&a->tokcache.e, sizeof a->tokcache.e);
+    explicit_bzero(a->ticket_key, sizeof a->ticket_key);
     pthread_mutex_destroy(&a->tokcache.mu);
     free(a);
     g->auth = NULL;

@@ -12,6 +12,7 @@
 #include "gateway/core/gw.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,9 @@ struct gw_tokcache {
 struct gw_auth {
     struct gw_tokcache tokcache;
     char *admin_token_path;
+    /* Key of stream tickets (gw__ticket_make): random per start, so a
+     * restart revokes every ticket. */
+    uint8_t ticket_key[32];
 };
 
 /* ---- auth (auth.c) ---- */
@@ -59,6 +63,23 @@ enum gw_role gw__auth_check(struct ht_gw *g, const char *authz, char *actor,
 int gw__token_create(struct ht_gw *g, const char *name, enum gw_role role,
                      char id[33], char **secret);
 
+/* ---- stream tickets (auth.c) ----
+ * WoT consumers such as node-wot open Server-Sent Event streams with an
+ * EventSource that sends no Authorization header. The TDs the gateway
+ * serves to an authenticated reader therefore carry, in the href of each
+ * SSE form, a ticket: "t1.EXP.MAC" with MAC an HMAC-SHA256 (key random per
+ * start) over the path and EXP (Unix seconds). A ticket grants the viewer
+ * role for GET of that one path until EXP; it names no token, so it is
+ * the same for every reader of the same TD. */
+#define GW_TICKET_LEN 96
+/* Write the ticket for path (borrowed, no query) valid until exp_s into
+ * out (GW_TICKET_LEN bytes). Any thread once gw__auth_init returned. */
+void gw__ticket_make(const struct ht_gw *g, const char *path, int64_t exp_s,
+                     char out[GW_TICKET_LEN]);
+/* True when ticket (borrowed) was made for path and now_s < its EXP.
+ * Compared in constant time. Any thread. */
+bool gw__ticket_check(const struct ht_gw *g, const char *ticket,
+                      const char *path, int64_t now_s);
 /* Free g->auth (wipes the cache). Safe when it is NULL. */
 void gw__auth_clear(struct ht_gw *g);
 

@@ -42,10 +42,12 @@ struct ht_gw_conf {
     char *broker_bin;  /* mosquitto binary */
     bool provisioning; /* embedded broker: per-device credentials + ACLs */
     int command_timeout_ms;
+    int control_lease_ms; /* shared control: lease without a live stream */
     int history_max_age_s;
     int history_max_rows;
     int history_flush_ms;
     int history_journal_kb;
+    int rollup_1m_days, rollup_1h_days; /* rollup retention per level */
     int events_ring;
     int events_ring_kb;      /* the ring's events in KiB at most */
     int ingest_max_future_s; /* a value's ts at most this ahead of now */

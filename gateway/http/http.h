@@ -4,8 +4,8 @@
  * Owns: struct gw_server (g->server): the daemon and the GET /things
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
- * alarms, broker (the MQTT account list), security (the CA's files, for
- * backups), plant (the plant view).
+ * alarms, control, history, broker (the MQTT account list), security (the
+ * CA's files, for backups), aas, tdd, plant (the plant view).
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -95,6 +95,8 @@ struct gw_server {
      * generations it was built from. */
     pthread_mutex_t things_mu;
     uint64_t things_dgen, things_tgen;
+    int64_t things_bucket; /* the hour of the tickets in its TDs */
+    uint64_t things_rgen;  /* registered TDs' generation (tdd) */
     long long things_off, things_lim;
     struct MHD_Response *things_resp;
 };
@@ -213,8 +215,36 @@ enum MHD_Result gw__route_twin_put(struct gw_req *r);
 enum MHD_Result gw__route_twin_delete(struct gw_req *r);
 enum MHD_Result gw__route_twin_state(struct gw_req *r);
 enum MHD_Result gw__route_twin_prop_put(struct gw_req *r);
+enum MHD_Result gw__route_twin_control_get(struct gw_req *r);
+/* POST (take) and DELETE (release) .../control. */
+enum MHD_Result gw__route_twin_control_set(struct gw_req *r);
 enum MHD_Result gw__route_twin_history(struct gw_req *r);
+/* GET /twins/{id}/timeline (history/: the instants of a scrubber). */
+enum MHD_Result gw__route_twin_timeline(struct gw_req *r);
+/* A history answer (hist taken) as JSON, or as CSV when the query has
+ * format=csv or the client accepts only text/csv. */
+enum MHD_Result gw__reply_history(struct gw_req *r, json_t *hist);
 enum MHD_Result gw__route_twin_ui(struct gw_req *r);
+/* WoT forms of twin TDs (routes_twins.c): a property's bare value, its
+ * observation stream and the twin's event streams (unnamed SSE events). */
+enum MHD_Result gw__route_twin_prop_get(struct gw_req *r);
+enum MHD_Result gw__route_twin_prop_observe(struct gw_req *r);
+enum MHD_Result gw__route_twin_event(struct gw_req *r);
+/* A twin's TD as /things serves it (routes_wot.c): new, NULL if no such
+ * twin. HTTP thread. */
+json_t *gw__served_twin_td(struct ht_gw *g, const char *id);
+/* Every TD of the directory as served: devices, twins, registered ones
+ * (new array; routes_wot.c). HTTP thread. */
+json_t *gw__directory_tds(struct ht_gw *g);
+/* W3C WoT Discovery registration and search (routes_tdd.c). */
+enum MHD_Result gw__route_thing_put(struct gw_req *r);
+enum MHD_Result gw__route_things_post(struct gw_req *r);
+enum MHD_Result gw__route_thing_patch(struct gw_req *r);
+enum MHD_Result gw__route_thing_delete(struct gw_req *r);
+enum MHD_Result gw__route_search_jsonpath(struct gw_req *r);
+/* GET /api/v1/twins/{id}/aas: the twin's AAS V3 environment
+ * (routes_wot.c, from the TDs as served). */
+enum MHD_Result gw__route_twin_aas(struct gw_req *r);
 /* /things/{thing} for a twin (id without the URN prefix). */
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id);
 

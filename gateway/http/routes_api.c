@@ -215,7 +215,7 @@ static enum MHD_Result get_history(struct gw_req *r)
         return gw__reply_problem(r, 500, "Store error", ht_strerror(rc));
     json_object_set_new(out, "device", json_string(r->id));
     json_object_set_new(out, "property", json_string(r->name));
-    return gw__reply_json(r, 200, out);
+    return gw__reply_history(r, out);
 }
 
 /* ---- events ---- */
@@ -418,6 +418,11 @@ static const struct gw_route routes[] = {
     {"GET", "/.well-known/wot", GW_ROLE_VIEWER, gw__route_wellknown},
     {"GET", "/things", GW_ROLE_VIEWER, gw__route_things},
     {"GET", "/things/{thing}", GW_ROLE_VIEWER, gw__route_thing},
+    {"POST", "/things", GW_ROLE_TECHNICIAN, gw__route_things_post},
+    {"PUT", "/things/{thing}", GW_ROLE_TECHNICIAN, gw__route_thing_put},
+    {"PATCH", "/things/{thing}", GW_ROLE_TECHNICIAN, gw__route_thing_patch},
+    {"DELETE", "/things/{thing}", GW_ROLE_TECHNICIAN, gw__route_thing_delete},
+    {"GET", "/search/jsonpath", GW_ROLE_VIEWER, gw__route_search_jsonpath},
     {"GET", "/api/v1/openapi.yaml", GW_ROLE_VIEWER, gw__route_openapi},
     {"GET", "/api/v1/devices", GW_ROLE_VIEWER, get_devices},
     {"POST", "/api/v1/devices", GW_ROLE_TECHNICIAN, post_devices},
@@ -467,10 +472,25 @@ static const struct gw_route routes[] = {
     {"PUT", "/api/v1/twins/{id}", GW_ROLE_TECHNICIAN, gw__route_twin_put},
     {"DELETE", "/api/v1/twins/{id}", GW_ROLE_TECHNICIAN, gw__route_twin_delete},
     {"GET", "/api/v1/twins/{id}/state", GW_ROLE_VIEWER, gw__route_twin_state},
+    {"GET", "/api/v1/twins/{id}/properties/{ref}", GW_ROLE_VIEWER,
+     gw__route_twin_prop_get},
+    {"GET", "/api/v1/twins/{id}/properties/{ref}/observe", GW_ROLE_VIEWER,
+     gw__route_twin_prop_observe},
+    {"GET", "/api/v1/twins/{id}/aas", GW_ROLE_VIEWER, gw__route_twin_aas},
+    {"GET", "/api/v1/twins/{id}/events/{name}", GW_ROLE_VIEWER,
+     gw__route_twin_event},
     {"PUT", "/api/v1/twins/{id}/properties/{ref}", GW_ROLE_OPERATOR,
      gw__route_twin_prop_put},
+    {"GET", "/api/v1/twins/{id}/control", GW_ROLE_VIEWER,
+     gw__route_twin_control_get},
+    {"POST", "/api/v1/twins/{id}/control", GW_ROLE_OPERATOR,
+     gw__route_twin_control_set},
+    {"DELETE", "/api/v1/twins/{id}/control", GW_ROLE_OPERATOR,
+     gw__route_twin_control_set},
     {"GET", "/api/v1/twins/{id}/history", GW_ROLE_VIEWER,
      gw__route_twin_history},
+    {"GET", "/api/v1/twins/{id}/timeline", GW_ROLE_VIEWER,
+     gw__route_twin_timeline},
     {"GET", "/api/v1/twins/{id}/ui", GW_ROLE_VIEWER, gw__route_twin_ui},
     {"GET", "/api/v1/twins/{id}/assets", GW_ROLE_VIEWER, gw__route_twin_assets},
     {"GET", "/api/v1/twins/{id}/assets/{asset}", GW_ROLE_VIEWER,

@@ -8,8 +8,11 @@
  * caller's role).
  */
 
+#include "gateway/control/control.h"
+#include "gateway/history/history.h"
 #include "gateway/http/http.h"
 #include "gateway/jobs/jobs.h"
+#include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
 
@@ -56,8 +59,17 @@ static const char *seg_ref(const struct gw_req *r)
 
 enum MHD_Result gw__route_twins(struct gw_req *r)
 {
-    return gw__reply_json(r, 200,
-                          json_pack("{s:o}", "items", gw__twins_list(r->g)));
+    /* Who controls each machine, for overviews (only the held ones). */
+    json_t *items = gw__twins_list(r->g), *it;
+    size_t i;
+    json_array_foreach(items, i, it)
+    {
+        json_t *h = gw__control_holder(
+            r->g, json_string_value(json_object_get(it, "id")));
+        if (h)
+            json_object_set_new(it, "holder", h);
+    }
+    return gw__reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 enum MHD_Result gw__route_twin_get(struct gw_req *r)
@@ -115,8 +127,72 @@ enum MHD_Result gw__route_twin_delete(struct gw_req *r)
     return gw__reply_job(r, gw__job_new(GW_JOB_TWIN_DELETE, r->id, r->actor));
 }
 
+/* ?at=TIME: the state then, rebuilt from the history (history/). */
+static enum MHD_Result twin_state_at(struct gw_req *r, const char *ats)
+{
+    int64_t at;
+    if (gw__history_time(ats, &at) != HT_OK)
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "at must be ms since the epoch or an RFC "
+                                 "3339 time (2026-12-03T03:12:00Z)");
+    json_t *st = NULL;
+    char err[256] = "";
+    int rc = gw__history_state_at(r->g, r->id, at, &st, err, sizeof err);
+    if (rc == HT_ENOENT)
+        return unknown_twin(r);
+    if (rc)
+        return gw__reply_problem(r, 500, "State not rebuilt", err);
+    return gw__reply_json(r, 200, st);
+}
+
+enum MHD_Result gw__route_twin_timeline(struct gw_req *r)
+{
+    int64_t from = 0, to = 0;
+    long long limit;
+    const char *fs = gw__query(r, "from"), *ts = gw__query(r, "to");
+    if ((fs && gw__history_time(fs, &from) != HT_OK) ||
+        (ts && gw__history_time(ts, &to) != HT_OK) ||
+        !gw__query_int(r, "limit", 1000, &limit) || limit < 1 || limit > 100000)
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "from and to are ms since the epoch or RFC "
+                                 "3339 times, limit 1..100000");
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    json_t *out = gw__history_timeline(r->g, r->id, from, to, (int)limit);
+    if (!out)
+        return gw__reply_problem(r, 500, "Store error", "timeline not read");
+    json_object_set_new(out, "twin", json_string(r->id));
+    return gw__reply_json(r, 200, out);
+}
+
+enum MHD_Result gw__reply_history(struct gw_req *r, json_t *hist)
+{
+    const char *fmt = gw__query(r, "format");
+    const char *acc =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    bool csv = (fmt && !strcmp(fmt, "csv")) ||
+               (!fmt && acc && !strcmp(acc, "text/csv"));
+    if (fmt && !csv && strcmp(fmt, "json")) {
+        json_decref(hist);
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "format must be json or csv");
+    }
+    if (!csv)
+        return gw__reply_json(r, 200, hist);
+    size_t len = 0;
+    char *text = gw__history_csv(hist, &len);
+    json_decref(hist);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "text/csv; charset=utf-8", text, len);
+    free(text);
+    return ret;
+}
+
 enum MHD_Result gw__route_twin_state(struct gw_req *r)
 {
+    const char *ats = gw__query(r, "at");
+    if (ats)
+        return twin_state_at(r, ats);
     if (!gw__twin_exists(r->g, r->id, NULL))
         return unknown_twin(r);
     /* The snapshot is kept as JSON text: served as is, never reparsed. */
@@ -153,6 +229,121 @@ enum MHD_Result gw__route_twin_prop_put(struct gw_req *r)
     struct gw_job *j = gw__job_new(GW_JOB_TWIN_WRITE, r->id, r->actor);
     ht_strlcpy(j->ref, ref, sizeof j->ref);
     j->value = v;
+    return gw__reply_job(r, j);
+}
+
+/* GET .../properties/{ref}: the property's current value alone, the body
+ * a WoT consumer's readproperty expects (the state's {"value","ts",
+ * "quality"} record is in /state). */
+enum MHD_Result gw__route_twin_prop_get(struct gw_req *r)
+{
+    const char *ref = seg_ref(r);
+    if (!ref_valid(ref))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected component.property (or "
+                                 "twin.name), each [a-z][a-z0-9_]{0,31}");
+    size_t len = 0;
+    char *st = gw__twin_state_text(r->g, r->id, &len);
+    if (!st)
+        return gw__twin_exists(r->g, r->id, NULL)
+                   ? gw__reply_problem(r, 503, "Unavailable",
+                                       "the twin's state is being computed")
+                   : unknown_twin(r);
+    json_t *j = json_loadb(st, len, 0, NULL);
+    free(st);
+    json_t *p = json_object_get(json_object_get(j, "properties"), ref);
+    if (!p) {
+        json_decref(j);
+        return gw__reply_problem(r, 404, "Not Found",
+                                 "the twin has no such property");
+    }
+    json_t *v = json_object_get(p, "value");
+    char *s = json_dumps(v ? v : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    enum MHD_Result ret =
+        gw__reply_buf(r, 200, "application/json", s, strlen(s));
+    free(s);
+    return ret;
+}
+
+/* An SSE stream of unnamed events for WoT consumers (sse.h), bounded per
+ * holder like every stream. */
+static enum MHD_Result twin_stream(struct gw_req *r, const char *ref,
+                                   const char *evtype)
+{
+    if (gw__sse_owned(r->g, r->actor) >= (size_t)r->g->conf->http_sse_per_token)
+        return gw__reply_problem(r, 429, "Too Many Requests",
+                                 "this token holds http.sse_per_token "
+                                 "event streams already");
+    struct MHD_Response *resp =
+        gw__sse_response_twin(r->g, r->conn, -1, r->id, ref, evtype, r->actor);
+    if (!resp)
+        return gw__reply_problem(r, 503, "Unavailable", "cannot stream");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* GET .../properties/{ref}/observe: observeproperty of twin TDs. */
+enum MHD_Result gw__route_twin_prop_observe(struct gw_req *r)
+{
+    const char *ref = r->nseg == 7 ? r->seg[5] : NULL;
+    if (!ref_valid(ref))
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected component.property (or "
+                                 "twin.name), each [a-z][a-z0-9_]{0,31}");
+    size_t len = 0;
+    char *st = gw__twin_state_text(r->g, r->id, &len);
+    if (!st)
+        return unknown_twin(r);
+    json_t *j = json_loadb(st, len, 0, NULL);
+    free(st);
+    bool known = json_object_get(json_object_get(j, "properties"), ref);
+    json_decref(j);
+    if (!known)
+        return gw__reply_problem(r, 404, "Not Found",
+                                 "the twin has no such property");
+    return twin_stream(r, ref, NULL);
+}
+
+/* The event affordances of twin TDs and the SSE event each one streams. */
+static const char *const twin_events[][2] = {
+    {"alarm_raised", "alarm-raised"},
+    {"alarm_cleared", "alarm-cleared"},
+    {"stable_changed", "stable-changed"},
+};
+
+/* GET /api/v1/twins/{id}/events/{name}: subscribeevent of twin TDs. */
+enum MHD_Result gw__route_twin_event(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    for (size_t i = 0; i < sizeof twin_events / sizeof *twin_events; i++)
+        if (!strcmp(r->name, twin_events[i][0]))
+            return twin_stream(r, NULL, twin_events[i][1]);
+    return gw__reply_problem(r, 404, "Not Found",
+                             "twins have the events alarm_raised, "
+                             "alarm_cleared and stable_changed");
+}
+
+/* GET /api/v1/twins/{id}/control: who holds it, and whether commands
+ * need a holder. */
+enum MHD_Result gw__route_twin_control_get(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    return gw__reply_json(r, 200, gw__control_get(r->g, r->id));
+}
+
+/* POST (take, ?force for a technician) and DELETE (release) run on the
+ * loop, where the holders and the gate live. */
+enum MHD_Result gw__route_twin_control_set(struct gw_req *r)
+{
+    if (!gw__twin_exists(r->g, r->id, NULL))
+        return unknown_twin(r);
+    bool take = !strcmp(r->method, "POST");
+    struct gw_job *j = gw__job_new(
+        take ? GW_JOB_CONTROL_TAKE : GW_JOB_CONTROL_RELEASE, r->id, r->actor);
     return gw__reply_job(r, j);
 }
 
@@ -233,7 +424,7 @@ enum MHD_Result gw__route_twin_history(struct gw_req *r)
     if (p->unit)
         json_object_set_new(out, "unit", json_string(p->unit));
     ht_twin_model_free(m);
-    return gw__reply_json(r, 200, out);
+    return gw__reply_history(r, out);
 }
 
 static enum ht_ui_role ui_role(enum gw_role r)
@@ -285,7 +476,7 @@ enum MHD_Result gw__route_twin_ui(struct gw_req *r)
 
 enum MHD_Result gw__route_twin_thing(struct gw_req *r, const char *id)
 {
-    json_t *td = gw__twin_td(r->g, id);
+    json_t *td = gw__served_twin_td(r->g, id);
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no such twin");
     char *s = json_dumps(td, JSON_COMPACT);

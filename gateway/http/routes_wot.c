@@ -3,13 +3,18 @@
  * document. Device TDs are rebuilt from the ingested thing with forms that
  * point at this gateway (REST, SSE observe, and the broker's MQTT). */
 
+#include "gateway/aas/aas.h"
 #include "gateway/alarms/alarms.h"
+#include "gateway/auth/auth.h"
 #include "gateway/http/http.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/registry/registry.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
+#include "gateway/tdd/tdd.h"
 #include "gateway/twinglue/twinglue.h"
+
+#include "twins/twin.h"
 
 #include "ht_err.h"
 #include "ht_mem.h"
@@ -258,9 +263,173 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
 
 /* ---- Thing Descriptions ---- */
 
-/* A device TD whose forms point at this gateway, plus an SSE observe form
- * per property for HTTP-only consumers. */
-static json_t *device_td(struct ht_gw *g, const char *id)
+/* Stream tickets in TDs last one to two hours: the expiry is rounded up
+ * to the next hour but one, so every reader of the same TD within an hour
+ * gets the same bytes (the /things cache keys on the hour). */
+#define TICKET_BUCKET_S 3600
+
+static int64_t ticket_bucket(void)
+{
+    return ht_time_ms() / 1000 / TICKET_BUCKET_S;
+}
+
+/* The href of an SSE form: the gateway's URL of path with its ticket. */
+static json_t *sse_href(struct ht_gw *g, const char *http, const char *path,
+                        int64_t bucket)
+{
+    char ticket[GW_TICKET_LEN];
+    gw__ticket_make(g, path, (bucket + 2) * TICKET_BUCKET_S, ticket);
+    return json_sprintf("%s%s?access_token=%s", http, path, ticket);
+}
+
+/* An SSE form for op (observeproperty or subscribeevent). */
+static json_t *sse_form(struct ht_gw *g, const char *http, const char *path,
+                        bool event, int64_t bucket)
+{
+    return json_pack("{s:o, s:[s,s], s:s, s:s}", "href",
+                     sse_href(g, http, path, bucket), "op",
+                     event ? "subscribeevent" : "observeproperty",
+                     event ? "unsubscribeevent" : "unobserveproperty",
+                     "subprotocol", "sse", "contentType", "application/json");
+}
+
+/* What the gateway adds to the TDs it serves (devices and twins): HTTP
+ * forms before MQTT ones (consumers take the first usable form), an SSE
+ * observe form per observable property, whose href carries a stream
+ * ticket (auth.h) because EventSource clients send no Authorization
+ * header, and that ticket's security scheme, "ticket_sc". The SSE forms
+ * do not name it in a form-level "security": the TD's bearer scheme is
+ * accepted there too, and node-wot 0.9 applies a form's security to every
+ * later request of its HTTP client (and cannot build an apikey
+ * credential from it), so consumers keep the bearer scheme and the
+ * ticket travels in the href. */
+static void gateway_forms(struct ht_gw *g, json_t *td, bool twin,
+                          const char *id, const char *http, int64_t bucket)
+{
+    json_object_set_new(
+        json_object_get(td, "securityDefinitions"), "ticket_sc",
+        json_pack("{s:s, s:s, s:s, s:s}", "scheme", "apikey", "in", "query",
+                  "name", "access_token", "description",
+                  "Server-Sent Event forms carry a read-only ticket for their "
+                  "own path in their href (for EventSource clients, which "
+                  "cannot send the bearer token); a bearer token is "
+                  "accepted there too."));
+    json_t *props = json_object_get(td, "properties");
+    const char *name;
+    json_t *p;
+    json_object_foreach(props, name, p)
+    {
+        json_t *forms = json_object_get(p, "forms");
+        if (!json_is_array(forms))
+            continue;
+        json_t *http_forms = json_array(), *other = json_array();
+        size_t i;
+        json_t *form;
+        json_array_foreach(forms, i, form)
+        {
+            const char *href = json_string_value(json_object_get(form, "href"));
+            json_array_append(
+                href && !strncmp(href, "http", 4) ? http_forms : other, form);
+        }
+        if (json_is_true(json_object_get(p, "observable"))) {
+            char *path = ht_asprintf("/api/v1/%s/%s/properties/%s/observe",
+                                     twin ? "twins" : "devices", id, name);
+            json_t *f = sse_form(g, http, path, false, bucket);
+            json_array_append_new(http_forms, f);
+            free(path);
+        }
+        json_array_extend(http_forms, other);
+        json_decref(other);
+        json_object_set_new(p, "forms", http_forms);
+    }
+}
+
+/* The actions and events of a twin TD: acknowledging and shelving one of
+ * its alarms (the REST alarm commands: operator role, audited) and the
+ * twin's alarm and stability events as SSE streams. */
+static void twin_affordances(struct ht_gw *g, json_t *td, const char *id,
+                             const char *http, int64_t bucket)
+{
+    struct ht_twin_model *m = gw__twin_model(g, id);
+    if (!m)
+        return;
+    json_t *rules = json_array();
+    for (size_t i = 0; i < m->nrules; i++)
+        if (m->rules[i].alarm)
+            json_array_append_new(rules, json_string(m->rules[i].id));
+    ht_twin_model_free(m);
+    if (json_array_size(rules)) {
+        json_t *uv = json_pack("{s:{s:s, s:s, s:O}}", "rule", "title",
+                               "Alarm rule", "type", "string", "enum", rules);
+        json_t *ack = json_pack(
+            "{s:s, s:s, s:O, s:{s:s, s:{s:{s:s, s:i}}}, s:{s:s}, s:b, s:b, "
+            "s:[{s:o, s:s, s:s, s:s}]}",
+            "title", "Acknowledge an alarm", "description",
+            "Acknowledge the alarm of the rule in the URI variable (ISA-18.2); "
+            "an optional note goes into the audit trail.",
+            "uriVariables", uv, "input", "type", "object", "properties", "note",
+            "type", "string", "maxLength", 256, "output", "type", "object",
+            "safe", false, "idempotent", false, "forms", "href",
+            json_sprintf("%s/api/v1/alarms/%s:{rule}/ack", http, id), "op",
+            "invokeaction", "htv:methodName", "POST", "contentType",
+            "application/json");
+        json_t *shelve = json_pack(
+            "{s:s, s:s, s:O, s:{s:s, s:{s:{s:s, s:i, s:i}, s:{s:s, s:i}}, "
+            "s:[s]}, s:{s:s}, s:b, s:b, s:[{s:o, s:s, s:s, s:s}]}",
+            "title", "Shelve an alarm", "description",
+            "Shelve the alarm of the rule in the URI variable for duration_ms.",
+            "uriVariables", uv, "input", "type", "object", "properties",
+            "duration_ms", "type", "integer", "minimum", 1, "maximum", 86400000,
+            "note", "type", "string", "maxLength", 256, "required",
+            "duration_ms", "output", "type", "object", "safe", false,
+            "idempotent", false, "forms", "href",
+            json_sprintf("%s/api/v1/alarms/%s:{rule}/shelve", http, id), "op",
+            "invokeaction", "htv:methodName", "POST", "contentType",
+            "application/json");
+        json_decref(uv);
+        json_object_set_new(td, "actions",
+                            json_pack("{s:o, s:o}", "acknowledge_alarm", ack,
+                                      "shelve_alarm", shelve));
+    }
+    json_decref(rules);
+    static const char *const ev[][3] = {
+        {"alarm_raised", "Alarm raised",
+         "A rule's condition became true: {twin, ts, rule, severity, message, "
+         "stable}."},
+        {"alarm_cleared", "Alarm cleared",
+         "A rule's condition became false: {twin, ts, rule, severity, "
+         "message, stable}."},
+        {"stable_changed", "Stability changed",
+         "The twin became stable or unstable: {twin, ts, stable}."},
+    };
+    json_t *events = json_object();
+    for (size_t i = 0; i < sizeof ev / sizeof *ev; i++) {
+        char *path = ht_asprintf("/api/v1/twins/%s/events/%s", id, ev[i][0]);
+        json_t *f = sse_form(g, http, path, true, bucket);
+        json_t *data = json_pack(
+            "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s,s]}", "type", "object",
+            "properties", "twin", "type", "string", "ts", "type", "integer",
+            "stable", "type", "boolean", "required", "twin", "ts", "stable");
+        if (i < 2) {
+            json_t *pp = json_object_get(data, "properties");
+            json_object_set_new(pp, "rule",
+                                json_pack("{s:s}", "type", "string"));
+            json_object_set_new(pp, "severity",
+                                json_pack("{s:s}", "type", "string"));
+            json_object_set_new(pp, "message",
+                                json_pack("{s:s}", "type", "string"));
+        }
+        json_object_set_new(events, ev[i][0],
+                            json_pack("{s:s, s:s, s:o, s:[o]}", "title",
+                                      ev[i][1], "description", ev[i][2], "data",
+                                      data, "forms", f));
+        free(path);
+    }
+    json_object_set_new(td, "events", events);
+}
+
+/* A device TD whose forms point at this gateway. */
+static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
 {
     struct ht_sem_thing *t;
     if (gw__device_thing(g, id, &t) != HT_OK)
@@ -276,42 +445,89 @@ static json_t *device_td(struct ht_gw *g, const char *id)
         .security = "bearer",
     };
     json_t *td = ht_sem_td_build(t, &f);
-    json_t *props = json_object_get(td, "properties");
-    const char *name;
-    json_t *p;
-    json_object_foreach(props, name, p)
-    {
-        json_t *forms = json_object_get(p, "forms");
-        if (!json_is_array(forms))
-            continue;
-        /* HTTP forms first: consumers take the first usable form. */
-        json_t *http_forms = json_array(), *other = json_array();
-        size_t i;
-        json_t *form;
-        json_array_foreach(forms, i, form)
-        {
-            const char *href = json_string_value(json_object_get(form, "href"));
-            json_array_append(
-                href && !strncmp(href, "http", 4) ? http_forms : other, form);
-        }
-        if (json_is_true(json_object_get(p, "observable")))
-            json_array_append_new(
-                http_forms,
-                json_pack("{s:o, s:[s,s], s:s, s:s}", "href",
-                          json_sprintf("%s/api/v1/devices/%s/properties/%s"
-                                       "/observe",
-                                       http, id, name),
-                          "op", "observeproperty", "unobserveproperty",
-                          "subprotocol", "sse", "contentType",
-                          "application/json"));
-        json_array_extend(http_forms, other);
-        json_decref(other);
-        json_object_set_new(p, "forms", http_forms);
-    }
+    if (td)
+        gateway_forms(g, td, false, id, http, bucket);
     free(http);
     free(mqtt);
     ht_sem_thing_free(t);
     return td;
+}
+
+/* A twin TD as served: the model's TD plus the gateway's forms, actions
+ * and events. */
+static json_t *twin_td(struct ht_gw *g, const char *id, int64_t bucket)
+{
+    json_t *td = gw__twin_td(g, id);
+    if (!td)
+        return NULL;
+    char *http = gw__http_base(g);
+    gateway_forms(g, td, true, id, http, bucket);
+    twin_affordances(g, td, id, http, bucket);
+    free(http);
+    return td;
+}
+
+json_t *gw__directory_tds(struct ht_gw *g)
+{
+    int64_t bucket = ticket_bucket();
+    json_t *out = json_array();
+    json_t *ids = gw__device_ids_with_td(g);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        json_t *td = device_td(g, json_string_value(v), bucket);
+        if (td)
+            json_array_append_new(out, td);
+    }
+    json_decref(ids);
+    ids = gw__twin_ids(g);
+    json_array_foreach(ids, i, v)
+    {
+        json_t *td = twin_td(g, json_string_value(v), bucket);
+        if (td)
+            json_array_append_new(out, td);
+    }
+    json_decref(ids);
+    json_t *regs = gw__tdd_list(g);
+    json_array_extend(out, regs);
+    json_decref(regs);
+    return out;
+}
+
+json_t *gw__served_twin_td(struct ht_gw *g, const char *id)
+{
+    return twin_td(g, id, ticket_bucket());
+}
+
+/* The AAS environment is built from the TDs as /things serves them, so
+ * the interfaces it describes are the ones consumers use. */
+enum MHD_Result gw__route_twin_aas(struct gw_req *r)
+{
+    struct ht_gw *g = r->g;
+    int64_t bucket = ticket_bucket();
+    json_t *ttd = twin_td(g, r->id, bucket);
+    struct ht_twin_model *m = ttd ? gw__twin_model(g, r->id) : NULL;
+    if (!m) {
+        json_decref(ttd);
+        return gw__reply_problem(r, 404, "Not Found", "unknown twin");
+    }
+    size_t n = 0;
+    struct ht_sem_thing **things = gw__twin_things(g, m, &n);
+    ht_twin_model_free(m);
+    json_t **dtds = ht_calloc(n ? n : 1, sizeof *dtds);
+    for (size_t i = 0; i < n; i++)
+        dtds[i] = device_td(g, things[i]->id, bucket);
+    gw__things_free(things, n);
+    json_t *env = gw__aas_environment(ttd, (const json_t *const *)dtds, n,
+                                      g->conf->gateway_id);
+    for (size_t i = 0; i < n; i++)
+        json_decref(dtds[i]);
+    free(dtds);
+    json_decref(ttd);
+    if (!env)
+        return gw__reply_problem(r, 500, "Internal error", "AAS build");
+    return gw__reply_json(r, 200, env);
 }
 
 /* /things/{id}: a device id or its URN urn:holotwin:device:{id}. */
@@ -326,12 +542,23 @@ enum MHD_Result gw__route_thing(struct gw_req *r)
                                      "expected a twin id in the URN");
         return gw__route_twin_thing(r, id + 18); /* twins.c */
     }
-    if (!ht_id_valid(id))
-        return gw__reply_problem(r, 400, "Bad Request",
-                                 "expected a device id or its URN");
-    json_t *td = device_td(r->g, id);
+    if (!ht_id_valid(id)) {
+        json_t *reg = gw__tdd_get(r->g, r->thing); /* a registered TD */
+        if (!reg)
+            return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
+        char *s = json_dumps(reg, JSON_COMPACT);
+        json_decref(reg);
+        enum MHD_Result ret =
+            gw__reply_buf(r, 200, "application/td+json", s, strlen(s));
+        free(s);
+        return ret;
+    }
+    int64_t bucket = ticket_bucket();
+    json_t *td = device_td(r->g, id, bucket);
     if (!td)
-        td = gw__twin_td(r->g, id); /* a bare twin id (devices win) */
+        td = twin_td(r->g, id, bucket); /* a bare twin id (devices win) */
+    if (!td)
+        td = gw__tdd_get(r->g, r->thing); /* registered by a third party */
     if (!td)
         return gw__reply_problem(r, 404, "Not Found", "no TD for this id");
     char *s = json_dumps(td, JSON_COMPACT);
@@ -368,10 +595,13 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     struct ht_gw *g = r->g;
     uint64_t dgen = __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE);
     uint64_t tgen = gw__twins_gen(g);
+    uint64_t rgen = gw__tdd_gen(g);
+    int64_t bucket = ticket_bucket();
     pthread_mutex_lock(&g->server->things_mu);
     struct MHD_Response *cached = NULL;
     if (g->server->things_resp && g->server->things_dgen == dgen &&
-        g->server->things_tgen == tgen && g->server->things_off == offset &&
+        g->server->things_tgen == tgen && g->server->things_rgen == rgen &&
+        g->server->things_bucket == bucket && g->server->things_off == offset &&
         g->server->things_lim == limit)
         cached = g->server->things_resp;
     enum MHD_Result ret =
@@ -381,21 +611,27 @@ enum MHD_Result gw__route_things(struct gw_req *r)
         return ret;
     json_t *ids = gw__device_ids_with_td(r->g);
     json_t *tids = gw__twin_ids(r->g); /* twins follow the devices */
-    size_t ndev = json_array_size(ids);
-    size_t total = ndev + json_array_size(tids);
+    json_t *regs = gw__tdd_list(r->g); /* then registered TDs */
+    size_t ndev = json_array_size(ids), ntw = json_array_size(tids);
+    size_t total = ndev + ntw + json_array_size(regs);
     json_t *out = json_array();
     for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit);
          i++) {
         json_t *td =
             i < ndev
-                ? device_td(r->g, json_string_value(json_array_get(ids, i)))
-                : gw__twin_td(
-                      r->g, json_string_value(json_array_get(tids, i - ndev)));
+                ? device_td(r->g, json_string_value(json_array_get(ids, i)),
+                            bucket)
+            : i < ndev + ntw
+                ? twin_td(r->g,
+                          json_string_value(json_array_get(tids, i - ndev)),
+                          bucket)
+                : json_incref(json_array_get(regs, i - ndev - ntw));
         if (td)
             json_array_append_new(out, td);
     }
     json_decref(ids);
     json_decref(tids);
+    json_decref(regs);
     char *s = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     struct MHD_Response *resp =
@@ -416,10 +652,78 @@ enum MHD_Result gw__route_things(struct gw_req *r)
     g->server->things_resp = resp; /* our reference; MHD holds its own */
     g->server->things_dgen = dgen;
     g->server->things_tgen = tgen;
+    g->server->things_rgen = rgen;
+    g->server->things_bucket = bucket;
     g->server->things_off = offset;
     g->server->things_lim = limit;
     pthread_mutex_unlock(&g->server->things_mu);
     return ret;
+}
+
+/* One action of the directory's TD: method on href (a URI template
+ * with {id} when id_var), with a TD as input when td_in. */
+static json_t *dir_action(const char *http, const char *title,
+                          const char *method, const char *path, bool id_var,
+                          bool td_in, const char *ct, bool safe)
+{
+    json_t *a =
+        json_pack("{s:s, s:b, s:b, s:[{s:o, s:s, s:s, s:s}]}", "title", title,
+                  "safe", safe, "idempotent", safe || strcmp(method, "POST"),
+                  "forms", "href", json_sprintf("%s%s", http, path), "op",
+                  "invokeaction", "htv:methodName", method, "contentType", ct);
+    if (id_var)
+        json_object_set_new(a, "uriVariables",
+                            json_pack("{s:{s:s, s:s, s:s}}", "id", "title",
+                                      "Thing id", "type", "string", "format",
+                                      "iri-reference"));
+    if (td_in)
+        json_object_set_new(a, "input",
+                            json_pack("{s:s, s:s}", "description",
+                                      "a W3C WoT Thing Description (TD 1.1)",
+                                      "type", "object"));
+    return a;
+}
+
+/* The registration and search API of W3C WoT Discovery, as the actions
+ * of the directory's TD (the spec's names). */
+static void directory_affordances(json_t *td, const char *http)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "retrieveThing",
+                        dir_action(http, "Retrieve a TD", "GET", "/things/{id}",
+                                   true, false, "application/td+json", true));
+    json_object_set_new(a, "createThing",
+                        dir_action(http, "Create or replace a TD", "PUT",
+                                   "/things/{id}", true, true,
+                                   "application/td+json", false));
+    json_object_set_new(a, "createAnonymousThing",
+                        dir_action(http, "Register an anonymous TD", "POST",
+                                   "/things", false, true,
+                                   "application/td+json", false));
+    json_object_set_new(a, "updateThing",
+                        dir_action(http, "Replace a TD", "PUT", "/things/{id}",
+                                   true, true, "application/td+json", false));
+    json_object_set_new(a, "partiallyUpdateThing",
+                        dir_action(http, "Update a TD (JSON merge patch)",
+                                   "PATCH", "/things/{id}", true, true,
+                                   "application/merge-patch+json", false));
+    json_object_set_new(a, "deleteThing",
+                        dir_action(http, "Delete a TD", "DELETE",
+                                   "/things/{id}", true, false,
+                                   "application/td+json", false));
+    json_t *search = dir_action(http, "Search with JSONPath", "GET",
+                                "/search/jsonpath?query={query}", false, false,
+                                "application/json", true);
+    json_object_set_new(search, "uriVariables",
+                        json_pack("{s:{s:s, s:s}}", "query", "title",
+                                  "A JSONPath expression", "type", "string"));
+    json_object_set_new(search, "output",
+                        json_pack("{s:s, s:s}", "description",
+                                  "the values the query selects in the "
+                                  "array of every TD",
+                                  "type", "array"));
+    json_object_set_new(a, "searchJSONPath", search);
+    json_object_set_new(td, "actions", a);
 }
 
 /* The gateway's own TD: a Thing Description Directory. */
@@ -437,6 +741,8 @@ enum MHD_Result gw__route_wellknown(struct gw_req *r)
         "bearer_sc", "properties", "things", "title", "Things", "type", "array",
         "readOnly", true, "forms", "href", json_sprintf("%s/things", http),
         "op", "readproperty", "contentType", "application/ld+json");
+    if (td)
+        directory_affordances(td, http);
     free(http);
     if (!td)
         return gw__reply_problem(r, 500, "Internal error", "TD build");

@@ -86,6 +86,17 @@ enum MHD_Result gw__reply_problem(struct gw_req *r, unsigned status,
 
 enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j)
 {
+    /* Who asks decides what the gate lets through: ?override=REASON (an
+     * interlock or a permissive) and ?force (control) for technicians. */
+    j->role = (int)r->role;
+    const char *why = gw__query(r, "override");
+    if (why)
+        ht_strlcpy(j->reason, why, sizeof j->reason);
+    const char *fv = NULL;
+    size_t flen = 0;
+    /* "?force" has no value: ask whether the key is there at all. */
+    j->force = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND,
+                                             "force", 5, &fv, &flen) == MHD_YES;
     if (gw__job_submit(r->g, j, r->conn) != HT_OK) {
         gw__job_unref(r->g, j);
         return gw__reply_problem(r, 503, "Gateway stopping",
@@ -304,11 +315,27 @@ static enum MHD_Result dispatch(struct gw_req *r)
          * only, an access_token query parameter stands in (RFC 6750 2.3). */
         char qauth[300];
         const char *qt = gw__query(r, "access_token");
-        if (!authz && qt && !strcmp(r->method, "GET") && strlen(qt) < 256) {
+        bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+        if (!authz && qt && get && strlen(qt) < 256) {
             snprintf(qauth, sizeof qauth, "Bearer %s", qt);
             authz = qauth;
         }
-        r->role = gw__auth_check(g, authz, r->actor, sizeof r->actor);
+        /* A stream ticket from a TD's SSE form (auth.h): viewer, this
+         * path only. */
+        if (authz == qauth && !strncmp(qt, "t1.", 3)) {
+            r->role = gw__ticket_check(g, qt, r->url, ht_time_ms() / 1000)
+                          ? GW_ROLE_VIEWER
+                          : GW_ROLE_NONE;
+            /* Streams are counted per holder (http.sse_per_token): a
+             * ticket's holder is its client address and path, so one
+             * consumer can observe every property of a thing
+             * (http.max_conn_per_ip still bounds the address). */
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            snprintf(r->actor, sizeof r->actor, "ticket@%08x:%.120s",
+                     (unsigned)addr_of(ci ? ci->client_addr : NULL), r->url);
+        } else
+            r->role = gw__auth_check(g, authz, r->actor, sizeof r->actor);
         if (r->role == GW_ROLE_NONE)
             return gw__reply_problem(r, 401, "Unauthorized",
                                      "a valid bearer token is required");

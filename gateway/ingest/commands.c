@@ -81,6 +81,16 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
         gw__job_fail(g, j, 400, ht_sem_check_code(c), "Invalid value", msg);
         return;
     }
+    /* Shared control and interlocks of the twins this property is part of
+     * (a twin write's sub-command passed them as the twin write). */
+    json_t *problem = NULL;
+    struct gw_cmd cmd = {j->dev, j->prop, j->value};
+    int gst = j->gated ? 0 : gw__job_gate(g, j, NULL, &cmd, 1, &problem);
+    if (gst) {
+        const char *code = json_string_value(json_object_get(problem, "code"));
+        gw__job_complete(g, j, gst, problem, code ? code : "refused");
+        return;
+    }
     if (!d->online || !ht_mqtt_connected(g->mqtt)) {
         snprintf(msg, sizeof msg, "%s",
                  !d->online ? "the device is offline"

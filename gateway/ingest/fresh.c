@@ -12,6 +12,7 @@
  */
 #include "gateway/ingest/ingest_internal.h"
 #include "gateway/sse/sse.h"
+#include "gateway/store/store.h"
 
 #include "ht_log.h"
 #include "ht_loop.h"
@@ -81,6 +82,9 @@ static void go_stale(struct ht_gw *g, struct gw_dev *d,
         for (size_t k = 0; k < g->ingest->nsubs; k++)
             if (g->ingest->subs[k]->on_stale)
                 g->ingest->subs[k]->on_stale(g, d->id, p->name);
+    /* The past must know it too (after the live clients: a journal
+     * append, never before what they wait for). */
+    ht_store_quality_add(g->store, d->id, p->name, false, gw__now_ms(g));
 }
 
 static void on_fresh(struct ht_timer *tm, void *ud)

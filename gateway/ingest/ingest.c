@@ -164,6 +164,8 @@ static void ingest_status(struct ht_gw *g, const char *id, const char *payload,
      * republishes them (it sends a snapshot on every connect). */
     gw__dev_values_quality(g, d, online ? "stale" : "offline");
     gw__dev_persist(g, d);
+    /* The quality of its values at any instant, for time travel. */
+    ht_store_presence_add(g->store, id, online, d->last_seen);
     ht_log(LOG_INFO, INGEST_MOD, "device %s is %s", id, s);
     ingest__emit_device(g, d, "status");
     if (d->state == GW_APPROVED)
@@ -203,8 +205,11 @@ static void deliver(struct ht_gw *g, struct gw_dev *d,
 static void confirm(struct ht_gw *g, struct gw_dev *d,
                     const struct gw_value *val, int64_t now)
 {
-    if (gw__dev_value_confirm(g, d, val->prop, now))
+    if (gw__dev_value_confirm(g, d, val->prop, now)) {
         gw__sse_value(g, val->dev, val->prop, val->text, val->ts, val->seq);
+        /* Good again with no value row: the past must know it. */
+        ht_store_quality_add(g->store, val->dev, val->prop, true, now);
+    }
     notify_value(g, d, val);
 }
 

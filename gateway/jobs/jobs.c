@@ -106,9 +106,10 @@ static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 static const char *job_action(enum gw_job_kind k)
 {
     static const char *const n[] = {
-        "write",    "approve",     "block",          "delete",
-        "register", "twin-put",    "twin-delete",    "twin-write",
-        "alarm",    "account-add", "account-remove", "plant-write"};
+        "write",           "approve",     "block",          "delete",
+        "register",        "twin-put",    "twin-delete",    "twin-write",
+        "alarm",           "account-add", "account-remove", "control-take",
+        "control-release", "plant-write"};
     return n[k];
 }
 
@@ -184,8 +185,10 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
         .ts = gw__now_ms(g),
         .actor = j->actor,
         .action = j->action ? j->action : job_action(j->kind),
-        .device = j->dev[0] ? j->dev : NULL,
-        .target = j->prop[0] ? j->prop : NULL,
+        .device = !j->target[0] && j->dev[0] ? j->dev : NULL,
+        .target = j->target[0] ? j->target
+                  : j->prop[0] ? j->prop
+                               : NULL,
         .value = val,
         .result = result,
         .status = status,
@@ -210,6 +213,20 @@ void gw__job_complete(struct ht_gw *g, struct gw_job *j, int status,
         job_finish(g, j, rc);
     }
     free(val);
+}
+
+void gw__jobs_gate(struct ht_gw *g, const struct gw_job_gate *gate)
+{
+    if (g->jobs)
+        g->jobs->gate = (struct gw_job_gate *)gate;
+}
+
+int gw__job_gate(struct ht_gw *g, const struct gw_job *j, const char *twin,
+                 const struct gw_cmd *cmds, size_t n, json_t **problem)
+{
+    *problem = NULL;
+    const struct gw_job_gate *gt = g->jobs ? g->jobs->gate : NULL;
+    return gt ? gt->check(g, j, twin, cmds, n, problem, gt->ud) : 0;
 }
 
 void gw__job_fail(struct ht_gw *g, struct gw_job *j, int status,

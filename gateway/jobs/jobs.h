@@ -25,15 +25,17 @@ enum gw_job_kind {
     GW_JOB_APPROVE,
     GW_JOB_BLOCK,
     GW_JOB_DELETE,
-    GW_JOB_PREREG,         /* POST /api/v1/devices */
-    GW_JOB_TWIN_PUT,       /* PUT /api/v1/twins/{id} */
-    GW_JOB_TWIN_DELETE,    /* DELETE /api/v1/twins/{id} */
-    GW_JOB_TWIN_WRITE,     /* PUT .../twins/{id}/properties/{ref} */
-    GW_JOB_ALARM,          /* POST /api/v1/alarms/{alarm}/{command} */
-    GW_JOB_ACCOUNT_ADD,    /* POST /api/v1/mqtt-accounts (dev: name, prop:
-                              role) */
-    GW_JOB_ACCOUNT_DELETE, /* DELETE /api/v1/mqtt-accounts/{name} */
-    GW_JOB_PLANT_WRITE,    /* POST /api/v1/plant/commands (value: body) */
+    GW_JOB_PREREG,          /* POST /api/v1/devices */
+    GW_JOB_TWIN_PUT,        /* PUT /api/v1/twins/{id} */
+    GW_JOB_TWIN_DELETE,     /* DELETE /api/v1/twins/{id} */
+    GW_JOB_TWIN_WRITE,      /* PUT .../twins/{id}/properties/{ref} */
+    GW_JOB_ALARM,           /* POST /api/v1/alarms/{alarm}/{command} */
+    GW_JOB_ACCOUNT_ADD,     /* POST /api/v1/mqtt-accounts (dev: name, prop:
+                               role) */
+    GW_JOB_ACCOUNT_DELETE,  /* DELETE /api/v1/mqtt-accounts/{name} */
+    GW_JOB_CONTROL_TAKE,    /* POST /api/v1/twins/{id}/control */
+    GW_JOB_CONTROL_RELEASE, /* DELETE /api/v1/twins/{id}/control */
+    GW_JOB_PLANT_WRITE,     /* POST /api/v1/plant/commands (value: body) */
     GW_JOB_KINDS
 };
 
@@ -45,7 +47,17 @@ struct gw_job {
     json_t *value; /* WRITE: the value (owned) */
     char actor[160];
     const char *action; /* audit action (static) instead of the kind's */
-    uint64_t t0_ms;     /* monotonic, for latency */
+    /* The audit target instead of prop (then no device): "twin:ID". */
+    char target[160];
+    /* Who asks (enum gw_role of the token; 0 for the gateway's own) and,
+     * for a technician, the reason to override an interlock or a
+     * permissive (?override=), or to take control from its holder
+     * (force). */
+    int role;
+    char reason[160];
+    bool force;
+    bool gated; /* a twin write's sub-command: the gate saw the twin write */
+    uint64_t t0_ms; /* monotonic, for latency */
     struct MHD_Connection *conn;
     int refs; /* under jobs->mu: HTTP side + loop side */
     bool done;
@@ -85,6 +97,25 @@ struct gw_jobs {
      * the loop to answer. */
     struct gw_job *done_head, *done_tail;
     gw_job_fn run[GW_JOB_KINDS];
+    struct gw_job_gate *gate; /* (loop) or NULL */
+};
+
+/* A device command as the gate sees it (all borrowed). */
+struct gw_cmd {
+    const char *dev, *prop;
+    const json_t *value; /* device units */
+};
+
+/* Decides whether commands may go out before anything is sent (shared
+ * control, interlocks, permissives: the control module registers it).
+ * twin: the twin written, or NULL for a device's own property. Returns
+ * 0 to let them go, or the HTTP status of the refusal with *problem a
+ * new problem+json object (with "code"). Loop thread. */
+struct gw_job_gate {
+    int (*check)(struct ht_gw *g, const struct gw_job *j, const char *twin,
+                 const struct gw_cmd *cmds, size_t n, json_t **problem,
+                 void *ud);
+    void *ud;
 };
 
 /* Create g->jobs and take the loop's wakeup callback. Loop thread. */
@@ -93,6 +124,14 @@ void gw__jobs_init(struct ht_gw *g);
 void gw__jobs_clear(struct ht_gw *g);
 /* Loop thread, at init: fn runs every job of kind k. */
 void gw__jobs_handle(struct ht_gw *g, enum gw_job_kind k, gw_job_fn fn);
+
+/* Loop thread, at init: every command passes gate (borrowed, must
+ * outlive the gateway). One gate. */
+void gw__jobs_gate(struct ht_gw *g, const struct gw_job_gate *gate);
+/* Loop thread: run the gate on j's commands; 0 (go, also without a gate)
+ * or the refusal's status with *problem new. */
+int gw__job_gate(struct ht_gw *g, const struct gw_job *j, const char *twin,
+                 const struct gw_cmd *cmds, size_t n, json_t **problem);
 
 /* Problem body (RFC 9457), new reference. Any thread. */
 json_t *gw__problem(int status, const char *title, const char *detail);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define MOD "sse"
 #define SSE_BLOCK 32768
@@ -51,6 +52,11 @@ struct gw_sse {
     struct MHD_Connection *conn;
     int64_t last_id;
     bool observe; /* per-property stream: unnamed data: events */
+    /* Twin streams for WoT consumers (gw__sse_response_twin): unnamed
+     * data: events picked from the twin's events, with ref the value of
+     * one property from "state" events, else the data of evtype's. */
+    bool pick;
+    char ref[72], evtype[24];
     bool suspended;
     bool ping;
     char dev[65], prop[33], twin[65];
@@ -293,6 +299,9 @@ static bool matches(const struct gw_sse *c, const char *type, const char *dev,
     if (c->observe)
         return !strcmp(type, "state") && dev && prop && !strcmp(dev, c->dev) &&
                !strcmp(prop, c->prop);
+    if (c->pick)
+        return twin && !strcmp(twin, c->twin) && (!dev || !*dev) &&
+               !strcmp(type, c->ref[0] ? "state" : c->evtype);
     if (c->twin[0] && (!twin || strcmp(twin, c->twin)))
         return false;
     if (c->dev[0] && (!dev || strcmp(dev, c->dev)))
@@ -342,6 +351,45 @@ static void format_event(struct gw_sse *c, int64_t id, const char *type,
         c->out_len += (size_t)k;
 }
 
+/* A twin stream's frame for one matching event (data: dlen bytes of JSON
+ * text): the property's value, or the whole data. Parsed per stream, since
+ * only WoT consumers open these. */
+static void pick_frame(struct gw_sse *c, int64_t id, const char *data,
+                       size_t dlen)
+{
+    char *v = NULL;
+    if (c->ref[0]) {
+        json_t *j = json_loadb(data, dlen, 0, NULL);
+        json_t *p = json_object_get(json_object_get(j, "properties"), c->ref);
+        json_t *x = json_object_get(p, "value");
+        if (x)
+            v = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(j);
+        if (!v)
+            return;
+        data = v;
+        dlen = strlen(v);
+    }
+    char head[48];
+    int k = snprintf(head, sizeof head, "id: %" PRId64 "\ndata: ", id);
+    out_append(c, head, (size_t)k);
+    out_append(c, data, dlen);
+    out_append(c, "\n\n", 2);
+    free(v);
+}
+
+/* The data of a ring event, found in its named frame ("event: T\nid: N\n
+ * data: DATA\n\n"). */
+static void ring_pick(struct gw_sse *c, const struct gw_ev *e)
+{
+    const char *d = strstr(e->frame, "\ndata: ");
+    if (!d || e->flen < 2)
+        return;
+    d += 7;
+    size_t dlen = (size_t)(e->frame + e->flen - 2 - d);
+    pick_frame(c, e->id, d, dlen);
+}
+
 /* The value of a state event read back from the store's JSON text. */
 static char *value_of(const char *data)
 {
@@ -371,7 +419,9 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
             dev = json_string_value(json_object_get(j, "id"));
         const char *prop = json_string_value(json_object_get(j, "property"));
         const char *twin = json_string_value(json_object_get(j, "twin"));
-        if (matches(c, type, dev, prop, twin)) {
+        if (c->pick && matches(c, type, dev, prop, twin)) {
+            pick_frame(c, id, data, strlen(data));
+        } else if (matches(c, type, dev, prop, twin)) {
             char *v = c->observe ? value_of(data) : NULL;
             format_event(c, id, type, data, strlen(data), v);
             free(v);
@@ -401,14 +451,32 @@ static bool collect(struct ht_gw *g, struct gw_sse *c)
             continue;
         if (c->observe)
             out_append(c, e->oframe, e->oflen);
+        else if (c->pick)
+            ring_pick(c, e);
         else
             out_append(c, e->frame, e->flen);
     }
     if (c->ping && c->out_len == c->out_off) {
-        out_append(c, ": ping\n\n", 9);
+        out_append(c, ": ping\n\n", 8); /* not its NUL */
     }
     c->ping = false;
     return true;
+}
+
+/* True when the client has closed its end. A suspended connection is not
+ * polled by libmicrohttpd, and the first keep-alive written to a closed
+ * socket still succeeds, so without this a stream whose client left
+ * (an EventSource closed by a WoT consumer's unobserve) would hold its
+ * connection, counted against http.max_connections_per_ip, for two
+ * keep-alive periods; checked at each keep-alive, it holds it for one. */
+static bool peer_closed(const struct gw_sse *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char b;
+    return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -416,6 +484,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     struct gw_sse *c = cls;
     struct ht_gw *g = c->g;
+    if (c->ping && peer_closed(c))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     pthread_mutex_lock(&g->log->mu);
     for (int round = 0; round < 2; round++) {
         if (g->log->closed) {
@@ -476,6 +546,10 @@ static void sse_free(void *cls)
     free(c);
 }
 
+static struct MHD_Response *stream_start(struct ht_gw *g,
+                                         struct MHD_Connection *conn,
+                                         int64_t last_id, struct gw_sse *c);
+
 struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       struct MHD_Connection *conn,
                                       int64_t last_id, bool observe,
@@ -485,8 +559,6 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
     struct gw_sse *c = ht_calloc(1, sizeof *c);
     if (owner)
         ht_strlcpy(c->owner, owner, sizeof c->owner);
-    c->g = g;
-    c->conn = conn;
     c->observe = observe;
     if (dev)
         ht_strlcpy(c->dev, dev, sizeof c->dev);
@@ -494,6 +566,36 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
         ht_strlcpy(c->prop, prop, sizeof c->prop);
     if (twin)
         ht_strlcpy(c->twin, twin, sizeof c->twin);
+    return stream_start(g, conn, last_id, c);
+}
+
+struct MHD_Response *gw__sse_response_twin(struct ht_gw *g,
+                                           struct MHD_Connection *conn,
+                                           int64_t last_id, const char *twin,
+                                           const char *ref, const char *evtype,
+                                           const char *owner)
+{
+    if (!twin || (!ref == !evtype))
+        return NULL;
+    struct gw_sse *c = ht_calloc(1, sizeof *c);
+    if (owner)
+        ht_strlcpy(c->owner, owner, sizeof c->owner);
+    c->pick = true;
+    ht_strlcpy(c->twin, twin, sizeof c->twin);
+    if (ref)
+        ht_strlcpy(c->ref, ref, sizeof c->ref);
+    else
+        ht_strlcpy(c->evtype, evtype, sizeof c->evtype);
+    return stream_start(g, conn, last_id, c);
+}
+
+/* Register c (taken) as a stream and answer with it. */
+static struct MHD_Response *stream_start(struct ht_gw *g,
+                                         struct MHD_Connection *conn,
+                                         int64_t last_id, struct gw_sse *c)
+{
+    c->g = g;
+    c->conn = conn;
     pthread_mutex_lock(&g->log->mu);
     /* A new client starts at "now" unless it resumes. */
     c->last_id = last_id >= 0 && last_id <= g->log->last_eid ? last_id

@@ -66,6 +66,17 @@ struct MHD_Response *gw__sse_response(struct ht_gw *g,
                                       int64_t last_id, bool observe,
                                       const char *dev, const char *prop,
                                       const char *twin, const char *owner);
+/* HTTP thread: a stream of unnamed data: events (what WoT consumers such
+ * as node-wot read) for one twin (borrowed id): with ref ("c.p", borrowed)
+ * the property's values from the twin's "state" events; with evtype
+ * ("alarm-raised", "alarm-cleared", "stable-changed"; borrowed) the data of
+ * those events. Exactly one of ref and evtype is non-NULL. New response,
+ * NULL on bad arguments or limits. */
+struct MHD_Response *gw__sse_response_twin(struct ht_gw *g,
+                                           struct MHD_Connection *conn,
+                                           int64_t last_id, const char *twin,
+                                           const char *ref, const char *evtype,
+                                           const char *owner);
 /* Number of open streams whose owner is owner (borrowed). Any thread. */
 size_t gw__sse_owned(struct ht_gw *g, const char *owner);
 /* Bytes of the events held in the ring (<= events.ring_kb KiB, or one

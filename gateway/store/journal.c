@@ -80,7 +80,7 @@ static const struct j_rec *valid(const struct ht_journal *j, uint64_t pos)
         return NULL;
     if (r->kind == J_PAD)
         return r;
-    if (r->kind > HT_JREC_ALARM ||
+    if (r->kind > HT_JREC_PRESENCE ||
         sizeof *r + (size_t)r->alen + r->blen + r->tlen + 3 > r->len)
         return NULL;
     const uint8_t *b = (const uint8_t *)r;

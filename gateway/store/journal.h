@@ -28,7 +28,10 @@ enum {
     HT_JREC_SEEN = 2,
     HT_JREC_AUDIT = 3,
     HT_JREC_LATE_ACK = 4, /* a: command id, b: result, ts, num: after ms */
-    HT_JREC_ALARM = 5
+    HT_JREC_ALARM = 5,
+    /* a: device, ts, num: 1 online, 0 offline; or b: a property of it,
+     * num 2: confirmed (good again), 3: stale (a missed heartbeat) */
+    HT_JREC_PRESENCE = 6
 };
 
 /* One record. Strings are NUL-terminated; on append they are borrowed and

@@ -38,6 +38,7 @@ struct wbatch {
     sqlite3 *db;
     const struct ht_store_opts *opts; /* its on_audit hook */
     sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *alarm, *meta;
+    sqlite3_stmt *roll, *presence;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
     int rc;
     /* Per batch: the last value record of each property, so `latest` is
@@ -47,9 +48,19 @@ struct wbatch {
     size_t ordinal; /* value records seen so far in this pass */
 };
 
+/* One rollup bucket being accumulated in a batch: written once per
+ * batch and bucket, not once per value (the hot path stays one insert). */
+struct wb_acc {
+    int64_t bucket; /* -1: empty */
+    int64_t n, nnum, last_ts;
+    double sum, min, max;
+    const char *last_v; /* in the journal */
+};
+
 struct wb_key {
     const char *a, *b; /* in the journal; NULL = free slot */
     size_t last;       /* ordinal of the last value record of a/b */
+    struct wb_acc acc[HT_STORE_LEVELS];
 };
 
 /* In-memory copy of the tokens table, sorted by hash: every REST request
@@ -148,6 +159,26 @@ static const char *const migrations[] = {
     "note TEXT, priority TEXT, state TEXT NOT NULL);"
     "CREATE INDEX alarm_log_ts ON alarm_log (ts);"
     "CREATE INDEX alarm_log_twin ON alarm_log (twin, rule, id);",
+    /* 6: time travel (issue 17): rollups per level (1 min, 1 h) kept far
+     * longer than raw values, seeded from the history there is; device
+     * presence transitions (value quality at an instant); alarm states at
+     * an instant by (twin, rule, ts). */
+    "CREATE TABLE rollup (level INTEGER NOT NULL, device TEXT NOT NULL, "
+    "name TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, nnum "
+    "INTEGER NOT NULL, sum REAL, min REAL, max REAL, last_ts INTEGER NOT "
+    "NULL, last_v TEXT NOT NULL, PRIMARY KEY (level, device, name, bucket)) "
+    "WITHOUT ROWID;"
+    "CREATE INDEX rollup_age ON rollup (level, bucket);"
+    "INSERT INTO rollup SELECT 60000, device, name, ts / 60000 * 60000 AS b, "
+    "count(*), count(num), sum(num), min(num), max(num), max(ts), v FROM "
+    "history GROUP BY device, name, b;"
+    "INSERT INTO rollup SELECT 3600000, device, name, ts / 3600000 * 3600000 "
+    "AS b, count(*), count(num), sum(num), min(num), max(num), max(ts), v "
+    "FROM history GROUP BY device, name, b;"
+    "CREATE TABLE presence_log (device TEXT NOT NULL, ts INTEGER NOT NULL, "
+    "online INTEGER NOT NULL, name TEXT);"
+    "CREATE INDEX presence_dev ON presence_log (device, online, name, ts);"
+    "CREATE INDEX alarm_log_at ON alarm_log (twin, rule, ts);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -625,18 +656,23 @@ int ht_store_device_delete(struct ht_store *s, const char *id)
         "DELETE FROM capabilities WHERE device=?",
         "DELETE FROM latest WHERE device=?",
         "DELETE FROM history WHERE device=?",
+        /* the levels named: the primary key (level, device, ...) finds
+         * the rows, no scan of every device's rollups */
+        "DELETE FROM rollup WHERE level IN (60000, 3600000) AND device=?",
+        "DELETE FROM presence_log WHERE device=?",
         "DELETE FROM devices WHERE id=?",
     };
     /* Buffered values of this device must not resurrect it. */
     ht_store_flush(s, NULL);
     pthread_mutex_lock(&s->mu);
     int rc = exec(s, "BEGIN IMMEDIATE");
-    for (size_t i = 0; rc == HT_OK && i < 5; i++) {
+    size_t nsql = sizeof sql / sizeof *sql;
+    for (size_t i = 0; rc == HT_OK && i < nsql; i++) {
         sqlite3_stmt *st = prep(s, sql[i]);
         if (st)
             bind_text(st, 1, id);
         rc = step_done(s, st, "device delete");
-        if (i == 4)
+        if (i == nsql - 1)
             rc = changes_or_enoent(s, rc);
     }
     if (rc == HT_OK)
@@ -961,9 +997,66 @@ static void wb_mark(void *ud, const struct ht_jrec *r)
     if (r->kind != HT_JREC_VALUE)
         return;
     struct wb_key *k = wb_slot(w, r->a, r->b);
+    if (!k->a)
+        for (int l = 0; l < HT_STORE_LEVELS; l++)
+            k->acc[l].bucket = -1;
     k->a = r->a;
     k->b = r->b;
     k->last = w->ordinal++;
+}
+
+/* Upsert one accumulated bucket and empty it. */
+static void wb_roll_put(struct wbatch *w, struct wb_key *k, int l)
+{
+    struct wb_acc *c = &k->acc[l];
+    if (c->bucket < 0)
+        return;
+    sqlite3_stmt *st = w->roll;
+    sqlite3_bind_int64(st, 1, ht_store_level_ms[l]);
+    sqlite3_bind_text(st, 2, k->a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, c->bucket);
+    sqlite3_bind_int64(st, 5, c->n);
+    sqlite3_bind_int64(st, 6, c->nnum);
+    if (c->nnum) {
+        sqlite3_bind_double(st, 7, c->sum);
+        sqlite3_bind_double(st, 8, c->min);
+        sqlite3_bind_double(st, 9, c->max);
+    } else {
+        for (int i = 7; i <= 9; i++)
+            sqlite3_bind_null(st, i);
+    }
+    sqlite3_bind_int64(st, 10, c->last_ts);
+    sqlite3_bind_text(st, 11, c->last_v, -1, SQLITE_STATIC);
+    wb_step(w, st, "rollup upsert");
+    c->bucket = -1;
+}
+
+/* Fold a value into its property's buckets (a value of another bucket
+ * writes the one accumulated so far first). */
+static void wb_roll_add(struct wbatch *w, const struct ht_jrec *r)
+{
+    struct wb_key *k = wb_slot(w, r->a, r->b);
+    for (int l = 0; l < HT_STORE_LEVELS; l++) {
+        int64_t step = ht_store_level_ms[l];
+        int64_t b = r->ts >= 0 ? r->ts / step * step : 0;
+        struct wb_acc *c = &k->acc[l];
+        if (c->bucket >= 0 && c->bucket != b)
+            wb_roll_put(w, k, l);
+        if (c->bucket < 0)
+            *c = (struct wb_acc){.bucket = b, .last_ts = INT64_MIN};
+        c->n++;
+        if (r->has_num) {
+            c->min = c->nnum ? (r->num < c->min ? r->num : c->min) : r->num;
+            c->max = c->nnum ? (r->num > c->max ? r->num : c->max) : r->num;
+            c->sum += r->num;
+            c->nnum++;
+        }
+        if (r->ts >= c->last_ts) {
+            c->last_ts = r->ts;
+            c->last_v = r->text;
+        }
+    }
 }
 
 static void wb_row(void *ud, const struct ht_jrec *r)
@@ -983,6 +1076,7 @@ static void wb_row(void *ud, const struct ht_jrec *r)
         else
             sqlite3_bind_null(w->hist, 5);
         wb_step(w, w->hist, "history insert");
+        wb_roll_add(w, r);
         if (wb_slot(w, r->a, r->b)->last != w->ordinal++)
             break; /* a newer value of this property follows */
         sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
@@ -1013,15 +1107,25 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     case HT_JREC_ALARM:
         wb_alarm(w, r);
         break;
+    case HT_JREC_PRESENCE:
+        sqlite3_bind_text(w->presence, 1, r->a, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->presence, 2, r->ts);
+        sqlite3_bind_int(w->presence, 3, (int)r->num);
+        if (r->b)
+            sqlite3_bind_text(w->presence, 4, r->b, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(w->presence, 4);
+        wb_step(w, w->presence, "presence insert");
+        break;
     }
 }
 
 static void wb_close(struct wbatch *w)
 {
-    sqlite3_stmt **all[] = {&w->hist,  &w->lat,    &w->ev,       &w->seen,
-                            &w->audit, &w->late,   &w->alarm,    &w->meta,
-                            &w->begin, &w->commit, &w->rollback, &w->full,
-                            &w->normal};
+    sqlite3_stmt **all[] = {&w->hist,   &w->lat,    &w->ev,       &w->seen,
+                            &w->audit,  &w->late,   &w->alarm,    &w->meta,
+                            &w->begin,  &w->commit, &w->rollback, &w->full,
+                            &w->normal, &w->roll,   &w->presence};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -1057,6 +1161,20 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
                            "priority, state) VALUES (?,?,?,?,?,?,?,?,?,?)");
     w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
                           "('journal_pos', ?)");
+    w->roll = db_prep(
+        db, "INSERT INTO rollup (level, device, name, bucket, n, nnum, sum, "
+            "min, max, last_ts, last_v) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON "
+            "CONFLICT (level, device, name, bucket) DO UPDATE SET "
+            "n=n+excluded.n, nnum=nnum+excluded.nnum, sum=CASE WHEN "
+            "excluded.nnum THEN coalesce(sum, 0)+excluded.sum ELSE sum END, "
+            "min=CASE WHEN min IS NULL OR excluded.min < min THEN "
+            "coalesce(excluded.min, min) ELSE min END, max=CASE WHEN max IS "
+            "NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE "
+            "max END, last_v=CASE WHEN excluded.last_ts >= last_ts THEN "
+            "excluded.last_v ELSE last_v END, last_ts=max(last_ts, "
+            "excluded.last_ts)");
+    w->presence = db_prep(db, "INSERT INTO presence_log (device, ts, online, "
+                              "name) VALUES (?,?,?,?)");
     w->begin = db_prep(db, "BEGIN IMMEDIATE");
     w->commit = db_prep(db, "COMMIT");
     w->rollback = db_prep(db, "ROLLBACK");
@@ -1064,7 +1182,7 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
     if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
         !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback ||
-        !w->full || !w->normal) {
+        !w->full || !w->normal || !w->roll || !w->presence) {
         wb_close(w);
         return HT_EDB;
     }
@@ -1103,6 +1221,10 @@ static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
     w->rc = wb_run(w, w->begin, "begin");
     if (w->rc == HT_OK)
         *rows = ht_journal_each(s->jn, from, to, wb_row, w);
+    for (size_t i = 0; i < w->nkeys && w->rc == HT_OK; i++)
+        if (w->keys[i].a)
+            for (int l = 0; l < HT_STORE_LEVELS; l++)
+                wb_roll_put(w, &w->keys[i], l);
     if (w->rc == HT_OK) {
         sqlite3_bind_int64(w->meta, 1, (int64_t)to);
         w->rc = wb_run(w, w->meta, "journal position");
@@ -1417,6 +1539,29 @@ int ht_store_alarm_add(struct ht_store *s, const struct ht_store_alarm *a)
     return rc;
 }
 
+int ht_store_presence_add(struct ht_store *s, const char *id, bool online,
+                          int64_t ts)
+{
+    struct ht_jrec r = {.kind = HT_JREC_PRESENCE,
+                        .a = id,
+                        .ts = ts,
+                        .num = online ? 1 : 0,
+                        .has_num = true};
+    return append(s, &r);
+}
+
+int ht_store_quality_add(struct ht_store *s, const char *id, const char *name,
+                         bool good, int64_t ts)
+{
+    struct ht_jrec r = {.kind = HT_JREC_PRESENCE,
+                        .a = id,
+                        .b = name,
+                        .ts = ts,
+                        .num = good ? 2 : 3,
+                        .has_num = true};
+    return append(s, &r);
+}
+
 int ht_store_seen_add(struct ht_store *s, const char *id, int64_t last_seen)
 {
     struct ht_jrec r = {.kind = HT_JREC_SEEN, .a = id, .ts = last_seen};
@@ -1531,6 +1676,16 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
     ht_store_flush(s, NULL);
     pthread_mutex_lock(&s->mu);
     int rc = HT_EDB;
+    int level =
+        step > 0 ? store__history_level(s->db, id, name, from, step) : -1;
+    if (level >= 0) {
+        rc = store__history_rollup(s->db, level, id, name, from, to, limit,
+                                   step, out);
+        if (rc)
+            dberr(s, "history rollup");
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
     sqlite3_stmt *st = prep(s, sql);
     if (st) {
         bind_text(st, 1, id);
@@ -1575,7 +1730,7 @@ int ht_store_history(struct ht_store *s, const char *id, const char *name,
             json_array_insert_new(items, 0, o);
         }
         if (r == SQLITE_DONE || next_to >= 0) {
-            *out = json_pack("{s:o}", "items", items);
+            *out = json_pack("{s:o, s:s}", "items", items, "level", "raw");
             if (next_to >= 0)
                 json_object_set_new(*out, "next_to", json_integer(next_to));
             rc = HT_OK;
@@ -1624,6 +1779,29 @@ int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
             sqlite3_bind_int64(st, 1, s->opts.history_max_rows);
         rc = step_done(s, st, "alarm retention rows");
         n += sqlite3_changes(s->db);
+    }
+    /* Each rollup level by its own age; presence rows (a few a day) go
+     * with the longest. */
+    for (int l = 0; rc == HT_OK && l < HT_STORE_LEVELS; l++) {
+        int64_t age = s->opts.rollup_max_age_ms[l];
+        if (age <= 0)
+            continue;
+        sqlite3_stmt *st =
+            prep(s, "DELETE FROM rollup WHERE level=? AND bucket < ?");
+        if (st) {
+            sqlite3_bind_int64(st, 1, ht_store_level_ms[l]);
+            /* A bucket goes when all of it is older than the age. */
+            sqlite3_bind_int64(st, 2, now_ms - age - ht_store_level_ms[l]);
+        }
+        rc = step_done(s, st, "rollup retention");
+        n += sqlite3_changes(s->db);
+        if (rc == HT_OK && l == HT_STORE_LEVELS - 1) {
+            st = prep(s, "DELETE FROM presence_log WHERE ts < ?");
+            if (st)
+                sqlite3_bind_int64(st, 1, now_ms - age);
+            rc = step_done(s, st, "presence retention");
+            n += sqlite3_changes(s->db);
+        }
     }
     /* The SSE log only backs resumes: keep its newest 100k entries. */
     if (rc == HT_OK)

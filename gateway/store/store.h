@@ -26,14 +26,24 @@ struct ht_store;
 struct ht_store_audit;
 
 /* Current schema version (PRAGMA user_version after migrations). */
-#define HT_STORE_SCHEMA_VERSION 5
+#define HT_STORE_SCHEMA_VERSION 6
+
+/* Rollup levels (issue 17): every value also lands, at commit, in a 1-min
+ * and a 1-hour bucket of its property (count, numeric count, sum, min,
+ * max, last value), kept far longer than the raw rows. */
+#define HT_STORE_LEVELS 2
+extern const int64_t ht_store_level_ms[HT_STORE_LEVELS]; /* 60000, 3600000 */
+/* "1m", "1h"; level -1 is "raw". Static, never NULL. */
+const char *ht_store_level_name(int level);
 
 struct ht_store_opts {
     int64_t history_max_age_ms; /* 0 = keep forever */
     int64_t history_max_rows;   /* 0 = unbounded */
-    size_t batch_max;           /* rows that start a batch (0 = 2000) */
-    int64_t flush_ms;           /* oldest row's wait for a batch (0 = 200) */
-    size_t journal_size;        /* bytes of journal ring (0 = 8 MiB) */
+    /* Rollup rows older than this are deleted, per level (0 = keep). */
+    int64_t rollup_max_age_ms[HT_STORE_LEVELS];
+    size_t batch_max;    /* rows that start a batch (0 = 2000) */
+    int64_t flush_ms;    /* oldest row's wait for a batch (0 = 200) */
+    size_t journal_size; /* bytes of journal ring (0 = 8 MiB) */
     /* Called on the writer thread after each committed batch (may be NULL). */
     void (*on_batch)(void *ud, size_t rows, double seconds);
     /* Called for every audit record as it is written (id: its row id; a
@@ -141,19 +151,79 @@ int ht_store_latest_each(struct ht_store *s,
                          void (*fn)(void *ud, const char *id, const char *name,
                                     const json_t *v, int64_t ts, int64_t seq),
                          void *ud);
-/* History of one property as {"items":[{"ts","v"}...]} (new reference).
- * from/to in ms (0 = open), limit rows (newest kept when cut, output oldest
- * first), step > 0 downsamples into buckets of step ms: numbers become
- * {"ts","v"(mean),"min","max","n"}, other values the bucket's last value.
+/* History of one property as {"items":[{"ts","v"}...],"level"} (new
+ * reference). from/to in ms (0 = open), limit rows (newest kept when cut,
+ * output oldest first), step > 0 downsamples into buckets of step ms:
+ * numbers become {"ts","v"(mean),"min","max","n"}, other values the
+ * bucket's last value. "level" names the data read ("raw", "1m", "1h"):
+ * the coarsest level whose bucket divides step and that covers from (its
+ * oldest row is not newer than from), else the finest level that covers
+ * from (buckets are then that level's), else the one reaching furthest
+ * back. Without step, raw rows.
  * A page holds about HT_STORE_HISTORY_MAX_BYTES of values at most; when
  * cut by size it has "next_to": the `to` that asks for the older rows. */
 #define HT_STORE_HISTORY_MAX_BYTES (4u << 20)
 int ht_store_history(struct ht_store *s, const char *id, const char *name,
                      int64_t from, int64_t to, int limit, int64_t step,
                      json_t **out);
-/* Apply retention (age and rows) to the history and the alarm journal;
+/* Apply retention (age and rows) to the history and the alarm journal,
+ * and each rollup level's age (presence rows go with the 1-hour level);
  * *deleted (may be NULL) gets the rows deleted. */
 int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted);
+
+/* ---- the past at an instant (time travel, rollup.c) ---- */
+/* Journal a device's presence transition (online or not, at ts) for the
+ * quality of values at an instant. Any thread. */
+int ht_store_presence_add(struct ht_store *s, const char *id, bool online,
+                          int64_t ts);
+/* One property's value at an instant: in device and name (borrowed); out
+ * v (new reference, NULL when nothing is known at `at`), ts (of that
+ * value) and level: -1 when a raw row, else the rollup level whose
+ * bucket's last value it is (raw rows were deleted by retention). */
+struct ht_store_at {
+    const char *device, *name;
+    json_t *v;
+    int64_t ts;
+    int level;
+};
+/* Fill q[0..n) with the newest value at or before `at` of each (one index
+ * seek each; journaled rows not yet committed are not seen: call
+ * ht_store_flush first when `at` is recent). HT_OK or HT_EDB. */
+int ht_store_values_at(struct ht_store *s, struct ht_store_at *q, size_t n,
+                       int64_t at);
+/* Journal a quality change of one property that no value row records:
+ * confirmed good again by the board's snapshot after a reconnect (good),
+ * or stale after missed heartbeats. Strings borrowed. Any thread. */
+int ht_store_quality_add(struct ht_store *s, const char *id, const char *name,
+                         bool good, int64_t ts);
+/* The newest presence transitions of device at or before `at`: *off_ts the
+ * last going offline, *on_ts the last coming online (0: none). */
+int ht_store_presence_at(struct ht_store *s, const char *device, int64_t at,
+                         int64_t *off_ts, int64_t *on_ts);
+/* The newest quality changes of one property at or before `at`: *good_ts
+ * confirmed, *stale_ts gone stale (0: none). */
+int ht_store_quality_at(struct ht_store *s, const char *device,
+                        const char *name, int64_t at, int64_t *good_ts,
+                        int64_t *stale_ts);
+/* The journaled state of an alarm at `at` (the newest transition at or
+ * before it): new reference, or NULL when none. */
+json_t *ht_store_alarm_at(struct ht_store *s, const char *twin,
+                          const char *rule, int64_t at);
+/* The instants in [from, to] where anything of a twin changed, oldest
+ * first, at most limit (1..100000): values of refs[i] (device, name,
+ * borrowed; label its name in the answer), the twin's alarm transitions
+ * and its devices' presence. {"items":[{"ts","kind":"value","ref"} |
+ * {"ts","kind":"alarm","rule","to"} | {"ts","kind":"status","device",
+ * "online"}], "next_from"?} (new reference; next_from when cut). */
+struct ht_store_ref {
+    const char *device, *name, *label;
+};
+json_t *ht_store_timeline(struct ht_store *s, const char *twin,
+                          const struct ht_store_ref *refs, size_t n,
+                          int64_t from, int64_t to, int limit);
+/* Rows of each history level, for metrics and the bench:
+ * {"raw":n,"1m":n,"1h":n,"presence":n} (new reference). */
+json_t *ht_store_history_rows(struct ht_store *s);
 
 /* ---- alarm journal (every life-cycle transition, twins/twin.h) ---- */
 struct ht_store_alarm {

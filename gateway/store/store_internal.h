@@ -6,7 +6,9 @@
 #ifndef HT_GW_STORE_INTERNAL_H
 #define HT_GW_STORE_INTERNAL_H
 
+#include <jansson.h>
 #include <sqlite3.h>
+#include <stdint.h>
 
 struct ht_store;
 
@@ -22,5 +24,15 @@ int store__schema_latest(void);
  * bare connection, as releases before this one did. Returns HT_OK or
  * HT_EDB. */
 int store__migrate_to(sqlite3 *db, int version);
+
+/* rollup.c: the level (-1 raw, else a rollup level) that answers a
+ * history query of step ms from `from` (store.h, ht_store_history). */
+int store__history_level(sqlite3 *db, const char *id, const char *name,
+                         int64_t from, int64_t step);
+/* Answer a history query from rollup level `level` (*out new, as
+ * ht_store_history). HT_OK or HT_EDB. */
+int store__history_rollup(sqlite3 *db, int level, const char *id,
+                          const char *name, int64_t from, int64_t to, int limit,
+                          int64_t step, json_t **out);
 
 #endif

@@ -230,6 +230,38 @@ static void on_engine_drive(const char *twin, const struct ht_twin_write *w,
     ht_strlcpy(c->prop, w->prop, sizeof c->prop);
     c->value = json_incref(w->value);
     c->on_complete = drive_done;
+    c->gated = true; /* the twin itself owns a driven output */
+    if (gw__jobs_queue(g, &c, 1))
+        gw__job_unref(g, c);
+}
+
+/* An action's twin write finished: refusals (423 while someone else holds
+ * control, 409 interlock) are in the audit log; say it in the log too. */
+static void action_done(struct ht_gw *g, struct gw_job *c)
+{
+    pthread_mutex_lock(&g->jobs->mu);
+    int status = c->status;
+    pthread_mutex_unlock(&g->jobs->mu);
+    ht_log(status == 200 ? LOG_INFO : LOG_NOTICE, MOD, "%s: %s = HTTP %d",
+           c->actor, c->ref, status);
+    gw__job_unref(g, c);
+}
+
+/* A twin-model action fired (an input's edge, a rule into alarm): a twin
+ * write like an operator's, through control, interlocks and deadlines,
+ * audited with the actor "action:<twin>/<name>". */
+static void on_engine_action(const char *twin, const char *action,
+                             const char *ref, const json_t *value, int64_t ts,
+                             void *ud)
+{
+    (void)ts;
+    struct ht_gw *g = ud;
+    char actor[160];
+    snprintf(actor, sizeof actor, "action:%s/%s", twin, action);
+    struct gw_job *c = gw__job_new(GW_JOB_TWIN_WRITE, twin, actor);
+    ht_strlcpy(c->ref, ref, sizeof c->ref);
+    c->value = json_incref((json_t *)value);
+    c->on_complete = action_done;
     if (gw__jobs_queue(g, &c, 1))
         gw__job_unref(g, c);
 }
@@ -1082,6 +1114,20 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
                  err);
         return;
     }
+    /* Control, interlocks and permissives see all the commands of the
+     * write at once, before any is sent. */
+    struct gw_cmd gc[HT_TWIN_MAX_TARGETS];
+    size_t ng = n < HT_TWIN_MAX_TARGETS ? n : HT_TWIN_MAX_TARGETS;
+    for (size_t i = 0; i < ng; i++)
+        gc[i] = (struct gw_cmd){cmds[i].device, cmds[i].prop, cmds[i].value};
+    json_t *problem = NULL;
+    int gst = gw__job_gate(g, j, j->dev, gc, ng, &problem);
+    if (gst) {
+        ht_twin_writes_free(cmds, n);
+        const char *code = json_string_value(json_object_get(problem, "code"));
+        job_finish(g, j, gst, problem, code ? code : "refused");
+        return;
+    }
     struct tw_write *w = ht_calloc(1, sizeof *w);
     w->parent = j;
     w->n = w->left = n;
@@ -1117,6 +1163,7 @@ static void job_write(struct ht_gw *g, struct gw_job *j)
         snprintf(c->ref, sizeof c->ref, "%zu", i);
         c->on_complete = write_child_done;
         c->ud = w;
+        c->gated = true;
         kids[i] = c;
     }
     w->n = w->left = nk;
@@ -1287,6 +1334,7 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     tw->eng = ht_twin_engine_new(on_engine_event, tw);
     ht_twin_engine_on_alarm(tw->eng, on_engine_alarm, tw);
     ht_twin_engine_on_drive(tw->eng, on_engine_drive, g);
+    ht_twin_engine_on_action(tw->eng, on_engine_action, g);
     tw->timer = ht_timer_new(g->loop, on_timer, g);
     tw->flush = ht_timer_new(g->loop, on_flush, g);
     tw->prep = ht_prepare_new(g->loop, on_prepare, g);

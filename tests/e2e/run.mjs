@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSyn
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script, alarms };
+const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -598,6 +598,179 @@ async function alarms() {
     }
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
     saveShot(dir, "dashboard-alarms.png", "dashboard-alarms.png");
+}
+
+/* ------------------------------------------------------------ time travel */
+/* The press line starts with its gears misaligned: the gears-aligned alarm
+ * begins. The line is then aligned (the alarm clears live). Scrubbing back
+ * to the instant the alarm began shows it again, on the dashboard (marked
+ * as the past, controls disabled) and in the hologram. */
+async function time_travel() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const GA = "gears-aligned";
+    /* the instant it began and stayed raised for a while (while the gears
+     * settle it may rise and return within one millisecond: the state at
+     * that instant is then the returned one, as a live client saw it) */
+    const began = await until("the gears-aligned alarm began (journal)", async () => {
+        const it = (await gw.api("GET", `/api/v1/alarms/history?twin=press-line&rule=${GA}`)).items; /* newest first */
+        for (let i = 0; i < it.length; i++) {
+            if (it[i].to !== "active_unacknowledged") continue;
+            const next = i ? it[i - 1].ts : Date.now();
+            if (next - it[i].ts >= 500) return it[i].ts;
+        }
+        return null;
+    }, 60000, gw.watch());
+    log(`gears-aligned began at ${began}`);
+    /* live: align the gears and acknowledge, until the alarm is gone */
+    await gw.api("PUT", "/api/v1/twins/press-line/properties/twin.line_speed", 80, gw.operator);
+    await gw.api("POST", `/api/v1/alarms/press-line:${GA}/ack`, {}, gw.operator).catch(() => {});
+    await until("gears-aligned no longer active live", async () => {
+        const st = await gw.api("GET", "/api/v1/twins/press-line/state");
+        return !st.alarms.some((a) => a.rule === GA);
+    }, 60000, gw.watch());
+
+    const browser = await launchBrowser();
+    const errors = [];
+    const page = await newPage(browser, errors);
+    await page.goto(`${gw.base}/#token=${gw.operator}`);
+    await page.evaluate(() => { location.hash = "#/twin/press-line"; });
+    await page.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(() => fail(`twin page did not load: ${errors.join("; ")}`));
+    await until("the live page without gears-aligned", async () => !(await activeRules(page)).includes(GA), 20000);
+    if (await page.locator(".replay-banner").isVisible()) fail("the replay banner shows on the live page");
+
+    await page.getByRole("button", { name: "Replay" }).click();
+    const mark = page.locator(`.replay-mark[data-rule="${GA}"][data-ts="${began}"]`);
+    await mark.waitFor({ timeout: 10000 }).catch(async () =>
+        fail(`no marker at the instant gears-aligned began; markers: ${await page.locator(".replay-marks").textContent()}`));
+    await mark.click();
+    await until("the dashboard scrubbed to the instant the alarm began", async () =>
+        (await page.locator(".replay-bar").getAttribute("data-shown")) === String(began), 10000);
+    await until("gears-aligned active on the dashboard, in the past", async () => (await activeRules(page)).includes(GA), 10000)
+        .catch(async () => {
+            const st = await gw.api("GET", `/api/v1/twins/press-line/state?at=${began}`);
+            fail(`status then: ${await page.locator(".twin-status").textContent()}; the state at ${began}: ` +
+                JSON.stringify({ rules: st.rules, gears: [st.properties["gear_a.speed"], st.properties["gear_b.speed"]] }));
+        });
+    const banner = await page.locator(".replay-banner").textContent();
+    if (!(await page.locator(".replay-banner").isVisible()) || !/REPLAY/.test(banner) || !/disabled/.test(banner)) {
+        fail(`the past is not clearly marked: "${banner}"`);
+    }
+    if (Number(await page.locator(".replay-slider").inputValue()) !== began) fail("the scrubber is not at the alarm's instant");
+    const controls = page.locator(".grid input, .grid button, .grid [role=switch]");
+    const n = await controls.count();
+    if (!n) fail("no controls on the twin page");
+    for (let i = 0; i < n; i++) {
+        const c = controls.nth(i);
+        if (!(await c.isDisabled()) && !(await c.evaluate((e) => !!e.closest("[inert]")))) fail("a control is enabled in replay");
+    }
+    log(`dashboard at ${began}: ${await page.locator(".twin-status").textContent()}`);
+    await page.screenshot({ path: path.join(dir, "dashboard-replay.png") });
+    await page.getByRole("button", { name: "Back to live" }).click();
+    await until("live again without gears-aligned", async () => !(await activeRules(page)).includes(GA) &&
+        (await page.locator(".replay-banner").isHidden()), 10000);
+
+    /* a trend of any property over a selectable range, from the rollups
+     * when the range is long */
+    await page.locator(".trend-property").selectOption("gear_b.speed");
+    const trend = page.locator('.w-chart[data-widget="trend-any"]');
+    await until("a trend of gear_b.speed", async () => Number(await trend.getAttribute("data-points", { timeout: 1000 })) > 0, 10000);
+    await trend.locator(".chart-span").selectOption({ label: "24 h" });
+    await until("the 24 h trend from the 1-minute rollups", async () =>
+        (await trend.getAttribute("data-span")) === "86400" && (await trend.getAttribute("data-level")) === "1m" &&
+        Number(await trend.getAttribute("data-points")) > 0, 10000);
+
+    /* the hologram: the same scrubber, the 3D machine replays */
+    const c = await newPage(browser, errors);
+    await c.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);
+    await until("the hologram ready", () => c.evaluate(() => window.__holotwin?.ready && !!window.__holotwin.replay), 30000);
+    if ((await c.evaluate(() => window.__holotwin.activeRules())).includes(GA)) fail("gears-aligned active in the live hologram");
+    await c.getByRole("button", { name: "Replay" }).click();
+    const hmark = c.locator(`.replay-mark[data-rule="${GA}"][data-ts="${began}"]`);
+    await hmark.waitFor({ timeout: 10000 }).catch(() => fail("no alarm marker in the hologram's scrubber"));
+    await hmark.click();
+    await until("gears-aligned active in the hologram, in the past", async () =>
+        (await c.evaluate(() => window.__holotwin.replay.at)) === began &&
+        (await c.evaluate(() => window.__holotwin.activeRules())).includes(GA), 10000);
+    if (!/REPLAY/.test(await c.locator(".replay-banner").textContent()) || !(await c.locator(".replay-banner").isVisible())) {
+        fail("the hologram does not mark the past");
+    }
+    await c.screenshot({ path: path.join(dir, "hologram-replay.png") });
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+    saveShot(dir, "dashboard-replay.png", "dashboard-replay.png");
+}
+
+/* ------------------------------------------------------------ control */
+/* Two operators on one machine (issue 16): alice takes control in her
+ * dashboard, bob's dashboard and hologram show it at once, and bob's
+ * command is refused (423, named in his widget) while alice's goes
+ * through; when alice releases, bob can command again. */
+async function control() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const alice = (await gw.api("POST", "/api/v1/tokens", { role: "operator", name: "alice" })).token;
+    const bob = (await gw.api("POST", "/api/v1/tokens", { role: "operator", name: "bob" })).token;
+    const browser = await launchBrowser();
+    const errors = [];
+    const a = await newPage(browser, errors);
+    const b = await newPage(browser, errors);
+    const holo = await newPage(browser, errors);
+    for (const [p, tok] of [[a, alice], [b, bob]]) {
+        await p.goto(`${gw.base}/#token=${tok}`);
+        await p.evaluate(() => { location.hash = "#/twin/press-line"; });
+        await p.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+            .catch(async () => fail(`twin page did not load: ${errors.join("; ")}`));
+    }
+    await holo.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(bob)}`);
+    const bar = (p) => p.locator(".twin-control").first();
+    for (const p of [a, b, holo]) {
+        await until("the control bar to say nobody controls the press line", async () =>
+            (await bar(p).getAttribute("data-holder", { timeout: 1000 }).catch(() => null)) === "", 20000, gw.watch());
+    }
+
+    /* alice takes control: everyone sees it, live */
+    await bar(a).getByRole("button", { name: "Take control" }).click();
+    await until("alice's dashboard to say she controls the line", async () =>
+        (await bar(a).getAttribute("data-mine")) === "1", 10000);
+    for (const [p, what] of [[b, "bob's dashboard"], [holo, "bob's hologram"]]) {
+        await until(`${what} to show alice as the holder`, async () =>
+            (await bar(p).getAttribute("data-holder")) === "alice" &&
+            (await bar(p).locator(".control-text").textContent()) === "Controlled by alice", 10000);
+        if (await bar(p).getByRole("button", { name: "Take control" }).isVisible()) fail(`${what} still offers to take control`);
+    }
+    /* and the overview's machine card says who controls it */
+    const ov = await newPage(browser, errors);
+    await ov.goto(`${gw.base}/#token=${bob}`);
+    await until("the overview card to name alice", async () =>
+        (await ov.locator('.twin-item[data-twin="press-line"] [data-slot="control"]').getAttribute("data-holder", { timeout: 1000 })
+            .catch(() => null)) === "alice", 20000, gw.watch());
+    await ov.close();
+    log("alice holds the press line; bob's clients show it");
+
+    /* bob's command is refused and says why; alice's goes through */
+    const toggle = (p) => p.locator('.w-toggle[data-property="fan.on"]');
+    const sw = toggle(b).locator("[role=switch]");
+    const before = await sw.getAttribute("aria-checked");
+    await sw.click();
+    await until("bob's fan toggle to fail with 'held'", async () =>
+        (await toggle(b).locator(".cmd-status").getAttribute("data-state")) === "failed" &&
+        /held.*alice/.test(await toggle(b).locator(".cmd-status").textContent()), 10000);
+    if ((await gw.sim("thermal-1", "get fan")) !== `ok ${before}`) fail("bob's refused command reached the board");
+    await ensureToggle(a, "fan.on", before !== "true");
+    log("bob refused (423), alice's command confirmed");
+
+    /* alice releases: bob may command again */
+    await bar(a).getByRole("button", { name: "Release control" }).click();
+    await until("bob's dashboard to show the press line free", async () =>
+        (await bar(b).getAttribute("data-holder")) === "", 10000);
+    await ensureToggle(b, "fan.on", before === "true");
+    await a.screenshot({ path: path.join(dir, "dashboard-control.png") });
+    /* the browser logs the refused PUT itself; anything else is a fault */
+    const other = errors.filter((e) => !/status of 423/.test(e));
+    if (other.length) fail(`page errors: ${other.join("; ")}`);
 }
 
 /* ------------------------------------------------------------ main */

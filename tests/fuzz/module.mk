@@ -3,7 +3,7 @@
 # runs each for FUZZ_SECONDS, `make test` a short pass (tests/fuzz/run in
 # tests/suites). Seeds: tests/fuzz/corpus/NAME/; crash inputs kept as
 # regression tests: tests/fuzz/regress/NAME/.
-FUZZ_NAMES := td ingest agent_cmd router twin uidesc conf
+FUZZ_NAMES := td ingest agent_cmd router twin uidesc conf tdd
 FUZZERS := $(FUZZ_NAMES:%=$(O)/tests/fuzz/fuzz_%)
 ALL_OBJS += $(FUZZ_NAMES:%=$(O)/tests/fuzz/fuzz_%.o)
 

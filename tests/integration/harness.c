@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,9 @@ struct ht_it {
     char dir[256];
     pid_t children[MAX_CHILDREN];
     size_t nchildren;
+    /* A child that starts daemons of its own in other sessions (the demo
+     * script): stopped with SIGTERM first, so that it stops them. */
+    pid_t soft;
 };
 
 /* The running case: needed by the SIGALRM handler and atexit. */
@@ -55,6 +59,16 @@ void ht_it_sleep_ms(int ms)
 
 static void kill_children(struct ht_it *t)
 {
+    if (t->soft > 0 && kill(t->soft, SIGTERM) == 0) {
+        /* async-signal-safe: a bounded poll of waitpid. */
+        for (int i = 0; i < 300; i++) {
+            if (waitpid(t->soft, NULL, WNOHANG) == t->soft)
+                break;
+            struct timespec ts = {0, 50000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    t->soft = 0;
     for (size_t i = 0; i < t->nchildren; i++)
         if (t->children[i] > 0)
             kill(t->children[i], SIGKILL);
@@ -66,6 +80,8 @@ static void kill_children(struct ht_it *t)
 
 static void forget_child(struct ht_it *t, pid_t pid)
 {
+    if (t->soft == pid)
+        t->soft = 0;
     for (size_t i = 0; i < t->nchildren; i++)
         if (t->children[i] == pid)
             t->children[i] = -1;
@@ -1445,6 +1461,96 @@ int ht_it_node(struct ht_it *t, const char *script, const char *const args[],
     return rc;
 }
 
+/* ---- HTTP shorthands ---- */
+
+int ht_it_call(int port, const char *hdr, const char *method, const char *path,
+               const char *body, json_t **out)
+{
+    struct ht_it_http r;
+    if (out)
+        *out = NULL;
+    if (ht_it_http(port, method, path, hdr, body, &r) != 0)
+        return -1;
+    int st = r.status;
+    if (out)
+        *out = ht_it_http_json(&r);
+    ht_it_http_free(&r);
+    return st;
+}
+
+char *ht_it_token(struct ht_it *t, int port, const char *admin_hdr,
+                  const char *role, const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s\"}", role,
+             name);
+    json_t *o;
+    int st = ht_it_call(port, admin_hdr, "POST", "/api/v1/tokens", body, &o);
+    const char *tok = json_string_value(json_object_get(o, "token"));
+    if (st != 201 || !tok)
+        ht_it_fail(t, __FILE__, __LINE__, "POST /api/v1/tokens (%s): %d", role,
+                   st);
+    char *h;
+    if (asprintf(&h, "Authorization: Bearer %s\r\n", tok) < 0)
+        ht_it_fail(t, __FILE__, __LINE__, "out of memory");
+    json_decref(o);
+    return h;
+}
+
+json_t *ht_it_sse_wait(struct ht_it *t, struct ht_it_sse *s, const char *type,
+                       const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        char *ev = NULL, *data = NULL;
+        int rc = ht_it_sse_next(s, 100, &ev, &data, NULL);
+        if (rc < 0)
+            ht_it_fail(t, __FILE__, __LINE__,
+                       "event stream ended while waiting for %s", type);
+        if (rc == 0)
+            continue;
+        json_t *j = json_loads(data ? data : "", 0, NULL);
+        bool hit =
+            ev && !strcmp(ev, type) && j && (!needle || strstr(data, needle));
+        free(ev);
+        free(data);
+        if (hit)
+            return j;
+        json_decref(j);
+    }
+    ht_it_fail(t, __FILE__, __LINE__, "no '%s' event with %s within %d ms",
+               type, needle ? needle : "(any)", timeout_ms);
+}
+
+/* ---- a sim board's control socket ---- */
+
+char *ht_it_ctl(struct ht_it *t, const char *path, const char *cmd)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        ht_it_fail(t, __FILE__, __LINE__, "connect %s: %s", path,
+                   strerror(errno));
+    char line[256];
+    snprintf(line, sizeof line, "%s\n", cmd);
+    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+        ht_it_fail(t, __FILE__, __LINE__, "write %s", path);
+    char buf[512];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return strdup(buf);
+}
+
 /* ---- provisioning ---- */
 
 int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
@@ -1480,4 +1586,63 @@ int ht_it_provision(struct ht_it *t, int http_port, const char *auth_hdr,
     }
     ht_it_http_free(&r);
     return st;
+}
+
+/* ---- the virtual-factory demo ---- */
+
+void ht_it_timeout(struct ht_it *t, unsigned seconds)
+{
+    (void)t;
+    const char *to = getenv("HT_IT_TIMEOUT");
+    unsigned base = to ? (unsigned)atoi(to) : 60;
+    alarm(seconds > base ? seconds : base);
+}
+
+void ht_it_demo_start(struct ht_it *t, struct ht_it_demo *d)
+{
+    memset(d, 0, sizeof *d);
+    d->http = ht_it_free_port();
+    d->mqtt = ht_it_free_port();
+    d->mqtts = ht_it_free_port();
+    snprintf(d->data, sizeof d->data, "%s/demo", ht_it_dir(t));
+    char script[512], http[16], mqtt[16], mqtts[16];
+    snprintf(script, sizeof script, "%s/scripts/demo", ht_it_src());
+    snprintf(http, sizeof http, "%d", d->http);
+    snprintf(mqtt, sizeof mqtt, "%d", d->mqtt);
+    snprintf(mqtts, sizeof mqtts, "%d", d->mqtts);
+    const char *argv[] = {script, "--data-dir",  d->data, "--http-port",
+                          http,   "--mqtt-port", mqtt,    "--mqtt-tls-port",
+                          mqtts,  "--no-mdns",   NULL};
+    /* The demo's daemons use its own broker accounts, not the harness's. */
+    unsetenv("HOLOTWIN_MQTT_USERNAME");
+    unsetenv("HOLOTWIN_MQTT_PASSWORD");
+    d->pid = ht_it_spawn(t, "demo", argv, NULL);
+    t->soft = d->pid;
+    char *tok = NULL;
+    for (int waited = 0; !tok; waited += 100) {
+        char *log = ht_it_logfile(t, "demo");
+        const char *m = log ? strstr(log, "Dashboard:") : NULL;
+        m = m ? strstr(m, "#token=") : NULL;
+        if (m) {
+            m += 7;
+            size_t n = strcspn(m, " \r\n");
+            if (n > 0 && n < sizeof d->token && m[n] == '\n') {
+                memcpy(d->token, m, n);
+                tok = d->token;
+            }
+        }
+        if (!tok && (waited >= 120000 || !ht_it_alive(t, d->pid)))
+            ht_it_fail(t, __FILE__, __LINE__, "the demo did not start:\n%s",
+                       log ? log : "(no log)");
+        free(log);
+        if (!tok)
+            ht_it_sleep_ms(100);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/admin.token", d->data);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(d->admin, sizeof d->admin, f))
+        ht_it_fail(t, __FILE__, __LINE__, "no %s", path);
+    fclose(f);
+    d->admin[strcspn(d->admin, "\r\n")] = '\0';
 }

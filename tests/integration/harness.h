@@ -144,6 +144,16 @@ char *ht_it_http_header(const struct ht_it_http *r, const char *name);
 json_t *ht_it_http_json(const struct ht_it_http *r);
 void ht_it_http_free(struct ht_it_http *r);
 
+/* One request with the header lines hdr (may be NULL): the status (-1 on
+ * a connection error) and, when out is not NULL, the body as JSON (new, or
+ * NULL). */
+int ht_it_call(int port, const char *hdr, const char *method, const char *path,
+               const char *body, json_t **out);
+/* A new token of role named name, made with admin_hdr: its
+ * "Authorization: Bearer ...\r\n" line (new). Fails the case otherwise. */
+char *ht_it_token(struct ht_it *t, int port, const char *admin_hdr,
+                  const char *role, const char *name);
+
 /* ---- Server-Sent Events client ---- */
 struct ht_it_sse;
 struct ht_it_sse *ht_it_sse_open(int port, const char *path,
@@ -153,6 +163,11 @@ struct ht_it_sse *ht_it_sse_open(int port, const char *path,
 int ht_it_sse_next(struct ht_it_sse *s, int timeout_ms, char **event,
                    char **data, char **id);
 int ht_it_sse_status(const struct ht_it_sse *s);
+/* The data (parsed, new) of the next event named type whose data contains
+ * needle (NULL: any) within timeout_ms; other events are skipped. Fails
+ * the case on timeout or when the stream ends. */
+json_t *ht_it_sse_wait(struct ht_it *t, struct ht_it_sse *s, const char *type,
+                       const char *needle, int timeout_ms);
 void ht_it_sse_close(struct ht_it_sse *s);
 
 /* ---- MQTT 5 test client (libmosquitto with its own thread) ---- */
@@ -188,6 +203,12 @@ unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c);
 /* Forget received messages. */
 void ht_it_mqtt_clear(struct ht_it_mqtt *c);
 void ht_it_mqtt_free(struct ht_it_mqtt *c);
+
+/* ---- a sim board's control socket (device-agent --control PATH) ---- */
+/* Send the line cmd ("press start_button", "get lamp", ...) and return the
+ * reply line without its newline (new). Fails the case if it cannot
+ * connect. */
+char *ht_it_ctl(struct ht_it *t, const char *path, const char *cmd);
 
 /* ---- a board's credentials from gatewayd (provisioning is the default) */
 struct ht_it_creds {
@@ -225,6 +246,24 @@ void ht_it_mdns_start(struct ht_it *t, struct ht_it_mdns *m);
  * with avahi-browse -rpt; returns its parseable output (new) or NULL. */
 char *ht_it_mdns_browse(struct ht_it *t, struct ht_it_mdns *m, const char *type,
                         const char *needle, int timeout_ms);
+
+/* ---- the virtual-factory demo ---- */
+/* scripts/demo (what `make demo` runs) on free ports with --no-mdns and a
+ * data dir in the case directory: gatewayd with its own secure broker,
+ * the three provisioned sim boards over TLS and the press-line twin.
+ * Returns once the demo printed its URLs; fills the operator token it
+ * printed and the admin token. Stopped (SIGINT) when the case ends. */
+struct ht_it_demo {
+    pid_t pid;
+    int http, mqtt, mqtts;
+    char data[512];
+    char token[160]; /* the demo's operator token */
+    char admin[160]; /* DATA/admin.token */
+};
+void ht_it_demo_start(struct ht_it *t, struct ht_it_demo *d);
+/* Give the running case seconds more before HT_IT_TIMEOUT fires (cases
+ * that run the demo and third-party checkers). */
+void ht_it_timeout(struct ht_it *t, unsigned seconds);
 
 /* ---- node tools (tests/node_modules) ---- */
 /* Run `node tests/tools/<script> args...` with the case dir as cwd-free

@@ -25,6 +25,17 @@ struct gw {
     pid_t pid;
 };
 
+/* Open event streams, as GET /healthz counts them (-1 if unknown). */
+static long long sse_clients(struct gw *g)
+{
+    json_t *h = NULL;
+    long long n = -1;
+    if (ht_it_call(g->http, NULL, "GET", "/healthz", NULL, &h) == 200)
+        n = json_integer_value(json_object_get(h, "sse_clients"));
+    json_decref(h);
+    return n;
+}
+
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -241,6 +252,8 @@ static void bad_arguments_exit_1_with_one_line(struct ht_it *t)
         {"twins", "history", "t", "c.p", "--from", "yesterday"},
         {"twins", "history", "t", "nodot"},
         {"twins", "history", "t", "c.p", "--limit", "0"},
+        {"twins", "history", "t", "c.p", "--step", "2d"},
+        {"twins", "state", "t", "--at", "never"},
         {"twins", "get", "t", "nodot"},
         {"bind", "t", "c.p", "no-slash"},
         {"bind", "t", "nodot", "d/p"},
@@ -863,6 +876,42 @@ static void twins_bind_ui_history_live(struct ht_it *t)
     EXPECT_RC(t, r, 0);
     HT_CHECK(t, strstr(r.out, "TIME") && strstr(r.out, "true"), "%s", r.out);
     run_free(&r);
+    /* Time travel: buckets, the CSV export, the state at an instant. */
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--from", "-1h",
+            "--step", "1h", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             json_is_array(r.json) && json_array_size(r.json) >= 1 &&
+                 json_integer_value(
+                     json_object_get(json_array_get(r.json, 0), "n")) >= 1,
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--step", "5m");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "MIN") && strstr(r.out, "MAX"), "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "history", "cell-1", "lamp.on", "--from", "-1h",
+            "--csv");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t,
+             !strncmp(r.out, "ts,time,value,min,max,n\r\n", 25) &&
+                 strstr(r.out, ",true,"),
+             "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "state", "cell-1", "--at", "now", "--json");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(
+        t,
+        json_is_true(json_object_get(
+            json_object_get(json_object_get(r.json, "properties"), "lamp.on"),
+            "value")) &&
+            json_integer_value(json_object_get(r.json, "at")) > 0,
+        "%s", r.out);
+    run_free(&r);
+    r = CTL(t, &g, "twins", "state", "cell-1", "--at", "2001-01-01");
+    EXPECT_RC(t, r, 0);
+    HT_CHECK(t, strstr(r.out, "unknown"), "%s", r.out);
+    run_free(&r);
 
     /* bind: read-modify-write of the model. */
     r = CTL(t, &g, "bind", "cell-1", "motor.speed", "demo-1/temperature");
@@ -1145,7 +1194,10 @@ static void alarms_list_watch_ack_shelve_history(struct ht_it *t)
                            g.token,  "alarms",    "watch", "cell-2",
                            "--json", "--count",   "2",     NULL};
     pid_t wp = ht_it_spawn(t, "awatch", wargv, NULL);
-    ht_it_sleep_ms(300); /* the stream is open before the alarm raises */
+    /* The stream is open before the alarm raises (a fixed sleep was not
+     * enough on a loaded machine: the raise was missed). */
+    HT_WAIT(t, sse_clients(&g) >= 1, 10000,
+            "the watch never opened its stream");
     r = CTL(t, &g, "set", "cell-2", "lamp.on", "true");
     EXPECT_RC(t, r, 0);
     run_free(&r);

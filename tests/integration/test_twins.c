@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct env {
@@ -1269,6 +1270,308 @@ static void twins_dir_bad(struct ht_it *t)
     free(dir);
 }
 
+/* ---- time travel (issue 17) ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What a live client knows of a twin: the state it fetched once, then
+ * every SSE "state" event's properties and "alarm" event's life-cycle
+ * state folded in. */
+struct live {
+    json_t *props;  /* {"c.p": {"value","quality",...}} */
+    json_t *alarms; /* {rule: life-cycle state name} */
+};
+
+static void live_apply(struct live *l, const char *ev, const json_t *d)
+{
+    if (!strcmp(ev, "state")) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(d, "properties"), k, v)
+            json_object_set(l->props, k, v);
+    } else if (!strcmp(ev, "alarm")) {
+        json_object_set_new(
+            l->alarms, jstr(d, "rule"),
+            json_string(jstr(json_object_get(d, "alarm"), "state")));
+    }
+}
+
+/* Fold SSE events in until the stream is quiet for quiet_ms. */
+static void live_settle(struct ht_it *t, struct ht_it_sse *s, struct live *l,
+                        int quiet_ms)
+{
+    for (int n = 0; n < 1000; n++) {
+        char *ev = NULL, *data = NULL;
+        int rc = ht_it_sse_next(s, quiet_ms, &ev, &data, NULL);
+        HT_CHECK(t, rc >= 0, "event stream ended");
+        if (rc == 0)
+            return;
+        json_t *j = json_loads(data ? data : "", 0, NULL);
+        if (ev && j)
+            live_apply(l, ev, j);
+        json_decref(j);
+        free(ev);
+        free(data);
+    }
+    HT_CHECK(t, false, "the event stream never went quiet");
+}
+
+/* An instant in the middle of a quiet period, and what the live client
+ * knew then (new copies). */
+struct checkpoint {
+    int64_t at;
+    json_t *props, *alarms;
+    const char *what;
+};
+
+static void checkpoint(struct ht_it *t, struct ht_it_sse *s, struct live *l,
+                       struct checkpoint *c, const char *what)
+{
+    live_settle(t, s, l, 400);
+    int64_t a = wall_ms();
+    ht_it_sleep_ms(300);
+    live_settle(t, s, l, 50);
+    c->at = a + 150;
+    c->props = json_deep_copy(l->props);
+    c->alarms = json_deep_copy(l->alarms);
+    c->what = what;
+}
+
+/* The state at c->at equals what the live client saw then: every value
+ * with its quality, every alarm's life-cycle state. */
+static void check_at(struct ht_it *t, struct env *e, const struct checkpoint *c)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/twins/tt/state?at=%lld",
+             (long long)c->at);
+    json_t *st;
+    HT_CHECK(t, call(e, "GET", path, NULL, &st) == 200, "%s", path);
+    HT_CHECK(t, json_integer_value(json_object_get(st, "at")) == c->at);
+    HT_CHECK(t, json_is_null(json_object_get(st, "control")) &&
+                    json_object_get(st, "control"));
+    const char *k;
+    json_t *lv;
+    json_object_foreach(c->props, k, lv)
+    {
+        json_t *pv = json_object_get(json_object_get(st, "properties"), k);
+        HT_CHECK(t, pv, "%s: %s missing at %lld", c->what, k, (long long)c->at);
+        HT_CHECK(t,
+                 json_equal(json_object_get(lv, "value"),
+                            json_object_get(pv, "value")) &&
+                     !strcmp(jstr(lv, "quality"), jstr(pv, "quality")),
+                 "%s: %s live %s/%s, rebuilt %s/%s", c->what, k,
+                 json_dumps(json_object_get(lv, "value"), JSON_ENCODE_ANY),
+                 jstr(lv, "quality"),
+                 json_dumps(json_object_get(pv, "value"), JSON_ENCODE_ANY),
+                 jstr(pv, "quality"));
+    }
+    json_object_foreach(c->alarms, k, lv)
+    {
+        json_t *ro = json_object_get(json_object_get(st, "rules"), k);
+        HT_CHECK(t, !strcmp(json_string_value(lv), jstr(ro, "alarm")),
+                 "%s: alarm %s live %s, rebuilt %s", c->what, k,
+                 json_string_value(lv), jstr(ro, "alarm"));
+    }
+    json_decref(st);
+}
+
+static const char tt_twin[] =
+    "{\"id\":\"tt\",\"title\":\"Time travel\",\"components\":["
+    "{\"id\":\"start\",\"kind\":\"button\",\"properties\":[{\"name\":"
+    "\"pressed\",\"bind\":\"panel-1/start_button\",\"type\":\"boolean\"}]},"
+    "{\"id\":\"knob\",\"kind\":\"knob\",\"properties\":[{\"name\":"
+    "\"position\",\"bind\":\"panel-1/speed_knob\"}]}"
+    "],\"rules\":[{\"id\":\"start-held\",\"severity\":\"warning\","
+    "\"priority\":\"high\",\"message\":\"start is pressed\","
+    "\"expr\":\"start.pressed\"}]}";
+
+/* Time travel: a client records what it sees live over SSE at quiet
+ * instants (a button pressed, the alarm raised, acknowledged, cleared,
+ * the board gone offline); the state at each instant, rebuilt by the
+ * gateway from its history, equals it. The timeline names the instant the
+ * alarm began; the state then has it active, a millisecond before not.
+ * History exports as CSV. */
+static void time_travel(struct ht_it *t)
+{
+    struct env e = {0};
+    ht_it_broker_start(t, &e.b, NULL);
+    gw_start(t, &e, NULL);
+    pid_t panel = board_start(t, &e, "panel-1");
+    approve(t, &e, "panel-1");
+    int64_t t0 = wall_ms();
+    HT_CHECK(t, call(&e, "PUT", "/api/v1/twins/tt", tt_twin, NULL) == 201);
+    char *r = ctl(t, e.ctl_panel, "release start_button");
+    free(r);
+    r = ctl(t, e.ctl_panel, "turn speed_knob 12");
+    HT_CHECK(t, !strncmp(r, "ok", 2), "%s", r);
+    free(r);
+    HT_WAIT(t, twin_stable(&e, "tt"), 5000);
+    /* The stream first, then the snapshot: nothing falls between. */
+    struct ht_it_sse *s =
+        ht_it_sse_open(e.http, "/api/v1/events?twin=tt", e.auth);
+    HT_CHECK(t, s && ht_it_sse_status(s) == 200);
+    struct live l = {json_object(), json_object()};
+    json_t *st;
+    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/tt/state", NULL, &st) == 200);
+    json_object_update(l.props, json_object_get(st, "properties"));
+    json_object_set_new(
+        l.alarms, "start-held",
+        json_string(
+            jstr(json_object_get(json_object_get(st, "rules"), "start-held"),
+                 "alarm")));
+    json_decref(st);
+    struct checkpoint cp[8];
+    size_t n = 0;
+    checkpoint(t, s, &l, &cp[n++], "stable");
+    r = ctl(t, e.ctl_panel, "press start_button");
+    free(r);
+    r = ctl(t, e.ctl_panel, "turn speed_knob 20");
+    free(r);
+    checkpoint(t, s, &l, &cp[n++], "pressed");
+    HT_CHECK(t, !strcmp(jstr(l.alarms, "start-held"), "active_unacknowledged"),
+             "live: %s", jstr(l.alarms, "start-held"));
+    HT_CHECK(t, call(&e, "POST", "/api/v1/alarms/tt:start-held/ack",
+                     "{\"note\":\"seen\"}", NULL) == 200);
+    checkpoint(t, s, &l, &cp[n++], "acknowledged");
+    r = ctl(t, e.ctl_panel, "release start_button");
+    free(r);
+    checkpoint(t, s, &l, &cp[n++], "released");
+    HT_CHECK(t, ht_it_stop(t, panel, SIGTERM, 10000) == 0);
+    checkpoint(t, s, &l, &cp[n++], "offline");
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(l.props, "start.pressed"), "quality"),
+                     "offline"),
+             "the live client did not see the board go offline");
+    /* Back: the board's snapshot confirms its values (no value rows) and
+     * the live client sees them good again; so must the past. */
+    free(e.ctl_panel);
+    e.ctl_panel = NULL;
+    panel = board_start(t, &e, "panel-1");
+    checkpoint(t, s, &l, &cp[n++], "back online");
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(l.props, "start.pressed"), "quality"),
+                     "good"),
+             "the live client did not see the board's values good again");
+    ht_it_sse_close(s);
+    for (size_t i = 0; i < n; i++) {
+        check_at(t, &e, &cp[i]);
+        json_decref(cp[i].props);
+        json_decref(cp[i].alarms);
+    }
+
+    /* The timeline: the alarm's first transition is where it began. */
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/twins/tt/timeline?from=%lld",
+             (long long)t0);
+    json_t *tl;
+    HT_CHECK(t, call(&e, "GET", path, NULL, &tl) == 200);
+    int64_t began = 0, prev = 0;
+    size_t nvalues = 0, nstatus = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(tl, "items"), i, it)
+    {
+        int64_t ts = json_integer_value(json_object_get(it, "ts"));
+        HT_CHECK(t, ts >= prev && ts >= t0, "timeline out of order");
+        prev = ts;
+        if (!strcmp(jstr(it, "kind"), "alarm") && !began &&
+            !strcmp(jstr(it, "to"), "active_unacknowledged"))
+            began = ts;
+        nvalues += !strcmp(jstr(it, "kind"), "value");
+        nstatus += !strcmp(jstr(it, "kind"), "status");
+    }
+    json_decref(tl);
+    HT_CHECK(t, began > cp[0].at && began < cp[1].at,
+             "alarm began at %lld, not between the checkpoints",
+             (long long)began);
+    HT_CHECK(t, nvalues >= 4 && nstatus >= 1, "%zu values, %zu statuses",
+             nvalues, nstatus);
+    snprintf(path, sizeof path, "/api/v1/twins/tt/state?at=%lld",
+             (long long)began);
+    HT_CHECK(t, call(&e, "GET", path, NULL, &st) == 200);
+    json_t *al = json_array_get(json_object_get(st, "alarms"), 0);
+    HT_CHECK(t, !strcmp(jstr(al, "rule"), "start-held"),
+             "no active alarm at the instant it began");
+    HT_CHECK(t, json_is_false(json_object_get(st, "stable")));
+    json_decref(st);
+    snprintf(path, sizeof path, "/api/v1/twins/tt/state?at=%lld",
+             (long long)began - 1);
+    HT_CHECK(t, call(&e, "GET", path, NULL, &st) == 200);
+    HT_CHECK(t, json_array_size(json_object_get(st, "alarms")) == 0 &&
+                    !strcmp(jstr(json_object_get(json_object_get(st, "rules"),
+                                                 "start-held"),
+                                 "alarm"),
+                            "normal"));
+    json_decref(st);
+    /* RFC 3339 instants; bad ones and unknown twins are refused. */
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/twins/tt/state?at=2020-01-01T00:00:00Z",
+                  NULL, &st) == 200);
+    HT_CHECK(t, !strcmp(jstr(json_object_get(json_object_get(st, "properties"),
+                                             "start.pressed"),
+                             "quality"),
+                        "unknown"));
+    json_decref(st);
+    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/tt/state?at=yesterday", NULL,
+                     NULL) == 400);
+    HT_CHECK(t, call(&e, "GET", "/api/v1/twins/nope/state?at=1", NULL, NULL) ==
+                    404);
+    HT_CHECK(t,
+             call(&e, "GET", "/api/v1/twins/nope/timeline", NULL, NULL) == 404);
+
+    /* CSV export of a twin property's history: one line per item of the
+     * JSON answer, in the same order. */
+    json_t *hj;
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/twins/tt/history?property=knob."
+                     "position",
+                     NULL, &hj) == 200);
+    json_t *items = json_object_get(hj, "items");
+    HT_CHECK(t, json_array_size(items) >= 2, "knob history: %zu items",
+             json_array_size(items));
+    struct ht_it_http h;
+    HT_CHECK(t, ht_it_http(e.http, "GET",
+                           "/api/v1/twins/tt/history?property=knob.position"
+                           "&format=csv",
+                           e.auth, NULL, &h) == 0 &&
+                    h.status == 200);
+    char *ct = ht_it_http_header(&h, "Content-Type");
+    HT_CHECK(t, ct && !strncmp(ct, "text/csv", 8), "%s", ct ? ct : "");
+    free(ct);
+    HT_CHECK(t, h.body && !strncmp(h.body, "ts,time,value,min,max,n\r\n", 25),
+             "%s", h.body ? h.body : "");
+    const char *line = h.body + 25;
+    json_array_foreach(items, i, it)
+    {
+        char want[96];
+        char *v = json_dumps(json_object_get(it, "v"), JSON_ENCODE_ANY);
+        int k =
+            snprintf(want, sizeof want, "%lld,",
+                     (long long)json_integer_value(json_object_get(it, "ts")));
+        HT_CHECK(t, !strncmp(line, want, (size_t)k) && strstr(line, v),
+                 "CSV line %zu: %.60s (want %s...%s)", i, line, want, v);
+        free(v);
+        line = strstr(line, "\r\n");
+        HT_CHECK(t, line);
+        line += 2;
+    }
+    HT_CHECK(t, *line == '\0', "extra CSV lines: %s", line);
+    ht_it_http_free(&h);
+    json_decref(hj);
+    HT_CHECK(t, call(&e, "GET",
+                     "/api/v1/twins/tt/history?property=knob."
+                     "position&format=xml",
+                     NULL, NULL) == 400);
+    json_decref(l.props);
+    json_decref(l.alarms);
+    env_clear(&e);
+}
+
 HT_IT_MAIN(HT_IT_CASE(press_line), HT_IT_CASE(button_alarm), HT_IT_CASE(alarms),
            HT_IT_CASE(crud_descriptors), HT_IT_CASE(auth), HT_IT_CASE(assets),
-           HT_IT_CASE(twins_dir_bad))
+           HT_IT_CASE(twins_dir_bad), HT_IT_CASE(time_travel))

@@ -129,6 +129,22 @@ START_TEST(td_has_id_security_types_and_mqtt_forms)
     ck_assert_str_eq(
         json_string_value(json_object_get(json_array_get(f, 0), "href")),
         "mqtt://127.0.0.1:1883/holotwin/v1/devices/gears-1/props/gear_a_speed");
+    /* The payload on the wire is the sample envelope, not the bare value:
+     * the content type says so and the schema describes it. */
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(f, 0), "contentType")),
+        HT_SEM_CT_SAMPLE);
+    json_t *ar = json_array_get(
+        json_object_get(json_array_get(f, 0), "additionalResponses"), 0);
+    ck_assert(json_is_true(json_object_get(ar, "success")));
+    ck_assert_str_eq(json_string_value(json_object_get(ar, "schema")),
+                     "sample");
+    json_t *sample =
+        json_object_get(json_object_get(td, "schemaDefinitions"), "sample");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(sample, "required"), 0)),
+                     "v");
+    ck_assert(json_object_get(json_object_get(sample, "properties"), "seq"));
     json_t *en =
         json_object_get(json_object_get(td, "properties"), "motor_a_enable");
     f = json_object_get(en, "forms");
@@ -138,6 +154,8 @@ START_TEST(td_has_id_security_types_and_mqtt_forms)
                      "writeproperty");
     ck_assert_str_eq(json_string_value(json_object_get(w, "mqv:topic")),
                      "holotwin/v1/devices/gears-1/cmd/motor_a_enable");
+    ck_assert_str_eq(json_string_value(json_object_get(w, "contentType")),
+                     HT_SEM_CT_COMMAND);
     ck_assert_str_eq(json_string_value(json_object_get(en, "title")),
                      "Motor A");
     json_t *setp =

@@ -23,6 +23,7 @@ static const struct {
     {HT_TOPIC_TWIN_STATE, "line", NULL, "holotwin/v1/twins/line/state"},
     {HT_TOPIC_TWIN_UI, "line", "hmd", "holotwin/v1/twins/line/ui/hmd"},
     {HT_TOPIC_TWIN_ALARMS, "line", NULL, "holotwin/v1/twins/line/alarms"},
+    {HT_TOPIC_TWIN_CONTROL, "line", NULL, "holotwin/v1/twins/line/control"},
     {HT_TOPIC_APP_REQ, "hmd-1", NULL, "holotwin/v1/apps/hmd-1/request"},
     {HT_TOPIC_APP_REPLY, "hmd-1", NULL, "holotwin/v1/apps/hmd-1/reply"},
 };
@@ -147,7 +148,7 @@ START_TEST(truncation_is_an_error_with_an_empty_buffer)
     id[HT_ID_MAX] = '\0';
     memset(name, 'n', HT_NAME_MAX);
     name[HT_NAME_MAX] = '\0';
-    for (int k = HT_TOPIC_DEV_TD; k <= HT_TOPIC_APP_REPLY; k++) {
+    for (int k = HT_TOPIC_DEV_TD; k <= HT_TOPIC_TWIN_CONTROL; k++) {
         int n = ht_topic_build(big, sizeof big, prefix, k,
                                ht_topic_has_id(k) ? id : NULL,
                                ht_topic_has_name(k) ? name : NULL);

@@ -694,6 +694,14 @@ START_TEST(model_errors_point_at_the_member)
               "/properties/0/targets/1", "no component property");
     bad_model("/anchor/marker", json_string("/etc/passwd"), "/anchor/marker",
               "asset name");
+    bad_model("/actions/0/write", json_string("gear_a.speed"),
+              "/actions/0/write", "not a writable property");
+    bad_model("/actions/0/edge", json_string("sideways"), "/actions/0/edge",
+              "rising, falling or change");
+    bad_model("/actions/0/on", json_string("nope.x"), "/actions/0/on",
+              "no component property");
+    bad_model("/control", json_string("maybe"), "/control",
+              "required or optional");
 
     struct ht_twin_model *m;
     char err[100];
@@ -701,6 +709,145 @@ START_TEST(model_errors_point_at_the_member)
         ht_twin_model_parse(json_true(), &m, err, sizeof err, NULL, 0),
         HT_EINVAL);
     ck_assert(strstr(err, "JSON object"));
+}
+END_TEST
+
+/* ---- actions, interlocks, permissives (issue 16) ---- */
+
+static char actlog[512];
+
+static void on_action(const char *twin, const char *action, const char *ref,
+                      const json_t *value, int64_t ts, void *ud)
+{
+    (void)twin;
+    (void)ts;
+    (void)ud;
+    char *v = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+    char line[128];
+    snprintf(line, sizeof line, "%s:%s=%s;", action, ref, v);
+    free(v);
+    if (strlen(actlog) + strlen(line) < sizeof actlog)
+        strcat(actlog, line);
+}
+
+START_TEST(actions_fire_on_edges_only)
+{
+    struct ht_twin_engine *e = press_line(0);
+    ht_twin_engine_on_action(e, on_action, NULL);
+    actlog[0] = '\0';
+    /* The first values are no edges: nothing starts by itself. */
+    initial_state(e, 1);
+    ck_assert_str_eq(actlog, "");
+    setbool(e, "panel-1", "start_button", true, 2);
+    setbool(e, "panel-1", "start_button", false, 3);
+    setbool(e, "panel-1", "stop_button", true, 4);
+    setnum(e, "panel-1", "speed_knob", 40, 5);
+    ck_assert_str_eq(actlog, "start:twin.running=true;stop:twin.running=false;"
+                             "speed:twin.line_speed=40;");
+    /* A value after an outage is no edge either. */
+    actlog[0] = '\0';
+    ht_twin_engine_set_device_status(e, "panel-1", false, 6);
+    ht_twin_engine_set_device_status(e, "panel-1", true, 7);
+    setbool(e, "panel-1", "stop_button", false, 8);
+    setbool(e, "panel-1", "start_button", true, 9);
+    ck_assert_str_eq(actlog, "");
+    setbool(e, "panel-1", "start_button", false, 10);
+    setbool(e, "panel-1", "start_button", true, 11);
+    ck_assert_str_eq(actlog, "start:twin.running=true;");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
+START_TEST(alarm_action_fires_when_the_rule_raises)
+{
+    struct ht_twin_engine *e = ht_twin_engine_new(on_event, NULL);
+    json_t *doc = load_json("twins/virtual-factory/press-line.json");
+    json_array_append_new(json_object_get(doc, "actions"),
+                          json_pack("{s:s, s:s, s:s, s:b}", "name", "cool",
+                                    "on_alarm", "overheating", "write",
+                                    "twin.cooling", "value", 1));
+    char err[256];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
+    json_decref(doc);
+    ht_twin_engine_on_action(e, on_action, NULL);
+    actlog[0] = '\0';
+    initial_state(e, 1);
+    setnum(e, "thermal-1", "temperature", 80, 100);
+    ck_assert_str_eq(actlog, ""); /* pending: 5 s on-delay */
+    ht_twin_engine_tick(e, 5100);
+    ck_assert_str_eq(actlog, "cool:twin.cooling=true;");
+    ht_twin_engine_tick(e, 9000); /* still active: no second firing */
+    ck_assert_str_eq(actlog, "cool:twin.cooling=true;");
+    ht_twin_engine_free(e);
+}
+END_TEST
+
+static enum ht_twin_refusal_kind check1(struct ht_twin_engine *e,
+                                        const char *dev, const char *prop,
+                                        json_t *v, const char *id)
+{
+    struct ht_twin_write w = {(char *)dev, (char *)prop, v};
+    struct ht_twin_refusal rf;
+    ck_assert_int_eq(ht_twin_engine_check_write(e, "press-line", &w, 1, &rf),
+                     HT_OK);
+    json_decref(v);
+    if (id)
+        ck_assert_str_eq(rf.id, id);
+    return rf.kind;
+}
+
+START_TEST(interlocks_and_permissives_check_without_side_effects)
+{
+    struct ht_twin_engine *e = ht_twin_engine_new(on_event, NULL);
+    json_t *doc = load_json("twins/virtual-factory/press-line.json");
+    json_t *rules = json_object_get(doc, "rules");
+    json_object_set_new(json_array_get(rules, json_array_size(rules) - 1),
+                        "interlock", json_true()); /* heater-and-fan */
+    json_object_set_new(doc, "permissives",
+                        json_pack("[{s:s, s:s, s:[s]}]", "id", "line-running",
+                                  "expr", "gear_a.enabled", "applies_to",
+                                  "twin.line_speed"));
+    char err[256];
+    ck_assert_msg(ht_twin_engine_put(e, doc, 0, err, sizeof err) == HT_OK, "%s",
+                  err);
+    json_decref(doc);
+    initial_state(e, 1); /* heater on, fan off */
+    uint64_t evals;
+    /* The fan on with the heater on would raise heater-and-fan. */
+    ck_assert_int_eq(
+        check1(e, "thermal-1", "fan", json_true(), "heater-and-fan"),
+        HT_TWIN_REFUSE_INTERLOCK);
+    /* Cooling (fan on, heater off) in one write is fine. */
+    struct ht_twin_write w[2] = {{"thermal-1", "fan", json_true()},
+                                 {"thermal-1", "heater", json_false()}};
+    struct ht_twin_refusal rf;
+    ck_assert_int_eq(ht_twin_engine_check_write(e, "press-line", w, 2, &rf),
+                     HT_OK);
+    ck_assert_int_eq(rf.kind, HT_TWIN_REFUSE_NONE);
+    /* A command touching none of its inputs is not the rule's business. */
+    ck_assert_int_eq(
+        check1(e, "gears-1", "motor_b_setpoint", json_integer(50), NULL),
+        HT_TWIN_REFUSE_NONE);
+    /* Setpoints only while gear A runs. */
+    ck_assert_int_eq(
+        check1(e, "gears-1", "motor_a_setpoint", json_integer(50), NULL),
+        HT_TWIN_REFUSE_NONE);
+    setbool(e, "gears-1", "motor_a_enable", false, 2);
+    evals = ht_twin_engine_eval_count(e);
+    ck_assert_int_eq(check1(e, "gears-1", "motor_a_setpoint", json_integer(50),
+                            "line-running"),
+                     HT_TWIN_REFUSE_PERMISSIVE);
+    /* Checks evaluate nothing in the engine and change no state. */
+    ck_assert_uint_eq(ht_twin_engine_eval_count(e), evals);
+    ck_assert_str_eq(rule_state(e, "heater-and-fan"), "inactive");
+    struct ht_twin_write x = {"gears-1", "motor_a_setpoint", json_integer(1)};
+    ck_assert_int_eq(ht_twin_engine_check_write(e, "nope", &x, 1, &rf),
+                     HT_ENOENT);
+    json_decref(x.value);
+    json_decref(w[0].value);
+    json_decref(w[1].value);
+    ht_twin_engine_free(e);
 }
 END_TEST
 
@@ -838,6 +985,9 @@ int main(void)
     tcase_add_test(tc, conversions_both_ways);
     tcase_add_test(tc, model_errors_point_at_the_member);
     tcase_add_test(tc, press_line_model);
+    tcase_add_test(tc, actions_fire_on_edges_only);
+    tcase_add_test(tc, alarm_action_fires_when_the_rule_raises);
+    tcase_add_test(tc, interlocks_and_permissives_check_without_side_effects);
     tcase_add_test(tc, auto_twin_from_thing);
     tcase_add_test(tc, twin_td);
     suite_add_tcase(s, tc);

@@ -96,9 +96,13 @@ static int twins_show(struct gwctl *g, const char *id, const char *suffix)
     return GW_EXIT_OK;
 }
 
-static int twins_state(struct gwctl *g, const char *id)
+/* at < 0: the current state; else the state then (time travel). */
+static int twins_state(struct gwctl *g, const char *id, long long at)
 {
-    char *path = twin_path(id, "/state");
+    char q[48] = "/state";
+    if (at >= 0)
+        snprintf(q, sizeof q, "/state?at=%lld", at);
+    char *path = twin_path(id, q);
     json_t *st;
     int rc = gw_get_json(g, path, &st);
     free(path);
@@ -216,12 +220,23 @@ static int twins_delete(struct gwctl *g, const char *id)
 static int twins_history(struct gwctl *g, int argc, char **argv)
 {
     const char *id = NULL, *prop = NULL;
-    long long from = -1, to = -1, limit = -1;
+    long long from = -1, to = -1, limit = -1, step = 0;
+    bool csv = false;
     long long now = (long long)ht_time_ms();
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && has) {
+        if (!strcmp(a, "--csv")) {
+            csv = true;
+        } else if (!strcmp(a, "--step") && has) {
+            if (gw_parse_duration(argv[++i], &step) != 0) {
+                fprintf(stderr,
+                        "gwctl: --step: '%s' is not a duration from 1 ms "
+                        "to 24h (500ms, 30s, 5m, 1h)\n",
+                        argv[i]);
+                return GW_EXIT_USAGE;
+            }
+        } else if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && has) {
             long long *dst = a[2] == 'f' ? &from : &to;
             if (gw_parse_time(argv[++i], now, dst) != 0) {
                 fprintf(stderr,
@@ -263,7 +278,25 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
     if (to >= 0)
         n += snprintf(q + n, sizeof q - (size_t)n, "&to=%lld", to);
     if (limit > 0)
-        snprintf(q + n, sizeof q - (size_t)n, "&limit=%lld", limit);
+        n += snprintf(q + n, sizeof q - (size_t)n, "&limit=%lld", limit);
+    if (step > 0)
+        n += snprintf(q + n, sizeof q - (size_t)n, "&step=%lld", step);
+    if (csv) {
+        /* The gateway's own CSV, byte for byte. */
+        snprintf(q + n, sizeof q - (size_t)n, "&format=csv");
+        char *path = twin_path(id, q);
+        struct gw_resp r;
+        int rc = gw_request(g, "GET", path, NULL, NULL, &r);
+        free(path);
+        if (rc != GW_EXIT_OK)
+            return rc;
+        if (r.status / 100 != 2)
+            rc = gw_fail(g, &r, id);
+        else
+            fputs(r.body ? r.body : "", stdout);
+        gw_resp_clear(&r);
+        return rc;
+    }
     char *path = twin_path(id, q);
     json_t *res;
     int rc = gw_get_json(g, path, &res);
@@ -279,8 +312,9 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
     if (g->json) {
         gw_print_json(items);
     } else {
-        static const char *const hdr[] = {"TIME", "VALUE"};
-        struct gw_table *t = gw_table_new(2, hdr);
+        /* Buckets (--step) add their min, max and count. */
+        static const char *const hdr[] = {"TIME", "VALUE", "MIN", "MAX", "N"};
+        struct gw_table *t = gw_table_new(step > 0 ? 5 : 2, hdr);
         size_t i;
         json_t *it;
         json_array_foreach(items, i, it)
@@ -291,14 +325,82 @@ static int twins_history(struct gwctl *g, int argc, char **argv)
             char tb[32];
             gw_fmt_time(ts, tb, sizeof tb);
             char *vs = gw_scalar_text(v);
-            const char *row[] = {tb, vs};
+            char *mn = gw_scalar_text(json_object_get(it, "min"));
+            char *mx = gw_scalar_text(json_object_get(it, "max"));
+            char *nn = gw_scalar_text(json_object_get(it, "n"));
+            const char *row[] = {tb, vs, mn, mx, nn};
             gw_table_row(t, row);
             free(vs);
+            free(mn);
+            free(mx);
+            free(nn);
         }
         gw_table_print(t, stdout, g->color);
         gw_table_free(t);
     }
     json_decref(res);
+    return GW_EXIT_OK;
+}
+
+/* `twins control ID [take|release] [--force]`: who controls a twin, or
+ * take / release it (a technician's --force takes it from its holder). The
+ * gateway keeps a holder's control while it has an open event stream;
+ * gwctl has none, so its control lasts control.lease_ms (docs/api.md). */
+static int twins_control(struct gwctl *g, int argc, char **argv)
+{
+    const char *id = NULL, *verb = NULL;
+    bool force = false;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--force"))
+            force = true;
+        else if (!id)
+            id = argv[i];
+        else if (!verb &&
+                 (!strcmp(argv[i], "take") || !strcmp(argv[i], "release")))
+            verb = argv[i];
+        else
+            return gw_usage("twins");
+    }
+    if (!id || (force && !verb))
+        return gw_usage("twins");
+    if (!check_id(id))
+        return GW_EXIT_USAGE;
+    char *path = twin_path(id, force ? "/control?force" : "/control");
+    int rc;
+    if (verb) {
+        bool take = verb[0] == 't';
+        rc = gw_act(g, take ? "POST" : "DELETE", path, "", id,
+                    take ? "control-take" : "control-release",
+                    take ? "you control it" : "released");
+        free(path);
+        return rc;
+    }
+    json_t *c;
+    rc = gw_get_json(g, path, &c);
+    free(path);
+    if (rc != GW_EXIT_OK)
+        return rc;
+    if (g->json) {
+        gw_print_json(c);
+    } else {
+        json_t *h = json_object_get(c, "holder");
+        const char *req =
+            json_is_true(json_object_get(c, "required")) ? " (required)" : "";
+        if (json_is_object(h)) {
+            char t[32];
+            gw_fmt_time(
+                (long long)json_integer_value(json_object_get(h, "since")), t,
+                sizeof t);
+            printf("%s: controlled by %s since %s%s%s\n", id,
+                   json_string_value(json_object_get(h, "name")), t,
+                   json_is_true(json_object_get(h, "forced")) ? " (forced)"
+                                                              : "",
+                   req);
+        } else {
+            printf("%s: free%s\n", id, req);
+        }
+    }
+    json_decref(c);
     return GW_EXIT_OK;
 }
 
@@ -309,6 +411,21 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
         return argc <= 2 ? twins_list(g) : gw_usage("twins");
     if (!strcmp(sub, "history"))
         return twins_history(g, argc, argv);
+    if (!strcmp(sub, "state") && argc == 5 && !strcmp(argv[3], "--at")) {
+        long long at;
+        if (!check_id(argv[2]))
+            return GW_EXIT_USAGE;
+        if (gw_parse_time(argv[4], (long long)ht_time_ms(), &at) != 0) {
+            fprintf(stderr,
+                    "gwctl: --at: '%s' is not a time (ms, now, -5m, "
+                    "YYYY-MM-DD[THH:MM[:SS]])\n",
+                    argv[4]);
+            return GW_EXIT_USAGE;
+        }
+        return twins_state(g, argv[2], at);
+    }
+    if (!strcmp(sub, "control"))
+        return twins_control(g, argc, argv);
     if (!strcmp(sub, "apply")) {
         if (argc != 4 || (strcmp(argv[2], "-f") && strcmp(argv[2], "--file")))
             return gw_usage("twins");
@@ -321,6 +438,24 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
                    ? gw_prop_get(g, "twins", argv[2], argv[3])
                    : gw_prop_set(g, "twins", argv[2], argv[3], argv[4]);
     }
+    if (!strcmp(sub, "export")) {
+        /* twins export --aas ID (either order): the AAS V3 environment. */
+        const char *id = NULL;
+        bool aas = false;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--aas"))
+                aas = true;
+            else if (!id && argv[i][0] != '-')
+                id = argv[i];
+            else
+                return gw_usage("twins");
+        }
+        if (!aas || !id) {
+            fprintf(stderr, "gwctl: twins export needs --aas and a twin id\n");
+            return GW_EXIT_USAGE;
+        }
+        return check_id(id) ? twins_show(g, id, "/aas") : GW_EXIT_USAGE;
+    }
     if (argc != 3)
         return gw_usage("twins");
     if (!check_id(argv[2]))
@@ -330,7 +465,7 @@ int gw_cmd_twins(struct gwctl *g, int argc, char **argv)
     if (!strcmp(sub, "delete"))
         return twins_delete(g, argv[2]);
     if (!strcmp(sub, "state"))
-        return twins_state(g, argv[2]);
+        return twins_state(g, argv[2], -1);
     fprintf(stderr, "gwctl: unknown twins subcommand '%s'\n", sub);
     return GW_EXIT_USAGE;
 }

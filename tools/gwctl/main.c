@@ -43,16 +43,29 @@ static const struct gwctl_cmd cmds[] = {
      "is not JSON is sent as a string. Prints the confirmed value; exit 5\n"
      "when the device rejects the write, is offline or does not ack.\n"},
     {"twins", gw_cmd_twins,
-     "twins [list | show ID | apply -f FILE | delete ID | state ID]\n"
+     "twins [list | show ID | apply -f FILE | delete ID | state ID [--at T]]\n"
      "       gwctl twins history ID COMPONENT.PROP [--from T] [--to T] "
-     "[--limit N]\n"
+     "[--step D] [--limit N] [--csv]\n"
      "       gwctl twins get ID COMPONENT.PROP | twins set ID COMPONENT.PROP "
-     "VALUE",
-     "list, inspect, apply and delete twins; state, history, properties",
+     "VALUE\n"
+     "       gwctl twins export --aas ID\n"
+     "       gwctl twins control ID [take | release] [--force]",
+     "list, inspect, apply and delete twins; state, history, properties, "
+     "AAS export, control",
      "  apply -f FILE  create or replace the twin whose \"id\" is in FILE\n"
      "                 (- reads standard input)\n"
+     "  state --at T   the twin as it was at T, rebuilt from the history\n"
+     "  --step D       buckets of D (500ms, 30s, 5m, 1h): mean, min, max, n\n"
+     "                 (1-minute and 1-hour rollups answer when D is a\n"
+     "                 multiple of them)\n"
+     "  --csv          the gateway's CSV export (ts,time,value,min,max,n)\n"
+     "  export --aas   the twin as an Asset Administration Shell V3\n"
+     "                 environment (JSON): a shell per machine, nameplate,\n"
+     "                 asset interfaces from the TDs\n"
      "  T              ms since the epoch, now, -30s, -5m, -2h, -7d, or\n"
-     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"},
+     "                 YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"
+     "  control        who controls the twin; take or release it (--force:\n"
+     "                 a technician takes it from its holder, audited)\n"},
     {"bind", gw_cmd_bind, "bind TWIN COMPONENT.PROP DEVICE/PROP",
      "bind a twin property to a device property (read, modify, write back)",
      NULL},

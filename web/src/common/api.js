@@ -103,7 +103,7 @@ export function openEvents(query, onEvent, onStatus = () => {}, extraEvents = []
     const known = ["message", "state", "property", "properties", "alarm", "alarm-raised",
         "alarm-cleared", "alarm_raised", "alarm_cleared", "stable", "stable-changed",
         "stable_changed", "descriptor", "device", "device-status", "twin", "ack", "command",
-        "rule", "hello", "ping", ...extraEvents];
+        "rule", "hello", "ping", "control", ...extraEvents];
 
     function connect() {
         const p = new URLSearchParams(query || {});

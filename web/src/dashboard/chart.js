@@ -5,8 +5,13 @@ import { h } from "../common/widgets.js";
 import { api, encodeId } from "../common/api.js";
 import { priorityOf } from "../common/priority.js";
 
-const WINDOW_S = 600;          // visible span
+const WINDOW_S = 600;          // visible span by default
 const MAX_POINTS = 2000;
+/* Selectable spans: [label, seconds, step ms]. Steps of whole minutes or
+ * hours let the gateway answer from its rollups (docs/api.md, "Time
+ * travel"): a month of trend costs a few hundred buckets. */
+const SPANS = [["10 min", 600, 0], ["1 h", 3600, 10000], ["24 h", 86400, 300000],
+    ["7 days", 7 * 86400, 3600000], ["30 days", 30 * 86400, 4 * 3600000]];
 
 /* Colours from the page's theme (app.css): series in greys, limits in
  * their alarm priority's colour. */
@@ -75,10 +80,13 @@ export function makeChart(w, ctx) {
     const props = w.properties.length ? w.properties : [w.property];
     const box = h("div", { class: "chart-box", role: "img", "aria-label": `trend of ${props.join(", ")}` });
     const note = h("div", { class: "chart-note" });
+    const span = h("select", { class: "chart-span", "aria-label": `time range of the trend of ${props.join(", ")}` },
+        ...SPANS.map(([t, sec]) => h("option", { value: String(sec), text: t })));
     const el = h("div", { class: "widget w-chart", "data-widget": w.id, "data-property": props[0] || "" },
-        h("div", { class: "label", text: w.label }), box, note);
-    const series = props.map(() => []);   // [[t, v], ...] per property
+        h("div", { class: "chart-head" }, h("div", { class: "label", text: w.label }), span), box, note);
+    let series = props.map(() => []);   // [[t, v], ...] per property
     let plot = null;
+    let windowS = WINDOW_S;
 
     function data() {
         const ts = new Set();
@@ -118,21 +126,39 @@ export function makeChart(w, ctx) {
         }
     }
     /* history from REST, then live */
-    (async () => {
+    let gen = 0;
+    async function load() {
+        const my = ++gen;
         const now = Date.now();
+        const step = SPANS.find((x) => x[1] === windowS)?.[2] || 0;
+        const got = props.map(() => []);
+        note.textContent = "";
         await Promise.all(props.map(async (p, i) => {
             try {
-                const q = new URLSearchParams({ property: p, from: String(now - WINDOW_S * 1000), to: String(now), limit: "1000" });
+                const q = new URLSearchParams({ property: p, from: String(now - windowS * 1000), to: String(now), limit: "1000" });
+                if (step) q.set("step", String(step));
                 /* the widget's readhistory form, else the REST contract path */
                 let base = w.history || `/api/v1/twins/${encodeId(ctx.twinId)}/history`;
                 const u = new URL(base, location.href);
                 for (const [k, v] of q) if (!(k === "property" && u.searchParams.has("property"))) u.searchParams.set(k, v);
                 const doc = await api("GET", u.pathname + u.search);
-                series[i] = historyPoints(doc).concat(series[i]);
+                got[i] = historyPoints(doc);
+                if (doc?.level) el.dataset.level = doc.level;
             } catch (e) { note.textContent = `history unavailable: ${e.message}`; }
         }));
+        if (my !== gen) return;
+        /* live values that came meanwhile stay after the history */
+        series = got.map((g, i) => g.concat(series[i].filter(([t]) => !g.length || t > g[g.length - 1][0])));
+        el.dataset.points = String(series.reduce((n, s) => n + s.length, 0));
+        el.dataset.span = String(windowS);
         requestAnimationFrame(draw);
-    })();
+    }
+    load();
+    span.addEventListener("change", () => {
+        windowS = Number(span.value);
+        series = props.map(() => []);
+        load();
+    });
     let pending = false;
     return {
         el,
@@ -145,7 +171,7 @@ export function makeChart(w, ctx) {
             const s = series[i];
             if (s.length && s[s.length - 1][0] >= t) return;
             s.push([t, v]);
-            const cut = t - WINDOW_S;
+            const cut = t - windowS;
             while (s.length > MAX_POINTS || (s.length && s[0][0] < cut)) s.shift();
             if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; draw(); }); }
         },

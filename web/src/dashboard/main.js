@@ -8,7 +8,9 @@ import { TwinModel } from "../common/twin.js";
 import { webGroups, twinTitle, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
 import { makeChart } from "./chart.js";
+import { replayBar, freezeControls } from "../common/replay.js";
 import { priorityOf, topPriority } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const main = document.getElementById("main");
 const connEl = document.getElementById("conn");
@@ -198,7 +200,8 @@ function twinCard(t, state, boards, online) {
             h("span", { class: `twin-meta${boards.length && up < boards.length ? " boards-down" : ""}`, text: boardText }),
             h("span", { class: "twin-alarms" }, ...chips),
             h("div", { class: "slot", "data-slot": "alarms" }),
-            h("div", { class: "slot", "data-slot": "control" })));
+            h("div", { class: "slot", "data-slot": "control", "data-holder": t.holder?.name ?? "" },
+                t.holder ? h("span", { class: "pill holder", text: `controlled by ${t.holder.name}` }) : "")));
 }
 
 async function showTwin(id) {
@@ -209,9 +212,26 @@ async function showTwin(id) {
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
     const alarmView = alarmList(alarms, id);
+    /* replay: the whole machine as it was at a scrubbed instant; live
+     * events wait and every control is disabled until "Back to live" */
+    const replay = replayBar(id, twin, {
+        onEnter: () => {
+            main.classList.add("replaying");
+            freezeControls(grid, true);
+            alarmView.el.hidden = true; /* the live list is not the past's */
+        },
+        onLeave: () => {
+            main.classList.remove("replaying");
+            freezeControls(grid, false);
+            alarmView.el.hidden = false;
+            refetch();
+        },
+    });
+    window.__holotwinDash.replay = replay;
+    const control = mountControl(id);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    heading, status, alarmView.el, err, grid);
+    replay.banner, heading, status, control.el, replay.el, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -239,6 +259,7 @@ async function showTwin(id) {
     }
 
     async function send(w, value) {
+        if (replay.active) throw new Error("replay: controls are disabled");
         return api(w.write.method || "PUT", w.write.href, value);
     }
 
@@ -285,8 +306,36 @@ async function showTwin(id) {
             }
             return sec;
         });
+        /* a trend of any property of the twin, with the limits the
+         * descriptor's charts draw for it (from the rules) */
+        const limits = new Map();
+        const every = new Set();
+        for (const g of webGroups(desc, id)) for (const w of g.widgets) {
+            for (const p of w.properties?.length ? w.properties : [w.property]) {
+                if (typeof p === "string" && p.includes(".") && !p.startsWith("twin.")) every.add(p);
+                if (w.kind === "chart" && w.limits) limits.set(p, { limits: w.limits, normal: w.normal });
+            }
+        }
+        const trendBox = h("div", { class: "group-body" });
+        const pick = h("select", { class: "trend-property", "aria-label": "property to trend" },
+            h("option", { value: "", text: "choose a property…" }),
+            ...[...every].sort().map((p) => h("option", { value: p, text: p })));
+        pick.addEventListener("change", () => {
+            const p = pick.value;
+            if (!p) return trendBox.replaceChildren();
+            const c = makeChart({ id: "trend-any", kind: "chart", label: p, properties: [p], ...(limits.get(p) || {}) }, ctx);
+            trendBox.replaceChildren(c.el);
+            c.mounted();
+            charts = charts.filter((x) => x.el.dataset.widget !== "trend-any").concat(c);
+            for (const r of bound.values()) for (let i = r.length - 1; i >= 0; i--) if (r[i].el?.dataset.widget === "trend-any") r.splice(i, 1);
+            if (!bound.has(p)) bound.set(p, []);
+            bound.get(p).push(c);
+        });
+        sections.push(h("section", { class: "group trend-any", "data-group": "trend", "aria-label": "Trend" },
+            h("h2", { text: "Trend" }), pick, trendBox));
         grid.replaceChildren(...sections);
         for (const c of charts) c.mounted();
+        if (replay.active) freezeControls(grid, true);
         renderStatus();
     }
 
@@ -298,7 +347,7 @@ async function showTwin(id) {
         } else if (what === "descriptor") {
             loadDescriptor().catch((e) => { err.textContent = e.message; });
         } else if (what === "refetch") {
-            refetch();
+            if (!replay.active) refetch();
         }
     });
 
@@ -323,12 +372,14 @@ async function showTwin(id) {
         for (const [p, rs] of bound) { const e = twin.get(p); if (e) for (const r of rs) if (!r.props) r.update(e, p); }
         renderStatus();
         es = openEvents({ twin: id }, (type, data) => {
-            twin.applyEvent(type, data);
+            if (type === "control") control.apply(data);
+            else if (!replay.active) twin.applyEvent(type, data);
         }, (s) => {
             setConn(s);
             /* after a gap the stream resumes from Last-Event-ID; a fresh
              * snapshot also covers a gateway restart that lost the ids */
-            if (s === "live" && twin.version !== null) {
+            if (s === "live") control.refresh();
+            if (s === "live" && twin.version !== null && !replay.active) {
                 api("GET", `/api/v1/twins/${encodeId(id)}/state`).then((x) => twin.applyState(x)).catch(() => {});
             }
         }, sseEvents);
@@ -337,7 +388,7 @@ async function showTwin(id) {
         if (e instanceof ApiError && e.status === 401) { clearToken(); return showSignin("Your token is no longer valid."); }
         err.textContent = `Cannot load ${id}: ${e.message}`;
     }
-    teardown = () => { if (es) es.close(); alarmView.close(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
+    teardown = () => { if (es) es.close(); alarmView.close(); replay.leave(); main.dataset.ready = ""; window.__holotwinDash.twin = null; };
 }
 
 signoutBtn.addEventListener("click", () => { clearToken(); location.hash = "#/"; route(); });

@@ -6,6 +6,7 @@ import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
+import { replayBar, freezeControls } from "../common/replay.js";
 import { mountAlarms } from "./alarms3d.js";
 import { normWidget, isWidget, twinTitle, widgetsById, sseEventNames } from "../common/descriptor.js";
 import { RENDERERS, h, entryOf } from "../common/widgets.js";
@@ -13,6 +14,7 @@ import { buildScene, hmdPanels } from "./scene.js";
 import { Panel3D } from "./panel3d.js";
 import { Placer, markerImage } from "./anchor.js";
 import { priorityOf } from "../common/priority.js";
+import { mountControl } from "../common/control.js";
 
 const $ = (id) => document.getElementById(id);
 const overlay = $("overlay");
@@ -134,7 +136,10 @@ async function start() {
     controls.update();
 
     /* panels: 3D (canvas) anchored to nodes + the same controls as DOM */
-    const send = (w, value) => api(w.write.method || "PUT", w.write.href, value);
+    /* the past cannot be written to: replay refuses every command */
+    const send = (w, value) => (replay?.active ? Promise.reject(new Error("replay: controls are disabled"))
+        : api(w.write.method || "PUT", w.write.href, value));
+    let replay = null;
     const ctx = { twin, twinId: id, send };
     const panels3d = [];
     const domWidgets = new Map();
@@ -265,7 +270,19 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    panelsEl.replaceChildren(rulesEl, alarmUi.listEl, ...sections);
+    const control = mountControl(id);
+    panelsEl.replaceChildren(rulesEl, control.el, alarmUi.listEl, ...sections);
+    /* replay: the same scrubber as the dashboard's; the 3D machine and its
+     * panels show the past, live events wait, picking writes nothing */
+    replay = replayBar(id, twin, {
+        /* the alarm list is the live one: hidden while the past shows */
+        onEnter: () => { for (const sec of sections) freezeControls(sec, true); alarmUi.listEl.hidden = true; },
+        onLeave: () => { for (const sec of sections) freezeControls(sec, false); alarmUi.listEl.hidden = false; refetch(); },
+    });
+    panelsEl.prepend(replay.el);
+    overlay.insertBefore(replay.banner, panelsEl);
+    hook.replay = replay;
+    hook.activeRules = () => twin.activeRules().map((r) => r.id);
 
     function renderRules() {
         const act = twin.activeRules();
@@ -298,16 +315,19 @@ async function start() {
         } else if (what === "descriptor") {
             location.reload();
         } else if (what === "refetch") {
-            refetch();
+            if (!replay?.active) refetch();
         } else renderRules();
     });
     twin.applyState(await api("GET", `/api/v1/twins/${encodeId(id)}/state`));
     renderRules();
     /* re-read the snapshot whenever the stream (re)starts: events between
      * the first snapshot and the subscription would be lost otherwise */
-    openEvents({ twin: id }, (type, data) => twin.applyEvent(type, data), (st) => {
+    openEvents({ twin: id }, (type, data) => {
+        if (type === "control") control.apply(data);
+        else if (!replay?.active) twin.applyEvent(type, data);
+    }, (st) => {
         setStatus(st);
-        if (st === "live") twin.emit("refetch", []);
+        if (st === "live") { twin.emit("refetch", []); control.refresh(); }
     }, sseEventNames(desc));
 
     pickPointOf = (panelId, widgetId) => {
@@ -328,7 +348,7 @@ async function start() {
     const ray = new THREE.Raycaster();
     const pickables = () => panels3d.map((p) => p.mesh);
     canvas.addEventListener("pointerup", (ev) => {
-        if (ev.button !== 0) return;
+        if (ev.button !== 0 || replay?.active) return;
         const r = canvas.getBoundingClientRect();
         const ndc = new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
         ray.setFromCamera(ndc, camera);
@@ -341,6 +361,7 @@ async function start() {
         c.addEventListener("select", () => {
             /* while placing, a select puts the machine on the surface */
             if (placer && placer.select()) return;
+            if (replay?.active) return;
             const m = new THREE.Matrix4().extractRotation(c.matrixWorld);
             ray.ray.origin.setFromMatrixPosition(c.matrixWorld);
             ray.ray.direction.set(0, 0, -1).applyMatrix4(m);
