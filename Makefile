@@ -62,6 +62,11 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+# libnats: the uplink to the plant's NATS JetStream cluster (gateway/upstream/,
+# gateway/plant/). Only gatewayd, the tests, the fuzzers and bench_js link it,
+# so the board's device-agent (and its package) never depends on it.
+CFLAGS_BASE += $(shell pkg-config --cflags libnats)
+NATS_LIBS := $(shell pkg-config --libs libnats)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 

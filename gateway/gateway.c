@@ -16,12 +16,14 @@
 #include "gateway/jobs/jobs.h"
 #include "gateway/mdns/mdns.h"
 #include "gateway/metrics/metrics.h"
+#include "gateway/plant/plant.h"
 #include "gateway/registry/registry.h"
 #include "gateway/security/security.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
 #include "gateway/tdd/tdd.h"
 #include "gateway/twinglue/twinglue.h"
+#include "gateway/upstream/upstream.h"
 
 #include "ht_err.h"
 #include "ht_log.h"
@@ -41,6 +43,13 @@ static void on_batch(void *ud, size_t rows, double seconds)
     pthread_mutex_lock(&g->metrics->mu);
     g->metrics->batch_rows += rows;
     pthread_mutex_unlock(&g->metrics->mu);
+}
+
+/* Any thread that writes an audit record: a copy for the plant. */
+static void on_audit(void *ud, int64_t id, const struct ht_store_audit *a)
+{
+    struct ht_gw *g = ud;
+    gw__upstream_audit(g->upstream, id, a);
 }
 
 /* The restored directory is opened like a start would (same journal size)
@@ -114,6 +123,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         .flush_ms = conf->history_flush_ms,
         .journal_size = (size_t)conf->history_journal_kb << 10,
         .on_batch = on_batch,
+        .on_audit = on_audit,
         .ud = g,
     };
     rc = ht_store_open(conf->data_dir, &so, &g->store, err, errlen);
@@ -127,7 +137,9 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         (rc = gw__ingest_init(g, err, errlen)) ||
         (rc = gw__twins_init(g, err, errlen)) ||
         (rc = gw__alarms_init(g, err, errlen)) ||
-        (rc = gw__control_init(g, err, errlen)) || (rc = gw__apps_init(g)))
+        (rc = gw__control_init(g, err, errlen)) || (rc = gw__apps_init(g)) ||
+        (rc = gw__upstream_new(g, &g->upstream, err, errlen)) ||
+        (rc = gw__plant_new(g, &g->plant, err, errlen)))
         goto fail;
     if (!conf->broker && (rc = gw__broker_new(g, &g->broker, err, errlen)))
         goto fail;
@@ -142,6 +154,9 @@ int ht_gw_start(struct ht_gw *g, char *err, size_t errlen)
 {
     int rc;
     if (g->broker && (rc = gw__broker_start(g->broker, err, errlen)))
+        return rc;
+    if ((rc = gw__upstream_start(g->upstream, err, errlen)) ||
+        (rc = gw__plant_start(g->plant, err, errlen)))
         return rc;
     if ((rc = gw__server_start(g, err, errlen)))
         return rc;
@@ -174,6 +189,7 @@ void ht_gw_stop(struct ht_gw *g)
         gw__broker_stop(g->broker);
     if (g->store)
         ht_store_flush(g->store, NULL);
+    gw__upstream_stop(g->upstream);
 }
 
 void ht_gw_free(struct ht_gw *g)
@@ -191,6 +207,11 @@ void ht_gw_free(struct ht_gw *g)
     gw__sec_free(g->sec);
     gw__sse_clear(g);
     ht_store_close(g->store);
+    g->store = NULL;
+    gw__upstream_free(g->upstream);
+    g->upstream = NULL;
+    gw__plant_free(g->plant);
+    g->plant = NULL;
     gw__jobs_clear(g);
     gw__auth_clear(g);
     gw__tdd_clear(g);

@@ -45,6 +45,16 @@ static const struct {
      "N (embedded broker's TLS listener, 0: none)"},
     {"--broker-cafile", "mqtt.cafile", false,
      "FILE (external broker: TLS, verified with this CA)"},
+    {"--upstream", "upstream.url", false,
+     "URL[,URL...] (plant NATS cluster, docs/fleet.md)"},
+    {"--site", "upstream.site", false, "ID (site in upstream subjects)"},
+    {"--cell", "upstream.cell", false, "ID (cell in upstream subjects)"},
+    {"--plant", "plant.enabled", true,
+     "(plant view of every cell on the cluster at --upstream)"},
+    {"--upstream-commands", "upstream.commands", true,
+     "(run commands the plant view routes to this cell)"},
+    {"--plant-commands", "plant.commands", true,
+     "(plant view: route operators' commands to the cells)"},
     {"--insecure", "broker.insecure", true,
      "(DEVELOPMENT ONLY: anonymous MQTT on loopback, no TLS)"},
 };
@@ -231,6 +241,19 @@ int main(int argc, char **argv)
                       getenv("HOLOTWIN_MQTT_PASSWORD"), err,
                       sizeof err) != HT_OK))) {
         fprintf(stderr, "gatewayd: HOLOTWIN_MQTT_*: %s\n", err);
+        goto out;
+    }
+    /* The upstream account likewise. */
+    if ((!conf.up_username || !*conf.up_username) &&
+        getenv("HOLOTWIN_UPSTREAM_USERNAME") &&
+        (ht_conf_set(ht_gw_conf_table(), &conf, "upstream.username",
+                     getenv("HOLOTWIN_UPSTREAM_USERNAME"), err,
+                     sizeof err) != HT_OK ||
+         (getenv("HOLOTWIN_UPSTREAM_PASSWORD") &&
+          ht_conf_set(ht_gw_conf_table(), &conf, "upstream.password",
+                      getenv("HOLOTWIN_UPSTREAM_PASSWORD"), err,
+                      sizeof err) != HT_OK))) {
+        fprintf(stderr, "gatewayd: HOLOTWIN_UPSTREAM_*: %s\n", err);
         goto out;
     }
     for (size_t k = 0; k < NFLAGS; k++)

@@ -14,6 +14,6 @@ $(O)/gateway/openapi_yaml.o: $(O)/gateway/openapi_yaml.c
 $(O)/libhtgw.a: $(GW_OBJS)
 $(BIN)/gatewayd: $(O)/gateway/main.o $(HT_LIBS)
 	@mkdir -p $(@D)
-	$(LINK)
+	$(LINK) $(NATS_LIBS)
 BINS += $(BIN)/gatewayd
 ALL_OBJS += $(GW_OBJS) $(O)/gateway/main.o

@@ -11,9 +11,9 @@ $(O)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HT_LIBS)
-	$(LINK) $(CHECK_LIBS)
+	$(LINK) $(NATS_LIBS) $(CHECK_LIBS)
 $(O)/tests/integration/%: $(O)/tests/integration/%.o $(HARNESS_OBJS) $(HT_LIBS)
-	$(LINK)
+	$(LINK) $(NATS_LIBS)
 
 # tests/purity: the pure libraries linked with --whole-archive against
 # nothing but the archives their module.mk files name (HTUI_LIBS: ui,

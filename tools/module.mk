@@ -27,7 +27,7 @@ BENCH_TOOLS := $(BIN)/loadgen \
 	$(patsubst tools/bench/%.c,$(BIN)/%,$(BENCH_SRCS))
 $(BIN)/bench_%: $(O)/tools/bench/bench_%.o $(BENCH_UTIL_OBJS) $(O)/libhtbase.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(NATS_LIBS)
 ALL_OBJS += $(LOADGEN_OBJS) $(BENCH_UTIL_OBJS) \
 	$(patsubst %.c,$(O)/%.o,$(BENCH_SRCS))
 .PHONY: bench-tools

@@ -127,6 +127,42 @@ static const struct ht_conf_key table[] = {
       "directory of twin documents (*.json) applied at start (empty: none)"),
     K("twins.asset_max", HT_CONF_INT, asset_max, "16777216", 1024, 268435456,
       false, "largest twin asset in bytes (also bounded by http.max_body)"),
+    K("upstream.url", HT_CONF_STR, up_url, "", 0, 0, false,
+      "plant NATS cluster, nats://host:port[,nats://host:port...] (empty: "
+      "no upstream; docs/fleet.md)"),
+    K("upstream.site", HT_CONF_STR, up_site, "site", 0, 0, false,
+      "site id in the upstream subjects site.{site}.cell.{cell}..."),
+    K("upstream.cell", HT_CONF_STR, up_cell, "", 0, 0, false,
+      "cell id in the upstream subjects (empty: gateway.id)"),
+    K("upstream.username", HT_CONF_STR, up_username, "", 0, 0, false,
+      "NATS user of this cell (also HOLOTWIN_UPSTREAM_USERNAME)"),
+    K("upstream.password", HT_CONF_STR, up_password, "", 0, 0, false,
+      "NATS password of this cell (also HOLOTWIN_UPSTREAM_PASSWORD)"),
+    K("upstream.cafile", HT_CONF_STR, up_cafile, "", 0, 0, false,
+      "connect with TLS, verifying the cluster with this CA file"),
+    K("upstream.stream", HT_CONF_STR, up_stream, "HOLOTWIN", 0, 0, false,
+      "JetStream stream holding the plant's records"),
+    K("upstream.replicas", HT_CONF_INT, up_replicas, "3", 1, 5, false,
+      "replicas of the stream when this gateway creates it"),
+    K("upstream.max_backlog", HT_CONF_INT, up_max_backlog, "1000000", 100,
+      2147483647, false,
+      "records kept in DATA_DIR/upstream.db while the uplink is down "
+      "(oldest dropped beyond, counted in /metrics)"),
+    K("upstream.values", HT_CONF_BOOL, up_values, "false", 0, 0, false,
+      "also forward every value sample (not only twin state)"),
+    K("upstream.ignore_discovered", HT_CONF_BOOL, up_ignore_discovered, "false",
+      0, 0, false,
+      "use only the listed servers, not those the cluster announces"),
+    K("plant.enabled", HT_CONF_BOOL, plant, "false", 0, 0, false,
+      "plant view: read every cell's records from the cluster at "
+      "upstream.url and serve them under /api/v1/plant (this gateway then "
+      "forwards nothing itself)"),
+    K("upstream.commands", HT_CONF_BOOL, up_commands, "false", 0, 0, false,
+      "run property writes that the plant view routes to this cell (each "
+      "audited here with actor plant:NAME)"),
+    K("plant.commands", HT_CONF_BOOL, plant_commands, "false", 0, 0, false,
+      "plant view: accept POST /api/v1/plant/commands and route them to "
+      "the owning cell (false: read-only)"),
     {0},
 };
 

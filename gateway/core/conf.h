@@ -66,6 +66,21 @@ struct ht_gw_conf {
     char *mqtt_certfile;  /* external broker: client certificate */
     char *mqtt_keyfile;   /* external broker: client key */
     char *acl_plugin;     /* holotwin_acl.so ("": find it, "none": off) */
+    /* Upstream to the plant's NATS cluster (upstream/, docs/fleet.md). */
+    char *up_url;      /* nats://host:port[,...]; "" = no upstream */
+    char *up_site;     /* site id in subjects */
+    char *up_cell;     /* cell id in subjects ("" = gateway.id) */
+    char *up_username; /* NATS account */
+    char *up_password;
+    char *up_cafile;    /* TLS to the cluster, verified with this CA */
+    char *up_stream;    /* JetStream stream name */
+    int up_replicas;    /* its replicas when this gateway creates it */
+    int up_max_backlog; /* outbox records kept while the uplink is down */
+    bool up_values;     /* also forward value samples */
+    bool up_ignore_discovered; /* only the listed servers, not gossiped */
+    bool plant;                /* plant view over the cluster (plant/) */
+    bool up_commands;    /* cell: run commands the plant view routes here */
+    bool plant_commands; /* plant view: route operators' commands to cells */
 };
 
 /* The ht_conf table (static, borrowed). */

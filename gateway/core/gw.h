@@ -38,6 +38,8 @@ struct gw_control;
 struct gw_server;
 struct gw_mdns;
 struct gw_sec;
+struct gw_upstream;
+struct gw_plant;
 struct gw_tdd;
 
 struct ht_gw {
@@ -61,7 +63,9 @@ struct ht_gw {
     struct gw_server *server; /* NULL until the HTTP server runs */
     struct gw_mdns *mdns;
     struct gw_sec *sec; /* listener rules, CA, broker TLS (security/) */
-    struct gw_tdd *tdd; /* third-party TDs of the directory (tdd/) */
+    struct gw_upstream *upstream; /* NULL without upstream.url */
+    struct gw_plant *plant;       /* NULL unless plant.enabled */
+    struct gw_tdd *tdd;           /* third-party TDs of the directory (tdd/) */
     /* Wall clock minus the loop's clock (ms): see gw__now_ms. */
     int64_t clock_offset_ms;
     bool started, stopped;

@@ -5,7 +5,7 @@
  * cache.
  * Uses: core, metrics, store, auth, registry, sse, jobs, ingest, twinglue,
  * alarms, control, history, broker (the MQTT account list), security (the
- * CA's files, for backups), aas, tdd.
+ * CA's files, for backups), aas, tdd, plant (the plant view).
  * Threads: route handlers run on the HTTP thread; they read snapshots and
  * send writes to the loop as jobs. Start and stop on the loop thread.
  */
@@ -183,6 +183,11 @@ enum MHD_Result gw__route_alarms(struct gw_req *r);
 enum MHD_Result gw__route_alarm_history(struct gw_req *r);
 /* POST /api/v1/alarms/{alarm}/{command}: the command is the last segment. */
 enum MHD_Result gw__route_alarm_cmd(struct gw_req *r);
+
+/* ---- the plant view (routes_plant.c, HTTP thread) ---- */
+enum MHD_Result gw__route_plant_cells(struct gw_req *r);
+enum MHD_Result gw__route_plant_twins(struct gw_req *r);
+enum MHD_Result gw__route_plant_cmd(struct gw_req *r);
 
 /* ---- twin assets and ETags (routes_assets.c) ---- */
 

@@ -453,6 +453,9 @@ static const struct gw_route routes[] = {
      delete_mqtt_account},
     /* twins (routes_twins.c, assets.c) */
     {"GET", "/api/v1/alarms", GW_ROLE_VIEWER, gw__route_alarms},
+    {"GET", "/api/v1/plant/cells", GW_ROLE_VIEWER, gw__route_plant_cells},
+    {"GET", "/api/v1/plant/twins", GW_ROLE_VIEWER, gw__route_plant_twins},
+    {"POST", "/api/v1/plant/commands", GW_ROLE_OPERATOR, gw__route_plant_cmd},
     {"GET", "/api/v1/alarms/history", GW_ROLE_VIEWER, gw__route_alarm_history},
     {"POST", "/api/v1/alarms/{alarm}/ack", GW_ROLE_OPERATOR,
      gw__route_alarm_cmd},

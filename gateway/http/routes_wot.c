@@ -222,6 +222,39 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
               (unsigned long long)m.alarm_annunciations,
               json_array_size(unacked));
     json_decref(unacked);
+    if (m.up_connected >= 0)
+        sb_printf(
+            &b,
+            "# HELP holotwin_upstream_connected 1 while the uplink to the "
+            "plant cluster is up.\n# TYPE holotwin_upstream_connected gauge\n"
+            "holotwin_upstream_connected %d\n"
+            "# HELP holotwin_upstream_records_total Records queued for the "
+            "plant.\n# TYPE holotwin_upstream_records_total counter\n"
+            "holotwin_upstream_records_total %llu\n"
+            "# HELP holotwin_upstream_forwarded_total Records the cluster "
+            "acknowledged.\n# TYPE holotwin_upstream_forwarded_total "
+            "counter\nholotwin_upstream_forwarded_total %llu\n"
+            "# HELP holotwin_upstream_dropped_total Records dropped (outbox "
+            "full or unwritable).\n# TYPE holotwin_upstream_dropped_total "
+            "counter\nholotwin_upstream_dropped_total %llu\n"
+            "# HELP holotwin_upstream_retries_total Batches re-sent after a "
+            "missing or failed ack.\n# TYPE holotwin_upstream_retries_total "
+            "counter\nholotwin_upstream_retries_total %llu\n"
+            "# HELP holotwin_upstream_disconnects_total Uplink connections "
+            "lost.\n# TYPE holotwin_upstream_disconnects_total counter\n"
+            "holotwin_upstream_disconnects_total %llu\n"
+            "# HELP holotwin_upstream_backlog Records in the outbox waiting "
+            "for the cluster.\n# TYPE holotwin_upstream_backlog gauge\n"
+            "holotwin_upstream_backlog %llu\n"
+            "# HELP holotwin_upstream_backlog_bytes Bytes of those records."
+            "\n# TYPE holotwin_upstream_backlog_bytes gauge\n"
+            "holotwin_upstream_backlog_bytes %llu\n",
+            m.up_connected, (unsigned long long)m.up_queued,
+            (unsigned long long)m.up_forwarded,
+            (unsigned long long)m.up_dropped, (unsigned long long)m.up_retries,
+            (unsigned long long)m.up_disconnects,
+            (unsigned long long)m.up_backlog,
+            (unsigned long long)m.up_backlog_bytes);
     enum MHD_Result ret = gw__reply_buf(
         r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     free(b.s);

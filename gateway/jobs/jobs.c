@@ -107,10 +107,10 @@ static void metrics_cmd(struct ht_gw *g, int status, uint64_t ms)
 static const char *job_action(enum gw_job_kind k)
 {
     static const char *const n[] = {
-        "write",          "approve",     "block",          "delete",
-        "register",       "twin-put",    "twin-delete",    "twin-write",
-        "alarm",          "account-add", "account-remove", "control-take",
-        "control-release"};
+        "write",           "approve",     "block",          "delete",
+        "register",        "twin-put",    "twin-delete",    "twin-write",
+        "alarm",           "account-add", "account-remove", "control-take",
+        "control-release", "plant-write"};
     return n[k];
 }
 

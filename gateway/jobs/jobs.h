@@ -35,6 +35,7 @@ enum gw_job_kind {
     GW_JOB_ACCOUNT_DELETE,  /* DELETE /api/v1/mqtt-accounts/{name} */
     GW_JOB_CONTROL_TAKE,    /* POST /api/v1/twins/{id}/control */
     GW_JOB_CONTROL_RELEASE, /* DELETE /api/v1/twins/{id}/control */
+    GW_JOB_PLANT_WRITE,     /* POST /api/v1/plant/commands (value: body) */
     GW_JOB_KINDS
 };
 
@@ -144,9 +145,9 @@ void gw__job_unref(struct ht_gw *g, struct gw_job *j);
  * loop. HT_ESTATE when the gateway is stopping (nothing suspended). */
 int gw__job_submit(struct ht_gw *g, struct gw_job *j,
                    struct MHD_Connection *conn);
-/* Loop thread: queue n connection-less jobs for the next wakeup (the
- * queue takes a reference to each; the caller keeps its own). HT_ESTATE
- * when closed: then nothing is queued. */
+/* Any thread (jobs->mu, then a loop wakeup): queue n connection-less jobs
+ * for the next wakeup (the queue takes a reference to each; the caller
+ * keeps its own). HT_ESTATE when closed: then nothing is queued. */
 int gw__jobs_queue(struct ht_gw *g, struct gw_job **jobs, size_t n);
 /* HTTP thread: true once the loop has completed j. */
 bool gw__job_done(struct ht_gw *g, struct gw_job *j);

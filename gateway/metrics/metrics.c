@@ -13,6 +13,7 @@ const double gw__hist_bounds[GW_HIST_BUCKETS] = {
 struct gw_metrics *gw__metrics_new(void)
 {
     struct gw_metrics *m = ht_calloc(1, sizeof *m);
+    m->up_connected = -1; /* no upstream until one starts */
     pthread_mutex_init(&m->mu, NULL);
     return m;
 }

@@ -53,6 +53,12 @@ struct gw_metrics {
     struct gw_board_rejects boards[GW_METRICS_BOARDS];
     size_t nboards;
     uint64_t rejects_other[GW_REJECT_N];
+    /* Upstream (upstream/, docs/fleet.md): records queued for the plant
+     * cluster, acknowledged by it, dropped from a full outbox, failed
+     * batches (retried); the outbox's backlog and the uplink's state. */
+    uint64_t up_queued, up_forwarded, up_dropped, up_retries, up_disconnects;
+    uint64_t up_backlog, up_backlog_bytes;
+    int up_connected; /* -1: no upstream configured, 0: down, 1: up */
 };
 
 /* Upper bounds (seconds) of the histogram buckets. */

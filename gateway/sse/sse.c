@@ -82,6 +82,7 @@ struct gw_sse_log {
     bool closed;
     bool wake; /* events appended since the streams were last woken */
     struct ht_prepare *prepare;
+    struct gw_sse_tap tap; /* loop thread only */
 };
 
 static void ev_clear(struct gw_ev *e)
@@ -222,6 +223,17 @@ void gw__sse_push(struct ht_gw *g, const char *type, const char *dev,
         wake_all(g);
     pthread_mutex_unlock(&g->log->mu);
     ht_store_event_add(g->store, id, ts, type, data);
+    if (g->log->tap.on_event)
+        g->log->tap.on_event(g->log->tap.ud, id, ts, type, dev, prop, twin,
+                             data, dlen);
+}
+
+void gw__sse_tap(struct ht_gw *g, const struct gw_sse_tap *t)
+{
+    if (t)
+        g->log->tap = *t;
+    else
+        memset(&g->log->tap, 0, sizeof g->log->tap);
 }
 
 void gw__sse_emit(struct ht_gw *g, const char *type, const char *dev,

@@ -41,6 +41,19 @@ void gw__sse_value(struct ht_gw *g, const char *dev, const char *prop,
 void gw__sse_value_quality(struct ht_gw *g, const char *dev, const char *prop,
                            const char *vtext, int64_t ts, int64_t seq,
                            const char *q);
+/* A listener to every event appended to the log (the upstream module
+ * registers one, so that this module need not know it). Called on the loop
+ * thread right after the append; every pointer is borrowed for the call
+ * (dev, prop, twin may be NULL; data is dlen bytes of JSON text). */
+struct gw_sse_tap {
+    void (*on_event)(void *ud, int64_t id, int64_t ts, const char *type,
+                     const char *dev, const char *prop, const char *twin,
+                     const char *data, size_t dlen);
+    void *ud;
+};
+/* Loop thread: register the one tap (t copied; NULL or a zeroed tap
+ * removes it). */
+void gw__sse_tap(struct ht_gw *g, const struct gw_sse_tap *t);
 /* Loop thread: wake every stream to send a keep-alive comment. */
 void gw__sse_ping(struct ht_gw *g);
 /* Any thread: end every stream (before MHD stops). */

@@ -37,6 +37,7 @@
 /* The batch statements of one connection, prepared once. */
 struct wbatch {
     sqlite3 *db;
+    const struct ht_store_opts *opts; /* its on_audit hook */
     sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *alarm, *meta;
     sqlite3_stmt *roll, *presence;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
@@ -516,7 +517,9 @@ int ht_store_open(const char *dir, const struct ht_store_opts *opts,
     db_exec(s->wdb, "PRAGMA wal_autocheckpoint=8000");
     db_exec(s->wdb, "PRAGMA cache_size=-16000");
     s->wbp = ht_calloc(1, sizeof *s->wbp);
-    if ((rc = wb_open(s->wbp, s->wdb))) {
+    if ((rc = wb_open(s->wbp, s->wdb)) == HT_OK)
+        s->wbp->opts = &s->opts;
+    if (rc) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->wdb));
         goto fail;
     }
@@ -917,8 +920,25 @@ static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
         for (int i = 10; i <= 12; i++)
             sqlite3_bind_null(w->audit, i);
     }
-    json_decref(j);
     wb_step(w, w->audit, "audit insert");
+    if (w->rc == HT_OK && w->opts && w->opts->on_audit) {
+        struct ht_store_audit a = {
+            .ts = r->ts,
+            .actor = json_string_value(json_object_get(j, "actor")),
+            .action = json_string_value(json_object_get(j, "action")),
+            .device = json_string_value(json_object_get(j, "device")),
+            .target = json_string_value(json_object_get(j, "target")),
+            .value = json_string_value(json_object_get(j, "value")),
+            .result = json_string_value(json_object_get(j, "result")),
+            .status = (int)r->seq,
+            .latency_ms = (int64_t)r->num,
+            .command_id = cid,
+            .sent = json_integer_value(json_object_get(j, "sent")),
+            .deadline = json_integer_value(json_object_get(j, "deadline")),
+        };
+        w->opts->on_audit(w->opts->ud, sqlite3_last_insert_rowid(w->db), &a);
+    }
+    json_decref(j);
 }
 
 /* A late ack lands on the record of its command, written earlier through
@@ -1252,6 +1272,7 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
         size_t n = 0;
         struct wbatch w;
         rc = wb_open(&w, s->db);
+        w.opts = &s->opts;
         if (rc == HT_OK)
             rc = write_batch(s, &w, (uint64_t)pos, head, &n, false);
         wb_close(&w);
@@ -2282,7 +2303,10 @@ int ht_store_audit_add(struct ht_store *s, const struct ht_store_audit *a)
         }
     }
     int rc = step_done(s, st, "audit add");
+    int64_t id = sqlite3_last_insert_rowid(s->db);
     pthread_mutex_unlock(&s->mu);
+    if (rc == HT_OK && s->opts.on_audit)
+        s->opts.on_audit(s->opts.ud, id, a);
     return rc;
 }
 

@@ -23,6 +23,7 @@
 #include "semantics/semantics.h"
 
 struct ht_store;
+struct ht_store_audit;
 
 /* Current schema version (PRAGMA user_version after migrations). */
 #define HT_STORE_SCHEMA_VERSION 6
@@ -45,6 +46,10 @@ struct ht_store_opts {
     size_t journal_size; /* bytes of journal ring (0 = 8 MiB) */
     /* Called on the writer thread after each committed batch (may be NULL). */
     void (*on_batch)(void *ud, size_t rows, double seconds);
+    /* Called for every audit record as it is written (id: its row id; a
+     * borrowed; may be NULL), on the thread that writes it: the caller of
+     * ht_store_audit_add or the writer thread. */
+    void (*on_audit)(void *ud, int64_t id, const struct ht_store_audit *a);
     void *ud;
 };
 

@@ -11,7 +11,7 @@ ifeq ($(VARIANT),fuzz)
 fuzz-build: $(FUZZERS)
 $(O)/tests/fuzz/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(HT_LIBS)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) \
-		$(HT_LIBS) $(PKG_LIBS)
+		$(HT_LIBS) $(PKG_LIBS) $(NATS_LIBS)
 else
 fuzz-build:
 	@echo "fuzz-build: run as make VARIANT=fuzz fuzz-build (or make fuzz)" >&2

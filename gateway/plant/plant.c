@@ -1,0 +1,644 @@
+/* plant.c - the plant view: one ordered JetStream consumer over every
+ * cell's records, folded into a table of cells and twins.
+ *
+ * Why an ordered consumer from the first record instead of a durable
+ * consumer or a KV bucket: the stream is the plant's memory (replicated
+ * on the cluster, R3), so the view keeps nothing of its own that could
+ * disagree with it; a restart rebuilds the table by reading the stream
+ * again, and libnats re-creates an ordered consumer at the next sequence
+ * when the node that served it dies (missed heartbeats). Folding is
+ * order-tolerant where it matters: a property value replaces the one the
+ * table holds only if its ts is not older, so a batch a cell re-sent
+ * after a lost ack cannot roll a value back.
+ */
+#include "gateway/plant/plant.h"
+#include "gateway/jobs/jobs.h"
+#include "gateway/upstream/upstream.h"
+
+#include "ht_err.h"
+#include "ht_id.h"
+#include "ht_log.h"
+#include "ht_loop.h"
+#include "ht_mem.h"
+#include "ht_util.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MOD "plant"
+
+struct gw_plant {
+    struct ht_gw *g;
+    pthread_mutex_t mu;
+    json_t *cells; /* "site/cell" -> cell object (mu) */
+    json_t *twins; /* "site/cell/twin" -> twin object (mu) */
+    unsigned long long records;
+    pthread_cond_t cv;
+    bool stop;
+    pthread_t th;
+    bool running;
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    /* A connection that never came up within 2 s is opened again (see
+     * upstream.c: libnats 3.4 can give up on a first connection). */
+    bool ever_up;
+    int64_t opened_ms;
+    /* Commands (plant.commands): jobs waiting for the plant thread's
+     * request to their cell, and jobs answered, for the loop (mu). */
+    struct pcmd *cmdq, *doneq;
+    struct ht_prepare *prep;
+};
+
+/* One routed command: its job, the subject of its cell, the request. */
+struct pcmd {
+    struct pcmd *next;
+    struct gw_job *j;
+    char subject[GW_UP_SUBJECT_MAX];
+    char *data;
+    int status;
+    json_t *body;
+    char result[40];
+};
+
+/* A subject token back to the id it came from ('=' was a '.'). */
+static void untoken(const char *tok, size_t n, char *out, size_t outlen)
+{
+    size_t k = 0;
+    for (; k < n && k + 1 < outlen; k++)
+        out[k] = tok[k] == '=' ? '.' : tok[k];
+    out[k] = '\0';
+}
+
+/* Split subject into at most max tokens (pointers into it, not NUL
+ * terminated; lengths in len). Returns the count. */
+static size_t split(const char *subj, const char **tok, size_t *len, size_t max)
+{
+    size_t n = 0;
+    const char *p = subj;
+    while (*p && n < max) {
+        const char *d = strchr(p, '.');
+        size_t l = d ? (size_t)(d - p) : strlen(p);
+        tok[n] = p;
+        len[n++] = l;
+        if (!d)
+            break;
+        p = d + 1;
+    }
+    return n;
+}
+
+static json_t *cell_get(struct gw_plant *p, const char *site, const char *cell)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s/%s", site, cell);
+    json_t *c = json_object_get(p->cells, key);
+    if (!c) {
+        c = json_pack("{ss ss sI sI sI sI}", "site", site, "cell", cell,
+                      "records", (json_int_t)0, "last_seq", (json_int_t)0,
+                      "last_ts", (json_int_t)0, "audit", (json_int_t)0);
+        json_object_set_new(p->cells, key, c);
+    }
+    return c;
+}
+
+static void inc(json_t *o, const char *k, json_int_t by)
+{
+    json_object_set_new(
+        o, k, json_integer(json_integer_value(json_object_get(o, k)) + by));
+}
+
+/* A twin's record (mu held): state events merge their properties (a
+ * value older than the one held is ignored), alarm transitions replace
+ * that alarm's state, "twin" events create or remove the entry. */
+static void fold_twin(struct gw_plant *p, const char *site, const char *cell,
+                      const char *twin, const char *type, json_t *d)
+{
+    char key[240];
+    snprintf(key, sizeof key, "%s/%s/%s", site, cell, twin);
+    json_t *t = json_object_get(p->twins, key);
+    if (!strcmp(type, "twin") &&
+        !strcmp(json_string_value(json_object_get(d, "change"))
+                    ? json_string_value(json_object_get(d, "change"))
+                    : "",
+                "removed")) {
+        json_object_del(p->twins, key);
+        return;
+    }
+    if (!t) {
+        t = json_pack("{ss ss ss so so sb}", "site", site, "cell", cell, "id",
+                      twin, "properties", json_object(), "alarms",
+                      json_object(), "stable", true);
+        json_object_set_new(p->twins, key, t);
+    }
+    json_t *ts = json_object_get(d, "ts");
+    if (json_is_integer(ts) &&
+        json_integer_value(ts) >
+            json_integer_value(json_object_get(t, "updated")))
+        json_object_set(t, "updated", ts);
+    if (!strcmp(type, "state")) {
+        json_t *props = json_object_get(t, "properties");
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(d, "properties"), k, v)
+        {
+            json_t *old = json_object_get(props, k);
+            if (!old || json_integer_value(json_object_get(v, "ts")) >=
+                            json_integer_value(json_object_get(old, "ts")))
+                json_object_set(props, k, v);
+        }
+        if (json_is_boolean(json_object_get(d, "stable")))
+            json_object_set(t, "stable", json_object_get(d, "stable"));
+    } else if (!strcmp(type, "stable-changed")) {
+        if (json_is_boolean(json_object_get(d, "stable")))
+            json_object_set(t, "stable", json_object_get(d, "stable"));
+    } else if (!strcmp(type, "alarm")) {
+        const char *rule = json_string_value(json_object_get(d, "rule"));
+        json_t *al = json_object_get(d, "alarm");
+        if (rule && al)
+            json_object_set(json_object_get(t, "alarms"), rule, al);
+    } else if (!strcmp(type, "twin")) {
+        if (json_object_get(d, "version"))
+            json_object_set(t, "version", json_object_get(d, "version"));
+    }
+}
+
+/* libnats' thread: one record of the stream. */
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+                   void *ud)
+{
+    (void)nc;
+    (void)sub;
+    struct gw_plant *p = ud;
+    const char *tok[8];
+    size_t len[8];
+    size_t n = split(natsMsg_GetSubject(m), tok, len, 8);
+    if (n >= 5 && len[0] == 4 && !strncmp(tok[0], "site", 4) && len[2] == 4 &&
+        !strncmp(tok[2], "cell", 4)) {
+        char site[72], cell[72], twin[72], type[40];
+        untoken(tok[1], len[1], site, sizeof site);
+        untoken(tok[3], len[3], cell, sizeof cell);
+        json_t *d = json_loadb(natsMsg_GetData(m),
+                               (size_t)natsMsg_GetDataLength(m), 0, NULL);
+        const char *hs = NULL;
+        natsMsgHeader_Get(m, "Ht-Seq", &hs);
+        pthread_mutex_lock(&p->mu);
+        p->records++;
+        json_t *c = cell_get(p, site, cell);
+        inc(c, "records", 1);
+        if (hs && strtoll(hs, NULL, 10) >
+                      json_integer_value(json_object_get(c, "last_seq")))
+            json_object_set_new(c, "last_seq",
+                                json_integer(strtoll(hs, NULL, 10)));
+        json_t *ts = json_object_get(d, "ts");
+        if (json_is_integer(ts) &&
+            json_integer_value(ts) >
+                json_integer_value(json_object_get(c, "last_ts")))
+            json_object_set(c, "last_ts", ts);
+        if (n == 5 && len[4] == 5 && !strncmp(tok[4], "hello", 5) && d) {
+            static const char *const keys[] = {"gateway", "version", "http"};
+            for (size_t i = 0; i < 3; i++)
+                if (json_object_get(d, keys[i]))
+                    json_object_set(c, keys[i], json_object_get(d, keys[i]));
+        } else if (n == 5 && len[4] == 5 && !strncmp(tok[4], "audit", 5)) {
+            inc(c, "audit", 1);
+        } else if (n == 7 && len[4] == 4 && !strncmp(tok[4], "twin", 4) && d) {
+            untoken(tok[5], len[5], twin, sizeof twin);
+            untoken(tok[6], len[6], type, sizeof type);
+            fold_twin(p, site, cell, twin, type, d);
+        }
+        pthread_mutex_unlock(&p->mu);
+        json_decref(d);
+    }
+    natsMsg_Destroy(m);
+}
+
+/* Plant thread: send one command to its cell and wait for the answer
+ * (the cell answers when its job is done and audited there). */
+static void run_cmd(struct gw_plant *p, struct pcmd *c)
+{
+    natsMsg *reply = NULL;
+    int64_t wait = (int64_t)p->g->conf->command_timeout_ms + 2000;
+    natsStatus s = p->nc ? natsConnection_RequestString(
+                               &reply, p->nc, c->subject, c->data, wait)
+                         : NATS_CONNECTION_CLOSED;
+    if (s == NATS_OK) {
+        json_t *o = json_loadb(natsMsg_GetData(reply),
+                               (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+        json_t *st = json_object_get(o, "status");
+        c->status = json_is_integer(st) ? (int)json_integer_value(st) : 502;
+        c->body = json_incref(json_object_get(o, "body"));
+        const char *code = json_string_value(json_object_get(c->body, "code"));
+        ht_strlcpy(c->result,
+                   c->status == 200 ? "ok"
+                   : code           ? code
+                                    : "error",
+                   sizeof c->result);
+        json_decref(o);
+        natsMsg_Destroy(reply);
+        return;
+    }
+    bool none = s == NATS_NO_RESPONDERS;
+    c->status = none ? 503 : 504;
+    ht_strlcpy(c->result, none ? "cell_unreachable" : "timeout",
+               sizeof c->result);
+    c->body = gw__problem(c->status, none ? "Cell unreachable" : "No answer",
+                          natsStatus_GetText(s));
+    json_object_set_new(c->body, "code", json_string(c->result));
+}
+
+/* Loop thread (prepare hook): complete the commands the cells answered;
+ * each is audited here too (action plant-write). */
+static void on_prepare(struct ht_prepare *hp, void *ud)
+{
+    (void)hp;
+    struct gw_plant *p = ud;
+    pthread_mutex_lock(&p->mu);
+    struct pcmd *c = p->doneq;
+    p->doneq = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (c) {
+        struct pcmd *next = c->next;
+        gw__job_complete(p->g, c->j, c->status, c->body, c->result);
+        free(c->data);
+        free(c);
+        c = next;
+    }
+}
+
+/* Loop thread: a GW_JOB_PLANT_WRITE from POST /api/v1/plant/commands; its
+ * value is the request {"site","cell","device"|"twin","property","value"}
+ * (checked by the route); the plant thread sends it. */
+static void plant_write(struct ht_gw *g, struct gw_job *j)
+{
+    struct gw_plant *p = g->plant;
+    if (!p || !g->conf->plant_commands) {
+        gw__job_fail(g, j, 403, "read_only", "Forbidden",
+                     "this plant view is read-only (plant.commands)");
+        return;
+    }
+    const char *site = json_string_value(json_object_get(j->value, "site"));
+    const char *cell = json_string_value(json_object_get(j->value, "cell"));
+    char ts[72], tc[72];
+    struct pcmd *c = ht_calloc(1, sizeof *c);
+    c->j = j;
+    gw__upstream_token(site, ts, sizeof ts);
+    gw__upstream_token(cell, tc, sizeof tc);
+    snprintf(c->subject, sizeof c->subject, "cmd.site.%s.cell.%s", ts, tc);
+    json_t *o = json_deep_copy(j->value);
+    json_object_del(o, "site");
+    json_object_del(o, "cell");
+    json_object_set_new(o, "actor", json_string(j->actor));
+    c->data = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    pthread_mutex_lock(&p->mu);
+    struct pcmd **t = &p->cmdq;
+    while (*t)
+        t = &(*t)->next;
+    *t = c;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The consumer's thread: connect (retrying), wait for the stream (the
+ * plant view may start before any cell), subscribe from the first record,
+ * then sleep until stopped; libnats reconnects and re-creates the ordered
+ * consumer by itself. */
+static void *plant_main(void *arg)
+{
+    struct gw_plant *p = arg;
+    const struct ht_gw_conf *c = p->g->conf;
+    natsStatus s;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        /* (Re)connect when there is no connection or libnats gave up on
+         * it; the table is kept: reading from the first record again
+         * re-applies what it holds. */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        natsConnStatus cs =
+            p->nc ? natsConnection_Status(p->nc) : NATS_CONN_STATUS_CLOSED;
+        if (cs == NATS_CONN_STATUS_CONNECTED)
+            p->ever_up = true;
+        if (!p->nc || cs == NATS_CONN_STATUS_CLOSED ||
+            (!p->ever_up && now_ms - p->opened_ms >= 2000)) {
+            natsSubscription *old = p->sub;
+            jsCtx *ojs = p->js;
+            natsConnection *onc = p->nc;
+            p->sub = NULL;
+            p->js = NULL;
+            p->nc = NULL;
+            pthread_mutex_unlock(&p->mu);
+            natsSubscription_Destroy(old);
+            jsCtx_Destroy(ojs);
+            natsConnection_Destroy(onc);
+            natsConnection *nc = NULL;
+            jsCtx *js = NULL;
+            s = natsConnection_Connect(&nc, p->opts);
+            if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+                ht_log(LOG_WARNING, MOD, "connect: %s (retrying)",
+                       natsStatus_GetText(s));
+                nc = NULL;
+            } else if (natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
+                ht_log(LOG_ERR, MOD, "JetStream context failed");
+            }
+            pthread_mutex_lock(&p->mu);
+            p->nc = nc;
+            p->js = js;
+            p->ever_up = false;
+            p->opened_ms = now_ms;
+            if (!nc) {
+                struct timespec dl;
+                clock_gettime(CLOCK_MONOTONIC, &dl);
+                dl.tv_sec += 1;
+                pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+                continue;
+            }
+        }
+        if (p->cmdq) {
+            struct pcmd *cmd = p->cmdq;
+            p->cmdq = cmd->next;
+            cmd->next = NULL;
+            pthread_mutex_unlock(&p->mu);
+            run_cmd(p, cmd);
+            pthread_mutex_lock(&p->mu);
+            struct pcmd **t = &p->doneq;
+            while (*t)
+                t = &(*t)->next;
+            *t = cmd;
+            ht_loop_wakeup(p->g->loop);
+            continue;
+        }
+        if (!p->sub && p->js &&
+            natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED) {
+            pthread_mutex_unlock(&p->mu);
+            natsSubscription *sub = NULL;
+            if (gw__upstream_stream_ensure(p->js, c)) {
+                /* Read from the first record: into an empty table. */
+                pthread_mutex_lock(&p->mu);
+                json_object_clear(p->cells);
+                json_object_clear(p->twins);
+                p->records = 0;
+                pthread_mutex_unlock(&p->mu);
+                jsSubOptions so;
+                jsSubOptions_Init(&so);
+                so.Stream = c->up_stream;
+                so.Ordered = true;
+                so.Config.DeliverPolicy = js_DeliverAll;
+                /* libnats re-creates an ordered consumer after missed
+                 * heartbeats (its default 5 s, so 15 s without records
+                 * when the serving node dies): 1 s makes it ~3 s. */
+                so.Config.Heartbeat = (int64_t)1000 * 1000 * 1000;
+                jsErrCode je = 0;
+                s = js_Subscribe(&sub, p->js, "site.>", on_msg, p, NULL, &so,
+                                 &je);
+                if (s != NATS_OK) {
+                    ht_log(LOG_WARNING, MOD, "subscribe: %s (%d)",
+                           natsStatus_GetText(s), (int)je);
+                    sub = NULL;
+                } else {
+                    ht_log(LOG_NOTICE, MOD, "reading stream %s", c->up_stream);
+                }
+            }
+            pthread_mutex_lock(&p->mu);
+            p->sub = sub;
+            if (sub)
+                continue;
+        }
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_nsec += 250 * 1000000;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int gw__plant_new(struct ht_gw *g, struct gw_plant **out, char *err,
+                  size_t errlen)
+{
+    *out = NULL;
+    const struct ht_gw_conf *c = g->conf;
+    if (!c->plant)
+        return HT_OK;
+    if (!c->up_url || !*c->up_url) {
+        snprintf(err, errlen,
+                 "--plant needs the cluster: upstream.url (--upstream URL) "
+                 "with the plant's account");
+        return HT_EINVAL;
+    }
+    struct gw_plant *p = ht_calloc(1, sizeof *p);
+    p->g = g;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->cells = json_object();
+    p->twins = json_object();
+    int rc =
+        gw__upstream_nats_options(c, "holotwin-plant", &p->opts, err, errlen);
+    if (rc == HT_OK && natsOptions_SetRetryOnFailedConnect(p->opts, true, NULL,
+                                                           NULL) != NATS_OK)
+        rc = HT_EINVAL;
+    if (rc != HT_OK) {
+        gw__plant_free(p);
+        return rc;
+    }
+    gw__jobs_handle(g, GW_JOB_PLANT_WRITE, plant_write);
+    if (g->loop)
+        p->prep = ht_prepare_new(g->loop, on_prepare, p);
+    ht_log(LOG_NOTICE, MOD, "plant view of %s (stream %s, %s)", c->up_url,
+           c->up_stream,
+           c->plant_commands ? "commands routed to cells" : "read-only");
+    *out = p;
+    return HT_OK;
+}
+
+int gw__plant_start(struct gw_plant *p, char *err, size_t errlen)
+{
+    if (!p)
+        return HT_OK;
+    int rc = -pthread_create(&p->th, NULL, plant_main, p);
+    if (rc) {
+        snprintf(err, errlen, "plant thread: %s", ht_strerror(rc));
+        return rc;
+    }
+    p->running = true;
+    return HT_OK;
+}
+
+void gw__plant_free(struct gw_plant *p)
+{
+    if (!p)
+        return;
+    if (p->running) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+    }
+    /* Commands still queued or answered: complete them (503 or their
+     * answer) so that no HTTP request stays suspended. */
+    for (struct pcmd *c = p->cmdq; c; c = c->next) {
+        c->status = 503;
+        ht_strlcpy(c->result, "stopping", sizeof c->result);
+        c->body = gw__problem(503, "Gateway stopping", NULL);
+    }
+    if (p->cmdq) {
+        struct pcmd **t = &p->doneq;
+        while (*t)
+            t = &(*t)->next;
+        *t = p->cmdq;
+        p->cmdq = NULL;
+    }
+    if (p->doneq)
+        on_prepare(NULL, p);
+    ht_prepare_free(p->prep);
+    if (p->sub) {
+        natsSubscription_Unsubscribe(p->sub);
+        natsSubscription_Destroy(p->sub);
+    }
+    jsCtx_Destroy(p->js);
+    if (p->nc) {
+        natsConnection_Close(p->nc);
+        natsConnection_Destroy(p->nc);
+    }
+    /* Every libnats thread gone (a subscription's may still be in on_msg)
+     * before p is freed. */
+    nats_CloseAndWait(2000);
+    natsOptions_Destroy(p->opts);
+    json_decref(p->cells);
+    json_decref(p->twins);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Sort a JSON array of objects by "site", "cell", then "id" or nothing. */
+static int by_key(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    static const char *const keys[] = {"site", "cell", "id"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *s = json_string_value(json_object_get(x, keys[i]));
+        const char *t = json_string_value(json_object_get(y, keys[i]));
+        int c = strcmp(s ? s : "", t ? t : "");
+        if (c)
+            return c;
+    }
+    return 0;
+}
+
+static json_t *sorted(json_t **v, size_t n)
+{
+    qsort(v, n, sizeof *v, by_key);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, v[i]);
+    free(v);
+    return out;
+}
+
+json_t *gw__plant_cells(struct gw_plant *p)
+{
+    if (!p)
+        return json_array();
+    pthread_mutex_lock(&p->mu);
+    size_t n = json_object_size(p->cells), k = 0;
+    json_t **v = ht_calloc(n ? n : 1, sizeof *v);
+    const char *key;
+    json_t *c;
+    json_object_foreach(p->cells, key, c)
+    {
+        json_t *x = json_deep_copy(c);
+        json_int_t nt = 0;
+        const char *tk;
+        json_t *t;
+        json_object_foreach(p->twins, tk, t)
+        {
+            nt += json_equal(json_object_get(t, "site"),
+                             json_object_get(c, "site")) &&
+                  json_equal(json_object_get(t, "cell"),
+                             json_object_get(c, "cell"));
+        }
+        json_object_set_new(x, "twins", json_integer(nt));
+        v[k++] = x;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return sorted(v, k);
+}
+
+json_t *gw__plant_twins(struct gw_plant *p, const char *site, const char *cell)
+{
+    if (!p)
+        return json_array();
+    pthread_mutex_lock(&p->mu);
+    size_t n = json_object_size(p->twins), k = 0;
+    json_t **v = ht_calloc(n ? n : 1, sizeof *v);
+    const char *key;
+    json_t *t;
+    json_object_foreach(p->twins, key, t)
+    {
+        const char *s = json_string_value(json_object_get(t, "site"));
+        const char *c = json_string_value(json_object_get(t, "cell"));
+        if ((site && strcmp(site, s)) || (cell && strcmp(cell, c)))
+            continue;
+        json_t *x = json_deep_copy(t);
+        json_t *alarms = json_array();
+        const char *rule;
+        json_t *a;
+        json_object_foreach(json_object_get(t, "alarms"), rule, a)
+        {
+            json_t *y = json_deep_copy(a);
+            json_object_set_new(y, "rule", json_string(rule));
+            json_array_append_new(alarms, y);
+        }
+        json_object_set_new(x, "alarms", alarms);
+        v[k++] = x;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return sorted(v, k);
+}
+
+unsigned long long gw__plant_records(struct gw_plant *p)
+{
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    unsigned long long n = p->records;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int gw__plant_cmd_check(const json_t *req, char *err, size_t errlen)
+{
+    const char *site = json_string_value(json_object_get(req, "site"));
+    const char *cell = json_string_value(json_object_get(req, "cell"));
+    const char *dev = json_string_value(json_object_get(req, "device"));
+    const char *twin = json_string_value(json_object_get(req, "twin"));
+    const char *prop = json_string_value(json_object_get(req, "property"));
+    if (!json_is_object(req) || !site || !ht_id_valid(site) || !cell ||
+        !ht_id_valid(cell) || !prop || !json_object_get(req, "value") ||
+        (!dev == !twin) || (dev && !ht_id_valid(dev)) ||
+        (twin && !ht_id_valid(twin))) {
+        snprintf(err, errlen,
+                 "expected {\"site\", \"cell\", \"device\" or \"twin\", "
+                 "\"property\", \"value\"} with ids for site, cell, device "
+                 "and twin");
+        return HT_EINVAL;
+    }
+    return HT_OK;
+}
