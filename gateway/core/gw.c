@@ -2,6 +2,7 @@
  * time as wall-clock milliseconds, and the gateway's own addresses as put
  * into TDs, descriptors and provisioning answers. */
 #include "gateway/core/gw.h"
+#include "gateway/security/security.h"
 
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -38,4 +39,18 @@ char *gw__mqtt_base(const struct ht_gw *g)
     if (!g->conf->broker && g->conf->public_host)
         host = g->conf->public_host;
     return ht_asprintf("mqtt://%s:%d", host, g->broker_port);
+}
+
+char *gw__mqtt_td_base(const struct ht_gw *g, bool *basic)
+{
+    const struct ht_gw_conf *c = g->conf;
+    bool tls = g->prov && gw__sec_ca_pem(g->sec) && c->mqtt_tls_port > 0;
+    if (basic)
+        *basic = g->prov != NULL;
+    if (!tls)
+        return gw__mqtt_base(g);
+    /* The name the broker's certificate holds for off-machine clients,
+     * else the broker's address (its interface addresses are in it). */
+    const char *host = c->public_host ? c->public_host : g->broker_host;
+    return ht_asprintf("mqtts://%s:%d", host, c->mqtt_tls_port);
 }
