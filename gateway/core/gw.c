@@ -50,7 +50,12 @@ char *gw__mqtt_td_base(const struct ht_gw *g, bool *basic)
     if (!tls)
         return gw__mqtt_base(g);
     /* The name the broker's certificate holds for off-machine clients,
-     * else the broker's address (its interface addresses are in it). */
+     * else the TLS listener's own address, else the broker's (all in its
+     * certificate). */
     const char *host = c->public_host ? c->public_host : g->broker_host;
-    return ht_asprintf("mqtts://%s:%d", host, c->mqtt_tls_port);
+    const char *b = c->mqtt_tls_bind;
+    if (!c->public_host && b && strcmp(b, "0.0.0.0") && strcmp(b, "::"))
+        host = b;
+    return ht_asprintf(strchr(host, ':') ? "mqtts://[%s]:%d" : "mqtts://%s:%d",
+                       host, c->mqtt_tls_port);
 }
