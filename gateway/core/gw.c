@@ -2,7 +2,6 @@
  * time as wall-clock milliseconds, and the gateway's own addresses as put
  * into TDs, descriptors and provisioning answers. */
 #include "gateway/core/gw.h"
-#include "gateway/security/security.h"
 
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -44,7 +43,9 @@ char *gw__mqtt_base(const struct ht_gw *g)
 char *gw__mqtt_td_base(const struct ht_gw *g, bool *basic)
 {
     const struct ht_gw_conf *c = g->conf;
-    bool tls = g->prov && gw__sec_ca_pem(g->sec) && c->mqtt_tls_port > 0;
+    /* Provisioning on the embedded broker: its config has the TLS
+     * listener (security.c) and the accounts. */
+    bool tls = g->prov && g->broker && c->mqtt_tls_port > 0;
     if (basic)
         *basic = g->prov != NULL;
     if (!tls)
