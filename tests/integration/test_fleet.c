@@ -79,6 +79,16 @@ static bool node_healthy(struct nats_node *n)
 /* Three nodes, one cluster, JetStream on each, three accounts: one per
  * cell and the plant's. no_advertise: clients know only the URLs they are
  * given (so a relay in front of a node really is the cell's only path). */
+/* A cell's account with the permissions docs/fleet.md recommends: its
+ * own subjects, the stream's info and creation, and replies. */
+#define CELL_USER(x)                                                           \
+    " {user: cell-" x ", password: cell-" x "-secret-1, permissions: {\n"      \
+    "   publish: {allow: [\"site.plant-1.cell.cell-" x ".>\",\n"               \
+    "     \"$JS.API.STREAM.INFO.HOLOTWIN\", "                                  \
+    "\"$JS.API.STREAM.CREATE.HOLOTWIN\", \"_INBOX.>\"]},\n"                    \
+    "   subscribe: {allow: [\"_INBOX.>\", \"cmd.site.plant-1.cell.cell-" x     \
+    "\"]} } }\n"
+
 static void cluster_start(struct ht_it *t, struct cluster *c)
 {
     for (int i = 0; i < 3; i++) {
@@ -91,23 +101,23 @@ static void cluster_start(struct ht_it *t, struct cluster *c)
         char name[32], *conf;
         snprintf(name, sizeof name, "js-%s", c->n[i].name);
         char *store = ht_it_path(t, name);
-        HT_CHECK(t, asprintf(&conf,
-                             "server_name: %s\nlisten: 127.0.0.1:%d\n"
-                             "http: 127.0.0.1:%d\n"
-                             "jetstream { store_dir: \"%s\", max_memory_store: "
-                             "64MB, max_file_store: 256MB }\n"
-                             "authorization { users: [\n"
-                             " {user: cell-a, password: cell-a-secret-1}\n"
-                             " {user: cell-b, password: cell-b-secret-1}\n"
-                             " {user: %s, password: %s}\n] }\n"
-                             "cluster { name: holotwin, listen: 127.0.0.1:%d,\n"
-                             " no_advertise: true,\n routes: [\n"
-                             "  nats-route://127.0.0.1:%d\n"
-                             "  nats-route://127.0.0.1:%d\n"
-                             "  nats-route://127.0.0.1:%d\n ] }\n",
-                             c->n[i].name, c->n[i].client, c->n[i].http, store,
-                             PLANT_USER, PLANT_PASS, c->n[i].route,
-                             c->n[0].route, c->n[1].route, c->n[2].route) > 0);
+        HT_CHECK(
+            t, asprintf(
+                   &conf,
+                   "server_name: %s\nlisten: 127.0.0.1:%d\n"
+                   "http: 127.0.0.1:%d\n"
+                   "jetstream { store_dir: \"%s\", max_memory_store: "
+                   "64MB, max_file_store: 256MB }\n"
+                   "authorization { users: [\n" CELL_USER("a") CELL_USER(
+                       "b") " {user: %s, password: %s}\n] }\n"
+                            "cluster { name: holotwin, listen: 127.0.0.1:%d,\n"
+                            " no_advertise: true,\n routes: [\n"
+                            "  nats-route://127.0.0.1:%d\n"
+                            "  nats-route://127.0.0.1:%d\n"
+                            "  nats-route://127.0.0.1:%d\n ] }\n",
+                   c->n[i].name, c->n[i].client, c->n[i].http, store,
+                   PLANT_USER, PLANT_PASS, c->n[i].route, c->n[0].route,
+                   c->n[1].route, c->n[2].route) > 0);
         free(store);
         snprintf(name, sizeof name, "%s.conf", c->n[i].name);
         c->conf[i] = ht_it_write(t, name, conf);
@@ -1044,6 +1054,27 @@ static void cell_crash_loses_nothing_upstream(struct ht_it *t)
     stream_read(t, js, &sa, &sb);
     check_cell(t, &a, &sa, true);
     HT_CHECK(t, sa.n.state >= mid.state && sa.n.audit >= mid.audit);
+    /* The cell's account (docs/fleet.md's permissions) reaches its own
+     * subjects only: another cell's are refused by the cluster. */
+    char *ca = cluster_urls(&cl, "cell-a", "cell-a-secret-1", 7);
+    natsConnection *cn = NULL;
+    HT_CHECK(t, natsConnection_ConnectTo(&cn, ca) == NATS_OK);
+    free(ca);
+    jsCtx *cj = NULL;
+    HT_CHECK(t, natsConnection_JetStream(&cj, cn, NULL) == NATS_OK);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 1500;
+    jsErrCode je = 0;
+    natsStatus ps = js_Publish(NULL, cj, "site.plant-1.cell.cell-b.audit", "{}",
+                               2, &po, &je);
+    HT_CHECK(t, ps != NATS_OK, "cell-a published as cell-b");
+    ps = js_Publish(NULL, cj, "site.plant-1.cell.cell-a.probe", "{}", 2, &po,
+                    &je);
+    HT_CHECK(t, ps == NATS_OK, "cell-a's own subject: %s",
+             natsStatus_GetText(ps));
+    jsCtx_Destroy(cj);
+    natsConnection_Destroy(cn);
     char *lg = ht_it_logfile(t, a.log);
     HT_CHECK(t, lg && strstr(lg, "the outbox had not taken"),
              "no catch-up logged: %s", lg ? lg : "");
