@@ -6,6 +6,7 @@
  */
 
 #include "gateway/http/http.h"
+#include "gateway/plant/plant.h"
 
 #include "ht_id.h"
 #include "ht_mem.h"
@@ -130,6 +131,13 @@ static bool alarm_id_valid(const char *s)
 /* Hostile or malformed ids are rejected before any handler runs. */
 const char *gw__route_check(const struct gw_req *r)
 {
+    /* A plant view names the twins of every cell by plant ids. */
+    if (r->id && r->g && r->g->plant && r->nseg >= 3 &&
+        !strcmp(r->seg[2], "twins"))
+        return gw__plant_id_valid(r->id)
+                   ? NULL
+                   : "invalid plant twin id: expected {site}~{cell}~{twin}, "
+                     "three [a-z0-9][a-z0-9._-]{0,63}";
     if (r->id && !ht_id_valid(r->id))
         return "invalid id: expected [a-z0-9][a-z0-9._-]{0,63}";
     if (r->name && !ht_name_valid(r->name))
