@@ -146,6 +146,19 @@ const char *gw__route_check(const struct gw_req *r)
         return "invalid token id";
     if (r->thing && strlen(r->thing) > 128)
         return "invalid thing id";
+    if (r->alarm && r->g && r->g->plant) {
+        /* "{plant id}:{rule}" (the commands answer 501 in plant mode) */
+        const char *c = strrchr(r->alarm, ':');
+        char pid[GW_PLANT_ID_MAX];
+        size_t n = c ? (size_t)(c - r->alarm) : 0;
+        if (!c || n >= sizeof pid || !ht_id_valid(c + 1))
+            return "invalid alarm id: expected {plant id}:{rule}";
+        memcpy(pid, r->alarm, n);
+        pid[n] = '\0';
+        return gw__plant_id_valid(pid) ? NULL
+                                       : "invalid alarm id: expected {plant "
+                                         "id}:{rule}";
+    }
     if (r->alarm && !alarm_id_valid(r->alarm))
         return "invalid alarm id: expected TWIN:RULE (two ids)";
     return NULL;

@@ -231,6 +231,19 @@ static void announce(struct gw_plant *p, const char *pid, const char *site,
     json_object_set_new(o, "cell", json_string(cell));
     json_object_del(o, "document");
     json_object_del(o, "doc");
+    json_t *al = json_object_get(o, "alarm");
+    const char *rule = json_string_value(json_object_get(o, "rule"));
+    if (json_is_object(al) && rule) {
+        /* The alarm's own names too, as GET /api/v1/alarms lists it. */
+        char aid[GW_PLANT_ID_MAX + HT_ID_MAX + 2];
+        snprintf(aid, sizeof aid, "%s:%s", pid, rule);
+        al = json_deep_copy(al);
+        json_object_set_new(al, "id", json_string(aid));
+        json_object_set_new(al, "twin", json_string(pid));
+        json_object_set_new(al, "site", json_string(site));
+        json_object_set_new(al, "cell", json_string(cell));
+        json_object_set_new(o, "alarm", al);
+    }
     struct pev *e = ht_calloc(1, sizeof *e);
     ht_strlcpy(e->type, type, sizeof e->type);
     ht_strlcpy(e->twin, pid, sizeof e->twin);

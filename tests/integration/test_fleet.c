@@ -1188,6 +1188,11 @@ static void plant_view_serves_the_cells_twin_routes(struct ht_it *t)
                             "not_in_plant_view"));
         json_decref(o);
     }
+    HT_CHECK(t, call(&pv, "POST",
+                     "/api/v1/alarms/plant-1~cell-a~panel-watch:start-held/ack",
+                     "{}", NULL) == 501);
+    HT_CHECK(t, call(&pv, "POST", "/api/v1/alarms/panel-watch:start-held/ack",
+                     "{}", NULL) == 400);
     /* Read-only by default. */
     const char *wpath = "/api/v1/twins/plant-1~cell-a~panel-watch/properties/"
                         "lamp.on";
