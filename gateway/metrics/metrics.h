@@ -59,7 +59,10 @@ struct gw_metrics {
     uint64_t up_queued, up_forwarded, up_dropped, up_retries, up_disconnects;
     uint64_t up_backlog, up_backlog_bytes;
     uint64_t up_oversize; /* records or documents above GW_UP_RECORD_MAX */
-    int up_connected;     /* -1: no upstream configured, 0: down, 1: up */
+    /* upstream.values_mode "direct": samples handed to the connection,
+     * and those dropped (uplink down, or the queue to it full). */
+    uint64_t up_samples_sent, up_samples_dropped;
+    int up_connected; /* -1: no upstream configured, 0: down, 1: up */
 };
 
 /* Upper bounds (seconds) of the histogram buckets. */

@@ -53,6 +53,7 @@
 #define UP_ACK_WAIT_MS 5000      /* a batch's acks, then it is retried */
 #define UP_BACKOFF_MS 250        /* after a failed batch or stream check */
 #define UP_QUEUE_MAX 200000      /* records in memory before the outbox */
+#define UP_SAMPLES_MAX 65536     /* direct samples waiting for the sender */
 #define UP_DUP_WINDOW_S 600      /* the stream's Nats-Msg-Id window */
 #define UP_FIRST_CONNECT_MS 2000 /* a new connection's time to come up */
 
@@ -80,6 +81,11 @@ struct gw_upstream {
     pthread_cond_t cv;
     struct up_rec *q;
     size_t nq, capq;
+    /* upstream.values_mode "direct": samples for a plain publish, outside
+     * the outbox and its sequence. */
+    bool direct;
+    struct up_rec *vq;
+    size_t nvq, capvq;
     bool stop, conn_event, busy, tap_on;
     /* Audit records seen live before the start's catch-up read the store
      * (skipped by it), then the highest id that read returned (live
@@ -462,6 +468,31 @@ char *gw__upstream_desc_record(const char *twin, const char *target,
     return text;
 }
 
+/* A value sample for a plain publish (upstream.values_mode "direct"):
+ * queued for the sender, which publishes it without an ack when the uplink
+ * is up and drops it (counted) when it is not. A full queue drops the
+ * sample at once: samples are QoS 0, the outbox's records are not. */
+static void sample_take(struct gw_upstream *u, const char *subject,
+                        const char *data, size_t len)
+{
+    pthread_mutex_lock(&u->mu);
+    if (u->nvq >= UP_SAMPLES_MAX) {
+        pthread_mutex_unlock(&u->mu);
+        metrics_add(u, &u->g->metrics->up_samples_dropped, 1);
+        return;
+    }
+    if (u->nvq == u->capvq) {
+        u->capvq = u->capvq ? 2 * u->capvq : 256;
+        u->vq = ht_realloc(u->vq, u->capvq * sizeof *u->vq);
+    }
+    char *d = ht_malloc(len + 1);
+    memcpy(d, data, len);
+    d[len] = '\0';
+    u->vq[u->nvq++] = (struct up_rec){ht_strdup(subject), d, len, 0, 0};
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
 /* The SSE tap (loop thread): twin events go up as
  * {prefix}.twin.{twin}.{type}; value samples, when configured, as
  * {prefix}.device.{dev}.value.{prop}; the rest stays in the cell. */
@@ -490,8 +521,12 @@ static void on_event(void *ud, int64_t id, int64_t ts, const char *type,
             n = snprintf(subj, sizeof subj, "%s.device.%s.value.%s", u->prefix,
                          a, b);
     }
-    if (n > 0 && (size_t)n < sizeof subj)
-        enqueue(u, subj, data, dlen, id);
+    if (n > 0 && (size_t)n < sizeof subj) {
+        if (!twin && u->direct)
+            sample_take(u, subj, data, dlen);
+        else
+            enqueue(u, subj, data, dlen, id);
+    }
 }
 
 /* Queue audit record id (a borrowed) as its JSON text. */
@@ -1025,6 +1060,24 @@ static void uplink_open(struct gw_upstream *u)
         on_connected(nc, u);
 }
 
+/* Publish direct samples (v, n: taken) without acks on a connected
+ * uplink, or drop them (counted). libnats buffers and flushes them. */
+static void samples_publish(struct gw_upstream *u, struct up_rec *v, size_t n)
+{
+    uint64_t sent = 0;
+    bool up = u->nc && connected(u);
+    for (size_t i = 0; i < n; i++) {
+        if (up && natsConnection_Publish(u->nc, v[i].subject, v[i].data,
+                                         (int)v[i].len) == NATS_OK)
+            sent++;
+        free(v[i].subject);
+        free(v[i].data);
+    }
+    free(v);
+    metrics_add(u, &u->g->metrics->up_samples_sent, sent);
+    metrics_add(u, &u->g->metrics->up_samples_dropped, n - sent);
+}
+
 /* Put records the outbox could not take (q, n: taken) back in front of
  * what was queued since, dropping the oldest beyond UP_QUEUE_MAX
  * (counted; the next start still forwards those from the store). */
@@ -1063,7 +1116,7 @@ static void *sender_main(void *arg)
         for (;;) {
             bool up = u->js && connected(u);
             int64_t now = mono_ms();
-            if (u->stop || (u->nq && now >= append_at))
+            if (u->stop || (u->nq && now >= append_at) || u->nvq)
                 break;
             if (up && now >= retry_at && (!u->stream_ok || u->backlog > 0))
                 break;
@@ -1083,13 +1136,17 @@ static void *sender_main(void *arg)
             if (!up && w == ETIMEDOUT)
                 break; /* the connection may need opening again */
         }
-        struct up_rec *q = u->q;
-        size_t nq = u->nq;
+        struct up_rec *q = u->q, *vq = u->vq;
+        size_t nq = u->nq, nvq = u->nvq;
         u->q = NULL;
         u->nq = u->capq = 0;
+        u->vq = NULL;
+        u->nvq = u->capvq = 0;
         bool stop = u->stop;
         u->busy = nq > 0;
         pthread_mutex_unlock(&u->mu);
+        if (nvq)
+            samples_publish(u, vq, nvq);
         if (nq && !outbox_append(u, q, nq)) {
             requeue(u, q, nq); /* tried again after a pause */
             append_at = mono_ms() + UP_BACKOFF_MS;
@@ -1146,6 +1203,14 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     if (!c->up_url || !*c->up_url || c->plant) /* a plant view only reads */
         return HT_OK;
     const char *cell = c->up_cell && *c->up_cell ? c->up_cell : c->gateway_id;
+    if (strcmp(c->up_values_mode, "outbox") &&
+        strcmp(c->up_values_mode, "direct")) {
+        snprintf(err, errlen,
+                 "upstream.values_mode '%s': expected \"outbox\" or "
+                 "\"direct\"",
+                 c->up_values_mode);
+        return HT_EINVAL;
+    }
     if (!c->up_site || !ht_id_valid(c->up_site) || !ht_id_valid(cell)) {
         snprintf(err, errlen,
                  "upstream.site '%s' and upstream.cell '%s' must be ids "
@@ -1171,6 +1236,7 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     gw__upstream_token(u->cell, tc, sizeof tc);
     snprintf(u->prefix, sizeof u->prefix, "site.%s.cell.%s", ts, tc);
     u->max_backlog = c->up_max_backlog;
+    u->direct = !strcmp(c->up_values_mode, "direct");
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->amu, NULL);
     pthread_condattr_t ca;
@@ -1462,6 +1528,11 @@ void gw__upstream_free(struct gw_upstream *u)
         sqlite3_close(u->db);
     free(u->q);
     free(u->au_seen);
+    for (size_t i = 0; i < u->nvq; i++) {
+        free(u->vq[i].subject);
+        free(u->vq[i].data);
+    }
+    free(u->vq);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->amu);

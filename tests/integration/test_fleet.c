@@ -331,6 +331,7 @@ struct cell {
     char *ctl;
     char log[40];
     int starts;
+    const char *conf; /* a config file for gatewayd, or NULL */
 };
 
 static int call(struct cell *c, const char *method, const char *path,
@@ -419,24 +420,16 @@ static void cell_gw_spawn(struct ht_it *t, struct cell *c, const char *urls,
         c->data = ht_it_path(t, dn);
     snprintf(c->log, sizeof c->log, "gatewayd-%s-%d", c->id, ++c->starts);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin,
-                          "--broker",
-                          broker,
-                          "--http-port",
-                          http,
-                          "--data-dir",
-                          c->data,
-                          "--no-mdns",
-                          "--site",
-                          "plant-1",
-                          "--cell",
-                          c->id,
-                          "--gateway-id",
-                          c->id,
-                          "--upstream",
-                          urls,
-                          extra,
-                          NULL};
+    const char *argv[] = {
+        bin,          "--broker", broker,         "--http-port", http,
+        "--data-dir", c->data,    "--no-mdns",    "--site",      "plant-1",
+        "--cell",     c->id,      "--gateway-id", c->id,         "--upstream",
+        urls,         extra,      NULL,           NULL,          NULL};
+    if (c->conf) { /* after extra, or in its place */
+        size_t k = extra ? 17 : 16;
+        argv[k] = "--config";
+        argv[k + 1] = c->conf;
+    }
     char eu[64], ep[64];
     snprintf(eu, sizeof eu, "HOLOTWIN_UPSTREAM_USERNAME=%s", c->user);
     snprintf(ep, sizeof ep, "HOLOTWIN_UPSTREAM_PASSWORD=%s", c->pass);
@@ -551,6 +544,7 @@ static void cell_counts(struct ht_it *t, struct cell *c, struct counts *n)
 struct seen {
     unsigned char *seq; /* seq[i]: times Ht-Seq i was stored */
     long max, records, dups;
+    long samples; /* direct value samples (no Ht-Seq) */
     struct counts n;
 };
 
@@ -578,6 +572,10 @@ static void stream_read(struct ht_it *t, jsCtx *js, struct seen *a,
             if (strncmp(subj, pre[k], pl))
                 continue;
             struct seen *x = all[k];
+            if (!hs && !strncmp(subj + pl, "device.", 7)) {
+                x->samples++; /* a direct sample: outside the sequence */
+                continue;
+            }
             long sq = hs ? strtol(hs, NULL, 10) : 0;
             HT_CHECK(t, sq > 0 && sq < 1000000, "bad Ht-Seq on %s", subj);
             if (sq > x->max) {
@@ -1384,6 +1382,106 @@ static void plant_view_serves_the_cells_twin_routes(struct ht_it *t)
         free(cl.conf[k]);
 }
 
+/* upstream.values_mode "direct": value samples go up as plain publishes
+ * beside the outbox's records (no Ht-Seq, no ack). While the uplink is cut
+ * they are dropped and counted, the records are kept and replayed; every
+ * sample the cell made is either sent or counted as dropped. */
+static void direct_samples_are_qos0_beside_the_records(struct ht_it *t)
+{
+    alarm(150);
+    struct cluster cl = {0};
+    cluster_start(t, &cl);
+    jsCtx *js = NULL;
+    natsConnection *nc = plant_connect(t, &cl, 7, &js);
+    stream_create(t, js);
+    struct relay r = {.ntargets = 3};
+    for (int i = 0; i < 3; i++)
+        r.targets[i] = cl.n[i].client;
+    relay_start(t, &r);
+    char *conf = ht_it_write(t, "direct.json",
+                             "{\"upstream\": {\"values\": true, "
+                             "\"values_mode\": \"direct\"}}");
+    struct cell a = {.id = "cell-a",
+                     .user = "cell-a",
+                     .pass = "cell-a-secret-1",
+                     .conf = conf};
+    char ua[64];
+    snprintf(ua, sizeof ua, "nats://127.0.0.1:%d", r.port);
+    cell_start(t, &a, ua, NULL);
+    HT_WAIT(t, metric(&a, "holotwin_upstream_connected") == 1, 15000,
+            "cell-a never connected upstream: %s", ht_it_logfile(t, a.log));
+    for (int i = 0; i < 4; i++)
+        drive(t, &a, i);
+    HT_WAIT(t, metric(&a, "holotwin_upstream_samples_sent_total") >= 8, 10000,
+            "no direct samples sent");
+    atomic_store(&r.down, true);
+    HT_WAIT(t, metric(&a, "holotwin_upstream_connected") == 0, 20000);
+    long long dropped0 = metric(&a, "holotwin_upstream_samples_dropped_total");
+    for (int i = 4; i < 8; i++)
+        drive(t, &a, i);
+    HT_WAIT(t,
+            metric(&a, "holotwin_upstream_samples_dropped_total") >=
+                dropped0 + 8,
+            10000, "samples made while the uplink was down were not dropped");
+    HT_CHECK(t, metric(&a, "holotwin_upstream_backlog") > 0,
+             "the records of the cut were not kept");
+    atomic_store(&r.down, false);
+    HT_WAIT(t,
+            metric(&a, "holotwin_upstream_connected") == 1 &&
+                metric(&a, "holotwin_upstream_backlog") == 0,
+            20000, "cell-a's backlog never drained");
+    for (int i = 8; i < 10; i++)
+        drive(t, &a, i);
+    HT_WAIT(t, metric(&a, "holotwin_upstream_backlog") == 0, 10000);
+
+    /* The stream: records 1..N once each (samples are not counted there:
+     * they carry no Ht-Seq), and samples only from the uplink's up time. */
+    struct seen sa = {0}, sb = {0};
+    stream_read(t, js, &sa, &sb);
+    long long sent = metric(&a, "holotwin_upstream_samples_sent_total");
+    long long dropped = metric(&a, "holotwin_upstream_samples_dropped_total");
+    ht_it_log(t, "samples: %ld in the stream, %lld sent, %lld dropped",
+              sa.samples, sent, dropped);
+    HT_CHECK(t, sa.samples >= 8 && sa.samples <= sent,
+             "%ld samples in the stream, %lld sent", sa.samples, sent);
+    long missing = 0;
+    for (long i = 1; i <= sa.max; i++)
+        missing += sa.seq[i] == 0;
+    HT_CHECK(t, missing == 0 && sa.dups == 0,
+             "%ld records missing, %ld duplicates", missing, sa.dups);
+    HT_CHECK(t, metric(&a, "holotwin_upstream_dropped_total") == 0);
+    /* Every value the board sent is accounted for: sent or dropped. */
+    char hdr[320];
+    snprintf(hdr, sizeof hdr, "%sLast-Event-ID: 0\r\n", a.auth);
+    struct ht_it_sse *ss =
+        ht_it_sse_open(a.http, "/api/v1/events?device=panel-1", hdr);
+    HT_CHECK(t, ss && ht_it_sse_status(ss) == 200);
+    long values = 0;
+    char *ev = NULL;
+    while (ht_it_sse_next(ss, 1500, &ev, NULL, NULL) == 1) {
+        values += !strcmp(ev, "state");
+        free(ev);
+        ev = NULL;
+    }
+    ht_it_sse_close(ss);
+    HT_CHECK(t, values == sent + dropped,
+             "%ld values at the cell, %lld sent + %lld dropped", values, sent,
+             dropped);
+    free(sa.seq);
+    free(sb.seq);
+
+    HT_CHECK(t, ht_it_stop(t, a.gw, SIGTERM, 10000) == 0);
+    relay_stop(&r);
+    free(conf);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_CloseAndWait(2000);
+    free(a.data);
+    free(a.ctl);
+    for (int i = 0; i < 3; i++)
+        free(cl.conf[i]);
+}
+
 /* The uplink must authenticate: an upstream without an account is refused
  * at start (no --insecure), naming what is missing. */
 static void upstream_without_account_is_refused(struct ht_it *t)
@@ -1410,5 +1508,6 @@ static void upstream_without_account_is_refused(struct ht_it *t)
 HT_IT_MAIN(HT_IT_CASE(node_kill_and_uplink_cut_lose_nothing),
            HT_IT_CASE(plant_command_reaches_a_board_audited_in_both_places),
            HT_IT_CASE(cell_crash_loses_nothing_upstream),
+           HT_IT_CASE(direct_samples_are_qos0_beside_the_records),
            HT_IT_CASE(plant_view_serves_the_cells_twin_routes),
            HT_IT_CASE(upstream_without_account_is_refused))
