@@ -1501,6 +1501,22 @@ static void upstream_without_account_is_refused(struct ht_it *t)
     HT_CHECK(t, rc != 0 && err && strstr(err, "upstream.username"),
              "exit %d: %s", rc, err ? err : "");
     free(err);
+    /* A values mode it does not know is refused the same way. */
+    char *conf = ht_it_write(t, "bad.json",
+                             "{\"upstream\": {\"values_mode\": \"qos0\"}}");
+    const char *argv2[] = {bin,           "--broker",
+                           "127.0.0.1:1", "--http-port",
+                           http,          "--data-dir",
+                           data,          "--no-mdns",
+                           "--upstream",  "nats://127.0.0.1:4222",
+                           "--config",    conf,
+                           NULL};
+    err = NULL;
+    rc = ht_it_run(t, argv2, NULL, 10000, NULL, &err);
+    HT_CHECK(t, rc != 0 && err && strstr(err, "upstream.values_mode 'qos0'"),
+             "exit %d: %s", rc, err ? err : "");
+    free(err);
+    free(conf);
     free(bin);
     free(data);
 }

@@ -109,6 +109,7 @@ START_TEST(upstream_is_off_by_default)
     ck_assert_str_eq(c.up_stream, "HOLOTWIN");
     ck_assert_int_eq(c.up_replicas, 3);
     ck_assert(!c.up_values);
+    ck_assert_str_eq(c.up_values_mode, "outbox");
     ht_gw_conf_clear(&c);
 }
 END_TEST
