@@ -54,6 +54,15 @@ async function dashboard() {
     for (const slot of ["alarms", "control"]) {
         if (!(await item.locator(`[data-slot="${slot}"]`).count())) fail(`no ${slot} slot on the machine's card`);
     }
+    /* each alarm on the card carries its rule's own priority (the model's,
+     * as the alarm list shows it), not one derived from its severity */
+    const model = await gw.api("GET", "/api/v1/twins/press-line");
+    const priorities = new Map((model.rules ?? model.model?.rules ?? []).filter((r) => r.priority).map((r) => [r.id, r.priority]));
+    let chips = [];
+    await until("the press line's card to list its alarms with their own priorities", async () => {
+        chips = await item.locator(".twin-alarm").evaluateAll((els) => els.map((e) => [e.dataset.rule, e.querySelector(".prio")?.textContent]));
+        return chips.length > 0 && chips.every(([r, p]) => p === (priorities.get(r) ?? p));
+    }, 60000, gw.watch()).catch(() => fail(`the card's alarms: ${JSON.stringify(chips)}, the model's priorities: ${JSON.stringify([...priorities])}`));
     await page.screenshot({ path: path.join(dir, "dashboard-overview.png") });
     saveShot(dir, "dashboard-overview.png", "dashboard-overview.png");
 
@@ -67,7 +76,7 @@ async function dashboard() {
         (await activeRules(page, true)).includes("gears-aligned") &&
         (await ruleWidget(page, "gears-aligned")) === "active", 60000, gw.watch());
     log(`unstable at start, active rules: ${(await activeRules(page)).join(", ")}`);
-    await checkHighPerformance(page);
+    await checkHighPerformance(page, priorities);
     if ((await page.locator('.w-display[data-widget="status.stable"] .value').textContent()) !== "Unstable") {
         fail("the machine state display does not say Unstable");
     }
@@ -123,16 +132,26 @@ async function dashboard() {
 /* ISA-101 by default: normal states grey, colour only for alarms (the
  * priority colours of app.css), limits and normal ranges from the rules
  * on gauges, and a dark theme one keypress away. */
-async function checkHighPerformance(page) {
+async function checkHighPerformance(page, priorities) {
     const style = (sel, prop) => page.locator(sel).first().evaluate((e, p) => getComputedStyle(e)[p], prop);
     const rgb = (c) => (c.match(/\d+(\.\d+)?/g) || []).slice(0, 3).map(Number);
     const grey = (c) => { const [r, g, b] = rgb(c); return Math.max(r, g, b) - Math.min(r, g, b) <= 24; };
     const alarmHigh = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--alarm-high").trim());
     if (alarmHigh !== "#f28c00") fail(`--alarm-high is "${alarmHigh}"`);
-    /* the active warning rule in the high priority's colour; an OK rule and
-     * an "on" switch without colour */
+    /* the active rule in its own priority's colour (gears-aligned: a
+     * warning whose model says medium, as the alarm list shows it), in its
+     * widget and in the status banner; an OK rule and an "on" switch
+     * without colour */
+    const want = priorities.get("gears-aligned");
+    if (!want) fail("gears-aligned has no priority in the press line's model");
+    const wantHex = await page.evaluate((p) => getComputedStyle(document.documentElement).getPropertyValue(`--alarm-${p}`).trim(), want);
+    const hexRgb = (x) => [1, 3, 5].map((i) => parseInt(x.slice(i, i + 2), 16)).join();
     const act = await style('.w-alert[data-rule="gears-aligned"] .rule-state', "backgroundColor");
-    if (rgb(act).join() !== "242,140,0") fail(`the active gears-aligned rule is ${act}, not the high priority's colour`);
+    if (rgb(act).join() !== hexRgb(wantHex)) fail(`the active gears-aligned rule is ${act}, not its priority's (${want}) colour ${wantHex}`);
+    for (const sel of ['.w-alert[data-rule="gears-aligned"]', '.twin-status .rules li[data-rule="gears-aligned"]']) {
+        const p = await page.locator(sel).first().getAttribute("data-priority");
+        if (p !== want) fail(`${sel} says priority ${p}, the model ${want}`);
+    }
     const okBg = await style('.w-alert[data-state="inactive"] .rule-state', "backgroundColor");
     const okFg = await style('.w-alert[data-state="inactive"] .rule-state', "color");
     if (!/rgba\(0, 0, 0, 0\)|transparent/.test(okBg) || !grey(okFg)) fail(`an OK rule is coloured: ${okBg} / ${okFg}`);
@@ -156,7 +175,7 @@ async function checkHighPerformance(page) {
     if ((await page.locator("#theme").getAttribute("aria-pressed")) !== "true") fail("the theme button does not say it is pressed");
     await page.keyboard.press("Enter");
     if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "light") fail("the theme button did not switch back");
-    log("ISA-101 palette: grey normal states, the active warning in the high priority's colour, limits on the gauge, dark theme by keyboard");
+    log(`ISA-101 palette: grey normal states, the active gears-aligned in its own priority's (${want}) colour, limits on the gauge, dark theme by keyboard`);
 }
 
 /* The page's model value of a property. */
@@ -546,6 +565,15 @@ async function alarms() {
     await until("gears-aligned unacknowledged in both lists", async () =>
         (await rowState(a)) === "active_unacknowledged" && (await rowState(b)) === "active_unacknowledged", 60000, gw.watch());
     if (!(await row(a).locator(".prio").textContent()).match(/medium/i)) fail("gears-aligned is not shown as a medium priority alarm");
+    /* the machine's first-out alarm is marked, and only it (as the API says) */
+    await until("the first-out alarm marked in the list as the gateway names it", async () => {
+        const api = (await gw.api("GET", "/api/v1/alarms?twin=press-line")).items;
+        const first = api.filter((x) => x.first_out).map((x) => x.id);
+        if (first.length !== 1) return false;
+        const shown = await a.locator(".alarm-list tr[data-alarm]").evaluateAll((rows) =>
+            rows.filter((r) => r.querySelector(".first-out")).map((r) => r.dataset.alarm));
+        return shown.length === 1 && shown[0] === first[0];
+    }, 10000, gw.watch());
     await until("the panel's alarm lamp on (any unacknowledged alarm)", async () =>
         (await gw.sim("panel-1", "get alarm_lamp")) === "ok true", 10000, gw.watch());
     await a.screenshot({ path: path.join(dir, "dashboard-alarms.png") });

@@ -65,11 +65,13 @@ export class AlarmPanel3D {
             const c = PRIORITY[a.priority] ?? PRIORITY.low;
             g.fillStyle = c.bg; round(g, 12, y + 12, 86, ROW - 24, 6); g.fill();
             g.fillStyle = c.fg; g.font = "bold 18px sans-serif";
-            g.fillText(a.priority.toUpperCase(), 18, y + ROW / 2 + 1);
+            /* each text kept to its column (fillText's maxWidth narrows
+             * it): "CRITICAL" ran into the rule's name */
+            g.fillText(a.priority.toUpperCase(), 18, y + ROW / 2 + 1, 74);
             g.fillStyle = "#e4ecf2"; g.font = `${a.unacknowledged ? "bold " : ""}22px sans-serif`;
-            g.fillText(a.rule + (a.first_out ? " ①" : ""), 108, y + ROW / 2);
+            g.fillText(a.rule + (a.first_out ? " ①" : ""), 108, y + ROW / 2, 184);
             g.fillStyle = "#93a4b3"; g.font = "18px sans-serif";
-            g.fillText(STATE_SHORT[a.state] ?? a.state, 300, y + ROW / 2);
+            g.fillText(STATE_SHORT[a.state] ?? a.state, 300, y + ROW / 2, a.unacknowledged ? W - 96 - 8 - 300 : W - 12 - 300);
             if (a.unacknowledged) {
                 const x = W - 96, bw = 84, bh = ROW - 20;
                 g.fillStyle = "#2c3d4d"; round(g, x, y + 10, bw, bh, 10); g.fill();
