@@ -77,6 +77,7 @@ async function dashboard() {
         (await ruleWidget(page, "gears-aligned")) === "active", 60000, gw.watch());
     log(`unstable at start, active rules: ${(await activeRules(page)).join(", ")}`);
     await checkHighPerformance(page, priorities);
+    await checkAccessibility(page);
     if ((await page.locator('.w-display[data-widget="status.stable"] .value').textContent()) !== "Unstable") {
         fail("the machine state display does not say Unstable");
     }
@@ -176,6 +177,35 @@ async function checkHighPerformance(page, priorities) {
     await page.keyboard.press("Enter");
     if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "light") fail("the theme button did not switch back");
     log(`ISA-101 palette: grey normal states, the active gears-aligned in its own priority's (${want}) colour, limits on the gauge, dark theme by keyboard`);
+}
+
+/* Accessibility kept (issue 18): every visible control on the twin page
+ * is a touch target of at least 44 x 44 CSS px (a range input: 44 high),
+ * and what changes by itself is announced (aria-live on the command
+ * feedback, the machine's status and the control bar). Keyboard use is
+ * exercised by the slider and theme steps. */
+async function checkAccessibility(page) {
+    const small = await page.evaluate(() => {
+        const out = [];
+        for (const e of document.querySelectorAll("button, [role=switch], input, select")) {
+            const r = e.getBoundingClientRect();
+            if (!r.width || !r.height || getComputedStyle(e).visibility === "hidden") continue;
+            const range = e.type === "range";
+            if (r.height < 44 || (!range && r.width < 44)) {
+                out.push(`${e.tagName.toLowerCase()}${e.className ? "." + e.className : ""} "${(e.textContent || e.getAttribute("aria-label") || "").trim().slice(0, 20)}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+            }
+        }
+        return out;
+    });
+    if (small.length) fail(`controls smaller than 44 x 44 px: ${small.join("; ")}`);
+    const live = await page.evaluate(() => ({
+        cmd: [...document.querySelectorAll(".cmd-status")].map((e) => e.getAttribute("aria-live")),
+        status: document.querySelector(".twin-status")?.getAttribute("aria-live"),
+        control: document.querySelector(".twin-control")?.getAttribute("aria-live"),
+    }));
+    if (!live.cmd.length || live.cmd.some((v) => v !== "polite")) fail(`command feedback without aria-live: ${JSON.stringify(live.cmd)}`);
+    if (live.status !== "polite" || live.control !== "polite") fail(`status or control bar not announced: ${JSON.stringify(live)}`);
+    log(`accessibility: every control at least 44 x 44 px, ${live.cmd.length} command feedbacks, the status and the control bar announced (aria-live)`);
 }
 
 /* The page's model value of a property. */
