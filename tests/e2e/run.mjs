@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSyn
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control };
+const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control, quality };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -829,6 +829,57 @@ async function control() {
     /* the browser logs the refused PUT itself; anything else is a fault */
     const other = errors.filter((e) => !/status of 423/.test(e));
     if (other.length) fail(`page errors: ${other.join("; ")}`);
+}
+
+/* ------------------------------------------------------------ quality */
+/* Quality is honest in the clients (issue 13): while the thermal board
+ * runs, its temperature shows with no badge on the dashboard and in the
+ * hologram's panels; once the board is killed, both mark it "offline"
+ * (the last value kept), while a value of a board still online stays
+ * unmarked. */
+async function quality() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const browser = await launchBrowser();
+    const errors = [];
+    const dash = await newPage(browser, errors);
+    await dash.goto(`${gw.base}/#token=${gw.operator}`);
+    await dash.evaluate(() => { location.hash = "#/twin/press-line"; });
+    await dash.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(async () => fail(`twin page did not load: ${errors.join("; ")}`));
+    const holo = await newPage(browser, errors);
+    await holo.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);
+    await holo.waitForFunction(() => window.__holotwin && window.__holotwin.ready, null, { timeout: 60000 })
+        .catch(() => fail(`the hologram did not start: ${errors.join("; ")}`));
+    const temp = { dashboard: dash.locator('main .w-gauge[data-property="thermal.temperature"]'), hologram: holo.locator('#panels [data-property="thermal.temperature"]').first() };
+    const gear = { dashboard: dash.locator('main .w-gauge[data-property="gear_a.speed"]'), hologram: holo.locator('#panels [data-property="gear_a.speed"]').first() };
+    const look = async (w) => ({
+        offline: await w.evaluate((e) => e.classList.contains("q-offline")),
+        badge: await w.locator(".q-badge").evaluate((b) => (b.hidden ? "" : b.textContent)),
+        value: (await w.locator(".value").first().textContent()).trim(),
+    });
+    for (const [where, w] of Object.entries(temp)) {
+        await until(`the temperature known and unmarked in the ${where}`, async () => {
+            const l = await look(w);
+            return !l.offline && l.badge === "" && /\d/.test(l.value);
+        }, 30000, gw.watch());
+    }
+    const thermal = gw.agents.find((c) => c.name === "thermal-1");
+    if (!thermal) fail("no thermal-1 agent");
+    process.kill(-thermal.pid, "SIGKILL");
+    for (const [where, w] of Object.entries(temp)) {
+        let l = null;
+        await until(`the temperature marked offline in the ${where}`, async () => {
+            l = await look(w);
+            return l.offline && l.badge === "offline";
+        }, 30000, [gw.proc]).catch(() => fail(`the ${where} shows the dead board's temperature as ${JSON.stringify(l)}`));
+        if (!/\d/.test(l.value)) fail(`the ${where} dropped the last temperature: "${l.value}"`);
+        const g = await look(gear[where]);
+        if (g.offline || g.badge) fail(`the ${where} marks gear A's speed (its board is online): ${JSON.stringify(g)}`);
+    }
+    log("the killed board's temperature is offline in the dashboard and the hologram, its last value kept; gear A's speed unmarked");
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
 }
 
 /* ------------------------------------------------------------ main */
