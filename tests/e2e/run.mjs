@@ -369,8 +369,15 @@ async function checkPanelLayout(page, when) {
     if (rects.length < 2) fail(`only ${rects.length} spatial panels ${when}`);
     const vw = page.viewportSize();
     const inter = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+    /* the header bar lies over the top of the canvas: nothing under it */
+    const top = await page.evaluate(() => window.__holotwin.barBottom());
     for (const r of rects) {
-        if (r.x0 < 0 || r.y0 < 0 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view ${when}: ${JSON.stringify(r)}`);
+        if (r.x0 < 0 || r.y0 < top - 1 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view or under the header (${top} px) ${when}: ${JSON.stringify(r)}`);
+    }
+    /* the 3D alarm panel too, while it shows alarms */
+    const ar = await page.evaluate(() => window.__holotwin.alarmPanelRect?.() ?? null);
+    if (ar && (ar.x0 < 0 || ar.y0 < top - 1 || ar.x1 > vw.width || ar.y1 > vw.height)) {
+        fail(`the alarm panel is outside the view or under the header (${top} px) ${when}: ${JSON.stringify(ar)}`);
     }
     for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) {
         if (inter(rects[i], rects[j])) fail(`panels ${rects[i].id} and ${rects[j].id} overlap on screen ${when}: ${JSON.stringify([rects[i], rects[j]])}`);

@@ -158,6 +158,15 @@ export function mountAlarms({ hook, twinId, root, camera, renderer, canvas }) {
         const rect = canvas.getBoundingClientRect();
         return { x: rect.left + (pt.x + 1) / 2 * rect.width, y: rect.top + (1 - pt.y) / 2 * rect.height };
     };
+    hook.alarmPanelRect = () => {
+        if (!panel.mesh.visible) return null;
+        panel.mesh.updateMatrixWorld();
+        const rect = canvas.getBoundingClientRect();
+        const cs = [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([sx, sy]) =>
+            panel.mesh.localToWorld(new THREE.Vector3(sx * panel.size[0] / 2, sy * panel.size[1] / 2, 0)).project(camera));
+        const xs = cs.map((c) => rect.left + (c.x + 1) / 2 * rect.width), ys = cs.map((c) => rect.top + (1 - c.y) / 2 * rect.height);
+        return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
+    };
     return { panel, listEl: view.el };
 }
 
