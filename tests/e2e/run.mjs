@@ -771,7 +771,8 @@ async function time_travel() {
 /* Two operators on one machine (issue 16): alice takes control in her
  * dashboard, bob's dashboard and hologram show it at once, and bob's
  * command is refused (423, named in his widget) while alice's goes
- * through; when alice releases, bob can command again. */
+ * through; bob asks her for control and her bar names him; when alice
+ * releases, bob can command again. */
 async function control() {
     const dir = tmpDir();
     log(`temp dir ${dir}`);
@@ -826,6 +827,15 @@ async function control() {
     if ((await gw.sim("thermal-1", "get fan")) !== `ok ${before}`) fail("bob's refused command reached the board");
     await ensureToggle(a, "fan.on", before !== "true");
     log("bob refused (423), alice's command confirmed");
+
+    /* bob asks alice for control: her bar names him, nothing changes hands */
+    await bar(b).getByRole("button", { name: "Request control" }).click();
+    await until("alice's dashboard to show bob's request", async () =>
+        (await bar(a).getAttribute("data-requester")) === "bob" &&
+        /bob asks for control/.test(await bar(a).locator(".control-asked").textContent()), 10000, gw.watch());
+    if ((await bar(b).getAttribute("data-holder")) !== "alice") fail("bob's request moved control");
+    await until("bob's bar to say he asked alice", async () => /asked alice/.test(await bar(b).locator(".control-asked").textContent()), 10000);
+    log("bob asked for control; alice's dashboard names him");
 
     /* alice releases: bob may command again */
     await bar(a).getByRole("button", { name: "Release control" }).click();

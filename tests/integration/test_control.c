@@ -3,7 +3,9 @@
  *
  * - shared control: a non-holder's commands answer 423 naming the holder
  *   (twin writes and the device's own properties), every client sees the
- *   holder live (SSE "control" event, retained MQTT topic, GET);
+ *   holder live (SSE "control" event, retained MQTT topic, GET); a
+ *   non-holder's request reaches the holder (audited), nothing changes
+ *   hands;
  * - the lease ends when the holder's last stream has been gone for
  *   control.lease_ms (and not while it is open); the expiry is audited;
  * - a technician's forced take is audited and the holder sees it;
@@ -343,11 +345,31 @@ static void non_holder_gets_423_naming_the_holder(struct ht_it *t)
     HT_CHECK(t, control(&e, e.bob, "DELETE", NULL, NULL) == 423);
     HT_CHECK(t, board_is(t, e.ctl, "lamp", "true"), "a refused write acted");
 
+    /* Bob asks alice for control: nothing changes hands, alice is told
+     * who asks, the request is audited. */
+    HT_CHECK(t, control(&e, e.bob, "POST", "?request", &r) == 202);
+    HT_CHECK(t, !strcmp(holder_name(r), "alice"), "the request moved control");
+    json_decref(r);
+    ev = ht_it_sse_wait(t, sa, "control", "\"request\"", 5000);
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(ev, "requester"), "name"), "bob") &&
+                 !strcmp(holder_name(ev), "alice"),
+             "the holder is not told who asks");
+    json_decref(ev);
+    json_t *rq = audit(t, &e, "action=control-request&who=bob");
+    HT_CHECK(t,
+             json_array_size(rq) == 1 &&
+                 strstr(jstr(json_array_get(rq, 0), "value"), "alice"),
+             "the request is not audited");
+    json_decref(rq);
+    HT_CHECK(t, put(&e, e.bob, "panel.lamp", NULL, "false", NULL) == 423,
+             "a request let bob command");
+
     /* The holder's commands go through. */
     put_ok(t, &e, e.alice, "panel.lamp", "false");
     HT_CHECK(t, board_is(t, e.ctl, "lamp", "false"));
     json_t *a = audit(t, &e, "action=twin-write&who=bob&result=held");
-    HT_CHECK(t, json_array_size(a) == 1, "the refusal is not audited");
+    HT_CHECK(t, json_array_size(a) == 2, "the refusals are not audited");
     json_decref(a);
 
     /* Released: bob's turn, and the retained topic says nobody. */
