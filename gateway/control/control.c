@@ -8,9 +8,8 @@
  * who took it). Anyone may ask the holder for it (?request): the holder
  * sees a "control" event with cause "request" naming who asks (audited as
  * control-request); nothing changes hands. Commands from anyone else on a
- * held twin, or on a twin
- * whose model says "control": "required" while nobody holds it, are
- * refused with 423 before anything is sent.
+ * held twin, or on a twin whose model says "control": "required" while
+ * nobody holds it, are refused with 423 before anything is sent.
  *
  * The same gate runs the twin engine's checks (interlock rules evaluated
  * with the commanded values substituted, permissives) without side
