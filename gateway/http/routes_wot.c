@@ -248,13 +248,18 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
             "holotwin_upstream_backlog %llu\n"
             "# HELP holotwin_upstream_backlog_bytes Bytes of those records."
             "\n# TYPE holotwin_upstream_backlog_bytes gauge\n"
-            "holotwin_upstream_backlog_bytes %llu\n",
+            "holotwin_upstream_backlog_bytes %llu\n"
+            "# HELP holotwin_upstream_oversize_total Records or descriptor "
+            "documents too large for a NATS message (dropped, or sent "
+            "without the document).\n# TYPE holotwin_upstream_oversize_total "
+            "counter\nholotwin_upstream_oversize_total %llu\n",
             m.up_connected, (unsigned long long)m.up_queued,
             (unsigned long long)m.up_forwarded,
             (unsigned long long)m.up_dropped, (unsigned long long)m.up_retries,
             (unsigned long long)m.up_disconnects,
             (unsigned long long)m.up_backlog,
-            (unsigned long long)m.up_backlog_bytes);
+            (unsigned long long)m.up_backlog_bytes,
+            (unsigned long long)m.up_oversize);
     enum MHD_Result ret = gw__reply_buf(
         r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     free(b.s);
@@ -435,7 +440,8 @@ static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
     if (gw__device_thing(g, id, &t) != HT_OK)
         return NULL;
     char *http = gw__http_base(g);
-    char *mqtt = gw__mqtt_base(g);
+    bool basic;
+    char *mqtt = gw__mqtt_td_base(g, &basic);
     struct ht_sem_forms f = {
         .mqtt_base = mqtt,
         .topic_prefix = g->conf->mqtt_prefix,
@@ -443,6 +449,8 @@ static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
         .gateway = true,
         .kind = "device",
         .security = "bearer",
+        .mqtt_security = basic ? "basic" : NULL,
+        .mqtt_no_commands = true,
     };
     json_t *td = ht_sem_td_build(t, &f);
     if (td)

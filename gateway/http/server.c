@@ -308,6 +308,11 @@ static enum MHD_Result dispatch(struct gw_req *r)
             return gw__serve_static(r);
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
     }
+    if (g->plant) {
+        const struct gw_route *ph = gw__plant_route(hit);
+        if (ph)
+            hit = ph;
+    }
     const char *bad = gw__route_check(r);
     if (bad)
         return gw__reply_problem(r, 400, "Bad Request", bad);

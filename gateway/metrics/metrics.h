@@ -59,7 +59,8 @@ struct gw_metrics {
      * batches (retried); the outbox's backlog and the uplink's state. */
     uint64_t up_queued, up_forwarded, up_dropped, up_retries, up_disconnects;
     uint64_t up_backlog, up_backlog_bytes;
-    int up_connected; /* -1: no upstream configured, 0: down, 1: up */
+    uint64_t up_oversize; /* records or documents above GW_UP_RECORD_MAX */
+    int up_connected;     /* -1: no upstream configured, 0: down, 1: up */
 };
 
 /* Upper bounds (seconds) of the histogram buckets. */

@@ -1,10 +1,10 @@
 // The e2e cases (see tests/e2e/run). Each case builds its own world in a
 // temp dir: gatewayd + 3 sim boards + press-line twin + chromium.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control, quality };
+const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control, quality, plant_view };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -896,6 +896,105 @@ async function quality() {
         if (g.offline || g.badge) fail(`the ${where} marks gear A's speed (its board is online): ${JSON.stringify(g)}`);
     }
     log("the killed board's temperature is offline in the dashboard and the hologram, its last value kept; gear A's speed unmarked");
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* ------------------------------------------------------------ plant_view */
+/* A 3-node NATS cluster (Debian's nats-server, as test_fleet starts it),
+ * two cells each with a panel board and a twin, and the plant view
+ * (gatewayd --plant, read-only): its dashboard lists a twin of each cell
+ * under its site and cell, opens one, shows a value change of the cell's
+ * board live, with controls disabled and no replay. */
+const PANEL_TWIN = JSON.stringify({
+    id: "panel-watch", title: "Panel watch",
+    components: [
+        { id: "start", kind: "button", properties: [{ name: "pressed", bind: "panel-1/start_button", type: "boolean" }] },
+        { id: "lamp", kind: "lamp", properties: [{ name: "on", bind: "panel-1/run_lamp", type: "boolean", writable: true }] },
+    ],
+    rules: [{ id: "start-held", severity: "warning", message: "start is pressed", expr: "start.pressed" }],
+});
+
+async function natsCluster(dir) {
+    const exe = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
+    if (!exe) fail("nats-server is not installed (scripts/setup-deps installs it)");
+    const n = [];
+    for (let i = 0; i < 3; i++) n.push({ client: await freePort(), route: await freePort(), http: await freePort() });
+    const users = ["cell-a", "cell-b", "plant"].map((u) => ` {user: ${u}, password: ${u}-secret-1}`).join("\n");
+    const procs = n.map((x, i) => {
+        const conf = path.join(dir, `n${i + 1}.conf`);
+        writeFileSync(conf, `server_name: n${i + 1}\nlisten: 127.0.0.1:${x.client}\nhttp: 127.0.0.1:${x.http}\n` +
+            `jetstream { store_dir: "${path.join(dir, `js-n${i + 1}`)}", max_memory_store: 64MB, max_file_store: 256MB }\n` +
+            `authorization { users: [\n${users}\n] }\n` +
+            `cluster { name: holotwin, listen: 127.0.0.1:${x.route}, no_advertise: true, routes: [\n` +
+            n.map((y) => `  nats-route://127.0.0.1:${y.route}`).join("\n") + "\n ] }\n");
+        return start(`nats-n${i + 1}`, exe, ["-c", conf], dir);
+    });
+    for (const [i, x] of n.entries()) {
+        await until(`nats node n${i + 1} healthy`, async () => (await fetch(`http://127.0.0.1:${x.http}/healthz`).catch(() => null))?.ok, 20000, procs);
+    }
+    return { procs, urls: n.map((x) => `nats://127.0.0.1:${x.client}`).join(",") };
+}
+
+async function plant_view() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const cl = await natsCluster(dir);
+    const upstream = (user, more) => ({
+        name: user, args: ["--upstream", cl.urls, ...more],
+        env: { HOLOTWIN_UPSTREAM_USERNAME: user, HOLOTWIN_UPSTREAM_PASSWORD: `${user}-secret-1` },
+    });
+    const sub = (n) => { const d = path.join(dir, n); mkdirSync(d); return d; };
+    const plant = await new Gateway(sub("plant"), upstream("plant", ["--plant", "--gateway-id", "plant-view"])).start();
+    const cells = [];
+    for (const c of ["cell-a", "cell-b"]) {
+        const gw = await new Gateway(sub(c), upstream(c, ["--site", "plant-1", "--cell", c, "--gateway-id", c])).start();
+        cells.push(await gw.startBoard("panel-1", PANEL_TWIN));
+    }
+    log("cluster, two cells and the plant view up");
+    const watch = [...cl.procs, plant.proc, ...cells.flatMap((c) => c.watch())];
+    const browser = await launchBrowser();
+    const errors = [];
+    const page = await newPage(browser, errors);
+    await page.goto(`${plant.base}/#token=${plant.admin}`);
+    const pids = ["plant-1~cell-a~panel-watch", "plant-1~cell-b~panel-watch"];
+    for (const [k, id] of pids.entries()) {
+        const item = page.locator(`.twin-item[data-twin="${id}"]`);
+        await until(`the plant's dashboard to list ${id}`, async () => (await item.count()) === 1, 30000, watch);
+        const where = await item.locator(".twin-cell").textContent();
+        if (where !== `plant-1 / cell-${"ab"[k]}`) fail(`${id} is labelled "${where}", not with its site and cell`);
+    }
+    const heads = await page.locator(".cell-heading").evaluateAll((els) => els.map((e) => e.dataset.cell));
+    if (!heads.includes("cell-a") || !heads.includes("cell-b")) fail(`cell headings: ${heads.join(", ")}`);
+    if (!(await page.locator("section[aria-labelledby='devs-h']").isHidden())) fail("the plant view shows a device table");
+    log("the overview lists a twin of each cell, grouped by site and cell");
+    await page.screenshot({ path: path.join(dir, "dashboard-plant.png") });
+    saveShot(dir, "dashboard-plant.png", "dashboard-plant.png");
+
+    await page.locator(`.twin-item[data-twin="${pids[0]}"] a`).click();
+    await page.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(async () => fail(`plant twin page did not load: ${await page.locator(".error").allTextContents()} ${errors.join("; ")}`));
+    if ((await page.locator(".crumb-cell").textContent()) !== "plant-1 · cell-a") fail("the twin page does not name its site and cell");
+    if (!(await page.locator(".read-only-note").isVisible())) fail("no read-only note on a read-only plant view");
+    if (await page.locator(".replay-toggle").isVisible()) fail("replay is offered on the plant view");
+    const toggle = page.locator('.w-toggle[data-property="lamp.on"] button.switch');
+    await until("the lamp toggle rendered from the cell's descriptor", async () => (await toggle.count()) === 1, 10000);
+    if (!(await toggle.isDisabled())) fail("the lamp toggle is enabled on a read-only plant view");
+    /* a live value change: the cell's board is pressed */
+    for (const want of [true, false]) {
+        await cells[0].sim("panel-1", want ? "press start_button" : "release start_button");
+        await until(`start.pressed ${want} on the plant's dashboard`, async () => (await val(page, "start.pressed")) === want, 15000, watch);
+    }
+    log("a press on cell-a's board shows live on the plant's dashboard");
+    await page.screenshot({ path: path.join(dir, "dashboard-plant-twin.png") });
+
+    /* the hologram opens a plant twin (its hmd descriptor from the cell) */
+    const holo = await newPage(browser, errors);
+    await fakeXR(holo);
+    await holo.goto(`${plant.base}/holo/?twin=${encodeURIComponent(pids[1])}#token=${plant.admin}`);
+    await holo.waitForFunction(() => window.__holotwin && window.__holotwin.ready && window.__holotwin.frames > 2, null, { timeout: 30000 })
+        .catch(async () => fail(`the hologram did not open ${pids[1]}: status "${await holo.locator("#status").textContent()}" ${errors.join("; ")}`));
+    if (!(await holo.evaluate(() => window.__holotwin.plant?.read_only))) fail("the hologram does not know it is on a read-only plant view");
+    log("the hologram opens cell-b's twin on the plant view");
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
 }
 

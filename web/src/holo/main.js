@@ -4,7 +4,7 @@
 import "./holo.css";
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents, viewCaps, writeHref } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
 import { replayBar, freezeControls } from "../common/replay.js";
 import { mountAlarms } from "./alarms3d.js";
@@ -141,8 +141,14 @@ async function start() {
 
     /* panels: 3D (canvas) anchored to nodes + the same controls as DOM */
     /* the past cannot be written to: replay refuses every command */
+    /* a plant view: no replay, no control holder; writes only when it
+     * routes commands (to the owning cell), through its own route */
+    const plant = await viewCaps().catch(() => null);
+    const readOnly = !!plant && !plant.commands;
+    hook.plant = plant;
     const send = (w, value) => (replay?.active ? Promise.reject(new Error("replay: controls are disabled"))
-        : api(w.write.method || "PUT", w.write.href, value));
+        : readOnly ? Promise.reject(new Error("read-only plant view"))
+            : api(w.write.method || "PUT", writeHref(w, id, plant), value));
     let replay = null;
     const ctx = { twin, twinId: id, send };
     const panels3d = [];
@@ -289,7 +295,7 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    const control = mountControl(id);
+    const control = plant ? { el: h("div"), apply() {}, refresh() {} } : mountControl(id);
     panelsEl.replaceChildren(rulesEl, control.el, alarmUi.listEl, ...sections);
     /* replay: the same scrubber as the dashboard's; the 3D machine and its
      * panels show the past, live events wait, picking writes nothing */
@@ -299,6 +305,8 @@ async function start() {
         onLeave: () => { for (const sec of sections) freezeControls(sec, false); alarmUi.listEl.hidden = false; refetch(); },
     });
     panelsEl.prepend(replay.el);
+    replay.el.hidden = !!plant;
+    if (readOnly) for (const sec of sections) freezeControls(sec, true);
     overlay.insertBefore(replay.banner, panelsEl);
     hook.replay = replay;
     hook.activeRules = () => twin.activeRules().map((r) => r.id);
