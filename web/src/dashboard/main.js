@@ -201,7 +201,11 @@ function byCell(cards, twins) {
  * [data-slot=control] (who holds control, issue 16).
  */
 function twinCard(t, state, boards, online) {
-    const alarms = Array.isArray(state?.alarms) ? state.alarms : [];
+    /* the state's active rules, each with its own priority (an alarm rule
+     * names it in state.rules; its severity alone would say "high" for
+     * every warning) */
+    const alarms = (Array.isArray(state?.alarms) ? state.alarms : [])
+        .map((a) => ({ ...a, priority: a.priority ?? state?.rules?.[a.rule]?.priority }));
     const nAl = alarms.length || (typeof t.alarms === "number" ? t.alarms : Array.isArray(t.alarms) ? t.alarms.length : 0);
     const stable = state?.stable ?? t.stable;
     const st = stable === true ? "stable" : stable === false ? "unstable" : "unknown";
