@@ -22,6 +22,7 @@
 #include "ht_util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -894,51 +895,141 @@ static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
     sqlite3_reset(st);
 }
 
+/* An audit record travels through the journal as fields, not JSON: the
+ * writer parsed each record back with jansson (a tenth of a command's
+ * instructions). Layout: AUDIT_MARK, then actor, device, target, value,
+ * result and command_id (each "-" for NULL or "<len>:<bytes>"), then sent
+ * and deadline in decimal, each ";"-terminated. Action, status and latency
+ * ride in the record's a, seq and num. Records of older releases (JSON,
+ * starting with '{') are still read after an upgrade. */
+#define AUDIT_MARK '\x01'
+#define AUDIT_NSTR 6
+
+/* Encode a (its action excluded) as above; the caller frees. */
+static char *audit_encode(const struct ht_store_audit *a)
+{
+    const char *f[AUDIT_NSTR] = {a->actor, a->device, a->target,
+                                 a->value, a->result, a->command_id};
+    size_t n = 2 + 2 * 22;
+    for (int i = 0; i < AUDIT_NSTR; i++)
+        n += (f[i] ? strlen(f[i]) : 0) + 22;
+    char *out = ht_malloc(n), *p = out;
+    *p++ = AUDIT_MARK;
+    for (int i = 0; i < AUDIT_NSTR; i++) {
+        if (!f[i]) {
+            *p++ = '-';
+            continue;
+        }
+        size_t len = strlen(f[i]);
+        p += sprintf(p, "%zu:", len);
+        memcpy(p, f[i], len);
+        p += len;
+    }
+    sprintf(p, "%" PRId64 ";%" PRId64 ";", a->command_id ? a->sent : 0,
+            a->command_id ? a->deadline : 0);
+    return out;
+}
+
+/* Decode text (audit_encode's) into a; its strings are copied into buf
+ * (at least strlen(text) + 1 bytes). false if text is malformed. */
+static bool audit_decode(const char *text, char *buf, struct ht_store_audit *a)
+{
+    const char **f[AUDIT_NSTR] = {&a->actor, &a->device, &a->target,
+                                  &a->value, &a->result, &a->command_id};
+    const char *p = text + 1;
+    for (int i = 0; i < AUDIT_NSTR; i++) {
+        if (*p == '-') {
+            *f[i] = NULL;
+            p++;
+            continue;
+        }
+        char *end;
+        unsigned long long n = strtoull(p, &end, 10);
+        if (end == p || *end != ':' || memchr(end + 1, '\0', n) != NULL)
+            return false;
+        memcpy(buf, end + 1, n);
+        buf[n] = '\0';
+        *f[i] = buf;
+        buf += n + 1;
+        p = end + 1 + n;
+    }
+    char *end;
+    a->sent = strtoll(p, &end, 10);
+    if (*end != ';')
+        return false;
+    a->deadline = strtoll(end + 1, &end, 10);
+    return *end == ';';
+}
+
+/* An older release's record: the same fields as a JSON object (j is
+ * kept by the caller until a is used). */
+static void audit_from_json(json_t *j, struct ht_store_audit *a)
+{
+    a->actor = json_string_value(json_object_get(j, "actor"));
+    a->device = json_string_value(json_object_get(j, "device"));
+    a->target = json_string_value(json_object_get(j, "target"));
+    a->value = json_string_value(json_object_get(j, "value"));
+    a->result = json_string_value(json_object_get(j, "result"));
+    a->command_id = json_string_value(json_object_get(j, "command_id"));
+    a->sent = json_integer_value(json_object_get(j, "sent"));
+    a->deadline = json_integer_value(json_object_get(j, "deadline"));
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
 {
-    json_t *j = json_loads(r->text ? r->text : "", 0, NULL);
-    static const char *const keys[] = {"actor",  "action", "device",
-                                       "target", "value",  "result"};
-    sqlite3_bind_int64(w->audit, 1, r->ts);
-    for (int i = 0; i < 6; i++) {
-        const char *v = json_string_value(json_object_get(j, keys[i]));
-        if (v)
-            sqlite3_bind_text(w->audit, i + 2, v, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_bind_null(w->audit, i + 2);
-    }
-    sqlite3_bind_int(w->audit, 8, (int)r->seq);
-    sqlite3_bind_int64(w->audit, 9, (int64_t)r->num);
-    const char *cid = json_string_value(json_object_get(j, "command_id"));
-    if (cid) {
-        sqlite3_bind_text(w->audit, 10, cid, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(w->audit, 11,
-                           json_integer_value(json_object_get(j, "sent")));
-        sqlite3_bind_int64(w->audit, 12,
-                           json_integer_value(json_object_get(j, "deadline")));
+    const char *text = r->text ? r->text : "";
+    struct ht_store_audit a = {.ts = r->ts,
+                               .action = r->a,
+                               .status = (int)r->seq,
+                               .latency_ms = (int64_t)r->num};
+    json_t *j = NULL;
+    char small[512], *buf = small;
+    size_t tl = strlen(text);
+    if (text[0] == AUDIT_MARK) {
+        if (tl >= sizeof small)
+            buf = ht_malloc(tl + 1);
+        if (!audit_decode(text, buf, &a)) {
+            ht_log(LOG_ERR, "store", "malformed audit record skipped");
+            if (buf != small)
+                free(buf);
+            return;
+        }
     } else {
-        for (int i = 10; i <= 12; i++)
-            sqlite3_bind_null(w->audit, i);
+        j = json_loads(text, 0, NULL);
+        audit_from_json(j, &a);
+        const char *act = json_string_value(json_object_get(j, "action"));
+        if (act)
+            a.action = act;
+    }
+    sqlite3_bind_int64(w->audit, 1, r->ts);
+    const char *f[6] = {a.actor,  a.action, a.device,
+                        a.target, a.value,  a.result};
+    for (int i = 0; i < 6; i++)
+        bind_text_or_null(w->audit, i + 2, f[i]);
+    sqlite3_bind_int(w->audit, 8, a.status);
+    sqlite3_bind_int64(w->audit, 9, a.latency_ms);
+    bind_text_or_null(w->audit, 10, a.command_id);
+    if (a.command_id) {
+        sqlite3_bind_int64(w->audit, 11, a.sent);
+        sqlite3_bind_int64(w->audit, 12, a.deadline);
+    } else {
+        sqlite3_bind_null(w->audit, 11);
+        sqlite3_bind_null(w->audit, 12);
     }
     wb_step(w, w->audit, "audit insert");
-    if (w->rc == HT_OK && w->opts && w->opts->on_audit) {
-        struct ht_store_audit a = {
-            .ts = r->ts,
-            .actor = json_string_value(json_object_get(j, "actor")),
-            .action = json_string_value(json_object_get(j, "action")),
-            .device = json_string_value(json_object_get(j, "device")),
-            .target = json_string_value(json_object_get(j, "target")),
-            .value = json_string_value(json_object_get(j, "value")),
-            .result = json_string_value(json_object_get(j, "result")),
-            .status = (int)r->seq,
-            .latency_ms = (int64_t)r->num,
-            .command_id = cid,
-            .sent = json_integer_value(json_object_get(j, "sent")),
-            .deadline = json_integer_value(json_object_get(j, "deadline")),
-        };
+    if (w->rc == HT_OK && w->opts && w->opts->on_audit)
         w->opts->on_audit(w->opts->ud, sqlite3_last_insert_rowid(w->db), &a);
-    }
     json_decref(j);
+    if (buf != small)
+        free(buf);
 }
 
 /* A late ack lands on the record of its command, written earlier through
@@ -1490,19 +1581,9 @@ int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
 int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
                              void (*done)(void *ud, int rc), void *ud)
 {
-    json_t *j =
-        json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "actor", a->actor,
-                  "action", a->action, "device", a->device, "target", a->target,
-                  "value", a->value, "result", a->result);
-    if (j && a->command_id) {
-        json_object_set_new(j, "command_id", json_string(a->command_id));
-        json_object_set_new(j, "sent", json_integer(a->sent));
-        json_object_set_new(j, "deadline", json_integer(a->deadline));
-    }
-    char *text = ht_json_dumps(j, false, NULL);
-    json_decref(j);
-    if (!text)
+    if (!a->action)
         return HT_EINVAL;
+    char *text = audit_encode(a);
     struct ht_jrec r = {.kind = HT_JREC_AUDIT,
                         .a = a->action,
                         .text = text,
