@@ -117,25 +117,26 @@ static void on_message(struct mosquitto *m, void *ud,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bench_rr [options]\n"
-            "Bare MQTT 5 request/response against loadgen --ack-commands:\n"
-            "C commands in flight, each answer timed. JSON on stdout.\n\n"
-            "  --broker HOST:PORT  (default 127.0.0.1:1883)\n"
-            "  --conc C            requests in flight (default 64)\n"
-            "  --devices N         agents lg-00000.. (default 64)\n"
-            "  --id-prefix S       device ids S%%05u (default lg-)\n"
-            "  --duration S        seconds (default 5)\n"
-            "  --help\n");
+    fprintf(f, "usage: bench_rr [options]\n"
+               "Bare MQTT 5 request/response against loadgen --ack-commands:\n"
+               "C commands in flight, each answer timed. JSON on stdout.\n\n"
+               "  --broker HOST:PORT  (default 127.0.0.1:1883)\n"
+               "  --conc C            requests in flight (default 64)\n"
+               "  --devices N         agents lg-00000.. (default 64)\n"
+               "  --id-prefix S       device ids S%%05u (default lg-)\n"
+               "  --duration S        seconds (default 5)\n"
+               "  --help\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"broker", 1, 0, 'b'},    {"conc", 1, 0, 'c'},
-        {"devices", 1, 0, 'n'},   {"id-prefix", 1, 0, 'i'},
-        {"duration", 1, 0, 'd'},  {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"broker", 1, 0, 'b'},
+                                       {"conc", 1, 0, 'c'},
+                                       {"devices", 1, 0, 'n'},
+                                       {"id-prefix", 1, 0, 'i'},
+                                       {"duration", 1, 0, 'd'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
     struct rr r = {.id_prefix = "lg-", .conc = 64, .devices = 64};
     char host[256] = "127.0.0.1";
     int port = 1883, c;
@@ -219,7 +220,8 @@ int main(int argc, char **argv)
     printf("{\"tool\":\"bench_rr\",\"conc\":%u,\"done\":%" PRIu64
            ",\"errors\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,"
            "\"latency\":",
-           r.conc, r.done, r.errors, secs, secs > 0 ? (double)r.done / secs : 0);
+           r.conc, r.done, r.errors, secs,
+           secs > 0 ? (double)r.done / secs : 0);
     bench_lat_json(&r.lat, stdout);
     printf("}\n");
     mosquitto_disconnect(m);
