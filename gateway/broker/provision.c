@@ -155,9 +155,12 @@ int gw__prov_app_parse(const char *user, char *name)
     return GW_PROV_APP_NONE;
 }
 
-/* An app account's ACL section: a viewer reads the twins' topics; an
- * operator also writes its own request topic and reads its replies (the
- * gateway checks, audits and answers each request). */
+/* An app account's ACL section: a viewer reads the twins' topics and the
+ * boards' values (props/+: what a viewer token reads over REST, and what
+ * the MQTT observe forms of the device TDs name), never a board's TD,
+ * status, acks or commands; an operator also writes its own request topic
+ * and reads its replies (the gateway checks, audits and answers each
+ * request). */
 char *gw__prov_acl_app_text(const char *prefix, const char *user)
 {
     char name[HT_ID_MAX + 1];
@@ -168,10 +171,13 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user)
     ht_topic_build(req, sizeof req, prefix, HT_TOPIC_APP_REQ, name, NULL);
     ht_topic_build(rep, sizeof rep, prefix, HT_TOPIC_APP_REPLY, name, NULL);
     if (role == GW_PROV_APP_VIEWER)
-        return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n", user, prefix);
+        return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
+                           "topic read %s/devices/+/props/+\n",
+                           user, prefix, prefix);
     return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
+                       "topic read %s/devices/+/props/+\n"
                        "topic write %s\ntopic read %s\n",
-                       user, prefix, req, rep);
+                       user, prefix, prefix, req, rep);
 }
 
 /* ---- the password and ACL files ---- */
