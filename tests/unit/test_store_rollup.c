@@ -209,6 +209,37 @@ START_TEST(rollups_held_by_the_writer_survive_kill_9)
 }
 END_TEST
 
+/* Values the writer committed on its own leave their buckets open; a
+ * history query (which flushes) still sees every one of them. */
+START_TEST(open_buckets_are_written_before_a_query)
+{
+    struct ht_store_opts o = {.flush_ms = 10};
+    ht_store_close(s);
+    open_store(&o);
+    for (int64_t i = 0; i < 30; i++)
+        add_num("d", "t", (double)i, 2 * MIN + i * 1000);
+    struct ht_store_batch_stats st;
+    for (int k = 0; k < 1000; k++) {
+        ht_store_batch_stats(s, &st);
+        if (st.rows == 30 && st.journal_bytes == 0)
+            break;
+        usleep(5000);
+    }
+    ck_assert_uint_eq(st.rows, 30);
+    /* Committed by the writer's timer, the bucket still open. */
+    ck_assert_int_eq(db_int("SELECT count(*) FROM rollup"), 0);
+    json_t *h;
+    ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 100, HOUR, &h), HT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "1h");
+    ck_assert_uint_eq(json_array_size(json_object_get(h, "items")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(item(h, 0), "n")), 30);
+    ck_assert_double_eq(num(item(h, 0), "max"), 29);
+    json_decref(h);
+    /* Both levels' buckets are in the table now. */
+    ck_assert_int_eq(db_int("SELECT count(*) FROM rollup"), 2);
+}
+END_TEST
+
 START_TEST(rollups_of_other_values_keep_the_last)
 {
     /* Strings and booleans: counted, the bucket's last value kept; a
@@ -430,6 +461,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, rollups_match_raw_downsampling);
     tcase_add_test(tc, rollups_held_by_the_writer_survive_kill_9);
+    tcase_add_test(tc, open_buckets_are_written_before_a_query);
     tcase_add_test(tc, rollups_of_other_values_keep_the_last);
     tcase_add_test(tc, retention_keeps_rollups_longer_than_raw);
     tcase_add_test(tc, state_inputs_at_an_instant);
