@@ -5,9 +5,11 @@
  * once its last stream has been gone for control.lease_ms, the lease
  * ends. A technician may take control from a holder (?force), audited as
  * control-force, and the holder sees it (the "control" SSE event names
- * who took it). Commands from anyone else on a held twin, or on a twin
- * whose model says "control": "required" while nobody holds it, are
- * refused with 423 before anything is sent.
+ * who took it). Anyone may ask the holder for it (?request): the holder
+ * sees a "control" event with cause "request" naming who asks (audited as
+ * control-request); nothing changes hands. Commands from anyone else on a
+ * held twin, or on a twin whose model says "control": "required" while
+ * nobody holds it, are refused with 423 before anything is sent.
  *
  * The same gate runs the twin engine's checks (interlock rules evaluated
  * with the commanded values substituted, permissives) without side
@@ -231,6 +233,30 @@ static int refuse_held(const struct lease *l, const char *twin,
 
 /* ---- jobs (loop thread) ---- */
 
+/* A request for control of a twin l holds for someone else: nothing
+ * changes hands; the holder (and everyone) gets a "control" event with
+ * cause "request" naming who asks, and the request is audited. */
+static void job_request(struct ht_gw *g, struct gw_job *j,
+                        const struct lease *l)
+{
+    json_t *holder = holder_json(l);
+    const char *colon = strrchr(j->actor, ':');
+    bool app = !strncmp(j->actor, "mqtt:", 5);
+    json_t *who = colon && !app
+                      ? json_stringn(j->actor, (size_t)(colon - j->actor))
+                      : json_string(j->actor);
+    j->action = "control-request";
+    j->value = json_pack("{s:O}", "holder", json_object_get(holder, "name"));
+    ht_log(LOG_NOTICE, MOD, "%s asks %s for control of %s", j->actor, l->actor,
+           j->dev);
+    json_t *o = json_pack("{s:s, s:o, s:s, s:I, s:s, s:{s:o}}", "twin", j->dev,
+                          "holder", holder, "cause", "request", "ts",
+                          (json_int_t)gw__now_ms(g), "by", j->actor,
+                          "requester", "name", who);
+    gw__sse_emit(g, "control", NULL, NULL, j->dev, NULL, o);
+    gw__job_complete(g, j, 202, gw__control_get(g, j->dev), "ok");
+}
+
 static void job_take(struct ht_gw *g, struct gw_job *j)
 {
     struct gw_control *c = g->control;
@@ -243,6 +269,10 @@ static void job_take(struct ht_gw *g, struct gw_job *j)
     json_t *prev = NULL;
     if (l && strcmp(l->actor, j->actor)) {
         json_t *p;
+        if (j->request && !j->force) {
+            job_request(g, j, l);
+            return;
+        }
         if (!j->force) {
             int st = refuse_held(l, j->dev, &p);
             gw__job_complete(g, j, st, p, "held");
