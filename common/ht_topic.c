@@ -68,20 +68,34 @@ bool ht_topic_has_name(enum ht_topic_kind kind)
     return s && s->has_name;
 }
 
-/* Writes the levels once they are known to be valid (or "+"). */
+/* Writes the levels once they are known to be valid (or "+"). Pieces are
+ * copied, not formatted: a topic is built per command and per retained
+ * twin publish, where snprintf's parsing cost more than the copy. */
 static int emit(char *buf, size_t bufsize, const char *prefix,
                 const struct shape *s, const char *id, const char *name)
 {
-    int n =
-        snprintf(buf, bufsize, "%s%s%s%s%s/%s%s%s", prefix, s->root ? "/" : "",
-                 s->root ? s->root : "", s->root ? "/" : "", s->root ? id : "",
-                 s->leaf, s->has_name ? "/" : "", s->has_name ? name : "");
-    if (n < 0 || (size_t)n >= bufsize) {
-        if (bufsize)
-            buf[0] = '\0';
-        return n < 0 ? HT_EINVAL : HT_ETOOBIG;
+    const char *part[8] = {prefix,
+                           s->root ? "/" : "",
+                           s->root ? s->root : "",
+                           s->root ? "/" : "",
+                           s->root ? id : "",
+                           "/",
+                           s->leaf,
+                           s->has_name ? "/" : ""};
+    size_t n = 0;
+    for (int i = 0; i < 9; i++) {
+        const char *p = i < 8 ? part[i] : s->has_name ? name : "";
+        size_t l = strlen(p);
+        if (n + l >= bufsize) {
+            if (bufsize)
+                buf[0] = '\0';
+            return HT_ETOOBIG;
+        }
+        memcpy(buf + n, p, l);
+        n += l;
     }
-    return n;
+    buf[n] = '\0';
+    return (int)n;
 }
 
 static int fail(char *buf, size_t bufsize)

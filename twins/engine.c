@@ -39,6 +39,7 @@ struct slot;
 struct dev {
     char *id;
     bool offline;
+    uint64_t gen; /* changes with offline (see struct skey) */
     struct slot **slots;
     size_t nslots, cap;
     struct dev *next;
@@ -56,7 +57,8 @@ struct slot {
     struct dev *dev;
     json_t *v; /* last scalar value or NULL */
     int64_t ts;
-    bool stale; /* predates the device's last outage */
+    bool stale;   /* predates the device's last outage */
+    uint64_t gen; /* changes with v, ts and stale (see struct skey) */
     struct sub *subs;
     size_t nsubs, cap;
     struct slot *next;
@@ -113,6 +115,14 @@ struct skey {
     char *key;
     size_t flat, seq;
     bool invert;
+    /* A property's text in the snapshot, kept with the generations of its
+     * slot and device it was written from: a snapshot rewrites only the
+     * properties that changed (they were 85 % of its cost). Generations
+     * come from one engine counter, so no two states share one. */
+    char *frag; /* NULL: none yet */
+    size_t flen;
+    bool fok; /* prop_text wrote it (false: the property is left out) */
+    uint64_t sgen, dgen;
 };
 
 struct ht_twin_engine {
@@ -132,6 +142,7 @@ struct ht_twin_engine {
     void *drive_ud;
     ht_twin_action_fn action_cb;
     void *action_ud;
+    uint64_t gen; /* the last slot or device generation given out */
 };
 
 static uint32_t fnv(const char *a, const char *b)
@@ -188,6 +199,7 @@ static struct dev *dev_make(struct ht_twin_engine *e, const char *id)
     uint32_t b = fnv1(id) % e->ndevb;
     d = ht_calloc(1, sizeof *d);
     d->id = ht_strdup(id);
+    d->gen = ++e->gen;
     d->next = e->devs[b];
     e->devs[b] = d;
     e->ndevs++;
@@ -223,6 +235,7 @@ static struct slot *slot_get(struct ht_twin_engine *e, const char *device,
         slot_grow(e);
     uint32_t b = h % e->nbuckets;
     struct slot *s = ht_calloc(1, sizeof *s);
+    s->gen = ++e->gen;
     s->device = ht_strdup(device);
     s->prop = ht_strdup(prop);
     s->dev = dev_make(e, device);
@@ -762,6 +775,7 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
     s->v = nv;
     s->ts = now_ms;
     s->stale = false;
+    s->gen = ++e->gen;
     if (same && oldq == slot_quality(s))
         return HT_OK; /* a repeat: nothing to re-evaluate */
     struct twin **touched = ht_malloc((s->nsubs + 1) * sizeof *touched);
@@ -783,6 +797,7 @@ int ht_twin_engine_set_stale(struct ht_twin_engine *e, const char *device_id,
     if (!s || !s->v || s->stale)
         return HT_OK;
     s->stale = true;
+    s->gen = ++e->gen;
     struct twin **touched = ht_malloc((s->nsubs + 1) * sizeof *touched);
     size_t nt = 0;
     mark(s, touched, &nt);
@@ -802,6 +817,7 @@ int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
     if (!d || d->offline == !online)
         return HT_OK;
     d->offline = !online;
+    d->gen = ++e->gen;
     size_t nsubs = 0;
     for (size_t i = 0; i < d->nslots; i++)
         nsubs += d->slots[i]->nsubs;
@@ -809,8 +825,10 @@ int ht_twin_engine_set_device_status(struct ht_twin_engine *e,
     size_t nt = 0;
     for (size_t i = 0; i < d->nslots; i++) {
         struct slot *s = d->slots[i];
-        if (online && s->v)
+        if (online && s->v) {
             s->stale = true;
+            s->gen = ++e->gen;
+        }
         mark(s, touched, &nt);
     }
     for (size_t i = 0; i < nt; i++)
@@ -906,8 +924,10 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
     }
     free(t->fp);
     free(t->rr);
-    for (size_t i = 0; i < t->npkeys; i++)
+    for (size_t i = 0; i < t->npkeys; i++) {
         free(t->pkeys[i].key);
+        free(t->pkeys[i].frag);
+    }
     free(t->pkeys);
     free(t->rorder);
     ht_twin_model_free(t->m);
@@ -930,15 +950,18 @@ static void twin_keys(struct twin *t)
     size_t n = t->nfp + m->ntprops;
     struct skey *k = ht_calloc(n + 1, sizeof *k);
     for (size_t i = 0; i < t->nfp; i++)
-        k[i] = (struct skey){ht_strdup(t->fp[i].ref), i, i, false};
+        k[i] =
+            (struct skey){.key = ht_strdup(t->fp[i].ref), .flat = i, .seq = i};
     for (size_t i = 0; i < m->ntprops; i++) {
         const struct ht_twin_target *tg = &m->tprops[i].targets[0];
         size_t flat = tg->prop;
         for (size_t c = 0; c < tg->comp; c++)
             flat += m->comps[c].nprops;
-        k[t->nfp + i] =
-            (struct skey){ht_asprintf(HT_TWIN_SELF ".%s", m->tprops[i].name),
-                          flat, t->nfp + i, tg->invert};
+        k[t->nfp + i] = (struct skey){
+            .key = ht_asprintf(HT_TWIN_SELF ".%s", m->tprops[i].name),
+            .flat = flat,
+            .seq = t->nfp + i,
+            .invert = tg->invert};
     }
     qsort(k, n, sizeof *k, cmp_skey);
     size_t w = 0;
@@ -953,7 +976,8 @@ static void twin_keys(struct twin *t)
     t->npkeys = w;
     struct skey *r = ht_calloc(m->nrules + 1, sizeof *r);
     for (size_t i = 0; i < m->nrules; i++)
-        r[i] = (struct skey){(char *)m->rules[i].id, i, i, false};
+        r[i] =
+            (struct skey){.key = (char *)m->rules[i].id, .flat = i, .seq = i};
     qsort(r, m->nrules, sizeof *r, cmp_skey);
     t->rorder = ht_calloc(m->nrules + 1, sizeof *t->rorder);
     for (size_t i = 0; i < m->nrules; i++)
@@ -1408,14 +1432,23 @@ char *ht_twin_engine_state_text(const struct ht_twin_engine *e,
     LIT(&b, ",\"properties\":{");
     first = true;
     for (size_t i = 0; i < t->npkeys; i++) {
-        const struct skey *k = &t->pkeys[i];
-        size_t mark = b.n;
+        struct skey *k = &t->pkeys[i]; /* its cached text only */
+        const struct fprop *f = &t->fp[k->flat];
+        if (!k->frag || k->sgen != f->slot->gen ||
+            k->dgen != f->slot->dev->gen) {
+            struct ht_jbuf fb = {0};
+            k->fok = prop_text(&fb, k->key, f, k->invert, true);
+            free(k->frag);
+            k->frag = ht_jbuf_take(&fb, &k->flen);
+            k->sgen = f->slot->gen;
+            k->dgen = f->slot->dev->gen;
+        }
+        if (!k->fok)
+            continue;
         if (!first)
             LIT(&b, ",");
-        if (prop_text(&b, k->key, &t->fp[k->flat], k->invert, true))
-            first = false;
-        else
-            b.n = mark;
+        first = false;
+        ht_jbuf_raw(&b, k->frag, k->flen);
     }
     LIT(&b, "},\"rules\":{");
     for (size_t i = 0; i < t->nrorder; i++) {

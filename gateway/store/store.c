@@ -22,6 +22,7 @@
 #include "ht_util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -34,12 +35,32 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How a rollup row merges with the one already there (the writer's
+ * upserts and the refold after a crash). */
+#define ROLL_MERGE                                                             \
+    "ON CONFLICT (level, device, name, bucket) DO UPDATE SET "                 \
+    "n=n+excluded.n, nnum=nnum+excluded.nnum, sum=CASE WHEN "                  \
+    "excluded.nnum THEN coalesce(sum, 0)+excluded.sum ELSE sum END, "          \
+    "min=CASE WHEN min IS NULL OR excluded.min < min THEN "                    \
+    "coalesce(excluded.min, min) ELSE min END, max=CASE WHEN max IS "          \
+    "NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE "        \
+    "max END, last_v=CASE WHEN excluded.last_ts >= last_ts THEN "              \
+    "excluded.last_v ELSE last_v END, last_ts=max(last_ts, "                   \
+    "excluded.last_ts)"
+
+/* After history rows are deleted: rowids above the newest left are used
+ * again, so the refold position must not stay above it (see struct
+ * wb_rkey). */
+#define ROLL_CLAMP                                                             \
+    "UPDATE meta SET v=min(v, (SELECT coalesce(max(rowid), 0) FROM "           \
+    "history)) WHERE k='rollup_rowid'"
+
 /* The batch statements of one connection, prepared once. */
 struct wbatch {
     sqlite3 *db;
     const struct ht_store_opts *opts; /* its on_audit hook */
     sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *alarm, *meta;
-    sqlite3_stmt *roll, *presence;
+    sqlite3_stmt *roll, *rmeta, *presence;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
     int rc;
     /* Per batch: the last value record of each property, so `latest` is
@@ -48,21 +69,40 @@ struct wbatch {
     size_t nkeys;   /* slots allocated */
     size_t mask;    /* slots used by this batch, minus one (power of two) */
     size_t ordinal; /* value records seen so far in this pass */
+    /* Rollup buckets accumulated across batches (see wb_roll_add). */
+    struct wb_rkey **rk;
+    size_t nrk, rkmask;     /* keys held, slots minus one */
+    int64_t roll_rowid;     /* last history row folded into rk */
+    uint64_t roll_first_ns; /* when rk got its first key; 0 = empty */
+    bool roll_now;          /* a bucket closed in this batch: write them all */
+    bool refold;            /* rk was lost (a failed batch): refold */
 };
 
-/* One rollup bucket being accumulated in a batch: written once per
- * batch and bucket, not once per value (the hot path stays one insert). */
+/* One rollup bucket being accumulated. */
 struct wb_acc {
     int64_t bucket; /* -1: empty */
     int64_t n, nnum, last_ts;
     double sum, min, max;
-    const char *last_v; /* in the journal */
+    char *last_v; /* owned */
+    size_t vcap;
+};
+
+/* A property's buckets, kept by the writer across batches: upserting two
+ * rollup rows per property per batch was a third of the writer's work.
+ * They are written all at once (with the last history rowid they hold,
+ * meta 'rollup_rowid') when a bucket closes, on every flush (readers of
+ * rollups flush first), every ROLL_FLUSH_MS of batches and at close. A
+ * crash loses only what history rows after that rowid hold: the next
+ * start folds those rows again (wb_refold). */
+struct wb_rkey {
+    struct wb_acc acc[HT_STORE_LEVELS];
+    char *b; /* after a, in the same allocation */
+    char a[];
 };
 
 struct wb_key {
     const char *a, *b; /* in the journal; NULL = free slot */
     size_t last;       /* ordinal of the last value record of a/b */
-    struct wb_acc acc[HT_STORE_LEVELS];
 };
 
 /* In-memory copy of the tokens table, sorted by hash: every REST request
@@ -678,6 +718,8 @@ int ht_store_device_delete(struct ht_store *s, const char *id)
             rc = changes_or_enoent(s, rc);
     }
     if (rc == HT_OK)
+        rc = exec(s, ROLL_CLAMP);
+    if (rc == HT_OK)
         rc = exec(s, "COMMIT");
     else
         exec(s, "ROLLBACK");
@@ -894,51 +936,141 @@ static void wb_step(struct wbatch *w, sqlite3_stmt *st, const char *what)
     sqlite3_reset(st);
 }
 
+/* An audit record travels through the journal as fields, not JSON: the
+ * writer parsed each record back with jansson (a tenth of a command's
+ * instructions). Layout: AUDIT_MARK, then actor, device, target, value,
+ * result and command_id (each "-" for NULL or "<len>:<bytes>"), then sent
+ * and deadline in decimal, each ";"-terminated. Action, status and latency
+ * ride in the record's a, seq and num. Records of older releases (JSON,
+ * starting with '{') are still read after an upgrade. */
+#define AUDIT_MARK '\x01'
+#define AUDIT_NSTR 6
+
+/* Encode a (its action excluded) as above; the caller frees. */
+static char *audit_encode(const struct ht_store_audit *a)
+{
+    const char *f[AUDIT_NSTR] = {a->actor, a->device, a->target,
+                                 a->value, a->result, a->command_id};
+    size_t n = 2 + 2 * 22;
+    for (int i = 0; i < AUDIT_NSTR; i++)
+        n += (f[i] ? strlen(f[i]) : 0) + 22;
+    char *out = ht_malloc(n), *p = out;
+    *p++ = AUDIT_MARK;
+    for (int i = 0; i < AUDIT_NSTR; i++) {
+        if (!f[i]) {
+            *p++ = '-';
+            continue;
+        }
+        size_t len = strlen(f[i]);
+        p += sprintf(p, "%zu:", len);
+        memcpy(p, f[i], len);
+        p += len;
+    }
+    sprintf(p, "%" PRId64 ";%" PRId64 ";", a->command_id ? a->sent : 0,
+            a->command_id ? a->deadline : 0);
+    return out;
+}
+
+/* Decode text (audit_encode's) into a; its strings are copied into buf
+ * (at least strlen(text) + 1 bytes). false if text is malformed. */
+static bool audit_decode(const char *text, char *buf, struct ht_store_audit *a)
+{
+    const char **f[AUDIT_NSTR] = {&a->actor, &a->device, &a->target,
+                                  &a->value, &a->result, &a->command_id};
+    const char *p = text + 1;
+    for (int i = 0; i < AUDIT_NSTR; i++) {
+        if (*p == '-') {
+            *f[i] = NULL;
+            p++;
+            continue;
+        }
+        char *end;
+        unsigned long long n = strtoull(p, &end, 10);
+        if (end == p || *end != ':' || memchr(end + 1, '\0', n) != NULL)
+            return false;
+        memcpy(buf, end + 1, n);
+        buf[n] = '\0';
+        *f[i] = buf;
+        buf += n + 1;
+        p = end + 1 + n;
+    }
+    char *end;
+    a->sent = strtoll(p, &end, 10);
+    if (*end != ';')
+        return false;
+    a->deadline = strtoll(end + 1, &end, 10);
+    return *end == ';';
+}
+
+/* An older release's record: the same fields as a JSON object (j is
+ * kept by the caller until a is used). */
+static void audit_from_json(json_t *j, struct ht_store_audit *a)
+{
+    a->actor = json_string_value(json_object_get(j, "actor"));
+    a->device = json_string_value(json_object_get(j, "device"));
+    a->target = json_string_value(json_object_get(j, "target"));
+    a->value = json_string_value(json_object_get(j, "value"));
+    a->result = json_string_value(json_object_get(j, "result"));
+    a->command_id = json_string_value(json_object_get(j, "command_id"));
+    a->sent = json_integer_value(json_object_get(j, "sent"));
+    a->deadline = json_integer_value(json_object_get(j, "deadline"));
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static void wb_audit(struct wbatch *w, const struct ht_jrec *r)
 {
-    json_t *j = json_loads(r->text ? r->text : "", 0, NULL);
-    static const char *const keys[] = {"actor",  "action", "device",
-                                       "target", "value",  "result"};
-    sqlite3_bind_int64(w->audit, 1, r->ts);
-    for (int i = 0; i < 6; i++) {
-        const char *v = json_string_value(json_object_get(j, keys[i]));
-        if (v)
-            sqlite3_bind_text(w->audit, i + 2, v, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_bind_null(w->audit, i + 2);
-    }
-    sqlite3_bind_int(w->audit, 8, (int)r->seq);
-    sqlite3_bind_int64(w->audit, 9, (int64_t)r->num);
-    const char *cid = json_string_value(json_object_get(j, "command_id"));
-    if (cid) {
-        sqlite3_bind_text(w->audit, 10, cid, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(w->audit, 11,
-                           json_integer_value(json_object_get(j, "sent")));
-        sqlite3_bind_int64(w->audit, 12,
-                           json_integer_value(json_object_get(j, "deadline")));
+    const char *text = r->text ? r->text : "";
+    struct ht_store_audit a = {.ts = r->ts,
+                               .action = r->a,
+                               .status = (int)r->seq,
+                               .latency_ms = (int64_t)r->num};
+    json_t *j = NULL;
+    char small[512], *buf = small;
+    size_t tl = strlen(text);
+    if (text[0] == AUDIT_MARK) {
+        if (tl >= sizeof small)
+            buf = ht_malloc(tl + 1);
+        if (!audit_decode(text, buf, &a)) {
+            ht_log(LOG_ERR, "store", "malformed audit record skipped");
+            if (buf != small)
+                free(buf);
+            return;
+        }
     } else {
-        for (int i = 10; i <= 12; i++)
-            sqlite3_bind_null(w->audit, i);
+        j = json_loads(text, 0, NULL);
+        audit_from_json(j, &a);
+        const char *act = json_string_value(json_object_get(j, "action"));
+        if (act)
+            a.action = act;
+    }
+    sqlite3_bind_int64(w->audit, 1, r->ts);
+    const char *f[6] = {a.actor,  a.action, a.device,
+                        a.target, a.value,  a.result};
+    for (int i = 0; i < 6; i++)
+        bind_text_or_null(w->audit, i + 2, f[i]);
+    sqlite3_bind_int(w->audit, 8, a.status);
+    sqlite3_bind_int64(w->audit, 9, a.latency_ms);
+    bind_text_or_null(w->audit, 10, a.command_id);
+    if (a.command_id) {
+        sqlite3_bind_int64(w->audit, 11, a.sent);
+        sqlite3_bind_int64(w->audit, 12, a.deadline);
+    } else {
+        sqlite3_bind_null(w->audit, 11);
+        sqlite3_bind_null(w->audit, 12);
     }
     wb_step(w, w->audit, "audit insert");
-    if (w->rc == HT_OK && w->opts && w->opts->on_audit) {
-        struct ht_store_audit a = {
-            .ts = r->ts,
-            .actor = json_string_value(json_object_get(j, "actor")),
-            .action = json_string_value(json_object_get(j, "action")),
-            .device = json_string_value(json_object_get(j, "device")),
-            .target = json_string_value(json_object_get(j, "target")),
-            .value = json_string_value(json_object_get(j, "value")),
-            .result = json_string_value(json_object_get(j, "result")),
-            .status = (int)r->seq,
-            .latency_ms = (int64_t)r->num,
-            .command_id = cid,
-            .sent = json_integer_value(json_object_get(j, "sent")),
-            .deadline = json_integer_value(json_object_get(j, "deadline")),
-        };
+    if (w->rc == HT_OK && w->opts && w->opts->on_audit)
         w->opts->on_audit(w->opts->ud, sqlite3_last_insert_rowid(w->db), &a);
-    }
     json_decref(j);
+    if (buf != small)
+        free(buf);
 }
 
 /* A late ack lands on the record of its command, written earlier through
@@ -977,7 +1109,7 @@ static void wb_alarm(struct wbatch *w, const struct ht_jrec *r)
     wb_step(w, w->alarm, "alarm insert");
 }
 
-static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
+static uint32_t key_hash(const char *a, const char *b)
 {
     uint32_t h = 2166136261u;
     for (const char *p = a; *p; p++)
@@ -985,6 +1117,12 @@ static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
     h = (h ^ 0xff) * 16777619u;
     for (const char *p = b; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static struct wb_key *wb_slot(struct wbatch *w, const char *a, const char *b)
+{
+    uint32_t h = key_hash(a, b);
     for (size_t i = h & w->mask;; i = (i + 1) & w->mask) {
         struct wb_key *k = &w->keys[i];
         if (!k->a || (!strcmp(k->a, a) && !strcmp(k->b, b)))
@@ -999,16 +1137,71 @@ static void wb_mark(void *ud, const struct ht_jrec *r)
     if (r->kind != HT_JREC_VALUE)
         return;
     struct wb_key *k = wb_slot(w, r->a, r->b);
-    if (!k->a)
-        for (int l = 0; l < HT_STORE_LEVELS; l++)
-            k->acc[l].bucket = -1;
     k->a = r->a;
     k->b = r->b;
     k->last = w->ordinal++;
 }
 
+/* Rollup keys held before all are written (bounds the writer's memory
+ * at 10,000 devices), and the longest they wait while batches go on. */
+#define ROLL_MAX_KEYS 16384
+#define ROLL_FLUSH_MS 10000
+
+/* The accumulating buckets of a/b, created empty if missing. */
+static struct wb_rkey *wb_rkey(struct wbatch *w, const char *a, const char *b)
+{
+    if (2 * (w->nrk + 1) > w->rkmask + 1) {
+        size_t n = w->rk ? 2 * (w->rkmask + 1) : 256;
+        struct wb_rkey **t = ht_calloc(n, sizeof *t);
+        for (size_t i = 0; w->rk && i <= w->rkmask; i++) {
+            struct wb_rkey *k = w->rk[i];
+            if (!k)
+                continue;
+            size_t j = key_hash(k->a, k->b) & (n - 1);
+            while (t[j])
+                j = (j + 1) & (n - 1);
+            t[j] = k;
+        }
+        free(w->rk);
+        w->rk = t;
+        w->rkmask = n - 1;
+    }
+    size_t i = key_hash(a, b) & w->rkmask;
+    for (; w->rk[i]; i = (i + 1) & w->rkmask)
+        if (!strcmp(w->rk[i]->a, a) && !strcmp(w->rk[i]->b, b))
+            return w->rk[i];
+    size_t la = strlen(a) + 1, lb = strlen(b) + 1;
+    struct wb_rkey *k = ht_calloc(1, sizeof *k + la + lb);
+    memcpy(k->a, a, la);
+    k->b = k->a + la;
+    memcpy(k->b, b, lb);
+    for (int l = 0; l < HT_STORE_LEVELS; l++)
+        k->acc[l].bucket = -1;
+    w->rk[i] = k;
+    if (w->nrk++ == 0)
+        w->roll_first_ns = ht_mono_ns();
+    return k;
+}
+
+/* Forget every accumulated bucket (written, or lost with a failed batch). */
+static void wb_roll_clear(struct wbatch *w)
+{
+    for (size_t i = 0; w->rk && i <= w->rkmask; i++) {
+        struct wb_rkey *k = w->rk[i];
+        if (!k)
+            continue;
+        for (int l = 0; l < HT_STORE_LEVELS; l++)
+            free(k->acc[l].last_v);
+        free(k);
+        w->rk[i] = NULL;
+    }
+    w->nrk = 0;
+    w->roll_first_ns = 0;
+    w->roll_now = false;
+}
+
 /* Upsert one accumulated bucket and empty it. */
-static void wb_roll_put(struct wbatch *w, struct wb_key *k, int l)
+static void wb_roll_put(struct wbatch *w, struct wb_rkey *k, int l)
 {
     struct wb_acc *c = &k->acc[l];
     if (c->bucket < 0)
@@ -1029,24 +1222,49 @@ static void wb_roll_put(struct wbatch *w, struct wb_key *k, int l)
             sqlite3_bind_null(st, i);
     }
     sqlite3_bind_int64(st, 10, c->last_ts);
-    sqlite3_bind_text(st, 11, c->last_v, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, c->last_v ? c->last_v : "null", -1,
+                      SQLITE_STATIC);
     wb_step(w, st, "rollup upsert");
     c->bucket = -1;
 }
 
-/* Fold a value into its property's buckets (a value of another bucket
- * writes the one accumulated so far first). */
-static void wb_roll_add(struct wbatch *w, const struct ht_jrec *r)
+/* Write every accumulated bucket and the history rowid they reach (in
+ * the open transaction), then forget them. */
+static void wb_roll_flush(struct wbatch *w)
 {
-    struct wb_key *k = wb_slot(w, r->a, r->b);
+    for (size_t i = 0; w->rk && i <= w->rkmask && w->rc == HT_OK; i++)
+        if (w->rk[i])
+            for (int l = 0; l < HT_STORE_LEVELS; l++)
+                wb_roll_put(w, w->rk[i], l);
+    if (w->rc == HT_OK && w->nrk) {
+        sqlite3_bind_int64(w->rmeta, 1, w->roll_rowid);
+        wb_step(w, w->rmeta, "rollup position");
+    }
+    if (w->rc == HT_OK)
+        wb_roll_clear(w);
+}
+
+/* Fold a value (history row `rowid`) into its property's buckets; a value
+ * of another bucket closes the one accumulated so far (written at once,
+ * and with it all the others: see struct wb_rkey). */
+static void wb_roll_add(struct wbatch *w, const struct ht_jrec *r,
+                        int64_t rowid)
+{
+    struct wb_rkey *k = wb_rkey(w, r->a, r->b);
     for (int l = 0; l < HT_STORE_LEVELS; l++) {
         int64_t step = ht_store_level_ms[l];
         int64_t b = r->ts >= 0 ? r->ts / step * step : 0;
         struct wb_acc *c = &k->acc[l];
-        if (c->bucket >= 0 && c->bucket != b)
+        if (c->bucket >= 0 && c->bucket != b) {
             wb_roll_put(w, k, l);
-        if (c->bucket < 0)
-            *c = (struct wb_acc){.bucket = b, .last_ts = INT64_MIN};
+            w->roll_now = true;
+        }
+        if (c->bucket < 0) {
+            c->bucket = b;
+            c->n = c->nnum = 0;
+            c->sum = c->min = c->max = 0;
+            c->last_ts = INT64_MIN;
+        }
         c->n++;
         if (r->has_num) {
             c->min = c->nnum ? (r->num < c->min ? r->num : c->min) : r->num;
@@ -1056,9 +1274,68 @@ static void wb_roll_add(struct wbatch *w, const struct ht_jrec *r)
         }
         if (r->ts >= c->last_ts) {
             c->last_ts = r->ts;
-            c->last_v = r->text;
+            size_t n = strlen(r->text) + 1;
+            if (n > c->vcap) {
+                c->vcap = n < 32 ? 32 : n;
+                free(c->last_v);
+                c->last_v = ht_malloc(c->vcap);
+            }
+            memcpy(c->last_v, r->text, n);
         }
     }
+    w->roll_rowid = rowid;
+}
+
+/* Fold the history rows after meta 'rollup_rowid' into the rollups (in
+ * the open transaction): the buckets a crash or a failed batch lost. A
+ * database without that row (an older release upserted per batch) holds
+ * them all already. */
+static int wb_refold(struct wbatch *w)
+{
+    int64_t from = 0;
+    int rc = meta_get(w->db, "rollup_rowid", &from);
+    if (rc == HT_ENOENT) {
+        sqlite3_stmt *st =
+            db_prep(w->db, "INSERT INTO meta (k, v) SELECT 'rollup_rowid', "
+                           "coalesce(max(rowid), 0) FROM history");
+        int r = st ? sqlite3_step(st) : SQLITE_ERROR;
+        sqlite3_finalize(st);
+        return r == SQLITE_DONE ? HT_OK : db_err(w->db, "rollup position");
+    }
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = db_prep(w->db, "SELECT rowid, device, name, ts, v, "
+                                      "num FROM history WHERE rowid > ? "
+                                      "ORDER BY rowid");
+    if (!st)
+        return HT_EDB;
+    sqlite3_bind_int64(st, 1, from);
+    int r;
+    size_t n = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ht_jrec jr = {
+            .kind = HT_JREC_VALUE,
+            .a = (const char *)sqlite3_column_text(st, 1),
+            .b = (const char *)sqlite3_column_text(st, 2),
+            .ts = sqlite3_column_int64(st, 3),
+            .text = (const char *)sqlite3_column_text(st, 4),
+            .has_num = sqlite3_column_type(st, 5) != SQLITE_NULL,
+            .num = sqlite3_column_double(st, 5),
+        };
+        if (jr.a && jr.b && jr.text) {
+            wb_roll_add(w, &jr, sqlite3_column_int64(st, 0));
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return db_err(w->db, "rollup refold");
+    w->rc = HT_OK;
+    wb_roll_flush(w);
+    if (n)
+        ht_log(LOG_NOTICE, "store", "rollups: folded %zu history rows again",
+               n);
+    return w->rc;
 }
 
 static void wb_row(void *ud, const struct ht_jrec *r)
@@ -1078,7 +1355,8 @@ static void wb_row(void *ud, const struct ht_jrec *r)
         else
             sqlite3_bind_null(w->hist, 5);
         wb_step(w, w->hist, "history insert");
-        wb_roll_add(w, r);
+        if (w->rc == HT_OK)
+            wb_roll_add(w, r, sqlite3_last_insert_rowid(w->db));
         if (wb_slot(w, r->a, r->b)->last != w->ordinal++)
             break; /* a newer value of this property follows */
         sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
@@ -1127,7 +1405,7 @@ static void wb_close(struct wbatch *w)
     sqlite3_stmt **all[] = {&w->hist,   &w->lat,    &w->ev,       &w->seen,
                             &w->audit,  &w->late,   &w->alarm,    &w->meta,
                             &w->begin,  &w->commit, &w->rollback, &w->full,
-                            &w->normal, &w->roll,   &w->presence};
+                            &w->normal, &w->roll,   &w->presence, &w->rmeta};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -1135,6 +1413,10 @@ static void wb_close(struct wbatch *w)
     free(w->keys);
     w->keys = NULL;
     w->nkeys = 0;
+    wb_roll_clear(w);
+    free(w->rk);
+    w->rk = NULL;
+    w->rkmask = 0;
 }
 
 static int wb_open(struct wbatch *w, sqlite3 *db)
@@ -1163,18 +1445,11 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
                            "priority, state) VALUES (?,?,?,?,?,?,?,?,?,?)");
     w->meta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
                           "('journal_pos', ?)");
-    w->roll = db_prep(
-        db, "INSERT INTO rollup (level, device, name, bucket, n, nnum, sum, "
-            "min, max, last_ts, last_v) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON "
-            "CONFLICT (level, device, name, bucket) DO UPDATE SET "
-            "n=n+excluded.n, nnum=nnum+excluded.nnum, sum=CASE WHEN "
-            "excluded.nnum THEN coalesce(sum, 0)+excluded.sum ELSE sum END, "
-            "min=CASE WHEN min IS NULL OR excluded.min < min THEN "
-            "coalesce(excluded.min, min) ELSE min END, max=CASE WHEN max IS "
-            "NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE "
-            "max END, last_v=CASE WHEN excluded.last_ts >= last_ts THEN "
-            "excluded.last_v ELSE last_v END, last_ts=max(last_ts, "
-            "excluded.last_ts)");
+    w->roll = db_prep(db, "INSERT INTO rollup (level, device, name, bucket, "
+                          "n, nnum, sum, min, max, last_ts, last_v) VALUES "
+                          "(?,?,?,?,?,?,?,?,?,?,?) " ROLL_MERGE);
+    w->rmeta = db_prep(db, "INSERT OR REPLACE INTO meta (k, v) VALUES "
+                           "('rollup_rowid', ?)");
     w->presence = db_prep(db, "INSERT INTO presence_log (device, ts, online, "
                               "name) VALUES (?,?,?,?)");
     w->begin = db_prep(db, "BEGIN IMMEDIATE");
@@ -1184,7 +1459,7 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
     if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
         !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback ||
-        !w->full || !w->normal || !w->roll || !w->presence) {
+        !w->full || !w->normal || !w->roll || !w->presence || !w->rmeta) {
         wb_close(w);
         return HT_EDB;
     }
@@ -1202,7 +1477,7 @@ static int wb_run(struct wbatch *w, sqlite3_stmt *st, const char *what)
 /* Commit the journal's records in [from, to) in one transaction, with the
  * position reached (fsynced when durable). *rows gets how many. */
 static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
-                       uint64_t to, size_t *rows, bool durable)
+                       uint64_t to, size_t *rows, bool durable, bool roll_all)
 {
     *rows = 0;
     if (durable)
@@ -1225,20 +1500,29 @@ static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
     ht_journal_each(s->jn, from, to, wb_mark, w);
     w->ordinal = 0;
     w->rc = wb_run(w, w->begin, "begin");
+    if (w->rc == HT_OK && w->refold)
+        w->rc = wb_refold(w);
     if (w->rc == HT_OK)
         *rows = ht_journal_each(s->jn, from, to, wb_row, w);
-    for (size_t i = 0; i < w->nkeys && w->rc == HT_OK; i++)
-        if (w->keys[i].a)
-            for (int l = 0; l < HT_STORE_LEVELS; l++)
-                wb_roll_put(w, &w->keys[i], l);
+    if (w->rc == HT_OK && w->nrk &&
+        (roll_all || w->roll_now || w->nrk >= ROLL_MAX_KEYS ||
+         ht_mono_ns() - w->roll_first_ns >= ROLL_FLUSH_MS * 1000000ull))
+        wb_roll_flush(w);
     if (w->rc == HT_OK) {
         sqlite3_bind_int64(w->meta, 1, (int64_t)to);
         w->rc = wb_run(w, w->meta, "journal position");
     }
     if (w->rc == HT_OK)
         w->rc = wb_run(w, w->commit, "commit");
-    if (w->rc != HT_OK)
+    if (w->rc != HT_OK) {
         wb_run(w, w->rollback, "rollback");
+        /* The buckets may hold rows that were not committed: drop them,
+         * the next batch folds again what history holds. */
+        wb_roll_clear(w);
+        w->refold = true;
+    } else {
+        w->refold = false;
+    }
     if (durable)
         wb_run(w, w->normal, "synchronous=NORMAL");
     return w->rc;
@@ -1250,7 +1534,21 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
                         size_t errlen)
 {
     int64_t epoch = 0, pos = 0;
-    int rc = meta_get(s->db, "journal_epoch", &epoch);
+    /* Rollup buckets the last run held when it ended without closing. */
+    struct wbatch rw;
+    int rc = wb_open(&rw, s->db);
+    if (rc == HT_OK && (rc = db_exec(s->db, "BEGIN IMMEDIATE")) == HT_OK) {
+        if ((rc = wb_refold(&rw)) == HT_OK)
+            rc = db_exec(s->db, "COMMIT");
+        else
+            db_exec(s->db, "ROLLBACK");
+    }
+    wb_close(&rw);
+    if (rc) {
+        snprintf(err, errlen, "rollup refold: %s", sqlite3_errmsg(s->db));
+        return rc;
+    }
+    rc = meta_get(s->db, "journal_epoch", &epoch);
     if (rc == HT_ENOENT) {
         uint64_t e = 0;
         if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
@@ -1274,7 +1572,7 @@ static int journal_open(struct ht_store *s, const char *dir, char *err,
         rc = wb_open(&w, s->db);
         w.opts = &s->opts;
         if (rc == HT_OK)
-            rc = write_batch(s, &w, (uint64_t)pos, head, &n, false);
+            rc = write_batch(s, &w, (uint64_t)pos, head, &n, false, true);
         wb_close(&w);
         if (rc)
             snprintf(err, errlen, "%s: replay: %s", path,
@@ -1326,7 +1624,11 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&s->wcv, &s->pmu, &ts);
             continue;
         }
-        if (s->npend == 0 && !s->retry) {
+        /* Accumulated rollups are written before a flush is answered
+         * (readers of rollups flush first) and at close. */
+        bool roll_due =
+            s->wbp->nrk && (s->stop || s->flush_done != s->flush_req);
+        if (s->npend == 0 && !s->retry && !roll_due) {
             if (s->flush_done != s->flush_req) {
                 s->flush_done = s->flush_req;
                 pthread_cond_broadcast(&s->dcv);
@@ -1349,6 +1651,7 @@ static void *writer_main(void *arg)
         }
         uint64_t from = s->j_done, to = ht_journal_head(s->jn);
         uint64_t req = s->flush_req;
+        bool roll_all = s->stop || s->flush_done != s->flush_req;
         bool durable = s->urgent;
         struct store_cb *cbs = s->cbs;
         size_t ncbs = s->ncbs;
@@ -1359,7 +1662,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->pmu);
         uint64_t t0 = ht_mono_ns();
         size_t rows = 0;
-        int rc = write_batch(s, s->wbp, from, to, &rows, durable);
+        int rc = write_batch(s, s->wbp, from, to, &rows, durable, roll_all);
         double secs = (double)(ht_mono_ns() - t0) / 1e9;
         /* A full disk keeps the batch: nothing is released, the same
          * records (and what came since) are tried again. The callbacks
@@ -1490,19 +1793,9 @@ int ht_store_event_add(struct ht_store *s, int64_t eid, int64_t ts,
 int ht_store_audit_add_async(struct ht_store *s, const struct ht_store_audit *a,
                              void (*done)(void *ud, int rc), void *ud)
 {
-    json_t *j =
-        json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "actor", a->actor,
-                  "action", a->action, "device", a->device, "target", a->target,
-                  "value", a->value, "result", a->result);
-    if (j && a->command_id) {
-        json_object_set_new(j, "command_id", json_string(a->command_id));
-        json_object_set_new(j, "sent", json_integer(a->sent));
-        json_object_set_new(j, "deadline", json_integer(a->deadline));
-    }
-    char *text = ht_json_dumps(j, false, NULL);
-    json_decref(j);
-    if (!text)
+    if (!a->action)
         return HT_EINVAL;
+    char *text = audit_encode(a);
     struct ht_jrec r = {.kind = HT_JREC_AUDIT,
                         .a = a->action,
                         .text = text,
@@ -1770,6 +2063,8 @@ int ht_store_retention(struct ht_store *s, int64_t now_ms, int64_t *deleted)
         rc = step_done(s, st, "retention rows");
         n += sqlite3_changes(s->db);
     }
+    if (rc == HT_OK && n)
+        rc = exec(s, ROLL_CLAMP);
     /* The alarm journal is kept like the history: by age and rows. */
     if (rc == HT_OK && s->opts.history_max_age_ms > 0) {
         sqlite3_stmt *st = prep(s, "DELETE FROM alarm_log WHERE ts < ?");

@@ -3,6 +3,7 @@
  * capabilities, batched values with history queries, downsampling and
  * retention, twins with versions, hashed tokens, the audit log and the
  * event log, and that what was written survives a reopen. */
+#include "gateway/store/journal.h"
 #include "gateway/store/store.h"
 
 #include "ht_err.h"
@@ -739,6 +740,113 @@ START_TEST(audit_async_commits_then_calls_back)
 }
 END_TEST
 
+static char *text_row(const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    char *out = strdup(t ? t : "(null)");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static void text_is(const char *sql, const char *want)
+{
+    char *got = text_row(sql);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+/* An audit record crosses the journal as length-prefixed fields: every
+ * byte of its strings (separators, digits, the format's own marker,
+ * empty strings) and its NULLs arrive as they were given. */
+START_TEST(audit_fields_survive_the_journal)
+{
+    struct ht_store_opts o = {.flush_ms = 60000};
+    reopen(&o);
+    int got = 0;
+    struct ht_store_audit a = {.ts = 11,
+                               .actor = "12:ab;-\x01x",
+                               .action = "write",
+                               .device = "",
+                               .target = NULL,
+                               .value = "{\"v\":\"3:abc\"}",
+                               .result = "-",
+                               .status = 504,
+                               .latency_ms = 7,
+                               .command_id = "c-9",
+                               .sent = 1700000000123,
+                               .deadline = -5};
+    ck_assert_int_eq(ht_store_audit_add_async(s, &a, audit_cb, &got), HT_OK);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&got, __ATOMIC_ACQUIRE); i++)
+        usleep(5000);
+    ck_assert_int_eq(got, 1);
+    text_is("SELECT actor FROM audit", "12:ab;-\x01x");
+    text_is("SELECT action FROM audit", "write");
+    text_is("SELECT device FROM audit", "");
+    ck_assert_int_eq(count_rows("SELECT target IS NULL FROM audit"), 1);
+    text_is("SELECT value FROM audit", "{\"v\":\"3:abc\"}");
+    text_is("SELECT result FROM audit", "-");
+    text_is("SELECT command_id FROM audit", "c-9");
+    ck_assert_int_eq(count_rows("SELECT sent FROM audit"), 1700000000123);
+    ck_assert_int_eq(count_rows("SELECT deadline FROM audit"), -5);
+    ck_assert_int_eq(count_rows("SELECT status FROM audit"), 504);
+    ck_assert_int_eq(count_rows("SELECT latency_ms FROM audit"), 7);
+    /* Without a command: its id, sent and deadline are NULL. */
+    got = 0;
+    struct ht_store_audit b = {.ts = 12, .action = "approve", .status = 200};
+    ck_assert_int_eq(ht_store_audit_add_async(s, &b, audit_cb, &got), HT_OK);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&got, __ATOMIC_ACQUIRE); i++)
+        usleep(5000);
+    ck_assert_int_eq(got, 1);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM audit WHERE ts=12 AND "
+                                "actor IS NULL AND command_id IS NULL AND "
+                                "sent IS NULL AND deadline IS NULL"),
+                     1);
+}
+END_TEST
+
+/* A journal written by an older release (audit records as JSON) left
+ * behind by a kill -9 is replayed by this one. */
+START_TEST(audit_json_records_of_older_releases_replay)
+{
+    ht_store_close(s);
+    s = NULL;
+    int64_t epoch = count_rows("SELECT v FROM meta WHERE k='journal_epoch'");
+    int64_t pos = count_rows("SELECT coalesce((SELECT v FROM meta WHERE "
+                             "k='journal_pos'), 0)");
+    char path[300], err[256] = "";
+    snprintf(path, sizeof path, "%s/holotwin.journal", dir);
+    struct ht_journal *j = NULL;
+    ck_assert_msg(ht_journal_open(path, 8u << 20, (uint64_t)epoch,
+                                  (uint64_t)pos, &j, err, sizeof err) == HT_OK,
+                  "%s", err);
+    struct ht_jrec r = {
+        .kind = HT_JREC_AUDIT,
+        .a = "write",
+        .text = "{\"actor\":\"old\",\"action\":\"write\",\"device\":"
+                "\"press-1\",\"value\":\"1\",\"result\":\"ok\","
+                "\"command_id\":\"c-1\",\"sent\":5,\"deadline\":9}",
+        .ts = 3,
+        .seq = 200,
+        .num = 2};
+    ck_assert_int_eq(ht_journal_append(j, &r), HT_OK);
+    ht_journal_close(j);
+    open_store(NULL);
+    text_is("SELECT actor || '/' || device || '/' || value || '/' || "
+            "command_id || '/' || sent || '/' || deadline || '/' || status "
+            "FROM audit",
+            "old/press-1/1/c-1/5/9/200");
+    ck_assert_int_eq(count_rows("SELECT target IS NULL FROM audit"), 1);
+}
+END_TEST
+
 /* A command's record: who (the token name), its id, sent and deadline;
  * a late ack journaled after it lands on it; every filter narrows. */
 START_TEST(audit_late_ack_and_filters)
@@ -853,6 +961,8 @@ int main(void)
     tcase_add_test(tc, token_lookup_follows_add_delete_and_reopen);
     tcase_add_test(tc, audit_and_events_persist);
     tcase_add_test(tc, journal_replays_what_a_kill_9_left);
+    tcase_add_test(tc, audit_fields_survive_the_journal);
+    tcase_add_test(tc, audit_json_records_of_older_releases_replay);
     tcase_add_test(tc, writer_commits_without_a_flush);
     tcase_add_test(tc, small_journal_waits_and_loses_nothing);
     tcase_add_test(tc, audit_async_commits_then_calls_back);

@@ -8,9 +8,12 @@
 #include "ht_err.h"
 
 #include <check.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -117,6 +120,123 @@ START_TEST(rollups_match_raw_downsampling)
     ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 10, 0, &h), HT_OK);
     ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "raw");
     json_decref(h);
+}
+END_TEST
+
+static int64_t db_int(const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/holotwin.db", dir);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The writer holds open buckets across batches; a kill -9 after the
+ * history rows were committed but before those buckets were written
+ * loses nothing: the next open folds the rows again, once. */
+START_TEST(rollups_held_by_the_writer_survive_kill_9)
+{
+    ht_store_close(s);
+    s = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct ht_store *c = NULL;
+        struct ht_store_opts o = {.flush_ms = 10};
+        char err[256];
+        if (ht_store_open(dir, &o, &c, err, sizeof err))
+            _exit(3);
+        /* 10 minutes at 1 value/s; the last minute's bucket stays open. */
+        for (int64_t i = 0; i < 600; i++) {
+            json_t *v = json_integer(i);
+            ht_store_value_add(c, "d", "t", v, NULL, i * 1000, i);
+            json_decref(v);
+            if (i % 50 == 0)
+                usleep(20000); /* several batches */
+        }
+        struct ht_store_batch_stats st;
+        for (int k = 0; k < 1000; k++) {
+            ht_store_batch_stats(c, &st);
+            if (st.rows == 600 && st.journal_bytes == 0)
+                break;
+            usleep(5000);
+        }
+        kill(getpid(), SIGKILL);
+        _exit(4);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child did not die by SIGKILL (status %d)", status);
+    ck_assert_int_eq(db_int("SELECT count(*) FROM history"), 600);
+    /* What the child had written: not all of it (else this proves
+     * nothing). */
+    ck_assert_int_lt(db_int("SELECT coalesce(sum(n), 0) FROM rollup WHERE "
+                            "level=60000"),
+                     600);
+    for (int round = 0; round < 2; round++) {
+        open_store(NULL);
+        json_t *rows = ht_store_history_rows(s);
+        ck_assert_int_eq(json_integer_value(json_object_get(rows, "1m")), 10);
+        ck_assert_int_eq(json_integer_value(json_object_get(rows, "1h")), 1);
+        json_decref(rows);
+        json_t *h;
+        ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 100, HOUR, &h),
+                         HT_OK);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "1h");
+        json_t *b = item(h, 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(b, "n")), 600);
+        ck_assert_double_eq(num(b, "min"), 0);
+        ck_assert_double_eq(num(b, "max"), 599);
+        ck_assert_double_eq(num(b, "v"), 599 / 2.0);
+        json_decref(h);
+        ck_assert_int_eq(
+            ht_store_history(s, "d", "t", 9 * MIN, 0, 100, MIN, &h), HT_OK);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "1m");
+        ck_assert_int_eq(json_integer_value(json_object_get(item(h, 0), "n")),
+                         60);
+        json_decref(h);
+        if (round == 0)
+            ht_store_close(s); /* a second open adds nothing */
+    }
+}
+END_TEST
+
+/* Values the writer committed on its own leave their buckets open; a
+ * history query (which flushes) still sees every one of them. */
+START_TEST(open_buckets_are_written_before_a_query)
+{
+    struct ht_store_opts o = {.flush_ms = 10};
+    ht_store_close(s);
+    open_store(&o);
+    for (int64_t i = 0; i < 30; i++)
+        add_num("d", "t", (double)i, 2 * MIN + i * 1000);
+    struct ht_store_batch_stats st;
+    for (int k = 0; k < 1000; k++) {
+        ht_store_batch_stats(s, &st);
+        if (st.rows == 30 && st.journal_bytes == 0)
+            break;
+        usleep(5000);
+    }
+    ck_assert_uint_eq(st.rows, 30);
+    /* Committed by the writer's timer, the bucket still open. */
+    ck_assert_int_eq(db_int("SELECT count(*) FROM rollup"), 0);
+    json_t *h;
+    ck_assert_int_eq(ht_store_history(s, "d", "t", 0, 0, 100, HOUR, &h), HT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "level")), "1h");
+    ck_assert_uint_eq(json_array_size(json_object_get(h, "items")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(item(h, 0), "n")), 30);
+    ck_assert_double_eq(num(item(h, 0), "max"), 29);
+    json_decref(h);
+    /* Both levels' buckets are in the table now. */
+    ck_assert_int_eq(db_int("SELECT count(*) FROM rollup"), 2);
 }
 END_TEST
 
@@ -340,6 +460,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, rollups_match_raw_downsampling);
+    tcase_add_test(tc, rollups_held_by_the_writer_survive_kill_9);
+    tcase_add_test(tc, open_buckets_are_written_before_a_query);
     tcase_add_test(tc, rollups_of_other_values_keep_the_last);
     tcase_add_test(tc, retention_keeps_rollups_longer_than_raw);
     tcase_add_test(tc, state_inputs_at_an_instant);

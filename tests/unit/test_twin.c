@@ -1020,6 +1020,15 @@ START_TEST(state_text_is_the_state_serialised)
     text_is_state(e, "press-line");
     ht_twin_engine_set_device_status(e, "thermal-1", false, 8000);
     text_is_state(e, "press-line");
+    /* Each property's text is kept between snapshots: back online (its
+     * values stale), the same value again at a later time, then fresh. */
+    ht_twin_engine_set_device_status(e, "thermal-1", true, 8500);
+    text_is_state(e, "press-line");
+    setnum(e, "thermal-1", "temperature", 71.5, 9000);
+    text_is_state(e, "press-line");
+    text_is_state(e, "press-line");
+    setnum(e, "thermal-1", "temperature", 72.5, 9500);
+    text_is_state(e, "press-line");
     ck_assert_ptr_null(ht_twin_engine_state_text(e, "nope", NULL, NULL));
     ht_twin_engine_free(e);
 
