@@ -108,8 +108,7 @@ int ht_topic_parse(const char *topic, const char *prefix, struct ht_topic *out);
 #define HT_TOPIC_HA_ID_MAX 160
 /* A buffer of this size holds every discovery topic: builders into it
  * never truncate. */
-#define HT_TOPIC_HA_MAX                                                        \
-    (HT_TOPIC_PREFIX_MAX + 2 * HT_TOPIC_HA_ID_MAX + 32)
+#define HT_TOPIC_HA_MAX (HT_TOPIC_PREFIX_MAX + 2 * HT_TOPIC_HA_ID_MAX + 32)
 bool ht_topic_ha_id_valid(const char *s);
 
 /* {dprefix}/{component}/{node}/{object}/config into buf (same buffer rules

@@ -183,8 +183,7 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user)
  * twins' state is in the account's own section) and its birth topic. */
 char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user)
 {
-    if (!ht_topic_prefix_valid(conf->ha_prefix) ||
-        (user && !conf->ha_enabled))
+    if (!ht_topic_prefix_valid(conf->ha_prefix) || (user && !conf->ha_enabled))
         return ht_strdup("");
     if (!user)
         return ht_asprintf("\nuser " GW_PROV_GATEWAY_USER

@@ -26,9 +26,13 @@
 
 /* The ISA-18.2 life-cycle states of an alarm (docs/twins.md "Alarms"):
  * the options of an alarm's enum sensor. */
-static const char *const isa_states[] = {
-    "normal",   "active_unacknowledged", "active_acknowledged",
-    "returned_unacknowledged", "shelved", "suppressed", "out_of_service"};
+static const char *const isa_states[] = {"normal",
+                                         "active_unacknowledged",
+                                         "active_acknowledged",
+                                         "returned_unacknowledged",
+                                         "shelved",
+                                         "suppressed",
+                                         "out_of_service"};
 
 /* Characters of a discovery topic level are [a-zA-Z0-9_-]: '.' (legal in
  * our ids) becomes '_'. */
@@ -117,8 +121,8 @@ static json_t *entity_id(const char *component, const char *node,
 {
     char *s = ht_asprintf("%s.%s_%s", component, node, object);
     for (char *q = s + strlen(component) + 1; *q; q++)
-        *q = isalnum((unsigned char)*q) ? (char)tolower((unsigned char)*q)
-                                        : '_';
+        *q =
+            isalnum((unsigned char)*q) ? (char)tolower((unsigned char)*q) : '_';
     json_t *j = json_string(s);
     free(s);
     return j;
@@ -156,15 +160,14 @@ static void add(struct src *s, const char *component, const char *object_in,
 static void availability(struct src *s, json_t *c, const char *dev)
 {
     char st[HT_TOPIC_MAX];
-    if (!dev ||
-        ht_topic_build(st, sizeof st, s->ctx->prefix, HT_TOPIC_DEV_STATUS, dev,
-                       NULL) < 0)
+    if (!dev || ht_topic_build(st, sizeof st, s->ctx->prefix,
+                               HT_TOPIC_DEV_STATUS, dev, NULL) < 0)
         return;
-    json_object_set_new(
-        c, "availability",
-        json_pack("[{s:s, s:s, s:s, s:s}]", "topic", st, "value_template",
-                  "{{ value_json.state }}", "payload_available", "online",
-                  "payload_not_available", "offline"));
+    json_object_set_new(c, "availability",
+                        json_pack("[{s:s, s:s, s:s, s:s}]", "topic", st,
+                                  "value_template", "{{ value_json.state }}",
+                                  "payload_available", "online",
+                                  "payload_not_available", "offline"));
 }
 
 /* HA's Jinja reads a value out of our envelope: a board's sample or the
@@ -329,8 +332,8 @@ json_t *gw__ha_configs(const struct gw_ha_ctx *ctx, enum gw_ha_kind kind,
     s.device = json_pack(
         "{s:[s], s:s, s:s, s:s, s:s}", "identifiers", ident, "name",
         title && *title ? title : id, "manufacturer", "Holotwin", "model",
-        kind == GW_HA_DEVICE ? "Holotwin board" : "Holotwin twin",
-        "via_device", s.node);
+        kind == GW_HA_DEVICE ? "Holotwin board" : "Holotwin twin", "via_device",
+        s.node);
     s.out = json_object();
     const char *name;
     const json_t *p;

@@ -52,8 +52,8 @@ struct gw_ha {
 
 static int publish(struct ht_gw *g, const char *topic, const char *text)
 {
-    int rc = ht_mqtt_publish(g->mqtt, topic, text, strlen(text), 1, true,
-                             NULL, NULL);
+    int rc = ht_mqtt_publish(g->mqtt, topic, text, strlen(text), 1, true, NULL,
+                             NULL);
     if (rc != HT_OK)
         ht_log(LOG_WARNING, MOD, "%s not published: %s", topic,
                ht_strerror(rc));
@@ -108,9 +108,8 @@ static json_t *desired(struct ht_gw *g, int role)
             continue;
         size_t n;
         struct ht_sem_thing **things = gw__twin_things(g, m, &n);
-        json_t *td =
-            ht_twin_td_build(m, (const struct ht_sem_thing *const *)things, n,
-                             NULL);
+        json_t *td = ht_twin_td_build(
+            m, (const struct ht_sem_thing *const *)things, n, NULL);
         json_t *bind = json_object(), *alarms = json_array();
         for (size_t c = 0; c < m->ncomps; c++)
             for (size_t p = 0; p < m->comps[c].nprops; p++) {
@@ -150,20 +149,7 @@ static void reconcile(struct ht_gw *g)
     size_t added = 0, removed = 0;
     const char *topic;
     json_t *cfg;
-    json_object_foreach(want, topic, cfg)
-    {
-        char *text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
-        const char *had = json_string_value(json_object_get(h->pub, topic));
-        if (force || !had || strcmp(had, text)) {
-            if (publish(g, topic, text) == HT_OK) {
-                json_object_set_new(h->pub, topic, json_string(text));
-                added++;
-            } else {
-                h->dirty = true;
-            }
-        }
-        free(text);
-    }
+    /* Gone first: an entity that changes platform keeps its unique_id. */
     void *it = json_object_iter(h->pub);
     while (it) {
         topic = json_object_iter_key(it);
@@ -177,6 +163,20 @@ static void reconcile(struct ht_gw *g)
             }
         }
         it = next;
+    }
+    json_object_foreach(want, topic, cfg)
+    {
+        char *text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+        const char *had = json_string_value(json_object_get(h->pub, topic));
+        if (force || !had || strcmp(had, text)) {
+            if (publish(g, topic, text) == HT_OK) {
+                json_object_set_new(h->pub, topic, json_string(text));
+                added++;
+            } else {
+                h->dirty = true;
+            }
+        }
+        free(text);
     }
     if (added || removed)
         ht_log(LOG_INFO, MOD,
@@ -199,8 +199,7 @@ static void on_timer(struct ht_timer *t, void *ud)
     struct ht_gw *g = ud;
     struct gw_ha *h = g->ha;
     if (h->dirty ||
-        h->reg_gen !=
-            __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE) ||
+        h->reg_gen != __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE) ||
         h->twins_gen != gw__twins_gen(g) || h->role != account_role(g))
         reconcile(g);
 }
