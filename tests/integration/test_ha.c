@@ -78,8 +78,9 @@ static bool type_ok(const json_t *keys, const json_t *spec, const json_t *v,
     if (json_is_object(spec)) {
         size_t i;
         const json_t *e;
-        json_array_foreach(json_object_get(spec, "enum"), i, e) if (
-            json_equal((json_t *)e, (json_t *)v)) return true;
+        json_array_foreach(
+            json_object_get(spec, "enum"), i,
+            e) if (json_equal((json_t *)e, (json_t *)v)) return true;
         snprintf(why, n, "value not in the documented set");
         return false;
     }
@@ -127,8 +128,8 @@ static bool type_ok(const json_t *keys, const json_t *spec, const json_t *v,
 }
 
 /* One config against the table: keys, types and HA's cross-key rules. */
-static bool config_ok(const json_t *keys, const char *platform,
-                      const json_t *c, char *why, size_t n)
+static bool config_ok(const json_t *keys, const char *platform, const json_t *c,
+                      char *why, size_t n)
 {
     const json_t *pl =
         json_object_get(json_object_get(keys, "platforms"), platform);
@@ -144,8 +145,8 @@ static bool config_ok(const json_t *keys, const char *platform,
         return false;
     size_t i;
     const json_t *r;
-    json_array_foreach(json_object_get(pl, "required"), i, r) if (
-        !json_object_get(c, json_string_value(r)))
+    json_array_foreach(json_object_get(pl, "required"), i,
+                       r) if (!json_object_get(c, json_string_value(r)))
     {
         snprintf(why, n, "required key %s missing", json_string_value(r));
         return false;
@@ -183,10 +184,22 @@ static json_t *retained(struct ht_it *t, int port, const char *user,
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
-    const char *argv[] = {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-u",
-                          user, "-P", pass, "-t",
-                          "homeassistant/+/" NODE "/+/config", "-v",
-                          "--retained-only", "-W", "2", NULL};
+    const char *argv[] = {"/usr/bin/mosquitto_sub",
+                          "-h",
+                          "127.0.0.1",
+                          "-p",
+                          p,
+                          "-u",
+                          user,
+                          "-P",
+                          pass,
+                          "-t",
+                          "homeassistant/+/" NODE "/+/config",
+                          "-v",
+                          "--retained-only",
+                          "-W",
+                          "2",
+                          NULL};
     char *out = NULL;
     ht_it_run(t, argv, NULL, 15000, &out, NULL);
     json_t *all = json_object();
@@ -208,8 +221,8 @@ static json_t *retained(struct ht_it *t, int port, const char *user,
 static char *topic_of(const char *platform, const char *object)
 {
     char *s = NULL;
-    if (asprintf(&s, "homeassistant/%s/" NODE "/%s/config", platform,
-                 object) < 0)
+    if (asprintf(&s, "homeassistant/%s/" NODE "/%s/config", platform, object) <
+        0)
         abort();
     for (char *q = s + strlen("homeassistant/") + strlen(platform) + 1 +
                    strlen(NODE) + 1;
@@ -244,8 +257,7 @@ static int call(int port, const char *auth, const char *method,
 
 /* POST /api/v1/mqtt-accounts: the account's user and password. */
 static void account(struct ht_it *t, int port, const char *auth,
-                    const char *name, const char *role, char *user,
-                    char *pass)
+                    const char *name, const char *role, char *user, char *pass)
 {
     char body[128];
     snprintf(body, sizeof body, "{\"name\":\"%s\",\"role\":\"%s\"}", name,
@@ -281,7 +293,7 @@ static bool value_is(int port, const char *auth, const char *dev,
                      const char *prop, double want)
 {
     json_t *v = value_of(port, auth, dev, prop);
-    bool ok = json_is_number(v) ? json_number_value(v) == want
+    bool ok = json_is_number(v)    ? json_number_value(v) == want
               : json_is_boolean(v) ? (json_is_true(v) ? 1 : 0) == want
                                    : false;
     json_decref(v);
@@ -302,8 +314,7 @@ static bool audited(int port, const char *auth, const char *actor,
             const char *ac = json_string_value(json_object_get(e, "actor"));
             const char *tg = json_string_value(json_object_get(e, "target"));
             found |= ac && tg && !strcmp(ac, actor) && !strcmp(tg, target) &&
-                     json_integer_value(json_object_get(e, "status")) ==
-                         status;
+                     json_integer_value(json_object_get(e, "status")) == status;
         }
     }
     json_decref(l);
@@ -341,8 +352,7 @@ static void command(struct ht_it *t, struct ht_it_mqtt *m, const json_t *cfg,
 
 /* ---- the demo ---- */
 
-static void demo_entities_match_ha_keys_and_command_the_boards(
-    struct ht_it *t)
+static void demo_entities_match_ha_keys_and_command_the_boards(struct ht_it *t)
 {
     ht_it_timeout(t, 240);
     json_t *keys = keys_table(t);
@@ -374,12 +384,12 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
         json_t *p;
         json_object_foreach(json_object_get(dev, "properties"), name, p)
         {
-            const char *pl = platform_of(
-                json_string_value(json_object_get(p, "type")),
-                json_is_true(json_object_get(p, "writable")),
-                json_is_number(json_object_get(p, "minimum")) &&
-                    json_is_number(json_object_get(p, "maximum")),
-                true);
+            const char *pl =
+                platform_of(json_string_value(json_object_get(p, "type")),
+                            json_is_true(json_object_get(p, "writable")),
+                            json_is_number(json_object_get(p, "minimum")) &&
+                                json_is_number(json_object_get(p, "maximum")),
+                            true);
             snprintf(obj, sizeof obj, "device_%s_%s", boards[b], name);
             if (pl) {
                 char *tp = topic_of(pl, obj);
@@ -390,18 +400,18 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
         json_decref(dev);
     }
     json_t *td;
-    HT_CHECK(t, call(d.http, auth, "GET", "/things/press-line", NULL, &td) ==
-                    200);
+    HT_CHECK(t,
+             call(d.http, auth, "GET", "/things/press-line", NULL, &td) == 200);
     const char *name;
     json_t *p;
     json_object_foreach(json_object_get(td, "properties"), name, p)
     {
-        const char *pl = platform_of(
-            json_string_value(json_object_get(p, "type")),
-            !json_is_true(json_object_get(p, "readOnly")),
-            json_is_number(json_object_get(p, "minimum")) &&
-                json_is_number(json_object_get(p, "maximum")),
-            true);
+        const char *pl =
+            platform_of(json_string_value(json_object_get(p, "type")),
+                        !json_is_true(json_object_get(p, "readOnly")),
+                        json_is_number(json_object_get(p, "minimum")) &&
+                            json_is_number(json_object_get(p, "maximum")),
+                        true);
         char obj[160];
         snprintf(obj, sizeof obj, "twin_press-line_%s", name);
         if (pl) {
@@ -412,9 +422,9 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
     }
     json_decref(td);
     json_t *al;
-    HT_CHECK(t, call(d.http, auth, "GET",
-                     "/api/v1/alarms?twin=press-line&all=true", NULL,
-                     &al) == 200);
+    HT_CHECK(t,
+             call(d.http, auth, "GET",
+                  "/api/v1/alarms?twin=press-line&all=true", NULL, &al) == 200);
     size_t i, nalarms = 0;
     json_t *a;
     json_array_foreach(json_object_get(al, "items"), i, a)
@@ -429,9 +439,10 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
     }
     json_decref(al);
     HT_CHECK(t, nalarms == 3, "press line alarms: %zu", nalarms);
-    json_object_set_new(
-        want, "homeassistant/binary_sensor/" NODE "/twin_press-line_alarms/config",
-        json_string("alarms"));
+    json_object_set_new(want,
+                        "homeassistant/binary_sensor/" NODE
+                        "/twin_press-line_alarms/config",
+                        json_string("alarms"));
 
     /* The operator account's entities are there once its role is seen. */
     char *sw = topic_of("switch", "device_thermal-1_fan");
@@ -486,17 +497,16 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
             "no audit record of HA's command");
     /* A switch the same way. */
     json_t *swc = json_object_get(have, sw);
-    HT_CHECK(t, swc && !strcmp(json_string_value(json_object_get(
-                                   swc, "payload_on")),
-                               "true"));
+    HT_CHECK(
+        t, swc && !strcmp(json_string_value(json_object_get(swc, "payload_on")),
+                          "true"));
     command(t, m, swc, "true");
     HT_WAIT(t, value_is(d.http, auth, "thermal-1", "fan", 1), 15000,
             "the fan did not switch on");
     /* Out of range: refused, answered, audited, the board unchanged. */
     ht_it_mqtt_clear(m);
     command(t, m, num, "999");
-    char *r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status",
-                              15000);
+    char *r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status", 15000);
     HT_CHECK(t, r && strstr(r, "\"status\":400"), "reply: %s",
              r ? r : "(none)");
     free(r);
@@ -514,8 +524,8 @@ static void demo_entities_match_ha_keys_and_command_the_boards(
 
     /* HA's birth message: everything is published again. */
     ht_it_mqtt_clear(m);
-    HT_CHECK(t, ht_it_mqtt_pub(m, "homeassistant/status", "online", 1,
-                               false) == 0);
+    HT_CHECK(t, ht_it_mqtt_pub(m, "homeassistant/status", "online", 1, false) ==
+                    0);
     HT_WAIT(t,
             ht_it_mqtt_count(m, "homeassistant/+/" NODE "/+/config") >=
                 json_object_size(want),
@@ -555,10 +565,11 @@ static void gw_start(struct ht_it *t, struct gw *g, const char *conf_text,
     snprintf(mqtt, sizeof mqtt, "%d", g->mqtt);
     snprintf(tls, sizeof tls, "%d", g->tls);
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin,         "--config", g->conf, "--data-dir",
-                          g->data,     "--http-port", http, "--mqtt-port",
-                          mqtt,        "--mqtt-tls-port", tls, "--no-mdns",
-                          "--log-level", "debug",   NULL};
+    const char *argv[] = {
+        bin,           "--config",        g->conf, "--data-dir",
+        g->data,       "--http-port",     http,    "--mqtt-port",
+        mqtt,          "--mqtt-tls-port", tls,     "--no-mdns",
+        "--log-level", "debug",           NULL};
     g->pid = ht_it_spawn(t, logname, argv, NULL);
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
@@ -636,29 +647,29 @@ static void board_availability_removal_and_a_viewer(struct ht_it *t)
     HT_CHECK(t, ht_it_provision(t, g.http, g.auth, "b1", &c) == 201);
     free(c.config);
     pid_t a = agent(t, &g, &c, "agent-b1");
-    HT_WAIT(t, call(g.http, g.auth, "POST", "/api/v1/devices/b1/approve", NULL,
-                    NULL) == 200,
+    HT_WAIT(t,
+            call(g.http, g.auth, "POST", "/api/v1/devices/b1/approve", NULL,
+                 NULL) == 200,
             15000, "b1 never registered");
-    HT_CHECK(t,
-             call(g.http, g.auth, "PUT", "/api/v1/twins/lampwatch",
-                  "{\"id\":\"lampwatch\",\"title\":\"Lamp\",\"components\":"
-                  "[{\"id\":\"lamp\",\"kind\":\"lamp\",\"properties\":[{"
-                  "\"name\":\"on\",\"bind\":\"b1/lamp\",\"type\":"
-                  "\"boolean\",\"writable\":true}]}],\"rules\":[{\"id\":"
-                  "\"lamp-lit\",\"severity\":\"warning\",\"message\":\"Lamp "
-                  "on\",\"expr\":\"lamp.on\",\"priority\":\"low\"}]}",
-                  NULL) /
-                     100 ==
-                 2);
+    HT_CHECK(t, call(g.http, g.auth, "PUT", "/api/v1/twins/lampwatch",
+                     "{\"id\":\"lampwatch\",\"title\":\"Lamp\",\"components\":"
+                     "[{\"id\":\"lamp\",\"kind\":\"lamp\",\"properties\":[{"
+                     "\"name\":\"on\",\"bind\":\"b1/lamp\",\"type\":"
+                     "\"boolean\",\"writable\":true}]}],\"rules\":[{\"id\":"
+                     "\"lamp-lit\",\"severity\":\"warning\",\"message\":\"Lamp "
+                     "on\",\"expr\":\"lamp.on\",\"priority\":\"low\"}]}",
+                     NULL) /
+                        100 ==
+                    2);
     /* HA logs in as a viewer: read-only entities, no command topic. */
     char user[96], pass[96];
     account(t, g.http, g.auth, "ha", "viewer", user, pass);
-    const char *lamp_bs = "homeassistant/binary_sensor/" NODE
-                          "/device_b1_lamp/config";
-    const char *twin_bs = "homeassistant/binary_sensor/" NODE
-                          "/twin_lampwatch_lamp_on/config";
-    const char *alarm = "homeassistant/sensor/" NODE
-                        "/twin_lampwatch_alarm_lamp-lit/config";
+    const char *lamp_bs =
+        "homeassistant/binary_sensor/" NODE "/device_b1_lamp/config";
+    const char *twin_bs =
+        "homeassistant/binary_sensor/" NODE "/twin_lampwatch_lamp_on/config";
+    const char *alarm =
+        "homeassistant/sensor/" NODE "/twin_lampwatch_alarm_lamp-lit/config";
     HT_WAIT(t, retained_has(t, &g, user, pass, lamp_bs), 15000,
             "no config for b1's lamp");
     HT_WAIT(t, retained_has(t, &g, user, pass, alarm), 15000,
@@ -702,8 +713,8 @@ static void board_availability_removal_and_a_viewer(struct ht_it *t)
     free(off);
     ht_it_mqtt_clear(m);
     a = agent(t, &g, &c, "agent-b1-again");
-    char *on = ht_it_mqtt_wait(m, "holotwin/v1/devices/b1/status",
-                               "\"online\"", 30000);
+    char *on = ht_it_mqtt_wait(m, "holotwin/v1/devices/b1/status", "\"online\"",
+                               30000);
     HT_CHECK(t, on, "the restarted board never came back for HA");
     free(on);
     /* A viewer cannot command: the broker refuses its request topic and
@@ -738,8 +749,8 @@ static void board_availability_removal_and_a_viewer(struct ht_it *t)
                      NULL) == 200);
     HT_WAIT(t, !retained_has(t, &g, user, pass, lamp_bs), 15000,
             "the blocked board's configs are still retained");
-    HT_CHECK(t, call(g.http, g.auth, "POST", "/api/v1/devices/b1/approve",
-                     NULL, NULL) == 200);
+    HT_CHECK(t, call(g.http, g.auth, "POST", "/api/v1/devices/b1/approve", NULL,
+                     NULL) == 200);
     HT_WAIT(t, retained_has(t, &g, user, pass, lamp_bs), 15000,
             "the approved board's configs did not come back");
     ht_it_mqtt_free(m);
@@ -767,8 +778,9 @@ static void board_availability_removal_and_a_viewer(struct ht_it *t)
             ht_it_sleep_ms(250);
     }
     char *log = ht_it_logfile(t, "gatewayd-off");
-    HT_CHECK(t, log && strstr(log, "integration off: homeassistant/"
-                                   "binary_sensor/" NODE "/device_b1_lamp"),
+    HT_CHECK(t,
+             log && strstr(log, "integration off: homeassistant/"
+                                "binary_sensor/" NODE "/device_b1_lamp"),
              "the gateway did not clear b1's lamp config");
     free(log);
     HT_CHECK(t, empty, "the turned-off integration left configs retained");
