@@ -65,7 +65,8 @@ START_TEST(a_board_maps_to_sensors_switches_and_numbers)
     ck_assert_int_eq(json_object_size(c), 6);
     json_t *t = json_object_get(c, D "sensor/" N "/device_b_1_temp/config");
     ck_assert_ptr_nonnull(t);
-    ck_assert_str_eq(str(t, "state_topic"), "holotwin/v1/devices/b.1/props/temp");
+    ck_assert_str_eq(str(t, "state_topic"),
+                     "holotwin/v1/devices/b.1/props/temp");
     ck_assert_str_eq(str(t, "value_template"), "{{ value_json.v }}");
     ck_assert_str_eq(str(t, "unit_of_measurement"), "°C");
     ck_assert_str_eq(str(t, "device_class"), "temperature");
@@ -81,10 +82,9 @@ START_TEST(a_board_maps_to_sensors_switches_and_numbers)
     json_t *dev = json_object_get(t, "device");
     ck_assert_str_eq(str(dev, "manufacturer"), "Holotwin");
     ck_assert_str_eq(str(dev, "via_device"), N);
-    ck_assert_str_eq(
-        json_string_value(json_array_get(json_object_get(dev, "identifiers"),
-                                         0)),
-        N "_device_b.1");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(dev, "identifiers"), 0)),
+                     N "_device_b.1");
     ck_assert_str_eq(str(json_object_get(t, "origin"), "sw_version"), "1.2.3");
 
     json_t *b =
@@ -152,7 +152,8 @@ START_TEST(a_twin_reads_its_state_and_alarms)
     json_t *c = configs("ha", GW_HA_TWIN, "line", td, bind, alarms);
     /* 2 properties, 2 alarm sensors, 1 problem sensor. */
     ck_assert_int_eq(json_object_size(c), 5);
-    json_t *s = json_object_get(c, D "sensor/" N "/twin_line_gear_speed/config");
+    json_t *s =
+        json_object_get(c, D "sensor/" N "/twin_line_gear_speed/config");
     ck_assert_ptr_nonnull(s);
     ck_assert_str_eq(str(s, "state_topic"), "holotwin/v1/twins/line/state");
     ck_assert_str_eq(str(s, "value_template"),
@@ -184,8 +185,8 @@ END_TEST
 
 START_TEST(bad_input_gives_no_configs)
 {
-    ck_assert_ptr_null(configs("ha", GW_HA_DEVICE, "Bad/Id", board_td, NULL,
-                               NULL));
+    ck_assert_ptr_null(
+        configs("ha", GW_HA_DEVICE, "Bad/Id", board_td, NULL, NULL));
     ck_assert_ptr_null(
         configs("a/b", GW_HA_DEVICE, "b1", board_td, NULL, NULL));
     struct gw_ha_ctx ctx = {.dprefix = "ha/#",
@@ -196,7 +197,8 @@ START_TEST(bad_input_gives_no_configs)
         gw__ha_configs(&ctx, GW_HA_DEVICE, "b1", NULL, NULL, NULL, NULL));
     /* No TD: nothing to show, but not an error. */
     ctx.dprefix = "homeassistant";
-    json_t *c = gw__ha_configs(&ctx, GW_HA_DEVICE, "b1", NULL, NULL, NULL, NULL);
+    json_t *c =
+        gw__ha_configs(&ctx, GW_HA_DEVICE, "b1", NULL, NULL, NULL, NULL);
     ck_assert_int_eq(json_object_size(c), 0);
     json_decref(c);
 }
@@ -209,9 +211,9 @@ START_TEST(discovery_topics_are_checked)
                                         "sensor", "node_1", "obj-2"),
                      0);
     ck_assert_str_eq(buf, "homeassistant/sensor/node_1/obj-2/config");
-    ck_assert_int_eq(ht_topic_ha_config(buf, sizeof buf, "homeassistant",
-                                        "light", "n", "o"),
-                     HT_EINVAL);
+    ck_assert_int_eq(
+        ht_topic_ha_config(buf, sizeof buf, "homeassistant", "light", "n", "o"),
+        HT_EINVAL);
     ck_assert_int_eq(ht_topic_ha_config(buf, sizeof buf, "homeassistant",
                                         "sensor", "n/x", "o"),
                      HT_EINVAL);
@@ -219,9 +221,9 @@ START_TEST(discovery_topics_are_checked)
                                         "sensor", "n", "o+"),
                      HT_EINVAL);
     ck_assert_str_eq(buf, "");
-    ck_assert_int_eq(ht_topic_ha_config(buf, 10, "homeassistant", "sensor",
-                                        "n", "o"),
-                     HT_ETOOBIG);
+    ck_assert_int_eq(
+        ht_topic_ha_config(buf, 10, "homeassistant", "sensor", "n", "o"),
+        HT_ETOOBIG);
     ck_assert_int_gt(ht_topic_ha_status(buf, sizeof buf, "ha/x"), 0);
     ck_assert_str_eq(buf, "ha/x/status");
     ck_assert_int_eq(ht_topic_ha_status(buf, sizeof buf, "ha/"), HT_EINVAL);
