@@ -2342,15 +2342,19 @@ json_t *ht_store_audit_list(struct ht_store *s,
     if (limit <= 0 || limit > 10000)
         limit = 100;
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = prep(
-        s, "SELECT id, ts, actor, action, device, target, value, result, "
-           "status, latency_ms, command_id, sent, deadline, late_result, "
-           "late_ts, late_ms FROM audit WHERE (?1 IS NULL OR device=?1) AND "
-           "(?2 IS NULL OR action=?2) AND (?3 IS NULL OR result=?3) AND "
-           "(?4 IS NULL OR (substr(actor, 1, length(?4) + 1) = ?4 || ':' AND "
-           "instr(substr(actor, length(?4) + 2), ':') = 0)) AND "
-           "(?5 IS NULL OR ts >= ?5) AND (?6 IS NULL OR ts <= ?6) "
-           "ORDER BY id DESC LIMIT ?7");
+    /* The order chosen by statement, not by an ORDER BY expression, so
+     * that both walk the primary key instead of sorting. */
+#define AUDIT_SELECT                                                           \
+    "SELECT id, ts, actor, action, device, target, value, result, status, "    \
+    "latency_ms, command_id, sent, deadline, late_result, late_ts, late_ms "   \
+    "FROM audit WHERE (?1 IS NULL OR device=?1) AND (?2 IS NULL OR "           \
+    "action=?2) AND (?3 IS NULL OR result=?3) AND (?4 IS NULL OR "             \
+    "(substr(actor, 1, length(?4) + 1) = ?4 || ':' AND instr(substr(actor, "   \
+    "length(?4) + 2), ':') = 0)) AND (?5 IS NULL OR ts >= ?5) AND (?6 IS "     \
+    "NULL OR ts <= ?6) AND id > ?8 ORDER BY id "
+    sqlite3_stmt *st = prep(s, q->oldest_first ? AUDIT_SELECT "LIMIT ?7"
+                                               : AUDIT_SELECT "DESC LIMIT ?7");
+#undef AUDIT_SELECT
     if (st) {
         bind_text(st, 1, q->device);
         bind_text(st, 2, q->action);
@@ -2361,6 +2365,7 @@ json_t *ht_store_audit_list(struct ht_store *s,
         if (q->to)
             sqlite3_bind_int64(st, 6, q->to);
         sqlite3_bind_int(st, 7, limit);
+        sqlite3_bind_int64(st, 8, q->after_id);
     }
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_pack(

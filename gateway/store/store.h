@@ -353,11 +353,14 @@ int ht_store_audit_late_ack(struct ht_store *s, const char *command_id,
 /* Filters of ht_store_audit_list; NULL/0 members match everything. */
 struct ht_store_audit_query {
     const char *device, *action, *result;
-    const char *who;  /* the token name (actor before its last ':') */
-    int64_t from, to; /* ts range, inclusive; 0 = open */
-    int limit;        /* 1..10000, default 100 */
+    const char *who;   /* the token name (actor before its last ':') */
+    int64_t from, to;  /* ts range, inclusive; 0 = open */
+    int limit;         /* 1..10000, default 100 */
+    int64_t after_id;  /* only records with a larger id; 0 = open */
+    bool oldest_first; /* ascending ids (default: newest first) */
 };
-/* Newest first (new reference): [{"id","ts","actor","who","action",
+/* Newest first, or oldest first (new reference):
+ * [{"id","ts","actor","who","action",
  * "device","target","value","result","status","latency_ms",
  * "command_id","sent","deadline","late_ack":{"result","ts","after_ms"}}],
  * optional members only when set. q borrowed. */

@@ -58,6 +58,7 @@ struct up_rec {
     char *subject;
     char *data;
     size_t len;
+    int64_t eid, aid; /* the SSE event or audit record it came from, or 0 */
 };
 
 struct gw_upstream {
@@ -66,13 +67,25 @@ struct gw_upstream {
     char site[65], cell[65];
     char epoch[17];
     sqlite3 *db; /* the sender thread's once started */
-    sqlite3_stmt *ins, *sel, *del;
+    sqlite3_stmt *ins, *sel, *del, *cur;
     int64_t max_backlog;
+    /* What the outbox holds of the store's logs (meta "event_cursor" and
+     * "audit_cursor", written with the rows): every forwarded SSE event up
+     * to ev_cursor, every audit record up to au_cursor. A start forwards
+     * what lies beyond (a crash, a full queue, events of the start-up). */
+    int64_t ev_cursor, au_cursor;
     pthread_mutex_t mu; /* everything below up to the thread */
     pthread_cond_t cv;
     struct up_rec *q;
     size_t nq, capq;
     bool stop, conn_event, busy, tap_on;
+    /* Audit records seen live before the start's catch-up read the store
+     * (skipped by it), then the highest id that read returned (live
+     * records up to it are duplicates). */
+    bool au_caught_up;
+    int64_t au_floor;
+    int64_t *au_seen;
+    size_t n_au_seen, cap_au_seen;
     int64_t backlog, backlog_bytes; /* rows and bytes in the outbox */
     pthread_t th;
     bool running;
@@ -202,20 +215,39 @@ static int outbox_open(struct gw_upstream *u, const char *dir, char *err,
                            "ORDER BY seq LIMIT ?",
                            -1, &u->sel, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(u->db, "DELETE FROM outbox WHERE seq <= ?", -1,
-                           &u->del, NULL) != SQLITE_OK)
+                           &u->del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(u->db,
+                           "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                           -1, &u->cur, NULL) != SQLITE_OK)
         return db_fail(u, "prepare", err, errlen);
     return HT_OK;
 }
 
-/* Append records to the outbox in one transaction, then drop the oldest
- * rows beyond max_backlog (counted). On a write error the records are
- * lost and counted as dropped: the cell goes on either way. */
-static void outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
+static void cursor_put(struct gw_upstream *u, const char *k, int64_t v)
 {
-    int64_t bytes = 0;
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    sqlite3_bind_text(u->cur, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(u->cur, 2, text, -1, SQLITE_TRANSIENT);
+    sqlite3_step(u->cur);
+    sqlite3_reset(u->cur);
+}
+
+/* Append records to the outbox in one transaction with the cursors, then
+ * drop the oldest rows beyond max_backlog (counted). False when the
+ * transaction could not be had or committed (the file locked, the disk
+ * full): nothing was written and the caller still holds the records. */
+static bool outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
+{
+    int64_t bytes = 0, ev = u->ev_cursor, au = u->au_cursor;
     size_t ok = 0;
-    sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(u, "begin", NULL, 0);
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
+        ev = r[i].eid > ev ? r[i].eid : ev;
+        au = r[i].aid > au ? r[i].aid : au;
         sqlite3_bind_text(u->ins, 1, r[i].subject, -1, SQLITE_STATIC);
         sqlite3_bind_blob(u->ins, 2, r[i].data, (int)r[i].len, SQLITE_STATIC);
         if (sqlite3_step(u->ins) == SQLITE_DONE) {
@@ -223,6 +255,11 @@ static void outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
             bytes += (int64_t)r[i].len;
         }
         sqlite3_reset(u->ins);
+    }
+    if (ok < n) { /* all or nothing: the cursors cover every record */
+        db_fail(u, "insert", NULL, 0);
+        sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+        return false;
     }
     int64_t over = u->backlog + (int64_t)ok - u->max_backlog, gone = 0;
     int64_t gone_bytes = 0;
@@ -247,14 +284,17 @@ static void outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
+    if (ev != u->ev_cursor)
+        cursor_put(u, "event_cursor", ev);
+    if (au != u->au_cursor)
+        cursor_put(u, "audit_cursor", au);
     if (sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(u, "commit", NULL, 0);
         sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
-        metrics_add(u, &u->g->metrics->up_dropped, n);
-        return;
+        return false;
     }
-    if (ok < n)
-        metrics_add(u, &u->g->metrics->up_dropped, n - ok);
+    u->ev_cursor = ev;
+    u->au_cursor = au;
     if (gone) {
         ht_log(LOG_WARNING, MOD,
                "outbox full (%lld records): dropped the %lld oldest",
@@ -266,6 +306,7 @@ static void outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
     u->backlog_bytes += bytes - gone_bytes;
     metrics_backlog(u);
     pthread_mutex_unlock(&u->mu);
+    return true;
 }
 
 /* ---- queueing (any thread) ---- */
@@ -274,7 +315,7 @@ static void outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
  * the sender. Beyond UP_QUEUE_MAX (the sender stuck on its disk) the
  * record is dropped and counted rather than growing without bound. */
 static void enqueue_take(struct gw_upstream *u, char *subject, char *data,
-                         size_t len)
+                         size_t len, int64_t eid, int64_t aid)
 {
     pthread_mutex_lock(&u->mu);
     if (u->nq >= UP_QUEUE_MAX) {
@@ -288,19 +329,19 @@ static void enqueue_take(struct gw_upstream *u, char *subject, char *data,
         u->capq = u->capq ? 2 * u->capq : 256;
         u->q = ht_realloc(u->q, u->capq * sizeof *u->q);
     }
-    u->q[u->nq++] = (struct up_rec){subject, data, len};
+    u->q[u->nq++] = (struct up_rec){subject, data, len, eid, aid};
     pthread_cond_signal(&u->cv);
     pthread_mutex_unlock(&u->mu);
     metrics_add(u, &u->g->metrics->up_queued, 1);
 }
 
 static void enqueue(struct gw_upstream *u, const char *subject,
-                    const char *data, size_t len)
+                    const char *data, size_t len, int64_t eid)
 {
     char *d = ht_malloc(len + 1);
     memcpy(d, data, len);
     d[len] = '\0';
-    enqueue_take(u, ht_strdup(subject), d, len);
+    enqueue_take(u, ht_strdup(subject), d, len, eid, 0);
 }
 
 /* The SSE tap (loop thread): twin events go up as
@@ -310,7 +351,6 @@ static void on_event(void *ud, int64_t id, int64_t ts, const char *type,
                      const char *dev, const char *prop, const char *twin,
                      const char *data, size_t dlen)
 {
-    (void)id;
     (void)ts;
     struct gw_upstream *u = ud;
     char subj[GW_UP_SUBJECT_MAX], a[72], b[72], t[40];
@@ -327,14 +367,13 @@ static void on_event(void *ud, int64_t id, int64_t ts, const char *type,
                          a, b);
     }
     if (n > 0 && (size_t)n < sizeof subj)
-        enqueue(u, subj, data, dlen);
+        enqueue(u, subj, data, dlen, id);
 }
 
-void gw__upstream_audit(struct gw_upstream *u, int64_t id,
-                        const struct ht_store_audit *a)
+/* Queue audit record id (a borrowed) as its JSON text. */
+static void audit_enqueue(struct gw_upstream *u, int64_t id,
+                          const struct ht_store_audit *a)
 {
-    if (!u)
-        return;
     json_t *o =
         json_pack("{sI sI}", "id", (json_int_t)id, "ts", (json_int_t)a->ts);
     const char *keys[] = {"actor",  "action", "device",
@@ -360,7 +399,30 @@ void gw__upstream_audit(struct gw_upstream *u, int64_t id,
         return;
     char subj[GW_UP_SUBJECT_MAX];
     snprintf(subj, sizeof subj, "%s.audit", u->prefix);
-    enqueue_take(u, ht_strdup(subj), text, strlen(text));
+    enqueue_take(u, ht_strdup(subj), text, strlen(text), 0, id);
+}
+
+/* Before the start's catch-up, every live record is queued and noted (the
+ * catch-up skips it); after it, those the catch-up already queued are
+ * skipped. */
+void gw__upstream_audit(struct gw_upstream *u, int64_t id,
+                        const struct ht_store_audit *a)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    bool dup = u->au_caught_up && id <= u->au_floor;
+    if (!u->au_caught_up) {
+        if (u->n_au_seen == u->cap_au_seen) {
+            u->cap_au_seen = u->cap_au_seen ? 2 * u->cap_au_seen : 16;
+            u->au_seen =
+                ht_realloc(u->au_seen, u->cap_au_seen * sizeof *u->au_seen);
+        }
+        u->au_seen[u->n_au_seen++] = id;
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (!dup)
+        audit_enqueue(u, id, a);
 }
 
 /* ---- NATS (sender thread and libnats' threads) ---- */
@@ -823,18 +885,45 @@ static void uplink_open(struct gw_upstream *u)
         on_connected(nc, u);
 }
 
+/* Put records the outbox could not take (q, n: taken) back in front of
+ * what was queued since, dropping the oldest beyond UP_QUEUE_MAX
+ * (counted; the next start still forwards those from the store). */
+static void requeue(struct gw_upstream *u, struct up_rec *q, size_t n)
+{
+    pthread_mutex_lock(&u->mu);
+    size_t total = n + u->nq,
+           drop = total > UP_QUEUE_MAX ? total - UP_QUEUE_MAX : 0;
+    drop = drop < n ? drop : n;
+    for (size_t i = 0; i < drop; i++) {
+        free(q[i].subject);
+        free(q[i].data);
+    }
+    size_t keep = n - drop;
+    if (keep + u->nq > u->capq) {
+        u->capq = keep + u->nq;
+        u->q = ht_realloc(u->q, u->capq * sizeof *u->q);
+    }
+    memmove(u->q + keep, u->q, u->nq * sizeof *u->q);
+    memcpy(u->q, q + drop, keep * sizeof *q);
+    u->nq += keep;
+    pthread_mutex_unlock(&u->mu);
+    free(q);
+    if (drop)
+        metrics_add(u, &u->g->metrics->up_dropped, drop);
+}
+
 static void *sender_main(void *arg)
 {
     struct gw_upstream *u = arg;
     uplink_open(u);
     int64_t reopen_at = mono_ms() + 1000;
-    int64_t retry_at = 0;
+    int64_t retry_at = 0, append_at = 0;
     for (;;) {
         pthread_mutex_lock(&u->mu);
         for (;;) {
             bool up = u->js && connected(u);
             int64_t now = mono_ms();
-            if (u->stop || u->nq)
+            if (u->stop || (u->nq && now >= append_at))
                 break;
             if (up && now >= retry_at && (!u->stream_ok || u->backlog > 0))
                 break;
@@ -842,6 +931,8 @@ static void *sender_main(void *arg)
             struct timespec dl;
             clock_gettime(CLOCK_MONOTONIC, &dl);
             int64_t wait = (up && retry_at > now) ? retry_at - now : 1000;
+            if (u->nq && append_at - now < wait)
+                wait = append_at - now;
             dl.tv_sec += wait / 1000;
             dl.tv_nsec += (wait % 1000) * 1000000;
             if (dl.tv_nsec >= 1000000000) {
@@ -859,8 +950,10 @@ static void *sender_main(void *arg)
         bool stop = u->stop;
         u->busy = nq > 0;
         pthread_mutex_unlock(&u->mu);
-        if (nq) {
-            outbox_append(u, q, nq);
+        if (nq && !outbox_append(u, q, nq)) {
+            requeue(u, q, nq); /* tried again after a pause */
+            append_at = mono_ms() + UP_BACKOFF_MS;
+        } else if (nq) {
             for (size_t i = 0; i < nq; i++) {
                 free(q[i].subject);
                 free(q[i].data);
@@ -963,10 +1056,170 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     return HT_OK;
 }
 
+/* ---- the start's catch-up (loop thread, before the sender starts) ---- */
+
+static bool cursor_get(struct gw_upstream *u, const char *k, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    sqlite3_prepare_v2(u->db, "SELECT v FROM meta WHERE k=?", -1, &st, NULL);
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        *v = strtoll((const char *)sqlite3_column_text(st, 0), NULL, 10);
+        found = true;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int64_t audit_newest(struct ht_store *s)
+{
+    struct ht_store_audit_query q = {.limit = 1};
+    json_t *a = ht_store_audit_list(s, &q);
+    int64_t id =
+        json_integer_value(json_object_get(json_array_get(a, 0), "id"));
+    json_decref(a);
+    return id;
+}
+
+/* Forward the SSE events beyond the event cursor through the tap's own
+ * routing (the twin, device and property read back from each event's
+ * data). Returns how many were queued. */
+static size_t catch_up_events(struct gw_upstream *u)
+{
+    size_t n = 0;
+    for (int64_t after = u->ev_cursor;;) {
+        json_t *a = ht_store_events_since(u->g->store, after, 1000);
+        size_t i, len = json_array_size(a);
+        json_t *e;
+        json_array_foreach(a, i, e)
+        {
+            after = json_integer_value(json_object_get(e, "id"));
+            const char *type = json_string_value(json_object_get(e, "type"));
+            const char *text = json_string_value(json_object_get(e, "data"));
+            json_t *d = text ? json_loads(text, 0, NULL) : NULL;
+            const char *twin = json_string_value(json_object_get(d, "twin"));
+            size_t before = u->nq;
+            if (type && text)
+                on_event(
+                    u, after, 0, type,
+                    twin ? NULL
+                         : json_string_value(json_object_get(d, "device")),
+                    twin ? NULL
+                         : json_string_value(json_object_get(d, "property")),
+                    twin, text, strlen(text));
+            n += u->nq > before;
+            json_decref(d);
+        }
+        json_decref(a);
+        if (len < 1000)
+            return n;
+    }
+}
+
+/* Forward the audit records beyond the audit cursor that were not seen
+ * live meanwhile; from here on, live records up to the newest read are
+ * duplicates. Returns how many were queued. */
+static size_t catch_up_audit(struct gw_upstream *u)
+{
+    json_t *all = json_array();
+    for (int64_t after = u->au_cursor;;) {
+        struct ht_store_audit_query q = {
+            .limit = 10000, .after_id = after, .oldest_first = true};
+        json_t *a = ht_store_audit_list(u->g->store, &q);
+        size_t len = json_array_size(a);
+        if (len)
+            after = json_integer_value(
+                json_object_get(json_array_get(a, len - 1), "id"));
+        json_array_extend(all, a);
+        json_decref(a);
+        if (len < 10000)
+            break;
+    }
+    pthread_mutex_lock(&u->mu);
+    size_t i, n = 0;
+    json_t *r;
+    int64_t floor = u->au_cursor;
+    json_array_foreach(all, i, r)
+    {
+        int64_t id = json_integer_value(json_object_get(r, "id"));
+        floor = id > floor ? id : floor;
+        bool seen = false;
+        for (size_t k = 0; k < u->n_au_seen && !seen; k++)
+            seen = u->au_seen[k] == id;
+        if (seen)
+            json_object_set_new(r, "seen", json_true());
+    }
+    u->au_floor = floor;
+    u->au_caught_up = true;
+    free(u->au_seen);
+    u->au_seen = NULL;
+    u->n_au_seen = u->cap_au_seen = 0;
+    pthread_mutex_unlock(&u->mu);
+    json_array_foreach(all, i, r)
+    {
+        if (json_object_get(r, "seen"))
+            continue;
+#define S(k) json_string_value(json_object_get(r, k))
+#define I(k) json_integer_value(json_object_get(r, k))
+        struct ht_store_audit a = {
+            .ts = I("ts"),
+            .actor = S("actor"),
+            .action = S("action"),
+            .device = S("device"),
+            .target = S("target"),
+            .value = S("value"),
+            .result = S("result"),
+            .status = (int)I("status"),
+            .latency_ms = I("latency_ms"),
+            .command_id = S("command_id"),
+            .sent = I("sent"),
+            .deadline = I("deadline"),
+        };
+#undef S
+#undef I
+        audit_enqueue(u, json_integer_value(json_object_get(r, "id")), &a);
+        n++;
+    }
+    json_decref(all);
+    return n;
+}
+
+/* The cursors, or on a first start (a new outbox, or one from before
+ * they existed) the logs' ends: a cell joining the plant does not send
+ * its past. */
+static void cursors_load(struct gw_upstream *u)
+{
+    bool ev = cursor_get(u, "event_cursor", &u->ev_cursor);
+    bool au = cursor_get(u, "audit_cursor", &u->au_cursor);
+    if (ev && au)
+        return;
+    ht_store_flush(u->g->store, NULL);
+    sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (!ev)
+        cursor_put(u, "event_cursor",
+                   u->ev_cursor = ht_store_event_max(u->g->store));
+    if (!au)
+        cursor_put(u, "audit_cursor", u->au_cursor = audit_newest(u->g->store));
+    if (sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(u, "cursors", NULL, 0);
+        sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
 int gw__upstream_start(struct gw_upstream *u, char *err, size_t errlen)
 {
     if (!u)
         return HT_OK;
+    /* What the store holds beyond the cursors, before the tap takes over
+     * (both on this thread: no event falls between them). */
+    cursors_load(u);
+    size_t ne = catch_up_events(u), na = catch_up_audit(u);
+    if (ne || na)
+        ht_log(LOG_NOTICE, MOD,
+               "forwarding %zu events and %zu audit records the outbox had "
+               "not taken before the last stop",
+               ne, na);
     struct gw_sse_tap tap = {on_event, u};
     gw__sse_tap(u->g, &tap);
     u->tap_on = true;
@@ -981,7 +1234,7 @@ int gw__upstream_start(struct gw_upstream *u, char *err, size_t errlen)
     char subj[GW_UP_SUBJECT_MAX];
     snprintf(subj, sizeof subj, "%s.hello", u->prefix);
     if (text)
-        enqueue_take(u, ht_strdup(subj), text, strlen(text));
+        enqueue_take(u, ht_strdup(subj), text, strlen(text), 0, 0);
     int rc = -pthread_create(&u->th, NULL, sender_main, u);
     if (rc) {
         snprintf(err, errlen, "upstream thread: %s", ht_strerror(rc));
@@ -1029,7 +1282,8 @@ void gw__upstream_stop(struct gw_upstream *u)
         u->running = false;
     }
     if (u->nq) { /* queued after the sender stopped (or never started) */
-        outbox_append(u, u->q, u->nq);
+        if (!outbox_append(u, u->q, u->nq)) /* the next start has them */
+            metrics_add(u, &u->g->metrics->up_dropped, u->nq);
         for (size_t i = 0; i < u->nq; i++) {
             free(u->q[i].subject);
             free(u->q[i].data);
@@ -1052,9 +1306,11 @@ void gw__upstream_free(struct gw_upstream *u)
     sqlite3_finalize(u->ins);
     sqlite3_finalize(u->sel);
     sqlite3_finalize(u->del);
+    sqlite3_finalize(u->cur);
     if (u->db)
         sqlite3_close(u->db);
     free(u->q);
+    free(u->au_seen);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->amu);

@@ -38,9 +38,11 @@ struct gw_upstream;
  * connected until gw__upstream_start. */
 int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
                      size_t errlen);
-/* Loop thread: register the SSE tap, queue the cell's "hello" record and
- * start the sender thread, which connects (and reconnects) in the
- * background. HT_OK or an error with err filled. */
+/* Loop thread: queue what the store's SSE and audit logs hold beyond the
+ * outbox's cursors (what a crash or the start-up left; a new outbox starts
+ * at the logs' ends), register the SSE tap, queue the cell's "hello"
+ * record and start the sender thread, which connects (and reconnects) in
+ * the background. HT_OK or an error with err filled. */
 int gw__upstream_start(struct gw_upstream *u, char *err, size_t errlen);
 /* Loop thread: unregister the tap, move what is queued in memory to the
  * outbox, stop the sender and close the connection (the outbox keeps

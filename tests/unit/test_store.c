@@ -802,12 +802,45 @@ START_TEST(audit_late_ack_and_filters)
 }
 END_TEST
 
+/* What the upstream's catch-up reads: records after an id, oldest first,
+ * paged; newest first stays the default. */
+START_TEST(audit_after_an_id_oldest_first)
+{
+    struct ht_store_audit a = {
+        .actor = "t:1", .action = "write", .result = "ok", .status = 200};
+    for (int i = 1; i <= 5; i++) {
+        a.ts = 100 * i;
+        ck_assert_int_eq(ht_store_audit_add(s, &a), HT_OK);
+    }
+    struct ht_store_audit_query q = {
+        .limit = 2, .after_id = 2, .oldest_first = true};
+    json_t *l = ht_store_audit_list(s, &q);
+    ck_assert_int_eq(json_array_size(l), 2);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(l, 0), "id")), 3);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(l, 1), "ts")), 400);
+    json_decref(l);
+    q.after_id = 4;
+    l = ht_store_audit_list(s, &q);
+    ck_assert_int_eq(json_array_size(l), 1);
+    json_decref(l);
+    q = (struct ht_store_audit_query){.after_id = 3};
+    l = ht_store_audit_list(s, &q);
+    ck_assert_int_eq(json_array_size(l), 2);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(l, 0), "id")), 5);
+    json_decref(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store");
     TCase *tc = tcase_create("store");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, schema_is_versioned_and_wal);
+    tcase_add_test(tc, audit_after_an_id_oldest_first);
     tcase_add_test(tc, devices_roundtrip_and_delete);
     tcase_add_test(tc, td_versions_only_on_change);
     tcase_add_test(tc, td_versions_are_bounded);
