@@ -491,8 +491,14 @@ static void demo_entities_match_ha_keys_and_command_the_boards(struct ht_it *t)
     json_t *num = json_object_get(have, nt);
     HT_CHECK(t, num, "%s", nt);
     command(t, m, num, "120");
-    HT_WAIT(t, value_is(d.http, auth, "gears-1", "motor_a_setpoint", 120),
-            15000, "the board's setpoint did not follow HA's command");
+    /* Each command's reply is waited for: the board's value (REST) can be
+     * there before the ack, and a late reply would answer the next. */
+    char *r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200"), "reply: %s",
+             r ? r : "(none)");
+    free(r);
+    HT_WAIT(t, value_is(d.http, auth, "gears-1", "motor_a_setpoint", 120), 5000,
+            "the board's setpoint did not follow HA's command");
     HT_WAIT(t, audited(d.http, auth, "mqtt:ha", "motor_a_setpoint", 200), 5000,
             "no audit record of HA's command");
     /* A switch the same way. */
@@ -500,13 +506,18 @@ static void demo_entities_match_ha_keys_and_command_the_boards(struct ht_it *t)
     HT_CHECK(
         t, swc && !strcmp(json_string_value(json_object_get(swc, "payload_on")),
                           "true"));
+    ht_it_mqtt_clear(m);
     command(t, m, swc, "true");
-    HT_WAIT(t, value_is(d.http, auth, "thermal-1", "fan", 1), 15000,
+    r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200"), "reply: %s",
+             r ? r : "(none)");
+    free(r);
+    HT_WAIT(t, value_is(d.http, auth, "thermal-1", "fan", 1), 5000,
             "the fan did not switch on");
     /* Out of range: refused, answered, audited, the board unchanged. */
     ht_it_mqtt_clear(m);
     command(t, m, num, "999");
-    char *r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status", 15000);
+    r = ht_it_mqtt_wait(m, "holotwin/v1/apps/ha/reply", "status", 15000);
     HT_CHECK(t, r && strstr(r, "\"status\":400"), "reply: %s",
              r ? r : "(none)");
     free(r);
