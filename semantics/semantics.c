@@ -169,23 +169,34 @@ static json_t *prop_forms(const struct ht_sem_thing *t,
               : ht_topic_build(topic, sizeof topic, f->topic_prefix,
                                HT_TOPIC_DEV_PROP, t->id, p->name)) > 0) {
         const char *ct = twin ? HT_SEM_CT_TWIN_STATE : HT_SEM_CT_SAMPLE;
-        json_array_append_new(
-            forms,
-            json_pack("{s:o, s:[s,s], s:s, s:s, s:s, s:[{s:b, s:s, s:s}]}",
-                      "href", mqtt_href(f, topic), "op", "observeproperty",
-                      "unobserveproperty", "mqv:filter", topic,
-                      "mqv:controlPacket", "subscribe", "contentType", ct,
+        /* The twin's state is retained: a subscription reads it too. */
+        json_t *ops =
+            twin ? json_pack("[s,s,s]", "readproperty", "observeproperty",
+                             "unobserveproperty")
+                 : json_pack("[s,s]", "observeproperty", "unobserveproperty");
+        json_t *form =
+            json_pack("{s:o, s:o, s:s, s:s, s:o, s:[{s:b, s:s, s:s}]}", "href",
+                      mqtt_href(f, topic), "op", ops, "mqv:filter", topic,
+                      "mqv:controlPacket", "subscribe", "contentType",
+                      twin ? json_sprintf("%s;property=%s", ct, p->name)
+                           : json_string(ct),
                       "additionalResponses", "success", true, "contentType", ct,
-                      "schema", twin ? "twin_state" : "sample"));
-        if (!p->read_only && !twin &&
+                      "schema", twin ? "twin_state" : "sample");
+        if (f->mqtt_security)
+            json_object_set_new(form, "security", json_pack("[s]", "mqtt_sc"));
+        json_array_append_new(forms, form);
+        if (!p->read_only && !twin && !f->mqtt_no_commands &&
             ht_topic_build(topic, sizeof topic, f->topic_prefix,
-                           HT_TOPIC_DEV_CMD, t->id, p->name) > 0)
-            json_array_append_new(
-                forms,
-                json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "href",
-                          mqtt_href(f, topic), "op", "writeproperty",
-                          "mqv:topic", topic, "mqv:controlPacket", "publish",
-                          "mqv:qos", "1", "contentType", HT_SEM_CT_COMMAND));
+                           HT_TOPIC_DEV_CMD, t->id, p->name) > 0) {
+            form = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "href",
+                             mqtt_href(f, topic), "op", "writeproperty",
+                             "mqv:topic", topic, "mqv:controlPacket", "publish",
+                             "mqv:qos", "1", "contentType", HT_SEM_CT_COMMAND);
+            if (f->mqtt_security)
+                json_object_set_new(form, "security",
+                                    json_pack("[s]", "mqtt_sc"));
+            json_array_append_new(forms, form);
+        }
     }
     if (f->http_base && f->gateway) {
         char *href = ht_asprintf("%s/api/v1/%s/%s/properties/%s", f->http_base,
@@ -320,8 +331,16 @@ json_t *ht_sem_td_build(const struct ht_sem_thing *t,
     else
         scheme = json_pack("{s:s, s:s}", "scheme", "basic", "in", "header");
     char *secname = ht_asprintf("%s_sc", sec);
-    json_object_set_new(td, "securityDefinitions",
-                        json_pack("{s:o}", secname, scheme));
+    json_t *defs = json_pack("{s:o}", secname, scheme);
+    if (f->mqtt_security && (f->mqtt_base || !f->http_base))
+        json_object_set_new(
+            defs, "mqtt_sc",
+            json_pack("{s:s, s:s}", "scheme", f->mqtt_security, "description",
+                      "The MQTT forms: the user name and password of a broker "
+                      "account (POST /api/v1/mqtt-accounts, gwctl accounts "
+                      "add) in MQTT CONNECT, over TLS with the gateway's "
+                      "CA."));
+    json_object_set_new(td, "securityDefinitions", defs);
     json_object_set_new(td, "security", json_pack("[s]", secname));
     free(secname);
 

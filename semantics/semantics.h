@@ -84,6 +84,14 @@ struct ht_sem_forms {
      * "bearer" for gateway TDs and "basic" otherwise (added field: zero
      * initialisers keep the old behaviour). */
     const char *security;
+    /* "basic": the MQTT forms name the form-level scheme "mqtt_sc", the
+     * user name and password of a broker account in MQTT CONNECT (the TDs
+     * the gateway serves); NULL: the TD's scheme covers them (added
+     * field). */
+    const char *mqtt_security;
+    /* No writeproperty forms on cmd/{name}: only the gateway writes
+     * command topics, so the TDs it serves leave them out (added field). */
+    bool mqtt_no_commands;
 };
 
 /* Vocabulary IRIs (the "ht" prefix and the JSON-LD context document). */
@@ -95,7 +103,9 @@ struct ht_sem_forms {
  * cmd/{name} {"v"}, and a twin's retained state its whole state object;
  * each is also described in the TD's "schemaDefinitions" ("sample",
  * "command", "twin_state") and named by the form's "additionalResponses"
- * (contract: docs/api.md "MQTT forms"). */
+ * (contract: docs/api.md "MQTT forms"). A twin property's form names
+ * the property as a media type parameter ("...twin-state+json;
+ * property=NAME"): the value is properties[NAME].value of the state. */
 #define HT_SEM_CT_SAMPLE "application/vnd.holotwin.sample+json"
 #define HT_SEM_CT_COMMAND "application/vnd.holotwin.command+json"
 #define HT_SEM_CT_TWIN_STATE "application/vnd.holotwin.twin-state+json"

@@ -155,9 +155,12 @@ int gw__prov_app_parse(const char *user, char *name)
     return GW_PROV_APP_NONE;
 }
 
-/* An app account's ACL section: a viewer reads the twins' topics; an
- * operator also writes its own request topic and reads its replies (the
- * gateway checks, audits and answers each request). */
+/* An app account's ACL section: a viewer reads the twins' topics and the
+ * boards' values (props/+: what a viewer token reads over REST, and what
+ * the MQTT observe forms of the device TDs name), never a board's TD,
+ * status, acks or commands; an operator also writes its own request topic
+ * and reads its replies (the gateway checks, audits and answers each
+ * request). */
 char *gw__prov_acl_app_text(const char *prefix, const char *user)
 {
     char name[HT_ID_MAX + 1];
@@ -168,10 +171,13 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user)
     ht_topic_build(req, sizeof req, prefix, HT_TOPIC_APP_REQ, name, NULL);
     ht_topic_build(rep, sizeof rep, prefix, HT_TOPIC_APP_REPLY, name, NULL);
     if (role == GW_PROV_APP_VIEWER)
-        return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n", user, prefix);
+        return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
+                           "topic read %s/devices/+/props/+\n",
+                           user, prefix, prefix);
     return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
+                       "topic read %s/devices/+/props/+\n"
                        "topic write %s\ntopic read %s\n",
-                       user, prefix, req, rep);
+                       user, prefix, prefix, req, rep);
 }
 
 /* ---- Home Assistant (integrations.homeassistant) ---- */
@@ -179,8 +185,9 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user)
 /* Without a user: the gateway's own lines (it publishes the discovery
  * configs and hears HA's birth; with the integration off it still reads
  * its own old configs, to clear them). With the HA account's user: what
- * HA subscribes to (the configs, the boards' status and values, the
- * twins' state is in the account's own section) and its birth topic. */
+ * HA subscribes to (the configs and the boards' status; the boards'
+ * values and the twins' state are in every account's own section) and its
+ * birth topic. */
 char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user)
 {
     if (!ht_topic_prefix_valid(conf->ha_prefix) || (user && !conf->ha_enabled))
@@ -196,10 +203,8 @@ char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user)
     char st[HT_TOPIC_HA_MAX];
     ht_topic_ha_status(st, sizeof st, conf->ha_prefix);
     return ht_asprintf("topic read %s/#\ntopic write %s\n"
-                       "topic read %s/devices/+/status\n"
-                       "topic read %s/devices/+/props/+\n",
-                       conf->ha_prefix, st, conf->mqtt_prefix,
-                       conf->mqtt_prefix);
+                       "topic read %s/devices/+/status\n",
+                       conf->ha_prefix, st, conf->mqtt_prefix);
 }
 
 /* ---- the password and ACL files ---- */

@@ -80,7 +80,7 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user);
  * prefix (even with the integration off: it clears its old configs);
  * with the integration on, the configured account (when user,
  * borrowed, may be NULL, is that account's broker user) reads the
- * discovery prefix, the boards' status and value topics, and writes HA's
+ * discovery prefix and the boards' status topics, and writes HA's
  * birth topic; it never writes a board's or another account's topics
  * (its commands go to its own request topic, an operator's only). */
 char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user);

@@ -39,3 +39,24 @@ char *gw__mqtt_base(const struct ht_gw *g)
         host = g->conf->public_host;
     return ht_asprintf("mqtt://%s:%d", host, g->broker_port);
 }
+
+char *gw__mqtt_td_base(const struct ht_gw *g, bool *basic)
+{
+    const struct ht_gw_conf *c = g->conf;
+    /* Provisioning on the embedded broker: its config has the TLS
+     * listener (security.c) and the accounts. */
+    bool tls = g->prov && g->broker && c->mqtt_tls_port > 0;
+    if (basic)
+        *basic = g->prov != NULL;
+    if (!tls)
+        return gw__mqtt_base(g);
+    /* The name the broker's certificate holds for off-machine clients,
+     * else the TLS listener's own address, else the broker's (all in its
+     * certificate). */
+    const char *host = c->public_host ? c->public_host : g->broker_host;
+    const char *b = c->mqtt_tls_bind;
+    if (!c->public_host && b && strcmp(b, "0.0.0.0") && strcmp(b, "::"))
+        host = b;
+    return ht_asprintf(strchr(host, ':') ? "mqtts://[%s]:%d" : "mqtts://%s:%d",
+                       host, c->mqtt_tls_port);
+}

@@ -86,6 +86,12 @@ void gw__clock_sync(struct ht_gw *g);
 char *gw__http_base(const struct ht_gw *g);
 /* mqtt://host:port of the broker devices use (new). Any thread. */
 char *gw__mqtt_base(const struct ht_gw *g);
+/* Where the MQTT forms of the TDs this gateway serves point (new): the
+ * embedded broker's TLS listener, mqtts://host:tls_port, when accounts
+ * are on (WoT consumers need a broker account, and the plain port is
+ * loopback-only), else gw__mqtt_base. *basic (may be NULL) is set when
+ * those forms need a broker account. Any thread. */
+char *gw__mqtt_td_base(const struct ht_gw *g, bool *basic);
 
 /* The HTTP status of a failed store write: 507 (Insufficient Storage)
  * when the disk is full (-ENOSPC: nothing was changed, try again when

@@ -435,7 +435,8 @@ static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
     if (gw__device_thing(g, id, &t) != HT_OK)
         return NULL;
     char *http = gw__http_base(g);
-    char *mqtt = gw__mqtt_base(g);
+    bool basic;
+    char *mqtt = gw__mqtt_td_base(g, &basic);
     struct ht_sem_forms f = {
         .mqtt_base = mqtt,
         .topic_prefix = g->conf->mqtt_prefix,
@@ -443,6 +444,8 @@ static json_t *device_td(struct ht_gw *g, const char *id, int64_t bucket)
         .gateway = true,
         .kind = "device",
         .security = "bearer",
+        .mqtt_security = basic ? "basic" : NULL,
+        .mqtt_no_commands = true,
     };
     json_t *td = ht_sem_td_build(t, &f);
     if (td)

@@ -1595,7 +1595,8 @@ json_t *gw__twin_td(struct ht_gw *g, const char *id)
     size_t n;
     struct ht_sem_thing **things = gw__twin_things(g, m, &n);
     char *http = gw__http_base(g);
-    char *mqtt = gw__mqtt_base(g);
+    bool basic;
+    char *mqtt = gw__mqtt_td_base(g, &basic);
     struct ht_sem_forms f = {
         .mqtt_base = mqtt,
         .topic_prefix = g->conf->mqtt_prefix,
@@ -1603,6 +1604,8 @@ json_t *gw__twin_td(struct ht_gw *g, const char *id)
         .gateway = true,
         .kind = "twin",
         .security = "bearer",
+        .mqtt_security = basic ? "basic" : NULL,
+        .mqtt_no_commands = true,
     };
     json_t *td =
         ht_twin_td_build(m, (const struct ht_sem_thing *const *)things, n, &f);

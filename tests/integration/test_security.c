@@ -581,9 +581,19 @@ static void viewer_account_reads_twins_and_cannot_command(struct ht_it *t)
         ht_it_mqtt_wait(m, "holotwin/v1/twins/lampwatch/state", "lamp", 10000);
     HT_CHECK(t, st != NULL, "no twin state for the viewer");
     free(st);
-    /* Nothing else to read, nothing to write. */
-    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/devices/#") == 135);
-    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/apps/+/reply") == 135);
+    /* The boards' values (the device TDs' MQTT observe forms), as a
+     * viewer token reads them over REST; nothing else of a board, nothing
+     * to write. */
+    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/devices/b1/props/lamp") == 1);
+    HT_CHECK(t, ht_it_mqtt_sub(m, "holotwin/v1/devices/+/props/+") == 1);
+    static const char *const unreadable[] = {
+        "holotwin/v1/devices/#",         "holotwin/v1/devices/b1/cmd/lamp",
+        "holotwin/v1/devices/+/cmd/+",   "holotwin/v1/devices/b1/td",
+        "holotwin/v1/devices/b1/status", "holotwin/v1/devices/b1/ack",
+        "holotwin/v1/devices/b1/sync",   "holotwin/v1/apps/+/reply"};
+    for (size_t i = 0; i < sizeof unreadable / sizeof *unreadable; i++)
+        HT_CHECK(t, ht_it_mqtt_sub(m, unreadable[i]) == 135,
+                 "the viewer subscribed to %s", unreadable[i]);
     ht_it_mqtt_free(m);
     static const char *const pubs[] = {"holotwin/v1/apps/hall-hmd/request",
                                        "holotwin/v1/devices/b1/cmd/lamp",

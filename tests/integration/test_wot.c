@@ -9,9 +9,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Count of "ok OP " lines in out. */
-/* The lines of a consumer's report that are not "ok ..." or
- * "not-exercised ..." (what failed), in a static buffer. */
+/* The lines of a consumer's report that are not "ok ..." or "event ..."
+ * (what failed, forms not exercised included), in a static buffer. */
 static const char *not_ok_lines(const char *out)
 {
     static char buf[4096];
@@ -20,8 +19,8 @@ static const char *not_ok_lines(const char *out)
     for (const char *p = out ? out : ""; *p;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (strncmp(p, "ok ", 3) && strncmp(p, "not-exercised ", 14) &&
-            strncmp(p, "event ", 6) && n + len + 2 < sizeof buf) {
+        if (strncmp(p, "ok ", 3) && strncmp(p, "event ", 6) &&
+            n + len + 2 < sizeof buf) {
             memcpy(buf + n, p, len);
             n += len;
             buf[n++] = '\n';
@@ -32,6 +31,7 @@ static const char *not_ok_lines(const char *out)
     return buf;
 }
 
+/* Count of "ok OP " lines in out. */
 static size_t count_ok(const char *out, const char *op)
 {
     char needle[64];
@@ -45,9 +45,11 @@ static size_t count_ok(const char *out, const char *op)
 /* node-wot consumes each TD of /things (3 boards, their auto twins and
  * the press line): reads, writes, observations, readAllProperties,
  * the twins' alarm actions and their events, every form through
- * node-wot with its formIndex; a wrong token and an altered stream ticket
- * are refused. The writes are the command path's: audited under the
- * demo's operator token. */
+ * node-wot with its formIndex, the MQTT ones (mqtts) with a viewer broker
+ * account made by `gwctl accounts add`; a wrong token, an altered stream
+ * ticket and a consumer without the broker account are refused. The
+ * writes are the command path's: audited under the demo's operator
+ * token. */
 static void node_wot_uses_every_form_of_every_demo_td(struct ht_it *t)
 {
     ht_it_timeout(t, 240);
@@ -65,6 +67,18 @@ static void node_wot_uses_every_form_of_every_demo_td(struct ht_it *t)
     json_t *list = ht_it_http_json(&r);
     ht_it_http_free(&r);
     HT_CHECK(t, json_array_size(list) == 7, "TDs: %zu", json_array_size(list));
+    /* The MQTT forms: the TLS listener, a broker account (form-level
+     * basic), no command topic (only the gateway writes those). */
+    char *all = json_dumps(list, JSON_COMPACT);
+    char mqtts[64];
+    snprintf(mqtts, sizeof mqtts, "\"mqtts://127.0.0.1:%d/", d.mqtts);
+    HT_CHECK(t,
+             strstr(all, mqtts) &&
+                 strstr(all, "\"mqtt_sc\":{\"scheme\":\"basic\"") &&
+                 strstr(all, "\"security\":[\"mqtt_sc\"]") &&
+                 !strstr(all, "\"mqtt://") && !strstr(all, "/cmd/"),
+             "TDs: %.3000s", all);
+    free(all);
     const char *vargs[8] = {0};
     char *files[7];
     size_t i;
@@ -85,19 +99,47 @@ static void node_wot_uses_every_form_of_every_demo_td(struct ht_it *t)
     for (i = 0; i < 7; i++)
         free(files[i]);
 
-    const char *args[] = {base, d.token, NULL};
+    /* The consumer's broker account, as an operator makes one for an app:
+     * the least role (viewer: the MQTT forms only read). */
+    char *gwctl = ht_it_bin("gwctl");
+    char acc[600];
+    snprintf(acc, sizeof acc, "%s/wot-consumer.json", ht_it_dir(t));
+    const char *gargv[] = {gwctl,    "--gateway", base,  "--token",
+                           d.admin,  "accounts",  "add", "wot-consumer",
+                           "--role", "viewer",    "-o",  acc,
+                           NULL};
+    rc = ht_it_run(t, gargv, NULL, 30000, NULL, NULL);
+    free(gwctl);
+    HT_CHECK(t, rc == 0, "gwctl accounts add: %d", rc);
+
+    char boards[600];
+    snprintf(boards, sizeof boards, "%s/boards", d.data);
+    const char *args[] = {base, d.token, acc, boards, NULL};
     rc = ht_it_node(t, "wot-consume-all.mjs", args, 200000, &out);
     HT_CHECK(t, rc == 0 && strstr(out, "failures=0"), "node-wot:\n%s",
              not_ok_lines(out));
     HT_CHECK(t, strstr(out, "directory: 7 TDs"), "%s", out);
+    /* Every operation of every form (HTTP and MQTT) was used. */
+    HT_CHECK(t, strstr(out, "not-exercised: none;"), "%s", not_ok_lines(out));
+    HT_CHECK(t, !strstr(out, "\nnot-exercised "), "%s", not_ok_lines(out));
     /* Every kind of operation happened, on devices and twins. */
     HT_CHECK(t, count_ok(out, "refused-wrong-token") == 1 &&
                     count_ok(out, "refused-altered-ticket") == 1);
+    /* The broker refuses a consumer without the account, and node-wot
+     * 0.9.2's own MQTT client (binding-mqtt 0.8.16) would send none with a
+     * form-level scheme: the limit the consumer works around
+     * (docs/api.md), checked so that a fixed node-wot shows. */
+    HT_CHECK(t,
+             count_ok(out, "refused-no-mqtt-account") == 1 &&
+                 count_ok(out, "limit-mqtt-form-credentials") == 1,
+             "%s", not_ok_lines(out));
+    HT_CHECK(t, strstr(out, "ok observeproperty urn:holotwin:device:") &&
+                    strstr(out, "ok observeproperty urn:holotwin:twin:"));
     HT_CHECK(t, count_ok(out, "readallproperties") == 7, "%s", out);
     HT_CHECK(t,
-             count_ok(out, "readproperty") >= 45 &&
-                 count_ok(out, "observeproperty") >= 45 &&
-                 count_ok(out, "unobserveproperty") >= 45 &&
+             count_ok(out, "readproperty") >= 76 &&
+                 count_ok(out, "observeproperty") >= 90 &&
+                 count_ok(out, "unobserveproperty") >= 90 &&
                  count_ok(out, "writeproperty") >= 27,
              "%s", out);
     HT_CHECK(t, strstr(out, "ok writeproperty urn:holotwin:device:") &&

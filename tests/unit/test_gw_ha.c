@@ -251,8 +251,7 @@ START_TEST(acl_lets_ha_read_and_write_only_its_own)
     a = gw__prov_acl_ha_text(&c, "_operator.ha");
     ck_assert_str_eq(a, "topic read homeassistant/#\n"
                         "topic write homeassistant/status\n"
-                        "topic read holotwin/v1/devices/+/status\n"
-                        "topic read holotwin/v1/devices/+/props/+\n");
+                        "topic read holotwin/v1/devices/+/status\n");
     free(a);
     /* A viewer named so reads the same; other accounts and boards get
      * nothing. */

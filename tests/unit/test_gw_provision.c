@@ -166,10 +166,12 @@ START_TEST(app_accounts_are_named_by_role_and_confined)
         ck_assert_msg(gw__prov_app_parse(no[i], NULL) == GW_PROV_APP_NONE, "%s",
                       no[i]);
     char *v = gw__prov_acl_app_text("p/v1", "_viewer.hmd-1");
-    ck_assert_str_eq(v, "\nuser _viewer.hmd-1\ntopic read p/v1/twins/#\n");
+    ck_assert_str_eq(v, "\nuser _viewer.hmd-1\ntopic read p/v1/twins/#\n"
+                        "topic read p/v1/devices/+/props/+\n");
     free(v);
     char *o = gw__prov_acl_app_text("p/v1", "_operator.line");
     ck_assert_str_eq(o, "\nuser _operator.line\ntopic read p/v1/twins/#\n"
+                        "topic read p/v1/devices/+/props/+\n"
                         "topic write p/v1/apps/line/request\n"
                         "topic read p/v1/apps/line/reply\n");
     free(o);
