@@ -30,6 +30,7 @@
 #include "ht_topic.h"
 #include "ht_util.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,7 @@ static void reconcile(struct ht_gw *g)
         return;
     }
     bool force = h->force;
+    uint64_t t0 = ht_mono_ms();
     h->dirty = h->force = false;
     h->reg_gen = __atomic_load_n(&g->reg->things_gen, __ATOMIC_ACQUIRE);
     h->twins_gen = gw__twins_gen(g);
@@ -180,8 +182,9 @@ static void reconcile(struct ht_gw *g)
     }
     if (added || removed)
         ht_log(LOG_INFO, MOD,
-               "discovery: %zu configs published, %zu removed (%zu retained)",
-               added, removed, json_object_size(h->pub));
+               "discovery: %zu configs published, %zu removed (%zu retained) "
+               "in %" PRIu64 " ms",
+               added, removed, json_object_size(h->pub), ht_mono_ms() - t0);
     json_decref(want);
 }
 
