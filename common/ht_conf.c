@@ -251,9 +251,17 @@ out:
 
 void ht_conf_print_help(const struct ht_conf_key *tab, FILE *out)
 {
-    for (const struct ht_conf_key *k = tab; k->key; k++)
-        fprintf(out, "  %-26s %s (default: %s)\n", k->key,
-                k->help ? k->help : "", k->def && *k->def ? k->def : "none");
+    for (const struct ht_conf_key *k = tab; k->key; k++) {
+        const char *h = k->help ? k->help : "";
+        /* A help text that states its default keeps it alone. An empty
+         * string is "empty", not "none": some keys give "none" a meaning
+         * of its own (broker.acl_plugin: off, while empty finds it). */
+        if (strstr(h, "(default:"))
+            fprintf(out, "  %-26s %s\n", k->key, h);
+        else
+            fprintf(out, "  %-26s %s (default: %s)\n", k->key, h,
+                    k->def && *k->def ? k->def : "empty");
+    }
 }
 
 json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg)

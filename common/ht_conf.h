@@ -43,7 +43,9 @@ int ht_conf_load(const struct ht_conf_key *tab, void *cfg, const char *path,
 /* Set one key from text (command line). err gets "key: message". */
 int ht_conf_set(const struct ht_conf_key *tab, void *cfg, const char *key,
                 const char *value, char *err, size_t errlen);
-/* Print the table as --help lines ("  key  (default X)  help"). */
+/* Print the table as --help lines ("  key  help (default: X)"; an empty
+ * default is "empty"; a help that says "(default: ...)" itself gets no
+ * second one). */
 void ht_conf_print_help(const struct ht_conf_key *tab, FILE *out);
 /* The current values as a new JSON object (nested by dotted path). */
 json_t *ht_conf_dump(const struct ht_conf_key *tab, const void *cfg);

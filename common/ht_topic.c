@@ -36,6 +36,7 @@ static const struct shape shapes[] = {
     [HT_TOPIC_APP_REQ] = {"apps", "request", false},
     [HT_TOPIC_APP_REPLY] = {"apps", "reply", false},
     [HT_TOPIC_TWIN_CONTROL] = {"twins", "control", false},
+    [HT_TOPIC_APP_STATUS] = {"apps", "status", false},
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -15,6 +15,8 @@
  *   {p}/twins/{twin}/control       HT_TOPIC_TWIN_CONTROL (who holds it)
  *   {p}/apps/{account}/request     HT_TOPIC_APP_REQ   (an app's commands)
  *   {p}/apps/{account}/reply       HT_TOPIC_APP_REPLY (the gateway's answers)
+ *   {p}/apps/{account}/status      HT_TOPIC_APP_STATUS (an app's presence,
+ *                                  retained, with a Will: control leases)
  *
  * Home Assistant MQTT discovery (outside the prefix, under HA's own
  * discovery prefix {d}, default "homeassistant"):
@@ -56,6 +58,7 @@ enum ht_topic_kind {
     HT_TOPIC_APP_REQ,
     HT_TOPIC_APP_REPLY,
     HT_TOPIC_TWIN_CONTROL,
+    HT_TOPIC_APP_STATUS,
 };
 
 /* A received topic split into its parts (copies: valid after the topic's

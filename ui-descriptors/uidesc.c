@@ -498,11 +498,17 @@ static json_t *rule_limits(const struct gen *g, const char *ref)
             bool gt = t[i + 1].s[0] == '>';
             bool high = fwd ? gt : !gt;
             double v = fwd ? t[i + 2].num : t[i].num;
-            json_array_append_new(
-                out,
+            json_t *lim =
                 json_pack("{s:s, s:s, s:s, s:o}", "rule", rule->id, "severity",
                           ht_twin_severity_name(rule->severity), "type",
-                          high ? "high" : "low", "value", jnum(v)));
+                          high ? "high" : "low", "value", jnum(v));
+            /* An alarm's own priority: its severity alone would colour
+             * every warning as "high" (docs/ui-descriptors.md). */
+            if (rule->alarm)
+                json_object_set_new(
+                    lim, "priority",
+                    json_string(ht_twin_priority_name(rule->priority)));
+            json_array_append_new(out, lim);
         }
     }
     if (!json_array_size(out)) {
@@ -609,20 +615,22 @@ static void add_status_widgets(struct gen *g, json_t *ids)
         forms = json_array();
         state_forms(g, forms);
         char *ptr = ht_asprintf("/rules/%s/state", rule->id);
-        json_array_append_new(
-            g->widgets,
-            json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, "
-                      "s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}, "
-                      "s:b, s:s, s:s}",
-                      "id", id, "type", "alert", "title", rule->id, "group",
-                      "status", "binding", "rule", rule->id, "pointer", ptr,
-                      "forms", forms, "schema", "type", "string", "enum",
-                      "value", "unknown", "title", "Unknown", "value",
-                      "inactive", "title", "OK", "value", "pending", "title",
-                      "Pending", "value", "active", "title", "Alarm",
-                      "writable", 0, "severity",
-                      ht_twin_severity_name(rule->severity), "message",
-                      rule->message));
+        json_t *aw = json_pack(
+            "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, "
+            "s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}, "
+            "s:b, s:s, s:s}",
+            "id", id, "type", "alert", "title", rule->id, "group", "status",
+            "binding", "rule", rule->id, "pointer", ptr, "forms", forms,
+            "schema", "type", "string", "enum", "value", "unknown", "title",
+            "Unknown", "value", "inactive", "title", "OK", "value", "pending",
+            "title", "Pending", "value", "active", "title", "Alarm", "writable",
+            0, "severity", ht_twin_severity_name(rule->severity), "message",
+            rule->message);
+        if (aw && rule->alarm)
+            json_object_set_new(
+                aw, "priority",
+                json_string(ht_twin_priority_name(rule->priority)));
+        json_array_append_new(g->widgets, aw);
         json_array_append_new(ids, json_string(id));
         free(id);
         free(ptr);

@@ -11,6 +11,7 @@
  */
 #include "gateway/apps/apps.h"
 
+#include "gateway/auth/auth.h"
 #include "gateway/broker/provision.h"
 #include "gateway/ingest/ingest.h"
 #include "gateway/jobs/jobs.h"
@@ -109,9 +110,25 @@ int gw__apps_parse_request(const void *payload, size_t len, int *kind, char *id,
     const char *twin = json_string_value(json_object_get(r, "twin"));
     const char *p = json_string_value(json_object_get(r, "property"));
     json_t *v = json_object_get(r, "value");
+    const char *ctl = json_string_value(json_object_get(r, "control"));
     int rc = HT_EINVAL;
     if (!json_is_object(r)) {
         snprintf(err, errlen, "not a JSON object");
+    } else if (json_object_get(r, "control")) {
+        if (!twin || dev || p || v || !ctl ||
+            (strcmp(ctl, "take") && strcmp(ctl, "release") &&
+             strcmp(ctl, "request")))
+            snprintf(err, errlen,
+                     "expected {\"twin\": ID, \"control\": \"take\" | "
+                     "\"release\" | \"request\"}");
+        else if (!ht_id_valid(twin))
+            snprintf(err, errlen, "not a valid twin id");
+        else {
+            *kind = 2;
+            ht_strlcpy(id, twin, HT_ID_MAX + 1);
+            ht_strlcpy(prop, ctl, 72);
+            rc = HT_OK;
+        }
     } else if (!v || !p || !(dev ? !twin : twin != NULL)) {
         snprintf(err, errlen,
                  "expected {\"device\"|\"twin\": ID, \"property\": NAME, "
@@ -224,12 +241,20 @@ static void on_request(struct ht_gw *g, const struct ht_topic *t,
     }
     char actor[96];
     snprintf(actor, sizeof actor, "mqtt:%s", t->id);
-    struct gw_job *j =
-        gw__job_new(kind ? GW_JOB_TWIN_WRITE : GW_JOB_WRITE, id, actor);
-    if (kind)
-        ht_strlcpy(j->ref, prop, sizeof j->ref);
-    else
-        ht_strlcpy(j->prop, prop, sizeof j->prop);
+    struct gw_job *j;
+    if (kind == 2) { /* control: the same jobs as REST's .../control */
+        j = gw__job_new(strcmp(prop, "release") ? GW_JOB_CONTROL_TAKE
+                                                : GW_JOB_CONTROL_RELEASE,
+                        id, actor);
+        j->request = !strcmp(prop, "request");
+    } else {
+        j = gw__job_new(kind ? GW_JOB_TWIN_WRITE : GW_JOB_WRITE, id, actor);
+        if (kind)
+            ht_strlcpy(j->ref, prop, sizeof j->ref);
+        else
+            ht_strlcpy(j->prop, prop, sizeof j->prop);
+    }
+    j->role = GW_ROLE_OPERATOR; /* what the account's name says */
     j->value = value;
     j->on_complete = request_done;
     j->ud = c;

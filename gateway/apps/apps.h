@@ -9,7 +9,8 @@
  * topic's handler; the accounts themselves are broker users (broker/
  * provision.h).
  * Uses: core, broker (accounts), jobs, ingest (the request topic),
- * security (TLS facts in an account's answer).
+ * security (TLS facts in an account's answer), auth (the operator role
+ * its requests run with).
  * Threads: loop thread.
  */
 #ifndef HT_GW_APPS_H
@@ -26,10 +27,14 @@ int gw__apps_init(struct ht_gw *g);
 
 /* A request on PREFIX/apps/NAME/request (payload, len borrowed):
  * {"device": ID, "property": NAME, "value": V} writes a device property,
- * {"twin": ID, "property": "COMPONENT.PROPERTY", "value": V} a twin's.
- * Exposed for the unit tests: parse it into *kind (0 device, 1 twin), the
- * target id (HT_ID_MAX + 1 bytes), the property (72 bytes) and the value
- * (new reference). HT_OK, or HT_EINVAL with a reason in err. */
+ * {"twin": ID, "property": "COMPONENT.PROPERTY", "value": V} a twin's,
+ * {"twin": ID, "control": "take" | "release" | "request"} takes, releases
+ * or asks for its control (the app's presence on PREFIX/apps/NAME/status
+ * keeps the lease: control/).
+ * Exposed for the unit tests: parse it into *kind (0 device, 1 twin, 2
+ * control), the target id (HT_ID_MAX + 1 bytes), the property or the
+ * control verb (72 bytes) and the value (new reference; NULL for control).
+ * HT_OK, or HT_EINVAL with a reason in err. */
 int gw__apps_parse_request(const void *payload, size_t len, int *kind, char *id,
                            char *prop, json_t **value, char *err,
                            size_t errlen);

@@ -160,24 +160,26 @@ int gw__prov_app_parse(const char *user, char *name)
  * the MQTT observe forms of the device TDs name), never a board's TD,
  * status, acks or commands; an operator also writes its own request topic
  * and reads its replies (the gateway checks, audits and answers each
- * request). */
+ * request), and writes its own status topic (its presence: what keeps a
+ * control lease it holds). */
 char *gw__prov_acl_app_text(const char *prefix, const char *user)
 {
     char name[HT_ID_MAX + 1];
     int role = gw__prov_app_parse(user, name);
     if (role == GW_PROV_APP_NONE)
         return ht_strdup("");
-    char req[HT_TOPIC_MAX], rep[HT_TOPIC_MAX];
+    char req[HT_TOPIC_MAX], rep[HT_TOPIC_MAX], st[HT_TOPIC_MAX];
     ht_topic_build(req, sizeof req, prefix, HT_TOPIC_APP_REQ, name, NULL);
     ht_topic_build(rep, sizeof rep, prefix, HT_TOPIC_APP_REPLY, name, NULL);
+    ht_topic_build(st, sizeof st, prefix, HT_TOPIC_APP_STATUS, name, NULL);
     if (role == GW_PROV_APP_VIEWER)
         return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
                            "topic read %s/devices/+/props/+\n",
                            user, prefix, prefix);
     return ht_asprintf("\nuser %s\ntopic read %s/twins/#\n"
                        "topic read %s/devices/+/props/+\n"
-                       "topic write %s\ntopic read %s\n",
-                       user, prefix, prefix, req, rep);
+                       "topic write %s\ntopic read %s\ntopic write %s\n",
+                       user, prefix, prefix, req, rep, st);
 }
 
 /* ---- Home Assistant (integrations.homeassistant) ---- */

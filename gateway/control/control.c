@@ -5,9 +5,11 @@
  * once its last stream has been gone for control.lease_ms, the lease
  * ends. A technician may take control from a holder (?force), audited as
  * control-force, and the holder sees it (the "control" SSE event names
- * who took it). Commands from anyone else on a held twin, or on a twin
- * whose model says "control": "required" while nobody holds it, are
- * refused with 423 before anything is sent.
+ * who took it). Anyone may ask the holder for it (?request): the holder
+ * sees a "control" event with cause "request" naming who asks (audited as
+ * control-request); nothing changes hands. Commands from anyone else on a
+ * held twin, or on a twin whose model says "control": "required" while
+ * nobody holds it, are refused with 423 before anything is sent.
  *
  * The same gate runs the twin engine's checks (interlock rules evaluated
  * with the commanded values substituted, permissives) without side
@@ -17,10 +19,14 @@
  * The lease check is a timer that runs only while a twin is held: the SSE
  * streams live on the HTTP thread, and counting a holder's streams
  * (gw__sse_owned) a few times per lease is cheaper than a notice per
- * stream open and close.
+ * stream open and close. An MQTT app ("mqtt:NAME", control taken on its
+ * request topic) is live while its retained status topic says "online":
+ * the app publishes it with a Will of "offline", so the broker says when
+ * its connection is gone.
  */
 #include "gateway/control/control.h"
 #include "gateway/auth/auth.h"
+#include "gateway/ingest/ingest.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
@@ -58,6 +64,10 @@ struct gw_control {
     struct ht_prepare *prep;
     unsigned connects;
     struct gw_job_gate gate;
+    /* MQTT apps whose status topic says "online" (loop thread): an app
+     * holding control keeps its lease while it is connected. */
+    char (*apps)[HT_ID_MAX + 1];
+    size_t napps, capapps;
 };
 
 /* Loop thread (the only writer): no lock needed to read. */
@@ -143,8 +153,42 @@ static uint64_t check_period(const struct ht_gw *g)
     return (uint64_t)(p < 25 ? 25 : p);
 }
 
-/* A holder whose last live stream has been gone for the lease loses
- * control; the expiry is audited (actor "gateway"). */
+/* PREFIX/apps/NAME/status: "online" or "offline" (retained, the Will). */
+static void on_app_status(struct ht_gw *g, const struct ht_topic *t,
+                          const void *payload, size_t len,
+                          const mosquitto_property *props)
+{
+    (void)props;
+    struct gw_control *c = g->control;
+    bool online = len == 6 && !memcmp(payload, "online", 6);
+    size_t i = 0;
+    while (i < c->napps && strcmp(c->apps[i], t->id))
+        i++;
+    if (online && i == c->napps) {
+        if (c->napps == c->capapps) {
+            c->capapps = c->capapps ? 2 * c->capapps : 8;
+            c->apps = ht_realloc(c->apps, c->capapps * sizeof *c->apps);
+        }
+        ht_strlcpy(c->apps[c->napps++], t->id, sizeof *c->apps);
+    } else if (!online && i < c->napps) {
+        memcpy(c->apps[i], c->apps[--c->napps], sizeof *c->apps);
+    }
+}
+
+/* True when actor is an MQTT app ("mqtt:NAME") that is online. */
+static bool app_online(const struct gw_control *c, const char *actor)
+{
+    if (strncmp(actor, "mqtt:", 5))
+        return false;
+    for (size_t i = 0; i < c->napps; i++)
+        if (!strcmp(c->apps[i], actor + 5))
+            return true;
+    return false;
+}
+
+/* A holder whose last live stream (or, for an app, its MQTT connection)
+ * has been gone for the lease loses control; the expiry is audited (actor
+ * "gateway"). */
 static void on_timer(struct ht_timer *t, void *ud)
 {
     (void)t;
@@ -153,7 +197,7 @@ static void on_timer(struct ht_timer *t, void *ud)
     int64_t now = gw__now_ms(g);
     for (size_t i = 0; i < c->n;) {
         struct lease *l = &c->v[i];
-        if (gw__sse_owned(g, l->actor) > 0)
+        if (gw__sse_owned(g, l->actor) > 0 || app_online(c, l->actor))
             l->live = now;
         if (now - l->live < g->conf->control_lease_ms) {
             i++;
@@ -231,6 +275,30 @@ static int refuse_held(const struct lease *l, const char *twin,
 
 /* ---- jobs (loop thread) ---- */
 
+/* A request for control of a twin l holds for someone else: nothing
+ * changes hands; the holder (and everyone) gets a "control" event with
+ * cause "request" naming who asks, and the request is audited. */
+static void job_request(struct ht_gw *g, struct gw_job *j,
+                        const struct lease *l)
+{
+    json_t *holder = holder_json(l);
+    const char *colon = strrchr(j->actor, ':');
+    bool app = !strncmp(j->actor, "mqtt:", 5);
+    json_t *who = colon && !app
+                      ? json_stringn(j->actor, (size_t)(colon - j->actor))
+                      : json_string(j->actor);
+    j->action = "control-request";
+    j->value = json_pack("{s:O}", "holder", json_object_get(holder, "name"));
+    ht_log(LOG_NOTICE, MOD, "%s asks %s for control of %s", j->actor, l->actor,
+           j->dev);
+    json_t *o = json_pack("{s:s, s:o, s:s, s:I, s:s, s:{s:o}}", "twin", j->dev,
+                          "holder", holder, "cause", "request", "ts",
+                          (json_int_t)gw__now_ms(g), "by", j->actor,
+                          "requester", "name", who);
+    gw__sse_emit(g, "control", NULL, NULL, j->dev, NULL, o);
+    gw__job_complete(g, j, 202, gw__control_get(g, j->dev), "ok");
+}
+
 static void job_take(struct ht_gw *g, struct gw_job *j)
 {
     struct gw_control *c = g->control;
@@ -243,6 +311,10 @@ static void job_take(struct ht_gw *g, struct gw_job *j)
     json_t *prev = NULL;
     if (l && strcmp(l->actor, j->actor)) {
         json_t *p;
+        if (j->request && !j->force) {
+            job_request(g, j, l);
+            return;
+        }
         if (!j->force) {
             int st = refuse_held(l, j->dev, &p);
             gw__job_complete(g, j, st, p, "held");
@@ -434,6 +506,7 @@ int gw__control_init(struct ht_gw *g, char *err, size_t errlen)
     gw__jobs_handle(g, GW_JOB_CONTROL_TAKE, control_job);
     gw__jobs_handle(g, GW_JOB_CONTROL_RELEASE, control_job);
     gw__jobs_gate(g, &c->gate);
+    gw__ingest_route(g, HT_TOPIC_APP_STATUS, on_app_status);
     return HT_OK;
 }
 
@@ -447,6 +520,7 @@ void gw__control_clear(struct ht_gw *g)
     ht_prepare_free(c->prep);
     pthread_mutex_destroy(&c->mu);
     free(c->v);
+    free(c->apps);
     free(c);
     g->control = NULL;
 }

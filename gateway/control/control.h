@@ -8,7 +8,8 @@
  * HTTP thread), the lease timer, the retained twins/{id}/control topics,
  * the GW_JOB_CONTROL_* jobs and the jobs' gate.
  * Uses: core, store (audit), sse (events, the holders' live streams),
- * jobs, auth (roles), twinglue (the engine's models and checks).
+ * jobs, auth (roles), twinglue (the engine's models and checks), ingest
+ * (the apps' status topics: an MQTT app's live connection).
  * Threads: jobs, the gate, the timer and publishes on the loop thread;
  * gw__control_get on any thread.
  */

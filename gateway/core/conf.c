@@ -150,6 +150,11 @@ static const struct ht_conf_key table[] = {
       "(oldest dropped beyond, counted in /metrics)"),
     K("upstream.values", HT_CONF_BOOL, up_values, "false", 0, 0, false,
       "also forward every value sample (not only twin state)"),
+    K("upstream.values_mode", HT_CONF_STR, up_values_mode, "outbox", 0, 0,
+      false,
+      "how value samples go up: \"outbox\" (with the other records, at "
+      "least once, in order) or \"direct\" (published at once without "
+      "acks; dropped and counted while the uplink is down)"),
     K("upstream.ignore_discovered", HT_CONF_BOOL, up_ignore_discovered, "false",
       0, 0, false,
       "use only the listed servers, not those the cluster announces"),

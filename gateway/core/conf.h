@@ -72,11 +72,12 @@ struct ht_gw_conf {
     char *up_cell;     /* cell id in subjects ("" = gateway.id) */
     char *up_username; /* NATS account */
     char *up_password;
-    char *up_cafile;    /* TLS to the cluster, verified with this CA */
-    char *up_stream;    /* JetStream stream name */
-    int up_replicas;    /* its replicas when this gateway creates it */
-    int up_max_backlog; /* outbox records kept while the uplink is down */
-    bool up_values;     /* also forward value samples */
+    char *up_cafile;      /* TLS to the cluster, verified with this CA */
+    char *up_stream;      /* JetStream stream name */
+    int up_replicas;      /* its replicas when this gateway creates it */
+    int up_max_backlog;   /* outbox records kept while the uplink is down */
+    bool up_values;       /* also forward value samples */
+    char *up_values_mode; /* "outbox" (at least once) or "direct" (QoS 0) */
     bool up_ignore_discovered; /* only the listed servers, not gossiped */
     bool plant;                /* plant view over the cluster (plant/) */
     bool up_commands;    /* cell: run commands the plant view routes here */

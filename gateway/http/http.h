@@ -188,6 +188,12 @@ enum MHD_Result gw__route_alarm_cmd(struct gw_req *r);
 enum MHD_Result gw__route_plant_cells(struct gw_req *r);
 enum MHD_Result gw__route_plant_twins(struct gw_req *r);
 enum MHD_Result gw__route_plant_cmd(struct gw_req *r);
+/* In plant mode, the route that serves a matched cell route hit
+ * (borrowed): the plant view's own handler, one answering 501
+ * not_in_plant_view for routes that exist per cell only, or NULL for
+ * routes served as on a cell (health, metrics, tokens, audit, events,
+ * /api/v1/plant/...). Static (borrowed). */
+const struct gw_route *gw__plant_route(const struct gw_route *hit);
 
 /* ---- twin assets and ETags (routes_assets.c) ---- */
 

@@ -6,6 +6,7 @@
  */
 
 #include "gateway/http/http.h"
+#include "gateway/plant/plant.h"
 
 #include "ht_id.h"
 #include "ht_mem.h"
@@ -130,6 +131,13 @@ static bool alarm_id_valid(const char *s)
 /* Hostile or malformed ids are rejected before any handler runs. */
 const char *gw__route_check(const struct gw_req *r)
 {
+    /* A plant view names the twins of every cell by plant ids. */
+    if (r->id && r->g && r->g->plant && r->nseg >= 3 &&
+        !strcmp(r->seg[2], "twins"))
+        return gw__plant_id_valid(r->id)
+                   ? NULL
+                   : "invalid plant twin id: expected {site}~{cell}~{twin}, "
+                     "three [a-z0-9][a-z0-9._-]{0,63}";
     if (r->id && !ht_id_valid(r->id))
         return "invalid id: expected [a-z0-9][a-z0-9._-]{0,63}";
     if (r->name && !ht_name_valid(r->name))
@@ -138,6 +146,19 @@ const char *gw__route_check(const struct gw_req *r)
         return "invalid token id";
     if (r->thing && strlen(r->thing) > 128)
         return "invalid thing id";
+    if (r->alarm && r->g && r->g->plant) {
+        /* "{plant id}:{rule}" (the commands answer 501 in plant mode) */
+        const char *c = strrchr(r->alarm, ':');
+        char pid[GW_PLANT_ID_MAX];
+        size_t n = c ? (size_t)(c - r->alarm) : 0;
+        if (!c || n >= sizeof pid || !ht_id_valid(c + 1))
+            return "invalid alarm id: expected {plant id}:{rule}";
+        memcpy(pid, r->alarm, n);
+        pid[n] = '\0';
+        return gw__plant_id_valid(pid) ? NULL
+                                       : "invalid alarm id: expected {plant "
+                                         "id}:{rule}";
+    }
     if (r->alarm && !alarm_id_valid(r->alarm))
         return "invalid alarm id: expected TWIN:RULE (two ids)";
     return NULL;

@@ -6,6 +6,7 @@
 #include "gateway/broker/provision.h"
 #include "gateway/http/http.h"
 #include "gateway/ingest/ingest.h"
+#include "gateway/plant/plant.h"
 #include "gateway/registry/registry.h"
 #include "gateway/sse/sse.h"
 #include "gateway/store/store.h"
@@ -259,7 +260,10 @@ static enum MHD_Result get_events(struct gw_req *r)
 {
     const char *twin = gw__query(r, "twin");
     const char *dev = gw__query(r, "device");
-    if ((twin && !ht_id_valid(twin)) || (dev && !ht_id_valid(dev)))
+    /* A plant view's twins are named by plant ids (plant.h). */
+    bool twin_ok =
+        !twin || (r->g->plant ? gw__plant_id_valid(twin) : ht_id_valid(twin));
+    if (!twin_ok || (dev && !ht_id_valid(dev)))
         return gw__reply_problem(r, 400, "Bad Request", "invalid id filter");
     return stream(r, false, dev, NULL, twin);
 }

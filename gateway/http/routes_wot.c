@@ -248,13 +248,28 @@ enum MHD_Result gw__route_metrics(struct gw_req *r)
             "holotwin_upstream_backlog %llu\n"
             "# HELP holotwin_upstream_backlog_bytes Bytes of those records."
             "\n# TYPE holotwin_upstream_backlog_bytes gauge\n"
-            "holotwin_upstream_backlog_bytes %llu\n",
+            "holotwin_upstream_backlog_bytes %llu\n"
+            "# HELP holotwin_upstream_oversize_total Records or descriptor "
+            "documents too large for a NATS message (dropped, or sent "
+            "without the document).\n# TYPE holotwin_upstream_oversize_total "
+            "counter\nholotwin_upstream_oversize_total %llu\n"
+            "# HELP holotwin_upstream_samples_sent_total Value samples "
+            "published directly (upstream.values_mode direct).\n# TYPE "
+            "holotwin_upstream_samples_sent_total counter\n"
+            "holotwin_upstream_samples_sent_total %llu\n"
+            "# HELP holotwin_upstream_samples_dropped_total Value samples "
+            "not published (uplink down or behind).\n# TYPE "
+            "holotwin_upstream_samples_dropped_total counter\n"
+            "holotwin_upstream_samples_dropped_total %llu\n",
             m.up_connected, (unsigned long long)m.up_queued,
             (unsigned long long)m.up_forwarded,
             (unsigned long long)m.up_dropped, (unsigned long long)m.up_retries,
             (unsigned long long)m.up_disconnects,
             (unsigned long long)m.up_backlog,
-            (unsigned long long)m.up_backlog_bytes);
+            (unsigned long long)m.up_backlog_bytes,
+            (unsigned long long)m.up_oversize,
+            (unsigned long long)m.up_samples_sent,
+            (unsigned long long)m.up_samples_dropped);
     enum MHD_Result ret = gw__reply_buf(
         r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     free(b.s);

@@ -97,6 +97,9 @@ enum MHD_Result gw__reply_job(struct gw_req *r, struct gw_job *j)
     /* "?force" has no value: ask whether the key is there at all. */
     j->force = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND,
                                              "force", 5, &fv, &flen) == MHD_YES;
+    j->request =
+        MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "request",
+                                      7, &fv, &flen) == MHD_YES;
     if (gw__job_submit(r->g, j, r->conn) != HT_OK) {
         gw__job_unref(r->g, j);
         return gw__reply_problem(r, 503, "Gateway stopping",
@@ -304,6 +307,11 @@ static enum MHD_Result dispatch(struct gw_req *r)
             (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")))
             return gw__serve_static(r);
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
+    }
+    if (g->plant) {
+        const struct gw_route *ph = gw__plant_route(hit);
+        if (ph)
+            hit = ph;
     }
     const char *bad = gw__route_check(r);
     if (bad)

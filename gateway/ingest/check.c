@@ -151,6 +151,21 @@ bool ingest__rate_take(struct ht_gw *g, struct ingest_board *b)
     return false;
 }
 
+bool ingest__size_ok(struct ht_gw *g, struct ingest_board *b, size_t len)
+{
+    if (len <= (size_t)g->conf->mqtt_max_payload)
+        return true;
+    char what[96];
+    snprintf(what, sizeof what,
+             "payload of %zu bytes, more than mqtt.max_payload (%d)", len,
+             g->conf->mqtt_max_payload);
+    if (b)
+        reject(g, b, GW_REJECT_SIZE, what);
+    else
+        ht_log(LOG_WARNING, INGEST_MOD, "message dropped: %s", what);
+    return false;
+}
+
 int ingest__value_check(struct ht_gw *g, struct ingest_board *b,
                         const struct ht_sem_prop *p,
                         const struct ingest_value_msg *m, int64_t now)

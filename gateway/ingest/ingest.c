@@ -332,13 +332,9 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     g->metrics->mqtt_in++;
     pthread_mutex_unlock(&g->metrics->mu);
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-    if (len > (size_t)g->conf->mqtt_max_payload) {
-        ht_log(LOG_WARNING, INGEST_MOD, "%s: payload of %zu bytes dropped",
-               msg->topic, len);
-        return;
-    }
     if (!strcmp(msg->topic, g->ingest->ack_topic)) {
-        ingest__ack(g, NULL, msg->payload, len, props);
+        if (ingest__size_ok(g, NULL, len))
+            ingest__ack(g, NULL, msg->payload, len, props);
         return;
     }
     for (size_t i = 0; i < g->ingest->nraw; i++) {
@@ -354,6 +350,17 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
     if (ht_topic_parse(msg->topic, g->conf->mqtt_prefix, &t) != HT_OK) {
         ht_log(LOG_WARNING, INGEST_MOD,
                "message for an invalid device id or name dropped");
+        return;
+    }
+    /* Oversize: dropped before the payload is read, counted for a known
+     * board (the broker itself does not limit it: the gateway's own
+     * retained descriptors may be larger). */
+    if (len > (size_t)g->conf->mqtt_max_payload) {
+        bool dev = t.kind == HT_TOPIC_DEV_TD || t.kind == HT_TOPIC_DEV_STATUS ||
+                   t.kind == HT_TOPIC_DEV_PROP || t.kind == HT_TOPIC_DEV_ACK;
+        ingest__size_ok(
+            g, dev && gw__dev_find(g, t.id) ? ingest__board(g, t.id) : NULL,
+            len);
         return;
     }
     uint64_t *ctr = NULL;

@@ -117,6 +117,10 @@ struct ingest_board *ingest__board(struct ht_gw *g, const char *dev);
 /* One value of b within its rate (conf ingest.rate, ingest.burst: a token
  * bucket)? False: over it, counted ("rate") and logged; drop the value. */
 bool ingest__rate_take(struct ht_gw *g, struct ingest_board *b);
+/* A message of len bytes within mqtt.max_payload? False: drop it unread;
+ * counted ("too_large") and logged for board b, only logged when b is
+ * NULL (not a known board's topic). */
+bool ingest__size_ok(struct ht_gw *g, struct ingest_board *b, size_t len);
 /* m (borrowed) checked against p, the affordance looked up once by the
  * caller (borrowed; NULL for a device without TD: the value must then be a
  * scalar), with ht_sem_value_valid, and its ts against [INGEST_TS_MIN,

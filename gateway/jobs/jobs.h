@@ -56,7 +56,8 @@ struct gw_job {
     int role;
     char reason[160];
     bool force;
-    bool gated; /* a twin write's sub-command: the gate saw the twin write */
+    bool request; /* control: ask the holder for it (?request) */
+    bool gated;   /* a twin write's sub-command: the gate saw the twin write */
     uint64_t t0_ms; /* monotonic, for latency */
     struct MHD_Connection *conn;
     int refs; /* under jobs->mu: HTTP side + loop side */

@@ -48,8 +48,8 @@ void gw__hist_observe(struct gw_metrics *m, struct gw_hist *h, double v)
 
 const char *gw__reject_name(enum gw_reject r)
 {
-    static const char *const names[GW_REJECT_N] = {"bad_type", "out_of_range",
-                                                   "timestamp", "rate"};
+    static const char *const names[GW_REJECT_N] = {
+        "bad_type", "out_of_range", "timestamp", "rate", "too_large"};
     return (unsigned)r < GW_REJECT_N ? names[r] : "other";
 }
 

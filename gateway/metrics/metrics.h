@@ -24,6 +24,7 @@ enum gw_reject {
     GW_REJECT_RANGE, /* "out_of_range": min/max/multipleOf/enum/maxLength */
     GW_REJECT_TS,    /* "timestamp": outside the sane window */
     GW_REJECT_RATE,  /* "rate": beyond the board's ingest.rate */
+    GW_REJECT_SIZE,  /* "too_large": a payload over mqtt.max_payload */
     GW_REJECT_N
 };
 /* Boards with a "device" label of their own in the reject counters; the
@@ -58,6 +59,10 @@ struct gw_metrics {
      * batches (retried); the outbox's backlog and the uplink's state. */
     uint64_t up_queued, up_forwarded, up_dropped, up_retries, up_disconnects;
     uint64_t up_backlog, up_backlog_bytes;
+    uint64_t up_oversize; /* records or documents above GW_UP_RECORD_MAX */
+    /* upstream.values_mode "direct": samples handed to the connection,
+     * and those dropped (uplink down, or the queue to it full). */
+    uint64_t up_samples_sent, up_samples_dropped;
     int up_connected; /* -1: no upstream configured, 0: down, 1: up */
 };
 
@@ -72,8 +77,8 @@ void gw__hist_observe(struct gw_metrics *m, struct gw_hist *h, double v);
 /* Add one to the counter c of m (takes m->mu). Any thread. */
 void gw__metrics_inc(struct gw_metrics *m, uint64_t *c);
 
-/* The label of reason r: "bad_type", "out_of_range", "timestamp" or
- * "rate" (static). */
+/* The label of reason r: "bad_type", "out_of_range", "timestamp", "rate"
+ * or "too_large" (static). */
 const char *gw__reject_name(enum gw_reject r);
 /* The reject slot of board dev (borrowed, copied): its index in
  * m->boards (taken on first use), or -1 once every slot is taken (then

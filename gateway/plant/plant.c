@@ -13,10 +13,12 @@
  */
 #include "gateway/plant/plant.h"
 #include "gateway/jobs/jobs.h"
+#include "gateway/sse/sse.h"
 #include "gateway/upstream/upstream.h"
 
 #include "ht_err.h"
 #include "ht_id.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -35,8 +37,18 @@ struct gw_plant {
     struct ht_gw *g;
     pthread_mutex_t mu;
     json_t *cells; /* "site/cell" -> cell object (mu) */
-    json_t *twins; /* "site/cell/twin" -> twin object (mu) */
+    json_t *twins; /* plant id -> twin object (mu) */
+    /* plant id -> what the plant view serves of a twin besides the table
+     * (mu): {"doc": the twin document, "state": the cell's state snapshot
+     * (text), "web"/"hmd": {"etag","document" (text)|"omitted"}}. */
+    json_t *blobs;
     unsigned long long records;
+    /* Records up to this stream sequence were stored before the consumer
+     * started: folded, not announced (SSE events are for what happens
+     * while the view runs, not a replay of the stream's history). */
+    uint64_t live_from;
+    /* SSE events for the loop (mu), pushed by the prepare hook. */
+    struct pev *evq, **evtail;
     pthread_cond_t cv;
     bool stop;
     pthread_t th;
@@ -53,6 +65,15 @@ struct gw_plant {
      * request to their cell, and jobs answered, for the loop (mu). */
     struct pcmd *cmdq, *doneq;
     struct ht_prepare *prep;
+};
+
+/* One SSE event for the loop: its type, plant twin id, data text. */
+struct pev {
+    struct pev *next;
+    char type[24];
+    char twin[GW_PLANT_ID_MAX];
+    char *data;
+    size_t len;
 };
 
 /* One routed command: its job, the subject of its cell, the request. */
@@ -117,10 +138,12 @@ static void inc(json_t *o, const char *k, json_int_t by)
  * value older than the one held is ignored), alarm transitions replace
  * that alarm's state, "twin" events create or remove the entry. */
 static void fold_twin(struct gw_plant *p, const char *site, const char *cell,
-                      const char *twin, const char *type, json_t *d)
+                      const char *twin, const char *type, json_t *d,
+                      const char *raw, size_t rawlen)
 {
-    char key[240];
-    snprintf(key, sizeof key, "%s/%s/%s", site, cell, twin);
+    char key[GW_PLANT_ID_MAX];
+    if (gw__plant_id(site, cell, twin, key, sizeof key) != HT_OK)
+        return; /* not ids: nothing the view could name safely */
     json_t *t = json_object_get(p->twins, key);
     if (!strcmp(type, "twin") &&
         !strcmp(json_string_value(json_object_get(d, "change"))
@@ -128,6 +151,7 @@ static void fold_twin(struct gw_plant *p, const char *site, const char *cell,
                     : "",
                 "removed")) {
         json_object_del(p->twins, key);
+        json_object_del(p->blobs, key);
         return;
     }
     if (!t) {
@@ -135,6 +159,11 @@ static void fold_twin(struct gw_plant *p, const char *site, const char *cell,
                       twin, "properties", json_object(), "alarms",
                       json_object(), "stable", true);
         json_object_set_new(p->twins, key, t);
+    }
+    json_t *b = json_object_get(p->blobs, key);
+    if (!b) {
+        b = json_object();
+        json_object_set_new(p->blobs, key, b);
     }
     json_t *ts = json_object_get(d, "ts");
     if (json_is_integer(ts) &&
@@ -163,9 +192,65 @@ static void fold_twin(struct gw_plant *p, const char *site, const char *cell,
         if (rule && al)
             json_object_set(json_object_get(t, "alarms"), rule, al);
     } else if (!strcmp(type, "twin")) {
-        if (json_object_get(d, "version"))
-            json_object_set(t, "version", json_object_get(d, "version"));
+        static const char *const keys[] = {"version", "title", "auto",
+                                           "device"};
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            if (json_object_get(d, keys[i]))
+                json_object_set(t, keys[i], json_object_get(d, keys[i]));
+        if (json_is_object(json_object_get(d, "doc")))
+            json_object_set(b, "doc", json_object_get(d, "doc"));
+    } else if (!strcmp(type, "snapshot")) {
+        json_object_set_new(b, "state", json_stringn(raw, rawlen));
+        json_t *st = json_object_get(d, "stable");
+        if (json_is_boolean(st))
+            json_object_set(t, "stable", st);
+    } else if (!strcmp(type, "descriptor")) {
+        const char *target = json_string_value(json_object_get(d, "target"));
+        if (target && (!strcmp(target, "web") || !strcmp(target, "hmd")))
+            json_object_set(b, target, d);
     }
+}
+
+/* A live record of a twin as the plant view's SSE event (mu held): the
+ * cell's event data with "twin" the plant id and "site", "cell" added (a
+ * descriptor's document left out: clients fetch it). */
+static void announce(struct gw_plant *p, const char *pid, const char *site,
+                     const char *cell, const char *type, const json_t *d)
+{
+    static const char *const types[] = {
+        "state",          "alarm", "alarm-raised", "alarm-cleared",
+        "stable-changed", "twin",  "descriptor"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof types / sizeof *types && !known; i++)
+        known = !strcmp(type, types[i]);
+    if (!known || !json_is_object(d))
+        return;
+    json_t *o = json_copy((json_t *)d);
+    json_object_set_new(o, "twin", json_string(pid));
+    json_object_set_new(o, "site", json_string(site));
+    json_object_set_new(o, "cell", json_string(cell));
+    json_object_del(o, "document");
+    json_object_del(o, "doc");
+    json_t *al = json_object_get(o, "alarm");
+    const char *rule = json_string_value(json_object_get(o, "rule"));
+    if (json_is_object(al) && rule) {
+        /* The alarm's own names too, as GET /api/v1/alarms lists it. */
+        char aid[GW_PLANT_ID_MAX + HT_ID_MAX + 2];
+        snprintf(aid, sizeof aid, "%s:%s", pid, rule);
+        al = json_deep_copy(al);
+        json_object_set_new(al, "id", json_string(aid));
+        json_object_set_new(al, "twin", json_string(pid));
+        json_object_set_new(al, "site", json_string(site));
+        json_object_set_new(al, "cell", json_string(cell));
+        json_object_set_new(o, "alarm", al);
+    }
+    struct pev *e = ht_calloc(1, sizeof *e);
+    ht_strlcpy(e->type, type, sizeof e->type);
+    ht_strlcpy(e->twin, pid, sizeof e->twin);
+    e->data = ht_json_dumps(o, false, &e->len);
+    json_decref(o);
+    *p->evtail = e;
+    p->evtail = &e->next;
 }
 
 /* libnats' thread: one record of the stream. */
@@ -187,7 +272,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
                                (size_t)natsMsg_GetDataLength(m), 0, NULL);
         const char *hs = NULL;
         natsMsgHeader_Get(m, "Ht-Seq", &hs);
+        jsMsgMetaData *meta = NULL;
+        uint64_t sseq = 0;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            sseq = meta->Sequence.Stream;
+            jsMsgMetaData_Destroy(meta);
+        }
         pthread_mutex_lock(&p->mu);
+        bool live = p->g->loop && sseq > p->live_from;
         p->records++;
         json_t *c = cell_get(p, site, cell);
         inc(c, "records", 1);
@@ -210,9 +302,17 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
         } else if (n == 7 && len[4] == 4 && !strncmp(tok[4], "twin", 4) && d) {
             untoken(tok[5], len[5], twin, sizeof twin);
             untoken(tok[6], len[6], type, sizeof type);
-            fold_twin(p, site, cell, twin, type, d);
+            fold_twin(p, site, cell, twin, type, d, natsMsg_GetData(m),
+                      (size_t)natsMsg_GetDataLength(m));
+            char pid[GW_PLANT_ID_MAX];
+            if (live &&
+                gw__plant_id(site, cell, twin, pid, sizeof pid) == HT_OK)
+                announce(p, pid, site, cell, type, d);
         }
+        bool wake = live && p->evq;
         pthread_mutex_unlock(&p->mu);
+        if (wake)
+            ht_loop_wakeup(p->g->loop);
         json_decref(d);
     }
     natsMsg_Destroy(m);
@@ -261,7 +361,19 @@ static void on_prepare(struct ht_prepare *hp, void *ud)
     pthread_mutex_lock(&p->mu);
     struct pcmd *c = p->doneq;
     p->doneq = NULL;
+    struct pev *e = p->evq;
+    p->evq = NULL;
+    p->evtail = &p->evq;
     pthread_mutex_unlock(&p->mu);
+    while (e) {
+        struct pev *next = e->next;
+        if (e->data && p->g->log)
+            gw__sse_push(p->g, e->type, NULL, NULL, e->twin, NULL, e->data,
+                         e->len);
+        free(e->data);
+        free(e);
+        e = next;
+    }
     while (c) {
         struct pcmd *next = c->next;
         gw__job_complete(p->g, c->j, c->status, c->body, c->result);
@@ -381,10 +493,21 @@ static void *plant_main(void *arg)
             natsSubscription *sub = NULL;
             if (gw__upstream_stream_ensure(p->js, c)) {
                 /* Read from the first record: into an empty table. */
+                /* What the stream holds now is history: folded, not
+                 * announced over SSE. */
+                jsStreamInfo *si = NULL;
+                uint64_t last = 0;
+                if (js_GetStreamInfo(&si, p->js, c->up_stream, NULL, NULL) ==
+                    NATS_OK) {
+                    last = si->State.LastSeq;
+                    jsStreamInfo_Destroy(si);
+                }
                 pthread_mutex_lock(&p->mu);
                 json_object_clear(p->cells);
                 json_object_clear(p->twins);
+                json_object_clear(p->blobs);
                 p->records = 0;
+                p->live_from = last;
                 pthread_mutex_unlock(&p->mu);
                 jsSubOptions so;
                 jsSubOptions_Init(&so);
@@ -447,6 +570,8 @@ int gw__plant_new(struct ht_gw *g, struct gw_plant **out, char *err,
     pthread_condattr_destroy(&ca);
     p->cells = json_object();
     p->twins = json_object();
+    p->blobs = json_object();
+    p->evtail = &p->evq;
     int rc =
         gw__upstream_nats_options(c, "holotwin-plant", &p->opts, err, errlen);
     if (rc == HT_OK && natsOptions_SetRetryOnFailedConnect(p->opts, true, NULL,
@@ -504,6 +629,16 @@ void gw__plant_free(struct gw_plant *p)
         *t = p->cmdq;
         p->cmdq = NULL;
     }
+    pthread_mutex_lock(&p->mu);
+    struct pev *ev = p->evq; /* not pushed: the log may be gone */
+    p->evq = NULL;
+    p->evtail = &p->evq;
+    pthread_mutex_unlock(&p->mu);
+    for (struct pev *next; ev; ev = next) {
+        next = ev->next;
+        free(ev->data);
+        free(ev);
+    }
     if (p->doneq)
         on_prepare(NULL, p);
     ht_prepare_free(p->prep);
@@ -522,6 +657,12 @@ void gw__plant_free(struct gw_plant *p)
     natsOptions_Destroy(p->opts);
     json_decref(p->cells);
     json_decref(p->twins);
+    json_decref(p->blobs);
+    for (struct pev *e = p->evq, *next; e; e = next) {
+        next = e->next;
+        free(e->data);
+        free(e);
+    }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -641,4 +782,197 @@ int gw__plant_cmd_check(const json_t *req, char *err, size_t errlen)
         return HT_EINVAL;
     }
     return HT_OK;
+}
+
+/* ---- plant ids and the twins' documents (any thread) ---- */
+
+int gw__plant_id(const char *site, const char *cell, const char *twin,
+                 char *out, size_t outlen)
+{
+    if (!ht_id_valid(site) || !ht_id_valid(cell) || !ht_id_valid(twin))
+        return HT_EINVAL;
+    int n = snprintf(out, outlen, "%s" GW_PLANT_SEP "%s" GW_PLANT_SEP "%s",
+                     site, cell, twin);
+    return n > 0 && (size_t)n < outlen ? HT_OK : HT_EINVAL;
+}
+
+int gw__plant_id_split(const char *pid, char site[HT_ID_MAX + 1],
+                       char cell[HT_ID_MAX + 1], char twin[HT_ID_MAX + 1])
+{
+    char *parts[3] = {site, cell, twin};
+    const char *p = pid;
+    for (int i = 0; i < 3; i++) {
+        const char *end = i < 2 ? strchr(p ? p : "", GW_PLANT_SEP[0]) : NULL;
+        size_t n = !p ? 0 : end ? (size_t)(end - p) : strlen(p);
+        if (!p || (i < 2 && !end) || n == 0 || n > HT_ID_MAX)
+            return HT_EINVAL;
+        memcpy(parts[i], p, n);
+        parts[i][n] = '\0';
+        if (!ht_id_valid(parts[i]))
+            return HT_EINVAL;
+        p = end ? end + 1 : NULL;
+    }
+    return HT_OK;
+}
+
+bool gw__plant_id_valid(const char *pid)
+{
+    char a[HT_ID_MAX + 1], b[HT_ID_MAX + 1], c[HT_ID_MAX + 1];
+    return pid && gw__plant_id_split(pid, a, b, c) == HT_OK;
+}
+
+/* The count of a twin's alarms that are not normal (mu held). */
+static json_int_t open_alarms(const json_t *t)
+{
+    json_int_t n = 0;
+    const char *rule;
+    json_t *a;
+    json_object_foreach(json_object_get(t, "alarms"), rule, a)
+    {
+        const char *st = json_string_value(json_object_get(a, "state"));
+        n += st && strcmp(st, "normal");
+    }
+    return n;
+}
+
+json_t *gw__plant_twin_list(struct gw_plant *p)
+{
+    if (!p)
+        return json_array();
+    pthread_mutex_lock(&p->mu);
+    size_t n = json_object_size(p->twins), k = 0;
+    json_t **v = ht_calloc(n ? n : 1, sizeof *v);
+    const char *pid;
+    json_t *t;
+    json_object_foreach(p->twins, pid, t)
+    {
+        json_t *o = json_pack(
+            "{ss sO sO sO sO* sO* sb sO* sI}", "id", pid, "site",
+            json_object_get(t, "site"), "cell", json_object_get(t, "cell"),
+            "twin", json_object_get(t, "id"), "title",
+            json_object_get(t, "title"), "version",
+            json_object_get(t, "version"), "auto",
+            json_is_true(json_object_get(t, "auto")), "device",
+            json_object_get(t, "device"), "alarms", open_alarms(t));
+        if (!json_object_get(o, "title"))
+            json_object_set(o, "title", json_object_get(t, "id"));
+        json_object_set(o, "updated", json_object_get(t, "updated"));
+        json_object_set(o, "stable", json_object_get(t, "stable"));
+        v[k++] = o;
+    }
+    pthread_mutex_unlock(&p->mu);
+    qsort(v, k, sizeof *v, by_key);
+    json_t *out = json_array();
+    for (size_t i = 0; i < k; i++)
+        json_array_append_new(out, v[i]);
+    free(v);
+    return out;
+}
+
+bool gw__plant_twin_exists(struct gw_plant *p, const char *pid)
+{
+    if (!p || !pid)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    bool yes = json_object_get(p->twins, pid) != NULL;
+    pthread_mutex_unlock(&p->mu);
+    return yes;
+}
+
+json_t *gw__plant_twin_doc(struct gw_plant *p, const char *pid)
+{
+    if (!p || !pid)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    json_t *d = json_object_get(json_object_get(p->blobs, pid), "doc");
+    json_t *out = d ? json_deep_copy(d) : NULL;
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+char *gw__plant_twin_state(struct gw_plant *p, const char *pid, size_t *len)
+{
+    *len = 0;
+    if (!p || !pid)
+        return NULL;
+    char *s = NULL;
+    pthread_mutex_lock(&p->mu);
+    json_t *st = json_object_get(json_object_get(p->blobs, pid), "state");
+    if (json_is_string(st)) {
+        /* As the cell serves it: the snapshot and a newline. */
+        size_t n = json_string_length(st);
+        s = ht_malloc(n + 2);
+        memcpy(s, json_string_value(st), n);
+        s[n] = '\n';
+        s[n + 1] = '\0';
+        *len = n + 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+int gw__plant_twin_ui(struct gw_plant *p, const char *pid, const char *target,
+                      char **out, size_t *len, char *etag, size_t etaglen)
+{
+    *out = NULL;
+    *len = 0;
+    if (!p || !pid || !gw__plant_twin_exists(p, pid))
+        return HT_ENOENT;
+    int rc = HT_EAGAIN;
+    pthread_mutex_lock(&p->mu);
+    json_t *d = json_object_get(json_object_get(p->blobs, pid), target);
+    const char *tag = json_string_value(json_object_get(d, "etag"));
+    json_t *doc = json_object_get(d, "document");
+    if (d && json_object_get(d, "omitted")) {
+        rc = HT_ETOOBIG;
+    } else if (tag && json_is_string(doc)) {
+        size_t n = json_string_length(doc);
+        *out = ht_malloc(n + 1);
+        memcpy(*out, json_string_value(doc), n);
+        (*out)[n] = '\0';
+        *len = n;
+        ht_strlcpy(etag, tag, etaglen);
+        rc = HT_OK;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+json_t *gw__plant_alarms(struct gw_plant *p, const char *pid, bool all)
+{
+    json_t *items = json_array();
+    if (!p)
+        return items;
+    pthread_mutex_lock(&p->mu);
+    const char *key;
+    json_t *t;
+    json_object_foreach(p->twins, key, t)
+    {
+        if (pid && strcmp(pid, key))
+            continue;
+        const char *rule;
+        json_t *a;
+        json_object_foreach(json_object_get(t, "alarms"), rule, a)
+        {
+            const char *st = json_string_value(json_object_get(a, "state"));
+            if (!all && (!st || !strcmp(st, "normal")))
+                continue;
+            json_t *x = json_deep_copy(a);
+            char id[GW_PLANT_ID_MAX + HT_ID_MAX + 2];
+            snprintf(id, sizeof id, "%s:%s", key, rule);
+            json_object_set_new(x, "id", json_string(id));
+            json_object_set_new(x, "twin", json_string(key));
+            json_object_set_new(x, "rule", json_string(rule));
+            json_object_set(x, "site", json_object_get(t, "site"));
+            json_object_set(x, "cell", json_object_get(t, "cell"));
+            json_array_append_new(items, x);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return items;
+}
+
+bool gw__plant_commands(const struct gw_plant *p)
+{
+    return p && p->g->conf->plant_commands;
 }

@@ -60,7 +60,7 @@ struct gw_sse {
     char ref[72], evtype[24];
     bool suspended;
     bool ping;
-    char dev[65], prop[33], twin[65];
+    char dev[65], prop[33], twin[200]; /* twin: a plant id too (plant.h) */
     char owner[160]; /* the token ("name:id") holding it, or "" */
     json_t *backlog; /* events loaded from the store, array */
     size_t bl_pos;

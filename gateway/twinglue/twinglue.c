@@ -277,8 +277,12 @@ static void state_publish(struct ht_gw *g, struct tw_entry *e, uint64_t now)
 {
     e->pub_ms = now;
     e->pub_due = false;
-    if (e->state)
-        publish(g, e->id, NULL, e->state, strlen(e->state));
+    if (!e->state)
+        return;
+    publish(g, e->id, NULL, e->state, strlen(e->state));
+    struct gw_twins_uplink_sub *u = &g->twins->uplink_sub;
+    if (u->on_state)
+        u->on_state(g, e->id, e->state, strlen(e->state), u->ud);
 }
 
 static void on_pub_timer(struct ht_timer *t, void *ud)
@@ -658,6 +662,10 @@ static void desc_update(struct ht_gw *g, const char *id)
         e->has_etag[t] = true;
         memcpy(e->etag[t], etag, HT_UI_ETAG_LEN);
         publish(g, id, target_names[t], out, len);
+        if (!same && tw->uplink_sub.on_descriptor)
+            tw->uplink_sub.on_descriptor(g, id, target_names[t], etag,
+                                         e->version, out, len,
+                                         tw->uplink_sub.ud);
         free(out);
         if (same)
             continue; /* republished, not changed: no event */
@@ -1447,6 +1455,15 @@ void gw__twins_clear(struct ht_gw *g)
     g->twins = NULL;
 }
 
+void gw__twins_uplink_subscribe(struct ht_gw *g,
+                                const struct gw_twins_uplink_sub *s)
+{
+    if (s)
+        g->twins->uplink_sub = *s;
+    else
+        memset(&g->twins->uplink_sub, 0, sizeof g->twins->uplink_sub);
+}
+
 /* ---- alarms ---- */
 
 void gw__twins_alarm_subscribe(struct ht_gw *g,
@@ -1483,24 +1500,37 @@ int gw__twins_alarm_restore(struct ht_gw *g, const char *twin, const char *rule,
 
 /* ---- snapshots for the HTTP thread ---- */
 
+/* One entry as the twin list shows it (tw->mu held; new). */
+static json_t *entry_info(const struct tw_entry *e)
+{
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:b, s:b, s:I}", "id", e->id,
+                          "title", e->title, "version", e->version, "updated",
+                          (json_int_t)e->updated, "auto", e->is_auto, "stable",
+                          e->stable, "alarms", (json_int_t)e->nalarms);
+    if (e->is_auto)
+        json_object_set_new(o, "device", json_string(e->dev));
+    return o;
+}
+
 json_t *gw__twins_list(struct ht_gw *g)
 {
     struct gw_twins *tw = g->twins;
     json_t *a = json_array();
     pthread_mutex_lock(&tw->mu);
-    for (size_t i = 0; i < tw->n; i++) {
-        const struct tw_entry *e = tw->v[i];
-        json_t *o =
-            json_pack("{s:s, s:s, s:i, s:I, s:b, s:b, s:I}", "id", e->id,
-                      "title", e->title, "version", e->version, "updated",
-                      (json_int_t)e->updated, "auto", e->is_auto, "stable",
-                      e->stable, "alarms", (json_int_t)e->nalarms);
-        if (e->is_auto)
-            json_object_set_new(o, "device", json_string(e->dev));
-        json_array_append_new(a, o);
-    }
+    for (size_t i = 0; i < tw->n; i++)
+        json_array_append_new(a, entry_info(tw->v[i]));
     pthread_mutex_unlock(&tw->mu);
     return a;
+}
+
+json_t *gw__twin_info(struct ht_gw *g, const char *id)
+{
+    struct gw_twins *tw = g->twins;
+    pthread_mutex_lock(&tw->mu);
+    struct tw_entry *e = search(tw, id, NULL);
+    json_t *o = e ? entry_info(e) : NULL;
+    pthread_mutex_unlock(&tw->mu);
+    return o;
 }
 
 bool gw__twin_exists(struct ht_gw *g, const char *id, bool *is_auto)

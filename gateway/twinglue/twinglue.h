@@ -64,6 +64,25 @@ struct gw_twins_alarm_sub {
     void *ud;
 };
 
+/* A subscriber to what the plant's uplink needs besides the SSE events
+ * (the upstream module registers one, so that this module need not know
+ * it; docs/fleet.md). All calls on the loop thread; every pointer is
+ * borrowed for the call. */
+struct gw_twins_uplink_sub {
+    /* An operator-role descriptor whose bytes changed (doc: len bytes of
+     * JSON, as served and published), in place of the SSE "descriptor"
+     * event that follows it. */
+    void (*on_descriptor)(struct ht_gw *g, const char *twin, const char *target,
+                          const char *etag, int version, const char *doc,
+                          size_t len, void *ud);
+    /* A state snapshot as GET .../state serves it (without its newline),
+     * when it is published (at most every 20 ms a twin, the newest always
+     * published). */
+    void (*on_state)(struct ht_gw *g, const char *twin, const char *state,
+                     size_t len, void *ud);
+    void *ud;
+};
+
 /* An SSE event held for the end of the loop iteration. */
 struct tw_held {
     const char *kind; /* static */
@@ -81,6 +100,8 @@ struct gw_twins {
     struct ht_twin_engine *eng;
     /* Who hears of alarm transitions (the alarms module), or zeroed. */
     struct gw_twins_alarm_sub alarm_sub;
+    /* Who hears of descriptors and state snapshots (upstream), or zeroed. */
+    struct gw_twins_uplink_sub uplink_sub;
     struct ht_timer *timer;  /* next duration-rule deadline */
     struct ht_prepare *prep; /* republish retained topics on connect */
     unsigned connects;
@@ -123,6 +144,8 @@ void gw__twins_on_removed(struct ht_gw *g, const char *dev);
 /* [{"id","title","version","updated","auto","device"?,"stable","alarms"}]
  * ordered by id (new reference). */
 json_t *gw__twins_list(struct ht_gw *g);
+/* One entry of gw__twins_list (new) or NULL for an unknown twin. */
+json_t *gw__twin_info(struct ht_gw *g, const char *id);
 /* True if twin id exists; *is_auto (may be NULL) tells an automatic one. */
 bool gw__twin_exists(struct ht_gw *g, const char *id, bool *is_auto);
 /* Changes whenever a twin is added, updated or removed. */
@@ -172,6 +195,10 @@ void gw__asset_blob_release(struct gw_twins *tw, const char *sha);
 
 /* ---- alarms (loop thread) ---- */
 
+/* Register the one uplink subscriber (s copied; NULL or zeroed removes
+ * it). */
+void gw__twins_uplink_subscribe(struct ht_gw *g,
+                                const struct gw_twins_uplink_sub *s);
 /* Register the one alarm subscriber (s copied). */
 void gw__twins_alarm_subscribe(struct ht_gw *g,
                                const struct gw_twins_alarm_sub *s);

@@ -27,9 +27,11 @@
 #include "gateway/jobs/jobs.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/sse/sse.h"
+#include "gateway/twinglue/twinglue.h"
 
 #include "ht_err.h"
 #include "ht_id.h"
+#include "ht_json.h"
 #include "ht_log.h"
 #include "ht_mem.h"
 #include "ht_util.h"
@@ -51,6 +53,7 @@
 #define UP_ACK_WAIT_MS 5000      /* a batch's acks, then it is retried */
 #define UP_BACKOFF_MS 250        /* after a failed batch or stream check */
 #define UP_QUEUE_MAX 200000      /* records in memory before the outbox */
+#define UP_SAMPLES_MAX 65536     /* direct samples waiting for the sender */
 #define UP_DUP_WINDOW_S 600      /* the stream's Nats-Msg-Id window */
 #define UP_FIRST_CONNECT_MS 2000 /* a new connection's time to come up */
 
@@ -78,6 +81,11 @@ struct gw_upstream {
     pthread_cond_t cv;
     struct up_rec *q;
     size_t nq, capq;
+    /* upstream.values_mode "direct": samples for a plain publish, outside
+     * the outbox and its sequence. */
+    bool direct;
+    struct up_rec *vq;
+    size_t nvq, capvq;
     bool stop, conn_event, busy, tap_on;
     /* Audit records seen live before the start's catch-up read the store
      * (skipped by it), then the highest id that read returned (live
@@ -317,6 +325,18 @@ static bool outbox_append(struct gw_upstream *u, struct up_rec *r, size_t n)
 static void enqueue_take(struct gw_upstream *u, char *subject, char *data,
                          size_t len, int64_t eid, int64_t aid)
 {
+    if (len > GW_UP_RECORD_MAX) {
+        /* The cluster would refuse it (max_payload) and the outbox would
+         * retry it for ever: dropped here, counted and logged. */
+        ht_log(LOG_ERR, MOD,
+               "%s: %zu bytes, above the %d a record may have: dropped",
+               subject, len, GW_UP_RECORD_MAX);
+        free(subject);
+        free(data);
+        metrics_add(u, &u->g->metrics->up_oversize, 1);
+        metrics_add(u, &u->g->metrics->up_dropped, 1);
+        return;
+    }
     pthread_mutex_lock(&u->mu);
     if (u->nq >= UP_QUEUE_MAX) {
         pthread_mutex_unlock(&u->mu);
@@ -344,6 +364,135 @@ static void enqueue(struct gw_upstream *u, const char *subject,
     enqueue_take(u, ht_strdup(subject), d, len, eid, 0);
 }
 
+/* A record {prefix}.twin.{twin}.{type} (data taken, new text; eid the
+ * SSE event it came from, or 0). */
+static void twin_enqueue(struct gw_upstream *u, const char *twin,
+                         const char *type, char *data, size_t len, int64_t eid)
+{
+    char subj[GW_UP_SUBJECT_MAX], a[72];
+    int n = -1;
+    if (gw__upstream_token(twin, a, sizeof a) == HT_OK)
+        n = snprintf(subj, sizeof subj, "%s.twin.%s.%s", u->prefix, a, type);
+    if (n <= 0 || (size_t)n >= sizeof subj) {
+        free(data);
+        return;
+    }
+    enqueue_take(u, ht_strdup(subj), data, len, eid, 0);
+}
+
+/* A "twin" record: the SSE event's data (len bytes, or NULL: a twin
+ * present at start, change "present") with what the plant view serves of
+ * it: the list entry's title, auto, device, and the document ("doc").
+ * Loop thread (the table's snapshots). */
+static void twin_record(struct gw_upstream *u, const char *twin,
+                        const char *data, size_t len, int64_t eid)
+{
+    json_t *o = data ? json_loadb(data, len, 0, NULL) : NULL;
+    if (!o)
+        o = json_pack("{ss ss sI}", "twin", twin, "change", "present", "ts",
+                      (json_int_t)gw__now_ms(u->g));
+    const char *change = json_string_value(json_object_get(o, "change"));
+    json_t *info =
+        change && strcmp(change, "removed") ? gw__twin_info(u->g, twin) : NULL;
+    if (info) {
+        static const char *const keys[] = {"title", "auto", "device",
+                                           "version"};
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            if (json_object_get(info, keys[i]))
+                json_object_set(o, keys[i], json_object_get(info, keys[i]));
+        json_t *doc = gw__twin_doc(u->g, twin);
+        if (doc)
+            json_object_set_new(o, "doc", doc);
+        json_decref(info);
+    }
+    size_t n = 0;
+    char *text = ht_json_dumps(o, false, &n);
+    json_decref(o);
+    twin_enqueue(u, twin, "twin", text, n, eid);
+}
+
+/* The twin glue's uplink subscriber (loop thread): changed descriptors
+ * with their document, state snapshots. */
+static void on_descriptor(struct ht_gw *g, const char *twin, const char *target,
+                          const char *etag, int version, const char *doc,
+                          size_t len, void *ud)
+{
+    struct gw_upstream *u = ud;
+    size_t n = 0;
+    bool omitted = false;
+    char *text =
+        gw__upstream_desc_record(twin, target, etag, version, gw__now_ms(g),
+                                 doc, len, GW_UP_RECORD_MAX, &n, &omitted);
+    if (omitted) {
+        ht_log(LOG_ERR, MOD,
+               "%s: %s descriptor of %zu bytes is above the %d a record may "
+               "have: sent without its document",
+               twin, target, len, GW_UP_RECORD_MAX);
+        metrics_add(u, &g->metrics->up_oversize, 1);
+    }
+    twin_enqueue(u, twin, "descriptor", text, n, 0);
+}
+
+static void on_state(struct ht_gw *g, const char *twin, const char *state,
+                     size_t len, void *ud)
+{
+    (void)g;
+    char *d = ht_malloc(len + 1);
+    memcpy(d, state, len);
+    d[len] = '\0';
+    twin_enqueue(ud, twin, "snapshot", d, len, 0);
+}
+
+char *gw__upstream_desc_record(const char *twin, const char *target,
+                               const char *etag, int version, int64_t ts,
+                               const char *doc, size_t len, size_t max,
+                               size_t *outlen, bool *omitted)
+{
+    json_t *o =
+        json_pack("{ss ss ss si sI}", "twin", twin, "target", target, "etag",
+                  etag, "version", version, "ts", (json_int_t)ts);
+    /* The document as a JSON string: the plant serves the cell's bytes
+     * (and ETag) unchanged. */
+    json_object_set_new(o, "document", json_stringn(doc, len));
+    char *text = ht_json_dumps(o, false, outlen);
+    *omitted = false;
+    if (*outlen > max) {
+        free(text);
+        json_object_del(o, "document");
+        json_object_set_new(o, "omitted", json_string("too_large"));
+        json_object_set_new(o, "size", json_integer((json_int_t)len));
+        text = ht_json_dumps(o, false, outlen);
+        *omitted = true;
+    }
+    json_decref(o);
+    return text;
+}
+
+/* A value sample for a plain publish (upstream.values_mode "direct"):
+ * queued for the sender, which publishes it without an ack when the uplink
+ * is up and drops it (counted) when it is not. A full queue drops the
+ * sample at once: samples are QoS 0, the outbox's records are not. */
+static void sample_take(struct gw_upstream *u, const char *subject,
+                        const char *data, size_t len)
+{
+    pthread_mutex_lock(&u->mu);
+    if (u->nvq >= UP_SAMPLES_MAX) {
+        pthread_mutex_unlock(&u->mu);
+        metrics_add(u, &u->g->metrics->up_samples_dropped, 1);
+        return;
+    }
+    if (u->nvq == u->capvq) {
+        u->capvq = u->capvq ? 2 * u->capvq : 256;
+        u->vq = ht_realloc(u->vq, u->capvq * sizeof *u->vq);
+    }
+    char *d = ht_malloc(len + 1);
+    memcpy(d, data, len);
+    d[len] = '\0';
+    u->vq[u->nvq++] = (struct up_rec){ht_strdup(subject), d, len, 0, 0};
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
 /* The SSE tap (loop thread): twin events go up as
  * {prefix}.twin.{twin}.{type}; value samples, when configured, as
  * {prefix}.device.{dev}.value.{prop}; the rest stays in the cell. */
@@ -357,6 +506,12 @@ static void on_event(void *ud, int64_t id, int64_t ts, const char *type,
     int n = -1;
     if (gw__upstream_token(type, t, sizeof t))
         return;
+    if (twin && !strcmp(type, "descriptor"))
+        return; /* on_descriptor sent it, with the document */
+    if (twin && !strcmp(type, "twin")) {
+        twin_record(u, twin, data, dlen, id);
+        return;
+    }
     if (twin) {
         if (gw__upstream_token(twin, a, sizeof a) == HT_OK)
             n = snprintf(subj, sizeof subj, "%s.twin.%s.%s", u->prefix, a, t);
@@ -366,8 +521,12 @@ static void on_event(void *ud, int64_t id, int64_t ts, const char *type,
             n = snprintf(subj, sizeof subj, "%s.device.%s.value.%s", u->prefix,
                          a, b);
     }
-    if (n > 0 && (size_t)n < sizeof subj)
-        enqueue(u, subj, data, dlen, id);
+    if (n > 0 && (size_t)n < sizeof subj) {
+        if (!twin && u->direct)
+            sample_take(u, subj, data, dlen);
+        else
+            enqueue(u, subj, data, dlen, id);
+    }
 }
 
 /* Queue audit record id (a borrowed) as its JSON text. */
@@ -657,6 +816,22 @@ static bool send_batch(struct gw_upstream *u)
         const void *data = sqlite3_column_blob(u->sel, 2);
         int len = sqlite3_column_bytes(u->sel, 2);
         rowbytes[seq - first] = len;
+        if (u->nc && (int64_t)len + 512 > natsConnection_GetMaxPayload(u->nc)) {
+            /* The cluster's max_payload is below GW_UP_RECORD_MAX: this
+             * row can never be stored; forget it (counted) rather than
+             * retry it for ever. */
+            ht_log(LOG_ERR, MOD,
+                   "%s: %d bytes, above the cluster's "
+                   "max_payload: dropped",
+                   subj, len);
+            metrics_add(u, &u->g->metrics->up_oversize, 1);
+            metrics_add(u, &u->g->metrics->up_dropped, 1);
+            pthread_mutex_lock(&u->amu);
+            u->acked[seq - first] = true;
+            pthread_mutex_unlock(&u->amu);
+            n = (size_t)(seq - first) + 1;
+            continue;
+        }
         natsMsg *m = NULL;
         char id[64], sq[24];
         snprintf(id, sizeof id, "%s-%" PRId64, u->epoch, seq);
@@ -885,6 +1060,24 @@ static void uplink_open(struct gw_upstream *u)
         on_connected(nc, u);
 }
 
+/* Publish direct samples (v, n: taken) without acks on a connected
+ * uplink, or drop them (counted). libnats buffers and flushes them. */
+static void samples_publish(struct gw_upstream *u, struct up_rec *v, size_t n)
+{
+    uint64_t sent = 0;
+    bool up = u->nc && connected(u);
+    for (size_t i = 0; i < n; i++) {
+        if (up && natsConnection_Publish(u->nc, v[i].subject, v[i].data,
+                                         (int)v[i].len) == NATS_OK)
+            sent++;
+        free(v[i].subject);
+        free(v[i].data);
+    }
+    free(v);
+    metrics_add(u, &u->g->metrics->up_samples_sent, sent);
+    metrics_add(u, &u->g->metrics->up_samples_dropped, n - sent);
+}
+
 /* Put records the outbox could not take (q, n: taken) back in front of
  * what was queued since, dropping the oldest beyond UP_QUEUE_MAX
  * (counted; the next start still forwards those from the store). */
@@ -923,7 +1116,7 @@ static void *sender_main(void *arg)
         for (;;) {
             bool up = u->js && connected(u);
             int64_t now = mono_ms();
-            if (u->stop || (u->nq && now >= append_at))
+            if (u->stop || (u->nq && now >= append_at) || u->nvq)
                 break;
             if (up && now >= retry_at && (!u->stream_ok || u->backlog > 0))
                 break;
@@ -943,13 +1136,17 @@ static void *sender_main(void *arg)
             if (!up && w == ETIMEDOUT)
                 break; /* the connection may need opening again */
         }
-        struct up_rec *q = u->q;
-        size_t nq = u->nq;
+        struct up_rec *q = u->q, *vq = u->vq;
+        size_t nq = u->nq, nvq = u->nvq;
         u->q = NULL;
         u->nq = u->capq = 0;
+        u->vq = NULL;
+        u->nvq = u->capvq = 0;
         bool stop = u->stop;
         u->busy = nq > 0;
         pthread_mutex_unlock(&u->mu);
+        if (nvq)
+            samples_publish(u, vq, nvq);
         if (nq && !outbox_append(u, q, nq)) {
             requeue(u, q, nq); /* tried again after a pause */
             append_at = mono_ms() + UP_BACKOFF_MS;
@@ -1006,6 +1203,14 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     if (!c->up_url || !*c->up_url || c->plant) /* a plant view only reads */
         return HT_OK;
     const char *cell = c->up_cell && *c->up_cell ? c->up_cell : c->gateway_id;
+    if (strcmp(c->up_values_mode, "outbox") &&
+        strcmp(c->up_values_mode, "direct")) {
+        snprintf(err, errlen,
+                 "upstream.values_mode '%s': expected \"outbox\" or "
+                 "\"direct\"",
+                 c->up_values_mode);
+        return HT_EINVAL;
+    }
     if (!c->up_site || !ht_id_valid(c->up_site) || !ht_id_valid(cell)) {
         snprintf(err, errlen,
                  "upstream.site '%s' and upstream.cell '%s' must be ids "
@@ -1031,6 +1236,7 @@ int gw__upstream_new(struct ht_gw *g, struct gw_upstream **out, char *err,
     gw__upstream_token(u->cell, tc, sizeof tc);
     snprintf(u->prefix, sizeof u->prefix, "site.%s.cell.%s", ts, tc);
     u->max_backlog = c->up_max_backlog;
+    u->direct = !strcmp(c->up_values_mode, "direct");
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->amu, NULL);
     pthread_condattr_t ca;
@@ -1235,6 +1441,16 @@ int gw__upstream_start(struct gw_upstream *u, char *err, size_t errlen)
     snprintf(subj, sizeof subj, "%s.hello", u->prefix);
     if (text)
         enqueue_take(u, ht_strdup(subj), text, strlen(text), 0, 0);
+    /* The twins there are (their documents, for the plant view); their
+     * descriptors and states follow as they are rendered. */
+    struct gw_twins_uplink_sub sub = {on_descriptor, on_state, u};
+    gw__twins_uplink_subscribe(u->g, &sub);
+    json_t *ids = gw__twin_ids(u->g);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+        twin_record(u, json_string_value(id), NULL, 0, 0);
+    json_decref(ids);
     int rc = -pthread_create(&u->th, NULL, sender_main, u);
     if (rc) {
         snprintf(err, errlen, "upstream thread: %s", ht_strerror(rc));
@@ -1271,6 +1487,7 @@ void gw__upstream_stop(struct gw_upstream *u)
         return;
     if (u->tap_on) {
         gw__sse_tap(u->g, NULL);
+        gw__twins_uplink_subscribe(u->g, NULL);
         u->tap_on = false;
     }
     if (u->running) {
@@ -1311,6 +1528,11 @@ void gw__upstream_free(struct gw_upstream *u)
         sqlite3_close(u->db);
     free(u->q);
     free(u->au_seen);
+    for (size_t i = 0; i < u->nvq; i++) {
+        free(u->vq[i].subject);
+        free(u->vq[i].data);
+    }
+    free(u->vq);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->amu);

@@ -8,7 +8,8 @@
  * returns. The cell never waits for the uplink.
  * Owns: struct gw_upstream (g->upstream): the outbox, the NATS connection
  * (libnats, its own threads) and the sender thread.
- * Uses: core, metrics (upstream counters), sse (its tap), store (the audit
+ * Uses: core, metrics (upstream counters), sse (its tap), twinglue
+ * (descriptors, state snapshots, twin documents), store (the audit
  * record type), jobs and apps (commands the plant view routes here run as
  * audited write jobs, parsed like an app's request).
  * Threads: gw__upstream_new/start/stop/free on the loop thread;
@@ -31,6 +32,12 @@ struct gw_upstream;
 
 /* Longest subject the upstream builds (bytes, with the NUL). */
 #define GW_UP_SUBJECT_MAX 256
+/* Largest record data: NATS' default max_payload (1 MiB) less room for
+ * the subject and headers. A larger record is dropped and counted
+ * (holotwin_upstream_oversize_total); a larger descriptor goes without
+ * its document. A cluster with a smaller max_payload: checked again when
+ * publishing. */
+#define GW_UP_RECORD_MAX (1024 * 1024 - 1024)
 
 /* Loop thread: when upstream.url is set, validate the upstream config,
  * open DATA_DIR/upstream.db and create *out (new; NULL when no upstream
@@ -72,6 +79,15 @@ int gw__upstream_nats_options(const struct ht_gw_conf *c, const char *name,
  * exists. */
 bool gw__upstream_stream_ensure(jsCtx *js, const struct ht_gw_conf *c);
 
+/* Pure: the "descriptor" record of a twin (all borrowed): {"twin",
+ * "target","etag","version","ts","document"} with the descriptor's len
+ * bytes as the JSON string "document"; when that text would exceed max
+ * bytes, "document" is left out, "omitted":"too_large" and "size" say why
+ * and *omitted is set. New text, *outlen bytes. */
+char *gw__upstream_desc_record(const char *twin, const char *target,
+                               const char *etag, int version, int64_t ts,
+                               const char *doc, size_t len, size_t max,
+                               size_t *outlen, bool *omitted);
 /* Pure: write into out (outlen bytes) the subject token for id: '.'
  * becomes '=' (not in the id alphabet, so no two ids share a token) and
  * anything outside [A-Za-z0-9_=-] becomes '_'. Returns HT_OK, or

@@ -54,11 +54,12 @@ export function freePort() {
     });
 }
 
-/** Starts a program in its own process group, output to DIR/NAME.log. */
-export function start(name, exe, args, dir) {
+/** Starts a program in its own process group, output to DIR/NAME.log;
+ *  env (may be omitted) is added to this process's environment. */
+export function start(name, exe, args, dir, env = {}) {
     if (!existsSync(exe)) fail(`${exe} does not exist (build it first: make -j2 VARIANT=test, or set HT_BIN_DIR)`);
     const out = openSync(path.join(dir, `${name}.log`), "a");
-    const c = spawn(exe, args, { cwd: SRC, detached: true, stdio: ["ignore", out, out] });
+    const c = spawn(exe, args, { cwd: SRC, detached: true, stdio: ["ignore", out, out], env: { ...process.env, ...env } });
     c.name = name;
     c.logFile = path.join(dir, `${name}.log`);
     children.push(c);
@@ -88,7 +89,9 @@ export async function until(what, fn, limitMs = 30000, watch = []) {
 }
 
 export class Gateway {
-    constructor(dir) { this.dir = dir; }
+    /* opts.args: more gatewayd arguments, opts.env: its environment, opts.name:
+     * its log's name (several gateways in one world: the fleet) */
+    constructor(dir, opts = {}) { this.dir = dir; this.opts = opts; }
 
     async start() {
         this.http = await freePort();
@@ -101,9 +104,10 @@ export class Gateway {
         if (!existsSync(path.join(web, "index.html")) || !existsSync(path.join(web, "holo/index.html"))) {
             fail("web/dist is not built (run make web)");
         }
-        this.proc = start("gatewayd", path.join(BIN, "gatewayd"),
+        this.proc = start(this.opts.name || "gatewayd", path.join(BIN, "gatewayd"),
             ["--data-dir", this.data, "--http-port", String(this.http), "--mqtt-port", String(this.mqtt),
-                "--mqtt-tls-port", String(this.mqtts), "--web-root", web, "--no-mdns"], this.dir);
+                "--mqtt-tls-port", String(this.mqtts), "--web-root", web, "--no-mdns", ...(this.opts.args || [])],
+            this.dir, this.opts.env);
         /* ready = subscribed: boards started earlier could publish their
          * first values before the gateway listens for them */
         await until("gatewayd /healthz with mqtt_ready", async () => {
@@ -166,6 +170,28 @@ export class Gateway {
         const t = await this.api("POST", "/api/v1/tokens", { role: "operator", name: "e2e" });
         if (!t || !t.token) fail(`POST /api/v1/tokens gave no token: ${JSON.stringify(t)}`);
         this.operator = t.token;
+        return this;
+    }
+
+    /** One board (a device-agent example, e.g. panel-1) approved, and a twin
+     *  (its document as text) over it: a small cell for the fleet case. */
+    async startBoard(id, twinDoc) {
+        const example = path.join(SRC, "device-agent/examples", `${id}.json`);
+        const ans = await this.api("POST", "/api/v1/devices", { id });
+        const m = ans.mqtt || {};
+        const conf = path.join(this.dir, `${id}.json`);
+        writeFileSync(conf, JSON.stringify({
+            ...JSON.parse(readFileSync(example, "utf8")),
+            mqtt: { broker: `127.0.0.1:${m.tls.port}`, username: m.username, password: m.password, ca: m.tls.ca },
+        }), { mode: 0o600 });
+        this.agents = [...(this.agents || []), start(`${this.opts.name || "gw"}-${id}`, path.join(BIN, "device-agent"),
+            ["--config", conf, "--no-mdns", "--control", this.controlPath(id)], this.dir)];
+        const d = await until(`device ${id} registered`, () => this.api("GET", `/api/v1/devices/${id}`), 30000, this.watch());
+        if (d.state !== "approved") await this.api("POST", `/api/v1/devices/${id}/approve`);
+        await until(`device ${id} online`, async () => (await this.api("GET", `/api/v1/devices/${id}`)).online === true, 30000, this.watch());
+        const tid = JSON.parse(twinDoc).id;
+        await this.api("PUT", `/api/v1/twins/${tid}`, twinDoc);
+        await until(`${tid} state`, () => this.api("GET", `/api/v1/twins/${tid}/state`), 20000, this.watch());
         return this;
     }
 

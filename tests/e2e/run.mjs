@@ -1,10 +1,10 @@
 // The e2e cases (see tests/e2e/run). Each case builds its own world in a
 // temp dir: gatewayd + 3 sim boards + press-line twin + chromium.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, existsSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Gateway, launchBrowser, cleanup, tmpDir, until, fail, Fail, log, pngjs, SRC, BIN, start, freePort, tail } from "./lib.mjs";
 
-const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control };
+const CASES = { dashboard, hologram, demo_script, alarms, time_travel, control, quality, plant_view };
 
 function saveShot(dir, file, name) {
     const out = path.join(dir, file);
@@ -54,6 +54,15 @@ async function dashboard() {
     for (const slot of ["alarms", "control"]) {
         if (!(await item.locator(`[data-slot="${slot}"]`).count())) fail(`no ${slot} slot on the machine's card`);
     }
+    /* each alarm on the card carries its rule's own priority (the model's,
+     * as the alarm list shows it), not one derived from its severity */
+    const model = await gw.api("GET", "/api/v1/twins/press-line");
+    const priorities = new Map((model.rules ?? model.model?.rules ?? []).filter((r) => r.priority).map((r) => [r.id, r.priority]));
+    let chips = [];
+    await until("the press line's card to list its alarms with their own priorities", async () => {
+        chips = await item.locator(".twin-alarm").evaluateAll((els) => els.map((e) => [e.dataset.rule, e.querySelector(".prio")?.textContent]));
+        return chips.length > 0 && chips.every(([r, p]) => p === (priorities.get(r) ?? p));
+    }, 60000, gw.watch()).catch(() => fail(`the card's alarms: ${JSON.stringify(chips)}, the model's priorities: ${JSON.stringify([...priorities])}`));
     await page.screenshot({ path: path.join(dir, "dashboard-overview.png") });
     saveShot(dir, "dashboard-overview.png", "dashboard-overview.png");
 
@@ -67,7 +76,8 @@ async function dashboard() {
         (await activeRules(page, true)).includes("gears-aligned") &&
         (await ruleWidget(page, "gears-aligned")) === "active", 60000, gw.watch());
     log(`unstable at start, active rules: ${(await activeRules(page)).join(", ")}`);
-    await checkHighPerformance(page);
+    await checkHighPerformance(page, priorities);
+    await checkAccessibility(page);
     if ((await page.locator('.w-display[data-widget="status.stable"] .value').textContent()) !== "Unstable") {
         fail("the machine state display does not say Unstable");
     }
@@ -123,16 +133,26 @@ async function dashboard() {
 /* ISA-101 by default: normal states grey, colour only for alarms (the
  * priority colours of app.css), limits and normal ranges from the rules
  * on gauges, and a dark theme one keypress away. */
-async function checkHighPerformance(page) {
+async function checkHighPerformance(page, priorities) {
     const style = (sel, prop) => page.locator(sel).first().evaluate((e, p) => getComputedStyle(e)[p], prop);
     const rgb = (c) => (c.match(/\d+(\.\d+)?/g) || []).slice(0, 3).map(Number);
     const grey = (c) => { const [r, g, b] = rgb(c); return Math.max(r, g, b) - Math.min(r, g, b) <= 24; };
     const alarmHigh = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--alarm-high").trim());
     if (alarmHigh !== "#f28c00") fail(`--alarm-high is "${alarmHigh}"`);
-    /* the active warning rule in the high priority's colour; an OK rule and
-     * an "on" switch without colour */
+    /* the active rule in its own priority's colour (gears-aligned: a
+     * warning whose model says medium, as the alarm list shows it), in its
+     * widget and in the status banner; an OK rule and an "on" switch
+     * without colour */
+    const want = priorities.get("gears-aligned");
+    if (!want) fail("gears-aligned has no priority in the press line's model");
+    const wantHex = await page.evaluate((p) => getComputedStyle(document.documentElement).getPropertyValue(`--alarm-${p}`).trim(), want);
+    const hexRgb = (x) => [1, 3, 5].map((i) => parseInt(x.slice(i, i + 2), 16)).join();
     const act = await style('.w-alert[data-rule="gears-aligned"] .rule-state', "backgroundColor");
-    if (rgb(act).join() !== "242,140,0") fail(`the active gears-aligned rule is ${act}, not the high priority's colour`);
+    if (rgb(act).join() !== hexRgb(wantHex)) fail(`the active gears-aligned rule is ${act}, not its priority's (${want}) colour ${wantHex}`);
+    for (const sel of ['.w-alert[data-rule="gears-aligned"]', '.twin-status .rules li[data-rule="gears-aligned"]']) {
+        const p = await page.locator(sel).first().getAttribute("data-priority");
+        if (p !== want) fail(`${sel} says priority ${p}, the model ${want}`);
+    }
     const okBg = await style('.w-alert[data-state="inactive"] .rule-state', "backgroundColor");
     const okFg = await style('.w-alert[data-state="inactive"] .rule-state', "color");
     if (!/rgba\(0, 0, 0, 0\)|transparent/.test(okBg) || !grey(okFg)) fail(`an OK rule is coloured: ${okBg} / ${okFg}`);
@@ -156,7 +176,36 @@ async function checkHighPerformance(page) {
     if ((await page.locator("#theme").getAttribute("aria-pressed")) !== "true") fail("the theme button does not say it is pressed");
     await page.keyboard.press("Enter");
     if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "light") fail("the theme button did not switch back");
-    log("ISA-101 palette: grey normal states, the active warning in the high priority's colour, limits on the gauge, dark theme by keyboard");
+    log(`ISA-101 palette: grey normal states, the active gears-aligned in its own priority's (${want}) colour, limits on the gauge, dark theme by keyboard`);
+}
+
+/* Accessibility kept (issue 18): every visible control on the twin page
+ * is a touch target of at least 44 x 44 CSS px (a range input: 44 high),
+ * and what changes by itself is announced (aria-live on the command
+ * feedback, the machine's status and the control bar). Keyboard use is
+ * exercised by the slider and theme steps. */
+async function checkAccessibility(page) {
+    const small = await page.evaluate(() => {
+        const out = [];
+        for (const e of document.querySelectorAll("button, [role=switch], input, select")) {
+            const r = e.getBoundingClientRect();
+            if (!r.width || !r.height || getComputedStyle(e).visibility === "hidden") continue;
+            const range = e.type === "range";
+            if (r.height < 44 || (!range && r.width < 44)) {
+                out.push(`${e.tagName.toLowerCase()}${e.className ? "." + e.className : ""} "${(e.textContent || e.getAttribute("aria-label") || "").trim().slice(0, 20)}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+            }
+        }
+        return out;
+    });
+    if (small.length) fail(`controls smaller than 44 x 44 px: ${small.join("; ")}`);
+    const live = await page.evaluate(() => ({
+        cmd: [...document.querySelectorAll(".cmd-status")].map((e) => e.getAttribute("aria-live")),
+        status: document.querySelector(".twin-status")?.getAttribute("aria-live"),
+        control: document.querySelector(".twin-control")?.getAttribute("aria-live"),
+    }));
+    if (!live.cmd.length || live.cmd.some((v) => v !== "polite")) fail(`command feedback without aria-live: ${JSON.stringify(live.cmd)}`);
+    if (live.status !== "polite" || live.control !== "polite") fail(`status or control bar not announced: ${JSON.stringify(live)}`);
+    log(`accessibility: every control at least 44 x 44 px, ${live.cmd.length} command feedbacks, the status and the control bar announced (aria-live)`);
 }
 
 /* The page's model value of a property. */
@@ -320,8 +369,15 @@ async function checkPanelLayout(page, when) {
     if (rects.length < 2) fail(`only ${rects.length} spatial panels ${when}`);
     const vw = page.viewportSize();
     const inter = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+    /* the header bar lies over the top of the canvas: nothing under it */
+    const top = await page.evaluate(() => window.__holotwin.barBottom());
     for (const r of rects) {
-        if (r.x0 < 0 || r.y0 < 0 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view ${when}: ${JSON.stringify(r)}`);
+        if (r.x0 < 0 || r.y0 < top - 1 || r.x1 > vw.width || r.y1 > vw.height) fail(`panel ${r.id} is outside the view or under the header (${top} px) ${when}: ${JSON.stringify(r)}`);
+    }
+    /* the 3D alarm panel too, while it shows alarms */
+    const ar = await page.evaluate(() => window.__holotwin.alarmPanelRect?.() ?? null);
+    if (ar && (ar.x0 < 0 || ar.y0 < top - 1 || ar.x1 > vw.width || ar.y1 > vw.height)) {
+        fail(`the alarm panel is outside the view or under the header (${top} px) ${when}: ${JSON.stringify(ar)}`);
     }
     for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) {
         if (inter(rects[i], rects[j])) fail(`panels ${rects[i].id} and ${rects[j].id} overlap on screen ${when}: ${JSON.stringify([rects[i], rects[j]])}`);
@@ -546,6 +602,15 @@ async function alarms() {
     await until("gears-aligned unacknowledged in both lists", async () =>
         (await rowState(a)) === "active_unacknowledged" && (await rowState(b)) === "active_unacknowledged", 60000, gw.watch());
     if (!(await row(a).locator(".prio").textContent()).match(/medium/i)) fail("gears-aligned is not shown as a medium priority alarm");
+    /* the machine's first-out alarm is marked, and only it (as the API says) */
+    await until("the first-out alarm marked in the list as the gateway names it", async () => {
+        const api = (await gw.api("GET", "/api/v1/alarms?twin=press-line")).items;
+        const first = api.filter((x) => x.first_out).map((x) => x.id);
+        if (first.length !== 1) return false;
+        const shown = await a.locator(".alarm-list tr[data-alarm]").evaluateAll((rows) =>
+            rows.filter((r) => r.querySelector(".first-out")).map((r) => r.dataset.alarm));
+        return shown.length === 1 && shown[0] === first[0];
+    }, 10000, gw.watch());
     await until("the panel's alarm lamp on (any unacknowledged alarm)", async () =>
         (await gw.sim("panel-1", "get alarm_lamp")) === "ok true", 10000, gw.watch());
     await a.screenshot({ path: path.join(dir, "dashboard-alarms.png") });
@@ -706,7 +771,8 @@ async function time_travel() {
 /* Two operators on one machine (issue 16): alice takes control in her
  * dashboard, bob's dashboard and hologram show it at once, and bob's
  * command is refused (423, named in his widget) while alice's goes
- * through; when alice releases, bob can command again. */
+ * through; bob asks her for control and her bar names him; when alice
+ * releases, bob can command again. */
 async function control() {
     const dir = tmpDir();
     log(`temp dir ${dir}`);
@@ -762,6 +828,15 @@ async function control() {
     await ensureToggle(a, "fan.on", before !== "true");
     log("bob refused (423), alice's command confirmed");
 
+    /* bob asks alice for control: her bar names him, nothing changes hands */
+    await bar(b).getByRole("button", { name: "Request control" }).click();
+    await until("alice's dashboard to show bob's request", async () =>
+        (await bar(a).getAttribute("data-requester")) === "bob" &&
+        /bob asks for control/.test(await bar(a).locator(".control-asked").textContent()), 10000, gw.watch());
+    if ((await bar(b).getAttribute("data-holder")) !== "alice") fail("bob's request moved control");
+    await until("bob's bar to say he asked alice", async () => /asked alice/.test(await bar(b).locator(".control-asked").textContent()), 10000);
+    log("bob asked for control; alice's dashboard names him");
+
     /* alice releases: bob may command again */
     await bar(a).getByRole("button", { name: "Release control" }).click();
     await until("bob's dashboard to show the press line free", async () =>
@@ -771,6 +846,156 @@ async function control() {
     /* the browser logs the refused PUT itself; anything else is a fault */
     const other = errors.filter((e) => !/status of 423/.test(e));
     if (other.length) fail(`page errors: ${other.join("; ")}`);
+}
+
+/* ------------------------------------------------------------ quality */
+/* Quality is honest in the clients (issue 13): while the thermal board
+ * runs, its temperature shows with no badge on the dashboard and in the
+ * hologram's panels; once the board is killed, both mark it "offline"
+ * (the last value kept), while a value of a board still online stays
+ * unmarked. */
+async function quality() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const gw = await (await new Gateway(dir).start()).startFactory();
+    const browser = await launchBrowser();
+    const errors = [];
+    const dash = await newPage(browser, errors);
+    await dash.goto(`${gw.base}/#token=${gw.operator}`);
+    await dash.evaluate(() => { location.hash = "#/twin/press-line"; });
+    await dash.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(async () => fail(`twin page did not load: ${errors.join("; ")}`));
+    const holo = await newPage(browser, errors);
+    await holo.goto(`${gw.base}/holo/?twin=press-line#token=${encodeURIComponent(gw.operator)}`);
+    await holo.waitForFunction(() => window.__holotwin && window.__holotwin.ready, null, { timeout: 60000 })
+        .catch(() => fail(`the hologram did not start: ${errors.join("; ")}`));
+    const temp = { dashboard: dash.locator('main .w-gauge[data-property="thermal.temperature"]'), hologram: holo.locator('#panels [data-property="thermal.temperature"]').first() };
+    const gear = { dashboard: dash.locator('main .w-gauge[data-property="gear_a.speed"]'), hologram: holo.locator('#panels [data-property="gear_a.speed"]').first() };
+    const look = async (w) => ({
+        offline: await w.evaluate((e) => e.classList.contains("q-offline")),
+        badge: await w.locator(".q-badge").evaluate((b) => (b.hidden ? "" : b.textContent)),
+        value: (await w.locator(".value").first().textContent()).trim(),
+    });
+    for (const [where, w] of Object.entries(temp)) {
+        await until(`the temperature known and unmarked in the ${where}`, async () => {
+            const l = await look(w);
+            return !l.offline && l.badge === "" && /\d/.test(l.value);
+        }, 30000, gw.watch());
+    }
+    const thermal = gw.agents.find((c) => c.name === "thermal-1");
+    if (!thermal) fail("no thermal-1 agent");
+    process.kill(-thermal.pid, "SIGKILL");
+    for (const [where, w] of Object.entries(temp)) {
+        let l = null;
+        await until(`the temperature marked offline in the ${where}`, async () => {
+            l = await look(w);
+            return l.offline && l.badge === "offline";
+        }, 30000, [gw.proc]).catch(() => fail(`the ${where} shows the dead board's temperature as ${JSON.stringify(l)}`));
+        if (!/\d/.test(l.value)) fail(`the ${where} dropped the last temperature: "${l.value}"`);
+        const g = await look(gear[where]);
+        if (g.offline || g.badge) fail(`the ${where} marks gear A's speed (its board is online): ${JSON.stringify(g)}`);
+    }
+    log("the killed board's temperature is offline in the dashboard and the hologram, its last value kept; gear A's speed unmarked");
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
+}
+
+/* ------------------------------------------------------------ plant_view */
+/* A 3-node NATS cluster (Debian's nats-server, as test_fleet starts it),
+ * two cells each with a panel board and a twin, and the plant view
+ * (gatewayd --plant, read-only): its dashboard lists a twin of each cell
+ * under its site and cell, opens one, shows a value change of the cell's
+ * board live, with controls disabled and no replay. */
+const PANEL_TWIN = JSON.stringify({
+    id: "panel-watch", title: "Panel watch",
+    components: [
+        { id: "start", kind: "button", properties: [{ name: "pressed", bind: "panel-1/start_button", type: "boolean" }] },
+        { id: "lamp", kind: "lamp", properties: [{ name: "on", bind: "panel-1/run_lamp", type: "boolean", writable: true }] },
+    ],
+    rules: [{ id: "start-held", severity: "warning", message: "start is pressed", expr: "start.pressed" }],
+});
+
+async function natsCluster(dir) {
+    const exe = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
+    if (!exe) fail("nats-server is not installed (scripts/setup-deps installs it)");
+    const n = [];
+    for (let i = 0; i < 3; i++) n.push({ client: await freePort(), route: await freePort(), http: await freePort() });
+    const users = ["cell-a", "cell-b", "plant"].map((u) => ` {user: ${u}, password: ${u}-secret-1}`).join("\n");
+    const procs = n.map((x, i) => {
+        const conf = path.join(dir, `n${i + 1}.conf`);
+        writeFileSync(conf, `server_name: n${i + 1}\nlisten: 127.0.0.1:${x.client}\nhttp: 127.0.0.1:${x.http}\n` +
+            `jetstream { store_dir: "${path.join(dir, `js-n${i + 1}`)}", max_memory_store: 64MB, max_file_store: 256MB }\n` +
+            `authorization { users: [\n${users}\n] }\n` +
+            `cluster { name: holotwin, listen: 127.0.0.1:${x.route}, no_advertise: true, routes: [\n` +
+            n.map((y) => `  nats-route://127.0.0.1:${y.route}`).join("\n") + "\n ] }\n");
+        return start(`nats-n${i + 1}`, exe, ["-c", conf], dir);
+    });
+    for (const [i, x] of n.entries()) {
+        await until(`nats node n${i + 1} healthy`, async () => (await fetch(`http://127.0.0.1:${x.http}/healthz`).catch(() => null))?.ok, 20000, procs);
+    }
+    return { procs, urls: n.map((x) => `nats://127.0.0.1:${x.client}`).join(",") };
+}
+
+async function plant_view() {
+    const dir = tmpDir();
+    log(`temp dir ${dir}`);
+    const cl = await natsCluster(dir);
+    const upstream = (user, more) => ({
+        name: user, args: ["--upstream", cl.urls, ...more],
+        env: { HOLOTWIN_UPSTREAM_USERNAME: user, HOLOTWIN_UPSTREAM_PASSWORD: `${user}-secret-1` },
+    });
+    const sub = (n) => { const d = path.join(dir, n); mkdirSync(d); return d; };
+    const plant = await new Gateway(sub("plant"), upstream("plant", ["--plant", "--gateway-id", "plant-view"])).start();
+    const cells = [];
+    for (const c of ["cell-a", "cell-b"]) {
+        const gw = await new Gateway(sub(c), upstream(c, ["--site", "plant-1", "--cell", c, "--gateway-id", c])).start();
+        cells.push(await gw.startBoard("panel-1", PANEL_TWIN));
+    }
+    log("cluster, two cells and the plant view up");
+    const watch = [...cl.procs, plant.proc, ...cells.flatMap((c) => c.watch())];
+    const browser = await launchBrowser();
+    const errors = [];
+    const page = await newPage(browser, errors);
+    await page.goto(`${plant.base}/#token=${plant.admin}`);
+    const pids = ["plant-1~cell-a~panel-watch", "plant-1~cell-b~panel-watch"];
+    for (const [k, id] of pids.entries()) {
+        const item = page.locator(`.twin-item[data-twin="${id}"]`);
+        await until(`the plant's dashboard to list ${id}`, async () => (await item.count()) === 1, 30000, watch);
+        const where = await item.locator(".twin-cell").textContent();
+        if (where !== `plant-1 / cell-${"ab"[k]}`) fail(`${id} is labelled "${where}", not with its site and cell`);
+    }
+    const heads = await page.locator(".cell-heading").evaluateAll((els) => els.map((e) => e.dataset.cell));
+    if (!heads.includes("cell-a") || !heads.includes("cell-b")) fail(`cell headings: ${heads.join(", ")}`);
+    if (!(await page.locator("section[aria-labelledby='devs-h']").isHidden())) fail("the plant view shows a device table");
+    log("the overview lists a twin of each cell, grouped by site and cell");
+    await page.screenshot({ path: path.join(dir, "dashboard-plant.png") });
+    saveShot(dir, "dashboard-plant.png", "dashboard-plant.png");
+
+    await page.locator(`.twin-item[data-twin="${pids[0]}"] a`).click();
+    await page.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(async () => fail(`plant twin page did not load: ${await page.locator(".error").allTextContents()} ${errors.join("; ")}`));
+    if ((await page.locator(".crumb-cell").textContent()) !== "plant-1 · cell-a") fail("the twin page does not name its site and cell");
+    if (!(await page.locator(".read-only-note").isVisible())) fail("no read-only note on a read-only plant view");
+    if (await page.locator(".replay-toggle").isVisible()) fail("replay is offered on the plant view");
+    const toggle = page.locator('.w-toggle[data-property="lamp.on"] button.switch');
+    await until("the lamp toggle rendered from the cell's descriptor", async () => (await toggle.count()) === 1, 10000);
+    if (!(await toggle.isDisabled())) fail("the lamp toggle is enabled on a read-only plant view");
+    /* a live value change: the cell's board is pressed */
+    for (const want of [true, false]) {
+        await cells[0].sim("panel-1", want ? "press start_button" : "release start_button");
+        await until(`start.pressed ${want} on the plant's dashboard`, async () => (await val(page, "start.pressed")) === want, 15000, watch);
+    }
+    log("a press on cell-a's board shows live on the plant's dashboard");
+    await page.screenshot({ path: path.join(dir, "dashboard-plant-twin.png") });
+
+    /* the hologram opens a plant twin (its hmd descriptor from the cell) */
+    const holo = await newPage(browser, errors);
+    await fakeXR(holo);
+    await holo.goto(`${plant.base}/holo/?twin=${encodeURIComponent(pids[1])}#token=${plant.admin}`);
+    await holo.waitForFunction(() => window.__holotwin && window.__holotwin.ready && window.__holotwin.frames > 2, null, { timeout: 30000 })
+        .catch(async () => fail(`the hologram did not open ${pids[1]}: status "${await holo.locator("#status").textContent()}" ${errors.join("; ")}`));
+    if (!(await holo.evaluate(() => window.__holotwin.plant?.read_only))) fail("the hologram does not know it is on a read-only plant view");
+    log("the hologram opens cell-b's twin on the plant view");
+    if (errors.length) fail(`page errors: ${errors.join("; ")}`);
 }
 
 /* ------------------------------------------------------------ main */

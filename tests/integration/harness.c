@@ -1122,6 +1122,14 @@ static void deadline(struct timespec *ts, int ms)
 struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
                                   const char *user, const char *pass)
 {
+    return ht_it_mqtt_new_will(port, client_id, user, pass, NULL, NULL);
+}
+
+struct ht_it_mqtt *ht_it_mqtt_new_will(int port, const char *client_id,
+                                       const char *user, const char *pass,
+                                       const char *will_topic,
+                                       const char *will_payload)
+{
     mosquitto_lib_init();
     struct ht_it_mqtt *c = calloc(1, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
@@ -1135,6 +1143,9 @@ struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
     }
     if (user)
         mosquitto_username_pw_set(c->mosq, user, pass);
+    if (will_topic)
+        mosquitto_will_set_v5(c->mosq, will_topic, (int)strlen(will_payload),
+                              will_payload, 1, true, NULL);
     mosquitto_connect_v5_callback_set(c->mosq, m_on_connect);
     mosquitto_disconnect_v5_callback_set(c->mosq, m_on_disconnect);
     mosquitto_message_v5_callback_set(c->mosq, m_on_message);
@@ -1276,6 +1287,15 @@ void ht_it_mqtt_clear(struct ht_it_mqtt *c)
     }
     c->nmsgs = 0;
     pthread_mutex_unlock(&c->lock);
+}
+
+void ht_it_mqtt_drop(struct ht_it_mqtt *c)
+{
+    if (!c)
+        return;
+    /* MQTT 5 reason 4: "disconnect with Will message". */
+    mosquitto_disconnect_v5(c->mosq, 4, NULL);
+    ht_it_mqtt_free(c);
 }
 
 void ht_it_mqtt_free(struct ht_it_mqtt *c)

@@ -176,6 +176,11 @@ struct ht_it_mqtt;
  * harness account when port is a harness broker's). NULL on failure. */
 struct ht_it_mqtt *ht_it_mqtt_new(int port, const char *client_id,
                                   const char *user, const char *pass);
+/* The same with a retained QoS 1 Will (will_topic, will_payload). */
+struct ht_it_mqtt *ht_it_mqtt_new_will(int port, const char *client_id,
+                                       const char *user, const char *pass,
+                                       const char *will_topic,
+                                       const char *will_payload);
 /* Subscribe at QoS 1 and wait for the SUBACK; returns the granted QoS
  * (>= 128 means refused) or -1. */
 int ht_it_mqtt_sub(struct ht_it_mqtt *c, const char *pattern);
@@ -203,6 +208,9 @@ unsigned ht_it_mqtt_disconnects(struct ht_it_mqtt *c);
 /* Forget received messages. */
 void ht_it_mqtt_clear(struct ht_it_mqtt *c);
 void ht_it_mqtt_free(struct ht_it_mqtt *c);
+/* Disconnect so that the broker publishes the Will (as when the
+ * connection is lost), then free. */
+void ht_it_mqtt_drop(struct ht_it_mqtt *c);
 
 /* ---- a sim board's control socket (device-agent --control PATH) ---- */
 /* Send the line cmd ("press start_button", "get lamp", ...) and return the

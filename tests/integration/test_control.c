@@ -3,10 +3,15 @@
  *
  * - shared control: a non-holder's commands answer 423 naming the holder
  *   (twin writes and the device's own properties), every client sees the
- *   holder live (SSE "control" event, retained MQTT topic, GET);
+ *   holder live (SSE "control" event, retained MQTT topic, GET); a
+ *   non-holder's request reaches the holder (audited), nothing changes
+ *   hands;
  * - the lease ends when the holder's last stream has been gone for
  *   control.lease_ms (and not while it is open); the expiry is audited;
  * - a technician's forced take is audited and the holder sees it;
+ * - a twin with "control": "required" refuses everyone (423
+ *   control_required) while nobody holds it; a holder with no stream
+ *   keeps control for one lease;
  * - an interlock refusal names the rule and sends nothing (a subscriber on
  *   the board's cmd topics sees only the command that came after it);
  * - a permissive refusal; a technician's override, audited;
@@ -340,11 +345,31 @@ static void non_holder_gets_423_naming_the_holder(struct ht_it *t)
     HT_CHECK(t, control(&e, e.bob, "DELETE", NULL, NULL) == 423);
     HT_CHECK(t, board_is(t, e.ctl, "lamp", "true"), "a refused write acted");
 
+    /* Bob asks alice for control: nothing changes hands, alice is told
+     * who asks, the request is audited. */
+    HT_CHECK(t, control(&e, e.bob, "POST", "?request", &r) == 202);
+    HT_CHECK(t, !strcmp(holder_name(r), "alice"), "the request moved control");
+    json_decref(r);
+    ev = ht_it_sse_wait(t, sa, "control", "\"request\"", 5000);
+    HT_CHECK(t,
+             !strcmp(jstr(json_object_get(ev, "requester"), "name"), "bob") &&
+                 !strcmp(holder_name(ev), "alice"),
+             "the holder is not told who asks");
+    json_decref(ev);
+    json_t *rq = audit(t, &e, "action=control-request&who=bob");
+    HT_CHECK(t,
+             json_array_size(rq) == 1 &&
+                 strstr(jstr(json_array_get(rq, 0), "value"), "alice"),
+             "the request is not audited");
+    json_decref(rq);
+    HT_CHECK(t, put(&e, e.bob, "panel.lamp", NULL, "false", NULL) == 423,
+             "a request let bob command");
+
     /* The holder's commands go through. */
     put_ok(t, &e, e.alice, "panel.lamp", "false");
     HT_CHECK(t, board_is(t, e.ctl, "lamp", "false"));
     json_t *a = audit(t, &e, "action=twin-write&who=bob&result=held");
-    HT_CHECK(t, json_array_size(a) == 1, "the refusal is not audited");
+    HT_CHECK(t, json_array_size(a) == 2, "the refusals are not audited");
     json_decref(a);
 
     /* Released: bob's turn, and the retained topic says nobody. */
@@ -552,6 +577,93 @@ static void override_is_audited(struct ht_it *t)
     teardown(t, &e);
 }
 
+static bool nobody_holds(struct env *e)
+{
+    json_t *r;
+    bool ok = control(e, e->bob, "GET", NULL, &r) == 200 &&
+              json_is_null(json_object_get(r, "holder"));
+    json_decref(r);
+    return ok;
+}
+
+/* A twin whose model says "control": "required" takes commands only from
+ * its holder: with nobody holding, every write (twin and the device's own
+ * bound property) is 423 "control_required" and reaches no board; the
+ * holder's go through; a release closes it again. A holder without any
+ * stream keeps control for one lease only. */
+static void control_required_refuses_until_someone_holds(struct ht_it *t)
+{
+    struct env e = {0};
+    setup(t, &e);
+    json_t *doc = json_loads(cell_twin, 0, NULL);
+    HT_CHECK(t, doc);
+    json_object_set_new(doc, "control", json_string("required"));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    HT_CHECK(t, ht_it_call(e.http, e.auth, "PUT", TWIN, text, NULL) / 100 == 2,
+             "the twin with control required was not accepted");
+    free(text);
+    json_t *r;
+    HT_CHECK(t, control(&e, e.bob, "GET", NULL, &r) == 200);
+    HT_CHECK(t,
+             json_is_true(json_object_get(r, "required")) &&
+                 json_is_null(json_object_get(r, "holder")),
+             "GET control: %s", json_dumps(r, JSON_COMPACT));
+    json_decref(r);
+
+    /* Nobody holds it: refused before anything is sent. */
+    HT_CHECK(t, put(&e, e.alice, "panel.lamp", NULL, "false", &r) == 423);
+    HT_CHECK(t,
+             !strcmp(jstr(r, "code"), "control_required") &&
+                 json_is_null(json_object_get(r, "holder")),
+             "423 without control_required: %s", json_dumps(r, JSON_COMPACT));
+    json_decref(r);
+    HT_CHECK(t, ht_it_call(e.http, e.alice, "PUT",
+                           "/api/v1/devices/" BOARD "/properties/lamp", "false",
+                           &r) == 423 &&
+                    !strcmp(jstr(r, "code"), "control_required"));
+    json_decref(r);
+    HT_CHECK(t, board_is(t, e.ctl, "lamp", "true"), "a refused write acted");
+
+    /* Alice holds it (with a stream, so the lease lasts): hers pass,
+     * bob's are refused as held. */
+    struct ht_it_sse *sa = stream(t, &e, e.alice);
+    HT_CHECK(t, control(&e, e.alice, "POST", NULL, NULL) == 200);
+    put_ok(t, &e, e.alice, "panel.lamp", "false");
+    HT_CHECK(t, board_is(t, e.ctl, "lamp", "false"));
+    HT_CHECK(t, put(&e, e.bob, "panel.lamp", NULL, "true", &r) == 423 &&
+                    !strcmp(jstr(r, "code"), "held"));
+    json_decref(r);
+
+    /* Released: closed to everyone again, alice included. */
+    HT_CHECK(t, control(&e, e.alice, "DELETE", NULL, NULL) == 204);
+    HT_CHECK(t, put(&e, e.alice, "panel.lamp", NULL, "true", &r) == 423 &&
+                    !strcmp(jstr(r, "code"), "control_required"));
+    json_decref(r);
+    HT_CHECK(t, board_is(t, e.ctl, "lamp", "false"));
+    ht_it_sse_close(sa);
+
+    /* Tess takes it with no stream at all: she commands at once, and her
+     * control ends after one lease (600 ms), audited as an expiry. */
+    HT_CHECK(t, control(&e, e.tess, "POST", NULL, NULL) == 200);
+    put_ok(t, &e, e.tess, "panel.lamp", "true");
+    HT_WAIT(t, nobody_holds(&e), 5000,
+            "control without a stream never expired");
+    json_t *a = audit(t, &e, "action=control-expire");
+    HT_CHECK(t,
+             json_array_size(a) == 1 &&
+                 strstr(jstr(json_array_get(a, 0), "value"), "tess"),
+             "the expiry of tess's control is not audited");
+    json_decref(a);
+    HT_CHECK(t, put(&e, e.tess, "panel.lamp", NULL, "false", NULL) == 423);
+    HT_CHECK(t, board_is(t, e.ctl, "lamp", "true"));
+    a = audit(t, &e, "action=twin-write&result=control_required");
+    HT_CHECK(t, json_array_size(a) == 3,
+             "%zu control_required refusals audited", json_array_size(a));
+    json_decref(a);
+    teardown(t, &e);
+}
+
 /* ---- the demo's operator panel, through the real example boards ---- */
 
 /* Press and release a panel button, released once the twin saw it
@@ -648,4 +760,5 @@ HT_IT_MAIN(HT_IT_CASE(non_holder_gets_423_naming_the_holder),
            HT_IT_CASE(forced_take_is_audited),
            HT_IT_CASE(interlock_refusal_names_the_rule_and_sends_nothing),
            HT_IT_CASE(permissive_refusal), HT_IT_CASE(override_is_audited),
+           HT_IT_CASE(control_required_refuses_until_someone_holds),
            HT_IT_CASE(start_button_runs_the_line_and_lights_the_lamp))

@@ -1,7 +1,8 @@
 /* test_ingest.c - what gatewayd lets in from boards, with real processes
  * (gatewayd, its embedded broker, MQTT clients as boards): hostile values
- * and timestamps against the TD (nothing stored, nothing shown, nothing
- * passed to a twin, every reject counted per board and reason), and one
+ * and timestamps against the TD, and a payload over mqtt.max_payload
+ * (nothing stored, nothing shown, nothing passed to a twin, every reject
+ * counted per board and reason), and one
  * board flooding while another's values all arrive (ingest.rate). */
 #include "harness.h"
 
@@ -273,7 +274,18 @@ static void hostile_values_are_refused_and_counted(struct ht_it *t)
     for (size_t i = 0; i < sizeof ts_bad / sizeof *ts_bad; i++)
         pub_v(t, c, "on", "true", ts_bad[i], seq++);
     pub_v(t, c, "temp", "20.5", future, seq++);
+    /* A payload over mqtt.max_payload (256 KiB), whatever it holds: 1. */
+    size_t big = 300 * 1024;
+    char *huge = malloc(big + 96);
+    HT_CHECK(t, huge);
+    int hn = snprintf(huge, 96, "{\"seq\":%d,\"ts\":%s,\"v\":\"", seq++, now);
+    memset(huge + hn, 'x', big);
+    strcpy(huge + hn + big, "\"}");
+    pub(t, c, "hv-1", "label", huge, 1);
+    free(huge);
 
+    HT_WAIT(t, rejected(&g, "hv-1", "too_large") == 1, 10000, "size: %lld",
+            rejected(&g, "hv-1", "too_large"));
     HT_WAIT(t, rejected(&g, "hv-1", "timestamp") == 7, 10000, "ts: %lld",
             rejected(&g, "hv-1", "timestamp"));
     HT_WAIT(t, rejected(&g, "hv-1", "bad_type") == 14, 10000, "type: %lld",
@@ -317,7 +329,8 @@ static void hostile_values_are_refused_and_counted(struct ht_it *t)
     HT_WAIT(t, twin_on_good(&g), 10000);
     HT_CHECK(t, rejected(&g, "hv-1", "timestamp") == 7 &&
                     rejected(&g, "hv-1", "bad_type") == 14 &&
-                    rejected(&g, "hv-1", "out_of_range") == 6);
+                    rejected(&g, "hv-1", "out_of_range") == 6 &&
+                    rejected(&g, "hv-1", "too_large") == 1);
     ht_it_mqtt_free(c);
     stop(t, &g);
 }

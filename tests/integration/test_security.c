@@ -62,10 +62,20 @@ static void gw_start(struct ht_it *t, struct gw *g)
     snprintf(g->tls_s, sizeof g->tls_s, "%d", g->tls);
     g->data = ht_it_path(t, "gw");
     char *bin = ht_it_bin("gatewayd");
-    const char *argv[] = {bin,           "--data-dir",      g->data,
-                          "--http-port", g->http_s,         "--mqtt-port",
-                          g->mqtt_s,     "--mqtt-tls-port", g->tls_s,
-                          "--no-mdns",   "--log-level",     "debug",
+    const char *argv[] = {bin,
+                          "--data-dir",
+                          g->data,
+                          "--http-port",
+                          g->http_s,
+                          "--mqtt-port",
+                          g->mqtt_s,
+                          "--mqtt-tls-port",
+                          g->tls_s,
+                          "--no-mdns",
+                          "--log-level",
+                          "debug",
+                          "--control-lease-ms",
+                          "1500",
                           NULL};
     g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     free(bin);
@@ -562,6 +572,110 @@ static pid_t lamp_world(struct ht_it *t, struct gw *g)
     return a;
 }
 
+/* True when the newest audit records hold one by actor with action. */
+static bool audited_any(struct gw *g, const char *actor, const char *action)
+{
+    json_t *l = NULL;
+    bool found = false;
+    if (call(g, "GET", "/api/v1/audit?limit=50", NULL, &l) == 200) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(l, "items"), i, e)
+        {
+            const char *ac = json_string_value(json_object_get(e, "actor"));
+            const char *an = json_string_value(json_object_get(e, "action"));
+            found |= ac && an && !strcmp(ac, actor) && !strcmp(an, action);
+        }
+    }
+    json_decref(l);
+    return found;
+}
+
+/* Who holds twin on g (new string: the holder's name, "" for nobody). */
+static char *holder(struct gw *g)
+{
+    json_t *o = NULL;
+    call(g, "GET", "/api/v1/twins/lampwatch/control", NULL, &o);
+    json_t *h = json_object_get(json_object_get(o, "holder"), "name");
+    char *s = strdup(json_is_string(h) ? json_string_value(h) : "");
+    json_decref(o);
+    return s;
+}
+
+static bool holder_is(struct gw *g, const char *name)
+{
+    char *h = holder(g);
+    bool yes = !strcmp(h, name);
+    free(h);
+    return yes;
+}
+
+/* An operator app takes control over MQTT (issue 16: "a person or an
+ * app"); its MQTT connection keeps the lease (its retained status topic,
+ * with a Will), and when that connection is lost the lease ends. */
+static void operator_app_holds_control_while_connected(struct ht_it *t)
+{
+    struct gw g;
+    gw_start(t, &g);
+    pid_t a = lamp_world(t, &g);
+    json_t *o = account_add(t, &g, "ctl-hmd", "operator");
+    char user[96], pass[96];
+    snprintf(user, sizeof user, "%s", acc(o, "username"));
+    snprintf(pass, sizeof pass, "%s", acc(o, "password"));
+    json_decref(o);
+    const char *req = "holotwin/v1/apps/ctl-hmd/request",
+               *rep = "holotwin/v1/apps/ctl-hmd/reply",
+               *st = "holotwin/v1/apps/ctl-hmd/status";
+    struct ht_it_mqtt *m =
+        ht_it_mqtt_new_will(g.mqtt, "x", user, pass, st, "offline");
+    HT_CHECK(t, m != NULL, "operator account refused");
+    HT_CHECK(t, ht_it_mqtt_pub(m, st, "online", 1, true) == 0);
+    char *r = ht_it_mqtt_request(
+        m, req, "{\"twin\":\"lampwatch\",\"control\":\"take\"}", rep, "c-1",
+        15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200"), "take: %s", r ? r : "(none)");
+    free(r);
+    HT_CHECK(t, holder_is(&g, "mqtt:ctl-hmd"));
+    /* Someone else's command is refused while the app holds it. */
+    HT_CHECK(t, call(&g, "PUT", "/api/v1/twins/lampwatch/properties/lamp.on",
+                     "true", NULL) == 423);
+    /* No SSE stream, three leases long: the connection keeps it. */
+    ht_it_sleep_ms(4500);
+    HT_CHECK(t, holder_is(&g, "mqtt:ctl-hmd"),
+             "the app lost control while connected");
+    /* The app's own command goes through. */
+    ht_it_mqtt_clear(m);
+    r = ht_it_mqtt_request(m, req,
+                           "{\"twin\":\"lampwatch\",\"property\":"
+                           "\"lamp.on\",\"value\":true}",
+                           rep, "c-2", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":200"), "write: %s",
+             r ? r : "(none)");
+    free(r);
+    ht_it_mqtt_clear(m);
+    r = ht_it_mqtt_request(m, req,
+                           "{\"twin\":\"lampwatch\",\"control\":\"steal\"}",
+                           rep, "c-3", 15000);
+    HT_CHECK(t, r && strstr(r, "\"status\":400"), "%s", r ? r : "(none)");
+    free(r);
+    /* The connection is lost: the broker publishes its Will, the lease
+     * ends (1.5 s), audited. */
+    ht_it_mqtt_drop(m);
+    HT_WAIT(t, holder_is(&g, ""), 8000, "the lease outlived the app");
+    HT_WAIT(t, audited_any(&g, "gateway", "control-expire"), 5000);
+    /* An app writes its own status only (a refusal ends the connection:
+     * a client of its own). */
+    m = ht_it_mqtt_new(g.mqtt, "x", user, pass);
+    HT_CHECK(t, m != NULL);
+    HT_CHECK(t, ht_it_mqtt_pub(m, "holotwin/v1/apps/other/status", "online", 1,
+                               true) == 135);
+    ht_it_mqtt_free(m);
+    HT_CHECK(t, call(&g, "PUT", "/api/v1/twins/lampwatch/properties/lamp.on",
+                     "false", NULL) == 200);
+    HT_CHECK(t, ht_it_stop(t, a, SIGTERM, 5000) == 0);
+    gw_stop(t, &g);
+}
+
 static void viewer_account_reads_twins_and_cannot_command(struct ht_it *t)
 {
     struct gw g;
@@ -754,4 +868,5 @@ HT_IT_MAIN(HT_IT_CASE(anonymous_connect_is_refused_by_default),
            HT_IT_CASE(gateway_uses_tls_to_an_external_broker),
            HT_IT_CASE(viewer_account_reads_twins_and_cannot_command),
            HT_IT_CASE(operator_account_commands_through_the_gateway),
+           HT_IT_CASE(operator_app_holds_control_while_connected),
            HT_IT_CASE(no_listener_beyond_loopback_without_authentication))

@@ -339,6 +339,34 @@ START_TEST(conf_loads_defaults_file_and_reports_positions)
 }
 END_TEST
 
+/* --help text: each key with its default; an empty string default reads
+ * "empty" (a key may give the word "none" a meaning of its own), and a
+ * help that states its default is not given a second one. */
+START_TEST(conf_help_states_each_default_once)
+{
+    static const struct ht_conf_key h[] = {
+        {"mqtt.port", HT_CONF_INT, 0, "1883", 1, 65535, false, "port"},
+        {"plugin", HT_CONF_STR, 0, "", 0, 0, false,
+         "the plugin (empty: search; \"none\": off)"},
+        {"host", HT_CONF_STR, 0, NULL, 0, 0, false,
+         "host name (default: the bind address)"},
+        {0},
+    };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    ht_conf_print_help(h, f);
+    fclose(f);
+    ck_assert_str_eq(buf, "  mqtt.port                  port (default: 1883)\n"
+                          "  plugin                     the plugin (empty: "
+                          "search; \"none\": off) (default: empty)\n"
+                          "  host                       host name (default: "
+                          "the bind address)\n");
+    free(buf);
+}
+END_TEST
+
 START_TEST(files_roundtrip_and_size_limit)
 {
     char dir[] = "/tmp/ht-file-XXXXXX";
@@ -497,6 +525,7 @@ int main(void)
     tcase_add_test(tc, ids_follow_the_contract);
     tcase_add_test(tc, locate_finds_line_and_column_of_values);
     tcase_add_test(tc, conf_loads_defaults_file_and_reports_positions);
+    tcase_add_test(tc, conf_help_states_each_default_once);
     tcase_add_test(tc, files_roundtrip_and_size_limit);
     tcase_add_test(tc, sha256_known_answers);
     tcase_add_test(tc, json_dumps_matches_jansson);

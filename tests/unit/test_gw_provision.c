@@ -173,7 +173,8 @@ START_TEST(app_accounts_are_named_by_role_and_confined)
     ck_assert_str_eq(o, "\nuser _operator.line\ntopic read p/v1/twins/#\n"
                         "topic read p/v1/devices/+/props/+\n"
                         "topic write p/v1/apps/line/request\n"
-                        "topic read p/v1/apps/line/reply\n");
+                        "topic read p/v1/apps/line/reply\n"
+                        "topic write p/v1/apps/line/status\n");
     free(o);
     char *d = gw__prov_acl_app_text("p/v1", "board-1");
     ck_assert_str_eq(d, "");
@@ -204,7 +205,20 @@ START_TEST(app_requests_are_parsed_strictly)
     ck_assert_int_eq(kind, 1);
     ck_assert_str_eq(prop, "gear.speed");
     json_decref(v);
+    static const char ok_ctl[] = "{\"twin\":\"line\",\"control\":\"take\"}";
+    ck_assert_int_eq(gw__apps_parse_request(ok_ctl, strlen(ok_ctl), &kind, id,
+                                            prop, &v, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(kind, 2);
+    ck_assert_str_eq(id, "line");
+    ck_assert_str_eq(prop, "take");
+    ck_assert_ptr_null(v);
     static const char *const bad[] = {
+        "{\"twin\":\"line\",\"control\":\"steal\"}",
+        "{\"device\":\"b1\",\"control\":\"take\"}",
+        "{\"twin\":\"line\",\"control\":\"take\",\"value\":1}",
+        "{\"twin\":\"L+1\",\"control\":\"release\"}",
+        "{\"twin\":\"line\",\"control\":true}",
         "",
         "[]",
         "not json",

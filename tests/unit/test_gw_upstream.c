@@ -2,11 +2,14 @@
  * subject tokens without ambiguity (a '.' would split a token, wildcards
  * would widen a subscription), and the config's defaults leave the
  * upstream off. */
+#include "gateway/plant/plant.h"
 #include "gateway/upstream/upstream.h"
 
 #include "ht_err.h"
 
 #include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 START_TEST(ids_become_single_tokens)
@@ -40,6 +43,63 @@ START_TEST(empty_or_long_ids_are_refused)
 }
 END_TEST
 
+/* A descriptor goes up as a JSON string (the cell's bytes kept); above
+ * the record limit it goes without it, saying why. */
+START_TEST(descriptor_record_keeps_bytes_or_says_too_large)
+{
+    const char doc[] = "{\"schema\":\"holotwin.ui/1\",\"x\":1.50}";
+    size_t n = 0;
+    bool omitted = true;
+    char *rec = gw__upstream_desc_record("press-1", "web", "\"e1\"", 3, 42, doc,
+                                         strlen(doc), 4096, &n, &omitted);
+    ck_assert(!omitted);
+    json_t *o = json_loadb(rec, n, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "document")), doc);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "etag")), "\"e1\"");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "version")), 3);
+    json_decref(o);
+    free(rec);
+    rec = gw__upstream_desc_record("press-1", "web", "\"e1\"", 3, 42, doc,
+                                   strlen(doc), 60, &n, &omitted);
+    ck_assert(omitted);
+    o = json_loadb(rec, n, 0, NULL);
+    ck_assert_ptr_null(json_object_get(o, "document"));
+    ck_assert_str_eq(json_string_value(json_object_get(o, "omitted")),
+                     "too_large");
+    json_decref(o);
+    free(rec);
+}
+END_TEST
+
+/* Plant ids: three ids joined by '~'; anything else refused. */
+START_TEST(plant_ids_are_three_ids)
+{
+    char id[GW_PLANT_ID_MAX], a[HT_ID_MAX + 1], b[HT_ID_MAX + 1],
+        c[HT_ID_MAX + 1];
+    ck_assert_int_eq(
+        gw__plant_id("plant-1", "hall.2", "press_1", id, sizeof id), HT_OK);
+    ck_assert_str_eq(id, "plant-1~hall.2~press_1");
+    ck_assert_int_eq(gw__plant_id_split(id, a, b, c), HT_OK);
+    ck_assert_str_eq(a, "plant-1");
+    ck_assert_str_eq(b, "hall.2");
+    ck_assert_str_eq(c, "press_1");
+    static const char *const bad[] = {
+        "",      "a",     "a~b",     "a~b~c~d", "~b~c",   "a~~c",  "a~b~",
+        "a~b~+", "a~#~c", "a~b/x~c", "..~b~c",  "a~b~..", "A~b~c", "a~b~c d"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!gw__plant_id_valid(bad[i]), "%s", bad[i]);
+    ck_assert(!gw__plant_id_valid(NULL));
+    ck_assert_int_eq(gw__plant_id("a", "..", "c", id, sizeof id), HT_EINVAL);
+    ck_assert_int_eq(gw__plant_id("a", "b", "c", id, 5), HT_EINVAL);
+    char longid[HT_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    char big[3 * sizeof longid + 3];
+    snprintf(big, sizeof big, "a~b~%s", longid);
+    ck_assert(!gw__plant_id_valid(big));
+}
+END_TEST
+
 START_TEST(upstream_is_off_by_default)
 {
     struct ht_gw_conf c;
@@ -49,6 +109,7 @@ START_TEST(upstream_is_off_by_default)
     ck_assert_str_eq(c.up_stream, "HOLOTWIN");
     ck_assert_int_eq(c.up_replicas, 3);
     ck_assert(!c.up_values);
+    ck_assert_str_eq(c.up_values_mode, "outbox");
     ht_gw_conf_clear(&c);
 }
 END_TEST
@@ -60,6 +121,8 @@ int main(void)
     tcase_add_test(tc, ids_become_single_tokens);
     tcase_add_test(tc, empty_or_long_ids_are_refused);
     tcase_add_test(tc, upstream_is_off_by_default);
+    tcase_add_test(tc, descriptor_record_keeps_bytes_or_says_too_large);
+    tcase_add_test(tc, plant_ids_are_three_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -797,6 +797,8 @@ START_TEST(limits_from_rules)
                      "overheating");
     ck_assert_str_eq(json_string_value(json_object_get(l, "type")), "high");
     ck_assert_int_eq(json_integer_value(json_object_get(l, "value")), 70);
+    ck_assert_str_eq(json_string_value(json_object_get(l, "priority")),
+                     "critical");
     ck_assert_int_eq(json_integer_value(
                          json_object_get(json_object_get(w, "normal"), "max")),
                      70);
@@ -807,6 +809,17 @@ START_TEST(limits_from_rules)
     ck_assert_int_eq(json_integer_value(json_object_get(nr, "min")), 40);
     ck_assert_int_eq(json_integer_value(json_object_get(nr, "max")), 150);
     ck_assert_uint_eq(json_array_size(json_object_get(w, "limits")), 2);
+    /* an alarm's own priority, not one its severity implies: the
+     * gears' alarm is a warning of medium priority */
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         widget(d, "rule.gears-aligned"), "severity")),
+                     "warning");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         widget(d, "rule.gears-aligned"), "priority")),
+                     "medium");
+    /* a rule that is no alarm has none */
+    ck_assert_ptr_null(
+        json_object_get(widget(d, "rule.line-stopped"), "priority"));
     /* abs(gear_a.speed - gear_b.speed) > 5 is no limit of one value */
     w = widget(d, "gear_a.setpoint");
     ck_assert_ptr_null(json_object_get(w, "limits"));

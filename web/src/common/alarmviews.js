@@ -59,7 +59,7 @@ export function alarmBanner(book) {
 }
 
 /** One machine's alarms with their commands. */
-export function alarmList(book, twin) {
+export function alarmList(book, twin, { readOnly = false } = {}) {
     const body = h("tbody");
     const err = h("p", { class: "error", role: "alert" });
     const el = h("section", { class: "alarm-list", "aria-labelledby": "alarms-h" },
@@ -84,8 +84,10 @@ export function alarmList(book, twin) {
         h("td", { text: when(a.since) }),
         h("td", { text: a.message || "" }),
         h("td", { class: "actions" },
+            /* a plant view shows the cells' alarms; commands stay in the cell */
+            readOnly ? null :
             a.unacknowledged ? button(a, "ack", "Acknowledge", {}) : null,
-            a.state === "shelved" ? button(a, "unshelve", "Unshelve", {})
+            readOnly ? null : a.state === "shelved" ? button(a, "unshelve", "Unshelve", {})
                 : a.state !== "suppressed" && a.state !== "out_of_service"
                     ? button(a, "shelve", "Shelve 30 min", { duration_ms: SHELVE_MS }) : null))));
         if (!list.length) body.append(h("tr", { class: "none" }, h("td", { colspan: "6", text: "No alarms." })));

@@ -66,6 +66,33 @@ export async function api(method, path, body, opts = {}) {
 
 export function encodeId(s) { return encodeURIComponent(s); }
 
+let capsP = null;
+/**
+ * What the serving gateway allows, from GET /api/v1/twins: null on a cell,
+ * or a plant view's {read_only, commands, history, control} (its twins are
+ * every cell's, named "{site}~{cell}~{twin}"; docs/fleet.md). Asked once
+ * per page (refresh: again); the list itself is in `.list`.
+ */
+export function viewCaps(refresh = false) {
+    if (refresh || !capsP) {
+        capsP = api("GET", "/api/v1/twins").then((d) => {
+            const p = d && typeof d.plant === "object" ? { ...d.plant } : null;
+            if (p) p.list = Array.isArray(d.items) ? d.items : [];
+            return p;
+        });
+        capsP.catch(() => { capsP = null; });
+    }
+    return capsP;
+}
+
+/** Where a widget writes: its descriptor's form on a cell; on a plant
+ *  view the view's own route for the plant twin (the cell's forms name
+ *  the cell's ids). */
+export function writeHref(w, twinId, caps) {
+    if (!caps) return w.write?.href;
+    return w.property ? `/api/v1/twins/${encodeId(twinId)}/properties/${encodeURIComponent(w.property)}` : null;
+}
+
 /**
  * The path (and query) of a descriptor href, for same-origin requests.
  * gatewayd writes absolute hrefs from its configured public host (by

@@ -141,13 +141,16 @@ export class TwinModel {
                 }
             }
         }
-        /* rules: {"id": {"state", "severity"}} (all rules with their state)
-         * alarms: [{"rule", "severity", "message", "since"}] (active ones) */
+        /* rules: {"id": {"state", "severity", "priority"?}} (all rules with
+         * their state; an alarm rule's own priority, which its severity
+         * does not say) alarms: [{"rule", "severity", "message", "since"}]
+         * (active ones) */
         const rules = doc.rules;
         if (rules && typeof rules === "object" && !Array.isArray(rules)) {
             for (const [id, r] of Object.entries(rules)) {
                 const st = typeof r === "string" ? r : r?.state;
                 this.setRule({ id, severity: r?.severity ?? this.rules.get(id)?.severity, state: st, known: true,
+                    priority: r?.priority ?? this.rules.get(id)?.priority,
                     message: r?.message ?? this.rules.get(id)?.message, active: st === "active" || r?.active === true }, true);
             }
         } else if (Array.isArray(rules)) {

@@ -133,7 +133,9 @@ export function makeChart(w, ctx) {
         const step = SPANS.find((x) => x[1] === windowS)?.[2] || 0;
         const got = props.map(() => []);
         note.textContent = "";
-        await Promise.all(props.map(async (p, i) => {
+        /* a plant view keeps no history (each cell does): live only */
+        if (ctx.noHistory) note.textContent = "live only: history is in the cell's gateway";
+        else await Promise.all(props.map(async (p, i) => {
             try {
                 const q = new URLSearchParams({ property: p, from: String(now - windowS * 1000), to: String(now), limit: "1000" });
                 if (step) q.set("step", String(step));

@@ -1,7 +1,7 @@
 // Holotwin SCADA dashboard: sign-in, overview of twins and devices, and a
 // twin page rendered only from the twin's `web` UI descriptor, live via SSE.
 import "./app.css";
-import { adoptFragmentToken, getToken, setToken, clearToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { adoptFragmentToken, getToken, setToken, clearToken, api, ApiError, encodeId, openEvents, viewCaps, writeHref } from "../common/api.js";
 import { AlarmBook } from "../common/alarms.js";
 import { alarmBanner, alarmList, alarmSession, overviewCounts } from "../common/alarmviews.js";
 import { TwinModel } from "../common/twin.js";
@@ -131,7 +131,13 @@ async function showOverview() {
     const docs = new Map();   // twin id -> twin document (for its boards)
     async function load() {
         try {
-            const [tw, dv] = await Promise.all([api("GET", "/api/v1/twins"), api("GET", "/api/v1/devices")]);
+            /* a plant view lists every cell's twins and has no devices of
+             * its own (they are each cell's) */
+            const tw = await api("GET", "/api/v1/twins");
+            const plant = tw && typeof tw.plant === "object" ? tw.plant : null;
+            main.dataset.view = document.documentElement.dataset.view = plant ? "plant" : "cell";
+            const dv = plant ? { items: [] } : await api("GET", "/api/v1/devices");
+            devBody.closest("section").hidden = !!plant;
             const twins = listOf(tw, "twins", "items");
             const devs = listOf(dv, "devices", "items");
             const online = new Map(devs.map((d) => [d.id, stateText(d)]));
@@ -140,9 +146,10 @@ async function showOverview() {
             await Promise.all(twins.filter((t) => !t.auto && !docs.has(t.id)).map(async (t) => {
                 docs.set(t.id, await api("GET", `/api/v1/twins/${encodeId(t.id)}`).catch(() => null));
             }));
-            const cards = twins.map((t, i) => twinCard(t, states[i], t.auto ? (t.device ? [t.device] : []) : boundDevices(docs.get(t.id)), online));
-            twinsBox.replaceChildren(...cards.filter((c, i) => !twins[i].auto));
-            boardsBox.replaceChildren(...cards.filter((c, i) => twins[i].auto));
+            /* boards are each cell's: a plant view does not know them online */
+            const cards = twins.map((t, i) => twinCard(t, states[i], plant ? [] : t.auto ? (t.device ? [t.device] : []) : boundDevices(docs.get(t.id)), online));
+            twinsBox.replaceChildren(...byCell(cards.filter((c, i) => !twins[i].auto), twins.filter((t) => !t.auto)));
+            boardsBox.replaceChildren(...byCell(cards.filter((c, i) => twins[i].auto), twins.filter((t) => t.auto)));
             if (!twinsBox.children.length) twinsBox.append(h("li", { class: "empty", text: "No machines yet." }));
             boardsBox.closest("section").hidden = !boardsBox.children.length;
             devBody.replaceChildren(...devs.map((d) => {
@@ -169,6 +176,24 @@ async function showOverview() {
     teardown = () => { es.close(); clearTimeout(t); offCounts(); };
 }
 
+/** Cards grouped under a "site / cell" heading when the twins name their
+ *  cell (a plant view); a cell's own list stays flat. */
+function byCell(cards, twins) {
+    if (!twins.some((t) => t.cell)) return cards;
+    const out = [];
+    let last = null;
+    cards.forEach((c, i) => {
+        const key = `${twins[i].site ?? ""} / ${twins[i].cell ?? ""}`;
+        if (key !== last) {
+            out.push(h("li", { class: "cell-heading", role: "presentation", "data-site": twins[i].site ?? "", "data-cell": twins[i].cell ?? "" },
+                h("h3", { text: `${twins[i].site} · ${twins[i].cell}` })));
+            last = key;
+        }
+        out.push(c);
+    });
+    return out;
+}
+
 /**
  * One machine at a glance: its state (grey when stable), its active alarms
  * by priority (colour only then), its boards online, and two empty slots
@@ -176,7 +201,11 @@ async function showOverview() {
  * [data-slot=control] (who holds control, issue 16).
  */
 function twinCard(t, state, boards, online) {
-    const alarms = Array.isArray(state?.alarms) ? state.alarms : [];
+    /* the state's active rules, each with its own priority (an alarm rule
+     * names it in state.rules; its severity alone would say "high" for
+     * every warning) */
+    const alarms = (Array.isArray(state?.alarms) ? state.alarms : [])
+        .map((a) => ({ ...a, priority: a.priority ?? state?.rules?.[a.rule]?.priority }));
     const nAl = alarms.length || (typeof t.alarms === "number" ? t.alarms : Array.isArray(t.alarms) ? t.alarms.length : 0);
     const stable = state?.stable ?? t.stable;
     const st = stable === true ? "stable" : stable === false ? "unstable" : "unknown";
@@ -192,9 +221,11 @@ function twinCard(t, state, boards, online) {
         }
     }
     const label = `${t.title || t.id}: ${st === "unknown" ? "state unknown" : st}${nAl ? `, ${nAl} active alarm${nAl > 1 ? "s" : ""}` : ""}${boardText ? ", " + boardText : ""}`;
-    return h("li", { class: `twin-item ${st} ${top ? "p-" + top : ""} ${t.auto ? "auto" : ""}`, "data-twin": t.id, "data-stable": st },
-        h("a", { href: `#/twin/${encodeId(t.id)}`, "aria-label": label },
+    const where = t.cell ? `${t.site} / ${t.cell}` : "";
+    return h("li", { class: `twin-item ${st} ${top ? "p-" + top : ""} ${t.auto ? "auto" : ""}`, "data-twin": t.id, "data-stable": st, "data-cell": t.cell ?? "" },
+        h("a", { href: `#/twin/${encodeId(t.id)}`, "aria-label": where ? `${where}: ${label}` : label },
             h("span", { class: "twin-title", text: t.title || t.id }),
+            where ? h("span", { class: "twin-cell", text: where }) : "",
             h("span", { class: "twin-state", text: st === "unknown" ? "state unknown" : st }),
             h("span", { class: "twin-id", text: t.id }),
             h("span", { class: `twin-meta${boards.length && up < boards.length ? " boards-down" : ""}`, text: boardText }),
@@ -205,13 +236,17 @@ function twinCard(t, state, boards, online) {
 }
 
 async function showTwin(id) {
+    /* on a plant view: no history, no replay, no control holder (they stay
+     * in each cell), and controls only when it routes commands */
+    let plant = null;
+    try { plant = await viewCaps(true); } catch { /* a cell, or next load says */ }
     const twin = new TwinModel(id);
     window.__holotwinDash.twin = twin;
     const status = h("div", { class: "twin-status", role: "status", "aria-live": "polite" });
     const grid = h("div", { class: "grid" });
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
-    const alarmView = alarmList(alarms, id);
+    const alarmView = alarmList(alarms, id, { readOnly: !!plant });
     /* replay: the whole machine as it was at a scrubbed instant; live
      * events wait and every control is disabled until "Back to live" */
     const replay = replayBar(id, twin, {
@@ -228,10 +263,18 @@ async function showTwin(id) {
         },
     });
     window.__holotwinDash.replay = replay;
-    const control = mountControl(id);
+    const control = plant ? { el: h("div", { class: "slot" }), apply() {}, refresh() {} } : mountControl(id);
+    const info = plant?.list.find((t) => t.id === id);
+    const readOnly = !!plant && !plant.commands;
+    const roNote = readOnly ? h("p", { class: "read-only-note", role: "note",
+        text: "Plant view: read-only. Controls are disabled; operate this machine from its cell's gateway." }) : "";
+    replay.el.hidden = !!plant;
+    main.dataset.view = document.documentElement.dataset.view = plant ? "plant" : "cell";
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
-        h("a", { href: "#/", text: "Machines" }), " / ", h("span", { text: id })),
-    replay.banner, heading, status, control.el, replay.el, alarmView.el, err, grid);
+        h("a", { href: "#/", text: "Machines" }), " / ",
+        info ? h("span", { class: "crumb-cell", text: `${info.site} · ${info.cell}` }) : "", info ? " / " : "",
+        h("span", { text: info?.twin ?? id })),
+    replay.banner, heading, status, roNote, control.el, replay.el, alarmView.el, err, grid);
 
     const bound = new Map();   // property -> [widget renderers]
     let sseEvents = [];
@@ -260,7 +303,8 @@ async function showTwin(id) {
 
     async function send(w, value) {
         if (replay.active) throw new Error("replay: controls are disabled");
-        return api(w.write.method || "PUT", w.write.href, value);
+        if (readOnly) throw new Error("read-only plant view");
+        return api(w.write.method || "PUT", writeHref(w, id, plant), value);
     }
 
     async function loadDescriptor() {
@@ -269,7 +313,7 @@ async function showTwin(id) {
         heading.textContent = title;
         document.title = `Holotwin — ${title}`;
         bound.clear(); alerts = []; charts = []; pointerWidgets = [];
-        const ctx = { twin, twinId: id, send };
+        const ctx = { twin, twinId: id, send, noHistory: !!plant && !plant.history };
         const cols = Number.isInteger(desc.layout?.columns) ? desc.layout.columns : 0;
         grid.classList.toggle("layout-grid", !!cols);
         if (cols) grid.style.setProperty("--cols", String(cols));
@@ -335,7 +379,8 @@ async function showTwin(id) {
             h("h2", { text: "Trend" }), pick, trendBox));
         grid.replaceChildren(...sections);
         for (const c of charts) c.mounted();
-        if (replay.active) freezeControls(grid, true);
+        if (replay.active || readOnly) freezeControls(grid, true);
+        grid.dataset.readonly = readOnly ? "1" : "";
         renderStatus();
     }
 

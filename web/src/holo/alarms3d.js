@@ -65,11 +65,13 @@ export class AlarmPanel3D {
             const c = PRIORITY[a.priority] ?? PRIORITY.low;
             g.fillStyle = c.bg; round(g, 12, y + 12, 86, ROW - 24, 6); g.fill();
             g.fillStyle = c.fg; g.font = "bold 18px sans-serif";
-            g.fillText(a.priority.toUpperCase(), 18, y + ROW / 2 + 1);
+            /* each text kept to its column (fillText's maxWidth narrows
+             * it): "CRITICAL" ran into the rule's name */
+            g.fillText(a.priority.toUpperCase(), 18, y + ROW / 2 + 1, 74);
             g.fillStyle = "#e4ecf2"; g.font = `${a.unacknowledged ? "bold " : ""}22px sans-serif`;
-            g.fillText(a.rule + (a.first_out ? " ①" : ""), 108, y + ROW / 2);
+            g.fillText(a.rule + (a.first_out ? " ①" : ""), 108, y + ROW / 2, 184);
             g.fillStyle = "#93a4b3"; g.font = "18px sans-serif";
-            g.fillText(STATE_SHORT[a.state] ?? a.state, 300, y + ROW / 2);
+            g.fillText(STATE_SHORT[a.state] ?? a.state, 300, y + ROW / 2, a.unacknowledged ? W - 96 - 8 - 300 : W - 12 - 300);
             if (a.unacknowledged) {
                 const x = W - 96, bw = 84, bh = ROW - 20;
                 g.fillStyle = "#2c3d4d"; round(g, x, y + 10, bw, bh, 10); g.fill();
@@ -155,6 +157,15 @@ export function mountAlarms({ hook, twinId, root, camera, renderer, canvas }) {
         const pt = panel.mesh.localToWorld(new THREE.Vector3((uv.u - 0.5) * wM, (uv.v - 0.5) * hM, 0)).project(camera);
         const rect = canvas.getBoundingClientRect();
         return { x: rect.left + (pt.x + 1) / 2 * rect.width, y: rect.top + (1 - pt.y) / 2 * rect.height };
+    };
+    hook.alarmPanelRect = () => {
+        if (!panel.mesh.visible) return null;
+        panel.mesh.updateMatrixWorld();
+        const rect = canvas.getBoundingClientRect();
+        const cs = [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([sx, sy]) =>
+            panel.mesh.localToWorld(new THREE.Vector3(sx * panel.size[0] / 2, sy * panel.size[1] / 2, 0)).project(camera));
+        const xs = cs.map((c) => rect.left + (c.x + 1) / 2 * rect.width), ys = cs.map((c) => rect.top + (1 - c.y) / 2 * rect.height);
+        return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
     };
     return { panel, listEl: view.el };
 }

@@ -4,7 +4,7 @@
 import "./holo.css";
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents } from "../common/api.js";
+import { adoptFragmentToken, getToken, setToken, api, ApiError, encodeId, openEvents, viewCaps, writeHref } from "../common/api.js";
 import { TwinModel } from "../common/twin.js";
 import { replayBar, freezeControls } from "../common/replay.js";
 import { mountAlarms } from "./alarms3d.js";
@@ -41,6 +41,10 @@ const hook = {
     /* the panels' corners projected with the current camera, in page
      * pixels: [{id, x0, y0, x1, y1}] */
     panelRects() { return measure ? measure.rects() : []; },
+    /* the 3D alarm panel's projected box in page pixels (while it shows
+     * alarms), and the bottom of the header bar over the canvas */
+    alarmPanelRect: null,
+    barBottom() { return document.querySelector("#overlay .bar")?.getBoundingClientRect().bottom ?? 0; },
     /* one frame rendered with each panel in its own flat colour and the
      * models in black: what of each panel is visible, in canvas pixels */
     panelPixels() { return measure ? measure.pixels() : []; },
@@ -137,8 +141,14 @@ async function start() {
 
     /* panels: 3D (canvas) anchored to nodes + the same controls as DOM */
     /* the past cannot be written to: replay refuses every command */
+    /* a plant view: no replay, no control holder; writes only when it
+     * routes commands (to the owning cell), through its own route */
+    const plant = await viewCaps().catch(() => null);
+    const readOnly = !!plant && !plant.commands;
+    hook.plant = plant;
     const send = (w, value) => (replay?.active ? Promise.reject(new Error("replay: controls are disabled"))
-        : api(w.write.method || "PUT", w.write.href, value));
+        : readOnly ? Promise.reject(new Error("read-only plant view"))
+            : api(w.write.method || "PUT", writeHref(w, id, plant), value));
     let replay = null;
     const ctx = { twin, twinId: id, send };
     const panels3d = [];
@@ -202,6 +212,10 @@ async function start() {
     }
     const vp = desc.scene?.viewpoint;
     let fitView = null;
+    /* more points to keep in view (the alarm panel, once it is placed) */
+    let extraPts = () => [];
+    /* the header bar lies over the canvas: nothing is framed under it */
+    const barBottom = () => Math.max(0, document.querySelector("#overlay .bar")?.getBoundingClientRect().bottom ?? 0);
     if (vp && Array.isArray(vp.position) && Array.isArray(vp.target)) {
         /* the descriptor's default viewpoint; further back along the same
          * axis when the view is narrower than the layout was framed for
@@ -227,21 +241,23 @@ async function start() {
          * the viewing distance away, where the layout's guarantees hold)
          * and the view window is shifted (an off-axis frustum keeps the
          * image plane, so the panels stay apart and unhidden). */
-        fitView = (w, hgt, left) => {
+        fitView = (w, hgt, left, top = 0) => {
             const tv = Math.tan(THREE.MathUtils.degToRad(camera.fov / 2)), aspect = w / Math.max(hgt, 1);
             const freeW = Math.max(w - left, w * 0.3);
+            const freeH = Math.max(hgt - top, hgt * 0.5);
+            const all = [...pts, ...extraPts()];
             let d = P.distanceTo(T), box = null;
             for (let it = 0; it < 6; it++) {
                 const eye = T.clone().addScaledVector(dir, d);
                 box = [Infinity, Infinity, -Infinity, -Infinity];
-                for (const [x, y, z] of pts) {
+                for (const [x, y, z] of all) {
                     const depth = eye.z - z;
                     if (depth <= 0) continue;
                     const tx = (x - eye.x) / depth, ty = (y - eye.y) / depth;
                     box = [Math.min(box[0], tx), Math.min(box[1], ty), Math.max(box[2], tx), Math.max(box[3], ty)];
                 }
                 if (!Number.isFinite(box[0])) break;
-                const need = Math.max((box[2] - box[0]) / 2 / (tv * aspect * (freeW / w) * 0.92), (box[3] - box[1]) / 2 / (tv * 0.9));
+                const need = Math.max((box[2] - box[0]) / 2 / (tv * aspect * (freeW / w) * 0.92), (box[3] - box[1]) / 2 / (tv * (freeH / hgt) * 0.9));
                 const nd = Math.max(minDist, d * need);
                 if (Math.abs(nd - d) < 1e-4) break;
                 d = nd;
@@ -251,14 +267,23 @@ async function start() {
             controls.update();
             if (box && Number.isFinite(box[0])) {
                 const nx = (box[0] + box[2]) / 2 / (tv * aspect), ny = (box[1] + box[3]) / 2 / tv;
-                camera.setViewOffset(w, hgt, (nx + 1) / 2 * w - (left + freeW / 2), -ny / 2 * hgt, w, hgt);
+                camera.setViewOffset(w, hgt, (nx + 1) / 2 * w - (left + freeW / 2), (1 - ny) / 2 * hgt - (top + freeH / 2), w, hgt);
             } else camera.clearViewOffset();
             camera.updateProjectionMatrix();
         };
-        fitView(canvas.clientWidth || 1, canvas.clientHeight || 1, 0);
     } else unclutter(panels3d);
     /* the machine's alarms above everything, before the view is framed */
     const alarmUi = mountAlarms({ hook, twinId: id, root: scene.root, camera, renderer, canvas });
+    if (fitView) {
+        /* the alarm panel is framed too: it faces the viewer, above the
+         * machine (its corners as if it faced the descriptor's axis) */
+        const ap = alarmUi.panel;
+        extraPts = () => {
+            const c = ap.mesh.position, [aw, ah] = ap.size;
+            return [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([sx, sy]) => [c.x + sx * aw / 2, c.y + sy * ah / 2, c.z]);
+        };
+        fitView(canvas.clientWidth || 1, canvas.clientHeight || 1, 0, barBottom());
+    }
     /* frame the machine with its panels, from the front and a little above */
     const all = new THREE.Box3().setFromObject(scene.root);
     if (!fitView && !all.isEmpty()) {
@@ -270,7 +295,7 @@ async function start() {
         controls.update();
     }
     const rulesEl = h("div", { class: "rules", role: "status", "aria-live": "polite" });
-    const control = mountControl(id);
+    const control = plant ? { el: h("div"), apply() {}, refresh() {} } : mountControl(id);
     panelsEl.replaceChildren(rulesEl, control.el, alarmUi.listEl, ...sections);
     /* replay: the same scrubber as the dashboard's; the 3D machine and its
      * panels show the past, live events wait, picking writes nothing */
@@ -280,6 +305,8 @@ async function start() {
         onLeave: () => { for (const sec of sections) freezeControls(sec, false); alarmUi.listEl.hidden = false; refetch(); },
     });
     panelsEl.prepend(replay.el);
+    replay.el.hidden = !!plant;
+    if (readOnly) for (const sec of sections) freezeControls(sec, true);
     overlay.insertBefore(replay.banner, panelsEl);
     hook.replay = replay;
     hook.activeRules = () => twin.activeRules().map((r) => r.id);
@@ -430,7 +457,7 @@ async function start() {
             if (fitView && !userMoved) {
                 /* until the user moves the view: the default viewpoint,
                  * fitted to the part of the canvas the side panel leaves */
-                fitView(w, hgt, 2 * shift);
+                fitView(w, hgt, 2 * shift, barBottom());
             } else {
                 if (shift) camera.setViewOffset(w, hgt, -shift, 0, w, hgt); else camera.clearViewOffset();
                 camera.updateProjectionMatrix();
