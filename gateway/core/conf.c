@@ -179,7 +179,8 @@ static const struct ht_conf_key table[] = {
       false,
       "the MQTT app account Home Assistant logs in with (gwctl accounts): "
       "it may read the discovery, state and status topics; an operator "
-      "account also gets command topics (empty: read-only entities)"),
+      "account also gets command topics; without one every entity is "
+      "read-only"),
     {0},
 };
 
