@@ -198,3 +198,55 @@ bad:
     memset(out, 0, sizeof *out);
     return HT_EINVAL;
 }
+
+/* ---- Home Assistant MQTT discovery ---- */
+
+bool ht_topic_ha_id_valid(const char *s)
+{
+    if (!s)
+        return false;
+    size_t n = strnlen(s, HT_TOPIC_HA_ID_MAX + 1);
+    return n > 0 && n <= HT_TOPIC_HA_ID_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_-") == n;
+}
+
+static int ha_out(char *buf, size_t bufsize, int n)
+{
+    if (n < 0 || (size_t)n >= bufsize) {
+        if (bufsize)
+            buf[0] = '\0';
+        return HT_ETOOBIG;
+    }
+    return n;
+}
+
+int ht_topic_ha_config(char *buf, size_t bufsize, const char *dprefix,
+                       const char *component, const char *node,
+                       const char *object)
+{
+    static const char *const comps[] = {"sensor", "binary_sensor", "switch",
+                                        "number"};
+    bool known = false;
+    for (size_t i = 0; component && i < sizeof comps / sizeof comps[0]; i++)
+        known |= !strcmp(component, comps[i]);
+    if (!known || !ht_topic_prefix_valid(dprefix) ||
+        !ht_topic_ha_id_valid(node) || !ht_topic_ha_id_valid(object)) {
+        if (bufsize)
+            buf[0] = '\0';
+        return HT_EINVAL;
+    }
+    return ha_out(buf, bufsize,
+                  snprintf(buf, bufsize, "%s/%s/%s/%s/config", dprefix,
+                           component, node, object));
+}
+
+int ht_topic_ha_status(char *buf, size_t bufsize, const char *dprefix)
+{
+    if (!ht_topic_prefix_valid(dprefix)) {
+        if (bufsize)
+            buf[0] = '\0';
+        return HT_EINVAL;
+    }
+    return ha_out(buf, bufsize, snprintf(buf, bufsize, "%s/status", dprefix));
+}

@@ -18,6 +18,11 @@
  *   {p}/apps/{account}/status      HT_TOPIC_APP_STATUS (an app's presence,
  *                                  retained, with a Will: control leases)
  *
+ * Home Assistant MQTT discovery (outside the prefix, under HA's own
+ * discovery prefix {d}, default "homeassistant"):
+ *   {d}/{component}/{node}/{object}/config   ht_topic_ha_config
+ *   {d}/status                              ht_topic_ha_status (HA's birth)
+ *
  * Ids are checked with ht_id_valid, names and UI targets with
  * ht_name_valid, so no level built or parsed here can hold '+', '#', '/'
  * or "..". Pure (libhtbase.a): no allocation, no I/O; any thread.
@@ -95,5 +100,31 @@ int ht_topic_filter(char *buf, size_t bufsize, const char *prefix,
  * "") for another prefix, an unknown shape, extra or empty levels, or a
  * level that is not a valid id or name (wildcards, '/', ".."). */
 int ht_topic_parse(const char *topic, const char *prefix, struct ht_topic *out);
+
+/* ---- Home Assistant MQTT discovery ---- */
+
+/* Default discovery prefix of Home Assistant. */
+#define HT_TOPIC_HA_PREFIX_DEFAULT "homeassistant"
+
+/* True when s is a valid HA node or object id: 1..HT_TOPIC_HA_ID_MAX
+ * bytes of [a-zA-Z0-9_-] (HA's discovery topic pattern). */
+#define HT_TOPIC_HA_ID_MAX 160
+/* A buffer of this size holds every discovery topic: builders into it
+ * never truncate. */
+#define HT_TOPIC_HA_MAX (HT_TOPIC_PREFIX_MAX + 2 * HT_TOPIC_HA_ID_MAX + 32)
+bool ht_topic_ha_id_valid(const char *s);
+
+/* {dprefix}/{component}/{node}/{object}/config into buf (same buffer rules
+ * as ht_topic_build). dprefix must pass ht_topic_prefix_valid, component
+ * be "sensor", "binary_sensor", "switch" or "number", node and object
+ * pass ht_topic_ha_id_valid (all borrowed). Length (> 0), HT_EINVAL or
+ * HT_ETOOBIG (buf ""). */
+int ht_topic_ha_config(char *buf, size_t bufsize, const char *dprefix,
+                       const char *component, const char *node,
+                       const char *object);
+
+/* {dprefix}/status: where Home Assistant announces "online" (its birth
+ * message) and "offline". Same returns as ht_topic_ha_config. */
+int ht_topic_ha_status(char *buf, size_t bufsize, const char *dprefix);
 
 #endif

@@ -11,6 +11,7 @@
 #include "gateway/broker/provision.h"
 #include "gateway/control/control.h"
 #include "gateway/core/gw.h"
+#include "gateway/ha/ha.h"
 #include "gateway/http/http.h"
 #include "gateway/ingest/ingest.h"
 #include "gateway/jobs/jobs.h"
@@ -138,6 +139,7 @@ int ht_gw_new(struct ht_loop *l, const struct ht_gw_conf *conf,
         (rc = gw__twins_init(g, err, errlen)) ||
         (rc = gw__alarms_init(g, err, errlen)) ||
         (rc = gw__control_init(g, err, errlen)) || (rc = gw__apps_init(g)) ||
+        (rc = gw__ha_init(g, err, errlen)) ||
         (rc = gw__upstream_new(g, &g->upstream, err, errlen)) ||
         (rc = gw__plant_new(g, &g->plant, err, errlen)))
         goto fail;
@@ -197,6 +199,7 @@ void ht_gw_free(struct ht_gw *g)
     if (!g)
         return;
     ht_gw_stop(g);
+    gw__ha_clear(g);
     gw__control_clear(g);
     gw__alarms_clear(g);
     gw__twins_clear(g);

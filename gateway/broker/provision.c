@@ -182,6 +182,33 @@ char *gw__prov_acl_app_text(const char *prefix, const char *user)
                        user, prefix, prefix, req, rep, st);
 }
 
+/* ---- Home Assistant (integrations.homeassistant) ---- */
+
+/* Without a user: the gateway's own lines (it publishes the discovery
+ * configs and hears HA's birth; with the integration off it still reads
+ * its own old configs, to clear them). With the HA account's user: what
+ * HA subscribes to (the configs and the boards' status; the boards'
+ * values and the twins' state are in every account's own section) and its
+ * birth topic. */
+char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user)
+{
+    if (!ht_topic_prefix_valid(conf->ha_prefix) || (user && !conf->ha_enabled))
+        return ht_strdup("");
+    if (!user)
+        return ht_asprintf("\nuser " GW_PROV_GATEWAY_USER
+                           "\ntopic readwrite %s/#\n",
+                           conf->ha_prefix);
+    char name[HT_ID_MAX + 1];
+    if (gw__prov_app_parse(user, name) == GW_PROV_APP_NONE ||
+        !conf->ha_account || strcmp(name, conf->ha_account))
+        return ht_strdup("");
+    char st[HT_TOPIC_HA_MAX];
+    ht_topic_ha_status(st, sizeof st, conf->ha_prefix);
+    return ht_asprintf("topic read %s/#\ntopic write %s\n"
+                       "topic read %s/devices/+/status\n",
+                       conf->ha_prefix, st, conf->mqtt_prefix);
+}
+
 /* ---- the password and ACL files ---- */
 
 struct pwtext {
@@ -190,6 +217,7 @@ struct pwtext {
     const char *except; /* user left out (being revoked), or NULL */
     bool saw_except;
     const char *prefix;
+    const struct ht_gw_conf *conf;
     char *acl; /* the app accounts' ACL sections */
 };
 
@@ -221,8 +249,10 @@ static void pw_row(void *ud, const char *user, const char *hash)
     pw_line(t, user, hash);
     if (app) {
         char *sec = gw__prov_acl_app_text(t->prefix, user);
-        char *all = ht_asprintf("%s%s", t->acl ? t->acl : "", sec);
+        char *ha = gw__prov_acl_ha_text(t->conf, user);
+        char *all = ht_asprintf("%s%s%s", t->acl ? t->acl : "", sec, ha);
         free(sec);
+        free(ha);
         free(t->acl);
         t->acl = all;
     }
@@ -236,14 +266,17 @@ static void pw_row(void *ud, const char *user, const char *hash)
 static int sync_passwd(struct ht_gw *g, const char *except)
 {
     struct gw_prov *p = g->prov;
-    struct pwtext t = {.except = except, .prefix = g->conf->mqtt_prefix};
+    struct pwtext t = {
+        .except = except, .prefix = g->conf->mqtt_prefix, .conf = g->conf};
     pw_line(&t, GW_PROV_GATEWAY_USER, p->gw_hash);
     int rc = ht_store_cred_each(g->store, pw_row, &t);
     if (rc == HT_OK && except && !t.saw_except)
         rc = HT_ENOENT;
     if (rc == HT_OK) {
         char *fixed = gw__prov_acl_text(g->conf->mqtt_prefix);
-        char *acl = ht_asprintf("%s%s", fixed, t.acl ? t.acl : "");
+        char *ha = gw__prov_acl_ha_text(g->conf, NULL);
+        char *acl = ht_asprintf("%s%s%s", fixed, ha, t.acl ? t.acl : "");
+        free(ha);
         rc = ht_file_write_atomic(p->acl_path, acl, strlen(acl), 0600);
         if (rc)
             ht_log(LOG_ERR, MOD, "%s: %s", p->acl_path, ht_strerror(rc));

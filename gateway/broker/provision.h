@@ -75,6 +75,15 @@ enum {
 int gw__prov_app_parse(const char *user, char *name);
 /* The ACL section of app user (borrowed): "" for other users (new). */
 char *gw__prov_acl_app_text(const char *prefix, const char *user);
+/* The ACL lines of integrations.homeassistant (conf borrowed; new
+ * string): the gateway's user (user NULL) reads and writes the discovery
+ * prefix (even with the integration off: it clears its old configs);
+ * with the integration on, the configured account (when user,
+ * borrowed, may be NULL, is that account's broker user) reads the
+ * discovery prefix and the boards' status topics, and writes HA's
+ * birth topic; it never writes a board's or another account's topics
+ * (its commands go to its own request topic, an operator's only). */
+char *gw__prov_acl_ha_text(const struct ht_gw_conf *conf, const char *user);
 /* Loop thread: create account name (borrowed) with role (GW_PROV_APP_
  * VIEWER or _OPERATOR): a random password, its hash stored, both files
  * rewritten, the broker reloaded. Adds "username" and "password" to out

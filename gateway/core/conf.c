@@ -168,6 +168,19 @@ static const struct ht_conf_key table[] = {
     K("plant.commands", HT_CONF_BOOL, plant_commands, "false", 0, 0, false,
       "plant view: accept POST /api/v1/plant/commands and route them to "
       "the owning cell (false: read-only)"),
+    K("integrations.homeassistant.enabled", HT_CONF_BOOL, ha_enabled, "false",
+      0, 0, false,
+      "publish Home Assistant MQTT discovery configs for approved devices "
+      "and twins (docs/homeassistant.md)"),
+    K("integrations.homeassistant.discovery_prefix", HT_CONF_STR, ha_prefix,
+      "homeassistant", 0, 0, false,
+      "Home Assistant's discovery prefix (its birth topic is PREFIX/status)"),
+    K("integrations.homeassistant.account", HT_CONF_STR, ha_account, "", 0, 0,
+      false,
+      "the MQTT app account Home Assistant logs in with (gwctl accounts): "
+      "it may read the discovery, state and status topics; an operator "
+      "account also gets command topics; without one every entity is "
+      "read-only"),
     {0},
 };
 

@@ -82,6 +82,10 @@ struct ht_gw_conf {
     bool plant;                /* plant view over the cluster (plant/) */
     bool up_commands;    /* cell: run commands the plant view routes here */
     bool plant_commands; /* plant view: route operators' commands to cells */
+    /* Home Assistant MQTT discovery (ha/, docs/homeassistant.md). */
+    bool ha_enabled;
+    char *ha_prefix;  /* discovery prefix, "homeassistant" */
+    char *ha_account; /* app account HA uses, "" = none */
 };
 
 /* The ht_conf table (static, borrowed). */

@@ -41,6 +41,7 @@ struct gw_sec;
 struct gw_upstream;
 struct gw_plant;
 struct gw_tdd;
+struct gw_ha;
 
 struct ht_gw {
     const struct ht_gw_conf *conf;
@@ -66,6 +67,7 @@ struct ht_gw {
     struct gw_upstream *upstream; /* NULL without upstream.url */
     struct gw_plant *plant;       /* NULL unless plant.enabled */
     struct gw_tdd *tdd;           /* third-party TDs of the directory (tdd/) */
+    struct gw_ha *ha;             /* Home Assistant discovery (ha/) */
     /* Wall clock minus the loop's clock (ms): see gw__now_ms. */
     int64_t clock_offset_ms;
     bool started, stopped;

@@ -289,6 +289,10 @@ static void on_connect(void *ud, int rc, bool session_present)
     }
     if (ht_mqtt_subscribe(g->mqtt, g->ingest->ack_topic, 1) != HT_OK)
         g->ingest->subs_pending--;
+    g->ingest->subs_pending += (int)g->ingest->nraw;
+    for (size_t i = 0; i < g->ingest->nraw; i++)
+        if (ht_mqtt_subscribe(g->mqtt, g->ingest->raw[i].topic, 1) != HT_OK)
+            g->ingest->subs_pending--;
     ht_log(LOG_INFO, INGEST_MOD, "subscribed (session %s)",
            session_present ? "resumed" : "new");
     /* Ask every board for a snapshot: whatever happened while we were
@@ -332,6 +336,15 @@ static void on_message(void *ud, const struct mosquitto_message *msg,
         if (ingest__size_ok(g, NULL, len))
             ingest__ack(g, NULL, msg->payload, len, props);
         return;
+    }
+    for (size_t i = 0; i < g->ingest->nraw; i++) {
+        bool match = false;
+        if (mosquitto_topic_matches_sub(g->ingest->raw[i].topic, msg->topic,
+                                        &match) == MOSQ_ERR_SUCCESS &&
+            match) {
+            g->ingest->raw[i].fn(g, msg->topic, msg->payload, len);
+            return;
+        }
     }
     struct ht_topic t;
     if (ht_topic_parse(msg->topic, g->conf->mqtt_prefix, &t) != HT_OK) {
@@ -660,6 +673,19 @@ void gw__ingest_route(struct ht_gw *g, enum ht_topic_kind kind,
     assert(g->ingest->nroutes < INGEST_MAX_SUBS);
     g->ingest->routes[g->ingest->nroutes].kind = kind;
     g->ingest->routes[g->ingest->nroutes++].fn = fn;
+}
+
+int gw__ingest_route_raw(struct ht_gw *g, const char *filter,
+                         gw_ingest_raw_fn fn)
+{
+    assert(g->ingest->nraw < INGEST_MAX_SUBS);
+    if (!filter || strlen(filter) >= sizeof g->ingest->raw[0].topic ||
+        mosquitto_sub_topic_check(filter) != MOSQ_ERR_SUCCESS)
+        return HT_EINVAL;
+    ht_strlcpy(g->ingest->raw[g->ingest->nraw].topic, filter,
+               sizeof g->ingest->raw[0].topic);
+    g->ingest->raw[g->ingest->nraw++].fn = fn;
+    return HT_OK;
 }
 
 bool gw__ingest_mqtt_ready(const struct ht_gw *g)

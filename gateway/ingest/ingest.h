@@ -61,6 +61,17 @@ typedef void (*gw_ingest_topic_fn)(struct ht_gw *g, const struct ht_topic *t,
 void gw__ingest_route(struct ht_gw *g, enum ht_topic_kind kind,
                       gw_ingest_topic_fn fn);
 
+/* A handler for a filter outside the contract (Home Assistant's birth
+ * topic and discovery configs): topic and payload (len bytes) borrowed
+ * for the call; loop thread. */
+typedef void (*gw_ingest_raw_fn)(struct ht_gw *g, const char *topic,
+                                 const void *payload, size_t len);
+/* At init: subscribe to filter (copied, shorter than HT_TOPIC_HA_MAX, not
+ * under mqtt.prefix) at each connect and hand the messages that match it
+ * to fn. HT_EINVAL for a filter that cannot be one. */
+int gw__ingest_route_raw(struct ht_gw *g, const char *filter,
+                         gw_ingest_raw_fn fn);
+
 /* Load the registry from the store, create the MQTT client and register
  * the device job handlers. Needs g->reg, g->log, g->jobs; err gets a
  * one-line message. */

@@ -52,6 +52,12 @@ struct gw_ingest {
         gw_ingest_topic_fn fn;
     } routes[INGEST_MAX_SUBS];
     size_t nroutes;
+    /* Exact topics outside the contract (gw__ingest_route_raw). */
+    struct {
+        char topic[HT_TOPIC_HA_MAX];
+        gw_ingest_raw_fn fn;
+    } raw[INGEST_MAX_SUBS];
+    size_t nraw;
     struct ingest_check *check; /* check.c */
 };
 
