@@ -963,6 +963,12 @@ static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m,
         natsMsg_Destroy(m);
         return;
     }
+    if (kind == 2) { /* an app's control request: not a plant command */
+        cmd_answer(nc, reply, 400, "bad_request",
+                   "the plant routes property writes only");
+        natsMsg_Destroy(m);
+        return;
+    }
     json_t *o = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m),
                            0, NULL);
     const char *who = json_string_value(json_object_get(o, "actor"));

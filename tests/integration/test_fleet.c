@@ -961,6 +961,17 @@ plant_command_reaches_a_board_audited_in_both_places(struct ht_it *t)
     st = call(&pv, "POST", "/api/v1/plant/commands",
               "{\"site\":\"plant-1\",\"cell\":\"../x\"}", NULL);
     HT_CHECK(t, st == 400, "bad command: %d", st);
+    /* Straight to the cell's command subject: an app's control request is
+     * not a plant command. */
+    natsMsg *rep = NULL;
+    static const char ctl_req[] =
+        "{\"twin\":\"panel-watch\",\"control\":\"take\"}";
+    HT_CHECK(t, natsConnection_RequestString(&rep, nc,
+                                             "cmd.site.plant-1.cell.cell-a",
+                                             ctl_req, 5000) == NATS_OK);
+    HT_CHECK(t, strstr(natsMsg_GetData(rep), "400"), "control via plant: %s",
+             natsMsg_GetData(rep));
+    natsMsg_Destroy(rep);
     /* Read-only by default. */
     HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0);
     plant_start(t, &pv, urls, NULL);
