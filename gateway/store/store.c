@@ -56,10 +56,30 @@
     "history)) WHERE k='rollup_rowid'"
 
 /* The batch statements of one connection, prepared once. */
+/* Rows of one table held until WB_MULTI of them (or the batch's end) go
+ * in one multi-row INSERT: per row, a statement's step, reset and VDBE
+ * start cost about as much as the row itself (callgrind). Statements are
+ * prepared on first use, one per row count. Strings stay in the journal
+ * until the batch commits. */
+#define WB_MULTI 32
+
+struct wb_multi {
+    const char *head;  /* "INSERT ... (cols)" */
+    const char *tuple; /* "(?,?,...)" */
+    const char *tail;  /* after the VALUES list, may be "" */
+    const char *what;  /* for error messages */
+    int ncols;
+    void (*bind)(sqlite3_stmt *st, int base, const struct ht_jrec *r);
+    sqlite3_stmt *st[WB_MULTI]; /* st[k - 1] inserts k rows; lazily */
+    struct ht_jrec pend[WB_MULTI];
+    size_t n;
+};
+
 struct wbatch {
     sqlite3 *db;
     const struct ht_store_opts *opts; /* its on_audit hook */
-    sqlite3_stmt *hist, *lat, *ev, *seen, *audit, *late, *alarm, *meta;
+    struct wb_multi hist, lat, ev;
+    sqlite3_stmt *seen, *audit, *late, *alarm, *meta;
     sqlite3_stmt *roll, *rmeta, *presence;
     sqlite3_stmt *begin, *commit, *rollback, *full, *normal;
     int rc;
@@ -1338,6 +1358,100 @@ static int wb_refold(struct wbatch *w)
     return w->rc;
 }
 
+static void wb_bind_hist(sqlite3_stmt *st, int i, const struct ht_jrec *r)
+{
+    sqlite3_bind_text(st, i + 1, r->a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i + 2, r->b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, i + 3, r->ts);
+    sqlite3_bind_text(st, i + 4, r->text, -1, SQLITE_STATIC);
+    if (r->has_num)
+        sqlite3_bind_double(st, i + 5, r->num);
+    else
+        sqlite3_bind_null(st, i + 5);
+}
+
+static void wb_bind_lat(sqlite3_stmt *st, int i, const struct ht_jrec *r)
+{
+    sqlite3_bind_text(st, i + 1, r->a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i + 2, r->b, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i + 3, r->text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, i + 4, r->ts);
+    sqlite3_bind_int64(st, i + 5, r->seq);
+}
+
+static void wb_bind_ev(sqlite3_stmt *st, int i, const struct ht_jrec *r)
+{
+    sqlite3_bind_int64(st, i + 1, r->seq);
+    sqlite3_bind_int64(st, i + 2, r->ts);
+    sqlite3_bind_text(st, i + 3, r->a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, i + 4, r->text ? r->text : "", -1, SQLITE_STATIC);
+}
+
+/* The statement inserting k rows of m, prepared on first use. */
+static sqlite3_stmt *wb_multi_stmt(struct wbatch *w, struct wb_multi *m,
+                                   size_t k)
+{
+    if (m->st[k - 1])
+        return m->st[k - 1];
+    size_t lt = strlen(m->tuple);
+    size_t len = strlen(m->head) + 8 + k * (lt + 1) + strlen(m->tail) + 2;
+    char *sql = ht_malloc(len), *p = sql;
+    p += sprintf(p, "%s VALUES ", m->head);
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, m->tuple, lt);
+        p += lt;
+    }
+    sprintf(p, " %s", m->tail);
+    m->st[k - 1] = db_prep(w->db, sql);
+    free(sql);
+    return m->st[k - 1];
+}
+
+/* Insert m's held rows, in the order they came, with one statement. */
+static void wb_multi_flush(struct wbatch *w, struct wb_multi *m)
+{
+    size_t k = m->n;
+    m->n = 0;
+    if (k == 0 || w->rc != HT_OK)
+        return;
+    sqlite3_stmt *st = wb_multi_stmt(w, m, k);
+    if (!st) {
+        w->rc = HT_EDB;
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        m->bind(st, (int)i * m->ncols, &m->pend[i]);
+    wb_step(w, st, m->what);
+    if (m != &w->hist || w->rc != HT_OK)
+        return;
+    /* Fold the rows into their rollup buckets. The rowid is only the
+     * mark wb_roll_flush stores (rows after it are folded again after a
+     * crash): every row up to the last one is folded before it can be
+     * written. */
+    int64_t last = sqlite3_last_insert_rowid(w->db);
+    for (size_t i = 0; i < k; i++)
+        wb_roll_add(w, &m->pend[i], last);
+}
+
+static void wb_multi_add(struct wbatch *w, struct wb_multi *m,
+                         const struct ht_jrec *r)
+{
+    m->pend[m->n++] = *r;
+    if (m->n == WB_MULTI)
+        wb_multi_flush(w, m);
+}
+
+static void wb_multi_close(struct wb_multi *m)
+{
+    for (size_t i = 0; i < WB_MULTI; i++) {
+        sqlite3_finalize(m->st[i]);
+        m->st[i] = NULL;
+    }
+    m->n = 0;
+}
+
 static void wb_row(void *ud, const struct ht_jrec *r)
 {
     struct wbatch *w = ud;
@@ -1346,32 +1460,13 @@ static void wb_row(void *ud, const struct ht_jrec *r)
     /* Strings live in the journal until this batch commits. */
     switch (r->kind) {
     case HT_JREC_VALUE:
-        sqlite3_bind_text(w->hist, 1, r->a, -1, SQLITE_STATIC);
-        sqlite3_bind_text(w->hist, 2, r->b, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(w->hist, 3, r->ts);
-        sqlite3_bind_text(w->hist, 4, r->text, -1, SQLITE_STATIC);
-        if (r->has_num)
-            sqlite3_bind_double(w->hist, 5, r->num);
-        else
-            sqlite3_bind_null(w->hist, 5);
-        wb_step(w, w->hist, "history insert");
-        if (w->rc == HT_OK)
-            wb_roll_add(w, r, sqlite3_last_insert_rowid(w->db));
+        wb_multi_add(w, &w->hist, r);
         if (wb_slot(w, r->a, r->b)->last != w->ordinal++)
             break; /* a newer value of this property follows */
-        sqlite3_bind_text(w->lat, 1, r->a, -1, SQLITE_STATIC);
-        sqlite3_bind_text(w->lat, 2, r->b, -1, SQLITE_STATIC);
-        sqlite3_bind_text(w->lat, 3, r->text, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(w->lat, 4, r->ts);
-        sqlite3_bind_int64(w->lat, 5, r->seq);
-        wb_step(w, w->lat, "latest upsert");
+        wb_multi_add(w, &w->lat, r);
         break;
     case HT_JREC_EVENT:
-        sqlite3_bind_int64(w->ev, 1, r->seq);
-        sqlite3_bind_int64(w->ev, 2, r->ts);
-        sqlite3_bind_text(w->ev, 3, r->a, -1, SQLITE_STATIC);
-        sqlite3_bind_text(w->ev, 4, r->text ? r->text : "", -1, SQLITE_STATIC);
-        wb_step(w, w->ev, "event insert");
+        wb_multi_add(w, &w->ev, r);
         break;
     case HT_JREC_SEEN:
         sqlite3_bind_int64(w->seen, 1, r->ts);
@@ -1402,14 +1497,17 @@ static void wb_row(void *ud, const struct ht_jrec *r)
 
 static void wb_close(struct wbatch *w)
 {
-    sqlite3_stmt **all[] = {&w->hist,   &w->lat,    &w->ev,       &w->seen,
-                            &w->audit,  &w->late,   &w->alarm,    &w->meta,
-                            &w->begin,  &w->commit, &w->rollback, &w->full,
-                            &w->normal, &w->roll,   &w->presence, &w->rmeta};
+    sqlite3_stmt **all[] = {&w->seen, &w->audit,  &w->late,   &w->alarm,
+                            &w->meta, &w->begin,  &w->commit, &w->rollback,
+                            &w->full, &w->normal, &w->roll,   &w->presence,
+                            &w->rmeta};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
     }
+    wb_multi_close(&w->hist);
+    wb_multi_close(&w->lat);
+    wb_multi_close(&w->ev);
     free(w->keys);
     w->keys = NULL;
     w->nkeys = 0;
@@ -1423,14 +1521,33 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
 {
     memset(w, 0, sizeof *w);
     w->db = db;
-    w->hist = db_prep(db, "INSERT INTO history (device, name, ts, v, num) "
-                          "VALUES (?,?,?,?,?)");
-    w->lat = db_prep(db, "INSERT INTO latest (device, name, v, ts, seq) "
-                         "VALUES (?,?,?,?,?) ON CONFLICT (device, name) DO "
-                         "UPDATE SET v=excluded.v, ts=excluded.ts, "
-                         "seq=excluded.seq");
-    w->ev = db_prep(db, "INSERT OR REPLACE INTO events (id, ts, type, data) "
-                        "VALUES (?,?,?,?)");
+    w->hist = (struct wb_multi){
+        .head = "INSERT INTO history (device, name, ts, v, num)",
+        .tuple = "(?,?,?,?,?)",
+        .tail = "",
+        .what = "history insert",
+        .ncols = 5,
+        .bind = wb_bind_hist,
+    };
+    /* At most one row per property in a batch (wb_mark), so no statement
+     * holds two rows of one key. */
+    w->lat = (struct wb_multi){
+        .head = "INSERT INTO latest (device, name, v, ts, seq)",
+        .tuple = "(?,?,?,?,?)",
+        .tail = "ON CONFLICT (device, name) DO UPDATE SET v=excluded.v, "
+                "ts=excluded.ts, seq=excluded.seq",
+        .what = "latest upsert",
+        .ncols = 5,
+        .bind = wb_bind_lat,
+    };
+    w->ev = (struct wb_multi){
+        .head = "INSERT OR REPLACE INTO events (id, ts, type, data)",
+        .tuple = "(?,?,?,?)",
+        .tail = "",
+        .what = "event insert",
+        .ncols = 4,
+        .bind = wb_bind_ev,
+    };
     /* An UPDATE, never an insert: a device deleted meanwhile stays so. */
     w->seen = db_prep(db, "UPDATE devices SET last_seen=max(last_seen, ?) "
                           "WHERE id=?");
@@ -1457,7 +1574,8 @@ static int wb_open(struct wbatch *w, sqlite3 *db)
     w->rollback = db_prep(db, "ROLLBACK");
     w->full = db_prep(db, "PRAGMA synchronous=FULL");
     w->normal = db_prep(db, "PRAGMA synchronous=NORMAL");
-    if (!w->hist || !w->lat || !w->ev || !w->seen || !w->audit || !w->late ||
+    if (!wb_multi_stmt(w, &w->hist, 1) || !wb_multi_stmt(w, &w->lat, 1) ||
+        !wb_multi_stmt(w, &w->ev, 1) || !w->seen || !w->audit || !w->late ||
         !w->alarm || !w->meta || !w->begin || !w->commit || !w->rollback ||
         !w->full || !w->normal || !w->roll || !w->presence || !w->rmeta) {
         wb_close(w);
@@ -1499,11 +1617,16 @@ static int write_batch(struct ht_store *s, struct wbatch *w, uint64_t from,
     w->ordinal = 0;
     ht_journal_each(s->jn, from, to, wb_mark, w);
     w->ordinal = 0;
+    w->hist.n = w->lat.n = w->ev.n = 0;
     w->rc = wb_run(w, w->begin, "begin");
     if (w->rc == HT_OK && w->refold)
         w->rc = wb_refold(w);
-    if (w->rc == HT_OK)
+    if (w->rc == HT_OK) {
         *rows = ht_journal_each(s->jn, from, to, wb_row, w);
+        wb_multi_flush(w, &w->hist);
+        wb_multi_flush(w, &w->lat);
+        wb_multi_flush(w, &w->ev);
+    }
     if (w->rc == HT_OK && w->nrk &&
         (roll_all || w->roll_now || w->nrk >= ROLL_MAX_KEYS ||
          ht_mono_ns() - w->roll_first_ns >= ROLL_FLUSH_MS * 1000000ull))

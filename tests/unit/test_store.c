@@ -763,6 +763,107 @@ static void text_is(const char *sql, const char *want)
     free(got);
 }
 
+/* The mixed records of feed_mixed(): values of 7 properties on 3 devices
+ * (numbers, strings and objects, properties repeated), events (one id
+ * given twice: the later one replaces it) and last-seen times. With
+ * `each`, every record is flushed alone. 100 records. */
+static void feed_mixed(bool each)
+{
+    static const char *const devs[] = {"d1", "d2", "dev-3"};
+    static const char *const props[] = {"t", "h", "p", "mode", "on", "x", "y"};
+    for (int i = 0; i < 100; i++) {
+        int64_t ts = 1700000000000 + i * 250;
+        if (i % 5 == 3) {
+            char data[64];
+            snprintf(data, sizeof data, "{\"i\":%d}", i);
+            int64_t id = i == 58 ? 8 : i;
+            ck_assert_int_eq(ht_store_event_add(s, id, ts, "state", data),
+                             HT_OK);
+        } else if (i % 11 == 7) {
+            ck_assert_int_eq(ht_store_seen_add(s, devs[i % 3], ts), HT_OK);
+        } else {
+            json_t *v = i % 4 == 0   ? json_sprintf("s%d", i)
+                        : i % 9 == 0 ? json_pack("{si}", "k", i)
+                                     : json_real(i * 0.5);
+            ck_assert_int_eq(ht_store_value_add(s, devs[i % 3],
+                                                props[(i * 7 + i / 3) % 7], v,
+                                                NULL, ts, i),
+                             HT_OK);
+            json_decref(v);
+        }
+        if (each)
+            ck_assert_int_eq(ht_store_flush(s, NULL), HT_OK);
+    }
+    ck_assert_int_eq(ht_store_flush(s, NULL), HT_OK);
+}
+
+static void put_mixed_devices(void)
+{
+    static const char *const devs[] = {"d1", "d2", "dev-3"};
+    for (int i = 0; i < 3; i++) {
+        struct ht_store_device d = {.created = 1};
+        strcpy(d.id, devs[i]);
+        strcpy(d.state, "approved");
+        ck_assert_int_eq(ht_store_device_put(s, &d), HT_OK);
+    }
+}
+
+/* Everything the writer writes for values and events, as text. */
+static char *dump_written(void)
+{
+    return text_row(
+        "SELECT (SELECT group_concat(r, ';') FROM (SELECT rowid || ',' || "
+        "device || ',' || name || ',' || ts || ',' || v || ',' || "
+        "quote(num) AS r FROM history ORDER BY rowid)) || '|' || (SELECT "
+        "group_concat(r, ';') FROM (SELECT id || ',' || ts || ',' || type "
+        "|| ',' || data AS r FROM events ORDER BY id)) || '|' || (SELECT "
+        "group_concat(r, ';') FROM (SELECT device || ',' || name || ',' || "
+        "v || ',' || ts || ',' || seq AS r FROM latest ORDER BY device, "
+        "name)) || '|' || (SELECT group_concat(r, ';') FROM (SELECT level "
+        "|| ',' || device || ',' || name || ',' || bucket || ',' || n || "
+        "',' || nnum || ',' || quote(sum) || ',' || quote(min) || ',' || "
+        "quote(max) || ',' || last_ts || ',' || last_v AS r FROM rollup "
+        "ORDER BY level, device, name, bucket)) || '|' || (SELECT "
+        "group_concat(id || ',' || last_seen, ';') FROM devices)");
+}
+
+/* The writer inserts a batch's values, `latest` rows and events with
+ * multi-row statements: a batch of 100 mixed records is stored exactly as
+ * the same records committed one by one (single-row statements). */
+START_TEST(a_batch_is_stored_as_records_one_by_one)
+{
+    struct ht_store_opts o = {.flush_ms = 60000};
+    reopen(&o);
+    put_mixed_devices();
+    struct ht_store_batch_stats b0, b1;
+    ht_store_batch_stats(s, &b0);
+    feed_mixed(false);
+    ht_store_batch_stats(s, &b1);
+    ck_assert_uint_eq(b1.batches - b0.batches, 1);
+    char *batched = dump_written();
+    /* Not vacuous: 73 history rows, 20 events minus the replaced one. */
+    text_is("SELECT count(*) FROM history", "73");
+    text_is("SELECT count(*) FROM events", "19");
+    text_is("SELECT data FROM events WHERE id=8", "{\"i\":58}");
+    text_is("SELECT count(*) FROM latest", "21");
+
+    ht_store_close(s);
+    s = NULL;
+    rm_rf(dir);
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/ht-store-XXXXXX")));
+    open_store(&o);
+    put_mixed_devices();
+    ht_store_batch_stats(s, &b0);
+    feed_mixed(true);
+    ht_store_batch_stats(s, &b1);
+    ck_assert_uint_ge(b1.batches - b0.batches, 100);
+    char *single = dump_written();
+    ck_assert_str_eq(batched, single);
+    free(batched);
+    free(single);
+}
+END_TEST
+
 /* An audit record crosses the journal as length-prefixed fields: every
  * byte of its strings (separators, digits, the format's own marker,
  * empty strings) and its NULLs arrive as they were given. */
@@ -962,6 +1063,7 @@ int main(void)
     tcase_add_test(tc, audit_and_events_persist);
     tcase_add_test(tc, journal_replays_what_a_kill_9_left);
     tcase_add_test(tc, audit_fields_survive_the_journal);
+    tcase_add_test(tc, a_batch_is_stored_as_records_one_by_one);
     tcase_add_test(tc, audit_json_records_of_older_releases_replay);
     tcase_add_test(tc, writer_commits_without_a_flush);
     tcase_add_test(tc, small_journal_waits_and_loses_nothing);
