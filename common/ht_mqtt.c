@@ -74,10 +74,16 @@ static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
 static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
                        const mosquitto_property *props)
 {
-    (void)mosq;
     (void)props;
     struct ht_mqtt *m = ud;
     if (rc == 0) {
+        /* Connected, libmosquitto logs at debug level only (a line per
+         * packet, formatted before any level check: 11 % of the gateway's
+         * loop per value). Its messages come again after a disconnect, for
+         * the next connection's errors (TLS, refusal), and while debug
+         * logging was on when this connection came up. */
+        if (ht_log_level() < LOG_DEBUG)
+            mosquitto_log_callback_set(mosq, NULL);
         m->connected = true;
         m->connects++;
         m->backoff = m->backoff_min;
@@ -94,9 +100,9 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags,
 static void on_disconnect(struct mosquitto *mosq, void *ud, int rc,
                           const mosquitto_property *props)
 {
-    (void)mosq;
     (void)props;
     struct ht_mqtt *m = ud;
+    mosquitto_log_callback_set(mosq, on_log);
     bool was = m->connected;
     m->connected = false;
     if (was)
