@@ -109,9 +109,10 @@ struct gw_upstream {
      * then closed, but never succeeds afterwards: a connection that has
      * not come up within UP_FIRST_CONNECT_MS is opened again. */
     bool ever_up; /* (mu) this connection has been connected */
-    /* (mu) when this connection went down (0: up, or never up). libnats
-     * 3.4 was seen reconnecting for ever through a relay that had come
-     * back: a connection down for UP_REOPEN_MS is replaced. */
+    /* (mu) when this connection went down (0: up, or never up). Once a
+     * cell stayed down 27 s after the relay in front of the cluster came
+     * back (libnats 3.4's reconnect suspected, not proven): a connection
+     * down for UP_REOPEN_MS is replaced, whatever the cause. */
     int64_t down_ms;
     int64_t opened_ms;
     /* Acks of the batch in flight (libnats' thread writes, under amu). */
