@@ -237,7 +237,7 @@ static void announce(struct gw_plant *p, const char *pid, const char *site,
     if (json_is_object(al) && rule) {
         /* The alarm's own names too, as GET /api/v1/alarms lists it. */
         char aid[GW_PLANT_ID_MAX + HT_ID_MAX + 2];
-        snprintf(aid, sizeof aid, "%s%s", pid, rule);
+        snprintf(aid, sizeof aid, "%s:%s", pid, rule);
         al = json_deep_copy(al);
         json_object_set_new(al, "id", json_string(aid));
         json_object_set_new(al, "twin", json_string(pid));
