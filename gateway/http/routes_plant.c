@@ -5,8 +5,9 @@
  * named by plant ids, so that the same web clients work on the plant:
  * GET /api/v1/twins, .../{id}, .../state, .../ui, /api/v1/alarms (the
  * event stream is the cell's own handler: the view feeds the same log).
- * Writes are refused (403 read_only) unless plant.commands, then a twin
- * property write is a plant command to the owning cell; routes that make
+ * Writes and alarm commands are refused (403 read_only) unless
+ * plant.commands, then a twin property write or an alarm command is a
+ * plant command to the owning cell; routes that make
  * no sense across cells answer 501 not_in_plant_view. */
 #include "gateway/alarms/alarms.h"
 #include "gateway/http/http.h"
