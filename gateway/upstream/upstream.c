@@ -58,6 +58,7 @@
 #define UP_SAMPLES_MAX 65536     /* direct samples waiting for the sender */
 #define UP_DUP_WINDOW_S 600      /* the stream's Nats-Msg-Id window */
 #define UP_FIRST_CONNECT_MS 2000 /* a new connection's time to come up */
+#define UP_REOPEN_MS 5000        /* down this long: a new connection */
 
 struct up_rec {
     char *subject;
@@ -110,6 +111,11 @@ struct gw_upstream {
      * then closed, but never succeeds afterwards: a connection that has
      * not come up within UP_FIRST_CONNECT_MS is opened again. */
     bool ever_up; /* (mu) this connection has been connected */
+    /* (mu) when this connection went down (0: up, or never up). Once a
+     * cell stayed down 27 s after the relay in front of the cluster came
+     * back (libnats 3.4's reconnect suspected, not proven): a connection
+     * down for UP_REOPEN_MS is replaced, whatever the cause. */
+    int64_t down_ms;
     int64_t opened_ms;
     /* Acks of the batch in flight (libnats' thread writes, under amu). */
     pthread_mutex_t amu;
@@ -588,13 +594,18 @@ void gw__upstream_audit(struct gw_upstream *u, int64_t id,
 
 /* ---- NATS (sender thread and libnats' threads) ---- */
 
+static int64_t mono_ms(void);
+
 static void wake_conn(struct gw_upstream *u, int up)
 {
+    pthread_mutex_lock(&u->mu);
     if (up) {
-        pthread_mutex_lock(&u->mu);
         u->ever_up = true;
-        pthread_mutex_unlock(&u->mu);
+        u->down_ms = 0;
+    } else if (u->ever_up && !u->down_ms) {
+        u->down_ms = mono_ms();
     }
+    pthread_mutex_unlock(&u->mu);
     pthread_mutex_lock(&u->g->metrics->mu);
     u->g->metrics->up_connected = up;
     pthread_mutex_unlock(&u->g->metrics->mu);
@@ -1130,6 +1141,7 @@ static void uplink_open(struct gw_upstream *u)
     u->js = js;
     u->cmd_sub = sub;
     u->ever_up = false;
+    u->down_ms = 0;
     pthread_mutex_unlock(&u->mu);
     u->opened_ms = mono_ms();
     if (s == NATS_OK) /* the callback is only for a connect that waited */
@@ -1240,8 +1252,10 @@ static void *sender_main(void *arg)
         if (stop)
             break;
         pthread_mutex_lock(&u->mu);
-        bool stuck = u->nc && !u->ever_up &&
-                     mono_ms() - u->opened_ms >= UP_FIRST_CONNECT_MS;
+        bool stuck =
+            u->nc &&
+            ((!u->ever_up && mono_ms() - u->opened_ms >= UP_FIRST_CONNECT_MS) ||
+             (u->down_ms && mono_ms() - u->down_ms >= UP_REOPEN_MS));
         pthread_mutex_unlock(&u->mu);
         if ((!u->nc || stuck ||
              natsConnection_Status(u->nc) == NATS_CONN_STATUS_CLOSED) &&
