@@ -16,7 +16,10 @@
 #include "gateway/store/store.h"
 #include "gateway/twinglue/twinglue.h"
 
+#include "twins/twin.h"
+
 #include "ht_err.h"
+#include "ht_id.h"
 #include "ht_log.h"
 #include "ht_loop.h"
 #include "ht_mem.h"
@@ -276,6 +279,70 @@ static void alarm_job(struct ht_gw *g, struct gw_job *j)
                j->action + 6, j->actor);
         gw__job_complete(g, j, 200, a, "ok");
     }
+}
+
+/* The commands: verb, audit action (static: the job keeps the pointer)
+ * and the least role, as the REST routes (routes_api.c) have them. */
+static const struct {
+    const char *verb, *action;
+    enum gw_role role;
+} cmds[] = {
+    {"ack", "alarm-ack", GW_ROLE_OPERATOR},
+    {"shelve", "alarm-shelve", GW_ROLE_OPERATOR},
+    {"unshelve", "alarm-unshelve", GW_ROLE_OPERATOR},
+    {"out-of-service", "alarm-out-of-service", GW_ROLE_TECHNICIAN},
+    {"in-service", "alarm-in-service", GW_ROLE_TECHNICIAN},
+};
+
+int gw__alarms_cmd_parse(const char *verb, const char *rule, const json_t *body,
+                         const char **action, json_t **value,
+                         enum gw_role *role, char *err, size_t errlen)
+{
+    size_t i = 0;
+    while (i < sizeof cmds / sizeof *cmds && strcmp(cmds[i].verb, verb))
+        i++;
+    if (i == sizeof cmds / sizeof *cmds)
+        return HT_ENOENT;
+    if (!rule || !ht_id_valid(rule)) {
+        snprintf(err, errlen, "the rule must be an id");
+        return HT_EINVAL;
+    }
+    if (body && !json_is_object(body)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        return HT_EINVAL;
+    }
+    bool shelve = !strcmp(verb, "shelve");
+    json_t *v = json_pack("{s:s}", "rule", rule);
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)body, k, x)
+    {
+        if (!strcmp(k, "note") && json_is_string(x) &&
+            json_string_length(x) <= HT_TWIN_MAX_STR) {
+            json_object_set(v, k, x);
+        } else if (!strcmp(k, "duration_ms") && shelve && json_is_integer(x) &&
+                   json_integer_value(x) >= 1 &&
+                   json_integer_value(x) <= HT_TWIN_MAX_SHELVE_MS) {
+            json_object_set(v, k, x);
+        } else {
+            snprintf(err, errlen, "\"%.40s\": %s", k,
+                     !strcmp(k, "note") ? "a string of at most 256 bytes"
+                     : shelve && !strcmp(k, "duration_ms")
+                         ? "an integer from 1 to 86400000 (ms)"
+                         : "unknown member");
+            json_decref(v);
+            return HT_EINVAL;
+        }
+    }
+    if (shelve && !json_object_get(v, "duration_ms")) {
+        snprintf(err, errlen, "shelve needs {\"duration_ms\": 1..86400000}");
+        json_decref(v);
+        return HT_EINVAL;
+    }
+    *action = cmds[i].action;
+    *value = v;
+    *role = cmds[i].role;
+    return HT_OK;
 }
 
 /* ---- set-up ---- */

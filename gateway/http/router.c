@@ -147,7 +147,7 @@ const char *gw__route_check(const struct gw_req *r)
     if (r->thing && strlen(r->thing) > 128)
         return "invalid thing id";
     if (r->alarm && r->g && r->g->plant) {
-        /* "{plant id}:{rule}" (the commands answer 501 in plant mode) */
+        /* "{plant id}:{rule}" (commands: routed to the cell) */
         const char *c = strrchr(r->alarm, ':');
         char pid[GW_PLANT_ID_MAX];
         size_t n = c ? (size_t)(c - r->alarm) : 0;

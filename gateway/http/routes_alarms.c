@@ -77,75 +77,33 @@ enum MHD_Result gw__route_alarm_history(struct gw_req *r)
     return gw__reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
-/* The audit actions of the commands (static: the job keeps the pointer). */
-static const char *const actions[] = {
-    "alarm-ack",        "alarm-shelve",
-    "alarm-unshelve",   "alarm-out-of-service",
-    "alarm-in-service", NULL};
-
-/* The optional body: {"note"?} and, for shelve, {"duration_ms"} (1 ms to
- * 24 h). Returns the job's value ({"rule",...}, new) or NULL with err. */
-static json_t *cmd_value(struct gw_req *r, const char *rule, bool shelve,
-                         char *err, size_t errlen)
+enum MHD_Result gw__route_alarm_cmd(struct gw_req *r)
 {
+    const char *verb = r->seg[r->nseg - 1];
+    const char *colon = strchr(r->alarm, ':');
+    const char *action = NULL;
+    enum gw_role role;
+    json_t *v = NULL;
+    char twin[HT_ID_MAX + 1], err[200];
     json_t *b = NULL;
     if (r->body && r->body_len) {
         json_error_t je;
         b = json_loadb(r->body, r->body_len, 0, &je);
         if (!b) {
-            snprintf(err, errlen, "malformed JSON at line %d column %d: %s",
+            snprintf(err, sizeof err, "malformed JSON at line %d column %d: %s",
                      je.line, je.column, je.text);
-            return NULL;
+            return gw__reply_problem(r, 400, "Bad Request", err);
         }
     }
-    json_t *v = json_pack("{s:s}", "rule", rule);
-    const char *k;
-    json_t *x;
-    json_object_foreach(b, k, x)
-    {
-        if (!strcmp(k, "note") && json_is_string(x) &&
-            json_string_length(x) <= HT_TWIN_MAX_STR) {
-            json_object_set(v, k, x);
-        } else if (!strcmp(k, "duration_ms") && shelve && json_is_integer(x) &&
-                   json_integer_value(x) >= 1 &&
-                   json_integer_value(x) <= HT_TWIN_MAX_SHELVE_MS) {
-            json_object_set(v, k, x);
-        } else {
-            snprintf(err, errlen, "\"%.40s\": %s", k,
-                     !strcmp(k, "note") ? "a string of at most 256 bytes"
-                     : shelve && !strcmp(k, "duration_ms")
-                         ? "an integer from 1 to 86400000 (ms)"
-                         : "unknown member");
-            json_decref(b);
-            json_decref(v);
-            return NULL;
-        }
-    }
+    int rc = colon ? gw__alarms_cmd_parse(verb, colon + 1, b, &action, &v,
+                                          &role, err, sizeof err)
+                   : HT_ENOENT;
     json_decref(b);
-    if (shelve && !json_object_get(v, "duration_ms")) {
-        snprintf(err, errlen, "shelve needs {\"duration_ms\": 1..86400000}");
-        json_decref(v);
-        return NULL;
-    }
-    return v;
-}
-
-enum MHD_Result gw__route_alarm_cmd(struct gw_req *r)
-{
-    const char *verb = r->seg[r->nseg - 1];
-    const char *action = NULL;
-    for (size_t i = 0; actions[i] && !action; i++)
-        if (!strcmp(actions[i] + 6, verb))
-            action = actions[i];
-    const char *colon = strchr(r->alarm, ':');
-    if (!action || !colon)
+    if (rc == HT_ENOENT)
         return gw__reply_problem(r, 404, "Not Found", "no such resource");
-    char twin[HT_ID_MAX + 1], err[200];
-    snprintf(twin, sizeof twin, "%.*s", (int)(colon - r->alarm), r->alarm);
-    json_t *v =
-        cmd_value(r, colon + 1, !strcmp(verb, "shelve"), err, sizeof err);
-    if (!v)
+    if (rc)
         return gw__reply_problem(r, 400, "Bad Request", err);
+    snprintf(twin, sizeof twin, "%.*s", (int)(colon - r->alarm), r->alarm);
     struct gw_job *j = gw__job_new(GW_JOB_ALARM, twin, r->actor);
     j->action = action;
     j->value = v;

@@ -5,10 +5,13 @@
  * named by plant ids, so that the same web clients work on the plant:
  * GET /api/v1/twins, .../{id}, .../state, .../ui, /api/v1/alarms (the
  * event stream is the cell's own handler: the view feeds the same log).
- * Writes are refused (403 read_only) unless plant.commands, then a twin
- * property write is a plant command to the owning cell; routes that make
+ * Writes and alarm commands are refused (403 read_only) unless
+ * plant.commands, then a twin property write or an alarm command is a
+ * plant command to the owning cell; routes that make
  * no sense across cells answer 501 not_in_plant_view. */
+#include "gateway/alarms/alarms.h"
 #include "gateway/http/http.h"
+#include "gateway/jobs/jobs.h"
 #include "gateway/plant/plant.h"
 
 #include "ht_err.h"
@@ -218,6 +221,67 @@ static enum MHD_Result plant_twin_write(struct gw_req *r)
     return gw__reply_job(r, j);
 }
 
+/* POST /api/v1/alarms/{plant id}:{rule}/{verb}: read-only by default;
+ * with plant.commands, the cell's alarm command routed to the owning cell
+ * (a GW_JOB_PLANT_WRITE job audited here as "plant-alarm-VERB"), which
+ * runs it as its REST route would (its role checks, audited there) and
+ * answers. The plant id is mapped back to the cell's twin id here. */
+static enum MHD_Result plant_alarm_cmd(struct gw_req *r)
+{
+    static const char *const actions[] = {
+        "plant-alarm-ack", "plant-alarm-shelve", "plant-alarm-unshelve",
+        "plant-alarm-out-of-service", "plant-alarm-in-service"};
+    if (!gw__plant_commands(r->g->plant))
+        return problem_code(r, 403, "Forbidden", "read_only",
+                            "this plant view is read-only: acknowledge on the "
+                            "cell's gateway, or start the plant view with "
+                            "plant.commands (--plant-commands)");
+    const char *verb = r->seg[r->nseg - 1];
+    const char *colon = strrchr(r->alarm, ':');
+    char site[HT_ID_MAX + 1], cell[HT_ID_MAX + 1], twin[HT_ID_MAX + 1];
+    char pid[GW_PLANT_ID_MAX], err[200];
+    size_t n = colon ? (size_t)(colon - r->alarm) : 0;
+    if (!colon || n >= sizeof pid)
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 "expected {plant id}:{rule}");
+    memcpy(pid, r->alarm, n);
+    pid[n] = '\0';
+    json_error_t je;
+    json_t *b = r->body && r->body_len
+                    ? json_loadb(r->body, r->body_len, 0, &je)
+                    : json_object();
+    const char *action = NULL;
+    json_t *v = NULL;
+    enum gw_role role;
+    int rc = !b ? HT_EINVAL
+             : gw__plant_id_split(pid, site, cell, twin) != HT_OK
+                 ? HT_EINVAL
+                 : gw__alarms_cmd_parse(verb, colon + 1, b, &action, &v, &role,
+                                        err, sizeof err);
+    if (rc == HT_ENOENT) {
+        json_decref(b);
+        return gw__reply_problem(r, 404, "Not Found", "no such resource");
+    }
+    if (rc) {
+        json_decref(b);
+        return gw__reply_problem(r, 400, "Bad Request",
+                                 b ? err
+                                   : "the body must be a JSON object "
+                                     "{\"note\"?, \"duration_ms\"?}");
+    }
+    json_decref(v); /* checked here; the cell builds its own */
+    size_t k = 0;
+    while (strcmp(actions[k] + 6, action))
+        k++;
+    char aid[HT_ID_MAX * 2 + 2];
+    snprintf(aid, sizeof aid, "%s:%s", twin, colon + 1);
+    struct gw_job *j = gw__job_new(GW_JOB_PLANT_WRITE, twin, r->actor);
+    j->action = actions[k];
+    j->value = json_pack("{ss ss ss ss so}", "site", site, "cell", cell,
+                         "alarm", aid, "command", verb, "body", b);
+    return gw__reply_job(r, j);
+}
+
 static enum MHD_Result plant_alarms(struct gw_req *r)
 {
     const char *twin = gw__query(r, "twin"), *all = gw__query(r, "all");
@@ -254,6 +318,15 @@ static const struct gw_route plant_routes[] = {
     {"PUT", "/api/v1/twins/{id}/properties/{ref}", GW_ROLE_OPERATOR,
      plant_twin_write},
     {"GET", "/api/v1/alarms", GW_ROLE_VIEWER, plant_alarms},
+    {"POST", "/api/v1/alarms/{alarm}/ack", GW_ROLE_OPERATOR, plant_alarm_cmd},
+    {"POST", "/api/v1/alarms/{alarm}/shelve", GW_ROLE_OPERATOR,
+     plant_alarm_cmd},
+    {"POST", "/api/v1/alarms/{alarm}/unshelve", GW_ROLE_OPERATOR,
+     plant_alarm_cmd},
+    {"POST", "/api/v1/alarms/{alarm}/out-of-service", GW_ROLE_TECHNICIAN,
+     plant_alarm_cmd},
+    {"POST", "/api/v1/alarms/{alarm}/in-service", GW_ROLE_TECHNICIAN,
+     plant_alarm_cmd},
 };
 
 /* Paths of the cell that exist only per cell (devices, WoT directory,

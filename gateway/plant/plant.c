@@ -12,6 +12,7 @@
  * after a lost ack cannot roll a value back.
  */
 #include "gateway/plant/plant.h"
+#include "gateway/auth/auth.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/sse/sse.h"
 #include "gateway/upstream/upstream.h"
@@ -318,6 +319,26 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
     natsMsg_Destroy(m);
 }
 
+/* An alarm command's answer (the alarm's state) named as the plant view
+ * lists it: "id" "{plant id}:{rule}", "twin" the plant id, site, cell. */
+static void plant_alarm_names(struct pcmd *c)
+{
+    const json_t *v = c->j->value;
+    const char *site = json_string_value(json_object_get(v, "site"));
+    const char *cell = json_string_value(json_object_get(v, "cell"));
+    const char *aid0 = json_string_value(json_object_get(v, "alarm"));
+    const char *rule = aid0 ? strchr(aid0, ':') : NULL;
+    char pid[GW_PLANT_ID_MAX], aid[GW_PLANT_ID_MAX + HT_ID_MAX + 2];
+    if (c->status != 200 || !rule || !json_is_object(c->body) ||
+        gw__plant_id(site, cell, c->j->dev, pid, sizeof pid) != HT_OK)
+        return;
+    snprintf(aid, sizeof aid, "%s%s", pid, rule);
+    json_object_set_new(c->body, "id", json_string(aid));
+    json_object_set_new(c->body, "twin", json_string(pid));
+    json_object_set_new(c->body, "site", json_string(site));
+    json_object_set_new(c->body, "cell", json_string(cell));
+}
+
 /* Plant thread: send one command to its cell and wait for the answer
  * (the cell answers when its job is done and audited there). */
 static void run_cmd(struct gw_plant *p, struct pcmd *c)
@@ -333,6 +354,7 @@ static void run_cmd(struct gw_plant *p, struct pcmd *c)
         json_t *st = json_object_get(o, "status");
         c->status = json_is_integer(st) ? (int)json_integer_value(st) : 502;
         c->body = json_incref(json_object_get(o, "body"));
+        plant_alarm_names(c);
         const char *code = json_string_value(json_object_get(c->body, "code"));
         ht_strlcpy(c->result,
                    c->status == 200 ? "ok"
@@ -406,6 +428,9 @@ static void plant_write(struct ht_gw *g, struct gw_job *j)
     json_object_del(o, "site");
     json_object_del(o, "cell");
     json_object_set_new(o, "actor", json_string(j->actor));
+    if (json_object_get(o, "alarm")) /* the cell checks it as its route */
+        json_object_set_new(o, "role",
+                            json_string(gw__role_name((enum gw_role)j->role)));
     c->data = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     pthread_mutex_lock(&p->mu);

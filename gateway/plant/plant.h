@@ -11,7 +11,8 @@
  * named by a plant id "{site}~{cell}~{twin}" (docs/fleet.md).
  * Owns: struct gw_plant (g->plant): the NATS connection, the ordered
  * consumer, the table of cells and twins.
- * Uses: core, sse (the live records become the view's SSE events),
+ * Uses: core, auth (a routed alarm command names the caller's role),
+ * sse (the live records become the view's SSE events),
  * upstream (the connection options and the stream), jobs
  * (POST /api/v1/plant/commands runs as a GW_JOB_PLANT_WRITE job, audited
  * here, and is sent to the owning cell, which runs and audits it too).

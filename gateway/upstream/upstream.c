@@ -23,7 +23,9 @@
  * is the only point where this outbox may forget a record.
  */
 #include "gateway/upstream/upstream.h"
+#include "gateway/alarms/alarms.h"
 #include "gateway/apps/apps.h"
+#include "gateway/auth/auth.h"
 #include "gateway/jobs/jobs.h"
 #include "gateway/metrics/metrics.h"
 #include "gateway/sse/sse.h"
@@ -951,6 +953,63 @@ static void cmd_answer(natsConnection *nc, const char *reply, int status,
     free(text);
 }
 
+/* libnats' thread: a routed alarm command {"alarm": "TWIN:RULE",
+ * "command": VERB, "body": {"note"?, "duration_ms"?}, "actor", "role"}
+ * (o, borrowed): the same GW_JOB_ALARM job as POST /api/v1/alarms/...,
+ * refused (403) when the caller's role on the plant view is below the
+ * route's. Answered when it is done and audited here. */
+static void alarm_cmd(struct gw_upstream *u, natsConnection *nc,
+                      const char *reply, const json_t *o, const char *actor)
+{
+    const char *aid = json_string_value(json_object_get(o, "alarm"));
+    const char *verb = json_string_value(json_object_get(o, "command"));
+    const json_t *body = json_object_get(o, "body");
+    enum gw_role have =
+        gw__role_parse(json_string_value(json_object_get(o, "role")));
+    const char *colon = aid ? strchr(aid, ':') : NULL;
+    char twin[HT_ID_MAX + 1], err[200];
+    const char *action = NULL;
+    json_t *v = NULL;
+    enum gw_role need = GW_ROLE_ADMIN;
+    int rc = HT_EINVAL;
+    snprintf(err, sizeof err,
+             "expected {\"alarm\": \"TWIN:RULE\", "
+             "\"command\", \"body\"?, \"actor\", \"role\"}");
+    if (colon && (size_t)(colon - aid) <= HT_ID_MAX && verb &&
+        (!body || json_is_object(body))) {
+        snprintf(twin, sizeof twin, "%.*s", (int)(colon - aid), aid);
+        rc = ht_id_valid(twin)
+                 ? gw__alarms_cmd_parse(verb, colon + 1, body, &action, &v,
+                                        &need, err, sizeof err)
+                 : HT_EINVAL;
+        if (rc == HT_ENOENT)
+            snprintf(err, sizeof err, "unknown alarm command \"%.40s\"", verb);
+    }
+    if (rc) {
+        cmd_answer(nc, reply, 400, "bad_request", err);
+        return;
+    }
+    if (have < need) {
+        json_decref(v);
+        snprintf(err, sizeof err, "%s needs the %s role", verb,
+                 gw__role_name(need));
+        cmd_answer(nc, reply, 403, "forbidden", err);
+        return;
+    }
+    struct gw_job *j = gw__job_new(GW_JOB_ALARM, twin, actor);
+    j->action = action;
+    j->value = v;
+    j->role = (int)have;
+    j->on_complete = cmd_done;
+    j->ud = ht_strdup(reply);
+    if (gw__jobs_queue(u->g, &j, 1) != HT_OK) {
+        cmd_answer(nc, reply, 503, "stopping", "the gateway is stopping");
+        free(j->ud);
+        j->ud = NULL;
+        gw__job_unref(u->g, j);
+    }
+}
+
 /* libnats' thread: {"device"|"twin", "property", "value", "actor"} from
  * the plant view, run as the same job as a REST write (checked, sent,
  * audited here with actor "plant:ACTOR"), answered when it completes. */
@@ -967,6 +1026,17 @@ static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m,
         natsMsg_Destroy(m);
         return;
     }
+    json_t *ao = json_loadb(natsMsg_GetData(m),
+                            (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    if (json_object_get(ao, "alarm")) {
+        const char *who = json_string_value(json_object_get(ao, "actor"));
+        ht_strlcpy(actor + 6, who ? who : "plant", sizeof actor - 6);
+        alarm_cmd(u, nc, reply, ao, actor);
+        json_decref(ao);
+        natsMsg_Destroy(m);
+        return;
+    }
+    json_decref(ao);
     if (gw__apps_parse_request(natsMsg_GetData(m),
                                (size_t)natsMsg_GetDataLength(m), &kind, id,
                                prop, &value, err, sizeof err) != HT_OK) {

@@ -8,7 +8,8 @@
  * returns. The cell never waits for the uplink.
  * Owns: struct gw_upstream (g->upstream): the outbox, the NATS connection
  * (libnats, its own threads) and the sender thread.
- * Uses: core, metrics (upstream counters), sse (its tap), twinglue
+ * Uses: core, alarms (alarm commands routed by the plant view), auth,
+ * metrics (upstream counters), sse (its tap), twinglue
  * (descriptors, state snapshots, twin documents), store (the audit
  * record type), jobs and apps (commands the plant view routes here run as
  * audited write jobs, parsed like an app's request).

@@ -904,7 +904,9 @@ async function quality() {
  * two cells each with a panel board and a twin, and the plant view
  * (gatewayd --plant, read-only): its dashboard lists a twin of each cell
  * under its site and cell, opens one, shows a value change of the cell's
- * board live, with controls disabled and no replay. */
+ * board live, with controls disabled, no replay and no alarm commands; a
+ * second plant view with --plant-commands offers Acknowledge, and a click
+ * acknowledges the alarm in the owning cell. */
 const PANEL_TWIN = JSON.stringify({
     id: "panel-watch", title: "Panel watch",
     components: [
@@ -947,7 +949,7 @@ async function plant_view() {
     const plant = await new Gateway(sub("plant"), upstream("plant", ["--plant", "--gateway-id", "plant-view"])).start();
     const cells = [];
     for (const c of ["cell-a", "cell-b"]) {
-        const gw = await new Gateway(sub(c), upstream(c, ["--site", "plant-1", "--cell", c, "--gateway-id", c])).start();
+        const gw = await new Gateway(sub(c), upstream(c, ["--site", "plant-1", "--cell", c, "--gateway-id", c, "--upstream-commands"])).start();
         cells.push(await gw.startBoard("panel-1", PANEL_TWIN));
     }
     log("cluster, two cells and the plant view up");
@@ -995,6 +997,42 @@ async function plant_view() {
         .catch(async () => fail(`the hologram did not open ${pids[1]}: status "${await holo.locator("#status").textContent()}" ${errors.join("; ")}`));
     if (!(await holo.evaluate(() => window.__holotwin.plant?.read_only))) fail("the hologram does not know it is on a read-only plant view");
     log("the hologram opens cell-b's twin on the plant view");
+
+    /* alarm commands: none on the read-only view; with --plant-commands
+     * Acknowledge is offered and routed to the owning cell */
+    const aid = `${pids[0]}:start-held`;
+    const arow = (p) => p.locator(`.alarm-list tr[data-alarm="${aid}"]`);
+    await cells[0].sim("panel-1", "press start_button");
+    await until("the raised alarm on the read-only plant's twin page", async () => (await arow(page).count()) === 1, 15000, watch)
+        .catch(async (e) => fail(`${e.message}: rows ${JSON.stringify(await page.locator(".alarm-list tr").evaluateAll((r) => r.map((x) => x.outerHTML.slice(0, 300))))}, plant ${JSON.stringify(await plant.api("GET", "/api/v1/alarms?all=true"))}`));
+    if (await arow(page).locator("button").count()) fail("the read-only plant view offers alarm commands");
+    if (await page.locator(".alarm-banner .ack").isVisible()) fail("the read-only plant view's banner offers Acknowledge");
+    const plantCmd = await new Gateway(sub("plant-cmd"), upstream("plant", ["--plant", "--plant-commands", "--gateway-id", "plant-cmd"])).start();
+    watch.push(plantCmd.proc);
+    await until("the plant view with commands to read cell-a's twin", () =>
+        plantCmd.api("GET", `/api/v1/twins/${pids[0]}/state`).catch(() => null), 20000, watch);
+    const pc = await newPage(browser, errors);
+    /* an operator (the least role that acknowledges) */
+    const op = (await plantCmd.api("POST", "/api/v1/tokens", { role: "operator", name: "e2e" })).token;
+    await pc.goto(`${plantCmd.base}/#token=${op}`);
+    const pitem = pc.locator(`.twin-item[data-twin="${pids[0]}"] a`);
+    await until("the plant view with commands to list cell-a's twin", async () => (await pitem.count()) === 1, 20000, watch);
+    await pitem.click();
+    await pc.locator("main[data-ready='1']").waitFor({ timeout: 20000 })
+        .catch(async () => fail(`the twin page of the plant view with commands did not load: ${await pc.locator(".error").allTextContents()} ${errors.join("; ")}`));
+    if (await pc.locator(".read-only-note").isVisible()) fail("a read-only note on a plant view with commands");
+    const ackBtn = () => arow(pc).getByRole("button", { name: "Acknowledge" });
+    await until("Acknowledge offered on the plant view with commands", async () => (await ackBtn().count()) === 1, 20000, watch);
+    if (!(await pc.locator(".alarm-banner .ack").isVisible())) fail("the banner hides Acknowledge on a plant view with commands");
+    await ackBtn().click();
+    await until("the alarm acknowledged in cell-a", async () => (await cells[0].api("GET", "/api/v1/alarms?all=true")).items
+        .some((a) => a.id === "panel-watch:start-held" && a.state === "active_acknowledged"), 10000, watch);
+    await until("the plant's list acknowledged", async () => (await arow(pc).getAttribute("data-state")) === "active_acknowledged", 10000, watch);
+    const audit = (await cells[0].api("GET", "/api/v1/audit?action=alarm-ack")).items;
+    if (!audit.length || !audit[0].actor.startsWith("plant:")) fail(`cell-a's audit lacks the plant's ack: ${JSON.stringify(audit)}`);
+    await cells[0].sim("panel-1", "release start_button");
+    log("Acknowledge on the plant view with commands acknowledged cell-a's alarm");
+    await pc.screenshot({ path: path.join(dir, "dashboard-plant-ack.png") });
     if (errors.length) fail(`page errors: ${errors.join("; ")}`);
 }
 

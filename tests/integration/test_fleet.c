@@ -992,6 +992,169 @@ plant_command_reaches_a_board_audited_in_both_places(struct ht_it *t)
         free(cl.conf[i]);
 }
 
+/* The state of alarm id (in gateway c's GET /api/v1/alarms?all=true),
+ * new string, or NULL when it does not list it. */
+static char *alarm_state(struct cell *c, const char *id)
+{
+    json_t *o = NULL;
+    if (call(c, "GET", "/api/v1/alarms?all=true", NULL, &o) != 200) {
+        json_decref(o);
+        return NULL;
+    }
+    char *st = NULL;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(o, "items"), i, a)
+    {
+        const char *x = json_string_value(json_object_get(a, "id"));
+        const char *s = json_string_value(json_object_get(a, "state"));
+        if (x && s && !strcmp(x, id))
+            st = strdup(s);
+    }
+    json_decref(o);
+    return st;
+}
+
+static bool alarm_in(struct cell *c, const char *id, const char *state)
+{
+    char *st = alarm_state(c, id);
+    bool ok = st && !strcmp(st, state);
+    free(st);
+    return ok;
+}
+
+#define PLANT_ALARM "plant-1~cell-a~panel-watch:start-held"
+
+/* An operator acknowledges a cell's alarm on the plant view: the plant
+ * view maps its alarm id back and routes the command to the owning cell,
+ * which runs it as its own route would (acknowledged there, audited as
+ * alarm-ack by plant:NAME), the plant view audits plant-alarm-ack and its
+ * alarm list converges to acknowledged. Malformed commands are 400 (at
+ * the plant view, and at the cell for a malformed verb on the subject), a
+ * caller's role below the route's is 403 at the cell, an unknown cell
+ * 503, and a plant view without plant.commands stays read-only (403). */
+static void
+plant_acknowledges_a_cells_alarm_audited_in_both_places(struct ht_it *t)
+{
+    alarm(120); /* 7 processes */
+    struct cluster cl = {0};
+    cluster_start(t, &cl);
+    jsCtx *js = NULL;
+    natsConnection *nc = plant_connect(t, &cl, 7, &js);
+    stream_create(t, js);
+    char *urls = cluster_urls(&cl, NULL, NULL, 7);
+    struct cell a = {
+        .id = "cell-a", .user = "cell-a", .pass = "cell-a-secret-1"};
+    cell_start(t, &a, urls, "--upstream-commands");
+    struct cell pv = {.id = "plant"};
+    plant_start(t, &pv, urls, "--plant-commands");
+    /* The panel-watch twin's rule: the start button held raises it. */
+    free(ctl(t, a.ctl, "press start_button"));
+    HT_WAIT(t, alarm_in(&a, "panel-watch:start-held", "active_unacknowledged"),
+            10000, "the cell never raised start-held");
+    HT_WAIT(t, alarm_in(&pv, PLANT_ALARM, "active_unacknowledged"), 15000,
+            "the plant view never listed the raised alarm: %s",
+            ht_it_logfile(t, pv.log));
+    json_t *ans = NULL;
+    int st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/ack",
+                  "{\"note\":\"seen from the plant\"}", &ans);
+    const char *id = json_string_value(json_object_get(ans, "id"));
+    const char *ast = json_string_value(json_object_get(ans, "state"));
+    HT_CHECK(t,
+             st == 200 && id && !strcmp(id, PLANT_ALARM) && ast &&
+                 !strcmp(ast, "active_acknowledged"),
+             "plant ack: %d %s %s (%s)", st, id ? id : "-", ast ? ast : "-",
+             ht_it_logfile(t, pv.log));
+    json_decref(ans);
+    /* Acknowledged in the cell, which audited it by plant:NAME. */
+    HT_CHECK(t, alarm_in(&a, "panel-watch:start-held", "active_acknowledged"),
+             "the cell's alarm is not acknowledged");
+    json_t *ca = audit_of(t, &a, "alarm-ack");
+    json_t *rec = json_array_get(ca, 0);
+    const char *actor = json_string_value(json_object_get(rec, "actor"));
+    const char *res = json_string_value(json_object_get(rec, "result"));
+    HT_CHECK(t,
+             json_array_size(ca) == 1 && actor &&
+                 !strncmp(actor, "plant:", 6) && res && !strcmp(res, "ok"),
+             "the cell's audit lacks the plant's ack (%s, %s)",
+             actor ? actor : "-", res ? res : "-");
+    json_decref(ca);
+    /* The plant view audited its own record of it. */
+    json_t *pa = audit_of(t, &pv, "plant-alarm-ack");
+    rec = json_array_get(pa, 0);
+    res = json_string_value(json_object_get(rec, "result"));
+    const char *val = json_string_value(json_object_get(rec, "value"));
+    HT_CHECK(t,
+             json_array_size(pa) == 1 && res && !strcmp(res, "ok") && val &&
+                 strstr(val, "panel-watch:start-held"),
+             "the plant view's audit lacks its ack");
+    json_decref(pa);
+    /* The plant's list converges (the cell forwards the transition). */
+    int64_t t0 = now_ms();
+    HT_WAIT(t, alarm_in(&pv, PLANT_ALARM, "active_acknowledged"), 15000,
+            "the plant view's alarm never became acknowledged");
+    ht_it_log(t, "plant alarm list acknowledged %lld ms after the answer",
+              (long long)(now_ms() - t0));
+    /* Acknowledging it again: the cell's own answer (409). */
+    st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/ack", NULL, NULL);
+    HT_CHECK(t, st == 409, "second ack: %d", st);
+    /* Malformed: a body the cell's route refuses, ids that are not a
+     * plant alarm id, a verb no cell offers. */
+    st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/shelve", "{}", NULL);
+    HT_CHECK(t, st == 400, "shelve without duration: %d", st);
+    st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/ack", "[1]", NULL);
+    HT_CHECK(t, st == 400, "array body: %d", st);
+    st = call(&pv, "POST", "/api/v1/alarms/panel-watch:start-held/ack", NULL,
+              NULL);
+    HT_CHECK(t, st == 400, "a cell's alarm id on the plant: %d", st);
+    st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/snooze", NULL, NULL);
+    HT_CHECK(t, st == 404, "unknown verb: %d", st);
+    /* Straight to the cell's subject: a malformed verb is 400, a role
+     * below the route's 403 (the cell checks, not only the plant). */
+    static const char bad_verb[] =
+        "{\"alarm\":\"panel-watch:start-held\",\"command\":\"ack/../x\","
+        "\"actor\":\"t\",\"role\":\"admin\"}";
+    static const char viewer[] =
+        "{\"alarm\":\"panel-watch:start-held\",\"command\":\"shelve\","
+        "\"body\":{\"duration_ms\":1000},\"actor\":\"t\",\"role\":\"viewer\"}";
+    const char *reqs[] = {bad_verb, viewer};
+    const char *want[] = {"\"status\":400", "\"status\":403"};
+    for (int i = 0; i < 2; i++) {
+        natsMsg *rep = NULL;
+        HT_CHECK(t, natsConnection_RequestString(&rep, nc,
+                                                 "cmd.site.plant-1.cell.cell-a",
+                                                 reqs[i], 5000) == NATS_OK);
+        HT_CHECK(t, strstr(natsMsg_GetData(rep), want[i]), "%s -> %s", reqs[i],
+                 natsMsg_GetData(rep));
+        natsMsg_Destroy(rep);
+    }
+    HT_CHECK(t, alarm_in(&a, "panel-watch:start-held", "active_acknowledged"),
+             "a refused command changed the cell's alarm");
+    /* A cell no gateway serves. */
+    st = call(&pv, "POST", "/api/v1/alarms/plant-1~cell-x~panel-watch:r/ack",
+              NULL, NULL);
+    HT_CHECK(t, st == 503, "unknown cell: %d", st);
+    /* Read-only by default. */
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0);
+    plant_start(t, &pv, urls, NULL);
+    st = call(&pv, "POST", "/api/v1/alarms/" PLANT_ALARM "/unshelve", NULL,
+              NULL);
+    HT_CHECK(t, st == 403, "read-only plant view: %d", st);
+    free(ctl(t, a.ctl, "release start_button"));
+
+    HT_CHECK(t, ht_it_stop(t, pv.gw, SIGTERM, 10000) == 0);
+    HT_CHECK(t, ht_it_stop(t, a.gw, SIGTERM, 10000) == 0);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_CloseAndWait(2000);
+    free(urls);
+    free(a.data);
+    free(a.ctl);
+    free(pv.data);
+    for (int i = 0; i < 3; i++)
+        free(cl.conf[i]);
+}
+
 /* True when the stream's counts for cell-a equal what it recorded. */
 static bool stream_has_cell(struct ht_it *t, jsCtx *js, struct cell *c)
 {
@@ -1179,8 +1342,8 @@ static bool plant_lists(struct cell *pv, const char *pid)
  * (site and cell named, plant ids), each one's state and descriptors
  * byte for byte the cell's own, a live SSE stream with a state event of
  * each cell after a board change, hostile ids refused, cell-only routes
- * 501, writes 403 on a read-only view and routed to the owning cell's
- * board with plant.commands. */
+ * 501, writes and alarm commands 403 on a read-only view, writes routed to the
+ * owning cell's board with plant.commands. */
 static void plant_view_serves_the_cells_twin_routes(struct ht_it *t)
 {
     alarm(150); /* 3 nodes, 3 gateways, 2 boards, 3 brokers */
@@ -1346,9 +1509,13 @@ static void plant_view_serves_the_cells_twin_routes(struct ht_it *t)
                             "not_in_plant_view"));
         json_decref(o);
     }
+    /* Alarm commands: read-only too (routed with plant.commands). */
     HT_CHECK(t, call(&pv, "POST",
                      "/api/v1/alarms/plant-1~cell-a~panel-watch:start-held/ack",
-                     "{}", NULL) == 501);
+                     "{}", &o) == 403);
+    HT_CHECK(
+        t, !strcmp(json_string_value(json_object_get(o, "code")), "read_only"));
+    json_decref(o);
     HT_CHECK(t, call(&pv, "POST", "/api/v1/alarms/panel-watch:start-held/ack",
                      "{}", NULL) == 400);
     /* Read-only by default. */
@@ -1534,6 +1701,7 @@ static void upstream_without_account_is_refused(struct ht_it *t)
 
 HT_IT_MAIN(HT_IT_CASE(node_kill_and_uplink_cut_lose_nothing),
            HT_IT_CASE(plant_command_reaches_a_board_audited_in_both_places),
+           HT_IT_CASE(plant_acknowledges_a_cells_alarm_audited_in_both_places),
            HT_IT_CASE(cell_crash_loses_nothing_upstream),
            HT_IT_CASE(direct_samples_are_qos0_beside_the_records),
            HT_IT_CASE(plant_view_serves_the_cells_twin_routes),

@@ -2,6 +2,7 @@
  * subject tokens without ambiguity (a '.' would split a token, wildcards
  * would widen a subscription), and the config's defaults leave the
  * upstream off. */
+#include "gateway/alarms/alarms.h"
 #include "gateway/plant/plant.h"
 #include "gateway/upstream/upstream.h"
 
@@ -100,6 +101,61 @@ START_TEST(plant_ids_are_three_ids)
 }
 END_TEST
 
+/* The alarm commands a cell runs for its REST route and for the plant
+ * view (routed): the same verbs, roles and body checks. */
+START_TEST(alarm_commands_parse_as_the_route)
+{
+    const char *action = NULL;
+    json_t *v = NULL;
+    enum gw_role role;
+    char err[200];
+    json_t *b = json_pack("{ss}", "note", "seen");
+    ck_assert_int_eq(gw__alarms_cmd_parse("ack", "start-held", b, &action, &v,
+                                          &role, err, sizeof err),
+                     HT_OK);
+    ck_assert_str_eq(action, "alarm-ack");
+    ck_assert_int_eq(role, GW_ROLE_OPERATOR);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "rule")),
+                     "start-held");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "note")), "seen");
+    json_decref(v);
+    json_decref(b);
+    ck_assert_int_eq(gw__alarms_cmd_parse("in-service", "r", NULL, &action, &v,
+                                          &role, err, sizeof err),
+                     HT_OK);
+    ck_assert_int_eq(role, GW_ROLE_TECHNICIAN);
+    json_decref(v);
+    /* unknown verbs, bad rules and bodies */
+    ck_assert_int_eq(gw__alarms_cmd_parse("snooze", "r", NULL, &action, &v,
+                                          &role, err, sizeof err),
+                     HT_ENOENT);
+    ck_assert_int_eq(gw__alarms_cmd_parse("ack", "../x", NULL, &action, &v,
+                                          &role, err, sizeof err),
+                     HT_EINVAL);
+    static const char *const bad[] = {"[1]", "{\"x\":1}", "{\"note\":3}",
+                                      "{\"duration_ms\":1000}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *x = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        ck_assert_int_eq(gw__alarms_cmd_parse("ack", "r", x, &action, &v, &role,
+                                              err, sizeof err),
+                         HT_EINVAL);
+        json_decref(x);
+    }
+    b = json_pack("{}");
+    ck_assert_int_eq(gw__alarms_cmd_parse("shelve", "r", b, &action, &v, &role,
+                                          err, sizeof err),
+                     HT_EINVAL);
+    json_decref(b);
+    b = json_pack("{sI}", "duration_ms", (json_int_t)60000);
+    ck_assert_int_eq(gw__alarms_cmd_parse("shelve", "r", b, &action, &v, &role,
+                                          err, sizeof err),
+                     HT_OK);
+    ck_assert_str_eq(action, "alarm-shelve");
+    json_decref(v);
+    json_decref(b);
+}
+END_TEST
+
 START_TEST(upstream_is_off_by_default)
 {
     struct ht_gw_conf c;
@@ -123,6 +179,7 @@ int main(void)
     tcase_add_test(tc, upstream_is_off_by_default);
     tcase_add_test(tc, descriptor_record_keeps_bytes_or_says_too_large);
     tcase_add_test(tc, plant_ids_are_three_ids);
+    tcase_add_test(tc, alarm_commands_parse_as_the_route);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

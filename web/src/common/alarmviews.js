@@ -84,7 +84,7 @@ export function alarmList(book, twin, { readOnly = false } = {}) {
         h("td", { text: when(a.since) }),
         h("td", { text: a.message || "" }),
         h("td", { class: "actions" },
-            /* a plant view shows the cells' alarms; commands stay in the cell */
+            /* a read-only plant view shows the cells' alarms without commands */
             readOnly ? null :
             a.unacknowledged ? button(a, "ack", "Acknowledge", {}) : null,
             readOnly ? null : a.state === "shelved" ? button(a, "unshelve", "Unshelve", {})

@@ -136,6 +136,7 @@ async function showOverview() {
             const tw = await api("GET", "/api/v1/twins");
             const plant = tw && typeof tw.plant === "object" ? tw.plant : null;
             main.dataset.view = document.documentElement.dataset.view = plant ? "plant" : "cell";
+            markCommands(plant);
             const dv = plant ? { items: [] } : await api("GET", "/api/v1/devices");
             devBody.closest("section").hidden = !!plant;
             const twins = listOf(tw, "twins", "items");
@@ -235,6 +236,12 @@ function twinCard(t, state, boards, online) {
                 t.holder ? h("span", { class: "pill holder", text: `controlled by ${t.holder.name}` }) : "")));
 }
 
+/** The page says whether a plant view routes commands (the alarm
+ *  banner's Acknowledge shows only then; a cell always offers it). */
+function markCommands(plant) {
+    document.documentElement.dataset.commands = !plant || plant.commands ? "1" : "0";
+}
+
 async function showTwin(id) {
     /* on a plant view: no history, no replay, no control holder (they stay
      * in each cell), and controls only when it routes commands */
@@ -246,7 +253,9 @@ async function showTwin(id) {
     const grid = h("div", { class: "grid" });
     const err = h("p", { class: "error", role: "alert" });
     const heading = h("h1", { text: id });
-    const alarmView = alarmList(alarms, id, { readOnly: !!plant });
+    /* alarm commands too are routed to the owning cell when the plant
+     * view allows commands ("plant".commands), hidden otherwise */
+    const alarmView = alarmList(alarms, id, { readOnly: !!plant && !plant.commands });
     /* replay: the whole machine as it was at a scrubbed instant; live
      * events wait and every control is disabled until "Back to live" */
     const replay = replayBar(id, twin, {
@@ -270,6 +279,7 @@ async function showTwin(id) {
         text: "Plant view: read-only. Controls are disabled; operate this machine from its cell's gateway." }) : "";
     replay.el.hidden = !!plant;
     main.dataset.view = document.documentElement.dataset.view = plant ? "plant" : "cell";
+    markCommands(plant);
     main.replaceChildren(h("nav", { class: "crumbs", "aria-label": "breadcrumb" },
         h("a", { href: "#/", text: "Machines" }), " / ",
         info ? h("span", { class: "crumb-cell", text: `${info.site} · ${info.cell}` }) : "", info ? " / " : "",
