@@ -1658,11 +1658,17 @@ void ht_it_demo_start(struct ht_it *t, struct ht_it_demo *d)
         if (!tok)
             ht_it_sleep_ms(100);
     }
+    ht_it_admin_token(t, d->data, d->admin, sizeof d->admin);
+}
+
+void ht_it_admin_token(struct ht_it *t, const char *data_dir, char *out,
+                       size_t outlen)
+{
     char path[600];
-    snprintf(path, sizeof path, "%s/admin.token", d->data);
+    snprintf(path, sizeof path, "%s/admin.token", data_dir);
     FILE *f = fopen(path, "r");
-    if (!f || !fgets(d->admin, sizeof d->admin, f))
-        ht_it_fail(t, __FILE__, __LINE__, "no %s", path);
+    if (!f || !fgets(out, (int)outlen, f))
+        ht_it_fail(t, __FILE__, __LINE__, "no admin token in %s", path);
     fclose(f);
-    d->admin[strcspn(d->admin, "\r\n")] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
 }

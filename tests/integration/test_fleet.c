@@ -438,14 +438,8 @@ static void cell_gw_spawn(struct ht_it *t, struct cell *c, const char *urls,
     free(bin);
     HT_CHECK(t, ht_it_wait_port(c->http, 15000), "gatewayd not listening: %s",
              ht_it_logfile(t, c->log));
-    char path[512];
-    snprintf(path, sizeof path, "%s/admin.token", c->data);
-    FILE *f = fopen(path, "r");
-    HT_CHECK(t, f, "no %s", path);
-    char tok[160] = "";
-    HT_CHECK(t, fgets(tok, sizeof tok, f) != NULL);
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
+    char tok[160];
+    ht_it_admin_token(t, c->data, tok, sizeof tok);
     snprintf(c->auth, sizeof c->auth, "Authorization: Bearer %s\r\n", tok);
 }
 
@@ -655,14 +649,8 @@ static void plant_start(struct ht_it *t, struct cell *p, const char *urls,
     free(bin);
     HT_CHECK(t, ht_it_wait_port(p->http, 15000), "plant view: %s",
              ht_it_logfile(t, p->log));
-    char path[512];
-    snprintf(path, sizeof path, "%s/admin.token", p->data);
-    FILE *f = fopen(path, "r");
-    HT_CHECK(t, f, "no %s", path);
-    char tok[160] = "";
-    HT_CHECK(t, fgets(tok, sizeof tok, f) != NULL);
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
+    char tok[160];
+    ht_it_admin_token(t, p->data, tok, sizeof tok);
     snprintf(p->auth, sizeof p->auth, "Authorization: Bearer %s\r\n", tok);
 }
 
