@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -161,15 +160,19 @@ static void on_io(struct ht_io *io, int fd, unsigned ev, void *ud)
     (void)io;
     struct ht_mqtt *m = ud;
     int rc = MOSQ_ERR_SUCCESS;
-    /* libmosquitto reads one packet per call: keep reading while the
-     * socket holds more (bounded, for fairness), so a burst costs one
-     * poll and one round of prepare hooks instead of one per message. */
+    /* libmosquitto reads one packet per call: keep reading until a read
+     * would block (bounded, for fairness), so a burst costs one poll and
+     * one round of prepare hooks instead of one per message. libmosquitto
+     * returns success on EAGAIN and leaves errno set: that, not FIONREAD
+     * (a system call per packet, blind to TLS records already decrypted),
+     * ends the burst. A callback that leaves EAGAIN behind only ends it
+     * early; the socket is polled again. */
     if (ev & (HT_LOOP_READ | HT_LOOP_ERROR))
         for (int i = 0; i < HT_MQTT_READ_BURST; i++) {
+            errno = 0;
             rc = mosquitto_loop_read(m->mosq, 1);
-            int avail = 0;
             if (rc != MOSQ_ERR_SUCCESS || fd != mosquitto_socket(m->mosq) ||
-                ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
+                errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
         }
     if (rc == MOSQ_ERR_SUCCESS && (ev & HT_LOOP_WRITE))
@@ -313,6 +316,10 @@ int ht_mqtt_new(struct ht_loop *l, const struct ht_mqtt_opts *o,
      * while an earlier one is unacknowledged waits for the peer's delayed
      * ACK, 40 ms on Linux (measured by `make bench`, command round trip). */
     mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    if (o->receive_maximum)
+        mosquitto_int_option(
+            m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM,
+            (int)(o->receive_maximum > 65535 ? 65535 : o->receive_maximum));
     mosquitto_log_callback_set(m->mosq, on_log);
     mosquitto_connect_v5_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);

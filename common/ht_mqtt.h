@@ -40,6 +40,9 @@ struct ht_mqtt_opts {
     const char *keyfile;
     unsigned backoff_min_ms; /* default 250 */
     unsigned backoff_max_ms; /* default 30000 */
+    /* QoS 1/2 messages the broker may have in flight to us (MQTT 5 Receive
+     * Maximum, 1..65535); 0 keeps libmosquitto's 20. */
+    unsigned receive_maximum;
 };
 
 struct ht_mqtt_cbs {

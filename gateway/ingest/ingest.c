@@ -589,6 +589,10 @@ int gw__ingest_init(struct ht_gw *g, char *err, size_t errlen)
         .session_expiry = (uint32_t)g->conf->mqtt_session_expiry,
         .backoff_min_ms = 100,
         .backoff_max_ms = 5000,
+        /* Every board's QoS 1 values come in over this one connection: with
+         * libmosquitto's 20 in flight the broker waits for our PUBACKs every
+         * 20 messages (ingest at QoS 1 bounded by round trips, not work). */
+        .receive_maximum = 1000,
     };
     struct ht_mqtt_cbs cbs = {
         .on_connect = on_connect,

@@ -347,7 +347,9 @@ void gw__dev_value_set(struct ht_gw *g, struct gw_dev *d, const char *name,
         json_object_set(rec, "v", (json_t *)v);
         json_integer_set(rts, (json_int_t)ts);
         json_integer_set(rseq, (json_int_t)seq);
-        json_object_set_new(rec, "quality", json_string("good"));
+        const char *q = json_string_value(json_object_get(rec, "quality"));
+        if (!q || strcmp(q, "good")) /* no allocation for the usual case */
+            json_object_set_new(rec, "quality", json_string("good"));
     } else {
         json_object_set_new(d->values, name,
                             json_pack("{s:O, s:I, s:I, s:s}", "v", v, "ts",

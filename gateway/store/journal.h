@@ -64,6 +64,9 @@ void ht_journal_release(struct ht_journal *j, uint64_t pos);
 /* Call fn for each record in [from, to) (pads skipped); returns how many. */
 size_t ht_journal_each(const struct ht_journal *j, uint64_t from, uint64_t to,
                        void (*fn)(void *ud, const struct ht_jrec *r), void *ud);
+/* False for a ring written by an older release (its records replay; the
+ * store then makes a new ring, as after a size change). */
+bool ht_journal_current(const struct ht_journal *j);
 /* Ring size in bytes. */
 size_t ht_journal_size(const struct ht_journal *j);
 

@@ -526,7 +526,9 @@ static int64_t count_rows(const char *sql)
 
 /* What a process journaled survives its kill -9 before any batch commit:
  * the next open replays values, events and last-seen times, once. */
-START_TEST(journal_replays_what_a_kill_9_left)
+/* Leave 500 values, an event and a last-seen time in the journal only: a
+ * child journals them and dies by SIGKILL before the writer commits. */
+static void journal_then_kill_9(void)
 {
     struct ht_store_device d = {
         .id = "press-1", .state = "approved", .created = 1};
@@ -556,6 +558,11 @@ START_TEST(journal_replays_what_a_kill_9_left)
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
                   "child did not die by SIGKILL (status %d)", status);
     ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 0);
+}
+
+START_TEST(journal_replays_what_a_kill_9_left)
+{
+    journal_then_kill_9();
     open_store(NULL);
     ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 500);
     ck_assert_int_eq(count_rows("SELECT max(ts) FROM history"), 1499);
@@ -567,6 +574,79 @@ START_TEST(journal_replays_what_a_kill_9_left)
     /* Replayed once: a second open adds nothing. */
     reopen(NULL);
     ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 500);
+}
+END_TEST
+
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+/* A ring of the first on-disk format (magic HTJNL001, FNV-1a sums), as an
+ * older release leaves it when killed, is replayed by this one and then
+ * replaced by a ring of the current format. The conversion writes the
+ * first format's layout: a 4096-byte header, then records of {u64 pos,
+ * u32 len, u32 sum, i64 ts, i64 seq, f64 num, u32 alen, blen, tlen, u8
+ * kind, ...} padded to 64 bytes, the sum over everything after it. */
+START_TEST(journal_of_the_first_format_replays)
+{
+    journal_then_kill_9();
+    char path[300];
+    snprintf(path, sizeof path, "%s/holotwin.journal", dir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    uint8_t *b = malloc((size_t)size);
+    rewind(f);
+    ck_assert_int_eq(fread(b, 1, (size_t)size, f), (size_t)size);
+    ck_assert_mem_eq(b, "HTJNL002", 8);
+    memcpy(b, "HTJNL001", 8);
+    size_t recs = 0;
+    for (size_t off = 4096; off + 64 <= (size_t)size;) {
+        uint64_t pos;
+        uint32_t len, alen, blen, tlen;
+        memcpy(&pos, b + off, 8);
+        memcpy(&len, b + off + 8, 4);
+        if (len == 0 || pos != off - 4096)
+            break;
+        memcpy(&alen, b + off + 40, 4);
+        memcpy(&blen, b + off + 44, 4);
+        memcpy(&tlen, b + off + 48, 4);
+        if (b[off + 52] != 255) { /* not a pad */
+            uint32_t sum =
+                fnv1a(b + off + 16, 56 + alen + blen + tlen + 3 - 16);
+            memcpy(b + off + 12, &sum, 4);
+            recs++;
+        }
+        off += len;
+    }
+    ck_assert_uint_ge(recs, 502);
+    rewind(f);
+    ck_assert_int_eq(fwrite(b, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    free(b);
+    open_store(NULL);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 500);
+    ck_assert_int_eq(ht_store_event_max(s), 1);
+    struct ht_store_device back;
+    ck_assert_int_eq(ht_store_device_get(s, "press-1", &back), HT_OK);
+    ck_assert_int_eq(back.last_seen, 777);
+    char magic[8] = "";
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fread(magic, 1, 8, f), 8);
+    fclose(f);
+    ck_assert_mem_eq(magic, "HTJNL002", 8);
+    /* New records go to the new ring and survive a reopen. */
+    json_t *v = json_integer(9);
+    ht_store_value_add(s, "press-1", "speed", v, NULL, 5000, 900);
+    json_decref(v);
+    reopen(NULL);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM history"), 501);
 }
 END_TEST
 
@@ -1062,6 +1142,7 @@ int main(void)
     tcase_add_test(tc, token_lookup_follows_add_delete_and_reopen);
     tcase_add_test(tc, audit_and_events_persist);
     tcase_add_test(tc, journal_replays_what_a_kill_9_left);
+    tcase_add_test(tc, journal_of_the_first_format_replays);
     tcase_add_test(tc, audit_fields_survive_the_journal);
     tcase_add_test(tc, a_batch_is_stored_as_records_one_by_one);
     tcase_add_test(tc, audit_json_records_of_older_releases_replay);
