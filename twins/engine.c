@@ -67,7 +67,8 @@ struct slot {
 /* Run-time data of one bound component property. */
 struct fprop {
     const struct ht_twin_prop *p;
-    char *ref; /* "component.property" */
+    char *ref;    /* "component.property" */
+    json_t *jref; /* ref as a JSON string, shared by the STATE events */
     struct slot *slot;
     size_t *rules; /* rules reading it */
     size_t nrules;
@@ -688,7 +689,7 @@ static void process(struct ht_twin_engine *e, struct twin *t, int64_t now)
     json_t *changed = json_array();
     for (size_t i = 0; i < t->nfp; i++)
         if (t->fp[i].changed)
-            json_array_append_new(changed, json_string(t->fp[i].ref));
+            json_array_append(changed, t->fp[i].jref);
     /* A twin-level property mirrors its first target: it changed with it,
      * so live clients see it without re-reading the whole state. */
     const struct ht_twin_model *m = t->m;
@@ -777,13 +778,16 @@ int ht_twin_engine_set_value(struct ht_twin_engine *e, const char *device_id,
     s->stale = false;
     s->gen = ++e->gen;
     if (same && oldq == slot_quality(s))
-        return HT_OK; /* a repeat: nothing to re-evaluate */
-    struct twin **touched = ht_malloc((s->nsubs + 1) * sizeof *touched);
+        return HT_OK;    /* a repeat: nothing to re-evaluate */
+    struct twin *few[8]; /* a value feeds one or a few twins */
+    struct twin **touched =
+        s->nsubs < 8 ? few : ht_malloc((s->nsubs + 1) * sizeof *touched);
     size_t nt = 0;
     mark(s, touched, &nt);
     for (size_t i = 0; i < nt; i++)
         process(e, touched[i], now_ms);
-    free(touched);
+    if (touched != few)
+        free(touched);
     return HT_OK;
 }
 
@@ -914,6 +918,7 @@ static void twin_free(struct ht_twin_engine *e, struct twin *t)
                 k++;
         }
         free(t->fp[i].ref);
+        json_decref(t->fp[i].jref);
         free(t->fp[i].rules);
     }
     for (size_t r = 0; t->rr && r < t->m->nrules; r++) {
@@ -1027,6 +1032,7 @@ static struct twin *twin_build(struct ht_twin_engine *e,
             f->p = &m->comps[c].props[p];
             f->cmd = -1;
             f->ref = ht_asprintf("%s.%s", m->comps[c].id, f->p->name);
+            f->jref = json_string(f->ref);
             f->slot = slot_get(e, f->p->device, f->p->device_prop, true);
             struct slot *s = f->slot;
             if (s->nsubs == s->cap) {
@@ -1197,7 +1203,7 @@ int ht_twin_engine_put(struct ht_twin_engine *e, const json_t *doc,
     t->touched = true;
     json_t *changed = json_array();
     for (size_t i = 0; i < t->nfp; i++) {
-        json_array_append_new(changed, json_string(t->fp[i].ref));
+        json_array_append(changed, t->fp[i].jref);
         t->fp[i].changed = false;
     }
     struct ht_twin_event ev = {.type = HT_TWIN_EV_STATE,

@@ -343,9 +343,11 @@ enum ht_twin_event_type {
 struct ht_twin_event {
     enum ht_twin_event_type type;
     const char *twin;
-    int64_t ts;            /* now_ms of the call that caused it */
-    const json_t *changed; /* STATE: array of "component.property" */
-    const char *rule;      /* ALARM_*: rule id */
+    int64_t ts; /* now_ms of the call that caused it */
+    /* STATE: array of "component.property"; the engine never changes it
+     * after the call, so a consumer may keep it with json_incref. */
+    const json_t *changed;
+    const char *rule; /* ALARM_*: rule id */
     enum ht_twin_severity severity;
     const char *message;
     bool stable; /* STABLE: the new value; else current */

