@@ -21,7 +21,8 @@ static void reserve(struct ht_jbuf *b, size_t more)
 {
     if (b->n + more <= b->cap)
         return;
-    size_t cap = b->cap ? b->cap : 256;
+    /* a twin's state or event text is 0.5-2 KB: fewer regrowths */
+    size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + more)
         cap *= 2;
     b->p = ht_realloc(b->p, cap);

@@ -148,20 +148,34 @@ static void unpublish(struct ht_gw *g, const char *id)
 
 /* ---- engine events -> gateway events ---- */
 
+static struct tw_qev *queue_add(struct gw_twins *tw)
+{
+    if (tw->nq == tw->capq) {
+        tw->capq = tw->capq ? 2 * tw->capq : 16;
+        tw->q = ht_realloc(tw->q, tw->capq * sizeof *tw->q);
+    }
+    struct tw_qev *e = &tw->q[tw->nq++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
 static void on_engine_event(const struct ht_twin_event *ev, void *ud)
 {
     struct gw_twins *tw = ud;
+    if (ev->type == HT_TWIN_EV_STATE) {
+        /* One per value: kept as fields, no tree; the list by reference
+         * (the engine never changes it after the call, twin.h). */
+        struct tw_qev *e = queue_add(tw);
+        e->twin = ht_strdup(ev->twin);
+        e->ts = ev->ts;
+        e->changed =
+            ev->changed ? json_incref((json_t *)ev->changed) : json_array();
+        return;
+    }
     json_t *o =
         json_pack("{s:s, s:I}", "twin", ev->twin, "ts", (json_int_t)ev->ts);
     switch (ev->type) {
     case HT_TWIN_EV_STATE:
-        json_object_set_new(o, "kind", json_string("state"));
-        /* Kept by reference: the engine never changes it after the call
-         * (twin.h); a copy was 3 % of the loop per value. */
-        if (ev->changed)
-            json_object_set(o, "changed", (json_t *)ev->changed);
-        else
-            json_object_set_new(o, "changed", json_array());
         break;
     case HT_TWIN_EV_ALARM_RAISED:
     case HT_TWIN_EV_ALARM_CLEARED:
@@ -181,7 +195,7 @@ static void on_engine_event(const struct ht_twin_event *ev, void *ud)
         json_object_set_new(o, "stable", json_boolean(ev->stable));
         break;
     }
-    json_array_append_new(tw->queue, o);
+    queue_add(tw)->ev = o;
 }
 
 /* An alarm transition (ISA-18.2 life cycle): queued in engine order like
@@ -208,7 +222,7 @@ static void on_engine_alarm(const struct ht_twin_alarm_event *ev, void *ud)
                                          "priority"};
     for (size_t i = 0; i < sizeof copied / sizeof *copied; i++)
         json_object_set(o, copied[i], json_object_get(alarm, copied[i]));
-    json_array_append_new(tw->queue, o);
+    queue_add(tw)->ev = o;
 }
 
 /* A twin-owned output ("driven_by", e.g. the alarm lamp) must change: a
@@ -414,7 +428,7 @@ static void flush_budget(struct ht_gw *g, uint64_t budget_ns)
         tw->alarm_sub.on_flush(g, tw->alarm_sub.ud);
     /* Taken first: emitting may not add to it, but stay safe if it does. */
     struct tw_held *held = tw->held;
-    size_t n = tw->nheld;
+    size_t n = tw->nheld, cap = tw->capheld;
     tw->held = NULL;
     tw->nheld = tw->capheld = 0;
     for (size_t k = 0; k < n; k++) {
@@ -423,7 +437,12 @@ static void flush_budget(struct ht_gw *g, uint64_t budget_ns)
         free(held[k].twin);
         free(held[k].data);
     }
-    free(held);
+    if (tw->held) { /* something was added meanwhile: keep that */
+        free(held);
+    } else { /* kept for the next iteration: one per value at low rates */
+        tw->held = held;
+        tw->capheld = cap;
+    }
 }
 
 static void flush(struct ht_gw *g)
@@ -437,36 +456,35 @@ static void on_flush(struct ht_timer *t, void *ud)
     flush_budget(ud, 4000000);
 }
 
-/* A "state" engine event as its SSE data: the event's members but
- * "kind", in order, then "properties" (the changed ones' states) and
- * "stable" -- what drain's tree for it dumps to (new text). */
-static char *state_event_text(struct gw_twins *tw, const json_t *ev,
-                              const char *twin, size_t *len)
+/* A STATE engine event as its SSE data: {"twin","ts","changed"}, then
+ * "properties" (the changed ones' states) and "stable" (new text). */
+static char *state_event_text(struct gw_twins *tw, const struct tw_qev *e,
+                              size_t *len)
 {
     struct ht_jbuf b = {0};
-    ht_jbuf_raw(&b, "{", 1);
-    const char *key;
-    json_t *x;
-    json_object_foreach((json_t *)ev, key, x)
-    {
-        if (!strcmp(key, "kind"))
-            continue;
-        if (b.n > 1)
-            ht_jbuf_raw(&b, ",", 1);
-        ht_jbuf_str(&b, key, strlen(key));
-        ht_jbuf_raw(&b, ":", 1);
-        ht_jbuf_json(&b, x, false);
-    }
-    if (b.n > 1)
-        ht_jbuf_raw(&b, ",", 1);
-    ht_jbuf_raw(&b, "\"properties\":", 13);
-    if (!ht_twin_engine_props_state_text(tw->eng, twin,
-                                         json_object_get(ev, "changed"), &b))
+    ht_jbuf_raw(&b, "{\"twin\":", 8);
+    ht_jbuf_str(&b, e->twin, strlen(e->twin));
+    ht_jbuf_raw(&b, ",\"ts\":", 6);
+    ht_jbuf_int(&b, e->ts);
+    ht_jbuf_raw(&b, ",\"changed\":", 11);
+    ht_jbuf_json(&b, e->changed, false);
+    ht_jbuf_raw(&b, ",\"properties\":", 14);
+    if (!ht_twin_engine_props_state_text(tw->eng, e->twin, e->changed, &b))
         ht_jbuf_raw(&b, "{}", 2);
-    bool st = ht_twin_engine_stable(tw->eng, twin);
+    bool st = ht_twin_engine_stable(tw->eng, e->twin);
     ht_jbuf_raw(&b, st ? ",\"stable\":true}" : ",\"stable\":false}",
                 st ? 15 : 16);
     return ht_jbuf_take(&b, len);
+}
+
+static void hold(struct gw_twins *tw, const char *kind, char *twin, char *text,
+                 size_t tlen)
+{
+    if (tw->nheld == tw->capheld) {
+        tw->capheld = tw->capheld ? 2 * tw->capheld : 64;
+        tw->held = ht_realloc(tw->held, tw->capheld * sizeof *tw->held);
+    }
+    tw->held[tw->nheld++] = (struct tw_held){kind, twin, text, tlen};
 }
 
 /* Turn the queued engine events into SSE events (in engine order, held
@@ -479,69 +497,64 @@ static char *state_event_text(struct gw_twins *tw, const json_t *ev,
 static void drain(struct ht_gw *g)
 {
     struct gw_twins *tw = g->twins;
-    if (json_array_size(tw->queue) == 0) {
+    if (tw->nq == 0) {
         timer_rearm(g);
         return;
     }
-    json_t *q = tw->queue;
-    tw->queue = json_array();
-    size_t i;
-    json_t *ev;
-    json_array_foreach(q, i, ev)
-    {
+    /* Taken first: what the alarm subscriber's work queues meanwhile goes
+     * to a new queue. */
+    struct tw_qev *q = tw->q;
+    size_t n = tw->nq, cap = tw->capq;
+    tw->q = NULL;
+    tw->nq = tw->capq = 0;
+    static const char *const kinds[] = {
+        "state", "alarm-raised", "alarm-cleared", "stable-changed", "alarm"};
+    for (size_t i = 0; i < n; i++) {
+        struct tw_qev *e = &q[i];
+        if (!e->ev) {
+            mark_dirty(tw, e->twin);
+            /* Loading: twins rebuilt from the store change from "unknown"
+             * to their stored values; that is not news (no stream is open
+             * yet). */
+            if (tw->loading) {
+                free(e->twin);
+            } else {
+                size_t tlen;
+                char *text = state_event_text(tw, e, &tlen);
+                hold(tw, kinds[0], e->twin, text, tlen);
+            }
+            json_decref(e->changed);
+            continue;
+        }
+        json_t *ev = e->ev;
         const char *twin = json_string_value(json_object_get(ev, "twin"));
         const char *kind = json_string_value(json_object_get(ev, "kind"));
-        if (!twin || !kind)
-            continue;
-        mark_dirty(tw, twin);
-        /* Loading: twins rebuilt from the store change from "unknown" to
-         * their stored values; that is not news (no stream is open yet). */
-        if (tw->loading && !strcmp(kind, "state"))
-            continue;
-        /* The queue is ours: the event becomes the data in place. */
-        static const char *const kinds[] = {"state", "alarm-raised",
-                                            "alarm-cleared", "stable-changed",
-                                            "alarm"};
         const char *k = NULL;
-        for (size_t x = 0; x < sizeof kinds / sizeof *kinds; x++)
+        for (size_t x = 1; kind && x < sizeof kinds / sizeof *kinds; x++)
             if (!strcmp(kind, kinds[x]))
                 k = kinds[x];
-        if (!k)
+        if (twin && kind)
+            mark_dirty(tw, twin);
+        if (!twin || !k) {
+            json_decref(ev);
             continue;
+        }
         char *tid = ht_strdup(twin);
+        /* The queue is ours: the event becomes the data in place. */
+        json_object_del(ev, "kind");
+        if (k == kinds[4] && tw->alarm_sub.on_alarm)
+            tw->alarm_sub.on_alarm(g, ev, tw->alarm_sub.ud);
         size_t tlen;
-        char *text;
-        if (k == kinds[0] && !json_object_get(ev, "properties") &&
-            !json_object_get(ev, "stable")) {
-            /* The common case, one per value: written as text, the bytes
-             * the tree below would dump to, without building it. */
-            text = state_event_text(tw, ev, twin, &tlen);
-        } else {
-            json_t *data = json_incref(ev);
-            json_object_del(data, "kind");
-            if (k == kinds[4] && tw->alarm_sub.on_alarm)
-                tw->alarm_sub.on_alarm(g, data, tw->alarm_sub.ud);
-            if (k == kinds[0]) {
-                /* The changed properties with their values, so clients
-                 * need not fetch the whole state; only those are built. */
-                json_t *props = ht_twin_engine_props_state(
-                    tw->eng, twin, json_object_get(ev, "changed"));
-                json_object_set_new(data, "properties",
-                                    props ? props : json_object());
-                json_object_set_new(
-                    data, "stable",
-                    json_boolean(ht_twin_engine_stable(tw->eng, twin)));
-            }
-            text = ht_json_dumps(data, false, &tlen);
-            json_decref(data);
-        }
-        if (tw->nheld == tw->capheld) {
-            tw->capheld = tw->capheld ? 2 * tw->capheld : 64;
-            tw->held = ht_realloc(tw->held, tw->capheld * sizeof *tw->held);
-        }
-        tw->held[tw->nheld++] = (struct tw_held){k, tid, text, tlen};
+        char *text = ht_json_dumps(ev, false, &tlen);
+        json_decref(ev);
+        hold(tw, k, tid, text, tlen);
     }
-    json_decref(q);
+    if (tw->q) { /* queued meanwhile: keep those, drop the taken array */
+        free(q);
+    } else {
+        tw->q = q;
+        tw->capq = cap;
+    }
     if (!ht_timer_active(tw->flush))
         ht_timer_start(tw->flush, 0, 0);
     timer_rearm(g);
@@ -1378,7 +1391,6 @@ int gw__twins_init(struct ht_gw *g, char *err, size_t errlen)
     struct gw_twins *tw = ht_calloc(1, sizeof *tw);
     pthread_mutex_init(&tw->mu, NULL);
     pthread_mutex_init(&tw->asset_mu, NULL);
-    tw->queue = json_array();
     tw->eng = ht_twin_engine_new(on_engine_event, tw);
     ht_twin_engine_on_alarm(tw->eng, on_engine_alarm, tw);
     ht_twin_engine_on_drive(tw->eng, on_engine_drive, g);
@@ -1442,7 +1454,12 @@ void gw__twins_clear(struct ht_gw *g)
         free(tw->dirty[i]);
     free(tw->dirty);
     ht_twin_engine_free(tw->eng);
-    json_decref(tw->queue);
+    for (size_t i = 0; i < tw->nq; i++) {
+        json_decref(tw->q[i].ev);
+        free(tw->q[i].twin);
+        json_decref(tw->q[i].changed);
+    }
+    free(tw->q);
     for (size_t i = 0; i < tw->nheld; i++) {
         free(tw->held[i].twin);
         free(tw->held[i].data);

@@ -91,6 +91,15 @@ struct tw_held {
     size_t dlen;
 };
 
+/* An engine event not yet turned into ours: a STATE event (one per value)
+ * as its fields, any other kind as its JSON object (ev). */
+struct tw_qev {
+    json_t *ev;      /* NULL for STATE */
+    char *twin;      /* STATE */
+    int64_t ts;      /* STATE */
+    json_t *changed; /* STATE: the engine's list, referenced */
+};
+
 struct gw_twins {
     struct ht_gw *g;     /* the composition root (its clock) */
     pthread_mutex_t mu;  /* the table, for the HTTP thread */
@@ -105,7 +114,8 @@ struct gw_twins {
     struct ht_timer *timer;  /* next duration-rule deadline */
     struct ht_prepare *prep; /* republish retained topics on connect */
     unsigned connects;
-    json_t *queue; /* engine events not yet turned into ours */
+    struct tw_qev *q; /* engine events not yet turned into ours */
+    size_t nq, capq;
     /* Twins whose state snapshot is stale: rebuilt and published once per
      * loop iteration by the zero-delay flush timer, not once per value. */
     char **dirty;

@@ -264,8 +264,59 @@ char *ht_it_write(struct ht_it *t, const char *name, const char *content)
     return p;
 }
 
+/* The first port of the kernel's ephemeral range (32768 by default). */
+static int ephemeral_low(void)
+{
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
+static bool port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A free port below the kernel's ephemeral range. One from that range
+ * (bind to port 0) may be handed, before our daemon binds it, to another
+ * case's outgoing connection as its source port: the daemon then fails
+ * with "Address already in use" (seen in make test). A random start per
+ * process, then a stride coprime with the range, so one case never gets
+ * the same port twice. */
 int ht_it_free_port(void)
 {
+    static uint64_t start; /* test process only */
+    static unsigned calls;
+    const int base = 2000;
+    int lo = ephemeral_low();
+    if (lo - base >= 2000) {
+        uint64_t range = (uint64_t)(lo - base);
+        if (!start) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            start =
+                ((uint64_t)getpid() * 2654435761u) ^ (uint64_t)ts.tv_nsec ^ 1;
+        }
+        for (int tries = 0; tries < 200; tries++) {
+            uint64_t k = start + (uint64_t)calls++ * 7919u;
+            int port = base + (int)(k % range);
+            if (port_bindable(port))
+                return port;
+        }
+    }
     for (int tries = 0; tries < 50; tries++) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
