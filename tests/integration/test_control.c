@@ -111,13 +111,8 @@ static void gw_start(struct ht_it *t, struct env *e, const char *twins_dir)
     free(bin);
     HT_CHECK(t, ht_it_wait_port(e->http, 15000), "gatewayd not listening: %s",
              ht_it_logfile(t, "gatewayd"));
-    char path[512], tok[160] = "";
-    snprintf(path, sizeof path, "%s/admin.token", e->data);
-    FILE *f = fopen(path, "r");
-    HT_CHECK(t, f, "no %s", path);
-    HT_CHECK(t, fgets(tok, sizeof tok, f) != NULL);
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
+    char tok[160] = "";
+    ht_it_admin_token(t, e->data, tok, sizeof tok);
     snprintf(e->auth, sizeof e->auth, "Authorization: Bearer %s\r\n", tok);
     e->alice = ht_it_token(t, e->http, e->auth, "operator", "alice");
     e->bob = ht_it_token(t, e->http, e->auth, "operator", "bob");

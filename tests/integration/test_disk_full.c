@@ -168,12 +168,8 @@ static void disk_full_under_load_loses_nothing_acknowledged(struct ht_it *t)
                  log ? log : "");
     }
     snprintf(g.root, sizeof g.root, "/proc/%d/root%s", (int)g.pid, data);
-    char tp[700], tok[128] = "";
-    snprintf(tp, sizeof tp, "%s/admin.token", g.root);
-    FILE *f = fopen(tp, "r");
-    HT_CHECK(t, f && fgets(tok, sizeof tok, f), "no admin token in %s", tp);
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
+    char tok[128] = "";
+    ht_it_admin_token(t, g.root, tok, sizeof tok);
     snprintf(g.auth, sizeof g.auth, "Authorization: Bearer %s\r\n", tok);
 
     /* A board with one number property, online. */

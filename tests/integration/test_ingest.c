@@ -42,12 +42,8 @@ static void start(struct ht_it *t, struct gwi *g, const char *top)
     g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
     HT_CHECK(t, ht_it_wait_port(g->mqtt, 15000), "embedded broker");
-    char tp[512], tok[128] = "";
-    snprintf(tp, sizeof tp, "%s/admin.token", g->data);
-    FILE *f = fopen(tp, "r");
-    HT_CHECK(t, f && fgets(tok, sizeof tok, f), "no admin token");
-    fclose(f);
-    tok[strcspn(tok, "\r\n")] = '\0';
+    char tok[128] = "";
+    ht_it_admin_token(t, g->data, tok, sizeof tok);
     snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", tok);
     free(bin);
     free(cpath);

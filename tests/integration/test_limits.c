@@ -49,15 +49,8 @@ static void start_with(struct ht_it *t, struct gwl *g, const char *extra,
     const char *argv[] = {bin, "--config", cpath, NULL};
     g->pid = ht_it_spawn(t, "gatewayd", argv, NULL);
     HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
-    char *tp = NULL;
-    if (asprintf(&tp, "%s/admin.token", g->data) < 0)
-        abort();
-    FILE *f = fopen(tp, "r");
-    HT_CHECK(t, f && fgets(g->tok, sizeof g->tok, f), "no admin token");
-    fclose(f);
-    g->tok[strcspn(g->tok, "\r\n")] = '\0';
+    ht_it_admin_token(t, g->data, g->tok, sizeof g->tok);
     snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", g->tok);
-    free(tp);
     free(bin);
     free(cpath);
 }

@@ -57,8 +57,8 @@ static void check_same(const char *payload)
         ck_assert_int_eq(m.ts, json_integer_value(ts));
     if (json_is_integer(seq))
         ck_assert_int_eq(m.seq, json_integer_value(seq));
-    char *dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
-                                     JSON_REAL_PRECISION(17));
+    char *dumped =
+        json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     json_t *back = json_loads(m.text, JSON_DECODE_ANY, NULL);
     ck_assert_msg(json_equal(back, v), "text %s is not %s", m.text, dumped);
     json_decref(back);
