@@ -1717,9 +1717,20 @@ void ht_it_admin_token(struct ht_it *t, const char *data_dir, char *out,
 {
     char path[600];
     snprintf(path, sizeof path, "%s/admin.token", data_dir);
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(out, (int)outlen, f))
+    out[0] = '\0';
+    /* The file is written once the store is open, which may be just after
+     * the HTTP port answers: wait up to 5 s for it. */
+    for (int i = 0; i < 250 && !out[0]; i++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(out, (int)outlen, f))
+                out[0] = '\0';
+            fclose(f);
+        }
+        out[strcspn(out, "\r\n")] = '\0';
+        if (!out[0])
+            ht_it_sleep_ms(20);
+    }
+    if (!out[0])
         ht_it_fail(t, __FILE__, __LINE__, "no admin token in %s", path);
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
 }

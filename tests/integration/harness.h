@@ -103,8 +103,8 @@ int ht_it_run(struct ht_it *t, const char *const argv[],
               const char *const env[], int timeout_ms, char **out,
               char **err_out);
 /* The first start's admin token of the gateway with data_dir (borrowed)
- * into out (outlen bytes, without its newline); fails the case if the
- * file is missing or empty. */
+ * into out (outlen bytes, without its newline); waits up to 5 s for the
+ * file, then fails the case if it is missing or empty. */
 void ht_it_admin_token(struct ht_it *t, const char *data_dir, char *out,
                        size_t outlen);
 /* Contents of DIR/<logname>.log (new string) for diagnostics. */

@@ -584,23 +584,8 @@ static void gw_start(struct ht_it *t, struct gw *g, const char *conf_text,
     g->pid = ht_it_spawn(t, logname, argv, NULL);
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
-    char *tp = NULL;
-    if (asprintf(&tp, "%s/admin.token", g->data) < 0)
-        abort();
     char tok[128] = "";
-    for (int i = 0; i < 250 && !tok[0]; i++) {
-        FILE *f = fopen(tp, "r");
-        if (f) {
-            if (!fgets(tok, sizeof tok, f))
-                tok[0] = '\0';
-            fclose(f);
-        }
-        if (!tok[0])
-            ht_it_sleep_ms(20);
-    }
-    free(tp);
-    tok[strcspn(tok, "\r\n")] = '\0';
-    HT_CHECK(t, tok[0], "no admin token");
+    ht_it_admin_token(t, g->data, tok, sizeof tok);
     snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", tok);
     json_t *h = NULL;
     HT_WAIT(t,

@@ -81,23 +81,8 @@ static void gw_start(struct ht_it *t, struct gw *g)
     free(bin);
     HT_CHECK(t, ht_it_wait_port(g->http, 15000), "gatewayd HTTP port");
     HT_CHECK(t, ht_it_wait_port(g->tls, 15000), "broker TLS port");
-    char *tp = NULL;
-    if (asprintf(&tp, "%s/admin.token", g->data) < 0)
-        abort();
     char tok[128] = "";
-    for (int i = 0; i < 250 && !tok[0]; i++) {
-        FILE *f = fopen(tp, "r");
-        if (f) {
-            if (!fgets(tok, sizeof tok, f))
-                tok[0] = '\0';
-            fclose(f);
-        }
-        if (!tok[0])
-            ht_it_sleep_ms(20);
-    }
-    free(tp);
-    tok[strcspn(tok, "\r\n")] = '\0';
-    HT_CHECK(t, tok[0], "no admin token");
+    ht_it_admin_token(t, g->data, tok, sizeof tok);
     snprintf(g->auth, sizeof g->auth, "Authorization: Bearer %s\r\n", tok);
     snprintf(g->tok, sizeof g->tok, "%s", tok);
     HT_WAIT(t, mqtt_ready(g), 15000, "gatewayd never connected to its broker");

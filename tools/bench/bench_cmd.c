@@ -254,9 +254,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(r.method, "GET"))
         r.body = NULL;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    bench_signals(on_signal);
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     bench_lat_init(&r.lat, 10000000);
     struct conn *cs = calloc(r.conc, sizeof *cs);

@@ -179,32 +179,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rr: bad --conc, --devices or port\n");
         return 2;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    bench_signals(on_signal);
     r.sent_ns = calloc(r.conc, sizeof *r.sent_ns);
     r.seq = calloc(r.conc, sizeof *r.seq);
     if (!r.sent_ns || !r.seq)
         return 1;
     snprintf(r.resp, sizeof r.resp, "bench-rr/%d/resp", (int)getpid());
     bench_lat_init(&r.lat, 20000000);
-    mosquitto_lib_init();
-    char id[64];
-    snprintf(id, sizeof id, "bench-rr-%d", (int)getpid());
-    struct mosquitto *m = mosquitto_new(id, true, &r);
-    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, 10000);
-    mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, 10000);
-    mosquitto_connect_v5_callback_set(m, on_connect);
-    mosquitto_subscribe_v5_callback_set(m, on_subscribe);
-    mosquitto_message_v5_callback_set(m, on_message);
-    int rc = mosquitto_connect_bind_v5(m, host, port, 60, NULL, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        fprintf(stderr, "bench_rr: connect %s:%d: %s\n", host, port,
-                mosquitto_strerror(rc));
+    struct mosquitto *m =
+        bench_mqtt_connect("bench-rr", host, port, 10000, 10000, &r, on_connect,
+                           on_subscribe, on_message);
+    if (!m)
         return 1;
-    }
     uint64_t t0 = bench_now_ns();
     while (!g_stop && !r.failed) {
         mosquitto_loop(m, 10, 1);

@@ -254,9 +254,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sse: --url http://HOST:PORT/PATH required\n");
         return 2;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    bench_signals(on_signal);
     int fd = bench_tcp_connect(host, port);
     if (fd < 0) {
         fprintf(stderr, "bench_sse: connect %s:%d: %s\n", host, port,

@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <mqtt_protocol.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -168,4 +170,49 @@ void bench_touch(const char *path)
     FILE *f = fopen(path, "w");
     if (f)
         fclose(f);
+}
+
+void bench_signals(void (*on_stop)(int))
+{
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+struct mosquitto *bench_mqtt_connect(
+    const char *who, const char *host, int port, int receive_max, int send_max,
+    void *ud,
+    void (*on_connect)(struct mosquitto *, void *, int, int,
+                       const mosquitto_property *),
+    void (*on_subscribe)(struct mosquitto *, void *, int, int, const int *,
+                         const mosquitto_property *),
+    void (*on_message)(struct mosquitto *, void *,
+                       const struct mosquitto_message *,
+                       const mosquitto_property *))
+{
+    mosquitto_lib_init();
+    char id[64];
+    snprintf(id, sizeof id, "%s-%d", who, (int)getpid());
+    struct mosquitto *m = mosquitto_new(id, true, ud);
+    if (!m) {
+        fprintf(stderr, "%s: mosquitto_new failed\n", who);
+        return NULL;
+    }
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    if (receive_max > 0)
+        mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, receive_max);
+    if (send_max > 0)
+        mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, send_max);
+    mosquitto_connect_v5_callback_set(m, on_connect);
+    mosquitto_subscribe_v5_callback_set(m, on_subscribe);
+    mosquitto_message_v5_callback_set(m, on_message);
+    int rc = mosquitto_connect_bind_v5(m, host, port, 60, NULL, NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "%s: connect %s:%d: %s\n", who, host, port,
+                mosquitto_strerror(rc));
+        mosquitto_destroy(m);
+        return NULL;
+    }
+    return m;
 }

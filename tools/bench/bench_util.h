@@ -7,6 +7,7 @@
 #ifndef HT_BENCH_UTIL_H
 #define HT_BENCH_UTIL_H
 
+#include <mosquitto.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,23 @@ int bench_tcp_connect(const char *host, int port);
  * -1. host of hostlen bytes, path of pathlen bytes. */
 int bench_parse_url(const char *url, char *host, size_t hostlen, int *port,
                     char *path, size_t pathlen);
+
+/* SIGINT and SIGTERM call on_stop; SIGPIPE is ignored. */
+void bench_signals(void (*on_stop)(int));
+
+/* An MQTT 5 client "WHO-PID" (clean start, TCP_NODELAY, its Receive and
+ * Send Maximum when > 0) with its callbacks set, connecting to host:port
+ * (mosquitto_lib_init is called). NULL after printing why to stderr. */
+struct mosquitto *bench_mqtt_connect(
+    const char *who, const char *host, int port, int receive_max, int send_max,
+    void *ud,
+    void (*on_connect)(struct mosquitto *, void *, int, int,
+                       const mosquitto_property *),
+    void (*on_subscribe)(struct mosquitto *, void *, int, int, const int *,
+                         const mosquitto_property *),
+    void (*on_message)(struct mosquitto *, void *,
+                       const struct mosquitto_message *,
+                       const mosquitto_property *));
 
 /* Create the file path (empty), used as a readiness signal. */
 void bench_touch(const char *path);
