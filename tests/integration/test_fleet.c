@@ -679,16 +679,21 @@ static bool plant_has_all(struct cell *p, struct cell *c)
     return want > 0 && plant_records(p, c->id) == want;
 }
 
-/* The plant view's twin panel-watch of cell c agrees with the cell's own
- * state: every property value, the stable flag, and the alarm's state. */
-static void plant_agrees(struct ht_it *t, struct cell *p, struct cell *c)
+/* Why the plant view's twin panel-watch of cell c does not agree with the
+ * cell's own state (every property value, the stable flag, the alarm's
+ * state) at this instant, or NULL when it does. */
+static const char *plant_differs(struct cell *p, struct cell *c)
 {
     char path[128];
     snprintf(path, sizeof path, "/api/v1/plant/twins?site=plant-1&cell=%s",
              c->id);
     json_t *o = NULL, *st = NULL, *al = NULL;
-    HT_CHECK(t, call(p, "GET", path, NULL, &o) == 200);
+    const char *why = NULL;
     json_t *tw = NULL;
+    if (call(p, "GET", path, NULL, &o) != 200) {
+        why = "plant twin list";
+        goto out;
+    }
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(o, "items"), i, x)
@@ -696,39 +701,68 @@ static void plant_agrees(struct ht_it *t, struct cell *p, struct cell *c)
         if (!strcmp(json_string_value(json_object_get(x, "id")), "panel-watch"))
             tw = x;
     }
-    HT_CHECK(t, tw, "plant view lacks %s's panel-watch", c->id);
-    HT_CHECK(
-        t, !strcmp(json_string_value(json_object_get(tw, "site")), "plant-1"));
-    HT_CHECK(t, call(c, "GET", "/api/v1/twins/panel-watch/state", NULL, &st) ==
-                    200);
+    if (!tw) {
+        why = "plant view lacks panel-watch";
+        goto out;
+    }
+    if (strcmp(json_string_value(json_object_get(tw, "site")), "plant-1")) {
+        why = "site";
+        goto out;
+    }
+    if (call(c, "GET", "/api/v1/twins/panel-watch/state", NULL, &st) != 200) {
+        why = "cell twin state";
+        goto out;
+    }
     const char *k;
     json_t *v;
     size_t nprops = 0;
     json_object_foreach(json_object_get(st, "properties"), k, v)
     {
         json_t *pv = json_object_get(json_object_get(tw, "properties"), k);
-        HT_CHECK(t,
-                 pv && json_equal(json_object_get(pv, "value"),
-                                  json_object_get(v, "value")),
-                 "%s %s: plant and cell differ", c->id, k);
+        if (!pv || !json_equal(json_object_get(pv, "value"),
+                               json_object_get(v, "value"))) {
+            why = "a property value";
+            goto out;
+        }
         nprops++;
     }
-    HT_CHECK(t, nprops >= 2);
-    HT_CHECK(t, json_equal(json_object_get(tw, "stable"),
-                           json_object_get(st, "stable")));
-    HT_CHECK(t, call(c, "GET", "/api/v1/alarms?all=true&twin=panel-watch", NULL,
-                     &al) == 200);
+    if (nprops < 2) {
+        why = "fewer than 2 properties";
+        goto out;
+    }
+    if (!json_equal(json_object_get(tw, "stable"),
+                    json_object_get(st, "stable"))) {
+        why = "the stable flag";
+        goto out;
+    }
+    if (call(c, "GET", "/api/v1/alarms?all=true&twin=panel-watch", NULL, &al) !=
+        200) {
+        why = "cell alarms";
+        goto out;
+    }
     json_t *ca = json_array_get(json_object_get(al, "items"), 0);
     json_t *pa = json_array_get(json_object_get(tw, "alarms"), 0);
-    HT_CHECK(t, ca && pa, "alarm missing (cell %p, plant %p)", (void *)ca,
-             (void *)pa);
-    HT_CHECK(
-        t,
-        json_equal(json_object_get(ca, "state"), json_object_get(pa, "state")),
-        "%s: alarm state differs", c->id);
+    if (!ca || !pa)
+        why = "an alarm missing";
+    else if (!json_equal(json_object_get(ca, "state"),
+                         json_object_get(pa, "state")))
+        why = "the alarm state";
+out:
     json_decref(o);
     json_decref(st);
     json_decref(al);
+    return why;
+}
+
+/* The plant view agrees with cell c. Both are read over HTTP one after the
+ * other while the boards keep publishing, so a value may land between the
+ * two reads: agreement is waited for (the plant view follows the cell by
+ * the uplink's delay), not sampled once. */
+static void plant_agrees(struct ht_it *t, struct cell *p, struct cell *c)
+{
+    const char *why = NULL;
+    HT_WAIT(t, !(why = plant_differs(p, c)), 10000,
+            "%s: plant view and cell differ: %s", c->id, why);
 }
 
 static int64_t now_ms(void)
